@@ -1,0 +1,305 @@
+/*
+ * moek: SIMD CPU kernels for Mixture-of-Experts inference.
+ *
+ * The stable C ABI. C99, compiles clean as C and C++.
+ *
+ * Rules every call follows (docs/abi.md):
+ *  - every call returns a moek_status; on failure moek_last_error() gives a
+ *    thread-local message naming the bad argument and its value;
+ *  - no call aborts, prints, or leaks on bad input;
+ *  - every descriptor starts with `uint32_t struct_size` (set it to sizeof),
+ *    so fields can be appended without breaking old callers; a zeroed field
+ *    means "default" unless its comment says otherwise;
+ *  - objects are opaque handles: create once (validation, packing), use many
+ *    times, destroy once. A context runs one call at a time: concurrent calls
+ *    on one context are serialized; use one context per engine thread to run
+ *    calls concurrently.
+ */
+#ifndef MOEK_MOEK_H
+#define MOEK_MOEK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "moek/moek_export.h"
+#include "moek/moek_kernel.h" /* the kernel table type (plugin ABI) */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ version */
+
+#define MOEK_VERSION_MAJOR 0
+#define MOEK_VERSION_MINOR 1
+#define MOEK_VERSION_PATCH 0
+/* MAJOR*10000 + MINOR*100 + PATCH, comparable with moek_version(). */
+#define MOEK_VERSION \
+  (MOEK_VERSION_MAJOR * 10000 + MOEK_VERSION_MINOR * 100 + MOEK_VERSION_PATCH)
+
+/* The version of the library actually loaded, encoded as MOEK_VERSION. */
+MOEK_API uint32_t moek_version(void);
+/* The same as "MAJOR.MINOR.PATCH"; a static string. */
+MOEK_API const char* moek_version_string(void);
+
+/* ------------------------------------------------------------------- status */
+
+typedef enum moek_status {
+  MOEK_SUCCESS = 0,
+  MOEK_ERROR_INVALID_ARGUMENT = 1, /* a NULL, out-of-range or inconsistent argument */
+  MOEK_ERROR_OUT_OF_MEMORY = 2,    /* an allocation failed or a size overflows */
+  MOEK_ERROR_UNSUPPORTED = 3,      /* valid, but not available in this build or CPU */
+  MOEK_ERROR_NONFINITE = 4,        /* NaN or Inf where only finite values are allowed */
+  MOEK_ERROR_STRUCT_SIZE = 5,      /* struct_size is not one this library knows */
+  MOEK_ERROR_INTERNAL = 6          /* a bug in moek: please report it */
+} moek_status;
+
+/* A static English name for a status ("MOEK_ERROR_INVALID_ARGUMENT"). */
+MOEK_API const char* moek_status_string(moek_status status);
+/* Message of the last failing call on this thread, "" if none. The pointer
+ * stays valid until the next moek call on this thread. */
+MOEK_API const char* moek_last_error(void);
+
+/* ------------------------------------------------------------ element types */
+
+typedef enum moek_dtype {
+  /* 0 is "not set" and rejected: a dtype is never guessed. */
+  MOEK_DTYPE_F32 = 1,
+  MOEK_DTYPE_BF16 = 2 /* uint16_t holding the high half of an IEEE f32 */
+} moek_dtype;
+
+/* ---------------------------------------------------------------- dispatch */
+
+/* Instruction sets a kernel table can be built on. Values of one
+ * architecture are ordered: a cap of X allows X and everything below it on
+ * the same architecture, and always the portable reference. */
+typedef enum moek_isa {
+  MOEK_ISA_BEST = 0, /* as a cap: no cap */
+  MOEK_ISA_REF = 1,  /* portable scalar C, the oracle */
+  MOEK_ISA_X86_AVX2 = 100,        /* AVX2 + FMA */
+  MOEK_ISA_X86_AVX512 = 110,      /* AVX-512 F/BW/VL/DQ */
+  MOEK_ISA_X86_AVX512_BF16 = 120, /* + AVX512_BF16 + AVX512_VNNI */
+  MOEK_ISA_X86_AMX = 130,
+  MOEK_ISA_ARM_NEON = 200,
+  MOEK_ISA_ARM_NEON_DOTPROD = 210,
+  MOEK_ISA_ARM_NEON_BF16_I8MM = 220,
+  MOEK_ISA_ARM_SVE = 230
+} moek_isa;
+
+/* "ref", "avx2", "avx512", "avx512_bf16", ... (the spelling MOEK_MAX_ISA
+ * takes); NULL for a value that is no ISA. */
+MOEK_API const char* moek_isa_name(int32_t isa);
+
+/* ----------------------------------------------------------------- context */
+
+typedef struct moek_context moek_context;
+
+/* A caller-owned parallel-for: run task(task_arg, i) for every i in [0, n),
+ * in any order and on any threads, and return when all have finished. */
+typedef void (*moek_task_fn)(void* task_arg, size_t i);
+typedef void (*moek_parallel_for_fn)(void* user, size_t n, moek_task_fn task,
+                                     void* task_arg);
+
+/* flags of moek_context_desc */
+#define MOEK_CONTEXT_IGNORE_ENV 0x1u /* do not read MOEK_MAX_ISA */
+
+typedef struct moek_context_desc {
+  uint32_t struct_size; /* sizeof(moek_context_desc) */
+  uint32_t flags;       /* MOEK_CONTEXT_* */
+  /* Threads moek's own pool runs on, the calling thread included.
+   * 0: one per core this process may run on. Ignored with parallel_for. */
+  int32_t num_threads;
+  /* Highest ISA to use (moek_isa); 0: the best the CPU has. The environment
+   * variable MOEK_MAX_ISA (an ISA name) lowers it further. */
+  int32_t max_isa;
+  /* Optional: run on the engine's threads instead of moek's pool. */
+  moek_parallel_for_fn parallel_for;
+  void* parallel_for_user;
+} moek_context_desc;
+
+/* desc may be NULL: all defaults. */
+MOEK_API moek_status moek_context_create(const moek_context_desc* desc,
+                                         moek_context** context);
+/* NULL is a no-op. Objects made from the context must be destroyed first. */
+MOEK_API moek_status moek_context_destroy(moek_context* context);
+/* The ISA of the kernel table this context dispatches to (moek_isa). */
+MOEK_API moek_status moek_context_get_isa(const moek_context* context, int32_t* isa);
+/* The name of that kernel table ("ref", ...), a static string. */
+MOEK_API moek_status moek_context_get_kernel_name(const moek_context* context,
+                                                  const char** name);
+MOEK_API moek_status moek_context_get_num_threads(const moek_context* context,
+                                                  int32_t* num_threads);
+
+/* ------------------------------------------------------------------ experts */
+
+typedef enum moek_activation {
+  /* 0 is "not set" and rejected. h = act(gate, up) per element, where
+   * gate = x W_gate^T + b_gate and up = x W_up^T + b_up. */
+  MOEK_ACT_SWIGLU = 1,      /* silu(gate) * up                  (Mixtral, Qwen, DeepSeek) */
+  MOEK_ACT_GEGLU = 2,       /* gelu_erf(gate) * up */
+  MOEK_ACT_GEGLU_TANH = 3,  /* gelu_tanh(gate) * up */
+  /* gpt-oss: g = min(gate, limit); u = clamp(up, -limit, limit);
+   *          h = g * sigmoid(alpha * g) * (u + 1)                (alpha 1.702, limit 7) */
+  MOEK_ACT_SWIGLU_OAI = 4,
+  /* Ungated FFNs (Switch Transformer): W_gate must be NULL, h = act(up). */
+  MOEK_ACT_RELU = 16,
+  MOEK_ACT_GELU = 17,       /* erf form */
+  MOEK_ACT_GELU_TANH = 18,
+  MOEK_ACT_SILU = 19
+} moek_activation;
+
+typedef struct moek_experts moek_experts;
+
+/* Each weight matrix is given per expert as a pointer plus strides in
+ * elements: element (row r, column c) is at ptr[r * stride_row + c * stride_col].
+ * Rows are output channels, columns input features, so W_gate and W_up are
+ * [I x H] and W_down is [H x I], as PyTorch's nn.Linear stores them.
+ * {0, 0} means contiguous row-major. A transposed [K x N] source is
+ * {1, N}; gpt-oss's interleaved gate_up [H x 2I] is gate = base, {2, 2I}
+ * and up = base + 1, {2, 2I}. */
+typedef struct moek_matrix_strides {
+  int64_t row;
+  int64_t col;
+} moek_matrix_strides;
+
+typedef struct moek_experts_desc {
+  uint32_t struct_size; /* sizeof(moek_experts_desc) */
+  uint32_t flags;       /* none yet: 0 */
+  int64_t num_experts;  /* E >= 1 */
+  int64_t hidden;       /* H >= 1: width of x and y */
+  int64_t inter;        /* I >= 1: width of each expert's hidden layer */
+  int32_t activation;   /* moek_activation */
+  int32_t src_dtype;    /* moek_dtype of the weight arrays below */
+  int32_t weight_dtype; /* moek_dtype the packed weights are stored in */
+  int32_t reserved0;    /* 0 */
+  /* MOEK_ACT_SWIGLU_OAI parameters; 0 means 1.702 and 7.0. */
+  float act_alpha;
+  float act_limit;
+  /* Arrays of num_experts pointers each. w_gate must be NULL for ungated
+   * activations and non-NULL for gated ones. The sources are read during
+   * moek_experts_create only; moek keeps its own packed copy. */
+  const void* const* w_gate;
+  const void* const* w_up;
+  const void* const* w_down;
+  moek_matrix_strides gate_strides;
+  moek_matrix_strides up_strides;
+  moek_matrix_strides down_strides;
+  /* Optional biases, f32, contiguous: arrays of num_experts pointers to
+   * I (gate, up) or H (down) floats. NULL: no bias. */
+  const float* const* b_gate;
+  const float* const* b_up;
+  const float* const* b_down;
+} moek_experts_desc;
+
+/* Packs (and converts) the weights. Weights must be finite: a NaN or Inf
+ * fails with MOEK_ERROR_NONFINITE naming expert, matrix, row and column. */
+MOEK_API moek_status moek_experts_create(moek_context* context,
+                                         const moek_experts_desc* desc,
+                                         moek_experts** experts);
+MOEK_API moek_status moek_experts_destroy(moek_experts* experts);
+/* Bytes of packed weights and biases held by the object. */
+MOEK_API moek_status moek_experts_get_packed_bytes(const moek_experts* experts,
+                                                   size_t* bytes);
+
+/* ------------------------------------------------------------------ routing */
+
+typedef enum moek_scoring {
+  /* 0 is "not set" and rejected. */
+  MOEK_SCORING_SOFTMAX = 1,      /* p = softmax(logits) over all E; weights are p */
+  MOEK_SCORING_SIGMOID = 2,      /* p = sigmoid(logits); weights are p (DeepSeek-V3) */
+  /* select by logit, weights = softmax over the k selected logits
+   * (Mixtral, gpt-oss); these weights always sum to 1. */
+  MOEK_SCORING_SOFTMAX_TOPK = 3
+} moek_scoring;
+
+/* flags of moek_router_desc */
+#define MOEK_ROUTER_RENORMALIZE 0x1u /* weights /= sum of the k selected weights */
+#define MOEK_ROUTER_GROUP_MAX 0x2u   /* group score = max (DeepSeek-V2), not top-2 sum (V3) */
+
+/* The expert id written for an assignment dropped by the capacity limit;
+ * its weight is 0. moek_moe_forward skips it. */
+#define MOEK_EXPERT_DROPPED (-1)
+
+typedef struct moek_router_desc {
+  uint32_t struct_size; /* sizeof(moek_router_desc) */
+  uint32_t flags;       /* MOEK_ROUTER_* */
+  int32_t num_experts;  /* E >= 1 */
+  int32_t top_k;        /* 1 <= k <= E */
+  int32_t scoring;      /* moek_scoring */
+  /* Grouped selection (DeepSeek): experts form num_groups equal groups of
+   * consecutive ids; only the topk_groups best groups are eligible.
+   * num_groups 0 or 1: no grouping. */
+  int32_t num_groups;
+  int32_t topk_groups;
+  /* Capacity (Switch/GShard): each expert takes at most C assignments per
+   * moek_route call; later ones are dropped (MOEK_EXPERT_DROPPED).
+   * C = expert_capacity if > 0, else ceil(capacity_factor * T * k / E) if
+   * capacity_factor > 0, else unlimited. */
+  int32_t expert_capacity;
+  float capacity_factor;
+  /* Multiplies the final weights (DeepSeek-V3: 2.5). 0 means 1. */
+  float routed_scaling;
+  /* Optional [E] bias added to the scores for selection only (DeepSeek-V3's
+   * e_score_correction_bias); copied at create. */
+  const float* selection_bias;
+} moek_router_desc;
+
+typedef struct moek_router moek_router;
+
+MOEK_API moek_status moek_router_create(moek_context* context,
+                                        const moek_router_desc* desc,
+                                        moek_router** router);
+MOEK_API moek_status moek_router_destroy(moek_router* router);
+
+typedef struct moek_route_args {
+  uint32_t struct_size; /* sizeof(moek_route_args) */
+  uint32_t flags;       /* none yet: 0 */
+  int64_t num_tokens;   /* T >= 0 */
+  const float* logits;  /* [T x E]; -Inf allowed (a masked expert), NaN and +Inf are not */
+  int64_t logits_stride; /* elements between rows; 0: E */
+  int32_t* expert_ids;  /* out [T x k], best first */
+  float* expert_weights; /* out [T x k] */
+  /* Optional out [E]: assignments each expert received (after dropping). */
+  int64_t* expert_counts;
+  /* out: assignments dropped by the capacity limit. */
+  int64_t num_dropped;
+} moek_route_args;
+
+MOEK_API moek_status moek_route(moek_context* context, const moek_router* router,
+                                moek_route_args* args);
+
+/* ------------------------------------------------------------------ forward */
+
+/* flags of moek_forward_args */
+#define MOEK_FORWARD_ACCUMULATE 0x1u /* y += result, instead of y = result */
+
+typedef struct moek_forward_args {
+  uint32_t struct_size; /* sizeof(moek_forward_args) */
+  uint32_t flags;       /* MOEK_FORWARD_* */
+  int64_t num_tokens;   /* T >= 0 */
+  int64_t top_k;        /* k >= 1 */
+  int32_t x_dtype;      /* moek_dtype */
+  int32_t y_dtype;      /* moek_dtype */
+  const void* x;        /* [T x H], finite */
+  int64_t x_stride;     /* elements between rows; 0: H */
+  /* [T x k] expert ids in [0, E) or MOEK_EXPERT_DROPPED. NULL: dense, token
+   * t uses experts 0..k-1 (k <= E): the way to run shared experts. */
+  const int32_t* expert_ids;
+  /* [T x k] finite weights. NULL: every weight is 1. */
+  const float* expert_weights;
+  void* y;              /* out [T x H]; may not overlap x */
+  int64_t y_stride;     /* elements between rows; 0: H */
+} moek_forward_args;
+
+/* y[t] (+)= sum_j weights[t,j] * expert_{ids[t,j]}(x[t]), where
+ * expert_e(x) = act(x W_gate^T + b_gate, x W_up^T + b_up) W_down^T + b_down.
+ * The result does not depend on the thread count. */
+MOEK_API moek_status moek_moe_forward(moek_context* context,
+                                      const moek_experts* experts,
+                                      const moek_forward_args* args);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOEK_MOEK_H */

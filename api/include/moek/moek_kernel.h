@@ -1,0 +1,139 @@
+/*
+ * The kernel table: the one type every ISA implementation fills, the
+ * built-in ones (kernels/ref, later kernels/x86, kernels/arm) and, through
+ * the plugin ABI, third-party ones. The dispatcher only ever calls kernels
+ * through this table, so the plugin path is the path every call takes.
+ *
+ * Kernels compute only: no allocation, no threads, no error reporting. The
+ * driver has validated every argument before a kernel runs.
+ *
+ * Status: MOEK_KERNEL_ABI_VERSION 1 is experimental until the plugin loader
+ * lands; see docs/kernel-guide.md.
+ */
+#ifndef MOEK_MOEK_KERNEL_H
+#define MOEK_MOEK_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MOEK_KERNEL_ABI_VERSION 1u
+
+/* CPU features a table may require (moek_kernel_table.required_cpu_features). */
+#define MOEK_CPU_X86_AVX2 (1ull << 0)
+#define MOEK_CPU_X86_FMA (1ull << 1)
+#define MOEK_CPU_X86_AVX512F (1ull << 2)
+#define MOEK_CPU_X86_AVX512BW (1ull << 3)
+#define MOEK_CPU_X86_AVX512VL (1ull << 4)
+#define MOEK_CPU_X86_AVX512DQ (1ull << 5)
+#define MOEK_CPU_X86_AVX512BF16 (1ull << 6)
+#define MOEK_CPU_X86_AVX512VNNI (1ull << 7)
+#define MOEK_CPU_X86_AMX_BF16 (1ull << 8)
+#define MOEK_CPU_X86_AMX_INT8 (1ull << 9)
+#define MOEK_CPU_ARM_NEON (1ull << 32)
+#define MOEK_CPU_ARM_DOTPROD (1ull << 33)
+#define MOEK_CPU_ARM_I8MM (1ull << 34)
+#define MOEK_CPU_ARM_BF16 (1ull << 35)
+#define MOEK_CPU_ARM_SVE (1ull << 36)
+
+/* Pack one weight matrix [rows x cols] (rows are output channels) from a
+ * strided source into the table's own layout, converting to w_dtype. */
+typedef struct moek_pack_params {
+  int32_t src_dtype;   /* moek_dtype */
+  int32_t w_dtype;     /* moek_dtype of the packed copy */
+  size_t rows;
+  size_t cols;
+  const void* src;     /* element (r, c) at src[r * stride_row + c * stride_col] */
+  ptrdiff_t stride_row;
+  ptrdiff_t stride_col;
+  void* dst;           /* packed_size(w_dtype, rows, cols) bytes, 64-byte aligned */
+} moek_pack_params;
+
+/* h[r, n] = act(gate[r, n], up[r, n]) for n in [n_begin, n_end), where
+ * gate = A W_gate^T + b_gate, up = A W_up^T + b_up and row r of A is the
+ * x row numbered a_rows[r]: the gather of routed tokens is part of the load. */
+typedef struct moek_gateup_params {
+  size_t m;                /* rows of A */
+  size_t k;                /* H */
+  size_t n_total;          /* I: columns of the packed weights */
+  size_t n_begin, n_end;
+  const void* x;           /* the whole x */
+  int32_t x_dtype;         /* moek_dtype */
+  int32_t w_dtype;         /* moek_dtype of the packed weights */
+  size_t x_stride;         /* elements between x rows */
+  const int32_t* a_rows;   /* m row numbers into x */
+  const void* w_gate;      /* packed [I x H], NULL for ungated activations */
+  const void* w_up;        /* packed [I x H] */
+  const float* b_gate;     /* [I] or NULL */
+  const float* b_up;       /* [I] or NULL */
+  int32_t activation;      /* moek_activation */
+  float act_alpha;         /* resolved, never 0 */
+  float act_limit;
+  float* h;                /* row r at h + r * h_stride; columns as n */
+  size_t h_stride;
+} moek_gateup_params;
+
+/* out[r, n] = h[r, :] W_down[n, :]^T + b_down[n] for n in [n_begin, n_end). */
+typedef struct moek_down_params {
+  size_t m;
+  size_t k;                /* I */
+  size_t n_total;          /* H */
+  size_t n_begin, n_end;
+  const float* h;
+  size_t h_stride;
+  int32_t w_dtype;
+  int32_t reserved;
+  const void* w_down;      /* packed [H x I] */
+  const float* b_down;     /* [H] or NULL */
+  float* out;              /* row r at out + r * out_stride; columns as n */
+  size_t out_stride;
+} moek_down_params;
+
+/* Route tokens [t_begin, t_end): scores, (grouped) top-k, weights. The
+ * semantics are moek_router_desc's (moek.h), written out in docs/routing.md. */
+typedef struct moek_route_params {
+  size_t t_begin, t_end;
+  const float* logits;
+  size_t logits_stride;
+  int32_t num_experts;
+  int32_t top_k;
+  int32_t scoring;         /* moek_scoring */
+  int32_t num_groups;      /* >= 1 (1: no grouping) */
+  int32_t topk_groups;
+  uint32_t flags;          /* MOEK_ROUTER_* */
+  const float* selection_bias; /* [E] or NULL */
+  float routed_scaling;    /* resolved, never 0 */
+  int32_t* ids;            /* row t at ids + t * top_k */
+  float* weights;
+  float* scratch;          /* MOEK_ROUTE_SCRATCH_FLOATS(E) floats */
+  /* out: the first token of the range whose logits hold a NaN or +Inf or
+   * no finite value (then bad_expert is the offending column, or -1), else -1.
+   * Rows from bad_token on are left unspecified. */
+  int64_t bad_token;
+  int32_t bad_expert;
+} moek_route_params;
+
+#define MOEK_ROUTE_SCRATCH_FLOATS(E) (4u * (size_t)(E) + 8u)
+
+typedef struct moek_kernel_table {
+  uint32_t struct_size;    /* sizeof(moek_kernel_table) */
+  uint32_t abi_version;    /* MOEK_KERNEL_ABI_VERSION */
+  const char* name;        /* "ref", "avx512_bf16", "myvendor_sve2" */
+  int32_t isa;             /* moek_isa: used for ranking and for the cap */
+  int32_t priority;        /* higher wins among tables of the same isa */
+  uint64_t required_cpu_features; /* MOEK_CPU_* that must all be present */
+  size_t (*packed_size)(int32_t w_dtype, size_t rows, size_t cols);
+  void (*pack)(const moek_pack_params* p);
+  void (*expert_gateup)(const moek_gateup_params* p);
+  void (*expert_down)(const moek_down_params* p);
+  void (*route)(moek_route_params* p);
+} moek_kernel_table;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOEK_MOEK_KERNEL_H */

@@ -1,0 +1,152 @@
+/* Contexts: CPU probe, kernel table choice, threads, the call lock and the
+ * workspace. */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifdef MOEK_HAVE_HWLOC
+#include <hwloc.h>
+#endif
+
+#define MOEK_MAX_THREADS 4096
+
+/* Cores this process may run on: physical cores from hwloc when it is built
+ * in (SMT siblings share the FMA units the kernels saturate), else CPUs. */
+static int32_t default_threads(void) {
+#ifdef MOEK_HAVE_HWLOC
+  hwloc_topology_t topo;
+  if (hwloc_topology_init(&topo) == 0) {
+    int n = -1;
+    if (hwloc_topology_load(topo) == 0) n = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
+    hwloc_topology_destroy(topo);
+    if (n > 0) return n > MOEK_MAX_THREADS ? MOEK_MAX_THREADS : n;
+  }
+#endif
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n > MOEK_MAX_THREADS ? MOEK_MAX_THREADS : n;
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int32_t)(n > MOEK_MAX_THREADS ? MOEK_MAX_THREADS : n) : 1;
+}
+
+static const char* isa_list = "ref, avx2, avx512, avx512_bf16, amx, neon, neon_dotprod, neon_bf16_i8mm, sve";
+
+moek_status moek_context_create(const moek_context_desc* user, moek_context** out) {
+  static const char fn[] = "moek_context_create";
+  if (!out) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context (the output pointer) is NULL", fn);
+  *out = NULL;
+  moek_context_desc d;
+  if (user) {
+    moek_status st = moek_read_desc(fn, "desc", user, sizeof d, sizeof d, &d);
+    if (st) return st;
+  } else {
+    memset(&d, 0, sizeof d);
+  }
+  if (d.flags & ~MOEK_CONTEXT_IGNORE_ENV)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags = 0x%x has unknown bits 0x%x", fn,
+                     d.flags, d.flags & ~MOEK_CONTEXT_IGNORE_ENV);
+  if (d.num_threads < 0 || d.num_threads > MOEK_MAX_THREADS)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->num_threads = %d is outside [0, %d]", fn,
+                     d.num_threads, MOEK_MAX_THREADS);
+  if (d.max_isa != MOEK_ISA_BEST && !moek_isa_name(d.max_isa))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->max_isa = %d is not a moek_isa value", fn,
+                     d.max_isa);
+  if (!d.parallel_for && d.parallel_for_user)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: desc->parallel_for_user is set but desc->parallel_for is NULL", fn);
+
+  int32_t cap = d.max_isa;
+  const char* env = (d.flags & MOEK_CONTEXT_IGNORE_ENV) ? NULL : getenv("MOEK_MAX_ISA");
+  if (env && *env) {
+    int32_t env_isa = moek_isa_from_name(env);
+    if (env_isa < 0)
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                       "%s: environment MOEK_MAX_ISA = '%.64s' is not an ISA name (one of: %s)", fn,
+                       env, isa_list);
+    /* The lower of the two caps; different architectures leave only ref. */
+    if (cap == MOEK_ISA_BEST || env_isa == MOEK_ISA_REF)
+      cap = env_isa;
+    else if (cap != MOEK_ISA_REF)
+      cap = cap / 100 == env_isa / 100 ? (env_isa < cap ? env_isa : cap) : MOEK_ISA_REF;
+  }
+
+  moek_context* ctx = calloc(1, sizeof *ctx);
+  if (!ctx) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  ctx->cpu_features = moek_cpu_features();
+  ctx->table = moek_select_table(ctx->cpu_features, cap);
+  ctx->parallel_for = d.parallel_for;
+  ctx->parallel_for_user = d.parallel_for_user;
+  ctx->num_threads = d.parallel_for ? 0 : d.num_threads ? d.num_threads : default_threads();
+  if (ctx->num_threads > 1) {
+    moek_status st = moek_pool_create(ctx->num_threads, &ctx->pool);
+    if (st) {
+      free(ctx);
+      return st;
+    }
+  }
+  pthread_mutex_init(&ctx->call_lock, NULL);
+  *out = ctx;
+  return MOEK_SUCCESS;
+}
+
+moek_status moek_context_destroy(moek_context* ctx) {
+  if (!ctx) return MOEK_SUCCESS;
+  moek_pool_destroy(ctx->pool);
+  pthread_mutex_destroy(&ctx->call_lock);
+  free(ctx->workspace);
+  free(ctx);
+  return MOEK_SUCCESS;
+}
+
+moek_status moek_context_get_isa(const moek_context* ctx, int32_t* isa) {
+  if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_context_get_isa: context is NULL");
+  if (!isa) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_context_get_isa: isa is NULL");
+  *isa = ctx->table->isa;
+  return MOEK_SUCCESS;
+}
+
+moek_status moek_context_get_kernel_name(const moek_context* ctx, const char** name) {
+  if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_context_get_kernel_name: context is NULL");
+  if (!name) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_context_get_kernel_name: name is NULL");
+  *name = ctx->table->name;
+  return MOEK_SUCCESS;
+}
+
+moek_status moek_context_get_num_threads(const moek_context* ctx, int32_t* num_threads) {
+  if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_context_get_num_threads: context is NULL");
+  if (!num_threads)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_context_get_num_threads: num_threads is NULL");
+  *num_threads = ctx->parallel_for ? 0 : ctx->num_threads;
+  return MOEK_SUCCESS;
+}
+
+void moek_parallel_run(moek_context* ctx, size_t n, moek_task_fn task, void* arg) {
+  if (n == 0) return;
+  if (ctx->parallel_for)
+    ctx->parallel_for(ctx->parallel_for_user, n, task, arg);
+  else if (ctx->pool && n > 1)
+    moek_pool_run(ctx->pool, n, task, arg);
+  else
+    for (size_t i = 0; i < n; i++) task(arg, i);
+}
+
+void* moek_workspace(moek_context* ctx, size_t bytes, const char* fn) {
+  if (bytes <= ctx->workspace_bytes) return ctx->workspace;
+  size_t size = moek_align_up(bytes);
+  void* p = aligned_alloc(MOEK_ALIGN, size);
+  if (!p) {
+    moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory for %zu bytes of workspace", fn, size);
+    return NULL;
+  }
+  free(ctx->workspace);
+  ctx->workspace = p;
+  ctx->workspace_bytes = size;
+  return p;
+}

@@ -1,0 +1,79 @@
+/* Status strings, the thread-local last-error message, descriptor reading
+ * and the input checks every public call shares. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "moek_bf16.h"
+
+static _Thread_local char last_error[512];
+
+moek_status moek_fail(moek_status status, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+  return status;
+}
+
+const char* moek_last_error(void) { return last_error; }
+
+const char* moek_status_string(moek_status status) {
+  switch (status) {
+    case MOEK_SUCCESS: return "MOEK_SUCCESS";
+    case MOEK_ERROR_INVALID_ARGUMENT: return "MOEK_ERROR_INVALID_ARGUMENT";
+    case MOEK_ERROR_OUT_OF_MEMORY: return "MOEK_ERROR_OUT_OF_MEMORY";
+    case MOEK_ERROR_UNSUPPORTED: return "MOEK_ERROR_UNSUPPORTED";
+    case MOEK_ERROR_NONFINITE: return "MOEK_ERROR_NONFINITE";
+    case MOEK_ERROR_STRUCT_SIZE: return "MOEK_ERROR_STRUCT_SIZE";
+    case MOEK_ERROR_INTERNAL: return "MOEK_ERROR_INTERNAL";
+  }
+  return "MOEK_ERROR_UNKNOWN_STATUS";
+}
+
+moek_status moek_read_desc(const char* fn, const char* arg, const void* user, size_t min_size,
+                           size_t size, void* local) {
+  memset(local, 0, size);
+  if (!user) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: %s is NULL", fn, arg);
+  uint32_t given;
+  memcpy(&given, user, sizeof given);
+  if (given < min_size)
+    return moek_fail(MOEK_ERROR_STRUCT_SIZE,
+                     "%s: %s->struct_size = %u is smaller than the oldest known layout (%zu "
+                     "bytes); set it to sizeof(*%s)",
+                     fn, arg, given, min_size, arg);
+  if (given > size) {
+    const unsigned char* tail = (const unsigned char*)user + size;
+    for (size_t i = 0; i < given - size; i++)
+      if (tail[i])
+        return moek_fail(MOEK_ERROR_UNSUPPORTED,
+                         "%s: %s->struct_size = %u is newer than this library (%zu bytes) and "
+                         "sets fields it does not know (byte %zu is nonzero); upgrade moek",
+                         fn, arg, given, size, size + i);
+    given = (uint32_t)size;
+  }
+  memcpy(local, user, given);
+  return MOEK_SUCCESS;
+}
+
+bool moek_dtype_valid(int32_t dtype) { return dtype == MOEK_DTYPE_F32 || dtype == MOEK_DTYPE_BF16; }
+
+const char* moek_dtype_name(int32_t dtype) {
+  return dtype == MOEK_DTYPE_F32 ? "f32" : dtype == MOEK_DTYPE_BF16 ? "bf16" : "invalid";
+}
+
+bool moek_find_nonfinite(const void* src, int32_t dtype, size_t rows, size_t cols,
+                         ptrdiff_t stride_row, ptrdiff_t stride_col, size_t* row, size_t* col) {
+  for (size_t r = 0; r < rows; r++)
+    for (size_t c = 0; c < cols; c++) {
+      ptrdiff_t i = (ptrdiff_t)r * stride_row + (ptrdiff_t)c * stride_col;
+      if (!isfinite(moek_load_elem(src, dtype, i))) {
+        *row = r;
+        *col = c;
+        return true;
+      }
+    }
+  return false;
+}

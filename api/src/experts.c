@@ -1,0 +1,210 @@
+/* Experts objects: validate the weights, pack them once into the kernel
+ * table's layout (experts in parallel), keep f32 copies of the biases. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define MOEK_MAX_DIM 0x7fffffffLL
+
+static bool act_valid(int32_t a) {
+  return (a >= MOEK_ACT_SWIGLU && a <= MOEK_ACT_SWIGLU_OAI) || (a >= MOEK_ACT_RELU && a <= MOEK_ACT_SILU);
+}
+static bool act_gated(int32_t a) { return a < MOEK_ACT_RELU; }
+
+typedef struct matrix_src {
+  const char* name; /* "w_gate" */
+  const void* const* ptrs;
+  moek_matrix_strides strides; /* resolved */
+  size_t rows, cols;
+} matrix_src;
+
+static moek_status check_matrix(const char* fn, const moek_experts_desc* d, matrix_src* m,
+                                const moek_matrix_strides* given, size_t rows, size_t cols) {
+  m->rows = rows;
+  m->cols = cols;
+  if (!m->ptrs) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->%s is NULL", fn, m->name);
+  if (given->row == 0 && given->col == 0) {
+    m->strides.row = (int64_t)cols;
+    m->strides.col = 1;
+  } else if (given->row == 0 || given->col == 0) {
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: desc->%s strides = {%lld, %lld}: set both (or neither, for row-major)", fn,
+                     m->name, (long long)given->row, (long long)given->col);
+  } else {
+    m->strides = *given;
+  }
+  for (int64_t e = 0; e < d->num_experts; e++) {
+    if (!m->ptrs[e])
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->%s[%lld] is NULL", fn, m->name, (long long)e);
+  }
+  return MOEK_SUCCESS;
+}
+
+static moek_status check_finite(const char* fn, const moek_experts_desc* d, const matrix_src* m) {
+  for (int64_t e = 0; e < d->num_experts; e++) {
+    size_t r, c;
+    if (moek_find_nonfinite(m->ptrs[e], d->src_dtype, m->rows, m->cols, (ptrdiff_t)m->strides.row,
+                            (ptrdiff_t)m->strides.col, &r, &c))
+      return moek_fail(MOEK_ERROR_NONFINITE, "%s: desc->%s[%lld] has a NaN or Inf at row %zu, column %zu",
+                       fn, m->name, (long long)e, r, c);
+  }
+  return MOEK_SUCCESS;
+}
+
+static moek_status copy_bias(const char* fn, const char* name, const float* const* src, int64_t E, size_t n,
+                             float* dst) {
+  for (int64_t e = 0; e < E; e++) {
+    if (!src[e]) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->%s[%lld] is NULL", fn, name, (long long)e);
+    for (size_t i = 0; i < n; i++) {
+      if (!isfinite(src[e][i]))
+        return moek_fail(MOEK_ERROR_NONFINITE, "%s: desc->%s[%lld][%zu] = %g is not finite", fn, name,
+                         (long long)e, i, (double)src[e][i]);
+      dst[(size_t)e * n + i] = src[e][i];
+    }
+  }
+  return MOEK_SUCCESS;
+}
+
+typedef struct pack_job {
+  moek_experts* x;
+  const moek_experts_desc* d;
+  const matrix_src* m[3]; /* gate (may be unused), up, down */
+} pack_job;
+
+static void pack_task(void* arg, size_t i) {
+  const pack_job* j = arg;
+  size_t e = i / 3, which = i % 3;
+  if (which == 0 && !j->x->gated) return;
+  const matrix_src* m = j->m[which];
+  moek_pack_params p = {
+      .src_dtype = j->d->src_dtype,
+      .w_dtype = j->x->weight_dtype,
+      .rows = m->rows,
+      .cols = m->cols,
+      .src = m->ptrs[e],
+      .stride_row = (ptrdiff_t)m->strides.row,
+      .stride_col = (ptrdiff_t)m->strides.col,
+      .dst = (void*)moek_expert_w(j->x, (int)which, (int64_t)e),
+  };
+  j->x->table->pack(&p);
+}
+
+moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user, moek_experts** out) {
+  static const char fn[] = "moek_experts_create";
+  if (!out) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: experts (the output pointer) is NULL", fn);
+  *out = NULL;
+  if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
+  moek_experts_desc d;
+  moek_status st = moek_read_desc(fn, "desc", user, sizeof d, sizeof d, &d);
+  if (st) return st;
+
+  if (d.flags) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags = 0x%x: no flags are defined", fn, d.flags);
+  if (d.reserved0) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->reserved0 = %d must be 0", fn, d.reserved0);
+  if (d.num_experts < 1 || d.num_experts > MOEK_MAX_DIM)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->num_experts = %lld is outside [1, %lld]", fn,
+                     (long long)d.num_experts, MOEK_MAX_DIM);
+  if (d.hidden < 1 || d.hidden > MOEK_MAX_DIM)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->hidden = %lld is outside [1, %lld]", fn,
+                     (long long)d.hidden, MOEK_MAX_DIM);
+  if (d.inter < 1 || d.inter > MOEK_MAX_DIM)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->inter = %lld is outside [1, %lld]", fn,
+                     (long long)d.inter, MOEK_MAX_DIM);
+  if (!act_valid(d.activation))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->activation = %d is not a moek_activation", fn,
+                     d.activation);
+  if (!moek_dtype_valid(d.src_dtype))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->src_dtype = %d is not a moek_dtype", fn, d.src_dtype);
+  if (!moek_dtype_valid(d.weight_dtype))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->weight_dtype = %d is not a moek_dtype", fn,
+                     d.weight_dtype);
+  if (!isfinite(d.act_alpha) || d.act_alpha < 0.0f)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->act_alpha = %g must be finite and >= 0 (0: 1.702)",
+                     fn, (double)d.act_alpha);
+  if (!isfinite(d.act_limit) || d.act_limit < 0.0f)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->act_limit = %g must be finite and >= 0 (0: 7)", fn,
+                     (double)d.act_limit);
+  const bool gated = act_gated(d.activation);
+  if (gated != (d.w_gate != NULL))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->w_gate must be %s for activation %d (%s)", fn,
+                     gated ? "set" : "NULL", d.activation, gated ? "gated" : "ungated");
+  if (!gated && d.b_gate)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->b_gate must be NULL for ungated activation %d", fn,
+                     d.activation);
+
+  const size_t E = (size_t)d.num_experts, H = (size_t)d.hidden, I = (size_t)d.inter;
+  matrix_src gate = {.name = "w_gate", .ptrs = d.w_gate}, up = {.name = "w_up", .ptrs = d.w_up},
+             down = {.name = "w_down", .ptrs = d.w_down};
+  if (gated && (st = check_matrix(fn, &d, &gate, &d.gate_strides, I, H))) return st;
+  if ((st = check_matrix(fn, &d, &up, &d.up_strides, I, H))) return st;
+  if ((st = check_matrix(fn, &d, &down, &d.down_strides, H, I))) return st;
+
+  /* Sizes: the largest product is E * (3 * I * H * 4) plus biases. */
+  size_t ih4, per_expert, weights, bias_floats, total;
+  if (!moek_mul_size(I * 4, H, &ih4) || !moek_mul_size(ih4, 3, &per_expert) ||
+      __builtin_add_overflow(per_expert, 3 * MOEK_ALIGN, &per_expert) ||
+      !moek_mul_size(per_expert, E, &weights) || !moek_mul_size(E, 2 * I + H, &bias_floats) ||
+      !moek_mul_size(bias_floats, 4, &total) || __builtin_add_overflow(weights, total, &total))
+    return moek_fail(MOEK_ERROR_OUT_OF_MEMORY,
+                     "%s: num_experts = %zu x hidden = %zu x inter = %zu overflows the address space", fn, E, H, I);
+
+  moek_experts* x = calloc(1, sizeof *x);
+  if (!x) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  x->ctx = ctx;
+  x->table = ctx->table;
+  x->num_experts = d.num_experts;
+  x->hidden = d.hidden;
+  x->inter = d.inter;
+  x->activation = d.activation;
+  x->weight_dtype = d.weight_dtype;
+  x->act_alpha = d.act_alpha != 0.0f ? d.act_alpha : 1.702f;
+  x->act_limit = d.act_limit != 0.0f ? d.act_limit : 7.0f;
+  x->gated = gated;
+  x->gate_bytes = gated ? moek_align_up(x->table->packed_size(d.weight_dtype, I, H)) : 0;
+  x->up_bytes = moek_align_up(x->table->packed_size(d.weight_dtype, I, H));
+  x->down_bytes = moek_align_up(x->table->packed_size(d.weight_dtype, H, I));
+  const size_t packed = E * (x->gate_bytes + x->up_bytes + x->down_bytes);
+  const bool any_bias = d.b_gate || d.b_up || d.b_down;
+  total = packed + (any_bias ? bias_floats * 4 : 0);
+  x->block = aligned_alloc(MOEK_ALIGN, moek_align_up(total));
+  if (!x->block) {
+    free(x);
+    return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory for %zu bytes of packed weights", fn, total);
+  }
+  x->block_bytes = total;
+  float* bias = (float*)((char*)x->block + packed);
+  if (d.b_gate) x->b_gate = bias;
+  if (d.b_up) x->b_up = bias + E * I;
+  if (d.b_down) x->b_down = bias + 2 * E * I;
+
+  if ((gated && (st = check_finite(fn, &d, &gate))) || (st = check_finite(fn, &d, &up)) ||
+      (st = check_finite(fn, &d, &down)) || (d.b_gate && (st = copy_bias(fn, "b_gate", d.b_gate, d.num_experts, I, x->b_gate))) ||
+      (d.b_up && (st = copy_bias(fn, "b_up", d.b_up, d.num_experts, I, x->b_up))) ||
+      (d.b_down && (st = copy_bias(fn, "b_down", d.b_down, d.num_experts, H, x->b_down)))) {
+    moek_experts_destroy(x);
+    return st;
+  }
+
+  pack_job job = {.x = x, .d = &d, .m = {&gate, &up, &down}};
+  pthread_mutex_lock(&ctx->call_lock);
+  moek_parallel_run(ctx, 3 * E, pack_task, &job);
+  pthread_mutex_unlock(&ctx->call_lock);
+  *out = x;
+  return MOEK_SUCCESS;
+}
+
+moek_status moek_experts_destroy(moek_experts* x) {
+  if (!x) return MOEK_SUCCESS;
+  free(x->block);
+  free(x);
+  return MOEK_SUCCESS;
+}
+
+moek_status moek_experts_get_packed_bytes(const moek_experts* x, size_t* bytes) {
+  if (!x) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_experts_get_packed_bytes: experts is NULL");
+  if (!bytes) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_experts_get_packed_bytes: bytes is NULL");
+  *bytes = x->block_bytes;
+  return MOEK_SUCCESS;
+}

@@ -1,0 +1,259 @@
+/* The MoE forward driver. Per chunk of tokens:
+ *   1. counting sort of the (token, slot) assignments by expert;
+ *   2. gate/up tiles (expert, row block, column block of I) -> h;
+ *   3. down tiles (expert, row block, column block of H) -> out;
+ *   4. per token, y = sum over slots in slot order of weight * out.
+ * Step 4 is a fixed-order reduction, so y is bitwise the same for every
+ * thread count and tiling. Tokens go in chunks so the workspace stays
+ * bounded (WORKSPACE_BUDGET) whatever T is. */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+#include "moek_bf16.h"
+
+#define ROWS_PER_TILE 32
+#define COLS_PER_TILE 64
+#define TOKENS_PER_COMBINE_TASK 8
+#define WORKSPACE_BUDGET ((size_t)64 << 20)
+
+typedef struct row_block {
+  int32_t expert;
+  int32_t begin, end; /* rows of the sorted assignment list */
+} row_block;
+
+typedef struct forward_job {
+  const moek_experts* x;
+  const moek_forward_args* a;
+  size_t H, I, k;
+  size_t t0, tn;          /* the chunk: tokens [t0, t0 + tn) */
+  const int32_t* rows;    /* [P] token of each sorted assignment */
+  const int32_t* pos;     /* [tn * k] sorted row of each assignment, -1 if dropped */
+  const row_block* blocks;
+  size_t n_blocks;
+  size_t col_tiles;       /* of the current phase */
+  float* h;               /* [P x I] */
+  float* out;             /* [P x H] */
+} forward_job;
+
+static int32_t expert_of(const moek_forward_args* a, size_t t, size_t j) {
+  return a->expert_ids ? a->expert_ids[t * (size_t)a->top_k + j] : (int32_t)j;
+}
+
+static void gateup_task(void* arg, size_t i) {
+  const forward_job* j = arg;
+  const row_block* b = &j->blocks[i / j->col_tiles];
+  const size_t n0 = (i % j->col_tiles) * COLS_PER_TILE;
+  const moek_experts* x = j->x;
+  const size_t E_off = (size_t)b->expert;
+  moek_gateup_params p = {
+      .m = (size_t)(b->end - b->begin),
+      .k = j->H,
+      .n_total = j->I,
+      .n_begin = n0,
+      .n_end = n0 + COLS_PER_TILE < j->I ? n0 + COLS_PER_TILE : j->I,
+      .x = j->a->x,
+      .x_dtype = j->a->x_dtype,
+      .w_dtype = x->weight_dtype,
+      .x_stride = j->a->x_stride ? (size_t)j->a->x_stride : j->H,
+      .a_rows = j->rows + b->begin,
+      .w_gate = x->gated ? moek_expert_w(x, 0, b->expert) : NULL,
+      .w_up = moek_expert_w(x, 1, b->expert),
+      .b_gate = x->b_gate ? x->b_gate + E_off * j->I : NULL,
+      .b_up = x->b_up ? x->b_up + E_off * j->I : NULL,
+      .activation = x->activation,
+      .act_alpha = x->act_alpha,
+      .act_limit = x->act_limit,
+      .h = j->h + (size_t)b->begin * j->I,
+      .h_stride = j->I,
+  };
+  x->table->expert_gateup(&p);
+}
+
+static void down_task(void* arg, size_t i) {
+  const forward_job* j = arg;
+  const row_block* b = &j->blocks[i / j->col_tiles];
+  const size_t n0 = (i % j->col_tiles) * COLS_PER_TILE;
+  const moek_experts* x = j->x;
+  moek_down_params p = {
+      .m = (size_t)(b->end - b->begin),
+      .k = j->I,
+      .n_total = j->H,
+      .n_begin = n0,
+      .n_end = n0 + COLS_PER_TILE < j->H ? n0 + COLS_PER_TILE : j->H,
+      .h = j->h + (size_t)b->begin * j->I,
+      .h_stride = j->I,
+      .w_dtype = x->weight_dtype,
+      .w_down = moek_expert_w(x, 2, b->expert),
+      .b_down = x->b_down ? x->b_down + (size_t)b->expert * j->H : NULL,
+      .out = j->out + (size_t)b->begin * j->H,
+      .out_stride = j->H,
+  };
+  x->table->expert_down(&p);
+}
+
+static void combine_task(void* arg, size_t i) {
+  const forward_job* j = arg;
+  const moek_forward_args* a = j->a;
+  const size_t y_stride = a->y_stride ? (size_t)a->y_stride : j->H;
+  const size_t tb = i * TOKENS_PER_COMBINE_TASK;
+  const size_t te = tb + TOKENS_PER_COMBINE_TASK < j->tn ? tb + TOKENS_PER_COMBINE_TASK : j->tn;
+  for (size_t tl = tb; tl < te; tl++) {
+    const size_t t = j->t0 + tl;
+    const ptrdiff_t yrow = (ptrdiff_t)(t * y_stride);
+    for (size_t n = 0; n < j->H; n++) {
+      float acc = 0.0f;
+      for (size_t s = 0; s < j->k; s++) {
+        int32_t r = j->pos[tl * j->k + s];
+        if (r < 0) continue;
+        float w = a->expert_weights ? a->expert_weights[t * j->k + s] : 1.0f;
+        acc += w * j->out[(size_t)r * j->H + n];
+      }
+      if (a->flags & MOEK_FORWARD_ACCUMULATE) acc = moek_load_elem(a->y, a->y_dtype, yrow + (ptrdiff_t)n) + acc;
+      moek_store_elem(a->y, a->y_dtype, yrow + (ptrdiff_t)n, acc);
+    }
+  }
+}
+
+/* Sorts the chunk's assignments by expert into rows/pos and cuts row blocks.
+ * counts has E + 1 entries. Returns the number of row blocks. */
+static size_t sort_assignments(forward_job* j, size_t E, int32_t* counts, int32_t* rows, int32_t* pos,
+                               row_block* blocks) {
+  const moek_forward_args* a = j->a;
+  memset(counts, 0, (E + 1) * sizeof *counts);
+  for (size_t tl = 0; tl < j->tn; tl++)
+    for (size_t s = 0; s < j->k; s++) {
+      int32_t e = expert_of(a, j->t0 + tl, s);
+      if (e >= 0) counts[e + 1]++;
+    }
+  for (size_t e = 0; e < E; e++) counts[e + 1] += counts[e]; /* expert e: rows [counts[e], counts[e+1]) */
+  size_t n_blocks = 0;
+  for (size_t e = 0; e < E; e++)
+    for (int32_t r = counts[e]; r < counts[e + 1]; r += ROWS_PER_TILE)
+      blocks[n_blocks++] = (row_block){(int32_t)e, r, r + ROWS_PER_TILE < counts[e + 1] ? r + ROWS_PER_TILE : counts[e + 1]};
+  /* counts[e] is the next free row of expert e; fill in token order (stable). */
+  for (size_t tl = 0; tl < j->tn; tl++)
+    for (size_t s = 0; s < j->k; s++) {
+      int32_t e = expert_of(a, j->t0 + tl, s);
+      if (e < 0) {
+        pos[tl * j->k + s] = -1;
+        continue;
+      }
+      int32_t r = counts[e]++;
+      rows[r] = (int32_t)(j->t0 + tl);
+      pos[tl * j->k + s] = r;
+    }
+  return n_blocks;
+}
+
+static moek_status validate(const char* fn, const moek_experts* x, const moek_forward_args* a) {
+  const int64_t E = x->num_experts, H = x->hidden;
+  const uint32_t known = MOEK_FORWARD_ACCUMULATE;
+  if (a->flags & ~known)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->flags = 0x%x has unknown bits 0x%x", fn, a->flags,
+                     a->flags & ~known);
+  if (a->top_k < 1 || a->top_k > 0x7fffffffLL)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->top_k = %lld must be >= 1", fn, (long long)a->top_k);
+  if (!a->expert_ids && a->top_k > E)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: args->top_k = %lld exceeds num_experts = %lld with args->expert_ids NULL (dense)", fn,
+                     (long long)a->top_k, (long long)E);
+  if (a->num_tokens < 0 || a->num_tokens > 0x7fffffffLL / a->top_k)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->num_tokens = %lld is outside [0, %lld] (T * top_k must fit int32)",
+                     fn, (long long)a->num_tokens, (long long)(0x7fffffffLL / a->top_k));
+  if (!moek_dtype_valid(a->x_dtype))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x_dtype = %d is not a moek_dtype", fn, a->x_dtype);
+  if (!moek_dtype_valid(a->y_dtype))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->y_dtype = %d is not a moek_dtype", fn, a->y_dtype);
+  if (a->x_stride != 0 && (a->x_stride < H || a->x_stride > 0x7fffffffffffLL))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x_stride = %lld is outside [hidden = %lld, 2^47)", fn,
+                     (long long)a->x_stride, (long long)H);
+  if (a->y_stride != 0 && (a->y_stride < H || a->y_stride > 0x7fffffffffffLL))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->y_stride = %lld is outside [hidden = %lld, 2^47)", fn,
+                     (long long)a->y_stride, (long long)H);
+  if (a->num_tokens == 0) return MOEK_SUCCESS;
+  if (!a->x) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x is NULL", fn);
+  if (!a->y) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->y is NULL", fn);
+
+  const size_t T = (size_t)a->num_tokens, k = (size_t)a->top_k;
+  const size_t xs = a->x_stride ? (size_t)a->x_stride : (size_t)H, ys = a->y_stride ? (size_t)a->y_stride : (size_t)H;
+  const char *xb = a->x, *yb = a->y;
+  const char* xe = xb + ((T - 1) * xs + (size_t)H) * moek_dtype_size(a->x_dtype);
+  const char* ye = yb + ((T - 1) * ys + (size_t)H) * moek_dtype_size(a->y_dtype);
+  if (xb < ye && yb < xe)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->y overlaps args->x; in-place forward is not supported", fn);
+
+  if (a->expert_ids)
+    for (size_t i = 0; i < T * k; i++) {
+      int32_t e = a->expert_ids[i];
+      if (e != MOEK_EXPERT_DROPPED && (e < 0 || e >= E))
+        return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                         "%s: args->expert_ids[%zu] = %d (token %zu, slot %zu) is outside [0, num_experts = %lld) "
+                         "and is not MOEK_EXPERT_DROPPED",
+                         fn, i, e, i / k, i % k, (long long)E);
+    }
+  if (a->expert_weights)
+    for (size_t i = 0; i < T * k; i++)
+      if (!isfinite(a->expert_weights[i]))
+        return moek_fail(MOEK_ERROR_NONFINITE, "%s: args->expert_weights[%zu] = %g (token %zu, slot %zu) is not finite",
+                         fn, i, (double)a->expert_weights[i], i / k, i % k);
+  size_t r, c;
+  if (moek_find_nonfinite(a->x, a->x_dtype, T, (size_t)H, (ptrdiff_t)xs, 1, &r, &c))
+    return moek_fail(MOEK_ERROR_NONFINITE, "%s: args->x[%zu][%zu] (token %zu) is NaN or Inf", fn, r, c, r);
+  if ((a->flags & MOEK_FORWARD_ACCUMULATE) && moek_find_nonfinite(a->y, a->y_dtype, T, (size_t)H, (ptrdiff_t)ys, 1, &r, &c))
+    return moek_fail(MOEK_ERROR_NONFINITE, "%s: args->y[%zu][%zu] (token %zu) is NaN or Inf and MOEK_FORWARD_ACCUMULATE is set",
+                     fn, r, c, r);
+  return MOEK_SUCCESS;
+}
+
+moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moek_forward_args* user) {
+  static const char fn[] = "moek_moe_forward";
+  if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
+  if (!x) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: experts is NULL", fn);
+  moek_forward_args a;
+  moek_status st = moek_read_desc(fn, "args", user, sizeof a, sizeof a, &a);
+  if (st) return st;
+  if ((st = validate(fn, x, &a))) return st;
+  if (a.num_tokens == 0) return MOEK_SUCCESS;
+
+  const size_t T = (size_t)a.num_tokens, k = (size_t)a.top_k, E = (size_t)x->num_experts;
+  const size_t H = (size_t)x->hidden, I = (size_t)x->inter;
+  /* Per assignment: h and out rows, its sorted row, its token, a row block. */
+  const size_t per_assign = (I + H) * 4 + 4 + 4 + sizeof(row_block);
+  size_t chunk = WORKSPACE_BUDGET / (per_assign * k);
+  if (chunk < 1) chunk = 1;
+  if (chunk > T) chunk = T;
+  const size_t P = chunk * k;
+  const size_t bytes = moek_align_up(P * I * 4) + moek_align_up(P * H * 4) + moek_align_up(P * 4) * 2 +
+                       moek_align_up((P + E) * sizeof(row_block)) + moek_align_up((E + 1) * 4);
+
+  pthread_mutex_lock(&ctx->call_lock);
+  char* ws = moek_workspace(ctx, bytes, fn);
+  if (!ws) {
+    pthread_mutex_unlock(&ctx->call_lock);
+    return MOEK_ERROR_OUT_OF_MEMORY;
+  }
+  forward_job j = {.x = x, .a = &a, .H = H, .I = I, .k = k};
+  j.h = (float*)ws;
+  j.out = (float*)(ws += moek_align_up(P * I * 4));
+  int32_t* rows = (int32_t*)(ws += moek_align_up(P * H * 4));
+  int32_t* pos = (int32_t*)(ws += moek_align_up(P * 4));
+  row_block* blocks = (row_block*)(ws += moek_align_up(P * 4));
+  int32_t* counts = (int32_t*)(ws + moek_align_up((P + E) * sizeof(row_block)));
+  j.rows = rows;
+  j.pos = pos;
+  j.blocks = blocks;
+
+  for (size_t t0 = 0; t0 < T; t0 += chunk) {
+    j.t0 = t0;
+    j.tn = t0 + chunk < T ? chunk : T - t0;
+    j.n_blocks = sort_assignments(&j, E, counts, rows, pos, blocks);
+    j.col_tiles = (I + COLS_PER_TILE - 1) / COLS_PER_TILE;
+    moek_parallel_run(ctx, j.n_blocks * j.col_tiles, gateup_task, &j);
+    j.col_tiles = (H + COLS_PER_TILE - 1) / COLS_PER_TILE;
+    moek_parallel_run(ctx, j.n_blocks * j.col_tiles, down_task, &j);
+    moek_parallel_run(ctx, (j.tn + TOKENS_PER_COMBINE_TASK - 1) / TOKENS_PER_COMBINE_TASK, combine_task, &j);
+  }
+  pthread_mutex_unlock(&ctx->call_lock);
+  return MOEK_SUCCESS;
+}

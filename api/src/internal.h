@@ -1,0 +1,105 @@
+/* What the public calls share inside libmoek: object layouts, errors,
+ * descriptor reading, dispatch, the parallel runner and the workspace. */
+#ifndef MOEK_INTERNAL_H
+#define MOEK_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "moek/moek.h"
+
+/* ----------------------------------------------------------------- errors */
+
+/* Records "fmt ..." as this thread's last error and returns status. */
+moek_status moek_fail(moek_status status, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Copies a caller's descriptor (first field uint32_t struct_size) into
+ * `local` (zeroed, `size` bytes). A struct_size below `min_size` fails with
+ * MOEK_ERROR_STRUCT_SIZE; a larger one than this library knows is accepted
+ * when the unknown tail is all zero (fields a newer header added but the
+ * caller left at their defaults), else MOEK_ERROR_UNSUPPORTED. */
+moek_status moek_read_desc(const char* fn, const char* arg, const void* user, size_t min_size,
+                           size_t size, void* local);
+
+/* a * b into *out, false on size_t overflow. */
+static inline bool moek_mul_size(size_t a, size_t b, size_t* out) {
+  return !__builtin_mul_overflow(a, b, out);
+}
+
+/* First non-finite element of a strided [rows x cols] matrix of dtype:
+ * true and its (row, col) if there is one. */
+bool moek_find_nonfinite(const void* src, int32_t dtype, size_t rows, size_t cols,
+                         ptrdiff_t stride_row, ptrdiff_t stride_col, size_t* row, size_t* col);
+
+bool moek_dtype_valid(int32_t dtype);
+const char* moek_dtype_name(int32_t dtype);
+static inline size_t moek_dtype_size(int32_t dtype) { return dtype == MOEK_DTYPE_BF16 ? 2u : 4u; }
+
+/* --------------------------------------------------------------- dispatch */
+
+uint64_t moek_cpu_features(void); /* probed once, MOEK_CPU_* bits */
+/* The best table allowed by the features and the cap (moek_isa). */
+const moek_kernel_table* moek_select_table(uint64_t features, int32_t max_isa);
+/* isa for an ISA name (as MOEK_MAX_ISA spells it), -1 if none. */
+int32_t moek_isa_from_name(const char* name);
+
+/* ----------------------------------------------------------- thread pool */
+
+typedef struct moek_pool moek_pool;
+/* A pool that runs tasks on num_threads threads, the caller's included. */
+moek_status moek_pool_create(int32_t num_threads, moek_pool** pool);
+void moek_pool_destroy(moek_pool* pool);
+void moek_pool_run(moek_pool* pool, size_t n, moek_task_fn task, void* arg);
+
+/* ---------------------------------------------------------------- objects */
+
+struct moek_context {
+  const moek_kernel_table* table;
+  uint64_t cpu_features;
+  int32_t num_threads;
+  moek_pool* pool; /* NULL: one thread, or the caller's parallel_for */
+  moek_parallel_for_fn parallel_for;
+  void* parallel_for_user;
+  pthread_mutex_t call_lock; /* one call at a time per context */
+  void* workspace;           /* grow-only scratch of the running call */
+  size_t workspace_bytes;
+};
+
+/* Runs task(arg, i) for i in [0, n) on the context's threads. */
+void moek_parallel_run(moek_context* ctx, size_t n, moek_task_fn task, void* arg);
+/* The context's scratch, at least `bytes` long and 64-byte aligned; NULL
+ * (and the error recorded) when it cannot grow. Valid until the next call. */
+void* moek_workspace(moek_context* ctx, size_t bytes, const char* fn);
+
+struct moek_experts {
+  moek_context* ctx;
+  const moek_kernel_table* table; /* the layout the weights were packed for */
+  int64_t num_experts, hidden, inter;
+  int32_t activation;
+  int32_t weight_dtype;
+  float act_alpha, act_limit;
+  bool gated;
+  void* block; /* one allocation: packed weights, then biases */
+  size_t block_bytes;
+  size_t gate_bytes, up_bytes, down_bytes; /* packed size of one matrix, 64-aligned */
+  float *b_gate, *b_up, *b_down;           /* [E x I], [E x I], [E x H] or NULL */
+};
+
+static inline const void* moek_expert_w(const moek_experts* x, int which, int64_t e) {
+  /* which: 0 gate, 1 up, 2 down; per expert [gate | up | down]. */
+  size_t per = x->gate_bytes + x->up_bytes + x->down_bytes;
+  size_t off = which == 0 ? 0 : which == 1 ? x->gate_bytes : x->gate_bytes + x->up_bytes;
+  return (const char*)x->block + (size_t)e * per + off;
+}
+
+struct moek_router {
+  moek_context* ctx;
+  moek_router_desc desc; /* resolved: num_groups >= 1, routed_scaling != 0 */
+  float* selection_bias; /* own copy or NULL */
+};
+
+#define MOEK_ALIGN 64u
+static inline size_t moek_align_up(size_t v) { return (v + MOEK_ALIGN - 1) & ~(size_t)(MOEK_ALIGN - 1); }
+
+#endif /* MOEK_INTERNAL_H */

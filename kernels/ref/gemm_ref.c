@@ -1,0 +1,71 @@
+/* Reference expert GEMMs: the fused gate/up projection with its activation,
+ * and the down projection. Plain C, f32 accumulation in a fixed order (eight
+ * interleaved partial sums, then a fixed tree), so results are reproducible
+ * and independent of how the driver tiles the work. */
+#include "gemm_ref.h"
+
+#include "activation_ref.h"
+#include "moek_bf16.h"
+
+/* One dot product of length k per (A dtype, W dtype) pair; LOAD_A and LOAD_W
+ * turn element i into f32. */
+#define MOEK_REF_DOT(NAME, TA, TW, LOAD_A, LOAD_W)                              \
+  static float NAME(const TA* a, const TW* w, size_t k) {                       \
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                      \
+    size_t i = 0;                                                               \
+    for (; i + 8 <= k; i += 8)                                                  \
+      for (size_t j = 0; j < 8; j++) s[j] += LOAD_A(a[i + j]) * LOAD_W(w[i + j]); \
+    for (size_t j = 0; i < k; i++, j++) s[j] += LOAD_A(a[i]) * LOAD_W(w[i]);    \
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));   \
+  }
+
+#define MOEK_F32(v) (v)
+#define MOEK_BF16(v) moek_bf16_to_f32(v)
+MOEK_REF_DOT(dot_f32_f32, float, float, MOEK_F32, MOEK_F32)
+MOEK_REF_DOT(dot_f32_bf16, float, uint16_t, MOEK_F32, MOEK_BF16)
+MOEK_REF_DOT(dot_bf16_f32, uint16_t, float, MOEK_BF16, MOEK_F32)
+MOEK_REF_DOT(dot_bf16_bf16, uint16_t, uint16_t, MOEK_BF16, MOEK_BF16)
+
+/* Row n of a packed [rows x k] ref matrix dotted with a (a_dtype). The ref
+ * packed layout is plain row-major in the weight dtype. */
+static float dot_row(const void* a, int32_t a_dtype, const void* w, int32_t w_dtype,
+                     size_t n, size_t k) {
+  if (w_dtype == MOEK_DTYPE_BF16) {
+    const uint16_t* wr = (const uint16_t*)w + n * k;
+    return a_dtype == MOEK_DTYPE_BF16 ? dot_bf16_bf16((const uint16_t*)a, wr, k)
+                                      : dot_f32_bf16((const float*)a, wr, k);
+  }
+  const float* wr = (const float*)w + n * k;
+  return a_dtype == MOEK_DTYPE_BF16 ? dot_bf16_f32((const uint16_t*)a, wr, k)
+                                    : dot_f32_f32((const float*)a, wr, k);
+}
+
+static const void* x_row(const moek_gateup_params* p, size_t r) {
+  size_t esize = p->x_dtype == MOEK_DTYPE_BF16 ? 2 : 4;
+  return (const char*)p->x + (size_t)p->a_rows[r] * p->x_stride * esize;
+}
+
+void moek_ref_expert_gateup(const moek_gateup_params* p) {
+  /* n outer, rows inner: the weight rows stay in L1 while the (few) routed x
+   * rows are reused from L2. */
+  for (size_t n = p->n_begin; n < p->n_end; n++) {
+    float bg = p->b_gate ? p->b_gate[n] : 0.0f;
+    float bu = p->b_up ? p->b_up[n] : 0.0f;
+    for (size_t r = 0; r < p->m; r++) {
+      const void* a = x_row(p, r);
+      float up = dot_row(a, p->x_dtype, p->w_up, p->w_dtype, n, p->k) + bu;
+      float gate = p->w_gate ? dot_row(a, p->x_dtype, p->w_gate, p->w_dtype, n, p->k) + bg : 0.0f;
+      p->h[r * p->h_stride + n] =
+          moek_ref_activation(p->activation, gate, up, p->act_alpha, p->act_limit);
+    }
+  }
+}
+
+void moek_ref_expert_down(const moek_down_params* p) {
+  for (size_t n = p->n_begin; n < p->n_end; n++) {
+    float b = p->b_down ? p->b_down[n] : 0.0f;
+    for (size_t r = 0; r < p->m; r++)
+      p->out[r * p->out_stride + n] =
+          dot_row(p->h + r * p->h_stride, MOEK_DTYPE_F32, p->w_down, p->w_dtype, n, p->k) + b;
+  }
+}

@@ -1,0 +1,13 @@
+/* Entry points of the reference kernel table (kernels/ref). */
+#ifndef MOEK_GEMM_REF_H
+#define MOEK_GEMM_REF_H
+
+#include "moek/moek.h"
+
+size_t moek_ref_packed_size(int32_t w_dtype, size_t rows, size_t cols);
+void moek_ref_pack(const moek_pack_params* p);
+void moek_ref_expert_gateup(const moek_gateup_params* p);
+void moek_ref_expert_down(const moek_down_params* p);
+void moek_ref_route(moek_route_params* p);
+
+#endif /* MOEK_GEMM_REF_H */

@@ -1,0 +1,92 @@
+/* A minimal test harness: CHECK records a failure with its location and
+ * goes on; main returns test_summary(), which prints "N passed, M failed"
+ * and fails the process when anything failed. Also the independent helpers
+ * the suites share: a seeded RNG and bf16 rounding computed in double
+ * arithmetic (not moek's bit trick), so the tests do not trust what they test. */
+#ifndef MOEK_TEST_UTIL_H
+#define MOEK_TEST_UTIL_H
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "moek/moek.h"
+
+static long test_passed, test_failed;
+
+#define CHECK(cond, ...)                                           \
+  do {                                                             \
+    if (cond) {                                                    \
+      test_passed++;                                               \
+    } else {                                                       \
+      test_failed++;                                               \
+      if (test_failed <= 50) {                                     \
+        fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+        fprintf(stderr, __VA_ARGS__);                              \
+        fprintf(stderr, "\n");                                     \
+      }                                                            \
+    }                                                              \
+  } while (0)
+
+/* A call that must succeed; prints moek_last_error() when it does not. */
+#define CHECK_OK(call)                                                                 \
+  do {                                                                                 \
+    moek_status st_ = (call);                                                          \
+    CHECK(st_ == MOEK_SUCCESS, "%s -> %s: %s", #call, moek_status_string(st_), moek_last_error()); \
+  } while (0)
+
+static inline int test_summary(const char* suite) {
+  printf("%s: %ld passed, %ld failed\n", suite, test_passed, test_failed);
+  return test_failed ? 1 : 0;
+}
+
+/* splitmix64 */
+typedef struct test_rng { uint64_t s; } test_rng;
+static inline uint64_t test_next(test_rng* r) {
+  uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+/* uniform in [lo, hi) */
+static inline double test_uniform(test_rng* r, double lo, double hi) {
+  return lo + (hi - lo) * (double)(test_next(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Round a finite double to bf16 precision (8 significant bits), nearest even. */
+static inline double test_round_bf16(double v) {
+  if (v == 0.0 || !isfinite(v)) return v;
+  int e;
+  double m = frexp(v, &e);           /* v = m * 2^e, 0.5 <= |m| < 1 */
+  double scaled = ldexp(m, 8);       /* 8 significant bits above the point */
+  double r = nearbyint(scaled);      /* default rounding mode: nearest even */
+  return ldexp(r, e - 8);
+}
+
+static inline uint16_t test_to_bf16_bits(double v) {
+  float f = (float)test_round_bf16(v); /* exact: 8 bits fit in f32 */
+  uint32_t b;
+  memcpy(&b, &f, 4);
+  return (uint16_t)(b >> 16);
+}
+
+static inline double test_from_bf16_bits(uint16_t h) {
+  uint32_t b = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &b, 4);
+  return f;
+}
+
+static inline moek_context* test_context(int32_t threads) {
+  moek_context_desc d = {.struct_size = sizeof d, .num_threads = threads};
+  moek_context* c = NULL;
+  if (moek_context_create(&d, &c) != MOEK_SUCCESS) {
+    fprintf(stderr, "context: %s\n", moek_last_error());
+    exit(2);
+  }
+  return c;
+}
+
+#endif /* MOEK_TEST_UTIL_H */
