@@ -1,0 +1,108 @@
+/* Kernel-level timings through Google Benchmark, written in C: the kernel
+ * table's expert GEMMs and routing at the default preset's shapes, called
+ * directly (no driver, no threads), for every table this CPU can run. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gbench_shim.h"
+#include "moek/moek.h"
+#include "moek_tables.h"
+
+typedef struct gemm_case {
+  const moek_kernel_table* t;
+  int m, H, I, w_dtype, down;
+  void *wg, *wu, *wd;
+  float *x, *h, *out;
+  int32_t* rows;
+} gemm_case;
+
+static void* packed(const moek_kernel_table* t, int w_dtype, size_t rows, size_t cols) {
+  float* src = malloc(sizeof(float) * rows * cols);
+  for (size_t i = 0; i < rows * cols; i++) src[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+  size_t bytes = (t->packed_size(w_dtype, rows, cols) + 63) & ~(size_t)63;
+  void* dst = aligned_alloc(64, bytes);
+  moek_pack_params p = {MOEK_DTYPE_F32, w_dtype, rows, cols, src, (ptrdiff_t)cols, 1, dst};
+  t->pack(&p);
+  free(src);
+  return dst;
+}
+
+static void bench_gemm(moek_gb_state* s, void* arg) {
+  gemm_case* c = arg;
+  const double wb = c->w_dtype == MOEK_DTYPE_BF16 ? 2 : 4;
+  if (!c->down) {
+    moek_gateup_params p = {.m = (size_t)c->m, .k = (size_t)c->H, .n_total = (size_t)c->I, .n_begin = 0,
+                            .n_end = (size_t)c->I, .x = c->x, .x_dtype = MOEK_DTYPE_F32, .w_dtype = c->w_dtype,
+                            .x_stride = (size_t)c->H, .a_rows = c->rows, .w_gate = c->wg, .w_up = c->wu,
+                            .activation = MOEK_ACT_SWIGLU, .act_alpha = 1.702f, .act_limit = 7.0f, .h = c->h,
+                            .h_stride = (size_t)c->I};
+    while (moek_gb_keep_running(s)) c->t->expert_gateup(&p);
+    moek_gb_set_bytes_per_iteration(s, 2.0 * c->H * c->I * wb);
+    moek_gb_set_flops_per_iteration(s, 4.0 * c->m * c->H * c->I);
+  } else {
+    moek_down_params p = {.m = (size_t)c->m, .k = (size_t)c->I, .n_total = (size_t)c->H, .n_begin = 0,
+                          .n_end = (size_t)c->H, .h = c->h, .h_stride = (size_t)c->I, .w_dtype = c->w_dtype,
+                          .w_down = c->wd, .out = c->out, .out_stride = (size_t)c->H};
+    while (moek_gb_keep_running(s)) c->t->expert_down(&p);
+    moek_gb_set_bytes_per_iteration(s, 1.0 * c->H * c->I * wb);
+    moek_gb_set_flops_per_iteration(s, 2.0 * c->m * c->H * c->I);
+  }
+}
+
+typedef struct route_case {
+  const moek_kernel_table* t;
+  int T, E, k;
+  float *logits, *w, *scratch;
+  int32_t* ids;
+} route_case;
+
+static void bench_route(moek_gb_state* s, void* arg) {
+  route_case* c = arg;
+  moek_route_params p = {.t_begin = 0, .t_end = (size_t)c->T, .logits = c->logits, .logits_stride = (size_t)c->E,
+                         .num_experts = c->E, .top_k = c->k, .scoring = MOEK_SCORING_SOFTMAX, .num_groups = 1,
+                         .flags = MOEK_ROUTER_RENORMALIZE, .routed_scaling = 1.0f, .ids = c->ids, .weights = c->w,
+                         .scratch = c->scratch};
+  while (moek_gb_keep_running(s)) c->t->route(&p);
+  moek_gb_set_bytes_per_iteration(s, 4.0 * c->T * c->E);
+}
+
+int main(int argc, char** argv) {
+  const moek_kernel_table* tables[] = {&moek_ref_kernel_table};
+  const int H = 2048, I = 768; /* qwen3-30b-a3b */
+  const int ms[] = {1, 16, 64};
+  for (size_t ti = 0; ti < sizeof tables / sizeof tables[0]; ti++) {
+    const moek_kernel_table* t = tables[ti];
+    for (int wdt = MOEK_DTYPE_F32; wdt <= MOEK_DTYPE_BF16; wdt++) {
+      void *wg = packed(t, wdt, I, H), *wu = packed(t, wdt, I, H), *wd = packed(t, wdt, H, I);
+      for (size_t mi = 0; mi < 3; mi++)
+        for (int down = 0; down < 2; down++) {
+          gemm_case* c = calloc(1, sizeof *c);
+          *c = (gemm_case){t, ms[mi], H, I, wdt, down, wg, wu, wd};
+          c->x = malloc(sizeof(float) * ms[mi] * H);
+          c->h = malloc(sizeof(float) * ms[mi] * I);
+          c->out = malloc(sizeof(float) * ms[mi] * H);
+          c->rows = malloc(sizeof(int32_t) * ms[mi]);
+          for (int i = 0; i < ms[mi] * H; i++) c->x[i] = 0.001f * (float)(i % 97);
+          for (int i = 0; i < ms[mi] * I; i++) c->h[i] = 0.001f * (float)(i % 89);
+          for (int r = 0; r < ms[mi]; r++) c->rows[r] = r;
+          char name[128];
+          snprintf(name, sizeof name, "%s/%s/%s/m=%d/H=%d/I=%d", t->name, down ? "down" : "gateup_swiglu",
+                   wdt == MOEK_DTYPE_BF16 ? "bf16" : "f32", ms[mi], H, I);
+          moek_gb_register(name, bench_gemm, c); /* lives until exit */
+        }
+    }
+    route_case* r = calloc(1, sizeof *r);
+    *r = (route_case){t, 4096, 128, 8};
+    r->logits = malloc(sizeof(float) * r->T * r->E);
+    for (int i = 0; i < r->T * r->E; i++) r->logits[i] = (float)((i * 2654435761u) % 1000) * 0.004f - 2.0f;
+    r->ids = malloc(sizeof(int32_t) * r->T * r->k);
+    r->w = malloc(sizeof(float) * r->T * r->k);
+    r->scratch = malloc(sizeof(float) * MOEK_ROUTE_SCRATCH_FLOATS(r->E));
+    char name[128];
+    snprintf(name, sizeof name, "%s/route_softmax_topk/T=4096/E=128/k=8", t->name);
+    moek_gb_register(name, bench_route, r);
+  }
+  return moek_gb_main(argc, argv);
+}

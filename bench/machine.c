@@ -1,0 +1,131 @@
+/* Read bandwidth and SIMD peak of this machine (BENCH.md's roofline). */
+#define _GNU_SOURCE
+#include "machine.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double bench_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct thread_arg {
+  void (*fn)(void*, int);
+  void* arg;
+  int i;
+  pthread_barrier_t* start;
+} thread_arg;
+
+static void* thread_main(void* p) {
+  thread_arg* t = p;
+  pthread_barrier_wait(t->start);
+  t->fn(t->arg, t->i);
+  return NULL;
+}
+
+void bench_run_threads(int threads, void (*fn)(void*, int), void* arg) {
+  pthread_t* th = calloc((size_t)threads, sizeof *th);
+  thread_arg* ta = calloc((size_t)threads, sizeof *ta);
+  pthread_barrier_t start;
+  pthread_barrier_init(&start, NULL, (unsigned)threads);
+  for (int i = 1; i < threads; i++) {
+    ta[i] = (thread_arg){fn, arg, i, &start};
+    pthread_create(&th[i], NULL, thread_main, &ta[i]);
+  }
+  ta[0] = (thread_arg){fn, arg, 0, &start};
+  thread_main(&ta[0]);
+  for (int i = 1; i < threads; i++) pthread_join(th[i], NULL);
+  pthread_barrier_destroy(&start);
+  free(th);
+  free(ta);
+}
+
+typedef struct bw_job {
+  const uint64_t* buf;
+  size_t words;
+  int threads;
+  uint64_t sink[64];
+  int touch;
+} bw_job;
+
+static void bw_worker(void* p, int i) {
+  bw_job* j = p;
+  size_t per = j->words / (size_t)j->threads, b = per * (size_t)i, e = b + per;
+  if (j->touch) { /* first touch: pages land on this thread's node */
+    memset((void*)(j->buf + b), i + 1, per * 8);
+    return;
+  }
+  uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  for (size_t w = b; w + 4 <= e; w += 4) {
+    s0 += j->buf[w];
+    s1 += j->buf[w + 1];
+    s2 += j->buf[w + 2];
+    s3 += j->buf[w + 3];
+  }
+  j->sink[i] = s0 ^ s1 ^ s2 ^ s3;
+}
+
+static int cmp_double(const void* a, const void* b) {
+  double x = *(const double*)a, y = *(const double*)b;
+  return x < y ? -1 : x > y;
+}
+
+double bench_read_gbps(int threads, size_t bytes, int reps) {
+  bw_job j = {.words = bytes / 8, .threads = threads, .touch = 1};
+  uint64_t* buf = aligned_alloc(64, j.words * 8);
+  if (!buf) return 0;
+  j.buf = buf;
+  bench_run_threads(threads, bw_worker, &j);
+  j.touch = 0;
+  double* gbps = calloc((size_t)reps, sizeof *gbps);
+  for (int r = 0; r < reps; r++) {
+    double t0 = bench_now();
+    bench_run_threads(threads, bw_worker, &j);
+    gbps[r] = (double)(j.words / (size_t)threads * (size_t)threads * 8) / (bench_now() - t0) * 1e-9;
+  }
+  qsort(gbps, (size_t)reps, sizeof *gbps, cmp_double);
+  double med = gbps[reps / 2];
+  free(gbps);
+  free(buf);
+  return med;
+}
+
+typedef struct peak_job {
+  double (*loop)(long);
+  long iters;
+  double flops[256];
+} peak_job;
+
+static void peak_worker(void* p, int i) {
+  peak_job* j = p;
+  j->flops[i] = j->loop(j->iters);
+}
+
+bench_peak bench_peak_gflops(int threads, int bf16) {
+  bench_peak pk = {0, "fp32 FMA (scalar)"};
+  peak_job j = {.loop = bench_fma_loop_scalar, .iters = 20000000};
+  __builtin_cpu_init();
+  if (bf16 && __builtin_cpu_supports("avx512bf16")) {
+    j.loop = bench_bf16_loop_avx512, pk.what = "bf16 dot (vdpbf16ps zmm)";
+  } else if (__builtin_cpu_supports("avx512f")) {
+    j.loop = bench_fma_loop_avx512, pk.what = "fp32 FMA (vfmadd231ps zmm)";
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    j.loop = bench_fma_loop_avx2, pk.what = "fp32 FMA (vfmadd231ps ymm)";
+  }
+  if (threads > 256) threads = 256;
+  double best = 0;
+  for (int r = 0; r < 5; r++) { /* the best of five: peak is a maximum */
+    double t0 = bench_now();
+    bench_run_threads(threads, peak_worker, &j);
+    double dt = bench_now() - t0, f = 0;
+    for (int i = 0; i < threads; i++) f += j.flops[i];
+    if (f / dt > best) best = f / dt;
+  }
+  pk.gflops = best * 1e-9;
+  return pk;
+}

@@ -1,0 +1,35 @@
+/* What moek-bench measures about the machine before it times anything. */
+#ifndef MOEK_BENCH_MACHINE_H
+#define MOEK_BENCH_MACHINE_H
+
+#include <stddef.h>
+
+typedef struct bench_peak {
+  double gflops;    /* all threads together */
+  const char* what; /* "fp32 FMA (AVX2)", "bf16 dot (vdpbf16ps)", ... */
+} bench_peak;
+
+/* Median DRAM read bandwidth in GB/s over `reps` passes of a buffer of
+ * `bytes` (far beyond the caches), read by `threads` threads at once. */
+double bench_read_gbps(int threads, size_t bytes, int reps);
+
+/* Peak of the instruction a kernel for this weight dtype is built on, on
+ * this CPU: bf16 dot where the CPU has AVX512_BF16 and dtype is bf16,
+ * otherwise fp32 FMA with the widest vectors the CPU has. */
+bench_peak bench_peak_gflops(int threads, int bf16);
+
+/* Seconds of a monotonic clock. */
+double bench_now(void);
+
+/* Runs fn(arg, i) on `threads` threads at once (i = thread index), started
+ * together; returns when all are done. */
+void bench_run_threads(int threads, void (*fn)(void* arg, int i), void* arg);
+
+/* Per-thread peak loops, one per ISA, each in its own translation unit
+ * compiled for that ISA: flops done in `iters` iterations. */
+double bench_fma_loop_avx2(long iters);
+double bench_fma_loop_avx512(long iters);
+double bench_bf16_loop_avx512(long iters);
+double bench_fma_loop_scalar(long iters);
+
+#endif

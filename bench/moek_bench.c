@@ -1,0 +1,393 @@
+/* moek-bench: one MoE layer of a real model's shape, timed against this
+ * machine's roofline and against the oneDNN expert loop in the same run
+ * (BENCH.md). Run with --help for the options. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "baseline.h"
+#include "machine.h"
+#include "moek/moek.h"
+#include "moek_bf16.h"
+#include "presets.h"
+
+#define MAX_T 64
+#define ROUTINGS 4 /* distinct routings cycled through, so caches see fresh experts */
+
+typedef struct options {
+  const char* preset;
+  int bf16;
+  int tokens[MAX_T], n_tokens;
+  int threads;
+  int min_reps;
+  double min_time;
+  const char* json;
+  int baseline;
+} options;
+
+typedef struct result {
+  const char* preset;
+  int T;
+  double time_ms, gflops, gbps, efficiency, baseline_ms, speedup, baseline_eff, check;
+} result;
+
+static void usage(FILE* f) {
+  fprintf(f,
+          "usage: moek-bench [--preset NAME|all] [--dtype bf16|f32] [--tokens 1,16,128,512]\n"
+          "                  [--threads N] [--min-reps N] [--min-time SECONDS] [--json FILE]\n"
+          "                  [--no-baseline] [--list]\n"
+          "Times one MoE layer (routing excluded) per token count T and prints the median time,\n"
+          "GFLOP/s, weight GB/s, roofline efficiency, and the oneDNN expert-loop baseline.\n");
+}
+
+static int parse_int(const char* s, int lo, int hi, int* out) {
+  char* end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return 0;
+  *out = (int)v;
+  return 1;
+}
+
+static int parse_args(int argc, char** argv, options* o) {
+  *o = (options){.preset = "qwen3-30b-a3b", .bf16 = 1, .tokens = {1, 16, 128, 512}, .n_tokens = 4,
+                 .threads = 0, .min_reps = 3, .min_time = 1.0, .baseline = 1};
+  for (int i = 1; i < argc; i++) {
+    const char* a = argv[i];
+    const char* v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_VALUE                                                  \
+  if (!v) {                                                         \
+    fprintf(stderr, "moek-bench: %s needs a value\n", a);           \
+    return 0;                                                       \
+  }                                                                 \
+  i++;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      exit(0);
+    } else if (!strcmp(a, "--list")) {
+      for (int p = 0; p < bench_num_presets; p++) {
+        const bench_preset* b = &bench_presets[p];
+        printf("%-16s E=%-3d k=%d H=%-5d I=%-5d shared=%d\n", b->name, b->E, b->k, b->H, b->I, b->shared);
+      }
+      exit(0);
+    } else if (!strcmp(a, "--preset")) {
+      NEED_VALUE
+      if (strcmp(v, "all") && !bench_find_preset(v)) {
+        fprintf(stderr, "moek-bench: --preset '%s' is not a preset (see --list)\n", v);
+        return 0;
+      }
+      o->preset = v;
+    } else if (!strcmp(a, "--dtype")) {
+      NEED_VALUE
+      if (strcmp(v, "bf16") && strcmp(v, "f32")) {
+        fprintf(stderr, "moek-bench: --dtype '%s' must be bf16 or f32\n", v);
+        return 0;
+      }
+      o->bf16 = !strcmp(v, "bf16");
+    } else if (!strcmp(a, "--tokens")) {
+      NEED_VALUE
+      char* copy = strdup(v);
+      o->n_tokens = 0;
+      for (char* tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) {
+        if (o->n_tokens == MAX_T || !parse_int(tok, 1, 1 << 20, &o->tokens[o->n_tokens])) {
+          fprintf(stderr, "moek-bench: --tokens '%s': each T must be in [1, 1048576], at most %d of them\n", v, MAX_T);
+          free(copy);
+          return 0;
+        }
+        o->n_tokens++;
+      }
+      free(copy);
+      if (!o->n_tokens) {
+        fprintf(stderr, "moek-bench: --tokens is empty\n");
+        return 0;
+      }
+    } else if (!strcmp(a, "--threads")) {
+      NEED_VALUE
+      if (!parse_int(v, 1, 4096, &o->threads)) {
+        fprintf(stderr, "moek-bench: --threads '%s' must be in [1, 4096]\n", v);
+        return 0;
+      }
+    } else if (!strcmp(a, "--min-reps")) {
+      NEED_VALUE
+      if (!parse_int(v, 1, 100000, &o->min_reps)) {
+        fprintf(stderr, "moek-bench: --min-reps '%s' must be in [1, 100000]\n", v);
+        return 0;
+      }
+    } else if (!strcmp(a, "--min-time")) {
+      NEED_VALUE
+      char* end;
+      o->min_time = strtod(v, &end);
+      if (*end || !(o->min_time >= 0) || o->min_time > 3600) {
+        fprintf(stderr, "moek-bench: --min-time '%s' must be seconds in [0, 3600]\n", v);
+        return 0;
+      }
+    } else if (!strcmp(a, "--json")) {
+      NEED_VALUE
+      o->json = v;
+    } else if (!strcmp(a, "--no-baseline")) {
+      o->baseline = 0;
+    } else {
+      fprintf(stderr, "moek-bench: unknown option '%s'\n", a);
+      usage(stderr);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static int cmp_double(const void* a, const void* b) {
+  double x = *(const double*)a, y = *(const double*)b;
+  return x < y ? -1 : x > y;
+}
+
+static double available_bytes(void) {
+  FILE* f = fopen("/proc/meminfo", "r");
+  char line[256];
+  double kb = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+  if (f) fclose(f);
+  return kb * 1024.0;
+}
+
+/* xorshift for inputs; quality is not the point, speed and repeatability are. */
+static uint64_t rng_state = 88172645463325252ull;
+static float frand(void) {
+  rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+  return (float)((rng_state >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
+#define OK(call)                                                                         \
+  do {                                                                                   \
+    moek_status st_ = (call);                                                            \
+    if (st_) {                                                                           \
+      fprintf(stderr, "moek-bench: %s: %s\n", moek_status_string(st_), moek_last_error()); \
+      exit(1);                                                                           \
+    }                                                                                    \
+  } while (0)
+
+typedef struct timed {
+  double median_s;
+  int reps;
+} timed;
+
+/* Median seconds of calls cycling through the routings: one warm-up call,
+ * then at least min_reps calls and min_time seconds. */
+#define TIME_CALLS(out, o, CALL)                                               \
+  do {                                                                         \
+    double* ts_ = malloc(sizeof(double) * 100000);                             \
+    int n_ = 0, r_ = 0;                                                        \
+    double start_ = bench_now();                                               \
+    { CALL; }                                                                  \
+    start_ = bench_now();                                                      \
+    while (n_ < (o)->min_reps || (bench_now() - start_ < (o)->min_time && n_ < 100000)) { \
+      r_ = n_ % ROUTINGS;                                                      \
+      double t0_ = bench_now();                                                \
+      { CALL; }                                                                \
+      ts_[n_++] = bench_now() - t0_;                                           \
+    }                                                                          \
+    qsort(ts_, (size_t)n_, sizeof(double), cmp_double);                        \
+    (out).median_s = ts_[n_ / 2];                                              \
+    (out).reps = n_;                                                           \
+    free(ts_);                                                                 \
+  } while (0)
+
+static int run_preset(const bench_preset* p, const options* o, double bw, const bench_peak* pk, result* res,
+                      int* n_res, const char* isa) {
+  const int H = p->H, I = p->I, E = p->E, gated = p->activation < MOEK_ACT_RELU;
+  const int n_mats = gated ? 3 : 2;
+  const double wbytes = o->bf16 ? 2 : 4;
+  const double packed = (double)(E + p->shared) * n_mats * H * I;
+  const double need = packed * (wbytes + (o->baseline ? 4 : 0)) + 3.0 * H * I * 4;
+  if (need > 0.8 * available_bytes()) {
+    printf("\n%s: skipped: needs about %.1f GiB for moek's and the baseline's weights, %.1f GiB is available\n",
+           p->name, need / 1073741824.0, available_bytes() / 1073741824.0);
+    return 0;
+  }
+  moek_context_desc cd = {.struct_size = sizeof cd, .num_threads = o->threads};
+  moek_context* ctx;
+  OK(moek_context_create(&cd, &ctx));
+
+  /* One expert's random weights, replicated: each expert still gets its own
+   * packed copy (moek's and oneDNN's), which is what the memory traffic sees. */
+  float* wg = gated ? malloc(sizeof(float) * H * I) : NULL;
+  float* wu = malloc(sizeof(float) * H * I);
+  float* wd = malloc(sizeof(float) * H * I);
+  const float s1 = 1.0f / sqrtf((float)H), s2 = 1.0f / sqrtf((float)I);
+  for (size_t i = 0; i < (size_t)H * I; i++) {
+    if (wg) wg[i] = s1 * frand();
+    wu[i] = s1 * frand();
+    wd[i] = s2 * frand();
+  }
+  const int n_all = E > p->shared ? E : p->shared;
+  const void** pg = malloc(sizeof(void*) * n_all);
+  const void** pu = malloc(sizeof(void*) * n_all);
+  const void** pd = malloc(sizeof(void*) * n_all);
+  const float** bb1 = malloc(sizeof(float*) * n_all);
+  const float** bb2 = malloc(sizeof(float*) * n_all);
+  float* b1 = malloc(sizeof(float) * I * 2);
+  float* b2 = malloc(sizeof(float) * H);
+  for (int n = 0; n < 2 * I; n++) b1[n] = 0.01f * (float)(n % 7); /* as the baseline's */
+  for (int n = 0; n < H; n++) b2[n] = 0.01f * (float)(n % 5);
+  for (int e = 0; e < n_all; e++) pg[e] = wg, pu[e] = wu, pd[e] = wd, bb1[e] = b1, bb2[e] = b2;
+  const float** bbu = malloc(sizeof(float*) * n_all);
+  for (int e = 0; e < n_all; e++) bbu[e] = gated ? b1 + I : b1;
+  moek_experts_desc ed = {.struct_size = sizeof ed, .num_experts = E, .hidden = H, .inter = I,
+                          .activation = p->activation, .src_dtype = MOEK_DTYPE_F32,
+                          .weight_dtype = o->bf16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32,
+                          .w_gate = gated ? pg : NULL, .w_up = pu, .w_down = pd,
+                          .b_gate = p->biases && gated ? bb1 : NULL, .b_up = p->biases ? bbu : NULL,
+                          .b_down = p->biases ? bb2 : NULL};
+  moek_experts *ex, *shared = NULL;
+  double t0 = bench_now();
+  OK(moek_experts_create(ctx, &ed, &ex));
+  if (p->shared) {
+    moek_experts_desc sd = ed;
+    sd.num_experts = p->shared;
+    OK(moek_experts_create(ctx, &sd, &shared));
+  }
+  const double pack_s = bench_now() - t0;
+  moek_router_desc rd = p->router;
+  moek_router* router;
+  OK(moek_router_create(ctx, &rd, &router));
+
+  char err[256] = "";
+  bench_baseline* base = NULL;
+  if (o->baseline) {
+    int th;
+    moek_context_get_num_threads(ctx, &th);
+    base = bench_baseline_create(p, o->bf16, th, wg, wu, wd, err, sizeof err);
+    if (!base) printf("baseline unavailable: %s\n", err);
+  }
+  printf("\n%s: E=%d k=%d H=%d I=%d shared=%d, %s weights, kernel table %s, packed in %.1f s\n", p->name, E, p->k, H,
+         I, p->shared, o->bf16 ? "bf16" : "f32", isa, pack_s);
+  if (base) printf("baseline: %s\n", bench_baseline_describe(base));
+  printf("%6s %10s %9s %8s %6s %12s %6s %8s %10s\n", "T", "moek ms", "GFLOP/s", "GB/s", "eff", "oneDNN ms",
+         "eff", "speedup", "max |d|");
+
+  for (int ti = 0; ti < o->n_tokens; ti++) {
+    const int T = o->tokens[ti], k = p->k;
+    float* x = malloc(sizeof(float) * T * H);
+    float* y = malloc(sizeof(float) * T * H);
+    float* yb = malloc(sizeof(float) * T * H);
+    float* logits = malloc(sizeof(float) * T * E);
+    int32_t* ids = malloc(sizeof(int32_t) * T * k * ROUTINGS);
+    float* wts = malloc(sizeof(float) * T * k * ROUTINGS);
+    for (size_t i = 0; i < (size_t)T * H; i++) x[i] = frand();
+    double flops = 0, bytes = 0;
+    char* active = malloc((size_t)E);
+    for (int r = 0; r < ROUTINGS; r++) {
+      for (size_t i = 0; i < (size_t)T * E; i++) logits[i] = 3.0f * frand();
+      moek_route_args ra = {.struct_size = sizeof ra, .num_tokens = T, .logits = logits,
+                            .expert_ids = ids + (size_t)r * T * k, .expert_weights = wts + (size_t)r * T * k};
+      OK(moek_route(ctx, router, &ra));
+      memset(active, 0, (size_t)E);
+      int64_t assigned = 0, A = 0;
+      for (int i = 0; i < T * k; i++)
+        if (ra.expert_ids[i] >= 0) assigned++, A += !active[ra.expert_ids[i]], active[ra.expert_ids[i]] = 1;
+      flops += 2.0 * n_mats * H * I * ((double)assigned + (double)T * p->shared) / ROUTINGS;
+      bytes += (double)n_mats * H * I * wbytes * ((double)A + p->shared) / ROUTINGS;
+    }
+    free(active);
+    moek_forward_args fa = {.struct_size = sizeof fa, .num_tokens = T, .top_k = k, .x_dtype = MOEK_DTYPE_F32,
+                            .y_dtype = MOEK_DTYPE_F32, .x = x, .y = y};
+    moek_forward_args sa = fa;
+    sa.top_k = 1;
+    sa.flags = MOEK_FORWARD_ACCUMULATE;
+    timed tm, tb = {0, 0};
+    TIME_CALLS(tm, o, {
+      fa.expert_ids = ids + (size_t)r_ * T * k;
+      fa.expert_weights = wts + (size_t)r_ * T * k;
+      OK(moek_moe_forward(ctx, ex, &fa));
+      if (shared) OK(moek_moe_forward(ctx, shared, &sa));
+    });
+    double check = NAN;
+    if (base) {
+      TIME_CALLS(tb, o, bench_baseline_run(base, T, x, ids + (size_t)r_ * T * k, wts + (size_t)r_ * T * k, yb));
+      /* both last ran routing (n - 1) % ROUTINGS: compare, relative to max |y| */
+      double dmax = 0, ymax = 0;
+      fa.expert_ids = ids + (size_t)((tb.reps - 1) % ROUTINGS) * T * k;
+      fa.expert_weights = wts + (size_t)((tb.reps - 1) % ROUTINGS) * T * k;
+      OK(moek_moe_forward(ctx, ex, &fa));
+      if (shared) OK(moek_moe_forward(ctx, shared, &sa));
+      for (size_t i = 0; i < (size_t)T * H; i++) dmax = fmax(dmax, fabs(y[i] - yb[i])), ymax = fmax(ymax, fabs(yb[i]));
+      check = dmax / (ymax > 0 ? ymax : 1);
+    }
+    const double roof = fmax(bytes / (bw * 1e9), flops / (pk->gflops * 1e9));
+    result* R = &res[(*n_res)++];
+    *R = (result){.preset = p->name, .T = T, .time_ms = tm.median_s * 1e3, .gflops = flops / tm.median_s * 1e-9,
+                  .gbps = bytes / tm.median_s * 1e-9, .efficiency = roof / tm.median_s,
+                  .baseline_ms = base ? tb.median_s * 1e3 : NAN, .speedup = base ? tb.median_s / tm.median_s : NAN,
+                  .baseline_eff = base ? roof / tb.median_s : NAN, .check = check};
+    printf("%6d %10.3f %9.1f %8.1f %6.3f %12.3f %6.3f %7.2fx %10.2g\n", T, R->time_ms, R->gflops, R->gbps,
+           R->efficiency, R->baseline_ms, R->baseline_eff, R->speedup, R->check);
+    fflush(stdout);
+    free(x), free(y), free(yb), free(logits), free(ids), free(wts);
+  }
+  bench_baseline_destroy(base);
+  moek_router_destroy(router);
+  moek_experts_destroy(shared);
+  moek_experts_destroy(ex);
+  moek_context_destroy(ctx);
+  free(wg), free(wu), free(wd), free(pg), free(pu), free(pd), free(bb1), free(bb2), free(bbu), free(b1), free(b2);
+  return 1;
+}
+
+int main(int argc, char** argv) {
+  options o;
+  if (!parse_args(argc, argv, &o)) return 2;
+  moek_context* probe;
+  moek_context_desc cd = {.struct_size = sizeof cd, .num_threads = o.threads};
+  OK(moek_context_create(&cd, &probe));
+  int threads;
+  const char* table;
+  moek_context_get_num_threads(probe, &threads);
+  moek_context_get_kernel_name(probe, &table);
+  moek_context_destroy(probe);
+
+  printf("moek-bench %s: %d threads; measuring this machine ...\n", moek_version_string(), threads);
+  fflush(stdout);
+  const double bw = bench_read_gbps(threads, (size_t)1 << 30, 7);
+  const bench_peak pk = bench_peak_gflops(threads, o.bf16);
+  printf("read bandwidth %.1f GB/s, peak %.0f GFLOP/s (%s); efficiency = roofline time / measured time\n", bw,
+         pk.gflops, pk.what);
+
+  result* res = calloc((size_t)bench_num_presets * MAX_T, sizeof *res);
+  int n_res = 0;
+  for (int i = 0; i < bench_num_presets; i++)
+    if (!strcmp(o.preset, "all") || !strcmp(o.preset, bench_presets[i].name))
+      run_preset(&bench_presets[i], &o, bw, &pk, res, &n_res, table);
+
+  if (o.json) {
+    FILE* f = fopen(o.json, "w");
+    if (!f) {
+      fprintf(stderr, "moek-bench: cannot write --json '%s': %s\n", o.json, strerror(errno));
+      return 1;
+    }
+    fprintf(f, "{\"machine\": {\"read_gbps\": %.3f, \"peak_gflops\": %.3f, \"peak\": \"%s\", \"isa\": \"%s\", \"threads\": %d},\n",
+            bw, pk.gflops, pk.what, table, threads);
+    fprintf(f, " \"results\": [");
+    for (int i = 0; i < n_res; i++) {
+      const result* r = &res[i];
+      char bms[32] = "null", spd[32] = "null"; /* null: no baseline in this run */
+      if (isfinite(r->baseline_ms)) {
+        snprintf(bms, sizeof bms, "%.6f", r->baseline_ms);
+        snprintf(spd, sizeof spd, "%.4f", r->speedup);
+      }
+      fprintf(f,
+              "%s\n  {\"preset\": \"%s\", \"dtype\": \"%s\", \"isa\": \"%s\", \"threads\": %d, \"T\": %d, "
+              "\"time_ms\": %.6f, \"gflops\": %.3f, \"gbps\": %.3f, \"efficiency\": %.4f, \"baseline_ms\": %s, "
+              "\"speedup\": %s}",
+              i ? "," : "", r->preset, o.bf16 ? "bf16" : "f32", table, threads, r->T, r->time_ms, r->gflops, r->gbps,
+              r->efficiency, bms, spd);
+    }
+    fprintf(f, "\n ]\n}\n");
+    fclose(f);
+  }
+  free(res);
+  return 0;
+}
