@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole moek test suite on a Debian 12 machine: installs what is missing,
+# builds, and runs ctest twice: a Release build, then an ASan+UBSan+LSan
+# build; finally valgrind memcheck over the bad-input suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. cmake/ensure-packages.sh
+ensure_packages build-essential cmake pkg-config libhwloc-dev libdnnl-dev libbenchmark-dev \
+  python3 python3-numpy valgrind
+
+jobs=$(nproc)
+echo "== Release build"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$jobs" >/dev/null
+(cd build && ctest --output-on-failure -j "$jobs")
+
+echo "== ASan + UBSan + LSan build"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMOEK_SANITIZE=address,undefined -DMOEK_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan -j "$jobs" >/dev/null
+(cd build-asan && ctest --output-on-failure -j "$jobs")
+
+echo "== valgrind memcheck: test_errors, test_routing"
+for t in test_errors test_routing; do
+  HWLOC_COMPONENTS=-x86 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    ./build/tests/$t >/dev/null
+done
+echo "valgrind: 2 passed, 0 failed"
