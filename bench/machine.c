@@ -109,6 +109,7 @@ static void peak_worker(void* p, int i) {
 bench_peak bench_peak_gflops(int threads, int bf16) {
   bench_peak pk = {0, "fp32 FMA (scalar)"};
   peak_job j = {.loop = bench_fma_loop_scalar, .iters = 20000000};
+#if defined(__x86_64__)
   __builtin_cpu_init();
   if (bf16 && __builtin_cpu_supports("avx512bf16")) {
     j.loop = bench_bf16_loop_avx512, pk.what = "bf16 dot (vdpbf16ps zmm)";
@@ -117,6 +118,9 @@ bench_peak bench_peak_gflops(int threads, int bf16) {
   } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
     j.loop = bench_fma_loop_avx2, pk.what = "fp32 FMA (vfmadd231ps ymm)";
   }
+#else
+  (void)bf16; /* other architectures: the compiler's vectorized scalar loop until their SIMD peaks land */
+#endif
   if (threads > 256) threads = 256;
   double best = 0;
   for (int r = 0; r < 5; r++) { /* the best of five: peak is a maximum */

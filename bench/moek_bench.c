@@ -323,8 +323,12 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
                   .gbps = bytes / tm.median_s * 1e-9, .efficiency = roof / tm.median_s,
                   .baseline_ms = base ? tb.median_s * 1e3 : NAN, .speedup = base ? tb.median_s / tm.median_s : NAN,
                   .baseline_eff = base ? roof / tb.median_s : NAN, .check = check};
-    printf("%6d %10.3f %9.1f %8.1f %6.3f %12.3f %6.3f %7.2fx %10.2g\n", T, R->time_ms, R->gflops, R->gbps,
-           R->efficiency, R->baseline_ms, R->baseline_eff, R->speedup, R->check);
+    if (base)
+      printf("%6d %10.3f %9.1f %8.1f %6.3f %12.3f %6.3f %7.2fx %10.2g\n", T, R->time_ms, R->gflops, R->gbps,
+             R->efficiency, R->baseline_ms, R->baseline_eff, R->speedup, R->check);
+    else
+      printf("%6d %10.3f %9.1f %8.1f %6.3f %12s %6s %8s %10s\n", T, R->time_ms, R->gflops, R->gbps, R->efficiency,
+             "-", "-", "-", "-");
     fflush(stdout);
     free(x), free(y), free(yb), free(logits), free(ids), free(wts);
   }

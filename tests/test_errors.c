@@ -211,6 +211,10 @@ static void experts(void) {
   FBAD(y_stride, -8, MOEK_ERROR_INVALID_ARGUMENT, "y_stride = -8");
   FBAD(y, (void*)&xin[1][0], MOEK_ERROR_INVALID_ARGUMENT, "overlaps");
   b = a;
+  b.num_tokens = 1 << 29;
+  b.x_stride = (int64_t)1 << 46;
+  EXPECT_ERR(moek_moe_forward(c, x, &b), MOEK_ERROR_INVALID_ARGUMENT, "overflow the address space");
+  b = a;
   b.expert_ids = NULL;
   b.top_k = 5;
   EXPECT_ERR(moek_moe_forward(c, x, &b), MOEK_ERROR_INVALID_ARGUMENT, "top_k = 5 exceeds num_experts = 4");
@@ -315,6 +319,11 @@ static void router(void) {
   ABAD(expert_ids, NULL, MOEK_ERROR_INVALID_ARGUMENT, "expert_ids is NULL");
   ABAD(expert_weights, NULL, MOEK_ERROR_INVALID_ARGUMENT, "expert_weights is NULL");
   ABAD(logits_stride, 11, MOEK_ERROR_INVALID_ARGUMENT, "logits_stride = 11");
+  ABAD(logits_stride, (int64_t)1 << 50, MOEK_ERROR_INVALID_ARGUMENT, "logits_stride = 1125899906842624");
+  b = a;
+  b.num_tokens = 1 << 29;
+  b.logits_stride = (int64_t)1 << 46;
+  EXPECT_ERR(moek_route(c, r, &b), MOEK_ERROR_INVALID_ARGUMENT, "overflow the address space");
   moek_router_destroy(r);
   moek_context_destroy(c);
 }

@@ -177,9 +177,14 @@ static moek_status validate(const char* fn, const moek_experts* x, const moek_fo
 
   const size_t T = (size_t)a->num_tokens, k = (size_t)a->top_k;
   const size_t xs = a->x_stride ? (size_t)a->x_stride : (size_t)H, ys = a->y_stride ? (size_t)a->y_stride : (size_t)H;
-  const char *xb = a->x, *yb = a->y;
-  const char* xe = xb + ((T - 1) * xs + (size_t)H) * moek_dtype_size(a->x_dtype);
-  const char* ye = yb + ((T - 1) * ys + (size_t)H) * moek_dtype_size(a->y_dtype);
+  size_t x_bytes, y_bytes;
+  if (!moek_span_bytes(T, xs, (size_t)H, moek_dtype_size(a->x_dtype), &x_bytes) ||
+      !moek_span_bytes(T, ys, (size_t)H, moek_dtype_size(a->y_dtype), &y_bytes) ||
+      (uintptr_t)a->x + x_bytes < (uintptr_t)a->x || (uintptr_t)a->y + y_bytes < (uintptr_t)a->y)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: args->num_tokens = %zu rows of x_stride = %zu / y_stride = %zu elements overflow the address space",
+                     fn, T, xs, ys);
+  const uintptr_t xb = (uintptr_t)a->x, yb = (uintptr_t)a->y, xe = xb + x_bytes, ye = yb + y_bytes;
   if (xb < ye && yb < xe)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->y overlaps args->x; in-place forward is not supported", fn);
 

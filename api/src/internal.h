@@ -27,6 +27,14 @@ static inline bool moek_mul_size(size_t a, size_t b, size_t* out) {
   return !__builtin_mul_overflow(a, b, out);
 }
 
+/* Bytes spanned by `rows` rows of `cols` elements, `stride` elements apart:
+ * false when that overflows size_t. rows >= 1. */
+static inline bool moek_span_bytes(size_t rows, size_t stride, size_t cols, size_t esize, size_t* out) {
+  size_t elems;
+  return moek_mul_size(rows - 1, stride, &elems) && !__builtin_add_overflow(elems, cols, &elems) &&
+         moek_mul_size(elems, esize, out);
+}
+
 /* First non-finite element of a strided [rows x cols] matrix of dtype:
  * true and its (row, col) if there is one. */
 bool moek_find_nonfinite(const void* src, int32_t dtype, size_t rows, size_t cols,

@@ -144,9 +144,9 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
   if (a.num_tokens < 0 || a.num_tokens > 0x7fffffffLL / d->top_k)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->num_tokens = %lld is outside [0, %lld] (T * top_k must fit int32)",
                      fn, (long long)a.num_tokens, (long long)(0x7fffffffLL / d->top_k));
-  if (a.logits_stride != 0 && a.logits_stride < d->num_experts)
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->logits_stride = %lld is less than num_experts = %d", fn,
-                     (long long)a.logits_stride, d->num_experts);
+  if (a.logits_stride != 0 && (a.logits_stride < d->num_experts || a.logits_stride > 0x7fffffffffffLL))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->logits_stride = %lld is outside [num_experts = %d, 2^47)",
+                     fn, (long long)a.logits_stride, d->num_experts);
   user->num_dropped = 0;
   if (a.num_tokens == 0) {
     if (a.expert_counts) memset(a.expert_counts, 0, (size_t)d->num_experts * sizeof *a.expert_counts);
@@ -157,6 +157,12 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
   if (!a.expert_weights) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->expert_weights is NULL", fn);
 
   const size_t T = (size_t)a.num_tokens, E = (size_t)d->num_experts;
+  size_t span;
+  if (!moek_span_bytes(T, a.logits_stride ? (size_t)a.logits_stride : E, E, 4, &span) ||
+      (uintptr_t)a.logits + span < (uintptr_t)a.logits)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: args->num_tokens = %zu rows of logits_stride = %lld floats overflow the address space", fn, T,
+                     (long long)a.logits_stride);
   const size_t tasks = (T + TOKENS_PER_TASK - 1) / TOKENS_PER_TASK;
   const size_t scratch_floats = moek_align_up(MOEK_ROUTE_SCRATCH_FLOATS(E) * 4) / 4;
   /* tasks * (scratch + bad token + bad expert) + per-expert load: bounded by
