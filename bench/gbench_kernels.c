@@ -7,23 +7,37 @@
 #include <string.h>
 
 #include "gbench_shim.h"
+
+#ifndef PAD
+#define PAD 0
+#endif
 #include "moek/moek.h"
 #include "moek_tables.h"
+
+uint64_t moek_cpu_features(void); /* libmoek internal (api/src/cpu.c): this suite links its objects */
 
 typedef struct gemm_case {
   const moek_kernel_table* t;
   int m, H, I, w_dtype, down;
-  void *wg, *wu, *wd;
+  void *wgu, *wd;
   float *x, *h, *out;
   int32_t* rows;
 } gemm_case;
 
-static void* packed(const moek_kernel_table* t, int w_dtype, size_t rows, size_t cols) {
+static float* random_matrix(size_t rows, size_t cols) {
   float* src = malloc(sizeof(float) * rows * cols);
   for (size_t i = 0; i < rows * cols; i++) src[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
-  size_t bytes = (t->packed_size(w_dtype, rows, cols) + 63) & ~(size_t)63;
+  return src;
+}
+
+/* Packs [rows x cols] (and a gate of the same shape when gated). */
+static void* packed(const moek_kernel_table* t, int w_dtype, size_t rows, size_t cols, int gated) {
+  float* src = random_matrix(rows, cols);
+  size_t bytes = (t->packed_size(w_dtype, rows, cols, gated) + 63) & ~(size_t)63;
   void* dst = aligned_alloc(64, bytes);
-  moek_pack_params p = {MOEK_DTYPE_F32, w_dtype, rows, cols, src, (ptrdiff_t)cols, 1, dst};
+  moek_pack_params p = {.src_dtype = MOEK_DTYPE_F32, .w_dtype = w_dtype, .rows = rows, .cols = cols, .src = src,
+                        .stride_row = (ptrdiff_t)cols, .stride_col = 1, .src_gate = gated ? src : NULL,
+                        .gate_stride_row = (ptrdiff_t)cols, .gate_stride_col = 1, .dst = dst};
   t->pack(&p);
   free(src);
   return dst;
@@ -35,15 +49,15 @@ static void bench_gemm(moek_gb_state* s, void* arg) {
   if (!c->down) {
     moek_gateup_params p = {.m = (size_t)c->m, .k = (size_t)c->H, .n_total = (size_t)c->I, .n_begin = 0,
                             .n_end = (size_t)c->I, .x = c->x, .x_dtype = MOEK_DTYPE_F32, .w_dtype = c->w_dtype,
-                            .x_stride = (size_t)c->H, .a_rows = c->rows, .w_gate = c->wg, .w_up = c->wu,
+                            .x_stride = (size_t)c->H + PAD, .a_rows = c->rows, .w = c->wgu, .gated = 1,
                             .activation = MOEK_ACT_SWIGLU, .act_alpha = 1.702f, .act_limit = 7.0f, .h = c->h,
-                            .h_stride = (size_t)c->I};
+                            .h_stride = (size_t)c->I + PAD};
     while (moek_gb_keep_running(s)) c->t->expert_gateup(&p);
     moek_gb_set_bytes_per_iteration(s, 2.0 * c->H * c->I * wb);
     moek_gb_set_flops_per_iteration(s, 4.0 * c->m * c->H * c->I);
   } else {
     moek_down_params p = {.m = (size_t)c->m, .k = (size_t)c->I, .n_total = (size_t)c->H, .n_begin = 0,
-                          .n_end = (size_t)c->H, .h = c->h, .h_stride = (size_t)c->I, .w_dtype = c->w_dtype,
+                          .n_end = (size_t)c->H, .h = c->h, .h_stride = (size_t)c->I + PAD, .w_dtype = c->w_dtype,
                           .w_down = c->wd, .out = c->out, .out_stride = (size_t)c->H};
     while (moek_gb_keep_running(s)) c->t->expert_down(&p);
     moek_gb_set_bytes_per_iteration(s, 1.0 * c->H * c->I * wb);
@@ -69,23 +83,28 @@ static void bench_route(moek_gb_state* s, void* arg) {
 }
 
 int main(int argc, char** argv) {
-  const moek_kernel_table* tables[] = {&moek_ref_kernel_table};
+  /* every built-in table this CPU runs (the dispatcher's own choice aside) */
+  const moek_kernel_table* all[] = {&moek_ref_kernel_table,
+#ifdef MOEK_HAVE_X86_TABLES
+                                    &moek_avx2_kernel_table,
+#endif
+  };
+  const uint64_t cpu = moek_cpu_features();
   const int H = 2048, I = 768; /* qwen3-30b-a3b */
-  const int ms[] = {1, 16, 64};
-  for (size_t ti = 0; ti < sizeof tables / sizeof tables[0]; ti++) {
-    const moek_kernel_table* t = tables[ti];
+  const int ms[] = {1, 16, 48};
+  for (size_t ti = 0; ti < sizeof all / sizeof all[0]; ti++) {
+    const moek_kernel_table* t = all[ti];
+    if ((t->required_cpu_features & cpu) != t->required_cpu_features) continue;
     for (int wdt = MOEK_DTYPE_F32; wdt <= MOEK_DTYPE_BF16; wdt++) {
-      void *wg = packed(t, wdt, I, H), *wu = packed(t, wdt, I, H), *wd = packed(t, wdt, H, I);
+      void *wgu = packed(t, wdt, I, H, 1), *wd = packed(t, wdt, H, I, 0);
       for (size_t mi = 0; mi < 3; mi++)
         for (int down = 0; down < 2; down++) {
           gemm_case* c = calloc(1, sizeof *c);
-          *c = (gemm_case){t, ms[mi], H, I, wdt, down, wg, wu, wd};
-          c->x = malloc(sizeof(float) * ms[mi] * H);
-          c->h = malloc(sizeof(float) * ms[mi] * I);
+          *c = (gemm_case){t, ms[mi], H, I, wdt, down, wgu, wd};
+          c->x = random_matrix((size_t)ms[mi], H + PAD);
+          c->h = random_matrix((size_t)ms[mi], I + PAD);
           c->out = malloc(sizeof(float) * ms[mi] * H);
           c->rows = malloc(sizeof(int32_t) * ms[mi]);
-          for (int i = 0; i < ms[mi] * H; i++) c->x[i] = 0.001f * (float)(i % 97);
-          for (int i = 0; i < ms[mi] * I; i++) c->h[i] = 0.001f * (float)(i % 89);
           for (int r = 0; r < ms[mi]; r++) c->rows[r] = r;
           char name[128];
           snprintf(name, sizeof name, "%s/%s/%s/m=%d/H=%d/I=%d", t->name, down ? "down" : "gateup_swiglu",

@@ -3,13 +3,14 @@
 #define MOEK_BENCH_MACHINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct bench_peak {
   double gflops;    /* all threads together */
   const char* what; /* "fp32 FMA (AVX2)", "bf16 dot (vdpbf16ps)", ... */
 } bench_peak;
 
-/* Median DRAM read bandwidth in GB/s over `reps` passes of a buffer of
+/* DRAM read bandwidth in GB/s: the best of `reps` passes over a buffer of
  * `bytes` (far beyond the caches), read by `threads` threads at once. */
 double bench_read_gbps(int threads, size_t bytes, int reps);
 
@@ -31,5 +32,7 @@ double bench_fma_loop_avx2(long iters);
 double bench_fma_loop_avx512(long iters);
 double bench_bf16_loop_avx512(long iters);
 double bench_fma_loop_scalar(long iters);
+/* Sum of words [0, n) of a 32-byte aligned buffer, read with ymm loads. */
+uint64_t bench_read_avx2(const uint64_t* p, size_t n);
 
 #endif

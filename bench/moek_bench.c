@@ -355,7 +355,7 @@ int main(int argc, char** argv) {
 
   printf("moek-bench %s: %d threads; measuring this machine ...\n", moek_version_string(), threads);
   fflush(stdout);
-  const double bw = bench_read_gbps(threads, (size_t)1 << 30, 7);
+  const double bw = bench_read_gbps(threads, (size_t)1 << 30, 11);
   const bench_peak pk = bench_peak_gflops(threads, o.bf16);
   printf("read bandwidth %.1f GB/s, peak %.0f GFLOP/s (%s); efficiency = roofline time / measured time\n", bw,
          pk.gflops, pk.what);

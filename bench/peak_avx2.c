@@ -1,13 +1,16 @@
 /* fp32 FMA peak with ymm: 12 independent accumulators hide the 4-cycle FMA
  * latency on two FMA pipes. Compiled with -mavx2 -mfma. */
 #include <immintrin.h>
+#include <stdint.h>
 
 #include "machine.h"
 
 double bench_fma_loop_avx2(long iters) {
   __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-  __m256 a0 = _mm256_set1_ps(1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0,
-         a9 = a0, a10 = a0, a11 = a0;
+  /* distinct starting values: identical chains would be merged into one */
+  __m256 a0 = _mm256_set1_ps(1.0f), a1 = _mm256_set1_ps(1.1f), a2 = _mm256_set1_ps(1.2f), a3 = _mm256_set1_ps(1.3f),
+         a4 = _mm256_set1_ps(1.4f), a5 = _mm256_set1_ps(1.5f), a6 = _mm256_set1_ps(1.6f), a7 = _mm256_set1_ps(1.7f),
+         a8 = _mm256_set1_ps(1.8f), a9 = _mm256_set1_ps(1.9f), a10 = _mm256_set1_ps(2.0f), a11 = _mm256_set1_ps(2.1f);
   for (long n = 0; n < iters / 12; n++) {
     a0 = _mm256_fmadd_ps(a0, m, c); a1 = _mm256_fmadd_ps(a1, m, c); a2 = _mm256_fmadd_ps(a2, m, c);
     a3 = _mm256_fmadd_ps(a3, m, c); a4 = _mm256_fmadd_ps(a4, m, c); a5 = _mm256_fmadd_ps(a5, m, c);
@@ -20,4 +23,26 @@ double bench_fma_loop_avx2(long iters) {
   volatile float sink = _mm256_cvtss_f32(s);
   (void)sink;
   return (double)(iters / 12) * 12 * 8 * 2;
+}
+
+/* Reads words [0, n) with 32-byte loads as four interleaved streams (one
+ * per quarter), which keeps more of the prefetchers busy than one stream. */
+uint64_t bench_read_avx2(const uint64_t* p, size_t n) {
+  const size_t q = n / 4 / 8 * 8;
+  const uint64_t *p0 = p, *p1 = p + q, *p2 = p + 2 * q, *p3 = p + 3 * q;
+  __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+  for (size_t i = 0; i < q; i += 8) {
+    s0 = _mm256_add_epi64(s0, _mm256_add_epi64(_mm256_load_si256((const __m256i*)(p0 + i)),
+                                               _mm256_load_si256((const __m256i*)(p0 + i + 4))));
+    s1 = _mm256_add_epi64(s1, _mm256_add_epi64(_mm256_load_si256((const __m256i*)(p1 + i)),
+                                               _mm256_load_si256((const __m256i*)(p1 + i + 4))));
+    s2 = _mm256_add_epi64(s2, _mm256_add_epi64(_mm256_load_si256((const __m256i*)(p2 + i)),
+                                               _mm256_load_si256((const __m256i*)(p2 + i + 4))));
+    s3 = _mm256_add_epi64(s3, _mm256_add_epi64(_mm256_load_si256((const __m256i*)(p3 + i)),
+                                               _mm256_load_si256((const __m256i*)(p3 + i + 4))));
+  }
+  const __m256i s = _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3));
+  uint64_t out = (uint64_t)_mm256_extract_epi64(s, 0) ^ (uint64_t)_mm256_extract_epi64(s, 3);
+  for (size_t i = 4 * q; i < n; i++) out += p[i];
+  return out;
 }

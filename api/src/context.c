@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -34,6 +35,12 @@ static int32_t default_threads(void) {
   }
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (int32_t)(n > MOEK_MAX_THREADS ? MOEK_MAX_THREADS : n) : 1;
+}
+
+double moek_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static const char* isa_list = "ref, avx2, avx512, avx512_bf16, amx, neon, neon_dotprod, neon_bf16_i8mm, sve";
@@ -92,6 +99,12 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
     }
   }
   pthread_mutex_init(&ctx->call_lock, NULL);
+  const char* verbose = getenv("MOEK_VERBOSE");
+  ctx->verbose = verbose && *verbose && strcmp(verbose, "0") != 0;
+  if (ctx->verbose)
+    fprintf(stderr, "moek_verbose,info,context,moek %s,table=%s,cap=%s,cpu_features=0x%llx,threads=%d%s\n",
+            moek_version_string(), ctx->table->name, cap ? moek_isa_name(cap) : "none",
+            (unsigned long long)ctx->cpu_features, ctx->num_threads, ctx->parallel_for ? " (caller's parallel_for)" : "");
   *out = ctx;
   return MOEK_SUCCESS;
 }

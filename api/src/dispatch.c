@@ -7,6 +7,9 @@
 
 static const moek_kernel_table* const builtin_tables[] = {
     &moek_ref_kernel_table,
+#ifdef MOEK_HAVE_X86_TABLES
+    &moek_avx2_kernel_table,
+#endif
 };
 
 static const struct {

@@ -71,14 +71,14 @@ static moek_status copy_bias(const char* fn, const char* name, const float* cons
 typedef struct pack_job {
   moek_experts* x;
   const moek_experts_desc* d;
-  const matrix_src* m[3]; /* gate (may be unused), up, down */
+  const matrix_src *gate, *up, *down;
 } pack_job;
 
+/* Task 2e packs expert e's gate and up together, task 2e + 1 its down. */
 static void pack_task(void* arg, size_t i) {
   const pack_job* j = arg;
-  size_t e = i / 3, which = i % 3;
-  if (which == 0 && !j->x->gated) return;
-  const matrix_src* m = j->m[which];
+  const size_t e = i / 2;
+  const matrix_src* m = i % 2 ? j->down : j->up;
   moek_pack_params p = {
       .src_dtype = j->d->src_dtype,
       .w_dtype = j->x->weight_dtype,
@@ -87,8 +87,13 @@ static void pack_task(void* arg, size_t i) {
       .src = m->ptrs[e],
       .stride_row = (ptrdiff_t)m->strides.row,
       .stride_col = (ptrdiff_t)m->strides.col,
-      .dst = (void*)moek_expert_w(j->x, (int)which, (int64_t)e),
+      .dst = (void*)moek_expert_w(j->x, (int)(i % 2), (int64_t)e),
   };
+  if (i % 2 == 0 && j->x->gated) {
+    p.src_gate = j->gate->ptrs[e];
+    p.gate_stride_row = (ptrdiff_t)j->gate->strides.row;
+    p.gate_stride_col = (ptrdiff_t)j->gate->strides.col;
+  }
   j->x->table->pack(&p);
 }
 
@@ -141,9 +146,10 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   if ((st = check_matrix(fn, &d, &up, &d.up_strides, I, H))) return st;
   if ((st = check_matrix(fn, &d, &down, &d.down_strides, H, I))) return st;
 
-  /* Sizes: the largest product is E * (3 * I * H * 4) plus biases. */
+  /* Sizes: at most E * 3 * I * H * 4 bytes plus biases; I and H get 64 of
+   * slack so a table may pad its panels. */
   size_t ih4, per_expert, weights, bias_floats, total;
-  if (!moek_mul_size(I * 4, H, &ih4) || !moek_mul_size(ih4, 3, &per_expert) ||
+  if (!moek_mul_size((I + 64) * 4, H + 64, &ih4) || !moek_mul_size(ih4, 3, &per_expert) ||
       __builtin_add_overflow(per_expert, 3 * MOEK_ALIGN, &per_expert) ||
       !moek_mul_size(per_expert, E, &weights) || !moek_mul_size(E, 2 * I + H, &bias_floats) ||
       !moek_mul_size(bias_floats, 4, &total) || __builtin_add_overflow(weights, total, &total))
@@ -162,10 +168,9 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   x->act_alpha = d.act_alpha != 0.0f ? d.act_alpha : 1.702f;
   x->act_limit = d.act_limit != 0.0f ? d.act_limit : 7.0f;
   x->gated = gated;
-  x->gate_bytes = gated ? moek_align_up(x->table->packed_size(d.weight_dtype, I, H)) : 0;
-  x->up_bytes = moek_align_up(x->table->packed_size(d.weight_dtype, I, H));
-  x->down_bytes = moek_align_up(x->table->packed_size(d.weight_dtype, H, I));
-  const size_t packed = E * (x->gate_bytes + x->up_bytes + x->down_bytes);
+  x->gateup_bytes = moek_align_up(x->table->packed_size(d.weight_dtype, I, H, gated));
+  x->down_bytes = moek_align_up(x->table->packed_size(d.weight_dtype, H, I, 0));
+  const size_t packed = E * (x->gateup_bytes + x->down_bytes);
   const bool any_bias = d.b_gate || d.b_up || d.b_down;
   total = packed + (any_bias ? bias_floats * 4 : 0);
   x->block = aligned_alloc(MOEK_ALIGN, moek_align_up(total));
@@ -187,9 +192,9 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
     return st;
   }
 
-  pack_job job = {.x = x, .d = &d, .m = {&gate, &up, &down}};
+  pack_job job = {.x = x, .d = &d, .gate = &gate, .up = &up, .down = &down};
   pthread_mutex_lock(&ctx->call_lock);
-  moek_parallel_run(ctx, 3 * E, pack_task, &job);
+  moek_parallel_run(ctx, 2 * E, pack_task, &job);
   pthread_mutex_unlock(&ctx->call_lock);
   *out = x;
   return MOEK_SUCCESS;

@@ -5,16 +5,17 @@
  *   4. per token, y = sum over slots in slot order of weight * out.
  * Step 4 is a fixed-order reduction, so y is bitwise the same for every
  * thread count and tiling. Tokens go in chunks so the workspace stays
- * bounded (WORKSPACE_BUDGET) whatever T is. */
+ * bounded (WORKSPACE_BUDGET) whatever T is. Tile sizes come from the kernel
+ * table. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
 #include "moek_bf16.h"
 
-#define ROWS_PER_TILE 32
-#define COLS_PER_TILE 64
 #define TOKENS_PER_COMBINE_TASK 8
+#define TOKENS_PER_CONVERT_TASK 16
 #define WORKSPACE_BUDGET ((size_t)64 << 20)
 
 typedef struct row_block {
@@ -24,10 +25,15 @@ typedef struct row_block {
 
 typedef struct forward_job {
   const moek_experts* x;
+  const moek_kernel_table* t;
   const moek_forward_args* a;
   size_t H, I, k;
   size_t t0, tn;          /* the chunk: tokens [t0, t0 + tn) */
-  const int32_t* rows;    /* [P] token of each sorted assignment */
+  const void* xc;         /* x row t0 (or its f32 copy), rows xc_stride apart */
+  int32_t xc_dtype;
+  size_t xc_stride;
+  float* xf;              /* f32 copy of the chunk's x rows, if the table needs one */
+  const int32_t* rows;    /* [P] token (relative to t0) of each sorted assignment */
   const int32_t* pos;     /* [tn * k] sorted row of each assignment, -1 if dropped */
   const row_block* blocks;
   size_t n_blocks;
@@ -40,86 +46,106 @@ static int32_t expert_of(const moek_forward_args* a, size_t t, size_t j) {
   return a->expert_ids ? a->expert_ids[t * (size_t)a->top_k + j] : (int32_t)j;
 }
 
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+static void convert_task(void* arg, size_t i) {
+  const forward_job* j = arg;
+  const size_t xs = j->a->x_stride ? (size_t)j->a->x_stride : j->H;
+  const uint16_t* src = (const uint16_t*)j->a->x + j->t0 * xs;
+  for (size_t t = i * TOKENS_PER_CONVERT_TASK; t < min_size((i + 1) * TOKENS_PER_CONVERT_TASK, j->tn); t++)
+    for (size_t c = 0; c < j->H; c++) j->xf[t * j->H + c] = moek_bf16_to_f32(src[t * xs + c]);
+}
+
 static void gateup_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const row_block* b = &j->blocks[i / j->col_tiles];
-  const size_t n0 = (i % j->col_tiles) * COLS_PER_TILE;
+  const size_t n0 = (i % j->col_tiles) * j->t->gateup_tile_n;
   const moek_experts* x = j->x;
-  const size_t E_off = (size_t)b->expert;
+  const size_t e = (size_t)b->expert;
   moek_gateup_params p = {
       .m = (size_t)(b->end - b->begin),
       .k = j->H,
       .n_total = j->I,
       .n_begin = n0,
-      .n_end = n0 + COLS_PER_TILE < j->I ? n0 + COLS_PER_TILE : j->I,
-      .x = j->a->x,
-      .x_dtype = j->a->x_dtype,
+      .n_end = min_size(n0 + j->t->gateup_tile_n, j->I),
+      .x = j->xc,
+      .x_dtype = j->xc_dtype,
       .w_dtype = x->weight_dtype,
-      .x_stride = j->a->x_stride ? (size_t)j->a->x_stride : j->H,
+      .x_stride = j->xc_stride,
       .a_rows = j->rows + b->begin,
-      .w_gate = x->gated ? moek_expert_w(x, 0, b->expert) : NULL,
-      .w_up = moek_expert_w(x, 1, b->expert),
-      .b_gate = x->b_gate ? x->b_gate + E_off * j->I : NULL,
-      .b_up = x->b_up ? x->b_up + E_off * j->I : NULL,
+      .w = moek_expert_w(x, 0, b->expert),
+      .gated = x->gated,
       .activation = x->activation,
+      .b_gate = x->b_gate ? x->b_gate + e * j->I : NULL,
+      .b_up = x->b_up ? x->b_up + e * j->I : NULL,
       .act_alpha = x->act_alpha,
       .act_limit = x->act_limit,
       .h = j->h + (size_t)b->begin * j->I,
       .h_stride = j->I,
   };
-  x->table->expert_gateup(&p);
+  j->t->expert_gateup(&p);
 }
 
 static void down_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const row_block* b = &j->blocks[i / j->col_tiles];
-  const size_t n0 = (i % j->col_tiles) * COLS_PER_TILE;
+  const size_t n0 = (i % j->col_tiles) * j->t->down_tile_n;
   const moek_experts* x = j->x;
   moek_down_params p = {
       .m = (size_t)(b->end - b->begin),
       .k = j->I,
       .n_total = j->H,
       .n_begin = n0,
-      .n_end = n0 + COLS_PER_TILE < j->H ? n0 + COLS_PER_TILE : j->H,
+      .n_end = min_size(n0 + j->t->down_tile_n, j->H),
       .h = j->h + (size_t)b->begin * j->I,
       .h_stride = j->I,
       .w_dtype = x->weight_dtype,
-      .w_down = moek_expert_w(x, 2, b->expert),
+      .w_down = moek_expert_w(x, 1, b->expert),
       .b_down = x->b_down ? x->b_down + (size_t)b->expert * j->H : NULL,
       .out = j->out + (size_t)b->begin * j->H,
       .out_stride = j->H,
   };
-  x->table->expert_down(&p);
+  j->t->expert_down(&p);
 }
+
+#define MOEK_MAX_INLINE_K 64
 
 static void combine_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const moek_forward_args* a = j->a;
   const size_t y_stride = a->y_stride ? (size_t)a->y_stride : j->H;
-  const size_t tb = i * TOKENS_PER_COMBINE_TASK;
-  const size_t te = tb + TOKENS_PER_COMBINE_TASK < j->tn ? tb + TOKENS_PER_COMBINE_TASK : j->tn;
-  for (size_t tl = tb; tl < te; tl++) {
+  const size_t esize = moek_dtype_size(a->y_dtype);
+  const float* rows_inline[MOEK_MAX_INLINE_K];
+  for (size_t tl = i * TOKENS_PER_COMBINE_TASK; tl < min_size((i + 1) * TOKENS_PER_COMBINE_TASK, j->tn); tl++) {
     const size_t t = j->t0 + tl;
-    const ptrdiff_t yrow = (ptrdiff_t)(t * y_stride);
-    for (size_t n = 0; n < j->H; n++) {
-      float acc = 0.0f;
-      for (size_t s = 0; s < j->k; s++) {
-        int32_t r = j->pos[tl * j->k + s];
-        if (r < 0) continue;
-        float w = a->expert_weights ? a->expert_weights[t * j->k + s] : 1.0f;
-        acc += w * j->out[(size_t)r * j->H + n];
+    moek_combine_params p = {.n_total = j->H,
+                             .weights = a->expert_weights ? a->expert_weights + t * j->k : NULL,
+                             .y = (char*)a->y + t * y_stride * esize,
+                             .y_dtype = a->y_dtype,
+                             .accumulate = (a->flags & MOEK_FORWARD_ACCUMULATE) != 0};
+    /* k beyond MOEK_MAX_INLINE_K: combine in runs of that many slots, the
+     * later runs accumulating, which keeps the slot order. */
+    for (size_t s0 = 0; s0 < j->k; s0 += MOEK_MAX_INLINE_K) {
+      p.count = min_size(MOEK_MAX_INLINE_K, j->k - s0);
+      for (size_t s = 0; s < p.count; s++) {
+        int32_t r = j->pos[tl * j->k + s0 + s];
+        rows_inline[s] = r < 0 ? NULL : j->out + (size_t)r * j->H;
       }
-      if (a->flags & MOEK_FORWARD_ACCUMULATE) acc = moek_load_elem(a->y, a->y_dtype, yrow + (ptrdiff_t)n) + acc;
-      moek_store_elem(a->y, a->y_dtype, yrow + (ptrdiff_t)n, acc);
+      p.rows = rows_inline;
+      if (s0) p.accumulate = 1;
+      j->t->combine(&p);
+      if (p.weights) p.weights += MOEK_MAX_INLINE_K;
     }
   }
 }
 
-/* Sorts the chunk's assignments by expert into rows/pos and cuts row blocks.
- * counts has E + 1 entries. Returns the number of row blocks. */
+/* Sorts the chunk's assignments by expert into rows/pos and cuts row blocks
+ * of at most tile_m rows. counts has E + 1 entries. Returns the number of
+ * row blocks. */
 static size_t sort_assignments(forward_job* j, size_t E, int32_t* counts, int32_t* rows, int32_t* pos,
                                row_block* blocks) {
   const moek_forward_args* a = j->a;
+  const int32_t tm = (int32_t)j->t->tile_m;
   memset(counts, 0, (E + 1) * sizeof *counts);
   for (size_t tl = 0; tl < j->tn; tl++)
     for (size_t s = 0; s < j->k; s++) {
@@ -129,8 +155,8 @@ static size_t sort_assignments(forward_job* j, size_t E, int32_t* counts, int32_
   for (size_t e = 0; e < E; e++) counts[e + 1] += counts[e]; /* expert e: rows [counts[e], counts[e+1]) */
   size_t n_blocks = 0;
   for (size_t e = 0; e < E; e++)
-    for (int32_t r = counts[e]; r < counts[e + 1]; r += ROWS_PER_TILE)
-      blocks[n_blocks++] = (row_block){(int32_t)e, r, r + ROWS_PER_TILE < counts[e + 1] ? r + ROWS_PER_TILE : counts[e + 1]};
+    for (int32_t r = counts[e]; r < counts[e + 1]; r += tm)
+      blocks[n_blocks++] = (row_block){(int32_t)e, r, r + tm < counts[e + 1] ? r + tm : counts[e + 1]};
   /* counts[e] is the next free row of expert e; fill in token order (stable). */
   for (size_t tl = 0; tl < j->tn; tl++)
     for (size_t s = 0; s < j->k; s++) {
@@ -140,7 +166,7 @@ static size_t sort_assignments(forward_job* j, size_t E, int32_t* counts, int32_
         continue;
       }
       int32_t r = counts[e]++;
-      rows[r] = (int32_t)(j->t0 + tl);
+      rows[r] = (int32_t)tl;
       pos[tl * j->k + s] = r;
     }
   return n_blocks;
@@ -221,16 +247,21 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
   if ((st = validate(fn, x, &a))) return st;
   if (a.num_tokens == 0) return MOEK_SUCCESS;
 
+  const double start = ctx->verbose ? moek_now() : 0;
+  const moek_kernel_table* t = x->table;
   const size_t T = (size_t)a.num_tokens, k = (size_t)a.top_k, E = (size_t)x->num_experts;
   const size_t H = (size_t)x->hidden, I = (size_t)x->inter;
-  /* Per assignment: h and out rows, its sorted row, its token, a row block. */
-  const size_t per_assign = (I + H) * 4 + 4 + 4 + sizeof(row_block);
-  size_t chunk = WORKSPACE_BUDGET / (per_assign * k);
+  const bool convert_x = a.x_dtype == MOEK_DTYPE_BF16 && (t->flags & MOEK_KERNEL_F32_X);
+  /* Per assignment: h and out rows, its sorted row, its token, a row block;
+   * per token: its f32 x row when converting. */
+  const size_t per_token = (I + H) * 4 * k + (4 + 4 + sizeof(row_block)) * k + (convert_x ? H * 4 : 0);
+  size_t chunk = WORKSPACE_BUDGET / per_token;
   if (chunk < 1) chunk = 1;
   if (chunk > T) chunk = T;
   const size_t P = chunk * k;
   const size_t bytes = moek_align_up(P * I * 4) + moek_align_up(P * H * 4) + moek_align_up(P * 4) * 2 +
-                       moek_align_up((P + E) * sizeof(row_block)) + moek_align_up((E + 1) * 4);
+                       moek_align_up((P + E) * sizeof(row_block)) + moek_align_up((E + 1) * 4) +
+                       (convert_x ? moek_align_up(chunk * H * 4) : 0);
 
   pthread_mutex_lock(&ctx->call_lock);
   char* ws = moek_workspace(ctx, bytes, fn);
@@ -238,27 +269,43 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
     pthread_mutex_unlock(&ctx->call_lock);
     return MOEK_ERROR_OUT_OF_MEMORY;
   }
-  forward_job j = {.x = x, .a = &a, .H = H, .I = I, .k = k};
+  forward_job j = {.x = x, .t = t, .a = &a, .H = H, .I = I, .k = k};
   j.h = (float*)ws;
   j.out = (float*)(ws += moek_align_up(P * I * 4));
   int32_t* rows = (int32_t*)(ws += moek_align_up(P * H * 4));
   int32_t* pos = (int32_t*)(ws += moek_align_up(P * 4));
   row_block* blocks = (row_block*)(ws += moek_align_up(P * 4));
-  int32_t* counts = (int32_t*)(ws + moek_align_up((P + E) * sizeof(row_block)));
+  int32_t* counts = (int32_t*)(ws += moek_align_up((P + E) * sizeof(row_block)));
+  j.xf = convert_x ? (float*)(ws + moek_align_up((E + 1) * 4)) : NULL;
   j.rows = rows;
   j.pos = pos;
   j.blocks = blocks;
+  const size_t xs = a.x_stride ? (size_t)a.x_stride : H;
 
   for (size_t t0 = 0; t0 < T; t0 += chunk) {
     j.t0 = t0;
-    j.tn = t0 + chunk < T ? chunk : T - t0;
+    j.tn = min_size(chunk, T - t0);
+    if (convert_x) {
+      moek_parallel_run(ctx, (j.tn + TOKENS_PER_CONVERT_TASK - 1) / TOKENS_PER_CONVERT_TASK, convert_task, &j);
+      j.xc = j.xf, j.xc_dtype = MOEK_DTYPE_F32, j.xc_stride = H;
+    } else {
+      j.xc = (const char*)a.x + t0 * xs * moek_dtype_size(a.x_dtype), j.xc_dtype = a.x_dtype, j.xc_stride = xs;
+    }
     j.n_blocks = sort_assignments(&j, E, counts, rows, pos, blocks);
-    j.col_tiles = (I + COLS_PER_TILE - 1) / COLS_PER_TILE;
+    j.col_tiles = (I + t->gateup_tile_n - 1) / t->gateup_tile_n;
     moek_parallel_run(ctx, j.n_blocks * j.col_tiles, gateup_task, &j);
-    j.col_tiles = (H + COLS_PER_TILE - 1) / COLS_PER_TILE;
+    j.col_tiles = (H + t->down_tile_n - 1) / t->down_tile_n;
     moek_parallel_run(ctx, j.n_blocks * j.col_tiles, down_task, &j);
     moek_parallel_run(ctx, (j.tn + TOKENS_PER_COMBINE_TASK - 1) / TOKENS_PER_COMBINE_TASK, combine_task, &j);
   }
   pthread_mutex_unlock(&ctx->call_lock);
+  if (ctx->verbose)
+    fprintf(stderr,
+            "moek_verbose,exec,forward,%s,gateup:%s,down:%s,combine:%s,T=%zu,k=%zu,E=%zu,H=%zu,I=%zu,x:%s,y:%s,"
+            "w:%s,threads=%d,%.3f ms\n",
+            t->name, t->ukernel_name("gateup", x->weight_dtype), t->ukernel_name("down", x->weight_dtype),
+            t->ukernel_name("combine", x->weight_dtype), T, k, E, H, I, moek_dtype_name(a.x_dtype),
+            moek_dtype_name(a.y_dtype), moek_dtype_name(x->weight_dtype), ctx->num_threads,
+            (moek_now() - start) * 1e3);
   return MOEK_SUCCESS;
 }

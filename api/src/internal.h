@@ -72,7 +72,11 @@ struct moek_context {
   pthread_mutex_t call_lock; /* one call at a time per context */
   void* workspace;           /* grow-only scratch of the running call */
   size_t workspace_bytes;
+  bool verbose;              /* MOEK_VERBOSE=1: one line per call on stderr */
 };
+
+/* Seconds of a monotonic clock (MOEK_VERBOSE timings). */
+double moek_now(void);
 
 /* Runs task(arg, i) for i in [0, n) on the context's threads. */
 void moek_parallel_run(moek_context* ctx, size_t n, moek_task_fn task, void* arg);
@@ -90,15 +94,13 @@ struct moek_experts {
   bool gated;
   void* block; /* one allocation: packed weights, then biases */
   size_t block_bytes;
-  size_t gate_bytes, up_bytes, down_bytes; /* packed size of one matrix, 64-aligned */
-  float *b_gate, *b_up, *b_down;           /* [E x I], [E x I], [E x H] or NULL */
+  size_t gateup_bytes, down_bytes; /* packed size of one expert's matrices, 64-aligned */
+  float *b_gate, *b_up, *b_down;   /* [E x I], [E x I], [E x H] or NULL */
 };
 
+/* Expert e's packed gate/up (which 0) or down (which 1) weights. */
 static inline const void* moek_expert_w(const moek_experts* x, int which, int64_t e) {
-  /* which: 0 gate, 1 up, 2 down; per expert [gate | up | down]. */
-  size_t per = x->gate_bytes + x->up_bytes + x->down_bytes;
-  size_t off = which == 0 ? 0 : which == 1 ? x->gate_bytes : x->gate_bytes + x->up_bytes;
-  return (const char*)x->block + (size_t)e * per + off;
+  return (const char*)x->block + (size_t)e * (x->gateup_bytes + x->down_bytes) + (which ? x->gateup_bytes : 0);
 }
 
 struct moek_router {

@@ -1,6 +1,7 @@
 /* Routers: a validated routing configuration; moek_route runs the table's
  * route kernel over token blocks, then the capacity limit in priority order. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,6 +157,7 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
   if (!a.expert_ids) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->expert_ids is NULL", fn);
   if (!a.expert_weights) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->expert_weights is NULL", fn);
 
+  const double start = ctx->verbose ? moek_now() : 0;
   const size_t T = (size_t)a.num_tokens, E = (size_t)d->num_experts;
   size_t span;
   if (!moek_span_bytes(T, a.logits_stride ? (size_t)a.logits_stride : E, E, 4, &span) ||
@@ -222,5 +224,9 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
   }
   pthread_mutex_unlock(&ctx->call_lock);
   user->num_dropped = dropped;
+  if (ctx->verbose)
+    fprintf(stderr, "moek_verbose,exec,route,%s,route:%s,T=%zu,E=%zu,k=%d,groups=%d,dropped=%lld,threads=%d,%.3f ms\n",
+            ctx->table->name, ctx->table->ukernel_name("route", MOEK_DTYPE_F32), T, E, d->top_k, d->num_groups,
+            (long long)dropped, ctx->num_threads, (moek_now() - start) * 1e3);
   return MOEK_SUCCESS;
 }

@@ -6,5 +6,8 @@
 #include "moek/moek.h"
 
 extern const moek_kernel_table moek_ref_kernel_table;
+#ifdef MOEK_HAVE_X86_TABLES
+extern const moek_kernel_table moek_avx2_kernel_table;
+#endif
 
 #endif /* MOEK_TABLES_H */

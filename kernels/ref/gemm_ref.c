@@ -46,6 +46,8 @@ static const void* x_row(const moek_gateup_params* p, size_t r) {
 }
 
 void moek_ref_expert_gateup(const moek_gateup_params* p) {
+  /* packed [gate | up] when gated, else [up] */
+  const void* w_up = p->gated ? (const char*)p->w + moek_ref_packed_size(p->w_dtype, p->n_total, p->k, 0) : p->w;
   /* n outer, rows inner: the weight rows stay in L1 while the (few) routed x
    * rows are reused from L2. */
   for (size_t n = p->n_begin; n < p->n_end; n++) {
@@ -53,8 +55,8 @@ void moek_ref_expert_gateup(const moek_gateup_params* p) {
     float bu = p->b_up ? p->b_up[n] : 0.0f;
     for (size_t r = 0; r < p->m; r++) {
       const void* a = x_row(p, r);
-      float up = dot_row(a, p->x_dtype, p->w_up, p->w_dtype, n, p->k) + bu;
-      float gate = p->w_gate ? dot_row(a, p->x_dtype, p->w_gate, p->w_dtype, n, p->k) + bg : 0.0f;
+      float up = dot_row(a, p->x_dtype, w_up, p->w_dtype, n, p->k) + bu;
+      float gate = p->gated ? dot_row(a, p->x_dtype, p->w, p->w_dtype, n, p->k) + bg : 0.0f;
       p->h[r * p->h_stride + n] =
           moek_ref_activation(p->activation, gate, up, p->act_alpha, p->act_limit);
     }
@@ -67,5 +69,15 @@ void moek_ref_expert_down(const moek_down_params* p) {
     for (size_t r = 0; r < p->m; r++)
       p->out[r * p->out_stride + n] =
           dot_row(p->h + r * p->h_stride, MOEK_DTYPE_F32, p->w_down, p->w_dtype, n, p->k) + b;
+  }
+}
+
+void moek_ref_combine(const moek_combine_params* p) {
+  for (size_t n = 0; n < p->n_total; n++) {
+    float acc = 0.0f;
+    for (size_t j = 0; j < p->count; j++)
+      if (p->rows[j]) acc += (p->weights ? p->weights[j] : 1.0f) * p->rows[j][n];
+    if (p->accumulate) acc = moek_load_elem(p->y, p->y_dtype, (ptrdiff_t)n) + acc;
+    moek_store_elem(p->y, p->y_dtype, (ptrdiff_t)n, acc);
   }
 }

@@ -4,10 +4,11 @@
 
 #include "moek/moek.h"
 
-size_t moek_ref_packed_size(int32_t w_dtype, size_t rows, size_t cols);
+size_t moek_ref_packed_size(int32_t w_dtype, size_t rows, size_t cols, int32_t gated);
 void moek_ref_pack(const moek_pack_params* p);
 void moek_ref_expert_gateup(const moek_gateup_params* p);
 void moek_ref_expert_down(const moek_down_params* p);
+void moek_ref_combine(const moek_combine_params* p);
 void moek_ref_route(moek_route_params* p);
 
 #endif /* MOEK_GEMM_REF_H */

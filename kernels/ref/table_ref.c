@@ -1,6 +1,16 @@
 /* The reference kernel table: portable C, runs everywhere, the oracle. */
+#include <string.h>
+
 #include "gemm_ref.h"
 #include "moek_tables.h"
+
+static const char* ref_ukernel_name(const char* op, int32_t w_dtype) {
+  const int bf16 = w_dtype == MOEK_DTYPE_BF16;
+  if (!strcmp(op, "gateup")) return bf16 ? "moek_ref_expert_gateup(bf16)" : "moek_ref_expert_gateup(f32)";
+  if (!strcmp(op, "down")) return bf16 ? "moek_ref_expert_down(bf16)" : "moek_ref_expert_down(f32)";
+  if (!strcmp(op, "combine")) return "moek_ref_combine";
+  return "moek_ref_route";
+}
 
 const moek_kernel_table moek_ref_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
@@ -9,9 +19,15 @@ const moek_kernel_table moek_ref_kernel_table = {
     .isa = MOEK_ISA_REF,
     .priority = 0,
     .required_cpu_features = 0,
+    .flags = 0,
+    .tile_m = 32,
+    .gateup_tile_n = 64,
+    .down_tile_n = 64,
     .packed_size = moek_ref_packed_size,
     .pack = moek_ref_pack,
     .expert_gateup = moek_ref_expert_gateup,
     .expert_down = moek_ref_expert_down,
+    .combine = moek_ref_combine,
     .route = moek_ref_route,
+    .ukernel_name = ref_ukernel_name,
 };

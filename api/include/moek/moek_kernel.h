@@ -39,17 +39,22 @@ extern "C" {
 #define MOEK_CPU_ARM_BF16 (1ull << 35)
 #define MOEK_CPU_ARM_SVE (1ull << 36)
 
-/* Pack one weight matrix [rows x cols] (rows are output channels) from a
- * strided source into the table's own layout, converting to w_dtype. */
+/* Pack weights from strided sources into the table's own layout,
+ * converting to w_dtype. With src_gate NULL: one matrix [rows x cols]
+ * (W_down, or W_up of an ungated FFN). With src_gate set: W_gate and W_up,
+ * both [rows x cols], packed together so one kernel pass reads both. */
 typedef struct moek_pack_params {
   int32_t src_dtype;   /* moek_dtype */
   int32_t w_dtype;     /* moek_dtype of the packed copy */
-  size_t rows;
-  size_t cols;
+  size_t rows;         /* output channels */
+  size_t cols;         /* input features */
   const void* src;     /* element (r, c) at src[r * stride_row + c * stride_col] */
   ptrdiff_t stride_row;
   ptrdiff_t stride_col;
-  void* dst;           /* packed_size(w_dtype, rows, cols) bytes, 64-byte aligned */
+  const void* src_gate; /* NULL, or W_gate with its own strides */
+  ptrdiff_t gate_stride_row;
+  ptrdiff_t gate_stride_col;
+  void* dst;           /* packed_size(...) bytes, 64-byte aligned */
 } moek_pack_params;
 
 /* h[r, n] = act(gate[r, n], up[r, n]) for n in [n_begin, n_end), where
@@ -58,18 +63,18 @@ typedef struct moek_pack_params {
 typedef struct moek_gateup_params {
   size_t m;                /* rows of A */
   size_t k;                /* H */
-  size_t n_total;          /* I: columns of the packed weights */
-  size_t n_begin, n_end;
+  size_t n_total;          /* I */
+  size_t n_begin, n_end;   /* n_begin a multiple of the table's gateup_tile_n */
   const void* x;           /* the whole x */
-  int32_t x_dtype;         /* moek_dtype */
+  int32_t x_dtype;         /* moek_dtype; always f32 for MOEK_KERNEL_F32_X tables */
   int32_t w_dtype;         /* moek_dtype of the packed weights */
   size_t x_stride;         /* elements between x rows */
   const int32_t* a_rows;   /* m row numbers into x */
-  const void* w_gate;      /* packed [I x H], NULL for ungated activations */
-  const void* w_up;        /* packed [I x H] */
+  const void* w;           /* packed gate and up (gated), or up alone */
+  int32_t gated;           /* 1: W_gate present */
+  int32_t activation;      /* moek_activation */
   const float* b_gate;     /* [I] or NULL */
   const float* b_up;       /* [I] or NULL */
-  int32_t activation;      /* moek_activation */
   float act_alpha;         /* resolved, never 0 */
   float act_limit;
   float* h;                /* row r at h + r * h_stride; columns as n */
@@ -81,7 +86,7 @@ typedef struct moek_down_params {
   size_t m;
   size_t k;                /* I */
   size_t n_total;          /* H */
-  size_t n_begin, n_end;
+  size_t n_begin, n_end;   /* n_begin a multiple of the table's down_tile_n */
   const float* h;
   size_t h_stride;
   int32_t w_dtype;
@@ -91,6 +96,18 @@ typedef struct moek_down_params {
   float* out;              /* row r at out + r * out_stride; columns as n */
   size_t out_stride;
 } moek_down_params;
+
+/* y[n] (+)= sum over j < count of weights[j] * rows[j][n], j in order, for
+ * n < n_total; y is f32 or bf16. Rows that are NULL are skipped. */
+typedef struct moek_combine_params {
+  size_t n_total;          /* H */
+  size_t count;            /* k */
+  const float* const* rows;
+  const float* weights;    /* [count], or NULL for all 1 */
+  void* y;
+  int32_t y_dtype;
+  int32_t accumulate;      /* 1: add to y */
+} moek_combine_params;
 
 /* Route tokens [t_begin, t_end): scores, (grouped) top-k, weights. The
  * semantics are moek_router_desc's (moek.h), written out in docs/routing.md. */
@@ -118,18 +135,34 @@ typedef struct moek_route_params {
 
 #define MOEK_ROUTE_SCRATCH_FLOATS(E) (4u * (size_t)(E) + 8u)
 
+/* moek_kernel_table.flags */
+#define MOEK_KERNEL_F32_X 0x1u /* expert_gateup reads x as f32 only: the driver converts bf16 x once per call */
+
 typedef struct moek_kernel_table {
   uint32_t struct_size;    /* sizeof(moek_kernel_table) */
   uint32_t abi_version;    /* MOEK_KERNEL_ABI_VERSION */
-  const char* name;        /* "ref", "avx512_bf16", "myvendor_sve2" */
+  const char* name;        /* "ref", "avx2", "avx512_bf16", "myvendor_sve2" */
   int32_t isa;             /* moek_isa: used for ranking and for the cap */
   int32_t priority;        /* higher wins among tables of the same isa */
   uint64_t required_cpu_features; /* MOEK_CPU_* that must all be present */
-  size_t (*packed_size)(int32_t w_dtype, size_t rows, size_t cols);
+  uint32_t flags;          /* MOEK_KERNEL_* */
+  /* Tiling the driver uses: rows of A per task, and output columns per
+   * task (h columns for gate/up, y columns for down); the driver starts
+   * every column range at a multiple of these. */
+  uint32_t tile_m;
+  uint32_t gateup_tile_n;
+  uint32_t down_tile_n;
+  /* bytes of a packed W_down [rows x cols], or of W_gate and W_up (gated)
+   * or W_up alone, each [rows x cols] */
+  size_t (*packed_size)(int32_t w_dtype, size_t rows, size_t cols, int32_t gated);
   void (*pack)(const moek_pack_params* p);
   void (*expert_gateup)(const moek_gateup_params* p);
   void (*expert_down)(const moek_down_params* p);
+  void (*combine)(const moek_combine_params* p);
   void (*route)(moek_route_params* p);
+  /* The microkernel an entry runs, for MOEK_VERBOSE: op "gateup", "down",
+   * "combine" or "route"; a static string. */
+  const char* (*ukernel_name)(const char* op, int32_t w_dtype);
 } moek_kernel_table;
 
 #ifdef __cplusplus

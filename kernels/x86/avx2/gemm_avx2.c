@@ -1,0 +1,265 @@
+/* AVX2 + FMA expert GEMMs on the panels of pack_avx2.c.
+ *
+ * Microkernel: MR x 16 (MR <= 6) outputs in 12 ymm accumulators; per k one
+ * panel load (f32: two ymm; bf16: one ymm split by a shift and a mask), MR
+ * broadcasts of A, 2 MR FMAs. A rows are read in place (x rows of the routed
+ * tokens, or h rows): the gather is part of the load. With MR <= 2 (decode)
+ * the k loop keeps two accumulator sets (even and odd k) so FMA latency does
+ * not limit the weight stream. Each output is one fixed-order sum over all
+ * of K, so results do not depend on how the driver tiles or threads.
+ *
+ * Epilogues: gate/up applies biases and the activation (SiLU-based and ReLU
+ * vectorized; GELU forms through the reference scalar functions, 1/H of the
+ * work) and stores h; down applies the bias and stores out. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "../../ref/activation_ref.h"
+#include "gemm_avx2.h"
+#include "math_avx2.h"
+
+#define MR_MAX 6
+#define PREFETCH_BYTES 1024 /* ahead in the panel stream */
+
+typedef void (*ukernel_fn)(size_t K, const float* const* a, const void* w, __m256 c[MR_MAX][2]);
+
+static inline __attribute__((always_inline)) void load_panel(const void* w, size_t k, int bf16, __m256* lo,
+                                                             __m256* hi) {
+  if (bf16) {
+    const __m256i v = _mm256_load_si256((const __m256i*)((const uint16_t*)w + k * 16));
+    *lo = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+    *hi = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u)));
+  } else {
+    *lo = _mm256_load_ps((const float*)w + k * 16);
+    *hi = _mm256_load_ps((const float*)w + k * 16 + 8);
+  }
+}
+
+static inline __attribute__((always_inline)) void ukernel(const int mr, const int bf16, size_t K,
+                                                          const float* const* a, const void* w,
+                                                          __m256 c[MR_MAX][2]) {
+  const size_t kbytes = bf16 ? 32 : 64;
+  const float* ar[MR_MAX];
+#pragma GCC unroll 6
+  for (int r = 0; r < mr; r++) ar[r] = a[r];
+  __m256 acc[MR_MAX][2], odd[2][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int r = 0; r < 2; r++) odd[r][0] = odd[r][1] = _mm256_setzero_ps();
+  size_t k = 0;
+  if (mr <= 2) {
+    for (; k + 2 <= K; k += 2) {
+      _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
+      __m256 b0, b1, e0, e1;
+      load_panel(w, k, bf16, &b0, &b1);
+      load_panel(w, k + 1, bf16, &e0, &e1);
+#pragma GCC unroll 6
+      for (int r = 0; r < mr; r++) {
+        const __m256 av = _mm256_broadcast_ss(ar[r] + k), aw = _mm256_broadcast_ss(ar[r] + k + 1);
+        acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+        odd[r][0] = _mm256_fmadd_ps(aw, e0, odd[r][0]);
+        odd[r][1] = _mm256_fmadd_ps(aw, e1, odd[r][1]);
+      }
+    }
+  }
+  for (; k < K; k++) {
+    _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
+    __m256 b0, b1;
+    load_panel(w, k, bf16, &b0, &b1);
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++) {
+      const __m256 av = _mm256_broadcast_ss(ar[r] + k);
+      acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < mr; r++) {
+    c[r][0] = mr <= 2 ? _mm256_add_ps(acc[r][0], odd[r][0]) : acc[r][0];
+    c[r][1] = mr <= 2 ? _mm256_add_ps(acc[r][1], odd[r][1]) : acc[r][1];
+  }
+}
+
+#define MOEK_UK(MR, BF, NAME)                                                                  \
+  static void NAME(size_t K, const float* const* a, const void* w, __m256 c[MR_MAX][2]) { \
+    ukernel(MR, BF, K, a, w, c);                                                             \
+  }
+MOEK_UK(1, 0, moek_f32_gemm_ukernel_1x16__avx2_fma)
+MOEK_UK(2, 0, moek_f32_gemm_ukernel_2x16__avx2_fma)
+MOEK_UK(3, 0, moek_f32_gemm_ukernel_3x16__avx2_fma)
+MOEK_UK(4, 0, moek_f32_gemm_ukernel_4x16__avx2_fma)
+MOEK_UK(5, 0, moek_f32_gemm_ukernel_5x16__avx2_fma)
+MOEK_UK(6, 0, moek_f32_gemm_ukernel_6x16__avx2_fma)
+MOEK_UK(1, 1, moek_bf16_gemm_ukernel_1x16__avx2_fma)
+MOEK_UK(2, 1, moek_bf16_gemm_ukernel_2x16__avx2_fma)
+MOEK_UK(3, 1, moek_bf16_gemm_ukernel_3x16__avx2_fma)
+MOEK_UK(4, 1, moek_bf16_gemm_ukernel_4x16__avx2_fma)
+MOEK_UK(5, 1, moek_bf16_gemm_ukernel_5x16__avx2_fma)
+MOEK_UK(6, 1, moek_bf16_gemm_ukernel_6x16__avx2_fma)
+
+static const ukernel_fn ukernels[2][MR_MAX] = {
+    {moek_f32_gemm_ukernel_1x16__avx2_fma, moek_f32_gemm_ukernel_2x16__avx2_fma,
+     moek_f32_gemm_ukernel_3x16__avx2_fma, moek_f32_gemm_ukernel_4x16__avx2_fma,
+     moek_f32_gemm_ukernel_5x16__avx2_fma, moek_f32_gemm_ukernel_6x16__avx2_fma},
+    {moek_bf16_gemm_ukernel_1x16__avx2_fma, moek_bf16_gemm_ukernel_2x16__avx2_fma,
+     moek_bf16_gemm_ukernel_3x16__avx2_fma, moek_bf16_gemm_ukernel_4x16__avx2_fma,
+     moek_bf16_gemm_ukernel_5x16__avx2_fma, moek_bf16_gemm_ukernel_6x16__avx2_fma},
+};
+
+/* lanes [0, n) of 8 */
+static inline __m256i lane_mask(size_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n > 8 ? 8 : n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static inline __m256 load_bias(const float* b, size_t n0, size_t nv, __m256i mask) {
+  if (!b) return _mm256_setzero_ps();
+  return nv >= 8 ? _mm256_loadu_ps(b + n0) : _mm256_maskload_ps(b + n0, mask);
+}
+
+static inline void store_cols(float* dst, __m256 v, size_t nv, __m256i mask) {
+  if (nv >= 8)
+    _mm256_storeu_ps(dst, v);
+  else
+    _mm256_maskstore_ps(dst, mask, v);
+}
+
+/* act(gate, up) on 8 lanes; act is the moek_activation. */
+static inline __m256 act_vec(int32_t act, __m256 g, __m256 u, float alpha, float limit) {
+  switch (act) {
+    case MOEK_ACT_SWIGLU: return _mm256_mul_ps(_mm256_mul_ps(g, moek_sigmoid_avx2(g)), u);
+    case MOEK_ACT_SWIGLU_OAI: {
+      const __m256 lim = _mm256_set1_ps(limit);
+      g = _mm256_min_ps(g, lim);
+      u = _mm256_max_ps(_mm256_min_ps(u, lim), _mm256_sub_ps(_mm256_setzero_ps(), lim));
+      const __m256 s = moek_sigmoid_avx2(_mm256_mul_ps(_mm256_set1_ps(alpha), g));
+      return _mm256_mul_ps(_mm256_mul_ps(g, s), _mm256_add_ps(u, _mm256_set1_ps(1.0f)));
+    }
+    case MOEK_ACT_RELU: return _mm256_max_ps(u, _mm256_setzero_ps());
+    case MOEK_ACT_SILU: return _mm256_mul_ps(u, moek_sigmoid_avx2(u));
+    default: { /* GELU forms: the reference's scalar definition */
+      float gs[8], us[8];
+      _mm256_storeu_ps(gs, g);
+      _mm256_storeu_ps(us, u);
+      for (int i = 0; i < 8; i++) gs[i] = moek_ref_activation(act, gs[i], us[i], alpha, limit);
+      return _mm256_loadu_ps(gs);
+    }
+  }
+}
+
+/* Row groups of at most MR_MAX rows, balanced (8 rows: 4 + 4, not 6 + 2):
+ * a group streams the panel once whatever its size, so uneven groups waste
+ * bandwidth. Group g of n covers rows [first, first + size). */
+static inline void row_group(size_t m, size_t g, size_t n, size_t* first, int* size) {
+  const size_t base = m / n, extra = m % n;
+  *first = g * base + (g < extra ? g : extra);
+  *size = (int)(base + (g < extra));
+}
+
+void moek_avx2_expert_gateup(const moek_gateup_params* p) {
+  const int bf16 = p->w_dtype == MOEK_DTYPE_BF16;
+  const size_t K = p->k, pw = p->gated ? 8 : 16; /* h columns per panel */
+  const size_t panel_bytes = K * 16 * (bf16 ? 2u : 4u);
+  const size_t groups = (p->m + MR_MAX - 1) / MR_MAX;
+  const float* x = p->x; /* f32: the table sets MOEK_KERNEL_F32_X */
+  /* Panel outer, rows inner: each panel comes from memory once and serves
+   * every row of the tile from L1/L2. */
+  for (size_t n0 = p->n_begin; n0 < p->n_end; n0 += pw) {
+    const void* w = (const char*)p->w + (n0 / pw) * panel_bytes;
+    const size_t nv = p->n_end - n0 < pw ? p->n_end - n0 : pw, nv_hi = nv > 8 ? nv - 8 : 0;
+    const __m256i mask = lane_mask(nv), mask_hi = lane_mask(nv_hi);
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 bg = p->gated ? load_bias(p->b_gate, n0, nv, mask) : zero;
+    const __m256 bu = load_bias(p->b_up, n0, nv, mask);
+    const __m256 bu_hi = !p->gated && nv_hi ? load_bias(p->b_up, n0 + 8, nv_hi, mask_hi) : zero;
+    for (size_t g = 0; g < groups; g++) {
+      size_t m0;
+      int mr;
+      row_group(p->m, g, groups, &m0, &mr);
+      const float* a[MR_MAX];
+      for (int r = 0; r < mr; r++) a[r] = x + (size_t)p->a_rows[m0 + (size_t)r] * p->x_stride;
+      __m256 c[MR_MAX][2];
+      ukernels[bf16][mr - 1](K, a, w, c);
+      for (int r = 0; r < mr; r++) {
+        float* hrow = p->h + (m0 + (size_t)r) * p->h_stride + n0;
+        if (p->gated) {
+          const __m256 h = act_vec(p->activation, _mm256_add_ps(c[r][0], bg), _mm256_add_ps(c[r][1], bu),
+                                   p->act_alpha, p->act_limit);
+          store_cols(hrow, h, nv, mask);
+        } else {
+          store_cols(hrow, act_vec(p->activation, zero, _mm256_add_ps(c[r][0], bu), p->act_alpha, p->act_limit), nv,
+                     mask);
+          if (nv_hi)
+            store_cols(hrow + 8, act_vec(p->activation, zero, _mm256_add_ps(c[r][1], bu_hi), p->act_alpha, p->act_limit),
+                       nv_hi, mask_hi);
+        }
+      }
+    }
+  }
+}
+
+void moek_avx2_expert_down(const moek_down_params* p) {
+  const int bf16 = p->w_dtype == MOEK_DTYPE_BF16;
+  const size_t K = p->k, panel_bytes = K * 16 * (bf16 ? 2u : 4u);
+  const size_t groups = (p->m + MR_MAX - 1) / MR_MAX;
+  for (size_t n0 = p->n_begin; n0 < p->n_end; n0 += 16) {
+    const void* w = (const char*)p->w_down + (n0 / 16) * panel_bytes;
+    const size_t nv = p->n_end - n0 < 16 ? p->n_end - n0 : 16, nv_hi = nv > 8 ? nv - 8 : 0;
+    const __m256i mask = lane_mask(nv), mask_hi = lane_mask(nv_hi);
+    const __m256 b0 = load_bias(p->b_down, n0, nv, mask);
+    const __m256 b1 = nv_hi ? load_bias(p->b_down, n0 + 8, nv_hi, mask_hi) : _mm256_setzero_ps();
+    for (size_t g = 0; g < groups; g++) {
+      size_t m0;
+      int mr;
+      row_group(p->m, g, groups, &m0, &mr);
+      const float* a[MR_MAX];
+      for (int r = 0; r < mr; r++) a[r] = p->h + (m0 + (size_t)r) * p->h_stride;
+      __m256 c[MR_MAX][2];
+      ukernels[bf16][mr - 1](K, a, w, c);
+      for (int r = 0; r < mr; r++) {
+        float* o = p->out + (m0 + (size_t)r) * p->out_stride + n0;
+        store_cols(o, _mm256_add_ps(c[r][0], b0), nv, mask);
+        if (nv_hi) store_cols(o + 8, _mm256_add_ps(c[r][1], b1), nv_hi, mask_hi);
+      }
+    }
+  }
+}
+
+/* f32 -> bf16, round to nearest even, NaN kept a quiet NaN: 8 lanes. */
+static inline __m128i to_bf16(__m256 v) {
+  const __m256i b = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
+  __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb), 16);
+  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  r = _mm256_blendv_epi8(r, _mm256_or_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(0x40)), nan);
+  return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+}
+
+void moek_avx2_combine(const moek_combine_params* p) {
+  const size_t H = p->n_total;
+  for (size_t n0 = 0; n0 < H; n0 += 8) {
+    const size_t nv = H - n0 < 8 ? H - n0 : 8;
+    const __m256i mask = lane_mask(nv);
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t j = 0; j < p->count; j++) {
+      if (!p->rows[j]) continue;
+      const __m256 row = nv == 8 ? _mm256_loadu_ps(p->rows[j] + n0) : _mm256_maskload_ps(p->rows[j] + n0, mask);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(p->weights ? p->weights[j] : 1.0f), row, acc);
+    }
+    if (p->y_dtype == MOEK_DTYPE_BF16) {
+      uint16_t* y = (uint16_t*)p->y + n0;
+      uint16_t tmp[8] = {0};
+      memcpy(tmp, y, nv * 2);
+      if (p->accumulate) {
+        const __m256i old = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)tmp)), 16);
+        acc = _mm256_add_ps(_mm256_castsi256_ps(old), acc);
+      }
+      _mm_storeu_si128((__m128i*)tmp, to_bf16(acc));
+      memcpy(y, tmp, nv * 2);
+    } else {
+      float* y = (float*)p->y + n0;
+      if (p->accumulate) acc = _mm256_add_ps(nv == 8 ? _mm256_loadu_ps(y) : _mm256_maskload_ps(y, mask), acc);
+      store_cols(y, acc, nv, mask);
+    }
+  }
+}

@@ -1,0 +1,35 @@
+/* The AVX2 + FMA kernel table: any x86-64 CPU since Haswell / Zen. */
+#include <string.h>
+
+#include "../../ref/gemm_ref.h"
+#include "gemm_avx2.h"
+#include "moek_tables.h"
+
+static const char* avx2_ukernel_name(const char* op, int32_t w_dtype) {
+  const int bf16 = w_dtype == MOEK_DTYPE_BF16;
+  if (!strcmp(op, "gateup"))
+    return bf16 ? "moek_bf16_gemm_ukernel_6x16__avx2_fma+act" : "moek_f32_gemm_ukernel_6x16__avx2_fma+act";
+  if (!strcmp(op, "down")) return bf16 ? "moek_bf16_gemm_ukernel_6x16__avx2_fma" : "moek_f32_gemm_ukernel_6x16__avx2_fma";
+  if (!strcmp(op, "combine")) return "moek_avx2_combine";
+  return "moek_ref_route";
+}
+
+const moek_kernel_table moek_avx2_kernel_table = {
+    .struct_size = sizeof(moek_kernel_table),
+    .abi_version = MOEK_KERNEL_ABI_VERSION,
+    .name = "avx2",
+    .isa = MOEK_ISA_X86_AVX2,
+    .priority = 0,
+    .required_cpu_features = MOEK_CPU_X86_AVX2 | MOEK_CPU_X86_FMA,
+    .flags = MOEK_KERNEL_F32_X,
+    .tile_m = 48,
+    .gateup_tile_n = 64,
+    .down_tile_n = 128,
+    .packed_size = moek_avx2_packed_size,
+    .pack = moek_avx2_pack,
+    .expert_gateup = moek_avx2_expert_gateup,
+    .expert_down = moek_avx2_expert_down,
+    .combine = moek_avx2_combine,
+    .route = moek_ref_route, /* vectorized routing is the gating issue's work */
+    .ukernel_name = avx2_ukernel_name,
+};
