@@ -217,7 +217,8 @@ static void run_case(const fcase* c, uint64_t seed) {
     if (threads[ti] > 0) {
       ctx = test_context(threads[ti]);
     } else {
-      moek_context_desc cd = {.struct_size = sizeof cd, .parallel_for = reverse_parallel_for, .parallel_for_user = &calls};
+      moek_context_desc cd = {.struct_size = sizeof cd, .flags = MOEK_CONTEXT_IGNORE_ENV, .max_isa = test_isa_cap,
+                              .parallel_for = reverse_parallel_for, .parallel_for_user = &calls};
       CHECK_OK(moek_context_create(&cd, &ctx));
     }
     moek_experts* ex = NULL;
@@ -295,7 +296,14 @@ int main(void) {
       {"T=0",                 4,  16, 16, 0,  2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0},
       {"H=1 I=1",             2,  1,  1,  3,  1, MOEK_ACT_SWIGLU,      F, F, F, F, 1, 0, 0, 0, 0, 0},
       {"wide tiles T=129",    4,  200, 150, 129, 2, MOEK_ACT_SWIGLU,   F, B, F, F, 0, 0, 0, 0, 0, 0},
+      {"T=2 bf16 x",          16, 67, 45, 2,  4, MOEK_ACT_SWIGLU,      F, B, B, F, 1, 0, 0, 0, 0, 0},
+      {"T=17 f32",            6,  130, 77, 17, 2, MOEK_ACT_SWIGLU,     F, F, F, F, 1, 0, 0, 0, 0, 0},
+      {"T=64 bf16 many rows", 3,  96, 136, 64, 2, MOEK_ACT_SWIGLU_OAI, F, B, F, B, 1, 2, 0, 0, 0, 0},
+      {"T=129 relu ungated",  5,  50, 37, 129, 1, MOEK_ACT_RELU,       B, B, F, F, 1, 1, 0, 0, 0, 0},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], 1000 + i);
+  for (size_t ti = 0; ti < sizeof test_isas / sizeof test_isas[0]; ti++) {
+    if (!test_use_isa(test_isas[ti])) continue;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], 1000 + i);
+  }
   return test_summary("test_forward");
 }

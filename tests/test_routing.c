@@ -307,8 +307,11 @@ static void nonfinite(void) {
 }
 
 int main(void) {
-  presets();
-  ties();
-  nonfinite();
+  for (size_t ti = 0; ti < sizeof test_isas / sizeof test_isas[0]; ti++) {
+    if (!test_use_isa(test_isas[ti])) continue;
+    presets();
+    ties();
+    nonfinite();
+  }
   return test_summary("test_routing");
 }

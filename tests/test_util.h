@@ -14,7 +14,7 @@
 
 #include "moek/moek.h"
 
-static long test_passed, test_failed;
+static long test_passed, test_failed, test_skipped;
 
 #define CHECK(cond, ...)                                           \
   do {                                                             \
@@ -38,7 +38,7 @@ static long test_passed, test_failed;
   } while (0)
 
 static inline int test_summary(const char* suite) {
-  printf("%s: %ld passed, %ld failed\n", suite, test_passed, test_failed);
+  printf("%s: %ld passed, %ld failed, %ld skipped\n", suite, test_passed, test_failed, test_skipped);
   return test_failed ? 1 : 0;
 }
 
@@ -79,8 +79,33 @@ static inline double test_from_bf16_bits(uint16_t h) {
   return f;
 }
 
+/* The kernel tables the suites run: each ISA cap selects one table; one the
+ * CPU (or the build) lacks is skipped, visibly. */
+static const int32_t test_isas[] = {MOEK_ISA_REF, MOEK_ISA_X86_AVX2, MOEK_ISA_X86_AVX512, MOEK_ISA_X86_AVX512_BF16};
+static int32_t test_isa_cap = MOEK_ISA_REF; /* the cap test_context uses */
+
+/* Selects the table of `isa` for the following test_context calls: 1 if
+ * this machine runs it, else 0 after printing why it is skipped. */
+static inline int test_use_isa(int32_t isa) {
+  moek_context_desc d = {.struct_size = sizeof d, .flags = MOEK_CONTEXT_IGNORE_ENV, .num_threads = 1, .max_isa = isa};
+  moek_context* c = NULL;
+  int32_t got = -1;
+  if (moek_context_create(&d, &c) == MOEK_SUCCESS) moek_context_get_isa(c, &got);
+  moek_context_destroy(c);
+  if (got != isa) {
+    printf("SKIP: kernel table %s: this CPU or build lacks it (a context capped there runs %s)\n", moek_isa_name(isa),
+           got >= 0 ? moek_isa_name(got) : "nothing");
+    test_skipped++;
+    return 0;
+  }
+  printf("kernel table %s\n", moek_isa_name(isa));
+  test_isa_cap = isa;
+  return 1;
+}
+
 static inline moek_context* test_context(int32_t threads) {
-  moek_context_desc d = {.struct_size = sizeof d, .num_threads = threads};
+  moek_context_desc d = {.struct_size = sizeof d, .flags = MOEK_CONTEXT_IGNORE_ENV, .num_threads = threads,
+                         .max_isa = test_isa_cap};
   moek_context* c = NULL;
   if (moek_context_create(&d, &c) != MOEK_SUCCESS) {
     fprintf(stderr, "context: %s\n", moek_last_error());

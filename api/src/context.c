@@ -56,9 +56,10 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   } else {
     memset(&d, 0, sizeof d);
   }
-  if (d.flags & ~MOEK_CONTEXT_IGNORE_ENV)
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags = 0x%x has unknown bits 0x%x", fn,
-                     d.flags, d.flags & ~MOEK_CONTEXT_IGNORE_ENV);
+  const uint32_t known = MOEK_CONTEXT_IGNORE_ENV | MOEK_CONTEXT_NO_BIND;
+  if (d.flags & ~known)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags = 0x%x has unknown bits 0x%x", fn, d.flags,
+                     d.flags & ~known);
   if (d.num_threads < 0 || d.num_threads > MOEK_MAX_THREADS)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->num_threads = %d is outside [0, %d]", fn,
                      d.num_threads, MOEK_MAX_THREADS);
@@ -92,7 +93,7 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   ctx->parallel_for_user = d.parallel_for_user;
   ctx->num_threads = d.parallel_for ? 0 : d.num_threads ? d.num_threads : default_threads();
   if (ctx->num_threads > 1) {
-    moek_status st = moek_pool_create(ctx->num_threads, &ctx->pool);
+    moek_status st = moek_pool_create(ctx->num_threads, !(d.flags & MOEK_CONTEXT_NO_BIND), &ctx->pool);
     if (st) {
       free(ctx);
       return st;

@@ -55,8 +55,9 @@ int32_t moek_isa_from_name(const char* name);
 /* ----------------------------------------------------------- thread pool */
 
 typedef struct moek_pool moek_pool;
-/* A pool that runs tasks on num_threads threads, the caller's included. */
-moek_status moek_pool_create(int32_t num_threads, moek_pool** pool);
+/* A pool that runs tasks on num_threads threads, the caller's included;
+ * bind: pin workers to cores (with hwloc). */
+moek_status moek_pool_create(int32_t num_threads, bool bind, moek_pool** pool);
 void moek_pool_destroy(moek_pool* pool);
 void moek_pool_run(moek_pool* pool, size_t n, moek_task_fn task, void* arg);
 

@@ -1,11 +1,21 @@
 /* moek's own thread pool: num_threads - 1 workers plus the calling thread
- * pull task indices from one atomic counter. Workers sleep on a condition
- * variable between calls. (Spinning before sleeping and core binding are
- * the x86 kernel issue's work.) */
+ * pull task indices from one atomic counter. Between jobs a worker spins on
+ * the job counter for about SPIN_PAUSES pause instructions (tens of
+ * microseconds: the gap between the parallel regions of one forward call, or
+ * between layers) before it sleeps on a condition variable; the caller waits
+ * for the workers the same way. With hwloc, worker i is bound to core i of
+ * the cores this process may use (the calling thread is left alone: its
+ * placement is the engine's). */
 #include <stdatomic.h>
 #include <stdlib.h>
 
 #include "internal.h"
+
+#ifdef MOEK_HAVE_HWLOC
+#include <hwloc.h>
+#endif
+
+#define SPIN_PAUSES 4000
 
 struct moek_pool {
   int32_t num_threads;
@@ -13,49 +23,87 @@ struct moek_pool {
   pthread_mutex_t mu;
   pthread_cond_t wake;
   pthread_cond_t done;
-  uint64_t generation; /* bumped for every job */
-  bool stop;
-  int32_t busy; /* workers still inside the current job */
+  atomic_uint_fast64_t generation; /* bumped (release) after a job is set up */
+  atomic_int stop;
+  atomic_int busy;                 /* workers still inside the current job */
   size_t n;
   moek_task_fn task;
   void* arg;
   atomic_size_t next;
+#ifdef MOEK_HAVE_HWLOC
+  hwloc_topology_t topo;
+#endif
 };
 
+typedef struct worker_arg {
+  moek_pool* pool;
+  int32_t index; /* 1 .. num_threads - 1 */
+} worker_arg;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
+
 static void drain(moek_pool* p, size_t n, moek_task_fn task, void* arg) {
-  for (size_t i; (i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed)) < n;)
-    task(arg, i);
+  for (size_t i; (i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed)) < n;) task(arg, i);
+}
+
+static void bind_worker(moek_pool* p, int32_t index) {
+#ifdef MOEK_HAVE_HWLOC
+  if (!p->topo) return;
+  const int cores = hwloc_get_nbobjs_by_type(p->topo, HWLOC_OBJ_CORE);
+  if (cores <= 0) return;
+  hwloc_obj_t core = hwloc_get_obj_by_type(p->topo, HWLOC_OBJ_CORE, (unsigned)(index % cores));
+  if (core) hwloc_set_cpubind(p->topo, core->cpuset, HWLOC_CPUBIND_THREAD); /* best effort */
+#else
+  (void)p, (void)index;
+#endif
 }
 
 static void* worker_main(void* vp) {
-  moek_pool* p = vp;
+  worker_arg* wa = vp;
+  moek_pool* p = wa->pool;
+  bind_worker(p, wa->index);
+  free(wa);
   uint64_t seen = 0;
-  pthread_mutex_lock(&p->mu);
   for (;;) {
-    while (p->generation == seen && !p->stop) pthread_cond_wait(&p->wake, &p->mu);
-    if (p->stop) break;
-    seen = p->generation;
-    size_t n = p->n;
-    moek_task_fn task = p->task;
-    void* arg = p->arg;
-    pthread_mutex_unlock(&p->mu);
-    drain(p, n, task, arg);
-    pthread_mutex_lock(&p->mu);
-    if (--p->busy == 0) pthread_cond_signal(&p->done);
+    uint64_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
+    for (int s = 0; g == seen && s < SPIN_PAUSES && !atomic_load_explicit(&p->stop, memory_order_relaxed); s++) {
+      cpu_relax();
+      g = atomic_load_explicit(&p->generation, memory_order_acquire);
+    }
+    if (g == seen) {
+      pthread_mutex_lock(&p->mu);
+      while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen &&
+             !atomic_load_explicit(&p->stop, memory_order_relaxed))
+        pthread_cond_wait(&p->wake, &p->mu);
+      pthread_mutex_unlock(&p->mu);
+    }
+    if (atomic_load_explicit(&p->stop, memory_order_relaxed)) break;
+    seen = g;
+    drain(p, p->n, p->task, p->arg);
+    if (atomic_fetch_sub_explicit(&p->busy, 1, memory_order_acq_rel) == 1) {
+      pthread_mutex_lock(&p->mu); /* the caller may be asleep: wake it under the lock */
+      pthread_cond_signal(&p->done);
+      pthread_mutex_unlock(&p->mu);
+    }
   }
-  pthread_mutex_unlock(&p->mu);
   return NULL;
 }
 
 static void stop_workers(moek_pool* p, int32_t started) {
   pthread_mutex_lock(&p->mu);
-  p->stop = true;
+  atomic_store(&p->stop, 1);
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->mu);
   for (int32_t i = 0; i < started; i++) pthread_join(p->workers[i], NULL);
 }
 
-moek_status moek_pool_create(int32_t num_threads, moek_pool** out) {
+moek_status moek_pool_create(int32_t num_threads, bool bind, moek_pool** out) {
   *out = NULL;
   moek_pool* p = calloc(1, sizeof *p);
   if (!p) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "moek_context_create: out of memory for the thread pool");
@@ -68,15 +116,30 @@ moek_status moek_pool_create(int32_t num_threads, moek_pool** out) {
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->wake, NULL);
   pthread_cond_init(&p->done, NULL);
+  atomic_init(&p->generation, 0);
+  atomic_init(&p->stop, 0);
+  atomic_init(&p->busy, 0);
   atomic_init(&p->next, 0);
+#ifdef MOEK_HAVE_HWLOC
+  if (bind && (hwloc_topology_init(&p->topo) != 0 || hwloc_topology_load(p->topo) != 0)) {
+    if (p->topo) hwloc_topology_destroy(p->topo);
+    p->topo = NULL;
+  }
+#else
+  (void)bind;
+#endif
   for (int32_t i = 0; i < num_threads - 1; i++) {
-    int rc = pthread_create(&p->workers[i], NULL, worker_main, p);
+    worker_arg* wa = malloc(sizeof *wa); /* the worker frees it */
+    if (wa) *wa = (worker_arg){p, i + 1};
+    int rc = wa ? pthread_create(&p->workers[i], NULL, worker_main, wa) : -1;
     if (rc != 0) {
+      free(wa);
       stop_workers(p, i);
+      p->num_threads = 1; /* nothing left to stop */
       moek_pool_destroy(p);
       return moek_fail(MOEK_ERROR_UNSUPPORTED,
-                       "moek_context_create: could not start thread %d of num_threads = %d (error %d)",
-                       i + 1, num_threads, rc);
+                       "moek_context_create: could not start thread %d of num_threads = %d (error %d)", i + 1,
+                       num_threads, rc);
     }
   }
   *out = p;
@@ -85,7 +148,10 @@ moek_status moek_pool_create(int32_t num_threads, moek_pool** out) {
 
 void moek_pool_destroy(moek_pool* p) {
   if (!p) return;
-  if (!p->stop) stop_workers(p, p->num_threads - 1);
+  if (!atomic_load(&p->stop)) stop_workers(p, p->num_threads - 1);
+#ifdef MOEK_HAVE_HWLOC
+  if (p->topo) hwloc_topology_destroy(p->topo);
+#endif
   pthread_cond_destroy(&p->done);
   pthread_cond_destroy(&p->wake);
   pthread_mutex_destroy(&p->mu);
@@ -94,17 +160,20 @@ void moek_pool_destroy(moek_pool* p) {
 }
 
 void moek_pool_run(moek_pool* p, size_t n, moek_task_fn task, void* arg) {
-  pthread_mutex_lock(&p->mu);
   p->n = n;
   p->task = task;
   p->arg = arg;
   atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-  p->busy = p->num_threads - 1;
-  p->generation++;
+  atomic_store_explicit(&p->busy, p->num_threads - 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+  pthread_mutex_lock(&p->mu); /* wake sleepers; spinners see the counter */
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->mu);
   drain(p, n, task, arg);
-  pthread_mutex_lock(&p->mu);
-  while (p->busy > 0) pthread_cond_wait(&p->done, &p->mu);
-  pthread_mutex_unlock(&p->mu);
+  for (int s = 0; atomic_load_explicit(&p->busy, memory_order_acquire) > 0 && s < SPIN_PAUSES; s++) cpu_relax();
+  if (atomic_load_explicit(&p->busy, memory_order_acquire) > 0) {
+    pthread_mutex_lock(&p->mu);
+    while (atomic_load_explicit(&p->busy, memory_order_acquire) > 0) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+  }
 }

@@ -102,6 +102,7 @@ typedef void (*moek_parallel_for_fn)(void* user, size_t n, moek_task_fn task,
 
 /* flags of moek_context_desc */
 #define MOEK_CONTEXT_IGNORE_ENV 0x1u /* do not read MOEK_MAX_ISA */
+#define MOEK_CONTEXT_NO_BIND 0x2u    /* do not pin moek's worker threads to cores */
 
 typedef struct moek_context_desc {
   uint32_t struct_size; /* sizeof(moek_context_desc) */
