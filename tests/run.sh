@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . cmake/ensure-packages.sh
 ensure_packages build-essential cmake pkg-config libhwloc-dev libdnnl-dev libbenchmark-dev \
-  python3 python3-numpy valgrind
+  python3 python3-numpy valgrind qemu-user
 
 jobs=$(nproc)
 echo "== Release build"
