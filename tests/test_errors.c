@@ -324,6 +324,62 @@ static void router(void) {
   b.num_tokens = 1 << 29;
   b.logits_stride = (int64_t)1 << 46;
   EXPECT_ERR(moek_route(c, r, &b), MOEK_ERROR_INVALID_ARGUMENT, "overflow the address space");
+  /* the fused entry and statistics */
+  b = a;
+  b.x = logits;
+  b.x_dtype = MOEK_DTYPE_F32;
+  EXPECT_ERR(moek_route(c, r, &b), MOEK_ERROR_INVALID_ARGUMENT, "args->logits and args->x are both set");
+  b.logits = NULL;
+  EXPECT_ERR(moek_route(c, r, &b), MOEK_ERROR_INVALID_ARGUMENT, "needs a router created with desc->w_router");
+  ABAD(reserved0, 1, MOEK_ERROR_INVALID_ARGUMENT, "reserved0 = 1");
+  b = a;
+  b.struct_size = MOEK_ROUTE_ARGS_SIZE_V1; /* a 0.1 caller: still fine */
+  CHECK_OK(moek_route(c, r, &b));
+  b.flags = MOEK_ROUTE_STATS;
+  EXPECT_ERR(moek_route(c, r, &b), MOEK_ERROR_STRUCT_SIZE, "MOEK_ROUTE_STATS needs args->struct_size");
+  moek_router_destroy(r);
+
+  float wr[12 * 5];
+  for (int i = 0; i < 60; i++) wr[i] = 0.1f * (float)(i % 7);
+  d = good;
+  d.w_router = wr;
+  d.hidden = 5;
+  d.router_src_dtype = MOEK_DTYPE_F32;
+  moek_router_desc d2 = d;
+  d.hidden = 0;
+  EXPECT_ERR(moek_router_create(c, &d, &r), MOEK_ERROR_INVALID_ARGUMENT, "hidden = 0");
+  d = d2;
+  d.router_src_dtype = 0;
+  EXPECT_ERR(moek_router_create(c, &d, &r), MOEK_ERROR_INVALID_ARGUMENT, "router_src_dtype = 0");
+  d = d2;
+  d.router_strides = (moek_matrix_strides){5, 0};
+  EXPECT_ERR(moek_router_create(c, &d, &r), MOEK_ERROR_INVALID_ARGUMENT, "router_strides = {5, 0}");
+  d = good;
+  d.router_bias = bias;
+  EXPECT_ERR(moek_router_create(c, &d, &r), MOEK_ERROR_INVALID_ARGUMENT, "router_bias needs desc->w_router");
+  d = d2;
+  wr[17] = INFINITY;
+  EXPECT_ERR(moek_router_create(c, &d, &r), MOEK_ERROR_NONFINITE, "w_router has a NaN or Inf at row 3, column 2");
+  wr[17] = 0;
+  d.struct_size = MOEK_ROUTER_DESC_SIZE_V1; /* a 0.1 caller cannot reach w_router: a logits router */
+  CHECK_OK(moek_router_create(c, &d, &r));
+  moek_router_destroy(r);
+  d = d2;
+  CHECK_OK(moek_router_create(c, &d, &r));
+  float xin[3][5] = {{0}};
+  b = a;
+  b.logits = NULL;
+  b.x = xin;
+  b.x_dtype = MOEK_DTYPE_F32;
+  CHECK_OK(moek_route(c, r, &b));
+  b.x_stride = 4;
+  EXPECT_ERR(moek_route(c, r, &b), MOEK_ERROR_INVALID_ARGUMENT, "x_stride = 4");
+  b.x_stride = 0;
+  b.x_dtype = 9;
+  EXPECT_ERR(moek_route(c, r, &b), MOEK_ERROR_INVALID_ARGUMENT, "x_dtype = 9");
+  b.x_dtype = MOEK_DTYPE_F32;
+  xin[2][4] = NAN;
+  EXPECT_ERR(moek_route(c, r, &b), MOEK_ERROR_NONFINITE, "x[2][4] (token 2)");
   moek_router_destroy(r);
   moek_context_destroy(c);
 }

@@ -85,11 +85,31 @@ static void oracle_token(const rcfg* c, const float* l, const float* bias, int* 
 
 /* ------------------------------------------------------------- the check */
 
+/* The fused entry's inputs: x [T x H] and W_router [E x H] in their dtypes
+ * (x rows x_stride apart), the router bias, and the error bound of the
+ * logits the oracle computes from them in double. */
+typedef struct fused_input {
+  int H, x_dtype, w_dtype;
+  const void* x;
+  int x_stride;
+  const void* w;
+  const float* bias;
+  double logit_err; /* max over tokens and experts of the f32 GEMM's bound */
+} fused_input;
+
+static const fused_input* g_fused; /* set while a fused case runs */
+
 static moek_router* make_router(moek_context* ctx, const rcfg* c, const float* bias) {
   moek_router_desc d = {.struct_size = sizeof d, .flags = c->flags, .num_experts = c->E, .top_k = c->k,
                         .scoring = c->scoring, .num_groups = c->groups, .topk_groups = c->topk_groups,
                         .expert_capacity = c->expert_capacity, .capacity_factor = c->capacity_factor,
                         .routed_scaling = c->scaling, .selection_bias = bias};
+  if (g_fused) {
+    d.w_router = g_fused->w;
+    d.hidden = g_fused->H;
+    d.router_src_dtype = g_fused->w_dtype;
+    d.router_bias = g_fused->bias;
+  }
   moek_router* r = NULL;
   CHECK_OK(moek_router_create(ctx, &d, &r));
   return r;
@@ -103,20 +123,28 @@ static void check_routing(const rcfg* c, int T, const float* logits, int stride,
   float* w[4];
   int64_t counts[4][600];
   int64_t dropped[4];
+  float pmean[4][600];
+  double aux[4], zl[4];
   for (int th = 0; th < 4; th++) {
     moek_context* ctx = test_context(th + 1);
     moek_router* r = make_router(ctx, c, bias);
     ids[th] = malloc(sizeof(int32_t) * T * k + 4);
     w[th] = malloc(sizeof(float) * T * k + 4);
-    moek_route_args a = {.struct_size = sizeof a, .num_tokens = T, .logits = logits, .logits_stride = stride,
-                         .expert_ids = ids[th], .expert_weights = w[th], .expert_counts = counts[th]};
+    moek_route_args a = {.struct_size = sizeof a, .flags = MOEK_ROUTE_STATS, .num_tokens = T, .logits = logits,
+                         .logits_stride = stride, .expert_ids = ids[th], .expert_weights = w[th],
+                         .expert_counts = counts[th], .expert_prob_mean = pmean[th]};
+    if (g_fused) {
+      a.logits = NULL, a.logits_stride = 0;
+      a.x = g_fused->x, a.x_dtype = g_fused->x_dtype, a.x_stride = g_fused->x_stride;
+    }
     CHECK_OK(moek_route(ctx, r, &a));
-    dropped[th] = a.num_dropped;
+    dropped[th] = a.num_dropped, aux[th] = a.aux_loss, zl[th] = a.z_loss;
     moek_router_destroy(r);
     moek_context_destroy(ctx);
     if (th > 0) {
       CHECK(memcmp(ids[th], ids[0], sizeof(int32_t) * T * k) == 0 && memcmp(w[th], w[0], sizeof(float) * T * k) == 0 &&
-                memcmp(counts[th], counts[0], sizeof(int64_t) * E) == 0 && dropped[th] == dropped[0],
+                memcmp(counts[th], counts[0], sizeof(int64_t) * E) == 0 && dropped[th] == dropped[0] &&
+                memcmp(pmean[th], pmean[0], sizeof(float) * E) == 0 && aux[th] == aux[0] && zl[th] == zl[0],
             "%s: threads=%d differs from threads=1", c->name, th + 1);
       free(ids[th]);
       free(w[th]);
@@ -133,7 +161,9 @@ static void check_routing(const rcfg* c, int T, const float* logits, int stride,
   double lmax = 0;
   for (int i = 0; i < T * stride; i++) lmax = isfinite(logits[i]) ? fmax(lmax, fabs(logits[i])) : lmax;
   const int terms = c->scoring == MOEK_SCORING_SOFTMAX_TOPK ? k : c->scoring == MOEK_SCORING_SOFTMAX ? E : 0;
-  const double rel = 2.0 * (2.0 * lmax + terms + k + 8) / 16777216.0;
+  /* fused: logits carry the GEMM's error too; exp turns an absolute logit
+   * error d into a relative one of about d, twice for a quotient */
+  const double rel = 2.0 * (2.0 * lmax + terms + k + 8) / 16777216.0 + (g_fused ? 4.0 * g_fused->logit_err : 0.0);
   int* tie_token = calloc(T + 1, sizeof(int));
   for (int t = 0; t < T; t++) oracle_token(c, logits + (size_t)t * stride, bias, rid + t * k, rw + t * k, sel);
   int64_t cap = c->expert_capacity ? c->expert_capacity
@@ -177,6 +207,35 @@ static void check_routing(const rcfg* c, int T, const float* logits, int stride,
     for (int i = 0; i < T * k; i++)
       if (rid[i] >= 0) rc[rid[i]]++;
     CHECK(memcmp(rc, counts[0], sizeof(int64_t) * E) == 0, "%s: expert_counts differ from the oracle", c->name);
+  }
+  { /* statistics against double: P, aux = E sum f P, z = mean lse^2 */
+    double* P = calloc(E, sizeof(double));
+    double z = 0, a_ref = 0;
+    for (int t = 0; t < T; t++) {
+      const float* l = logits + (size_t)t * stride;
+      double mx = -INFINITY, sum = 0, ssum = 0;
+      for (int e = 0; e < E; e++) mx = fmax(mx, l[e]);
+      for (int e = 0; e < E; e++) sum += exp((double)l[e] - mx), ssum += 1.0 / (1.0 + exp(-(double)l[e]));
+      z += (mx + log(sum)) * (mx + log(sum));
+      for (int e = 0; e < E; e++)
+        P[e] += c->scoring == MOEK_SCORING_SIGMOID ? 1.0 / (1.0 + exp(-(double)l[e])) / ssum : exp((double)l[e] - mx) / sum;
+    }
+    long pbad = 0;
+    for (int e = 0; e < E; e++) {
+      P[e] /= T;
+      a_ref += (double)counts[0][e] / T * P[e];
+      if (!(fabs(pmean[0][e] - P[e]) <= rel * P[e] + 1e-37 + P[e] / 16777216.0)) pbad++;
+    }
+    a_ref *= E;
+    z /= T;
+    CHECK(pbad == 0, "%s: %ld expert_prob_mean values differ from the oracle", c->name, pbad);
+    CHECK(near_ties || fabs(aux[0] - a_ref) <= rel * a_ref + 1e-12, "%s: aux_loss %.9g, oracle %.9g", c->name, aux[0], a_ref);
+    /* lse: E additions and exp in f32 (relative (E + 4) u of the sum, so
+     * absolute in lse), squared */
+    const double lse_err = 2.0 * (E + 4) / 16777216.0 + (g_fused ? 2.0 * g_fused->logit_err : 0.0);
+    CHECK(fabs(zl[0] - z) <= 2.0 * sqrt(z) * lse_err + lse_err * lse_err + 1e-12, "%s: z_loss %.9g, oracle %.9g", c->name,
+          zl[0], z);
+    free(P);
   }
   long bad = 0;
   double worst = 0;
@@ -306,12 +365,79 @@ static void nonfinite(void) {
   moek_context_destroy(ctx);
 }
 
+/* Routing from x: x W_router^T + b computed per token block inside moek,
+ * against the oracle on logits computed here in double. */
+static void fused(void) {
+  const rcfg cfgs[] = {
+      {"fused qwen3-like", 128, 8, MOEK_SCORING_SOFTMAX, 0, 0, MOEK_ROUTER_RENORMALIZE, 0, 0, 0, 0},
+      {"fused deepseek-like", 64, 6, MOEK_SCORING_SIGMOID, 8, 3, MOEK_ROUTER_RENORMALIZE, 1, 2.5f, 0, 0},
+      {"fused gpt-oss-like", 32, 4, MOEK_SCORING_SOFTMAX_TOPK, 0, 0, 0, 0, 0, 0, 0},
+      {"fused odd E=37", 37, 5, MOEK_SCORING_SOFTMAX, 0, 0, MOEK_ROUTER_RENORMALIZE, 0, 0, 0, 0},
+  };
+  const int dts[4][2] = {{MOEK_DTYPE_F32, MOEK_DTYPE_F32}, {MOEK_DTYPE_BF16, MOEK_DTYPE_F32},
+                         {MOEK_DTYPE_F32, MOEK_DTYPE_BF16}, {MOEK_DTYPE_BF16, MOEK_DTYPE_BF16}};
+  test_rng r = {23};
+  for (size_t ci = 0; ci < sizeof cfgs / sizeof cfgs[0]; ci++)
+    for (int di = 0; di < 4; di++) {
+      const rcfg* c = &cfgs[ci];
+      const int E = c->E, H = 67 + 30 * (int)ci, T = di == 3 ? 1030 : 37, xs = H + 5; /* 1030: two chunks */
+      const int xd = dts[di][0], wd = dts[di][1];
+      const size_t xe = xd == MOEK_DTYPE_BF16 ? 2 : 4, we = wd == MOEK_DTYPE_BF16 ? 2 : 4;
+      void* x = malloc(xe * T * xs);
+      void* w = malloc(we * E * H);
+      double* xv = malloc(sizeof(double) * T * H);
+      double* wv = malloc(sizeof(double) * E * H);
+      float* b = malloc(sizeof(float) * E);
+      for (int i = 0; i < T * H; i++) {
+        double v = test_uniform(&r, -1, 1);
+        v = xd == MOEK_DTYPE_BF16 ? test_round_bf16(v) : (double)(float)v;
+        xv[i] = v;
+        if (xd == MOEK_DTYPE_BF16) ((uint16_t*)x)[(i / H) * xs + i % H] = test_to_bf16_bits(v);
+        else ((float*)x)[(i / H) * xs + i % H] = (float)v;
+      }
+      for (int i = 0; i < E * H; i++) {
+        double v = test_uniform(&r, -3, 3) / sqrt(H);
+        v = wd == MOEK_DTYPE_BF16 ? test_round_bf16(v) : (double)(float)v;
+        wv[i] = v;
+        if (wd == MOEK_DTYPE_BF16) ((uint16_t*)w)[i] = test_to_bf16_bits(v);
+        else ((float*)w)[i] = (float)v;
+      }
+      for (int e = 0; e < E; e++) b[e] = (float)test_uniform(&r, -0.3, 0.3);
+      float* logits = malloc(sizeof(float) * T * E);
+      double err = 0;
+      for (int t = 0; t < T; t++)
+        for (int e = 0; e < E; e++) {
+          double acc = b[e], mag = fabs(b[e]);
+          for (int i = 0; i < H; i++) acc += xv[t * H + i] * wv[e * H + i], mag += fabs(xv[t * H + i] * wv[e * H + i]);
+          logits[t * E + e] = (float)acc;
+          /* the f32 GEMM's bound, plus rounding the oracle's logit to f32 */
+          err = fmax(err, (H + 1) / 16777216.0 * mag / (1.0 - (H + 1) / 16777216.0) + fabs(acc) / 16777216.0);
+        }
+      fused_input fx = {H, xd, wd, x, xs, w, b, 2.0 * err};
+      float* sb = NULL;
+      if (c->use_bias) {
+        sb = malloc(sizeof(float) * E);
+        for (int e = 0; e < E; e++) sb[e] = (float)test_uniform(&r, -0.2, 0.2);
+      }
+      g_fused = &fx;
+      rcfg named = *c;
+      char name[96];
+      snprintf(name, sizeof name, "%s x:%s w:%s", c->name, xd == MOEK_DTYPE_BF16 ? "bf16" : "f32",
+               wd == MOEK_DTYPE_BF16 ? "bf16" : "f32");
+      named.name = name;
+      check_routing(&named, T, logits, E, sb, 0);
+      g_fused = NULL;
+      free(x), free(w), free(xv), free(wv), free(b), free(logits), free(sb);
+    }
+}
+
 int main(void) {
   for (size_t ti = 0; ti < sizeof test_isas / sizeof test_isas[0]; ti++) {
     if (!test_use_isa(test_isas[ti])) continue;
     presets();
     ties();
     nonfinite();
+    fused();
   }
   return test_summary("test_routing");
 }

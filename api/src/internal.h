@@ -106,8 +106,11 @@ static inline const void* moek_expert_w(const moek_experts* x, int which, int64_
 
 struct moek_router {
   moek_context* ctx;
-  moek_router_desc desc; /* resolved: num_groups >= 1, routed_scaling != 0 */
-  float* selection_bias; /* own copy or NULL */
+  const moek_kernel_table* table; /* the layout w_packed is in */
+  moek_router_desc desc; /* resolved: num_groups >= 1, routed_scaling != 0, dtypes and strides set */
+  float* selection_bias; /* own copies or NULL */
+  float* router_bias;
+  void* w_packed;        /* W_router in the table's layout, or NULL (logits only) */
 };
 
 #define MOEK_ALIGN 64u

@@ -1,13 +1,62 @@
-/* Routers: a validated routing configuration; moek_route runs the table's
- * route kernel over token blocks, then the capacity limit in priority order. */
+/* Routers: a validated routing configuration (and, for the fused entry, the
+ * packed router weight). moek_route runs per block of 16 tokens: the router
+ * GEMM into a block-sized scratch when routing from x (the T x E logits never
+ * reach memory), then the table's route kernel; then the capacity limit in
+ * priority order and the load statistics. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "moek_bf16.h"
 
 #define TOKENS_PER_TASK 16
+
+static float* copy_floats(const float* src, size_t n) {
+  float* dst = malloc(n * sizeof *dst);
+  if (dst) memcpy(dst, src, n * sizeof *dst);
+  return dst;
+}
+
+/* The fused entry's fields: w_router [E x hidden] with its dtypes and
+ * strides (resolved in place), router_bias. */
+static moek_status check_router_weight(const char* fn, moek_router_desc* d) {
+  if (!d->w_router) {
+    if (d->router_bias)
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                       "%s: desc->router_bias needs desc->w_router (with logits input, put the bias in the logits)", fn);
+    return MOEK_SUCCESS;
+  }
+  if (d->hidden < 1 || d->hidden > 0x7fffffffLL)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->hidden = %lld is outside [1, 2147483647]", fn,
+                     (long long)d->hidden);
+  if (!moek_dtype_valid(d->router_src_dtype))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->router_src_dtype = %d is not a moek_dtype", fn,
+                     d->router_src_dtype);
+  if (d->router_weight_dtype == 0) d->router_weight_dtype = d->router_src_dtype;
+  if (!moek_dtype_valid(d->router_weight_dtype))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->router_weight_dtype = %d is not a moek_dtype", fn,
+                     d->router_weight_dtype);
+  moek_matrix_strides* st = &d->router_strides;
+  if (st->row == 0 && st->col == 0) {
+    st->row = d->hidden;
+    st->col = 1;
+  } else if (st->row == 0 || st->col == 0) {
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->router_strides = {%lld, %lld}: set both (or neither)", fn,
+                     (long long)st->row, (long long)st->col);
+  }
+  size_t r, c;
+  if (moek_find_nonfinite(d->w_router, d->router_src_dtype, (size_t)d->num_experts, (size_t)d->hidden,
+                          (ptrdiff_t)st->row, (ptrdiff_t)st->col, &r, &c))
+    return moek_fail(MOEK_ERROR_NONFINITE, "%s: desc->w_router has a NaN or Inf at row %zu, column %zu", fn, r, c);
+  if (d->router_bias)
+    for (int32_t e = 0; e < d->num_experts; e++)
+      if (!isfinite(d->router_bias[e]))
+        return moek_fail(MOEK_ERROR_NONFINITE, "%s: desc->router_bias[%d] = %g is not finite", fn, e,
+                         (double)d->router_bias[e]);
+  return MOEK_SUCCESS;
+}
 
 moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, moek_router** out) {
   static const char fn[] = "moek_router_create";
@@ -15,7 +64,7 @@ moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, 
   *out = NULL;
   if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
   moek_router_desc d;
-  moek_status st = moek_read_desc(fn, "desc", user, sizeof d, sizeof d, &d);
+  moek_status st = moek_read_desc(fn, "desc", user, MOEK_ROUTER_DESC_SIZE_V1, sizeof d, &d);
   if (st) return st;
   const uint32_t known = MOEK_ROUTER_RENORMALIZE | MOEK_ROUTER_GROUP_MAX;
   if (d.flags & ~known)
@@ -68,18 +117,34 @@ moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, 
         return moek_fail(MOEK_ERROR_NONFINITE, "%s: desc->selection_bias[%d] = %g is not finite", fn, e,
                          (double)d.selection_bias[e]);
 
+  if ((st = check_router_weight(fn, &d))) return st;
+
   moek_router* r = calloc(1, sizeof *r);
   if (!r) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
-  if (d.selection_bias) {
-    r->selection_bias = malloc((size_t)d.num_experts * sizeof(float));
-    if (!r->selection_bias) {
-      free(r);
-      return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  r->ctx = ctx;
+  r->table = ctx->table;
+  const size_t E = (size_t)d.num_experts;
+  if ((d.selection_bias && !(r->selection_bias = copy_floats(d.selection_bias, E))) ||
+      (d.router_bias && !(r->router_bias = copy_floats(d.router_bias, E)))) {
+    moek_router_destroy(r);
+    return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  }
+  if (d.w_router) {
+    const size_t H = (size_t)d.hidden;
+    const size_t bytes = moek_align_up(r->table->packed_size(d.router_weight_dtype, E, H, 0));
+    r->w_packed = aligned_alloc(MOEK_ALIGN, bytes);
+    if (!r->w_packed) {
+      moek_router_destroy(r);
+      return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory for %zu bytes of router weight", fn, bytes);
     }
-    memcpy(r->selection_bias, d.selection_bias, (size_t)d.num_experts * sizeof(float));
+    moek_pack_params pp = {.src_dtype = d.router_src_dtype, .w_dtype = d.router_weight_dtype, .rows = E, .cols = H,
+                           .src = d.w_router, .stride_row = (ptrdiff_t)d.router_strides.row,
+                           .stride_col = (ptrdiff_t)d.router_strides.col, .dst = r->w_packed};
+    r->table->pack(&pp);
   }
   d.selection_bias = r->selection_bias;
-  r->ctx = ctx;
+  d.router_bias = r->router_bias;
+  d.w_router = NULL; /* the caller's buffer is not kept */
   r->desc = d;
   *out = r;
   return MOEK_SUCCESS;
@@ -88,29 +153,78 @@ moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, 
 moek_status moek_router_destroy(moek_router* r) {
   if (!r) return MOEK_SUCCESS;
   free(r->selection_bias);
+  free(r->router_bias);
+  free(r->w_packed);
   free(r);
   return MOEK_SUCCESS;
 }
 
 typedef struct route_job {
-  const moek_kernel_table* table;
-  moek_route_params base;  /* everything but the token range and scratch */
-  size_t num_tokens;
-  float* scratch;          /* per task */
+  const moek_router* r;
+  moek_route_params base;  /* everything but the token range, logits, scratch and statistics */
+  size_t t0, tn;           /* this chunk: tokens [t0, t0 + tn) */
+  const float* logits;     /* logits input, row 0 = token 0, or NULL (fused) */
+  size_t logits_stride;
+  const void* x;           /* fused: x row 0 = token 0 */
+  int32_t x_dtype;
+  size_t x_stride;
+  float* xf;               /* fused bf16 x: the chunk's rows in f32, H apart */
+  float* scratch;          /* per task: route scratch, then the block's logits */
   size_t scratch_floats;
   int64_t* bad_token;      /* per task */
   int32_t* bad_expert;
+  double* prob_sum;        /* per task [E], or NULL */
+  double* z_sum;           /* per task */
 } route_job;
+
+/* Logits of tokens [t, t + n) (absolute) into out [n x E]: the router GEMM
+ * of the table, with the router bias as its bias. */
+static void router_gemm(const route_job* j, size_t t, size_t n, float* out) {
+  const moek_router* r = j->r;
+  const float* rows;
+  size_t stride;
+  if (j->xf) {
+    const uint16_t* src = (const uint16_t*)j->x + t * j->x_stride;
+    float* dst = j->xf + (t - j->t0) * (size_t)r->desc.hidden;
+    for (size_t i = 0; i < n; i++)
+      for (size_t c = 0; c < (size_t)r->desc.hidden; c++)
+        dst[i * (size_t)r->desc.hidden + c] = moek_bf16_to_f32(src[i * j->x_stride + c]);
+    rows = dst, stride = (size_t)r->desc.hidden;
+  } else {
+    rows = (const float*)j->x + t * j->x_stride, stride = j->x_stride;
+  }
+  moek_down_params p = {.m = n, .k = (size_t)r->desc.hidden, .n_total = (size_t)r->desc.num_experts, .n_begin = 0,
+                        .n_end = (size_t)r->desc.num_experts, .h = rows, .h_stride = stride,
+                        .w_dtype = r->desc.router_weight_dtype, .w_down = r->w_packed, .b_down = r->router_bias,
+                        .out = out, .out_stride = (size_t)r->desc.num_experts};
+  r->table->expert_down(&p);
+}
 
 static void route_task(void* arg, size_t i) {
   route_job* j = arg;
   moek_route_params p = j->base;
-  p.t_begin = i * TOKENS_PER_TASK;
-  p.t_end = p.t_begin + TOKENS_PER_TASK < j->num_tokens ? p.t_begin + TOKENS_PER_TASK : j->num_tokens;
+  const size_t E = (size_t)p.num_experts;
+  p.t_begin = j->t0 + i * TOKENS_PER_TASK;
+  p.t_end = p.t_begin + TOKENS_PER_TASK < j->t0 + j->tn ? p.t_begin + TOKENS_PER_TASK : j->t0 + j->tn;
   p.scratch = j->scratch + i * j->scratch_floats;
-  j->table->route(&p);
+  if (j->logits) {
+    p.logits = j->logits + p.t_begin * j->logits_stride;
+    p.logits_stride = j->logits_stride;
+  } else {
+    float* block = p.scratch + MOEK_ROUTE_SCRATCH_FLOATS(E);
+    router_gemm(j, p.t_begin, p.t_end - p.t_begin, block);
+    p.logits = block;
+    p.logits_stride = E;
+  }
+  if (j->prob_sum) {
+    p.prob_sum = j->prob_sum + i * E;
+    memset(p.prob_sum, 0, E * sizeof *p.prob_sum);
+    p.z_sum = 0.0;
+  }
+  j->r->table->route(&p);
   j->bad_token[i] = p.bad_token;
   j->bad_expert[i] = p.bad_expert;
+  if (j->prob_sum) j->z_sum[i] = p.z_sum;
 }
 
 /* Switch/GShard capacity: all tokens' first choices are served before any
@@ -133,83 +247,138 @@ static int64_t apply_capacity(const moek_router_desc* d, size_t T, int64_t capac
   return dropped;
 }
 
+/* Tokens per chunk: bounds the f32 copy of bf16 x (fused entry) and the
+ * per-task scratch whatever T is. */
+#define ROUTE_CHUNK_TOKENS 1024
+
 moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_args* user) {
   static const char fn[] = "moek_route";
   if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
   if (!router) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: router is NULL", fn);
   moek_route_args a;
-  moek_status st = moek_read_desc(fn, "args", user, sizeof a, sizeof a, &a);
+  moek_status st = moek_read_desc(fn, "args", user, MOEK_ROUTE_ARGS_SIZE_V1, sizeof a, &a);
   if (st) return st;
+  const size_t given = *(const uint32_t*)user; /* outputs are written only into the caller's layout */
   const moek_router_desc* d = &router->desc;
-  if (a.flags) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->flags = 0x%x: no flags are defined", fn, a.flags);
+  if (a.flags & ~MOEK_ROUTE_STATS)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->flags = 0x%x has unknown bits 0x%x", fn, a.flags,
+                     a.flags & ~MOEK_ROUTE_STATS);
+  if ((a.flags & MOEK_ROUTE_STATS) && given < sizeof a)
+    return moek_fail(MOEK_ERROR_STRUCT_SIZE, "%s: MOEK_ROUTE_STATS needs args->struct_size = %zu (it is %zu)", fn,
+                     sizeof a, given);
+  if (a.reserved0) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->reserved0 = %d must be 0", fn, a.reserved0);
   if (a.num_tokens < 0 || a.num_tokens > 0x7fffffffLL / d->top_k)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->num_tokens = %lld is outside [0, %lld] (T * top_k must fit int32)",
                      fn, (long long)a.num_tokens, (long long)(0x7fffffffLL / d->top_k));
   if (a.logits_stride != 0 && (a.logits_stride < d->num_experts || a.logits_stride > 0x7fffffffffffLL))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->logits_stride = %lld is outside [num_experts = %d, 2^47)",
                      fn, (long long)a.logits_stride, d->num_experts);
-  user->num_dropped = 0;
+  const bool fused = !a.logits && a.x;
+  if (a.logits && a.x)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->logits and args->x are both set; give one", fn);
+  if (fused) {
+    if (!router->w_packed)
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                       "%s: args->x needs a router created with desc->w_router (this one routes logits only)", fn);
+    if (!moek_dtype_valid(a.x_dtype))
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x_dtype = %d is not a moek_dtype", fn, a.x_dtype);
+    if (a.x_stride != 0 && (a.x_stride < d->hidden || a.x_stride > 0x7fffffffffffLL))
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x_stride = %lld is outside [hidden = %lld, 2^47)", fn,
+                       (long long)a.x_stride, (long long)d->hidden);
+  }
+  if (given >= sizeof a) user->num_dropped = 0, user->aux_loss = 0, user->z_loss = 0;
+  else user->num_dropped = 0;
+  const size_t E = (size_t)d->num_experts;
   if (a.num_tokens == 0) {
-    if (a.expert_counts) memset(a.expert_counts, 0, (size_t)d->num_experts * sizeof *a.expert_counts);
+    if (a.expert_counts) memset(a.expert_counts, 0, E * sizeof *a.expert_counts);
+    if ((a.flags & MOEK_ROUTE_STATS) && a.expert_prob_mean) memset(a.expert_prob_mean, 0, E * sizeof(float));
     return MOEK_SUCCESS;
   }
-  if (!a.logits) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->logits is NULL", fn);
+  if (!a.logits && !a.x) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->logits is NULL (and so is args->x)", fn);
   if (!a.expert_ids) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->expert_ids is NULL", fn);
   if (!a.expert_weights) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->expert_weights is NULL", fn);
 
   const double start = ctx->verbose ? moek_now() : 0;
-  const size_t T = (size_t)a.num_tokens, E = (size_t)d->num_experts;
+  const size_t T = (size_t)a.num_tokens, H = fused ? (size_t)d->hidden : 0;
+  const size_t in_stride = fused ? (a.x_stride ? (size_t)a.x_stride : H) : (a.logits_stride ? (size_t)a.logits_stride : E);
   size_t span;
-  if (!moek_span_bytes(T, a.logits_stride ? (size_t)a.logits_stride : E, E, 4, &span) ||
-      (uintptr_t)a.logits + span < (uintptr_t)a.logits)
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
-                     "%s: args->num_tokens = %zu rows of logits_stride = %lld floats overflow the address space", fn, T,
-                     (long long)a.logits_stride);
-  const size_t tasks = (T + TOKENS_PER_TASK - 1) / TOKENS_PER_TASK;
-  const size_t scratch_floats = moek_align_up(MOEK_ROUTE_SCRATCH_FLOATS(E) * 4) / 4;
-  /* tasks * (scratch + bad token + bad expert) + per-expert load: bounded by
-   * T <= 2^31 and E <= 2^31, so no overflow on 64-bit size_t. */
-  const size_t bytes = tasks * (scratch_floats * 4 + 8 + 4) + E * 8 + 3 * MOEK_ALIGN;
+  if (!moek_span_bytes(T, in_stride, fused ? H : E, fused ? moek_dtype_size(a.x_dtype) : 4, &span) ||
+      (uintptr_t)(fused ? a.x : (const void*)a.logits) + span < (uintptr_t)(fused ? a.x : (const void*)a.logits))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->num_tokens = %zu rows of %zu elements apart overflow the address space",
+                     fn, T, in_stride);
+  if (fused) {
+    size_t r, c;
+    if (moek_find_nonfinite(a.x, a.x_dtype, T, H, (ptrdiff_t)in_stride, 1, &r, &c))
+      return moek_fail(MOEK_ERROR_NONFINITE, "%s: args->x[%zu][%zu] (token %zu) is NaN or Inf", fn, r, c, r);
+  }
+
+  const bool stats = (a.flags & MOEK_ROUTE_STATS) != 0;
+  const size_t chunk = T < ROUTE_CHUNK_TOKENS ? T : ROUTE_CHUNK_TOKENS;
+  const size_t tasks = (chunk + TOKENS_PER_TASK - 1) / TOKENS_PER_TASK;
+  /* per task: route scratch (+ the block's logits when fused), bad token and
+   * expert, statistics; per chunk: f32 x for bf16 input; per call: load and
+   * summed statistics. Bounded by T, E, H <= 2^31: no overflow on 64 bits. */
+  const size_t scratch_floats =
+      moek_align_up((MOEK_ROUTE_SCRATCH_FLOATS(E) + (fused ? TOKENS_PER_TASK * E : 0)) * 4) / 4;
+  const bool convert = fused && a.x_dtype == MOEK_DTYPE_BF16;
+  const size_t sz_scratch = moek_align_up(tasks * scratch_floats * 4), sz_bad = moek_align_up(tasks * 12);
+  const size_t sz_stats = stats ? moek_align_up(tasks * (E + 1) * 8) : 0, sz_xf = convert ? moek_align_up(chunk * H * 4) : 0;
+  const size_t sz_call = moek_align_up(E * 8) * 2;
   pthread_mutex_lock(&ctx->call_lock);
-  char* ws = moek_workspace(ctx, bytes, fn);
+  char* ws = moek_workspace(ctx, sz_scratch + sz_bad + sz_stats + sz_xf + sz_call, fn);
   if (!ws) {
     pthread_mutex_unlock(&ctx->call_lock);
     return MOEK_ERROR_OUT_OF_MEMORY;
   }
   route_job job = {
-      .table = ctx->table,
-      .base = {.logits = a.logits,
-               .logits_stride = a.logits_stride ? (size_t)a.logits_stride : E,
-               .num_experts = d->num_experts,
-               .top_k = d->top_k,
-               .scoring = d->scoring,
-               .num_groups = d->num_groups,
-               .topk_groups = d->topk_groups,
-               .flags = d->flags,
-               .selection_bias = d->selection_bias,
-               .routed_scaling = d->routed_scaling,
-               .ids = a.expert_ids,
-               .weights = a.expert_weights},
-      .num_tokens = T,
+      .r = router,
+      .base = {.num_experts = d->num_experts, .top_k = d->top_k, .scoring = d->scoring, .num_groups = d->num_groups,
+               .topk_groups = d->topk_groups, .flags = d->flags, .selection_bias = d->selection_bias,
+               .routed_scaling = d->routed_scaling, .ids = a.expert_ids, .weights = a.expert_weights},
+      .logits = a.logits,
+      .logits_stride = in_stride,
+      .x = a.x,
+      .x_dtype = a.x_dtype,
+      .x_stride = in_stride,
       .scratch = (float*)ws,
       .scratch_floats = scratch_floats,
   };
-  job.bad_token = (int64_t*)(ws + moek_align_up(tasks * scratch_floats * 4));
-  job.bad_expert = (int32_t*)((char*)job.bad_token + moek_align_up(tasks * 8));
-  int64_t* load = (int64_t*)((char*)job.bad_expert + moek_align_up(tasks * 4));
-  moek_parallel_run(ctx, tasks, route_task, &job);
+  job.bad_token = (int64_t*)(ws + sz_scratch);
+  job.bad_expert = (int32_t*)(job.bad_token + tasks);
+  job.prob_sum = stats ? (double*)(ws + sz_scratch + sz_bad) : NULL;
+  job.z_sum = stats ? job.prob_sum + tasks * E : NULL;
+  job.xf = convert ? (float*)(ws + sz_scratch + sz_bad + sz_stats) : NULL;
+  int64_t* load = (int64_t*)(ws + sz_scratch + sz_bad + sz_stats + sz_xf);
+  double* prob_total = (double*)((char*)load + moek_align_up(E * 8));
+  double z_total = 0.0;
+  memset(prob_total, 0, E * sizeof *prob_total);
 
-  for (size_t i = 0; i < tasks; i++) {
-    if (job.bad_token[i] < 0) continue;
-    int64_t t = job.bad_token[i];
-    int32_t e = job.bad_expert[i];
-    pthread_mutex_unlock(&ctx->call_lock);
-    if (e < 0)
-      return moek_fail(MOEK_ERROR_NONFINITE, "%s: args->logits row %lld (token %lld) has no finite value", fn,
-                       (long long)t, (long long)t);
-    float v = a.logits[(size_t)t * job.base.logits_stride + (size_t)e];
-    return moek_fail(MOEK_ERROR_NONFINITE, "%s: args->logits[%lld][%d] = %g (token %lld, expert %d): NaN and +Inf are not allowed",
-                     fn, (long long)t, e, (double)v, (long long)t, e);
+  for (size_t t0 = 0; t0 < T; t0 += chunk) {
+    job.t0 = t0;
+    job.tn = T - t0 < chunk ? T - t0 : chunk;
+    const size_t n_tasks = (job.tn + TOKENS_PER_TASK - 1) / TOKENS_PER_TASK;
+    moek_parallel_run(ctx, n_tasks, route_task, &job);
+    for (size_t i = 0; i < n_tasks; i++) {
+      if (job.bad_token[i] < 0) continue;
+      int64_t t = job.bad_token[i];
+      int32_t e = job.bad_expert[i];
+      pthread_mutex_unlock(&ctx->call_lock);
+      const char* what = fused ? "the router logits of" : "args->logits row";
+      if (e < 0)
+        return moek_fail(MOEK_ERROR_NONFINITE, "%s: %s token %lld has no finite value", fn, what, (long long)t);
+      if (fused)
+        return moek_fail(MOEK_ERROR_NONFINITE, "%s: the router logit of token %lld, expert %d is NaN or +Inf", fn,
+                         (long long)t, e);
+      float v = a.logits[(size_t)t * in_stride + (size_t)e];
+      return moek_fail(MOEK_ERROR_NONFINITE,
+                       "%s: args->logits[%lld][%d] = %g (token %lld, expert %d): NaN and +Inf are not allowed", fn,
+                       (long long)t, e, (double)v, (long long)t, e);
+    }
+    if (stats) /* in task order: the sums do not depend on the threads */
+      for (size_t i = 0; i < n_tasks; i++) {
+        for (size_t e = 0; e < E; e++) prob_total[e] += job.prob_sum[i * E + e];
+        z_total += job.z_sum[i];
+      }
   }
 
   int64_t capacity = d->expert_capacity;
@@ -217,16 +386,27 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
     capacity = (int64_t)ceil((double)d->capacity_factor * (double)T * d->top_k / (double)E);
   int64_t dropped = 0;
   if (capacity > 0) dropped = apply_capacity(d, T, capacity, a.expert_ids, a.expert_weights, load);
-  if (a.expert_counts) {
-    memset(a.expert_counts, 0, E * sizeof *a.expert_counts);
+  if (a.expert_counts || stats) {
+    memset(load, 0, E * sizeof *load);
     for (size_t i = 0; i < T * (size_t)d->top_k; i++)
-      if (a.expert_ids[i] != MOEK_EXPERT_DROPPED) a.expert_counts[a.expert_ids[i]]++;
+      if (a.expert_ids[i] != MOEK_EXPERT_DROPPED) load[a.expert_ids[i]]++;
+    if (a.expert_counts) memcpy(a.expert_counts, load, E * sizeof *load);
+  }
+  if (stats) {
+    double aux = 0.0;
+    for (size_t e = 0; e < E; e++) {
+      const double P = prob_total[e] / (double)T;
+      aux += ((double)load[e] / (double)T) * P;
+      if (a.expert_prob_mean) a.expert_prob_mean[e] = (float)P;
+    }
+    user->aux_loss = (double)E * aux;
+    user->z_loss = z_total / (double)T;
   }
   pthread_mutex_unlock(&ctx->call_lock);
   user->num_dropped = dropped;
   if (ctx->verbose)
-    fprintf(stderr, "moek_verbose,exec,route,%s,route:%s,T=%zu,E=%zu,k=%d,groups=%d,dropped=%lld,threads=%d,%.3f ms\n",
-            ctx->table->name, ctx->table->ukernel_name("route", MOEK_DTYPE_F32), T, E, d->top_k, d->num_groups,
-            (long long)dropped, ctx->num_threads, (moek_now() - start) * 1e3);
+    fprintf(stderr, "moek_verbose,exec,route,%s,route:%s,%s,T=%zu,E=%zu,k=%d,groups=%d,dropped=%lld,threads=%d,%.3f ms\n",
+            ctx->table->name, ctx->table->ukernel_name("route", MOEK_DTYPE_F32), fused ? "from x" : "from logits", T, E,
+            d->top_k, d->num_groups, (long long)dropped, ctx->num_threads, (moek_now() - start) * 1e3);
   return MOEK_SUCCESS;
 }

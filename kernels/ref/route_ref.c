@@ -98,11 +98,30 @@ static void route_token(const moek_route_params* p, const float* l, int32_t* ids
     for (int32_t j = 0; j < k; j++) w[j] *= p->routed_scaling;
 }
 
+/* Statistics of one token: P (softmax over all E, or sigmoid scores
+ * normalized) into prob_sum, logsumexp^2 into z_sum. Double precision: the
+ * sums run over many tokens. */
+static void token_stats(moek_route_params* p, const float* l) {
+  const int32_t E = p->num_experts;
+  double mx = -INFINITY, sum = 0.0;
+  for (int32_t e = 0; e < E; e++) mx = l[e] > mx ? l[e] : mx;
+  for (int32_t e = 0; e < E; e++) sum += exp((double)l[e] - mx);
+  const double lse = mx + log(sum);
+  p->z_sum += lse * lse;
+  if (p->scoring == MOEK_SCORING_SIGMOID) {
+    double ssum = 0.0;
+    for (int32_t e = 0; e < E; e++) ssum += 1.0 / (1.0 + exp(-(double)l[e]));
+    for (int32_t e = 0; e < E; e++) p->prob_sum[e] += ssum > 0 ? 1.0 / (1.0 + exp(-(double)l[e])) / ssum : 0.0;
+  } else {
+    for (int32_t e = 0; e < E; e++) p->prob_sum[e] += exp((double)l[e] - mx) / sum;
+  }
+}
+
 void moek_ref_route(moek_route_params* p) {
   p->bad_token = -1;
   p->bad_expert = -1;
   for (size_t t = p->t_begin; t < p->t_end; t++) {
-    const float* l = p->logits + t * p->logits_stride;
+    const float* l = p->logits + (t - p->t_begin) * p->logits_stride;
     int32_t bad = check_row(l, p->num_experts);
     if (bad != -2) {
       p->bad_token = (int64_t)t;
@@ -110,5 +129,6 @@ void moek_ref_route(moek_route_params* p) {
       return;
     }
     route_token(p, l, p->ids + t * (size_t)p->top_k, p->weights + t * (size_t)p->top_k);
+    if (p->prob_sum) token_stats(p, l);
   }
 }

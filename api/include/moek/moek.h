@@ -243,7 +243,19 @@ typedef struct moek_router_desc {
   /* Optional [E] bias added to the scores for selection only (DeepSeek-V3's
    * e_score_correction_bias); copied at create. */
   const float* selection_bias;
+  /* --- since 0.2: fused routing from x (moek_route with args->x) ---
+   * The router's weight W_router [E x hidden] (rows are experts), read at
+   * create and packed into the kernel layout; NULL: logits input only. */
+  const void* w_router;
+  int64_t hidden;                     /* H, with w_router */
+  int32_t router_src_dtype;           /* moek_dtype of w_router */
+  int32_t router_weight_dtype;        /* moek_dtype of the packed copy; 0: the source's */
+  moek_matrix_strides router_strides; /* {0, 0}: row-major */
+  const float* router_bias;           /* optional [E], added to the logits (gpt-oss); copied */
 } moek_router_desc;
+
+/* The first published moek_router_desc ended at selection_bias. */
+#define MOEK_ROUTER_DESC_SIZE_V1 (offsetof(moek_router_desc, w_router))
 
 typedef struct moek_router moek_router;
 
@@ -264,7 +276,28 @@ typedef struct moek_route_args {
   int64_t* expert_counts;
   /* out: assignments dropped by the capacity limit. */
   int64_t num_dropped;
+  /* --- since 0.2 ---
+   * Fused entry: with logits NULL, the logits are x W_router^T + router_bias
+   * (the router made with w_router), computed a token block at a time and
+   * never written to memory. */
+  const void* x;        /* [T x hidden] */
+  int32_t x_dtype;      /* moek_dtype */
+  int32_t reserved0;    /* 0 */
+  int64_t x_stride;     /* elements between rows; 0: hidden */
+  /* Load statistics, from the same pass, with MOEK_ROUTE_STATS. P_i is the
+   * mean over tokens of expert i's router probability (softmax over all E
+   * logits; for SIGMOID scoring the sigmoid scores normalized to sum 1),
+   * f_i = assignments expert i kept / T. */
+  float* expert_prob_mean; /* optional out [E]: P_i */
+  double aux_loss;         /* out: E * sum_i f_i P_i (Switch/GShard; k when balanced) */
+  double z_loss;           /* out: mean over tokens of logsumexp(logits)^2 (ST-MoE) */
 } moek_route_args;
+
+/* flags of moek_route_args */
+#define MOEK_ROUTE_STATS 0x1u /* fill expert_prob_mean (if set), aux_loss and z_loss */
+
+/* The first published moek_route_args ended at num_dropped. */
+#define MOEK_ROUTE_ARGS_SIZE_V1 (offsetof(moek_route_args, x))
 
 MOEK_API moek_status moek_route(moek_context* context, const moek_router* router,
                                 moek_route_args* args);

@@ -113,7 +113,7 @@ typedef struct moek_combine_params {
  * semantics are moek_router_desc's (moek.h), written out in docs/routing.md. */
 typedef struct moek_route_params {
   size_t t_begin, t_end;
-  const float* logits;
+  const float* logits;     /* row t_begin; row t at logits + (t - t_begin) * logits_stride */
   size_t logits_stride;
   int32_t num_experts;
   int32_t top_k;
@@ -131,6 +131,11 @@ typedef struct moek_route_params {
    * Rows from bad_token on are left unspecified. */
   int64_t bad_token;
   int32_t bad_expert;
+  /* Statistics, when prob_sum is set: prob_sum[e] += P_t[e] (see
+   * moek_route_args) and z_sum += logsumexp(logits_t)^2 over the range, in
+   * token order. */
+  double* prob_sum;        /* [E] or NULL */
+  double z_sum;
 } moek_route_params;
 
 #define MOEK_ROUTE_SCRATCH_FLOATS(E) (4u * (size_t)(E) + 8u)

@@ -9,5 +9,6 @@ void moek_avx2_pack(const moek_pack_params* p);
 void moek_avx2_expert_gateup(const moek_gateup_params* p);
 void moek_avx2_expert_down(const moek_down_params* p);
 void moek_avx2_combine(const moek_combine_params* p);
+void moek_avx2_route(moek_route_params* p);
 
 #endif

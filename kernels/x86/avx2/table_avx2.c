@@ -1,7 +1,6 @@
 /* The AVX2 + FMA kernel table: any x86-64 CPU since Haswell / Zen. */
 #include <string.h>
 
-#include "../../ref/gemm_ref.h"
 #include "gemm_avx2.h"
 #include "moek_tables.h"
 
@@ -11,7 +10,7 @@ static const char* avx2_ukernel_name(const char* op, int32_t w_dtype) {
     return bf16 ? "moek_bf16_gemm_ukernel_6x16__avx2_fma+act" : "moek_f32_gemm_ukernel_6x16__avx2_fma+act";
   if (!strcmp(op, "down")) return bf16 ? "moek_bf16_gemm_ukernel_6x16__avx2_fma" : "moek_f32_gemm_ukernel_6x16__avx2_fma";
   if (!strcmp(op, "combine")) return "moek_avx2_combine";
-  return "moek_ref_route";
+  return "moek_avx2_route";
 }
 
 const moek_kernel_table moek_avx2_kernel_table = {
@@ -30,6 +29,6 @@ const moek_kernel_table moek_avx2_kernel_table = {
     .expert_gateup = moek_avx2_expert_gateup,
     .expert_down = moek_avx2_expert_down,
     .combine = moek_avx2_combine,
-    .route = moek_ref_route, /* vectorized routing is the gating issue's work */
+    .route = moek_avx2_route,
     .ukernel_name = avx2_ukernel_name,
 };
