@@ -27,12 +27,15 @@ typedef struct options {
   double min_time;
   const char* json;
   int baseline;
+  int gating; /* --mode gating */
 } options;
 
 typedef struct result {
   const char* preset;
   int T, experts_resident;
   double flops, bytes; /* per call, for the efficiency against the final machine numbers */
+  const char* mode;    /* "forward" or "gating" */
+  double logits_ms;    /* gating: moek_route from logits */
   double time_ms, gflops, gbps, efficiency, baseline_ms, speedup, baseline_eff, check;
 } result;
 
@@ -40,9 +43,11 @@ static void usage(FILE* f) {
   fprintf(f,
           "usage: moek-bench [--preset NAME|all] [--dtype bf16|f32] [--tokens 1,16,128,512]\n"
           "                  [--threads N] [--min-reps N] [--min-time SECONDS] [--json FILE]\n"
-          "                  [--no-baseline] [--list]\n"
+          "                  [--no-baseline] [--list] [--mode forward|gating]\n"
           "Times one MoE layer (routing excluded) per token count T and prints the median time,\n"
-          "GFLOP/s, weight GB/s, roofline efficiency, and the oneDNN expert-loop baseline.\n");
+          "GFLOP/s, weight GB/s, roofline efficiency, and the oneDNN expert-loop baseline.\n"
+          "--mode gating times moek_route instead: from logits against a scalar softmax +\n"
+          "partial sort, and fused from x (router GEMM + selection) against its roofline.\n");
 }
 
 static int parse_int(const char* s, int lo, int hi, int* out) {
@@ -131,6 +136,13 @@ static int parse_args(int argc, char** argv, options* o) {
       o->json = v;
     } else if (!strcmp(a, "--no-baseline")) {
       o->baseline = 0;
+    } else if (!strcmp(a, "--mode")) {
+      NEED_VALUE
+      if (strcmp(v, "forward") && strcmp(v, "gating")) {
+        fprintf(stderr, "moek-bench: --mode '%s' must be forward or gating\n", v);
+        return 0;
+      }
+      o->gating = !strcmp(v, "gating");
     } else {
       fprintf(stderr, "moek-bench: unknown option '%s'\n", a);
       usage(stderr);
@@ -192,6 +204,7 @@ typedef struct timed {
       ts_[n_++] = bench_now() - t0_;                                           \
     }                                                                          \
     qsort(ts_, (size_t)n_, sizeof(double), cmp_double);                        \
+    (void)r_;                                                                  \
     (out).median_s = ts_[n_ / 2];                                              \
     (out).reps = n_;                                                           \
     free(ts_);                                                                 \
@@ -332,7 +345,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
     }
     const double roof = fmax(bytes / (bw * 1e9), flops / (pk->gflops * 1e9));
     result* R = &res[(*n_res)++];
-    *R = (result){.preset = p->name, .T = T, .experts_resident = E, .flops = flops, .bytes = bytes, .time_ms = tm.median_s * 1e3, .gflops = flops / tm.median_s * 1e-9,
+    *R = (result){.preset = p->name, .mode = "forward", .T = T, .experts_resident = E, .flops = flops, .bytes = bytes, .time_ms = tm.median_s * 1e3, .gflops = flops / tm.median_s * 1e-9,
                   .gbps = bytes / tm.median_s * 1e-9, .efficiency = roof / tm.median_s,
                   .baseline_ms = base ? tb.median_s * 1e3 : NAN, .speedup = base ? tb.median_s / tm.median_s : NAN,
                   .baseline_eff = base ? roof / tb.median_s : NAN, .check = check};
@@ -352,6 +365,96 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   moek_context_destroy(ctx);
   free(wg), free(wu), free(wd), free(pg), free(pu), free(pd), free(bb1), free(bb2), free(bbu), free(b1), free(b2);
   return 1;
+}
+
+/* A straightforward scalar gate, what an engine writes without moek:
+ * softmax over E, then a partial selection sort of k, then renormalize. */
+static void scalar_gate(const float* l, int T, int E, int k, int32_t* ids, float* w, float* p) {
+  for (int t = 0; t < T; t++, l += E) {
+    float mx = l[0], sum = 0;
+    for (int e = 1; e < E; e++) mx = l[e] > mx ? l[e] : mx;
+    for (int e = 0; e < E; e++) sum += p[e] = expf(l[e] - mx);
+    for (int e = 0; e < E; e++) p[e] /= sum;
+    float s = 0;
+    for (int j = 0; j < k; j++) {
+      int best = -1;
+      for (int e = 0; e < E; e++) {
+        int taken = 0;
+        for (int q = 0; q < j; q++) taken |= ids[t * k + q] == e;
+        if (!taken && (best < 0 || p[e] > p[best])) best = e;
+      }
+      ids[t * k + j] = best;
+      s += w[t * k + j] = p[best];
+    }
+    for (int j = 0; j < k; j++) w[t * k + j] /= s;
+  }
+}
+
+/* --mode gating: moek_route from logits (T = 4096 unless --tokens says
+ * otherwise) against scalar_gate, and fused from x (router GEMM +
+ * selection, H of the preset) against the GEMM's roofline. */
+static void run_gating(const bench_preset* p, const options* o, double bw, const bench_peak* pk, result* res,
+                       int* n_res) {
+  const int E = p->E, k = p->k, H = p->H;
+  int toks[MAX_T], nt = o->n_tokens;
+  memcpy(toks, o->tokens, sizeof toks);
+  const int default_tokens = nt == 4 && toks[0] == 1 && toks[1] == 16 && toks[2] == 128 && toks[3] == 512;
+  if (default_tokens) { /* the gating issue's shapes */
+    const int g[] = {1, 2, 4, 8, 16, 4096};
+    nt = 6;
+    memcpy(toks, g, sizeof g);
+  }
+  moek_context_desc cd = {.struct_size = sizeof cd, .num_threads = o->threads};
+  moek_context* ctx;
+  OK(moek_context_create(&cd, &ctx));
+  float* wr = malloc(sizeof(float) * E * H);
+  const float s = 1.0f / sqrtf((float)H);
+  for (size_t i = 0; i < (size_t)E * H; i++) wr[i] = 3.0f * s * frand();
+  moek_router_desc rd = p->router;
+  rd.struct_size = sizeof rd;
+  rd.w_router = wr, rd.hidden = H, rd.router_src_dtype = MOEK_DTYPE_F32;
+  rd.router_weight_dtype = o->bf16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32;
+  moek_router* router;
+  OK(moek_router_create(ctx, &rd, &router));
+  const double wbytes = (double)E * H * (o->bf16 ? 2 : 4);
+  printf("\n%s gating: E=%d k=%d H=%d, router weight %s; times are medians\n", p->name, E, k, H,
+         o->bf16 ? "bf16" : "f32");
+  printf("%6s %14s %14s %8s %14s %9s %6s %14s\n", "T", "logits us", "scalar us", "speedup", "fused us", "GFLOP/s", "eff",
+         "over roof us");
+  for (int ti = 0; ti < nt; ti++) {
+    const int T = toks[ti];
+    float* logits = malloc(sizeof(float) * T * E);
+    float* x = malloc(sizeof(float) * T * H);
+    int32_t* ids = malloc(sizeof(int32_t) * T * k);
+    float* w = malloc(sizeof(float) * T * k);
+    float* tmp = malloc(sizeof(float) * E);
+    for (size_t i = 0; i < (size_t)T * E; i++) logits[i] = 3.0f * frand();
+    for (size_t i = 0; i < (size_t)T * H; i++) x[i] = frand();
+    moek_route_args la = {.struct_size = sizeof la, .num_tokens = T, .logits = logits, .expert_ids = ids,
+                          .expert_weights = w};
+    moek_route_args fa = la;
+    fa.logits = NULL, fa.x = x, fa.x_dtype = MOEK_DTYPE_F32;
+    timed tl, tsc, tf;
+    TIME_CALLS(tl, o, OK(moek_route(ctx, router, &la)));
+    TIME_CALLS(tsc, o, scalar_gate(logits, T, E, k, ids, w, tmp));
+    TIME_CALLS(tf, o, OK(moek_route(ctx, router, &fa)));
+    const double flops = 2.0 * T * E * H, bytes = wbytes + 4.0 * T * H;
+    const double roof = fmax(bytes / (bw * 1e9), flops / (pk->gflops * 1e9));
+    printf("%6d %14.2f %14.2f %7.1fx %14.2f %9.1f %6.3f %14.2f\n", T, tl.median_s * 1e6, tsc.median_s * 1e6,
+           tsc.median_s / tl.median_s, tf.median_s * 1e6, flops / tf.median_s * 1e-9, roof / tf.median_s,
+           (tf.median_s - roof) * 1e6);
+    fflush(stdout);
+    result* R = &res[(*n_res)++];
+    *R = (result){.preset = p->name, .T = T, .experts_resident = E, .flops = flops, .bytes = bytes,
+                  .time_ms = tf.median_s * 1e3, .gflops = flops / tf.median_s * 1e-9, .gbps = bytes / tf.median_s * 1e-9,
+                  .efficiency = roof / tf.median_s, .baseline_ms = tsc.median_s * 1e3,
+                  .speedup = tsc.median_s / tl.median_s, .baseline_eff = NAN, .check = NAN, .mode = "gating",
+                  .logits_ms = tl.median_s * 1e3};
+    free(logits), free(x), free(ids), free(w), free(tmp);
+  }
+  moek_router_destroy(router);
+  moek_context_destroy(ctx);
+  free(wr);
 }
 
 int main(int argc, char** argv) {
@@ -376,8 +479,12 @@ int main(int argc, char** argv) {
   result* res = calloc((size_t)bench_num_presets * MAX_T, sizeof *res);
   int n_res = 0;
   for (int i = 0; i < bench_num_presets; i++)
-    if (!strcmp(o.preset, "all") || !strcmp(o.preset, bench_presets[i].name))
-      run_preset(&bench_presets[i], &o, bw, &pk, res, &n_res, table);
+    if (!strcmp(o.preset, "all") || !strcmp(o.preset, bench_presets[i].name)) {
+      if (o.gating)
+        run_gating(&bench_presets[i], &o, bw, &pk, res, &n_res);
+      else
+        run_preset(&bench_presets[i], &o, bw, &pk, res, &n_res, table);
+    }
 
   /* The machine is measured again at the end and the larger of the two
    * readings is its limit: a neighbour's burst during one measurement must
@@ -390,14 +497,15 @@ int main(int argc, char** argv) {
   printf("\nmachine at the end: read bandwidth %.1f GB/s, peak %.0f GFLOP/s; the summary uses the larger readings "
          "(%.1f GB/s, %.0f GFLOP/s)\n",
          bw_end, pk_end.gflops, bw_max, pk_max.gflops);
-  printf("%-16s %6s %10s %6s %12s %6s %8s\n", "preset", "T", "moek ms", "eff", "oneDNN ms", "eff", "speedup");
+  printf("%-16s %-8s %6s %10s %6s %12s %6s %8s\n", "preset", "mode", "T", "moek ms", "eff", "baseline ms", "eff",
+         "speedup");
   for (int i = 0; i < n_res; i++) {
     result* r = &res[i];
     const double roof = fmax(r->bytes / (bw_max * 1e9), r->flops / (pk_max.gflops * 1e9));
     r->efficiency = roof / (r->time_ms * 1e-3);
-    r->baseline_eff = isfinite(r->baseline_ms) ? roof / (r->baseline_ms * 1e-3) : NAN;
-    printf("%-16s %6d %10.3f %6.3f %12.3f %6.3f %7.2fx\n", r->preset, r->T, r->time_ms, r->efficiency, r->baseline_ms,
-           r->baseline_eff, r->speedup);
+    if (!strcmp(r->mode, "forward")) r->baseline_eff = isfinite(r->baseline_ms) ? roof / (r->baseline_ms * 1e-3) : NAN;
+    printf("%-16s %-8s %6d %10.3f %6.3f %12.3f %6.3f %7.2fx\n", r->preset, r->mode, r->T, r->time_ms, r->efficiency,
+           r->baseline_ms, r->baseline_eff, r->speedup);
   }
 
   if (o.json) {
@@ -412,17 +520,19 @@ int main(int argc, char** argv) {
     for (int i = 0; i < n_res; i++) {
       const result* r = &res[i];
       char bms[32] = "null", spd[32] = "null", bef[32] = "null"; /* null: no baseline in this run */
+      char extra[64] = "";
+      if (!strcmp(r->mode, "gating")) snprintf(extra, sizeof extra, ", \"logits_ms\": %.6f", r->logits_ms);
       if (isfinite(r->baseline_ms)) {
         snprintf(bms, sizeof bms, "%.6f", r->baseline_ms);
         snprintf(spd, sizeof spd, "%.4f", r->speedup);
-        snprintf(bef, sizeof bef, "%.4f", r->baseline_eff);
+        if (isfinite(r->baseline_eff)) snprintf(bef, sizeof bef, "%.4f", r->baseline_eff);
       }
       fprintf(f,
               "%s\n  {\"preset\": \"%s\", \"dtype\": \"%s\", \"isa\": \"%s\", \"threads\": %d, \"T\": %d, "
               "\"time_ms\": %.6f, \"gflops\": %.3f, \"gbps\": %.3f, \"efficiency\": %.4f, \"baseline_ms\": %s, "
-              "\"speedup\": %s, \"baseline_efficiency\": %s, \"experts_resident\": %d}",
+              "\"speedup\": %s, \"baseline_efficiency\": %s, \"experts_resident\": %d, \"mode\": \"%s\"%s}",
               i ? "," : "", r->preset, o.bf16 ? "bf16" : "f32", table, threads, r->T, r->time_ms, r->gflops, r->gbps,
-              r->efficiency, bms, spd, bef, r->experts_resident);
+              r->efficiency, bms, spd, bef, r->experts_resident, r->mode, extra);
     }
     fprintf(f, "\n ]\n}\n");
     fclose(f);

@@ -169,7 +169,8 @@ typedef struct route_job {
   int32_t x_dtype;
   size_t x_stride;
   float* xf;               /* fused bf16 x: the chunk's rows in f32, H apart */
-  float* scratch;          /* per task: route scratch, then the block's logits */
+  float* chunk_logits;     /* fused: the chunk's logits [tn x E], cache-sized */
+  float* scratch;          /* per task: route scratch */
   size_t scratch_floats;
   int64_t* bad_token;      /* per task */
   int32_t* bad_expert;
@@ -177,29 +178,43 @@ typedef struct route_job {
   double* z_sum;           /* per task */
 } route_job;
 
-/* Logits of tokens [t, t + n) (absolute) into out [n x E]: the router GEMM
- * of the table, with the router bias as its bias. */
-static void router_gemm(const route_job* j, size_t t, size_t n, float* out) {
+/* Phase 1 of the fused entry, task i: the router GEMM of one token block
+ * against one column tile of experts, into the chunk's logits (the table's
+ * down kernel, with the router bias as its bias). Splitting the experts
+ * keeps every thread busy even at T = 1; each logit is still one fixed-order
+ * sum, so the result does not depend on the split. */
+static void gemm_task(void* arg, size_t i) {
+  const route_job* j = arg;
   const moek_router* r = j->r;
+  const size_t E = (size_t)r->desc.num_experts, H = (size_t)r->desc.hidden, tile = r->table->down_tile_n;
+  const size_t col_tiles = (E + tile - 1) / tile, b = i / col_tiles, n0 = (i % col_tiles) * tile;
+  const size_t t = j->t0 + b * TOKENS_PER_TASK;
+  const size_t n = t + TOKENS_PER_TASK < j->t0 + j->tn ? TOKENS_PER_TASK : j->t0 + j->tn - t;
   const float* rows;
   size_t stride;
-  if (j->xf) {
-    const uint16_t* src = (const uint16_t*)j->x + t * j->x_stride;
-    float* dst = j->xf + (t - j->t0) * (size_t)r->desc.hidden;
-    for (size_t i = 0; i < n; i++)
-      for (size_t c = 0; c < (size_t)r->desc.hidden; c++)
-        dst[i * (size_t)r->desc.hidden + c] = moek_bf16_to_f32(src[i * j->x_stride + c]);
-    rows = dst, stride = (size_t)r->desc.hidden;
+  if (j->xf) { /* bf16 x: rows converted once, by the block's first column tile */
+    rows = j->xf + (t - j->t0) * H, stride = H;
   } else {
     rows = (const float*)j->x + t * j->x_stride, stride = j->x_stride;
   }
-  moek_down_params p = {.m = n, .k = (size_t)r->desc.hidden, .n_total = (size_t)r->desc.num_experts, .n_begin = 0,
-                        .n_end = (size_t)r->desc.num_experts, .h = rows, .h_stride = stride,
-                        .w_dtype = r->desc.router_weight_dtype, .w_down = r->w_packed, .b_down = r->router_bias,
-                        .out = out, .out_stride = (size_t)r->desc.num_experts};
+  moek_down_params p = {.m = n, .k = H, .n_total = E, .n_begin = n0, .n_end = n0 + tile < E ? n0 + tile : E,
+                        .h = rows, .h_stride = stride, .w_dtype = r->desc.router_weight_dtype, .w_down = r->w_packed,
+                        .b_down = r->router_bias, .out = j->chunk_logits + (t - j->t0) * E, .out_stride = E};
   r->table->expert_down(&p);
 }
 
+static void convert_task(void* arg, size_t i) {
+  const route_job* j = arg;
+  const size_t H = (size_t)j->r->desc.hidden;
+  const size_t t = j->t0 + i * TOKENS_PER_TASK;
+  const size_t n = t + TOKENS_PER_TASK < j->t0 + j->tn ? TOKENS_PER_TASK : j->t0 + j->tn - t;
+  const uint16_t* src = (const uint16_t*)j->x + t * j->x_stride;
+  float* dst = j->xf + (t - j->t0) * H;
+  for (size_t r = 0; r < n; r++)
+    for (size_t c = 0; c < H; c++) dst[r * H + c] = moek_bf16_to_f32(src[r * j->x_stride + c]);
+}
+
+/* Phase 2 (or the only phase, from logits), task i: route one token block. */
 static void route_task(void* arg, size_t i) {
   route_job* j = arg;
   moek_route_params p = j->base;
@@ -211,9 +226,7 @@ static void route_task(void* arg, size_t i) {
     p.logits = j->logits + p.t_begin * j->logits_stride;
     p.logits_stride = j->logits_stride;
   } else {
-    float* block = p.scratch + MOEK_ROUTE_SCRATCH_FLOATS(E);
-    router_gemm(j, p.t_begin, p.t_end - p.t_begin, block);
-    p.logits = block;
+    p.logits = j->chunk_logits + (p.t_begin - j->t0) * E;
     p.logits_stride = E;
   }
   if (j->prob_sum) {
@@ -247,8 +260,9 @@ static int64_t apply_capacity(const moek_router_desc* d, size_t T, int64_t capac
   return dropped;
 }
 
-/* Tokens per chunk: bounds the f32 copy of bf16 x (fused entry) and the
- * per-task scratch whatever T is. */
+/* Tokens per chunk: bounds the f32 copy of bf16 x and the logits of the
+ * fused entry (at most 1024 x E floats, which stay in cache between the GEMM
+ * and the selection) and the per-task scratch, whatever T is. */
 #define ROUTE_CHUNK_TOKENS 1024
 
 moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_args* user) {
@@ -318,14 +332,14 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
   /* per task: route scratch (+ the block's logits when fused), bad token and
    * expert, statistics; per chunk: f32 x for bf16 input; per call: load and
    * summed statistics. Bounded by T, E, H <= 2^31: no overflow on 64 bits. */
-  const size_t scratch_floats =
-      moek_align_up((MOEK_ROUTE_SCRATCH_FLOATS(E) + (fused ? TOKENS_PER_TASK * E : 0)) * 4) / 4;
+  const size_t scratch_floats = moek_align_up(MOEK_ROUTE_SCRATCH_FLOATS(E) * 4) / 4;
   const bool convert = fused && a.x_dtype == MOEK_DTYPE_BF16;
   const size_t sz_scratch = moek_align_up(tasks * scratch_floats * 4), sz_bad = moek_align_up(tasks * 12);
   const size_t sz_stats = stats ? moek_align_up(tasks * (E + 1) * 8) : 0, sz_xf = convert ? moek_align_up(chunk * H * 4) : 0;
+  const size_t sz_logits = fused ? moek_align_up(chunk * E * 4) : 0;
   const size_t sz_call = moek_align_up(E * 8) * 2;
   pthread_mutex_lock(&ctx->call_lock);
-  char* ws = moek_workspace(ctx, sz_scratch + sz_bad + sz_stats + sz_xf + sz_call, fn);
+  char* ws = moek_workspace(ctx, sz_scratch + sz_bad + sz_stats + sz_xf + sz_logits + sz_call, fn);
   if (!ws) {
     pthread_mutex_unlock(&ctx->call_lock);
     return MOEK_ERROR_OUT_OF_MEMORY;
@@ -348,7 +362,8 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
   job.prob_sum = stats ? (double*)(ws + sz_scratch + sz_bad) : NULL;
   job.z_sum = stats ? job.prob_sum + tasks * E : NULL;
   job.xf = convert ? (float*)(ws + sz_scratch + sz_bad + sz_stats) : NULL;
-  int64_t* load = (int64_t*)(ws + sz_scratch + sz_bad + sz_stats + sz_xf);
+  job.chunk_logits = fused ? (float*)(ws + sz_scratch + sz_bad + sz_stats + sz_xf) : NULL;
+  int64_t* load = (int64_t*)(ws + sz_scratch + sz_bad + sz_stats + sz_xf + sz_logits);
   double* prob_total = (double*)((char*)load + moek_align_up(E * 8));
   double z_total = 0.0;
   memset(prob_total, 0, E * sizeof *prob_total);
@@ -357,6 +372,11 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
     job.t0 = t0;
     job.tn = T - t0 < chunk ? T - t0 : chunk;
     const size_t n_tasks = (job.tn + TOKENS_PER_TASK - 1) / TOKENS_PER_TASK;
+    if (fused) {
+      if (convert) moek_parallel_run(ctx, n_tasks, convert_task, &job);
+      const size_t col_tiles = (E + router->table->down_tile_n - 1) / router->table->down_tile_n;
+      moek_parallel_run(ctx, n_tasks * col_tiles, gemm_task, &job);
+    }
     moek_parallel_run(ctx, n_tasks, route_task, &job);
     for (size_t i = 0; i < n_tasks; i++) {
       if (job.bad_token[i] < 0) continue;
