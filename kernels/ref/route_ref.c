@@ -5,29 +5,7 @@
 
 #include "activation_ref.h"
 #include "gemm_ref.h"
-
-/* Does (score a, id ia) rank before (score b, id ib)? Higher score first,
- * equal scores to the lower id. No NaN reaches here. */
-static int ranks_before(float a, int32_t ia, float b, int32_t ib) {
-  return a > b || (a == b && ia < ib);
-}
-
-/* Inserts (v, id) into the descending list best[0..*n) of capacity cap. */
-static void insert_top(float* best_v, int32_t* best_id, int32_t* n, int32_t cap, float v,
-                       int32_t id) {
-  int32_t i = *n < cap ? (*n)++ : cap;
-  if (i == cap) {
-    if (!ranks_before(v, id, best_v[cap - 1], best_id[cap - 1])) return;
-    i = cap - 1;
-  }
-  while (i > 0 && ranks_before(v, id, best_v[i - 1], best_id[i - 1])) {
-    best_v[i] = best_v[i - 1];
-    best_id[i] = best_id[i - 1];
-    i--;
-  }
-  best_v[i] = v;
-  best_id[i] = id;
-}
+#include "topk_ref.h"
 
 /* Returns the first bad column of the row, or -2 if the row is fine, or -1
  * if the row is bad as a whole (no finite value). */
@@ -58,44 +36,18 @@ static void route_token(const moek_route_params* p, const float* l, int32_t* ids
   }
   for (int32_t e = 0; e < E; e++) sel[e] = score[e] + (p->selection_bias ? p->selection_bias[e] : 0.0f);
 
-  float* eligible = group + E;     /* [G] 1 for the chosen groups */
-  if (G > 1) {
-    const int32_t gs = E / G;
-    for (int32_t g = 0; g < G; g++) {
-      float gv[2];
-      int32_t gid[2], n = 0, top = (p->flags & MOEK_ROUTER_GROUP_MAX) || gs < 2 ? 1 : 2;
-      for (int32_t e = g * gs; e < (g + 1) * gs; e++) insert_top(gv, gid, &n, top, sel[e], e);
-      group[g] = top == 2 ? gv[0] + gv[1] : gv[0];
-    }
-    /* A group is chosen when fewer than topk_groups groups rank before it. */
-    for (int32_t g = 0; g < G; g++) {
-      int32_t before = 0;
-      for (int32_t o = 0; o < G; o++) before += ranks_before(group[o], o, group[g], g);
-      eligible[g] = before < p->topk_groups ? 1.0f : 0.0f;
-    }
-  }
+  float* eligible = group + E; /* [G] 1 for the chosen groups */
+  if (G > 1) moek_route_groups(p, sel, group, eligible);
 
   /* Top-k over eligible experts. */
   int32_t n = 0;
   float* top_v = w; /* the outputs double as the sorted list */
   for (int32_t e = 0; e < E; e++) {
     if (G > 1 && eligible[e / (E / G)] == 0.0f) continue;
-    insert_top(top_v, ids, &n, k, sel[e], e);
+    moek_topk_insert(top_v, ids, &n, k, sel[e], e);
   }
 
-  if (p->scoring == MOEK_SCORING_SOFTMAX_TOPK) {
-    float mx = l[ids[0]], sum = 0.0f;
-    for (int32_t j = 1; j < k; j++) mx = l[ids[j]] > mx ? l[ids[j]] : mx;
-    for (int32_t j = 0; j < k; j++) sum += w[j] = expf(l[ids[j]] - mx);
-    for (int32_t j = 0; j < k; j++) w[j] /= sum;
-  } else {
-    float sum = 0.0f;
-    for (int32_t j = 0; j < k; j++) sum += w[j] = score[ids[j]];
-    if ((p->flags & MOEK_ROUTER_RENORMALIZE) && sum > 0.0f)
-      for (int32_t j = 0; j < k; j++) w[j] /= sum;
-  }
-  if (p->routed_scaling != 1.0f)
-    for (int32_t j = 0; j < k; j++) w[j] *= p->routed_scaling;
+  moek_route_weights(p, l, score, ids, w);
 }
 
 /* Statistics of one token: P (softmax over all E, or sigmoid scores

@@ -16,23 +16,8 @@
 
 #include "gemm_avx2.h"
 #include "math_avx2.h"
+#include "../../ref/topk_ref.h"
 
-static inline int ranks_before(float a, int32_t ia, float b, int32_t ib) { return a > b || (a == b && ia < ib); }
-
-static void insert_top(float* best_v, int32_t* best_id, int32_t* n, int32_t cap, float v, int32_t id) {
-  int32_t i = *n < cap ? (*n)++ : cap;
-  if (i == cap) {
-    if (!ranks_before(v, id, best_v[cap - 1], best_id[cap - 1])) return;
-    i = cap - 1;
-  }
-  while (i > 0 && ranks_before(v, id, best_v[i - 1], best_id[i - 1])) {
-    best_v[i] = best_v[i - 1];
-    best_id[i] = best_id[i - 1];
-    i--;
-  }
-  best_v[i] = v;
-  best_id[i] = id;
-}
 
 static inline float hmax(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -98,16 +83,16 @@ static void sigmoid_row(const float* l, int32_t E, float* score) {
 /* Top-k of sel[lo, hi) into the sorted list (ids, v, *n of cap k). */
 static void topk_range(const float* sel, int32_t lo, int32_t hi, int32_t k, float* v, int32_t* ids, int32_t* n) {
   int32_t e = lo;
-  for (; e < hi && *n < k; e++) insert_top(v, ids, n, k, sel[e], e); /* fill first */
+  for (; e < hi && *n < k; e++) moek_topk_insert(v, ids, n, k, sel[e], e); /* fill first */
   for (; e + 8 <= hi; e += 8) {
     int m = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(sel + e), _mm256_set1_ps(v[k - 1]), _CMP_GT_OQ));
     while (m) {
       const int i = __builtin_ctz((unsigned)m);
-      insert_top(v, ids, n, k, sel[e + i], e + i);
+      moek_topk_insert(v, ids, n, k, sel[e + i], e + i);
       m &= m - 1;
     }
   }
-  for (; e < hi; e++) insert_top(v, ids, n, k, sel[e], e);
+  for (; e < hi; e++) moek_topk_insert(v, ids, n, k, sel[e], e);
 }
 
 static void route_token(moek_route_params* p, const float* l, float mx, int32_t* ids, float* w) {
@@ -139,35 +124,16 @@ static void route_token(moek_route_params* p, const float* l, float mx, int32_t*
   float* top_v = w; /* the outputs double as the sorted list */
   if (G > 1) {
     const int32_t gs = E / G;
-    for (int32_t g = 0; g < G; g++) {
-      float gv[2];
-      int32_t gid[2], c = 0, top = (p->flags & MOEK_ROUTER_GROUP_MAX) || gs < 2 ? 1 : 2;
-      for (int32_t e = g * gs; e < (g + 1) * gs; e++) insert_top(gv, gid, &c, top, s_sel[e], e);
-      group[g] = top == 2 ? gv[0] + gv[1] : gv[0];
-    }
-    /* chosen groups, scanned in id order so ties keep the lower expert id */
-    for (int32_t g = 0; g < G; g++) {
-      int32_t before = 0;
-      for (int32_t o = 0; o < G; o++) before += ranks_before(group[o], o, group[g], g);
-      if (before < p->topk_groups) topk_range(s_sel, g * gs, (g + 1) * gs, k, top_v, ids, &n);
-    }
+    float* chosen = group + G;
+    moek_route_groups(p, s_sel, group, chosen);
+    /* chosen groups in id order, so ties keep the lower expert id */
+    for (int32_t g = 0; g < G; g++)
+      if (chosen[g] != 0.0f) topk_range(s_sel, g * gs, (g + 1) * gs, k, top_v, ids, &n);
   } else {
     topk_range(s_sel, 0, E, k, top_v, ids, &n);
   }
 
-  if (p->scoring == MOEK_SCORING_SOFTMAX_TOPK) {
-    float m = l[ids[0]], s = 0.0f;
-    for (int32_t j = 1; j < k; j++) m = l[ids[j]] > m ? l[ids[j]] : m;
-    for (int32_t j = 0; j < k; j++) s += w[j] = expf(l[ids[j]] - m);
-    for (int32_t j = 0; j < k; j++) w[j] /= s;
-  } else {
-    float s = 0.0f;
-    for (int32_t j = 0; j < k; j++) s += w[j] = score[ids[j]];
-    if ((p->flags & MOEK_ROUTER_RENORMALIZE) && s > 0.0f)
-      for (int32_t j = 0; j < k; j++) w[j] /= s;
-  }
-  if (p->routed_scaling != 1.0f)
-    for (int32_t j = 0; j < k; j++) w[j] *= p->routed_scaling;
+  moek_route_weights(p, l, score, ids, w);
 
   if (p->prob_sum) {
     /* P: softmax over all E (score holds it for SOFTMAX), or sigmoid

@@ -1,0 +1,73 @@
+/* The scalar pieces of routing every route kernel shares: the ranking rule
+ * (higher score first, equal scores to the lower id), the sorted top-k
+ * insert, and the weights of the k selected experts. Vector kernels filter
+ * candidates with SIMD and hand the survivors to these. */
+#ifndef MOEK_TOPK_REF_H
+#define MOEK_TOPK_REF_H
+
+#include <math.h>
+
+#include "moek/moek.h"
+
+/* Does (score a, id ia) rank before (score b, id ib)? No NaN reaches here. */
+static inline int moek_ranks_before(float a, int32_t ia, float b, int32_t ib) {
+  return a > b || (a == b && ia < ib);
+}
+
+/* Inserts (v, id) into the descending list best[0..*n) of capacity cap. */
+static inline void moek_topk_insert(float* best_v, int32_t* best_id, int32_t* n, int32_t cap, float v, int32_t id) {
+  int32_t i = *n < cap ? (*n)++ : cap;
+  if (i == cap) {
+    if (!moek_ranks_before(v, id, best_v[cap - 1], best_id[cap - 1])) return;
+    i = cap - 1;
+  }
+  while (i > 0 && moek_ranks_before(v, id, best_v[i - 1], best_id[i - 1])) {
+    best_v[i] = best_v[i - 1];
+    best_id[i] = best_id[i - 1];
+    i--;
+  }
+  best_v[i] = v;
+  best_id[i] = id;
+}
+
+/* Grouped selection: group[g] = the sum of the two largest selection
+ * scores of group g's experts (its largest with MOEK_ROUTER_GROUP_MAX or
+ * for groups of one), then chosen[g] = 1 for the topk_groups best groups
+ * (ties to the lower group). group and chosen hold num_groups floats. */
+static inline void moek_route_groups(const moek_route_params* p, const float* sel, float* group, float* chosen) {
+  const int32_t G = p->num_groups, gs = p->num_experts / G;
+  const int32_t top = (p->flags & MOEK_ROUTER_GROUP_MAX) || gs < 2 ? 1 : 2;
+  for (int32_t g = 0; g < G; g++) {
+    float gv[2];
+    int32_t gid[2], n = 0;
+    for (int32_t e = g * gs; e < (g + 1) * gs; e++) moek_topk_insert(gv, gid, &n, top, sel[e], e);
+    group[g] = top == 2 ? gv[0] + gv[1] : gv[0];
+  }
+  for (int32_t g = 0; g < G; g++) {
+    int32_t before = 0;
+    for (int32_t o = 0; o < G; o++) before += moek_ranks_before(group[o], o, group[g], g);
+    chosen[g] = before < p->topk_groups ? 1.0f : 0.0f;
+  }
+}
+
+/* w[j] for the k selected ids: softmax over their logits (SOFTMAX_TOPK), or
+ * their scores, renormalized on request; then the routed scaling. */
+static inline void moek_route_weights(const moek_route_params* p, const float* l, const float* score,
+                                      const int32_t* ids, float* w) {
+  const int32_t k = p->top_k;
+  if (p->scoring == MOEK_SCORING_SOFTMAX_TOPK) {
+    float mx = l[ids[0]], sum = 0.0f;
+    for (int32_t j = 1; j < k; j++) mx = l[ids[j]] > mx ? l[ids[j]] : mx;
+    for (int32_t j = 0; j < k; j++) sum += w[j] = expf(l[ids[j]] - mx);
+    for (int32_t j = 0; j < k; j++) w[j] /= sum;
+  } else {
+    float sum = 0.0f;
+    for (int32_t j = 0; j < k; j++) sum += w[j] = score[ids[j]];
+    if ((p->flags & MOEK_ROUTER_RENORMALIZE) && sum > 0.0f)
+      for (int32_t j = 0; j < k; j++) w[j] /= sum;
+  }
+  if (p->routed_scaling != 1.0f)
+    for (int32_t j = 0; j < k; j++) w[j] *= p->routed_scaling;
+}
+
+#endif /* MOEK_TOPK_REF_H */
