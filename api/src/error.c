@@ -58,6 +58,11 @@ moek_status moek_read_desc(const char* fn, const char* arg, const void* user, si
   return MOEK_SUCCESS;
 }
 
+void moek_bf16_rows_to_f32(const uint16_t* src, size_t src_stride, size_t rows, size_t cols, float* dst) {
+  for (size_t r = 0; r < rows; r++)
+    for (size_t c = 0; c < cols; c++) dst[r * cols + c] = moek_bf16_to_f32(src[r * src_stride + c]);
+}
+
 bool moek_dtype_valid(int32_t dtype) { return dtype == MOEK_DTYPE_F32 || dtype == MOEK_DTYPE_BF16; }
 
 const char* moek_dtype_name(int32_t dtype) {

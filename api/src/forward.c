@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "moek_bf16.h"
 
 #define TOKENS_PER_COMBINE_TASK 8
 #define TOKENS_PER_CONVERT_TASK 16
@@ -51,9 +50,8 @@ static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 static void convert_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t xs = j->a->x_stride ? (size_t)j->a->x_stride : j->H;
-  const uint16_t* src = (const uint16_t*)j->a->x + j->t0 * xs;
-  for (size_t t = i * TOKENS_PER_CONVERT_TASK; t < min_size((i + 1) * TOKENS_PER_CONVERT_TASK, j->tn); t++)
-    for (size_t c = 0; c < j->H; c++) j->xf[t * j->H + c] = moek_bf16_to_f32(src[t * xs + c]);
+  const size_t t = i * TOKENS_PER_CONVERT_TASK, n = min_size(TOKENS_PER_CONVERT_TASK, j->tn - t);
+  moek_bf16_rows_to_f32((const uint16_t*)j->a->x + (j->t0 + t) * xs, xs, n, j->H, j->xf + t * j->H);
 }
 
 static void gateup_task(void* arg, size_t i) {

@@ -40,6 +40,10 @@ static inline bool moek_span_bytes(size_t rows, size_t stride, size_t cols, size
 bool moek_find_nonfinite(const void* src, int32_t dtype, size_t rows, size_t cols,
                          ptrdiff_t stride_row, ptrdiff_t stride_col, size_t* row, size_t* col);
 
+/* dst [rows x cols] f32, rows cols apart = the bf16 rows of src, src_stride
+ * apart: the one copy a call makes when its kernels read f32 x only. */
+void moek_bf16_rows_to_f32(const uint16_t* src, size_t src_stride, size_t rows, size_t cols, float* dst);
+
 bool moek_dtype_valid(int32_t dtype);
 const char* moek_dtype_name(int32_t dtype);
 static inline size_t moek_dtype_size(int32_t dtype) { return dtype == MOEK_DTYPE_BF16 ? 2u : 4u; }

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "moek_bf16.h"
 
 #define TOKENS_PER_TASK 16
 
@@ -192,7 +191,7 @@ static void gemm_task(void* arg, size_t i) {
   const size_t n = t + TOKENS_PER_TASK < j->t0 + j->tn ? TOKENS_PER_TASK : j->t0 + j->tn - t;
   const float* rows;
   size_t stride;
-  if (j->xf) { /* bf16 x: rows converted once, by the block's first column tile */
+  if (j->xf) { /* bf16 x: the rows convert_task made f32 */
     rows = j->xf + (t - j->t0) * H, stride = H;
   } else {
     rows = (const float*)j->x + t * j->x_stride, stride = j->x_stride;
@@ -208,10 +207,7 @@ static void convert_task(void* arg, size_t i) {
   const size_t H = (size_t)j->r->desc.hidden;
   const size_t t = j->t0 + i * TOKENS_PER_TASK;
   const size_t n = t + TOKENS_PER_TASK < j->t0 + j->tn ? TOKENS_PER_TASK : j->t0 + j->tn - t;
-  const uint16_t* src = (const uint16_t*)j->x + t * j->x_stride;
-  float* dst = j->xf + (t - j->t0) * H;
-  for (size_t r = 0; r < n; r++)
-    for (size_t c = 0; c < H; c++) dst[r * H + c] = moek_bf16_to_f32(src[r * j->x_stride + c]);
+  moek_bf16_rows_to_f32((const uint16_t*)j->x + t * j->x_stride, j->x_stride, n, H, j->xf + (t - j->t0) * H);
 }
 
 /* Phase 2 (or the only phase, from logits), task i: route one token block. */
@@ -426,7 +422,7 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
   user->num_dropped = dropped;
   if (ctx->verbose)
     fprintf(stderr, "moek_verbose,exec,route,%s,route:%s,%s,T=%zu,E=%zu,k=%d,groups=%d,dropped=%lld,threads=%d,%.3f ms\n",
-            ctx->table->name, ctx->table->ukernel_name("route", MOEK_DTYPE_F32), fused ? "from x" : "from logits", T, E,
+            router->table->name, router->table->ukernel_name("route", MOEK_DTYPE_F32), fused ? "from x" : "from logits", T, E,
             d->top_k, d->num_groups, (long long)dropped, ctx->num_threads, (moek_now() - start) * 1e3);
   return MOEK_SUCCESS;
 }
