@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole moek test suite on a Debian 12 machine: installs what is missing,
-# builds, and runs ctest twice: a Release build, then an ASan+UBSan+LSan
-# build; finally valgrind memcheck over the bad-input suite.
+# builds, and runs ctest three times: a Release build, an ASan+UBSan+LSan
+# build, and an aarch64 cross build under qemu-aarch64 (the portable path a
+# distributor's Arm binary takes); finally valgrind memcheck over the
+# bad-input and routing suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . cmake/ensure-packages.sh
 ensure_packages build-essential cmake pkg-config libhwloc-dev libdnnl-dev libbenchmark-dev \
-  python3 python3-numpy valgrind qemu-user
+  python3 python3-numpy valgrind qemu-user gcc-aarch64-linux-gnu g++-aarch64-linux-gnu
 
 jobs=$(nproc)
 echo "== Release build"
@@ -18,6 +20,11 @@ echo "== ASan + UBSan + LSan build"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMOEK_SANITIZE=address,undefined -DMOEK_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j "$jobs" >/dev/null
 (cd build-asan && ctest --output-on-failure -j "$jobs")
+
+echo "== aarch64 cross build, tests under qemu-aarch64"
+cmake -S . -B build-aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DMOEK_BUILD_BENCH=OFF >/dev/null
+cmake --build build-aarch64 -j "$jobs" >/dev/null
+(cd build-aarch64 && ctest --output-on-failure -j "$jobs")
 
 echo "== valgrind memcheck: test_errors, test_routing"
 for t in test_errors test_routing; do
