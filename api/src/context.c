@@ -2,6 +2,7 @@
  * workspace. */
 #define _GNU_SOURCE
 #include <sched.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,17 @@ void moek_parallel_run(moek_context* ctx, size_t n, moek_task_fn task, void* arg
     moek_pool_run(ctx->pool, n, task, arg);
   else
     for (size_t i = 0; i < n; i++) task(arg, i);
+}
+
+void* moek_alloc_weights(size_t bytes) {
+  const size_t huge = (size_t)2 << 20;
+  if (bytes < huge) return aligned_alloc(MOEK_ALIGN, moek_align_up(bytes));
+  const size_t size = (bytes + huge - 1) & ~(huge - 1);
+  void* p = aligned_alloc(huge, size);
+#ifdef MADV_HUGEPAGE
+  if (p) madvise(p, size, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#endif
+  return p;
 }
 
 void* moek_workspace(moek_context* ctx, size_t bytes, const char* fn) {

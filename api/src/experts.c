@@ -43,17 +43,6 @@ static moek_status check_matrix(const char* fn, const moek_experts_desc* d, matr
   return MOEK_SUCCESS;
 }
 
-static moek_status check_finite(const char* fn, const moek_experts_desc* d, const matrix_src* m) {
-  for (int64_t e = 0; e < d->num_experts; e++) {
-    size_t r, c;
-    if (moek_find_nonfinite(m->ptrs[e], d->src_dtype, m->rows, m->cols, (ptrdiff_t)m->strides.row,
-                            (ptrdiff_t)m->strides.col, &r, &c))
-      return moek_fail(MOEK_ERROR_NONFINITE, "%s: desc->%s[%lld] has a NaN or Inf at row %zu, column %zu",
-                       fn, m->name, (long long)e, r, c);
-  }
-  return MOEK_SUCCESS;
-}
-
 static moek_status copy_bias(const char* fn, const char* name, const float* const* src, int64_t E, size_t n,
                              float* dst) {
   for (int64_t e = 0; e < E; e++) {
@@ -72,13 +61,27 @@ typedef struct pack_job {
   moek_experts* x;
   const moek_experts_desc* d;
   const matrix_src *gate, *up, *down;
+  /* per task: the first non-finite source element, checked before packing:
+   * which matrix (NULL if none), row and column */
+  const matrix_src** bad;
+  size_t* bad_at;
 } pack_job;
 
-/* Task 2e packs expert e's gate and up together, task 2e + 1 its down. */
+static bool find_bad(const pack_job* j, const matrix_src* m, size_t e, size_t i) {
+  if (!moek_find_nonfinite(m->ptrs[e], j->d->src_dtype, m->rows, m->cols, (ptrdiff_t)m->strides.row,
+                           (ptrdiff_t)m->strides.col, &j->bad_at[2 * i], &j->bad_at[2 * i + 1]))
+    return false;
+  j->bad[i] = m;
+  return true;
+}
+
+/* Task 2e checks and packs expert e's gate and up together, task 2e + 1 its
+ * down: the check runs in parallel too, on data about to be packed. */
 static void pack_task(void* arg, size_t i) {
   const pack_job* j = arg;
   const size_t e = i / 2;
   const matrix_src* m = i % 2 ? j->down : j->up;
+  if ((i % 2 == 0 && j->x->gated && find_bad(j, j->gate, e, i)) || find_bad(j, m, e, i)) return;
   moek_pack_params p = {
       .src_dtype = j->d->src_dtype,
       .w_dtype = j->x->weight_dtype,
@@ -173,7 +176,7 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   const size_t packed = E * (x->gateup_bytes + x->down_bytes);
   const bool any_bias = d.b_gate || d.b_up || d.b_down;
   total = packed + (any_bias ? bias_floats * 4 : 0);
-  x->block = aligned_alloc(MOEK_ALIGN, moek_align_up(total));
+  x->block = moek_alloc_weights(total);
   if (!x->block) {
     free(x);
     return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory for %zu bytes of packed weights", fn, total);
@@ -184,18 +187,32 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   if (d.b_up) x->b_up = bias + E * I;
   if (d.b_down) x->b_down = bias + 2 * E * I;
 
-  if ((gated && (st = check_finite(fn, &d, &gate))) || (st = check_finite(fn, &d, &up)) ||
-      (st = check_finite(fn, &d, &down)) || (d.b_gate && (st = copy_bias(fn, "b_gate", d.b_gate, d.num_experts, I, x->b_gate))) ||
+  if ((d.b_gate && (st = copy_bias(fn, "b_gate", d.b_gate, d.num_experts, I, x->b_gate))) ||
       (d.b_up && (st = copy_bias(fn, "b_up", d.b_up, d.num_experts, I, x->b_up))) ||
       (d.b_down && (st = copy_bias(fn, "b_down", d.b_down, d.num_experts, H, x->b_down)))) {
     moek_experts_destroy(x);
     return st;
   }
 
-  pack_job job = {.x = x, .d = &d, .gate = &gate, .up = &up, .down = &down};
+  pack_job job = {.x = x, .d = &d, .gate = &gate, .up = &up, .down = &down,
+                  .bad = calloc(2 * E, sizeof(matrix_src*)), .bad_at = calloc(4 * E, sizeof(size_t))};
+  if (!job.bad || !job.bad_at) {
+    free(job.bad), free(job.bad_at);
+    moek_experts_destroy(x);
+    return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  }
   pthread_mutex_lock(&ctx->call_lock);
   moek_parallel_run(ctx, 2 * E, pack_task, &job);
   pthread_mutex_unlock(&ctx->call_lock);
+  for (size_t i = 0; i < 2 * E && !st; i++) /* the first bad element in expert order */
+    if (job.bad[i])
+      st = moek_fail(MOEK_ERROR_NONFINITE, "%s: desc->%s[%zu] has a NaN or Inf at row %zu, column %zu", fn,
+                     job.bad[i]->name, i / 2, job.bad_at[2 * i], job.bad_at[2 * i + 1]);
+  free(job.bad), free(job.bad_at);
+  if (st) {
+    moek_experts_destroy(x);
+    return st;
+  }
   *out = x;
   return MOEK_SUCCESS;
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "moek/moek.h"
+#include "moek_bf16.h"
 
 /* ----------------------------------------------------------------- errors */
 
@@ -46,7 +47,6 @@ void moek_bf16_rows_to_f32(const uint16_t* src, size_t src_stride, size_t rows, 
 
 bool moek_dtype_valid(int32_t dtype);
 const char* moek_dtype_name(int32_t dtype);
-static inline size_t moek_dtype_size(int32_t dtype) { return dtype == MOEK_DTYPE_BF16 ? 2u : 4u; }
 
 /* --------------------------------------------------------------- dispatch */
 
@@ -116,6 +116,11 @@ struct moek_router {
   float* router_bias;
   void* w_packed;        /* W_router in the table's layout, or NULL (logits only) */
 };
+
+/* Memory for packed weights: 2 MiB aligned and advised as transparent huge
+ * pages where Linux offers them (fewer page faults while packing, fewer TLB
+ * misses while streaming gigabytes of weights). Free with free(). */
+void* moek_alloc_weights(size_t bytes);
 
 #define MOEK_ALIGN 64u
 static inline size_t moek_align_up(size_t v) { return (v + MOEK_ALIGN - 1) & ~(size_t)(MOEK_ALIGN - 1); }

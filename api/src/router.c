@@ -131,7 +131,7 @@ moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, 
   if (d.w_router) {
     const size_t H = (size_t)d.hidden;
     const size_t bytes = moek_align_up(r->table->packed_size(d.router_weight_dtype, E, H, 0));
-    r->w_packed = aligned_alloc(MOEK_ALIGN, bytes);
+    r->w_packed = moek_alloc_weights(bytes);
     if (!r->w_packed) {
       moek_router_destroy(r);
       return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory for %zu bytes of router weight", fn, bytes);

@@ -24,6 +24,9 @@ static inline uint16_t moek_f32_to_bf16(float f) {
   return (uint16_t)(bits >> 16);
 }
 
+/* Bytes of one element of a moek_dtype. */
+static inline size_t moek_dtype_size(int32_t dtype) { return dtype == MOEK_DTYPE_BF16 ? 2u : 4u; }
+
 /* Element i of a buffer of the given moek_dtype, as f32. */
 static inline float moek_load_elem(const void* base, int32_t dtype, ptrdiff_t i) {
   return dtype == MOEK_DTYPE_BF16 ? moek_bf16_to_f32(((const uint16_t*)base)[i]) : ((const float*)base)[i];

@@ -14,45 +14,59 @@
 
 static size_t panels(size_t rows, int32_t gated) { return gated ? (rows + 7) / 8 : (rows + 15) / 16; }
 
+
 size_t moek_avx2_packed_size(int32_t w_dtype, size_t rows, size_t cols, int32_t gated) {
   return panels(rows, gated) * cols * 16 * (w_dtype == MOEK_DTYPE_BF16 ? 2u : 4u);
 }
 
-static float src_at(const void* src, int32_t dtype, ptrdiff_t sr, ptrdiff_t sc, size_t r, size_t c) {
-  return moek_load_elem(src, dtype, (ptrdiff_t)r * sr + (ptrdiff_t)c * sc);
+/* Writes one source row (K values, col_stride apart) into slot `pos` of a
+ * panel: element k lands at k * 16 + pos. Row by row, so the source is read
+ * sequentially (row-major sources) and the panel, at most 128 KB, stays in
+ * cache while its 16 slots fill. */
+static void pack_slot(const void* row, int32_t src_dtype, ptrdiff_t sc, size_t K, void* panel, int32_t w_dtype,
+                      size_t pos) {
+  if (w_dtype == MOEK_DTYPE_BF16) {
+    uint16_t* d = (uint16_t*)panel + pos;
+    if (!row) {
+      for (size_t k = 0; k < K; k++) d[k * 16] = 0;
+    } else if (src_dtype == MOEK_DTYPE_BF16) {
+      const uint16_t* s = row;
+      for (size_t k = 0; k < K; k++) d[k * 16] = s[(ptrdiff_t)k * sc];
+    } else {
+      const float* s = row;
+      for (size_t k = 0; k < K; k++) d[k * 16] = moek_f32_to_bf16(s[(ptrdiff_t)k * sc]);
+    }
+  } else {
+    float* d = (float*)panel + pos;
+    if (!row) {
+      for (size_t k = 0; k < K; k++) d[k * 16] = 0.0f;
+    } else if (src_dtype == MOEK_DTYPE_BF16) {
+      const uint16_t* s = row;
+      for (size_t k = 0; k < K; k++) d[k * 16] = moek_bf16_to_f32(s[(ptrdiff_t)k * sc]);
+    } else {
+      const float* s = row;
+      for (size_t k = 0; k < K; k++) d[k * 16] = s[(ptrdiff_t)k * sc];
+    }
+  }
 }
 
 void moek_avx2_pack(const moek_pack_params* p) {
   const int32_t gated = p->src_gate != NULL;
-  const size_t np = panels(p->rows, gated), K = p->cols;
-  for (size_t pi = 0; pi < np; pi++)
-    for (size_t k = 0; k < K; k++) {
-      float v[16];
-      for (size_t j = 0; j < 16; j++) {
-        size_t r;
-        const void* src;
-        ptrdiff_t sr, sc;
-        if (gated) { /* j < 8: gate of h column 8pi + j; j >= 8: up of 8pi + j - 8 */
-          r = pi * 8 + (j & 7);
-          src = j < 8 ? p->src_gate : p->src;
-          sr = j < 8 ? p->gate_stride_row : p->stride_row;
-          sc = j < 8 ? p->gate_stride_col : p->stride_col;
-        } else {
-          r = pi * 16 + j;
-          src = p->src, sr = p->stride_row, sc = p->stride_col;
-        }
-        v[j] = r < p->rows ? src_at(src, p->src_dtype, sr, sc, r, k) : 0.0f;
-      }
-      const size_t at = (pi * K + k) * 16;
-      if (p->w_dtype == MOEK_DTYPE_BF16) {
-        uint16_t* d = (uint16_t*)p->dst + at;
-        for (size_t i = 0; i < 8; i++) {
-          d[2 * i] = moek_f32_to_bf16(v[i]);          /* low half of lane i */
-          d[2 * i + 1] = moek_f32_to_bf16(v[8 + i]);  /* high half of lane i */
-        }
-      } else {
-        float* d = (float*)p->dst + at;
-        for (size_t j = 0; j < 16; j++) d[j] = v[j];
-      }
+  const size_t np = panels(p->rows, gated), K = p->cols, esize = moek_dtype_size(p->src_dtype);
+  const size_t panel_bytes = K * 16 * (p->w_dtype == MOEK_DTYPE_BF16 ? 2u : 4u);
+  for (size_t pi = 0; pi < np; pi++) {
+    void* panel = (char*)p->dst + pi * panel_bytes;
+    for (size_t j = 0; j < 16; j++) {
+      /* gated: slots 0-7 the gate of h columns 8pi.., 8-15 their up; else row 16pi + j */
+      const size_t r = gated ? pi * 8 + (j & 7) : pi * 16 + j;
+      const int from_gate = gated && j < 8;
+      const void* src = from_gate ? p->src_gate : p->src;
+      const ptrdiff_t sr = from_gate ? p->gate_stride_row : p->stride_row;
+      const ptrdiff_t sc = from_gate ? p->gate_stride_col : p->stride_col;
+      const void* row = r < p->rows ? (const char*)src + (ptrdiff_t)r * sr * (ptrdiff_t)esize : NULL;
+      /* bf16: lane i holds slot i (low half) and slot 8 + i (high half) */
+      const size_t pos = p->w_dtype == MOEK_DTYPE_BF16 ? (j < 8 ? 2 * j : 2 * (j - 8) + 1) : j;
+      pack_slot(row, p->src_dtype, sc, K, panel, p->w_dtype, pos);
     }
+  }
 }
