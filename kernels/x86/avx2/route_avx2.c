@@ -4,9 +4,11 @@
  *    takes its maximum;
  *  - one vector pass computes the scores (exp / sigmoid of moek_exp_avx2,
  *    -Inf logits giving exactly 0) and, with a bias, the selection scores;
- *  - top-k keeps a sorted list of k; a vector compare against the k-th best
- *    rejects 8 experts at a time, so only candidates reach the scalar insert.
- *    Scanning ids upward with a strict > keeps ties at the lower id;
+ *  - top-k keeps a sorted list of k; vector compares against a threshold
+ *    (for k <= 8: the k-th largest per-lane maximum, known before any
+ *    insert; otherwise the list's k-th best) reject 8 experts at a time, so
+ *    only candidates reach the scalar insert, in id order (ties keep the
+ *    lower id);
  *  - grouped selection scores the groups in scalar code (few groups) and
  *    scans only the chosen groups' experts;
  *  - statistics, when asked: logsumexp^2 and the per-expert probability,
@@ -83,6 +85,40 @@ static void sigmoid_row(const float* l, int32_t E, float* score) {
 /* Top-k of sel[lo, hi) into the sorted list (ids, v, *n of cap k). */
 static void topk_range(const float* sel, int32_t lo, int32_t hi, int32_t k, float* v, int32_t* ids, int32_t* n) {
   int32_t e = lo;
+  const int32_t full = lo + (hi - lo) / 8 * 8;
+  if (*n == 0 && k <= 8 && full - lo >= 16) {
+    /* A threshold before any insert: the k-th largest of the 8 per-lane
+     * maxima. At least k elements reach it, so every top-k element does:
+     * only the few elements >= it are inserted. */
+    __m256 lane_max = _mm256_loadu_ps(sel + lo);
+    for (int32_t f = lo + 8; f < full; f += 8) lane_max = _mm256_max_ps(lane_max, _mm256_loadu_ps(sel + f));
+    float m8[8], t;
+    _mm256_storeu_ps(m8, lane_max);
+    if (k == 8) { /* the smallest lane maximum: no sort */
+      __m128 q = _mm_min_ps(_mm256_castps256_ps128(lane_max), _mm256_extractf128_ps(lane_max, 1));
+      q = _mm_min_ps(q, _mm_movehl_ps(q, q));
+      t = _mm_cvtss_f32(_mm_min_ss(q, _mm_movehdup_ps(q)));
+    } else {
+      for (int a = 1; a < 8; a++) /* descending insertion sort of 8 */
+        for (int b = a; b > 0 && m8[b] > m8[b - 1]; b--) {
+          const float x = m8[b];
+          m8[b] = m8[b - 1];
+          m8[b - 1] = x;
+        }
+      t = m8[k - 1];
+    }
+    const __m256 thr = _mm256_set1_ps(t);
+    for (; e < full; e += 8) {
+      int m = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(sel + e), thr, _CMP_GE_OQ));
+      while (m) {
+        const int i = __builtin_ctz((unsigned)m);
+        moek_topk_insert(v, ids, n, k, sel[e + i], e + i);
+        m &= m - 1;
+      }
+    }
+    for (; e < hi; e++) moek_topk_insert(v, ids, n, k, sel[e], e);
+    return;
+  }
   for (; e < hi && *n < k; e++) moek_topk_insert(v, ids, n, k, sel[e], e); /* fill first */
   for (; e + 8 <= hi; e += 8) {
     int m = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(sel + e), _mm256_set1_ps(v[k - 1]), _CMP_GT_OQ));
