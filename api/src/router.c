@@ -10,7 +10,9 @@
 
 #include "internal.h"
 
-#define TOKENS_PER_TASK 16
+#define TOKENS_PER_TASK 16 /* the router GEMM's token block, and the route block from 64 tokens on */
+#define SMALL_T 64
+#define SMALL_T_TOKENS_PER_TASK 4 /* below SMALL_T, route blocks this small keep every thread busy */
 
 static float* copy_floats(const float* src, size_t n) {
   float* dst = malloc(n * sizeof *dst);
@@ -175,6 +177,7 @@ typedef struct route_job {
   int32_t* bad_expert;
   double* prob_sum;        /* per task [E], or NULL */
   double* z_sum;           /* per task */
+  size_t route_block;      /* tokens per route task */
 } route_job;
 
 /* Phase 1 of the fused entry, task i: the router GEMM of one token block
@@ -215,8 +218,8 @@ static void route_task(void* arg, size_t i) {
   route_job* j = arg;
   moek_route_params p = j->base;
   const size_t E = (size_t)p.num_experts;
-  p.t_begin = j->t0 + i * TOKENS_PER_TASK;
-  p.t_end = p.t_begin + TOKENS_PER_TASK < j->t0 + j->tn ? p.t_begin + TOKENS_PER_TASK : j->t0 + j->tn;
+  p.t_begin = j->t0 + i * j->route_block;
+  p.t_end = p.t_begin + j->route_block < j->t0 + j->tn ? p.t_begin + j->route_block : j->t0 + j->tn;
   p.scratch = j->scratch + i * j->scratch_floats;
   if (j->logits) {
     p.logits = j->logits + p.t_begin * j->logits_stride;
@@ -324,7 +327,8 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
 
   const bool stats = (a.flags & MOEK_ROUTE_STATS) != 0;
   const size_t chunk = T < ROUTE_CHUNK_TOKENS ? T : ROUTE_CHUNK_TOKENS;
-  const size_t tasks = (chunk + TOKENS_PER_TASK - 1) / TOKENS_PER_TASK;
+  const size_t route_block = T < SMALL_T ? SMALL_T_TOKENS_PER_TASK : TOKENS_PER_TASK;
+  const size_t tasks = (chunk + route_block - 1) / route_block; /* route tasks per chunk, at most */
   /* per task: route scratch (+ the block's logits when fused), bad token and
    * expert, statistics; per chunk: f32 x for bf16 input; per call: load and
    * summed statistics. Bounded by T, E, H <= 2^31: no overflow on 64 bits. */
@@ -352,6 +356,7 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
       .x_stride = in_stride,
       .scratch = (float*)ws,
       .scratch_floats = scratch_floats,
+      .route_block = route_block,
   };
   job.bad_token = (int64_t*)(ws + sz_scratch);
   job.bad_expert = (int32_t*)(job.bad_token + tasks);
@@ -367,11 +372,12 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
   for (size_t t0 = 0; t0 < T; t0 += chunk) {
     job.t0 = t0;
     job.tn = T - t0 < chunk ? T - t0 : chunk;
-    const size_t n_tasks = (job.tn + TOKENS_PER_TASK - 1) / TOKENS_PER_TASK;
+    const size_t n_tasks = (job.tn + route_block - 1) / route_block;
     if (fused) {
-      if (convert) moek_parallel_run(ctx, n_tasks, convert_task, &job);
+      const size_t blocks = (job.tn + TOKENS_PER_TASK - 1) / TOKENS_PER_TASK;
+      if (convert) moek_parallel_run(ctx, blocks, convert_task, &job);
       const size_t col_tiles = (E + router->table->down_tile_n - 1) / router->table->down_tile_n;
-      moek_parallel_run(ctx, n_tasks * col_tiles, gemm_task, &job);
+      moek_parallel_run(ctx, blocks * col_tiles, gemm_task, &job);
     }
     moek_parallel_run(ctx, n_tasks, route_task, &job);
     for (size_t i = 0; i < n_tasks; i++) {
