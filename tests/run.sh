@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . cmake/ensure-packages.sh
 ensure_packages build-essential cmake pkg-config libhwloc-dev libdnnl-dev libbenchmark-dev \
-  python3 python3-numpy valgrind qemu-user gcc-aarch64-linux-gnu g++-aarch64-linux-gnu
+  python3 python3-numpy valgrind qemu-user gcc-aarch64-linux-gnu g++-aarch64-linux-gnu abigail-tools
 
 jobs=$(nproc)
 echo "== Release build"
