@@ -43,7 +43,12 @@ class _RouteArgs(C.Structure):
     _fields_ = [("struct_size", C.c_uint32), ("flags", C.c_uint32), ("num_tokens", C.c_int64),
                 ("logits", C.POINTER(C.c_float)), ("logits_stride", C.c_int64),
                 ("expert_ids", C.POINTER(C.c_int32)), ("expert_weights", C.POINTER(C.c_float)),
-                ("expert_counts", C.POINTER(C.c_int64)), ("num_dropped", C.c_int64)]
+                ("expert_counts", C.POINTER(C.c_int64)), ("num_dropped", C.c_int64),
+                # since 0.2
+                ("x", C.c_void_p), ("x_dtype", C.c_int32), ("reserved0", C.c_int32), ("x_stride", C.c_int64),
+                ("expert_prob_mean", C.POINTER(C.c_float)), ("aux_loss", C.c_double), ("z_loss", C.c_double)]
+
+ROUTE_STATS = 0x1
 
 
 class _ContextDesc(C.Structure):
@@ -112,17 +117,23 @@ class Router:
         self.h = C.c_void_p()
         m._check(m.lib.moek_router_create(m.ctx, C.byref(d), C.byref(self.h)))
 
-    def route(self, logits):
-        """logits [T, E] -> (ids [T, k] int32, weights [T, k] float32, dropped, counts [E])."""
+    def route(self, logits, stats=False):
+        """logits [T, E] -> (ids [T, k] int32, weights [T, k] float32, dropped, counts [E]);
+        with stats=True also a dict of expert_prob_mean [E], aux_loss and z_loss."""
         logits = np.ascontiguousarray(logits, np.float32)
         T = logits.shape[0]
         ids = np.empty((T, self.k), np.int32)
         w = np.empty((T, self.k), np.float32)
         counts = np.empty(self.E, np.int64)
-        a = _RouteArgs(struct_size=C.sizeof(_RouteArgs), num_tokens=T, logits=_ptr(logits, C.c_float),
-                       logits_stride=logits.shape[1], expert_ids=_ptr(ids, C.c_int32),
-                       expert_weights=_ptr(w, C.c_float), expert_counts=_ptr(counts, C.c_int64))
+        pmean = np.empty(self.E, np.float32)
+        a = _RouteArgs(struct_size=C.sizeof(_RouteArgs), flags=ROUTE_STATS if stats else 0, num_tokens=T,
+                       logits=_ptr(logits, C.c_float), logits_stride=logits.shape[1],
+                       expert_ids=_ptr(ids, C.c_int32), expert_weights=_ptr(w, C.c_float),
+                       expert_counts=_ptr(counts, C.c_int64), expert_prob_mean=_ptr(pmean, C.c_float))
         self.m._check(self.m.lib.moek_route(self.m.ctx, self.h, C.byref(a)))
+        if stats:
+            return ids, w, a.num_dropped, counts, {"expert_prob_mean": pmean, "aux_loss": a.aux_loss,
+                                                    "z_loss": a.z_loss}
         return ids, w, a.num_dropped, counts
 
     def __del__(self):

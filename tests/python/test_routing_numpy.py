@@ -108,6 +108,21 @@ def main():
             check(dropped == rdropped, f"{name} T={T}: dropped {dropped} vs {rdropped}")
             check(np.array_equal(counts, np.bincount(rids[rids >= 0], minlength=E)),
                   f"{name} T={T}: expert_counts differ")
+    # load statistics against NumPy: P (softmax over all E), aux = E sum f P, z = mean lse^2
+    logits = rng.uniform(-4, 4, size=(300, 64)).astype(np.float32)
+    r = lib.router(num_experts=64, top_k=8, scoring="softmax", renormalize=True)
+    ids, w, dropped, counts, st = r.route(logits, stats=True)
+    x = logits.astype(np.float64)
+    mx = x.max(axis=1, keepdims=True)
+    lse = (mx + np.log(np.exp(x - mx).sum(axis=1, keepdims=True)))[:, 0]
+    P = (np.exp(x - mx) / np.exp(x - mx).sum(axis=1, keepdims=True)).mean(axis=0)
+    f = np.bincount(ids.ravel(), minlength=64) / 300.0
+    rel = 2.0 * (2.0 * 4 * 2 + 64 + 8 + 8) * 2.0 ** -24
+    check(np.all(np.abs(st["expert_prob_mean"] - P) <= rel * P + P * 2.0 ** -24), "expert_prob_mean differs")
+    check(abs(st["aux_loss"] - 64 * float((f * P).sum())) <= rel * 64 * float((f * P).sum()), "aux_loss differs")
+    lse_err = 2.0 * (64 + 4) * 2.0 ** -24
+    z = float((lse ** 2).mean())
+    check(abs(st["z_loss"] - z) <= 2.0 * np.sqrt(z) * lse_err + lse_err ** 2, f"z_loss {st['z_loss']} vs {z}")
     # bad input surfaces as an exception carrying moek's message
     try:
         lib.router(num_experts=10, top_k=2, num_groups=3, topk_groups=1)
