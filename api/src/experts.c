@@ -161,7 +161,6 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
 
   moek_experts* x = calloc(1, sizeof *x);
   if (!x) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
-  x->ctx = ctx;
   x->table = ctx->table;
   x->num_experts = d.num_experts;
   x->hidden = d.hidden;

@@ -90,7 +90,6 @@ void moek_parallel_run(moek_context* ctx, size_t n, moek_task_fn task, void* arg
 void* moek_workspace(moek_context* ctx, size_t bytes, const char* fn);
 
 struct moek_experts {
-  moek_context* ctx;
   const moek_kernel_table* table; /* the layout the weights were packed for */
   int64_t num_experts, hidden, inter;
   int32_t activation;
@@ -109,7 +108,6 @@ static inline const void* moek_expert_w(const moek_experts* x, int which, int64_
 }
 
 struct moek_router {
-  moek_context* ctx;
   const moek_kernel_table* table; /* the layout w_packed is in */
   moek_router_desc desc; /* resolved: num_groups >= 1, routed_scaling != 0, dtypes and strides set */
   float* selection_bias; /* own copies or NULL */

@@ -122,7 +122,6 @@ moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, 
 
   moek_router* r = calloc(1, sizeof *r);
   if (!r) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
-  r->ctx = ctx;
   r->table = ctx->table;
   const size_t E = (size_t)d.num_experts;
   if ((d.selection_bias && !(r->selection_bias = copy_floats(d.selection_bias, E))) ||
