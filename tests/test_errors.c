@@ -380,6 +380,11 @@ static void router(void) {
   b.x_dtype = MOEK_DTYPE_F32;
   xin[2][4] = NAN;
   EXPECT_ERR(moek_route(c, r, &b), MOEK_ERROR_NONFINITE, "x[2][4] (token 2)");
+  xin[1][0] = -INFINITY; /* times a zero weight too: NaN and -Inf logits, both caught; the first token is named */
+  EXPECT_ERR(moek_route(c, r, &b), MOEK_ERROR_NONFINITE, "x[1][0] (token 1)");
+  xin[1][0] = 0, xin[2][4] = 0;
+  for (int h = 0; h < 5; h++) xin[0][h] = -3e38f; /* finite, but expert 1's weights sum to 1.4: -Inf, not "masked" */
+  EXPECT_ERR(moek_route(c, r, &b), MOEK_ERROR_NONFINITE, "router logit of token 0, expert 1 is -inf");
   moek_router_destroy(r);
   moek_context_destroy(c);
 }

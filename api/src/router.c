@@ -4,6 +4,7 @@
  * reach memory), then the table's route kernel; then the capacity limit in
  * priority order and the load statistics. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,7 @@ typedef struct route_job {
   double* prob_sum;        /* per task [E], or NULL */
   double* z_sum;           /* per task */
   size_t route_block;      /* tokens per route task */
+  atomic_int_fast64_t* first_bad; /* fused: min of t * E + e over non-finite logits, INT64_MAX if none */
 } route_job;
 
 /* Phase 1 of the fused entry, task i: the router GEMM of one token block
@@ -202,6 +204,18 @@ static void gemm_task(void* arg, size_t i) {
                         .h = rows, .h_stride = stride, .w_dtype = r->desc.router_weight_dtype, .w_down = r->w_packed,
                         .b_down = r->router_bias, .out = j->chunk_logits + (t - j->t0) * E, .out_stride = E};
   r->table->expert_down(&p);
+  /* The weights are finite (checked at create), so a NaN or Inf anywhere in
+   * a row of x makes every logit of that token non-finite: checking the
+   * fresh, cached tile replaces a serial pass over all of x. It also catches
+   * finite x whose logits overflow, which must not pass as masked -Inf. */
+  size_t br, bc;
+  if (moek_find_nonfinite(p.out, MOEK_DTYPE_F32, n, p.n_end - n0, (ptrdiff_t)E, 1, &br, &bc)) {
+    const int_fast64_t code = (int_fast64_t)((t + br) * E + n0 + bc);
+    int_fast64_t cur = atomic_load_explicit(j->first_bad, memory_order_relaxed);
+    while (code < cur && !atomic_compare_exchange_weak_explicit(j->first_bad, &cur, code, memory_order_relaxed,
+                                                                memory_order_relaxed)) {
+    }
+  }
 }
 
 static void convert_task(void* arg, size_t i) {
@@ -256,6 +270,19 @@ static int64_t apply_capacity(const moek_router_desc* d, size_t T, int64_t capac
       }
     }
   return dropped;
+}
+
+/* A fused call's first non-finite logit (token t, expert e): blames x when
+ * row t of x holds a NaN or Inf, else the overflow of the dot product. */
+static moek_status fail_nonfinite_logit(const char* fn, const moek_route_args* a, size_t stride, size_t H, size_t t,
+                                        size_t e, float logit) {
+  const char* row = (const char*)a->x + t * stride * moek_dtype_size(a->x_dtype);
+  size_t r, c;
+  if (moek_find_nonfinite(row, a->x_dtype, 1, H, 0, 1, &r, &c))
+    return moek_fail(MOEK_ERROR_NONFINITE, "%s: args->x[%zu][%zu] (token %zu) is NaN or Inf", fn, t, c, t);
+  return moek_fail(MOEK_ERROR_NONFINITE,
+                   "%s: the router logit of token %zu, expert %zu is %g: args->x row %zu is finite, but its product "
+                   "with the router weights overflows float", fn, t, e, (double)logit, t);
 }
 
 /* Tokens per chunk: bounds the f32 copy of bf16 x and the logits of the
@@ -318,11 +345,6 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
       (uintptr_t)(fused ? a.x : (const void*)a.logits) + span < (uintptr_t)(fused ? a.x : (const void*)a.logits))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->num_tokens = %zu rows of %zu elements apart overflow the address space",
                      fn, T, in_stride);
-  if (fused) {
-    size_t r, c;
-    if (moek_find_nonfinite(a.x, a.x_dtype, T, H, (ptrdiff_t)in_stride, 1, &r, &c))
-      return moek_fail(MOEK_ERROR_NONFINITE, "%s: args->x[%zu][%zu] (token %zu) is NaN or Inf", fn, r, c, r);
-  }
 
   const bool stats = (a.flags & MOEK_ROUTE_STATS) != 0;
   const size_t chunk = T < ROUTE_CHUNK_TOKENS ? T : ROUTE_CHUNK_TOKENS;
@@ -343,6 +365,7 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
     pthread_mutex_unlock(&ctx->call_lock);
     return MOEK_ERROR_OUT_OF_MEMORY;
   }
+  atomic_int_fast64_t first_bad;
   route_job job = {
       .r = router,
       .base = {.num_experts = d->num_experts, .top_k = d->top_k, .scoring = d->scoring, .num_groups = d->num_groups,
@@ -356,6 +379,7 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
       .scratch = (float*)ws,
       .scratch_floats = scratch_floats,
       .route_block = route_block,
+      .first_bad = &first_bad,
   };
   job.bad_token = (int64_t*)(ws + sz_scratch);
   job.bad_expert = (int32_t*)(job.bad_token + tasks);
@@ -376,7 +400,14 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
       const size_t blocks = (job.tn + TOKENS_PER_TASK - 1) / TOKENS_PER_TASK;
       if (convert) moek_parallel_run(ctx, blocks, convert_task, &job);
       const size_t col_tiles = (E + router->table->down_tile_n - 1) / router->table->down_tile_n;
+      atomic_store_explicit(&first_bad, INT64_MAX, memory_order_relaxed);
       moek_parallel_run(ctx, blocks * col_tiles, gemm_task, &job);
+      const int_fast64_t bad = atomic_load_explicit(&first_bad, memory_order_relaxed);
+      if (bad != INT64_MAX) {
+        pthread_mutex_unlock(&ctx->call_lock);
+        return fail_nonfinite_logit(fn, &a, in_stride, H, (size_t)bad / E, (size_t)bad % E,
+                                    job.chunk_logits[(size_t)bad - t0 * E]);
+      }
     }
     moek_parallel_run(ctx, n_tasks, route_task, &job);
     for (size_t i = 0; i < n_tasks; i++) {
