@@ -33,12 +33,13 @@ static float* random_matrix(size_t rows, size_t cols) {
 /* Packs [rows x cols] (and a gate of the same shape when gated). */
 static void* packed(const moek_kernel_table* t, int w_dtype, size_t rows, size_t cols, int gated) {
   float* src = random_matrix(rows, cols);
-  size_t bytes = (t->packed_size(w_dtype, rows, cols, gated) + 63) & ~(size_t)63;
-  void* dst = aligned_alloc(64, bytes);
   moek_pack_params p = {.src_dtype = MOEK_DTYPE_F32, .w_dtype = w_dtype, .rows = rows, .cols = cols, .src = src,
                         .stride_row = (ptrdiff_t)cols, .stride_col = 1, .src_gate = gated ? src : NULL,
-                        .gate_stride_row = (ptrdiff_t)cols, .gate_stride_col = 1, .dst = dst};
+                        .gate_stride_row = (ptrdiff_t)cols, .gate_stride_col = 1};
+  size_t bytes = (t->packed_size(&p) + 63) & ~(size_t)63;
+  p.dst = aligned_alloc(64, bytes);
   t->pack(&p);
+  void* dst = p.dst;
   free(src);
   return dst;
 }

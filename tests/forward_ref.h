@@ -15,10 +15,18 @@
  *    at most L = 1.13 per unit of input (the largest slope of SiLU, GELU and
  *    x * sigmoid(1.702 x)); |phi(g)| <= |g| for every phi used;
  *  - a bf16 y costs one more rounding, at most u_b |y|, bounded worst case.
+ *  - Q8/Q4 weights: the model holds the dequantized weights (moek_quant.h's
+ *    rule), so weight quantization is not an error here; the activations
+ *    (x, and h as the kernel computed it) are rounded to int8 steps of
+ *    d = amax / 127 per block of 32: |delta| <= d / 2, uniform, standard
+ *    deviation d / sqrt(12), independent, carried like the bf16 roundings.
+ *    The kernel's h block may have a larger amax than the oracle's by its
+ *    own error, which the step size includes.
  * tol = deterministic part + 6 * random part. */
 #ifndef MOEK_TEST_FORWARD_REF_H
 #define MOEK_TEST_FORWARD_REF_H
 
+#include "moek_quant.h"
 #include "test_util.h"
 
 #define U32 (1.0 / 16777216.0)
@@ -35,6 +43,7 @@ typedef struct ref_model {
   int act;
   double alpha, limit;
   int bf16_ops;          /* weight dtype bf16: x and h may be rounded to bf16 */
+  int qact;              /* weight dtype Q8/Q4: x and h are rounded to int8 blocks */
   double *wg, *wu, *wd;  /* [E][I][H], [E][I][H], [E][H][I]; wg NULL if ungated */
   double *bg, *bu, *bd;  /* [E][I], [E][I], [E][H] or NULL */
 } ref_model;
@@ -59,31 +68,58 @@ static double ref_act(const ref_model* m, double g, double u) {
   return NAN;
 }
 
+/* Replaces a row of K model weights by the values Q8/Q4 packing keeps. */
+static void test_dequantize_row(double* w, int K, int w_dtype, int group, unsigned flags) {
+  const int glen = group ? group : K;
+  float* f = malloc(sizeof(float) * (size_t)glen);
+  for (int k0 = 0; k0 < K; k0 += glen) {
+    const int n = K - k0 < glen ? K - k0 : glen;
+    for (int i = 0; i < n; i++) f[i] = (float)w[k0 + i];
+    const moek_qparams q = moek_quant_params(f, MOEK_DTYPE_F32, 1, (size_t)n, w_dtype, flags);
+    for (int i = 0; i < n; i++) w[k0 + i] = moek_quant_value(moek_quant_code(f[i], q, w_dtype, flags), q, w_dtype, flags);
+  }
+  free(f);
+}
+
+/* The int8 step of each element's block of 32 (0 when not quantizing):
+ * the largest |v| + slack of the block, / 127. */
+static void test_qsteps(const double* v, const double* slack, int n, int qact, double* step) {
+  for (int b = 0; b < n; b += 32) {
+    double amax = 0;
+    for (int i = b; i < n && i < b + 32; i++) amax = fmax(amax, fabs(v[i]) + (slack ? slack[i] : 0));
+    for (int i = b; i < n && i < b + 32; i++) step[i] = qact ? amax / 127.0 : 0.0;
+  }
+}
+
 /* One expert applied to one x row: out[H] and its error bound parts. */
 static void ref_expert(const ref_model* m, int e, const double* x, double* out, double* det, double* rnd) {
   const int H = m->H, I = m->I;
-  double* h = malloc(sizeof(double) * I * 3);
-  double *hdet = h + I, *hrnd = h + 2 * I;
+  double* h = malloc(sizeof(double) * I * 5);
+  double *hdet = h + I, *hrnd = h + 2 * I, *hslack = h + 3 * I, *hstep = h + 4 * I;
+  double* xstep = malloc(sizeof(double) * H);
+  test_qsteps(x, NULL, H, m->qact, xstep);
   for (int n = 0; n < I; n++) {
-    double g = 0, gabs = 0, grss = 0, u = 0, uabs = 0, urss = 0;
+    double g = 0, gabs = 0, grss = 0, gq = 0, u = 0, uabs = 0, urss = 0, uq = 0;
     const double* wu = m->wu + ((size_t)e * I + n) * H;
     for (int i = 0; i < H; i++) {
       u += x[i] * wu[i];
-      uabs += fabs(x[i] * wu[i]);
+      uabs += fabs(wu[i]) * (fabs(x[i]) + xstep[i] / 2);
       urss += (x[i] * wu[i]) * (x[i] * wu[i]);
+      uq += (wu[i] * xstep[i]) * (wu[i] * xstep[i]);
     }
     if (m->bu) u += m->bu[(size_t)e * I + n], uabs += fabs(m->bu[(size_t)e * I + n]);
-    double udet = gamma_n(H + 1) * uabs, urnd = m->bf16_ops ? UB / sqrt(3.0) * sqrt(urss) : 0;
+    double udet = gamma_n(H + 1) * uabs, urnd = sqrt((m->bf16_ops ? UB * UB / 3.0 * urss : 0) + uq / 12.0);
     if (m->wg) {
       const double* wg = m->wg + ((size_t)e * I + n) * H;
       for (int i = 0; i < H; i++) {
         g += x[i] * wg[i];
-        gabs += fabs(x[i] * wg[i]);
+        gabs += fabs(wg[i]) * (fabs(x[i]) + xstep[i] / 2);
         grss += (x[i] * wg[i]) * (x[i] * wg[i]);
+        gq += (wg[i] * xstep[i]) * (wg[i] * xstep[i]);
       }
       if (m->bg) g += m->bg[(size_t)e * I + n], gabs += fabs(m->bg[(size_t)e * I + n]);
     }
-    double gdet = gamma_n(H + 1) * gabs, grnd = m->bf16_ops ? UB / sqrt(3.0) * sqrt(grss) : 0;
+    double gdet = gamma_n(H + 1) * gabs, grnd = sqrt((m->bf16_ops ? UB * UB / 3.0 * grss : 0) + gq / 12.0);
     h[n] = ref_act(m, g, u);
     if (m->wg) {
       /* h = phi(g) * v, v = u (u + 1 for the clamped form) */
@@ -97,15 +133,17 @@ static void ref_expert(const ref_model* m, int e, const double* x, double* out, 
       hrnd[n] = ACT_SLOPE * urnd;
     }
     if (m->bf16_ops) hrnd[n] = sqrt(hrnd[n] * hrnd[n] + (UB * UB / 3.0) * h[n] * h[n]);
+    hslack[n] = hdet[n] + 6.0 * hrnd[n];
   }
+  test_qsteps(h, hslack, I, m->qact, hstep);
   for (int n = 0; n < H; n++) {
     const double* wd = m->wd + ((size_t)e * H + n) * I;
     double o = 0, oabs = 0, d = 0, r2 = 0;
     for (int i = 0; i < I; i++) {
       o += h[i] * wd[i];
-      oabs += fabs(h[i] * wd[i]);
+      oabs += fabs(wd[i]) * (fabs(h[i]) + hslack[i] + hstep[i] / 2);
       d += hdet[i] * fabs(wd[i]);
-      r2 += (hrnd[i] * wd[i]) * (hrnd[i] * wd[i]);
+      r2 += (hrnd[i] * wd[i]) * (hrnd[i] * wd[i]) + (hstep[i] * wd[i]) * (hstep[i] * wd[i]) / 12.0;
     }
     if (m->bd) o += m->bd[(size_t)e * H + n], oabs += fabs(m->bd[(size_t)e * H + n]);
     out[n] = o;
@@ -113,6 +151,7 @@ static void ref_expert(const ref_model* m, int e, const double* x, double* out, 
     rnd[n] = sqrt(r2);
   }
   free(h);
+  free(xstep);
 }
 
 /* y[t] = sum_j w[t,j] * expert(x[t]) (+ y0[t]); tol as described above.

@@ -122,8 +122,29 @@ static void experts(void) {
   BAD(activation, 99, MOEK_ERROR_INVALID_ARGUMENT, "activation = 99");
   BAD(src_dtype, 0, MOEK_ERROR_INVALID_ARGUMENT, "src_dtype = 0");
   BAD(weight_dtype, 9, MOEK_ERROR_INVALID_ARGUMENT, "weight_dtype = 9");
-  BAD(flags, 1, MOEK_ERROR_INVALID_ARGUMENT, "flags = 0x1");
-  BAD(reserved0, 2, MOEK_ERROR_INVALID_ARGUMENT, "reserved0 = 2");
+  BAD(flags, 2, MOEK_ERROR_INVALID_ARGUMENT, "unknown bits 0x2");
+  BAD(flags, MOEK_EXPERTS_QUANT_MIN, MOEK_ERROR_INVALID_ARGUMENT, "MOEK_EXPERTS_QUANT_MIN needs weight_dtype Q4");
+  BAD(quant_group, 32, MOEK_ERROR_INVALID_ARGUMENT, "quant_group = 32 needs weight_dtype Q8 or Q4");
+  BAD(src_dtype, MOEK_DTYPE_Q8, MOEK_ERROR_INVALID_ARGUMENT, "src_dtype = 3 must be MOEK_DTYPE_F32 or _BF16");
+  d = good_desc(); /* hidden 8, inter 6 */
+  d.weight_dtype = MOEK_DTYPE_Q8;
+  CHECK_OK(moek_experts_create(c, &d, &x)); /* per-channel Q8 takes any K */
+  moek_experts_destroy(x);
+  d.quant_group = 48;
+  EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_INVALID_ARGUMENT, "quant_group = 48: Q8 takes 0");
+  d.quant_group = 32;
+  EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_INVALID_ARGUMENT,
+             "hidden = 8 is not a multiple of the quantization group 32");
+  d.quant_group = 0;
+  d.flags = MOEK_EXPERTS_QUANT_MIN;
+  EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_INVALID_ARGUMENT, "Q8 is symmetric");
+  d.flags = 0;
+  d.weight_dtype = MOEK_DTYPE_Q4;
+  EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_INVALID_ARGUMENT,
+             "hidden = 8 is not a multiple of the quantization group 32 (desc->quant_group = 0)");
+  d.quant_group = 64;
+  EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_INVALID_ARGUMENT, "quant_group = 64: Q4 takes 32 or 128");
+  CHECK(x == NULL, "output not NULL after a quantization error");
   BAD(act_alpha, NAN, MOEK_ERROR_INVALID_ARGUMENT, "act_alpha");
   BAD(act_limit, -1.0f, MOEK_ERROR_INVALID_ARGUMENT, "act_limit = -1");
   BAD(w_gate, NULL, MOEK_ERROR_INVALID_ARGUMENT, "w_gate must be set");

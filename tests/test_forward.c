@@ -16,6 +16,8 @@ typedef struct fcase {
   int dense;              /* expert_ids NULL */
   int route;              /* 0 random distinct, 1 all tokens on expert 0, 2 some dropped */
   int no_weights;         /* expert_weights NULL */
+  int qgroup;             /* Q8/Q4: desc->quant_group */
+  unsigned qflags;        /* Q8/Q4: desc->flags */
 } fcase;
 
 typedef struct built {
@@ -83,8 +85,18 @@ static void build(const fcase* c, test_rng* r, built* b) {
       if (gated) b->m.wg[i] = test_round_bf16(b->m.wg[i]);
     }
   }
+  if (c->wdt == MOEK_DTYPE_Q8 || c->wdt == MOEK_DTYPE_Q4) { /* the oracle holds the dequantized weights */
+    b->m.qact = 1;
+    const int group = c->wdt == MOEK_DTYPE_Q4 && !c->qgroup ? 32 : c->qgroup;
+    for (size_t i = 0; i < (size_t)E * I; i++) {
+      test_dequantize_row(b->m.wu + i * H, H, c->wdt, group, c->qflags);
+      if (gated) test_dequantize_row(b->m.wg + i * H, H, c->wdt, group, c->qflags);
+    }
+    for (size_t i = 0; i < (size_t)E * H; i++) test_dequantize_row(b->m.wd + i * I, I, c->wdt, group, c->qflags);
+  }
   moek_experts_desc* d = &b->d;
   d->struct_size = sizeof *d;
+  d->quant_group = c->qgroup, d->flags = c->qflags;
   d->num_experts = E, d->hidden = H, d->inter = I, d->activation = c->act;
   d->src_dtype = c->src, d->weight_dtype = c->wdt;
   d->w_up = (const void* const*)b->src_u;
@@ -271,35 +283,48 @@ static void run_case(const fcase* c, uint64_t seed) {
 }
 
 int main(void) {
-  const int F = MOEK_DTYPE_F32, B = MOEK_DTYPE_BF16;
+  const int F = MOEK_DTYPE_F32, B = MOEK_DTYPE_BF16, Q8 = MOEK_DTYPE_Q8, Q4 = MOEK_DTYPE_Q4;
+  const unsigned MIN = MOEK_EXPERTS_QUANT_MIN;
   const fcase cases[] = {
       /* name                 E   H   I   T   k  act                  src wdt xdt ydt bias layout acc dense route now */
-      {"swiglu f32 T=1",      8,  37, 19, 1,  2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0},
-      {"swiglu f32 T=3",      8,  37, 19, 3,  2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0},
-      {"swiglu f32 T=37",     16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0},
-      {"swiglu bf16 w T=37",  16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, B, F, F, 0, 0, 0, 0, 0, 0},
-      {"swiglu all bf16",     8,  130, 77, 37, 2, MOEK_ACT_SWIGLU,     B, B, B, B, 0, 0, 0, 0, 0, 0},
-      {"bf16 src f32 w",      5,  33, 17, 3,  2, MOEK_ACT_SWIGLU,      B, F, F, B, 1, 0, 0, 0, 0, 0},
-      {"geglu bias",          6,  41, 23, 37, 2, MOEK_ACT_GEGLU,       F, F, F, F, 1, 0, 0, 0, 0, 0},
-      {"geglu tanh bf16",     6,  41, 23, 17, 3, MOEK_ACT_GEGLU_TANH,  F, B, B, F, 1, 1, 0, 0, 0, 0},
-      {"gpt-oss interleaved", 4,  45, 29, 37, 4, MOEK_ACT_SWIGLU_OAI,  F, F, F, F, 1, 2, 0, 0, 0, 0},
-      {"gpt-oss bf16",        4,  45, 29, 5,  2, MOEK_ACT_SWIGLU_OAI,  B, B, B, B, 1, 2, 0, 0, 0, 0},
-      {"relu switch top1",    8,  39, 50, 37, 1, MOEK_ACT_RELU,        F, F, F, F, 1, 1, 0, 0, 2, 0},
-      {"gelu ungated",        3,  21, 35, 4,  2, MOEK_ACT_GELU,        F, B, F, F, 1, 0, 0, 0, 0, 0},
-      {"gelu tanh ungated",   3,  21, 35, 4,  2, MOEK_ACT_GELU_TANH,   F, F, F, F, 0, 0, 0, 0, 0, 0},
-      {"silu ungated",        3,  21, 35, 4,  2, MOEK_ACT_SILU,        F, F, F, F, 0, 1, 0, 0, 0, 0},
-      {"accumulate bf16 y",   8,  37, 19, 37, 2, MOEK_ACT_SWIGLU,      F, F, F, B, 0, 0, 1, 0, 0, 0},
-      {"shared expert dense", 1,  37, 64, 37, 1, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 1, 1, 0, 1},
-      {"dense k=3",           3,  37, 19, 9,  3, MOEK_ACT_SWIGLU,      F, F, F, F, 1, 0, 0, 1, 0, 0},
-      {"one hot expert",      8,  37, 19, 64, 2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 1, 0},
-      {"dropped slots",       8,  37, 19, 37, 3, MOEK_ACT_SWIGLU,      F, B, F, F, 1, 0, 1, 0, 2, 0},
-      {"T=0",                 4,  16, 16, 0,  2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0},
-      {"H=1 I=1",             2,  1,  1,  3,  1, MOEK_ACT_SWIGLU,      F, F, F, F, 1, 0, 0, 0, 0, 0},
-      {"wide tiles T=129",    4,  200, 150, 129, 2, MOEK_ACT_SWIGLU,   F, B, F, F, 0, 0, 0, 0, 0, 0},
-      {"T=2 bf16 x",          16, 67, 45, 2,  4, MOEK_ACT_SWIGLU,      F, B, B, F, 1, 0, 0, 0, 0, 0},
-      {"T=17 f32",            6,  130, 77, 17, 2, MOEK_ACT_SWIGLU,     F, F, F, F, 1, 0, 0, 0, 0, 0},
-      {"T=64 bf16 many rows", 3,  96, 136, 64, 2, MOEK_ACT_SWIGLU_OAI, F, B, F, B, 1, 2, 0, 0, 0, 0},
-      {"T=129 relu ungated",  5,  50, 37, 129, 1, MOEK_ACT_RELU,       B, B, F, F, 1, 1, 0, 0, 0, 0},
+      {"swiglu f32 T=1",      8,  37, 19, 1,  2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"swiglu f32 T=3",      8,  37, 19, 3,  2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"swiglu f32 T=37",     16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"swiglu bf16 w T=37",  16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, B, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"swiglu all bf16",     8,  130, 77, 37, 2, MOEK_ACT_SWIGLU,     B, B, B, B, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"bf16 src f32 w",      5,  33, 17, 3,  2, MOEK_ACT_SWIGLU,      B, F, F, B, 1, 0, 0, 0, 0, 0, 0, 0},
+      {"geglu bias",          6,  41, 23, 37, 2, MOEK_ACT_GEGLU,       F, F, F, F, 1, 0, 0, 0, 0, 0, 0, 0},
+      {"geglu tanh bf16",     6,  41, 23, 17, 3, MOEK_ACT_GEGLU_TANH,  F, B, B, F, 1, 1, 0, 0, 0, 0, 0, 0},
+      {"gpt-oss interleaved", 4,  45, 29, 37, 4, MOEK_ACT_SWIGLU_OAI,  F, F, F, F, 1, 2, 0, 0, 0, 0, 0, 0},
+      {"gpt-oss bf16",        4,  45, 29, 5,  2, MOEK_ACT_SWIGLU_OAI,  B, B, B, B, 1, 2, 0, 0, 0, 0, 0, 0},
+      {"relu switch top1",    8,  39, 50, 37, 1, MOEK_ACT_RELU,        F, F, F, F, 1, 1, 0, 0, 2, 0, 0, 0},
+      {"gelu ungated",        3,  21, 35, 4,  2, MOEK_ACT_GELU,        F, B, F, F, 1, 0, 0, 0, 0, 0, 0, 0},
+      {"gelu tanh ungated",   3,  21, 35, 4,  2, MOEK_ACT_GELU_TANH,   F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"silu ungated",        3,  21, 35, 4,  2, MOEK_ACT_SILU,        F, F, F, F, 0, 1, 0, 0, 0, 0, 0, 0},
+      {"accumulate bf16 y",   8,  37, 19, 37, 2, MOEK_ACT_SWIGLU,      F, F, F, B, 0, 0, 1, 0, 0, 0, 0, 0},
+      {"shared expert dense", 1,  37, 64, 37, 1, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 1, 1, 0, 1, 0, 0},
+      {"dense k=3",           3,  37, 19, 9,  3, MOEK_ACT_SWIGLU,      F, F, F, F, 1, 0, 0, 1, 0, 0, 0, 0},
+      {"one hot expert",      8,  37, 19, 64, 2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 1, 0, 0, 0},
+      {"dropped slots",       8,  37, 19, 37, 3, MOEK_ACT_SWIGLU,      F, B, F, F, 1, 0, 1, 0, 2, 0, 0, 0},
+      {"T=0",                 4,  16, 16, 0,  2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"H=1 I=1",             2,  1,  1,  3,  1, MOEK_ACT_SWIGLU,      F, F, F, F, 1, 0, 0, 0, 0, 0, 0, 0},
+      {"wide tiles T=129",    4,  200, 150, 129, 2, MOEK_ACT_SWIGLU,   F, B, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"T=2 bf16 x",          16, 67, 45, 2,  4, MOEK_ACT_SWIGLU,      F, B, B, F, 1, 0, 0, 0, 0, 0, 0, 0},
+      {"T=17 f32",            6,  130, 77, 17, 2, MOEK_ACT_SWIGLU,     F, F, F, F, 1, 0, 0, 0, 0, 0, 0, 0},
+      {"T=64 bf16 many rows", 3,  96, 136, 64, 2, MOEK_ACT_SWIGLU_OAI, F, B, F, B, 1, 2, 0, 0, 0, 0, 0, 0},
+      {"T=129 relu ungated",  5,  50, 37, 129, 1, MOEK_ACT_RELU,       B, B, F, F, 1, 1, 0, 0, 0, 0, 0, 0},
+      /* quantized weights: Q8 per channel takes any K (padded blocks) */
+      {"q8 channel T=1",      8,  37, 19, 1,  2, MOEK_ACT_SWIGLU,      F, Q8, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"q8 channel T=37",     16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, Q8, F, F, 1, 1, 0, 0, 0, 0, 0, 0},
+      {"q8 channel bf16 io",  4,  130, 77, 9, 2, MOEK_ACT_SWIGLU_OAI,  B, Q8, B, B, 1, 2, 1, 0, 2, 0, 0, 0},
+      {"q8 group 64 T=70",    6,  128, 192, 70, 2, MOEK_ACT_SWIGLU,    F, Q8, F, F, 1, 0, 0, 0, 0, 0, 64, 0},
+      {"q4 g32 T=1",          8,  64, 96, 1,  2, MOEK_ACT_SWIGLU,      F, Q4, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"q4 g32 T=37",         16, 96, 160, 37, 4, MOEK_ACT_SWIGLU,     B, Q4, B, F, 1, 1, 0, 0, 0, 0, 0, 0},
+      {"q4 g128 T=5",         4,  256, 128, 5, 2, MOEK_ACT_SWIGLU,     F, Q4, F, F, 0, 0, 0, 0, 0, 0, 128, 0},
+      {"q4 g32 min T=33",     6,  96, 64, 33, 3, MOEK_ACT_SWIGLU,      F, Q4, F, F, 1, 0, 0, 0, 0, 0, 32, MIN},
+      {"q4 g128 min ungated", 3,  128, 256, 11, 2, MOEK_ACT_GELU,      F, Q4, F, F, 1, 1, 0, 0, 0, 0, 128, MIN},
+      {"q4 one hot T=64",     4,  64, 64, 64, 2, MOEK_ACT_SWIGLU,      F, Q4, F, F, 0, 0, 0, 0, 1, 0, 0, 0},
+      {"q8 shared dense",     1,  64, 96, 17, 1, MOEK_ACT_SWIGLU,      F, Q8, F, F, 0, 0, 1, 1, 0, 1, 0, 0},
   };
   for (size_t ti = 0; ti < sizeof test_isas / sizeof test_isas[0]; ti++) {
     if (!test_use_isa(test_isas[ti])) continue;

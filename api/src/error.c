@@ -65,8 +65,18 @@ void moek_bf16_rows_to_f32(const uint16_t* src, size_t src_stride, size_t rows, 
 
 bool moek_dtype_valid(int32_t dtype) { return dtype == MOEK_DTYPE_F32 || dtype == MOEK_DTYPE_BF16; }
 
+bool moek_weight_dtype_valid(int32_t dtype) {
+  return moek_dtype_valid(dtype) || dtype == MOEK_DTYPE_Q8 || dtype == MOEK_DTYPE_Q4;
+}
+
 const char* moek_dtype_name(int32_t dtype) {
-  return dtype == MOEK_DTYPE_F32 ? "f32" : dtype == MOEK_DTYPE_BF16 ? "bf16" : "invalid";
+  switch (dtype) {
+    case MOEK_DTYPE_F32: return "f32";
+    case MOEK_DTYPE_BF16: return "bf16";
+    case MOEK_DTYPE_Q8: return "q8";
+    case MOEK_DTYPE_Q4: return "q4";
+    default: return "invalid";
+  }
 }
 
 /* Is any of n contiguous elements NaN or Inf? Branch-free over the

@@ -14,6 +14,39 @@ static bool act_valid(int32_t a) {
 }
 static bool act_gated(int32_t a) { return a < MOEK_ACT_RELU; }
 
+/* The quantization fields of desc; *group gets the resolved group size. */
+static moek_status check_quant(const char* fn, const moek_experts_desc* d, int32_t* group) {
+  const bool q8 = d->weight_dtype == MOEK_DTYPE_Q8, q4 = d->weight_dtype == MOEK_DTYPE_Q4;
+  const int32_t g = d->quant_group;
+  *group = 0;
+  if (!q8 && !q4) {
+    if (g) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->quant_group = %d needs weight_dtype Q8 or Q4", fn, g);
+    if (d->flags & MOEK_EXPERTS_QUANT_MIN)
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags MOEK_EXPERTS_QUANT_MIN needs weight_dtype Q4", fn);
+    return MOEK_SUCCESS;
+  }
+  if (q8 && (d->flags & MOEK_EXPERTS_QUANT_MIN))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags MOEK_EXPERTS_QUANT_MIN needs weight_dtype Q4 (Q8 is symmetric)", fn);
+  if (q8 && (g < 0 || g % 32))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: desc->quant_group = %d: Q8 takes 0 (one scale per output channel) or a positive multiple of 32",
+                     fn, g);
+  if (q4 && g != 0 && g != 32 && g != 128)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->quant_group = %d: Q4 takes 32 or 128 (0: 32)", fn, g);
+  *group = q4 && g == 0 ? 32 : g;
+  if (*group) {
+    const int64_t dims[2] = {d->hidden, d->inter};
+    const char* names[2] = {"hidden", "inter"};
+    for (int i = 0; i < 2; i++)
+      if (dims[i] % *group)
+        return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                         "%s: desc->%s = %lld is not a multiple of the quantization group %d (desc->quant_group = %d): "
+                         "every group of K must be whole",
+                         fn, names[i], (long long)dims[i], *group, g);
+  }
+  return MOEK_SUCCESS;
+}
+
 typedef struct matrix_src {
   const char* name; /* "w_gate" */
   const void* const* ptrs;
@@ -85,6 +118,8 @@ static void pack_task(void* arg, size_t i) {
   moek_pack_params p = {
       .src_dtype = j->d->src_dtype,
       .w_dtype = j->x->weight_dtype,
+      .quant_group = j->x->quant_group,
+      .quant_flags = j->x->quant_flags,
       .rows = m->rows,
       .cols = m->cols,
       .src = m->ptrs[e],
@@ -109,8 +144,9 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   moek_status st = moek_read_desc(fn, "desc", user, sizeof d, sizeof d, &d);
   if (st) return st;
 
-  if (d.flags) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags = 0x%x: no flags are defined", fn, d.flags);
-  if (d.reserved0) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->reserved0 = %d must be 0", fn, d.reserved0);
+  if (d.flags & ~MOEK_EXPERTS_QUANT_MIN)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags = 0x%x has unknown bits 0x%x", fn, d.flags,
+                     d.flags & ~MOEK_EXPERTS_QUANT_MIN);
   if (d.num_experts < 1 || d.num_experts > MOEK_MAX_DIM)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->num_experts = %lld is outside [1, %lld]", fn,
                      (long long)d.num_experts, MOEK_MAX_DIM);
@@ -124,10 +160,12 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->activation = %d is not a moek_activation", fn,
                      d.activation);
   if (!moek_dtype_valid(d.src_dtype))
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->src_dtype = %d is not a moek_dtype", fn, d.src_dtype);
-  if (!moek_dtype_valid(d.weight_dtype))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->src_dtype = %d must be MOEK_DTYPE_F32 or _BF16", fn, d.src_dtype);
+  if (!moek_weight_dtype_valid(d.weight_dtype))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->weight_dtype = %d is not a moek_dtype", fn,
                      d.weight_dtype);
+  int32_t group;
+  if ((st = check_quant(fn, &d, &group))) return st;
   if (!isfinite(d.act_alpha) || d.act_alpha < 0.0f)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->act_alpha = %g must be finite and >= 0 (0: 1.702)",
                      fn, (double)d.act_alpha);
@@ -170,8 +208,13 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   x->act_alpha = d.act_alpha != 0.0f ? d.act_alpha : 1.702f;
   x->act_limit = d.act_limit != 0.0f ? d.act_limit : 7.0f;
   x->gated = gated;
-  x->gateup_bytes = moek_align_up(x->table->packed_size(d.weight_dtype, I, H, gated));
-  x->down_bytes = moek_align_up(x->table->packed_size(d.weight_dtype, H, I, 0));
+  x->quant_group = group;
+  x->quant_flags = d.flags & MOEK_EXPERTS_QUANT_MIN;
+  moek_pack_params shape = {.src_dtype = d.src_dtype, .w_dtype = d.weight_dtype, .quant_group = group,
+                            .quant_flags = x->quant_flags, .rows = I, .cols = H, .src_gate = gated ? (const void*)x : NULL};
+  x->gateup_bytes = moek_align_up(x->table->packed_size(&shape));
+  shape.rows = H, shape.cols = I, shape.src_gate = NULL;
+  x->down_bytes = moek_align_up(x->table->packed_size(&shape));
   const size_t packed = E * (x->gateup_bytes + x->down_bytes);
   const bool any_bias = d.b_gate || d.b_up || d.b_down;
   total = packed + (any_bias ? bias_floats * 4 : 0);

@@ -39,6 +39,11 @@ typedef struct forward_job {
   size_t col_tiles;       /* of the current phase */
   float* h;               /* [P x I] */
   float* out;             /* [P x H] */
+  /* Q8/Q4 experts: the chunk's x rows and the h rows as int8 records */
+  char* xq;               /* [tn records of MOEK_Q8_ROW_BYTES(H)] */
+  char* hq;               /* [P records of MOEK_Q8_ROW_BYTES(I)] */
+  size_t xq_bytes, hq_bytes;
+  size_t n_rows;          /* sorted assignment rows of the chunk */
 } forward_job;
 
 static int32_t expert_of(const moek_forward_args* a, size_t t, size_t j) {
@@ -54,6 +59,23 @@ static void convert_task(void* arg, size_t i) {
   moek_bf16_rows_to_f32((const uint16_t*)j->a->x + (j->t0 + t) * xs, xs, n, j->H, j->xf + t * j->H);
 }
 
+#define ROWS_PER_QUANTIZE_TASK 16
+
+/* Q8/Q4 experts: the chunk's x rows (f32 by now) to int8 records. */
+static void quantize_x_task(void* arg, size_t i) {
+  const forward_job* j = arg;
+  const size_t t = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->tn - t);
+  j->t->quantize_rows((const float*)j->xc + t * j->xc_stride, j->xc_stride, n, j->H, j->xq + t * j->xq_bytes,
+                      j->xq_bytes);
+}
+
+/* Q8/Q4 experts: the h rows gate/up wrote to int8 records for down. */
+static void quantize_h_task(void* arg, size_t i) {
+  const forward_job* j = arg;
+  const size_t r = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->n_rows - r);
+  j->t->quantize_rows(j->h + r * j->I, j->I, n, j->I, j->hq + r * j->hq_bytes, j->hq_bytes);
+}
+
 static void gateup_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const row_block* b = &j->blocks[i / j->col_tiles];
@@ -66,10 +88,12 @@ static void gateup_task(void* arg, size_t i) {
       .n_total = j->I,
       .n_begin = n0,
       .n_end = min_size(n0 + j->t->gateup_tile_n, j->I),
-      .x = j->xc,
-      .x_dtype = j->xc_dtype,
+      .x = j->xq ? (const void*)j->xq : j->xc,
+      .x_dtype = j->xq ? MOEK_DTYPE_Q8 : j->xc_dtype,
       .w_dtype = x->weight_dtype,
-      .x_stride = j->xc_stride,
+      .x_stride = j->xq ? j->xq_bytes : j->xc_stride,
+      .quant_group = x->quant_group,
+      .quant_flags = x->quant_flags,
       .a_rows = j->rows + b->begin,
       .w = moek_expert_w(x, 0, b->expert),
       .gated = x->gated,
@@ -98,6 +122,10 @@ static void down_task(void* arg, size_t i) {
       .h = j->h + (size_t)b->begin * j->I,
       .h_stride = j->I,
       .w_dtype = x->weight_dtype,
+      .quant_group = x->quant_group,
+      .quant_flags = x->quant_flags,
+      .hq = j->hq ? j->hq + (size_t)b->begin * j->hq_bytes : NULL,
+      .hq_stride = j->hq_bytes,
       .w_down = moek_expert_w(x, 1, b->expert),
       .b_down = x->b_down ? x->b_down + (size_t)b->expert * j->H : NULL,
       .out = j->out + (size_t)b->begin * j->H,
@@ -186,9 +214,9 @@ static moek_status validate(const char* fn, const moek_experts* x, const moek_fo
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->num_tokens = %lld is outside [0, %lld] (T * top_k must fit int32)",
                      fn, (long long)a->num_tokens, (long long)(0x7fffffffLL / a->top_k));
   if (!moek_dtype_valid(a->x_dtype))
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x_dtype = %d is not a moek_dtype", fn, a->x_dtype);
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x_dtype = %d must be MOEK_DTYPE_F32 or _BF16", fn, a->x_dtype);
   if (!moek_dtype_valid(a->y_dtype))
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->y_dtype = %d is not a moek_dtype", fn, a->y_dtype);
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->y_dtype = %d must be MOEK_DTYPE_F32 or _BF16", fn, a->y_dtype);
   if (a->x_stride != 0 && (a->x_stride < H || a->x_stride > 0x7fffffffffffLL))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x_stride = %lld is outside [hidden = %lld, 2^47)", fn,
                      (long long)a->x_stride, (long long)H);
@@ -249,17 +277,21 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
   const moek_kernel_table* t = x->table;
   const size_t T = (size_t)a.num_tokens, k = (size_t)a.top_k, E = (size_t)x->num_experts;
   const size_t H = (size_t)x->hidden, I = (size_t)x->inter;
-  const bool convert_x = a.x_dtype == MOEK_DTYPE_BF16 && (t->flags & MOEK_KERNEL_F32_X);
-  /* Per assignment: h and out rows, its sorted row, its token, a row block;
-   * per token: its f32 x row when converting. */
-  const size_t per_token = (I + H) * 4 * k + (4 + 4 + sizeof(row_block)) * k + (convert_x ? H * 4 : 0);
+  const bool quant = x->weight_dtype == MOEK_DTYPE_Q8 || x->weight_dtype == MOEK_DTYPE_Q4;
+  const bool convert_x = a.x_dtype == MOEK_DTYPE_BF16 && (quant || (t->flags & MOEK_KERNEL_F32_X));
+  const size_t xq_bytes = quant ? MOEK_Q8_ROW_BYTES(H) : 0, hq_bytes = quant ? MOEK_Q8_ROW_BYTES(I) : 0;
+  /* Per assignment: h and out rows, its sorted row, its token, a row block,
+   * its h record; per token: its f32 x row when converting, its x record. */
+  const size_t per_token =
+      (I + H) * 4 * k + (4 + 4 + sizeof(row_block) + hq_bytes) * k + (convert_x ? H * 4 : 0) + xq_bytes;
   size_t chunk = WORKSPACE_BUDGET / per_token;
   if (chunk < 1) chunk = 1;
   if (chunk > T) chunk = T;
   const size_t P = chunk * k;
   const size_t bytes = moek_align_up(P * I * 4) + moek_align_up(P * H * 4) + moek_align_up(P * 4) * 2 +
                        moek_align_up((P + E) * sizeof(row_block)) + moek_align_up((E + 1) * 4) +
-                       (convert_x ? moek_align_up(chunk * H * 4) : 0);
+                       (convert_x ? moek_align_up(chunk * H * 4) : 0) + moek_align_up(chunk * xq_bytes) +
+                       moek_align_up(P * hq_bytes);
 
   pthread_mutex_lock(&ctx->call_lock);
   char* ws = moek_workspace(ctx, bytes, fn);
@@ -274,7 +306,13 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
   int32_t* pos = (int32_t*)(ws += moek_align_up(P * 4));
   row_block* blocks = (row_block*)(ws += moek_align_up(P * 4));
   int32_t* counts = (int32_t*)(ws += moek_align_up((P + E) * sizeof(row_block)));
-  j.xf = convert_x ? (float*)(ws + moek_align_up((E + 1) * 4)) : NULL;
+  ws += moek_align_up((E + 1) * 4);
+  j.xf = convert_x ? (float*)ws : NULL;
+  ws += convert_x ? moek_align_up(chunk * H * 4) : 0;
+  if (quant) {
+    j.xq = ws, j.xq_bytes = xq_bytes;
+    j.hq = ws + moek_align_up(chunk * xq_bytes), j.hq_bytes = hq_bytes;
+  }
   j.rows = rows;
   j.pos = pos;
   j.blocks = blocks;
@@ -289,9 +327,14 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
     } else {
       j.xc = (const char*)a.x + t0 * xs * moek_dtype_size(a.x_dtype), j.xc_dtype = a.x_dtype, j.xc_stride = xs;
     }
+    if (quant)
+      moek_parallel_run(ctx, (j.tn + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_x_task, &j);
     j.n_blocks = sort_assignments(&j, E, counts, rows, pos, blocks);
+    j.n_rows = j.n_blocks ? (size_t)blocks[j.n_blocks - 1].end : 0;
     j.col_tiles = (I + t->gateup_tile_n - 1) / t->gateup_tile_n;
     moek_parallel_run(ctx, j.n_blocks * j.col_tiles, gateup_task, &j);
+    if (quant)
+      moek_parallel_run(ctx, (j.n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_h_task, &j);
     j.col_tiles = (H + t->down_tile_n - 1) / t->down_tile_n;
     moek_parallel_run(ctx, j.n_blocks * j.col_tiles, down_task, &j);
     moek_parallel_run(ctx, (j.tn + TOKENS_PER_COMBINE_TASK - 1) / TOKENS_PER_COMBINE_TASK, combine_task, &j);

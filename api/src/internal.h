@@ -45,7 +45,8 @@ bool moek_find_nonfinite(const void* src, int32_t dtype, size_t rows, size_t col
  * apart: the one copy a call makes when its kernels read f32 x only. */
 void moek_bf16_rows_to_f32(const uint16_t* src, size_t src_stride, size_t rows, size_t cols, float* dst);
 
-bool moek_dtype_valid(int32_t dtype);
+bool moek_dtype_valid(int32_t dtype); /* f32 or bf16: activations, sources */
+bool moek_weight_dtype_valid(int32_t dtype); /* also Q8, Q4 */
 const char* moek_dtype_name(int32_t dtype);
 
 /* --------------------------------------------------------------- dispatch */
@@ -94,6 +95,8 @@ struct moek_experts {
   int64_t num_experts, hidden, inter;
   int32_t activation;
   int32_t weight_dtype;
+  int32_t quant_group;   /* resolved: Q8 0 (per channel) or a multiple of 32; Q4 32 or 128 */
+  uint32_t quant_flags;  /* MOEK_EXPERTS_QUANT_MIN */
   float act_alpha, act_limit;
   bool gated;
   void* block; /* one allocation: packed weights, then biases */

@@ -34,11 +34,11 @@ static moek_status check_router_weight(const char* fn, moek_router_desc* d) {
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->hidden = %lld is outside [1, 2147483647]", fn,
                      (long long)d->hidden);
   if (!moek_dtype_valid(d->router_src_dtype))
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->router_src_dtype = %d is not a moek_dtype", fn,
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->router_src_dtype = %d must be MOEK_DTYPE_F32 or _BF16", fn,
                      d->router_src_dtype);
   if (d->router_weight_dtype == 0) d->router_weight_dtype = d->router_src_dtype;
   if (!moek_dtype_valid(d->router_weight_dtype))
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->router_weight_dtype = %d is not a moek_dtype", fn,
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->router_weight_dtype = %d must be MOEK_DTYPE_F32 or _BF16", fn,
                      d->router_weight_dtype);
   moek_matrix_strides* st = &d->router_strides;
   if (st->row == 0 && st->col == 0) {
@@ -132,15 +132,16 @@ moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, 
   }
   if (d.w_router) {
     const size_t H = (size_t)d.hidden;
-    const size_t bytes = moek_align_up(r->table->packed_size(d.router_weight_dtype, E, H, 0));
+    moek_pack_params pp = {.src_dtype = d.router_src_dtype, .w_dtype = d.router_weight_dtype, .rows = E, .cols = H,
+                           .src = d.w_router, .stride_row = (ptrdiff_t)d.router_strides.row,
+                           .stride_col = (ptrdiff_t)d.router_strides.col};
+    const size_t bytes = moek_align_up(r->table->packed_size(&pp));
     r->w_packed = moek_alloc_weights(bytes);
     if (!r->w_packed) {
       moek_router_destroy(r);
       return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory for %zu bytes of router weight", fn, bytes);
     }
-    moek_pack_params pp = {.src_dtype = d.router_src_dtype, .w_dtype = d.router_weight_dtype, .rows = E, .cols = H,
-                           .src = d.w_router, .stride_row = (ptrdiff_t)d.router_strides.row,
-                           .stride_col = (ptrdiff_t)d.router_strides.col, .dst = r->w_packed};
+    pp.dst = r->w_packed;
     r->table->pack(&pp);
   }
   d.selection_bias = r->selection_bias;
@@ -320,7 +321,7 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                        "%s: args->x needs a router created with desc->w_router (this one routes logits only)", fn);
     if (!moek_dtype_valid(a.x_dtype))
-      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x_dtype = %d is not a moek_dtype", fn, a.x_dtype);
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x_dtype = %d must be MOEK_DTYPE_F32 or _BF16", fn, a.x_dtype);
     if (a.x_stride != 0 && (a.x_stride < d->hidden || a.x_stride > 0x7fffffffffffLL))
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x_stride = %lld is outside [hidden = %lld, 2^47)", fn,
                        (long long)a.x_stride, (long long)d->hidden);

@@ -4,8 +4,11 @@
  * and independent of how the driver tiles the work. */
 #include "gemm_ref.h"
 
+#include <stdbool.h>
+
 #include "activation_ref.h"
 #include "moek_bf16.h"
+#include "moek_quant.h"
 
 /* One dot product of length k per (A dtype, W dtype) pair; LOAD_A and LOAD_W
  * turn element i into f32. */
@@ -40,14 +43,49 @@ static float dot_row(const void* a, int32_t a_dtype, const void* w, int32_t w_dt
                                     : dot_f32_f32((const float*)a, wr, k);
 }
 
+/* Quantized weights: row n of a packed Q8/Q4 matrix (pack_ref.c) against
+ * one activation record. Per block of 32: the exact int32 dot S, then
+ * acc = fma(S, w_scale * a_scale, acc) (+ fma(sum_a, w_min * a_scale, acc)),
+ * blocks in order: every table computes exactly this. */
+static float dot_row_quant(const void* record, const void* w, int32_t w_dtype, int32_t group, uint32_t flags,
+                           size_t n, size_t rows, size_t k) {
+  const size_t kp = (k + 31) / 32 * 32, nb = kp / 32, glen = moek_quant_group_len(group, k), groups = kp / glen;
+  const int8_t* codes = (const int8_t*)w + n * kp;
+  const float* scale = (const float*)((const int8_t*)w + rows * kp) + n * groups;
+  const float* min = scale + rows * groups; /* read only with MOEK_EXPERTS_QUANT_MIN */
+  const int8_t* aq = record;
+  const float* as = (const float*)((const char*)record + nb * 32);
+  const int32_t* asum = (const int32_t*)((const char*)record + nb * 36);
+  const int32_t offset = w_dtype == MOEK_DTYPE_Q4 && !(flags & MOEK_EXPERTS_QUANT_MIN) ? 8 : 0;
+  float acc = 0.0f;
+  for (size_t b = 0; b < nb; b++) {
+    int32_t s = 0;
+    for (size_t i = 0; i < 32; i++) s += (int32_t)codes[b * 32 + i] * aq[b * 32 + i];
+    s -= offset * asum[b];
+    const size_t g = b * 32 / glen;
+    acc = fmaf((float)s, scale[g] * as[b], acc);
+    if (flags & MOEK_EXPERTS_QUANT_MIN) acc = fmaf((float)asum[b], min[g] * as[b], acc);
+  }
+  return acc;
+}
+
+void moek_ref_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride) {
+  for (size_t r = 0; r < rows; r++) moek_quantize_row_ref(src + r * src_stride, k, (char*)dst + r * dst_stride);
+}
+
+static bool is_quant(int32_t w_dtype) { return w_dtype == MOEK_DTYPE_Q8 || w_dtype == MOEK_DTYPE_Q4; }
+
 static const void* x_row(const moek_gateup_params* p, size_t r) {
-  size_t esize = p->x_dtype == MOEK_DTYPE_BF16 ? 2 : 4;
+  size_t esize = p->x_dtype == MOEK_DTYPE_Q8 ? 1 : moek_dtype_size(p->x_dtype);
   return (const char*)p->x + (size_t)p->a_rows[r] * p->x_stride * esize;
 }
 
 void moek_ref_expert_gateup(const moek_gateup_params* p) {
   /* packed [gate | up] when gated, else [up] */
-  const void* w_up = p->gated ? (const char*)p->w + moek_ref_packed_size(p->w_dtype, p->n_total, p->k, 0) : p->w;
+  const bool quant = is_quant(p->w_dtype);
+  const void* w_up =
+      p->gated ? (const char*)p->w + moek_ref_matrix_bytes(p->w_dtype, p->quant_group, p->quant_flags, p->n_total, p->k)
+               : p->w;
   /* n outer, rows inner: the weight rows stay in L1 while the (few) routed x
    * rows are reused from L2. */
   for (size_t n = p->n_begin; n < p->n_end; n++) {
@@ -55,8 +93,14 @@ void moek_ref_expert_gateup(const moek_gateup_params* p) {
     float bu = p->b_up ? p->b_up[n] : 0.0f;
     for (size_t r = 0; r < p->m; r++) {
       const void* a = x_row(p, r);
-      float up = dot_row(a, p->x_dtype, w_up, p->w_dtype, n, p->k) + bu;
-      float gate = p->gated ? dot_row(a, p->x_dtype, p->w, p->w_dtype, n, p->k) + bg : 0.0f;
+      float up, gate = 0.0f;
+      if (quant) {
+        up = dot_row_quant(a, w_up, p->w_dtype, p->quant_group, p->quant_flags, n, p->n_total, p->k) + bu;
+        if (p->gated) gate = dot_row_quant(a, p->w, p->w_dtype, p->quant_group, p->quant_flags, n, p->n_total, p->k) + bg;
+      } else {
+        up = dot_row(a, p->x_dtype, w_up, p->w_dtype, n, p->k) + bu;
+        if (p->gated) gate = dot_row(a, p->x_dtype, p->w, p->w_dtype, n, p->k) + bg;
+      }
       p->h[r * p->h_stride + n] =
           moek_ref_activation(p->activation, gate, up, p->act_alpha, p->act_limit);
     }
@@ -68,7 +112,10 @@ void moek_ref_expert_down(const moek_down_params* p) {
     float b = p->b_down ? p->b_down[n] : 0.0f;
     for (size_t r = 0; r < p->m; r++)
       p->out[r * p->out_stride + n] =
-          dot_row(p->h + r * p->h_stride, MOEK_DTYPE_F32, p->w_down, p->w_dtype, n, p->k) + b;
+          (is_quant(p->w_dtype) ? dot_row_quant((const char*)p->hq + r * p->hq_stride, p->w_down, p->w_dtype,
+                                                p->quant_group, p->quant_flags, n, p->n_total, p->k)
+                                : dot_row(p->h + r * p->h_stride, MOEK_DTYPE_F32, p->w_down, p->w_dtype, n, p->k)) +
+          b;
   }
 }
 

@@ -5,9 +5,13 @@
 #include "moek_tables.h"
 
 static const char* ref_ukernel_name(const char* op, int32_t w_dtype) {
-  const int bf16 = w_dtype == MOEK_DTYPE_BF16;
-  if (!strcmp(op, "gateup")) return bf16 ? "moek_ref_expert_gateup(bf16)" : "moek_ref_expert_gateup(f32)";
-  if (!strcmp(op, "down")) return bf16 ? "moek_ref_expert_down(bf16)" : "moek_ref_expert_down(f32)";
+  static const char* const gateup[] = {"", "moek_ref_expert_gateup(f32)", "moek_ref_expert_gateup(bf16)",
+                                       "moek_ref_expert_gateup(q8)", "moek_ref_expert_gateup(q4)"};
+  static const char* const down[] = {"", "moek_ref_expert_down(f32)", "moek_ref_expert_down(bf16)",
+                                     "moek_ref_expert_down(q8)", "moek_ref_expert_down(q4)"};
+  const int32_t w = w_dtype >= MOEK_DTYPE_F32 && w_dtype <= MOEK_DTYPE_Q4 ? w_dtype : MOEK_DTYPE_F32;
+  if (!strcmp(op, "gateup")) return gateup[w];
+  if (!strcmp(op, "down")) return down[w];
   if (!strcmp(op, "combine")) return "moek_ref_combine";
   return "moek_ref_route";
 }
@@ -30,4 +34,5 @@ const moek_kernel_table moek_ref_kernel_table = {
     .combine = moek_ref_combine,
     .route = moek_ref_route,
     .ukernel_name = ref_ukernel_name,
+    .quantize_rows = moek_ref_quantize_rows,
 };

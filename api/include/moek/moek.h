@@ -65,7 +65,13 @@ MOEK_API const char* moek_last_error(void);
 typedef enum moek_dtype {
   /* 0 is "not set" and rejected: a dtype is never guessed. */
   MOEK_DTYPE_F32 = 1,
-  MOEK_DTYPE_BF16 = 2 /* uint16_t holding the high half of an IEEE f32 */
+  MOEK_DTYPE_BF16 = 2, /* uint16_t holding the high half of an IEEE f32 */
+  /* Storage formats of packed expert weights only (moek_experts_desc.
+   * weight_dtype), quantized from f32/bf16 sources at pack time; see
+   * docs/quantization.md. Experts stored this way quantize the activations
+   * (x and h) to int8 in blocks of 32 along K on each call. */
+  MOEK_DTYPE_Q8 = 3, /* int8, symmetric, one f32 scale per output channel or per quant_group */
+  MOEK_DTYPE_Q4 = 4  /* 4-bit, one f32 scale (and min) per quant_group (32 or 128) along K */
 } moek_dtype;
 
 /* ---------------------------------------------------------------- dispatch */
@@ -163,16 +169,24 @@ typedef struct moek_matrix_strides {
   int64_t col;
 } moek_matrix_strides;
 
+/* flags of moek_experts_desc */
+/* Q4 only: asymmetric, w = scale * q + min with q in [0, 15] and a min per
+ * group (AWQ style); without it w = scale * (q - 8) (GPTQ/Q4_0 style). */
+#define MOEK_EXPERTS_QUANT_MIN 0x1u
+
 typedef struct moek_experts_desc {
   uint32_t struct_size; /* sizeof(moek_experts_desc) */
-  uint32_t flags;       /* none yet: 0 */
+  uint32_t flags;       /* MOEK_EXPERTS_* */
   int64_t num_experts;  /* E >= 1 */
   int64_t hidden;       /* H >= 1: width of x and y */
   int64_t inter;        /* I >= 1: width of each expert's hidden layer */
   int32_t activation;   /* moek_activation */
-  int32_t src_dtype;    /* moek_dtype of the weight arrays below */
+  int32_t src_dtype;    /* MOEK_DTYPE_F32 or _BF16: the weight arrays below */
   int32_t weight_dtype; /* moek_dtype the packed weights are stored in */
-  int32_t reserved0;    /* 0 */
+  /* Q8 and Q4 only (0 otherwise): weights per scale along K. Q8: 0 = one
+   * scale per output channel, else a multiple of 32 dividing H and I.
+   * Q4: 0 = 32, else 32 or 128, dividing H and I. */
+  int32_t quant_group;
   /* MOEK_ACT_SWIGLU_OAI parameters; 0 means 1.702 and 7.0. */
   float act_alpha;
   float act_limit;

@@ -7,7 +7,7 @@
  * Kernels compute only: no allocation, no threads, no error reporting. The
  * driver has validated every argument before a kernel runs.
  *
- * Status: MOEK_KERNEL_ABI_VERSION 1 is experimental until the plugin loader
+ * Status: the kernel table ABI (MOEK_KERNEL_ABI_VERSION) is experimental until the plugin loader
  * lands; see docs/kernel-guide.md.
  */
 #ifndef MOEK_MOEK_KERNEL_H
@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define MOEK_KERNEL_ABI_VERSION 1u
+#define MOEK_KERNEL_ABI_VERSION 2u
 
 /* CPU features a table may require (moek_kernel_table.required_cpu_features). */
 #define MOEK_CPU_X86_AVX2 (1ull << 0)
@@ -43,9 +43,21 @@ extern "C" {
  * converting to w_dtype. With src_gate NULL: one matrix [rows x cols]
  * (W_down, or W_up of an ungated FFN). With src_gate set: W_gate and W_up,
  * both [rows x cols], packed together so one kernel pass reads both. */
+/* Quantized weights (w_dtype MOEK_DTYPE_Q8/Q4) compute on activations
+ * quantized to int8 in blocks of MOEK_QBLOCK along K: one row of K values
+ * is a record of MOEK_Q8_ROW_BYTES(K) bytes: ceil(K / 32) * 32 int8 values
+ * (zero past K), then one f32 scale per block, then one int32 sum of the
+ * block's values per block. The rule (table.quantize_rows) is fixed, so
+ * every table sees the same int8 values: per block, amax = max |a|,
+ * scale = amax / 127, q = nearest-even(a * (127 / amax)), all 0 if amax = 0. */
+#define MOEK_QBLOCK 32u
+#define MOEK_Q8_ROW_BYTES(k) (((((size_t)(k) + 31u) / 32u) * 40u + 31u) / 32u * 32u)
+
 typedef struct moek_pack_params {
   int32_t src_dtype;   /* moek_dtype */
   int32_t w_dtype;     /* moek_dtype of the packed copy */
+  int32_t quant_group; /* Q8/Q4: weights per scale along K, resolved (Q8 per channel: 0) */
+  uint32_t quant_flags; /* MOEK_EXPERTS_QUANT_MIN */
   size_t rows;         /* output channels */
   size_t cols;         /* input features */
   const void* src;     /* element (r, c) at src[r * stride_row + c * stride_col] */
@@ -66,9 +78,12 @@ typedef struct moek_gateup_params {
   size_t n_total;          /* I */
   size_t n_begin, n_end;   /* n_begin a multiple of the table's gateup_tile_n */
   const void* x;           /* the whole x */
-  int32_t x_dtype;         /* moek_dtype; always f32 for MOEK_KERNEL_F32_X tables */
+  int32_t x_dtype;         /* moek_dtype; always f32 for MOEK_KERNEL_F32_X tables; for Q8/Q4
+                            * weights always MOEK_DTYPE_Q8: x rows are MOEK_Q8_ROW_BYTES records */
   int32_t w_dtype;         /* moek_dtype of the packed weights */
-  size_t x_stride;         /* elements between x rows */
+  size_t x_stride;         /* elements (Q8 records: bytes) between x rows */
+  int32_t quant_group;     /* as moek_pack_params */
+  uint32_t quant_flags;
   const int32_t* a_rows;   /* m row numbers into x */
   const void* w;           /* packed gate and up (gated), or up alone */
   int32_t gated;           /* 1: W_gate present */
@@ -87,10 +102,13 @@ typedef struct moek_down_params {
   size_t k;                /* I */
   size_t n_total;          /* H */
   size_t n_begin, n_end;   /* n_begin a multiple of the table's down_tile_n */
-  const float* h;
+  const float* h;          /* f32 weights; for Q8/Q4 weights h is hq, below */
   size_t h_stride;
   int32_t w_dtype;
-  int32_t reserved;
+  int32_t quant_group;     /* as moek_pack_params */
+  uint32_t quant_flags;
+  const void* hq;          /* Q8/Q4 weights: h rows as MOEK_Q8_ROW_BYTES records */
+  size_t hq_stride;        /* bytes between hq rows */
   const void* w_down;      /* packed [H x I] */
   const float* b_down;     /* [H] or NULL */
   float* out;              /* row r at out + r * out_stride; columns as n */
@@ -157,9 +175,10 @@ typedef struct moek_kernel_table {
   uint32_t tile_m;
   uint32_t gateup_tile_n;
   uint32_t down_tile_n;
-  /* bytes of a packed W_down [rows x cols], or of W_gate and W_up (gated)
-   * or W_up alone, each [rows x cols] */
-  size_t (*packed_size)(int32_t w_dtype, size_t rows, size_t cols, int32_t gated);
+  /* bytes pack(p) writes: a packed W_down [rows x cols], or W_gate and
+   * W_up (src_gate set) or W_up alone, each [rows x cols]; reads only the
+   * dtypes, quant fields, rows, cols and whether src_gate is set */
+  size_t (*packed_size)(const moek_pack_params* p);
   void (*pack)(const moek_pack_params* p);
   void (*expert_gateup)(const moek_gateup_params* p);
   void (*expert_down)(const moek_down_params* p);
@@ -168,6 +187,9 @@ typedef struct moek_kernel_table {
   /* The microkernel an entry runs, for MOEK_VERBOSE: op "gateup", "down",
    * "combine" or "route"; a static string. */
   const char* (*ukernel_name)(const char* op, int32_t w_dtype);
+  /* rows of src (f32, src_stride floats apart, k wide) to MOEK_Q8_ROW_BYTES
+   * records dst_stride bytes apart, by the rule above, bit for bit */
+  void (*quantize_rows)(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
 } moek_kernel_table;
 
 #ifdef __cplusplus

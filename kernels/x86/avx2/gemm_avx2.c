@@ -14,9 +14,8 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "../../ref/activation_ref.h"
+#include "epilogue_avx2.h"
 #include "gemm_avx2.h"
-#include "math_avx2.h"
 
 #define MR_MAX 6
 #define PREFETCH_BYTES 1024 /* ahead in the panel stream */
@@ -107,56 +106,11 @@ static const ukernel_fn ukernels[2][MR_MAX] = {
      moek_bf16_gemm_ukernel_5x16__avx2_fma, moek_bf16_gemm_ukernel_6x16__avx2_fma},
 };
 
-/* lanes [0, n) of 8 */
-static inline __m256i lane_mask(size_t n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n > 8 ? 8 : n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-static inline __m256 load_bias(const float* b, size_t n0, size_t nv, __m256i mask) {
-  if (!b) return _mm256_setzero_ps();
-  return nv >= 8 ? _mm256_loadu_ps(b + n0) : _mm256_maskload_ps(b + n0, mask);
-}
-
-static inline void store_cols(float* dst, __m256 v, size_t nv, __m256i mask) {
-  if (nv >= 8)
-    _mm256_storeu_ps(dst, v);
-  else
-    _mm256_maskstore_ps(dst, mask, v);
-}
-
-/* act(gate, up) on 8 lanes; act is the moek_activation. */
-static inline __m256 act_vec(int32_t act, __m256 g, __m256 u, float alpha, float limit) {
-  switch (act) {
-    case MOEK_ACT_SWIGLU: return _mm256_mul_ps(_mm256_mul_ps(g, moek_sigmoid_avx2(g)), u);
-    case MOEK_ACT_SWIGLU_OAI: {
-      const __m256 lim = _mm256_set1_ps(limit);
-      g = _mm256_min_ps(g, lim);
-      u = _mm256_max_ps(_mm256_min_ps(u, lim), _mm256_sub_ps(_mm256_setzero_ps(), lim));
-      const __m256 s = moek_sigmoid_avx2(_mm256_mul_ps(_mm256_set1_ps(alpha), g));
-      return _mm256_mul_ps(_mm256_mul_ps(g, s), _mm256_add_ps(u, _mm256_set1_ps(1.0f)));
-    }
-    case MOEK_ACT_RELU: return _mm256_max_ps(u, _mm256_setzero_ps());
-    case MOEK_ACT_SILU: return _mm256_mul_ps(u, moek_sigmoid_avx2(u));
-    default: { /* GELU forms: the reference's scalar definition */
-      float gs[8], us[8];
-      _mm256_storeu_ps(gs, g);
-      _mm256_storeu_ps(us, u);
-      for (int i = 0; i < 8; i++) gs[i] = moek_ref_activation(act, gs[i], us[i], alpha, limit);
-      return _mm256_loadu_ps(gs);
-    }
-  }
-}
-
-/* Row groups of at most MR_MAX rows, balanced (8 rows: 4 + 4, not 6 + 2):
- * a group streams the panel once whatever its size, so uneven groups waste
- * bandwidth. Group g of n covers rows [first, first + size). */
-static inline void row_group(size_t m, size_t g, size_t n, size_t* first, int* size) {
-  const size_t base = m / n, extra = m % n;
-  *first = g * base + (g < extra ? g : extra);
-  *size = (int)(base + (g < extra));
-}
-
 void moek_avx2_expert_gateup(const moek_gateup_params* p) {
+  if (p->w_dtype == MOEK_DTYPE_Q8 || p->w_dtype == MOEK_DTYPE_Q4) {
+    moek_avx2_q_expert_gateup(p);
+    return;
+  }
   const int bf16 = p->w_dtype == MOEK_DTYPE_BF16;
   const size_t K = p->k, pw = p->gated ? 8 : 16; /* h columns per panel */
   const size_t panel_bytes = K * 16 * (bf16 ? 2u : 4u);
@@ -166,12 +120,7 @@ void moek_avx2_expert_gateup(const moek_gateup_params* p) {
    * every row of the tile from L1/L2. */
   for (size_t n0 = p->n_begin; n0 < p->n_end; n0 += pw) {
     const void* w = (const char*)p->w + (n0 / pw) * panel_bytes;
-    const size_t nv = p->n_end - n0 < pw ? p->n_end - n0 : pw, nv_hi = nv > 8 ? nv - 8 : 0;
-    const __m256i mask = lane_mask(nv), mask_hi = lane_mask(nv_hi);
-    const __m256 zero = _mm256_setzero_ps();
-    const __m256 bg = p->gated ? load_bias(p->b_gate, n0, nv, mask) : zero;
-    const __m256 bu = load_bias(p->b_up, n0, nv, mask);
-    const __m256 bu_hi = !p->gated && nv_hi ? load_bias(p->b_up, n0 + 8, nv_hi, mask_hi) : zero;
+    const gateup_cols cols = gateup_cols_at(p, n0, pw);
     for (size_t g = 0; g < groups; g++) {
       size_t m0;
       int mr;
@@ -180,34 +129,22 @@ void moek_avx2_expert_gateup(const moek_gateup_params* p) {
       for (int r = 0; r < mr; r++) a[r] = x + (size_t)p->a_rows[m0 + (size_t)r] * p->x_stride;
       __m256 c[MR_MAX][2];
       ukernels[bf16][mr - 1](K, a, w, c);
-      for (int r = 0; r < mr; r++) {
-        float* hrow = p->h + (m0 + (size_t)r) * p->h_stride + n0;
-        if (p->gated) {
-          const __m256 h = act_vec(p->activation, _mm256_add_ps(c[r][0], bg), _mm256_add_ps(c[r][1], bu),
-                                   p->act_alpha, p->act_limit);
-          store_cols(hrow, h, nv, mask);
-        } else {
-          store_cols(hrow, act_vec(p->activation, zero, _mm256_add_ps(c[r][0], bu), p->act_alpha, p->act_limit), nv,
-                     mask);
-          if (nv_hi)
-            store_cols(hrow + 8, act_vec(p->activation, zero, _mm256_add_ps(c[r][1], bu_hi), p->act_alpha, p->act_limit),
-                       nv_hi, mask_hi);
-        }
-      }
+      for (int r = 0; r < mr; r++) gateup_store_row(p, &cols, p->h + (m0 + (size_t)r) * p->h_stride + n0, c[r][0], c[r][1]);
     }
   }
 }
 
 void moek_avx2_expert_down(const moek_down_params* p) {
+  if (p->w_dtype == MOEK_DTYPE_Q8 || p->w_dtype == MOEK_DTYPE_Q4) {
+    moek_avx2_q_expert_down(p);
+    return;
+  }
   const int bf16 = p->w_dtype == MOEK_DTYPE_BF16;
   const size_t K = p->k, panel_bytes = K * 16 * (bf16 ? 2u : 4u);
   const size_t groups = (p->m + MR_MAX - 1) / MR_MAX;
   for (size_t n0 = p->n_begin; n0 < p->n_end; n0 += 16) {
     const void* w = (const char*)p->w_down + (n0 / 16) * panel_bytes;
-    const size_t nv = p->n_end - n0 < 16 ? p->n_end - n0 : 16, nv_hi = nv > 8 ? nv - 8 : 0;
-    const __m256i mask = lane_mask(nv), mask_hi = lane_mask(nv_hi);
-    const __m256 b0 = load_bias(p->b_down, n0, nv, mask);
-    const __m256 b1 = nv_hi ? load_bias(p->b_down, n0 + 8, nv_hi, mask_hi) : _mm256_setzero_ps();
+    const down_cols cols = down_cols_at(p, n0);
     for (size_t g = 0; g < groups; g++) {
       size_t m0;
       int mr;
@@ -216,11 +153,7 @@ void moek_avx2_expert_down(const moek_down_params* p) {
       for (int r = 0; r < mr; r++) a[r] = p->h + (m0 + (size_t)r) * p->h_stride;
       __m256 c[MR_MAX][2];
       ukernels[bf16][mr - 1](K, a, w, c);
-      for (int r = 0; r < mr; r++) {
-        float* o = p->out + (m0 + (size_t)r) * p->out_stride + n0;
-        store_cols(o, _mm256_add_ps(c[r][0], b0), nv, mask);
-        if (nv_hi) store_cols(o + 8, _mm256_add_ps(c[r][1], b1), nv_hi, mask_hi);
-      }
+      for (int r = 0; r < mr; r++) down_store_row(&cols, p->out + (m0 + (size_t)r) * p->out_stride + n0, c[r][0], c[r][1]);
     }
   }
 }

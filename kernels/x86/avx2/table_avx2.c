@@ -5,10 +5,14 @@
 #include "moek_tables.h"
 
 static const char* avx2_ukernel_name(const char* op, int32_t w_dtype) {
-  const int bf16 = w_dtype == MOEK_DTYPE_BF16;
-  if (!strcmp(op, "gateup"))
-    return bf16 ? "moek_bf16_gemm_ukernel_6x16__avx2_fma+act" : "moek_f32_gemm_ukernel_6x16__avx2_fma+act";
-  if (!strcmp(op, "down")) return bf16 ? "moek_bf16_gemm_ukernel_6x16__avx2_fma" : "moek_f32_gemm_ukernel_6x16__avx2_fma";
+  static const char* const gateup[] = {"", "moek_f32_gemm_ukernel_6x16__avx2_fma+act",
+                                       "moek_bf16_gemm_ukernel_6x16__avx2_fma+act", "moek_q8_gemm_ukernel_4x16__avx2+act",
+                                       "moek_q4_gemm_ukernel_4x16__avx2+act"};
+  static const char* const down[] = {"", "moek_f32_gemm_ukernel_6x16__avx2_fma", "moek_bf16_gemm_ukernel_6x16__avx2_fma",
+                                     "moek_q8_gemm_ukernel_4x16__avx2", "moek_q4_gemm_ukernel_4x16__avx2"};
+  const int32_t w = w_dtype >= MOEK_DTYPE_F32 && w_dtype <= MOEK_DTYPE_Q4 ? w_dtype : MOEK_DTYPE_F32;
+  if (!strcmp(op, "gateup")) return gateup[w];
+  if (!strcmp(op, "down")) return down[w];
   if (!strcmp(op, "combine")) return "moek_avx2_combine";
   return "moek_avx2_route";
 }
@@ -31,4 +35,5 @@ const moek_kernel_table moek_avx2_kernel_table = {
     .combine = moek_avx2_combine,
     .route = moek_avx2_route,
     .ukernel_name = avx2_ukernel_name,
+    .quantize_rows = moek_avx2_quantize_rows,
 };

@@ -1,0 +1,93 @@
+/* The quantization rules of MOEK_DTYPE_Q8 and MOEK_DTYPE_Q4 weights and of
+ * the int8 activation records (MOEK_Q8_ROW_BYTES), written once in scalar
+ * C. Every table's packer calls the weight rule, and every table's
+ * quantize_rows must give the activation rule's bits: so all tables hold
+ * the same codes and scales, and the tests' oracle (which includes this
+ * header) knows the exact values a kernel multiplies. docs/quantization.md
+ * explains the choices. */
+#ifndef MOEK_QUANT_H
+#define MOEK_QUANT_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "moek_bf16.h"
+
+/* One group's parameters: w ~ scale * (code - 8) (Q4), scale * code + min
+ * (Q4 with MOEK_EXPERTS_QUANT_MIN), scale * code (Q8). */
+typedef struct moek_qparams {
+  float scale, min, inv; /* inv: the factor codes are rounded from */
+} moek_qparams;
+
+static inline int32_t moek_clamp_i32(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* The parameters of n source values (moek_dtype src_dtype, stride elements
+ * apart). Q8: scale = amax / 127. Q4: the value v of largest magnitude (the
+ * first, on ties) maps to code 0 exactly: scale = v / -8, codes span
+ * [-8, 7] around 8. Q4 + min: scale = (max - min) / 15, codes [0, 15]. */
+static inline moek_qparams moek_quant_params(const void* src, int32_t src_dtype, ptrdiff_t stride, size_t n,
+                                             int32_t w_dtype, uint32_t flags) {
+  moek_qparams q = {0.0f, 0.0f, 0.0f};
+  float amax = 0.0f, vmax = 0.0f, lo = INFINITY, hi = -INFINITY;
+  for (size_t i = 0; i < n; i++) {
+    const float v = moek_load_elem(src, src_dtype, (ptrdiff_t)i * stride);
+    if (fabsf(v) > amax) amax = fabsf(v), vmax = v;
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+  }
+  if (w_dtype == MOEK_DTYPE_Q8) {
+    if (amax > 0.0f) q.scale = amax / 127.0f, q.inv = 127.0f / amax;
+  } else if (flags & MOEK_EXPERTS_QUANT_MIN) {
+    q.min = n ? lo : 0.0f;
+    if (n && hi > lo) q.scale = (hi - lo) / 15.0f, q.inv = 15.0f / (hi - lo);
+  } else if (amax > 0.0f) {
+    q.scale = vmax / -8.0f, q.inv = -8.0f / vmax;
+  }
+  return q;
+}
+
+/* The stored code of value v: Q8 in [-127, 127], Q4 in [0, 15]. */
+static inline int32_t moek_quant_code(float v, moek_qparams q, int32_t w_dtype, uint32_t flags) {
+  if (w_dtype == MOEK_DTYPE_Q8) return moek_clamp_i32((int32_t)nearbyintf(v * q.inv), -127, 127);
+  if (flags & MOEK_EXPERTS_QUANT_MIN) return moek_clamp_i32((int32_t)nearbyintf((v - q.min) * q.inv), 0, 15);
+  return moek_clamp_i32((int32_t)nearbyintf(v * q.inv), -8, 7) + 8;
+}
+
+/* The weight a code stands for, as the kernels use it (the tests' oracle). */
+static inline double moek_quant_value(int32_t code, moek_qparams q, int32_t w_dtype, uint32_t flags) {
+  if (w_dtype == MOEK_DTYPE_Q8) return (double)q.scale * code;
+  if (flags & MOEK_EXPERTS_QUANT_MIN) return (double)q.scale * code + q.min;
+  return (double)q.scale * (code - 8);
+}
+
+/* Weights per scale along a K of cols: the resolved group, or all of K
+ * (rounded up to whole activation blocks) for per-channel Q8. */
+static inline size_t moek_quant_group_len(int32_t group, size_t cols) {
+  return group ? (size_t)group : (cols + 31) / 32 * 32;
+}
+
+/* One activation row to its MOEK_Q8_ROW_BYTES record: per block of 32,
+ * amax = max |a|, scale = amax / 127, q = nearest-even(a * (127 / amax)). */
+static inline void moek_quantize_row_ref(const float* a, size_t k, void* record) {
+  const size_t nb = (k + 31) / 32;
+  int8_t* q = record;
+  float* scale = (float*)((char*)record + nb * 32);
+  int32_t* sum = (int32_t*)((char*)record + nb * 36);
+  for (size_t b = 0; b < nb; b++) {
+    const size_t n = k - b * 32 < 32 ? k - b * 32 : 32;
+    float amax = 0.0f;
+    for (size_t i = 0; i < n; i++) amax = fabsf(a[b * 32 + i]) > amax ? fabsf(a[b * 32 + i]) : amax;
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    int32_t s = 0;
+    for (size_t i = 0; i < 32; i++) {
+      const int32_t v = i < n ? (int32_t)nearbyintf(a[b * 32 + i] * inv) : 0;
+      q[b * 32 + i] = (int8_t)v;
+      s += v;
+    }
+    scale[b] = amax / 127.0f;
+    sum[b] = s;
+  }
+}
+
+#endif /* MOEK_QUANT_H */

@@ -1,0 +1,121 @@
+/* The epilogue and tiling helpers every AVX2 GEMM driver of this folder
+ * shares (f32/bf16 in gemm_avx2.c, Q8/Q4 in gemm_q_avx2.c): masks for
+ * column tails, bias loads, stores, the vector activations, and the
+ * balanced row groups. */
+#ifndef MOEK_EPILOGUE_AVX2_H
+#define MOEK_EPILOGUE_AVX2_H
+
+#include <immintrin.h>
+
+#include "../../ref/activation_ref.h"
+#include "math_avx2.h"
+#include "moek/moek.h"
+
+/* lanes [0, n) of 8 */
+static inline __m256i lane_mask(size_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n > 8 ? 8 : n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static inline __m256 load_bias(const float* b, size_t n0, size_t nv, __m256i mask) {
+  if (!b) return _mm256_setzero_ps();
+  return nv >= 8 ? _mm256_loadu_ps(b + n0) : _mm256_maskload_ps(b + n0, mask);
+}
+
+static inline void store_cols(float* dst, __m256 v, size_t nv, __m256i mask) {
+  if (nv >= 8)
+    _mm256_storeu_ps(dst, v);
+  else
+    _mm256_maskstore_ps(dst, mask, v);
+}
+
+/* act(gate, up) on 8 lanes; act is the moek_activation. */
+static inline __m256 act_vec(int32_t act, __m256 g, __m256 u, float alpha, float limit) {
+  switch (act) {
+    case MOEK_ACT_SWIGLU: return _mm256_mul_ps(_mm256_mul_ps(g, moek_sigmoid_avx2(g)), u);
+    case MOEK_ACT_SWIGLU_OAI: {
+      const __m256 lim = _mm256_set1_ps(limit);
+      g = _mm256_min_ps(g, lim);
+      u = _mm256_max_ps(_mm256_min_ps(u, lim), _mm256_sub_ps(_mm256_setzero_ps(), lim));
+      const __m256 s = moek_sigmoid_avx2(_mm256_mul_ps(_mm256_set1_ps(alpha), g));
+      return _mm256_mul_ps(_mm256_mul_ps(g, s), _mm256_add_ps(u, _mm256_set1_ps(1.0f)));
+    }
+    case MOEK_ACT_RELU: return _mm256_max_ps(u, _mm256_setzero_ps());
+    case MOEK_ACT_SILU: return _mm256_mul_ps(u, moek_sigmoid_avx2(u));
+    default: { /* GELU forms: the reference's scalar definition */
+      float gs[8], us[8];
+      _mm256_storeu_ps(gs, g);
+      _mm256_storeu_ps(us, u);
+      for (int i = 0; i < 8; i++) gs[i] = moek_ref_activation(act, gs[i], us[i], alpha, limit);
+      return _mm256_loadu_ps(gs);
+    }
+  }
+}
+
+/* Row groups of at most the microkernel's MR rows, balanced (8 rows: 4 + 4, not 6 + 2):
+ * a group streams the panel once whatever its size, so uneven groups waste
+ * bandwidth. Group g of n covers rows [first, first + size). */
+static inline void row_group(size_t m, size_t g, size_t n, size_t* first, int* size) {
+  const size_t base = m / n, extra = m % n;
+  *first = g * base + (g < extra ? g : extra);
+  *size = (int)(base + (g < extra));
+}
+
+/* The biases of one panel of gate/up (gated: 8 h columns from n0, gate in
+ * the low half and up in the high half of the panel; ungated: 16 up
+ * columns) and its column masks. */
+typedef struct gateup_cols {
+  size_t nv, nv_hi;
+  __m256i mask, mask_hi;
+  __m256 bg, bu, bu_hi;
+} gateup_cols;
+
+static inline gateup_cols gateup_cols_at(const moek_gateup_params* p, size_t n0, size_t pw) {
+  gateup_cols c;
+  c.nv = p->n_end - n0 < pw ? p->n_end - n0 : pw;
+  c.nv_hi = c.nv > 8 ? c.nv - 8 : 0;
+  c.mask = lane_mask(c.nv), c.mask_hi = lane_mask(c.nv_hi);
+  const __m256 zero = _mm256_setzero_ps();
+  c.bg = p->gated ? load_bias(p->b_gate, n0, c.nv, c.mask) : zero;
+  c.bu = load_bias(p->b_up, n0, c.nv, c.mask);
+  c.bu_hi = !p->gated && c.nv_hi ? load_bias(p->b_up, n0 + 8, c.nv_hi, c.mask_hi) : zero;
+  return c;
+}
+
+/* Bias, activation and store of one row's 16 accumulators (lo, hi). */
+static inline void gateup_store_row(const moek_gateup_params* p, const gateup_cols* c, float* hrow, __m256 lo,
+                                    __m256 hi) {
+  if (p->gated) {
+    store_cols(hrow, act_vec(p->activation, _mm256_add_ps(lo, c->bg), _mm256_add_ps(hi, c->bu), p->act_alpha, p->act_limit),
+               c->nv, c->mask);
+    return;
+  }
+  const __m256 zero = _mm256_setzero_ps();
+  store_cols(hrow, act_vec(p->activation, zero, _mm256_add_ps(lo, c->bu), p->act_alpha, p->act_limit), c->nv, c->mask);
+  if (c->nv_hi)
+    store_cols(hrow + 8, act_vec(p->activation, zero, _mm256_add_ps(hi, c->bu_hi), p->act_alpha, p->act_limit),
+               c->nv_hi, c->mask_hi);
+}
+
+/* The biases and masks of one 16-column panel of down, and its store. */
+typedef struct down_cols {
+  size_t nv, nv_hi;
+  __m256i mask, mask_hi;
+  __m256 b0, b1;
+} down_cols;
+
+static inline down_cols down_cols_at(const moek_down_params* p, size_t n0) {
+  down_cols c;
+  c.nv = p->n_end - n0 < 16 ? p->n_end - n0 : 16;
+  c.nv_hi = c.nv > 8 ? c.nv - 8 : 0;
+  c.mask = lane_mask(c.nv), c.mask_hi = lane_mask(c.nv_hi);
+  c.b0 = load_bias(p->b_down, n0, c.nv, c.mask);
+  c.b1 = c.nv_hi ? load_bias(p->b_down, n0 + 8, c.nv_hi, c.mask_hi) : _mm256_setzero_ps();
+  return c;
+}
+
+static inline void down_store_row(const down_cols* c, float* o, __m256 lo, __m256 hi) {
+  store_cols(o, _mm256_add_ps(lo, c->b0), c->nv, c->mask);
+  if (c->nv_hi) store_cols(o + 8, _mm256_add_ps(hi, c->b1), c->nv_hi, c->mask_hi);
+}
+
+#endif /* MOEK_EPILOGUE_AVX2_H */

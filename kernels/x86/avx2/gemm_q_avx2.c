@@ -1,0 +1,215 @@
+/* AVX2 expert GEMMs on Q8/Q4 panels (pack_q_avx2.c) and int8 activation
+ * records (MOEK_Q8_ROW_BYTES).
+ *
+ * Microkernel: MR rows x 16 columns. Per step of 4 k, vpmaddubsw multiplies
+ * unsigned weight bytes by the row's 4 broadcast int8 activations and adds
+ * pairs into 16-bit lanes:
+ *   Q4: codes 0..15, so a 16-bit lane of 8 steps (16 products) stays within
+ *       16 * 15 * 127 = 30480 < 2^15: the block's 8 steps add in 16 bits and
+ *       one vpmaddwd per block widens them (the offset 8 of symmetric codes
+ *       comes off as 8 * sum(a), sum(a) being in the record);
+ *   Q8: signed codes: |w| times sign(a, w) (vpsignb), so a pair is at most
+ *       2 * 127 * 127 < 2^15; widened every step.
+ * Per block of 32 k the exact int32 dot becomes f32 and is added as
+ * fma(dot, w_scale * a_scale, acc) (+ fma(sum(a), w_min * a_scale, acc)), in
+ * block order: the reference computes exactly this, so the tables agree
+ * bit for bit before the activation. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "epilogue_avx2.h"
+#include "gemm_avx2.h"
+#include "moek_quant.h"
+
+#define MRQ_MAX 4
+#define PREFETCH_BYTES 1024
+
+typedef struct qrow {
+  const int8_t* q;
+  const float* scale;
+  const int32_t* sum;
+} qrow;
+
+static inline qrow qrow_at(const void* record, size_t nb) {
+  return (qrow){(const int8_t*)record, (const float*)((const char*)record + nb * 32),
+                (const int32_t*)((const char*)record + nb * 36)};
+}
+
+static inline __attribute__((always_inline)) __m256i bcast4(const int8_t* p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+/* One block of 32 k for mr rows: the int32 dots of 16 columns per row. */
+static inline __attribute__((always_inline)) void block_q4(const int mr, const uint8_t* w, const qrow* a, size_t b,
+                                                           __m256i d[MRQ_MAX][2]) {
+  const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+  __m256i s[MRQ_MAX][2];
+#pragma GCC unroll 4
+  for (int r = 0; r < mr; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+  for (int st = 0; st < 8; st++) {
+    const __m256i v = _mm256_load_si256((const __m256i*)(w + st * 32));
+    const __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+#pragma GCC unroll 4
+    for (int r = 0; r < mr; r++) {
+      const __m256i av = bcast4(a[r].q + b * 32 + st * 4);
+      s[r][0] = _mm256_add_epi16(s[r][0], _mm256_maddubs_epi16(lo, av));
+      s[r][1] = _mm256_add_epi16(s[r][1], _mm256_maddubs_epi16(hi, av));
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < mr; r++) {
+    d[r][0] = _mm256_madd_epi16(s[r][0], ones);
+    d[r][1] = _mm256_madd_epi16(s[r][1], ones);
+  }
+}
+
+static inline __attribute__((always_inline)) void block_q8(const int mr, const uint8_t* w, const qrow* a, size_t b,
+                                                           __m256i d[MRQ_MAX][2]) {
+  const __m256i ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 4
+  for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+  for (int st = 0; st < 8; st++) {
+    const __m256i w0 = _mm256_load_si256((const __m256i*)(w + st * 64));
+    const __m256i w1 = _mm256_load_si256((const __m256i*)(w + st * 64 + 32));
+    const __m256i u0 = _mm256_abs_epi8(w0), u1 = _mm256_abs_epi8(w1);
+#pragma GCC unroll 4
+    for (int r = 0; r < mr; r++) {
+      const __m256i av = bcast4(a[r].q + b * 32 + st * 4);
+      d[r][0] = _mm256_add_epi32(d[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(u0, _mm256_sign_epi8(av, w0)), ones));
+      d[r][1] = _mm256_add_epi32(d[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(u1, _mm256_sign_epi8(av, w1)), ones));
+    }
+  }
+}
+
+/* mr rows x one panel over all of K: c[r][0] columns 0-7, c[r][1] 8-15. */
+static inline __attribute__((always_inline)) void qkernel(const int mr, const int q4, const int has_min, size_t groups,
+                                                          size_t blocks_per_group, const qrow* a, const uint8_t* w,
+                                                          __m256 c[MRQ_MAX][2]) {
+  const size_t bbytes = q4 ? 256 : 512;
+  const __m256i off = _mm256_set1_epi32(q4 && !has_min ? 8 : 0);
+#pragma GCC unroll 4
+  for (int r = 0; r < mr; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
+  size_t b = 0;
+  for (size_t g = 0; g < groups; g++) {
+    const __m256 ws0 = _mm256_load_ps((const float*)w), ws1 = _mm256_load_ps((const float*)w + 8);
+    const __m256 wm0 = has_min ? _mm256_load_ps((const float*)w + 16) : _mm256_setzero_ps();
+    const __m256 wm1 = has_min ? _mm256_load_ps((const float*)w + 24) : _mm256_setzero_ps();
+    w += has_min ? 128 : 64;
+    for (size_t bi = 0; bi < blocks_per_group; bi++, b++, w += bbytes) {
+      _mm_prefetch((const char*)w + PREFETCH_BYTES, _MM_HINT_T0);
+      _mm_prefetch((const char*)w + PREFETCH_BYTES + 64, _MM_HINT_T0);
+      if (!q4) {
+        _mm_prefetch((const char*)w + PREFETCH_BYTES + 128, _MM_HINT_T0);
+        _mm_prefetch((const char*)w + PREFETCH_BYTES + 192, _MM_HINT_T0);
+      }
+      __m256i d[MRQ_MAX][2];
+      if (q4)
+        block_q4(mr, w, a, b, d);
+      else
+        block_q8(mr, w, a, b, d);
+#pragma GCC unroll 4
+      for (int r = 0; r < mr; r++) {
+        const __m256 as = _mm256_set1_ps(a[r].scale[b]);
+        const __m256i sum = _mm256_set1_epi32(a[r].sum[b]);
+        const __m256i d0 = _mm256_sub_epi32(d[r][0], _mm256_mullo_epi32(off, sum));
+        const __m256i d1 = _mm256_sub_epi32(d[r][1], _mm256_mullo_epi32(off, sum));
+        c[r][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_mul_ps(ws0, as), c[r][0]);
+        c[r][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_mul_ps(ws1, as), c[r][1]);
+        if (has_min) {
+          const __m256 sf = _mm256_cvtepi32_ps(sum);
+          c[r][0] = _mm256_fmadd_ps(sf, _mm256_mul_ps(wm0, as), c[r][0]);
+          c[r][1] = _mm256_fmadd_ps(sf, _mm256_mul_ps(wm1, as), c[r][1]);
+        }
+      }
+    }
+  }
+}
+
+typedef void (*qukernel_fn)(size_t groups, size_t bpg, const qrow* a, const uint8_t* w, __m256 c[MRQ_MAX][2]);
+
+#define MOEK_QUK(MR, Q4, MIN, NAME)                                                                     \
+  static void NAME(size_t groups, size_t bpg, const qrow* a, const uint8_t* w, __m256 c[MRQ_MAX][2]) { \
+    qkernel(MR, Q4, MIN, groups, bpg, a, w, c);                                                        \
+  }
+MOEK_QUK(1, 0, 0, moek_q8_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 0, 0, moek_q8_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 0, 0, moek_q8_gemm_ukernel_3x16__avx2)
+MOEK_QUK(4, 0, 0, moek_q8_gemm_ukernel_4x16__avx2)
+MOEK_QUK(1, 1, 0, moek_q4_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 1, 0, moek_q4_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 1, 0, moek_q4_gemm_ukernel_3x16__avx2)
+MOEK_QUK(4, 1, 0, moek_q4_gemm_ukernel_4x16__avx2)
+MOEK_QUK(1, 1, 1, moek_q4min_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 1, 1, moek_q4min_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 1, 1, moek_q4min_gemm_ukernel_3x16__avx2)
+MOEK_QUK(4, 1, 1, moek_q4min_gemm_ukernel_4x16__avx2)
+
+static const qukernel_fn qukernels[3][MRQ_MAX] = {
+    {moek_q8_gemm_ukernel_1x16__avx2, moek_q8_gemm_ukernel_2x16__avx2, moek_q8_gemm_ukernel_3x16__avx2,
+     moek_q8_gemm_ukernel_4x16__avx2},
+    {moek_q4_gemm_ukernel_1x16__avx2, moek_q4_gemm_ukernel_2x16__avx2, moek_q4_gemm_ukernel_3x16__avx2,
+     moek_q4_gemm_ukernel_4x16__avx2},
+    {moek_q4min_gemm_ukernel_1x16__avx2, moek_q4min_gemm_ukernel_2x16__avx2, moek_q4min_gemm_ukernel_3x16__avx2,
+     moek_q4min_gemm_ukernel_4x16__avx2},
+};
+
+/* The format of a call: which ukernel row, groups, blocks per group. */
+typedef struct qshape {
+  const qukernel_fn* uk;
+  size_t nb, groups, bpg, panel_bytes;
+} qshape;
+
+static qshape qshape_of(int32_t w_dtype, int32_t group, uint32_t flags, size_t k) {
+  qshape s;
+  const int q4 = w_dtype == MOEK_DTYPE_Q4, has_min = q4 && (flags & MOEK_EXPERTS_QUANT_MIN);
+  const size_t glen = moek_quant_group_len(group, k);
+  s.uk = qukernels[q4 ? (has_min ? 2 : 1) : 0];
+  s.nb = (k + 31) / 32;
+  s.groups = s.nb * 32 / glen;
+  s.bpg = glen / 32;
+  s.panel_bytes = moek_avx2_q_panel_bytes(w_dtype, group, flags, k);
+  return s;
+}
+
+void moek_avx2_q_expert_gateup(const moek_gateup_params* p) {
+  const qshape s = qshape_of(p->w_dtype, p->quant_group, p->quant_flags, p->k);
+  const size_t pw = p->gated ? 8 : 16, row_groups = (p->m + MRQ_MAX - 1) / MRQ_MAX;
+  for (size_t n0 = p->n_begin; n0 < p->n_end; n0 += pw) {
+    const uint8_t* w = (const uint8_t*)p->w + (n0 / pw) * s.panel_bytes;
+    const gateup_cols cols = gateup_cols_at(p, n0, pw);
+    for (size_t g = 0; g < row_groups; g++) {
+      size_t m0;
+      int mr;
+      row_group(p->m, g, row_groups, &m0, &mr);
+      qrow a[MRQ_MAX];
+      for (int r = 0; r < mr; r++)
+        a[r] = qrow_at((const char*)p->x + (size_t)p->a_rows[m0 + (size_t)r] * p->x_stride, s.nb);
+      __m256 c[MRQ_MAX][2];
+      s.uk[mr - 1](s.groups, s.bpg, a, w, c);
+      for (int r = 0; r < mr; r++) gateup_store_row(p, &cols, p->h + (m0 + (size_t)r) * p->h_stride + n0, c[r][0], c[r][1]);
+    }
+  }
+}
+
+void moek_avx2_q_expert_down(const moek_down_params* p) {
+  const qshape s = qshape_of(p->w_dtype, p->quant_group, p->quant_flags, p->k);
+  const size_t row_groups = (p->m + MRQ_MAX - 1) / MRQ_MAX;
+  for (size_t n0 = p->n_begin; n0 < p->n_end; n0 += 16) {
+    const uint8_t* w = (const uint8_t*)p->w_down + (n0 / 16) * s.panel_bytes;
+    const down_cols cols = down_cols_at(p, n0);
+    for (size_t g = 0; g < row_groups; g++) {
+      size_t m0;
+      int mr;
+      row_group(p->m, g, row_groups, &m0, &mr);
+      qrow a[MRQ_MAX];
+      for (int r = 0; r < mr; r++) a[r] = qrow_at((const char*)p->hq + (m0 + (size_t)r) * p->hq_stride, s.nb);
+      __m256 c[MRQ_MAX][2];
+      s.uk[mr - 1](s.groups, s.bpg, a, w, c);
+      for (int r = 0; r < mr; r++) down_store_row(&cols, p->out + (m0 + (size_t)r) * p->out_stride + n0, c[r][0], c[r][1]);
+    }
+  }
+}

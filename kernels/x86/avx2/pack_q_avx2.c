@@ -1,0 +1,86 @@
+/* Packed layout of the AVX2 table for Q8 and Q4 weights: panels of 16
+ * output columns as for f32/bf16 (gated: 8 gate then 8 up columns), laid
+ * out for vpmaddubsw, which multiplies 4 consecutive k of one column per
+ * 32-bit lane. Per panel, per quantization group (all of K for per-channel
+ * Q8), one sequential stream:
+ *
+ *   16 f32 scales, one per column slot;
+ *   16 f32 mins (Q4 with MOEK_EXPERTS_QUANT_MIN only);
+ *   group / 32 blocks of 32 k, each 8 steps of 4 k:
+ *     Q8: 64 bytes: lane c (bytes 4c..4c+3) of the first 32 bytes holds the
+ *         4 codes of slot c, of the second 32 bytes those of slot 8 + c;
+ *     Q4: 32 bytes: byte 4c + j holds slot c's code of k = 4s + j in its low
+ *         nibble and slot 8 + c's in its high nibble (one and, one shift).
+ *
+ * Codes and scales come from moek_quant.h, as in every table. Missing
+ * columns get scale 0; codes past K (per-channel Q8) are 0 and meet
+ * activations that are 0. */
+#include <string.h>
+
+#include "gemm_avx2.h"
+#include "moek_quant.h"
+
+static size_t panels(size_t rows, int gated) { return gated ? (rows + 7) / 8 : (rows + 15) / 16; }
+
+static size_t block_bytes(int32_t w_dtype) { return w_dtype == MOEK_DTYPE_Q4 ? 256u : 512u; }
+
+size_t moek_avx2_q_group_bytes(int32_t w_dtype, uint32_t flags, size_t glen) {
+  return 64u * ((flags & MOEK_EXPERTS_QUANT_MIN) ? 2u : 1u) + glen / 32u * block_bytes(w_dtype);
+}
+
+size_t moek_avx2_q_panel_bytes(int32_t w_dtype, int32_t group, uint32_t flags, size_t cols) {
+  const size_t kp = (cols + 31) / 32 * 32, glen = moek_quant_group_len(group, cols);
+  return kp / glen * moek_avx2_q_group_bytes(w_dtype, flags, glen);
+}
+
+size_t moek_avx2_q_packed_size(const moek_pack_params* p) {
+  return panels(p->rows, p->src_gate != NULL) *
+         moek_avx2_q_panel_bytes(p->w_dtype, p->quant_group, p->quant_flags, p->cols);
+}
+
+/* Slot j of group g: its scale (and min), then its codes into the blocks. */
+static void pack_slot(const moek_pack_params* p, const void* row, ptrdiff_t sc, size_t j, uint8_t* group_base,
+                      size_t k0, size_t glen) {
+  const int q4 = p->w_dtype == MOEK_DTYPE_Q4, has_min = (p->quant_flags & MOEK_EXPERTS_QUANT_MIN) != 0;
+  const size_t K = p->cols, n = k0 < K ? (K - k0 < glen ? K - k0 : glen) : 0;
+  const size_t esize = moek_dtype_size(p->src_dtype);
+  const char* s = row ? (const char*)row + (ptrdiff_t)k0 * sc * (ptrdiff_t)esize : NULL;
+  moek_qparams q = {0.0f, 0.0f, 0.0f};
+  if (s) q = moek_quant_params(s, p->src_dtype, sc, n, p->w_dtype, p->quant_flags);
+  memcpy(group_base + 4 * j, &q.scale, 4);
+  if (has_min) memcpy(group_base + 64 + 4 * j, &q.min, 4);
+  uint8_t* blocks = group_base + 64 * (has_min ? 2 : 1);
+  for (size_t i = 0; i < glen; i++) {
+    /* a missing row is weight 0: Q4 code 8 (symmetric) or 0 with min 0 */
+    int32_t code = q4 && !has_min ? 8 : 0;
+    if (s && i < n) code = moek_quant_code(moek_load_elem(s, p->src_dtype, (ptrdiff_t)i * sc), q, p->w_dtype, p->quant_flags);
+    const size_t b = i / 32, st = i % 32 / 4, jj = i % 4;
+    if (q4) {
+      uint8_t* byte = blocks + b * 256 + st * 32 + 4 * (j % 8) + jj;
+      *byte = (uint8_t)(j < 8 ? (*byte & 0xf0u) | (uint32_t)code : (*byte & 0x0fu) | ((uint32_t)code << 4));
+    } else {
+      blocks[b * 512 + st * 64 + (j < 8 ? 0 : 32) + 4 * (j % 8) + jj] = (uint8_t)(int8_t)code;
+    }
+  }
+}
+
+void moek_avx2_q_pack(const moek_pack_params* p) {
+  const int gated = p->src_gate != NULL;
+  const size_t np = panels(p->rows, gated), K = p->cols, esize = moek_dtype_size(p->src_dtype);
+  const size_t kp = (K + 31) / 32 * 32, glen = moek_quant_group_len(p->quant_group, K), groups = kp / glen;
+  const size_t gbytes = moek_avx2_q_group_bytes(p->w_dtype, p->quant_flags, glen);
+  for (size_t pi = 0; pi < np; pi++) {
+    uint8_t* panel = (uint8_t*)p->dst + pi * groups * gbytes;
+    memset(panel, 0, groups * gbytes);
+    for (size_t j = 0; j < 16; j++) {
+      /* gated: slots 0-7 the gate of h columns 8pi.., 8-15 their up; else row 16pi + j */
+      const size_t r = gated ? pi * 8 + (j & 7) : pi * 16 + j;
+      const int from_gate = gated && j < 8;
+      const void* src = from_gate ? p->src_gate : p->src;
+      const ptrdiff_t sr = from_gate ? p->gate_stride_row : p->stride_row;
+      const ptrdiff_t sc = from_gate ? p->gate_stride_col : p->stride_col;
+      const void* row = r < p->rows ? (const char*)src + (ptrdiff_t)r * sr * (ptrdiff_t)esize : NULL;
+      for (size_t g = 0; g < groups; g++) pack_slot(p, row, sc, j, panel + g * gbytes, g * glen, glen);
+    }
+  }
+}

@@ -1,0 +1,167 @@
+/* The Q8/Q4 kernels against the reference, below the driver (the kernel
+ * sources are linked in directly):
+ *  - the activation rule: the AVX2 quantize_rows gives the reference's bits
+ *    on odd K, zero blocks and extreme magnitudes; each value is within half
+ *    a step of its source and the block sums are exact;
+ *  - the weight rule: codes in range, dequantized within half a step
+ *    (a whole step for the clamped side of symmetric Q4);
+ *  - the AVX2 GEMMs give the reference's bits (the int32 block dots, the
+ *    per-block fma order and the epilogue are specified to be identical):
+ *    down for every format, and ungated ReLU gate/up (ReLU is exact), over
+ *    m = 1..9 rows, odd column ranges, K with padded blocks.
+ * Skipped (exit 77) where the CPU has no AVX2. */
+#include "../kernels/ref/gemm_ref.h"
+#include "../kernels/x86/avx2/gemm_avx2.h"
+#include "moek_quant.h"
+#include "test_util.h"
+
+static void fill(test_rng* r, float* v, size_t n, double scale) {
+  for (size_t i = 0; i < n; i++) v[i] = (float)test_uniform(r, -scale, scale);
+}
+
+static void activation_rule(test_rng* r) {
+  const size_t ks[] = {1, 5, 31, 32, 33, 77, 96, 2048, 2051};
+  for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+    const size_t k = ks[ki], rows = 5, rb = MOEK_Q8_ROW_BYTES(k), nb = (k + 31) / 32;
+    float* a = malloc(sizeof(float) * k * rows);
+    fill(r, a, k * rows, 3.0);
+    for (size_t i = 0; i < k && i < 40; i++) a[k + i] = 0.0f;               /* row 1: a zero block */
+    for (size_t i = 0; i < k; i++) a[2 * k + i] *= 1e30f;                    /* row 2: huge */
+    for (size_t i = 0; i < k; i++) a[3 * k + i] *= 1e-30f;                   /* row 3: tiny */
+    for (size_t i = 0; i < k; i += 2) a[4 * k + i] = (float)(i % 7) - 3.5f;  /* row 4: ties, */
+    for (size_t b = 0; b < k; b += 32) a[4 * k + b] = 127.0f;                /* as the step is 1 */
+    char* want = calloc(rows, rb);
+    char* got = calloc(rows, rb);
+    moek_ref_quantize_rows(a, k, rows, k, want, rb);
+    moek_avx2_quantize_rows(a, k, rows, k, got, rb);
+    for (size_t row = 0; row < rows; row++) {
+      const char* rec = want + row * rb;
+      CHECK(memcmp(rec, got + row * rb, nb * 40) == 0, "K=%zu row %zu: avx2 record differs from ref", k, row);
+      const int8_t* q = (const int8_t*)rec;
+      const float* s = (const float*)(rec + nb * 32);
+      const int32_t* sum = (const int32_t*)(rec + nb * 36);
+      for (size_t b = 0; b < nb; b++) {
+        int32_t total = 0;
+        double worst = 0;
+        for (size_t i = 0; i < 32; i++) {
+          const size_t at = b * 32 + i;
+          const double src = at < k ? a[row * k + at] : 0.0;
+          total += q[at];
+          worst = fmax(worst, fabs(src - (double)q[at] * s[b]) - 0.5 * s[b] * (1 + 1e-6));
+          if (at >= k) CHECK(q[at] == 0, "K=%zu: padding code %d", k, q[at]);
+        }
+        CHECK(total == sum[b], "K=%zu row %zu block %zu: sum %d, codes add to %d", k, row, b, sum[b], total);
+        CHECK(worst <= 0, "K=%zu row %zu block %zu: a value is %g past half a step", k, row, b, worst);
+      }
+    }
+    free(a), free(want), free(got);
+  }
+}
+
+static void weight_rule(test_rng* r) {
+  const int32_t fmts[3] = {MOEK_DTYPE_Q8, MOEK_DTYPE_Q4, MOEK_DTYPE_Q4};
+  const uint32_t flags[3] = {0, 0, MOEK_EXPERTS_QUANT_MIN};
+  for (int f = 0; f < 3; f++)
+    for (int trial = 0; trial < 200; trial++) {
+      float w[128];
+      const size_t n = trial % 2 ? 32 : 128;
+      fill(r, w, n, trial % 3 ? 1.0 : 1e-3);
+      if (trial % 5 == 0) w[trial % n] = 0.0f;
+      if (trial == 7) memset(w, 0, sizeof w); /* a zero group */
+      const moek_qparams q = moek_quant_params(w, MOEK_DTYPE_F32, 1, n, fmts[f], flags[f]);
+      const int lo = fmts[f] == MOEK_DTYPE_Q8 ? -127 : 0, hi = fmts[f] == MOEK_DTYPE_Q8 ? 127 : 15;
+      for (size_t i = 0; i < n; i++) {
+        const int32_t c = moek_quant_code(w[i], q, fmts[f], flags[f]);
+        const double err = fabs(moek_quant_value(c, q, fmts[f], flags[f]) - w[i]);
+        /* symmetric Q4's far side clamps at 7 steps where 8 would round */
+        const double allow = fabs(q.scale) * (fmts[f] == MOEK_DTYPE_Q4 && !flags[f] ? 1.0 : 0.5) * (1 + 1e-5) + 1e-30;
+        CHECK(c >= lo && c <= hi && err <= allow, "format %d flags %u: w %g code %d err %g allowed %g", fmts[f],
+              flags[f], (double)w[i], c, err, allow);
+      }
+    }
+}
+
+typedef struct qformat {
+  const char* name;
+  int32_t w_dtype, group;
+  uint32_t flags;
+} qformat;
+
+/* Packs [rows x cols] for both tables; returns the two copies. */
+static void pack_both(const qformat* f, const float* src, const float* gate, size_t rows, size_t cols, void** ref,
+                      void** avx) {
+  moek_pack_params p = {.src_dtype = MOEK_DTYPE_F32, .w_dtype = f->w_dtype, .quant_group = f->group,
+                        .quant_flags = f->flags, .rows = rows, .cols = cols, .src = src,
+                        .stride_row = (ptrdiff_t)cols, .stride_col = 1, .src_gate = gate,
+                        .gate_stride_row = (ptrdiff_t)cols, .gate_stride_col = 1};
+  p.dst = *ref = aligned_alloc(64, (moek_ref_packed_size(&p) + 63) / 64 * 64);
+  moek_ref_pack(&p);
+  p.dst = *avx = aligned_alloc(64, (moek_avx2_q_packed_size(&p) + 63) / 64 * 64);
+  moek_avx2_q_pack(&p);
+}
+
+static void gemms(test_rng* r) {
+  const qformat fmts[] = {{"q8 channel", MOEK_DTYPE_Q8, 0, 0},
+                          {"q8 g32", MOEK_DTYPE_Q8, 32, 0},
+                          {"q4 g32", MOEK_DTYPE_Q4, 32, 0},
+                          {"q4 g128", MOEK_DTYPE_Q4, 128, 0},
+                          {"q4 g32 min", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_MIN},
+                          {"q4 g128 min", MOEK_DTYPE_Q4, 128, MOEK_EXPERTS_QUANT_MIN}};
+  for (size_t fi = 0; fi < sizeof fmts / sizeof fmts[0]; fi++) {
+    const qformat* f = &fmts[fi];
+    const size_t K = f->group ? 256 : 77, N = 45, M = 9, rb = MOEK_Q8_ROW_BYTES(K);
+    float* w = malloc(sizeof(float) * N * K);
+    float* a = malloc(sizeof(float) * M * K);
+    float* bias = malloc(sizeof(float) * N);
+    fill(r, w, N * K, 0.1), fill(r, a, M * K, 2.0), fill(r, bias, N, 0.5);
+    char* rec = aligned_alloc(64, M * rb);
+    moek_ref_quantize_rows(a, K, M, K, rec, rb);
+    void *wr, *wa;
+    pack_both(f, w, NULL, N, K, &wr, &wa);
+    float* out_r = malloc(sizeof(float) * M * N);
+    float* out_a = malloc(sizeof(float) * M * N);
+    int32_t rows[9] = {8, 0, 3, 3, 7, 1, 2, 6, 5}; /* a gather with a repeat */
+    for (size_t m = 1; m <= M; m++) {
+      /* down: columns [16, 45) and [0, 45) */
+      for (size_t n0 = 0; n0 <= 16; n0 += 16) {
+        memset(out_r, 0, sizeof(float) * M * N), memset(out_a, 0, sizeof(float) * M * N);
+        moek_down_params p = {.m = m, .k = K, .n_total = N, .n_begin = n0, .n_end = N, .w_dtype = f->w_dtype,
+                              .quant_group = f->group, .quant_flags = f->flags, .hq = rec, .hq_stride = rb,
+                              .b_down = bias, .out = out_r, .out_stride = N};
+        p.w_down = wr;
+        moek_ref_expert_down(&p);
+        p.w_down = wa, p.out = out_a;
+        moek_avx2_q_expert_down(&p);
+        CHECK(memcmp(out_r, out_a, sizeof(float) * M * N) == 0, "%s down m=%zu n0=%zu: avx2 differs from ref",
+              f->name, m, n0);
+      }
+      /* ungated ReLU gate/up over gathered rows */
+      memset(out_r, 0, sizeof(float) * M * N), memset(out_a, 0, sizeof(float) * M * N);
+      moek_gateup_params g = {.m = m, .k = K, .n_total = N, .n_begin = 0, .n_end = N, .x = rec,
+                              .x_dtype = MOEK_DTYPE_Q8, .w_dtype = f->w_dtype, .x_stride = rb, .a_rows = rows,
+                              .quant_group = f->group, .quant_flags = f->flags, .gated = 0,
+                              .activation = MOEK_ACT_RELU, .b_up = bias, .act_alpha = 1.702f, .act_limit = 7.0f,
+                              .h = out_r, .h_stride = N};
+      g.w = wr;
+      moek_ref_expert_gateup(&g);
+      g.w = wa, g.h = out_a;
+      moek_avx2_q_expert_gateup(&g);
+      CHECK(memcmp(out_r, out_a, sizeof(float) * M * N) == 0, "%s relu gate/up m=%zu: avx2 differs from ref", f->name,
+            m);
+    }
+    free(w), free(a), free(bias), free(rec), free(wr), free(wa), free(out_r), free(out_a);
+  }
+}
+
+int main(void) {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    printf("test_quant: SKIP: this CPU has no AVX2+FMA\n");
+    return 77;
+  }
+  test_rng r = {42};
+  activation_rule(&r);
+  weight_rule(&r);
+  gemms(&r);
+  return test_summary("test_quant");
+}
