@@ -22,6 +22,8 @@ typedef struct gemm_case {
   void *wgu, *wd;
   float *x, *h, *out;
   int32_t* rows;
+  void *xq, *hq;          /* Q8/Q4: x and h rows as int8 records */
+  double gu_bytes, d_bytes; /* packed */
 } gemm_case;
 
 static float* random_matrix(size_t rows, size_t cols) {
@@ -30,13 +32,18 @@ static float* random_matrix(size_t rows, size_t cols) {
   return src;
 }
 
-/* Packs [rows x cols] (and a gate of the same shape when gated). */
-static void* packed(const moek_kernel_table* t, int w_dtype, size_t rows, size_t cols, int gated) {
+static int is_quant(int w_dtype) { return w_dtype == MOEK_DTYPE_Q8 || w_dtype == MOEK_DTYPE_Q4; }
+
+/* Packs [rows x cols] (and a gate of the same shape when gated); Q4 in
+ * symmetric groups of 32, Q8 per channel. */
+static void* packed(const moek_kernel_table* t, int w_dtype, size_t rows, size_t cols, int gated, double* bytes_out) {
   float* src = random_matrix(rows, cols);
-  moek_pack_params p = {.src_dtype = MOEK_DTYPE_F32, .w_dtype = w_dtype, .rows = rows, .cols = cols, .src = src,
+  moek_pack_params p = {.src_dtype = MOEK_DTYPE_F32, .w_dtype = w_dtype, .quant_group = w_dtype == MOEK_DTYPE_Q4 ? 32 : 0,
+                        .rows = rows, .cols = cols, .src = src,
                         .stride_row = (ptrdiff_t)cols, .stride_col = 1, .src_gate = gated ? src : NULL,
                         .gate_stride_row = (ptrdiff_t)cols, .gate_stride_col = 1};
   size_t bytes = (t->packed_size(&p) + 63) & ~(size_t)63;
+  *bytes_out = (double)t->packed_size(&p);
   p.dst = aligned_alloc(64, bytes);
   t->pack(&p);
   void* dst = p.dst;
@@ -46,22 +53,25 @@ static void* packed(const moek_kernel_table* t, int w_dtype, size_t rows, size_t
 
 static void bench_gemm(moek_gb_state* s, void* arg) {
   gemm_case* c = arg;
-  const double wb = c->w_dtype == MOEK_DTYPE_BF16 ? 2 : 4;
+  const int q = is_quant(c->w_dtype);
+  const int qg = c->w_dtype == MOEK_DTYPE_Q4 ? 32 : 0;
   if (!c->down) {
     moek_gateup_params p = {.m = (size_t)c->m, .k = (size_t)c->H, .n_total = (size_t)c->I, .n_begin = 0,
-                            .n_end = (size_t)c->I, .x = c->x, .x_dtype = MOEK_DTYPE_F32, .w_dtype = c->w_dtype,
-                            .x_stride = (size_t)c->H + PAD, .a_rows = c->rows, .w = c->wgu, .gated = 1,
+                            .n_end = (size_t)c->I, .x = q ? c->xq : c->x, .x_dtype = q ? MOEK_DTYPE_Q8 : MOEK_DTYPE_F32,
+                            .w_dtype = c->w_dtype, .x_stride = q ? MOEK_Q8_ROW_BYTES(c->H) : (size_t)c->H + PAD,
+                            .quant_group = qg, .a_rows = c->rows, .w = c->wgu, .gated = 1,
                             .activation = MOEK_ACT_SWIGLU, .act_alpha = 1.702f, .act_limit = 7.0f, .h = c->h,
                             .h_stride = (size_t)c->I + PAD};
     while (moek_gb_keep_running(s)) c->t->expert_gateup(&p);
-    moek_gb_set_bytes_per_iteration(s, 2.0 * c->H * c->I * wb);
+    moek_gb_set_bytes_per_iteration(s, c->gu_bytes);
     moek_gb_set_flops_per_iteration(s, 4.0 * c->m * c->H * c->I);
   } else {
     moek_down_params p = {.m = (size_t)c->m, .k = (size_t)c->I, .n_total = (size_t)c->H, .n_begin = 0,
                           .n_end = (size_t)c->H, .h = c->h, .h_stride = (size_t)c->I + PAD, .w_dtype = c->w_dtype,
+                          .quant_group = qg, .hq = c->hq, .hq_stride = MOEK_Q8_ROW_BYTES(c->I),
                           .w_down = c->wd, .out = c->out, .out_stride = (size_t)c->H};
     while (moek_gb_keep_running(s)) c->t->expert_down(&p);
-    moek_gb_set_bytes_per_iteration(s, 1.0 * c->H * c->I * wb);
+    moek_gb_set_bytes_per_iteration(s, c->d_bytes);
     moek_gb_set_flops_per_iteration(s, 2.0 * c->m * c->H * c->I);
   }
 }
@@ -96,20 +106,29 @@ int main(int argc, char** argv) {
   for (size_t ti = 0; ti < sizeof all / sizeof all[0]; ti++) {
     const moek_kernel_table* t = all[ti];
     if ((t->required_cpu_features & cpu) != t->required_cpu_features) continue;
-    for (int wdt = MOEK_DTYPE_F32; wdt <= MOEK_DTYPE_BF16; wdt++) {
-      void *wgu = packed(t, wdt, I, H, 1), *wd = packed(t, wdt, H, I, 0);
+    static const char* const dtname[] = {"", "f32", "bf16", "q8", "q4"};
+    for (int wdt = MOEK_DTYPE_F32; wdt <= MOEK_DTYPE_Q4; wdt++) {
+      double gu_bytes, d_bytes;
+      void *wgu = packed(t, wdt, I, H, 1, &gu_bytes), *wd = packed(t, wdt, H, I, 0, &d_bytes);
       for (size_t mi = 0; mi < 3; mi++)
         for (int down = 0; down < 2; down++) {
           gemm_case* c = calloc(1, sizeof *c);
           *c = (gemm_case){t, ms[mi], H, I, wdt, down, wgu, wd};
+          c->gu_bytes = gu_bytes, c->d_bytes = d_bytes;
           c->x = random_matrix((size_t)ms[mi], H + PAD);
           c->h = random_matrix((size_t)ms[mi], I + PAD);
+          if (is_quant(wdt)) {
+            c->xq = malloc(MOEK_Q8_ROW_BYTES(H) * ms[mi]);
+            c->hq = malloc(MOEK_Q8_ROW_BYTES(I) * ms[mi]);
+            t->quantize_rows(c->x, H + PAD, (size_t)ms[mi], H, c->xq, MOEK_Q8_ROW_BYTES(H));
+            t->quantize_rows(c->h, I + PAD, (size_t)ms[mi], I, c->hq, MOEK_Q8_ROW_BYTES(I));
+          }
           c->out = malloc(sizeof(float) * ms[mi] * H);
           c->rows = malloc(sizeof(int32_t) * ms[mi]);
           for (int r = 0; r < ms[mi]; r++) c->rows[r] = r;
           char name[128];
           snprintf(name, sizeof name, "%s/%s/%s/m=%d/H=%d/I=%d", t->name, down ? "down" : "gateup_swiglu",
-                   wdt == MOEK_DTYPE_BF16 ? "bf16" : "f32", ms[mi], H, I);
+                   dtname[wdt], ms[mi], H, I);
           moek_gb_register(name, bench_gemm, c); /* lives until exit */
         }
     }

@@ -17,7 +17,7 @@ double bench_read_gbps(int threads, size_t bytes, int reps);
 /* Peak of the instruction a kernel for this weight dtype is built on, on
  * this CPU: bf16 dot where the CPU has AVX512_BF16 and dtype is bf16,
  * otherwise fp32 FMA with the widest vectors the CPU has. */
-bench_peak bench_peak_gflops(int threads, int bf16);
+bench_peak bench_peak_gflops(int threads, int w_dtype); /* the peak of the instructions w_dtype's kernels use */
 
 /* Seconds of a monotonic clock. */
 double bench_now(void);
@@ -29,6 +29,7 @@ void bench_run_threads(int threads, void (*fn)(void* arg, int i), void* arg);
 /* Per-thread peak loops, one per ISA, each in its own translation unit
  * compiled for that ISA: flops done in `iters` iterations. */
 double bench_fma_loop_avx2(long iters);
+double bench_int8_loop_avx2(long iters);
 double bench_fma_loop_avx512(long iters);
 double bench_bf16_loop_avx512(long iters);
 double bench_fma_loop_scalar(long iters);

@@ -20,7 +20,11 @@
 
 typedef struct options {
   const char* preset;
-  int bf16;
+  int wdt;            /* moek_dtype of the expert weights */
+  int qgroup;         /* --quant-group */
+  unsigned qflags;    /* q4-min: MOEK_EXPERTS_QUANT_MIN */
+  const char* dtype;  /* as given to --dtype */
+  int bf16;           /* the baseline's and the router's weights: bf16 unless --dtype f32 */
   int tokens[MAX_T], n_tokens;
   int threads;
   int min_reps;
@@ -41,13 +45,15 @@ typedef struct result {
 
 static void usage(FILE* f) {
   fprintf(f,
-          "usage: moek-bench [--preset NAME|all] [--dtype bf16|f32] [--tokens 1,16,128,512]\n"
-          "                  [--threads N] [--min-reps N] [--min-time SECONDS] [--json FILE]\n"
-          "                  [--no-baseline] [--list] [--mode forward|gating]\n"
+          "usage: moek-bench [--preset NAME|all] [--dtype bf16|f32|q8|q4|q4-min] [--quant-group N]\n"
+          "                  [--tokens 1,16,128,512] [--threads N] [--min-reps N] [--min-time SECONDS]\n"
+          "                  [--json FILE] [--no-baseline] [--list] [--mode forward|gating]\n"
           "Times one MoE layer (routing excluded) per token count T and prints the median time,\n"
           "GFLOP/s, weight GB/s, roofline efficiency, and the oneDNN expert-loop baseline.\n"
           "--mode gating times moek_route instead: from logits against a scalar softmax +\n"
-          "partial sort, and fused from x (router GEMM + selection) against its roofline.\n");
+          "partial sort, and fused from x (router GEMM + selection) against its roofline.\n"
+          "q8/q4 weights (docs/quantization.md) count their packed bytes, scales included, and\n"
+          "are measured against the int8 peak; their baseline is oneDNN with f32 weights.\n");
 }
 
 static int parse_int(const char* s, int lo, int hi, int* out) {
@@ -60,7 +66,7 @@ static int parse_int(const char* s, int lo, int hi, int* out) {
 }
 
 static int parse_args(int argc, char** argv, options* o) {
-  *o = (options){.preset = "qwen3-30b-a3b", .bf16 = 1, .tokens = {1, 16, 128, 512}, .n_tokens = 4,
+  *o = (options){.preset = "qwen3-30b-a3b", .wdt = MOEK_DTYPE_BF16, .dtype = "bf16", .bf16 = 1, .tokens = {1, 16, 128, 512}, .n_tokens = 4,
                  .threads = 0, .min_reps = 3, .min_time = 1.0, .baseline = 1};
   for (int i = 1; i < argc; i++) {
     const char* a = argv[i];
@@ -89,11 +95,24 @@ static int parse_args(int argc, char** argv, options* o) {
       o->preset = v;
     } else if (!strcmp(a, "--dtype")) {
       NEED_VALUE
-      if (strcmp(v, "bf16") && strcmp(v, "f32")) {
-        fprintf(stderr, "moek-bench: --dtype '%s' must be bf16 or f32\n", v);
+      static const struct { const char* name; int wdt; unsigned flags; } dt[] = {
+          {"f32", MOEK_DTYPE_F32, 0}, {"bf16", MOEK_DTYPE_BF16, 0}, {"q8", MOEK_DTYPE_Q8, 0},
+          {"q4", MOEK_DTYPE_Q4, 0}, {"q4-min", MOEK_DTYPE_Q4, MOEK_EXPERTS_QUANT_MIN}};
+      int found = -1;
+      for (int d = 0; d < 5; d++)
+        if (!strcmp(v, dt[d].name)) found = d;
+      if (found < 0) {
+        fprintf(stderr, "moek-bench: --dtype '%s' must be bf16, f32, q8, q4 or q4-min\n", v);
         return 0;
       }
-      o->bf16 = !strcmp(v, "bf16");
+      o->wdt = dt[found].wdt, o->qflags = dt[found].flags, o->dtype = dt[found].name;
+      o->bf16 = o->wdt != MOEK_DTYPE_F32;
+    } else if (!strcmp(a, "--quant-group")) {
+      NEED_VALUE
+      if (!parse_int(v, 0, 1 << 20, &o->qgroup)) {
+        fprintf(stderr, "moek-bench: --quant-group '%s' must be a group size (q8: 0 or a multiple of 32; q4: 32 or 128)\n", v);
+        return 0;
+      }
     } else if (!strcmp(a, "--tokens")) {
       NEED_VALUE
       char* copy = strdup(v);
@@ -214,7 +233,8 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
                       int* n_res, const char* isa) {
   const int H = p->H, I = p->I, gated = p->activation < MOEK_ACT_RELU;
   const int n_mats = gated ? 3 : 2;
-  const double wbytes = o->bf16 ? 2 : 4;
+  /* nominal bytes per weight for the memory estimate; the roofline counts the packed bytes */
+  const double wbytes = o->wdt == MOEK_DTYPE_F32 ? 4 : o->wdt == MOEK_DTYPE_BF16 ? 2 : o->wdt == MOEK_DTYPE_Q8 ? 1.1 : 0.7;
   /* Resident experts: all E, unless their weights (moek's copy and the
    * baseline's f32 or bf16 copy) do not fit in 80% of the free memory; then
    * as many as fit, and routed ids are folded onto them (id % E_res). The
@@ -260,7 +280,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   for (int e = 0; e < n_all; e++) bbu[e] = gated ? b1 + I : b1;
   moek_experts_desc ed = {.struct_size = sizeof ed, .num_experts = E, .hidden = H, .inter = I,
                           .activation = p->activation, .src_dtype = MOEK_DTYPE_F32,
-                          .weight_dtype = o->bf16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32,
+                          .weight_dtype = o->wdt, .quant_group = o->qgroup, .flags = o->qflags,
                           .w_gate = gated ? pg : NULL, .w_up = pu, .w_down = pd,
                           .b_gate = p->biases && gated ? bb1 : NULL, .b_up = p->biases ? bbu : NULL,
                           .b_down = p->biases ? bb2 : NULL};
@@ -285,8 +305,12 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
     base = bench_baseline_create(&resident, o->bf16, th, wg, wu, wd, err, sizeof err);
     if (!base) printf("baseline unavailable: %s\n", err);
   }
-  printf("\n%s: E=%d k=%d H=%d I=%d shared=%d, %s weights, kernel table %s, packed in %.1f s\n", p->name, p->E, p->k,
-         H, I, p->shared, o->bf16 ? "bf16" : "f32", isa, pack_s);
+  size_t packed_bytes;
+  OK(moek_experts_get_packed_bytes(ex, &packed_bytes));
+  const double expert_bytes = (double)packed_bytes / E; /* the format's own bytes, scales (and biases) included */
+  printf("\n%s: E=%d k=%d H=%d I=%d shared=%d, %s weights (%.3f bytes per weight packed), kernel table %s, packed in "
+         "%.1f s\n",
+         p->name, p->E, p->k, H, I, p->shared, o->dtype, expert_bytes / ((double)n_mats * H * I), isa, pack_s);
   if (E < p->E)
     printf("note: only %d of the %d experts fit in memory; routed ids are folded onto them (id %% %d)\n", E, p->E, E);
   if (base) printf("baseline: %s\n", bench_baseline_describe(base));
@@ -316,7 +340,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
       for (int i = 0; i < T * k; i++)
         if (ra.expert_ids[i] >= 0) assigned++, A += !active[ra.expert_ids[i]], active[ra.expert_ids[i]] = 1;
       flops += 2.0 * n_mats * H * I * ((double)assigned + (double)T * p->shared) / ROUTINGS;
-      bytes += (double)n_mats * H * I * wbytes * ((double)A + p->shared) / ROUTINGS;
+      bytes += expert_bytes * ((double)A + p->shared) / ROUTINGS;
     }
     free(active);
     moek_forward_args fa = {.struct_size = sizeof fa, .num_tokens = T, .top_k = k, .x_dtype = MOEK_DTYPE_F32,
@@ -413,7 +437,7 @@ static void run_gating(const bench_preset* p, const options* o, double bw, const
   moek_router_desc rd = p->router;
   rd.struct_size = sizeof rd;
   rd.w_router = wr, rd.hidden = H, rd.router_src_dtype = MOEK_DTYPE_F32;
-  rd.router_weight_dtype = o->bf16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32;
+  rd.router_weight_dtype = o->bf16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32; /* routers are not quantized */
   moek_router* router;
   OK(moek_router_create(ctx, &rd, &router));
   const double wbytes = (double)E * H * (o->bf16 ? 2 : 4);
@@ -474,7 +498,8 @@ int main(int argc, char** argv) {
   printf("moek-bench %s: %d threads; measuring this machine ...\n", moek_version_string(), threads);
   fflush(stdout);
   const double bw = bench_read_gbps(threads, (size_t)1 << 30, 11);
-  const bench_peak pk = bench_peak_gflops(threads, o.bf16);
+  const int peak_dtype = o.gating ? (o.bf16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32) : o.wdt;
+  const bench_peak pk = bench_peak_gflops(threads, peak_dtype);
   printf("read bandwidth %.1f GB/s, peak %.0f GFLOP/s (%s); efficiency = roofline time / measured time\n", bw,
          pk.gflops, pk.what);
 
@@ -493,7 +518,7 @@ int main(int argc, char** argv) {
    * not make the roofline look lower than it is. The summary and the JSON
    * use these final numbers. */
   const double bw_end = bench_read_gbps(threads, (size_t)1 << 30, 11);
-  bench_peak pk_end = bench_peak_gflops(threads, o.bf16);
+  bench_peak pk_end = bench_peak_gflops(threads, peak_dtype);
   const double bw_max = fmax(bw, bw_end);
   bench_peak pk_max = pk_end.gflops > pk.gflops ? pk_end : pk;
   printf("\nmachine at the end: read bandwidth %.1f GB/s, peak %.0f GFLOP/s; the summary uses the larger readings "
@@ -533,7 +558,7 @@ int main(int argc, char** argv) {
               "%s\n  {\"preset\": \"%s\", \"dtype\": \"%s\", \"isa\": \"%s\", \"threads\": %d, \"T\": %d, "
               "\"time_ms\": %.6f, \"gflops\": %.3f, \"gbps\": %.3f, \"efficiency\": %.4f, \"baseline_ms\": %s, "
               "\"speedup\": %s, \"baseline_efficiency\": %s, \"experts_resident\": %d, \"mode\": \"%s\"%s}",
-              i ? "," : "", r->preset, o.bf16 ? "bf16" : "f32", table, threads, r->T, r->time_ms, r->gflops, r->gbps,
+              i ? "," : "", r->preset, o.gating ? (o.bf16 ? "bf16" : "f32") : o.dtype, table, threads, r->T, r->time_ms, r->gflops, r->gbps,
               r->efficiency, bms, spd, bef, r->experts_resident, r->mode, extra);
     }
     fprintf(f, "\n ]\n}\n");

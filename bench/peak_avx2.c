@@ -25,6 +25,25 @@ double bench_fma_loop_avx2(long iters) {
   return (double)(iters / 12) * 12 * 8 * 2;
 }
 
+/* int8 peak with ymm, the sequence the Q8/Q4 kernels are built on:
+ * vpmaddubsw (32 u8 x s8 products, added in pairs) then vpaddw into 16-bit
+ * accumulators; 12 chains. Counts 2 ops per product. */
+double bench_int8_loop_avx2(long iters) {
+  const __m256i s = _mm256_set1_epi8(-2);
+  __m256i a[12];
+  for (int i = 0; i < 12; i++) a[i] = _mm256_set1_epi16((short)i);
+  for (long n = 0; n < iters / 12; n++) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++) /* each chain feeds its own multiply: nothing to hoist */
+      a[i] = _mm256_add_epi16(a[i], _mm256_maddubs_epi16(a[i], s));
+  }
+  __m256i t = a[0];
+  for (int i = 1; i < 12; i++) t = _mm256_xor_si256(t, a[i]);
+  volatile int sink = _mm256_extract_epi32(t, 0);
+  (void)sink;
+  return (double)(iters / 12) * 12 * 32 * 2;
+}
+
 /* Reads words [0, n) with 32-byte loads as four interleaved streams (one
  * per quarter), each prefetched 2 KB ahead: the access pattern of the
  * expert kernels (several panel streams per core, software prefetch), so the

@@ -48,7 +48,9 @@ static inline __attribute__((always_inline)) void block_q4(const int mr, const u
   __m256i s[MRQ_MAX][2];
 #pragma GCC unroll 4
   for (int r = 0; r < mr; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
-#pragma GCC unroll 8
+  /* not unrolled further: GCC would reassociate the 16-bit adds into a tree
+   * over all 8 steps and spill the 64 products */
+#pragma GCC unroll 2
   for (int st = 0; st < 8; st++) {
     const __m256i v = _mm256_load_si256((const __m256i*)(w + st * 32));
     const __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
@@ -71,7 +73,7 @@ static inline __attribute__((always_inline)) void block_q8(const int mr, const u
   const __m256i ones = _mm256_set1_epi16(1);
 #pragma GCC unroll 4
   for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
-#pragma GCC unroll 8
+#pragma GCC unroll 2
   for (int st = 0; st < 8; st++) {
     const __m256i w0 = _mm256_load_si256((const __m256i*)(w + st * 64));
     const __m256i w1 = _mm256_load_si256((const __m256i*)(w + st * 64 + 32));
@@ -90,9 +92,10 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
                                                           size_t blocks_per_group, const qrow* a, const uint8_t* w,
                                                           __m256 c[MRQ_MAX][2]) {
   const size_t bbytes = q4 ? 256 : 512;
-  const __m256i off = _mm256_set1_epi32(q4 && !has_min ? 8 : 0);
+  const int32_t off = q4 && !has_min ? 8 : 0;
+  __m256 acc[MRQ_MAX][2]; /* in registers; c is written once at the end */
 #pragma GCC unroll 4
-  for (int r = 0; r < mr; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
+  for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   size_t b = 0;
   for (size_t g = 0; g < groups; g++) {
     const __m256 ws0 = _mm256_load_ps((const float*)w), ws1 = _mm256_load_ps((const float*)w + 8);
@@ -114,19 +117,20 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
 #pragma GCC unroll 4
       for (int r = 0; r < mr; r++) {
         const __m256 as = _mm256_set1_ps(a[r].scale[b]);
-        const __m256i sum = _mm256_set1_epi32(a[r].sum[b]);
-        const __m256i d0 = _mm256_sub_epi32(d[r][0], _mm256_mullo_epi32(off, sum));
-        const __m256i d1 = _mm256_sub_epi32(d[r][1], _mm256_mullo_epi32(off, sum));
-        c[r][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_mul_ps(ws0, as), c[r][0]);
-        c[r][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_mul_ps(ws1, as), c[r][1]);
+        const __m256i o = _mm256_set1_epi32(off * a[r].sum[b]);
+        const __m256i d0 = _mm256_sub_epi32(d[r][0], o), d1 = _mm256_sub_epi32(d[r][1], o);
+        acc[r][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_mul_ps(ws0, as), acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_mul_ps(ws1, as), acc[r][1]);
         if (has_min) {
-          const __m256 sf = _mm256_cvtepi32_ps(sum);
-          c[r][0] = _mm256_fmadd_ps(sf, _mm256_mul_ps(wm0, as), c[r][0]);
-          c[r][1] = _mm256_fmadd_ps(sf, _mm256_mul_ps(wm1, as), c[r][1]);
+          const __m256 sf = _mm256_set1_ps((float)a[r].sum[b]);
+          acc[r][0] = _mm256_fmadd_ps(sf, _mm256_mul_ps(wm0, as), acc[r][0]);
+          acc[r][1] = _mm256_fmadd_ps(sf, _mm256_mul_ps(wm1, as), acc[r][1]);
         }
       }
     }
   }
+#pragma GCC unroll 4
+  for (int r = 0; r < mr; r++) c[r][0] = acc[r][0], c[r][1] = acc[r][1];
 }
 
 typedef void (*qukernel_fn)(size_t groups, size_t bpg, const qrow* a, const uint8_t* w, __m256 c[MRQ_MAX][2]);
