@@ -1,7 +1,7 @@
 /* AVX2 expert GEMMs on Q8/Q4 panels (pack_q_avx2.c) and int8 activation
  * records (MOEK_Q8_ROW_BYTES).
  *
- * Microkernel: MR rows x 16 columns. Per step of 4 k, vpmaddubsw multiplies
+ * Microkernel: MR <= 3 rows x 16 columns. Per step of 4 k, vpmaddubsw multiplies
  * unsigned weight bytes by the row's 4 broadcast int8 activations and adds
  * pairs into 16-bit lanes:
  *   Q4: codes 0..15, so a 16-bit lane of 8 steps (16 products) stays within
@@ -21,8 +21,8 @@
 #include "gemm_avx2.h"
 #include "moek_quant.h"
 
-#define MRQ_MAX 4
-#define PREFETCH_BYTES 1024
+#define MRQ_MAX 3 /* 4 rows need 16 accumulators: GCC spills and it runs slower */
+#define PREFETCH_BYTES 2048 /* ahead in the panel stream: one prefetch per line */
 
 typedef struct qrow {
   const int8_t* q;
@@ -46,22 +46,23 @@ static inline __attribute__((always_inline)) void block_q4(const int mr, const u
                                                            __m256i d[MRQ_MAX][2]) {
   const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
   __m256i s[MRQ_MAX][2];
-#pragma GCC unroll 4
+#pragma GCC unroll 3
   for (int r = 0; r < mr; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
   /* not unrolled further: GCC would reassociate the 16-bit adds into a tree
    * over all 8 steps and spill the 64 products */
 #pragma GCC unroll 2
   for (int st = 0; st < 8; st++) {
+    if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + PREFETCH_BYTES, _MM_HINT_T0);
     const __m256i v = _mm256_load_si256((const __m256i*)(w + st * 32));
     const __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
-#pragma GCC unroll 4
+#pragma GCC unroll 3
     for (int r = 0; r < mr; r++) {
       const __m256i av = bcast4(a[r].q + b * 32 + st * 4);
       s[r][0] = _mm256_add_epi16(s[r][0], _mm256_maddubs_epi16(lo, av));
       s[r][1] = _mm256_add_epi16(s[r][1], _mm256_maddubs_epi16(hi, av));
     }
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 3
   for (int r = 0; r < mr; r++) {
     d[r][0] = _mm256_madd_epi16(s[r][0], ones);
     d[r][1] = _mm256_madd_epi16(s[r][1], ones);
@@ -71,14 +72,15 @@ static inline __attribute__((always_inline)) void block_q4(const int mr, const u
 static inline __attribute__((always_inline)) void block_q8(const int mr, const uint8_t* w, const qrow* a, size_t b,
                                                            __m256i d[MRQ_MAX][2]) {
   const __m256i ones = _mm256_set1_epi16(1);
-#pragma GCC unroll 4
+#pragma GCC unroll 3
   for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
 #pragma GCC unroll 2
   for (int st = 0; st < 8; st++) {
+    _mm_prefetch((const char*)w + st * 64 + PREFETCH_BYTES, _MM_HINT_T0);
     const __m256i w0 = _mm256_load_si256((const __m256i*)(w + st * 64));
     const __m256i w1 = _mm256_load_si256((const __m256i*)(w + st * 64 + 32));
     const __m256i u0 = _mm256_abs_epi8(w0), u1 = _mm256_abs_epi8(w1);
-#pragma GCC unroll 4
+#pragma GCC unroll 3
     for (int r = 0; r < mr; r++) {
       const __m256i av = bcast4(a[r].q + b * 32 + st * 4);
       d[r][0] = _mm256_add_epi32(d[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(u0, _mm256_sign_epi8(av, w0)), ones));
@@ -94,27 +96,23 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   const size_t bbytes = q4 ? 256 : 512;
   const int32_t off = q4 && !has_min ? 8 : 0;
   __m256 acc[MRQ_MAX][2]; /* in registers; c is written once at the end */
-#pragma GCC unroll 4
+#pragma GCC unroll 3
   for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   size_t b = 0;
   for (size_t g = 0; g < groups; g++) {
     const __m256 ws0 = _mm256_load_ps((const float*)w), ws1 = _mm256_load_ps((const float*)w + 8);
     const __m256 wm0 = has_min ? _mm256_load_ps((const float*)w + 16) : _mm256_setzero_ps();
     const __m256 wm1 = has_min ? _mm256_load_ps((const float*)w + 24) : _mm256_setzero_ps();
+    _mm_prefetch((const char*)w + PREFETCH_BYTES, _MM_HINT_T0); /* the scales' lines */
+    if (has_min) _mm_prefetch((const char*)w + 64 + PREFETCH_BYTES, _MM_HINT_T0);
     w += has_min ? 128 : 64;
     for (size_t bi = 0; bi < blocks_per_group; bi++, b++, w += bbytes) {
-      _mm_prefetch((const char*)w + PREFETCH_BYTES, _MM_HINT_T0);
-      _mm_prefetch((const char*)w + PREFETCH_BYTES + 64, _MM_HINT_T0);
-      if (!q4) {
-        _mm_prefetch((const char*)w + PREFETCH_BYTES + 128, _MM_HINT_T0);
-        _mm_prefetch((const char*)w + PREFETCH_BYTES + 192, _MM_HINT_T0);
-      }
       __m256i d[MRQ_MAX][2];
       if (q4)
         block_q4(mr, w, a, b, d);
       else
         block_q8(mr, w, a, b, d);
-#pragma GCC unroll 4
+#pragma GCC unroll 3
       for (int r = 0; r < mr; r++) {
         const __m256 as = _mm256_set1_ps(a[r].scale[b]);
         const __m256i o = _mm256_set1_epi32(off * a[r].sum[b]);
@@ -129,7 +127,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
       }
     }
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 3
   for (int r = 0; r < mr; r++) c[r][0] = acc[r][0], c[r][1] = acc[r][1];
 }
 
@@ -142,23 +140,17 @@ typedef void (*qukernel_fn)(size_t groups, size_t bpg, const qrow* a, const uint
 MOEK_QUK(1, 0, 0, moek_q8_gemm_ukernel_1x16__avx2)
 MOEK_QUK(2, 0, 0, moek_q8_gemm_ukernel_2x16__avx2)
 MOEK_QUK(3, 0, 0, moek_q8_gemm_ukernel_3x16__avx2)
-MOEK_QUK(4, 0, 0, moek_q8_gemm_ukernel_4x16__avx2)
 MOEK_QUK(1, 1, 0, moek_q4_gemm_ukernel_1x16__avx2)
 MOEK_QUK(2, 1, 0, moek_q4_gemm_ukernel_2x16__avx2)
 MOEK_QUK(3, 1, 0, moek_q4_gemm_ukernel_3x16__avx2)
-MOEK_QUK(4, 1, 0, moek_q4_gemm_ukernel_4x16__avx2)
 MOEK_QUK(1, 1, 1, moek_q4min_gemm_ukernel_1x16__avx2)
 MOEK_QUK(2, 1, 1, moek_q4min_gemm_ukernel_2x16__avx2)
 MOEK_QUK(3, 1, 1, moek_q4min_gemm_ukernel_3x16__avx2)
-MOEK_QUK(4, 1, 1, moek_q4min_gemm_ukernel_4x16__avx2)
 
 static const qukernel_fn qukernels[3][MRQ_MAX] = {
-    {moek_q8_gemm_ukernel_1x16__avx2, moek_q8_gemm_ukernel_2x16__avx2, moek_q8_gemm_ukernel_3x16__avx2,
-     moek_q8_gemm_ukernel_4x16__avx2},
-    {moek_q4_gemm_ukernel_1x16__avx2, moek_q4_gemm_ukernel_2x16__avx2, moek_q4_gemm_ukernel_3x16__avx2,
-     moek_q4_gemm_ukernel_4x16__avx2},
-    {moek_q4min_gemm_ukernel_1x16__avx2, moek_q4min_gemm_ukernel_2x16__avx2, moek_q4min_gemm_ukernel_3x16__avx2,
-     moek_q4min_gemm_ukernel_4x16__avx2},
+    {moek_q8_gemm_ukernel_1x16__avx2, moek_q8_gemm_ukernel_2x16__avx2, moek_q8_gemm_ukernel_3x16__avx2},
+    {moek_q4_gemm_ukernel_1x16__avx2, moek_q4_gemm_ukernel_2x16__avx2, moek_q4_gemm_ukernel_3x16__avx2},
+    {moek_q4min_gemm_ukernel_1x16__avx2, moek_q4min_gemm_ukernel_2x16__avx2, moek_q4min_gemm_ukernel_3x16__avx2},
 };
 
 /* The format of a call: which ukernel row, groups, blocks per group. */

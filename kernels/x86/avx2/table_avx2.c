@@ -6,10 +6,10 @@
 
 static const char* avx2_ukernel_name(const char* op, int32_t w_dtype) {
   static const char* const gateup[] = {"", "moek_f32_gemm_ukernel_6x16__avx2_fma+act",
-                                       "moek_bf16_gemm_ukernel_6x16__avx2_fma+act", "moek_q8_gemm_ukernel_4x16__avx2+act",
-                                       "moek_q4_gemm_ukernel_4x16__avx2+act"};
+                                       "moek_bf16_gemm_ukernel_6x16__avx2_fma+act", "moek_q8_gemm_ukernel_3x16__avx2+act",
+                                       "moek_q4_gemm_ukernel_3x16__avx2+act"};
   static const char* const down[] = {"", "moek_f32_gemm_ukernel_6x16__avx2_fma", "moek_bf16_gemm_ukernel_6x16__avx2_fma",
-                                     "moek_q8_gemm_ukernel_4x16__avx2", "moek_q4_gemm_ukernel_4x16__avx2"};
+                                     "moek_q8_gemm_ukernel_3x16__avx2", "moek_q4_gemm_ukernel_3x16__avx2"};
   const int32_t w = w_dtype >= MOEK_DTYPE_F32 && w_dtype <= MOEK_DTYPE_Q4 ? w_dtype : MOEK_DTYPE_F32;
   if (!strcmp(op, "gateup")) return gateup[w];
   if (!strcmp(op, "down")) return down[w];
