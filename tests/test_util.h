@@ -37,6 +37,16 @@ static long test_passed, test_failed, test_skipped;
     CHECK(st_ == MOEK_SUCCESS, "%s -> %s: %s", #call, moek_status_string(st_), moek_last_error()); \
   } while (0)
 
+/* A call that must fail with status and a message containing needle. */
+#define EXPECT_ERR(call, status, needle)                                                              \
+  do {                                                                                                \
+    moek_status st_ = (call);                                                                         \
+    CHECK(st_ == (status), "%s -> %s, expected %s (%s)", #call, moek_status_string(st_),             \
+          moek_status_string(status), moek_last_error());                                             \
+    CHECK(strstr(moek_last_error(), (needle)) != NULL, "%s: message '%s' does not name '%s'", #call, \
+          moek_last_error(), (needle));                                                               \
+  } while (0)
+
 static inline int test_summary(const char* suite) {
   printf("%s: %ld passed, %ld failed, %ld skipped\n", suite, test_passed, test_failed, test_skipped);
   return test_failed ? 1 : 0;

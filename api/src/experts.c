@@ -19,6 +19,22 @@ static moek_status check_quant(const char* fn, const moek_experts_desc* d, int32
   const bool q8 = d->weight_dtype == MOEK_DTYPE_Q8, q4 = d->weight_dtype == MOEK_DTYPE_Q4;
   const int32_t g = d->quant_group;
   *group = 0;
+  if (moek_import_dtype(d->src_dtype) && d->src_dtype != MOEK_DTYPE_FP8_E4M3) {
+    /* blocks of 32 with their own scales: stored as they are */
+    const int32_t want = moek_import_packs_as(d->src_dtype);
+    if (d->weight_dtype != want || (g != 0 && g != 32) || d->flags)
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                       "%s: desc->src_dtype = %d (%s) is stored as weight_dtype = %d (%s) with quant_group 0 or 32 and "
+                       "no flags (it is weight_dtype = %d, quant_group = %d, flags = 0x%x)",
+                       fn, d->src_dtype, d->src_dtype == MOEK_DTYPE_GGML_Q4_0 ? "GGML_Q4_0" : d->src_dtype == MOEK_DTYPE_MXFP4 ? "MXFP4" : "GGML_Q8_0",
+                       want, want == MOEK_DTYPE_Q4 ? "Q4" : "Q8", d->weight_dtype, g, d->flags);
+    if (d->hidden % 32 || d->inter % 32)
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                       "%s: desc->hidden = %lld and desc->inter = %lld must be multiples of 32, the block of src_dtype %d",
+                       fn, (long long)d->hidden, (long long)d->inter, d->src_dtype);
+    *group = 32;
+    return MOEK_SUCCESS;
+  }
   if (!q8 && !q4) {
     if (g) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->quant_group = %d needs weight_dtype Q8 or Q4", fn, g);
     if (d->flags & MOEK_EXPERTS_QUANT_MIN)
@@ -50,6 +66,7 @@ static moek_status check_quant(const char* fn, const moek_experts_desc* d, int32
 typedef struct matrix_src {
   const char* name; /* "w_gate" */
   const void* const* ptrs;
+  const void* const* scales; /* imported MXFP4/FP8 sources */
   moek_matrix_strides strides; /* resolved */
   size_t rows, cols;
 } matrix_src;
@@ -76,6 +93,38 @@ static moek_status check_matrix(const char* fn, const moek_experts_desc* d, matr
   return MOEK_SUCCESS;
 }
 
+/* Imported sources: contiguous rows, and scale arrays exactly where the
+ * format has them. */
+static moek_status check_import(const char* fn, const moek_experts_desc* d, bool gated) {
+  const bool imported = moek_import_dtype(d->src_dtype);
+  const bool scaled = d->src_dtype == MOEK_DTYPE_MXFP4 || d->src_dtype == MOEK_DTYPE_FP8_E4M3;
+  const moek_matrix_strides* strides[3] = {&d->gate_strides, &d->up_strides, &d->down_strides};
+  const void* const* scales[3] = {d->w_gate_scales, d->w_up_scales, d->w_down_scales};
+  const char* names[3] = {"gate", "up", "down"};
+  for (int m = gated ? 0 : 1; m < 3; m++) {
+    if (imported && (strides[m]->row || strides[m]->col))
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                       "%s: desc->%s_strides = {%lld, %lld}: imported src_dtype %d takes contiguous rows only ({0, 0})",
+                       fn, names[m], (long long)strides[m]->row, (long long)strides[m]->col, d->src_dtype);
+    if (!scaled && scales[m])
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->w_%s_scales is set, but src_dtype %d has no separate scales",
+                       fn, names[m], d->src_dtype);
+    if (scaled && !scales[m])
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->w_%s_scales is NULL; src_dtype %d needs its scales", fn,
+                       names[m], d->src_dtype);
+    for (int64_t e = 0; scaled && e < d->num_experts; e++)
+      if (!scales[m][e])
+        return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->w_%s_scales[%lld] is NULL", fn, names[m], (long long)e);
+  }
+  if (!gated && d->w_gate_scales)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->w_gate_scales must be NULL for ungated activation %d", fn,
+                     d->activation);
+  if (d->quant_block < 0 || d->quant_block > 0x7fffffffLL || (d->quant_block && d->src_dtype != MOEK_DTYPE_FP8_E4M3))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->quant_block = %lld: only FP8_E4M3 sources take one (>= 1; 0: 128)",
+                     fn, (long long)d->quant_block);
+  return MOEK_SUCCESS;
+}
+
 static moek_status copy_bias(const char* fn, const char* name, const float* const* src, int64_t E, size_t n,
                              float* dst) {
   for (int64_t e = 0; e < E; e++) {
@@ -98,7 +147,40 @@ typedef struct pack_job {
    * which matrix (NULL if none), row and column */
   const matrix_src** bad;
   size_t* bad_at;
+  bool* no_memory;  /* per task: an imported matrix's decode buffer could not be allocated */
 } pack_job;
+
+/* An imported source decoded into buf (matrix m of expert e): the pack
+ * parameters' source, strides and scales point into it. */
+static bool decode_import(const pack_job* j, const matrix_src* m, size_t e, size_t i, void* buf, const void** src,
+                          const float** scales) {
+  const size_t block = j->d->quant_block ? (size_t)j->d->quant_block : 128;
+  if (moek_import_decode(j->d->src_dtype, m->ptrs[e], m->scales ? m->scales[e] : NULL, block, m->rows, m->cols, buf,
+                         scales, &j->bad_at[2 * i], &j->bad_at[2 * i + 1])) {
+    *src = buf;
+    return true;
+  }
+  j->bad[i] = m;
+  return false;
+}
+
+/* Imported sources: decode (and check) gate/up or down, then pack. */
+static void pack_imported(const pack_job* j, moek_pack_params* p, const matrix_src* m, size_t e, size_t i) {
+  const bool gate = i % 2 == 0 && j->x->gated;
+  const size_t one = moek_import_buffer_bytes(j->d->src_dtype, m->rows, m->cols);
+  char* buf = malloc(gate ? 2 * one : one);
+  if (!buf) {
+    j->no_memory[i] = true;
+    return;
+  }
+  if ((!gate || decode_import(j, j->gate, e, i, buf + one, &p->src_gate, &p->gate_scales)) &&
+      decode_import(j, m, e, i, buf, &p->src, &p->src_scales)) {
+    p->src_dtype = moek_import_packs_as(j->d->src_dtype);
+    p->stride_row = p->gate_stride_row = (ptrdiff_t)m->cols, p->stride_col = p->gate_stride_col = 1;
+    j->x->table->pack(p);
+  }
+  free(buf);
+}
 
 static bool find_bad(const pack_job* j, const matrix_src* m, size_t e, size_t i) {
   if (!moek_find_nonfinite(m->ptrs[e], j->d->src_dtype, m->rows, m->cols, (ptrdiff_t)m->strides.row,
@@ -114,7 +196,8 @@ static void pack_task(void* arg, size_t i) {
   const pack_job* j = arg;
   const size_t e = i / 2;
   const matrix_src* m = i % 2 ? j->down : j->up;
-  if ((i % 2 == 0 && j->x->gated && find_bad(j, j->gate, e, i)) || find_bad(j, m, e, i)) return;
+  const bool imported = moek_import_dtype(j->d->src_dtype);
+  if (!imported && ((i % 2 == 0 && j->x->gated && find_bad(j, j->gate, e, i)) || find_bad(j, m, e, i))) return;
   moek_pack_params p = {
       .src_dtype = j->d->src_dtype,
       .w_dtype = j->x->weight_dtype,
@@ -132,7 +215,10 @@ static void pack_task(void* arg, size_t i) {
     p.gate_stride_row = (ptrdiff_t)j->gate->strides.row;
     p.gate_stride_col = (ptrdiff_t)j->gate->strides.col;
   }
-  j->x->table->pack(&p);
+  if (imported)
+    pack_imported(j, &p, m, e, i);
+  else
+    j->x->table->pack(&p);
 }
 
 moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user, moek_experts** out) {
@@ -141,7 +227,7 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   *out = NULL;
   if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
   moek_experts_desc d;
-  moek_status st = moek_read_desc(fn, "desc", user, sizeof d, sizeof d, &d);
+  moek_status st = moek_read_desc(fn, "desc", user, MOEK_EXPERTS_DESC_SIZE_V1, sizeof d, &d);
   if (st) return st;
 
   if (d.flags & ~MOEK_EXPERTS_QUANT_MIN)
@@ -159,8 +245,8 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   if (!act_valid(d.activation))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->activation = %d is not a moek_activation", fn,
                      d.activation);
-  if (!moek_dtype_valid(d.src_dtype))
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->src_dtype = %d must be MOEK_DTYPE_F32 or _BF16", fn, d.src_dtype);
+  if (!moek_dtype_valid(d.src_dtype) && !moek_import_dtype(d.src_dtype))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->src_dtype = %d must be MOEK_DTYPE_F32, _BF16 or an imported format (GGML_Q8_0, GGML_Q4_0, MXFP4, FP8_E4M3)", fn, d.src_dtype);
   if (!moek_weight_dtype_valid(d.weight_dtype))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->weight_dtype = %d is not a moek_dtype", fn,
                      d.weight_dtype);
@@ -186,6 +272,8 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   if (gated && (st = check_matrix(fn, &d, &gate, &d.gate_strides, I, H))) return st;
   if ((st = check_matrix(fn, &d, &up, &d.up_strides, I, H))) return st;
   if ((st = check_matrix(fn, &d, &down, &d.down_strides, H, I))) return st;
+  if ((st = check_import(fn, &d, gated))) return st;
+  gate.scales = d.w_gate_scales, up.scales = d.w_up_scales, down.scales = d.w_down_scales;
 
   /* Sizes: at most E * 3 * I * H * 4 bytes plus biases; I and H get 64 of
    * slack so a table may pad its panels. */
@@ -237,9 +325,10 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   }
 
   pack_job job = {.x = x, .d = &d, .gate = &gate, .up = &up, .down = &down,
-                  .bad = calloc(2 * E, sizeof(matrix_src*)), .bad_at = calloc(4 * E, sizeof(size_t))};
-  if (!job.bad || !job.bad_at) {
-    free(job.bad), free(job.bad_at);
+                  .bad = calloc(2 * E, sizeof(matrix_src*)), .bad_at = calloc(4 * E, sizeof(size_t)),
+                  .no_memory = calloc(2 * E, sizeof(bool))};
+  if (!job.bad || !job.bad_at || !job.no_memory) {
+    free(job.bad), free(job.bad_at), free(job.no_memory);
     moek_experts_destroy(x);
     return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
   }
@@ -248,9 +337,12 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   pthread_mutex_unlock(&ctx->call_lock);
   for (size_t i = 0; i < 2 * E && !st; i++) /* the first bad element in expert order */
     if (job.bad[i])
-      st = moek_fail(MOEK_ERROR_NONFINITE, "%s: desc->%s[%zu] has a NaN or Inf at row %zu, column %zu", fn,
-                     job.bad[i]->name, i / 2, job.bad_at[2 * i], job.bad_at[2 * i + 1]);
-  free(job.bad), free(job.bad_at);
+      st = moek_fail(MOEK_ERROR_NONFINITE, "%s: desc->%s[%zu] has a NaN or Inf at row %zu, column %zu%s", fn,
+                     job.bad[i]->name, i / 2, job.bad_at[2 * i], job.bad_at[2 * i + 1],
+                     moek_import_dtype(d.src_dtype) ? " (a value or its block's scale, decoded)" : "");
+    else if (job.no_memory[i])
+      st = moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory decoding expert %zu's imported weights", fn, i / 2);
+  free(job.bad), free(job.bad_at), free(job.no_memory);
   if (st) {
     moek_experts_destroy(x);
     return st;

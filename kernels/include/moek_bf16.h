@@ -24,8 +24,10 @@ static inline uint16_t moek_f32_to_bf16(float f) {
   return (uint16_t)(bits >> 16);
 }
 
-/* Bytes of one element of a moek_dtype. */
-static inline size_t moek_dtype_size(int32_t dtype) { return dtype == MOEK_DTYPE_BF16 ? 2u : 4u; }
+/* Bytes of one element of a moek_dtype (Q8/Q4 as sources: one int8 code). */
+static inline size_t moek_dtype_size(int32_t dtype) {
+  return dtype == MOEK_DTYPE_BF16 ? 2u : dtype == MOEK_DTYPE_Q8 || dtype == MOEK_DTYPE_Q4 ? 1u : 4u;
+}
 
 /* Element i of a buffer of the given moek_dtype, as f32. */
 static inline float moek_load_elem(const void* base, int32_t dtype, ptrdiff_t i) {

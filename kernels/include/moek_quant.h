@@ -61,6 +61,35 @@ static inline double moek_quant_value(int32_t code, moek_qparams q, int32_t w_dt
   return (double)q.scale * (code - 8);
 }
 
+/* One source row as a packer reads it: f32/bf16 values quantized by the
+ * rule above, or a pre-quantized row (src_dtype Q8/Q4: int8 codes, one f32
+ * scale per group, from an imported blob) taken as it is. */
+typedef struct moek_qsource {
+  const void* row;     /* element k at row + k * stride (elements of dtype; codes are int8) */
+  int32_t dtype;
+  ptrdiff_t stride;
+  const float* scales; /* pre-quantized: this row's scales, one per group */
+} moek_qsource;
+
+static inline int moek_qsource_prequantized(const moek_qsource* s) {
+  return s->dtype == MOEK_DTYPE_Q8 || s->dtype == MOEK_DTYPE_Q4;
+}
+
+/* The parameters of the group of n values from k0 (group number g). */
+static inline moek_qparams moek_qsource_params(const moek_qsource* s, size_t k0, size_t n, size_t g, int32_t w_dtype,
+                                               uint32_t flags) {
+  if (moek_qsource_prequantized(s)) return (moek_qparams){s->scales[g], 0.0f, 0.0f};
+  const char* at = (const char*)s->row + (ptrdiff_t)k0 * s->stride * (ptrdiff_t)moek_dtype_size(s->dtype);
+  return moek_quant_params(at, s->dtype, s->stride, n, w_dtype, flags);
+}
+
+/* The code of element k (k < the row's K). */
+static inline int32_t moek_qsource_code(const moek_qsource* s, size_t k, moek_qparams q, int32_t w_dtype,
+                                        uint32_t flags) {
+  if (moek_qsource_prequantized(s)) return ((const int8_t*)s->row)[(ptrdiff_t)k * s->stride];
+  return moek_quant_code(moek_load_elem(s->row, s->dtype, (ptrdiff_t)k * s->stride), q, w_dtype, flags);
+}
+
 /* Weights per scale along a K of cols: the resolved group, or all of K
  * (rounded up to whole activation blocks) for per-channel Q8. */
 static inline size_t moek_quant_group_len(int32_t group, size_t cols) {

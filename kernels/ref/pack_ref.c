@@ -20,31 +20,31 @@ size_t moek_ref_packed_size(const moek_pack_params* p) {
   return moek_ref_matrix_bytes(p->w_dtype, p->quant_group, p->quant_flags, p->rows, p->cols) * (p->src_gate ? 2u : 1u);
 }
 
-static void pack_quant(const moek_pack_params* p, const void* src, ptrdiff_t sr, ptrdiff_t sc, void* dst) {
+static void pack_quant(const moek_pack_params* p, const void* src, ptrdiff_t sr, ptrdiff_t sc, const float* scales,
+                       void* dst) {
   const size_t K = p->cols, kp = (K + 31) / 32 * 32, glen = moek_quant_group_len(p->quant_group, K);
   const size_t groups = kp / glen, esize = moek_dtype_size(p->src_dtype);
   int8_t* codes = dst;
   float* scale = (float*)(codes + p->rows * kp);
   float* min = scale + p->rows * groups;
-  for (size_t r = 0; r < p->rows; r++)
+  for (size_t r = 0; r < p->rows; r++) {
+    const moek_qsource s = {(const char*)src + (ptrdiff_t)r * sr * (ptrdiff_t)esize, p->src_dtype, sc,
+                            scales ? scales + r * groups : NULL};
     for (size_t g = 0; g < groups; g++) {
       const size_t k0 = g * glen, n = K - k0 < glen ? K - k0 : glen;
-      const char* s = (const char*)src + ((ptrdiff_t)r * sr + (ptrdiff_t)k0 * sc) * (ptrdiff_t)esize;
-      const moek_qparams q = moek_quant_params(s, p->src_dtype, sc, n, p->w_dtype, p->quant_flags);
+      const moek_qparams q = moek_qsource_params(&s, k0, n, g, p->w_dtype, p->quant_flags);
       for (size_t i = 0; i < glen; i++)
-        codes[r * kp + k0 + i] =
-            (int8_t)(i < n ? moek_quant_code(moek_load_elem(s, p->src_dtype, (ptrdiff_t)i * sc), q, p->w_dtype,
-                                             p->quant_flags)
-                           : 0);
+        codes[r * kp + k0 + i] = (int8_t)(i < n ? moek_qsource_code(&s, k0 + i, q, p->w_dtype, p->quant_flags) : 0);
       scale[r * groups + g] = q.scale;
       if (p->quant_flags & MOEK_EXPERTS_QUANT_MIN) min[r * groups + g] = q.min;
     }
+  }
 }
 
 static void pack_rows(const moek_pack_params* p, const void* src, ptrdiff_t stride_row, ptrdiff_t stride_col,
-                      void* dst) {
+                      const float* scales, void* dst) {
   if (p->w_dtype == MOEK_DTYPE_Q8 || p->w_dtype == MOEK_DTYPE_Q4) {
-    pack_quant(p, src, stride_row, stride_col, dst);
+    pack_quant(p, src, stride_row, stride_col, scales, dst);
     return;
   }
   for (size_t r = 0; r < p->rows; r++)
@@ -57,8 +57,8 @@ static void pack_rows(const moek_pack_params* p, const void* src, ptrdiff_t stri
 void moek_ref_pack(const moek_pack_params* p) {
   char* dst = p->dst;
   if (p->src_gate) {
-    pack_rows(p, p->src_gate, p->gate_stride_row, p->gate_stride_col, dst);
+    pack_rows(p, p->src_gate, p->gate_stride_row, p->gate_stride_col, p->gate_scales, dst);
     dst += moek_ref_matrix_bytes(p->w_dtype, p->quant_group, p->quant_flags, p->rows, p->cols);
   }
-  pack_rows(p, p->src, p->stride_row, p->stride_col, dst);
+  pack_rows(p, p->src, p->stride_row, p->stride_col, p->src_scales, dst);
 }

@@ -71,7 +71,19 @@ typedef enum moek_dtype {
    * docs/quantization.md. Experts stored this way quantize the activations
    * (x and h) to int8 in blocks of 32 along K on each call. */
   MOEK_DTYPE_Q8 = 3, /* int8, symmetric, one f32 scale per output channel or per quant_group */
-  MOEK_DTYPE_Q4 = 4  /* 4-bit, one f32 scale (and min) per quant_group (32 or 128) along K */
+  MOEK_DTYPE_Q4 = 4, /* 4-bit, one f32 scale (and min) per quant_group (32 or 128) along K */
+  /* Already-quantized sources (moek_experts_desc.src_dtype), imported at
+   * pack time; layouts in docs/quantization.md. Rows are output channels,
+   * blocks run along K (the input features), rows are contiguous (strides
+   * must be {0, 0}), and K must be a multiple of the block size. */
+  MOEK_DTYPE_GGML_Q8_0 = 16,  /* llama.cpp block_q8_0: f16 d, int8 qs[32]; w = d * q. Stored as Q8 (group 32), exactly */
+  MOEK_DTYPE_GGML_Q4_0 = 17,  /* llama.cpp block_q4_0: f16 d, qs[16] (j: low nibble, j + 16: high); w = d * (q - 8).
+                               * Stored as Q4 (group 32), exactly */
+  MOEK_DTYPE_MXFP4 = 18,      /* OCP MX FP4 (gpt-oss): 16 bytes of e2m1 per 32 values (low nibble first) and
+                               * one e8m0 scale per 32 in *_scales. Stored as Q8 (group 32), exactly */
+  MOEK_DTYPE_FP8_E4M3 = 19    /* OCP FP8 e4m3 (DeepSeek-V3): one byte per value and one f32 scale per
+                               * quant_block x quant_block tile in *_scales (weight_scale_inv).
+                               * Dequantized, then stored as weight_dtype (any) */
 } moek_dtype;
 
 /* ---------------------------------------------------------------- dispatch */
@@ -204,7 +216,17 @@ typedef struct moek_experts_desc {
   const float* const* b_gate;
   const float* const* b_up;
   const float* const* b_down;
+  /* 0.3: the scales of MXFP4 (uint8 e8m0, [rows x K / 32]) and FP8_E4M3
+   * (f32, [ceil(rows / quant_block) x ceil(K / quant_block)]) sources: arrays
+   * of num_experts pointers, like w_*. NULL for other sources. */
+  const void* const* w_gate_scales;
+  const void* const* w_up_scales;
+  const void* const* w_down_scales;
+  int64_t quant_block;  /* FP8_E4M3: the scale tile's side; 0: 128 */
 } moek_experts_desc;
+
+/* struct_size of a 0.1/0.2 moek_experts_desc (no imported sources) */
+#define MOEK_EXPERTS_DESC_SIZE_V1 (offsetof(moek_experts_desc, w_gate_scales))
 
 /* Packs (and converts) the weights. Weights must be finite: a NaN or Inf
  * fails with MOEK_ERROR_NONFINITE naming expert, matrix, row and column. */

@@ -66,6 +66,12 @@ typedef struct moek_pack_params {
   const void* src_gate; /* NULL, or W_gate with its own strides */
   ptrdiff_t gate_stride_row;
   ptrdiff_t gate_stride_col;
+  /* src_dtype Q8/Q4 (imported blobs, decoded by the driver): src and
+   * src_gate hold int8 codes (Q4: 0..15) in w_dtype's code space with
+   * quant_group, and these their f32 scales, [rows x groups] row-major; the
+   * table packs them as they are. NULL otherwise. */
+  const float* src_scales;
+  const float* gate_scales;
   void* dst;           /* packed_size(...) bytes, 64-byte aligned */
 } moek_pack_params;
 

@@ -39,21 +39,19 @@ size_t moek_avx2_q_packed_size(const moek_pack_params* p) {
 }
 
 /* Slot j of group g: its scale (and min), then its codes into the blocks. */
-static void pack_slot(const moek_pack_params* p, const void* row, ptrdiff_t sc, size_t j, uint8_t* group_base,
-                      size_t k0, size_t glen) {
+static void pack_slot(const moek_pack_params* p, const moek_qsource* s, size_t j, uint8_t* group_base, size_t g,
+                      size_t glen) {
   const int q4 = p->w_dtype == MOEK_DTYPE_Q4, has_min = (p->quant_flags & MOEK_EXPERTS_QUANT_MIN) != 0;
-  const size_t K = p->cols, n = k0 < K ? (K - k0 < glen ? K - k0 : glen) : 0;
-  const size_t esize = moek_dtype_size(p->src_dtype);
-  const char* s = row ? (const char*)row + (ptrdiff_t)k0 * sc * (ptrdiff_t)esize : NULL;
+  const size_t K = p->cols, k0 = g * glen, n = k0 < K ? (K - k0 < glen ? K - k0 : glen) : 0;
   moek_qparams q = {0.0f, 0.0f, 0.0f};
-  if (s) q = moek_quant_params(s, p->src_dtype, sc, n, p->w_dtype, p->quant_flags);
+  if (s) q = moek_qsource_params(s, k0, n, g, p->w_dtype, p->quant_flags);
   memcpy(group_base + 4 * j, &q.scale, 4);
   if (has_min) memcpy(group_base + 64 + 4 * j, &q.min, 4);
   uint8_t* blocks = group_base + 64 * (has_min ? 2 : 1);
   for (size_t i = 0; i < glen; i++) {
     /* a missing row is weight 0: Q4 code 8 (symmetric) or 0 with min 0 */
     int32_t code = q4 && !has_min ? 8 : 0;
-    if (s && i < n) code = moek_quant_code(moek_load_elem(s, p->src_dtype, (ptrdiff_t)i * sc), q, p->w_dtype, p->quant_flags);
+    if (s && i < n) code = moek_qsource_code(s, k0 + i, q, p->w_dtype, p->quant_flags);
     const size_t b = i / 32, st = i % 32 / 4, jj = i % 4;
     if (q4) {
       uint8_t* byte = blocks + b * 256 + st * 32 + 4 * (j % 8) + jj;
@@ -79,8 +77,10 @@ void moek_avx2_q_pack(const moek_pack_params* p) {
       const void* src = from_gate ? p->src_gate : p->src;
       const ptrdiff_t sr = from_gate ? p->gate_stride_row : p->stride_row;
       const ptrdiff_t sc = from_gate ? p->gate_stride_col : p->stride_col;
-      const void* row = r < p->rows ? (const char*)src + (ptrdiff_t)r * sr * (ptrdiff_t)esize : NULL;
-      for (size_t g = 0; g < groups; g++) pack_slot(p, row, sc, j, panel + g * gbytes, g * glen, glen);
+      const float* scales = from_gate ? p->gate_scales : p->src_scales;
+      const moek_qsource s = {r < p->rows ? (const char*)src + (ptrdiff_t)r * sr * (ptrdiff_t)esize : NULL,
+                              p->src_dtype, sc, scales ? scales + r * groups : NULL};
+      for (size_t g = 0; g < groups; g++) pack_slot(p, r < p->rows ? &s : NULL, j, panel + g * gbytes, g, glen);
     }
   }
 }

@@ -1,0 +1,103 @@
+/* Imported (already quantized) expert weights: the blob layouts of
+ * moek_dtype GGML_Q8_0, GGML_Q4_0, MXFP4 and FP8_E4M3 decoded, one matrix at
+ * a time, into what every kernel table packs: int8 codes with one f32 scale
+ * per 32 (src_dtype Q8/Q4 of moek_pack_params), or f32 values (FP8). The
+ * codes and scales are the blob's own, so the three block formats are
+ * stored without a rounding. docs/quantization.md has the layouts. */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+bool moek_import_dtype(int32_t d) {
+  return d == MOEK_DTYPE_GGML_Q8_0 || d == MOEK_DTYPE_GGML_Q4_0 || d == MOEK_DTYPE_MXFP4 || d == MOEK_DTYPE_FP8_E4M3;
+}
+
+/* IEEE half (little-endian bits) to f32, exactly; Inf and NaN stay so. */
+static float half_to_f32(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  float v;
+  if (e == 0) {
+    v = ldexpf((float)m, -24); /* zero and subnormals */
+  } else if (e == 31) {
+    v = m ? NAN : INFINITY;
+  } else {
+    v = ldexpf((float)(m | 0x400u), (int)e - 25);
+  }
+  uint32_t bits;
+  memcpy(&bits, &v, 4);
+  bits |= sign;
+  memcpy(&v, &bits, 4);
+  return v;
+}
+
+/* OCP e4m3 ("fn": no infinities; S.1111.111 is NaN). */
+static float fp8_e4m3_to_f32(uint8_t b) {
+  const int e = (b >> 3) & 0xf, m = b & 7;
+  if (e == 15 && m == 7) return NAN;
+  const float v = e ? ldexpf((float)(8 + m), e - 10) : ldexpf((float)m, -9);
+  return (b & 0x80) ? -v : v;
+}
+
+/* e2m1 doubled, so every value is an integer: 0, .5, 1, 1.5, 2, 3, 4, 6 -> 0..12 */
+static const int8_t e2m1_x2[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+size_t moek_import_buffer_bytes(int32_t src_dtype, size_t rows, size_t cols) {
+  if (src_dtype == MOEK_DTYPE_FP8_E4M3) return rows * cols * 4;
+  return rows * cols + rows * (cols / 32) * 4; /* codes, then scales */
+}
+
+int32_t moek_import_packs_as(int32_t src_dtype) {
+  return src_dtype == MOEK_DTYPE_FP8_E4M3 ? MOEK_DTYPE_F32
+         : src_dtype == MOEK_DTYPE_GGML_Q4_0 ? MOEK_DTYPE_Q4
+                                             : MOEK_DTYPE_Q8;
+}
+
+bool moek_import_decode(int32_t src_dtype, const void* blob, const void* scales, size_t block, size_t rows, size_t cols,
+                        void* buf, const float** out_scales, size_t* bad_row, size_t* bad_col) {
+  const uint8_t* in = blob;
+  const size_t nb = cols / 32;
+  int8_t* codes = buf;
+  float* sc = (float*)((char*)buf + rows * cols);
+  *out_scales = src_dtype == MOEK_DTYPE_FP8_E4M3 ? NULL : sc;
+  for (size_t r = 0; r < rows; r++) {
+    if (src_dtype == MOEK_DTYPE_FP8_E4M3) {
+      const size_t tiles = (cols + block - 1) / block;
+      float* out = (float*)buf + r * cols;
+      for (size_t c = 0; c < cols; c++) {
+        const float s = ((const float*)scales)[(r / block) * tiles + c / block];
+        const float v = fp8_e4m3_to_f32(in[r * cols + c]) * s;
+        if (!isfinite(v)) {
+          *bad_row = r, *bad_col = c;
+          return false;
+        }
+        out[c] = v;
+      }
+      continue;
+    }
+    for (size_t b = 0; b < nb; b++) {
+      int8_t* q = codes + r * cols + b * 32;
+      float s;
+      if (src_dtype == MOEK_DTYPE_MXFP4) {
+        const uint8_t e = ((const uint8_t*)scales)[r * nb + b];
+        s = e == 255 ? NAN : ldexpf(1.0f, (int)e - 128); /* the codes are doubled */
+        const uint8_t* p = in + (r * nb + b) * 16;
+        for (int i = 0; i < 16; i++) q[2 * i] = e2m1_x2[p[i] & 15], q[2 * i + 1] = e2m1_x2[p[i] >> 4];
+      } else {
+        const size_t bytes = src_dtype == MOEK_DTYPE_GGML_Q8_0 ? 34 : 18;
+        const uint8_t* p = in + (r * nb + b) * bytes;
+        s = half_to_f32((uint16_t)(p[0] | p[1] << 8));
+        if (src_dtype == MOEK_DTYPE_GGML_Q8_0)
+          memcpy(q, p + 2, 32);
+        else
+          for (int i = 0; i < 16; i++) q[i] = (int8_t)(p[2 + i] & 15), q[i + 16] = (int8_t)(p[2 + i] >> 4);
+      }
+      if (!isfinite(s)) {
+        *bad_row = r, *bad_col = b * 32;
+        return false;
+      }
+      sc[r * nb + b] = s;
+    }
+  }
+  return true;
+}
