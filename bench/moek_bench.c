@@ -40,7 +40,7 @@ typedef struct result {
   double flops, bytes; /* per call, for the efficiency against the final machine numbers */
   const char* mode;    /* "forward" or "gating" */
   double logits_ms;    /* gating: moek_route from logits */
-  double time_ms, gflops, gbps, efficiency, baseline_ms, speedup, baseline_eff, check;
+  double time_ms, gflops, gbps, efficiency, baseline_ms, speedup, baseline_eff, check, check_rms;
 } result;
 
 static void usage(FILE* f) {
@@ -314,8 +314,8 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   if (E < p->E)
     printf("note: only %d of the %d experts fit in memory; routed ids are folded onto them (id %% %d)\n", E, p->E, E);
   if (base) printf("baseline: %s\n", bench_baseline_describe(base));
-  printf("%6s %10s %9s %8s %6s %12s %6s %8s %10s\n", "T", "moek ms", "GFLOP/s", "GB/s", "eff", "oneDNN ms",
-         "eff", "speedup", "max |d|");
+  printf("%6s %10s %9s %8s %6s %12s %6s %8s %10s %10s\n", "T", "moek ms", "GFLOP/s", "GB/s", "eff", "oneDNN ms",
+         "eff", "speedup", "max |d|", "rms |d|");
 
   for (int ti = 0; ti < o->n_tokens; ti++) {
     const int T = o->tokens[ti], k = p->k;
@@ -355,7 +355,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
       OK(moek_moe_forward(ctx, ex, &fa));
       if (shared) OK(moek_moe_forward(ctx, shared, &sa));
     });
-    double check = NAN;
+    double check = NAN, check_rms = NAN; /* against the baseline: max |d| / max |y|, rms(d) / rms(y) */
     if (base) {
       TIME_CALLS(tb, o, bench_baseline_run(base, T, x, ids + (size_t)r_ * T * k, wts + (size_t)r_ * T * k, yb));
       /* both last ran routing (n - 1) % ROUTINGS: compare, relative to max |y| */
@@ -364,21 +364,27 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
       fa.expert_weights = wts + (size_t)((tb.reps - 1) % ROUTINGS) * T * k;
       OK(moek_moe_forward(ctx, ex, &fa));
       if (shared) OK(moek_moe_forward(ctx, shared, &sa));
-      for (size_t i = 0; i < (size_t)T * H; i++) dmax = fmax(dmax, fabs(y[i] - yb[i])), ymax = fmax(ymax, fabs(yb[i]));
+      double d2 = 0, y2 = 0;
+      for (size_t i = 0; i < (size_t)T * H; i++) {
+        dmax = fmax(dmax, fabs(y[i] - yb[i])), ymax = fmax(ymax, fabs(yb[i]));
+        d2 += (double)(y[i] - yb[i]) * (y[i] - yb[i]), y2 += (double)yb[i] * yb[i];
+      }
       check = dmax / (ymax > 0 ? ymax : 1);
+      check_rms = sqrt(d2 / (y2 > 0 ? y2 : 1));
     }
     const double roof = fmax(bytes / (bw * 1e9), flops / (pk->gflops * 1e9));
     result* R = &res[(*n_res)++];
     *R = (result){.preset = p->name, .mode = "forward", .T = T, .experts_resident = E, .flops = flops, .bytes = bytes, .time_ms = tm.median_s * 1e3, .gflops = flops / tm.median_s * 1e-9,
                   .gbps = bytes / tm.median_s * 1e-9, .efficiency = roof / tm.median_s,
                   .baseline_ms = base ? tb.median_s * 1e3 : NAN, .speedup = base ? tb.median_s / tm.median_s : NAN,
-                  .baseline_eff = base ? roof / tb.median_s : NAN, .check = check};
+                  .baseline_eff = base ? roof / tb.median_s : NAN, .check = check,
+                  .check_rms = check_rms};
     if (base)
-      printf("%6d %10.3f %9.1f %8.1f %6.3f %12.3f %6.3f %7.2fx %10.2g\n", T, R->time_ms, R->gflops, R->gbps,
-             R->efficiency, R->baseline_ms, R->baseline_eff, R->speedup, R->check);
+      printf("%6d %10.3f %9.1f %8.1f %6.3f %12.3f %6.3f %7.2fx %10.2g %10.2g\n", T, R->time_ms, R->gflops, R->gbps,
+             R->efficiency, R->baseline_ms, R->baseline_eff, R->speedup, R->check, R->check_rms);
     else
-      printf("%6d %10.3f %9.1f %8.1f %6.3f %12s %6s %8s %10s\n", T, R->time_ms, R->gflops, R->gbps, R->efficiency,
-             "-", "-", "-", "-");
+      printf("%6d %10.3f %9.1f %8.1f %6.3f %12s %6s %8s %10s %10s\n", T, R->time_ms, R->gflops, R->gbps, R->efficiency,
+             "-", "-", "-", "-", "-");
     fflush(stdout);
     free(x), free(y), free(yb), free(logits), free(ids), free(wts);
   }
@@ -486,6 +492,9 @@ static void run_gating(const bench_preset* p, const options* o, double bw, const
 int main(int argc, char** argv) {
   options o;
   if (!parse_args(argc, argv, &o)) return 2;
+  static char label[32]; /* "q4" or "q4/g128" */
+  snprintf(label, sizeof label, o.qgroup ? "%s/g%d" : "%s", o.dtype, o.qgroup);
+  o.dtype = label;
   moek_context* probe;
   moek_context_desc cd = {.struct_size = sizeof cd, .num_threads = o.threads};
   OK(moek_context_create(&cd, &probe));
@@ -547,8 +556,10 @@ int main(int argc, char** argv) {
     for (int i = 0; i < n_res; i++) {
       const result* r = &res[i];
       char bms[32] = "null", spd[32] = "null", bef[32] = "null"; /* null: no baseline in this run */
-      char extra[64] = "";
+      char extra[128] = "";
       if (!strcmp(r->mode, "gating")) snprintf(extra, sizeof extra, ", \"logits_ms\": %.6f", r->logits_ms);
+      else if (isfinite(r->check))
+        snprintf(extra, sizeof extra, ", \"max_rel_diff\": %.3g, \"rms_rel_diff\": %.3g", r->check, r->check_rms);
       if (isfinite(r->baseline_ms)) {
         snprintf(bms, sizeof bms, "%.6f", r->baseline_ms);
         snprintf(spd, sizeof spd, "%.4f", r->speedup);
