@@ -104,7 +104,8 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const int32_t act = (int32_t)take(&r, 21);
   moek_experts_desc ed = {.struct_size = sizeof ed, .num_experts = E2, .hidden = H, .inter = I, .activation = act,
-                          .src_dtype = (int32_t)take(&r, 4), .weight_dtype = (int32_t)take(&r, 4),
+                          .src_dtype = (int32_t)take(&r, 4), .weight_dtype = (int32_t)take(&r, 5),
+                          .quant_group = take(&r, 4) ? 0 : 32, .flags = take(&r, 8) ? 0 : (uint32_t)take(&r, 4),
                           .w_gate = act < MOEK_ACT_RELU || take(&r, 4) == 0 ? pg : NULL, .w_up = pu, .w_down = pdn};
   if (take(&r, 4) == 0) ed.up_strides = (moek_matrix_strides){1, take(&r, 2) ? 8 : 0};
   moek_experts* ex = NULL;
