@@ -399,6 +399,20 @@ static void router(void) {
   for (int h = 0; h < 5; h++) xin[0][h] = -3e38f; /* finite, but expert 1's weights sum to 1.4: -Inf, not "masked" */
   EXPECT_ERR(moek_route(c, r, &b), MOEK_ERROR_NONFINITE, "router logit of token 0, expert 1 is -inf");
   moek_router_destroy(r);
+  { /* an overflow only in the second expert tile (columns 64 on) */
+    static float wbig[80 * 5];
+    for (int i = 0; i < 80 * 5; i++) wbig[i] = i < 64 * 5 ? 0.01f : 3e38f;
+    moek_router_desc db = d2;
+    db.num_experts = 80, db.w_router = wbig;
+    CHECK_OK(moek_router_create(c, &db, &r));
+    float ones[3][5] = {{1, 1, 1, 1, 1}, {1, 1, 1, 1, 1}, {1, 1, 1, 1, 1}};
+    int32_t ids80[3 * 8];
+    float w80[3 * 8];
+    moek_route_args b80 = {.struct_size = sizeof b80, .num_tokens = 3, .x = ones, .x_dtype = MOEK_DTYPE_F32,
+                           .expert_ids = ids80, .expert_weights = w80};
+    EXPECT_ERR(moek_route(c, r, &b80), MOEK_ERROR_NONFINITE, "router logit of token 0, expert 64 is inf");
+  }
+  moek_router_destroy(r);
   moek_context_destroy(c);
 }
 

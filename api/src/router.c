@@ -210,7 +210,7 @@ static void gemm_task(void* arg, size_t i) {
    * fresh, cached tile replaces a serial pass over all of x. It also catches
    * finite x whose logits overflow, which must not pass as masked -Inf. */
   size_t br, bc;
-  if (moek_find_nonfinite(p.out, MOEK_DTYPE_F32, n, p.n_end - n0, (ptrdiff_t)E, 1, &br, &bc)) {
+  if (moek_find_nonfinite(p.out + n0, MOEK_DTYPE_F32, n, p.n_end - n0, (ptrdiff_t)E, 1, &br, &bc)) {
     const int_fast64_t code = (int_fast64_t)((t + br) * E + n0 + bc);
     int_fast64_t cur = atomic_load_explicit(j->first_bad, memory_order_relaxed);
     while (code < cur && !atomic_compare_exchange_weak_explicit(j->first_bad, &cur, code, memory_order_relaxed,
