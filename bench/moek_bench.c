@@ -45,7 +45,7 @@ typedef struct result {
 
 static void usage(FILE* f) {
   fprintf(f,
-          "usage: moek-bench [--preset NAME|all] [--dtype bf16|f32|q8|q4|q4-min] [--quant-group N]\n"
+          "usage: moek-bench [--preset NAME|all] [--dtype bf16|f32|q8|q4|q4-min] [--quant-group N] [--f16-scales]\n"
           "                  [--tokens 1,16,128,512] [--threads N] [--min-reps N] [--min-time SECONDS]\n"
           "                  [--json FILE] [--no-baseline] [--list] [--mode forward|gating]\n"
           "Times one MoE layer (routing excluded) per token count T and prints the median time,\n"
@@ -105,8 +105,11 @@ static int parse_args(int argc, char** argv, options* o) {
         fprintf(stderr, "moek-bench: --dtype '%s' must be bf16, f32, q8, q4 or q4-min\n", v);
         return 0;
       }
-      o->wdt = dt[found].wdt, o->qflags = dt[found].flags, o->dtype = dt[found].name;
+      o->wdt = dt[found].wdt, o->qflags = (o->qflags & MOEK_EXPERTS_QUANT_F16_SCALES) | dt[found].flags;
+      o->dtype = dt[found].name;
       o->bf16 = o->wdt != MOEK_DTYPE_F32;
+    } else if (!strcmp(a, "--f16-scales")) {
+      o->qflags |= MOEK_EXPERTS_QUANT_F16_SCALES;
     } else if (!strcmp(a, "--quant-group")) {
       NEED_VALUE
       if (!parse_int(v, 0, 1 << 20, &o->qgroup)) {
@@ -493,7 +496,8 @@ int main(int argc, char** argv) {
   options o;
   if (!parse_args(argc, argv, &o)) return 2;
   static char label[32]; /* "q4" or "q4/g128" */
-  snprintf(label, sizeof label, o.qgroup ? "%s/g%d" : "%s", o.dtype, o.qgroup);
+  snprintf(label, sizeof label, o.qgroup ? "%s/g%d%s" : "%s%.0d%s", o.dtype, o.qgroup,
+           (o.qflags & MOEK_EXPERTS_QUANT_F16_SCALES) ? "/f16" : "");
   o.dtype = label;
   moek_context* probe;
   moek_context_desc cd = {.struct_size = sizeof cd, .num_threads = o.threads};

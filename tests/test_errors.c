@@ -114,7 +114,9 @@ static void experts(void) {
   BAD(activation, 99, MOEK_ERROR_INVALID_ARGUMENT, "activation = 99");
   BAD(src_dtype, 0, MOEK_ERROR_INVALID_ARGUMENT, "src_dtype = 0");
   BAD(weight_dtype, 9, MOEK_ERROR_INVALID_ARGUMENT, "weight_dtype = 9");
-  BAD(flags, 2, MOEK_ERROR_INVALID_ARGUMENT, "unknown bits 0x2");
+  BAD(flags, 4, MOEK_ERROR_INVALID_ARGUMENT, "unknown bits 0x4");
+  BAD(flags, MOEK_EXPERTS_QUANT_F16_SCALES, MOEK_ERROR_INVALID_ARGUMENT,
+      "MOEK_EXPERTS_QUANT_F16_SCALES needs weight_dtype Q8 or Q4");
   BAD(flags, MOEK_EXPERTS_QUANT_MIN, MOEK_ERROR_INVALID_ARGUMENT, "MOEK_EXPERTS_QUANT_MIN needs weight_dtype Q4");
   BAD(quant_group, 32, MOEK_ERROR_INVALID_ARGUMENT, "quant_group = 32 needs weight_dtype Q8 or Q4");
   BAD(src_dtype, MOEK_DTYPE_Q8, MOEK_ERROR_INVALID_ARGUMENT, "src_dtype = 3 must be MOEK_DTYPE_F32, _BF16 or an imported format");

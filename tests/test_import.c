@@ -115,8 +115,10 @@ static void unbuild(blobs* b) {
   }
 }
 
+static uint32_t g_flags; /* desc->flags of the case */
+
 static moek_experts_desc desc_of(blobs* b, int fmt, int from_f32, int wdt) {
-  moek_experts_desc d = {.struct_size = sizeof d, .num_experts = E, .hidden = H, .inter = I,
+  moek_experts_desc d = {.struct_size = sizeof d, .flags = g_flags, .num_experts = E, .hidden = H, .inter = I,
                          .activation = MOEK_ACT_SWIGLU, .src_dtype = from_f32 ? MOEK_DTYPE_F32 : fmt,
                          .weight_dtype = wdt, .quant_group = wdt == MOEK_DTYPE_Q8 || wdt == MOEK_DTYPE_Q4 ? 32 : 0};
   static const void* p[2][3][E];
@@ -262,6 +264,10 @@ int main(void) {
     test_rng r = {7};
     check_format(MOEK_DTYPE_GGML_Q8_0, "ggml q8_0", MOEK_DTYPE_Q8, &r);
     check_format(MOEK_DTYPE_GGML_Q4_0, "ggml q4_0", MOEK_DTYPE_Q4, &r);
+    g_flags = MOEK_EXPERTS_QUANT_F16_SCALES; /* their scales are f16: stored exactly at their own size */
+    check_format(MOEK_DTYPE_GGML_Q8_0, "q8_0 f16", MOEK_DTYPE_Q8, &r);
+    check_format(MOEK_DTYPE_GGML_Q4_0, "q4_0 f16", MOEK_DTYPE_Q4, &r);
+    g_flags = 0;
     check_format(MOEK_DTYPE_MXFP4, "mxfp4", MOEK_DTYPE_Q8, &r);
     check_format(MOEK_DTYPE_FP8_E4M3, "fp8 to bf16", MOEK_DTYPE_BF16, &r);
     check_format(MOEK_DTYPE_FP8_E4M3, "fp8 to q8", MOEK_DTYPE_Q8, &r);

@@ -9,7 +9,7 @@
  *    per-block fma order and the epilogue are specified to be identical):
  *    down for every format, and ungated ReLU gate/up (ReLU is exact), over
  *    m = 1..9 rows, odd column ranges, K with padded blocks.
- * Skipped (exit 77) where the CPU has no AVX2. */
+ * Skipped (exit 77) where the CPU has no AVX2, FMA and F16C. */
 #include "../kernels/ref/gemm_ref.h"
 #include "../kernels/x86/avx2/gemm_avx2.h"
 #include "moek_quant.h"
@@ -58,10 +58,26 @@ static void activation_rule(test_rng* r) {
   }
 }
 
+static void f16_conversion(void) {
+  /* every half converts to f32 and back unchanged; ties round to even; saturation */
+  for (uint32_t h = 0; h < 0x10000u; h++) {
+    if ((h & 0x7c00u) == 0x7c00u) continue; /* Inf, NaN */
+    const float f = moek_f16_to_f32((uint16_t)h);
+    CHECK(moek_f32_to_f16(f) == h || (h == 0x8000u && moek_f32_to_f16(f) == 0x8000u), "half 0x%04x -> %g -> 0x%04x",
+          h, (double)f, moek_f32_to_f16(f));
+  }
+  CHECK(moek_f16_to_f32(0x3c00) == 1.0f && moek_f16_to_f32(0x0001) == ldexpf(1, -24) && moek_f16_to_f32(0xfbff) == -65504.0f,
+        "half decode");
+  CHECK(moek_f32_to_f16(1.0f + ldexpf(1, -11)) == 0x3c00 && moek_f32_to_f16(1.0f + 3 * ldexpf(1, -11)) == 0x3c02,
+        "half ties to even");
+  CHECK(moek_f32_to_f16(1e9f) == 0x7bff && moek_f32_to_f16(-70000.0f) == 0xfbff, "half saturates");
+}
+
 static void weight_rule(test_rng* r) {
-  const int32_t fmts[3] = {MOEK_DTYPE_Q8, MOEK_DTYPE_Q4, MOEK_DTYPE_Q4};
-  const uint32_t flags[3] = {0, 0, MOEK_EXPERTS_QUANT_MIN};
-  for (int f = 0; f < 3; f++)
+  const int32_t fmts[6] = {MOEK_DTYPE_Q8, MOEK_DTYPE_Q4, MOEK_DTYPE_Q4, MOEK_DTYPE_Q8, MOEK_DTYPE_Q4, MOEK_DTYPE_Q4};
+  const uint32_t F16 = MOEK_EXPERTS_QUANT_F16_SCALES;
+  const uint32_t flags[6] = {0, 0, MOEK_EXPERTS_QUANT_MIN, F16, F16, MOEK_EXPERTS_QUANT_MIN | F16};
+  for (int f = 0; f < 6; f++)
     for (int trial = 0; trial < 200; trial++) {
       float w[128];
       const size_t n = trial % 2 ? 32 : 128;
@@ -73,8 +89,17 @@ static void weight_rule(test_rng* r) {
       for (size_t i = 0; i < n; i++) {
         const int32_t c = moek_quant_code(w[i], q, fmts[f], flags[f]);
         const double err = fabs(moek_quant_value(c, q, fmts[f], flags[f]) - w[i]);
-        /* symmetric Q4's far side clamps at 7 steps where 8 would round */
-        const double allow = fabs(q.scale) * (fmts[f] == MOEK_DTYPE_Q4 && !flags[f] ? 1.0 : 0.5) * (1 + 1e-5) + 1e-30;
+        /* symmetric Q4's far side clamps at 7 steps where 8 would round. An f16
+         * scale is off by at most half its ulp, max(2^-11 |s|, 2^-25) (subnormal
+         * halves below 2^-14), which can shorten the range by that much per step
+         * (127 steps for Q8, 8 and 15 for Q4) before the codes clamp; the min
+         * adds its own rounding. */
+        const int sym4 = fmts[f] == MOEK_DTYPE_Q4 && !(flags[f] & MOEK_EXPERTS_QUANT_MIN);
+        const double steps = fmts[f] == MOEK_DTYPE_Q8 ? 127 : sym4 ? 8 : 15;
+        const double half_ulp_s = fmax(ldexp(fabs(q.scale), -11), ldexp(1, -25));
+        const double half_ulp_m = fmax(ldexp(fabs(q.min), -11), ldexp(1, -25));
+        const double f16 = (flags[f] & F16) ? steps * half_ulp_s + (sym4 ? 0 : half_ulp_m) : 0;
+        const double allow = fabs(q.scale) * (sym4 ? 1.0 : 0.5) * (1 + 1e-5) + f16 + 1e-30;
         CHECK(c >= lo && c <= hi && err <= allow, "format %d flags %u: w %g code %d err %g allowed %g", fmts[f],
               flags[f], (double)w[i], c, err, allow);
       }
@@ -106,7 +131,10 @@ static void gemms(test_rng* r) {
                           {"q4 g32", MOEK_DTYPE_Q4, 32, 0},
                           {"q4 g128", MOEK_DTYPE_Q4, 128, 0},
                           {"q4 g32 min", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_MIN},
-                          {"q4 g128 min", MOEK_DTYPE_Q4, 128, MOEK_EXPERTS_QUANT_MIN}};
+                          {"q4 g128 min", MOEK_DTYPE_Q4, 128, MOEK_EXPERTS_QUANT_MIN},
+                          {"q8 channel f16", MOEK_DTYPE_Q8, 0, MOEK_EXPERTS_QUANT_F16_SCALES},
+                          {"q4 g32 f16", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_F16_SCALES},
+                          {"q4 g128 min f16", MOEK_DTYPE_Q4, 128, MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_F16_SCALES}};
   for (size_t fi = 0; fi < sizeof fmts / sizeof fmts[0]; fi++) {
     const qformat* f = &fmts[fi];
     const size_t K = f->group ? 256 : 77, N = 45, M = 9, rb = MOEK_Q8_ROW_BYTES(K);
@@ -155,12 +183,13 @@ static void gemms(test_rng* r) {
 
 int main(void) {
   __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-    printf("test_quant: SKIP: this CPU has no AVX2+FMA\n");
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c")) {
+    printf("test_quant: SKIP: this CPU has no AVX2+FMA+F16C\n");
     return 77;
   }
   test_rng r = {42};
   activation_rule(&r);
+  f16_conversion();
   weight_rule(&r);
   gemms(&r);
   return test_summary("test_quant");

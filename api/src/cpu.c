@@ -18,7 +18,7 @@ static uint64_t probe(void) {
   unsigned a, b, c, d;
   uint64_t f = 0;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-  const bool osxsave = (c >> 27) & 1, fma = (c >> 12) & 1;
+  const bool osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
   if (!osxsave) return 0;
   const uint64_t xcr0 = xgetbv0();
   const bool ymm = (xcr0 & 0x6) == 0x6;     /* SSE + AVX state */
@@ -31,6 +31,7 @@ static uint64_t probe(void) {
   const unsigned a71 = a;
   if (ymm && ((b7 >> 5) & 1)) f |= MOEK_CPU_X86_AVX2;
   if (ymm && fma) f |= MOEK_CPU_X86_FMA;
+  if (ymm && f16c) f |= MOEK_CPU_X86_F16C;
   if (zmm) {
     if ((b7 >> 16) & 1) f |= MOEK_CPU_X86_AVX512F;
     if ((b7 >> 17) & 1) f |= MOEK_CPU_X86_AVX512DQ;

@@ -22,10 +22,13 @@ static moek_status check_quant(const char* fn, const moek_experts_desc* d, int32
   if (moek_import_dtype(d->src_dtype) && d->src_dtype != MOEK_DTYPE_FP8_E4M3) {
     /* blocks of 32 with their own scales: stored as they are */
     const int32_t want = moek_import_packs_as(d->src_dtype);
-    if (d->weight_dtype != want || (g != 0 && g != 32) || d->flags)
+    /* f16 scales: exact for the ggml blocks (theirs are f16); MXFP4's 2^-128..2^126 do not fit */
+    const uint32_t allowed = d->src_dtype == MOEK_DTYPE_MXFP4 ? 0u : MOEK_EXPERTS_QUANT_F16_SCALES;
+    if (d->weight_dtype != want || (g != 0 && g != 32) || (d->flags & ~allowed))
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                        "%s: desc->src_dtype = %d (%s) is stored as weight_dtype = %d (%s) with quant_group 0 or 32 and "
-                       "no flags (it is weight_dtype = %d, quant_group = %d, flags = 0x%x)",
+                       "no flags but MOEK_EXPERTS_QUANT_F16_SCALES (not for MXFP4) (it is weight_dtype = %d, "
+                       "quant_group = %d, flags = 0x%x)",
                        fn, d->src_dtype, d->src_dtype == MOEK_DTYPE_GGML_Q4_0 ? "GGML_Q4_0" : d->src_dtype == MOEK_DTYPE_MXFP4 ? "MXFP4" : "GGML_Q8_0",
                        want, want == MOEK_DTYPE_Q4 ? "Q4" : "Q8", d->weight_dtype, g, d->flags);
     if (d->hidden % 32 || d->inter % 32)
@@ -39,6 +42,9 @@ static moek_status check_quant(const char* fn, const moek_experts_desc* d, int32
     if (g) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->quant_group = %d needs weight_dtype Q8 or Q4", fn, g);
     if (d->flags & MOEK_EXPERTS_QUANT_MIN)
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags MOEK_EXPERTS_QUANT_MIN needs weight_dtype Q4", fn);
+    if (d->flags & MOEK_EXPERTS_QUANT_F16_SCALES)
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                       "%s: desc->flags MOEK_EXPERTS_QUANT_F16_SCALES needs weight_dtype Q8 or Q4", fn);
     return MOEK_SUCCESS;
   }
   if (q8 && (d->flags & MOEK_EXPERTS_QUANT_MIN))
@@ -230,9 +236,10 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   moek_status st = moek_read_desc(fn, "desc", user, MOEK_EXPERTS_DESC_SIZE_V1, sizeof d, &d);
   if (st) return st;
 
-  if (d.flags & ~MOEK_EXPERTS_QUANT_MIN)
+  const uint32_t known_flags = MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_F16_SCALES;
+  if (d.flags & ~known_flags)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags = 0x%x has unknown bits 0x%x", fn, d.flags,
-                     d.flags & ~MOEK_EXPERTS_QUANT_MIN);
+                     d.flags & ~known_flags);
   if (d.num_experts < 1 || d.num_experts > MOEK_MAX_DIM)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->num_experts = %lld is outside [1, %lld]", fn,
                      (long long)d.num_experts, MOEK_MAX_DIM);
@@ -297,7 +304,7 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   x->act_limit = d.act_limit != 0.0f ? d.act_limit : 7.0f;
   x->gated = gated;
   x->quant_group = group;
-  x->quant_flags = d.flags & MOEK_EXPERTS_QUANT_MIN;
+  x->quant_flags = d.flags & (MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_F16_SCALES);
   moek_pack_params shape = {.src_dtype = d.src_dtype, .w_dtype = d.weight_dtype, .quant_group = group,
                             .quant_flags = x->quant_flags, .rows = I, .cols = H, .src_gate = gated ? (const void*)x : NULL};
   x->gateup_bytes = moek_align_up(x->table->packed_size(&shape));

@@ -13,24 +13,6 @@ bool moek_import_dtype(int32_t d) {
   return d == MOEK_DTYPE_GGML_Q8_0 || d == MOEK_DTYPE_GGML_Q4_0 || d == MOEK_DTYPE_MXFP4 || d == MOEK_DTYPE_FP8_E4M3;
 }
 
-/* IEEE half (little-endian bits) to f32, exactly; Inf and NaN stay so. */
-static float half_to_f32(uint16_t h) {
-  const uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-  float v;
-  if (e == 0) {
-    v = ldexpf((float)m, -24); /* zero and subnormals */
-  } else if (e == 31) {
-    v = m ? NAN : INFINITY;
-  } else {
-    v = ldexpf((float)(m | 0x400u), (int)e - 25);
-  }
-  uint32_t bits;
-  memcpy(&bits, &v, 4);
-  bits |= sign;
-  memcpy(&v, &bits, 4);
-  return v;
-}
-
 /* OCP e4m3 ("fn": no infinities; S.1111.111 is NaN). */
 static float fp8_e4m3_to_f32(uint8_t b) {
   const int e = (b >> 3) & 0xf, m = b & 7;
@@ -86,7 +68,7 @@ bool moek_import_decode(int32_t src_dtype, const void* blob, const void* scales,
       } else {
         const size_t bytes = src_dtype == MOEK_DTYPE_GGML_Q8_0 ? 34 : 18;
         const uint8_t* p = in + (r * nb + b) * bytes;
-        s = half_to_f32((uint16_t)(p[0] | p[1] << 8));
+        s = moek_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
         if (src_dtype == MOEK_DTYPE_GGML_Q8_0)
           memcpy(q, p + 2, 32);
         else

@@ -25,7 +25,9 @@ static inline int32_t moek_clamp_i32(int32_t v, int32_t lo, int32_t hi) { return
 /* The parameters of n source values (moek_dtype src_dtype, stride elements
  * apart). Q8: scale = amax / 127. Q4: the value v of largest magnitude (the
  * first, on ties) maps to code 0 exactly: scale = v / -8, codes span
- * [-8, 7] around 8. Q4 + min: scale = (max - min) / 15, codes [0, 15]. */
+ * [-8, 7] around 8. Q4 + min: scale = (max - min) / 15, codes [0, 15].
+ * With MOEK_EXPERTS_QUANT_F16_SCALES the scale and min are rounded to f16
+ * (saturating at 65504) and the codes use 1 / the rounded scale. */
 static inline moek_qparams moek_quant_params(const void* src, int32_t src_dtype, ptrdiff_t stride, size_t n,
                                              int32_t w_dtype, uint32_t flags) {
   moek_qparams q = {0.0f, 0.0f, 0.0f};
@@ -43,6 +45,11 @@ static inline moek_qparams moek_quant_params(const void* src, int32_t src_dtype,
     if (n && hi > lo) q.scale = (hi - lo) / 15.0f, q.inv = 15.0f / (hi - lo);
   } else if (amax > 0.0f) {
     q.scale = vmax / -8.0f, q.inv = -8.0f / vmax;
+  }
+  if (flags & MOEK_EXPERTS_QUANT_F16_SCALES) { /* stored as f16: the codes follow the rounded values */
+    q.scale = moek_f16_to_f32(moek_f32_to_f16(q.scale));
+    q.min = moek_f16_to_f32(moek_f32_to_f16(q.min));
+    q.inv = q.scale != 0.0f ? 1.0f / q.scale : 0.0f;
   }
   return q;
 }
@@ -88,6 +95,20 @@ static inline int32_t moek_qsource_code(const moek_qsource* s, size_t k, moek_qp
                                         uint32_t flags) {
   if (moek_qsource_prequantized(s)) return ((const int8_t*)s->row)[(ptrdiff_t)k * s->stride];
   return moek_quant_code(moek_load_elem(s->row, s->dtype, (ptrdiff_t)k * s->stride), q, w_dtype, flags);
+}
+
+/* Bytes of one stored scale (or min), and its store and load. */
+static inline size_t moek_quant_scale_bytes(uint32_t flags) { return (flags & MOEK_EXPERTS_QUANT_F16_SCALES) ? 2u : 4u; }
+
+static inline void moek_quant_store_scale(void* base, size_t i, float v, uint32_t flags) {
+  if (flags & MOEK_EXPERTS_QUANT_F16_SCALES)
+    ((uint16_t*)base)[i] = moek_f32_to_f16(v);
+  else
+    ((float*)base)[i] = v;
+}
+
+static inline float moek_quant_load_scale(const void* base, size_t i, uint32_t flags) {
+  return (flags & MOEK_EXPERTS_QUANT_F16_SCALES) ? moek_f16_to_f32(((const uint16_t*)base)[i]) : ((const float*)base)[i];
 }
 
 /* Weights per scale along a K of cols: the resolved group, or all of K

@@ -51,8 +51,8 @@ static float dot_row_quant(const void* record, const void* w, int32_t w_dtype, i
                            size_t n, size_t rows, size_t k) {
   const size_t kp = (k + 31) / 32 * 32, nb = kp / 32, glen = moek_quant_group_len(group, k), groups = kp / glen;
   const int8_t* codes = (const int8_t*)w + n * kp;
-  const float* scale = (const float*)((const int8_t*)w + rows * kp) + n * groups;
-  const float* min = scale + rows * groups; /* read only with MOEK_EXPERTS_QUANT_MIN */
+  const char* scales = (const char*)w + rows * kp; /* [rows x groups], then the mins */
+  const char* mins = scales + rows * groups * moek_quant_scale_bytes(flags);
   const int8_t* aq = record;
   const float* as = (const float*)((const char*)record + nb * 32);
   const int32_t* asum = (const int32_t*)((const char*)record + nb * 36);
@@ -63,8 +63,9 @@ static float dot_row_quant(const void* record, const void* w, int32_t w_dtype, i
     for (size_t i = 0; i < 32; i++) s += (int32_t)codes[b * 32 + i] * aq[b * 32 + i];
     s -= offset * asum[b];
     const size_t g = b * 32 / glen;
-    acc = fmaf((float)s, scale[g] * as[b], acc);
-    if (flags & MOEK_EXPERTS_QUANT_MIN) acc = fmaf((float)asum[b], min[g] * as[b], acc);
+    acc = fmaf((float)s, moek_quant_load_scale(scales, n * groups + g, flags) * as[b], acc);
+    if (flags & MOEK_EXPERTS_QUANT_MIN)
+      acc = fmaf((float)asum[b], moek_quant_load_scale(mins, n * groups + g, flags) * as[b], acc);
   }
   return acc;
 }

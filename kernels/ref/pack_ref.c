@@ -1,8 +1,9 @@
 /* Reference packing: row-major in the weight dtype; gate and up as two
  * consecutive [rows x cols] matrices, gate first. Q8/Q4: per matrix, the
  * codes as int8 [rows x Kp] (Kp = cols rounded up to 32; the codes past
- * cols are 0 and meet activations that are 0), then the f32 scales [rows x groups], then
- * (MOEK_EXPERTS_QUANT_MIN) the f32 mins [rows x groups]. */
+ * cols are 0 and meet activations that are 0), then the scales [rows x groups], then
+ * (MOEK_EXPERTS_QUANT_MIN) the mins [rows x groups]; f32, or f16 bits with
+ * MOEK_EXPERTS_QUANT_F16_SCALES. */
 #include "gemm_ref.h"
 
 #include "moek_quant.h"
@@ -11,7 +12,7 @@ size_t moek_ref_matrix_bytes(int32_t w_dtype, int32_t group, uint32_t flags, siz
   /* The driver has checked that 2 * rows * cols * 4 (plus slack) does not overflow. */
   if (w_dtype == MOEK_DTYPE_Q8 || w_dtype == MOEK_DTYPE_Q4) {
     const size_t kp = (cols + 31) / 32 * 32, groups = kp / moek_quant_group_len(group, cols);
-    return rows * kp + rows * groups * 4 * ((flags & MOEK_EXPERTS_QUANT_MIN) ? 2 : 1);
+    return rows * kp + rows * groups * moek_quant_scale_bytes(flags) * ((flags & MOEK_EXPERTS_QUANT_MIN) ? 2 : 1);
   }
   return rows * cols * moek_dtype_size(w_dtype);
 }
@@ -25,8 +26,9 @@ static void pack_quant(const moek_pack_params* p, const void* src, ptrdiff_t sr,
   const size_t K = p->cols, kp = (K + 31) / 32 * 32, glen = moek_quant_group_len(p->quant_group, K);
   const size_t groups = kp / glen, esize = moek_dtype_size(p->src_dtype);
   int8_t* codes = dst;
-  float* scale = (float*)(codes + p->rows * kp);
-  float* min = scale + p->rows * groups;
+  char* scale = (char*)(codes + p->rows * kp);
+  const size_t sb = moek_quant_scale_bytes(p->quant_flags);
+  char* min = scale + p->rows * groups * sb;
   for (size_t r = 0; r < p->rows; r++) {
     const moek_qsource s = {(const char*)src + (ptrdiff_t)r * sr * (ptrdiff_t)esize, p->src_dtype, sc,
                             scales ? scales + r * groups : NULL};
@@ -35,8 +37,8 @@ static void pack_quant(const moek_pack_params* p, const void* src, ptrdiff_t sr,
       const moek_qparams q = moek_qsource_params(&s, k0, n, g, p->w_dtype, p->quant_flags);
       for (size_t i = 0; i < glen; i++)
         codes[r * kp + k0 + i] = (int8_t)(i < n ? moek_qsource_code(&s, k0 + i, q, p->w_dtype, p->quant_flags) : 0);
-      scale[r * groups + g] = q.scale;
-      if (p->quant_flags & MOEK_EXPERTS_QUANT_MIN) min[r * groups + g] = q.min;
+      moek_quant_store_scale(scale, r * groups + g, q.scale, p->quant_flags);
+      if (p->quant_flags & MOEK_EXPERTS_QUANT_MIN) moek_quant_store_scale(min, r * groups + g, q.min, p->quant_flags);
     }
   }
 }

@@ -185,6 +185,10 @@ typedef struct moek_matrix_strides {
 /* Q4 only: asymmetric, w = scale * q + min with q in [0, 15] and a min per
  * group (AWQ style); without it w = scale * (q - 8) (GPTQ/Q4_0 style). */
 #define MOEK_EXPERTS_QUANT_MIN 0x1u
+/* Q8/Q4: scales (and mins) stored as IEEE f16, as GPTQ/AWQ and llama.cpp
+ * ship them: 2 bytes less per group (Q4 group 32: 0.5625 bytes per weight).
+ * The codes are computed against the rounded scale. */
+#define MOEK_EXPERTS_QUANT_F16_SCALES 0x2u
 
 typedef struct moek_experts_desc {
   uint32_t struct_size; /* sizeof(moek_experts_desc) */

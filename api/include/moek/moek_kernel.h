@@ -33,6 +33,7 @@ extern "C" {
 #define MOEK_CPU_X86_AVX512VNNI (1ull << 7)
 #define MOEK_CPU_X86_AMX_BF16 (1ull << 8)
 #define MOEK_CPU_X86_AMX_INT8 (1ull << 9)
+#define MOEK_CPU_X86_F16C (1ull << 10) /* vcvtph2ps: f16 scales of Q8/Q4 weights */
 #define MOEK_CPU_ARM_NEON (1ull << 32)
 #define MOEK_CPU_ARM_DOTPROD (1ull << 33)
 #define MOEK_CPU_ARM_I8MM (1ull << 34)

@@ -90,7 +90,13 @@ static inline __attribute__((always_inline)) void block_q8(const int mr, const u
 }
 
 /* mr rows x one panel over all of K: c[r][0] columns 0-7, c[r][1] 8-15. */
-static inline __attribute__((always_inline)) void qkernel(const int mr, const int q4, const int has_min, size_t groups,
+/* 8 scales of the group header from slot s0: f32, or f16 (vcvtph2ps) */
+static inline __attribute__((always_inline)) __m256 load_scales(const uint8_t* w, int f16, int s0) {
+  return f16 ? _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(w + 2 * s0))) : _mm256_load_ps((const float*)w + s0);
+}
+
+static inline __attribute__((always_inline)) void qkernel(const int mr, const int q4, const int has_min, const int f16,
+                                                          size_t groups,
                                                           size_t blocks_per_group, const qrow* a, const uint8_t* w,
                                                           __m256 c[MRQ_MAX][2]) {
   const size_t bbytes = q4 ? 256 : 512;
@@ -100,12 +106,13 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   size_t b = 0;
   for (size_t g = 0; g < groups; g++) {
-    const __m256 ws0 = _mm256_load_ps((const float*)w), ws1 = _mm256_load_ps((const float*)w + 8);
-    const __m256 wm0 = has_min ? _mm256_load_ps((const float*)w + 16) : _mm256_setzero_ps();
-    const __m256 wm1 = has_min ? _mm256_load_ps((const float*)w + 24) : _mm256_setzero_ps();
-    _mm_prefetch((const char*)w + PREFETCH_BYTES, _MM_HINT_T0); /* the scales' lines */
-    if (has_min) _mm_prefetch((const char*)w + 64 + PREFETCH_BYTES, _MM_HINT_T0);
-    w += has_min ? 128 : 64;
+    const int row = f16 ? 32 : 64; /* bytes of 16 scales */
+    const __m256 ws0 = load_scales(w, f16, 0), ws1 = load_scales(w, f16, 8);
+    const __m256 wm0 = has_min ? load_scales(w + row, f16, 0) : _mm256_setzero_ps();
+    const __m256 wm1 = has_min ? load_scales(w + row, f16, 8) : _mm256_setzero_ps();
+    _mm_prefetch((const char*)w + PREFETCH_BYTES, _MM_HINT_T0); /* the header's lines */
+    if (has_min && !f16) _mm_prefetch((const char*)w + 64 + PREFETCH_BYTES, _MM_HINT_T0);
+    w += has_min ? 2 * row : row;
     for (size_t bi = 0; bi < blocks_per_group; bi++, b++, w += bbytes) {
       __m256i d[MRQ_MAX][2];
       if (q4)
@@ -133,24 +140,38 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
 
 typedef void (*qukernel_fn)(size_t groups, size_t bpg, const qrow* a, const uint8_t* w, __m256 c[MRQ_MAX][2]);
 
-#define MOEK_QUK(MR, Q4, MIN, NAME)                                                                     \
+#define MOEK_QUK(MR, Q4, MIN, F16, NAME)                                                                \
   static void NAME(size_t groups, size_t bpg, const qrow* a, const uint8_t* w, __m256 c[MRQ_MAX][2]) { \
-    qkernel(MR, Q4, MIN, groups, bpg, a, w, c);                                                        \
+    qkernel(MR, Q4, MIN, F16, groups, bpg, a, w, c);                                                   \
   }
-MOEK_QUK(1, 0, 0, moek_q8_gemm_ukernel_1x16__avx2)
-MOEK_QUK(2, 0, 0, moek_q8_gemm_ukernel_2x16__avx2)
-MOEK_QUK(3, 0, 0, moek_q8_gemm_ukernel_3x16__avx2)
-MOEK_QUK(1, 1, 0, moek_q4_gemm_ukernel_1x16__avx2)
-MOEK_QUK(2, 1, 0, moek_q4_gemm_ukernel_2x16__avx2)
-MOEK_QUK(3, 1, 0, moek_q4_gemm_ukernel_3x16__avx2)
-MOEK_QUK(1, 1, 1, moek_q4min_gemm_ukernel_1x16__avx2)
-MOEK_QUK(2, 1, 1, moek_q4min_gemm_ukernel_2x16__avx2)
-MOEK_QUK(3, 1, 1, moek_q4min_gemm_ukernel_3x16__avx2)
+MOEK_QUK(1, 0, 0, 0, moek_q8_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 0, 0, 0, moek_q8_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 0, 0, 0, moek_q8_gemm_ukernel_3x16__avx2)
+MOEK_QUK(1, 1, 0, 0, moek_q4_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 1, 0, 0, moek_q4_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 1, 0, 0, moek_q4_gemm_ukernel_3x16__avx2)
+MOEK_QUK(1, 1, 1, 0, moek_q4min_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 1, 1, 0, moek_q4min_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 1, 1, 0, moek_q4min_gemm_ukernel_3x16__avx2)
+MOEK_QUK(1, 0, 0, 1, moek_q8f16_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 0, 0, 1, moek_q8f16_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 0, 0, 1, moek_q8f16_gemm_ukernel_3x16__avx2)
+MOEK_QUK(1, 1, 0, 1, moek_q4f16_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 1, 0, 1, moek_q4f16_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 1, 0, 1, moek_q4f16_gemm_ukernel_3x16__avx2)
+MOEK_QUK(1, 1, 1, 1, moek_q4minf16_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 1, 1, 1, moek_q4minf16_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 1, 1, 1, moek_q4minf16_gemm_ukernel_3x16__avx2)
 
-static const qukernel_fn qukernels[3][MRQ_MAX] = {
-    {moek_q8_gemm_ukernel_1x16__avx2, moek_q8_gemm_ukernel_2x16__avx2, moek_q8_gemm_ukernel_3x16__avx2},
-    {moek_q4_gemm_ukernel_1x16__avx2, moek_q4_gemm_ukernel_2x16__avx2, moek_q4_gemm_ukernel_3x16__avx2},
-    {moek_q4min_gemm_ukernel_1x16__avx2, moek_q4min_gemm_ukernel_2x16__avx2, moek_q4min_gemm_ukernel_3x16__avx2},
+/* [scales f16][format: q8, q4, q4 + min][rows - 1] */
+static const qukernel_fn qukernels[2][3][MRQ_MAX] = {
+    {{moek_q8_gemm_ukernel_1x16__avx2, moek_q8_gemm_ukernel_2x16__avx2, moek_q8_gemm_ukernel_3x16__avx2},
+     {moek_q4_gemm_ukernel_1x16__avx2, moek_q4_gemm_ukernel_2x16__avx2, moek_q4_gemm_ukernel_3x16__avx2},
+     {moek_q4min_gemm_ukernel_1x16__avx2, moek_q4min_gemm_ukernel_2x16__avx2, moek_q4min_gemm_ukernel_3x16__avx2}},
+    {{moek_q8f16_gemm_ukernel_1x16__avx2, moek_q8f16_gemm_ukernel_2x16__avx2, moek_q8f16_gemm_ukernel_3x16__avx2},
+     {moek_q4f16_gemm_ukernel_1x16__avx2, moek_q4f16_gemm_ukernel_2x16__avx2, moek_q4f16_gemm_ukernel_3x16__avx2},
+     {moek_q4minf16_gemm_ukernel_1x16__avx2, moek_q4minf16_gemm_ukernel_2x16__avx2,
+      moek_q4minf16_gemm_ukernel_3x16__avx2}},
 };
 
 /* The format of a call: which ukernel row, groups, blocks per group. */
@@ -163,7 +184,7 @@ static qshape qshape_of(int32_t w_dtype, int32_t group, uint32_t flags, size_t k
   qshape s;
   const int q4 = w_dtype == MOEK_DTYPE_Q4, has_min = q4 && (flags & MOEK_EXPERTS_QUANT_MIN);
   const size_t glen = moek_quant_group_len(group, k);
-  s.uk = qukernels[q4 ? (has_min ? 2 : 1) : 0];
+  s.uk = qukernels[(flags & MOEK_EXPERTS_QUANT_F16_SCALES) != 0][q4 ? (has_min ? 2 : 1) : 0];
   s.nb = (k + 31) / 32;
   s.groups = s.nb * 32 / glen;
   s.bpg = glen / 32;

@@ -4,8 +4,8 @@
  * 32-bit lane. Per panel, per quantization group (all of K for per-channel
  * Q8), one sequential stream:
  *
- *   16 f32 scales, one per column slot;
- *   16 f32 mins (Q4 with MOEK_EXPERTS_QUANT_MIN only);
+ *   16 scales, one per column slot (f32, or f16 with MOEK_EXPERTS_QUANT_F16_SCALES);
+ *   16 mins (Q4 with MOEK_EXPERTS_QUANT_MIN only), the same type;
  *   group / 32 blocks of 32 k, each 8 steps of 4 k:
  *     Q8: 64 bytes: lane c (bytes 4c..4c+3) of the first 32 bytes holds the
  *         4 codes of slot c, of the second 32 bytes those of slot 8 + c;
@@ -25,7 +25,8 @@ static size_t panels(size_t rows, int gated) { return gated ? (rows + 7) / 8 : (
 static size_t block_bytes(int32_t w_dtype) { return w_dtype == MOEK_DTYPE_Q4 ? 256u : 512u; }
 
 size_t moek_avx2_q_group_bytes(int32_t w_dtype, uint32_t flags, size_t glen) {
-  return 64u * ((flags & MOEK_EXPERTS_QUANT_MIN) ? 2u : 1u) + glen / 32u * block_bytes(w_dtype);
+  return 16u * moek_quant_scale_bytes(flags) * ((flags & MOEK_EXPERTS_QUANT_MIN) ? 2u : 1u) +
+         glen / 32u * block_bytes(w_dtype);
 }
 
 size_t moek_avx2_q_panel_bytes(int32_t w_dtype, int32_t group, uint32_t flags, size_t cols) {
@@ -45,9 +46,10 @@ static void pack_slot(const moek_pack_params* p, const moek_qsource* s, size_t j
   const size_t K = p->cols, k0 = g * glen, n = k0 < K ? (K - k0 < glen ? K - k0 : glen) : 0;
   moek_qparams q = {0.0f, 0.0f, 0.0f};
   if (s) q = moek_qsource_params(s, k0, n, g, p->w_dtype, p->quant_flags);
-  memcpy(group_base + 4 * j, &q.scale, 4);
-  if (has_min) memcpy(group_base + 64 + 4 * j, &q.min, 4);
-  uint8_t* blocks = group_base + 64 * (has_min ? 2 : 1);
+  const size_t sb = 16 * moek_quant_scale_bytes(p->quant_flags); /* one header row of 16 */
+  moek_quant_store_scale(group_base, j, q.scale, p->quant_flags);
+  if (has_min) moek_quant_store_scale(group_base + sb, j, q.min, p->quant_flags);
+  uint8_t* blocks = group_base + sb * (has_min ? 2 : 1);
   for (size_t i = 0; i < glen; i++) {
     /* a missing row is weight 0: Q4 code 8 (symmetric) or 0 with min 0 */
     int32_t code = q4 && !has_min ? 8 : 0;
