@@ -56,21 +56,15 @@ void moek_avx2_pack(const moek_pack_params* p) {
     return;
   }
   const int32_t gated = p->src_gate != NULL;
-  const size_t np = panels(p->rows, gated), K = p->cols, esize = moek_dtype_size(p->src_dtype);
+  const size_t np = panels(p->rows, gated), K = p->cols;
   const size_t panel_bytes = K * 16 * (p->w_dtype == MOEK_DTYPE_BF16 ? 2u : 4u);
   for (size_t pi = 0; pi < np; pi++) {
     void* panel = (char*)p->dst + pi * panel_bytes;
     for (size_t j = 0; j < 16; j++) {
-      /* gated: slots 0-7 the gate of h columns 8pi.., 8-15 their up; else row 16pi + j */
-      const size_t r = gated ? pi * 8 + (j & 7) : pi * 16 + j;
-      const int from_gate = gated && j < 8;
-      const void* src = from_gate ? p->src_gate : p->src;
-      const ptrdiff_t sr = from_gate ? p->gate_stride_row : p->stride_row;
-      const ptrdiff_t sc = from_gate ? p->gate_stride_col : p->stride_col;
-      const void* row = r < p->rows ? (const char*)src + (ptrdiff_t)r * sr * (ptrdiff_t)esize : NULL;
+      const moek_avx2_slot s = moek_avx2_slot_of(p, pi, j);
       /* bf16: lane i holds slot i (low half) and slot 8 + i (high half) */
       const size_t pos = p->w_dtype == MOEK_DTYPE_BF16 ? (j < 8 ? 2 * j : 2 * (j - 8) + 1) : j;
-      pack_slot(row, p->src_dtype, sc, K, panel, p->w_dtype, pos);
+      pack_slot(s.row, p->src_dtype, s.stride_col, K, panel, p->w_dtype, pos);
     }
   }
 }

@@ -66,23 +66,17 @@ static void pack_slot(const moek_pack_params* p, const moek_qsource* s, size_t j
 
 void moek_avx2_q_pack(const moek_pack_params* p) {
   const int gated = p->src_gate != NULL;
-  const size_t np = panels(p->rows, gated), K = p->cols, esize = moek_dtype_size(p->src_dtype);
+  const size_t np = panels(p->rows, gated), K = p->cols;
   const size_t kp = (K + 31) / 32 * 32, glen = moek_quant_group_len(p->quant_group, K), groups = kp / glen;
   const size_t gbytes = moek_avx2_q_group_bytes(p->w_dtype, p->quant_flags, glen);
   for (size_t pi = 0; pi < np; pi++) {
     uint8_t* panel = (uint8_t*)p->dst + pi * groups * gbytes;
     memset(panel, 0, groups * gbytes);
     for (size_t j = 0; j < 16; j++) {
-      /* gated: slots 0-7 the gate of h columns 8pi.., 8-15 their up; else row 16pi + j */
-      const size_t r = gated ? pi * 8 + (j & 7) : pi * 16 + j;
-      const int from_gate = gated && j < 8;
-      const void* src = from_gate ? p->src_gate : p->src;
-      const ptrdiff_t sr = from_gate ? p->gate_stride_row : p->stride_row;
-      const ptrdiff_t sc = from_gate ? p->gate_stride_col : p->stride_col;
-      const float* scales = from_gate ? p->gate_scales : p->src_scales;
-      const moek_qsource s = {r < p->rows ? (const char*)src + (ptrdiff_t)r * sr * (ptrdiff_t)esize : NULL,
-                              p->src_dtype, sc, scales ? scales + r * groups : NULL};
-      for (size_t g = 0; g < groups; g++) pack_slot(p, r < p->rows ? &s : NULL, j, panel + g * gbytes, g, glen);
+      const moek_avx2_slot slot = moek_avx2_slot_of(p, pi, j);
+      const float* scales = slot.from_gate ? p->gate_scales : p->src_scales;
+      const moek_qsource s = {slot.row, p->src_dtype, slot.stride_col, scales ? scales + slot.r * groups : NULL};
+      for (size_t g = 0; g < groups; g++) pack_slot(p, slot.row ? &s : NULL, j, panel + g * gbytes, g, glen);
     }
   }
 }
