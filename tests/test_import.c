@@ -249,7 +249,7 @@ static void errors(test_rng* r) {
   d.hidden = 48;
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "must be multiples of 32");
   d = desc_of(&b, MOEK_DTYPE_GGML_Q8_0, 0, MOEK_DTYPE_Q8);
-  d.struct_size = MOEK_EXPERTS_DESC_SIZE_V1; /* a 0.2 caller cannot reach the scales: f32 sources still work */
+  d.struct_size = MOEK_EXPERTS_DESC_SIZE_V1; /* a 0.1 caller cannot reach the scales: f32 sources still work */
   d.src_dtype = MOEK_DTYPE_F32, d.weight_dtype = MOEK_DTYPE_F32, d.quant_group = 0;
   d.w_gate = (const void* const*)b.f[0], d.w_up = (const void* const*)b.f[1], d.w_down = (const void* const*)b.f[2];
   CHECK_OK(moek_experts_create(c, &d, &ex));

@@ -70,8 +70,9 @@ typedef enum moek_dtype {
    * weight_dtype), quantized from f32/bf16 sources at pack time; see
    * docs/quantization.md. Experts stored this way quantize the activations
    * (x and h) to int8 in blocks of 32 along K on each call. */
-  MOEK_DTYPE_Q8 = 3, /* int8, symmetric, one f32 scale per output channel or per quant_group */
-  MOEK_DTYPE_Q4 = 4, /* 4-bit, one f32 scale (and min) per quant_group (32 or 128) along K */
+  MOEK_DTYPE_Q8 = 3, /* int8, symmetric, one scale per output channel or per quant_group */
+  MOEK_DTYPE_Q4 = 4, /* 4-bit, one scale (and min) per quant_group (32 or 128) along K; scales f32, or
+                      * f16 with MOEK_EXPERTS_QUANT_F16_SCALES */
   /* Already-quantized sources (moek_experts_desc.src_dtype), imported at
    * pack time; layouts in docs/quantization.md. Rows are output channels,
    * blocks run along K (the input features), rows are contiguous (strides
@@ -197,7 +198,7 @@ typedef struct moek_experts_desc {
   int64_t hidden;       /* H >= 1: width of x and y */
   int64_t inter;        /* I >= 1: width of each expert's hidden layer */
   int32_t activation;   /* moek_activation */
-  int32_t src_dtype;    /* MOEK_DTYPE_F32 or _BF16: the weight arrays below */
+  int32_t src_dtype;    /* moek_dtype of the weight arrays below: F32, BF16 or an imported format */
   int32_t weight_dtype; /* moek_dtype the packed weights are stored in */
   /* Q8 and Q4 only (0 otherwise): weights per scale along K. Q8: 0 = one
    * scale per output channel, else a multiple of 32 dividing H and I.
@@ -220,7 +221,8 @@ typedef struct moek_experts_desc {
   const float* const* b_gate;
   const float* const* b_up;
   const float* const* b_down;
-  /* 0.3: the scales of MXFP4 (uint8 e8m0, [rows x K / 32]) and FP8_E4M3
+  /* --- since 0.2: imported sources ---
+   * the scales of MXFP4 (uint8 e8m0, [rows x K / 32]) and FP8_E4M3
    * (f32, [ceil(rows / quant_block) x ceil(K / quant_block)]) sources: arrays
    * of num_experts pointers, like w_*. NULL for other sources. */
   const void* const* w_gate_scales;
@@ -229,7 +231,7 @@ typedef struct moek_experts_desc {
   int64_t quant_block;  /* FP8_E4M3: the scale tile's side; 0: 128 */
 } moek_experts_desc;
 
-/* struct_size of a 0.1/0.2 moek_experts_desc (no imported sources) */
+/* struct_size of a 0.1 moek_experts_desc (no imported sources) */
 #define MOEK_EXPERTS_DESC_SIZE_V1 (offsetof(moek_experts_desc, w_gate_scales))
 
 /* Packs (and converts) the weights. Weights must be finite: a NaN or Inf
