@@ -114,7 +114,8 @@ static void experts(void) {
   BAD(activation, 99, MOEK_ERROR_INVALID_ARGUMENT, "activation = 99");
   BAD(src_dtype, 0, MOEK_ERROR_INVALID_ARGUMENT, "src_dtype = 0");
   BAD(weight_dtype, 9, MOEK_ERROR_INVALID_ARGUMENT, "weight_dtype = 9");
-  BAD(flags, 4, MOEK_ERROR_INVALID_ARGUMENT, "unknown bits 0x4");
+  BAD(flags, 8, MOEK_ERROR_INVALID_ARGUMENT, "unknown bits 0x8");
+  BAD(flags, MOEK_EXPERTS_QUANT_E2M1, MOEK_ERROR_INVALID_ARGUMENT, "MOEK_EXPERTS_QUANT_E2M1 needs weight_dtype Q4");
   BAD(flags, MOEK_EXPERTS_QUANT_F16_SCALES, MOEK_ERROR_INVALID_ARGUMENT,
       "MOEK_EXPERTS_QUANT_F16_SCALES needs weight_dtype Q8 or Q4");
   BAD(flags, MOEK_EXPERTS_QUANT_MIN, MOEK_ERROR_INVALID_ARGUMENT, "MOEK_EXPERTS_QUANT_MIN needs weight_dtype Q4");
@@ -138,6 +139,11 @@ static void experts(void) {
              "hidden = 8 is not a multiple of the quantization group 32 (desc->quant_group = 0)");
   d.quant_group = 64;
   EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_INVALID_ARGUMENT, "quant_group = 64: Q4 takes 32 or 128");
+  d.quant_group = 128, d.flags = MOEK_EXPERTS_QUANT_E2M1;
+  EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_INVALID_ARGUMENT, "E2M1 takes quant_group 32");
+  d.quant_group = 32, d.flags = MOEK_EXPERTS_QUANT_E2M1 | MOEK_EXPERTS_QUANT_F16_SCALES;
+  EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_INVALID_ARGUMENT, "nor MOEK_EXPERTS_QUANT_F16_SCALES");
+  d.quant_group = 0, d.flags = 0;
   CHECK(x == NULL, "output not NULL after a quantization error");
   BAD(act_alpha, NAN, MOEK_ERROR_INVALID_ARGUMENT, "act_alpha");
   BAD(act_limit, -1.0f, MOEK_ERROR_INVALID_ARGUMENT, "act_limit = -1");

@@ -284,7 +284,7 @@ static void run_case(const fcase* c, uint64_t seed) {
 
 int main(void) {
   const int F = MOEK_DTYPE_F32, B = MOEK_DTYPE_BF16, Q8 = MOEK_DTYPE_Q8, Q4 = MOEK_DTYPE_Q4;
-  const unsigned MIN = MOEK_EXPERTS_QUANT_MIN, H16 = MOEK_EXPERTS_QUANT_F16_SCALES;
+  const unsigned MIN = MOEK_EXPERTS_QUANT_MIN, H16 = MOEK_EXPERTS_QUANT_F16_SCALES, E2M1 = MOEK_EXPERTS_QUANT_E2M1;
   const fcase cases[] = {
       /* name                 E   H   I   T   k  act                  src wdt xdt ydt bias layout acc dense route now */
       {"swiglu f32 T=1",      8,  37, 19, 1,  2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
@@ -328,6 +328,7 @@ int main(void) {
       {"q8 f16 scales",       8,  37, 19, 9,  2, MOEK_ACT_SWIGLU,      F, Q8, F, F, 1, 0, 0, 0, 0, 0, 0, H16},
       {"q4 g32 f16 scales",   6,  96, 64, 21, 2, MOEK_ACT_SWIGLU_OAI,  B, Q4, F, B, 1, 2, 0, 0, 0, 0, 32, H16},
       {"q4 min f16 scales",   4,  128, 128, 5, 2, MOEK_ACT_SWIGLU,     F, Q4, F, F, 0, 0, 0, 0, 0, 0, 128, MIN | H16},
+      {"q4 e2m1 (mxfp4)",     6,  64, 96, 19, 2, MOEK_ACT_SWIGLU_OAI,  B, Q4, F, F, 1, 2, 0, 0, 0, 0, 32, E2M1},
   };
   for (size_t ti = 0; ti < sizeof test_isas / sizeof test_isas[0]; ti++) {
     if (!test_use_isa(test_isas[ti])) continue;

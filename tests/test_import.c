@@ -197,7 +197,8 @@ static void check_format(int fmt, const char* name, int wdt, test_rng* r) {
                                 out[k * 34 + 3 + 2 * i] = (uint8_t)x2[in[k * 16 + i] >> 4];
         }
       }
-    same = desc_of(&q8, MOEK_DTYPE_GGML_Q8_0, 0, wdt);
+    same = desc_of(&q8, MOEK_DTYPE_GGML_Q8_0, 0, MOEK_DTYPE_Q8); /* the Q8 kernels: the same int32 dots and scales */
+    same.flags = 0;
   }
   float* y2 = run(c, &same, x, ids, w);
   CHECK(memcmp(y, y2, sizeof(float) * T * H) == 0, "%s: not bitwise the same as the equivalent experts", name);
@@ -232,6 +233,8 @@ static void errors(test_rng* r) {
   moek_context* c = test_context(1);
   moek_experts* ex = NULL;
   moek_experts_desc d = desc_of(&b, MOEK_DTYPE_MXFP4, 0, MOEK_DTYPE_Q4);
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "needs desc->flags MOEK_EXPERTS_QUANT_E2M1");
+  d = desc_of(&b, MOEK_DTYPE_GGML_Q8_0, 0, MOEK_DTYPE_Q4);
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "is stored as weight_dtype = 3 (Q8)");
   d = desc_of(&b, MOEK_DTYPE_MXFP4, 0, MOEK_DTYPE_Q8);
   d.w_up_scales = NULL;
@@ -269,6 +272,9 @@ int main(void) {
     check_format(MOEK_DTYPE_GGML_Q4_0, "q4_0 f16", MOEK_DTYPE_Q4, &r);
     g_flags = 0;
     check_format(MOEK_DTYPE_MXFP4, "mxfp4", MOEK_DTYPE_Q8, &r);
+    g_flags = MOEK_EXPERTS_QUANT_E2M1; /* native: the e2m1 nibbles and their scales, 0.625 bytes per weight */
+    check_format(MOEK_DTYPE_MXFP4, "mxfp4 native", MOEK_DTYPE_Q4, &r);
+    g_flags = 0;
     check_format(MOEK_DTYPE_FP8_E4M3, "fp8 to bf16", MOEK_DTYPE_BF16, &r);
     check_format(MOEK_DTYPE_FP8_E4M3, "fp8 to q8", MOEK_DTYPE_Q8, &r);
     errors(&r);

@@ -74,10 +74,12 @@ static void f16_conversion(void) {
 }
 
 static void weight_rule(test_rng* r) {
-  const int32_t fmts[6] = {MOEK_DTYPE_Q8, MOEK_DTYPE_Q4, MOEK_DTYPE_Q4, MOEK_DTYPE_Q8, MOEK_DTYPE_Q4, MOEK_DTYPE_Q4};
+  const int32_t fmts[7] = {MOEK_DTYPE_Q8, MOEK_DTYPE_Q4, MOEK_DTYPE_Q4, MOEK_DTYPE_Q8,
+                           MOEK_DTYPE_Q4, MOEK_DTYPE_Q4, MOEK_DTYPE_Q4};
   const uint32_t F16 = MOEK_EXPERTS_QUANT_F16_SCALES;
-  const uint32_t flags[6] = {0, 0, MOEK_EXPERTS_QUANT_MIN, F16, F16, MOEK_EXPERTS_QUANT_MIN | F16};
-  for (int f = 0; f < 6; f++)
+  const uint32_t flags[7] = {0, 0, MOEK_EXPERTS_QUANT_MIN, F16, F16, MOEK_EXPERTS_QUANT_MIN | F16,
+                             MOEK_EXPERTS_QUANT_E2M1};
+  for (int f = 0; f < 7; f++)
     for (int trial = 0; trial < 200; trial++) {
       float w[128];
       const size_t n = trial % 2 ? 32 : 128;
@@ -99,7 +101,10 @@ static void weight_rule(test_rng* r) {
         const double half_ulp_s = fmax(ldexp(fabs(q.scale), -11), ldexp(1, -25));
         const double half_ulp_m = fmax(ldexp(fabs(q.min), -11), ldexp(1, -25));
         const double f16 = (flags[f] & F16) ? steps * half_ulp_s + (sym4 ? 0 : half_ulp_m) : 0;
-        const double allow = fabs(q.scale) * (sym4 ? 1.0 : 0.5) * (1 + 1e-5) + f16 + 1e-30;
+        double allow = fabs(q.scale) * (sym4 ? 1.0 : 0.5) * (1 + 1e-5) + f16 + 1e-30;
+        /* e2m1, in doubled units of the stored scale: the grid 0 1 2 3 4 6 8 12 has
+         * gaps up to 4 (half: 2), and amax up to 16 units saturates at 12 */
+        if (flags[f] & MOEK_EXPERTS_QUANT_E2M1) allow = 4.0 * fabs(q.scale) + 1e-30;
         CHECK(c >= lo && c <= hi && err <= allow, "format %d flags %u: w %g code %d err %g allowed %g", fmts[f],
               flags[f], (double)w[i], c, err, allow);
       }
@@ -134,7 +139,8 @@ static void gemms(test_rng* r) {
                           {"q4 g128 min", MOEK_DTYPE_Q4, 128, MOEK_EXPERTS_QUANT_MIN},
                           {"q8 channel f16", MOEK_DTYPE_Q8, 0, MOEK_EXPERTS_QUANT_F16_SCALES},
                           {"q4 g32 f16", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_F16_SCALES},
-                          {"q4 g128 min f16", MOEK_DTYPE_Q4, 128, MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_F16_SCALES}};
+                          {"q4 g128 min f16", MOEK_DTYPE_Q4, 128, MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_F16_SCALES},
+                          {"q4 e2m1", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_E2M1}};
   for (size_t fi = 0; fi < sizeof fmts / sizeof fmts[0]; fi++) {
     const qformat* f = &fmts[fi];
     const size_t K = f->group ? 256 : 77, N = 45, M = 9, rb = MOEK_Q8_ROW_BYTES(K);

@@ -21,9 +21,16 @@ static moek_status check_quant(const char* fn, const moek_experts_desc* d, int32
   *group = 0;
   if (moek_import_dtype(d->src_dtype) && d->src_dtype != MOEK_DTYPE_FP8_E4M3) {
     /* blocks of 32 with their own scales: stored as they are */
-    const int32_t want = moek_import_packs_as(d->src_dtype);
-    /* f16 scales: exact for the ggml blocks (theirs are f16); MXFP4's 2^-128..2^126 do not fit */
-    const uint32_t allowed = d->src_dtype == MOEK_DTYPE_MXFP4 ? 0u : MOEK_EXPERTS_QUANT_F16_SCALES;
+    const int32_t want = moek_import_packs_as(d->src_dtype, d->weight_dtype);
+    /* f16 scales: exact for the ggml blocks (theirs are f16); MXFP4's 2^-128..2^126 do not fit,
+     * and MXFP4 into Q4 keeps its e2m1 codes */
+    const uint32_t allowed = d->src_dtype != MOEK_DTYPE_MXFP4 ? MOEK_EXPERTS_QUANT_F16_SCALES
+                             : want == MOEK_DTYPE_Q4         ? MOEK_EXPERTS_QUANT_E2M1
+                                                             : 0u;
+    if (d->src_dtype == MOEK_DTYPE_MXFP4 && want == MOEK_DTYPE_Q4 && !(d->flags & MOEK_EXPERTS_QUANT_E2M1))
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                       "%s: desc->src_dtype MXFP4 with weight_dtype Q4 needs desc->flags MOEK_EXPERTS_QUANT_E2M1 "
+                       "(or weight_dtype Q8)", fn);
     if (d->weight_dtype != want || (g != 0 && g != 32) || (d->flags & ~allowed))
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                        "%s: desc->src_dtype = %d (%s) is stored as weight_dtype = %d (%s) with quant_group 0 or 32 and "
@@ -45,8 +52,18 @@ static moek_status check_quant(const char* fn, const moek_experts_desc* d, int32
     if (d->flags & MOEK_EXPERTS_QUANT_F16_SCALES)
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                        "%s: desc->flags MOEK_EXPERTS_QUANT_F16_SCALES needs weight_dtype Q8 or Q4", fn);
+    if (d->flags & MOEK_EXPERTS_QUANT_E2M1)
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags MOEK_EXPERTS_QUANT_E2M1 needs weight_dtype Q4", fn);
     return MOEK_SUCCESS;
   }
+  if (q8 && (d->flags & MOEK_EXPERTS_QUANT_E2M1))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags MOEK_EXPERTS_QUANT_E2M1 needs weight_dtype Q4", fn);
+  if ((d->flags & MOEK_EXPERTS_QUANT_E2M1) &&
+      ((d->flags & (MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_F16_SCALES)) || (g != 0 && g != 32)))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: desc->flags MOEK_EXPERTS_QUANT_E2M1 takes quant_group 32 (or 0) and neither "
+                     "MOEK_EXPERTS_QUANT_MIN nor MOEK_EXPERTS_QUANT_F16_SCALES (flags = 0x%x, quant_group = %d)",
+                     fn, d->flags, g);
   if (q8 && (d->flags & MOEK_EXPERTS_QUANT_MIN))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags MOEK_EXPERTS_QUANT_MIN needs weight_dtype Q4 (Q8 is symmetric)", fn);
   if (q8 && (g < 0 || g % 32))
@@ -161,7 +178,7 @@ typedef struct pack_job {
 static bool decode_import(const pack_job* j, const matrix_src* m, size_t e, size_t i, void* buf, const void** src,
                           const float** scales) {
   const size_t block = j->d->quant_block ? (size_t)j->d->quant_block : 128;
-  if (moek_import_decode(j->d->src_dtype, m->ptrs[e], m->scales ? m->scales[e] : NULL, block, m->rows, m->cols, buf,
+  if (moek_import_decode(j->d->src_dtype, j->d->weight_dtype, m->ptrs[e], m->scales ? m->scales[e] : NULL, block, m->rows, m->cols, buf,
                          scales, &j->bad_at[2 * i], &j->bad_at[2 * i + 1])) {
     *src = buf;
     return true;
@@ -181,7 +198,7 @@ static void pack_imported(const pack_job* j, moek_pack_params* p, const matrix_s
   }
   if ((!gate || decode_import(j, j->gate, e, i, buf + one, &p->src_gate, &p->gate_scales)) &&
       decode_import(j, m, e, i, buf, &p->src, &p->src_scales)) {
-    p->src_dtype = moek_import_packs_as(j->d->src_dtype);
+    p->src_dtype = moek_import_packs_as(j->d->src_dtype, j->d->weight_dtype);
     p->stride_row = p->gate_stride_row = (ptrdiff_t)m->cols, p->stride_col = p->gate_stride_col = 1;
     j->x->table->pack(p);
   }
@@ -236,7 +253,7 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   moek_status st = moek_read_desc(fn, "desc", user, MOEK_EXPERTS_DESC_SIZE_V1, sizeof d, &d);
   if (st) return st;
 
-  const uint32_t known_flags = MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_F16_SCALES;
+  const uint32_t known_flags = MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_F16_SCALES | MOEK_EXPERTS_QUANT_E2M1;
   if (d.flags & ~known_flags)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags = 0x%x has unknown bits 0x%x", fn, d.flags,
                      d.flags & ~known_flags);
@@ -304,7 +321,7 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   x->act_limit = d.act_limit != 0.0f ? d.act_limit : 7.0f;
   x->gated = gated;
   x->quant_group = group;
-  x->quant_flags = d.flags & (MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_F16_SCALES);
+  x->quant_flags = d.flags & known_flags;
   moek_pack_params shape = {.src_dtype = d.src_dtype, .w_dtype = d.weight_dtype, .quant_group = group,
                             .quant_flags = x->quant_flags, .rows = I, .cols = H, .src_gate = gated ? (const void*)x : NULL};
   x->gateup_bytes = moek_align_up(x->table->packed_size(&shape));

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "moek_quant.h"
 
 bool moek_import_dtype(int32_t d) {
   return d == MOEK_DTYPE_GGML_Q8_0 || d == MOEK_DTYPE_GGML_Q4_0 || d == MOEK_DTYPE_MXFP4 || d == MOEK_DTYPE_FP8_E4M3;
@@ -21,22 +22,22 @@ static float fp8_e4m3_to_f32(uint8_t b) {
   return (b & 0x80) ? -v : v;
 }
 
-/* e2m1 doubled, so every value is an integer: 0, .5, 1, 1.5, 2, 3, 4, 6 -> 0..12 */
-static const int8_t e2m1_x2[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
-
 size_t moek_import_buffer_bytes(int32_t src_dtype, size_t rows, size_t cols) {
   if (src_dtype == MOEK_DTYPE_FP8_E4M3) return rows * cols * 4;
   return rows * cols + rows * (cols / 32) * 4; /* codes, then scales */
 }
 
-int32_t moek_import_packs_as(int32_t src_dtype) {
-  return src_dtype == MOEK_DTYPE_FP8_E4M3 ? MOEK_DTYPE_F32
-         : src_dtype == MOEK_DTYPE_GGML_Q4_0 ? MOEK_DTYPE_Q4
-                                             : MOEK_DTYPE_Q8;
+int32_t moek_import_packs_as(int32_t src_dtype, int32_t weight_dtype) {
+  if (src_dtype == MOEK_DTYPE_FP8_E4M3) return MOEK_DTYPE_F32;
+  if (src_dtype == MOEK_DTYPE_MXFP4) return weight_dtype == MOEK_DTYPE_Q4 ? MOEK_DTYPE_Q4 : MOEK_DTYPE_Q8;
+  return src_dtype == MOEK_DTYPE_GGML_Q4_0 ? MOEK_DTYPE_Q4 : MOEK_DTYPE_Q8;
 }
 
-bool moek_import_decode(int32_t src_dtype, const void* blob, const void* scales, size_t block, size_t rows, size_t cols,
-                        void* buf, const float** out_scales, size_t* bad_row, size_t* bad_col) {
+bool moek_import_decode(int32_t src_dtype, int32_t weight_dtype, const void* blob, const void* scales, size_t block,
+                        size_t rows, size_t cols, void* buf, const float** out_scales, size_t* bad_row,
+                        size_t* bad_col) {
+  /* MXFP4 into Q4 (MOEK_EXPERTS_QUANT_E2M1): the nibbles as they are; into Q8: doubled values */
+  const bool nibbles = weight_dtype == MOEK_DTYPE_Q4;
   const uint8_t* in = blob;
   const size_t nb = cols / 32;
   int8_t* codes = buf;
@@ -64,7 +65,9 @@ bool moek_import_decode(int32_t src_dtype, const void* blob, const void* scales,
         const uint8_t e = ((const uint8_t*)scales)[r * nb + b];
         s = e == 255 ? NAN : ldexpf(1.0f, (int)e - 128); /* the codes are doubled */
         const uint8_t* p = in + (r * nb + b) * 16;
-        for (int i = 0; i < 16; i++) q[2 * i] = e2m1_x2[p[i] & 15], q[2 * i + 1] = e2m1_x2[p[i] >> 4];
+        for (int i = 0; i < 16; i++)
+          q[2 * i] = nibbles ? (int8_t)(p[i] & 15) : moek_e2m1_x2[p[i] & 15],
+                q[2 * i + 1] = nibbles ? (int8_t)(p[i] >> 4) : moek_e2m1_x2[p[i] >> 4];
       } else {
         const size_t bytes = src_dtype == MOEK_DTYPE_GGML_Q8_0 ? 34 : 18;
         const uint8_t* p = in + (r * nb + b) * bytes;

@@ -50,12 +50,13 @@ bool moek_weight_dtype_valid(int32_t dtype); /* also Q8, Q4 */
 
 /* import.c: already-quantized sources (GGML_Q8_0, GGML_Q4_0, MXFP4, FP8_E4M3) */
 bool moek_import_dtype(int32_t src_dtype);
-int32_t moek_import_packs_as(int32_t src_dtype); /* the src_dtype a decoded matrix packs from */
+int32_t moek_import_packs_as(int32_t src_dtype, int32_t weight_dtype); /* the src_dtype a decoded matrix packs from */
 size_t moek_import_buffer_bytes(int32_t src_dtype, size_t rows, size_t cols);
 /* Decodes [rows x cols] into buf; false (with the element) on a NaN/Inf
  * value or scale. *scales: the codes' scales inside buf, or NULL (f32). */
-bool moek_import_decode(int32_t src_dtype, const void* blob, const void* scales, size_t block, size_t rows, size_t cols,
-                        void* buf, const float** scales_out, size_t* bad_row, size_t* bad_col);
+bool moek_import_decode(int32_t src_dtype, int32_t weight_dtype, const void* blob, const void* scales, size_t block,
+                        size_t rows, size_t cols, void* buf, const float** scales_out, size_t* bad_row,
+                        size_t* bad_col);
 const char* moek_dtype_name(int32_t dtype);
 
 /* --------------------------------------------------------------- dispatch */

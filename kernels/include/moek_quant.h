@@ -22,6 +22,26 @@ typedef struct moek_qparams {
 
 static inline int32_t moek_clamp_i32(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+/* e2m1 codes (MOEK_EXPERTS_QUANT_E2M1, MXFP4) doubled into integers: the
+ * stored scale is half the MX scale, so w = scale * moek_e2m1_x2[code]. */
+static const int8_t moek_e2m1_x2[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+static inline int moek_quant_e2m1(int32_t w_dtype, uint32_t flags) {
+  return w_dtype == MOEK_DTYPE_Q4 && (flags & MOEK_EXPERTS_QUANT_E2M1);
+}
+
+/* The e2m1 code nearest t (in doubled units), ties to the even code,
+ * saturating at 12 (6.0) as the OCP MX conversion does. */
+static inline int32_t moek_e2m1_code(float t) {
+  const float m = fabsf(t);
+  int32_t best = 0;
+  for (int32_t c = 1; c < 8; c++) {
+    const float d = fabsf((float)moek_e2m1_x2[c] - m), db = fabsf((float)moek_e2m1_x2[best] - m);
+    if (d < db || (d == db && (c & 1) == 0)) best = c;
+  }
+  return best && t < 0 ? best | 8 : best;
+}
+
 /* The parameters of n source values (moek_dtype src_dtype, stride elements
  * apart). Q8: scale = amax / 127. Q4: the value v of largest magnitude (the
  * first, on ties) maps to code 0 exactly: scale = v / -8, codes span
@@ -40,6 +60,12 @@ static inline moek_qparams moek_quant_params(const void* src, int32_t src_dtype,
   }
   if (w_dtype == MOEK_DTYPE_Q8) {
     if (amax > 0.0f) q.scale = amax / 127.0f, q.inv = 127.0f / amax;
+  } else if (flags & MOEK_EXPERTS_QUANT_E2M1) {
+    /* OCP MX: shared exponent floor(log2 amax) - 2 (e2m1's largest is 1.5 * 2^2);
+     * stored halved for the doubled codes. A group below 2^-120 is zero. */
+    int ex;
+    frexpf(amax, &ex); /* amax = m 2^ex, m in [0.5, 1): floor(log2 amax) = ex - 1 */
+    if (amax > 0.0f && ex - 4 >= -120) q.scale = ldexpf(1.0f, ex - 4), q.inv = ldexpf(1.0f, 4 - ex);
   } else if (flags & MOEK_EXPERTS_QUANT_MIN) {
     q.min = n ? lo : 0.0f;
     if (n && hi > lo) q.scale = (hi - lo) / 15.0f, q.inv = 15.0f / (hi - lo);
@@ -57,6 +83,7 @@ static inline moek_qparams moek_quant_params(const void* src, int32_t src_dtype,
 /* The stored code of value v: Q8 in [-127, 127], Q4 in [0, 15]. */
 static inline int32_t moek_quant_code(float v, moek_qparams q, int32_t w_dtype, uint32_t flags) {
   if (w_dtype == MOEK_DTYPE_Q8) return moek_clamp_i32((int32_t)nearbyintf(v * q.inv), -127, 127);
+  if (flags & MOEK_EXPERTS_QUANT_E2M1) return moek_e2m1_code(v * q.inv);
   if (flags & MOEK_EXPERTS_QUANT_MIN) return moek_clamp_i32((int32_t)nearbyintf((v - q.min) * q.inv), 0, 15);
   return moek_clamp_i32((int32_t)nearbyintf(v * q.inv), -8, 7) + 8;
 }
@@ -64,6 +91,7 @@ static inline int32_t moek_quant_code(float v, moek_qparams q, int32_t w_dtype, 
 /* The weight a code stands for, as the kernels use it (the tests' oracle). */
 static inline double moek_quant_value(int32_t code, moek_qparams q, int32_t w_dtype, uint32_t flags) {
   if (w_dtype == MOEK_DTYPE_Q8) return (double)q.scale * code;
+  if (flags & MOEK_EXPERTS_QUANT_E2M1) return (double)q.scale * moek_e2m1_x2[code & 15];
   if (flags & MOEK_EXPERTS_QUANT_MIN) return (double)q.scale * code + q.min;
   return (double)q.scale * (code - 8);
 }

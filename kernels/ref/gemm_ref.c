@@ -56,11 +56,15 @@ static float dot_row_quant(const void* record, const void* w, int32_t w_dtype, i
   const int8_t* aq = record;
   const float* as = (const float*)((const char*)record + nb * 32);
   const int32_t* asum = (const int32_t*)((const char*)record + nb * 36);
-  const int32_t offset = w_dtype == MOEK_DTYPE_Q4 && !(flags & MOEK_EXPERTS_QUANT_MIN) ? 8 : 0;
+  const int32_t offset =
+      w_dtype == MOEK_DTYPE_Q4 && !(flags & (MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_E2M1)) ? 8 : 0;
   float acc = 0.0f;
   for (size_t b = 0; b < nb; b++) {
     int32_t s = 0;
-    for (size_t i = 0; i < 32; i++) s += (int32_t)codes[b * 32 + i] * aq[b * 32 + i];
+    if (moek_quant_e2m1(w_dtype, flags))
+      for (size_t i = 0; i < 32; i++) s += (int32_t)moek_e2m1_x2[codes[b * 32 + i] & 15] * aq[b * 32 + i];
+    else
+      for (size_t i = 0; i < 32; i++) s += (int32_t)codes[b * 32 + i] * aq[b * 32 + i];
     s -= offset * asum[b];
     const size_t g = b * 32 / glen;
     acc = fmaf((float)s, moek_quant_load_scale(scales, n * groups + g, flags) * as[b], acc);

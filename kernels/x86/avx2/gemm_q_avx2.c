@@ -89,6 +89,42 @@ static inline __attribute__((always_inline)) void block_q8(const int mr, const u
   }
 }
 
+/* e2m1 codes (MOEK_EXPERTS_QUANT_E2M1): vpshufb turns each nibble into its
+ * doubled value + 12 (0..24, unsigned for vpmaddubsw; the 12 comes off as
+ * 12 * sum(a)); a 16-bit lane then holds 4 steps (8 * 24 * 127 < 2^15), so
+ * the block widens twice. */
+static inline __attribute__((always_inline)) void block_e2m1(const int mr, const uint8_t* w, const qrow* a, size_t b,
+                                                             __m256i d[MRQ_MAX][2]) {
+  const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+  const __m256i lut = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0, 12, 13, 14, 15, 16,
+                                       18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
+#pragma GCC unroll 3
+  for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
+  for (int half = 0; half < 2; half++) {
+    __m256i s[MRQ_MAX][2];
+#pragma GCC unroll 3
+    for (int r = 0; r < mr; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int st = half * 4; st < half * 4 + 4; st++) {
+      if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + PREFETCH_BYTES, _MM_HINT_T0);
+      const __m256i v = _mm256_load_si256((const __m256i*)(w + st * 32));
+      const __m256i lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(v, nib));
+      const __m256i hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
+#pragma GCC unroll 3
+      for (int r = 0; r < mr; r++) {
+        const __m256i av = bcast4(a[r].q + b * 32 + st * 4);
+        s[r][0] = _mm256_add_epi16(s[r][0], _mm256_maddubs_epi16(lo, av));
+        s[r][1] = _mm256_add_epi16(s[r][1], _mm256_maddubs_epi16(hi, av));
+      }
+    }
+#pragma GCC unroll 3
+    for (int r = 0; r < mr; r++) {
+      d[r][0] = _mm256_add_epi32(d[r][0], _mm256_madd_epi16(s[r][0], ones));
+      d[r][1] = _mm256_add_epi32(d[r][1], _mm256_madd_epi16(s[r][1], ones));
+    }
+  }
+}
+
 /* mr rows x one panel over all of K: c[r][0] columns 0-7, c[r][1] 8-15. */
 /* 8 scales of the group header from slot s0: f32, or f16 (vcvtph2ps) */
 static inline __attribute__((always_inline)) __m256 load_scales(const uint8_t* w, int f16, int s0) {
@@ -96,11 +132,11 @@ static inline __attribute__((always_inline)) __m256 load_scales(const uint8_t* w
 }
 
 static inline __attribute__((always_inline)) void qkernel(const int mr, const int q4, const int has_min, const int f16,
-                                                          size_t groups,
+                                                          const int e2m1, size_t groups,
                                                           size_t blocks_per_group, const qrow* a, const uint8_t* w,
                                                           __m256 c[MRQ_MAX][2]) {
   const size_t bbytes = q4 ? 256 : 512;
-  const int32_t off = q4 && !has_min ? 8 : 0;
+  const int32_t off = e2m1 ? 12 : q4 && !has_min ? 8 : 0;
   __m256 acc[MRQ_MAX][2]; /* in registers; c is written once at the end */
 #pragma GCC unroll 3
   for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
@@ -115,7 +151,9 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
     w += has_min ? 2 * row : row;
     for (size_t bi = 0; bi < blocks_per_group; bi++, b++, w += bbytes) {
       __m256i d[MRQ_MAX][2];
-      if (q4)
+      if (e2m1)
+        block_e2m1(mr, w, a, b, d);
+      else if (q4)
         block_q4(mr, w, a, b, d);
       else
         block_q8(mr, w, a, b, d);
@@ -140,28 +178,35 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
 
 typedef void (*qukernel_fn)(size_t groups, size_t bpg, const qrow* a, const uint8_t* w, __m256 c[MRQ_MAX][2]);
 
-#define MOEK_QUK(MR, Q4, MIN, F16, NAME)                                                                \
+#define MOEK_QUK(MR, Q4, MIN, F16, E2M1, NAME)                                                          \
   static void NAME(size_t groups, size_t bpg, const qrow* a, const uint8_t* w, __m256 c[MRQ_MAX][2]) { \
-    qkernel(MR, Q4, MIN, F16, groups, bpg, a, w, c);                                                   \
+    qkernel(MR, Q4, MIN, F16, E2M1, groups, bpg, a, w, c);                                             \
   }
-MOEK_QUK(1, 0, 0, 0, moek_q8_gemm_ukernel_1x16__avx2)
-MOEK_QUK(2, 0, 0, 0, moek_q8_gemm_ukernel_2x16__avx2)
-MOEK_QUK(3, 0, 0, 0, moek_q8_gemm_ukernel_3x16__avx2)
-MOEK_QUK(1, 1, 0, 0, moek_q4_gemm_ukernel_1x16__avx2)
-MOEK_QUK(2, 1, 0, 0, moek_q4_gemm_ukernel_2x16__avx2)
-MOEK_QUK(3, 1, 0, 0, moek_q4_gemm_ukernel_3x16__avx2)
-MOEK_QUK(1, 1, 1, 0, moek_q4min_gemm_ukernel_1x16__avx2)
-MOEK_QUK(2, 1, 1, 0, moek_q4min_gemm_ukernel_2x16__avx2)
-MOEK_QUK(3, 1, 1, 0, moek_q4min_gemm_ukernel_3x16__avx2)
-MOEK_QUK(1, 0, 0, 1, moek_q8f16_gemm_ukernel_1x16__avx2)
-MOEK_QUK(2, 0, 0, 1, moek_q8f16_gemm_ukernel_2x16__avx2)
-MOEK_QUK(3, 0, 0, 1, moek_q8f16_gemm_ukernel_3x16__avx2)
-MOEK_QUK(1, 1, 0, 1, moek_q4f16_gemm_ukernel_1x16__avx2)
-MOEK_QUK(2, 1, 0, 1, moek_q4f16_gemm_ukernel_2x16__avx2)
-MOEK_QUK(3, 1, 0, 1, moek_q4f16_gemm_ukernel_3x16__avx2)
-MOEK_QUK(1, 1, 1, 1, moek_q4minf16_gemm_ukernel_1x16__avx2)
-MOEK_QUK(2, 1, 1, 1, moek_q4minf16_gemm_ukernel_2x16__avx2)
-MOEK_QUK(3, 1, 1, 1, moek_q4minf16_gemm_ukernel_3x16__avx2)
+MOEK_QUK(1, 0, 0, 0, 0, moek_q8_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 0, 0, 0, 0, moek_q8_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 0, 0, 0, 0, moek_q8_gemm_ukernel_3x16__avx2)
+MOEK_QUK(1, 1, 0, 0, 0, moek_q4_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 1, 0, 0, 0, moek_q4_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 1, 0, 0, 0, moek_q4_gemm_ukernel_3x16__avx2)
+MOEK_QUK(1, 1, 1, 0, 0, moek_q4min_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 1, 1, 0, 0, moek_q4min_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 1, 1, 0, 0, moek_q4min_gemm_ukernel_3x16__avx2)
+MOEK_QUK(1, 0, 0, 1, 0, moek_q8f16_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 0, 0, 1, 0, moek_q8f16_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 0, 0, 1, 0, moek_q8f16_gemm_ukernel_3x16__avx2)
+MOEK_QUK(1, 1, 0, 1, 0, moek_q4f16_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 1, 0, 1, 0, moek_q4f16_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 1, 0, 1, 0, moek_q4f16_gemm_ukernel_3x16__avx2)
+MOEK_QUK(1, 1, 1, 1, 0, moek_q4minf16_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 1, 1, 1, 0, moek_q4minf16_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 1, 1, 1, 0, moek_q4minf16_gemm_ukernel_3x16__avx2)
+MOEK_QUK(1, 1, 0, 0, 1, moek_q4e2m1_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 1, 0, 0, 1, moek_q4e2m1_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 1, 0, 0, 1, moek_q4e2m1_gemm_ukernel_3x16__avx2)
+
+/* e2m1 codes (f32 scales only: MX scales do not fit f16) */
+static const qukernel_fn qukernels_e2m1[MRQ_MAX] = {
+    moek_q4e2m1_gemm_ukernel_1x16__avx2, moek_q4e2m1_gemm_ukernel_2x16__avx2, moek_q4e2m1_gemm_ukernel_3x16__avx2};
 
 /* [scales f16][format: q8, q4, q4 + min][rows - 1] */
 static const qukernel_fn qukernels[2][3][MRQ_MAX] = {
@@ -184,7 +229,8 @@ static qshape qshape_of(int32_t w_dtype, int32_t group, uint32_t flags, size_t k
   qshape s;
   const int q4 = w_dtype == MOEK_DTYPE_Q4, has_min = q4 && (flags & MOEK_EXPERTS_QUANT_MIN);
   const size_t glen = moek_quant_group_len(group, k);
-  s.uk = qukernels[(flags & MOEK_EXPERTS_QUANT_F16_SCALES) != 0][q4 ? (has_min ? 2 : 1) : 0];
+  s.uk = moek_quant_e2m1(w_dtype, flags) ? qukernels_e2m1
+                                         : qukernels[(flags & MOEK_EXPERTS_QUANT_F16_SCALES) != 0][q4 ? (has_min ? 2 : 1) : 0];
   s.nb = (k + 31) / 32;
   s.groups = s.nb * 32 / glen;
   s.bpg = glen / 32;
