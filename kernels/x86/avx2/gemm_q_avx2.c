@@ -41,31 +41,45 @@ static inline __attribute__((always_inline)) __m256i bcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-/* One block of 32 k for mr rows: the int32 dots of 16 columns per row. */
-static inline __attribute__((always_inline)) void block_q4(const int mr, const uint8_t* w, const qrow* a, size_t b,
-                                                           __m256i d[MRQ_MAX][2]) {
+/* One block of 32 k of 4-bit codes for mr rows: the int32 dots of 16
+ * columns per row. Q4 codes (0..15) go to vpmaddubsw as they are: a 16-bit
+ * lane of 8 steps (16 products) stays within 16 * 15 * 127 < 2^15, so the
+ * block widens once. e2m1 codes (MOEK_EXPERTS_QUANT_E2M1) first become
+ * their doubled value + 12 (0..24, unsigned) through one vpshufb; a lane
+ * then holds 4 steps (8 * 24 * 127 < 2^15) and the block widens twice (the
+ * 12 comes off as 12 * sum(a), in the caller). The step loop is not unrolled
+ * further: GCC would reassociate the 16-bit adds into a tree over all steps
+ * and spill the products. */
+static inline __attribute__((always_inline)) void block_nibbles(const int mr, const int e2m1, const uint8_t* w,
+                                                                const qrow* a, size_t b, __m256i d[MRQ_MAX][2]) {
   const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
-  __m256i s[MRQ_MAX][2];
+  const __m256i lut = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0, 12, 13, 14, 15, 16,
+                                       18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
+  const int span = e2m1 ? 4 : 8; /* steps per widening */
 #pragma GCC unroll 3
-  for (int r = 0; r < mr; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
-  /* not unrolled further: GCC would reassociate the 16-bit adds into a tree
-   * over all 8 steps and spill the 64 products */
+  for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
+  for (int h = 0; h < 8; h += span) {
+    __m256i s[MRQ_MAX][2];
+#pragma GCC unroll 3
+    for (int r = 0; r < mr; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
 #pragma GCC unroll 2
-  for (int st = 0; st < 8; st++) {
-    if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + PREFETCH_BYTES, _MM_HINT_T0);
-    const __m256i v = _mm256_load_si256((const __m256i*)(w + st * 32));
-    const __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+    for (int st = h; st < h + span; st++) {
+      if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + PREFETCH_BYTES, _MM_HINT_T0);
+      const __m256i v = _mm256_load_si256((const __m256i*)(w + st * 32));
+      __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+      if (e2m1) lo = _mm256_shuffle_epi8(lut, lo), hi = _mm256_shuffle_epi8(lut, hi);
+#pragma GCC unroll 3
+      for (int r = 0; r < mr; r++) {
+        const __m256i av = bcast4(a[r].q + b * 32 + st * 4);
+        s[r][0] = _mm256_add_epi16(s[r][0], _mm256_maddubs_epi16(lo, av));
+        s[r][1] = _mm256_add_epi16(s[r][1], _mm256_maddubs_epi16(hi, av));
+      }
+    }
 #pragma GCC unroll 3
     for (int r = 0; r < mr; r++) {
-      const __m256i av = bcast4(a[r].q + b * 32 + st * 4);
-      s[r][0] = _mm256_add_epi16(s[r][0], _mm256_maddubs_epi16(lo, av));
-      s[r][1] = _mm256_add_epi16(s[r][1], _mm256_maddubs_epi16(hi, av));
+      d[r][0] = _mm256_add_epi32(d[r][0], _mm256_madd_epi16(s[r][0], ones));
+      d[r][1] = _mm256_add_epi32(d[r][1], _mm256_madd_epi16(s[r][1], ones));
     }
-  }
-#pragma GCC unroll 3
-  for (int r = 0; r < mr; r++) {
-    d[r][0] = _mm256_madd_epi16(s[r][0], ones);
-    d[r][1] = _mm256_madd_epi16(s[r][1], ones);
   }
 }
 
@@ -85,42 +99,6 @@ static inline __attribute__((always_inline)) void block_q8(const int mr, const u
       const __m256i av = bcast4(a[r].q + b * 32 + st * 4);
       d[r][0] = _mm256_add_epi32(d[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(u0, _mm256_sign_epi8(av, w0)), ones));
       d[r][1] = _mm256_add_epi32(d[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(u1, _mm256_sign_epi8(av, w1)), ones));
-    }
-  }
-}
-
-/* e2m1 codes (MOEK_EXPERTS_QUANT_E2M1): vpshufb turns each nibble into its
- * doubled value + 12 (0..24, unsigned for vpmaddubsw; the 12 comes off as
- * 12 * sum(a)); a 16-bit lane then holds 4 steps (8 * 24 * 127 < 2^15), so
- * the block widens twice. */
-static inline __attribute__((always_inline)) void block_e2m1(const int mr, const uint8_t* w, const qrow* a, size_t b,
-                                                             __m256i d[MRQ_MAX][2]) {
-  const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
-  const __m256i lut = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0, 12, 13, 14, 15, 16,
-                                       18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
-#pragma GCC unroll 3
-  for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
-  for (int half = 0; half < 2; half++) {
-    __m256i s[MRQ_MAX][2];
-#pragma GCC unroll 3
-    for (int r = 0; r < mr; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
-#pragma GCC unroll 2
-    for (int st = half * 4; st < half * 4 + 4; st++) {
-      if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + PREFETCH_BYTES, _MM_HINT_T0);
-      const __m256i v = _mm256_load_si256((const __m256i*)(w + st * 32));
-      const __m256i lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(v, nib));
-      const __m256i hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
-#pragma GCC unroll 3
-      for (int r = 0; r < mr; r++) {
-        const __m256i av = bcast4(a[r].q + b * 32 + st * 4);
-        s[r][0] = _mm256_add_epi16(s[r][0], _mm256_maddubs_epi16(lo, av));
-        s[r][1] = _mm256_add_epi16(s[r][1], _mm256_maddubs_epi16(hi, av));
-      }
-    }
-#pragma GCC unroll 3
-    for (int r = 0; r < mr; r++) {
-      d[r][0] = _mm256_add_epi32(d[r][0], _mm256_madd_epi16(s[r][0], ones));
-      d[r][1] = _mm256_add_epi32(d[r][1], _mm256_madd_epi16(s[r][1], ones));
     }
   }
 }
@@ -151,10 +129,8 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
     w += has_min ? 2 * row : row;
     for (size_t bi = 0; bi < blocks_per_group; bi++, b++, w += bbytes) {
       __m256i d[MRQ_MAX][2];
-      if (e2m1)
-        block_e2m1(mr, w, a, b, d);
-      else if (q4)
-        block_q4(mr, w, a, b, d);
+      if (q4)
+        block_nibbles(mr, e2m1, w, a, b, d);
       else
         block_q8(mr, w, a, b, d);
 #pragma GCC unroll 3
