@@ -236,6 +236,10 @@ static void errors(test_rng* r) {
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "needs desc->flags MOEK_EXPERTS_QUANT_E2M1");
   d = desc_of(&b, MOEK_DTYPE_GGML_Q8_0, 0, MOEK_DTYPE_Q4);
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "is stored as weight_dtype = 3 (Q8)");
+  d = desc_of(&b, MOEK_DTYPE_MXFP4, 0, MOEK_DTYPE_BF16);
+  d.quant_group = 0;
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT,
+             "is stored as weight_dtype = 3 (Q8) or 4 (Q4, with MOEK_EXPERTS_QUANT_E2M1)");
   d = desc_of(&b, MOEK_DTYPE_MXFP4, 0, MOEK_DTYPE_Q8);
   d.w_up_scales = NULL;
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "w_up_scales is NULL");

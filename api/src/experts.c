@@ -33,11 +33,16 @@ static moek_status check_quant(const char* fn, const moek_experts_desc* d, int32
                        "(or weight_dtype Q8)", fn);
     if (d->weight_dtype != want || (g != 0 && g != 32) || (d->flags & ~allowed))
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
-                       "%s: desc->src_dtype = %d (%s) is stored as weight_dtype = %d (%s) with quant_group 0 or 32 and "
-                       "no flags but MOEK_EXPERTS_QUANT_F16_SCALES (not for MXFP4) (it is weight_dtype = %d, "
-                       "quant_group = %d, flags = 0x%x)",
-                       fn, d->src_dtype, d->src_dtype == MOEK_DTYPE_GGML_Q4_0 ? "GGML_Q4_0" : d->src_dtype == MOEK_DTYPE_MXFP4 ? "MXFP4" : "GGML_Q8_0",
-                       want, want == MOEK_DTYPE_Q4 ? "Q4" : "Q8", d->weight_dtype, g, d->flags);
+                       "%s: desc->src_dtype = %d (%s) is stored as weight_dtype = %d (%s)%s with quant_group 0 or 32 "
+                       "and %s (it is weight_dtype = %d, quant_group = %d, flags = 0x%x)",
+                       fn, d->src_dtype,
+                       d->src_dtype == MOEK_DTYPE_GGML_Q4_0 ? "GGML_Q4_0"
+                       : d->src_dtype == MOEK_DTYPE_MXFP4   ? "MXFP4"
+                                                            : "GGML_Q8_0",
+                       want, want == MOEK_DTYPE_Q4 ? "Q4" : "Q8",
+                       d->src_dtype == MOEK_DTYPE_MXFP4 ? " or 4 (Q4, with MOEK_EXPERTS_QUANT_E2M1)" : "",
+                       d->src_dtype == MOEK_DTYPE_MXFP4 ? "no other flags" : "no flags but MOEK_EXPERTS_QUANT_F16_SCALES",
+                       d->weight_dtype, g, d->flags);
     if (d->hidden % 32 || d->inter % 32)
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                        "%s: desc->hidden = %lld and desc->inter = %lld must be multiples of 32, the block of src_dtype %d",
