@@ -227,6 +227,45 @@ static void check_format(int fmt, const char* name, int wdt, test_rng* r) {
   unbuild(&b);
 }
 
+/* gpt-oss ships gate_up_proj with gate and up rows interleaved (even rows
+ * gate): imported through strides {2H, 1} it must give the same bits as the
+ * two matrices apart. */
+static void interleaved(test_rng* r) {
+  blobs b;
+  build(MOEK_DTYPE_MXFP4, r, &b);
+  const int nb = H / 32;
+  uint8_t* gu[E];
+  uint8_t* gus[E];
+  const void *pg[E], *pu[E], *sg[E], *su[E];
+  for (int e = 0; e < E; e++) {
+    gu[e] = malloc((size_t)2 * I * nb * 16), gus[e] = malloc((size_t)2 * I * nb);
+    for (int row = 0; row < I; row++)
+      for (int half = 0; half < 2; half++) {
+        memcpy(gu[e] + ((size_t)(2 * row + half) * nb) * 16, (uint8_t*)b.w[half][e] + (size_t)row * nb * 16, (size_t)nb * 16);
+        memcpy(gus[e] + (size_t)(2 * row + half) * nb, (uint8_t*)b.s[half][e] + (size_t)row * nb, (size_t)nb);
+      }
+    pg[e] = gu[e], pu[e] = gu[e] + nb * 16, sg[e] = gus[e], su[e] = gus[e] + nb;
+  }
+  float x[T * H];
+  for (int i = 0; i < T * H; i++) x[i] = (float)test_uniform(r, -2, 2);
+  int32_t ids[T * K_TOP];
+  float w[T * K_TOP];
+  for (int t = 0; t < T; t++) ids[t * 2] = (t + 2) % E, ids[t * 2 + 1] = t % E, w[t * 2] = 0.6f, w[t * 2 + 1] = 0.4f;
+  moek_context* c = test_context(2);
+  g_flags = MOEK_EXPERTS_QUANT_E2M1;
+  moek_experts_desc apart = desc_of(&b, MOEK_DTYPE_MXFP4, 0, MOEK_DTYPE_Q4), inter = apart;
+  g_flags = 0;
+  inter.w_gate = pg, inter.w_up = pu, inter.w_gate_scales = sg, inter.w_up_scales = su;
+  inter.gate_strides = inter.up_strides = (moek_matrix_strides){2 * H, 1};
+  float* y1 = run(c, &apart, x, ids, w);
+  float* y2 = run(c, &inter, x, ids, w);
+  CHECK(memcmp(y1, y2, sizeof(float) * T * H) == 0, "interleaved gate_up import differs from the matrices apart");
+  free(y1), free(y2);
+  for (int e = 0; e < E; e++) free(gu[e]), free(gus[e]);
+  moek_context_destroy(c);
+  unbuild(&b);
+}
+
 static void errors(test_rng* r) {
   blobs b;
   build(MOEK_DTYPE_MXFP4, r, &b);
@@ -245,7 +284,10 @@ static void errors(test_rng* r) {
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "w_up_scales is NULL");
   d = desc_of(&b, MOEK_DTYPE_MXFP4, 0, MOEK_DTYPE_Q8);
   d.down_strides = (moek_matrix_strides){1, H};
-  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "takes contiguous rows only");
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "imported src_dtype 18 takes contiguous rows");
+  d = desc_of(&b, MOEK_DTYPE_MXFP4, 0, MOEK_DTYPE_Q8);
+  d.down_strides = (moek_matrix_strides){I + 32, 1}; /* not a whole number of rows */
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "with S a multiple of K = 96");
   d = desc_of(&b, MOEK_DTYPE_MXFP4, 0, MOEK_DTYPE_Q8);
   d.quant_block = 64;
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "only FP8_E4M3 sources take one");
@@ -281,6 +323,7 @@ int main(void) {
     g_flags = 0;
     check_format(MOEK_DTYPE_FP8_E4M3, "fp8 to bf16", MOEK_DTYPE_BF16, &r);
     check_format(MOEK_DTYPE_FP8_E4M3, "fp8 to q8", MOEK_DTYPE_Q8, &r);
+    interleaved(&r);
     errors(&r);
   }
   return test_summary("test_import");

@@ -130,10 +130,17 @@ static moek_status check_import(const char* fn, const moek_experts_desc* d, bool
   const void* const* scales[3] = {d->w_gate_scales, d->w_up_scales, d->w_down_scales};
   const char* names[3] = {"gate", "up", "down"};
   for (int m = gated ? 0 : 1; m < 3; m++) {
-    if (imported && (strides[m]->row || strides[m]->col))
+    /* block formats may skip rows: {S, 1}, S a multiple of K, takes every (S / K)-th row
+     * (gpt-oss's gate_up_proj interleaves gate and up rows) */
+    const int64_t K = m == 2 ? d->inter : d->hidden;
+    const bool contiguous = !strides[m]->row && !strides[m]->col;
+    const bool row_step = d->src_dtype != MOEK_DTYPE_FP8_E4M3 && strides[m]->col == 1 && strides[m]->row >= K &&
+                          strides[m]->row % K == 0;
+    if (imported && !contiguous && !row_step)
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
-                       "%s: desc->%s_strides = {%lld, %lld}: imported src_dtype %d takes contiguous rows only ({0, 0})",
-                       fn, names[m], (long long)strides[m]->row, (long long)strides[m]->col, d->src_dtype);
+                       "%s: desc->%s_strides = {%lld, %lld}: imported src_dtype %d takes contiguous rows ({0, 0}), or for "
+                       "the block formats {S, 1} with S a multiple of K = %lld (every (S / K)-th row)",
+                       fn, names[m], (long long)strides[m]->row, (long long)strides[m]->col, d->src_dtype, (long long)K);
     if (!scaled && scales[m])
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->w_%s_scales is set, but src_dtype %d has no separate scales",
                        fn, names[m], d->src_dtype);
@@ -183,7 +190,8 @@ typedef struct pack_job {
 static bool decode_import(const pack_job* j, const matrix_src* m, size_t e, size_t i, void* buf, const void** src,
                           const float** scales) {
   const size_t block = j->d->quant_block ? (size_t)j->d->quant_block : 128;
-  if (moek_import_decode(j->d->src_dtype, j->d->weight_dtype, m->ptrs[e], m->scales ? m->scales[e] : NULL, block, m->rows, m->cols, buf,
+  if (moek_import_decode(j->d->src_dtype, j->d->weight_dtype, m->ptrs[e], m->scales ? m->scales[e] : NULL, block, m->rows, m->cols,
+                         (size_t)m->strides.row / m->cols, buf,
                          scales, &j->bad_at[2 * i], &j->bad_at[2 * i + 1])) {
     *src = buf;
     return true;

@@ -34,8 +34,8 @@ int32_t moek_import_packs_as(int32_t src_dtype, int32_t weight_dtype) {
 }
 
 bool moek_import_decode(int32_t src_dtype, int32_t weight_dtype, const void* blob, const void* scales, size_t block,
-                        size_t rows, size_t cols, void* buf, const float** out_scales, size_t* bad_row,
-                        size_t* bad_col) {
+                        size_t rows, size_t cols, size_t row_step, void* buf, const float** out_scales,
+                        size_t* bad_row, size_t* bad_col) {
   /* MXFP4 into Q4 (MOEK_EXPERTS_QUANT_E2M1): the nibbles as they are; into Q8: doubled values */
   const bool nibbles = weight_dtype == MOEK_DTYPE_Q4;
   const uint8_t* in = blob;
@@ -60,17 +60,18 @@ bool moek_import_decode(int32_t src_dtype, int32_t weight_dtype, const void* blo
     }
     for (size_t b = 0; b < nb; b++) {
       int8_t* q = codes + r * cols + b * 32;
+      const size_t at = r * row_step * nb + b; /* the block in the source: every row_step-th row */
       float s;
       if (src_dtype == MOEK_DTYPE_MXFP4) {
-        const uint8_t e = ((const uint8_t*)scales)[r * nb + b];
+        const uint8_t e = ((const uint8_t*)scales)[at];
         s = e == 255 ? NAN : ldexpf(1.0f, (int)e - 128); /* the codes are doubled */
-        const uint8_t* p = in + (r * nb + b) * 16;
+        const uint8_t* p = in + at * 16;
         for (int i = 0; i < 16; i++)
           q[2 * i] = nibbles ? (int8_t)(p[i] & 15) : moek_e2m1_x2[p[i] & 15],
                 q[2 * i + 1] = nibbles ? (int8_t)(p[i] >> 4) : moek_e2m1_x2[p[i] >> 4];
       } else {
         const size_t bytes = src_dtype == MOEK_DTYPE_GGML_Q8_0 ? 34 : 18;
-        const uint8_t* p = in + (r * nb + b) * bytes;
+        const uint8_t* p = in + at * bytes;
         s = moek_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
         if (src_dtype == MOEK_DTYPE_GGML_Q8_0)
           memcpy(q, p + 2, 32);

@@ -52,11 +52,12 @@ bool moek_weight_dtype_valid(int32_t dtype); /* also Q8, Q4 */
 bool moek_import_dtype(int32_t src_dtype);
 int32_t moek_import_packs_as(int32_t src_dtype, int32_t weight_dtype); /* the src_dtype a decoded matrix packs from */
 size_t moek_import_buffer_bytes(int32_t src_dtype, size_t rows, size_t cols);
-/* Decodes [rows x cols] into buf; false (with the element) on a NaN/Inf
+/* Decodes [rows x cols] into buf, taking every row_step-th source row (and
+ * scale row; block formats only); false (with the element) on a NaN/Inf
  * value or scale. *scales: the codes' scales inside buf, or NULL (f32). */
 bool moek_import_decode(int32_t src_dtype, int32_t weight_dtype, const void* blob, const void* scales, size_t block,
-                        size_t rows, size_t cols, void* buf, const float** scales_out, size_t* bad_row,
-                        size_t* bad_col);
+                        size_t rows, size_t cols, size_t row_step, void* buf, const float** scales_out,
+                        size_t* bad_row, size_t* bad_col);
 const char* moek_dtype_name(int32_t dtype);
 
 /* --------------------------------------------------------------- dispatch */

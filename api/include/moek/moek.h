@@ -76,7 +76,9 @@ typedef enum moek_dtype {
   /* Already-quantized sources (moek_experts_desc.src_dtype), imported at
    * pack time; layouts in docs/quantization.md. Rows are output channels,
    * blocks run along K (the input features), rows are contiguous (strides
-   * must be {0, 0}), and K must be a multiple of the block size. */
+   * {0, 0}; the block formats also take {S, 1}, S a multiple of K: every
+   * (S / K)-th row, as gpt-oss interleaves gate and up), and K must be a
+   * multiple of the block size. */
   MOEK_DTYPE_GGML_Q8_0 = 16,  /* llama.cpp block_q8_0: f16 d, int8 qs[32]; w = d * q. Stored as Q8 (group 32), exactly */
   MOEK_DTYPE_GGML_Q4_0 = 17,  /* llama.cpp block_q4_0: f16 d, qs[16] (j: low nibble, j + 16: high); w = d * (q - 8).
                                * Stored as Q4 (group 32), exactly */
