@@ -8,8 +8,11 @@
  *       16 * 15 * 127 = 30480 < 2^15: the block's 8 steps add in 16 bits and
  *       one vpmaddwd per block widens them (the offset 8 of symmetric codes
  *       comes off as 8 * sum(a), sum(a) being in the record);
+ *   e2m1 (MXFP4): vpshufb maps the codes to doubled value + 12 (0..24), a
+ *       lane holds 4 steps, the block widens twice, 12 * sum(a) comes off;
  *   Q8: signed codes: |w| times sign(a, w) (vpsignb), so a pair is at most
- *       2 * 127 * 127 < 2^15; widened every step.
+ *       2 * 128 * 127 < 2^15 (imported Q8_0 may hold -128); widened every step.
+ * Scales are f32, or f16 widened by vcvtph2ps.
  * Per block of 32 k the exact int32 dot becomes f32 and is added as
  * fma(dot, w_scale * a_scale, acc) (+ fma(sum(a), w_min * a_scale, acc)), in
  * block order: the reference computes exactly this, so the tables agree
