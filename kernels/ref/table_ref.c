@@ -1,6 +1,4 @@
 /* The reference kernel table: portable C, runs everywhere, the oracle. */
-#include <string.h>
-
 #include "gemm_ref.h"
 #include "moek_tables.h"
 
@@ -9,11 +7,7 @@ static const char* ref_ukernel_name(const char* op, int32_t w_dtype) {
                                        "moek_ref_expert_gateup(q8)", "moek_ref_expert_gateup(q4)"};
   static const char* const down[] = {"", "moek_ref_expert_down(f32)", "moek_ref_expert_down(bf16)",
                                      "moek_ref_expert_down(q8)", "moek_ref_expert_down(q4)"};
-  const int32_t w = w_dtype >= MOEK_DTYPE_F32 && w_dtype <= MOEK_DTYPE_Q4 ? w_dtype : MOEK_DTYPE_F32;
-  if (!strcmp(op, "gateup")) return gateup[w];
-  if (!strcmp(op, "down")) return down[w];
-  if (!strcmp(op, "combine")) return "moek_ref_combine";
-  return "moek_ref_route";
+  return moek_ukernel_name_of(op, w_dtype, gateup, down, "moek_ref_combine", "moek_ref_route");
 }
 
 const moek_kernel_table moek_ref_kernel_table = {

@@ -1,6 +1,4 @@
 /* The AVX2 + FMA kernel table: any x86-64 CPU since Haswell / Zen. */
-#include <string.h>
-
 #include "gemm_avx2.h"
 #include "moek_tables.h"
 
@@ -10,11 +8,7 @@ static const char* avx2_ukernel_name(const char* op, int32_t w_dtype) {
                                        "moek_q4_gemm_ukernel_3x16__avx2+act"};
   static const char* const down[] = {"", "moek_f32_gemm_ukernel_6x16__avx2_fma", "moek_bf16_gemm_ukernel_6x16__avx2_fma",
                                      "moek_q8_gemm_ukernel_3x16__avx2", "moek_q4_gemm_ukernel_3x16__avx2"};
-  const int32_t w = w_dtype >= MOEK_DTYPE_F32 && w_dtype <= MOEK_DTYPE_Q4 ? w_dtype : MOEK_DTYPE_F32;
-  if (!strcmp(op, "gateup")) return gateup[w];
-  if (!strcmp(op, "down")) return down[w];
-  if (!strcmp(op, "combine")) return "moek_avx2_combine";
-  return "moek_avx2_route";
+  return moek_ukernel_name_of(op, w_dtype, gateup, down, "moek_avx2_combine", "moek_avx2_route");
 }
 
 const moek_kernel_table moek_avx2_kernel_table = {
