@@ -318,7 +318,7 @@ int main(void) {
     check_format(MOEK_DTYPE_GGML_Q4_0, "q4_0 f16", MOEK_DTYPE_Q4, &r);
     g_flags = 0;
     check_format(MOEK_DTYPE_MXFP4, "mxfp4", MOEK_DTYPE_Q8, &r);
-    g_flags = MOEK_EXPERTS_QUANT_E2M1; /* native: the e2m1 nibbles and their scales, 0.625 bytes per weight */
+    g_flags = MOEK_EXPERTS_QUANT_E2M1; /* native: the e2m1 nibbles and their e8m0 scale bytes, 0.53 bytes per weight */
     check_format(MOEK_DTYPE_MXFP4, "mxfp4 native", MOEK_DTYPE_Q4, &r);
     g_flags = 0;
     check_format(MOEK_DTYPE_FP8_E4M3, "fp8 to bf16", MOEK_DTYPE_BF16, &r);

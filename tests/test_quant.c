@@ -8,7 +8,9 @@
  *  - the AVX2 GEMMs give the reference's bits (the int32 block dots, the
  *    per-block fma order and the epilogue are specified to be identical):
  *    down for every format, and ungated ReLU gate/up (ReLU is exact), over
- *    m = 1..9 rows, odd column ranges, K with padded blocks.
+ *    m = 1..9 rows, odd column ranges, K with padded blocks;
+ *  - e2m1's e8m0 scale bytes over their whole range, subnormals included;
+ *  - the e2m1 code rule against a grid search, and its vector form.
  * Skipped (exit 77) where the CPU has no AVX2, FMA and F16C. */
 #include "../kernels/ref/gemm_ref.h"
 #include "../kernels/x86/avx2/gemm_avx2.h"
@@ -187,6 +189,92 @@ static void gemms(test_rng* r) {
   }
 }
 
+/* The e2m1 code rule: moek_e2m1_code against a search of the doubled grid
+ * (nearest, ties to the even code, saturating), and the packer's vector
+ * form against moek_e2m1_code: every multiple of 1/64 in [-20, 20] (all
+ * the ties), the neighbours of each boundary, and random values. */
+static int32_t e2m1_code_search(float t) {
+  const float m = fabsf(t);
+  int32_t best = 0;
+  for (int32_t c = 1; c < 8; c++) {
+    const float d = fabsf((float)moek_e2m1_x2[c] - m), db = fabsf((float)moek_e2m1_x2[best] - m);
+    if (d < db || (d == db && (c & 1) == 0)) best = c;
+  }
+  return best && t < 0 ? best | 8 : best;
+}
+
+static void e2m1_rule(test_rng* r) {
+  enum { N = 2560 + 96 + 512 };
+  float* v = malloc(sizeof(float) * N);
+  size_t n = 0;
+  for (int i = -1280; i < 1280; i++) v[n++] = (float)i / 64.0f;
+  const float edges[] = {0.5f, 1.5f, 2.5f, 3.5f, 4.0f, 5.0f, 7.0f, 8.0f, 10.0f, 12.0f, 16.0f, 1e-40f};
+  for (size_t e = 0; e < sizeof edges / sizeof edges[0]; e++)
+    for (int sgn = -1; sgn <= 1; sgn += 2) {
+      const float x = (float)sgn * edges[e];
+      v[n++] = x, v[n++] = nextafterf(x, 0.0f), v[n++] = nextafterf(x, 2.0f * x), v[n++] = x * 0.999999f;
+    }
+  while (n < N) v[n++] = (float)test_uniform(r, -13.0, 13.0);
+  int8_t* got = malloc(N);
+  moek_avx2_e2m1_codes(v, N, 1.0f, got);
+  for (size_t i = 0; i < N; i++) {
+    CHECK(moek_e2m1_code(v[i]) == e2m1_code_search(v[i]), "e2m1 code of %.9g: %d, the grid search says %d",
+          (double)v[i], moek_e2m1_code(v[i]), e2m1_code_search(v[i]));
+    CHECK(got[i] == moek_e2m1_code(v[i]), "avx2 e2m1 code of %.9g: %d, not %d", (double)v[i], got[i],
+          moek_e2m1_code(v[i]));
+  }
+  free(v), free(got);
+}
+
+/* e2m1 scales are stored as e8m0 bytes b (scale 2^(b - 128)): every byte
+ * an import can give (0..254, including the subnormal 2^-128 and 2^-127)
+ * survives the store, and both tables decode it exactly. One panel of 16
+ * columns per call, column j with byte b, code 2 (doubled value 2) at k = 0;
+ * a hand-built activation record with code 1 at k = 0 and scale 1 makes
+ * the output exactly 2 * 2^(b - 128). */
+static void e8m0_scales(void) {
+  for (int b = 0; b < 255; b++) {
+    CHECK(moek_scale_of_e8m0((uint8_t)b) == ldexpf(1.0f, b - 128), "e8m0 %d decodes to %g", b,
+          (double)moek_scale_of_e8m0((uint8_t)b));
+    CHECK(moek_e8m0_of_scale(ldexpf(1.0f, b - 128)) == b, "2^%d is stored as e8m0 %d", b - 128,
+          moek_e8m0_of_scale(ldexpf(1.0f, b - 128)));
+  }
+  CHECK(moek_e8m0_of_scale(0.0f) == 0, "a zero scale is stored as %d", moek_e8m0_of_scale(0.0f));
+  const size_t K = 32, N = 16, rb = MOEK_Q8_ROW_BYTES(K);
+  char* rec = aligned_alloc(64, rb);
+  memset(rec, 0, rb);
+  rec[0] = 1;
+  const float one = 1.0f;
+  const int32_t sum = 1;
+  memcpy(rec + 32, &one, 4), memcpy(rec + 36, &sum, 4);
+  int8_t codes[16 * 32] = {0};
+  for (size_t j = 0; j < N; j++) codes[j * K] = 2;
+  for (int b0 = 0; b0 < 255; b0 += 16) {
+    float scales[16];
+    for (size_t j = 0; j < N; j++) scales[j] = ldexpf(1.0f, (b0 + (int)j < 255 ? b0 + (int)j : 254) - 128);
+    moek_pack_params p = {.src_dtype = MOEK_DTYPE_Q4, .w_dtype = MOEK_DTYPE_Q4, .quant_group = 32,
+                          .quant_flags = MOEK_EXPERTS_QUANT_E2M1, .rows = N, .cols = K, .src = codes,
+                          .src_scales = scales, .stride_row = (ptrdiff_t)K, .stride_col = 1};
+    void* w[2];
+    p.dst = w[0] = aligned_alloc(64, (moek_ref_packed_size(&p) + 63) / 64 * 64);
+    moek_ref_pack(&p);
+    p.dst = w[1] = aligned_alloc(64, (moek_avx2_q_packed_size(&p) + 63) / 64 * 64);
+    moek_avx2_q_pack(&p);
+    for (int t = 0; t < 2; t++) {
+      float out[16] = {0};
+      moek_down_params d = {.m = 1, .k = K, .n_total = N, .n_begin = 0, .n_end = N, .w_dtype = MOEK_DTYPE_Q4,
+                            .quant_group = 32, .quant_flags = MOEK_EXPERTS_QUANT_E2M1, .w_down = w[t], .hq = rec,
+                            .hq_stride = rb, .out = out, .out_stride = N};
+      (t ? moek_avx2_q_expert_down : moek_ref_expert_down)(&d);
+      for (size_t j = 0; j < N; j++)
+        CHECK(out[j] == 2.0f * scales[j], "%s: e8m0 scale 2^%d gives %g, not %g", t ? "avx2" : "ref",
+              (int)log2f(scales[j]), (double)out[j], 2.0 * scales[j]);
+    }
+    free(w[0]), free(w[1]);
+  }
+  free(rec);
+}
+
 int main(void) {
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c")) {
@@ -198,5 +286,7 @@ int main(void) {
   f16_conversion();
   weight_rule(&r);
   gemms(&r);
+  e8m0_scales();
+  e2m1_rule(&r);
   return test_summary("test_quant");
 }

@@ -31,15 +31,18 @@ static inline int moek_quant_e2m1(int32_t w_dtype, uint32_t flags) {
 }
 
 /* The e2m1 code nearest t (in doubled units), ties to the even code,
- * saturating at 12 (6.0) as the OCP MX conversion does. */
+ * saturating at 12 (6.0) as the OCP MX conversion does. The doubled grid is
+ * 0 1 2 3 4 | 6 8 | 12: up to 4 the codes are the integers, so ties to the
+ * even code are ties to even (nearbyintf); from 4 to 8 the codes are 2 apart,
+ * the even value of m / 2 (exact: a power-of-two scaling); above 8, 10 is
+ * the tie between 8 (code 6) and 12 (code 7). test_quant checks this
+ * against a search of the grid. */
 static inline int32_t moek_e2m1_code(float t) {
-  const float m = fabsf(t);
-  int32_t best = 0;
-  for (int32_t c = 1; c < 8; c++) {
-    const float d = fabsf((float)moek_e2m1_x2[c] - m), db = fabsf((float)moek_e2m1_x2[best] - m);
-    if (d < db || (d == db && (c & 1) == 0)) best = c;
-  }
-  return best && t < 0 ? best | 8 : best;
+  const float m = fabsf(t) < 16.0f ? fabsf(t) : 16.0f; /* keeps the conversions in range */
+  /* every candidate is computed and one selected: a loop of these vectorizes */
+  const int32_t low = (int32_t)nearbyintf(m), mid = (int32_t)nearbyintf(m * 0.5f) + 2, top = m <= 10.0f ? 6 : 7;
+  const int32_t c = m <= 4.0f ? low : m < 8.0f ? mid : top;
+  return c | ((int32_t)(c != 0) & (int32_t)(t < 0.0f)) << 3;
 }
 
 /* The parameters of n source values (moek_dtype src_dtype, stride elements
@@ -88,6 +91,21 @@ static inline int32_t moek_quant_code(float v, moek_qparams q, int32_t w_dtype, 
   return moek_clamp_i32((int32_t)nearbyintf(v * q.inv), -8, 7) + 8;
 }
 
+/* The codes of n consecutive f32 values of one group: moek_quant_code on
+ * each, in one loop per format so the compiler can vectorize it. */
+static inline void moek_quant_codes(const float* v, size_t n, moek_qparams q, int32_t w_dtype, uint32_t flags,
+                                    int8_t* out) {
+  if (w_dtype == MOEK_DTYPE_Q8) {
+    for (size_t i = 0; i < n; i++) out[i] = (int8_t)moek_quant_code(v[i], q, MOEK_DTYPE_Q8, 0);
+  } else if (flags & MOEK_EXPERTS_QUANT_E2M1) {
+    for (size_t i = 0; i < n; i++) out[i] = (int8_t)moek_quant_code(v[i], q, MOEK_DTYPE_Q4, MOEK_EXPERTS_QUANT_E2M1);
+  } else if (flags & MOEK_EXPERTS_QUANT_MIN) {
+    for (size_t i = 0; i < n; i++) out[i] = (int8_t)moek_quant_code(v[i], q, MOEK_DTYPE_Q4, MOEK_EXPERTS_QUANT_MIN);
+  } else {
+    for (size_t i = 0; i < n; i++) out[i] = (int8_t)moek_quant_code(v[i], q, MOEK_DTYPE_Q4, 0);
+  }
+}
+
 /* The weight a code stands for, as the kernels use it (the tests' oracle). */
 static inline double moek_quant_value(int32_t code, moek_qparams q, int32_t w_dtype, uint32_t flags) {
   if (w_dtype == MOEK_DTYPE_Q8) return (double)q.scale * code;
@@ -118,24 +136,58 @@ static inline moek_qparams moek_qsource_params(const moek_qsource* s, size_t k0,
   return moek_quant_params(at, s->dtype, s->stride, n, w_dtype, flags);
 }
 
-/* The code of element k (k < the row's K). */
-static inline int32_t moek_qsource_code(const moek_qsource* s, size_t k, moek_qparams q, int32_t w_dtype,
-                                        uint32_t flags) {
-  if (moek_qsource_prequantized(s)) return ((const int8_t*)s->row)[(ptrdiff_t)k * s->stride];
-  return moek_quant_code(moek_load_elem(s->row, s->dtype, (ptrdiff_t)k * s->stride), q, w_dtype, flags);
+/* The codes of elements k0 .. k0 + n - 1 (below the row's K) into out. */
+static inline void moek_qsource_codes(const moek_qsource* s, size_t k0, size_t n, moek_qparams q, int32_t w_dtype,
+                                      uint32_t flags, int8_t* out) {
+  if (moek_qsource_prequantized(s)) {
+    const int8_t* row = (const int8_t*)s->row + (ptrdiff_t)k0 * s->stride;
+    for (size_t i = 0; i < n; i++) out[i] = row[(ptrdiff_t)i * s->stride];
+    return;
+  }
+  const char* at = (const char*)s->row + (ptrdiff_t)k0 * s->stride * (ptrdiff_t)moek_dtype_size(s->dtype);
+  float v[64]; /* in chunks, so the code loop runs over contiguous f32 */
+  for (size_t c0 = 0; c0 < n; c0 += 64) {
+    const size_t c = n - c0 < 64 ? n - c0 : 64;
+    const float* f = v;
+    if (s->dtype == MOEK_DTYPE_F32 && s->stride == 1)
+      f = (const float*)at + c0;
+    else if (s->dtype == MOEK_DTYPE_BF16 && s->stride == 1)
+      for (size_t i = 0; i < c; i++) v[i] = moek_bf16_to_f32(((const uint16_t*)at)[c0 + i]);
+    else
+      for (size_t i = 0; i < c; i++) v[i] = moek_load_elem(at, s->dtype, (ptrdiff_t)(c0 + i) * s->stride);
+    moek_quant_codes(f, c, q, w_dtype, flags, out + c0);
+  }
 }
 
-/* Bytes of one stored scale (or min), and its store and load. */
-static inline size_t moek_quant_scale_bytes(uint32_t flags) { return (flags & MOEK_EXPERTS_QUANT_F16_SCALES) ? 2u : 4u; }
+/* Bytes of one stored scale (or min), and its store and load. e2m1 scales
+ * are powers of two (or 0 for a group of zero codes, where any scale gives
+ * the same zeros): one byte b = log2(scale) + 128, the MX e8m0 byte of the
+ * undoubled scale, so scale = 2^(b - 128) and b = 0 stands for 2^-128, which
+ * is also what a zero scale is stored as. Imports give b in [0, 254], the
+ * packing rule [8, 252]; 255 (e8m0 NaN) is never stored. */
+static inline size_t moek_quant_scale_bytes(uint32_t flags) {
+  return (flags & MOEK_EXPERTS_QUANT_E2M1) ? 1u : (flags & MOEK_EXPERTS_QUANT_F16_SCALES) ? 2u : 4u;
+}
+
+static inline uint8_t moek_e8m0_of_scale(float v) {
+  int ex;
+  frexpf(v, &ex); /* v = 0.5 * 2^ex */
+  return v > 0.0f ? (uint8_t)(ex + 127) : 0u;
+}
+
+static inline float moek_scale_of_e8m0(uint8_t b) { return ldexpf(1.0f, (int)b - 128); }
 
 static inline void moek_quant_store_scale(void* base, size_t i, float v, uint32_t flags) {
-  if (flags & MOEK_EXPERTS_QUANT_F16_SCALES)
+  if (flags & MOEK_EXPERTS_QUANT_E2M1)
+    ((uint8_t*)base)[i] = moek_e8m0_of_scale(v);
+  else if (flags & MOEK_EXPERTS_QUANT_F16_SCALES)
     ((uint16_t*)base)[i] = moek_f32_to_f16(v);
   else
     ((float*)base)[i] = v;
 }
 
 static inline float moek_quant_load_scale(const void* base, size_t i, uint32_t flags) {
+  if (flags & MOEK_EXPERTS_QUANT_E2M1) return moek_scale_of_e8m0(((const uint8_t*)base)[i]);
   return (flags & MOEK_EXPERTS_QUANT_F16_SCALES) ? moek_f16_to_f32(((const uint16_t*)base)[i]) : ((const float*)base)[i];
 }
 

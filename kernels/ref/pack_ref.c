@@ -35,8 +35,8 @@ static void pack_quant(const moek_pack_params* p, const void* src, ptrdiff_t sr,
     for (size_t g = 0; g < groups; g++) {
       const size_t k0 = g * glen, n = K - k0 < glen ? K - k0 : glen;
       const moek_qparams q = moek_qsource_params(&s, k0, n, g, p->w_dtype, p->quant_flags);
-      for (size_t i = 0; i < glen; i++)
-        codes[r * kp + k0 + i] = (int8_t)(i < n ? moek_qsource_code(&s, k0 + i, q, p->w_dtype, p->quant_flags) : 0);
+      moek_qsource_codes(&s, k0, n, q, p->w_dtype, p->quant_flags, codes + r * kp + k0);
+      for (size_t i = n; i < glen; i++) codes[r * kp + k0 + i] = 0;
       moek_quant_store_scale(scale, r * groups + g, q.scale, p->quant_flags);
       if (p->quant_flags & MOEK_EXPERTS_QUANT_MIN) moek_quant_store_scale(min, r * groups + g, q.min, p->quant_flags);
     }

@@ -194,8 +194,8 @@ typedef struct moek_matrix_strides {
 #define MOEK_EXPERTS_QUANT_F16_SCALES 0x2u
 /* Q4 only, group 32: the codes are OCP e2m1 (MXFP4: 0, .5, 1, 1.5, 2, 3, 4,
  * 6, bit 3 the sign) with a power-of-two scale per 32, as gpt-oss ships its
- * experts: an MXFP4 import stored at its own 0.53 bytes per weight (plus
- * the f32 scale: 0.625). */
+ * experts: an MXFP4 import is stored at its own 0.53 bytes per weight, the
+ * nibbles and one e8m0 scale byte per 32. */
 #define MOEK_EXPERTS_QUANT_E2M1 0x4u
 
 typedef struct moek_experts_desc {

@@ -36,6 +36,8 @@ size_t moek_avx2_q_group_bytes(int32_t w_dtype, uint32_t flags, size_t glen);
 size_t moek_avx2_q_panel_bytes(int32_t w_dtype, int32_t group, uint32_t flags, size_t cols);
 size_t moek_avx2_q_packed_size(const moek_pack_params* p);
 void moek_avx2_q_pack(const moek_pack_params* p);
+/* moek_e2m1_code(v[i] * inv) of n values (n a multiple of 8), 8 at a time */
+void moek_avx2_e2m1_codes(const float* v, size_t n, float inv, int8_t* out);
 void moek_avx2_q_expert_gateup(const moek_gateup_params* p);
 void moek_avx2_q_expert_down(const moek_down_params* p);
 void moek_avx2_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);

@@ -12,7 +12,8 @@
  *       lane holds 4 steps, the block widens twice, 12 * sum(a) comes off;
  *   Q8: signed codes: |w| times sign(a, w) (vpsignb), so a pair is at most
  *       2 * 128 * 127 < 2^15 (imported Q8_0 may hold -128); widened every step.
- * Scales are f32, or f16 widened by vcvtph2ps.
+ * Scales are f32, f16 widened by vcvtph2ps, or (e2m1) e8m0 bytes made into
+ * floats by a shift.
  * Per block of 32 k the exact int32 dot becomes f32 and is added as
  * fma(dot, w_scale * a_scale, acc) (+ fma(sum(a), w_min * a_scale, acc)), in
  * block order: the reference computes exactly this, so the tables agree
@@ -68,7 +69,9 @@ static inline __attribute__((always_inline)) void block_nibbles(const int mr, co
 #pragma GCC unroll 2
     for (int st = h; st < h + span; st++) {
       if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + PREFETCH_BYTES, _MM_HINT_T0);
-      const __m256i v = _mm256_load_si256((const __m256i*)(w + st * 32));
+      /* e2m1 groups are 16 + 256 bytes: their blocks sit 16 bytes off 32 */
+      const __m256i v = e2m1 ? _mm256_loadu_si256((const __m256i*)(w + st * 32))
+                             : _mm256_load_si256((const __m256i*)(w + st * 32));
       __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
       if (e2m1) lo = _mm256_shuffle_epi8(lut, lo), hi = _mm256_shuffle_epi8(lut, hi);
 #pragma GCC unroll 3
@@ -106,11 +109,19 @@ static inline __attribute__((always_inline)) void block_q8(const int mr, const u
   }
 }
 
-/* mr rows x one panel over all of K: c[r][0] columns 0-7, c[r][1] 8-15. */
-/* 8 scales of the group header from slot s0: f32, or f16 (vcvtph2ps) */
-static inline __attribute__((always_inline)) __m256 load_scales(const uint8_t* w, int f16, int s0) {
+/* 8 scales of the group header from slot s0: f32, f16 (vcvtph2ps), or e8m0
+ * bytes b (e2m1): 2^(b - 128) is the float with exponent bits b, halved;
+ * b = 0 has no such float and becomes the subnormal 2^-127 first (vpmaxsd). */
+static inline __attribute__((always_inline)) __m256 load_scales(const uint8_t* w, int f16, int e2m1, int s0) {
+  if (e2m1) {
+    const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(w + s0)));
+    const __m256i bits = _mm256_max_epi32(_mm256_slli_epi32(b, 23), _mm256_set1_epi32(0x00400000));
+    return _mm256_mul_ps(_mm256_castsi256_ps(bits), _mm256_set1_ps(0.5f));
+  }
   return f16 ? _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(w + 2 * s0))) : _mm256_load_ps((const float*)w + s0);
 }
+
+/* mr rows x one panel over all of K: c[r][0] columns 0-7, c[r][1] 8-15. */
 
 static inline __attribute__((always_inline)) void qkernel(const int mr, const int q4, const int has_min, const int f16,
                                                           const int e2m1, size_t groups,
@@ -123,10 +134,10 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   size_t b = 0;
   for (size_t g = 0; g < groups; g++) {
-    const int row = f16 ? 32 : 64; /* bytes of 16 scales */
-    const __m256 ws0 = load_scales(w, f16, 0), ws1 = load_scales(w, f16, 8);
-    const __m256 wm0 = has_min ? load_scales(w + row, f16, 0) : _mm256_setzero_ps();
-    const __m256 wm1 = has_min ? load_scales(w + row, f16, 8) : _mm256_setzero_ps();
+    const int row = e2m1 ? 16 : f16 ? 32 : 64; /* bytes of 16 scales */
+    const __m256 ws0 = load_scales(w, f16, e2m1, 0), ws1 = load_scales(w, f16, e2m1, 8);
+    const __m256 wm0 = has_min ? load_scales(w + row, f16, 0, 0) : _mm256_setzero_ps();
+    const __m256 wm1 = has_min ? load_scales(w + row, f16, 0, 8) : _mm256_setzero_ps();
     _mm_prefetch((const char*)w + PREFETCH_BYTES, _MM_HINT_T0); /* the header's lines */
     if (has_min && !f16) _mm_prefetch((const char*)w + 64 + PREFETCH_BYTES, _MM_HINT_T0);
     w += has_min ? 2 * row : row;
@@ -183,7 +194,7 @@ MOEK_QUK(1, 1, 0, 0, 1, moek_q4e2m1_gemm_ukernel_1x16__avx2)
 MOEK_QUK(2, 1, 0, 0, 1, moek_q4e2m1_gemm_ukernel_2x16__avx2)
 MOEK_QUK(3, 1, 0, 0, 1, moek_q4e2m1_gemm_ukernel_3x16__avx2)
 
-/* e2m1 codes (f32 scales only: MX scales do not fit f16) */
+/* e2m1 codes, e8m0 scale bytes */
 static const qukernel_fn qukernels_e2m1[MRQ_MAX] = {
     moek_q4e2m1_gemm_ukernel_1x16__avx2, moek_q4e2m1_gemm_ukernel_2x16__avx2, moek_q4e2m1_gemm_ukernel_3x16__avx2};
 

@@ -4,7 +4,9 @@
  * 32-bit lane. Per panel, per quantization group (all of K for per-channel
  * Q8), one sequential stream:
  *
- *   16 scales, one per column slot (f32, or f16 with MOEK_EXPERTS_QUANT_F16_SCALES);
+ *   16 scales, one per column slot (f32; f16 with MOEK_EXPERTS_QUANT_F16_SCALES;
+ *     e8m0 bytes with MOEK_EXPERTS_QUANT_E2M1, which leaves the blocks 16
+ *     bytes off 32-byte alignment: the kernel loads them unaligned);
  *   16 mins (Q4 with MOEK_EXPERTS_QUANT_MIN only), the same type;
  *   group / 32 blocks of 32 k, each 8 steps of 4 k:
  *     Q8: 64 bytes: lane c (bytes 4c..4c+3) of the first 32 bytes holds the
@@ -15,6 +17,7 @@
  * Codes and scales come from moek_quant.h, as in every table. Missing
  * columns get scale 0; codes past K (per-channel Q8) are 0 and meet
  * activations that are 0. */
+#include <immintrin.h>
 #include <string.h>
 
 #include "gemm_avx2.h"
@@ -39,27 +42,92 @@ size_t moek_avx2_q_packed_size(const moek_pack_params* p) {
          moek_avx2_q_panel_bytes(p->w_dtype, p->quant_group, p->quant_flags, p->cols);
 }
 
-/* Slot j of group g: its scale (and min), then its codes into the blocks. */
-static void pack_slot(const moek_pack_params* p, const moek_qsource* s, size_t j, uint8_t* group_base, size_t g,
-                      size_t glen) {
-  const int q4 = p->w_dtype == MOEK_DTYPE_Q4, has_min = (p->quant_flags & MOEK_EXPERTS_QUANT_MIN) != 0;
-  const size_t K = p->cols, k0 = g * glen, n = k0 < K ? (K - k0 < glen ? K - k0 : glen) : 0;
+/* Slot j's parameters for group g, with its scale (and min) stored in the
+ * group header. */
+static moek_qparams slot_params(const moek_pack_params* p, const moek_qsource* s, size_t j, uint8_t* group_base,
+                                size_t g, size_t k0, size_t n) {
   moek_qparams q = {0.0f, 0.0f, 0.0f};
   if (s) q = moek_qsource_params(s, k0, n, g, p->w_dtype, p->quant_flags);
-  const size_t sb = 16 * moek_quant_scale_bytes(p->quant_flags); /* one header row of 16 */
   moek_quant_store_scale(group_base, j, q.scale, p->quant_flags);
-  if (has_min) moek_quant_store_scale(group_base + sb, j, q.min, p->quant_flags);
-  uint8_t* blocks = group_base + sb * (has_min ? 2 : 1);
-  for (size_t i = 0; i < glen; i++) {
-    /* a missing row is weight 0: Q4 code 8 (symmetric) or 0 with min 0 */
-    int32_t code = q4 && !has_min ? 8 : 0;
-    if (s && i < n) code = moek_qsource_code(s, k0 + i, q, p->w_dtype, p->quant_flags);
-    const size_t b = i / 32, st = i % 32 / 4, jj = i % 4;
-    if (q4) {
-      uint8_t* byte = blocks + b * 256 + st * 32 + 4 * (j % 8) + jj;
-      *byte = (uint8_t)(j < 8 ? (*byte & 0xf0u) | (uint32_t)code : (*byte & 0x0fu) | ((uint32_t)code << 4));
-    } else {
-      blocks[b * 512 + st * 64 + (j < 8 ? 0 : 32) + 4 * (j % 8) + jj] = (uint8_t)(int8_t)code;
+  if (p->quant_flags & MOEK_EXPERTS_QUANT_MIN)
+    moek_quant_store_scale(group_base + 16 * moek_quant_scale_bytes(p->quant_flags), j, q.min, p->quant_flags);
+  return q;
+}
+
+/* The vector form of moek_e2m1_code (the packing's hot loop for MXFP4): all
+ * candidates, then blends; test_quant compares the two on every tie. */
+void moek_avx2_e2m1_codes(const float* v, size_t n, float inv, int8_t* out) {
+  const __m256 sign = _mm256_set1_ps(-0.0f), vinv = _mm256_set1_ps(inv);
+  const int rnd = _MM_FROUND_CUR_DIRECTION | _MM_FROUND_NO_EXC; /* nearbyintf */
+  for (size_t i = 0; i < n; i += 8) {
+    const __m256 t = _mm256_mul_ps(_mm256_loadu_ps(v + i), vinv);
+    const __m256 m = _mm256_min_ps(_mm256_andnot_ps(sign, t), _mm256_set1_ps(16.0f));
+    const __m256 low = _mm256_round_ps(m, rnd);
+    const __m256 mid = _mm256_add_ps(_mm256_round_ps(_mm256_mul_ps(m, _mm256_set1_ps(0.5f)), rnd), _mm256_set1_ps(2.0f));
+    const __m256 top = _mm256_blendv_ps(_mm256_set1_ps(7.0f), _mm256_set1_ps(6.0f),
+                                        _mm256_cmp_ps(m, _mm256_set1_ps(10.0f), _CMP_LE_OQ));
+    __m256 c = _mm256_blendv_ps(top, mid, _mm256_cmp_ps(m, _mm256_set1_ps(8.0f), _CMP_LT_OQ));
+    c = _mm256_blendv_ps(c, low, _mm256_cmp_ps(m, _mm256_set1_ps(4.0f), _CMP_LE_OQ));
+    __m256i ci = _mm256_cvttps_epi32(c);
+    const __m256i neg = _mm256_andnot_si256(_mm256_cmpeq_epi32(ci, _mm256_setzero_si256()),
+                                            _mm256_castps_si256(_mm256_cmp_ps(t, _mm256_setzero_ps(), _CMP_LT_OQ)));
+    ci = _mm256_or_si256(ci, _mm256_and_si256(neg, _mm256_set1_epi32(8)));
+    const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(ci), _mm256_extracti128_si256(ci, 1));
+    _mm_storel_epi64((__m128i*)(out + i), _mm_packs_epi16(w16, w16));
+  }
+}
+
+/* The 32 codes of one block of a slot from k0 (n of them below K). A missing
+ * slot, and k past K, is weight 0: Q4 code 8 (symmetric) or 0. */
+static void slot_block_codes(const moek_pack_params* p, const moek_qsource* s, moek_qparams q, size_t k0, size_t n,
+                             int8_t out[32]) {
+  const int q4 = p->w_dtype == MOEK_DTYPE_Q4, zero = q4 && !(p->quant_flags & MOEK_EXPERTS_QUANT_MIN) ? 8 : 0;
+  const size_t have = s ? (n < 32 ? n : 32) : 0;
+  if (have == 32 && !moek_qsource_prequantized(s) && moek_quant_e2m1(p->w_dtype, p->quant_flags)) {
+    float v[32];
+    const float* f = v;
+    if (s->dtype == MOEK_DTYPE_F32 && s->stride == 1)
+      f = (const float*)s->row + k0;
+    else
+      for (size_t i = 0; i < 32; i++) v[i] = moek_load_elem(s->row, s->dtype, (ptrdiff_t)(k0 + i) * s->stride);
+    moek_avx2_e2m1_codes(f, 32, q.inv, out);
+  } else if (have) {
+    moek_qsource_codes(s, k0, have, q, p->w_dtype, p->quant_flags, out);
+  }
+  memset(out + have, zero, 32 - have);
+}
+
+/* One group of a panel: slots j and 8 + j share the bytes of Q4 and the
+ * steps of Q8, so they are packed together. */
+static void pack_group(const moek_pack_params* p, const moek_qsource* s[16], uint8_t* group_base, size_t g,
+                       size_t glen) {
+  const int q4 = p->w_dtype == MOEK_DTYPE_Q4;
+  const size_t K = p->cols, k0 = g * glen, n = k0 < K ? (K - k0 < glen ? K - k0 : glen) : 0;
+  const size_t header = 16 * moek_quant_scale_bytes(p->quant_flags) * ((p->quant_flags & MOEK_EXPERTS_QUANT_MIN) ? 2 : 1);
+  uint8_t* blocks = group_base + header;
+  /* 16 source rows are read a group at a time: more streams than the
+   * hardware prefetcher follows, so the rows' next groups are fetched here */
+  for (size_t j = 0; j < 16; j++)
+    if (s[j] && k0 + 4 * glen < K && s[j]->stride == 1) {
+      const char* next = (const char*)s[j]->row + (k0 + 4 * glen) * moek_dtype_size(s[j]->dtype);
+      for (size_t off = 0; off < glen * moek_dtype_size(s[j]->dtype); off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
+    }
+  for (size_t j = 0; j < 8; j++) {
+    const moek_qparams qa = slot_params(p, s[j], j, group_base, g, k0, n);
+    const moek_qparams qb = slot_params(p, s[j + 8], j + 8, group_base, g, k0, n);
+    for (size_t b = 0; b < glen / 32; b++) {
+      const size_t kb = b * 32, nb = n > kb ? n - kb : 0;
+      int8_t ca[32], cb[32];
+      slot_block_codes(p, s[j], qa, k0 + kb, nb, ca);
+      slot_block_codes(p, s[j + 8], qb, k0 + kb, nb, cb);
+      for (size_t st = 0; st < 8; st++)
+        for (size_t i = 0; i < 4; i++) {
+          const int8_t a = ca[st * 4 + i], c = cb[st * 4 + i];
+          if (q4)
+            blocks[b * 256 + st * 32 + 4 * j + i] = (uint8_t)((uint32_t)a | (uint32_t)c << 4);
+          else
+            blocks[b * 512 + st * 64 + 4 * j + i] = (uint8_t)a, blocks[b * 512 + st * 64 + 32 + 4 * j + i] = (uint8_t)c;
+        }
     }
   }
 }
@@ -71,12 +139,14 @@ void moek_avx2_q_pack(const moek_pack_params* p) {
   const size_t gbytes = moek_avx2_q_group_bytes(p->w_dtype, p->quant_flags, glen);
   for (size_t pi = 0; pi < np; pi++) {
     uint8_t* panel = (uint8_t*)p->dst + pi * groups * gbytes;
-    memset(panel, 0, groups * gbytes);
+    moek_qsource src[16];
+    const moek_qsource* s[16];
     for (size_t j = 0; j < 16; j++) {
       const moek_avx2_slot slot = moek_avx2_slot_of(p, pi, j);
       const float* scales = slot.from_gate ? p->gate_scales : p->src_scales;
-      const moek_qsource s = {slot.row, p->src_dtype, slot.stride_col, scales ? scales + slot.r * groups : NULL};
-      for (size_t g = 0; g < groups; g++) pack_slot(p, slot.row ? &s : NULL, j, panel + g * gbytes, g, glen);
+      src[j] = (moek_qsource){slot.row, p->src_dtype, slot.stride_col, scales ? scales + slot.r * groups : NULL};
+      s[j] = slot.row ? &src[j] : NULL;
     }
+    for (size_t g = 0; g < groups; g++) pack_group(p, s, panel + g * gbytes, g, glen);
   }
 }
