@@ -105,13 +105,6 @@ static void pack_group(const moek_pack_params* p, const moek_qsource* s[16], uin
   const size_t K = p->cols, k0 = g * glen, n = k0 < K ? (K - k0 < glen ? K - k0 : glen) : 0;
   const size_t header = 16 * moek_quant_scale_bytes(p->quant_flags) * ((p->quant_flags & MOEK_EXPERTS_QUANT_MIN) ? 2 : 1);
   uint8_t* blocks = group_base + header;
-  /* 16 source rows are read a group at a time: more streams than the
-   * hardware prefetcher follows, so the rows' next groups are fetched here */
-  for (size_t j = 0; j < 16; j++)
-    if (s[j] && k0 + 4 * glen < K && s[j]->stride == 1) {
-      const char* next = (const char*)s[j]->row + (k0 + 4 * glen) * moek_dtype_size(s[j]->dtype);
-      for (size_t off = 0; off < glen * moek_dtype_size(s[j]->dtype); off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
-    }
   for (size_t j = 0; j < 8; j++) {
     const moek_qparams qa = slot_params(p, s[j], j, group_base, g, k0, n);
     const moek_qparams qb = slot_params(p, s[j + 8], j + 8, group_base, g, k0, n);
