@@ -5,8 +5,8 @@
  *   4. per token, y = sum over slots in slot order of weight * out.
  * Step 4 is a fixed-order reduction, so y is bitwise the same for every
  * thread count and tiling. Tokens go in chunks so the workspace stays
- * bounded (WORKSPACE_BUDGET) whatever T is. Tile sizes come from the kernel
- * table. */
+ * bounded (WORKSPACE_BUDGET) whatever T is. The kernel table gives the
+ * finest column tile; phase_tile widens it where tasks are plentiful. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +37,7 @@ typedef struct forward_job {
   const row_block* blocks;
   size_t n_blocks;
   size_t col_tiles;       /* of the current phase */
+  size_t tile_n;          /* its columns per task */
   float* h;               /* [P x I] */
   float* out;             /* [P x H] */
   /* Q8/Q4 experts: the chunk's x rows and the h rows as int8 records */
@@ -51,6 +52,21 @@ static int32_t expert_of(const moek_forward_args* a, size_t t, size_t j) {
 }
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+/* Columns per task of a phase over `cols` columns and `blocks` row blocks.
+ * The table's tile is the finest split; while each thread would still get
+ * at least 4 tasks it doubles, up to 4x: a task is then a longer run of one
+ * expert's panels, with fewer stream restarts and task fetches (the
+ * decode-sized calls, a few rows per expert, gain most). With the caller's
+ * parallel_for the thread count is unknown and the table's tile stays. */
+static size_t phase_tile(size_t tile, size_t cols, size_t blocks, int32_t threads) {
+  for (int d = 0; d < 2 && threads > 0; d++) {
+    const size_t wider = 2 * tile;
+    if (blocks * ((cols + wider - 1) / wider) < 4 * (size_t)threads) break;
+    tile = wider;
+  }
+  return tile;
+}
 
 static void convert_task(void* arg, size_t i) {
   const forward_job* j = arg;
@@ -79,7 +95,7 @@ static void quantize_h_task(void* arg, size_t i) {
 static void gateup_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const row_block* b = &j->blocks[i / j->col_tiles];
-  const size_t n0 = (i % j->col_tiles) * j->t->gateup_tile_n;
+  const size_t n0 = (i % j->col_tiles) * j->tile_n;
   const moek_experts* x = j->x;
   const size_t e = (size_t)b->expert;
   moek_gateup_params p = {
@@ -87,7 +103,7 @@ static void gateup_task(void* arg, size_t i) {
       .k = j->H,
       .n_total = j->I,
       .n_begin = n0,
-      .n_end = min_size(n0 + j->t->gateup_tile_n, j->I),
+      .n_end = min_size(n0 + j->tile_n, j->I),
       .x = j->xq ? (const void*)j->xq : j->xc,
       .x_dtype = j->xq ? MOEK_DTYPE_Q8 : j->xc_dtype,
       .w_dtype = x->weight_dtype,
@@ -111,14 +127,14 @@ static void gateup_task(void* arg, size_t i) {
 static void down_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const row_block* b = &j->blocks[i / j->col_tiles];
-  const size_t n0 = (i % j->col_tiles) * j->t->down_tile_n;
+  const size_t n0 = (i % j->col_tiles) * j->tile_n;
   const moek_experts* x = j->x;
   moek_down_params p = {
       .m = (size_t)(b->end - b->begin),
       .k = j->I,
       .n_total = j->H,
       .n_begin = n0,
-      .n_end = min_size(n0 + j->t->down_tile_n, j->H),
+      .n_end = min_size(n0 + j->tile_n, j->H),
       .h = j->h + (size_t)b->begin * j->I,
       .h_stride = j->I,
       .w_dtype = x->weight_dtype,
@@ -331,11 +347,13 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
       moek_parallel_run(ctx, (j.tn + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_x_task, &j);
     j.n_blocks = sort_assignments(&j, E, counts, rows, pos, blocks);
     j.n_rows = j.n_blocks ? (size_t)blocks[j.n_blocks - 1].end : 0;
-    j.col_tiles = (I + t->gateup_tile_n - 1) / t->gateup_tile_n;
+    j.tile_n = phase_tile(t->gateup_tile_n, I, j.n_blocks, ctx->num_threads);
+    j.col_tiles = (I + j.tile_n - 1) / j.tile_n;
     moek_parallel_run(ctx, j.n_blocks * j.col_tiles, gateup_task, &j);
     if (quant)
       moek_parallel_run(ctx, (j.n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_h_task, &j);
-    j.col_tiles = (H + t->down_tile_n - 1) / t->down_tile_n;
+    j.tile_n = phase_tile(t->down_tile_n, H, j.n_blocks, ctx->num_threads);
+    j.col_tiles = (H + j.tile_n - 1) / j.tile_n;
     moek_parallel_run(ctx, j.n_blocks * j.col_tiles, down_task, &j);
     moek_parallel_run(ctx, (j.tn + TOKENS_PER_COMBINE_TASK - 1) / TOKENS_PER_COMBINE_TASK, combine_task, &j);
   }
