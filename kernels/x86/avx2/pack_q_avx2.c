@@ -58,7 +58,7 @@ static moek_qparams slot_params(const moek_pack_params* p, const moek_qsource* s
  * candidates, then blends; test_quant compares the two on every tie. */
 void moek_avx2_e2m1_codes(const float* v, size_t n, float inv, int8_t* out) {
   const __m256 sign = _mm256_set1_ps(-0.0f), vinv = _mm256_set1_ps(inv);
-  const int rnd = _MM_FROUND_CUR_DIRECTION | _MM_FROUND_NO_EXC; /* nearbyintf */
+  enum { rnd = _MM_FROUND_CUR_DIRECTION | _MM_FROUND_NO_EXC }; /* nearbyintf; an immediate even at -O0 */
   for (size_t i = 0; i < n; i += 8) {
     const __m256 t = _mm256_mul_ps(_mm256_loadu_ps(v + i), vinv);
     const __m256 m = _mm256_min_ps(_mm256_andnot_ps(sign, t), _mm256_set1_ps(16.0f));
