@@ -19,6 +19,8 @@ uint64_t moek_cpu_features(void); /* libmoek internal (api/src/cpu.c): this suit
 typedef struct gemm_case {
   const moek_kernel_table* t;
   int m, H, I, w_dtype, down;
+  int32_t quant_group;
+  uint32_t quant_flags;
   void *wgu, *wd;
   float *x, *h, *out;
   int32_t* rows;
@@ -34,12 +36,27 @@ static float* random_matrix(size_t rows, size_t cols) {
 
 static int is_quant(int w_dtype) { return w_dtype == MOEK_DTYPE_Q8 || w_dtype == MOEK_DTYPE_Q4; }
 
-/* Packs [rows x cols] (and a gate of the same shape when gated); Q4 in
- * symmetric groups of 32, Q8 per channel. */
-static void* packed(const moek_kernel_table* t, int w_dtype, size_t rows, size_t cols, int gated, double* bytes_out) {
+/* The weight formats timed: Q4 in symmetric groups of 32, Q8 per channel,
+ * MXFP4 as gpt-oss ships it (e2m1 codes, an e8m0 scale per 32). */
+typedef struct wformat {
+  const char* name;
+  int w_dtype;
+  int32_t group;
+  uint32_t flags;
+} wformat;
+
+static const wformat formats[] = {{"f32", MOEK_DTYPE_F32, 0, 0},
+                                  {"bf16", MOEK_DTYPE_BF16, 0, 0},
+                                  {"q8", MOEK_DTYPE_Q8, 0, 0},
+                                  {"q4", MOEK_DTYPE_Q4, 32, 0},
+                                  {"mxfp4", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_E2M1}};
+
+/* Packs [rows x cols] (and a gate of the same shape when gated). */
+static void* packed(const moek_kernel_table* t, const wformat* f, size_t rows, size_t cols, int gated,
+                    double* bytes_out) {
   float* src = random_matrix(rows, cols);
-  moek_pack_params p = {.src_dtype = MOEK_DTYPE_F32, .w_dtype = w_dtype, .quant_group = w_dtype == MOEK_DTYPE_Q4 ? 32 : 0,
-                        .rows = rows, .cols = cols, .src = src,
+  moek_pack_params p = {.src_dtype = MOEK_DTYPE_F32, .w_dtype = f->w_dtype, .quant_group = f->group,
+                        .quant_flags = f->flags, .rows = rows, .cols = cols, .src = src,
                         .stride_row = (ptrdiff_t)cols, .stride_col = 1, .src_gate = gated ? src : NULL,
                         .gate_stride_row = (ptrdiff_t)cols, .gate_stride_col = 1};
   size_t bytes = (t->packed_size(&p) + 63) & ~(size_t)63;
@@ -54,12 +71,11 @@ static void* packed(const moek_kernel_table* t, int w_dtype, size_t rows, size_t
 static void bench_gemm(moek_gb_state* s, void* arg) {
   gemm_case* c = arg;
   const int q = is_quant(c->w_dtype);
-  const int qg = c->w_dtype == MOEK_DTYPE_Q4 ? 32 : 0;
   if (!c->down) {
     moek_gateup_params p = {.m = (size_t)c->m, .k = (size_t)c->H, .n_total = (size_t)c->I, .n_begin = 0,
                             .n_end = (size_t)c->I, .x = q ? c->xq : c->x, .x_dtype = q ? MOEK_DTYPE_Q8 : MOEK_DTYPE_F32,
                             .w_dtype = c->w_dtype, .x_stride = q ? MOEK_Q8_ROW_BYTES(c->H) : (size_t)c->H + PAD,
-                            .quant_group = qg, .a_rows = c->rows, .w = c->wgu, .gated = 1,
+                            .quant_group = c->quant_group, .quant_flags = c->quant_flags, .a_rows = c->rows, .w = c->wgu, .gated = 1,
                             .activation = MOEK_ACT_SWIGLU, .act_alpha = 1.702f, .act_limit = 7.0f, .h = c->h,
                             .h_stride = (size_t)c->I + PAD};
     while (moek_gb_keep_running(s)) c->t->expert_gateup(&p);
@@ -68,7 +84,7 @@ static void bench_gemm(moek_gb_state* s, void* arg) {
   } else {
     moek_down_params p = {.m = (size_t)c->m, .k = (size_t)c->I, .n_total = (size_t)c->H, .n_begin = 0,
                           .n_end = (size_t)c->H, .h = c->h, .h_stride = (size_t)c->I + PAD, .w_dtype = c->w_dtype,
-                          .quant_group = qg, .hq = c->hq, .hq_stride = MOEK_Q8_ROW_BYTES(c->I),
+                          .quant_group = c->quant_group, .quant_flags = c->quant_flags, .hq = c->hq, .hq_stride = MOEK_Q8_ROW_BYTES(c->I),
                           .w_down = c->wd, .out = c->out, .out_stride = (size_t)c->H};
     while (moek_gb_keep_running(s)) c->t->expert_down(&p);
     moek_gb_set_bytes_per_iteration(s, c->d_bytes);
@@ -106,14 +122,15 @@ int main(int argc, char** argv) {
   for (size_t ti = 0; ti < sizeof all / sizeof all[0]; ti++) {
     const moek_kernel_table* t = all[ti];
     if ((t->required_cpu_features & cpu) != t->required_cpu_features) continue;
-    static const char* const dtname[] = {"", "f32", "bf16", "q8", "q4"};
-    for (int wdt = MOEK_DTYPE_F32; wdt <= MOEK_DTYPE_Q4; wdt++) {
+    for (size_t fi = 0; fi < sizeof formats / sizeof formats[0]; fi++) {
+      const wformat* f = &formats[fi];
+      const int wdt = f->w_dtype;
       double gu_bytes, d_bytes;
-      void *wgu = packed(t, wdt, I, H, 1, &gu_bytes), *wd = packed(t, wdt, H, I, 0, &d_bytes);
+      void *wgu = packed(t, f, I, H, 1, &gu_bytes), *wd = packed(t, f, H, I, 0, &d_bytes);
       for (size_t mi = 0; mi < 3; mi++)
         for (int down = 0; down < 2; down++) {
           gemm_case* c = calloc(1, sizeof *c);
-          *c = (gemm_case){t, ms[mi], H, I, wdt, down, wgu, wd};
+          *c = (gemm_case){t, ms[mi], H, I, wdt, down, f->group, f->flags, wgu, wd};
           c->gu_bytes = gu_bytes, c->d_bytes = d_bytes;
           c->x = random_matrix((size_t)ms[mi], H + PAD);
           c->h = random_matrix((size_t)ms[mi], I + PAD);
@@ -128,7 +145,7 @@ int main(int argc, char** argv) {
           for (int r = 0; r < ms[mi]; r++) c->rows[r] = r;
           char name[128];
           snprintf(name, sizeof name, "%s/%s/%s/m=%d/H=%d/I=%d", t->name, down ? "down" : "gateup_swiglu",
-                   dtname[wdt], ms[mi], H, I);
+                   f->name, ms[mi], H, I);
           moek_gb_register(name, bench_gemm, c); /* lives until exit */
         }
     }
