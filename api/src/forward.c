@@ -77,12 +77,18 @@ static void convert_task(void* arg, size_t i) {
 
 #define ROWS_PER_QUANTIZE_TASK 16
 
-/* Q8/Q4 experts: the chunk's x rows (f32 by now) to int8 records. */
+/* Q8/Q4 experts: the chunk's x rows to int8 records. bf16 rows become f32
+ * in this task, just before they are quantized, while they are in cache. */
 static void quantize_x_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t t = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->tn - t);
-  j->t->quantize_rows((const float*)j->xc + t * j->xc_stride, j->xc_stride, n, j->H, j->xq + t * j->xq_bytes,
-                      j->xq_bytes);
+  const float* rows = (const float*)j->xc + t * j->xc_stride;
+  size_t stride = j->xc_stride;
+  if (j->xc_dtype == MOEK_DTYPE_BF16) {
+    moek_bf16_rows_to_f32((const uint16_t*)j->xc + t * j->xc_stride, j->xc_stride, n, j->H, j->xf + t * j->H);
+    rows = j->xf + t * j->H, stride = j->H;
+  }
+  j->t->quantize_rows(rows, stride, n, j->H, j->xq + t * j->xq_bytes, j->xq_bytes);
 }
 
 /* Q8/Q4 experts: the h rows gate/up wrote to int8 records for down. */
@@ -337,7 +343,7 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
   for (size_t t0 = 0; t0 < T; t0 += chunk) {
     j.t0 = t0;
     j.tn = min_size(chunk, T - t0);
-    if (convert_x) {
+    if (convert_x && !quant) { /* quantized experts convert inside quantize_x_task */
       moek_parallel_run(ctx, (j.tn + TOKENS_PER_CONVERT_TASK - 1) / TOKENS_PER_CONVERT_TASK, convert_task, &j);
       j.xc = j.xf, j.xc_dtype = MOEK_DTYPE_F32, j.xc_stride = H;
     } else {
