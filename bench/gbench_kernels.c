@@ -36,7 +36,7 @@ static float* random_matrix(size_t rows, size_t cols) {
 
 static int is_quant(int w_dtype) { return w_dtype == MOEK_DTYPE_Q8 || w_dtype == MOEK_DTYPE_Q4; }
 
-/* The weight formats timed: Q4 in symmetric groups of 32, Q8 per channel,
+/* The weight formats timed: Q4 in groups of 32 (symmetric, or with a min), Q8 per channel,
  * MXFP4 as gpt-oss ships it (e2m1 codes, an e8m0 scale per 32). */
 typedef struct wformat {
   const char* name;
@@ -49,6 +49,7 @@ static const wformat formats[] = {{"f32", MOEK_DTYPE_F32, 0, 0},
                                   {"bf16", MOEK_DTYPE_BF16, 0, 0},
                                   {"q8", MOEK_DTYPE_Q8, 0, 0},
                                   {"q4", MOEK_DTYPE_Q4, 32, 0},
+                                  {"q4-min", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_MIN},
                                   {"mxfp4", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_E2M1}};
 
 /* Packs [rows x cols] (and a gate of the same shape when gated). */
