@@ -136,6 +136,18 @@ static inline moek_qparams moek_qsource_params(const moek_qsource* s, size_t k0,
   return moek_quant_params(at, s->dtype, s->stride, n, w_dtype, flags);
 }
 
+/* Elements k0 .. k0 + n - 1 of an f32/bf16 source as contiguous f32: the
+ * row itself where it already is that, else converted into buf (n long). */
+static inline const float* moek_qsource_f32(const moek_qsource* s, size_t k0, size_t n, float* buf) {
+  const char* at = (const char*)s->row + (ptrdiff_t)k0 * s->stride * (ptrdiff_t)moek_dtype_size(s->dtype);
+  if (s->dtype == MOEK_DTYPE_F32 && s->stride == 1) return (const float*)at;
+  if (s->dtype == MOEK_DTYPE_BF16 && s->stride == 1)
+    for (size_t i = 0; i < n; i++) buf[i] = moek_bf16_to_f32(((const uint16_t*)at)[i]);
+  else
+    for (size_t i = 0; i < n; i++) buf[i] = moek_load_elem(at, s->dtype, (ptrdiff_t)i * s->stride);
+  return buf;
+}
+
 /* The codes of elements k0 .. k0 + n - 1 (below the row's K) into out. */
 static inline void moek_qsource_codes(const moek_qsource* s, size_t k0, size_t n, moek_qparams q, int32_t w_dtype,
                                       uint32_t flags, int8_t* out) {
@@ -144,18 +156,10 @@ static inline void moek_qsource_codes(const moek_qsource* s, size_t k0, size_t n
     for (size_t i = 0; i < n; i++) out[i] = row[(ptrdiff_t)i * s->stride];
     return;
   }
-  const char* at = (const char*)s->row + (ptrdiff_t)k0 * s->stride * (ptrdiff_t)moek_dtype_size(s->dtype);
   float v[64]; /* in chunks, so the code loop runs over contiguous f32 */
   for (size_t c0 = 0; c0 < n; c0 += 64) {
     const size_t c = n - c0 < 64 ? n - c0 : 64;
-    const float* f = v;
-    if (s->dtype == MOEK_DTYPE_F32 && s->stride == 1)
-      f = (const float*)at + c0;
-    else if (s->dtype == MOEK_DTYPE_BF16 && s->stride == 1)
-      for (size_t i = 0; i < c; i++) v[i] = moek_bf16_to_f32(((const uint16_t*)at)[c0 + i]);
-    else
-      for (size_t i = 0; i < c; i++) v[i] = moek_load_elem(at, s->dtype, (ptrdiff_t)(c0 + i) * s->stride);
-    moek_quant_codes(f, c, q, w_dtype, flags, out + c0);
+    moek_quant_codes(moek_qsource_f32(s, k0 + c0, c, v), c, q, w_dtype, flags, out + c0);
   }
 }
 

@@ -85,12 +85,7 @@ static void slot_block_codes(const moek_pack_params* p, const moek_qsource* s, m
   const size_t have = s ? (n < 32 ? n : 32) : 0;
   if (have == 32 && !moek_qsource_prequantized(s) && moek_quant_e2m1(p->w_dtype, p->quant_flags)) {
     float v[32];
-    const float* f = v;
-    if (s->dtype == MOEK_DTYPE_F32 && s->stride == 1)
-      f = (const float*)s->row + k0;
-    else
-      for (size_t i = 0; i < 32; i++) v[i] = moek_load_elem(s->row, s->dtype, (ptrdiff_t)(k0 + i) * s->stride);
-    moek_avx2_e2m1_codes(f, 32, q.inv, out);
+    moek_avx2_e2m1_codes(moek_qsource_f32(s, k0, 32, v), 32, q.inv, out);
   } else if (have) {
     moek_qsource_codes(s, k0, have, q, p->w_dtype, p->quant_flags, out);
   }
