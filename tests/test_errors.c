@@ -182,13 +182,16 @@ static void experts(void) {
   EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_NONFINITE, "w_gate[1] has a NaN or Inf at row 0, column 7");
 
   /* sizes that overflow, and an allocation that cannot succeed */
-  const void** many = calloc(1u << 20, sizeof(void*));
-  for (int e = 0; e < (1 << 20); e++) many[e] = wbuf[0][0];
+  const void** many = calloc(1u << 21, sizeof(void*));
+  for (int e = 0; e < (1 << 21); e++) many[e] = wbuf[0][0];
   d = good_desc();
   d.w_gate = d.w_up = d.w_down = many;
-  d.num_experts = 1 << 20, d.hidden = 0x7fffffff, d.inter = 0x7fffffff;
+  d.num_experts = 1 << 20, d.hidden = 0x7fffffff, d.inter = 0x7fffffff; /* one source matrix: 2^64 bytes */
+  EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_INVALID_ARGUMENT,
+             "w_gate[0] strides = {2147483647, 1}: its 2147483647 x 2147483647 elements would span beyond");
+  d.num_experts = 1 << 21, d.hidden = 1 << 20, d.inter = 1 << 20; /* each 2^42 bytes, packed 3 * 2^63 */
   EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_OUT_OF_MEMORY, "overflows");
-  d.hidden = 1 << 16, d.inter = 1 << 16; /* 2^20 * 3 * 2^32 * 4 bytes: no machine has that */
+  d.num_experts = 1 << 20, d.hidden = 1 << 16, d.inter = 1 << 16; /* 2^20 * 3 * 2^32 * 4 bytes: no machine has that */
   EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_OUT_OF_MEMORY, "");
   free(many);
 

@@ -52,7 +52,7 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   *out = NULL;
   moek_context_desc d;
   if (user) {
-    moek_status st = moek_read_desc(fn, "desc", user, sizeof d, sizeof d, &d);
+    moek_status st = MOEK_READ_DESC(fn, "desc", user, &d, sizeof d);
     if (st) return st;
   } else {
     memset(&d, 0, sizeof d);

@@ -117,6 +117,11 @@ static moek_status check_matrix(const char* fn, const moek_experts_desc* d, matr
   for (int64_t e = 0; e < d->num_experts; e++) {
     if (!m->ptrs[e])
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->%s[%lld] is NULL", fn, m->name, (long long)e);
+    char what[48];
+    snprintf(what, sizeof what, "desc->%s[%lld]", m->name, (long long)e);
+    moek_status st = moek_check_strided(fn, what, m->ptrs[e], rows, cols, m->strides.row, m->strides.col,
+                                        moek_dtype_size(d->src_dtype));
+    if (st) return st;
   }
   return MOEK_SUCCESS;
 }
@@ -263,7 +268,7 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   *out = NULL;
   if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
   moek_experts_desc d;
-  moek_status st = moek_read_desc(fn, "desc", user, MOEK_EXPERTS_DESC_SIZE_V1, sizeof d, &d);
+  moek_status st = MOEK_READ_DESC(fn, "desc", user, &d, MOEK_EXPERTS_DESC_SIZE_V1, sizeof d);
   if (st) return st;
 
   const uint32_t known_flags = MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_F16_SCALES | MOEK_EXPERTS_QUANT_E2M1;

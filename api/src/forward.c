@@ -8,6 +8,8 @@
  * bounded (WORKSPACE_BUDGET) whatever T is. The kernel table gives the
  * finest column tile; phase_tile widens it where tasks are plentiful. */
 #include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,6 +47,7 @@ typedef struct forward_job {
   char* hq;               /* [P records of MOEK_Q8_ROW_BYTES(I)] */
   size_t xq_bytes, hq_bytes;
   size_t n_rows;          /* sorted assignment rows of the chunk */
+  atomic_size_t first_bad; /* the chunk's first token (relative) whose y row is not finite; SIZE_MAX if none */
 } forward_job;
 
 static int32_t expert_of(const moek_forward_args* a, size_t t, size_t j) {
@@ -159,7 +162,7 @@ static void down_task(void* arg, size_t i) {
 #define MOEK_MAX_INLINE_K 64
 
 static void combine_task(void* arg, size_t i) {
-  const forward_job* j = arg;
+  forward_job* j = arg;
   const moek_forward_args* a = j->a;
   const size_t y_stride = a->y_stride ? (size_t)a->y_stride : j->H;
   const size_t esize = moek_dtype_size(a->y_dtype);
@@ -184,7 +187,36 @@ static void combine_task(void* arg, size_t i) {
       j->t->combine(&p);
       if (p.weights) p.weights += MOEK_MAX_INLINE_K;
     }
+    /* Finite x and weights can still overflow (an expert's products beyond
+     * FLT_MAX, or a bf16 y beyond its range): the row just written is in
+     * cache, so checking it is cheap against the GEMMs that made it. */
+    size_t br, bc;
+    if (moek_find_nonfinite(p.y, a->y_dtype, 1, j->H, 0, 1, &br, &bc)) {
+      size_t cur = atomic_load_explicit(&j->first_bad, memory_order_relaxed);
+      while (tl < cur && !atomic_compare_exchange_weak_explicit(&j->first_bad, &cur, tl,
+                                                                memory_order_relaxed, memory_order_relaxed)) {
+      }
+    }
   }
+}
+
+/* The chunk's first token whose y row is not finite: names the first of
+ * its slots whose expert output is not finite (or, if each is finite, the
+ * weighted sum or the bf16 conversion overflowed). */
+static moek_status fail_overflow(const char* fn, const forward_job* j, size_t tl) {
+  const size_t t = j->t0 + tl;
+  for (size_t s = 0; s < j->k; s++) {
+    const int32_t r = j->pos[tl * j->k + s];
+    size_t br, bc;
+    if (r >= 0 && moek_find_nonfinite(j->out + (size_t)r * j->H, MOEK_DTYPE_F32, 1, j->H, 0, 1, &br, &bc))
+      return moek_fail(MOEK_ERROR_NONFINITE,
+                       "%s: token %zu: expert %d (slot %zu) gives a NaN or Inf at column %zu for finite x and weights "
+                       "(its activations or products overflow float); y is unspecified",
+                       fn, t, expert_of(j->a, t, s), s, bc);
+  }
+  return moek_fail(MOEK_ERROR_NONFINITE,
+                   "%s: token %zu: the weighted sum of its experts' outputs overflows %s; y is unspecified", fn, t,
+                   moek_dtype_name(j->a->y_dtype));
 }
 
 /* Sorts the chunk's assignments by expert into rows/pos and cuts row blocks
@@ -261,6 +293,12 @@ static moek_status validate(const char* fn, const moek_experts* x, const moek_fo
   const uintptr_t xb = (uintptr_t)a->x, yb = (uintptr_t)a->y, xe = xb + x_bytes, ye = yb + y_bytes;
   if (xb < ye && yb < xe)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->y overlaps args->x; in-place forward is not supported", fn);
+  /* y is written while ids and weights are still read: an overlap would
+   * read back partial results */
+  if (moek_overlaps(a->y, y_bytes, a->expert_ids, T * k * sizeof(int32_t)))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->y overlaps args->expert_ids", fn);
+  if (moek_overlaps(a->y, y_bytes, a->expert_weights, T * k * sizeof(float)))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->y overlaps args->expert_weights", fn);
 
   if (a->expert_ids)
     for (size_t i = 0; i < T * k; i++) {
@@ -290,7 +328,7 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
   if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
   if (!x) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: experts is NULL", fn);
   moek_forward_args a;
-  moek_status st = moek_read_desc(fn, "args", user, sizeof a, sizeof a, &a);
+  moek_status st = MOEK_READ_DESC(fn, "args", user, &a, sizeof a);
   if (st) return st;
   if ((st = validate(fn, x, &a))) return st;
   if (a.num_tokens == 0) return MOEK_SUCCESS;
@@ -361,7 +399,14 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
     j.tile_n = phase_tile(t->down_tile_n, H, j.n_blocks, ctx->num_threads);
     j.col_tiles = (H + j.tile_n - 1) / j.tile_n;
     moek_parallel_run(ctx, j.n_blocks * j.col_tiles, down_task, &j);
+    atomic_store_explicit(&j.first_bad, SIZE_MAX, memory_order_relaxed);
     moek_parallel_run(ctx, (j.tn + TOKENS_PER_COMBINE_TASK - 1) / TOKENS_PER_COMBINE_TASK, combine_task, &j);
+    const size_t bad = atomic_load_explicit(&j.first_bad, memory_order_relaxed);
+    if (bad != SIZE_MAX) {
+      st = fail_overflow(fn, &j, bad);
+      pthread_mutex_unlock(&ctx->call_lock);
+      return st;
+    }
   }
   pthread_mutex_unlock(&ctx->call_lock);
   if (ctx->verbose)

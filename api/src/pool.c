@@ -6,6 +6,7 @@
  * for the workers the same way. With hwloc, worker i is bound to core i of
  * the cores this process may use (the calling thread is left alone: its
  * placement is the engine's). */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -17,9 +18,15 @@
 
 #define SPIN_PAUSES 4000
 
+typedef struct worker_arg {
+  struct moek_pool* pool;
+  int32_t index; /* 1 .. num_threads - 1 */
+} worker_arg;
+
 struct moek_pool {
   int32_t num_threads;
   pthread_t* workers;
+  worker_arg* args; /* one per worker, owned by the pool */
   pthread_mutex_t mu;
   pthread_cond_t wake;
   pthread_cond_t done;
@@ -34,11 +41,6 @@ struct moek_pool {
   hwloc_topology_t topo;
 #endif
 };
-
-typedef struct worker_arg {
-  moek_pool* pool;
-  int32_t index; /* 1 .. num_threads - 1 */
-} worker_arg;
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -68,7 +70,6 @@ static void* worker_main(void* vp) {
   worker_arg* wa = vp;
   moek_pool* p = wa->pool;
   bind_worker(p, wa->index);
-  free(wa);
   uint64_t seen = 0;
   for (;;) {
     uint64_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
@@ -109,7 +110,10 @@ moek_status moek_pool_create(int32_t num_threads, bool bind, moek_pool** out) {
   if (!p) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "moek_context_create: out of memory for the thread pool");
   p->num_threads = num_threads;
   p->workers = calloc((size_t)num_threads, sizeof *p->workers);
-  if (!p->workers) {
+  p->args = calloc((size_t)num_threads, sizeof *p->args);
+  if (!p->workers || !p->args) {
+    free(p->workers);
+    free(p->args);
     free(p);
     return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "moek_context_create: out of memory for %d threads", num_threads);
   }
@@ -129,17 +133,15 @@ moek_status moek_pool_create(int32_t num_threads, bool bind, moek_pool** out) {
   (void)bind;
 #endif
   for (int32_t i = 0; i < num_threads - 1; i++) {
-    worker_arg* wa = malloc(sizeof *wa); /* the worker frees it */
-    if (wa) *wa = (worker_arg){p, i + 1};
-    int rc = wa ? pthread_create(&p->workers[i], NULL, worker_main, wa) : -1;
-    if (rc != 0) {
-      free(wa);
+    p->args[i] = (worker_arg){p, i + 1};
+    const int rc = pthread_create(&p->workers[i], NULL, worker_main, &p->args[i]);
+    if (rc != 0) { /* EAGAIN: out of threads or memory for a stack; the started ones are joined */
       stop_workers(p, i);
-      p->num_threads = 1; /* nothing left to stop */
       moek_pool_destroy(p);
-      return moek_fail(MOEK_ERROR_UNSUPPORTED,
-                       "moek_context_create: could not start thread %d of num_threads = %d (error %d)", i + 1,
-                       num_threads, rc);
+      return moek_fail(MOEK_ERROR_OUT_OF_MEMORY,
+                       "moek_context_create: could not start thread %d of num_threads = %d (error %d%s); fewer "
+                       "threads (desc->num_threads) need fewer resources",
+                       i + 1, num_threads, rc, rc == EAGAIN ? ", EAGAIN: out of threads or memory" : "");
     }
   }
   *out = p;
@@ -156,6 +158,7 @@ void moek_pool_destroy(moek_pool* p) {
   pthread_cond_destroy(&p->wake);
   pthread_mutex_destroy(&p->mu);
   free(p->workers);
+  free(p->args);
   free(p);
 }
 

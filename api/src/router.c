@@ -48,6 +48,9 @@ static moek_status check_router_weight(const char* fn, moek_router_desc* d) {
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->router_strides = {%lld, %lld}: set both (or neither)", fn,
                      (long long)st->row, (long long)st->col);
   }
+  moek_status bad = moek_check_strided(fn, "desc->w_router", d->w_router, (size_t)d->num_experts, (size_t)d->hidden,
+                                       st->row, st->col, moek_dtype_size(d->router_src_dtype));
+  if (bad) return bad;
   size_t r, c;
   if (moek_find_nonfinite(d->w_router, d->router_src_dtype, (size_t)d->num_experts, (size_t)d->hidden,
                           (ptrdiff_t)st->row, (ptrdiff_t)st->col, &r, &c))
@@ -66,7 +69,7 @@ moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, 
   *out = NULL;
   if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
   moek_router_desc d;
-  moek_status st = moek_read_desc(fn, "desc", user, MOEK_ROUTER_DESC_SIZE_V1, sizeof d, &d);
+  moek_status st = MOEK_READ_DESC(fn, "desc", user, &d, MOEK_ROUTER_DESC_SIZE_V1, sizeof d);
   if (st) return st;
   const uint32_t known = MOEK_ROUTER_RENORMALIZE | MOEK_ROUTER_GROUP_MAX;
   if (d.flags & ~known)
@@ -296,7 +299,7 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
   if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
   if (!router) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: router is NULL", fn);
   moek_route_args a;
-  moek_status st = moek_read_desc(fn, "args", user, MOEK_ROUTE_ARGS_SIZE_V1, sizeof a, &a);
+  moek_status st = MOEK_READ_DESC(fn, "args", user, &a, MOEK_ROUTE_ARGS_SIZE_V1, sizeof a);
   if (st) return st;
   const size_t given = *(const uint32_t*)user; /* outputs are written only into the caller's layout */
   const moek_router_desc* d = &router->desc;
@@ -348,6 +351,22 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
                      fn, T, in_stride);
 
   const bool stats = (a.flags & MOEK_ROUTE_STATS) != 0;
+  { /* no output may overlap the input or another output: the kernels write
+     * ids and weights while later tokens' logits (or x) are still read */
+    const size_t Tk = T * (size_t)d->top_k;
+    const struct { const char* name; const void* p; size_t n; } io[] = {
+        {fused ? "args->x" : "args->logits", fused ? a.x : (const void*)a.logits, span},
+        {"args->expert_ids", a.expert_ids, Tk * sizeof(int32_t)},
+        {"args->expert_weights", a.expert_weights, Tk * sizeof(float)},
+        {"args->expert_counts", a.expert_counts, E * sizeof(int64_t)},
+        {"args->expert_prob_mean", stats ? a.expert_prob_mean : NULL, E * sizeof(float)},
+    };
+    for (size_t o = 1; o < sizeof io / sizeof io[0]; o++)
+      for (size_t i = 0; i < o; i++)
+        if (moek_overlaps(io[o].p, io[o].n, io[i].p, io[i].n))
+          return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s; outputs must not share memory with "
+                           "the input or each other", fn, io[o].name, io[i].name);
+  }
   const size_t chunk = T < ROUTE_CHUNK_TOKENS ? T : ROUTE_CHUNK_TOKENS;
   const size_t route_block = T < SMALL_T ? SMALL_T_TOKENS_PER_TASK : TOKENS_PER_TASK;
   const size_t tasks = (chunk + route_block - 1) / route_block; /* route tasks per chunk, at most */

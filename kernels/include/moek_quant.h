@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "moek_bf16.h"
 
@@ -21,6 +22,18 @@ typedef struct moek_qparams {
 } moek_qparams;
 
 static inline int32_t moek_clamp_i32(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* nearbyintf(t) clamped to [lo, hi], clamped first in float: a t beyond
+ * int32 (a saturated f16 scale), Inf or NaN (NaN goes to lo) would make the
+ * conversion undefined. For t in range it is the plain rounding. */
+static inline int32_t moek_round_clamp(float t, float lo, float hi) {
+  return (int32_t)nearbyintf(fminf(fmaxf(t, lo), hi));
+}
+
+/* A group (or activation block) whose scale would fall below the smallest
+ * normal float is stored as zero: 1 / scale would overflow, and the values
+ * it drops are below 127 * FLT_MIN (1.5e-36) in magnitude. */
+#define MOEK_QUANT_MIN_SCALE 1.17549435e-38f /* FLT_MIN */
 
 /* e2m1 codes (MOEK_EXPERTS_QUANT_E2M1, MXFP4) doubled into integers: the
  * stored scale is half the MX scale, so w = scale * moek_e2m1_x2[code]. */
@@ -62,7 +75,7 @@ static inline moek_qparams moek_quant_params(const void* src, int32_t src_dtype,
     hi = v > hi ? v : hi;
   }
   if (w_dtype == MOEK_DTYPE_Q8) {
-    if (amax > 0.0f) q.scale = amax / 127.0f, q.inv = 127.0f / amax;
+    if (amax / 127.0f >= MOEK_QUANT_MIN_SCALE) q.scale = amax / 127.0f, q.inv = 127.0f / amax;
   } else if (flags & MOEK_EXPERTS_QUANT_E2M1) {
     /* OCP MX: shared exponent floor(log2 amax) - 2 (e2m1's largest is 1.5 * 2^2);
      * stored halved for the doubled codes. A group below 2^-120 is zero. */
@@ -70,9 +83,12 @@ static inline moek_qparams moek_quant_params(const void* src, int32_t src_dtype,
     frexpf(amax, &ex); /* amax = m 2^ex, m in [0.5, 1): floor(log2 amax) = ex - 1 */
     if (amax > 0.0f && ex - 4 >= -120) q.scale = ldexpf(1.0f, ex - 4), q.inv = ldexpf(1.0f, 4 - ex);
   } else if (flags & MOEK_EXPERTS_QUANT_MIN) {
+    /* hi - lo overflows when the group spans more than FLT_MAX: then the
+     * scale is taken from the halves (the codes work on halves too) */
     q.min = n ? lo : 0.0f;
-    if (n && hi > lo) q.scale = (hi - lo) / 15.0f, q.inv = 15.0f / (hi - lo);
-  } else if (amax > 0.0f) {
+    const float range = hi - lo, scale = isinf(range) ? hi / 15.0f - lo / 15.0f : range / 15.0f;
+    if (n && scale >= MOEK_QUANT_MIN_SCALE) q.scale = scale, q.inv = isinf(range) ? 1.0f / scale : 15.0f / range;
+  } else if (fabsf(vmax) / 8.0f >= MOEK_QUANT_MIN_SCALE) {
     q.scale = vmax / -8.0f, q.inv = -8.0f / vmax;
   }
   if (flags & MOEK_EXPERTS_QUANT_F16_SCALES) { /* stored as f16: the codes follow the rounded values */
@@ -83,12 +99,16 @@ static inline moek_qparams moek_quant_params(const void* src, int32_t src_dtype,
   return q;
 }
 
-/* The stored code of value v: Q8 in [-127, 127], Q4 in [0, 15]. */
+/* The stored code of value v: Q8 in [-127, 127], Q4 in [0, 15]. Q4 + min
+ * rounds (v / 2 - min / 2) * (2 inv): the same product as (v - min) * inv
+ * (halving is exact above 2 FLT_MIN), without the overflow of v - min in a
+ * group spanning more than FLT_MAX. */
 static inline int32_t moek_quant_code(float v, moek_qparams q, int32_t w_dtype, uint32_t flags) {
-  if (w_dtype == MOEK_DTYPE_Q8) return moek_clamp_i32((int32_t)nearbyintf(v * q.inv), -127, 127);
+  if (w_dtype == MOEK_DTYPE_Q8) return moek_round_clamp(v * q.inv, -127.0f, 127.0f);
   if (flags & MOEK_EXPERTS_QUANT_E2M1) return moek_e2m1_code(v * q.inv);
-  if (flags & MOEK_EXPERTS_QUANT_MIN) return moek_clamp_i32((int32_t)nearbyintf((v - q.min) * q.inv), 0, 15);
-  return moek_clamp_i32((int32_t)nearbyintf(v * q.inv), -8, 7) + 8;
+  if (flags & MOEK_EXPERTS_QUANT_MIN)
+    return moek_round_clamp((v * 0.5f - q.min * 0.5f) * (2.0f * q.inv), 0.0f, 15.0f);
+  return moek_round_clamp(v * q.inv, -8.0f, 7.0f) + 8;
 }
 
 /* The codes of n consecutive f32 values of one group: moek_quant_code on
@@ -202,7 +222,10 @@ static inline size_t moek_quant_group_len(int32_t group, size_t cols) {
 }
 
 /* One activation row to its MOEK_Q8_ROW_BYTES record: per block of 32,
- * amax = max |a|, scale = amax / 127, q = nearest-even(a * (127 / amax)). */
+ * amax = max |a|, scale = amax / 127, q = nearest-even(a * (127 / amax)).
+ * A block whose scale would be subnormal is zero (codes and scale 0). A
+ * block holding a NaN or Inf (h after an overflow) gets scale NaN and codes
+ * 0, so the NaN reaches y, where moek_moe_forward reports it. */
 static inline void moek_quantize_row_ref(const float* a, size_t k, void* record) {
   const size_t nb = (k + 31) / 32;
   int8_t* q = record;
@@ -211,8 +234,18 @@ static inline void moek_quantize_row_ref(const float* a, size_t k, void* record)
   for (size_t b = 0; b < nb; b++) {
     const size_t n = k - b * 32 < 32 ? k - b * 32 : 32;
     float amax = 0.0f;
-    for (size_t i = 0; i < n; i++) amax = fabsf(a[b * 32 + i]) > amax ? fabsf(a[b * 32 + i]) : amax;
-    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+      amax = fabsf(a[b * 32 + i]) > amax ? fabsf(a[b * 32 + i]) : amax;
+      bad |= !isfinite(a[b * 32 + i]);
+    }
+    if (bad || amax / 127.0f < MOEK_QUANT_MIN_SCALE) {
+      memset(q + b * 32, 0, 32);
+      scale[b] = bad ? NAN : 0.0f;
+      sum[b] = 0;
+      continue;
+    }
+    const float inv = 127.0f / amax;
     int32_t s = 0;
     for (size_t i = 0; i < 32; i++) {
       const int32_t v = i < n ? (int32_t)nearbyintf(a[b * 32 + i] * inv) : 0;

@@ -44,7 +44,22 @@ static void quantize_row(const float* a, size_t k, void* record) {
     const __m256 m01 = _mm256_max_ps(_mm256_and_ps(v[0], absmask), _mm256_and_ps(v[1], absmask));
     const __m256 m23 = _mm256_max_ps(_mm256_and_ps(v[2], absmask), _mm256_and_ps(v[3], absmask));
     const float amax = hmax8(_mm256_max_ps(m01, m23));
-    const __m256 inv = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+    /* NaN and Inf (and the subnormal-scale rule) as in the scalar rule: |v|
+     * > FLT_MAX is true for Inf only, NaN is unordered (NLE_UQ is true) */
+    const __m256 big = _mm256_set1_ps(3.40282347e38f);
+    const __m256 nf = _mm256_or_ps(
+        _mm256_or_ps(_mm256_cmp_ps(_mm256_and_ps(v[0], absmask), big, _CMP_NLE_UQ),
+                     _mm256_cmp_ps(_mm256_and_ps(v[1], absmask), big, _CMP_NLE_UQ)),
+        _mm256_or_ps(_mm256_cmp_ps(_mm256_and_ps(v[2], absmask), big, _CMP_NLE_UQ),
+                     _mm256_cmp_ps(_mm256_and_ps(v[3], absmask), big, _CMP_NLE_UQ)));
+    const int bad = _mm256_movemask_ps(nf) != 0;
+    if (bad || amax / 127.0f < MOEK_QUANT_MIN_SCALE) {
+      _mm256_storeu_si256((__m256i*)(q + b * 32), _mm256_setzero_si256());
+      scale[b] = bad ? NAN : 0.0f;
+      sum[b] = 0;
+      continue;
+    }
+    const __m256 inv = _mm256_set1_ps(127.0f / amax);
     __m256i qi[4];
     for (int i = 0; i < 4; i++) qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], inv));
     /* packs work per 128-bit lane: the permute puts the 32 bytes back in order */
