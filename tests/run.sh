@@ -2,8 +2,8 @@
 # The whole moek test suite on a Debian 12 machine: installs what is missing,
 # builds, and runs ctest three times: a Release build, an ASan+UBSan+LSan
 # build, and an aarch64 cross build under qemu-aarch64 (the portable path a
-# distributor's Arm binary takes); then 30 s of libFuzzer over the public API
-# and valgrind memcheck over the bad-input and routing suites.
+# distributor's Arm binary takes); then the concurrency test under TSan, 20 s
+# of each libFuzzer harness, and valgrind memcheck over the bad-input suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . cmake/ensure-packages.sh
@@ -27,18 +27,29 @@ cmake -S . -B build-aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
 cmake --build build-aarch64 -j "$jobs" >/dev/null
 (cd build-aarch64 && ctest --output-on-failure -j "$jobs")
 
-echo "== libFuzzer over the public API (clang, ASan+UBSan), 30 s"
+echo "== ThreadSanitizer build: engine threads sharing a context, experts and a router"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOEK_SANITIZE=thread -DMOEK_BUILD_BENCH=OFF >/dev/null
+cmake --build build-tsan -j "$jobs" --target test_concurrency >/dev/null
+TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/test_concurrency
+
+# Each harness starts from the corpus kept in tests/fuzz/corpus (copied: the
+# run's finds stay in the build tree) and runs for a bounded time.
+echo "== libFuzzer over every public entry (clang, ASan+UBSan), 20 s per harness"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DMOEK_SANITIZE=address,undefined -DMOEK_FUZZ=ON \
   -DMOEK_BUILD_BENCH=OFF >/dev/null
-cmake --build build-fuzz -j "$jobs" --target fuzz_api >/dev/null
-mkdir -p build-fuzz/corpus
-(cd build-fuzz && ./tests/fuzz_api -max_total_time=30 -print_final_stats=1 corpus 2>fuzz.log) ||
-  { tail -n 40 build-fuzz/fuzz.log; echo "fuzz_api: 0 passed, 1 failed"; exit 1; }
-echo "fuzz_api: $(grep -o 'stat::number_of_executed_units: *[0-9]*' build-fuzz/fuzz.log | grep -o '[0-9]*$') inputs, 0 crashes"
+harnesses="fuzz_api fuzz_experts fuzz_context"
+cmake --build build-fuzz -j "$jobs" --target $harnesses >/dev/null
+for h in $harnesses; do
+  rm -rf "build-fuzz/corpus-$h" && mkdir -p "build-fuzz/corpus-$h"
+  cp tests/fuzz/corpus/"${h#fuzz_}"/* "build-fuzz/corpus-$h/" 2>/dev/null || true
+  (cd build-fuzz && ./tests/$h -max_total_time=20 -timeout=20 -print_final_stats=1 "corpus-$h" 2>"$h.log") ||
+    { tail -n 40 "build-fuzz/$h.log"; echo "$h: 0 passed, 1 failed"; exit 1; }
+  echo "$h: $(grep -o 'stat::number_of_executed_units: *[0-9]*' "build-fuzz/$h.log" | grep -o '[0-9]*$') inputs, 0 crashes"
+done
 
-echo "== valgrind memcheck: test_errors, test_routing"
-for t in test_errors test_routing; do
+echo "== valgrind memcheck: test_errors, test_routing, test_hostile"
+for t in test_errors test_routing test_hostile; do
   HWLOC_COMPONENTS=-x86 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
     ./build/tests/$t >/dev/null
 done
-echo "valgrind: 2 passed, 0 failed"
+echo "valgrind: 3 passed, 0 failed"

@@ -7,31 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_reader.h"
 #include "moek/moek.h"
-
-typedef struct reader {
-  const uint8_t* p;
-  size_t n;
-} reader;
-
-static uint32_t take(reader* r, uint32_t bound) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; i++) {
-    v = v << 8 | (r->n ? *r->p : 0);
-    if (r->n) r->p++, r->n--;
-  }
-  return bound ? v % bound : v;
-}
-
-static float take_float(reader* r) {
-  switch (take(r, 16)) { /* mostly ordinary values, sometimes special ones */
-    case 0: return NAN;
-    case 1: return INFINITY;
-    case 2: return -INFINITY;
-    case 3: return 0.0f;
-    default: return ((float)take(r, 20001) - 10000.0f) / 1000.0f;
-  }
-}
 
 static moek_context* ctx;
 

@@ -9,7 +9,10 @@
  *  - no call aborts, prints, or leaks on bad input;
  *  - every descriptor starts with `uint32_t struct_size` (set it to sizeof),
  *    so fields can be appended without breaking old callers; a zeroed field
- *    means "default" unless its comment says otherwise;
+ *    means "default" unless its comment says otherwise. Only the sizes of
+ *    published layouts (sizeof, the *_SIZE_V1 macros) are accepted, or larger
+ *    ones whose extra bytes are all zero;
+ *  - no output of a call may overlap one of its inputs;
  *  - objects are opaque handles: create once (validation, packing), use many
  *    times, destroy once. A context runs one call at a time: concurrent calls
  *    on one context are serialized; use one context per engine thread to run
@@ -47,9 +50,9 @@ MOEK_API const char* moek_version_string(void);
 typedef enum moek_status {
   MOEK_SUCCESS = 0,
   MOEK_ERROR_INVALID_ARGUMENT = 1, /* a NULL, out-of-range or inconsistent argument */
-  MOEK_ERROR_OUT_OF_MEMORY = 2,    /* an allocation failed or a size overflows */
+  MOEK_ERROR_OUT_OF_MEMORY = 2,    /* an allocation (or a thread start) failed, or a size overflows */
   MOEK_ERROR_UNSUPPORTED = 3,      /* valid, but not available in this build or CPU */
-  MOEK_ERROR_NONFINITE = 4,        /* NaN or Inf where only finite values are allowed */
+  MOEK_ERROR_NONFINITE = 4,        /* NaN or Inf in an input, or a result that overflows */
   MOEK_ERROR_STRUCT_SIZE = 5,      /* struct_size is not one this library knows */
   MOEK_ERROR_INTERNAL = 6          /* a bug in moek: please report it */
 } moek_status;
@@ -370,13 +373,15 @@ typedef struct moek_forward_args {
   const int32_t* expert_ids;
   /* [T x k] finite weights. NULL: every weight is 1. */
   const float* expert_weights;
-  void* y;              /* out [T x H]; may not overlap x */
+  void* y;              /* out [T x H]; may not overlap x, expert_ids or expert_weights */
   int64_t y_stride;     /* elements between rows; 0: H */
 } moek_forward_args;
 
 /* y[t] (+)= sum_j weights[t,j] * expert_{ids[t,j]}(x[t]), where
  * expert_e(x) = act(x W_gate^T + b_gate, x W_up^T + b_up) W_down^T + b_down.
- * The result does not depend on the thread count. */
+ * The result does not depend on the thread count. Finite inputs whose result
+ * overflows (y not finite) fail with MOEK_ERROR_NONFINITE naming the token;
+ * y is then unspecified. */
 MOEK_API moek_status moek_moe_forward(moek_context* context,
                                       const moek_experts* experts,
                                       const moek_forward_args* args);

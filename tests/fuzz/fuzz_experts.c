@@ -1,0 +1,148 @@
+/* libFuzzer target: experts in every weight format and import path, from
+ * fuzzed sources (raw f32/bf16 bits: subnormal, huge, NaN; GGML Q8_0/Q4_0,
+ * MXFP4 and FP8 blobs with fuzzed scales and row strides), then a forward
+ * call (accumulate, dropped ids, dense ids as for shared experts, strided
+ * rows, bf16 x and y). Every call must answer with a status; ASan, UBSan and
+ * LSan watch. For quantized experts the reference and the best table must
+ * also agree bitwise, as the kernel tables promise (docs/quantization.md). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz_reader.h"
+#include "moek/moek.h"
+
+enum { EMAX = 3, KMAX = 80, NMAX = 72, TMAX = 6 };
+
+static moek_context* best;
+static moek_context* ref;
+
+/* A source matrix of E experts: room for rows of KMAX elements 2 rows apart
+ * (row strides {2K, 1}), of any element size up to 4 bytes. */
+static uint8_t src[3][EMAX][2 * NMAX * KMAX * 4 + 64];
+static uint8_t scales[3][EMAX][2 * NMAX * KMAX / 32 * 4 + 64];
+
+static void fill_f32(reader* r, float* dst, size_t n, int bf16) {
+  for (size_t i = 0; i < n; i++) {
+    const float v = take_float_bits(r);
+    if (bf16) {
+      uint32_t b;
+      memcpy(&b, &v, 4);
+      ((uint16_t*)dst)[i] = (uint16_t)(b >> 16);
+    } else {
+      dst[i] = v;
+    }
+  }
+}
+
+static void fill_bytes(reader* r, uint8_t* dst, size_t n) {
+  /* a short pattern from the input, repeated: blobs need many bytes */
+  uint8_t pat[16];
+  for (int i = 0; i < 16; i++) pat[i] = take_byte(r);
+  for (size_t i = 0; i < n; i++) dst[i] = (uint8_t)(pat[i % 16] + (uint8_t)(i / 16) * (pat[(i / 16) % 16] | 1));
+}
+
+static moek_status forward(moek_context* c, const moek_experts* x, const moek_forward_args* a) {
+  return moek_moe_forward(c, x, a);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (!best) {
+    moek_context_desc d = {.struct_size = sizeof d, .flags = MOEK_CONTEXT_IGNORE_ENV, .num_threads = 2};
+    if (moek_context_create(&d, &best)) return 0;
+    d.max_isa = MOEK_ISA_REF;
+    if (moek_context_create(&d, &ref)) return 0;
+  }
+  reader r = {data, size};
+  const int mode = take_byte(&r) % 6; /* 0, 1: f32/bf16 sources; 2..5: imported blobs */
+  static const int32_t imports[4] = {MOEK_DTYPE_GGML_Q8_0, MOEK_DTYPE_GGML_Q4_0, MOEK_DTYPE_MXFP4,
+                                     MOEK_DTYPE_FP8_E4M3};
+  const int32_t src_dtype = mode == 0 ? MOEK_DTYPE_F32 : mode == 1 ? MOEK_DTYPE_BF16 : imports[mode - 2];
+  const int imported = mode >= 2;
+  const int64_t E = 1 + take_byte(&r) % EMAX;
+  /* imports take multiples of 32 (other sizes must be rejected, sometimes tried) */
+  const int odd = take_byte(&r) % 8 == 0;
+  const int64_t H = imported && !odd ? 32 * (1 + take_byte(&r) % 2) : 1 + take_byte(&r) % KMAX;
+  const int64_t I = imported && !odd ? 32 * (1 + take_byte(&r) % 2) : 1 + take_byte(&r) % (NMAX - 8);
+  static const int32_t acts[] = {MOEK_ACT_SWIGLU, MOEK_ACT_GEGLU, MOEK_ACT_SWIGLU_OAI, MOEK_ACT_RELU, MOEK_ACT_SILU, 0, 7};
+  const int32_t act = acts[take_byte(&r) % 7];
+  const int gated = act > 0 && act < MOEK_ACT_RELU;
+  static const int32_t wdts[] = {MOEK_DTYPE_F32, MOEK_DTYPE_BF16, MOEK_DTYPE_Q8, MOEK_DTYPE_Q4, 0, MOEK_DTYPE_MXFP4};
+  static const int32_t groups[] = {0, 32, 64, 128, 48, -32};
+  moek_experts_desc d = {.struct_size = sizeof d, .num_experts = E, .hidden = H, .inter = I, .activation = act,
+                         .src_dtype = src_dtype, .weight_dtype = wdts[take_byte(&r) % 6],
+                         .quant_group = groups[take_byte(&r) % 6], .flags = take_byte(&r) % 9};
+  const int step = imported && take_byte(&r) % 4 == 0 ? 2 : 1; /* every other row: {2K, 1} */
+  const void* ptrs[3][EMAX];
+  const void* sptrs[3][EMAX];
+  for (int m = 0; m < 3; m++) {
+    const int64_t rows = m == 2 ? H : I, K = m == 2 ? I : H;
+    for (int64_t e = 0; e < E; e++) {
+      void* p = src[m][e];
+      const size_t n = (size_t)(rows * step * K);
+      if (mode <= 1) {
+        fill_f32(&r, p, n, mode == 1);
+      } else {
+        fill_bytes(&r, p, n * 4 > sizeof src[m][e] ? sizeof src[m][e] : n * 4);
+        fill_bytes(&r, scales[m][e], sizeof scales[m][e]);
+        if (src_dtype == MOEK_DTYPE_FP8_E4M3) /* f32 scales: mostly ordinary values */
+          for (size_t i = 0; i < sizeof scales[m][e] / 4; i++) ((float*)scales[m][e])[i] = take_float_bits(&r);
+      }
+      ptrs[m][e] = p, sptrs[m][e] = scales[m][e];
+    }
+  }
+  d.w_gate = gated || take_byte(&r) % 16 == 0 ? ptrs[0] : NULL;
+  d.w_up = ptrs[1], d.w_down = ptrs[2];
+  if (src_dtype == MOEK_DTYPE_MXFP4 || src_dtype == MOEK_DTYPE_FP8_E4M3 || take_byte(&r) % 32 == 0) {
+    d.w_gate_scales = d.w_gate ? sptrs[0] : NULL;
+    d.w_up_scales = sptrs[1], d.w_down_scales = sptrs[2];
+  }
+  if (src_dtype == MOEK_DTYPE_FP8_E4M3) d.quant_block = (int64_t)(take_byte(&r) % 3) * 16; /* 0 (128), 16, 32 */
+  if (step == 2) {
+    d.gate_strides = d.up_strides = (moek_matrix_strides){2 * H, 1};
+    d.down_strides = (moek_matrix_strides){2 * I, 1};
+  } else if (!imported && take_byte(&r) % 4 == 0) { /* a transposed up: {1, I} */
+    d.up_strides = (moek_matrix_strides){1, I};
+  }
+  static float bias[3][EMAX][NMAX + KMAX];
+  const float* bp[3][EMAX];
+  for (int m = 0; m < 3; m++)
+    for (int64_t e = 0; e < E; e++) {
+      for (int i = 0; i < NMAX + KMAX; i++) bias[m][e][i] = take_byte(&r) % 32 ? 0.01f * (float)i : take_float(&r);
+      bp[m][e] = bias[m][e];
+    }
+  if (take_byte(&r) % 4 == 0) d.b_up = bp[1], d.b_down = bp[2], d.b_gate = gated ? bp[0] : NULL;
+
+  moek_experts *xb = NULL, *xr = NULL;
+  if (moek_experts_create(best, &d, &xb) != MOEK_SUCCESS) return 0;
+  /* Bitwise agreement holds where no rounding differs by design: integer
+   * dots with the same f32 block sums, ReLU (no exp/erf approximation), no
+   * bias and unit weights (the AVX2 combine fuses the multiply-add). */
+  const int quant = d.weight_dtype == MOEK_DTYPE_Q8 || d.weight_dtype == MOEK_DTYPE_Q4;
+  const int exact = quant && act == MOEK_ACT_RELU && !d.b_up && !d.b_down;
+  if (exact && moek_experts_create(ref, &d, &xr) != MOEK_SUCCESS) abort(); /* the tables disagree on validity */
+
+  const int64_t T = take_byte(&r) % (TMAX + 1), k = 1 + take_byte(&r) % 3;
+  static float x[TMAX * (KMAX + 3)], y[2][TMAX * (KMAX + 5)], w[TMAX * 3];
+  static int32_t ids[TMAX * 3];
+  const int x_bf16 = take_byte(&r) % 4 == 0, y_bf16 = take_byte(&r) % 4 == 0;
+  const int64_t xs = take_byte(&r) % 2 ? H + 3 : 0, ys = take_byte(&r) % 2 ? H + 5 : 0;
+  fill_f32(&r, x, (size_t)(TMAX * (KMAX + 3)) / (x_bf16 ? 2 : 1), x_bf16);
+  for (int i = 0; i < TMAX * 3; i++) ids[i] = (int32_t)(take_byte(&r) % (E + 2)) - 1, w[i] = take_float(&r);
+  for (int i = 0; i < TMAX * (KMAX + 5); i++) y[0][i] = y[1][i] = 0.5f;
+  moek_forward_args a = {.struct_size = sizeof a, .flags = take_byte(&r) % 4 == 0 ? MOEK_FORWARD_ACCUMULATE : 0,
+                         .num_tokens = T, .top_k = k, .x_dtype = x_bf16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32,
+                         .y_dtype = y_bf16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32, .x = x, .x_stride = xs,
+                         .expert_ids = take_byte(&r) % 4 ? ids : NULL, .expert_weights = take_byte(&r) % 4 ? w : NULL,
+                         .y = y[0], .y_stride = ys};
+  const moek_status sb = forward(best, xb, &a);
+  if (xr && !a.expert_weights) {
+    a.y = y[1];
+    const moek_status sr = forward(ref, xr, &a);
+    /* Q8/Q4 tables compute the same integers and the same f32 sums */
+    if (sb != sr || (sb == MOEK_SUCCESS && memcmp(y[0], y[1], sizeof y[0]) != 0)) abort();
+  }
+  moek_experts_destroy(xb);
+  moek_experts_destroy(xr);
+  return 0;
+}
