@@ -17,14 +17,14 @@ static void serial_for(void* user, size_t n, moek_task_fn task, void* arg) {
   for (size_t i = n; i-- > 0;) task(arg, i); /* any order must do */
 }
 
+static moek_context* owner; /* made the objects; outlives them (moek.h) */
 static moek_router* router;
 static moek_experts* experts;
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static float w[3][4][16 * 8];
   if (!router) { /* objects made once, on a default context; contexts of any kind must run them */
-    moek_context* c = NULL;
-    if (moek_context_create(NULL, &c)) return 0;
+    if (moek_context_create(NULL, &owner)) return 0;
     const void *pg[4], *pu[4], *pd[4];
     for (int e = 0; e < 4; e++) {
       for (int i = 0; i < 16 * 8; i++) w[0][e][i] = w[1][e][i] = w[2][e][i] = 0.01f * (float)(i % 9 - 4);
@@ -35,8 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                             .weight_dtype = MOEK_DTYPE_F32, .w_gate = pg, .w_up = pu, .w_down = pd};
     moek_router_desc rd = {.struct_size = sizeof rd, .num_experts = 4, .top_k = 2, .scoring = MOEK_SCORING_SOFTMAX,
                            .w_router = w[0][0], .hidden = 16, .router_src_dtype = MOEK_DTYPE_F32};
-    /* c stays: a context outlives the objects made from it (moek.h) */
-    if (moek_experts_create(c, &ed, &experts) || moek_router_create(c, &rd, &router)) abort();
+    if (moek_experts_create(owner, &ed, &experts) || moek_router_create(owner, &rd, &router)) abort();
   }
   reader r = {data, size};
   union {
