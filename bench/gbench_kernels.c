@@ -112,11 +112,9 @@ static void bench_route(moek_gb_state* s, void* arg) {
 
 int main(int argc, char** argv) {
   /* every built-in table this CPU runs (the dispatcher's own choice aside) */
-  const moek_kernel_table* all[] = {&moek_ref_kernel_table,
-#ifdef MOEK_HAVE_X86_TABLES
-                                    &moek_avx2_kernel_table,
-#endif
-  };
+#define MOEK_TABLE_ENTRY(name) &moek_##name##_kernel_table,
+  const moek_kernel_table* all[] = {MOEK_BUILTIN_TABLES(MOEK_TABLE_ENTRY)};
+#undef MOEK_TABLE_ENTRY
   const uint64_t cpu = moek_cpu_features();
   const int H = 2048, I = 768; /* qwen3-30b-a3b */
   const int ms[] = {1, 16, 48};

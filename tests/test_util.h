@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "moek/moek.h"
+#include "moek_tables.h" /* MOEK_ISAS: the one ISA list */
 
 static long test_passed, test_failed, test_skipped;
 
@@ -91,7 +92,9 @@ static inline double test_from_bf16_bits(uint16_t h) {
 
 /* The kernel tables the suites run: each ISA cap selects one table; one the
  * CPU (or the build) lacks is skipped, visibly. */
-static const int32_t test_isas[] = {MOEK_ISA_REF, MOEK_ISA_X86_AVX2, MOEK_ISA_X86_AVX512, MOEK_ISA_X86_AVX512_BF16};
+#define TEST_ISA_ENTRY(isa, name) isa,
+static const int32_t test_isas[] = {MOEK_ISAS(TEST_ISA_ENTRY)};
+#undef TEST_ISA_ENTRY
 static int32_t test_isa_cap = MOEK_ISA_REF; /* the cap test_context uses */
 
 /* Selects the table of `isa` for the following test_context calls: 1 if

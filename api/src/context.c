@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "moek_tables.h"
 
 #ifdef MOEK_HAVE_HWLOC
 #include <hwloc.h>
@@ -44,8 +45,6 @@ double moek_now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static const char* isa_list = "ref, avx2, avx512, avx512_bf16, amx, neon, neon_dotprod, neon_bf16_i8mm, sve";
-
 moek_status moek_context_create(const moek_context_desc* user, moek_context** out) {
   static const char fn[] = "moek_context_create";
   if (!out) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context (the output pointer) is NULL", fn);
@@ -75,15 +74,14 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   const char* env = (d.flags & MOEK_CONTEXT_IGNORE_ENV) ? NULL : getenv("MOEK_MAX_ISA");
   if (env && *env) {
     int32_t env_isa = moek_isa_from_name(env);
-    if (env_isa < 0)
+    if (env_isa < 0) {
+      char names[256];
+      moek_isa_names(names, sizeof names);
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                        "%s: environment MOEK_MAX_ISA = '%.64s' is not an ISA name (one of: %s)", fn,
-                       env, isa_list);
-    /* The lower of the two caps; different architectures leave only ref. */
-    if (cap == MOEK_ISA_BEST || env_isa == MOEK_ISA_REF)
-      cap = env_isa;
-    else if (cap != MOEK_ISA_REF)
-      cap = cap / 100 == env_isa / 100 ? (env_isa < cap ? env_isa : cap) : MOEK_ISA_REF;
+                       env, names);
+    }
+    cap = moek_isa_cap_min(cap, env_isa);
   }
 
   moek_context* ctx = calloc(1, sizeof *ctx);

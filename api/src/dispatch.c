@@ -1,30 +1,22 @@
 /* Chooses the kernel table: the highest-ranked built-in table whose CPU
  * features are all present and whose ISA is within the cap. */
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
 #include "moek_tables.h"
 
-static const moek_kernel_table* const builtin_tables[] = {
-    &moek_ref_kernel_table,
-#ifdef MOEK_HAVE_X86_TABLES
-    &moek_avx2_kernel_table,
-#endif
-};
+#define MOEK_TABLE_ENTRY(name) &moek_##name##_kernel_table,
+static const moek_kernel_table* const builtin_tables[] = {MOEK_BUILTIN_TABLES(MOEK_TABLE_ENTRY)};
+#undef MOEK_TABLE_ENTRY
 
 static const struct {
   int32_t isa;
   const char* name;
 } isa_names[] = {
-    {MOEK_ISA_REF, "ref"},
-    {MOEK_ISA_X86_AVX2, "avx2"},
-    {MOEK_ISA_X86_AVX512, "avx512"},
-    {MOEK_ISA_X86_AVX512_BF16, "avx512_bf16"},
-    {MOEK_ISA_X86_AMX, "amx"},
-    {MOEK_ISA_ARM_NEON, "neon"},
-    {MOEK_ISA_ARM_NEON_DOTPROD, "neon_dotprod"},
-    {MOEK_ISA_ARM_NEON_BF16_I8MM, "neon_bf16_i8mm"},
-    {MOEK_ISA_ARM_SVE, "sve"},
+#define MOEK_ISA_ENTRY(isa, name) {isa, name},
+    MOEK_ISAS(MOEK_ISA_ENTRY)
+#undef MOEK_ISA_ENTRY
 };
 
 const char* moek_isa_name(int32_t isa) {
@@ -39,11 +31,10 @@ int32_t moek_isa_from_name(const char* name) {
   return -1;
 }
 
-/* Within the cap: the reference always; otherwise the same architecture
- * (hundreds digit) and not above it. */
-static bool allowed(int32_t isa, int32_t cap) {
-  if (isa == MOEK_ISA_REF || cap == MOEK_ISA_BEST) return true;
-  return isa / 100 == cap / 100 && isa <= cap;
+void moek_isa_names(char* buf, size_t n) {
+  buf[0] = '\0';
+  for (size_t i = 0, at = 0; i < sizeof isa_names / sizeof isa_names[0] && at < n; i++)
+    at += (size_t)snprintf(buf + at, n - at, "%s%s", i ? ", " : "", isa_names[i].name);
 }
 
 const moek_kernel_table* moek_select_table(uint64_t features, int32_t max_isa) {
@@ -51,7 +42,7 @@ const moek_kernel_table* moek_select_table(uint64_t features, int32_t max_isa) {
   for (size_t i = 0; i < sizeof builtin_tables / sizeof builtin_tables[0]; i++) {
     const moek_kernel_table* t = builtin_tables[i];
     if ((t->required_cpu_features & features) != t->required_cpu_features) continue;
-    if (!allowed(t->isa, max_isa)) continue;
+    if (!moek_isa_allowed(t->isa, max_isa)) continue;
     if (!best || t->isa > best->isa || (t->isa == best->isa && t->priority > best->priority))
       best = t;
   }

@@ -88,6 +88,8 @@ uint64_t moek_cpu_features(void); /* probed once, MOEK_CPU_* bits */
 const moek_kernel_table* moek_select_table(uint64_t features, int32_t max_isa);
 /* isa for an ISA name (as MOEK_MAX_ISA spells it), -1 if none. */
 int32_t moek_isa_from_name(const char* name);
+/* "ref, avx2, ...": every ISA name, for messages, into buf (n bytes). */
+void moek_isa_names(char* buf, size_t n);
 
 /* ----------------------------------------------------------- thread pool */
 

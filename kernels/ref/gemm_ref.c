@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "activation_ref.h"
+#include "moek_activation.h"
 #include "moek_bf16.h"
 #include "moek_quant.h"
 

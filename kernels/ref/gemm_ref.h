@@ -2,7 +2,7 @@
 #ifndef MOEK_GEMM_REF_H
 #define MOEK_GEMM_REF_H
 
-#include "moek/moek.h"
+#include "moek/moek_kernel.h"
 
 size_t moek_ref_matrix_bytes(int32_t w_dtype, int32_t group, uint32_t flags, size_t rows, size_t cols);
 size_t moek_ref_packed_size(const moek_pack_params* p);

@@ -3,9 +3,9 @@
  * weights, renormalization and scaling. */
 #include <math.h>
 
-#include "activation_ref.h"
+#include "moek_activation.h"
 #include "gemm_ref.h"
-#include "topk_ref.h"
+#include "moek_topk.h"
 
 /* Returns the first bad column of the row, or -2 if the row is fine, or -1
  * if the row is bad as a whole (no finite value). */

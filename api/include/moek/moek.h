@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "moek/moek_export.h"
+#include "moek/moek_types.h"  /* dtypes, ISAs, activations, scoring, flags */
 #include "moek/moek_kernel.h" /* the kernel table type (plugin ABI) */
 
 #ifdef __cplusplus
@@ -63,54 +64,9 @@ MOEK_API const char* moek_status_string(moek_status status);
  * stays valid until the next moek call on this thread. */
 MOEK_API const char* moek_last_error(void);
 
-/* ------------------------------------------------------------ element types */
-
-typedef enum moek_dtype {
-  /* 0 is "not set" and rejected: a dtype is never guessed. */
-  MOEK_DTYPE_F32 = 1,
-  MOEK_DTYPE_BF16 = 2, /* uint16_t holding the high half of an IEEE f32 */
-  /* Storage formats of packed expert weights only (moek_experts_desc.
-   * weight_dtype), quantized from f32/bf16 sources at pack time; see
-   * docs/quantization.md. Experts stored this way quantize the activations
-   * (x and h) to int8 in blocks of 32 along K on each call. */
-  MOEK_DTYPE_Q8 = 3, /* int8, symmetric, one scale per output channel or per quant_group */
-  MOEK_DTYPE_Q4 = 4, /* 4-bit, one scale (and min) per quant_group (32 or 128) along K; scales f32, or
-                      * f16 with MOEK_EXPERTS_QUANT_F16_SCALES */
-  /* Already-quantized sources (moek_experts_desc.src_dtype), imported at
-   * pack time; layouts in docs/quantization.md. Rows are output channels,
-   * blocks run along K (the input features), rows are contiguous (strides
-   * {0, 0}; the block formats also take {S, 1}, S a multiple of K: every
-   * (S / K)-th row, as gpt-oss interleaves gate and up), and K must be a
-   * multiple of the block size. */
-  MOEK_DTYPE_GGML_Q8_0 = 16,  /* llama.cpp block_q8_0: f16 d, int8 qs[32]; w = d * q. Stored as Q8 (group 32), exactly */
-  MOEK_DTYPE_GGML_Q4_0 = 17,  /* llama.cpp block_q4_0: f16 d, qs[16] (j: low nibble, j + 16: high); w = d * (q - 8).
-                               * Stored as Q4 (group 32), exactly */
-  MOEK_DTYPE_MXFP4 = 18,      /* OCP MX FP4 (gpt-oss): 16 bytes of e2m1 per 32 values (low nibble first) and
-                               * one e8m0 scale per 32 in *_scales. Stored as Q8 (group 32), exactly */
-  MOEK_DTYPE_FP8_E4M3 = 19    /* OCP FP8 e4m3 (DeepSeek-V3): one byte per value and one f32 scale per
-                               * quant_block x quant_block tile in *_scales (weight_scale_inv).
-                               * Dequantized, then stored as weight_dtype (any) */
-} moek_dtype;
-
 /* ---------------------------------------------------------------- dispatch */
 
-/* Instruction sets a kernel table can be built on. Values of one
- * architecture are ordered: a cap of X allows X and everything below it on
- * the same architecture, and always the portable reference. */
-typedef enum moek_isa {
-  MOEK_ISA_BEST = 0, /* as a cap: no cap */
-  MOEK_ISA_REF = 1,  /* portable scalar C, the oracle */
-  MOEK_ISA_X86_AVX2 = 100,        /* AVX2 + FMA */
-  MOEK_ISA_X86_AVX512 = 110,      /* AVX-512 F/BW/VL/DQ */
-  MOEK_ISA_X86_AVX512_BF16 = 120, /* + AVX512_BF16 + AVX512_VNNI */
-  MOEK_ISA_X86_AMX = 130,
-  MOEK_ISA_ARM_NEON = 200,
-  MOEK_ISA_ARM_NEON_DOTPROD = 210,
-  MOEK_ISA_ARM_NEON_BF16_I8MM = 220,
-  MOEK_ISA_ARM_SVE = 230
-} moek_isa;
-
-/* "ref", "avx2", "avx512", "avx512_bf16", ... (the spelling MOEK_MAX_ISA
+/* moek_isa (moek_types.h): "ref", "avx2", "avx512", "avx512_bf16", ... (the spelling MOEK_MAX_ISA
  * takes); NULL for a value that is no ISA. */
 MOEK_API const char* moek_isa_name(int32_t isa);
 
@@ -157,22 +113,6 @@ MOEK_API moek_status moek_context_get_num_threads(const moek_context* context,
 
 /* ------------------------------------------------------------------ experts */
 
-typedef enum moek_activation {
-  /* 0 is "not set" and rejected. h = act(gate, up) per element, where
-   * gate = x W_gate^T + b_gate and up = x W_up^T + b_up. */
-  MOEK_ACT_SWIGLU = 1,      /* silu(gate) * up                  (Mixtral, Qwen, DeepSeek) */
-  MOEK_ACT_GEGLU = 2,       /* gelu_erf(gate) * up */
-  MOEK_ACT_GEGLU_TANH = 3,  /* gelu_tanh(gate) * up */
-  /* gpt-oss: g = min(gate, limit); u = clamp(up, -limit, limit);
-   *          h = g * sigmoid(alpha * g) * (u + 1)                (alpha 1.702, limit 7) */
-  MOEK_ACT_SWIGLU_OAI = 4,
-  /* Ungated FFNs (Switch Transformer): W_gate must be NULL, h = act(up). */
-  MOEK_ACT_RELU = 16,
-  MOEK_ACT_GELU = 17,       /* erf form */
-  MOEK_ACT_GELU_TANH = 18,
-  MOEK_ACT_SILU = 19
-} moek_activation;
-
 typedef struct moek_experts moek_experts;
 
 /* Each weight matrix is given per expert as a pointer plus strides in
@@ -186,20 +126,6 @@ typedef struct moek_matrix_strides {
   int64_t row;
   int64_t col;
 } moek_matrix_strides;
-
-/* flags of moek_experts_desc */
-/* Q4 only: asymmetric, w = scale * q + min with q in [0, 15] and a min per
- * group (AWQ style); without it w = scale * (q - 8) (GPTQ/Q4_0 style). */
-#define MOEK_EXPERTS_QUANT_MIN 0x1u
-/* Q8/Q4: scales (and mins) stored as IEEE f16, as GPTQ/AWQ and llama.cpp
- * ship them: 2 bytes less per group (Q4 group 32: 0.5625 bytes per weight).
- * The codes are computed against the rounded scale. */
-#define MOEK_EXPERTS_QUANT_F16_SCALES 0x2u
-/* Q4 only, group 32: the codes are OCP e2m1 (MXFP4: 0, .5, 1, 1.5, 2, 3, 4,
- * 6, bit 3 the sign) with a power-of-two scale per 32, as gpt-oss ships its
- * experts: an MXFP4 import is stored at its own 0.53 bytes per weight, the
- * nibbles and one e8m0 scale byte per 32. */
-#define MOEK_EXPERTS_QUANT_E2M1 0x4u
 
 typedef struct moek_experts_desc {
   uint32_t struct_size; /* sizeof(moek_experts_desc) */
@@ -255,19 +181,6 @@ MOEK_API moek_status moek_experts_get_packed_bytes(const moek_experts* experts,
                                                    size_t* bytes);
 
 /* ------------------------------------------------------------------ routing */
-
-typedef enum moek_scoring {
-  /* 0 is "not set" and rejected. */
-  MOEK_SCORING_SOFTMAX = 1,      /* p = softmax(logits) over all E; weights are p */
-  MOEK_SCORING_SIGMOID = 2,      /* p = sigmoid(logits); weights are p (DeepSeek-V3) */
-  /* select by logit, weights = softmax over the k selected logits
-   * (Mixtral, gpt-oss); these weights always sum to 1. */
-  MOEK_SCORING_SOFTMAX_TOPK = 3
-} moek_scoring;
-
-/* flags of moek_router_desc */
-#define MOEK_ROUTER_RENORMALIZE 0x1u /* weights /= sum of the k selected weights */
-#define MOEK_ROUTER_GROUP_MAX 0x2u   /* group score = max (DeepSeek-V2), not top-2 sum (V3) */
 
 /* The expert id written for an assignment dropped by the capacity limit;
  * its weight is 0. moek_moe_forward skips it. */

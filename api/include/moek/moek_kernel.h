@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "moek/moek_types.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

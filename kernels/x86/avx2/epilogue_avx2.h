@@ -7,9 +7,9 @@
 
 #include <immintrin.h>
 
-#include "../../ref/activation_ref.h"
+#include "moek_activation.h"
 #include "math_avx2.h"
-#include "moek/moek.h"
+#include "moek/moek_kernel.h"
 
 /* lanes [0, n) of 8 */
 static inline __m256i lane_mask(size_t n) {

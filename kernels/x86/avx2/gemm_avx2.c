@@ -107,10 +107,6 @@ static const ukernel_fn ukernels[2][MR_MAX] = {
 };
 
 void moek_avx2_expert_gateup(const moek_gateup_params* p) {
-  if (p->w_dtype == MOEK_DTYPE_Q8 || p->w_dtype == MOEK_DTYPE_Q4) {
-    moek_avx2_q_expert_gateup(p);
-    return;
-  }
   const int bf16 = p->w_dtype == MOEK_DTYPE_BF16;
   const size_t K = p->k, pw = p->gated ? 8 : 16; /* h columns per panel */
   const size_t panel_bytes = K * 16 * (bf16 ? 2u : 4u);
@@ -135,10 +131,6 @@ void moek_avx2_expert_gateup(const moek_gateup_params* p) {
 }
 
 void moek_avx2_expert_down(const moek_down_params* p) {
-  if (p->w_dtype == MOEK_DTYPE_Q8 || p->w_dtype == MOEK_DTYPE_Q4) {
-    moek_avx2_q_expert_down(p);
-    return;
-  }
   const int bf16 = p->w_dtype == MOEK_DTYPE_BF16;
   const size_t K = p->k, panel_bytes = K * 16 * (bf16 ? 2u : 4u);
   const size_t groups = (p->m + MR_MAX - 1) / MR_MAX;

@@ -2,7 +2,7 @@
 #ifndef MOEK_GEMM_AVX2_H
 #define MOEK_GEMM_AVX2_H
 
-#include "moek/moek.h"
+#include "moek/moek_kernel.h"
 #include "moek_bf16.h"
 
 /* The source of slot j (0..15) of 16-column panel pi, for every AVX2
@@ -27,13 +27,12 @@ static inline moek_avx2_slot moek_avx2_slot_of(const moek_pack_params* p, size_t
   return s;
 }
 
+/* f32/bf16 weights: pack_avx2.c, gemm_avx2.c */
 size_t moek_avx2_packed_size(const moek_pack_params* p);
 void moek_avx2_pack(const moek_pack_params* p);
 void moek_avx2_expert_gateup(const moek_gateup_params* p);
 void moek_avx2_expert_down(const moek_down_params* p);
 /* Q8/Q4 weights: pack_q_avx2.c, gemm_q_avx2.c, quantize_avx2.c */
-size_t moek_avx2_q_group_bytes(int32_t w_dtype, uint32_t flags, size_t glen);
-size_t moek_avx2_q_panel_bytes(int32_t w_dtype, int32_t group, uint32_t flags, size_t cols);
 size_t moek_avx2_q_packed_size(const moek_pack_params* p);
 void moek_avx2_q_pack(const moek_pack_params* p);
 /* moek_e2m1_code(v[i] * inv) of n values (n a multiple of 8), 8 at a time */

@@ -23,6 +23,7 @@
 
 #include "epilogue_avx2.h"
 #include "gemm_avx2.h"
+#include "layout_q_avx2.h"
 #include "moek_quant.h"
 
 #define MRQ_MAX 3 /* 4 rows need 16 accumulators: GCC spills and it runs slower */

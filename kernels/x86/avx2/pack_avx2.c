@@ -15,7 +15,6 @@
 static size_t panels(size_t rows, int32_t gated) { return gated ? (rows + 7) / 8 : (rows + 15) / 16; }
 
 size_t moek_avx2_packed_size(const moek_pack_params* p) {
-  if (p->w_dtype == MOEK_DTYPE_Q8 || p->w_dtype == MOEK_DTYPE_Q4) return moek_avx2_q_packed_size(p);
   return panels(p->rows, p->src_gate != NULL) * p->cols * 16 * (p->w_dtype == MOEK_DTYPE_BF16 ? 2u : 4u);
 }
 
@@ -51,10 +50,6 @@ static void pack_slot(const void* row, int32_t src_dtype, ptrdiff_t sc, size_t K
 }
 
 void moek_avx2_pack(const moek_pack_params* p) {
-  if (p->w_dtype == MOEK_DTYPE_Q8 || p->w_dtype == MOEK_DTYPE_Q4) {
-    moek_avx2_q_pack(p);
-    return;
-  }
   const int32_t gated = p->src_gate != NULL;
   const size_t np = panels(p->rows, gated), K = p->cols;
   const size_t panel_bytes = K * 16 * (p->w_dtype == MOEK_DTYPE_BF16 ? 2u : 4u);

@@ -21,21 +21,10 @@
 #include <string.h>
 
 #include "gemm_avx2.h"
+#include "layout_q_avx2.h"
 #include "moek_quant.h"
 
 static size_t panels(size_t rows, int gated) { return gated ? (rows + 7) / 8 : (rows + 15) / 16; }
-
-static size_t block_bytes(int32_t w_dtype) { return w_dtype == MOEK_DTYPE_Q4 ? 256u : 512u; }
-
-size_t moek_avx2_q_group_bytes(int32_t w_dtype, uint32_t flags, size_t glen) {
-  return 16u * moek_quant_scale_bytes(flags) * ((flags & MOEK_EXPERTS_QUANT_MIN) ? 2u : 1u) +
-         glen / 32u * block_bytes(w_dtype);
-}
-
-size_t moek_avx2_q_panel_bytes(int32_t w_dtype, int32_t group, uint32_t flags, size_t cols) {
-  const size_t kp = (cols + 31) / 32 * 32, glen = moek_quant_group_len(group, cols);
-  return kp / glen * moek_avx2_q_group_bytes(w_dtype, flags, glen);
-}
 
 size_t moek_avx2_q_packed_size(const moek_pack_params* p) {
   return panels(p->rows, p->src_gate != NULL) *

@@ -18,7 +18,7 @@
 
 #include "gemm_avx2.h"
 #include "math_avx2.h"
-#include "../../ref/topk_ref.h"
+#include "moek_topk.h"
 
 
 static inline float hmax(__m256 v) {

@@ -11,6 +11,21 @@ static const char* avx2_ukernel_name(const char* op, int32_t w_dtype) {
   return moek_ukernel_name_of(op, w_dtype, gateup, down, "moek_avx2_combine", "moek_avx2_route");
 }
 
+/* f32/bf16 and Q8/Q4 weights have kernels of their own (gemm_avx2.c,
+ * gemm_q_avx2.c); the table picks between them, so those files never call
+ * each other. */
+static int is_q(int32_t w_dtype) { return w_dtype == MOEK_DTYPE_Q8 || w_dtype == MOEK_DTYPE_Q4; }
+static size_t avx2_packed_size(const moek_pack_params* p) {
+  return is_q(p->w_dtype) ? moek_avx2_q_packed_size(p) : moek_avx2_packed_size(p);
+}
+static void avx2_pack(const moek_pack_params* p) { is_q(p->w_dtype) ? moek_avx2_q_pack(p) : moek_avx2_pack(p); }
+static void avx2_gateup(const moek_gateup_params* p) {
+  is_q(p->w_dtype) ? moek_avx2_q_expert_gateup(p) : moek_avx2_expert_gateup(p);
+}
+static void avx2_down(const moek_down_params* p) {
+  is_q(p->w_dtype) ? moek_avx2_q_expert_down(p) : moek_avx2_expert_down(p);
+}
+
 const moek_kernel_table moek_avx2_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
     .abi_version = MOEK_KERNEL_ABI_VERSION,
@@ -22,10 +37,10 @@ const moek_kernel_table moek_avx2_kernel_table = {
     .tile_m = 48,
     .gateup_tile_n = 64,
     .down_tile_n = 64,
-    .packed_size = moek_avx2_packed_size,
-    .pack = moek_avx2_pack,
-    .expert_gateup = moek_avx2_expert_gateup,
-    .expert_down = moek_avx2_expert_down,
+    .packed_size = avx2_packed_size,
+    .pack = avx2_pack,
+    .expert_gateup = avx2_gateup,
+    .expert_down = avx2_down,
     .combine = moek_avx2_combine,
     .route = moek_avx2_route,
     .ukernel_name = avx2_ukernel_name,

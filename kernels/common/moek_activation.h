@@ -1,11 +1,11 @@
 /* Scalar activations of the reference kernels: the definition every SIMD
  * kernel's activation is tested against. */
-#ifndef MOEK_ACTIVATION_REF_H
-#define MOEK_ACTIVATION_REF_H
+#ifndef MOEK_ACTIVATION_H
+#define MOEK_ACTIVATION_H
 
 #include <math.h>
 
-#include "moek/moek.h"
+#include "moek/moek_kernel.h"
 
 static inline float moek_ref_sigmoid(float v) { return 1.0f / (1.0f + expf(-v)); }
 
@@ -38,4 +38,4 @@ static inline float moek_ref_activation(int32_t act, float gate, float up, float
   }
 }
 
-#endif /* MOEK_ACTIVATION_REF_H */
+#endif /* MOEK_ACTIVATION_H */

@@ -2,12 +2,12 @@
  * (higher score first, equal scores to the lower id), the sorted top-k
  * insert, and the weights of the k selected experts. Vector kernels filter
  * candidates with SIMD and hand the survivors to these. */
-#ifndef MOEK_TOPK_REF_H
-#define MOEK_TOPK_REF_H
+#ifndef MOEK_TOPK_H
+#define MOEK_TOPK_H
 
 #include <math.h>
 
-#include "moek/moek.h"
+#include "moek/moek_kernel.h"
 
 /* Does (score a, id ia) rank before (score b, id ib)? No NaN reaches here. */
 static inline int moek_ranks_before(float a, int32_t ia, float b, int32_t ib) {
@@ -70,4 +70,4 @@ static inline void moek_route_weights(const moek_route_params* p, const float* l
     for (int32_t j = 0; j < k; j++) w[j] *= p->routed_scaling;
 }
 
-#endif /* MOEK_TOPK_REF_H */
+#endif /* MOEK_TOPK_H */

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "moek/moek.h"
+#include "moek/moek_kernel.h"
 
 static inline float moek_bf16_to_f32(uint16_t v) {
   uint32_t bits = (uint32_t)v << 16;
