@@ -1,6 +1,7 @@
-/* Kernel-level timings through Google Benchmark, written in C: the kernel
- * table's expert GEMMs and routing at the default preset's shapes, called
- * directly (no driver, no threads), for every table this CPU can run. */
+/* Kernel-level timings through Google Benchmark, written in C: each table's
+ * slots (the expert GEMMs per weight format, through the driver's tile
+ * loops, and routing) at the default preset's shapes, one thread, for every
+ * table this CPU can run. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,16 +12,14 @@
 #ifndef PAD
 #define PAD 0
 #endif
-#include "moek/moek.h"
+#include "internal.h" /* libmoek internals (tile loops, CPU probe): this suite links its objects */
 #include "moek_tables.h"
-
-uint64_t moek_cpu_features(void); /* libmoek internal (api/src/cpu.c): this suite links its objects */
 
 typedef struct gemm_case {
   const moek_kernel_table* t;
   int m, H, I, w_dtype, down;
   int32_t quant_group;
-  uint32_t quant_flags;
+  int32_t wformat;
   void *wgu, *wd;
   float *x, *h, *out;
   int32_t* rows;
@@ -56,15 +55,15 @@ static const wformat formats[] = {{"f32", MOEK_DTYPE_F32, 0, 0},
 static void* packed(const moek_kernel_table* t, const wformat* f, size_t rows, size_t cols, int gated,
                     double* bytes_out) {
   float* src = random_matrix(rows, cols);
-  moek_pack_params p = {.src_dtype = MOEK_DTYPE_F32, .w_dtype = f->w_dtype, .quant_group = f->group,
-                        .quant_flags = f->flags, .rows = rows, .cols = cols, .src = src,
-                        .stride_row = (ptrdiff_t)cols, .stride_col = 1, .src_gate = gated ? src : NULL,
+  const int32_t fmt = moek_wformat_of(f->w_dtype, f->flags);
+  const moek_gemm_slot* slot = &t->gemm[fmt];
+  moek_pack_params p = {.src_dtype = MOEK_DTYPE_F32, .wformat = fmt, .group = f->group, .rows = rows, .cols = cols,
+                        .src = src, .stride_row = (ptrdiff_t)cols, .stride_col = 1, .src_gate = gated ? src : NULL,
                         .gate_stride_row = (ptrdiff_t)cols, .gate_stride_col = 1};
-  size_t bytes = (t->packed_size(&p) + 63) & ~(size_t)63;
-  *bytes_out = (double)t->packed_size(&p);
-  p.dst = aligned_alloc(64, bytes);
-  t->pack(&p);
-  void* dst = p.dst;
+  const size_t bytes = moek_packed_bytes(slot, &p);
+  *bytes_out = (double)bytes;
+  void* dst = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+  moek_pack_matrix(slot, &p, dst);
   free(src);
   return dst;
 }
@@ -72,22 +71,25 @@ static void* packed(const moek_kernel_table* t, const wformat* f, size_t rows, s
 static void bench_gemm(moek_gb_state* s, void* arg) {
   gemm_case* c = arg;
   const int q = is_quant(c->w_dtype);
+  const moek_gemm_slot* slot = &c->t->gemm[c->wformat];
+  const size_t H = (size_t)c->H, I = (size_t)c->I, m = (size_t)c->m;
   if (!c->down) {
-    moek_gateup_params p = {.m = (size_t)c->m, .k = (size_t)c->H, .n_total = (size_t)c->I, .n_begin = 0,
-                            .n_end = (size_t)c->I, .x = q ? c->xq : c->x, .x_dtype = q ? MOEK_DTYPE_Q8 : MOEK_DTYPE_F32,
-                            .w_dtype = c->w_dtype, .x_stride = q ? MOEK_Q8_ROW_BYTES(c->H) : (size_t)c->H + PAD,
-                            .quant_group = c->quant_group, .quant_flags = c->quant_flags, .a_rows = c->rows, .w = c->wgu, .gated = 1,
-                            .activation = MOEK_ACT_SWIGLU, .act_alpha = 1.702f, .act_limit = 7.0f, .h = c->h,
-                            .h_stride = (size_t)c->I + PAD};
-    while (moek_gb_keep_running(s)) c->t->expert_gateup(&p);
+    const moek_rows rows = {.base = q ? c->xq : (const void*)c->x,
+                            .stride = q ? MOEK_Q8_ROW_BYTES(H) : (H + PAD) * sizeof(float), .index = c->rows};
+    const moek_gateup_tile t = {.k = H, .a_dtype = q ? MOEK_DTYPE_Q8 : MOEK_DTYPE_F32, .group = c->quant_group,
+                                .gated = 1, .activation = MOEK_ACT_SWIGLU, .act_alpha = 1.702f, .act_limit = 7.0f,
+                                .h = c->h, .h_stride = I + PAD};
+    const size_t pb = slot->panel_bytes(c->wformat, H, c->quant_group, 1);
+    while (moek_gb_keep_running(s)) moek_run_gateup(slot, &rows, m, c->wgu, pb, 0, I, t);
     moek_gb_set_bytes_per_iteration(s, c->gu_bytes);
     moek_gb_set_flops_per_iteration(s, 4.0 * c->m * c->H * c->I);
   } else {
-    moek_down_params p = {.m = (size_t)c->m, .k = (size_t)c->I, .n_total = (size_t)c->H, .n_begin = 0,
-                          .n_end = (size_t)c->H, .h = c->h, .h_stride = (size_t)c->I + PAD, .w_dtype = c->w_dtype,
-                          .quant_group = c->quant_group, .quant_flags = c->quant_flags, .hq = c->hq, .hq_stride = MOEK_Q8_ROW_BYTES(c->I),
-                          .w_down = c->wd, .out = c->out, .out_stride = (size_t)c->H};
-    while (moek_gb_keep_running(s)) c->t->expert_down(&p);
+    const moek_rows rows = {.base = q ? c->hq : (const void*)c->h,
+                            .stride = q ? MOEK_Q8_ROW_BYTES(I) : (I + PAD) * sizeof(float)};
+    const moek_down_tile t = {.k = I, .a_dtype = q ? MOEK_DTYPE_Q8 : MOEK_DTYPE_F32, .group = c->quant_group,
+                              .out = c->out, .out_stride = H};
+    const size_t pb = slot->panel_bytes(c->wformat, I, c->quant_group, 0);
+    while (moek_gb_keep_running(s)) moek_run_down(slot, &rows, m, c->wd, pb, 0, H, t);
     moek_gb_set_bytes_per_iteration(s, c->d_bytes);
     moek_gb_set_flops_per_iteration(s, 2.0 * c->m * c->H * c->I);
   }
@@ -106,7 +108,7 @@ static void bench_route(moek_gb_state* s, void* arg) {
                          .num_experts = c->E, .top_k = c->k, .scoring = MOEK_SCORING_SOFTMAX, .num_groups = 1,
                          .flags = MOEK_ROUTER_RENORMALIZE, .routed_scaling = 1.0f, .ids = c->ids, .weights = c->w,
                          .scratch = c->scratch};
-  while (moek_gb_keep_running(s)) c->t->route(&p);
+  while (moek_gb_keep_running(s)) c->t->route.route(&p);
   moek_gb_set_bytes_per_iteration(s, 4.0 * c->T * c->E);
 }
 
@@ -129,15 +131,15 @@ int main(int argc, char** argv) {
       for (size_t mi = 0; mi < 3; mi++)
         for (int down = 0; down < 2; down++) {
           gemm_case* c = calloc(1, sizeof *c);
-          *c = (gemm_case){t, ms[mi], H, I, wdt, down, f->group, f->flags, wgu, wd};
+          *c = (gemm_case){t, ms[mi], H, I, wdt, down, f->group, moek_wformat_of(wdt, f->flags), wgu, wd};
           c->gu_bytes = gu_bytes, c->d_bytes = d_bytes;
           c->x = random_matrix((size_t)ms[mi], H + PAD);
           c->h = random_matrix((size_t)ms[mi], I + PAD);
           if (is_quant(wdt)) {
             c->xq = malloc(MOEK_Q8_ROW_BYTES(H) * ms[mi]);
             c->hq = malloc(MOEK_Q8_ROW_BYTES(I) * ms[mi]);
-            t->quantize_rows(c->x, H + PAD, (size_t)ms[mi], H, c->xq, MOEK_Q8_ROW_BYTES(H));
-            t->quantize_rows(c->h, I + PAD, (size_t)ms[mi], I, c->hq, MOEK_Q8_ROW_BYTES(I));
+            t->quantize.quantize_rows(c->x, H + PAD, (size_t)ms[mi], H, c->xq, MOEK_Q8_ROW_BYTES(H));
+            t->quantize.quantize_rows(c->h, I + PAD, (size_t)ms[mi], I, c->hq, MOEK_Q8_ROW_BYTES(I));
           }
           c->out = malloc(sizeof(float) * ms[mi] * H);
           c->rows = malloc(sizeof(int32_t) * ms[mi]);

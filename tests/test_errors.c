@@ -120,7 +120,7 @@ static void experts(void) {
       "MOEK_EXPERTS_QUANT_F16_SCALES needs weight_dtype Q8 or Q4");
   BAD(flags, MOEK_EXPERTS_QUANT_MIN, MOEK_ERROR_INVALID_ARGUMENT, "MOEK_EXPERTS_QUANT_MIN needs weight_dtype Q4");
   BAD(quant_group, 32, MOEK_ERROR_INVALID_ARGUMENT, "quant_group = 32 needs weight_dtype Q8 or Q4");
-  BAD(src_dtype, MOEK_DTYPE_Q8, MOEK_ERROR_INVALID_ARGUMENT, "src_dtype = 3 must be MOEK_DTYPE_F32, _BF16 or an imported format");
+  BAD(src_dtype, MOEK_DTYPE_Q8, MOEK_ERROR_INVALID_ARGUMENT, "src_dtype = 3 must be MOEK_DTYPE_F32, _BF16, _F16 or an imported format");
   d = good_desc(); /* hidden 8, inter 6 */
   d.weight_dtype = MOEK_DTYPE_Q8;
   CHECK_OK(moek_experts_create(c, &d, &x)); /* per-channel Q8 takes any K */

@@ -14,7 +14,9 @@
  * Skipped (exit 77) where the CPU has no AVX2, FMA and F16C. */
 #include "../kernels/ref/gemm_ref.h"
 #include "../kernels/x86/avx2/gemm_avx2.h"
+#include "internal.h" /* the driver's tile loops: the slots run as the library runs them */
 #include "moek_quant.h"
+#include "moek_tables.h"
 #include "test_util.h"
 
 static void fill(test_rng* r, float* v, size_t n, double scale) {
@@ -119,17 +121,36 @@ typedef struct qformat {
   uint32_t flags;
 } qformat;
 
-/* Packs [rows x cols] for both tables; returns the two copies. */
-static void pack_both(const qformat* f, const float* src, const float* gate, size_t rows, size_t cols, void** ref,
-                      void** avx) {
-  moek_pack_params p = {.src_dtype = MOEK_DTYPE_F32, .w_dtype = f->w_dtype, .quant_group = f->group,
-                        .quant_flags = f->flags, .rows = rows, .cols = cols, .src = src,
-                        .stride_row = (ptrdiff_t)cols, .stride_col = 1, .src_gate = gate,
-                        .gate_stride_row = (ptrdiff_t)cols, .gate_stride_col = 1};
-  p.dst = *ref = aligned_alloc(64, (moek_ref_packed_size(&p) + 63) / 64 * 64);
-  moek_ref_pack(&p);
-  p.dst = *avx = aligned_alloc(64, (moek_avx2_q_packed_size(&p) + 63) / 64 * 64);
-  moek_avx2_q_pack(&p);
+/* The tables' slots, packed and run through the driver's own tile loops. */
+static const moek_gemm_slot* slot_of(int t, int32_t wformat) {
+  return t ? &moek_avx2_kernel_table.gemm[wformat] : &moek_ref_kernel_table.gemm[wformat];
+}
+
+static void* pack_with(int t, const moek_pack_params* p) {
+  const moek_gemm_slot* s = slot_of(t, p->wformat);
+  void* w = aligned_alloc(64, (moek_packed_bytes(s, p) + 63) / 64 * 64);
+  moek_pack_matrix(s, p, w);
+  return w;
+}
+
+/* out[m x N] (columns n0..N) = records x W^T + bias */
+static void down_with(int t, int32_t wformat, int32_t group, const void* w, size_t K, size_t N, const char* rec,
+                      size_t rb, size_t m, size_t n0, const float* bias, float* out) {
+  const moek_gemm_slot* s = slot_of(t, wformat);
+  const moek_rows rows = {.base = rec, .stride = rb};
+  const moek_down_tile tile = {.k = K, .a_dtype = MOEK_DTYPE_Q8, .group = group, .bias = bias, .out = out,
+                               .out_stride = N};
+  moek_run_down(s, &rows, m, w, s->panel_bytes(wformat, K, group, 0), n0, N, tile);
+}
+
+/* h[m x N] = relu(records[rows] x W_up^T + bias), ungated, over gathered rows */
+static void relu_with(int t, int32_t wformat, int32_t group, const void* w, size_t K, size_t N, const char* rec,
+                      size_t rb, const int32_t* index, size_t m, const float* bias, float* h) {
+  const moek_gemm_slot* s = slot_of(t, wformat);
+  const moek_rows rows = {.base = rec, .stride = rb, .index = index};
+  const moek_gateup_tile tile = {.k = K, .a_dtype = MOEK_DTYPE_Q8, .group = group, .activation = MOEK_ACT_RELU,
+                                 .b_up = bias, .act_alpha = 1.702f, .act_limit = 7.0f, .h = h, .h_stride = N};
+  moek_run_gateup(s, &rows, m, w, s->panel_bytes(wformat, K, group, 0), 0, N, tile);
 }
 
 static void gemms(test_rng* r) {
@@ -152,8 +173,11 @@ static void gemms(test_rng* r) {
     fill(r, w, N * K, 0.1), fill(r, a, M * K, 2.0), fill(r, bias, N, 0.5);
     char* rec = aligned_alloc(64, M * rb);
     moek_ref_quantize_rows(a, K, M, K, rec, rb);
-    void *wr, *wa;
-    pack_both(f, w, NULL, N, K, &wr, &wa);
+    const int32_t fmt = moek_wformat_of(f->w_dtype, f->flags);
+    const moek_pack_params pp = {.src_dtype = MOEK_DTYPE_F32, .wformat = fmt, .group = f->group, .rows = N,
+                                 .cols = K, .src = w, .stride_row = (ptrdiff_t)K, .stride_col = 1};
+    void* wr = pack_with(0, &pp);
+    void* wa = pack_with(1, &pp);
     float* out_r = malloc(sizeof(float) * M * N);
     float* out_a = malloc(sizeof(float) * M * N);
     int32_t rows[9] = {8, 0, 3, 3, 7, 1, 2, 6, 5}; /* a gather with a repeat */
@@ -161,27 +185,15 @@ static void gemms(test_rng* r) {
       /* down: columns [16, 45) and [0, 45) */
       for (size_t n0 = 0; n0 <= 16; n0 += 16) {
         memset(out_r, 0, sizeof(float) * M * N), memset(out_a, 0, sizeof(float) * M * N);
-        moek_down_params p = {.m = m, .k = K, .n_total = N, .n_begin = n0, .n_end = N, .w_dtype = f->w_dtype,
-                              .quant_group = f->group, .quant_flags = f->flags, .hq = rec, .hq_stride = rb,
-                              .b_down = bias, .out = out_r, .out_stride = N};
-        p.w_down = wr;
-        moek_ref_expert_down(&p);
-        p.w_down = wa, p.out = out_a;
-        moek_avx2_q_expert_down(&p);
+        down_with(0, fmt, f->group, wr, K, N, rec, rb, m, n0, bias, out_r);
+        down_with(1, fmt, f->group, wa, K, N, rec, rb, m, n0, bias, out_a);
         CHECK(memcmp(out_r, out_a, sizeof(float) * M * N) == 0, "%s down m=%zu n0=%zu: avx2 differs from ref",
               f->name, m, n0);
       }
       /* ungated ReLU gate/up over gathered rows */
       memset(out_r, 0, sizeof(float) * M * N), memset(out_a, 0, sizeof(float) * M * N);
-      moek_gateup_params g = {.m = m, .k = K, .n_total = N, .n_begin = 0, .n_end = N, .x = rec,
-                              .x_dtype = MOEK_DTYPE_Q8, .w_dtype = f->w_dtype, .x_stride = rb, .a_rows = rows,
-                              .quant_group = f->group, .quant_flags = f->flags, .gated = 0,
-                              .activation = MOEK_ACT_RELU, .b_up = bias, .act_alpha = 1.702f, .act_limit = 7.0f,
-                              .h = out_r, .h_stride = N};
-      g.w = wr;
-      moek_ref_expert_gateup(&g);
-      g.w = wa, g.h = out_a;
-      moek_avx2_q_expert_gateup(&g);
+      relu_with(0, fmt, f->group, wr, K, N, rec, rb, rows, m, bias, out_r);
+      relu_with(1, fmt, f->group, wa, K, N, rec, rb, rows, m, bias, out_a);
       CHECK(memcmp(out_r, out_a, sizeof(float) * M * N) == 0, "%s relu gate/up m=%zu: avx2 differs from ref", f->name,
             m);
     }
@@ -252,20 +264,12 @@ static void e8m0_scales(void) {
   for (int b0 = 0; b0 < 255; b0 += 16) {
     float scales[16];
     for (size_t j = 0; j < N; j++) scales[j] = ldexpf(1.0f, (b0 + (int)j < 255 ? b0 + (int)j : 254) - 128);
-    moek_pack_params p = {.src_dtype = MOEK_DTYPE_Q4, .w_dtype = MOEK_DTYPE_Q4, .quant_group = 32,
-                          .quant_flags = MOEK_EXPERTS_QUANT_E2M1, .rows = N, .cols = K, .src = codes,
-                          .src_scales = scales, .stride_row = (ptrdiff_t)K, .stride_col = 1};
-    void* w[2];
-    p.dst = w[0] = aligned_alloc(64, (moek_ref_packed_size(&p) + 63) / 64 * 64);
-    moek_ref_pack(&p);
-    p.dst = w[1] = aligned_alloc(64, (moek_avx2_q_packed_size(&p) + 63) / 64 * 64);
-    moek_avx2_q_pack(&p);
+    const moek_pack_params p = {.src_dtype = MOEK_DTYPE_Q4, .wformat = MOEK_WFORMAT_MXFP4, .group = 32, .rows = N,
+                                .cols = K, .src = codes, .src_scales = scales, .stride_row = (ptrdiff_t)K, .stride_col = 1};
+    void* w[2] = {pack_with(0, &p), pack_with(1, &p)};
     for (int t = 0; t < 2; t++) {
       float out[16] = {0};
-      moek_down_params d = {.m = 1, .k = K, .n_total = N, .n_begin = 0, .n_end = N, .w_dtype = MOEK_DTYPE_Q4,
-                            .quant_group = 32, .quant_flags = MOEK_EXPERTS_QUANT_E2M1, .w_down = w[t], .hq = rec,
-                            .hq_stride = rb, .out = out, .out_stride = N};
-      (t ? moek_avx2_q_expert_down : moek_ref_expert_down)(&d);
+      down_with(t, MOEK_WFORMAT_MXFP4, 32, w[t], K, N, rec, rb, 1, 0, NULL, out);
       for (size_t j = 0; j < N; j++)
         CHECK(out[j] == 2.0f * scales[j], "%s: e8m0 scale 2^%d gives %g, not %g", t ? "avx2" : "ref",
               (int)log2f(scales[j]), (double)out[j], 2.0 * scales[j]);

@@ -87,7 +87,8 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   moek_context* ctx = calloc(1, sizeof *ctx);
   if (!ctx) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
   ctx->cpu_features = moek_cpu_features();
-  ctx->table = moek_select_table(ctx->cpu_features, cap);
+  moek_select_kernels(ctx->cpu_features, cap, &ctx->kernels);
+  ctx->table = ctx->kernels.best;
   ctx->parallel_for = d.parallel_for;
   ctx->parallel_for_user = d.parallel_for_user;
   ctx->num_threads = d.parallel_for ? 0 : d.num_threads ? d.num_threads : default_threads();

@@ -104,13 +104,25 @@ void moek_bf16_rows_to_f32(const uint16_t* src, size_t src_stride, size_t rows, 
 bool moek_dtype_valid(int32_t dtype) { return dtype == MOEK_DTYPE_F32 || dtype == MOEK_DTYPE_BF16; }
 
 bool moek_weight_dtype_valid(int32_t dtype) {
-  return moek_dtype_valid(dtype) || dtype == MOEK_DTYPE_Q8 || dtype == MOEK_DTYPE_Q4;
+  return moek_dtype_valid(dtype) || dtype == MOEK_DTYPE_F16 || dtype == MOEK_DTYPE_Q8 || dtype == MOEK_DTYPE_Q4;
+}
+
+bool moek_find_beyond(const void* src, int32_t dtype, size_t rows, size_t cols, ptrdiff_t stride_row,
+                      ptrdiff_t stride_col, float limit, size_t* row, size_t* col) {
+  for (size_t r = 0; r < rows; r++)
+    for (size_t c = 0; c < cols; c++)
+      if (fabsf(moek_load_elem(src, dtype, (ptrdiff_t)r * stride_row + (ptrdiff_t)c * stride_col)) >= limit) {
+        *row = r, *col = c;
+        return true;
+      }
+  return false;
 }
 
 const char* moek_dtype_name(int32_t dtype) {
   switch (dtype) {
     case MOEK_DTYPE_F32: return "f32";
     case MOEK_DTYPE_BF16: return "bf16";
+    case MOEK_DTYPE_F16: return "f16";
     case MOEK_DTYPE_Q8: return "q8";
     case MOEK_DTYPE_Q4: return "q4";
     default: return "invalid";
@@ -122,7 +134,10 @@ const char* moek_dtype_name(int32_t dtype) {
  * only in a row that has one. */
 static bool row_has_nonfinite(const void* src, int32_t dtype, size_t n) {
   unsigned bad = 0;
-  if (dtype == MOEK_DTYPE_BF16) {
+  if (dtype == MOEK_DTYPE_F16) {
+    const uint16_t* s = src;
+    for (size_t i = 0; i < n; i++) bad |= (s[i] & 0x7c00u) == 0x7c00u;
+  } else if (dtype == MOEK_DTYPE_BF16) {
     const uint16_t* s = src;
     for (size_t i = 0; i < n; i++) bad |= (s[i] & 0x7f80u) == 0x7f80u;
   } else {

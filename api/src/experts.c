@@ -218,17 +218,24 @@ static void pack_imported(const pack_job* j, moek_pack_params* p, const matrix_s
       decode_import(j, m, e, i, buf, &p->src, &p->src_scales)) {
     p->src_dtype = moek_import_packs_as(j->d->src_dtype, j->d->weight_dtype);
     p->stride_row = p->gate_stride_row = (ptrdiff_t)m->cols, p->stride_col = p->gate_stride_col = 1;
-    j->x->table->pack(p);
+    moek_pack_matrix(j->x->slot, p, (void*)moek_expert_w(j->x, (int)(i % 2), (int64_t)e));
   }
   free(buf);
 }
 
+/* f16 storage of wider sources: values from 65520 on round to Inf */
+#define MOEK_F16_LIMIT 65520.0f
+
 static bool find_bad(const pack_job* j, const matrix_src* m, size_t e, size_t i) {
-  if (!moek_find_nonfinite(m->ptrs[e], j->d->src_dtype, m->rows, m->cols, (ptrdiff_t)m->strides.row,
-                           (ptrdiff_t)m->strides.col, &j->bad_at[2 * i], &j->bad_at[2 * i + 1]))
-    return false;
-  j->bad[i] = m;
-  return true;
+  const ptrdiff_t sr = (ptrdiff_t)m->strides.row, sc = (ptrdiff_t)m->strides.col;
+  size_t* at = &j->bad_at[2 * i];
+  if (moek_find_nonfinite(m->ptrs[e], j->d->src_dtype, m->rows, m->cols, sr, sc, &at[0], &at[1]) ||
+      (j->x->wformat == MOEK_WFORMAT_F16 && j->d->src_dtype != MOEK_DTYPE_F16 &&
+       moek_find_beyond(m->ptrs[e], j->d->src_dtype, m->rows, m->cols, sr, sc, MOEK_F16_LIMIT, &at[0], &at[1]))) {
+    j->bad[i] = m;
+    return true;
+  }
+  return false;
 }
 
 /* Task 2e checks and packs expert e's gate and up together, task 2e + 1 its
@@ -241,15 +248,13 @@ static void pack_task(void* arg, size_t i) {
   if (!imported && ((i % 2 == 0 && j->x->gated && find_bad(j, j->gate, e, i)) || find_bad(j, m, e, i))) return;
   moek_pack_params p = {
       .src_dtype = j->d->src_dtype,
-      .w_dtype = j->x->weight_dtype,
-      .quant_group = j->x->quant_group,
-      .quant_flags = j->x->quant_flags,
+      .wformat = j->x->wformat,
+      .group = j->x->quant_group,
       .rows = m->rows,
       .cols = m->cols,
       .src = m->ptrs[e],
       .stride_row = (ptrdiff_t)m->strides.row,
       .stride_col = (ptrdiff_t)m->strides.col,
-      .dst = (void*)moek_expert_w(j->x, (int)(i % 2), (int64_t)e),
   };
   if (i % 2 == 0 && j->x->gated) {
     p.src_gate = j->gate->ptrs[e];
@@ -259,7 +264,7 @@ static void pack_task(void* arg, size_t i) {
   if (imported)
     pack_imported(j, &p, m, e, i);
   else
-    j->x->table->pack(&p);
+    moek_pack_matrix(j->x->slot, &p, (void*)moek_expert_w(j->x, (int)(i % 2), (int64_t)e));
 }
 
 moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user, moek_experts** out) {
@@ -287,8 +292,8 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   if (!act_valid(d.activation))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->activation = %d is not a moek_activation", fn,
                      d.activation);
-  if (!moek_dtype_valid(d.src_dtype) && !moek_import_dtype(d.src_dtype))
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->src_dtype = %d must be MOEK_DTYPE_F32, _BF16 or an imported format (GGML_Q8_0, GGML_Q4_0, MXFP4, FP8_E4M3)", fn, d.src_dtype);
+  if (!moek_dtype_valid(d.src_dtype) && d.src_dtype != MOEK_DTYPE_F16 && !moek_import_dtype(d.src_dtype))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->src_dtype = %d must be MOEK_DTYPE_F32, _BF16, _F16 or an imported format (GGML_Q8_0, GGML_Q4_0, MXFP4, FP8_E4M3)", fn, d.src_dtype);
   if (!moek_weight_dtype_valid(d.weight_dtype))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->weight_dtype = %d is not a moek_dtype", fn,
                      d.weight_dtype);
@@ -329,7 +334,9 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
 
   moek_experts* x = calloc(1, sizeof *x);
   if (!x) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
-  x->table = ctx->table;
+  x->wformat = moek_wformat_of(d.weight_dtype, d.flags);
+  x->slot = ctx->kernels.gemm[x->wformat];
+  x->slot_table = ctx->kernels.gemm_table[x->wformat];
   x->num_experts = d.num_experts;
   x->hidden = d.hidden;
   x->inter = d.inter;
@@ -339,12 +346,13 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   x->act_limit = d.act_limit != 0.0f ? d.act_limit : 7.0f;
   x->gated = gated;
   x->quant_group = group;
-  x->quant_flags = d.flags & known_flags;
-  moek_pack_params shape = {.src_dtype = d.src_dtype, .w_dtype = d.weight_dtype, .quant_group = group,
-                            .quant_flags = x->quant_flags, .rows = I, .cols = H, .src_gate = gated ? (const void*)x : NULL};
-  x->gateup_bytes = moek_align_up(x->table->packed_size(&shape));
+  moek_pack_params shape = {.src_dtype = d.src_dtype, .wformat = x->wformat, .group = group, .rows = I, .cols = H,
+                            .src_gate = gated ? (const void*)x : NULL};
+  x->gateup_bytes = moek_align_up(moek_packed_bytes(x->slot, &shape));
+  x->gateup_panel_bytes = x->slot->panel_bytes(x->wformat, H, group, gated);
   shape.rows = H, shape.cols = I, shape.src_gate = NULL;
-  x->down_bytes = moek_align_up(x->table->packed_size(&shape));
+  x->down_bytes = moek_align_up(moek_packed_bytes(x->slot, &shape));
+  x->down_panel_bytes = x->slot->panel_bytes(x->wformat, I, group, 0);
   const size_t packed = E * (x->gateup_bytes + x->down_bytes);
   const bool any_bias = d.b_gate || d.b_up || d.b_down;
   total = packed + (any_bias ? bias_floats * 4 : 0);
@@ -378,10 +386,20 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   moek_parallel_run(ctx, 2 * E, pack_task, &job);
   pthread_mutex_unlock(&ctx->call_lock);
   for (size_t i = 0; i < 2 * E && !st; i++) /* the first bad element in expert order */
-    if (job.bad[i])
-      st = moek_fail(MOEK_ERROR_NONFINITE, "%s: desc->%s[%zu] has a NaN or Inf at row %zu, column %zu%s", fn,
-                     job.bad[i]->name, i / 2, job.bad_at[2 * i], job.bad_at[2 * i + 1],
-                     moek_import_dtype(d.src_dtype) ? " (a value or its block's scale, decoded)" : "");
+    if (job.bad[i]) {
+      const matrix_src* m = job.bad[i];
+      const size_t r = job.bad_at[2 * i], c = job.bad_at[2 * i + 1];
+      const float v = moek_import_dtype(d.src_dtype)
+                          ? NAN
+                          : moek_load_elem(m->ptrs[i / 2], d.src_dtype, (ptrdiff_t)r * m->strides.row + (ptrdiff_t)c * m->strides.col);
+      if (isfinite(v)) /* beyond f16 storage */
+        st = moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                       "%s: desc->%s[%zu] row %zu, column %zu = %g is beyond the range of weight_dtype F16 (65504)",
+                       fn, m->name, i / 2, r, c, (double)v);
+      else
+        st = moek_fail(MOEK_ERROR_NONFINITE, "%s: desc->%s[%zu] has a NaN or Inf at row %zu, column %zu%s", fn, m->name,
+                       i / 2, r, c, moek_import_dtype(d.src_dtype) ? " (a value or its block's scale, decoded)" : "");
+    }
     else if (job.no_memory[i])
       st = moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory decoding expert %zu's imported weights", fn, i / 2);
   free(job.bad), free(job.bad_at), free(job.no_memory);

@@ -26,7 +26,8 @@ typedef struct row_block {
 
 typedef struct forward_job {
   const moek_experts* x;
-  const moek_kernel_table* t;
+  const moek_gemm_slot* s;      /* x's slot: its tile kernels and tiling */
+  const moek_kernels* kern;     /* the context's combine and quantize */
   const moek_forward_args* a;
   size_t H, I, k;
   size_t t0, tn;          /* the chunk: tokens [t0, t0 + tn) */
@@ -91,14 +92,14 @@ static void quantize_x_task(void* arg, size_t i) {
     moek_bf16_rows_to_f32((const uint16_t*)j->xc + t * j->xc_stride, j->xc_stride, n, j->H, j->xf + t * j->H);
     rows = j->xf + t * j->H, stride = j->H;
   }
-  j->t->quantize_rows(rows, stride, n, j->H, j->xq + t * j->xq_bytes, j->xq_bytes);
+  j->kern->quantize.quantize_rows(rows, stride, n, j->H, j->xq + t * j->xq_bytes, j->xq_bytes);
 }
 
 /* Q8/Q4 experts: the h rows gate/up wrote to int8 records for down. */
 static void quantize_h_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t r = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->n_rows - r);
-  j->t->quantize_rows(j->h + r * j->I, j->I, n, j->I, j->hq + r * j->hq_bytes, j->hq_bytes);
+  j->kern->quantize.quantize_rows(j->h + r * j->I, j->I, n, j->I, j->hq + r * j->hq_bytes, j->hq_bytes);
 }
 
 static void gateup_task(void* arg, size_t i) {
@@ -107,20 +108,14 @@ static void gateup_task(void* arg, size_t i) {
   const size_t n0 = (i % j->col_tiles) * j->tile_n;
   const moek_experts* x = j->x;
   const size_t e = (size_t)b->expert;
-  moek_gateup_params p = {
-      .m = (size_t)(b->end - b->begin),
+  /* the routed rows of this block, gathered as the tiles load them */
+  const moek_rows rows = {.base = j->xq ? j->xq : (const char*)j->xc,
+                          .stride = j->xq ? j->xq_bytes : j->xc_stride * moek_dtype_size(j->xc_dtype),
+                          .index = j->rows + b->begin};
+  const moek_gateup_tile t = {
       .k = j->H,
-      .n_total = j->I,
-      .n_begin = n0,
-      .n_end = min_size(n0 + j->tile_n, j->I),
-      .x = j->xq ? (const void*)j->xq : j->xc,
-      .x_dtype = j->xq ? MOEK_DTYPE_Q8 : j->xc_dtype,
-      .w_dtype = x->weight_dtype,
-      .x_stride = j->xq ? j->xq_bytes : j->xc_stride,
-      .quant_group = x->quant_group,
-      .quant_flags = x->quant_flags,
-      .a_rows = j->rows + b->begin,
-      .w = moek_expert_w(x, 0, b->expert),
+      .a_dtype = j->xq ? MOEK_DTYPE_Q8 : j->xc_dtype,
+      .group = x->quant_group,
       .gated = x->gated,
       .activation = x->activation,
       .b_gate = x->b_gate ? x->b_gate + e * j->I : NULL,
@@ -130,7 +125,8 @@ static void gateup_task(void* arg, size_t i) {
       .h = j->h + (size_t)b->begin * j->I,
       .h_stride = j->I,
   };
-  j->t->expert_gateup(&p);
+  moek_run_gateup(j->s, &rows, (size_t)(b->end - b->begin), moek_expert_w(x, 0, b->expert), x->gateup_panel_bytes, n0,
+                  min_size(n0 + j->tile_n, j->I), t);
 }
 
 static void down_task(void* arg, size_t i) {
@@ -138,25 +134,19 @@ static void down_task(void* arg, size_t i) {
   const row_block* b = &j->blocks[i / j->col_tiles];
   const size_t n0 = (i % j->col_tiles) * j->tile_n;
   const moek_experts* x = j->x;
-  moek_down_params p = {
-      .m = (size_t)(b->end - b->begin),
+  /* h rows of one block are consecutive (f32 rows, or their records) */
+  const moek_rows rows = {.base = j->hq ? j->hq + (size_t)b->begin * j->hq_bytes : (const char*)(j->h + (size_t)b->begin * j->I),
+                          .stride = j->hq ? j->hq_bytes : j->I * sizeof(float)};
+  const moek_down_tile t = {
       .k = j->I,
-      .n_total = j->H,
-      .n_begin = n0,
-      .n_end = min_size(n0 + j->tile_n, j->H),
-      .h = j->h + (size_t)b->begin * j->I,
-      .h_stride = j->I,
-      .w_dtype = x->weight_dtype,
-      .quant_group = x->quant_group,
-      .quant_flags = x->quant_flags,
-      .hq = j->hq ? j->hq + (size_t)b->begin * j->hq_bytes : NULL,
-      .hq_stride = j->hq_bytes,
-      .w_down = moek_expert_w(x, 1, b->expert),
-      .b_down = x->b_down ? x->b_down + (size_t)b->expert * j->H : NULL,
+      .a_dtype = j->hq ? MOEK_DTYPE_Q8 : MOEK_DTYPE_F32,
+      .group = x->quant_group,
+      .bias = x->b_down ? x->b_down + (size_t)b->expert * j->H : NULL,
       .out = j->out + (size_t)b->begin * j->H,
       .out_stride = j->H,
   };
-  j->t->expert_down(&p);
+  moek_run_down(j->s, &rows, (size_t)(b->end - b->begin), moek_expert_w(x, 1, b->expert), x->down_panel_bytes, n0,
+                min_size(n0 + j->tile_n, j->H), t);
 }
 
 #define MOEK_MAX_INLINE_K 64
@@ -184,7 +174,7 @@ static void combine_task(void* arg, size_t i) {
       }
       p.rows = rows_inline;
       if (s0) p.accumulate = 1;
-      j->t->combine(&p);
+      j->kern->combine.combine(&p);
       if (p.weights) p.weights += MOEK_MAX_INLINE_K;
     }
     /* Finite x and weights can still overflow (an expert's products beyond
@@ -225,7 +215,7 @@ static moek_status fail_overflow(const char* fn, const forward_job* j, size_t tl
 static size_t sort_assignments(forward_job* j, size_t E, int32_t* counts, int32_t* rows, int32_t* pos,
                                row_block* blocks) {
   const moek_forward_args* a = j->a;
-  const int32_t tm = (int32_t)j->t->tile_m;
+  const int32_t tm = (int32_t)j->s->tile_m;
   memset(counts, 0, (E + 1) * sizeof *counts);
   for (size_t tl = 0; tl < j->tn; tl++)
     for (size_t s = 0; s < j->k; s++) {
@@ -334,11 +324,11 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
   if (a.num_tokens == 0) return MOEK_SUCCESS;
 
   const double start = ctx->verbose ? moek_now() : 0;
-  const moek_kernel_table* t = x->table;
+  const moek_gemm_slot* s = x->slot;
   const size_t T = (size_t)a.num_tokens, k = (size_t)a.top_k, E = (size_t)x->num_experts;
   const size_t H = (size_t)x->hidden, I = (size_t)x->inter;
   const bool quant = x->weight_dtype == MOEK_DTYPE_Q8 || x->weight_dtype == MOEK_DTYPE_Q4;
-  const bool convert_x = a.x_dtype == MOEK_DTYPE_BF16 && (quant || (t->flags & MOEK_KERNEL_F32_X));
+  const bool convert_x = a.x_dtype == MOEK_DTYPE_BF16 && (quant || !(s->flags & MOEK_SLOT_BF16_A));
   const size_t xq_bytes = quant ? MOEK_Q8_ROW_BYTES(H) : 0, hq_bytes = quant ? MOEK_Q8_ROW_BYTES(I) : 0;
   /* Per assignment: h and out rows, its sorted row, its token, a row block,
    * its h record; per token: its f32 x row when converting, its x record. */
@@ -359,7 +349,7 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
     pthread_mutex_unlock(&ctx->call_lock);
     return MOEK_ERROR_OUT_OF_MEMORY;
   }
-  forward_job j = {.x = x, .t = t, .a = &a, .H = H, .I = I, .k = k};
+  forward_job j = {.x = x, .s = s, .kern = &ctx->kernels, .a = &a, .H = H, .I = I, .k = k};
   j.h = (float*)ws;
   j.out = (float*)(ws += moek_align_up(P * I * 4));
   int32_t* rows = (int32_t*)(ws += moek_align_up(P * H * 4));
@@ -391,12 +381,12 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
       moek_parallel_run(ctx, (j.tn + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_x_task, &j);
     j.n_blocks = sort_assignments(&j, E, counts, rows, pos, blocks);
     j.n_rows = j.n_blocks ? (size_t)blocks[j.n_blocks - 1].end : 0;
-    j.tile_n = phase_tile(t->gateup_tile_n, I, j.n_blocks, ctx->num_threads);
+    j.tile_n = phase_tile(s->tile_n, I, j.n_blocks, ctx->num_threads);
     j.col_tiles = (I + j.tile_n - 1) / j.tile_n;
     moek_parallel_run(ctx, j.n_blocks * j.col_tiles, gateup_task, &j);
     if (quant)
       moek_parallel_run(ctx, (j.n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_h_task, &j);
-    j.tile_n = phase_tile(t->down_tile_n, H, j.n_blocks, ctx->num_threads);
+    j.tile_n = phase_tile(s->tile_n, H, j.n_blocks, ctx->num_threads);
     j.col_tiles = (H + j.tile_n - 1) / j.tile_n;
     moek_parallel_run(ctx, j.n_blocks * j.col_tiles, down_task, &j);
     atomic_store_explicit(&j.first_bad, SIZE_MAX, memory_order_relaxed);
@@ -411,11 +401,11 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
   pthread_mutex_unlock(&ctx->call_lock);
   if (ctx->verbose)
     fprintf(stderr,
-            "moek_verbose,exec,forward,%s,gateup:%s,down:%s,combine:%s,T=%zu,k=%zu,E=%zu,H=%zu,I=%zu,x:%s,y:%s,"
-            "w:%s,threads=%d,%.3f ms\n",
-            t->name, t->ukernel_name("gateup", x->weight_dtype), t->ukernel_name("down", x->weight_dtype),
-            t->ukernel_name("combine", x->weight_dtype), T, k, E, H, I, moek_dtype_name(a.x_dtype),
-            moek_dtype_name(a.y_dtype), moek_dtype_name(x->weight_dtype), ctx->num_threads,
-            (moek_now() - start) * 1e3);
+            "moek_verbose,exec,forward,w:%s,gateup:%s(%s %ux%u),down:%s(%s %ux%u),combine:%s(%s),T=%zu,k=%zu,E=%zu,H=%zu,"
+            "I=%zu,x:%s,y:%s,threads=%d,%.3f ms\n",
+            moek_wformat_name(x->wformat), s->gateup_name, x->slot_table->name, s->mr, x->gated ? s->nr_gated : s->nr,
+            s->down_name, x->slot_table->name, s->mr, s->nr, ctx->kernels.combine.combine_name,
+            ctx->kernels.combine_table->name, T, k, E, H, I, moek_dtype_name(a.x_dtype), moek_dtype_name(a.y_dtype),
+            ctx->num_threads, (moek_now() - start) * 1e3);
   return MOEK_SUCCESS;
 }

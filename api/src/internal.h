@@ -67,7 +67,11 @@ bool moek_find_nonfinite(const void* src, int32_t dtype, size_t rows, size_t col
 void moek_bf16_rows_to_f32(const uint16_t* src, size_t src_stride, size_t rows, size_t cols, float* dst);
 
 bool moek_dtype_valid(int32_t dtype); /* f32 or bf16: activations, sources */
-bool moek_weight_dtype_valid(int32_t dtype); /* also Q8, Q4 */
+bool moek_weight_dtype_valid(int32_t dtype); /* also F16, Q8, Q4 */
+/* First element of a strided matrix with |v| >= limit: true and its
+ * (row, col) if there is one. */
+bool moek_find_beyond(const void* src, int32_t dtype, size_t rows, size_t cols, ptrdiff_t stride_row,
+                      ptrdiff_t stride_col, float limit, size_t* row, size_t* col);
 
 /* import.c: already-quantized sources (GGML_Q8_0, GGML_Q4_0, MXFP4, FP8_E4M3) */
 bool moek_import_dtype(int32_t src_dtype);
@@ -84,8 +88,47 @@ const char* moek_dtype_name(int32_t dtype);
 /* --------------------------------------------------------------- dispatch */
 
 uint64_t moek_cpu_features(void); /* probed once, MOEK_CPU_* bits */
-/* The best table allowed by the features and the cap (moek_isa). */
-const moek_kernel_table* moek_select_table(uint64_t features, int32_t max_isa);
+
+/* The kernels a context runs: for every slot, the highest-ranked table that
+ * provides it, whose CPU features are present and whose ISA the cap allows
+ * (ref provides every slot). */
+typedef struct moek_kernels {
+  const moek_kernel_table* best; /* the highest-ranked table that won any slot */
+  const moek_kernel_table* gemm_table[MOEK_WFORMAT_COUNT];
+  const moek_gemm_slot* gemm[MOEK_WFORMAT_COUNT];
+  const moek_kernel_table *route_table, *combine_table, *quantize_table;
+  moek_route_slot route;
+  moek_combine_slot combine;
+  moek_quantize_slot quantize;
+} moek_kernels;
+void moek_select_kernels(uint64_t features, int32_t max_isa, moek_kernels* out);
+
+/* ------------------------------------------------------------ tile loops */
+
+#define MOEK_MAX_MR 64 /* the most rows a slot's tile kernel may take */
+
+/* The A rows of a run: row r at base + index[r] * stride (index NULL: r). */
+typedef struct moek_rows {
+  const char* base;
+  size_t stride; /* bytes */
+  const int32_t* index;
+} moek_rows;
+
+size_t moek_panels(const moek_gemm_slot* s, size_t rows, bool gated);
+/* bytes of p's matrix packed by slot s (p->src_gate set: gate and up) */
+size_t moek_packed_bytes(const moek_gemm_slot* s, const moek_pack_params* p);
+void moek_pack_matrix(const moek_gemm_slot* s, const moek_pack_params* p, void* dst);
+/* Columns [n_begin, n_end) (n_begin a multiple of the panel width) of m
+ * rows, as tiles: t is the template (everything but mr, n0, nc, a, w; h and
+ * out at row 0). */
+void moek_run_gateup(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w, size_t panel_bytes,
+                     size_t n_begin, size_t n_end, moek_gateup_tile t);
+void moek_run_down(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w, size_t panel_bytes,
+                   size_t n_begin, size_t n_end, moek_down_tile t);
+
+/* (weight_dtype, resolved quant_group, flags) -> moek_wformat */
+int32_t moek_wformat_of(int32_t weight_dtype, uint32_t flags);
+const char* moek_wformat_name(int32_t wformat);
 /* isa for an ISA name (as MOEK_MAX_ISA spells it), -1 if none. */
 int32_t moek_isa_from_name(const char* name);
 /* "ref, avx2, ...": every ISA name, for messages, into buf (n bytes). */
@@ -103,7 +146,8 @@ void moek_pool_run(moek_pool* pool, size_t n, moek_task_fn task, void* arg);
 /* ---------------------------------------------------------------- objects */
 
 struct moek_context {
-  const moek_kernel_table* table;
+  const moek_kernel_table* table; /* kernels.best: what get_isa and get_kernel_name report */
+  moek_kernels kernels;
   uint64_t cpu_features;
   int32_t num_threads;
   moek_pool* pool; /* NULL: one thread, or the caller's parallel_for */
@@ -125,12 +169,15 @@ void moek_parallel_run(moek_context* ctx, size_t n, moek_task_fn task, void* arg
 void* moek_workspace(moek_context* ctx, size_t bytes, const char* fn);
 
 struct moek_experts {
-  const moek_kernel_table* table; /* the layout the weights were packed for */
+  /* the slot (and its table) that packed every matrix: its layout */
+  const moek_gemm_slot* slot;
+  const moek_kernel_table* slot_table;
   int64_t num_experts, hidden, inter;
   int32_t activation;
   int32_t weight_dtype;
+  int32_t wformat;       /* moek_wformat, resolved once */
   int32_t quant_group;   /* resolved: Q8 0 (per channel) or a multiple of 32; Q4 32 or 128 */
-  uint32_t quant_flags;  /* MOEK_EXPERTS_QUANT_MIN */
+  size_t gateup_panel_bytes, down_panel_bytes;
   float act_alpha, act_limit;
   bool gated;
   void* block; /* one allocation: packed weights, then biases */
@@ -145,7 +192,9 @@ static inline const void* moek_expert_w(const moek_experts* x, int which, int64_
 }
 
 struct moek_router {
-  const moek_kernel_table* table; /* the layout w_packed is in */
+  const moek_gemm_slot* slot; /* the layout w_packed is in */
+  const moek_kernel_table* slot_table;
+  size_t panel_bytes;
   moek_router_desc desc; /* resolved: num_groups >= 1, routed_scaling != 0, dtypes and strides set */
   float* selection_bias; /* own copies or NULL */
   float* router_bias;

@@ -126,7 +126,6 @@ moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, 
 
   moek_router* r = calloc(1, sizeof *r);
   if (!r) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
-  r->table = ctx->table;
   const size_t E = (size_t)d.num_experts;
   if ((d.selection_bias && !(r->selection_bias = copy_floats(d.selection_bias, E))) ||
       (d.router_bias && !(r->router_bias = copy_floats(d.router_bias, E)))) {
@@ -135,17 +134,19 @@ moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, 
   }
   if (d.w_router) {
     const size_t H = (size_t)d.hidden;
-    moek_pack_params pp = {.src_dtype = d.router_src_dtype, .w_dtype = d.router_weight_dtype, .rows = E, .cols = H,
-                           .src = d.w_router, .stride_row = (ptrdiff_t)d.router_strides.row,
-                           .stride_col = (ptrdiff_t)d.router_strides.col};
-    const size_t bytes = moek_align_up(r->table->packed_size(&pp));
+    const int32_t f = moek_wformat_of(d.router_weight_dtype, 0);
+    r->slot = ctx->kernels.gemm[f];
+    r->slot_table = ctx->kernels.gemm_table[f];
+    moek_pack_params pp = {.src_dtype = d.router_src_dtype, .wformat = f, .rows = E, .cols = H, .src = d.w_router,
+                           .stride_row = (ptrdiff_t)d.router_strides.row, .stride_col = (ptrdiff_t)d.router_strides.col};
+    r->panel_bytes = r->slot->panel_bytes(f, H, 0, 0);
+    const size_t bytes = moek_align_up(moek_packed_bytes(r->slot, &pp));
     r->w_packed = moek_alloc_weights(bytes);
     if (!r->w_packed) {
       moek_router_destroy(r);
       return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory for %zu bytes of router weight", fn, bytes);
     }
-    pp.dst = r->w_packed;
-    r->table->pack(&pp);
+    moek_pack_matrix(r->slot, &pp, r->w_packed);
   }
   d.selection_bias = r->selection_bias;
   d.router_bias = r->router_bias;
@@ -166,6 +167,7 @@ moek_status moek_router_destroy(moek_router* r) {
 
 typedef struct route_job {
   const moek_router* r;
+  const moek_kernels* kern; /* the context's route kernel */
   moek_route_params base;  /* everything but the token range, logits, scratch and statistics */
   size_t t0, tn;           /* this chunk: tokens [t0, t0 + tn) */
   const float* logits;     /* logits input, row 0 = token 0, or NULL (fused) */
@@ -193,7 +195,7 @@ typedef struct route_job {
 static void gemm_task(void* arg, size_t i) {
   const route_job* j = arg;
   const moek_router* r = j->r;
-  const size_t E = (size_t)r->desc.num_experts, H = (size_t)r->desc.hidden, tile = r->table->down_tile_n;
+  const size_t E = (size_t)r->desc.num_experts, H = (size_t)r->desc.hidden, tile = r->slot->tile_n;
   const size_t col_tiles = (E + tile - 1) / tile, b = i / col_tiles, n0 = (i % col_tiles) * tile;
   const size_t t = j->t0 + b * TOKENS_PER_TASK;
   const size_t n = t + TOKENS_PER_TASK < j->t0 + j->tn ? TOKENS_PER_TASK : j->t0 + j->tn - t;
@@ -204,16 +206,17 @@ static void gemm_task(void* arg, size_t i) {
   } else {
     rows = (const float*)j->x + t * j->x_stride, stride = j->x_stride;
   }
-  moek_down_params p = {.m = n, .k = H, .n_total = E, .n_begin = n0, .n_end = n0 + tile < E ? n0 + tile : E,
-                        .h = rows, .h_stride = stride, .w_dtype = r->desc.router_weight_dtype, .w_down = r->w_packed,
-                        .b_down = r->router_bias, .out = j->chunk_logits + (t - j->t0) * E, .out_stride = E};
-  r->table->expert_down(&p);
+  float* out = j->chunk_logits + (t - j->t0) * E;
+  const size_t n1 = n0 + tile < E ? n0 + tile : E;
+  const moek_rows ar = {.base = (const char*)rows, .stride = stride * sizeof(float)};
+  const moek_down_tile tt = {.k = H, .a_dtype = MOEK_DTYPE_F32, .bias = r->router_bias, .out = out, .out_stride = E};
+  moek_run_down(r->slot, &ar, n, r->w_packed, r->panel_bytes, n0, n1, tt);
   /* The weights are finite (checked at create), so a NaN or Inf anywhere in
    * a row of x makes every logit of that token non-finite: checking the
    * fresh, cached tile replaces a serial pass over all of x. It also catches
    * finite x whose logits overflow, which must not pass as masked -Inf. */
   size_t br, bc;
-  if (moek_find_nonfinite(p.out + n0, MOEK_DTYPE_F32, n, p.n_end - n0, (ptrdiff_t)E, 1, &br, &bc)) {
+  if (moek_find_nonfinite(out + n0, MOEK_DTYPE_F32, n, n1 - n0, (ptrdiff_t)E, 1, &br, &bc)) {
     const int_fast64_t code = (int_fast64_t)((t + br) * E + n0 + bc);
     int_fast64_t cur = atomic_load_explicit(j->first_bad, memory_order_relaxed);
     while (code < cur && !atomic_compare_exchange_weak_explicit(j->first_bad, &cur, code, memory_order_relaxed,
@@ -250,7 +253,7 @@ static void route_task(void* arg, size_t i) {
     memset(p.prob_sum, 0, E * sizeof *p.prob_sum);
     p.z_sum = 0.0;
   }
-  j->r->table->route(&p);
+  j->kern->route.route(&p);
   j->bad_token[i] = p.bad_token;
   j->bad_expert[i] = p.bad_expert;
   if (j->prob_sum) j->z_sum[i] = p.z_sum;
@@ -388,6 +391,7 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
   atomic_int_fast64_t first_bad;
   route_job job = {
       .r = router,
+      .kern = &ctx->kernels,
       .base = {.num_experts = d->num_experts, .top_k = d->top_k, .scoring = d->scoring, .num_groups = d->num_groups,
                .topk_groups = d->topk_groups, .flags = d->flags, .selection_bias = d->selection_bias,
                .routed_scaling = d->routed_scaling, .ids = a.expert_ids, .weights = a.expert_weights},
@@ -419,7 +423,7 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
     if (fused) {
       const size_t blocks = (job.tn + TOKENS_PER_TASK - 1) / TOKENS_PER_TASK;
       if (convert) moek_parallel_run(ctx, blocks, convert_task, &job);
-      const size_t col_tiles = (E + router->table->down_tile_n - 1) / router->table->down_tile_n;
+      const size_t col_tiles = (E + router->slot->tile_n - 1) / router->slot->tile_n;
       atomic_store_explicit(&first_bad, INT64_MAX, memory_order_relaxed);
       moek_parallel_run(ctx, blocks * col_tiles, gemm_task, &job);
       const int_fast64_t bad = atomic_load_explicit(&first_bad, memory_order_relaxed);
@@ -478,7 +482,7 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
   user->num_dropped = dropped;
   if (ctx->verbose)
     fprintf(stderr, "moek_verbose,exec,route,%s,route:%s,%s,T=%zu,E=%zu,k=%d,groups=%d,dropped=%lld,threads=%d,%.3f ms\n",
-            router->table->name, router->table->ukernel_name("route", MOEK_DTYPE_F32), fused ? "from x" : "from logits", T, E,
+            ctx->kernels.route_table->name, ctx->kernels.route.route_name, fused ? "from x" : "from logits", T, E,
             d->top_k, d->num_groups, (long long)dropped, ctx->num_threads, (moek_now() - start) * 1e3);
   return MOEK_SUCCESS;
 }

@@ -65,17 +65,33 @@ static inline uint16_t moek_f32_to_f16(float f) {
 
 /* Bytes of one element of a moek_dtype (Q8/Q4 as sources: one int8 code). */
 static inline size_t moek_dtype_size(int32_t dtype) {
-  return dtype == MOEK_DTYPE_BF16 ? 2u : dtype == MOEK_DTYPE_Q8 || dtype == MOEK_DTYPE_Q4 ? 1u : 4u;
+  return dtype == MOEK_DTYPE_BF16 || dtype == MOEK_DTYPE_F16       ? 2u
+         : dtype == MOEK_DTYPE_Q8 || dtype == MOEK_DTYPE_Q4 ? 1u
+                                                            : 4u;
 }
 
-/* Element i of a buffer of the given moek_dtype, as f32. */
+/* Element i of a buffer of the given moek_dtype (f32, bf16, f16), as f32. */
 static inline float moek_load_elem(const void* base, int32_t dtype, ptrdiff_t i) {
-  return dtype == MOEK_DTYPE_BF16 ? moek_bf16_to_f32(((const uint16_t*)base)[i]) : ((const float*)base)[i];
+  if (dtype == MOEK_DTYPE_BF16) return moek_bf16_to_f32(((const uint16_t*)base)[i]);
+  if (dtype == MOEK_DTYPE_F16) return moek_f16_to_f32(((const uint16_t*)base)[i]);
+  return ((const float*)base)[i];
+}
+
+/* f32 to IEEE half with Inf beyond the range (a value, unlike a scale, may
+ * overflow: moek_f32_to_f16 saturates, for scales). */
+static inline uint16_t moek_f32_to_f16_value(float f) {
+  uint32_t x;
+  memcpy(&x, &f, sizeof x);
+  const uint32_t ax = x & 0x7fffffffu;
+  if (ax <= 0x7f800000u && ax >= 0x477ff000u) return (uint16_t)(((x >> 16) & 0x8000u) | 0x7c00u);
+  return moek_f32_to_f16(f);
 }
 
 static inline void moek_store_elem(void* base, int32_t dtype, ptrdiff_t i, float v) {
   if (dtype == MOEK_DTYPE_BF16)
     ((uint16_t*)base)[i] = moek_f32_to_bf16(v);
+  else if (dtype == MOEK_DTYPE_F16)
+    ((uint16_t*)base)[i] = moek_f32_to_f16_value(v);
   else
     ((float*)base)[i] = v;
 }

@@ -15,6 +15,25 @@
 
 #include "moek_bf16.h"
 
+/* The Q weight formats as the rule's (w_dtype, flags): the rule below is
+ * written on those. 0 for the other formats. */
+static inline int32_t moek_wformat_qdtype(int32_t f) {
+  return f == MOEK_WFORMAT_Q8 || f == MOEK_WFORMAT_Q8_F16S ? MOEK_DTYPE_Q8
+         : f >= MOEK_WFORMAT_Q4 && f <= MOEK_WFORMAT_MXFP4 ? MOEK_DTYPE_Q4
+                                                          : 0;
+}
+static inline uint32_t moek_wformat_qflags(int32_t f) {
+  switch (f) {
+    case MOEK_WFORMAT_Q8_F16S:
+    case MOEK_WFORMAT_Q4_F16S: return MOEK_EXPERTS_QUANT_F16_SCALES;
+    case MOEK_WFORMAT_Q4_MIN: return MOEK_EXPERTS_QUANT_MIN;
+    case MOEK_WFORMAT_Q4_MIN_F16S: return MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_F16_SCALES;
+    case MOEK_WFORMAT_MXFP4: return MOEK_EXPERTS_QUANT_E2M1;
+    default: return 0;
+  }
+}
+static inline int moek_wformat_is_q(int32_t f) { return moek_wformat_qdtype(f) != 0; }
+
 /* One group's parameters: w ~ scale * (code - 8) (Q4), scale * code + min
  * (Q4 with MOEK_EXPERTS_QUANT_MIN), scale * code (Q8). */
 typedef struct moek_qparams {

@@ -52,16 +52,4 @@ static inline int32_t moek_isa_cap_min(int32_t a, int32_t b) {
   return a < b ? a : b;
 }
 
-/* The ukernel_name lookup of the built-in tables: gateup and down name one
- * microkernel per weight dtype, indexed by moek_dtype (F32 .. Q4; an
- * unknown dtype reads as F32). */
-static inline const char* moek_ukernel_name_of(const char* op, int32_t w_dtype, const char* const gateup[MOEK_DTYPE_Q4 + 1],
-                                               const char* const down[MOEK_DTYPE_Q4 + 1], const char* combine,
-                                               const char* route) {
-  const int32_t w = w_dtype >= MOEK_DTYPE_F32 && w_dtype <= MOEK_DTYPE_Q4 ? w_dtype : MOEK_DTYPE_F32;
-  if (!strcmp(op, "gateup")) return gateup[w];
-  if (!strcmp(op, "down")) return down[w];
-  return strcmp(op, "combine") ? route : combine;
-}
-
 #endif /* MOEK_TABLES_H */

@@ -29,47 +29,47 @@ MOEK_REF_DOT(dot_f32_bf16, float, uint16_t, MOEK_F32, MOEK_BF16)
 MOEK_REF_DOT(dot_bf16_f32, uint16_t, float, MOEK_BF16, MOEK_F32)
 MOEK_REF_DOT(dot_bf16_bf16, uint16_t, uint16_t, MOEK_BF16, MOEK_BF16)
 
-/* Row n of a packed [rows x k] ref matrix dotted with a (a_dtype). The ref
- * packed layout is plain row-major in the weight dtype. */
-static float dot_row(const void* a, int32_t a_dtype, const void* w, int32_t w_dtype,
-                     size_t n, size_t k) {
-  if (w_dtype == MOEK_DTYPE_BF16) {
-    const uint16_t* wr = (const uint16_t*)w + n * k;
-    return a_dtype == MOEK_DTYPE_BF16 ? dot_bf16_bf16((const uint16_t*)a, wr, k)
-                                      : dot_f32_bf16((const float*)a, wr, k);
+#define MOEK_F16(v) moek_f16_to_f32(v)
+MOEK_REF_DOT(dot_f32_f16, float, uint16_t, MOEK_F32, MOEK_F16)
+MOEK_REF_DOT(dot_bf16_f16, uint16_t, uint16_t, MOEK_BF16, MOEK_F16)
+
+/* One packed row of a float format (f32, bf16, f16) dotted with a row a
+ * (f32 or bf16). */
+static float dot_row(const void* a, int32_t a_dtype, const void* w, int32_t wformat, size_t k) {
+  const int abf = a_dtype == MOEK_DTYPE_BF16;
+  switch (wformat) {
+    case MOEK_WFORMAT_BF16: return abf ? dot_bf16_bf16(a, w, k) : dot_f32_bf16(a, w, k);
+    case MOEK_WFORMAT_F16: return abf ? dot_bf16_f16(a, w, k) : dot_f32_f16(a, w, k);
+    default: return abf ? dot_bf16_f32(a, w, k) : dot_f32_f32(a, w, k);
   }
-  const float* wr = (const float*)w + n * k;
-  return a_dtype == MOEK_DTYPE_BF16 ? dot_bf16_f32((const uint16_t*)a, wr, k)
-                                    : dot_f32_f32((const float*)a, wr, k);
 }
 
-/* Quantized weights: row n of a packed Q8/Q4 matrix (pack_ref.c) against
- * one activation record. Per block of 32: the exact int32 dot S, then
- * acc = fma(S, w_scale * a_scale, acc) (+ fma(sum_a, w_min * a_scale, acc)),
- * blocks in order: every table computes exactly this. */
-static float dot_row_quant(const void* record, const void* w, int32_t w_dtype, int32_t group, uint32_t flags,
-                           size_t n, size_t rows, size_t k) {
+/* A packed Q row (pack_ref.c) against one activation record. Per block of
+ * 32: the exact int32 dot S, then acc = fma(S, w_scale * a_scale, acc)
+ * (+ fma(sum_a, w_min * a_scale, acc)), blocks in order: every table
+ * computes exactly this. */
+static float dot_row_quant(const void* record, const void* w, int32_t wformat, int32_t group, size_t k) {
+  const uint32_t flags = moek_wformat_qflags(wformat);
   const size_t kp = (k + 31) / 32 * 32, nb = kp / 32, glen = moek_quant_group_len(group, k), groups = kp / glen;
-  const int8_t* codes = (const int8_t*)w + n * kp;
-  const char* scales = (const char*)w + rows * kp; /* [rows x groups], then the mins */
-  const char* mins = scales + rows * groups * moek_quant_scale_bytes(flags);
+  const int8_t* codes = w;
+  const char* scales = (const char*)w + kp;
+  const char* mins = scales + groups * moek_quant_scale_bytes(flags);
   const int8_t* aq = record;
   const float* as = (const float*)((const char*)record + nb * 32);
   const int32_t* asum = (const int32_t*)((const char*)record + nb * 36);
-  const int32_t offset =
-      w_dtype == MOEK_DTYPE_Q4 && !(flags & (MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_E2M1)) ? 8 : 0;
+  const int e2m1 = wformat == MOEK_WFORMAT_MXFP4;
+  const int32_t offset = wformat == MOEK_WFORMAT_Q4 || wformat == MOEK_WFORMAT_Q4_F16S ? 8 : 0;
   float acc = 0.0f;
   for (size_t b = 0; b < nb; b++) {
     int32_t s = 0;
-    if (moek_quant_e2m1(w_dtype, flags))
+    if (e2m1)
       for (size_t i = 0; i < 32; i++) s += (int32_t)moek_e2m1_x2[codes[b * 32 + i] & 15] * aq[b * 32 + i];
     else
       for (size_t i = 0; i < 32; i++) s += (int32_t)codes[b * 32 + i] * aq[b * 32 + i];
     s -= offset * asum[b];
     const size_t g = b * 32 / glen;
-    acc = fmaf((float)s, moek_quant_load_scale(scales, n * groups + g, flags) * as[b], acc);
-    if (flags & MOEK_EXPERTS_QUANT_MIN)
-      acc = fmaf((float)asum[b], moek_quant_load_scale(mins, n * groups + g, flags) * as[b], acc);
+    acc = fmaf((float)s, moek_quant_load_scale(scales, g, flags) * as[b], acc);
+    if (flags & MOEK_EXPERTS_QUANT_MIN) acc = fmaf((float)asum[b], moek_quant_load_scale(mins, g, flags) * as[b], acc);
   }
   return acc;
 }
@@ -78,50 +78,28 @@ void moek_ref_quantize_rows(const float* src, size_t src_stride, size_t rows, si
   for (size_t r = 0; r < rows; r++) moek_quantize_row_ref(src + r * src_stride, k, (char*)dst + r * dst_stride);
 }
 
-static bool is_quant(int32_t w_dtype) { return w_dtype == MOEK_DTYPE_Q8 || w_dtype == MOEK_DTYPE_Q4; }
-
-static const void* x_row(const moek_gateup_params* p, size_t r) {
-  size_t esize = p->x_dtype == MOEK_DTYPE_Q8 ? 1 : moek_dtype_size(p->x_dtype);
-  return (const char*)p->x + (size_t)p->a_rows[r] * p->x_stride * esize;
+static float dot_any(const void* a, int32_t a_dtype, const void* w, int32_t wformat, int32_t group, size_t k) {
+  return moek_wformat_is_q(wformat) ? dot_row_quant(a, w, wformat, group, k) : dot_row(a, a_dtype, w, wformat, k);
 }
 
-void moek_ref_expert_gateup(const moek_gateup_params* p) {
-  /* packed [gate | up] when gated, else [up] */
-  const bool quant = is_quant(p->w_dtype);
-  const void* w_up =
-      p->gated ? (const char*)p->w + moek_ref_matrix_bytes(p->w_dtype, p->quant_group, p->quant_flags, p->n_total, p->k)
-               : p->w;
-  /* n outer, rows inner: the weight rows stay in L1 while the (few) routed x
-   * rows are reused from L2. */
-  for (size_t n = p->n_begin; n < p->n_end; n++) {
-    float bg = p->b_gate ? p->b_gate[n] : 0.0f;
-    float bu = p->b_up ? p->b_up[n] : 0.0f;
-    for (size_t r = 0; r < p->m; r++) {
-      const void* a = x_row(p, r);
-      float up, gate = 0.0f;
-      if (quant) {
-        up = dot_row_quant(a, w_up, p->w_dtype, p->quant_group, p->quant_flags, n, p->n_total, p->k) + bu;
-        if (p->gated) gate = dot_row_quant(a, p->w, p->w_dtype, p->quant_group, p->quant_flags, n, p->n_total, p->k) + bg;
-      } else {
-        up = dot_row(a, p->x_dtype, w_up, p->w_dtype, n, p->k) + bu;
-        if (p->gated) gate = dot_row(a, p->x_dtype, p->w, p->w_dtype, n, p->k) + bg;
-      }
-      p->h[r * p->h_stride + n] =
-          moek_ref_activation(p->activation, gate, up, p->act_alpha, p->act_limit);
-    }
+/* The tile kernels take the format from the slot they fill: one wrapper
+ * per format (moek_ref_gemm_*_<format> in table_ref.c) passes it in. */
+void moek_ref_gateup_tile(const moek_gateup_tile* t, int32_t wformat) {
+  const void* w_up = t->gated ? (const char*)t->w + moek_ref_panel_bytes(wformat, t->k, t->group, 0) : t->w;
+  const size_t n = t->n0; /* nr = 1 */
+  const float bg = t->b_gate ? t->b_gate[n] : 0.0f, bu = t->b_up ? t->b_up[n] : 0.0f;
+  for (size_t r = 0; r < t->mr; r++) {
+    const float up = dot_any(t->a[r], t->a_dtype, w_up, wformat, t->group, t->k) + bu;
+    const float gate = t->gated ? dot_any(t->a[r], t->a_dtype, t->w, wformat, t->group, t->k) + bg : 0.0f;
+    t->h[r * t->h_stride + n] = moek_ref_activation(t->activation, gate, up, t->act_alpha, t->act_limit);
   }
 }
 
-void moek_ref_expert_down(const moek_down_params* p) {
-  for (size_t n = p->n_begin; n < p->n_end; n++) {
-    float b = p->b_down ? p->b_down[n] : 0.0f;
-    for (size_t r = 0; r < p->m; r++)
-      p->out[r * p->out_stride + n] =
-          (is_quant(p->w_dtype) ? dot_row_quant((const char*)p->hq + r * p->hq_stride, p->w_down, p->w_dtype,
-                                                p->quant_group, p->quant_flags, n, p->n_total, p->k)
-                                : dot_row(p->h + r * p->h_stride, MOEK_DTYPE_F32, p->w_down, p->w_dtype, n, p->k)) +
-          b;
-  }
+void moek_ref_down_tile(const moek_down_tile* t, int32_t wformat) {
+  const size_t n = t->n0;
+  const float b = t->bias ? t->bias[n] : 0.0f;
+  for (size_t r = 0; r < t->mr; r++)
+    t->out[r * t->out_stride + n] = dot_any(t->a[r], t->a_dtype, t->w, wformat, t->group, t->k) + b;
 }
 
 void moek_ref_combine(const moek_combine_params* p) {

@@ -1,14 +1,29 @@
-/* The reference kernel table: portable C, runs everywhere, the oracle. */
+/* The reference kernel table: portable C, runs everywhere, the oracle. It
+ * fills every slot, so every format runs on every CPU. */
 #include "gemm_ref.h"
 #include "moek_tables.h"
 
-static const char* ref_ukernel_name(const char* op, int32_t w_dtype) {
-  static const char* const gateup[] = {"", "moek_ref_expert_gateup(f32)", "moek_ref_expert_gateup(bf16)",
-                                       "moek_ref_expert_gateup(q8)", "moek_ref_expert_gateup(q4)"};
-  static const char* const down[] = {"", "moek_ref_expert_down(f32)", "moek_ref_expert_down(bf16)",
-                                     "moek_ref_expert_down(q8)", "moek_ref_expert_down(q4)"};
-  return moek_ukernel_name_of(op, w_dtype, gateup, down, "moek_ref_combine", "moek_ref_route");
-}
+/* One tile wrapper per format: the ref kernels are written once over the
+ * format, and each slot hands its own. */
+#define MOEK_REF_FORMAT(fmt, suffix)                                                                     \
+  static void moek_ref_gateup_32x1_##suffix(const moek_gateup_tile* t) { moek_ref_gateup_tile(t, fmt); } \
+  static void moek_ref_down_32x1_##suffix(const moek_down_tile* t) { moek_ref_down_tile(t, fmt); }
+MOEK_REF_FORMAT(MOEK_WFORMAT_F32, f32)
+MOEK_REF_FORMAT(MOEK_WFORMAT_BF16, bf16)
+MOEK_REF_FORMAT(MOEK_WFORMAT_F16, f16)
+MOEK_REF_FORMAT(MOEK_WFORMAT_Q8, q8)
+MOEK_REF_FORMAT(MOEK_WFORMAT_Q8_F16S, q8f16)
+MOEK_REF_FORMAT(MOEK_WFORMAT_Q4, q4)
+MOEK_REF_FORMAT(MOEK_WFORMAT_Q4_F16S, q4f16)
+MOEK_REF_FORMAT(MOEK_WFORMAT_Q4_MIN, q4min)
+MOEK_REF_FORMAT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16)
+MOEK_REF_FORMAT(MOEK_WFORMAT_MXFP4, mxfp4)
+
+/* mr 32 rows per call (the rows reuse one weight row from L1), one column */
+#define MOEK_REF_SLOT(fmt, suffix)                                                                                \
+  [fmt] = {.mr = 32, .nr = 1, .nr_gated = 1, .flags = MOEK_SLOT_BF16_A, .tile_m = 32, .tile_n = 64,               \
+           MOEK_SLOT_FN(panel_bytes, moek_ref_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_ref_pack_panel),        \
+           MOEK_SLOT_FN(gateup, moek_ref_gateup_32x1_##suffix), MOEK_SLOT_FN(down, moek_ref_down_32x1_##suffix)}
 
 const moek_kernel_table moek_ref_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
@@ -17,16 +32,12 @@ const moek_kernel_table moek_ref_kernel_table = {
     .isa = MOEK_ISA_REF,
     .priority = 0,
     .required_cpu_features = 0,
-    .flags = 0,
-    .tile_m = 32,
-    .gateup_tile_n = 64,
-    .down_tile_n = 64,
-    .packed_size = moek_ref_packed_size,
-    .pack = moek_ref_pack,
-    .expert_gateup = moek_ref_expert_gateup,
-    .expert_down = moek_ref_expert_down,
-    .combine = moek_ref_combine,
-    .route = moek_ref_route,
-    .ukernel_name = ref_ukernel_name,
-    .quantize_rows = moek_ref_quantize_rows,
+    .route = {MOEK_SLOT_FN(route, moek_ref_route)},
+    .combine = {MOEK_SLOT_FN(combine, moek_ref_combine)},
+    .quantize = {MOEK_SLOT_FN(quantize_rows, moek_ref_quantize_rows)},
+    .gemm = {MOEK_REF_SLOT(MOEK_WFORMAT_F32, f32), MOEK_REF_SLOT(MOEK_WFORMAT_BF16, bf16),
+             MOEK_REF_SLOT(MOEK_WFORMAT_F16, f16), MOEK_REF_SLOT(MOEK_WFORMAT_Q8, q8),
+             MOEK_REF_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16), MOEK_REF_SLOT(MOEK_WFORMAT_Q4, q4),
+             MOEK_REF_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16), MOEK_REF_SLOT(MOEK_WFORMAT_Q4_MIN, q4min),
+             MOEK_REF_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16), MOEK_REF_SLOT(MOEK_WFORMAT_MXFP4, mxfp4)},
 };

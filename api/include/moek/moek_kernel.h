@@ -7,8 +7,8 @@
  * Kernels compute only: no allocation, no threads, no error reporting. The
  * driver has validated every argument before a kernel runs.
  *
- * Status: the kernel table ABI (MOEK_KERNEL_ABI_VERSION) is experimental until the plugin loader
- * lands; see docs/kernel-guide.md.
+ * A table fills slots keyed by (operation, weight format); docs/kernel-guide.md
+ * has the recipes (add an ISA, add a weight format, write a plugin).
  */
 #ifndef MOEK_MOEK_KERNEL_H
 #define MOEK_MOEK_KERNEL_H
@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-#define MOEK_KERNEL_ABI_VERSION 2u
+#define MOEK_KERNEL_ABI_VERSION 3u
 
 /* CPU features a table may require (moek_kernel_table.required_cpu_features). */
 #define MOEK_CPU_X86_AVX2 (1ull << 0)
@@ -42,27 +42,47 @@ extern "C" {
 #define MOEK_CPU_ARM_BF16 (1ull << 35)
 #define MOEK_CPU_ARM_SVE (1ull << 36)
 
-/* Pack weights from strided sources into the table's own layout,
- * converting to w_dtype. With src_gate NULL: one matrix [rows x cols]
- * (W_down, or W_up of an ungated FFN). With src_gate set: W_gate and W_up,
- * both [rows x cols], packed together so one kernel pass reads both. */
-/* Quantized weights (w_dtype MOEK_DTYPE_Q8/Q4) compute on activations
+/* Quantized weight formats (MOEK_WFORMAT_Q*) compute on activations
  * quantized to int8 in blocks of MOEK_QBLOCK along K: one row of K values
  * is a record of MOEK_Q8_ROW_BYTES(K) bytes: ceil(K / 32) * 32 int8 values
  * (zero past K), then one f32 scale per block, then one int32 sum of the
  * block's values per block. The rule (table.quantize_rows) is fixed, so
  * every table sees the same int8 values: per block, amax = max |a|,
- * scale = amax / 127, q = nearest-even(a * (127 / amax)), all 0 if amax = 0. */
+ * scale = amax / 127, q = nearest-even(a * (127 / amax)), all 0 if amax = 0
+ * (kernels/common/moek_quant.h has the rule, with its edge cases). */
 #define MOEK_QBLOCK 32u
 #define MOEK_Q8_ROW_BYTES(k) (((((size_t)(k) + 31u) / 32u) * 40u + 31u) / 32u * 32u)
 
+/* Weight formats: what moek_experts_create resolves (weight_dtype,
+ * quant_group, flags) into, once. A table provides kernels per format (its
+ * slots); kernels never look at the descriptor's fields. The group size of
+ * the Q formats is a shape parameter (moek_gemm_tile.group), not a format. */
+typedef enum moek_wformat {
+  MOEK_WFORMAT_F32 = 0,
+  MOEK_WFORMAT_BF16 = 1,
+  MOEK_WFORMAT_F16 = 2,         /* IEEE half */
+  MOEK_WFORMAT_Q8 = 3,          /* int8 codes, f32 scales */
+  MOEK_WFORMAT_Q8_F16S = 4,     /* int8 codes, f16 scales */
+  MOEK_WFORMAT_Q4 = 5,          /* 4-bit codes - 8, f32 scales */
+  MOEK_WFORMAT_Q4_F16S = 6,
+  MOEK_WFORMAT_Q4_MIN = 7,      /* 4-bit codes with a min per group, f32 scales and mins */
+  MOEK_WFORMAT_Q4_MIN_F16S = 8,
+  MOEK_WFORMAT_MXFP4 = 9,       /* 4-bit e2m1 codes, e8m0 scale bytes */
+  MOEK_WFORMAT_COUNT = 10       /* grows at the end: new formats append */
+} moek_wformat;
+
+/* Packing one panel of a matrix (or, gated, of W_gate and W_up together).
+ * A packed matrix is a sequence of panels of panel_bytes each; panel p
+ * holds output columns [p * nr, (p + 1) * nr) (plain), or h columns
+ * [p * nr_gated, ...) with both their gate and up weights (gated). Columns
+ * past the last row are zero. */
 typedef struct moek_pack_params {
-  int32_t src_dtype;   /* moek_dtype */
-  int32_t w_dtype;     /* moek_dtype of the packed copy */
-  int32_t quant_group; /* Q8/Q4: weights per scale along K, resolved (Q8 per channel: 0) */
-  uint32_t quant_flags; /* MOEK_EXPERTS_QUANT_MIN */
+  int32_t src_dtype;   /* moek_dtype of the source: F32, BF16, F16, or Q8/Q4 codes (imported blobs) */
+  int32_t wformat;     /* moek_wformat of the packed copy */
+  int32_t group;       /* Q formats: weights per scale along K, resolved (Q8 per channel: 0) */
+  int32_t reserved;
   size_t rows;         /* output channels */
-  size_t cols;         /* input features */
+  size_t cols;         /* input features (K) */
   const void* src;     /* element (r, c) at src[r * stride_row + c * stride_col] */
   ptrdiff_t stride_row;
   ptrdiff_t stride_col;
@@ -70,59 +90,49 @@ typedef struct moek_pack_params {
   ptrdiff_t gate_stride_row;
   ptrdiff_t gate_stride_col;
   /* src_dtype Q8/Q4 (imported blobs, decoded by the driver): src and
-   * src_gate hold int8 codes (Q4: 0..15) in w_dtype's code space with
-   * quant_group, and these their f32 scales, [rows x groups] row-major; the
-   * table packs them as they are. NULL otherwise. */
+   * src_gate hold int8 codes (Q4: 0..15) in the format's code space with
+   * group, and these their f32 scales, [rows x groups] row-major; the table
+   * packs them as they are. NULL otherwise. */
   const float* src_scales;
   const float* gate_scales;
-  void* dst;           /* packed_size(...) bytes, 64-byte aligned */
 } moek_pack_params;
 
-/* h[r, n] = act(gate[r, n], up[r, n]) for n in [n_begin, n_end), where
- * gate = A W_gate^T + b_gate, up = A W_up^T + b_up and row r of A is the
- * x row numbered a_rows[r]: the gather of routed tokens is part of the load. */
-typedef struct moek_gateup_params {
-  size_t m;                /* rows of A */
+/* One tile of gate/up: h[r][n] = act(gate, up) for the mr rows of a and the
+ * nc h columns n0 .. n0 + nc - 1 of one panel, where gate = a W_gate^T +
+ * b_gate and up = a W_up^T + b_up. */
+typedef struct moek_gateup_tile {
+  size_t mr;               /* rows, 1 .. the slot's mr */
   size_t k;                /* H */
-  size_t n_total;          /* I */
-  size_t n_begin, n_end;   /* n_begin a multiple of the table's gateup_tile_n */
-  const void* x;           /* the whole x */
-  int32_t x_dtype;         /* moek_dtype; always f32 for MOEK_KERNEL_F32_X tables; for Q8/Q4
-                            * weights always MOEK_DTYPE_Q8: x rows are MOEK_Q8_ROW_BYTES records */
-  int32_t w_dtype;         /* moek_dtype of the packed weights */
-  size_t x_stride;         /* elements (Q8 records: bytes) between x rows */
-  int32_t quant_group;     /* as moek_pack_params */
-  uint32_t quant_flags;
-  const int32_t* a_rows;   /* m row numbers into x */
-  const void* w;           /* packed gate and up (gated), or up alone */
+  size_t n0, nc;           /* h columns; nc <= nr_gated (gated) or nr */
+  const void* const* a;    /* mr rows of k values: f32 (bf16 too with MOEK_SLOT_BF16_A), or, for
+                            * the Q formats, MOEK_Q8_ROW_BYTES records */
+  int32_t a_dtype;         /* MOEK_DTYPE_F32, MOEK_DTYPE_BF16, or MOEK_DTYPE_Q8 (records) */
+  int32_t group;           /* Q formats: weights per scale along K (Q8 per channel: 0) */
+  const void* w;           /* the panel */
   int32_t gated;           /* 1: W_gate present */
   int32_t activation;      /* moek_activation */
-  const float* b_gate;     /* [I] or NULL */
-  const float* b_up;       /* [I] or NULL */
+  const float* b_gate;     /* [I] or NULL, indexed by h column */
+  const float* b_up;
   float act_alpha;         /* resolved, never 0 */
   float act_limit;
-  float* h;                /* row r at h + r * h_stride; columns as n */
+  float* h;                /* row r, column n at h[r * h_stride + n] (n counted from 0, not n0) */
   size_t h_stride;
-} moek_gateup_params;
+} moek_gateup_tile;
 
-/* out[r, n] = h[r, :] W_down[n, :]^T + b_down[n] for n in [n_begin, n_end). */
-typedef struct moek_down_params {
-  size_t m;
-  size_t k;                /* I */
-  size_t n_total;          /* H */
-  size_t n_begin, n_end;   /* n_begin a multiple of the table's down_tile_n */
-  const float* h;          /* f32 weights; for Q8/Q4 weights h is hq, below */
-  size_t h_stride;
-  int32_t w_dtype;
-  int32_t quant_group;     /* as moek_pack_params */
-  uint32_t quant_flags;
-  const void* hq;          /* Q8/Q4 weights: h rows as MOEK_Q8_ROW_BYTES records */
-  size_t hq_stride;        /* bytes between hq rows */
-  const void* w_down;      /* packed [H x I] */
-  const float* b_down;     /* [H] or NULL */
-  float* out;              /* row r at out + r * out_stride; columns as n */
+/* One tile of a plain projection (W_down, the router): out[r][n] = a[r]
+ * W[n]^T + bias[n] for the mr rows of a and columns n0 .. n0 + nc - 1. */
+typedef struct moek_down_tile {
+  size_t mr;
+  size_t k;                /* I (the router: H) */
+  size_t n0, nc;           /* nc <= nr */
+  const void* const* a;    /* as moek_gateup_tile */
+  int32_t a_dtype;
+  int32_t group;
+  const void* w;           /* the panel */
+  const float* bias;       /* [N] or NULL, indexed by column */
+  float* out;              /* row r, column n at out[r * out_stride + n] */
   size_t out_stride;
-} moek_down_params;
+} moek_down_tile;
 
 /* y[n] (+)= sum over j < count of weights[j] * rows[j][n], j in order, for
  * n < n_total; y is f32 or bf16. Rows that are NULL are skipped. */
@@ -167,9 +177,61 @@ typedef struct moek_route_params {
 
 #define MOEK_ROUTE_SCRATCH_FLOATS(E) (4u * (size_t)(E) + 8u)
 
-/* moek_kernel_table.flags */
-#define MOEK_KERNEL_F32_X 0x1u /* expert_gateup reads x as f32 only: the driver converts bf16 x once per call */
+/* moek_gemm_slot.flags */
+#define MOEK_SLOT_BF16_A 0x1u /* f32/bf16/f16 formats: the tile kernels read bf16 rows too (else the
+                               * driver converts bf16 x to f32 once per call) */
 
+/* Sets a slot's function and its name in one step, so MOEK_VERBOSE names
+ * the symbol that runs: MOEK_SLOT_FN(gateup, my_kernel) sets .gateup and
+ * .gateup_name = "my_kernel". */
+#define MOEK_SLOT_FN(field, fn) .field = fn, .field##_name = #fn
+
+/* The kernels of one weight format. A slot whose gateup is NULL is not
+ * provided: the registry takes that format from a lower-ranked table. */
+typedef struct moek_gemm_slot {
+  uint32_t mr;             /* rows per tile call, at most */
+  uint32_t nr;             /* output columns per plain panel */
+  uint32_t nr_gated;       /* h columns per gated panel */
+  uint32_t flags;          /* MOEK_SLOT_* */
+  uint32_t tile_m;         /* rows of routed tokens per driver task */
+  uint32_t tile_n;         /* output columns per driver task: a multiple of nr and nr_gated */
+  /* bytes of one panel over K = k (gated: gate and up together) */
+  size_t (*panel_bytes)(int32_t wformat, size_t k, int32_t group, int32_t gated);
+  /* panel number `panel` of p's matrix into dst (panel_bytes, 64-byte aligned) */
+  void (*pack_panel)(const moek_pack_params* p, size_t panel, void* dst);
+  void (*gateup)(const moek_gateup_tile* t);
+  void (*down)(const moek_down_tile* t);
+  const char* panel_bytes_name;
+  const char* pack_panel_name;
+  const char* gateup_name;
+  const char* down_name;
+} moek_gemm_slot;
+
+/* Slots that do not depend on the weight format; fn NULL: not provided. */
+typedef struct moek_route_slot {
+  void (*route)(moek_route_params* p);
+  const char* route_name;
+} moek_route_slot;
+
+typedef struct moek_combine_slot {
+  void (*combine)(const moek_combine_params* p);
+  const char* combine_name;
+} moek_combine_slot;
+
+/* rows of src (f32, src_stride floats apart, k wide) to MOEK_Q8_ROW_BYTES
+ * records dst_stride bytes apart, by the rule above, bit for bit */
+typedef struct moek_quantize_slot {
+  void (*quantize_rows)(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
+  const char* quantize_rows_name;
+} moek_quantize_slot;
+
+/* A kernel table: the built-in ones and the plugins' fill the same type and
+ * register through the same path. Any slot may be empty (a table can
+ * provide bf16 only, or int8 only); the registry picks, per slot, the
+ * highest-ranked table that provides it, whose CPU features are all present
+ * and whose ISA the cap allows. The reference table fills every slot.
+ * struct_size grows at the end: gemm[] is last, so a table made for fewer
+ * formats is read as far as its struct_size says. */
 typedef struct moek_kernel_table {
   uint32_t struct_size;    /* sizeof(moek_kernel_table) */
   uint32_t abi_version;    /* MOEK_KERNEL_ABI_VERSION */
@@ -177,28 +239,10 @@ typedef struct moek_kernel_table {
   int32_t isa;             /* moek_isa: used for ranking and for the cap */
   int32_t priority;        /* higher wins among tables of the same isa */
   uint64_t required_cpu_features; /* MOEK_CPU_* that must all be present */
-  uint32_t flags;          /* MOEK_KERNEL_* */
-  /* Tiling the driver uses: rows of A per task, and output columns per
-   * task (h columns for gate/up, y columns for down); the driver starts
-   * every column range at a multiple of these. */
-  uint32_t tile_m;
-  uint32_t gateup_tile_n;
-  uint32_t down_tile_n;
-  /* bytes pack(p) writes: a packed W_down [rows x cols], or W_gate and
-   * W_up (src_gate set) or W_up alone, each [rows x cols]; reads only the
-   * dtypes, quant fields, rows, cols and whether src_gate is set */
-  size_t (*packed_size)(const moek_pack_params* p);
-  void (*pack)(const moek_pack_params* p);
-  void (*expert_gateup)(const moek_gateup_params* p);
-  void (*expert_down)(const moek_down_params* p);
-  void (*combine)(const moek_combine_params* p);
-  void (*route)(moek_route_params* p);
-  /* The microkernel an entry runs, for MOEK_VERBOSE: op "gateup", "down",
-   * "combine" or "route"; a static string. */
-  const char* (*ukernel_name)(const char* op, int32_t w_dtype);
-  /* rows of src (f32, src_stride floats apart, k wide) to MOEK_Q8_ROW_BYTES
-   * records dst_stride bytes apart, by the rule above, bit for bit */
-  void (*quantize_rows)(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
+  moek_route_slot route;
+  moek_combine_slot combine;
+  moek_quantize_slot quantize;
+  moek_gemm_slot gemm[MOEK_WFORMAT_COUNT]; /* by moek_wformat */
 } moek_kernel_table;
 
 #ifdef __cplusplus

@@ -13,6 +13,7 @@ typedef enum moek_dtype {
   /* 0 is "not set" and rejected: a dtype is never guessed. */
   MOEK_DTYPE_F32 = 1,
   MOEK_DTYPE_BF16 = 2, /* uint16_t holding the high half of an IEEE f32 */
+  MOEK_DTYPE_F16 = 5,  /* uint16_t holding an IEEE half (since 0.2): expert weight sources and storage */
   /* Storage formats of packed expert weights only (moek_experts_desc.
    * weight_dtype), quantized from f32/bf16 sources at pack time; see
    * docs/quantization.md. Experts stored this way quantize the activations

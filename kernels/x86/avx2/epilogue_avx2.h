@@ -1,7 +1,6 @@
-/* The epilogue and tiling helpers every AVX2 GEMM driver of this folder
- * shares (f32/bf16 in gemm_avx2.c, Q8/Q4 in gemm_q_avx2.c): masks for
- * column tails, bias loads, stores, the vector activations, and the
- * balanced row groups. */
+/* The epilogue helpers every AVX2 tile kernel of this folder shares
+ * (f32/bf16/f16 in gemm_avx2.c, Q8/Q4 in gemm_q_avx2.c): masks for column
+ * tails, bias loads, stores and the vector activations. */
 #ifndef MOEK_EPILOGUE_AVX2_H
 #define MOEK_EPILOGUE_AVX2_H
 
@@ -51,15 +50,6 @@ static inline __m256 act_vec(int32_t act, __m256 g, __m256 u, float alpha, float
   }
 }
 
-/* Row groups of at most the microkernel's MR rows, balanced (8 rows: 4 + 4, not 6 + 2):
- * a group streams the panel once whatever its size, so uneven groups waste
- * bandwidth. Group g of n covers rows [first, first + size). */
-static inline void row_group(size_t m, size_t g, size_t n, size_t* first, int* size) {
-  const size_t base = m / n, extra = m % n;
-  *first = g * base + (g < extra ? g : extra);
-  *size = (int)(base + (g < extra));
-}
-
 /* The biases of one panel of gate/up (gated: 8 h columns from n0, gate in
  * the low half and up in the high half of the panel; ungated: 16 up
  * columns) and its column masks. */
@@ -69,30 +59,31 @@ typedef struct gateup_cols {
   __m256 bg, bu, bu_hi;
 } gateup_cols;
 
-static inline gateup_cols gateup_cols_at(const moek_gateup_params* p, size_t n0, size_t pw) {
+static inline gateup_cols gateup_cols_at(const moek_gateup_tile* t) {
   gateup_cols c;
-  c.nv = p->n_end - n0 < pw ? p->n_end - n0 : pw;
+  const size_t n0 = t->n0;
+  c.nv = t->nc;
   c.nv_hi = c.nv > 8 ? c.nv - 8 : 0;
   c.mask = lane_mask(c.nv), c.mask_hi = lane_mask(c.nv_hi);
   const __m256 zero = _mm256_setzero_ps();
-  c.bg = p->gated ? load_bias(p->b_gate, n0, c.nv, c.mask) : zero;
-  c.bu = load_bias(p->b_up, n0, c.nv, c.mask);
-  c.bu_hi = !p->gated && c.nv_hi ? load_bias(p->b_up, n0 + 8, c.nv_hi, c.mask_hi) : zero;
+  c.bg = t->gated ? load_bias(t->b_gate, n0, c.nv, c.mask) : zero;
+  c.bu = load_bias(t->b_up, n0, c.nv, c.mask);
+  c.bu_hi = !t->gated && c.nv_hi ? load_bias(t->b_up, n0 + 8, c.nv_hi, c.mask_hi) : zero;
   return c;
 }
 
 /* Bias, activation and store of one row's 16 accumulators (lo, hi). */
-static inline void gateup_store_row(const moek_gateup_params* p, const gateup_cols* c, float* hrow, __m256 lo,
+static inline void gateup_store_row(const moek_gateup_tile* t, const gateup_cols* c, float* hrow, __m256 lo,
                                     __m256 hi) {
-  if (p->gated) {
-    store_cols(hrow, act_vec(p->activation, _mm256_add_ps(lo, c->bg), _mm256_add_ps(hi, c->bu), p->act_alpha, p->act_limit),
+  if (t->gated) {
+    store_cols(hrow, act_vec(t->activation, _mm256_add_ps(lo, c->bg), _mm256_add_ps(hi, c->bu), t->act_alpha, t->act_limit),
                c->nv, c->mask);
     return;
   }
   const __m256 zero = _mm256_setzero_ps();
-  store_cols(hrow, act_vec(p->activation, zero, _mm256_add_ps(lo, c->bu), p->act_alpha, p->act_limit), c->nv, c->mask);
+  store_cols(hrow, act_vec(t->activation, zero, _mm256_add_ps(lo, c->bu), t->act_alpha, t->act_limit), c->nv, c->mask);
   if (c->nv_hi)
-    store_cols(hrow + 8, act_vec(p->activation, zero, _mm256_add_ps(hi, c->bu_hi), p->act_alpha, p->act_limit),
+    store_cols(hrow + 8, act_vec(t->activation, zero, _mm256_add_ps(hi, c->bu_hi), t->act_alpha, t->act_limit),
                c->nv_hi, c->mask_hi);
 }
 
@@ -103,13 +94,14 @@ typedef struct down_cols {
   __m256 b0, b1;
 } down_cols;
 
-static inline down_cols down_cols_at(const moek_down_params* p, size_t n0) {
+static inline down_cols down_cols_at(const moek_down_tile* t) {
   down_cols c;
-  c.nv = p->n_end - n0 < 16 ? p->n_end - n0 : 16;
+  const size_t n0 = t->n0;
+  c.nv = t->nc;
   c.nv_hi = c.nv > 8 ? c.nv - 8 : 0;
   c.mask = lane_mask(c.nv), c.mask_hi = lane_mask(c.nv_hi);
-  c.b0 = load_bias(p->b_down, n0, c.nv, c.mask);
-  c.b1 = c.nv_hi ? load_bias(p->b_down, n0 + 8, c.nv_hi, c.mask_hi) : _mm256_setzero_ps();
+  c.b0 = load_bias(t->bias, n0, c.nv, c.mask);
+  c.b1 = c.nv_hi ? load_bias(t->bias, n0 + 8, c.nv_hi, c.mask_hi) : _mm256_setzero_ps();
   return c;
 }
 

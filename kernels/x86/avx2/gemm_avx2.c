@@ -1,8 +1,9 @@
-/* AVX2 + FMA expert GEMMs on the panels of pack_avx2.c.
+/* AVX2 + FMA tile kernels for f32, bf16 and f16 weights on the panels of
+ * pack_avx2.c.
  *
  * Microkernel: MR x 16 (MR <= 6) outputs in 12 ymm accumulators; per k one
- * panel load (f32: two ymm; bf16: one ymm split by a shift and a mask), MR
- * broadcasts of A, 2 MR FMAs. A rows are read in place (x rows of the routed
+ * panel load (f32: two ymm; bf16: one ymm split by a shift and a mask; f16:
+ * two vcvtph2ps), MR broadcasts of A, 2 MR FMAs. A rows are read in place (x rows of the routed
  * tokens, or h rows): the gather is part of the load. With MR <= 2 (decode)
  * the k loop keeps two accumulator sets (even and odd k) so FMA latency does
  * not limit the weight stream. Each output is one fixed-order sum over all
@@ -22,9 +23,14 @@
 
 typedef void (*ukernel_fn)(size_t K, const float* const* a, const void* w, __m256 c[MR_MAX][2]);
 
-static inline __attribute__((always_inline)) void load_panel(const void* w, size_t k, int bf16, __m256* lo,
+/* fmt: 0 f32, 1 bf16, 2 f16 */
+static inline __attribute__((always_inline)) void load_panel(const void* w, size_t k, int fmt, __m256* lo,
                                                              __m256* hi) {
-  if (bf16) {
+  if (fmt == 2) {
+    const __m256i v = _mm256_load_si256((const __m256i*)((const uint16_t*)w + k * 16));
+    *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(v));
+    *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(v, 1));
+  } else if (fmt == 1) {
     const __m256i v = _mm256_load_si256((const __m256i*)((const uint16_t*)w + k * 16));
     *lo = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
     *hi = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u)));
@@ -34,10 +40,10 @@ static inline __attribute__((always_inline)) void load_panel(const void* w, size
   }
 }
 
-static inline __attribute__((always_inline)) void ukernel(const int mr, const int bf16, size_t K,
+static inline __attribute__((always_inline)) void ukernel(const int mr, const int fmt, size_t K,
                                                           const float* const* a, const void* w,
                                                           __m256 c[MR_MAX][2]) {
-  const size_t kbytes = bf16 ? 32 : 64;
+  const size_t kbytes = fmt ? 32 : 64;
   const float* ar[MR_MAX];
 #pragma GCC unroll 6
   for (int r = 0; r < mr; r++) ar[r] = a[r];
@@ -50,8 +56,8 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
     for (; k + 2 <= K; k += 2) {
       _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
       __m256 b0, b1, e0, e1;
-      load_panel(w, k, bf16, &b0, &b1);
-      load_panel(w, k + 1, bf16, &e0, &e1);
+      load_panel(w, k, fmt, &b0, &b1);
+      load_panel(w, k + 1, fmt, &e0, &e1);
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
         const __m256 av = _mm256_broadcast_ss(ar[r] + k), aw = _mm256_broadcast_ss(ar[r] + k + 1);
@@ -65,7 +71,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   for (; k < K; k++) {
     _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
     __m256 b0, b1;
-    load_panel(w, k, bf16, &b0, &b1);
+    load_panel(w, k, fmt, &b0, &b1);
 #pragma GCC unroll 6
     for (int r = 0; r < mr; r++) {
       const __m256 av = _mm256_broadcast_ss(ar[r] + k);
@@ -80,9 +86,9 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   }
 }
 
-#define MOEK_UK(MR, BF, NAME)                                                                  \
+#define MOEK_UK(MR, FMT, NAME)                                                                  \
   static void NAME(size_t K, const float* const* a, const void* w, __m256 c[MR_MAX][2]) { \
-    ukernel(MR, BF, K, a, w, c);                                                             \
+    ukernel(MR, FMT, K, a, w, c);                                                            \
   }
 MOEK_UK(1, 0, moek_f32_gemm_ukernel_1x16__avx2_fma)
 MOEK_UK(2, 0, moek_f32_gemm_ukernel_2x16__avx2_fma)
@@ -96,61 +102,49 @@ MOEK_UK(3, 1, moek_bf16_gemm_ukernel_3x16__avx2_fma)
 MOEK_UK(4, 1, moek_bf16_gemm_ukernel_4x16__avx2_fma)
 MOEK_UK(5, 1, moek_bf16_gemm_ukernel_5x16__avx2_fma)
 MOEK_UK(6, 1, moek_bf16_gemm_ukernel_6x16__avx2_fma)
+MOEK_UK(1, 2, moek_f16_gemm_ukernel_1x16__avx2_fma)
+MOEK_UK(2, 2, moek_f16_gemm_ukernel_2x16__avx2_fma)
+MOEK_UK(3, 2, moek_f16_gemm_ukernel_3x16__avx2_fma)
+MOEK_UK(4, 2, moek_f16_gemm_ukernel_4x16__avx2_fma)
+MOEK_UK(5, 2, moek_f16_gemm_ukernel_5x16__avx2_fma)
+MOEK_UK(6, 2, moek_f16_gemm_ukernel_6x16__avx2_fma)
 
-static const ukernel_fn ukernels[2][MR_MAX] = {
+static const ukernel_fn ukernels[3][MR_MAX] = {
     {moek_f32_gemm_ukernel_1x16__avx2_fma, moek_f32_gemm_ukernel_2x16__avx2_fma,
      moek_f32_gemm_ukernel_3x16__avx2_fma, moek_f32_gemm_ukernel_4x16__avx2_fma,
      moek_f32_gemm_ukernel_5x16__avx2_fma, moek_f32_gemm_ukernel_6x16__avx2_fma},
     {moek_bf16_gemm_ukernel_1x16__avx2_fma, moek_bf16_gemm_ukernel_2x16__avx2_fma,
      moek_bf16_gemm_ukernel_3x16__avx2_fma, moek_bf16_gemm_ukernel_4x16__avx2_fma,
      moek_bf16_gemm_ukernel_5x16__avx2_fma, moek_bf16_gemm_ukernel_6x16__avx2_fma},
+    {moek_f16_gemm_ukernel_1x16__avx2_fma, moek_f16_gemm_ukernel_2x16__avx2_fma,
+     moek_f16_gemm_ukernel_3x16__avx2_fma, moek_f16_gemm_ukernel_4x16__avx2_fma,
+     moek_f16_gemm_ukernel_5x16__avx2_fma, moek_f16_gemm_ukernel_6x16__avx2_fma},
 };
 
-void moek_avx2_expert_gateup(const moek_gateup_params* p) {
-  const int bf16 = p->w_dtype == MOEK_DTYPE_BF16;
-  const size_t K = p->k, pw = p->gated ? 8 : 16; /* h columns per panel */
-  const size_t panel_bytes = K * 16 * (bf16 ? 2u : 4u);
-  const size_t groups = (p->m + MR_MAX - 1) / MR_MAX;
-  const float* x = p->x; /* f32: the table sets MOEK_KERNEL_F32_X */
-  /* Panel outer, rows inner: each panel comes from memory once and serves
-   * every row of the tile from L1/L2. */
-  for (size_t n0 = p->n_begin; n0 < p->n_end; n0 += pw) {
-    const void* w = (const char*)p->w + (n0 / pw) * panel_bytes;
-    const gateup_cols cols = gateup_cols_at(p, n0, pw);
-    for (size_t g = 0; g < groups; g++) {
-      size_t m0;
-      int mr;
-      row_group(p->m, g, groups, &m0, &mr);
-      const float* a[MR_MAX];
-      for (int r = 0; r < mr; r++) a[r] = x + (size_t)p->a_rows[m0 + (size_t)r] * p->x_stride;
-      __m256 c[MR_MAX][2];
-      ukernels[bf16][mr - 1](K, a, w, c);
-      for (int r = 0; r < mr; r++) gateup_store_row(p, &cols, p->h + (m0 + (size_t)r) * p->h_stride + n0, c[r][0], c[r][1]);
-    }
-  }
+/* One tile: mr rows (f32: the slot does not take bf16 rows) x one panel
+ * over all of K, then the epilogue. The driver runs the tiles of a task
+ * panel by panel, rows inner, so each panel comes from memory once and
+ * serves every row group from L1/L2. */
+static inline __attribute__((always_inline)) void gateup_tile(const int fmt, const moek_gateup_tile* t) {
+  __m256 c[MR_MAX][2];
+  ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, c);
+  const gateup_cols cols = gateup_cols_at(t);
+  for (size_t r = 0; r < t->mr; r++) gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]);
 }
 
-void moek_avx2_expert_down(const moek_down_params* p) {
-  const int bf16 = p->w_dtype == MOEK_DTYPE_BF16;
-  const size_t K = p->k, panel_bytes = K * 16 * (bf16 ? 2u : 4u);
-  const size_t groups = (p->m + MR_MAX - 1) / MR_MAX;
-  for (size_t n0 = p->n_begin; n0 < p->n_end; n0 += 16) {
-    const void* w = (const char*)p->w_down + (n0 / 16) * panel_bytes;
-    const down_cols cols = down_cols_at(p, n0);
-    for (size_t g = 0; g < groups; g++) {
-      size_t m0;
-      int mr;
-      row_group(p->m, g, groups, &m0, &mr);
-      const float* a[MR_MAX];
-      for (int r = 0; r < mr; r++) a[r] = p->h + (m0 + (size_t)r) * p->h_stride;
-      __m256 c[MR_MAX][2];
-      ukernels[bf16][mr - 1](K, a, w, c);
-      for (int r = 0; r < mr; r++) down_store_row(&cols, p->out + (m0 + (size_t)r) * p->out_stride + n0, c[r][0], c[r][1]);
-    }
-  }
+static inline __attribute__((always_inline)) void down_tile(const int fmt, const moek_down_tile* t) {
+  __m256 c[MR_MAX][2];
+  ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, c);
+  const down_cols cols = down_cols_at(t);
+  for (size_t r = 0; r < t->mr; r++) down_store_row(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]);
 }
 
-/* f32 -> bf16, round to nearest even, NaN kept a quiet NaN: 8 lanes. */
+void moek_f32_gemm_gateup_6x16__avx2_fma(const moek_gateup_tile* t) { gateup_tile(0, t); }
+void moek_bf16_gemm_gateup_6x16__avx2_fma(const moek_gateup_tile* t) { gateup_tile(1, t); }
+void moek_f16_gemm_gateup_6x16__avx2_fma(const moek_gateup_tile* t) { gateup_tile(2, t); }
+void moek_f32_gemm_down_6x16__avx2_fma(const moek_down_tile* t) { down_tile(0, t); }
+void moek_bf16_gemm_down_6x16__avx2_fma(const moek_down_tile* t) { down_tile(1, t); }
+void moek_f16_gemm_down_6x16__avx2_fma(const moek_down_tile* t) { down_tile(2, t); }
 static inline __m128i to_bf16(__m256 v) {
   const __m256i b = _mm256_castps_si256(v);
   const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));

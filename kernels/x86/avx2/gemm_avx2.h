@@ -27,18 +27,31 @@ static inline moek_avx2_slot moek_avx2_slot_of(const moek_pack_params* p, size_t
   return s;
 }
 
-/* f32/bf16 weights: pack_avx2.c, gemm_avx2.c */
-size_t moek_avx2_packed_size(const moek_pack_params* p);
-void moek_avx2_pack(const moek_pack_params* p);
-void moek_avx2_expert_gateup(const moek_gateup_params* p);
-void moek_avx2_expert_down(const moek_down_params* p);
+/* f32/bf16/f16 weights: pack_avx2.c, gemm_avx2.c */
+size_t moek_avx2_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated);
+void moek_avx2_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
+void moek_f32_gemm_gateup_6x16__avx2_fma(const moek_gateup_tile* t);
+void moek_bf16_gemm_gateup_6x16__avx2_fma(const moek_gateup_tile* t);
+void moek_f16_gemm_gateup_6x16__avx2_fma(const moek_gateup_tile* t);
+void moek_f32_gemm_down_6x16__avx2_fma(const moek_down_tile* t);
+void moek_bf16_gemm_down_6x16__avx2_fma(const moek_down_tile* t);
+void moek_f16_gemm_down_6x16__avx2_fma(const moek_down_tile* t);
 /* Q8/Q4 weights: pack_q_avx2.c, gemm_q_avx2.c, quantize_avx2.c */
-size_t moek_avx2_q_packed_size(const moek_pack_params* p);
-void moek_avx2_q_pack(const moek_pack_params* p);
+size_t moek_avx2_q_panel_bytes_of(int32_t wformat, size_t k, int32_t group, int32_t gated);
+void moek_avx2_q_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
 /* moek_e2m1_code(v[i] * inv) of n values (n a multiple of 8), 8 at a time */
 void moek_avx2_e2m1_codes(const float* v, size_t n, float inv, int8_t* out);
-void moek_avx2_q_expert_gateup(const moek_gateup_params* p);
-void moek_avx2_q_expert_down(const moek_down_params* p);
+#define MOEK_AVX2_Q_TILES(fmt)                                     \
+  void moek_##fmt##_gemm_gateup_3x16__avx2(const moek_gateup_tile* t); \
+  void moek_##fmt##_gemm_down_3x16__avx2(const moek_down_tile* t);
+MOEK_AVX2_Q_TILES(q8)
+MOEK_AVX2_Q_TILES(q8f16)
+MOEK_AVX2_Q_TILES(q4)
+MOEK_AVX2_Q_TILES(q4f16)
+MOEK_AVX2_Q_TILES(q4min)
+MOEK_AVX2_Q_TILES(q4minf16)
+MOEK_AVX2_Q_TILES(mxfp4)
+#undef MOEK_AVX2_Q_TILES
 void moek_avx2_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
 void moek_avx2_combine(const moek_combine_params* p);
 void moek_avx2_route(moek_route_params* p);

@@ -23,7 +23,6 @@
 
 #include "epilogue_avx2.h"
 #include "gemm_avx2.h"
-#include "layout_q_avx2.h"
 #include "moek_quant.h"
 
 #define MRQ_MAX 3 /* 4 rows need 16 accumulators: GCC spills and it runs slower */
@@ -196,79 +195,43 @@ MOEK_QUK(3, 1, 0, 1, 0, moek_q4f16_gemm_ukernel_3x16__avx2)
 MOEK_QUK(1, 1, 1, 1, 0, moek_q4minf16_gemm_ukernel_1x16__avx2)
 MOEK_QUK(2, 1, 1, 1, 0, moek_q4minf16_gemm_ukernel_2x16__avx2)
 MOEK_QUK(3, 1, 1, 1, 0, moek_q4minf16_gemm_ukernel_3x16__avx2)
-MOEK_QUK(1, 1, 0, 0, 1, moek_q4e2m1_gemm_ukernel_1x16__avx2)
-MOEK_QUK(2, 1, 0, 0, 1, moek_q4e2m1_gemm_ukernel_2x16__avx2)
-MOEK_QUK(3, 1, 0, 0, 1, moek_q4e2m1_gemm_ukernel_3x16__avx2)
+MOEK_QUK(1, 1, 0, 0, 1, moek_mxfp4_gemm_ukernel_1x16__avx2)
+MOEK_QUK(2, 1, 0, 0, 1, moek_mxfp4_gemm_ukernel_2x16__avx2)
+MOEK_QUK(3, 1, 0, 0, 1, moek_mxfp4_gemm_ukernel_3x16__avx2)
 
-/* e2m1 codes, e8m0 scale bytes */
-static const qukernel_fn qukernels_e2m1[MRQ_MAX] = {
-    moek_q4e2m1_gemm_ukernel_1x16__avx2, moek_q4e2m1_gemm_ukernel_2x16__avx2, moek_q4e2m1_gemm_ukernel_3x16__avx2};
-
-/* [scales f16][format: q8, q4, q4 + min][rows - 1] */
-static const qukernel_fn qukernels[2][3][MRQ_MAX] = {
-    {{moek_q8_gemm_ukernel_1x16__avx2, moek_q8_gemm_ukernel_2x16__avx2, moek_q8_gemm_ukernel_3x16__avx2},
-     {moek_q4_gemm_ukernel_1x16__avx2, moek_q4_gemm_ukernel_2x16__avx2, moek_q4_gemm_ukernel_3x16__avx2},
-     {moek_q4min_gemm_ukernel_1x16__avx2, moek_q4min_gemm_ukernel_2x16__avx2, moek_q4min_gemm_ukernel_3x16__avx2}},
-    {{moek_q8f16_gemm_ukernel_1x16__avx2, moek_q8f16_gemm_ukernel_2x16__avx2, moek_q8f16_gemm_ukernel_3x16__avx2},
-     {moek_q4f16_gemm_ukernel_1x16__avx2, moek_q4f16_gemm_ukernel_2x16__avx2, moek_q4f16_gemm_ukernel_3x16__avx2},
-     {moek_q4minf16_gemm_ukernel_1x16__avx2, moek_q4minf16_gemm_ukernel_2x16__avx2,
-      moek_q4minf16_gemm_ukernel_3x16__avx2}},
-};
-
-/* The format of a call: which ukernel row, groups, blocks per group. */
-typedef struct qshape {
-  const qukernel_fn* uk;
-  size_t nb, groups, bpg, panel_bytes;
-} qshape;
-
-static qshape qshape_of(int32_t w_dtype, int32_t group, uint32_t flags, size_t k) {
-  qshape s;
-  const int q4 = w_dtype == MOEK_DTYPE_Q4, has_min = q4 && (flags & MOEK_EXPERTS_QUANT_MIN);
-  const size_t glen = moek_quant_group_len(group, k);
-  s.uk = moek_quant_e2m1(w_dtype, flags) ? qukernels_e2m1
-                                         : qukernels[(flags & MOEK_EXPERTS_QUANT_F16_SCALES) != 0][q4 ? (has_min ? 2 : 1) : 0];
-  s.nb = (k + 31) / 32;
-  s.groups = s.nb * 32 / glen;
-  s.bpg = glen / 32;
-  s.panel_bytes = moek_avx2_q_panel_bytes(w_dtype, group, flags, k);
-  return s;
+/* One tile: mr record rows x one panel over all of K, then the epilogue.
+ * One entry per format, so no format is decoded at run time. */
+static inline __attribute__((always_inline)) void q_gateup_tile(const qukernel_fn uk[MRQ_MAX],
+                                                                const moek_gateup_tile* t) {
+  const size_t nb = (t->k + 31) / 32, glen = moek_quant_group_len(t->group, t->k);
+  qrow a[MRQ_MAX];
+  for (size_t r = 0; r < t->mr; r++) a[r] = qrow_at(t->a[r], nb);
+  __m256 c[MRQ_MAX][2];
+  uk[t->mr - 1](nb * 32 / glen, glen / 32, a, t->w, c);
+  const gateup_cols cols = gateup_cols_at(t);
+  for (size_t r = 0; r < t->mr; r++) gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]);
 }
 
-void moek_avx2_q_expert_gateup(const moek_gateup_params* p) {
-  const qshape s = qshape_of(p->w_dtype, p->quant_group, p->quant_flags, p->k);
-  const size_t pw = p->gated ? 8 : 16, row_groups = (p->m + MRQ_MAX - 1) / MRQ_MAX;
-  for (size_t n0 = p->n_begin; n0 < p->n_end; n0 += pw) {
-    const uint8_t* w = (const uint8_t*)p->w + (n0 / pw) * s.panel_bytes;
-    const gateup_cols cols = gateup_cols_at(p, n0, pw);
-    for (size_t g = 0; g < row_groups; g++) {
-      size_t m0;
-      int mr;
-      row_group(p->m, g, row_groups, &m0, &mr);
-      qrow a[MRQ_MAX];
-      for (int r = 0; r < mr; r++)
-        a[r] = qrow_at((const char*)p->x + (size_t)p->a_rows[m0 + (size_t)r] * p->x_stride, s.nb);
-      __m256 c[MRQ_MAX][2];
-      s.uk[mr - 1](s.groups, s.bpg, a, w, c);
-      for (int r = 0; r < mr; r++) gateup_store_row(p, &cols, p->h + (m0 + (size_t)r) * p->h_stride + n0, c[r][0], c[r][1]);
-    }
-  }
+static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn uk[MRQ_MAX], const moek_down_tile* t) {
+  const size_t nb = (t->k + 31) / 32, glen = moek_quant_group_len(t->group, t->k);
+  qrow a[MRQ_MAX];
+  for (size_t r = 0; r < t->mr; r++) a[r] = qrow_at(t->a[r], nb);
+  __m256 c[MRQ_MAX][2];
+  uk[t->mr - 1](nb * 32 / glen, glen / 32, a, t->w, c);
+  const down_cols cols = down_cols_at(t);
+  for (size_t r = 0; r < t->mr; r++) down_store_row(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]);
 }
 
-void moek_avx2_q_expert_down(const moek_down_params* p) {
-  const qshape s = qshape_of(p->w_dtype, p->quant_group, p->quant_flags, p->k);
-  const size_t row_groups = (p->m + MRQ_MAX - 1) / MRQ_MAX;
-  for (size_t n0 = p->n_begin; n0 < p->n_end; n0 += 16) {
-    const uint8_t* w = (const uint8_t*)p->w_down + (n0 / 16) * s.panel_bytes;
-    const down_cols cols = down_cols_at(p, n0);
-    for (size_t g = 0; g < row_groups; g++) {
-      size_t m0;
-      int mr;
-      row_group(p->m, g, row_groups, &m0, &mr);
-      qrow a[MRQ_MAX];
-      for (int r = 0; r < mr; r++) a[r] = qrow_at((const char*)p->hq + (m0 + (size_t)r) * p->hq_stride, s.nb);
-      __m256 c[MRQ_MAX][2];
-      s.uk[mr - 1](s.groups, s.bpg, a, w, c);
-      for (int r = 0; r < mr; r++) down_store_row(&cols, p->out + (m0 + (size_t)r) * p->out_stride + n0, c[r][0], c[r][1]);
-    }
-  }
-}
+#define MOEK_Q_TILES(fmt)                                                                              \
+  static const qukernel_fn fmt##_uk[MRQ_MAX] = {moek_##fmt##_gemm_ukernel_1x16__avx2,                         \
+                                                moek_##fmt##_gemm_ukernel_2x16__avx2,                         \
+                                                moek_##fmt##_gemm_ukernel_3x16__avx2};                        \
+  void moek_##fmt##_gemm_gateup_3x16__avx2(const moek_gateup_tile* t) { q_gateup_tile(fmt##_uk, t); } \
+  void moek_##fmt##_gemm_down_3x16__avx2(const moek_down_tile* t) { q_down_tile(fmt##_uk, t); }
+MOEK_Q_TILES(q8)
+MOEK_Q_TILES(q8f16)
+MOEK_Q_TILES(q4)
+MOEK_Q_TILES(q4f16)
+MOEK_Q_TILES(q4min)
+MOEK_Q_TILES(q4minf16)
+MOEK_Q_TILES(mxfp4)

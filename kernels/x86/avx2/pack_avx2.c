@@ -8,58 +8,48 @@
  * f32: 16 floats per k. bf16: 16 values per k in one 256-bit word whose
  *   32-bit lane i holds column i in its low half and column 8 + i in its high
  *   half, so `x << 16` and `x & 0xffff0000` give the two f32 vectors with one
- *   instruction each. */
+ *   instruction each. f16: 16 halves per k in column order, two vcvtph2ps. */
 #include "gemm_avx2.h"
 #include "moek_bf16.h"
 
-static size_t panels(size_t rows, int32_t gated) { return gated ? (rows + 7) / 8 : (rows + 15) / 16; }
+static size_t esize(int32_t wformat) { return wformat == MOEK_WFORMAT_F32 ? 4u : 2u; }
 
-size_t moek_avx2_packed_size(const moek_pack_params* p) {
-  return panels(p->rows, p->src_gate != NULL) * p->cols * 16 * (p->w_dtype == MOEK_DTYPE_BF16 ? 2u : 4u);
+size_t moek_avx2_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated) {
+  (void)group, (void)gated; /* a gated panel holds 8 gate and 8 up columns: the same 16 */
+  return k * 16 * esize(wformat);
 }
 
 /* Writes one source row (K values, col_stride apart) into slot `pos` of a
  * panel: element k lands at k * 16 + pos. Row by row, so the source is read
  * sequentially (row-major sources) and the panel, at most 128 KB, stays in
  * cache while its 16 slots fill. */
-static void pack_slot(const void* row, int32_t src_dtype, ptrdiff_t sc, size_t K, void* panel, int32_t w_dtype,
+static void pack_slot(const void* row, int32_t src_dtype, ptrdiff_t sc, size_t K, void* panel, int32_t wformat,
                       size_t pos) {
-  if (w_dtype == MOEK_DTYPE_BF16) {
-    uint16_t* d = (uint16_t*)panel + pos;
-    if (!row) {
-      for (size_t k = 0; k < K; k++) d[k * 16] = 0;
-    } else if (src_dtype == MOEK_DTYPE_BF16) {
-      const uint16_t* s = row;
-      for (size_t k = 0; k < K; k++) d[k * 16] = s[(ptrdiff_t)k * sc];
-    } else {
-      const float* s = row;
-      for (size_t k = 0; k < K; k++) d[k * 16] = moek_f32_to_bf16(s[(ptrdiff_t)k * sc]);
-    }
-  } else {
+  if (wformat == MOEK_WFORMAT_F32) {
     float* d = (float*)panel + pos;
-    if (!row) {
+    if (!row)
       for (size_t k = 0; k < K; k++) d[k * 16] = 0.0f;
-    } else if (src_dtype == MOEK_DTYPE_BF16) {
-      const uint16_t* s = row;
-      for (size_t k = 0; k < K; k++) d[k * 16] = moek_bf16_to_f32(s[(ptrdiff_t)k * sc]);
-    } else {
-      const float* s = row;
-      for (size_t k = 0; k < K; k++) d[k * 16] = s[(ptrdiff_t)k * sc];
-    }
+    else if (src_dtype == MOEK_DTYPE_F32)
+      for (size_t k = 0; k < K; k++) d[k * 16] = ((const float*)row)[(ptrdiff_t)k * sc];
+    else
+      for (size_t k = 0; k < K; k++) d[k * 16] = moek_load_elem(row, src_dtype, (ptrdiff_t)k * sc);
+    return;
   }
+  uint16_t* d = (uint16_t*)panel + pos;
+  const int32_t out = wformat == MOEK_WFORMAT_BF16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F16;
+  if (!row)
+    for (size_t k = 0; k < K; k++) d[k * 16] = 0;
+  else if (src_dtype == out) /* the source's bits, as they are */
+    for (size_t k = 0; k < K; k++) d[k * 16] = ((const uint16_t*)row)[(ptrdiff_t)k * sc];
+  else
+    for (size_t k = 0; k < K; k++) moek_store_elem(d, out, (ptrdiff_t)k * 16, moek_load_elem(row, src_dtype, (ptrdiff_t)k * sc));
 }
 
-void moek_avx2_pack(const moek_pack_params* p) {
-  const int32_t gated = p->src_gate != NULL;
-  const size_t np = panels(p->rows, gated), K = p->cols;
-  const size_t panel_bytes = K * 16 * (p->w_dtype == MOEK_DTYPE_BF16 ? 2u : 4u);
-  for (size_t pi = 0; pi < np; pi++) {
-    void* panel = (char*)p->dst + pi * panel_bytes;
-    for (size_t j = 0; j < 16; j++) {
-      const moek_avx2_slot s = moek_avx2_slot_of(p, pi, j);
-      /* bf16: lane i holds slot i (low half) and slot 8 + i (high half) */
-      const size_t pos = p->w_dtype == MOEK_DTYPE_BF16 ? (j < 8 ? 2 * j : 2 * (j - 8) + 1) : j;
-      pack_slot(s.row, p->src_dtype, s.stride_col, K, panel, p->w_dtype, pos);
-    }
+void moek_avx2_pack_panel(const moek_pack_params* p, size_t pi, void* panel) {
+  for (size_t j = 0; j < 16; j++) {
+    const moek_avx2_slot s = moek_avx2_slot_of(p, pi, j);
+    /* bf16: lane i holds slot i (low half) and slot 8 + i (high half); f16: slot j at j */
+    const size_t pos = p->wformat == MOEK_WFORMAT_BF16 ? (j < 8 ? 2 * j : 2 * (j - 8) + 1) : j;
+    pack_slot(s.row, p->src_dtype, s.stride_col, p->cols, panel, p->wformat, pos);
   }
 }

@@ -24,11 +24,9 @@
 #include "layout_q_avx2.h"
 #include "moek_quant.h"
 
-static size_t panels(size_t rows, int gated) { return gated ? (rows + 7) / 8 : (rows + 15) / 16; }
-
-size_t moek_avx2_q_packed_size(const moek_pack_params* p) {
-  return panels(p->rows, p->src_gate != NULL) *
-         moek_avx2_q_panel_bytes(p->w_dtype, p->quant_group, p->quant_flags, p->cols);
+size_t moek_avx2_q_panel_bytes_of(int32_t wformat, size_t k, int32_t group, int32_t gated) {
+  (void)gated; /* gated panels hold 8 gate and 8 up columns: the same 16 */
+  return moek_avx2_q_panel_bytes(moek_wformat_qdtype(wformat), group, moek_wformat_qflags(wformat), k);
 }
 
 /* Slot j's parameters for group g, with its scale (and min) stored in the
@@ -36,10 +34,10 @@ size_t moek_avx2_q_packed_size(const moek_pack_params* p) {
 static moek_qparams slot_params(const moek_pack_params* p, const moek_qsource* s, size_t j, uint8_t* group_base,
                                 size_t g, size_t k0, size_t n) {
   moek_qparams q = {0.0f, 0.0f, 0.0f};
-  if (s) q = moek_qsource_params(s, k0, n, g, p->w_dtype, p->quant_flags);
-  moek_quant_store_scale(group_base, j, q.scale, p->quant_flags);
-  if (p->quant_flags & MOEK_EXPERTS_QUANT_MIN)
-    moek_quant_store_scale(group_base + 16 * moek_quant_scale_bytes(p->quant_flags), j, q.min, p->quant_flags);
+  if (s) q = moek_qsource_params(s, k0, n, g, moek_wformat_qdtype(p->wformat), moek_wformat_qflags(p->wformat));
+  moek_quant_store_scale(group_base, j, q.scale, moek_wformat_qflags(p->wformat));
+  if (moek_wformat_qflags(p->wformat) & MOEK_EXPERTS_QUANT_MIN)
+    moek_quant_store_scale(group_base + 16 * moek_quant_scale_bytes(moek_wformat_qflags(p->wformat)), j, q.min, moek_wformat_qflags(p->wformat));
   return q;
 }
 
@@ -70,13 +68,13 @@ void moek_avx2_e2m1_codes(const float* v, size_t n, float inv, int8_t* out) {
  * slot, and k past K, is weight 0: Q4 code 8 (symmetric) or 0. */
 static void slot_block_codes(const moek_pack_params* p, const moek_qsource* s, moek_qparams q, size_t k0, size_t n,
                              int8_t out[32]) {
-  const int q4 = p->w_dtype == MOEK_DTYPE_Q4, zero = q4 && !(p->quant_flags & MOEK_EXPERTS_QUANT_MIN) ? 8 : 0;
+  const int q4 = moek_wformat_qdtype(p->wformat) == MOEK_DTYPE_Q4, zero = q4 && !(moek_wformat_qflags(p->wformat) & MOEK_EXPERTS_QUANT_MIN) ? 8 : 0;
   const size_t have = s ? (n < 32 ? n : 32) : 0;
-  if (have == 32 && !moek_qsource_prequantized(s) && moek_quant_e2m1(p->w_dtype, p->quant_flags)) {
+  if (have == 32 && !moek_qsource_prequantized(s) && moek_quant_e2m1(moek_wformat_qdtype(p->wformat), moek_wformat_qflags(p->wformat))) {
     float v[32];
     moek_avx2_e2m1_codes(moek_qsource_f32(s, k0, 32, v), 32, q.inv, out);
   } else if (have) {
-    moek_qsource_codes(s, k0, have, q, p->w_dtype, p->quant_flags, out);
+    moek_qsource_codes(s, k0, have, q, moek_wformat_qdtype(p->wformat), moek_wformat_qflags(p->wformat), out);
   }
   memset(out + have, zero, 32 - have);
 }
@@ -85,9 +83,9 @@ static void slot_block_codes(const moek_pack_params* p, const moek_qsource* s, m
  * steps of Q8, so they are packed together. */
 static void pack_group(const moek_pack_params* p, const moek_qsource* s[16], uint8_t* group_base, size_t g,
                        size_t glen) {
-  const int q4 = p->w_dtype == MOEK_DTYPE_Q4;
+  const int q4 = moek_wformat_qdtype(p->wformat) == MOEK_DTYPE_Q4;
   const size_t K = p->cols, k0 = g * glen, n = k0 < K ? (K - k0 < glen ? K - k0 : glen) : 0;
-  const size_t header = 16 * moek_quant_scale_bytes(p->quant_flags) * ((p->quant_flags & MOEK_EXPERTS_QUANT_MIN) ? 2 : 1);
+  const size_t header = 16 * moek_quant_scale_bytes(moek_wformat_qflags(p->wformat)) * ((moek_wformat_qflags(p->wformat) & MOEK_EXPERTS_QUANT_MIN) ? 2 : 1);
   uint8_t* blocks = group_base + header;
   for (size_t j = 0; j < 8; j++) {
     const moek_qparams qa = slot_params(p, s[j], j, group_base, g, k0, n);
@@ -109,21 +107,18 @@ static void pack_group(const moek_pack_params* p, const moek_qsource* s[16], uin
   }
 }
 
-void moek_avx2_q_pack(const moek_pack_params* p) {
-  const int gated = p->src_gate != NULL;
-  const size_t np = panels(p->rows, gated), K = p->cols;
-  const size_t kp = (K + 31) / 32 * 32, glen = moek_quant_group_len(p->quant_group, K), groups = kp / glen;
-  const size_t gbytes = moek_avx2_q_group_bytes(p->w_dtype, p->quant_flags, glen);
-  for (size_t pi = 0; pi < np; pi++) {
-    uint8_t* panel = (uint8_t*)p->dst + pi * groups * gbytes;
-    moek_qsource src[16];
-    const moek_qsource* s[16];
-    for (size_t j = 0; j < 16; j++) {
-      const moek_avx2_slot slot = moek_avx2_slot_of(p, pi, j);
-      const float* scales = slot.from_gate ? p->gate_scales : p->src_scales;
-      src[j] = (moek_qsource){slot.row, p->src_dtype, slot.stride_col, scales ? scales + slot.r * groups : NULL};
-      s[j] = slot.row ? &src[j] : NULL;
-    }
-    for (size_t g = 0; g < groups; g++) pack_group(p, s, panel + g * gbytes, g, glen);
+void moek_avx2_q_pack_panel(const moek_pack_params* p, size_t pi, void* dst) {
+  const size_t K = p->cols;
+  const size_t kp = (K + 31) / 32 * 32, glen = moek_quant_group_len(p->group, K), groups = kp / glen;
+  const size_t gbytes = moek_avx2_q_group_bytes(moek_wformat_qdtype(p->wformat), moek_wformat_qflags(p->wformat), glen);
+  uint8_t* panel = dst;
+  moek_qsource src[16];
+  const moek_qsource* s[16];
+  for (size_t j = 0; j < 16; j++) {
+    const moek_avx2_slot slot = moek_avx2_slot_of(p, pi, j);
+    const float* scales = slot.from_gate ? p->gate_scales : p->src_scales;
+    src[j] = (moek_qsource){slot.row, p->src_dtype, slot.stride_col, scales ? scales + slot.r * groups : NULL};
+    s[j] = slot.row ? &src[j] : NULL;
   }
+  for (size_t g = 0; g < groups; g++) pack_group(p, s, panel + g * gbytes, g, glen);
 }

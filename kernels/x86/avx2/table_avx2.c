@@ -1,30 +1,23 @@
-/* The AVX2 + FMA kernel table: any x86-64 CPU since Haswell / Zen. */
+/* The AVX2 + FMA kernel table: any x86-64 CPU since Haswell / Zen (F16C
+ * too: f16 weights and scales). It fills every slot; each weight format
+ * has its own tile kernels (gemm_avx2.c, gemm_q_avx2.c) and packer. */
 #include "gemm_avx2.h"
 #include "moek_tables.h"
 
-static const char* avx2_ukernel_name(const char* op, int32_t w_dtype) {
-  static const char* const gateup[] = {"", "moek_f32_gemm_ukernel_6x16__avx2_fma+act",
-                                       "moek_bf16_gemm_ukernel_6x16__avx2_fma+act", "moek_q8_gemm_ukernel_3x16__avx2+act",
-                                       "moek_q4_gemm_ukernel_3x16__avx2+act"};
-  static const char* const down[] = {"", "moek_f32_gemm_ukernel_6x16__avx2_fma", "moek_bf16_gemm_ukernel_6x16__avx2_fma",
-                                     "moek_q8_gemm_ukernel_3x16__avx2", "moek_q4_gemm_ukernel_3x16__avx2"};
-  return moek_ukernel_name_of(op, w_dtype, gateup, down, "moek_avx2_combine", "moek_avx2_route");
-}
+/* f32/bf16/f16: 6 x 16 tiles, f32 rows (the driver converts bf16 x once);
+ * 48 rows per task: 8 row groups of 6 share each panel from L1/L2 */
+#define MOEK_AVX2_F_SLOT(fmt, name)                                                                             \
+  [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                            \
+           MOEK_SLOT_FN(panel_bytes, moek_avx2_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_avx2_pack_panel),    \
+           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_6x16__avx2_fma),                                      \
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_6x16__avx2_fma)}
 
-/* f32/bf16 and Q8/Q4 weights have kernels of their own (gemm_avx2.c,
- * gemm_q_avx2.c); the table picks between them, so those files never call
- * each other. */
-static int is_q(int32_t w_dtype) { return w_dtype == MOEK_DTYPE_Q8 || w_dtype == MOEK_DTYPE_Q4; }
-static size_t avx2_packed_size(const moek_pack_params* p) {
-  return is_q(p->w_dtype) ? moek_avx2_q_packed_size(p) : moek_avx2_packed_size(p);
-}
-static void avx2_pack(const moek_pack_params* p) { is_q(p->w_dtype) ? moek_avx2_q_pack(p) : moek_avx2_pack(p); }
-static void avx2_gateup(const moek_gateup_params* p) {
-  is_q(p->w_dtype) ? moek_avx2_q_expert_gateup(p) : moek_avx2_expert_gateup(p);
-}
-static void avx2_down(const moek_down_params* p) {
-  is_q(p->w_dtype) ? moek_avx2_q_expert_down(p) : moek_avx2_expert_down(p);
-}
+/* Q formats: 3 x 16 tiles on int8 records (gemm_q_avx2.c: 4 rows spill) */
+#define MOEK_AVX2_Q_SLOT(fmt, name)                                                                                \
+  [fmt] = {.mr = 3, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                               \
+           MOEK_SLOT_FN(panel_bytes, moek_avx2_q_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_q_pack_panel), \
+           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_3x16__avx2),                                              \
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_3x16__avx2)}
 
 const moek_kernel_table moek_avx2_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
@@ -33,16 +26,12 @@ const moek_kernel_table moek_avx2_kernel_table = {
     .isa = MOEK_ISA_X86_AVX2,
     .priority = 0,
     .required_cpu_features = MOEK_CPU_X86_AVX2 | MOEK_CPU_X86_FMA | MOEK_CPU_X86_F16C,
-    .flags = MOEK_KERNEL_F32_X,
-    .tile_m = 48,
-    .gateup_tile_n = 64,
-    .down_tile_n = 64,
-    .packed_size = avx2_packed_size,
-    .pack = avx2_pack,
-    .expert_gateup = avx2_gateup,
-    .expert_down = avx2_down,
-    .combine = moek_avx2_combine,
-    .route = moek_avx2_route,
-    .ukernel_name = avx2_ukernel_name,
-    .quantize_rows = moek_avx2_quantize_rows,
+    .route = {MOEK_SLOT_FN(route, moek_avx2_route)},
+    .combine = {MOEK_SLOT_FN(combine, moek_avx2_combine)},
+    .quantize = {MOEK_SLOT_FN(quantize_rows, moek_avx2_quantize_rows)},
+    .gemm = {MOEK_AVX2_F_SLOT(MOEK_WFORMAT_F32, f32), MOEK_AVX2_F_SLOT(MOEK_WFORMAT_BF16, bf16),
+             MOEK_AVX2_F_SLOT(MOEK_WFORMAT_F16, f16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q8, q8),
+             MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4, q4),
+             MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min),
+             MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4)},
 };
