@@ -84,6 +84,10 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
     cap = moek_isa_cap_min(cap, env_isa);
   }
 
+  if (!(d.flags & MOEK_CONTEXT_IGNORE_ENV)) {
+    moek_status st = moek_load_env_plugins(fn);
+    if (st) return st;
+  }
   moek_context* ctx = calloc(1, sizeof *ctx);
   if (!ctx) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
   ctx->cpu_features = moek_cpu_features();

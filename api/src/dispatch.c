@@ -1,6 +1,8 @@
 /* The registry: per slot (operation x weight format), the highest-ranked
  * table whose CPU features are all present, whose ISA is within the cap and
  * which provides the slot. */
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,22 +52,116 @@ static bool usable(const moek_kernel_table* t, uint64_t features, int32_t max_is
 /* A format's slot is provided when all four of its entries are. */
 static bool gemm_provided(const moek_gemm_slot* s) { return s->panel_bytes && s->pack_panel && s->gateup && s->down; }
 
+/* Tables registered at run time (plugins, or an engine's own), copied in;
+ * appended under the lock, never removed, so a pointer stays valid. */
+#define MOEK_MAX_REGISTERED 64
+static moek_kernel_table registered[MOEK_MAX_REGISTERED];
+static size_t n_registered;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static moek_status check_slot(const char* fn, const moek_kernel_table* t, const moek_gemm_slot* s, int f) {
+  const int set = (s->panel_bytes != NULL) + (s->pack_panel != NULL) + (s->gateup != NULL) + (s->down != NULL);
+  if (set == 0) return MOEK_SUCCESS;
+  if (set != 4)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: table '%s': the gemm slot of format %d (%s) sets %d of panel_bytes, pack_panel, gateup and "
+                     "down; a slot sets all four or none",
+                     fn, t->name, f, moek_wformat_name(f), set);
+  if (s->mr < 1 || s->mr > MOEK_MAX_MR || !s->nr || !s->nr_gated || !s->tile_m || !s->tile_n ||
+      s->tile_n % s->nr || s->tile_n % s->nr_gated)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: table '%s': the gemm slot of format %d (%s) has inconsistent tiles: mr = %u (1..%d), nr = %u, "
+                     "nr_gated = %u, tile_m = %u, tile_n = %u (a multiple of nr and nr_gated)",
+                     fn, t->name, f, moek_wformat_name(f), s->mr, MOEK_MAX_MR, s->nr, s->nr_gated, s->tile_m, s->tile_n);
+  return MOEK_SUCCESS;
+}
+
+moek_status moek_check_table(const char* fn, const moek_kernel_table* t, moek_kernel_table* copy) {
+  if (!t) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: table is NULL", fn);
+  const size_t base = offsetof(moek_kernel_table, gemm);
+  if (t->struct_size < base)
+    return moek_fail(MOEK_ERROR_STRUCT_SIZE,
+                     "%s: table->struct_size = %u is smaller than the first published layout (%zu bytes)", fn,
+                     t->struct_size, base);
+  if (t->abi_version != MOEK_KERNEL_ABI_VERSION)
+    return moek_fail(MOEK_ERROR_UNSUPPORTED,
+                     "%s: table->abi_version = %u; this library runs kernel ABI %u (MOEK_KERNEL_ABI_VERSION)", fn,
+                     t->abi_version, MOEK_KERNEL_ABI_VERSION);
+  if (!t->name || !t->name[0]) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: table->name is NULL or empty", fn);
+  if (!moek_isa_name(t->isa) || t->isa == MOEK_ISA_BEST)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: table '%.64s': isa = %d is not a moek_isa", fn, t->name, t->isa);
+  /* slots past this library's formats: a newer plugin's; refused if set */
+  const size_t slots = (t->struct_size - base) / sizeof(moek_gemm_slot);
+  const moek_gemm_slot empty = {0};
+  for (size_t f = MOEK_WFORMAT_COUNT; f < slots; f++)
+    if (memcmp((const char*)t + base + f * sizeof empty, &empty, sizeof empty) != 0)
+      return moek_fail(MOEK_ERROR_UNSUPPORTED,
+                       "%s: table '%.64s' fills a gemm slot for weight format %zu, which this library does not know "
+                       "(it knows %d formats)",
+                       fn, t->name, f, MOEK_WFORMAT_COUNT);
+  memset(copy, 0, sizeof *copy);
+  memcpy(copy, t, t->struct_size < sizeof *copy ? t->struct_size : sizeof *copy);
+  copy->struct_size = sizeof *copy;
+  for (int f = 0; f < MOEK_WFORMAT_COUNT; f++) {
+    moek_status st = check_slot(fn, copy, &copy->gemm[f], f);
+    if (st) return st;
+  }
+  return MOEK_SUCCESS;
+}
+
+moek_status moek_register_tables(const char* fn, const moek_kernel_table* const* tables, size_t n) {
+  moek_kernel_table copies[8];
+  if (n > sizeof copies / sizeof copies[0])
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: %zu tables at once; at most %zu", fn, n,
+                     sizeof copies / sizeof copies[0]);
+  for (size_t i = 0; i < n; i++) {
+    moek_status st = moek_check_table(fn, tables[i], &copies[i]);
+    if (st) return st;
+  }
+  pthread_mutex_lock(&registry_lock);
+  moek_status st = MOEK_SUCCESS;
+  for (size_t i = 0; i < n && !st; i++) {
+    bool taken = false;
+    for (size_t b = 0; b < sizeof builtin_tables / sizeof builtin_tables[0]; b++)
+      taken |= strcmp(builtin_tables[b]->name, copies[i].name) == 0;
+    for (size_t r = 0; r < n_registered; r++) taken |= strcmp(registered[r].name, copies[i].name) == 0;
+    for (size_t j = 0; j < i; j++) taken |= strcmp(copies[j].name, copies[i].name) == 0;
+    if (taken)
+      st = moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: a table named '%.64s' is already registered", fn, copies[i].name);
+  }
+  if (!st && n_registered + n > MOEK_MAX_REGISTERED)
+    st = moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: the registry holds at most %d tables", fn, MOEK_MAX_REGISTERED);
+  if (!st)
+    for (size_t i = 0; i < n; i++) registered[n_registered++] = copies[i];
+  pthread_mutex_unlock(&registry_lock);
+  return st;
+}
+
+moek_status moek_register_kernel_table(const moek_kernel_table* table) {
+  return moek_register_tables("moek_register_kernel_table", &table, 1);
+}
+
+static void consider(const moek_kernel_table* t, uint64_t features, int32_t max_isa, moek_kernels* k) {
+  if (!usable(t, features, max_isa)) return;
+  bool won = false;
+  for (int f = 0; f < MOEK_WFORMAT_COUNT; f++)
+    if (gemm_provided(&t->gemm[f]) && ranks_above(t, k->gemm_table[f]))
+      k->gemm_table[f] = t, k->gemm[f] = &t->gemm[f], won = true;
+  if (t->route.route && ranks_above(t, k->route_table)) k->route_table = t, k->route = t->route, won = true;
+  if (t->combine.combine && ranks_above(t, k->combine_table))
+    k->combine_table = t, k->combine = t->combine, won = true;
+  if (t->quantize.quantize_rows && ranks_above(t, k->quantize_table))
+    k->quantize_table = t, k->quantize = t->quantize, won = true;
+  if (won && ranks_above(t, k->best)) k->best = t;
+}
+
 void moek_select_kernels(uint64_t features, int32_t max_isa, moek_kernels* k) {
   memset(k, 0, sizeof *k);
-  for (size_t i = 0; i < sizeof builtin_tables / sizeof builtin_tables[0]; i++) {
-    const moek_kernel_table* t = builtin_tables[i];
-    if (!usable(t, features, max_isa)) continue;
-    bool won = false;
-    for (int f = 0; f < MOEK_WFORMAT_COUNT; f++)
-      if (gemm_provided(&t->gemm[f]) && ranks_above(t, k->gemm_table[f]))
-        k->gemm_table[f] = t, k->gemm[f] = &t->gemm[f], won = true;
-    if (t->route.route && ranks_above(t, k->route_table)) k->route_table = t, k->route = t->route, won = true;
-    if (t->combine.combine && ranks_above(t, k->combine_table))
-      k->combine_table = t, k->combine = t->combine, won = true;
-    if (t->quantize.quantize_rows && ranks_above(t, k->quantize_table))
-      k->quantize_table = t, k->quantize = t->quantize, won = true;
-    if (won && ranks_above(t, k->best)) k->best = t;
-  }
+  for (size_t i = 0; i < sizeof builtin_tables / sizeof builtin_tables[0]; i++)
+    consider(builtin_tables[i], features, max_isa, k);
+  pthread_mutex_lock(&registry_lock);
+  for (size_t i = 0; i < n_registered; i++) consider(&registered[i], features, max_isa, k);
+  pthread_mutex_unlock(&registry_lock);
   /* ref needs nothing, is always allowed and provides every slot: nothing is NULL */
 }
 

@@ -102,6 +102,12 @@ typedef struct moek_kernels {
   moek_quantize_slot quantize;
 } moek_kernels;
 void moek_select_kernels(uint64_t features, int32_t max_isa, moek_kernels* out);
+/* A table's checks (moek_register_kernel_table), into copy (this library's layout). */
+moek_status moek_check_table(const char* fn, const moek_kernel_table* t, moek_kernel_table* copy);
+/* Registers n tables, all or none. */
+moek_status moek_register_tables(const char* fn, const moek_kernel_table* const* tables, size_t n);
+/* plugin.c: MOEK_PLUGINS, at context creation */
+moek_status moek_load_env_plugins(const char* fn);
 
 /* ------------------------------------------------------------ tile loops */
 

@@ -70,6 +70,33 @@ MOEK_API const char* moek_last_error(void);
  * takes); NULL for a value that is no ISA. */
 MOEK_API const char* moek_isa_name(int32_t isa);
 
+/* ----------------------------------------------------------- kernel plugins */
+
+/* Adds a kernel table (moek_kernel.h) to the registry, for every context
+ * created afterwards: per slot it competes with the built-in tables by ISA,
+ * then priority (a built-in table wins ties). It is refused, with nothing
+ * registered, for: a NULL table; struct_size smaller than the first
+ * published layout (MOEK_ERROR_STRUCT_SIZE); abi_version other than
+ * MOEK_KERNEL_ABI_VERSION (MOEK_ERROR_UNSUPPORTED); no name, a name already
+ * registered, or an isa that is no moek_isa; a slot whose entries are only
+ * partly set or whose tiles are inconsistent (mr outside [1, 64], nr or
+ * nr_gated 0, tile_n not a multiple of both, tile_m 0); a slot for a weight
+ * format this library does not know (MOEK_ERROR_UNSUPPORTED). A table whose
+ * required CPU features are absent is registered but never selected. The
+ * table is copied; its functions and strings must outlive the process's
+ * use of moek. */
+MOEK_API moek_status moek_register_kernel_table(const moek_kernel_table* table);
+
+/* Loads the kernel plugin at path (dlopen) and runs its entry point
+ * (MOEK_PLUGIN_ENTRY_POINT, moek_kernel.h), which registers its tables as
+ * moek_register_kernel_table does. A path already loaded is a no-op. On any
+ * failure (no such file, no entry point, a refused table) nothing of the
+ * plugin is registered and it is closed again. Plugins stay loaded until
+ * the process exits. At context creation, the environment variable
+ * MOEK_PLUGINS (paths separated by ':') is loaded this way, and a failure
+ * there fails the context creation. */
+MOEK_API moek_status moek_plugin_load(const char* path);
+
 /* ----------------------------------------------------------------- context */
 
 typedef struct moek_context moek_context;
@@ -81,7 +108,7 @@ typedef void (*moek_parallel_for_fn)(void* user, size_t n, moek_task_fn task,
                                      void* task_arg);
 
 /* flags of moek_context_desc */
-#define MOEK_CONTEXT_IGNORE_ENV 0x1u /* do not read MOEK_MAX_ISA */
+#define MOEK_CONTEXT_IGNORE_ENV 0x1u /* do not read MOEK_MAX_ISA nor MOEK_PLUGINS */
 #define MOEK_CONTEXT_NO_BIND 0x2u    /* do not pin moek's worker threads to cores */
 
 typedef struct moek_context_desc {

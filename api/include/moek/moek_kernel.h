@@ -245,6 +245,27 @@ typedef struct moek_kernel_table {
   moek_gemm_slot gemm[MOEK_WFORMAT_COUNT]; /* by moek_wformat */
 } moek_kernel_table;
 
+/* ---------------------------------------------------------------- plugins
+ * A kernel plugin is a shared library exporting one entry point,
+ *   moek_status moek_plugin_register(const moek_plugin_host* host);
+ * that calls host->register_table(host, &table) for each table it brings
+ * and returns 0 (MOEK_SUCCESS), or a moek_status to refuse loading. The
+ * tables are checked as moek_register_kernel_table checks them (moek.h);
+ * if the entry point fails, or any table is refused, nothing of that plugin
+ * is registered. Tables are copied; their functions and strings must stay
+ * valid while the process runs (moek never unloads a plugin). */
+#define MOEK_PLUGIN_ENTRY_POINT "moek_plugin_register"
+
+typedef struct moek_plugin_host {
+  uint32_t struct_size;  /* sizeof(moek_plugin_host) */
+  uint32_t abi_version;  /* MOEK_KERNEL_ABI_VERSION of the loading library */
+  /* returns 0 (MOEK_SUCCESS) or the status the table is refused with */
+  int32_t (*register_table)(const struct moek_plugin_host* host, const moek_kernel_table* table);
+  void* host_data;       /* moek's own */
+} moek_plugin_host;
+
+typedef int32_t (*moek_plugin_entry_fn)(const moek_plugin_host* host);
+
 #ifdef __cplusplus
 }
 #endif

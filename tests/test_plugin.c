@@ -1,0 +1,235 @@
+#define _POSIX_C_SOURCE 200809L /* setenv, fileno */
+/* The plugin ABI:
+ *   test_plugin example PLUGIN.so
+ *     the example plugin loads (twice: a no-op), wins the f32 slot where it
+ *     outranks the built-ins (a context capped at ref), MOEK_VERBOSE names
+ *     its kernels, its results are within the oracle's bound (the f32 bound
+ *     of docs/numerics.md), other formats stay with the built-in tables, and
+ *     a faster built-in table still wins where the CPU has one; MOEK_PLUGINS
+ *     loads it at context creation and a bad path there fails the context;
+ *     a table whose CPU features are absent registers but is never chosen.
+ *   test_plugin rejects BAD1.so .. BAD8.so
+ *     each bad plugin (tests/plugin/bad_plugin.c) is refused with its
+ *     status and a message naming the reason, and nothing of it stays
+ *     registered. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "forward_ref.h"
+
+/* MOEK_VERBOSE lines of what runs in between, read back from stderr */
+static char verbose_buf[1 << 16];
+static FILE* verbose_file;
+static int saved_stderr = -1;
+
+static void verbose_begin(void) {
+  fflush(stderr);
+  verbose_file = tmpfile();
+  saved_stderr = dup(fileno(stderr));
+  dup2(fileno(verbose_file), fileno(stderr));
+  setenv("MOEK_VERBOSE", "1", 1);
+}
+
+static const char* verbose_end(void) {
+  fflush(stderr);
+  dup2(saved_stderr, fileno(stderr));
+  close(saved_stderr);
+  unsetenv("MOEK_VERBOSE");
+  rewind(verbose_file);
+  const size_t n = fread(verbose_buf, 1, sizeof verbose_buf - 1, verbose_file);
+  verbose_buf[n] = '\0';
+  fclose(verbose_file);
+  return verbose_buf;
+}
+
+static moek_context* capped(int32_t cap) {
+  moek_context_desc d = {.struct_size = sizeof d, .flags = MOEK_CONTEXT_IGNORE_ENV, .num_threads = 2, .max_isa = cap};
+  moek_context* c = NULL;
+  CHECK_OK(moek_context_create(&d, &c));
+  return c;
+}
+
+enum { E = 5, H = 67, I = 45, T = 7, K = 2 };
+
+/* f32 (or bf16) experts; the oracle's model holds the same values */
+static moek_experts* make_experts(moek_context* c, int32_t wdt, ref_model* m, float* w[3]) {
+  test_rng r = {5};
+  const void* p[3][E];
+  m->E = E, m->H = H, m->I = I, m->act = MOEK_ACT_SWIGLU, m->alpha = 1.702, m->limit = 7.0;
+  m->bf16_ops = wdt == MOEK_DTYPE_BF16;
+  m->wg = malloc(sizeof(double) * E * I * H), m->wu = malloc(sizeof(double) * E * I * H);
+  m->wd = malloc(sizeof(double) * E * H * I);
+  double* dst[3] = {m->wg, m->wu, m->wd};
+  for (int j = 0; j < 3; j++) {
+    for (size_t i = 0; i < (size_t)E * I * H; i++) {
+      w[j][i] = (float)test_uniform(&r, -0.3, 0.3);
+      dst[j][i] = wdt == MOEK_DTYPE_BF16 ? test_round_bf16(w[j][i]) : w[j][i];
+    }
+    for (int e = 0; e < E; e++) p[j][e] = w[j] + (size_t)e * I * H;
+  }
+  moek_experts_desc d = {.struct_size = sizeof d, .num_experts = E, .hidden = H, .inter = I,
+                         .activation = MOEK_ACT_SWIGLU, .src_dtype = MOEK_DTYPE_F32, .weight_dtype = wdt,
+                         .w_gate = p[0], .w_up = p[1], .w_down = p[2]};
+  moek_experts* x = NULL;
+  CHECK_OK(moek_experts_create(c, &d, &x));
+  return x;
+}
+
+/* forward against the oracle: the number of elements outside its bound */
+static long forward_bad(moek_context* c, moek_experts* x, const ref_model* m) {
+  static float xin[T * H], y[T * H];
+  static double xd[T * H], yr[T * H], tol[T * H];
+  int32_t ids[T * K];
+  float wt[T * K];
+  test_rng r = {9};
+  for (int i = 0; i < T * H; i++) xin[i] = (float)test_uniform(&r, -1, 1), xd[i] = xin[i];
+  for (int i = 0; i < T * K; i++) ids[i] = (i * 3 + i / K) % E, wt[i] = 0.25f + 0.1f * (float)(i % 4);
+  moek_forward_args a = {.struct_size = sizeof a, .num_tokens = T, .top_k = K, .x_dtype = MOEK_DTYPE_F32,
+                         .y_dtype = MOEK_DTYPE_F32, .x = xin, .expert_ids = ids, .expert_weights = wt, .y = y};
+  CHECK_OK(moek_moe_forward(c, x, &a));
+  ref_forward(m, T, K, xd, ids, wt, NULL, 0, yr, tol);
+  long bad = 0;
+  for (int i = 0; i < T * H; i++) bad += !(fabs(y[i] - yr[i]) <= tol[i]);
+  return bad;
+}
+
+static void free_model(ref_model* m) { free(m->wg), free(m->wu), free(m->wd); }
+
+static void dummy_route(moek_route_params* p) { p->bad_token = -1; }
+
+/* registers a table named `name` providing only a route slot that never
+ * wins (priority -1): succeeds only if the name is free */
+static moek_status register_named(const char* name) {
+  static moek_kernel_table t[16];
+  static char names[16][32]; /* a table's strings must outlive its registration */
+  static int n;
+  snprintf(names[n], sizeof names[n], "%s", name);
+  t[n] = (moek_kernel_table){.struct_size = sizeof t[0], .abi_version = MOEK_KERNEL_ABI_VERSION, .name = names[n],
+                             .isa = MOEK_ISA_REF, .priority = -1, .route = {dummy_route, "dummy_route"}};
+  return moek_register_kernel_table(&t[n++]);
+}
+
+static void example(const char* path) {
+  CHECK_OK(moek_plugin_load(path));
+  CHECK_OK(moek_plugin_load(path)); /* already loaded: a no-op */
+  EXPECT_ERR(register_named("example_blocked_f32"), MOEK_ERROR_INVALID_ARGUMENT, "already registered");
+  static float w[3][E * I * H];
+  float* wp[3] = {w[0], w[1], w[2]};
+  ref_model m = {0};
+
+  /* capped at ref: the plugin (ref, priority 10) wins f32 */
+  verbose_begin();
+  moek_context* c = capped(MOEK_ISA_REF);
+  moek_experts* x = make_experts(c, MOEK_DTYPE_F32, &m, wp);
+  const long bad = forward_bad(c, x, &m);
+  const char* log = verbose_end();
+  CHECK(bad == 0, "example plugin: %ld elements outside the oracle's bound", bad);
+  CHECK(strstr(log, "gateup:example_gateup(example_blocked_f32 4x2)") != NULL &&
+            strstr(log, "down:example_down(example_blocked_f32 4x4)") != NULL,
+        "MOEK_VERBOSE does not show the plugin's kernels:\n%s", log);
+  moek_experts_destroy(x);
+  free_model(&m);
+
+  /* bf16 weights: the plugin has no such slot, ref runs them */
+  verbose_begin();
+  x = make_experts(c, MOEK_DTYPE_BF16, &m, wp);
+  CHECK(forward_bad(c, x, &m) == 0, "bf16 beside the plugin: outside the bound");
+  log = verbose_end();
+  CHECK(strstr(log, "gateup:moek_ref_gateup_32x1_bf16(ref") != NULL, "bf16 should run on ref:\n%s", log);
+  moek_experts_destroy(x);
+  free_model(&m);
+  moek_context_destroy(c);
+
+  /* uncapped: a SIMD table, where the CPU has one, outranks the plugin */
+  verbose_begin();
+  c = capped(MOEK_ISA_BEST);
+  x = make_experts(c, MOEK_DTYPE_F32, &m, wp);
+  CHECK(forward_bad(c, x, &m) == 0, "f32 uncapped: outside the bound");
+  log = verbose_end();
+  int32_t isa = 0;
+  moek_context_get_isa(c, &isa);
+  if (isa != MOEK_ISA_REF)
+    CHECK(strstr(log, "example_blocked_f32") == NULL, "a faster built-in table should win f32:\n%s", log);
+  else
+    CHECK(strstr(log, "example_blocked_f32") != NULL, "without a SIMD table the plugin should win f32:\n%s", log);
+  moek_experts_destroy(x);
+  free_model(&m);
+  moek_context_destroy(c);
+
+  /* a table whose CPU features are absent: registered, never chosen */
+  static moek_kernel_table absent;
+  absent = (moek_kernel_table){.struct_size = sizeof absent, .abi_version = MOEK_KERNEL_ABI_VERSION,
+                               .name = "needs_everything", .isa = MOEK_ISA_REF, .priority = 100,
+                               .required_cpu_features = ~0ull, .route = {dummy_route, "never_route"}};
+  CHECK_OK(moek_register_kernel_table(&absent));
+  verbose_begin();
+  c = capped(MOEK_ISA_REF);
+  float logits[3 * 4] = {0};
+  int32_t ids[3];
+  float wts[3];
+  moek_router_desc rd = {.struct_size = sizeof rd, .num_experts = 4, .top_k = 1, .scoring = MOEK_SCORING_SOFTMAX};
+  moek_router* r = NULL;
+  CHECK_OK(moek_router_create(c, &rd, &r));
+  moek_route_args ra = {.struct_size = sizeof ra, .num_tokens = 3, .logits = logits, .expert_ids = ids,
+                        .expert_weights = wts};
+  CHECK_OK(moek_route(c, r, &ra));
+  log = verbose_end();
+  CHECK(strstr(log, "never_route") == NULL && strstr(log, "moek_ref_route") != NULL,
+        "a table without its CPU features was chosen:\n%s", log);
+  moek_router_destroy(r);
+  moek_context_destroy(c);
+
+  /* MOEK_PLUGINS: loaded at context creation (here already loaded), and a
+   * path that does not load fails the context */
+  char env[4200];
+  snprintf(env, sizeof env, "%s:/nonexistent/moek_plugin.so", path);
+  setenv("MOEK_PLUGINS", env, 1);
+  moek_context* bad_ctx = (moek_context*)&env;
+  EXPECT_ERR(moek_context_create(NULL, &bad_ctx), MOEK_ERROR_UNSUPPORTED, "cannot load '/nonexistent/moek_plugin.so'");
+  CHECK(bad_ctx == NULL, "context not cleared");
+  setenv("MOEK_PLUGINS", path, 1);
+  CHECK_OK(moek_context_create(NULL, &bad_ctx));
+  moek_context_destroy(bad_ctx);
+  unsetenv("MOEK_PLUGINS");
+  EXPECT_ERR(moek_plugin_load(NULL), MOEK_ERROR_INVALID_ARGUMENT, "path is NULL");
+  EXPECT_ERR(moek_register_kernel_table(NULL), MOEK_ERROR_INVALID_ARGUMENT, "table is NULL");
+}
+
+static void rejects(int n, char** paths) {
+  static const struct {
+    moek_status status;
+    const char* needle;
+  } want[8] = {
+      {MOEK_ERROR_UNSUPPORTED, "abi_version = 4; this library runs kernel ABI 3"},
+      {MOEK_ERROR_STRUCT_SIZE, "struct_size = 16 is smaller than the first published layout"},
+      {MOEK_ERROR_INVALID_ARGUMENT, "has no entry point moek_plugin_register"},
+      {MOEK_ERROR_INVALID_ARGUMENT, "inconsistent tiles: mr = 1 (1..64), nr = 3"},
+      {MOEK_ERROR_UNSUPPORTED, "fills a gemm slot for weight format 10, which this library does not know"},
+      {MOEK_ERROR_INVALID_ARGUMENT, "sets 1 of panel_bytes, pack_panel, gateup and down"},
+      {MOEK_ERROR_UNSUPPORTED, "moek_plugin_register returned 1"},
+      {MOEK_ERROR_INVALID_ARGUMENT, "isa = 12345 is not a moek_isa"},
+  };
+  CHECK(n == 8, "expected 8 bad plugins, got %d", n);
+  for (int i = 0; i < n && i < 8; i++) {
+    EXPECT_ERR(moek_plugin_load(paths[i]), want[i].status, want[i].needle);
+    /* nothing of it stays: its table names are free */
+    char name[32];
+    snprintf(name, sizeof name, "bad_plugin_%d", i + 1);
+    CHECK_OK(register_named(name));
+    if (i == 7) CHECK_OK(register_named("bad_plugin_8_b"));
+  }
+  EXPECT_ERR(moek_plugin_load("/nonexistent/moek_plugin.so"), MOEK_ERROR_UNSUPPORTED, "cannot load");
+}
+
+int main(int argc, char** argv) {
+  if (argc >= 3 && strcmp(argv[1], "example") == 0) {
+    example(argv[2]);
+    return test_summary("test_plugin_example");
+  }
+  if (argc >= 2 && strcmp(argv[1], "rejects") == 0) {
+    rejects(argc - 2, argv + 2);
+    return test_summary("test_plugin_rejects");
+  }
+  fprintf(stderr, "usage: test_plugin example PLUGIN.so | rejects BAD1.so .. BAD8.so\n");
+  return 2;
+}
