@@ -45,7 +45,7 @@ typedef struct result {
 
 static void usage(FILE* f) {
   fprintf(f,
-          "usage: moek-bench [--preset NAME|all] [--dtype bf16|f32|q8|q4|q4-min|mxfp4] [--quant-group N] [--f16-scales]\n"
+          "usage: moek-bench [--preset NAME|all] [--dtype bf16|f16|f32|q8|q4|q4-min|mxfp4] [--quant-group N] [--f16-scales]\n"
           "                  [--tokens 1,16,128,512] [--threads N] [--min-reps N] [--min-time SECONDS]\n"
           "                  [--json FILE] [--no-baseline] [--list] [--mode forward|gating]\n"
           "Times one MoE layer (routing excluded) per token count T and prints the median time,\n"
@@ -98,12 +98,12 @@ static int parse_args(int argc, char** argv, options* o) {
       static const struct { const char* name; int wdt; unsigned flags; } dt[] = {
           {"f32", MOEK_DTYPE_F32, 0}, {"bf16", MOEK_DTYPE_BF16, 0}, {"q8", MOEK_DTYPE_Q8, 0},
           {"q4", MOEK_DTYPE_Q4, 0}, {"q4-min", MOEK_DTYPE_Q4, MOEK_EXPERTS_QUANT_MIN},
-          {"mxfp4", MOEK_DTYPE_Q4, MOEK_EXPERTS_QUANT_E2M1}};
+          {"mxfp4", MOEK_DTYPE_Q4, MOEK_EXPERTS_QUANT_E2M1}, {"f16", MOEK_DTYPE_F16, 0}};
       int found = -1;
-      for (int d = 0; d < 6; d++)
+      for (int d = 0; d < 7; d++)
         if (!strcmp(v, dt[d].name)) found = d;
       if (found < 0) {
-        fprintf(stderr, "moek-bench: --dtype '%s' must be bf16, f32, q8, q4, q4-min or mxfp4\n", v);
+        fprintf(stderr, "moek-bench: --dtype '%s' must be bf16, f16, f32, q8, q4, q4-min or mxfp4\n", v);
         return 0;
       }
       o->wdt = dt[found].wdt, o->qflags = (o->qflags & MOEK_EXPERTS_QUANT_F16_SCALES) | dt[found].flags;
@@ -238,7 +238,10 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   const int H = p->H, I = p->I, gated = p->activation < MOEK_ACT_RELU;
   const int n_mats = gated ? 3 : 2;
   /* nominal bytes per weight for the memory estimate; the roofline counts the packed bytes */
-  const double wbytes = o->wdt == MOEK_DTYPE_F32 ? 4 : o->wdt == MOEK_DTYPE_BF16 ? 2 : o->wdt == MOEK_DTYPE_Q8 ? 1.1 : 0.7;
+  const double wbytes = o->wdt == MOEK_DTYPE_F32                                ? 4
+                        : o->wdt == MOEK_DTYPE_BF16 || o->wdt == MOEK_DTYPE_F16 ? 2
+                        : o->wdt == MOEK_DTYPE_Q8                               ? 1.1
+                                                                                : 0.7;
   /* Resident experts: all E, unless their weights (moek's copy and the
    * baseline's f32 or bf16 copy) do not fit in 80% of the free memory; then
    * as many as fit, and routed ids are folded onto them (id % E_res). The

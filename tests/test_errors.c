@@ -121,6 +121,17 @@ static void experts(void) {
   BAD(flags, MOEK_EXPERTS_QUANT_MIN, MOEK_ERROR_INVALID_ARGUMENT, "MOEK_EXPERTS_QUANT_MIN needs weight_dtype Q4");
   BAD(quant_group, 32, MOEK_ERROR_INVALID_ARGUMENT, "quant_group = 32 needs weight_dtype Q8 or Q4");
   BAD(src_dtype, MOEK_DTYPE_Q8, MOEK_ERROR_INVALID_ARGUMENT, "src_dtype = 3 must be MOEK_DTYPE_F32, _BF16, _F16 or an imported format");
+  d = good_desc();
+  d.weight_dtype = MOEK_DTYPE_F16; /* f16 storage of a value past its range */
+  wbuf[2][3][7] = 70000.0f;
+  EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_INVALID_ARGUMENT,
+             "w_down[3] row 1, column 1 = 70000 is beyond the range of weight_dtype F16 (65504)");
+  CHECK(x == NULL, "output not NULL after an f16 overflow");
+  d = good_desc(); /* rebuilt: 65504 itself is fine */
+  wbuf[1][0][0] = 65504.0f;
+  d.weight_dtype = MOEK_DTYPE_F16;
+  CHECK_OK(moek_experts_create(c, &d, &x));
+  moek_experts_destroy(x);
   d = good_desc(); /* hidden 8, inter 6 */
   d.weight_dtype = MOEK_DTYPE_Q8;
   CHECK_OK(moek_experts_create(c, &d, &x)); /* per-channel Q8 takes any K */

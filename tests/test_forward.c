@@ -29,11 +29,12 @@ typedef struct built {
 
 static double gen(test_rng* r, double scale, int dtype) {
   double v = test_uniform(r, -scale, scale);
-  return dtype == MOEK_DTYPE_BF16 ? test_round_bf16(v) : (double)(float)v;
+  return dtype == MOEK_DTYPE_BF16 ? test_round_bf16(v) : dtype == MOEK_DTYPE_F16 ? test_round_f16(v) : (double)(float)v;
 }
 
 static void put(void* buf, int dtype, size_t i, double v) {
   if (dtype == MOEK_DTYPE_BF16) ((uint16_t*)buf)[i] = test_to_bf16_bits(v);
+  else if (dtype == MOEK_DTYPE_F16) ((uint16_t*)buf)[i] = test_to_f16_bits(v);
   else ((float*)buf)[i] = (float)v;
 }
 
@@ -42,7 +43,7 @@ static void put(void* buf, int dtype, size_t i, double v) {
 static void build(const fcase* c, test_rng* r, built* b) {
   const int E = c->E, H = c->H, I = c->I;
   const int gated = c->act < MOEK_ACT_RELU;
-  const size_t es = c->src == MOEK_DTYPE_BF16 ? 2 : 4;
+  const size_t es = c->src == MOEK_DTYPE_BF16 || c->src == MOEK_DTYPE_F16 ? 2 : 4;
   memset(b, 0, sizeof *b);
   b->m.E = E, b->m.H = H, b->m.I = I, b->m.act = c->act, b->m.alpha = 1.702, b->m.limit = 7.0;
   b->m.bf16_ops = c->wdt == MOEK_DTYPE_BF16;
@@ -77,6 +78,13 @@ static void build(const fcase* c, test_rng* r, built* b) {
         put(b->src_d[e], c->src, p, v);
         b->m.wd[((size_t)e * H + n) * I + i] = v;
       }
+  }
+  if (c->wdt == MOEK_DTYPE_F16) { /* what packing to f16 keeps: exact model values, x stays f32 */
+    for (size_t i = 0; i < (size_t)E * I * H; i++) {
+      b->m.wu[i] = test_round_f16(b->m.wu[i]);
+      b->m.wd[i] = test_round_f16(b->m.wd[i]);
+      if (gated) b->m.wg[i] = test_round_f16(b->m.wg[i]);
+    }
   }
   if (c->wdt == MOEK_DTYPE_BF16) { /* what packing to bf16 keeps */
     for (size_t i = 0; i < (size_t)E * I * H; i++) {
@@ -129,7 +137,7 @@ static void build(const fcase* c, test_rng* r, built* b) {
 }
 
 static void unbuild(const fcase* c, built* b) {
-  const size_t es = c->src == MOEK_DTYPE_BF16 ? 2 : 4;
+  const size_t es = c->src == MOEK_DTYPE_BF16 || c->src == MOEK_DTYPE_F16 ? 2 : 4;
   for (int e = 0; e < c->E; e++) {
     if (c->layout == 2) {
       free((char*)b->src_u[e] - es);
@@ -283,7 +291,7 @@ static void run_case(const fcase* c, uint64_t seed) {
 }
 
 int main(void) {
-  const int F = MOEK_DTYPE_F32, B = MOEK_DTYPE_BF16, Q8 = MOEK_DTYPE_Q8, Q4 = MOEK_DTYPE_Q4;
+  const int F = MOEK_DTYPE_F32, B = MOEK_DTYPE_BF16, Q8 = MOEK_DTYPE_Q8, Q4 = MOEK_DTYPE_Q4, H = MOEK_DTYPE_F16;
   const unsigned MIN = MOEK_EXPERTS_QUANT_MIN, H16 = MOEK_EXPERTS_QUANT_F16_SCALES, E2M1 = MOEK_EXPERTS_QUANT_E2M1;
   const fcase cases[] = {
       /* name                 E   H   I   T   k  act                  src wdt xdt ydt bias layout acc dense route now */
@@ -313,6 +321,12 @@ int main(void) {
       {"T=17 f32",            6,  130, 77, 17, 2, MOEK_ACT_SWIGLU,     F, F, F, F, 1, 0, 0, 0, 0, 0, 0, 0},
       {"T=64 bf16 many rows", 3,  96, 136, 64, 2, MOEK_ACT_SWIGLU_OAI, F, B, F, B, 1, 2, 0, 0, 0, 0, 0, 0},
       {"T=129 relu ungated",  5,  50, 37, 129, 1, MOEK_ACT_RELU,       B, B, F, F, 1, 1, 0, 0, 0, 0, 0, 0},
+      /* f16 weights: from f16 sources (exact) and rounded from f32 */
+      {"f16 w T=1",           8,  37, 19, 1,  2, MOEK_ACT_SWIGLU,      H, H, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"f16 w T=37 bias",     16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, H, F, F, 1, 1, 0, 0, 0, 0, 0, 0},
+      {"f16 w bf16 x gpt-oss",4,  45, 29, 17, 2, MOEK_ACT_SWIGLU_OAI,  H, H, B, B, 1, 2, 0, 0, 2, 0, 0, 0},
+      {"f16 src f32 w",       5,  33, 17, 3,  2, MOEK_ACT_GEGLU,       H, F, F, F, 1, 0, 1, 0, 0, 0, 0, 0},
+      {"f16 src q4 w",        6,  64, 96, 9,  2, MOEK_ACT_SWIGLU,      H, Q4, F, F, 0, 0, 0, 0, 0, 0, 32, 0},
       /* quantized weights: Q8 per channel takes any K (padded blocks) */
       {"q8 channel T=1",      8,  37, 19, 1,  2, MOEK_ACT_SWIGLU,      F, Q8, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
       {"q8 channel T=37",     16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, Q8, F, F, 1, 1, 0, 0, 0, 0, 0, 0},

@@ -90,6 +90,29 @@ static inline double test_from_bf16_bits(uint16_t h) {
   return f;
 }
 
+/* Round a finite double to IEEE half precision (11 significant bits,
+ * subnormals below 2^-14 in steps of 2^-24), nearest even; no overflow
+ * handling (the tests stay far below 65504). */
+static inline double test_round_f16(double v) {
+  if (v == 0.0 || !isfinite(v)) return v;
+  if (fabs(v) < ldexp(1.0, -14)) return ldexp(nearbyint(ldexp(v, 24)), -24);
+  int e;
+  double m = frexp(v, &e);
+  return ldexp(nearbyint(ldexp(m, 11)), e - 11);
+}
+
+/* The f16 bits of a value test_round_f16 returns. */
+static inline uint16_t test_to_f16_bits(double v) {
+  v = test_round_f16(v);
+  const uint16_t sign = v < 0 ? 0x8000u : 0;
+  v = fabs(v);
+  if (v == 0.0) return sign;
+  if (v < ldexp(1.0, -14)) return (uint16_t)(sign | (uint16_t)ldexp(v, 24));
+  int e;
+  const double m = frexp(v, &e); /* v = m 2^e, m in [0.5, 1): exponent field e - 1 + 15 */
+  return (uint16_t)(sign | (uint16_t)((e + 14) << 10) | ((uint16_t)ldexp(m, 11) & 0x3ffu));
+}
+
 /* The kernel tables the suites run: each ISA cap selects one table; one the
  * CPU (or the build) lacks is skipped, visibly. */
 #define TEST_ISA_ENTRY(isa, name) isa,
