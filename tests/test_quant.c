@@ -42,8 +42,8 @@ static void activation_rule(test_rng* r) {
       const char* rec = want + row * rb;
       CHECK(memcmp(rec, got + row * rb, nb * 40) == 0, "K=%zu row %zu: avx2 record differs from ref", k, row);
       const int8_t* q = (const int8_t*)rec;
-      const float* s = (const float*)(rec + nb * 32);
-      const int32_t* sum = (const int32_t*)(rec + nb * 36);
+      const float* s = moek_record_scales_c(rec, nb);
+      const int32_t* sum = moek_record_sums_c(rec, nb);
       for (size_t b = 0; b < nb; b++) {
         int32_t total = 0;
         double worst = 0;

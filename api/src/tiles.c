@@ -22,11 +22,15 @@ void moek_pack_matrix(const moek_gemm_slot* s, const moek_pack_params* p, void* 
 
 /* Row groups of at most mr rows, balanced (8 rows with mr 6: 4 + 4, not
  * 6 + 2): a group streams the panel once whatever its size, so uneven
- * groups waste bandwidth. Group g of n covers rows [first, first + size). */
-static inline void row_group(size_t m, size_t g, size_t n, size_t* first, size_t* size) {
-  const size_t base = m / n, extra = m % n;
-  *first = g * base + (g < extra ? g : extra);
-  *size = base + (g < extra);
+ * groups waste bandwidth. m rows in n groups: the first `extra` groups have
+ * base + 1 rows, the others base. */
+typedef struct row_groups {
+  size_t n, base, extra;
+} row_groups;
+
+static inline row_groups row_groups_of(size_t m, size_t mr) {
+  const size_t n = (m + mr - 1) / mr;
+  return (row_groups){n, n ? m / n : 0, n ? m % n : 0};
 }
 
 static inline const void* row_at(const moek_rows* rows, size_t r) {
@@ -34,44 +38,61 @@ static inline const void* row_at(const moek_rows* rows, size_t r) {
   return rows->base + i * rows->stride;
 }
 
-void moek_run_gateup(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w, size_t panel_bytes,
-                     size_t n_begin, size_t n_end, moek_gateup_tile t) {
-  const size_t per = t.gated ? s->nr_gated : s->nr, groups = (m + s->mr - 1) / s->mr;
-  float* h = t.h;
+/* Every tile of columns [n_begin, n_end) x m rows: panels outer, balanced
+ * row groups inner, so a panel comes from memory once and serves every row
+ * group from L1/L2. tile() runs one (static inline: the calls below inline
+ * it, so the loop costs no extra indirect call). */
+static inline void for_each_tile(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w,
+                                 size_t panel_bytes, size_t per, size_t n_begin, size_t n_end,
+                                 void (*tile)(void* t, size_t m0, size_t mr, size_t n0, size_t nc, const void* panel,
+                                              const void* const* a),
+                                 void* t) {
+  const row_groups rg = row_groups_of(m, s->mr); /* the divisions once, not per tile */
   const void* a[MOEK_MAX_MR];
-  t.a = a;
-  for (size_t n0 = n_begin; n0 < n_end; n0 += per) {
-    t.w = (const char*)w + (n0 / per) * panel_bytes;
-    t.n0 = n0;
-    t.nc = n_end - n0 < per ? n_end - n0 : per;
-    for (size_t g = 0; g < groups; g++) {
-      size_t m0, mr;
-      row_group(m, g, groups, &m0, &mr);
+  const char* panel = (const char*)w + (n_begin / per) * panel_bytes;
+  for (size_t n0 = n_begin; n0 < n_end; n0 += per, panel += panel_bytes) {
+    const size_t nc = n_end - n0 < per ? n_end - n0 : per;
+    for (size_t g = 0, m0 = 0; g < rg.n; g++) {
+      const size_t mr = rg.base + (g < rg.extra);
       for (size_t r = 0; r < mr; r++) a[r] = row_at(rows, m0 + r);
-      t.mr = mr;
-      t.h = h + m0 * t.h_stride;
-      s->gateup(&t);
+      tile(t, m0, mr, n0, nc, panel, a);
+      m0 += mr;
     }
   }
 }
 
+typedef struct gateup_run {
+  const moek_gemm_slot* s;
+  moek_gateup_tile t;
+  float* h; /* row 0 */
+} gateup_run;
+
+static void gateup_one(void* p, size_t m0, size_t mr, size_t n0, size_t nc, const void* panel, const void* const* a) {
+  gateup_run* g = p;
+  g->t.mr = mr, g->t.n0 = n0, g->t.nc = nc, g->t.w = panel, g->t.a = a, g->t.h = g->h + m0 * g->t.h_stride;
+  g->s->gateup(&g->t);
+}
+
+void moek_run_gateup(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w, size_t panel_bytes,
+                     size_t n_begin, size_t n_end, moek_gateup_tile t) {
+  gateup_run g = {s, t, t.h};
+  for_each_tile(s, rows, m, w, panel_bytes, t.gated ? s->nr_gated : s->nr, n_begin, n_end, gateup_one, &g);
+}
+
+typedef struct down_run {
+  const moek_gemm_slot* s;
+  moek_down_tile t;
+  float* out; /* row 0 */
+} down_run;
+
+static void down_one(void* p, size_t m0, size_t mr, size_t n0, size_t nc, const void* panel, const void* const* a) {
+  down_run* d = p;
+  d->t.mr = mr, d->t.n0 = n0, d->t.nc = nc, d->t.w = panel, d->t.a = a, d->t.out = d->out + m0 * d->t.out_stride;
+  d->s->down(&d->t);
+}
+
 void moek_run_down(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w, size_t panel_bytes,
                    size_t n_begin, size_t n_end, moek_down_tile t) {
-  const size_t per = s->nr, groups = (m + s->mr - 1) / s->mr;
-  float* out = t.out;
-  const void* a[MOEK_MAX_MR];
-  t.a = a;
-  for (size_t n0 = n_begin; n0 < n_end; n0 += per) {
-    t.w = (const char*)w + (n0 / per) * panel_bytes;
-    t.n0 = n0;
-    t.nc = n_end - n0 < per ? n_end - n0 : per;
-    for (size_t g = 0; g < groups; g++) {
-      size_t m0, mr;
-      row_group(m, g, groups, &m0, &mr);
-      for (size_t r = 0; r < mr; r++) a[r] = row_at(rows, m0 + r);
-      t.mr = mr;
-      t.out = out + m0 * t.out_stride;
-      s->down(&t);
-    }
-  }
+  down_run d = {s, t, t.out};
+  for_each_tile(s, rows, m, w, panel_bytes, s->nr, n_begin, n_end, down_one, &d);
 }

@@ -240,16 +240,30 @@ static inline size_t moek_quant_group_len(int32_t group, size_t cols) {
   return group ? (size_t)group : (cols + 31) / 32 * 32;
 }
 
+/* The activation record of a row of k values (MOEK_Q8_ROW_BYTES bytes):
+ * nb = ceil(k / 32) blocks of 32 int8 codes (zero past k), then nb f32
+ * block scales, then nb int32 block sums. Written here only: every table's
+ * quantizer and kernels address it through these. */
+static inline size_t moek_record_blocks(size_t k) { return (k + 31) / 32; }
+static inline float* moek_record_scales(void* record, size_t nb) { return (float*)((char*)record + nb * 32); }
+static inline int32_t* moek_record_sums(void* record, size_t nb) { return (int32_t*)((char*)record + nb * 36); }
+static inline const float* moek_record_scales_c(const void* record, size_t nb) {
+  return (const float*)((const char*)record + nb * 32);
+}
+static inline const int32_t* moek_record_sums_c(const void* record, size_t nb) {
+  return (const int32_t*)((const char*)record + nb * 36);
+}
+
 /* One activation row to its MOEK_Q8_ROW_BYTES record: per block of 32,
  * amax = max |a|, scale = amax / 127, q = nearest-even(a * (127 / amax)).
  * A block whose scale would be subnormal is zero (codes and scale 0). A
  * block holding a NaN or Inf (h after an overflow) gets scale NaN and codes
  * 0, so the NaN reaches y, where moek_moe_forward reports it. */
 static inline void moek_quantize_row_ref(const float* a, size_t k, void* record) {
-  const size_t nb = (k + 31) / 32;
+  const size_t nb = moek_record_blocks(k);
   int8_t* q = record;
-  float* scale = (float*)((char*)record + nb * 32);
-  int32_t* sum = (int32_t*)((char*)record + nb * 36);
+  float* scale = moek_record_scales(record, nb);
+  int32_t* sum = moek_record_sums(record, nb);
   for (size_t b = 0; b < nb; b++) {
     const size_t n = k - b * 32 < 32 ? k - b * 32 : 32;
     float amax = 0.0f;

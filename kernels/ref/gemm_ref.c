@@ -55,8 +55,8 @@ static float dot_row_quant(const void* record, const void* w, int32_t wformat, i
   const char* scales = (const char*)w + kp;
   const char* mins = scales + groups * moek_quant_scale_bytes(flags);
   const int8_t* aq = record;
-  const float* as = (const float*)((const char*)record + nb * 32);
-  const int32_t* asum = (const int32_t*)((const char*)record + nb * 36);
+  const float* as = moek_record_scales_c(record, nb);
+  const int32_t* asum = moek_record_sums_c(record, nb);
   const int e2m1 = wformat == MOEK_WFORMAT_MXFP4;
   const int32_t offset = wformat == MOEK_WFORMAT_Q4 || wformat == MOEK_WFORMAT_Q4_F16S ? 8 : 0;
   float acc = 0.0f;

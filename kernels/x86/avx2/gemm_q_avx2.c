@@ -35,8 +35,7 @@ typedef struct qrow {
 } qrow;
 
 static inline qrow qrow_at(const void* record, size_t nb) {
-  return (qrow){(const int8_t*)record, (const float*)((const char*)record + nb * 32),
-                (const int32_t*)((const char*)record + nb * 36)};
+  return (qrow){(const int8_t*)record, moek_record_scales_c(record, nb), moek_record_sums_c(record, nb)};
 }
 
 static inline __attribute__((always_inline)) __m256i bcast4(const int8_t* p) {
@@ -201,23 +200,26 @@ MOEK_QUK(3, 1, 0, 0, 1, moek_mxfp4_gemm_ukernel_3x16__avx2)
 
 /* One tile: mr record rows x one panel over all of K, then the epilogue.
  * One entry per format, so no format is decoded at run time. */
+static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[MRQ_MAX], size_t mr, size_t k,
+                                                         int32_t group, const void* const* rows, const void* w,
+                                                         __m256 c[MRQ_MAX][2]) {
+  const size_t nb = moek_record_blocks(k), bpg = group ? (size_t)group / 32 : nb; /* blocks per group */
+  qrow a[MRQ_MAX];
+  for (size_t r = 0; r < mr; r++) a[r] = qrow_at(rows[r], nb);
+  uk[mr - 1](bpg == 1 ? nb : (uint32_t)nb / (uint32_t)bpg, bpg, a, w, c);
+}
+
 static inline __attribute__((always_inline)) void q_gateup_tile(const qukernel_fn uk[MRQ_MAX],
                                                                 const moek_gateup_tile* t) {
-  const size_t nb = (t->k + 31) / 32, glen = moek_quant_group_len(t->group, t->k);
-  qrow a[MRQ_MAX];
-  for (size_t r = 0; r < t->mr; r++) a[r] = qrow_at(t->a[r], nb);
   __m256 c[MRQ_MAX][2];
-  uk[t->mr - 1](nb * 32 / glen, glen / 32, a, t->w, c);
+  q_dots(uk, t->mr, t->k, t->group, t->a, t->w, c);
   const gateup_cols cols = gateup_cols_at(t);
   for (size_t r = 0; r < t->mr; r++) gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]);
 }
 
 static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn uk[MRQ_MAX], const moek_down_tile* t) {
-  const size_t nb = (t->k + 31) / 32, glen = moek_quant_group_len(t->group, t->k);
-  qrow a[MRQ_MAX];
-  for (size_t r = 0; r < t->mr; r++) a[r] = qrow_at(t->a[r], nb);
   __m256 c[MRQ_MAX][2];
-  uk[t->mr - 1](nb * 32 / glen, glen / 32, a, t->w, c);
+  q_dots(uk, t->mr, t->k, t->group, t->a, t->w, c);
   const down_cols cols = down_cols_at(t);
   for (size_t r = 0; r < t->mr; r++) down_store_row(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]);
 }

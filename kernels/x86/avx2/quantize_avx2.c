@@ -22,10 +22,10 @@ static inline int32_t hsum8(__m256i v) {
 }
 
 static void quantize_row(const float* a, size_t k, void* record) {
-  const size_t nb = (k + 31) / 32;
+  const size_t nb = moek_record_blocks(k);
   int8_t* q = record;
-  float* scale = (float*)((char*)record + nb * 32);
-  int32_t* sum = (int32_t*)((char*)record + nb * 36);
+  float* scale = moek_record_scales(record, nb);
+  int32_t* sum = moek_record_sums(record, nb);
   const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (size_t b = 0; b < nb; b++) {
