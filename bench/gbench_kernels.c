@@ -46,6 +46,7 @@ typedef struct wformat {
 
 static const wformat formats[] = {{"f32", MOEK_DTYPE_F32, 0, 0},
                                   {"bf16", MOEK_DTYPE_BF16, 0, 0},
+                                  {"f16", MOEK_DTYPE_F16, 0, 0},
                                   {"q8", MOEK_DTYPE_Q8, 0, 0},
                                   {"q4", MOEK_DTYPE_Q4, 32, 0},
                                   {"q4-min", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_MIN},
