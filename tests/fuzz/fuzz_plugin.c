@@ -1,0 +1,123 @@
+/* libFuzzer target: the kernel registry's way in (moek_register_kernel_table,
+ * which the plugin loader uses for every table) with fuzzed tables: struct
+ * sizes, ABI versions, names, ISAs, priorities, CPU features, and gemm slots
+ * with any tiles (mr up to 64, odd nr, nr_gated and tile_n) and entries set
+ * or not. A table that passes the checks joins the registry (until it is
+ * full), and a context then runs a forward with it: its kernels touch
+ * exactly the bytes the driver hands them (the first and last byte of each
+ * panel, every h and out cell of the tile), so ASan sees any panel address
+ * or tile bound the driver gets wrong for tiles the built-in tables never
+ * use. Every call must answer with a status. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz_reader.h"
+#include "moek/moek.h"
+
+/* panel bytes: a function of the slot's own shape, as a real table's is */
+static size_t panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated) {
+  (void)wformat, (void)group, (void)gated;
+  return k * 8 + 16;
+}
+
+static void pack_panel(const moek_pack_params* p, size_t panel, void* dst) {
+  (void)panel;
+  memset(dst, 0x5a, panel_bytes(p->wformat, p->cols, p->group, p->src_gate != NULL));
+}
+
+static volatile unsigned char sink;
+
+static void gateup(const moek_gateup_tile* t) {
+  const unsigned char* w = t->w;
+  sink ^= w[0] ^ w[panel_bytes(0, t->k, t->group, t->gated) - 1];
+  for (size_t r = 0; r < t->mr; r++) {
+    sink ^= *(const unsigned char*)t->a[r];
+    for (size_t c = 0; c < t->nc; c++) t->h[r * t->h_stride + t->n0 + c] = 0.0f;
+  }
+}
+
+static void down(const moek_down_tile* t) {
+  const unsigned char* w = t->w;
+  sink ^= w[0] ^ w[panel_bytes(0, t->k, t->group, 0) - 1];
+  for (size_t r = 0; r < t->mr; r++) {
+    sink ^= *(const unsigned char*)t->a[r];
+    for (size_t c = 0; c < t->nc; c++) t->out[r * t->out_stride + t->n0 + c] = t->bias ? t->bias[t->n0 + c] : 0.0f;
+  }
+}
+
+static void route(moek_route_params* p) { /* leaves the route slot to the built-ins when it ranks lower */
+  for (size_t t = p->t_begin; t < p->t_end; t++)
+    for (int32_t j = 0; j < p->top_k; j++) p->ids[t * (size_t)p->top_k + (size_t)j] = j, p->weights[t * (size_t)p->top_k + (size_t)j] = 0.0f;
+  p->bad_token = -1;
+  p->bad_expert = -1;
+}
+
+static char names[4096][16];
+static int n_names;
+
+int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  reader r = {data, size};
+  union {
+    moek_kernel_table t;
+    unsigned char bytes[sizeof(moek_kernel_table) + 2 * sizeof(moek_gemm_slot)];
+  } buf;
+  memset(&buf, 0, sizeof buf);
+  moek_kernel_table* t = &buf.t;
+  static const int32_t isas[] = {MOEK_ISA_REF, MOEK_ISA_X86_AVX2, MOEK_ISA_ARM_NEON, 0, 7};
+  t->abi_version = take_byte(&r) % 16 ? MOEK_KERNEL_ABI_VERSION : take_byte(&r);
+  t->isa = isas[take_byte(&r) % 5];
+  t->priority = (int32_t)(take_byte(&r) % 8) - 2;
+  t->required_cpu_features = take_byte(&r) % 4 ? 0 : (uint64_t)take(&r, 0) << (take_byte(&r) % 33);
+  const int named = take_byte(&r) % 16;
+  if (named && n_names < 4096) {
+    snprintf(names[n_names], sizeof names[0], "fz%d_%u", n_names, take_byte(&r) % 4);
+    t->name = names[n_names++];
+  }
+  if (take_byte(&r) % 2) t->route = (moek_route_slot){route, "fuzz_route"};
+  for (int f = 0; f < MOEK_WFORMAT_COUNT + 2; f++) {
+    if (take_byte(&r) % 3) continue;
+    moek_gemm_slot* s = (moek_gemm_slot*)(buf.bytes + offsetof(moek_kernel_table, gemm)) + f;
+    s->mr = take_byte(&r) % 70, s->nr = take_byte(&r) % 9, s->nr_gated = take_byte(&r) % 9;
+    s->tile_m = take_byte(&r) % 40, s->tile_n = take_byte(&r) % 72, s->flags = take_byte(&r) % 2;
+    const unsigned set = take_byte(&r) % 16 ? 15u : take_byte(&r) % 16; /* which of the four entries */
+    if (set & 1) s->panel_bytes = panel_bytes, s->panel_bytes_name = "fuzz_panel_bytes";
+    if (set & 2) s->pack_panel = pack_panel, s->pack_panel_name = "fuzz_pack_panel";
+    if (set & 4) s->gateup = gateup, s->gateup_name = "fuzz_gateup";
+    if (set & 8) s->down = down, s->down_name = "fuzz_down";
+  }
+  /* struct_size: this layout, one with the two slots past it, or any */
+  const uint8_t pick = take_byte(&r) % 8;
+  t->struct_size = pick < 5 ? (uint32_t)sizeof *t : pick == 5 ? (uint32_t)sizeof buf : (uint32_t)take(&r, sizeof buf + 1);
+  if (moek_register_kernel_table(t) != MOEK_SUCCESS) return 0;
+
+  /* it joined the registry: a forward through whatever it won */
+  moek_context_desc cd = {.struct_size = sizeof cd, .flags = MOEK_CONTEXT_IGNORE_ENV,
+                          .num_threads = 1 + take_byte(&r) % 2, .max_isa = take_byte(&r) % 2 ? MOEK_ISA_REF : 0};
+  moek_context* c = NULL;
+  if (moek_context_create(&cd, &c)) return 0;
+  enum { E = 3, H = 37, I = 29, T = 5 };
+  static float w[3][E][H * I], x[T * H], y[T * H], bias[E][H];
+  const void* p[3][E];
+  const float* bp[E];
+  for (int m = 0; m < 3; m++)
+    for (int e = 0; e < E; e++) p[m][e] = w[m][e], bp[e] = bias[e];
+  const int32_t wdts[] = {MOEK_DTYPE_F32, MOEK_DTYPE_BF16, MOEK_DTYPE_F16, MOEK_DTYPE_Q8};
+  const int gated = take_byte(&r) % 2;
+  moek_experts_desc ed = {.struct_size = sizeof ed, .num_experts = E, .hidden = H, .inter = I,
+                          .activation = gated ? MOEK_ACT_SWIGLU : MOEK_ACT_RELU, .src_dtype = MOEK_DTYPE_F32,
+                          .weight_dtype = wdts[take_byte(&r) % 4], .w_gate = gated ? p[0] : NULL, .w_up = p[1],
+                          .w_down = p[2], .b_down = take_byte(&r) % 2 ? bp : NULL};
+  moek_experts* ex = NULL;
+  if (moek_experts_create(c, &ed, &ex) == MOEK_SUCCESS) {
+    int32_t ids[T * 2];
+    for (int i = 0; i < T * 2; i++) ids[i] = (int32_t)((take_byte(&r) + i) % (E + 1)) - 1; /* zeros: a mix */
+    moek_forward_args a = {.struct_size = sizeof a, .num_tokens = 1 + take_byte(&r) % T, .top_k = 2,
+                           .x_dtype = MOEK_DTYPE_F32, .y_dtype = MOEK_DTYPE_F32, .x = x, .expert_ids = ids, .y = y};
+    moek_moe_forward(c, ex, &a);
+    moek_experts_destroy(ex);
+  }
+  moek_context_destroy(c);
+  return 0;
+}
