@@ -192,6 +192,16 @@ static void example(const char* path) {
   moek_context_destroy(bad_ctx);
   unsetenv("MOEK_PLUGINS");
   EXPECT_ERR(moek_plugin_load(NULL), MOEK_ERROR_INVALID_ARGUMENT, "path is NULL");
+  /* a struct_size ending inside a slot would read half a function pointer */
+  static moek_kernel_table cut;
+  cut = (moek_kernel_table){.abi_version = MOEK_KERNEL_ABI_VERSION, .name = "cut", .isa = MOEK_ISA_REF,
+                            .route = {dummy_route, "dummy_route"}};
+  for (size_t extra = 1; extra < sizeof(moek_gemm_slot); extra += 7) {
+    cut.struct_size = (uint32_t)(offsetof(moek_kernel_table, gemm) + 3 * sizeof(moek_gemm_slot) + extra);
+    EXPECT_ERR(moek_register_kernel_table(&cut), MOEK_ERROR_STRUCT_SIZE, "ends inside a gemm slot");
+  }
+  cut.struct_size = (uint32_t)(offsetof(moek_kernel_table, gemm) + 3 * sizeof(moek_gemm_slot)); /* an older table */
+  CHECK_OK(moek_register_kernel_table(&cut));
   EXPECT_ERR(moek_register_kernel_table(NULL), MOEK_ERROR_INVALID_ARGUMENT, "table is NULL");
 }
 

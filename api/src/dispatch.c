@@ -83,6 +83,11 @@ moek_status moek_check_table(const char* fn, const moek_kernel_table* t, moek_ke
     return moek_fail(MOEK_ERROR_STRUCT_SIZE,
                      "%s: table->struct_size = %u is smaller than the first published layout (%zu bytes)", fn,
                      t->struct_size, base);
+  if ((t->struct_size - base) % sizeof(moek_gemm_slot))
+    return moek_fail(MOEK_ERROR_STRUCT_SIZE,
+                     "%s: table->struct_size = %u ends inside a gemm slot (the slots start at byte %zu, %zu bytes "
+                     "each); set it to sizeof(moek_kernel_table)",
+                     fn, t->struct_size, base, sizeof(moek_gemm_slot));
   if (t->abi_version != MOEK_KERNEL_ABI_VERSION)
     return moek_fail(MOEK_ERROR_UNSUPPORTED,
                      "%s: table->abi_version = %u; this library runs kernel ABI %u (MOEK_KERNEL_ABI_VERSION)", fn,

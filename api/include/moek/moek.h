@@ -78,7 +78,8 @@ MOEK_API const char* moek_isa_name(int32_t isa);
  * registered, for: a NULL table; struct_size smaller than the first
  * published layout (MOEK_ERROR_STRUCT_SIZE); abi_version other than
  * MOEK_KERNEL_ABI_VERSION (MOEK_ERROR_UNSUPPORTED); no name, a name already
- * registered, or an isa that is no moek_isa; a slot whose entries are only
+ * registered, or an isa that is no moek_isa; a struct_size that ends
+ * inside a slot (MOEK_ERROR_STRUCT_SIZE); a slot whose entries are only
  * partly set or whose tiles are inconsistent (mr outside [1, 64], nr or
  * nr_gated 0, tile_n not a multiple of both, tile_m 0); a slot for a weight
  * format this library does not know (MOEK_ERROR_UNSUPPORTED). A table whose
