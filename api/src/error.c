@@ -75,8 +75,8 @@ moek_status moek_read_desc(const char* fn, const char* arg, const void* user, co
   return MOEK_SUCCESS;
 }
 
-moek_status moek_check_strided(const char* fn, const char* what, const void* base, size_t rows, size_t cols,
-                               int64_t stride_row, int64_t stride_col, size_t esize) {
+moek_status moek_check_strided(const char* fn, const char* name, int64_t index, const void* base, size_t rows,
+                               size_t cols, int64_t stride_row, int64_t stride_col, size_t esize) {
   /* the offsets span [lo, hi] elements around base; each term is checked */
   int64_t terms[2], lo = 0, hi = 0;
   bool bad = rows > (size_t)INT64_MAX || cols > (size_t)INT64_MAX ||
@@ -89,10 +89,15 @@ moek_status moek_check_strided(const char* fn, const char* what, const void* bas
         __builtin_mul_overflow(hi + 1, (int64_t)esize, &hi_bytes) || hi_bytes > PTRDIFF_MAX || lo_bytes < -PTRDIFF_MAX;
   const uintptr_t b = (uintptr_t)base;
   if (!bad && ((uintptr_t)-lo_bytes > b || (uintptr_t)hi_bytes > UINTPTR_MAX - b)) bad = true;
-  if (bad)
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
-                     "%s: %s strides = {%lld, %lld}: its %zu x %zu elements would span beyond the address space", fn,
-                     what, (long long)stride_row, (long long)stride_col, rows, cols);
+  if (!bad) return MOEK_SUCCESS;
+  char what[64]; /* formatted only on failure: the check runs per expert and matrix */
+  if (index >= 0)
+    snprintf(what, sizeof what, "%s[%lld]", name, (long long)index);
+  else
+    snprintf(what, sizeof what, "%s", name);
+  return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                   "%s: desc->%s strides = {%lld, %lld}: its %zu x %zu elements would span beyond the address space", fn,
+                   what, (long long)stride_row, (long long)stride_col, rows, cols);
   return MOEK_SUCCESS;
 }
 

@@ -117,9 +117,7 @@ static moek_status check_matrix(const char* fn, const moek_experts_desc* d, matr
   for (int64_t e = 0; e < d->num_experts; e++) {
     if (!m->ptrs[e])
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->%s[%lld] is NULL", fn, m->name, (long long)e);
-    char what[48];
-    snprintf(what, sizeof what, "desc->%s[%lld]", m->name, (long long)e);
-    moek_status st = moek_check_strided(fn, what, m->ptrs[e], rows, cols, m->strides.row, m->strides.col,
+    moek_status st = moek_check_strided(fn, m->name, e, m->ptrs[e], rows, cols, m->strides.row, m->strides.col,
                                         moek_dtype_size(d->src_dtype));
     if (st) return st;
   }

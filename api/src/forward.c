@@ -181,12 +181,7 @@ static void combine_task(void* arg, size_t i) {
      * FLT_MAX, or a bf16 y beyond its range): the row just written is in
      * cache, so checking it is cheap against the GEMMs that made it. */
     size_t br, bc;
-    if (moek_find_nonfinite(p.y, a->y_dtype, 1, j->H, 0, 1, &br, &bc)) {
-      size_t cur = atomic_load_explicit(&j->first_bad, memory_order_relaxed);
-      while (tl < cur && !atomic_compare_exchange_weak_explicit(&j->first_bad, &cur, tl,
-                                                                memory_order_relaxed, memory_order_relaxed)) {
-      }
-    }
+    if (moek_find_nonfinite(p.y, a->y_dtype, 1, j->H, 0, 1, &br, &bc)) moek_atomic_min(&j->first_bad, tl);
   }
 }
 
@@ -280,8 +275,7 @@ static moek_status validate(const char* fn, const moek_experts* x, const moek_fo
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                      "%s: args->num_tokens = %zu rows of x_stride = %zu / y_stride = %zu elements overflow the address space",
                      fn, T, xs, ys);
-  const uintptr_t xb = (uintptr_t)a->x, yb = (uintptr_t)a->y, xe = xb + x_bytes, ye = yb + y_bytes;
-  if (xb < ye && yb < xe)
+  if (moek_overlaps(a->x, x_bytes, a->y, y_bytes))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->y overlaps args->x; in-place forward is not supported", fn);
   /* y is written while ids and weights are still read: an overlap would
    * read back partial results */

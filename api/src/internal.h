@@ -4,6 +4,7 @@
 #define MOEK_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "moek/moek.h"
@@ -50,12 +51,21 @@ static inline bool moek_overlaps(const void* a, size_t an, const void* b, size_t
   return x < y + bn && y < x + an;
 }
 
+/* *v = min(*v, x), atomically: the first bad element of a parallel scan,
+ * whichever task finds it (relaxed: the caller reads it after the run). */
+static inline void moek_atomic_min(atomic_size_t* v, size_t x) {
+  size_t cur = atomic_load_explicit(v, memory_order_relaxed);
+  while (x < cur && !atomic_compare_exchange_weak_explicit(v, &cur, x, memory_order_relaxed, memory_order_relaxed)) {
+  }
+}
+
 /* A strided [rows x cols] source of esize-byte elements at base: fails
- * (MOEK_ERROR_INVALID_ARGUMENT, naming `what`) when its farthest element's
- * byte offset overflows ptrdiff_t or the range wraps around the address
- * space, so later index arithmetic cannot overflow. */
-moek_status moek_check_strided(const char* fn, const char* what, const void* base, size_t rows, size_t cols,
-                               int64_t stride_row, int64_t stride_col, size_t esize);
+ * (MOEK_ERROR_INVALID_ARGUMENT, naming desc->name[index], or desc->name for
+ * index -1) when its farthest element's byte offset overflows ptrdiff_t or
+ * the range wraps around the address space, so later index arithmetic
+ * cannot overflow. */
+moek_status moek_check_strided(const char* fn, const char* name, int64_t index, const void* base, size_t rows,
+                               size_t cols, int64_t stride_row, int64_t stride_col, size_t esize);
 
 /* First non-finite element of a strided [rows x cols] matrix of dtype:
  * true and its (row, col) if there is one. */

@@ -48,7 +48,7 @@ static moek_status check_router_weight(const char* fn, moek_router_desc* d) {
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->router_strides = {%lld, %lld}: set both (or neither)", fn,
                      (long long)st->row, (long long)st->col);
   }
-  moek_status bad = moek_check_strided(fn, "desc->w_router", d->w_router, (size_t)d->num_experts, (size_t)d->hidden,
+  moek_status bad = moek_check_strided(fn, "w_router", -1, d->w_router, (size_t)d->num_experts, (size_t)d->hidden,
                                        st->row, st->col, moek_dtype_size(d->router_src_dtype));
   if (bad) return bad;
   size_t r, c;
@@ -184,7 +184,7 @@ typedef struct route_job {
   double* prob_sum;        /* per task [E], or NULL */
   double* z_sum;           /* per task */
   size_t route_block;      /* tokens per route task */
-  atomic_int_fast64_t* first_bad; /* fused: min of t * E + e over non-finite logits, INT64_MAX if none */
+  atomic_size_t* first_bad; /* fused: min of t * E + e over non-finite logits, SIZE_MAX if none */
 } route_job;
 
 /* Phase 1 of the fused entry, task i: the router GEMM of one token block
@@ -216,13 +216,8 @@ static void gemm_task(void* arg, size_t i) {
    * fresh, cached tile replaces a serial pass over all of x. It also catches
    * finite x whose logits overflow, which must not pass as masked -Inf. */
   size_t br, bc;
-  if (moek_find_nonfinite(out + n0, MOEK_DTYPE_F32, n, n1 - n0, (ptrdiff_t)E, 1, &br, &bc)) {
-    const int_fast64_t code = (int_fast64_t)((t + br) * E + n0 + bc);
-    int_fast64_t cur = atomic_load_explicit(j->first_bad, memory_order_relaxed);
-    while (code < cur && !atomic_compare_exchange_weak_explicit(j->first_bad, &cur, code, memory_order_relaxed,
-                                                                memory_order_relaxed)) {
-    }
-  }
+  if (moek_find_nonfinite(out + n0, MOEK_DTYPE_F32, n, n1 - n0, (ptrdiff_t)E, 1, &br, &bc))
+    moek_atomic_min(j->first_bad, (t + br) * E + n0 + bc);
 }
 
 static void convert_task(void* arg, size_t i) {
@@ -388,7 +383,7 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
     pthread_mutex_unlock(&ctx->call_lock);
     return MOEK_ERROR_OUT_OF_MEMORY;
   }
-  atomic_int_fast64_t first_bad;
+  atomic_size_t first_bad;
   route_job job = {
       .r = router,
       .kern = &ctx->kernels,
@@ -424,10 +419,10 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
       const size_t blocks = (job.tn + TOKENS_PER_TASK - 1) / TOKENS_PER_TASK;
       if (convert) moek_parallel_run(ctx, blocks, convert_task, &job);
       const size_t col_tiles = (E + router->slot->tile_n - 1) / router->slot->tile_n;
-      atomic_store_explicit(&first_bad, INT64_MAX, memory_order_relaxed);
+      atomic_store_explicit(&first_bad, SIZE_MAX, memory_order_relaxed);
       moek_parallel_run(ctx, blocks * col_tiles, gemm_task, &job);
-      const int_fast64_t bad = atomic_load_explicit(&first_bad, memory_order_relaxed);
-      if (bad != INT64_MAX) {
+      const size_t bad = atomic_load_explicit(&first_bad, memory_order_relaxed);
+      if (bad != SIZE_MAX) {
         pthread_mutex_unlock(&ctx->call_lock);
         return fail_nonfinite_logit(fn, &a, in_stride, H, (size_t)bad / E, (size_t)bad % E,
                                     job.chunk_logits[(size_t)bad - t0 * E]);
