@@ -24,6 +24,7 @@ typedef struct gemm_case {
   float *x, *h, *out;
   int32_t* rows;
   void *xq, *hq;          /* Q8/Q4: x and h rows as int8 records */
+  uint16_t *xb, *hb;      /* slots with MOEK_SLOT_BF16_ACT: x and h rows in bf16 */
   double gu_bytes, d_bytes; /* packed */
 } gemm_case;
 
@@ -71,13 +72,14 @@ static void* packed(const moek_kernel_table* t, const wformat* f, size_t rows, s
 
 static void bench_gemm(moek_gb_state* s, void* arg) {
   gemm_case* c = arg;
-  const int q = is_quant(c->w_dtype);
+  const int q = is_quant(c->w_dtype), b = c->xb != NULL;
   const moek_gemm_slot* slot = &c->t->gemm[c->wformat];
   const size_t H = (size_t)c->H, I = (size_t)c->I, m = (size_t)c->m;
+  const int32_t a_dtype = q ? MOEK_DTYPE_Q8 : b ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32;
   if (!c->down) {
-    const moek_rows rows = {.base = q ? c->xq : (const void*)c->x,
-                            .stride = q ? MOEK_Q8_ROW_BYTES(H) : (H + PAD) * sizeof(float), .index = c->rows};
-    const moek_gateup_tile t = {.k = H, .a_dtype = q ? MOEK_DTYPE_Q8 : MOEK_DTYPE_F32, .group = c->quant_group,
+    const moek_rows rows = {.base = q ? c->xq : b ? (const void*)c->xb : (const void*)c->x,
+                            .stride = q ? MOEK_Q8_ROW_BYTES(H) : (H + PAD) * (b ? 2 : sizeof(float)), .index = c->rows};
+    const moek_gateup_tile t = {.k = H, .a_dtype = a_dtype, .group = c->quant_group,
                                 .gated = 1, .activation = MOEK_ACT_SWIGLU, .act_alpha = 1.702f, .act_limit = 7.0f,
                                 .h = c->h, .h_stride = I + PAD};
     const size_t pb = slot->panel_bytes(c->wformat, H, c->quant_group, 1);
@@ -85,9 +87,9 @@ static void bench_gemm(moek_gb_state* s, void* arg) {
     moek_gb_set_bytes_per_iteration(s, c->gu_bytes);
     moek_gb_set_flops_per_iteration(s, 4.0 * c->m * c->H * c->I);
   } else {
-    const moek_rows rows = {.base = q ? c->hq : (const void*)c->h,
-                            .stride = q ? MOEK_Q8_ROW_BYTES(I) : (I + PAD) * sizeof(float)};
-    const moek_down_tile t = {.k = I, .a_dtype = q ? MOEK_DTYPE_Q8 : MOEK_DTYPE_F32, .group = c->quant_group,
+    const moek_rows rows = {.base = q ? c->hq : b ? (const void*)c->hb : (const void*)c->h,
+                            .stride = q ? MOEK_Q8_ROW_BYTES(I) : (I + PAD) * (b ? 2 : sizeof(float))};
+    const moek_down_tile t = {.k = I, .a_dtype = a_dtype, .group = c->quant_group,
                               .out = c->out, .out_stride = H};
     const size_t pb = slot->panel_bytes(c->wformat, I, c->quant_group, 0);
     while (moek_gb_keep_running(s)) moek_run_down(slot, &rows, m, c->wd, pb, 0, H, t);
@@ -127,6 +129,7 @@ int main(int argc, char** argv) {
     for (size_t fi = 0; fi < sizeof formats / sizeof formats[0]; fi++) {
       const wformat* f = &formats[fi];
       const int wdt = f->w_dtype;
+      if (!t->gemm[moek_wformat_of(wdt, f->flags)].gateup) continue; /* a partial table: not its slot */
       double gu_bytes, d_bytes;
       void *wgu = packed(t, f, I, H, 1, &gu_bytes), *wd = packed(t, f, H, I, 0, &d_bytes);
       for (size_t mi = 0; mi < 3; mi++)
@@ -139,8 +142,15 @@ int main(int argc, char** argv) {
           if (is_quant(wdt)) {
             c->xq = malloc(MOEK_Q8_ROW_BYTES(H) * ms[mi]);
             c->hq = malloc(MOEK_Q8_ROW_BYTES(I) * ms[mi]);
-            t->quantize.quantize_rows(c->x, H + PAD, (size_t)ms[mi], H, c->xq, MOEK_Q8_ROW_BYTES(H));
-            t->quantize.quantize_rows(c->h, I + PAD, (size_t)ms[mi], I, c->hq, MOEK_Q8_ROW_BYTES(I));
+            /* every table's quantize_rows makes the same records: ref's is always there */
+            moek_ref_kernel_table.quantize.quantize_rows(c->x, H + PAD, (size_t)ms[mi], H, c->xq, MOEK_Q8_ROW_BYTES(H));
+            moek_ref_kernel_table.quantize.quantize_rows(c->h, I + PAD, (size_t)ms[mi], I, c->hq, MOEK_Q8_ROW_BYTES(I));
+          }
+          if (t->gemm[c->wformat].flags & MOEK_SLOT_BF16_ACT) { /* the rows the driver would round */
+            c->xb = malloc(2 * (size_t)ms[mi] * (H + PAD));
+            c->hb = malloc(2 * (size_t)ms[mi] * (I + PAD));
+            for (size_t i = 0; i < (size_t)ms[mi] * (H + PAD); i++) c->xb[i] = moek_f32_to_bf16(c->x[i]);
+            for (size_t i = 0; i < (size_t)ms[mi] * (I + PAD); i++) c->hb[i] = moek_f32_to_bf16(c->h[i]);
           }
           c->out = malloc(sizeof(float) * ms[mi] * H);
           c->rows = malloc(sizeof(int32_t) * ms[mi]);
@@ -151,6 +161,7 @@ int main(int argc, char** argv) {
           moek_gb_register(name, bench_gemm, c); /* lives until exit */
         }
     }
+    if (!t->route.route) continue;
     route_case* r = calloc(1, sizeof *r);
     *r = (route_case){t, 4096, 128, 8};
     r->logits = malloc(sizeof(float) * r->T * r->E);

@@ -1,15 +1,15 @@
 /* The Q8/Q4 kernels against the reference, below the driver (the kernel
  * sources are linked in directly):
- *  - the activation rule: the AVX2 quantize_rows gives the reference's bits
+ *  - the activation rule: each table's quantize_rows gives the reference's bits
  *    on odd K, zero blocks and extreme magnitudes; each value is within half
  *    a step of its source and the block sums are exact;
  *  - the weight rule: codes in range, dequantized within half a step
  *    (a whole step for the clamped side of symmetric Q4);
- *  - the AVX2 GEMMs give the reference's bits (the int32 block dots, the
+ *  - every table's Q GEMMs (AVX2, AVX-512 VNNI) give the reference's bits (the int32 block dots, the
  *    per-block fma order and the epilogue are specified to be identical):
  *    down for every format, and ungated ReLU gate/up (ReLU is exact), over
  *    m = 1..9 rows, odd column ranges, K with padded blocks;
- *  - e2m1's e8m0 scale bytes over their whole range, subnormals included;
+ *  - e2m1's e8m0 scale bytes over their whole range, subnormals included, in every table;
  *  - the e2m1 code rule against a grid search, and its vector form.
  * Skipped (exit 77) where the CPU has no AVX2, FMA and F16C. */
 #include "../kernels/ref/gemm_ref.h"
@@ -18,6 +18,11 @@
 #include "moek_quant.h"
 #include "moek_tables.h"
 #include "test_util.h"
+
+/* qtables[0] is ref; then every built-in x86 table this CPU runs (the
+ * emulated AVX-512 ones in the _avx512_simde build) */
+static const moek_kernel_table* qtables[8];
+static int n_qtables;
 
 static void fill(test_rng* r, float* v, size_t n, double scale) {
   for (size_t i = 0; i < n; i++) v[i] = (float)test_uniform(r, -scale, scale);
@@ -37,10 +42,16 @@ static void activation_rule(test_rng* r) {
     char* want = calloc(rows, rb);
     char* got = calloc(rows, rb);
     moek_ref_quantize_rows(a, k, rows, k, want, rb);
-    moek_avx2_quantize_rows(a, k, rows, k, got, rb);
+    for (int t = 1; t < n_qtables; t++) {
+      if (!qtables[t]->quantize.quantize_rows) continue;
+      memset(got, 0, rows * rb);
+      qtables[t]->quantize.quantize_rows(a, k, rows, k, got, rb);
+      for (size_t row = 0; row < rows; row++)
+        CHECK(memcmp(want + row * rb, got + row * rb, nb * 40) == 0, "K=%zu row %zu: %s record differs from ref", k,
+              row, qtables[t]->name);
+    }
     for (size_t row = 0; row < rows; row++) {
       const char* rec = want + row * rb;
-      CHECK(memcmp(rec, got + row * rb, nb * 40) == 0, "K=%zu row %zu: avx2 record differs from ref", k, row);
       const int8_t* q = (const int8_t*)rec;
       const float* s = moek_record_scales_c(rec, nb);
       const int32_t* sum = moek_record_sums_c(rec, nb);
@@ -122,8 +133,27 @@ typedef struct qformat {
 } qformat;
 
 /* The tables' slots, packed and run through the driver's own tile loops. */
+
+static void find_tables(void) {
+#define MOEK_TABLE_ENTRY(name) &moek_##name##_kernel_table,
+  const moek_kernel_table* all[] = {MOEK_BUILTIN_TABLES(MOEK_TABLE_ENTRY)};
+#undef MOEK_TABLE_ENTRY
+  const uint64_t cpu = moek_cpu_features();
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    if ((all[i]->required_cpu_features & cpu) == all[i]->required_cpu_features) {
+      qtables[n_qtables++] = all[i];
+      printf("kernel table %s\n", all[i]->name);
+    } else {
+      printf("SKIP: kernel table %s: this CPU lacks its features\n", all[i]->name);
+      test_skipped++;
+    }
+}
+
+/* the slot of format wformat from table t, or from the table ranked below
+ * it that has one (a partial table leaves the slot to those) */
 static const moek_gemm_slot* slot_of(int t, int32_t wformat) {
-  return t ? &moek_avx2_kernel_table.gemm[wformat] : &moek_ref_kernel_table.gemm[wformat];
+  while (t > 0 && !qtables[t]->gemm[wformat].gateup) t--;
+  return &qtables[t]->gemm[wformat];
 }
 
 static void* pack_with(int t, const moek_pack_params* p) {
@@ -177,27 +207,32 @@ static void gemms(test_rng* r) {
     const moek_pack_params pp = {.src_dtype = MOEK_DTYPE_F32, .wformat = fmt, .group = f->group, .rows = N,
                                  .cols = K, .src = w, .stride_row = (ptrdiff_t)K, .stride_col = 1};
     void* wr = pack_with(0, &pp);
-    void* wa = pack_with(1, &pp);
     float* out_r = malloc(sizeof(float) * M * N);
     float* out_a = malloc(sizeof(float) * M * N);
     int32_t rows[9] = {8, 0, 3, 3, 7, 1, 2, 6, 5}; /* a gather with a repeat */
+    for (int t = 1; t < n_qtables; t++) {
+    if (slot_of(t, fmt) == slot_of(t - 1, fmt)) continue; /* tested with the table below */
+    const char* tn = qtables[t]->name;
+    void* wa = pack_with(t, &pp);
     for (size_t m = 1; m <= M; m++) {
       /* down: columns [16, 45) and [0, 45) */
       for (size_t n0 = 0; n0 <= 16; n0 += 16) {
         memset(out_r, 0, sizeof(float) * M * N), memset(out_a, 0, sizeof(float) * M * N);
         down_with(0, fmt, f->group, wr, K, N, rec, rb, m, n0, bias, out_r);
-        down_with(1, fmt, f->group, wa, K, N, rec, rb, m, n0, bias, out_a);
-        CHECK(memcmp(out_r, out_a, sizeof(float) * M * N) == 0, "%s down m=%zu n0=%zu: avx2 differs from ref",
-              f->name, m, n0);
+        down_with(t, fmt, f->group, wa, K, N, rec, rb, m, n0, bias, out_a);
+        CHECK(memcmp(out_r, out_a, sizeof(float) * M * N) == 0, "%s down m=%zu n0=%zu: %s differs from ref",
+              f->name, m, n0, tn);
       }
       /* ungated ReLU gate/up over gathered rows */
       memset(out_r, 0, sizeof(float) * M * N), memset(out_a, 0, sizeof(float) * M * N);
       relu_with(0, fmt, f->group, wr, K, N, rec, rb, rows, m, bias, out_r);
-      relu_with(1, fmt, f->group, wa, K, N, rec, rb, rows, m, bias, out_a);
-      CHECK(memcmp(out_r, out_a, sizeof(float) * M * N) == 0, "%s relu gate/up m=%zu: avx2 differs from ref", f->name,
-            m);
+      relu_with(t, fmt, f->group, wa, K, N, rec, rb, rows, m, bias, out_a);
+      CHECK(memcmp(out_r, out_a, sizeof(float) * M * N) == 0, "%s relu gate/up m=%zu: %s differs from ref", f->name,
+            m, tn);
     }
-    free(w), free(a), free(bias), free(rec), free(wr), free(wa), free(out_r), free(out_a);
+    free(wa);
+    }
+    free(w), free(a), free(bias), free(rec), free(wr), free(out_r), free(out_a);
   }
 }
 
@@ -266,15 +301,16 @@ static void e8m0_scales(void) {
     for (size_t j = 0; j < N; j++) scales[j] = ldexpf(1.0f, (b0 + (int)j < 255 ? b0 + (int)j : 254) - 128);
     const moek_pack_params p = {.src_dtype = MOEK_DTYPE_Q4, .wformat = MOEK_WFORMAT_MXFP4, .group = 32, .rows = N,
                                 .cols = K, .src = codes, .src_scales = scales, .stride_row = (ptrdiff_t)K, .stride_col = 1};
-    void* w[2] = {pack_with(0, &p), pack_with(1, &p)};
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < n_qtables; t++) {
+      if (t && slot_of(t, MOEK_WFORMAT_MXFP4) == slot_of(t - 1, MOEK_WFORMAT_MXFP4)) continue;
+      void* w = pack_with(t, &p);
       float out[16] = {0};
-      down_with(t, MOEK_WFORMAT_MXFP4, 32, w[t], K, N, rec, rb, 1, 0, NULL, out);
+      down_with(t, MOEK_WFORMAT_MXFP4, 32, w, K, N, rec, rb, 1, 0, NULL, out);
       for (size_t j = 0; j < N; j++)
-        CHECK(out[j] == 2.0f * scales[j], "%s: e8m0 scale 2^%d gives %g, not %g", t ? "avx2" : "ref",
+        CHECK(out[j] == 2.0f * scales[j], "%s: e8m0 scale 2^%d gives %g, not %g", qtables[t]->name,
               (int)log2f(scales[j]), (double)out[j], 2.0 * scales[j]);
+      free(w);
     }
-    free(w[0]), free(w[1]);
   }
   free(rec);
 }
@@ -286,6 +322,7 @@ int main(void) {
     return 77;
   }
   test_rng r = {42};
+  find_tables();
   activation_rule(&r);
   f16_conversion();
   weight_rule(&r);

@@ -73,6 +73,14 @@ static moek_status check_slot(const char* fn, const moek_kernel_table* t, const 
                      "%s: table '%s': the gemm slot of format %d (%s) has inconsistent tiles: mr = %u (1..%d), nr = %u, "
                      "nr_gated = %u, tile_m = %u, tile_n = %u (a multiple of nr and nr_gated)",
                      fn, t->name, f, moek_wformat_name(f), s->mr, MOEK_MAX_MR, s->nr, s->nr_gated, s->tile_m, s->tile_n);
+  if (s->flags & ~(MOEK_SLOT_BF16_A | MOEK_SLOT_BF16_ACT))
+    return moek_fail(MOEK_ERROR_UNSUPPORTED, "%s: table '%s': the gemm slot of format %d (%s) has flags 0x%x, unknown here",
+                     fn, t->name, f, moek_wformat_name(f), s->flags);
+  if ((s->flags & MOEK_SLOT_BF16_ACT) && (f != MOEK_WFORMAT_BF16 || !(s->flags & MOEK_SLOT_BF16_A)))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: table '%s': the gemm slot of format %d (%s) sets MOEK_SLOT_BF16_ACT, which only a bf16 slot "
+                     "may set, together with MOEK_SLOT_BF16_A",
+                     fn, t->name, f, moek_wformat_name(f));
   return MOEK_SUCCESS;
 }
 
@@ -152,6 +160,9 @@ static void consider(const moek_kernel_table* t, uint64_t features, int32_t max_
   for (int f = 0; f < MOEK_WFORMAT_COUNT; f++)
     if (gemm_provided(&t->gemm[f]) && ranks_above(t, k->gemm_table[f]))
       k->gemm_table[f] = t, k->gemm[f] = &t->gemm[f], won = true;
+  for (int f = 0; f < MOEK_WFORMAT_COUNT; f++)
+    if (gemm_provided(&t->gemm[f]) && !(t->gemm[f].flags & MOEK_SLOT_BF16_ACT) && ranks_above(t, k->gemm_f32a_table[f]))
+      k->gemm_f32a_table[f] = t, k->gemm_f32a[f] = &t->gemm[f];
   if (t->route.route && ranks_above(t, k->route_table)) k->route_table = t, k->route = t->route, won = true;
   if (t->combine.combine && ranks_above(t, k->combine_table))
     k->combine_table = t, k->combine = t->combine, won = true;

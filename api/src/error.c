@@ -106,6 +106,11 @@ void moek_bf16_rows_to_f32(const uint16_t* src, size_t src_stride, size_t rows, 
     for (size_t c = 0; c < cols; c++) dst[r * cols + c] = moek_bf16_to_f32(src[r * src_stride + c]);
 }
 
+void moek_f32_rows_to_bf16(const float* src, size_t src_stride, size_t rows, size_t cols, uint16_t* dst) {
+  for (size_t r = 0; r < rows; r++)
+    for (size_t c = 0; c < cols; c++) dst[r * cols + c] = moek_f32_to_bf16(src[r * src_stride + c]);
+}
+
 bool moek_dtype_valid(int32_t dtype) { return dtype == MOEK_DTYPE_F32 || dtype == MOEK_DTYPE_BF16; }
 
 bool moek_weight_dtype_valid(int32_t dtype) {

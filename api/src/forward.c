@@ -47,6 +47,9 @@ typedef struct forward_job {
   char* xq;               /* [tn records of MOEK_Q8_ROW_BYTES(H)] */
   char* hq;               /* [P records of MOEK_Q8_ROW_BYTES(I)] */
   size_t xq_bytes, hq_bytes;
+  /* bf16 weights on a MOEK_SLOT_BF16_ACT slot: f32 x rows and the h rows rounded to bf16 */
+  uint16_t* xb;           /* [tn x H], when x is f32 */
+  uint16_t* hb;           /* [P x I] */
   size_t n_rows;          /* sorted assignment rows of the chunk */
   atomic_size_t first_bad; /* the chunk's first token (relative) whose y row is not finite; SIZE_MAX if none */
 } forward_job;
@@ -80,6 +83,21 @@ static void convert_task(void* arg, size_t i) {
 }
 
 #define ROWS_PER_QUANTIZE_TASK 16
+
+/* MOEK_SLOT_BF16_ACT: the chunk's f32 x rows to bf16, once per row. */
+static void round_x_task(void* arg, size_t i) {
+  const forward_job* j = arg;
+  const size_t xs = j->a->x_stride ? (size_t)j->a->x_stride : j->H;
+  const size_t t = i * TOKENS_PER_CONVERT_TASK, n = min_size(TOKENS_PER_CONVERT_TASK, j->tn - t);
+  moek_f32_rows_to_bf16((const float*)j->a->x + (j->t0 + t) * xs, xs, n, j->H, j->xb + t * j->H);
+}
+
+/* MOEK_SLOT_BF16_ACT: the h rows gate/up wrote, to bf16 for down. */
+static void round_h_task(void* arg, size_t i) {
+  const forward_job* j = arg;
+  const size_t r = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->n_rows - r);
+  moek_f32_rows_to_bf16(j->h + r * j->I, j->I, n, j->I, j->hb + r * j->I);
+}
 
 /* Q8/Q4 experts: the chunk's x rows to int8 records. bf16 rows become f32
  * in this task, just before they are quantized, while they are in cache. */
@@ -134,12 +152,14 @@ static void down_task(void* arg, size_t i) {
   const row_block* b = &j->blocks[i / j->col_tiles];
   const size_t n0 = (i % j->col_tiles) * j->tile_n;
   const moek_experts* x = j->x;
-  /* h rows of one block are consecutive (f32 rows, or their records) */
-  const moek_rows rows = {.base = j->hq ? j->hq + (size_t)b->begin * j->hq_bytes : (const char*)(j->h + (size_t)b->begin * j->I),
-                          .stride = j->hq ? j->hq_bytes : j->I * sizeof(float)};
+  /* h rows of one block are consecutive (f32 rows, their bf16 copies, or their records) */
+  const moek_rows rows = {.base = j->hq   ? j->hq + (size_t)b->begin * j->hq_bytes
+                                  : j->hb ? (const char*)(j->hb + (size_t)b->begin * j->I)
+                                          : (const char*)(j->h + (size_t)b->begin * j->I),
+                          .stride = j->hq ? j->hq_bytes : j->I * (j->hb ? sizeof(uint16_t) : sizeof(float))};
   const moek_down_tile t = {
       .k = j->I,
-      .a_dtype = j->hq ? MOEK_DTYPE_Q8 : MOEK_DTYPE_F32,
+      .a_dtype = j->hq ? MOEK_DTYPE_Q8 : j->hb ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32,
       .group = x->quant_group,
       .bias = x->b_down ? x->b_down + (size_t)b->expert * j->H : NULL,
       .out = j->out + (size_t)b->begin * j->H,
@@ -323,11 +343,14 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
   const size_t H = (size_t)x->hidden, I = (size_t)x->inter;
   const bool quant = x->weight_dtype == MOEK_DTYPE_Q8 || x->weight_dtype == MOEK_DTYPE_Q4;
   const bool convert_x = a.x_dtype == MOEK_DTYPE_BF16 && (quant || !(s->flags & MOEK_SLOT_BF16_A));
+  const bool bf16_act = !quant && (s->flags & MOEK_SLOT_BF16_ACT);
+  const bool round_x = bf16_act && a.x_dtype == MOEK_DTYPE_F32;
   const size_t xq_bytes = quant ? MOEK_Q8_ROW_BYTES(H) : 0, hq_bytes = quant ? MOEK_Q8_ROW_BYTES(I) : 0;
   /* Per assignment: h and out rows, its sorted row, its token, a row block,
-   * its h record; per token: its f32 x row when converting, its x record. */
-  const size_t per_token =
-      (I + H) * 4 * k + (4 + 4 + sizeof(row_block) + hq_bytes) * k + (convert_x ? H * 4 : 0) + xq_bytes;
+   * its h record or bf16 h row; per token: its f32 x row when converting,
+   * its bf16 x row when rounding, its x record. */
+  const size_t per_token = (I + H) * 4 * k + (4 + 4 + sizeof(row_block) + hq_bytes + (bf16_act ? I * 2 : 0)) * k +
+                           (convert_x ? H * 4 : 0) + (round_x ? H * 2 : 0) + xq_bytes;
   size_t chunk = WORKSPACE_BUDGET / per_token;
   if (chunk < 1) chunk = 1;
   if (chunk > T) chunk = T;
@@ -335,7 +358,8 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
   const size_t bytes = moek_align_up(P * I * 4) + moek_align_up(P * H * 4) + moek_align_up(P * 4) * 2 +
                        moek_align_up((P + E) * sizeof(row_block)) + moek_align_up((E + 1) * 4) +
                        (convert_x ? moek_align_up(chunk * H * 4) : 0) + moek_align_up(chunk * xq_bytes) +
-                       moek_align_up(P * hq_bytes);
+                       moek_align_up(P * hq_bytes) + (round_x ? moek_align_up(chunk * H * 2) : 0) +
+                       (bf16_act ? moek_align_up(P * I * 2) : 0);
 
   pthread_mutex_lock(&ctx->call_lock);
   char* ws = moek_workspace(ctx, bytes, fn);
@@ -357,6 +381,12 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
     j.xq = ws, j.xq_bytes = xq_bytes;
     j.hq = ws + moek_align_up(chunk * xq_bytes), j.hq_bytes = hq_bytes;
   }
+  ws += moek_align_up(chunk * xq_bytes) + moek_align_up(P * hq_bytes);
+  if (bf16_act) {
+    j.hb = (uint16_t*)ws;
+    ws += moek_align_up(P * I * 2);
+    j.xb = round_x ? (uint16_t*)ws : NULL;
+  }
   j.rows = rows;
   j.pos = pos;
   j.blocks = blocks;
@@ -368,6 +398,9 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
     if (convert_x && !quant) { /* quantized experts convert inside quantize_x_task */
       moek_parallel_run(ctx, (j.tn + TOKENS_PER_CONVERT_TASK - 1) / TOKENS_PER_CONVERT_TASK, convert_task, &j);
       j.xc = j.xf, j.xc_dtype = MOEK_DTYPE_F32, j.xc_stride = H;
+    } else if (round_x) {
+      moek_parallel_run(ctx, (j.tn + TOKENS_PER_CONVERT_TASK - 1) / TOKENS_PER_CONVERT_TASK, round_x_task, &j);
+      j.xc = (const char*)j.xb, j.xc_dtype = MOEK_DTYPE_BF16, j.xc_stride = H;
     } else {
       j.xc = (const char*)a.x + t0 * xs * moek_dtype_size(a.x_dtype), j.xc_dtype = a.x_dtype, j.xc_stride = xs;
     }
@@ -380,6 +413,8 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
     moek_parallel_run(ctx, j.n_blocks * j.col_tiles, gateup_task, &j);
     if (quant)
       moek_parallel_run(ctx, (j.n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_h_task, &j);
+    if (bf16_act)
+      moek_parallel_run(ctx, (j.n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, round_h_task, &j);
     j.tile_n = phase_tile(s->tile_n, H, j.n_blocks, ctx->num_threads);
     j.col_tiles = (H + j.tile_n - 1) / j.tile_n;
     moek_parallel_run(ctx, j.n_blocks * j.col_tiles, down_task, &j);

@@ -75,6 +75,8 @@ bool moek_find_nonfinite(const void* src, int32_t dtype, size_t rows, size_t col
 /* dst [rows x cols] f32, rows cols apart = the bf16 rows of src, src_stride
  * apart: the one copy a call makes when its kernels read f32 x only. */
 void moek_bf16_rows_to_f32(const uint16_t* src, size_t src_stride, size_t rows, size_t cols, float* dst);
+/* f32 rows to bf16, nearest even (moek_f32_to_bf16), rows packed cols apart in dst. */
+void moek_f32_rows_to_bf16(const float* src, size_t src_stride, size_t rows, size_t cols, uint16_t* dst);
 
 bool moek_dtype_valid(int32_t dtype); /* f32 or bf16: activations, sources */
 bool moek_weight_dtype_valid(int32_t dtype); /* also F16, Q8, Q4 */
@@ -106,6 +108,9 @@ typedef struct moek_kernels {
   const moek_kernel_table* best; /* the highest-ranked table that won any slot */
   const moek_kernel_table* gemm_table[MOEK_WFORMAT_COUNT];
   const moek_gemm_slot* gemm[MOEK_WFORMAT_COUNT];
+  /* the same without the slots that take only bf16 rows (MOEK_SLOT_BF16_ACT): the router's */
+  const moek_kernel_table* gemm_f32a_table[MOEK_WFORMAT_COUNT];
+  const moek_gemm_slot* gemm_f32a[MOEK_WFORMAT_COUNT];
   const moek_kernel_table *route_table, *combine_table, *quantize_table;
   moek_route_slot route;
   moek_combine_slot combine;

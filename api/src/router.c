@@ -135,8 +135,8 @@ moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, 
   if (d.w_router) {
     const size_t H = (size_t)d.hidden;
     const int32_t f = moek_wformat_of(d.router_weight_dtype, 0);
-    r->slot = ctx->kernels.gemm[f];
-    r->slot_table = ctx->kernels.gemm_table[f];
+    r->slot = ctx->kernels.gemm_f32a[f];
+    r->slot_table = ctx->kernels.gemm_f32a_table[f];
     moek_pack_params pp = {.src_dtype = d.router_src_dtype, .wformat = f, .rows = E, .cols = H, .src = d.w_router,
                            .stride_row = (ptrdiff_t)d.router_strides.row, .stride_col = (ptrdiff_t)d.router_strides.col};
     r->panel_bytes = r->slot->panel_bytes(f, H, 0, 0);

@@ -16,6 +16,7 @@
   X(MOEK_ISA_REF, "ref")                              \
   X(MOEK_ISA_X86_AVX2, "avx2")                        \
   X(MOEK_ISA_X86_AVX512, "avx512")                    \
+  X(MOEK_ISA_X86_AVX512_VNNI, "avx512_vnni")          \
   X(MOEK_ISA_X86_AVX512_BF16, "avx512_bf16")          \
   X(MOEK_ISA_X86_AMX, "amx")                          \
   X(MOEK_ISA_ARM_NEON, "neon")                        \
@@ -26,7 +27,7 @@
 /* The tables this build has: X(name) stands for moek_<name>_kernel_table.
  * MOEK_HAVE_X86_TABLES is defined for x86-64 builds (CMakeLists.txt). */
 #ifdef MOEK_HAVE_X86_TABLES
-#define MOEK_BUILTIN_TABLES_X86(X) X(avx2)
+#define MOEK_BUILTIN_TABLES_X86(X) X(avx2) X(avx512) X(avx512_vnni) X(avx512_bf16)
 #else
 #define MOEK_BUILTIN_TABLES_X86(X)
 #endif

@@ -180,6 +180,11 @@ typedef struct moek_route_params {
 /* moek_gemm_slot.flags */
 #define MOEK_SLOT_BF16_A 0x1u /* f32/bf16/f16 formats: the tile kernels read bf16 rows too (else the
                                * driver converts bf16 x to f32 once per call) */
+#define MOEK_SLOT_BF16_ACT 0x2u /* bf16 weights: the tile kernels compute on bf16 rows only (a_dtype
+                                 * MOEK_DTYPE_BF16): the driver rounds f32 x and the h rows to bf16,
+                                 * nearest even, once per row; set with MOEK_SLOT_BF16_A. The router,
+                                 * whose logits decide routing, never runs such a slot: it takes the
+                                 * best slot without this flag */
 
 /* Sets a slot's function and its name in one step, so MOEK_VERBOSE names
  * the symbol that runs: MOEK_SLOT_FN(gateup, my_kernel) sets .gateup and

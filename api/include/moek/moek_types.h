@@ -47,7 +47,8 @@ typedef enum moek_isa {
   MOEK_ISA_REF = 1,  /* portable scalar C, the oracle */
   MOEK_ISA_X86_AVX2 = 100,        /* AVX2 + FMA */
   MOEK_ISA_X86_AVX512 = 110,      /* AVX-512 F/BW/VL/DQ */
-  MOEK_ISA_X86_AVX512_BF16 = 120, /* + AVX512_BF16 + AVX512_VNNI */
+  MOEK_ISA_X86_AVX512_VNNI = 115, /* + AVX512_VNNI */
+  MOEK_ISA_X86_AVX512_BF16 = 120, /* + AVX512_BF16 (a cap here allows the VNNI table too) */
   MOEK_ISA_X86_AMX = 130,
   MOEK_ISA_ARM_NEON = 200,
   MOEK_ISA_ARM_NEON_DOTPROD = 210,

@@ -4,27 +4,13 @@
 
 #include "moek/moek_kernel.h"
 #include "moek_bf16.h"
+#include "panel_x86.h"
 
 /* The source of slot j (0..15) of 16-column panel pi, for every AVX2
- * layout: gated, slots 0-7 are the gate of h columns 8pi.. and 8-15 their
- * up; else slot j is row 16pi + j. row is NULL past the last row. */
-typedef struct moek_avx2_slot {
-  const void* row;     /* the source row */
-  ptrdiff_t stride_col;
-  size_t r;            /* its row number */
-  int from_gate;
-} moek_avx2_slot;
-
-static inline moek_avx2_slot moek_avx2_slot_of(const moek_pack_params* p, size_t pi, size_t j) {
-  const int gated = p->src_gate != NULL;
-  moek_avx2_slot s;
-  s.r = gated ? pi * 8 + (j & 7) : pi * 16 + j;
-  s.from_gate = gated && j < 8;
-  const void* src = s.from_gate ? p->src_gate : p->src;
-  const ptrdiff_t sr = s.from_gate ? p->gate_stride_row : p->stride_row;
-  s.stride_col = s.from_gate ? p->gate_stride_col : p->stride_col;
-  s.row = s.r < p->rows ? (const char*)src + (ptrdiff_t)s.r * sr * (ptrdiff_t)moek_dtype_size(p->src_dtype) : NULL;
-  return s;
+ * layout (panel_x86.h): gated, slots 0-7 are the gate of h columns 8pi..
+ * and 8-15 their up; else slot j is row 16pi + j. */
+static inline moek_x86_slot moek_avx2_slot_of(const moek_pack_params* p, size_t pi, size_t j) {
+  return moek_x86_slot_of(p, pi, j, 16);
 }
 
 /* f32/bf16/f16 weights: pack_avx2.c, gemm_avx2.c */

@@ -19,37 +19,11 @@ size_t moek_avx2_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t g
   return k * 16 * esize(wformat);
 }
 
-/* Writes one source row (K values, col_stride apart) into slot `pos` of a
- * panel: element k lands at k * 16 + pos. Row by row, so the source is read
- * sequentially (row-major sources) and the panel, at most 128 KB, stays in
- * cache while its 16 slots fill. */
-static void pack_slot(const void* row, int32_t src_dtype, ptrdiff_t sc, size_t K, void* panel, int32_t wformat,
-                      size_t pos) {
-  if (wformat == MOEK_WFORMAT_F32) {
-    float* d = (float*)panel + pos;
-    if (!row)
-      for (size_t k = 0; k < K; k++) d[k * 16] = 0.0f;
-    else if (src_dtype == MOEK_DTYPE_F32)
-      for (size_t k = 0; k < K; k++) d[k * 16] = ((const float*)row)[(ptrdiff_t)k * sc];
-    else
-      for (size_t k = 0; k < K; k++) d[k * 16] = moek_load_elem(row, src_dtype, (ptrdiff_t)k * sc);
-    return;
-  }
-  uint16_t* d = (uint16_t*)panel + pos;
-  const int32_t out = wformat == MOEK_WFORMAT_BF16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F16;
-  if (!row)
-    for (size_t k = 0; k < K; k++) d[k * 16] = 0;
-  else if (src_dtype == out) /* the source's bits, as they are */
-    for (size_t k = 0; k < K; k++) d[k * 16] = ((const uint16_t*)row)[(ptrdiff_t)k * sc];
-  else
-    for (size_t k = 0; k < K; k++) moek_store_elem(d, out, (ptrdiff_t)k * 16, moek_load_elem(row, src_dtype, (ptrdiff_t)k * sc));
-}
-
 void moek_avx2_pack_panel(const moek_pack_params* p, size_t pi, void* panel) {
   for (size_t j = 0; j < 16; j++) {
-    const moek_avx2_slot s = moek_avx2_slot_of(p, pi, j);
+    const moek_x86_slot s = moek_avx2_slot_of(p, pi, j);
     /* bf16: lane i holds slot i (low half) and slot 8 + i (high half); f16: slot j at j */
     const size_t pos = p->wformat == MOEK_WFORMAT_BF16 ? (j < 8 ? 2 * j : 2 * (j - 8) + 1) : j;
-    pack_slot(s.row, p->src_dtype, s.stride_col, p->cols, panel, p->wformat, pos);
+    moek_x86_pack_column(s.row, p->src_dtype, s.stride_col, p->cols, panel, p->wformat, pos, 16, 0);
   }
 }

@@ -1,0 +1,48 @@
+/* Entry points of the AVX-512 kernel tables (kernels/x86/avx512):
+ *   avx512       F/BW/VL/DQ: f32, bf16 and f16 weights widened to f32 on
+ *                32-column panels; route, combine, quantize_rows;
+ *   avx512_vnni  + VNNI: vpdpbusd on the Q8/Q4/MXFP4 panels of the AVX2
+ *                table (the same packer, 16 columns: one zmm);
+ *   avx512_bf16  + BF16: vdpbf16ps on K-pair panels of bf16 weights.
+ * The same sources build the test-only emulated copies (MOEK_SIMDE). */
+#ifndef MOEK_AVX512_H
+#define MOEK_AVX512_H
+
+#include "moek/moek_kernel.h"
+
+/* f32/bf16/f16 weights widened: pack_avx512.c, gemm_avx512.c */
+size_t moek_avx512_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated);
+void moek_avx512_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
+#define MOEK_AVX512_F_TILES(fmt)                                            \
+  void moek_##fmt##_gemm_gateup_8x32__avx512(const moek_gateup_tile* t); \
+  void moek_##fmt##_gemm_down_8x32__avx512(const moek_down_tile* t);
+MOEK_AVX512_F_TILES(f32)
+MOEK_AVX512_F_TILES(bf16)
+MOEK_AVX512_F_TILES(f16)
+#undef MOEK_AVX512_F_TILES
+
+/* bf16 weights on K-pair panels: pack_avx512.c, gemm_bf16_avx512bf16.c */
+size_t moek_avx512bf16_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated);
+void moek_avx512bf16_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
+void moek_bf16_gemm_gateup_8x32__avx512bf16(const moek_gateup_tile* t);
+void moek_bf16_gemm_down_8x32__avx512bf16(const moek_down_tile* t);
+
+/* Q8/Q4/MXFP4 on the AVX2 table's panels: gemm_q_avx512vnni.c */
+#define MOEK_AVX512_Q_TILES(fmt)                                                \
+  void moek_##fmt##_gemm_gateup_6x16__avx512vnni(const moek_gateup_tile* t); \
+  void moek_##fmt##_gemm_down_6x16__avx512vnni(const moek_down_tile* t);
+MOEK_AVX512_Q_TILES(q8)
+MOEK_AVX512_Q_TILES(q8f16)
+MOEK_AVX512_Q_TILES(q4)
+MOEK_AVX512_Q_TILES(q4f16)
+MOEK_AVX512_Q_TILES(q4min)
+MOEK_AVX512_Q_TILES(q4minf16)
+MOEK_AVX512_Q_TILES(mxfp4)
+#undef MOEK_AVX512_Q_TILES
+
+void moek_avx512_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst,
+                               size_t dst_stride);
+void moek_avx512_combine(const moek_combine_params* p);
+void moek_avx512_route(moek_route_params* p);
+
+#endif /* MOEK_AVX512_H */

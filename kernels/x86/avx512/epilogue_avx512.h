@@ -1,0 +1,91 @@
+/* The epilogues of the 32-column AVX-512 panels (gemm_avx512.c,
+ * gemm_bf16_avx512bf16.c): each tile row ends as two 16-lane accumulators,
+ * lo and hi. Gated, lo is the gate and hi the up of 16 h columns; plain, lo
+ * and hi are columns 0-15 and 16-31. Column tails are masked loads and
+ * stores, never scalar loops. */
+#ifndef MOEK_EPILOGUE_AVX512_H
+#define MOEK_EPILOGUE_AVX512_H
+
+#include "math_avx512.h"
+#include "moek/moek_kernel.h"
+#include "moek_activation.h"
+
+/* lanes [0, n) of 16 */
+static inline __mmask16 moek_mask16(size_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
+
+static inline __m512 moek_load_bias16(const float* b, size_t n0, __mmask16 m) {
+  return b ? _mm512_maskz_loadu_ps(m, b + n0) : _mm512_setzero_ps();
+}
+
+/* act(gate, up) on 16 lanes; act is the moek_activation. */
+static inline __m512 moek_act_vec16(int32_t act, __m512 g, __m512 u, float alpha, float limit) {
+  switch (act) {
+    case MOEK_ACT_SWIGLU: return _mm512_mul_ps(_mm512_mul_ps(g, moek_sigmoid_avx512(g)), u);
+    case MOEK_ACT_SWIGLU_OAI: {
+      const __m512 lim = _mm512_set1_ps(limit);
+      g = _mm512_min_ps(g, lim);
+      u = _mm512_max_ps(_mm512_min_ps(u, lim), _mm512_sub_ps(_mm512_setzero_ps(), lim));
+      const __m512 s = moek_sigmoid_avx512(_mm512_mul_ps(_mm512_set1_ps(alpha), g));
+      return _mm512_mul_ps(_mm512_mul_ps(g, s), _mm512_add_ps(u, _mm512_set1_ps(1.0f)));
+    }
+    case MOEK_ACT_RELU: return _mm512_max_ps(u, _mm512_setzero_ps());
+    case MOEK_ACT_SILU: return _mm512_mul_ps(u, moek_sigmoid_avx512(u));
+    default: { /* GELU forms: the reference's scalar definition */
+      float gs[16], us[16];
+      _mm512_storeu_ps(gs, g);
+      _mm512_storeu_ps(us, u);
+      for (int i = 0; i < 16; i++) gs[i] = moek_ref_activation(act, gs[i], us[i], alpha, limit);
+      return _mm512_loadu_ps(gs);
+    }
+  }
+}
+
+typedef struct moek_cols16 {
+  __mmask16 m, m_hi;   /* lanes stored of lo and of hi (plain) */
+  __m512 b_lo, b_hi;   /* gated: gate and up bias; plain: bias of columns 0-15, 16-31 */
+} moek_cols16;
+
+static inline moek_cols16 moek_gateup_cols16(const moek_gateup_tile* t) {
+  moek_cols16 c;
+  const size_t nv = t->nc, nv_hi = nv > 16 ? nv - 16 : 0;
+  c.m = moek_mask16(nv), c.m_hi = moek_mask16(nv_hi);
+  if (t->gated) {
+    c.b_lo = moek_load_bias16(t->b_gate, t->n0, c.m), c.b_hi = moek_load_bias16(t->b_up, t->n0, c.m);
+  } else {
+    c.b_lo = moek_load_bias16(t->b_up, t->n0, c.m);
+    c.b_hi = nv_hi ? moek_load_bias16(t->b_up, t->n0 + 16, c.m_hi) : _mm512_setzero_ps();
+  }
+  return c;
+}
+
+static inline void moek_gateup_store16(const moek_gateup_tile* t, const moek_cols16* c, float* hrow, __m512 lo,
+                                       __m512 hi) {
+  if (t->gated) {
+    _mm512_mask_storeu_ps(hrow, c->m,
+                          moek_act_vec16(t->activation, _mm512_add_ps(lo, c->b_lo), _mm512_add_ps(hi, c->b_hi),
+                                         t->act_alpha, t->act_limit));
+    return;
+  }
+  const __m512 zero = _mm512_setzero_ps();
+  _mm512_mask_storeu_ps(hrow, c->m,
+                        moek_act_vec16(t->activation, zero, _mm512_add_ps(lo, c->b_lo), t->act_alpha, t->act_limit));
+  if (c->m_hi)
+    _mm512_mask_storeu_ps(hrow + 16, c->m_hi,
+                          moek_act_vec16(t->activation, zero, _mm512_add_ps(hi, c->b_hi), t->act_alpha, t->act_limit));
+}
+
+static inline moek_cols16 moek_down_cols16(const moek_down_tile* t) {
+  moek_cols16 c;
+  const size_t nv = t->nc, nv_hi = nv > 16 ? nv - 16 : 0;
+  c.m = moek_mask16(nv), c.m_hi = moek_mask16(nv_hi);
+  c.b_lo = moek_load_bias16(t->bias, t->n0, c.m);
+  c.b_hi = nv_hi ? moek_load_bias16(t->bias, t->n0 + 16, c.m_hi) : _mm512_setzero_ps();
+  return c;
+}
+
+static inline void moek_down_store16(const moek_cols16* c, float* o, __m512 lo, __m512 hi) {
+  _mm512_mask_storeu_ps(o, c->m, _mm512_add_ps(lo, c->b_lo));
+  if (c->m_hi) _mm512_mask_storeu_ps(o + 16, c->m_hi, _mm512_add_ps(hi, c->b_hi));
+}
+
+#endif /* MOEK_EPILOGUE_AVX512_H */

@@ -1,0 +1,135 @@
+/* AVX-512 F tile kernels for f32, bf16 and f16 weights, widened to f32, on
+ * the 32-column panels of pack_avx512.c.
+ *
+ * Microkernel: MR x 32 (MR <= 8) outputs in 16 zmm accumulators; per k one
+ * panel load (f32: two zmm, 128 bytes; bf16: one zmm split by a shift and a
+ * mask; f16: two vcvtph2ps from ymm), MR broadcasts of A, 2 MR FMAs. 8 rows
+ * leave 16 of the 32 zmm registers for the panel, the broadcasts and the
+ * second decode set; 8 rows also make the 2 panel loads per k cheap against
+ * 16 FMAs on Zen 4 (one 64-byte load per cycle, double-pumped FMAs) and on
+ * Intel parts with two 512-bit FMA ports. With MR <= 2 (decode) the k loop
+ * keeps two accumulator sets (even and odd k) so FMA latency does not limit
+ * the weight stream, which is prefetched a fixed distance ahead, one
+ * prefetch per 64-byte line. Each output is one fixed-order sum over all of
+ * K, so results do not depend on how the driver tiles or threads. */
+#include "avx512.h"
+#include "epilogue_avx512.h"
+
+#define MR_MAX 8
+#define PREFETCH_BYTES 2048
+
+typedef void (*ukernel_fn)(size_t K, const float* const* a, const void* w, __m512 c[MR_MAX][2]);
+
+/* fmt: 0 f32, 1 bf16, 2 f16 */
+static inline __attribute__((always_inline)) void load_panel(const void* w, size_t k, int fmt, __m512* lo,
+                                                             __m512* hi) {
+  if (fmt == 2) {
+    const uint16_t* p = (const uint16_t*)w + k * 32;
+    *lo = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)p));
+    *hi = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)(p + 16)));
+  } else if (fmt == 1) {
+    const __m512i v = _mm512_load_si512((const void*)((const uint16_t*)w + k * 32));
+    *lo = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+    *hi = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+  } else {
+    *lo = _mm512_load_ps((const float*)w + k * 32);
+    *hi = _mm512_load_ps((const float*)w + k * 32 + 16);
+  }
+}
+
+static inline __attribute__((always_inline)) void prefetch_k(const void* w, size_t k, int fmt) {
+  const char* p = (const char*)w + k * (fmt ? 64 : 128) + PREFETCH_BYTES;
+  _mm_prefetch(p, _MM_HINT_T0);
+  if (!fmt) _mm_prefetch(p + 64, _MM_HINT_T0);
+}
+
+static inline __attribute__((always_inline)) void ukernel(const int mr, const int fmt, size_t K,
+                                                          const float* const* a, const void* w,
+                                                          __m512 c[MR_MAX][2]) {
+  const float* ar[MR_MAX];
+#pragma GCC unroll 8
+  for (int r = 0; r < mr; r++) ar[r] = a[r];
+  __m512 acc[MR_MAX][2], odd[2][2];
+#pragma GCC unroll 8
+  for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int r = 0; r < 2; r++) odd[r][0] = odd[r][1] = _mm512_setzero_ps();
+  size_t k = 0;
+  if (mr <= 2) {
+    for (; k + 2 <= K; k += 2) {
+      prefetch_k(w, k, fmt);
+      prefetch_k(w, k + 1, fmt);
+      __m512 b0, b1, e0, e1;
+      load_panel(w, k, fmt, &b0, &b1);
+      load_panel(w, k + 1, fmt, &e0, &e1);
+#pragma GCC unroll 2
+      for (int r = 0; r < mr; r++) {
+        const __m512 av = _mm512_set1_ps(ar[r][k]), aw = _mm512_set1_ps(ar[r][k + 1]);
+        acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+        odd[r][0] = _mm512_fmadd_ps(aw, e0, odd[r][0]);
+        odd[r][1] = _mm512_fmadd_ps(aw, e1, odd[r][1]);
+      }
+    }
+  }
+  for (; k < K; k++) {
+    prefetch_k(w, k, fmt);
+    __m512 b0, b1;
+    load_panel(w, k, fmt, &b0, &b1);
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++) {
+      const __m512 av = _mm512_set1_ps(ar[r][k]);
+      acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < mr; r++) {
+    c[r][0] = mr <= 2 ? _mm512_add_ps(acc[r][0], odd[r][0]) : acc[r][0];
+    c[r][1] = mr <= 2 ? _mm512_add_ps(acc[r][1], odd[r][1]) : acc[r][1];
+  }
+}
+
+#define MOEK_UK(MR, FMT, NAME)                                                                  \
+  static void NAME(size_t K, const float* const* a, const void* w, __m512 c[MR_MAX][2]) { \
+    ukernel(MR, FMT, K, a, w, c);                                                            \
+  }
+#define MOEK_UK_ALL(FMT, fmt)                         \
+  MOEK_UK(1, FMT, moek_##fmt##_gemm_ukernel_1x32__avx512) \
+  MOEK_UK(2, FMT, moek_##fmt##_gemm_ukernel_2x32__avx512) \
+  MOEK_UK(3, FMT, moek_##fmt##_gemm_ukernel_3x32__avx512) \
+  MOEK_UK(4, FMT, moek_##fmt##_gemm_ukernel_4x32__avx512) \
+  MOEK_UK(5, FMT, moek_##fmt##_gemm_ukernel_5x32__avx512) \
+  MOEK_UK(6, FMT, moek_##fmt##_gemm_ukernel_6x32__avx512) \
+  MOEK_UK(7, FMT, moek_##fmt##_gemm_ukernel_7x32__avx512) \
+  MOEK_UK(8, FMT, moek_##fmt##_gemm_ukernel_8x32__avx512)
+MOEK_UK_ALL(0, f32)
+MOEK_UK_ALL(1, bf16)
+MOEK_UK_ALL(2, f16)
+#define MOEK_UK_ROW(fmt)                                                                                     \
+  {moek_##fmt##_gemm_ukernel_1x32__avx512, moek_##fmt##_gemm_ukernel_2x32__avx512,                           \
+   moek_##fmt##_gemm_ukernel_3x32__avx512, moek_##fmt##_gemm_ukernel_4x32__avx512,                           \
+   moek_##fmt##_gemm_ukernel_5x32__avx512, moek_##fmt##_gemm_ukernel_6x32__avx512,                           \
+   moek_##fmt##_gemm_ukernel_7x32__avx512, moek_##fmt##_gemm_ukernel_8x32__avx512}
+static const ukernel_fn ukernels[3][MR_MAX] = {MOEK_UK_ROW(f32), MOEK_UK_ROW(bf16), MOEK_UK_ROW(f16)};
+
+/* One tile: mr f32 rows x one panel over all of K, then the epilogue. */
+static inline __attribute__((always_inline)) void gateup_tile(const int fmt, const moek_gateup_tile* t) {
+  __m512 c[MR_MAX][2];
+  ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, c);
+  const moek_cols16 cols = moek_gateup_cols16(t);
+  for (size_t r = 0; r < t->mr; r++) moek_gateup_store16(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]);
+}
+
+static inline __attribute__((always_inline)) void down_tile(const int fmt, const moek_down_tile* t) {
+  __m512 c[MR_MAX][2];
+  ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, c);
+  const moek_cols16 cols = moek_down_cols16(t);
+  for (size_t r = 0; r < t->mr; r++) moek_down_store16(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]);
+}
+
+void moek_f32_gemm_gateup_8x32__avx512(const moek_gateup_tile* t) { gateup_tile(0, t); }
+void moek_bf16_gemm_gateup_8x32__avx512(const moek_gateup_tile* t) { gateup_tile(1, t); }
+void moek_f16_gemm_gateup_8x32__avx512(const moek_gateup_tile* t) { gateup_tile(2, t); }
+void moek_f32_gemm_down_8x32__avx512(const moek_down_tile* t) { down_tile(0, t); }
+void moek_bf16_gemm_down_8x32__avx512(const moek_down_tile* t) { down_tile(1, t); }
+void moek_f16_gemm_down_8x32__avx512(const moek_down_tile* t) { down_tile(2, t); }

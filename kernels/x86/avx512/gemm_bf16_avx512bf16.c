@@ -1,0 +1,122 @@
+/* AVX512_BF16 tile kernels for bf16 weights on the K-pair panels of
+ * pack_avx512.c: vdpbf16ps multiplies a pair of k of one column per 32-bit
+ * lane, so one instruction does 32 multiply-adds, twice the f32 FMA.
+ *
+ * The slot sets MOEK_SLOT_BF16_ACT: the rows (x, then h) arrive as bf16,
+ * rounded to nearest even once per row by the driver, and the instruction
+ * reads them as they are; a pair of k of a row is one 32-bit broadcast.
+ * Microkernel: MR x 32 (MR <= 8) in 16 accumulators; per pair of k two
+ * panel loads (128 bytes) and 2 MR vdpbf16ps. With MR <= 2 (decode) the
+ * loop keeps two accumulator sets (even and odd pairs) against the
+ * instruction's latency. Each output is one fixed-order sum over K.
+ * docs/numerics.md bounds the error (rounded rows, pairwise products,
+ * bf16 denormals flushed). */
+#include <string.h>
+
+#include "avx512.h"
+#include "epilogue_avx512.h"
+
+#define MR_MAX 8
+#define PREFETCH_BYTES 2048
+
+typedef void (*ukernel_fn)(size_t K, const uint16_t* const* a, const void* w, __m512 c[MR_MAX][2]);
+
+static inline __attribute__((always_inline)) __m512bh as_bh(__m512i v) {
+  __m512bh r;
+  memcpy(&r, &v, sizeof r);
+  return r;
+}
+
+/* the pair (a[2p], a[2p + 1]) in every lane */
+static inline __attribute__((always_inline)) __m512bh pair(const uint16_t* a, size_t p) {
+  int32_t v;
+  memcpy(&v, a + 2 * p, 4);
+  return as_bh(_mm512_set1_epi32(v));
+}
+
+static inline __attribute__((always_inline)) void ukernel(const int mr, size_t K, const uint16_t* const* a,
+                                                          const void* w, __m512 c[MR_MAX][2]) {
+  const uint16_t* ar[MR_MAX];
+#pragma GCC unroll 8
+  for (int r = 0; r < mr; r++) ar[r] = a[r];
+  const char* wp = w;
+  __m512 acc[MR_MAX][2], odd[2][2];
+#pragma GCC unroll 8
+  for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int r = 0; r < 2; r++) odd[r][0] = odd[r][1] = _mm512_setzero_ps();
+  const size_t P = K / 2; /* full pairs; an odd K has one half pair after them */
+  size_t p = 0;
+  if (mr <= 2) {
+    for (; p + 2 <= P; p += 2) {
+      const char* q = wp + p * 128;
+      _mm_prefetch(q + PREFETCH_BYTES, _MM_HINT_T0);
+      _mm_prefetch(q + PREFETCH_BYTES + 64, _MM_HINT_T0);
+      _mm_prefetch(q + PREFETCH_BYTES + 128, _MM_HINT_T0);
+      _mm_prefetch(q + PREFETCH_BYTES + 192, _MM_HINT_T0);
+      const __m512bh b0 = as_bh(_mm512_load_si512((const void*)q)), b1 = as_bh(_mm512_load_si512((const void*)(q + 64)));
+      const __m512bh e0 = as_bh(_mm512_load_si512((const void*)(q + 128)));
+      const __m512bh e1 = as_bh(_mm512_load_si512((const void*)(q + 192)));
+#pragma GCC unroll 2
+      for (int r = 0; r < mr; r++) {
+        const __m512bh av = pair(ar[r], p), aw = pair(ar[r], p + 1);
+        acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
+        acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
+        odd[r][0] = _mm512_dpbf16_ps(odd[r][0], aw, e0);
+        odd[r][1] = _mm512_dpbf16_ps(odd[r][1], aw, e1);
+      }
+    }
+  }
+  for (; p < P; p++) {
+    const char* q = wp + p * 128;
+    _mm_prefetch(q + PREFETCH_BYTES, _MM_HINT_T0);
+    _mm_prefetch(q + PREFETCH_BYTES + 64, _MM_HINT_T0);
+    const __m512bh b0 = as_bh(_mm512_load_si512((const void*)q)), b1 = as_bh(_mm512_load_si512((const void*)(q + 64)));
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++) {
+      const __m512bh av = pair(ar[r], p);
+      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
+      acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
+    }
+  }
+  if (K % 2) { /* the last k alone: the row is not read past K, the panel's odd half is 0 */
+    const char* q = wp + P * 128;
+    const __m512bh b0 = as_bh(_mm512_load_si512((const void*)q)), b1 = as_bh(_mm512_load_si512((const void*)(q + 64)));
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++) {
+      const __m512bh av = as_bh(_mm512_set1_epi32((int32_t)ar[r][K - 1]));
+      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
+      acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < mr; r++) {
+    c[r][0] = mr <= 2 ? _mm512_add_ps(acc[r][0], odd[r][0]) : acc[r][0];
+    c[r][1] = mr <= 2 ? _mm512_add_ps(acc[r][1], odd[r][1]) : acc[r][1];
+  }
+}
+
+#define MOEK_UK(MR)                                                                                          \
+  static void moek_bf16_gemm_ukernel_##MR##x32__avx512bf16(size_t K, const uint16_t* const* a, const void* w, \
+                                                            __m512 c[MR_MAX][2]) {                           \
+    ukernel(MR, K, a, w, c);                                                                                 \
+  }
+MOEK_UK(1) MOEK_UK(2) MOEK_UK(3) MOEK_UK(4) MOEK_UK(5) MOEK_UK(6) MOEK_UK(7) MOEK_UK(8)
+static const ukernel_fn ukernels[MR_MAX] = {
+    moek_bf16_gemm_ukernel_1x32__avx512bf16, moek_bf16_gemm_ukernel_2x32__avx512bf16,
+    moek_bf16_gemm_ukernel_3x32__avx512bf16, moek_bf16_gemm_ukernel_4x32__avx512bf16,
+    moek_bf16_gemm_ukernel_5x32__avx512bf16, moek_bf16_gemm_ukernel_6x32__avx512bf16,
+    moek_bf16_gemm_ukernel_7x32__avx512bf16, moek_bf16_gemm_ukernel_8x32__avx512bf16};
+
+void moek_bf16_gemm_gateup_8x32__avx512bf16(const moek_gateup_tile* t) {
+  __m512 c[MR_MAX][2];
+  ukernels[t->mr - 1](t->k, (const uint16_t* const*)t->a, t->w, c);
+  const moek_cols16 cols = moek_gateup_cols16(t);
+  for (size_t r = 0; r < t->mr; r++) moek_gateup_store16(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]);
+}
+
+void moek_bf16_gemm_down_8x32__avx512bf16(const moek_down_tile* t) {
+  __m512 c[MR_MAX][2];
+  ukernels[t->mr - 1](t->k, (const uint16_t* const*)t->a, t->w, c);
+  const moek_cols16 cols = moek_down_cols16(t);
+  for (size_t r = 0; r < t->mr; r++) moek_down_store16(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]);
+}

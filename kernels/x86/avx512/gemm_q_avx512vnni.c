@@ -1,0 +1,179 @@
+/* AVX512_VNNI expert GEMMs on the AVX2 table's Q8/Q4 panels
+ * (pack_q_avx2.c) and int8 activation records (MOEK_Q8_ROW_BYTES).
+ *
+ * One step of 4 k of a 16-column panel is one zmm: Q8's 64 bytes are lanes
+ * 0-15 in slot order; Q4's 32 bytes hold slots 0-7 in the low nibbles and
+ * 8-15 in the high ones, so the low half of the zmm takes v & 15 and the
+ * high half (v >> 4) & 15. vpdpbusd then adds, per lane, 4 products of an
+ * unsigned weight byte and a signed activation byte into int32: no 16-bit
+ * intermediate, so no widening steps and no pair limit (AVX2's vpmaddubsw
+ * path widens every step for Q8). Unsigned weights:
+ *   Q4: codes 0..15 as they are (8 * sum(a) comes off, symmetric codes);
+ *   e2m1 (MXFP4): vpshufb maps a code to its doubled value + 12 (0..24),
+ *       12 * sum(a) comes off and the scale is halved (pack_q_avx2.c);
+ *   Q8: signed codes w become w + 128 with one xor, 128 * sum(a) comes off.
+ * A block of 32 k is 8 steps; per row two int32 chains (even and odd steps)
+ * hide the instruction's latency. Per block the exact int32 dot becomes f32
+ * and is added as fma(dot, w_scale * a_scale, acc) (+ fma(sum(a), w_min *
+ * a_scale, acc)) in block order, as the reference and AVX2 do: the tables
+ * agree bit for bit before the activation. The epilogue is AVX2's (8 gate +
+ * 8 up, or 16 plain columns, are the two halves of a zmm). */
+#include <string.h>
+
+#include "avx512.h"
+#include "simd_avx512.h"
+/* after simd_avx512.h: in the emulated build the ymm epilogue stays native */
+#include "epilogue_avx2.h"
+#include "moek_quant.h"
+
+#define MRQ_MAX 6 /* 6 rows: 6 accumulators + 12 int32 chains + the step's operands fit 32 zmm */
+#define PREFETCH_BYTES 2048
+
+typedef struct qrow {
+  const int8_t* q;
+  const float* scale;
+  const int32_t* sum;
+} qrow;
+
+static inline qrow qrow_at(const void* record, size_t nb) {
+  return (qrow){(const int8_t*)record, moek_record_scales_c(record, nb), moek_record_sums_c(record, nb)};
+}
+
+static inline __attribute__((always_inline)) __m512i bcast4(const int8_t* p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+/* step st of a block as 16 lanes of 4 unsigned bytes */
+static inline __attribute__((always_inline)) __m512i step_weights(const uint8_t* w, int st, int q4, int e2m1) {
+  if (!q4) return _mm512_xor_si512(_mm512_loadu_si512((const void*)(w + st * 64)), _mm512_set1_epi8((char)0x80));
+  const __m256i v = _mm256_loadu_si256((const __m256i*)(w + st * 32));
+  __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
+  z = _mm512_and_si512(z, _mm512_set1_epi8(0x0f));
+  if (e2m1) {
+    const __m512i lut = _mm512_broadcast_i32x4(
+        _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+    z = _mm512_shuffle_epi8(lut, z);
+  }
+  return z;
+}
+
+/* 16 scales of the group header: f32, f16, or e8m0 bytes b (e2m1): 2^(b -
+ * 128) is the float with exponent bits b, halved; b = 0 has no such float
+ * and becomes the subnormal 2^-127 first */
+static inline __attribute__((always_inline)) __m512 load_scales(const uint8_t* w, int f16, int e2m1) {
+  if (e2m1) {
+    const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)w));
+    const __m512i bits = _mm512_max_epi32(_mm512_slli_epi32(b, 23), _mm512_set1_epi32(0x00400000));
+    return _mm512_mul_ps(_mm512_castsi512_ps(bits), _mm512_set1_ps(0.5f));
+  }
+  return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)w)) : _mm512_loadu_ps((const float*)w);
+}
+
+static inline __attribute__((always_inline)) void qkernel(const int mr, const int q4, const int has_min, const int f16,
+                                                          const int e2m1, size_t groups, size_t blocks_per_group,
+                                                          const qrow* a, const uint8_t* w, __m512 c[MRQ_MAX]) {
+  const size_t bbytes = q4 ? 256 : 512;
+  const int32_t off = e2m1 ? 12 : !q4 ? 128 : !has_min ? 8 : 0;
+  const int row = e2m1 ? 16 : f16 ? 32 : 64; /* bytes of 16 scales */
+  __m512 acc[MRQ_MAX];
+#pragma GCC unroll 6
+  for (int r = 0; r < mr; r++) acc[r] = _mm512_setzero_ps();
+  size_t b = 0;
+  for (size_t g = 0; g < groups; g++) {
+    const __m512 ws = load_scales(w, f16, e2m1);
+    const __m512 wm = has_min ? load_scales(w + row, f16, 0) : _mm512_setzero_ps();
+    _mm_prefetch((const char*)w + PREFETCH_BYTES, _MM_HINT_T0); /* the header's lines */
+    if (has_min && !f16) _mm_prefetch((const char*)w + 64 + PREFETCH_BYTES, _MM_HINT_T0);
+    w += has_min ? 2 * row : row;
+    for (size_t bi = 0; bi < blocks_per_group; bi++, b++, w += bbytes) {
+      __m512i d0[MRQ_MAX], d1[MRQ_MAX];
+#pragma GCC unroll 6
+      for (int r = 0; r < mr; r++) d0[r] = d1[r] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+      for (int st = 0; st < 8; st++) {
+        if (!q4 || st % 2 == 0) _mm_prefetch((const char*)w + st * (q4 ? 32 : 64) + PREFETCH_BYTES, _MM_HINT_T0);
+        const __m512i wv = step_weights(w, st, q4, e2m1);
+#pragma GCC unroll 6
+        for (int r = 0; r < mr; r++) {
+          const __m512i av = bcast4(a[r].q + b * 32 + st * 4);
+          if (st % 2)
+            d1[r] = _mm512_dpbusd_epi32(d1[r], wv, av);
+          else
+            d0[r] = _mm512_dpbusd_epi32(d0[r], wv, av);
+        }
+      }
+#pragma GCC unroll 6
+      for (int r = 0; r < mr; r++) {
+        const __m512 as = _mm512_set1_ps(a[r].scale[b]);
+        const __m512i d = _mm512_sub_epi32(_mm512_add_epi32(d0[r], d1[r]), _mm512_set1_epi32(off * a[r].sum[b]));
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(ws, as), acc[r]);
+        if (has_min) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps((float)a[r].sum[b]), _mm512_mul_ps(wm, as), acc[r]);
+      }
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < mr; r++) c[r] = acc[r];
+}
+
+typedef void (*qukernel_fn)(size_t groups, size_t bpg, const qrow* a, const uint8_t* w, __m512 c[MRQ_MAX]);
+
+#define MOEK_QUK(MR, Q4, MIN, F16, E2M1, fmt)                                                                     \
+  static void moek_##fmt##_gemm_ukernel_##MR##x16__avx512vnni(size_t groups, size_t bpg, const qrow* a,           \
+                                                              const uint8_t* w, __m512 c[MRQ_MAX]) {              \
+    qkernel(MR, Q4, MIN, F16, E2M1, groups, bpg, a, w, c);                                                      \
+  }
+#define MOEK_QUK_ALL(Q4, MIN, F16, E2M1, fmt)                                                                     \
+  MOEK_QUK(1, Q4, MIN, F16, E2M1, fmt) MOEK_QUK(2, Q4, MIN, F16, E2M1, fmt) MOEK_QUK(3, Q4, MIN, F16, E2M1, fmt) \
+  MOEK_QUK(4, Q4, MIN, F16, E2M1, fmt) MOEK_QUK(5, Q4, MIN, F16, E2M1, fmt) MOEK_QUK(6, Q4, MIN, F16, E2M1, fmt)
+MOEK_QUK_ALL(0, 0, 0, 0, q8)
+MOEK_QUK_ALL(0, 0, 1, 0, q8f16)
+MOEK_QUK_ALL(1, 0, 0, 0, q4)
+MOEK_QUK_ALL(1, 0, 1, 0, q4f16)
+MOEK_QUK_ALL(1, 1, 0, 0, q4min)
+MOEK_QUK_ALL(1, 1, 1, 0, q4minf16)
+MOEK_QUK_ALL(1, 0, 0, 1, mxfp4)
+
+static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[MRQ_MAX], size_t mr, size_t k,
+                                                         int32_t group, const void* const* rows, const void* w,
+                                                         __m512 c[MRQ_MAX]) {
+  const size_t nb = moek_record_blocks(k), bpg = group ? (size_t)group / 32 : nb; /* blocks per group */
+  qrow a[MRQ_MAX];
+  for (size_t r = 0; r < mr; r++) a[r] = qrow_at(rows[r], nb);
+  uk[mr - 1](bpg == 1 ? nb : (uint32_t)nb / (uint32_t)bpg, bpg, a, w, c);
+}
+
+static inline __attribute__((always_inline)) void q_gateup_tile(const qukernel_fn uk[MRQ_MAX],
+                                                                const moek_gateup_tile* t) {
+  __m512 c[MRQ_MAX];
+  q_dots(uk, t->mr, t->k, t->group, t->a, t->w, c);
+  const gateup_cols cols = gateup_cols_at(t);
+  for (size_t r = 0; r < t->mr; r++)
+    gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, _mm512_castps512_ps256(c[r]),
+                     _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(c[r]), 1)));
+}
+
+static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn uk[MRQ_MAX], const moek_down_tile* t) {
+  __m512 c[MRQ_MAX];
+  q_dots(uk, t->mr, t->k, t->group, t->a, t->w, c);
+  const down_cols cols = down_cols_at(t);
+  for (size_t r = 0; r < t->mr; r++)
+    down_store_row(&cols, t->out + r * t->out_stride + t->n0, _mm512_castps512_ps256(c[r]),
+                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(c[r]), 1)));
+}
+
+#define MOEK_Q_TILES(fmt)                                                                                           \
+  static const qukernel_fn fmt##_uk[MRQ_MAX] = {                                                                    \
+      moek_##fmt##_gemm_ukernel_1x16__avx512vnni, moek_##fmt##_gemm_ukernel_2x16__avx512vnni,                       \
+      moek_##fmt##_gemm_ukernel_3x16__avx512vnni, moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                       \
+      moek_##fmt##_gemm_ukernel_5x16__avx512vnni, moek_##fmt##_gemm_ukernel_6x16__avx512vnni};                      \
+  void moek_##fmt##_gemm_gateup_6x16__avx512vnni(const moek_gateup_tile* t) { q_gateup_tile(fmt##_uk, t); }        \
+  void moek_##fmt##_gemm_down_6x16__avx512vnni(const moek_down_tile* t) { q_down_tile(fmt##_uk, t); }
+MOEK_Q_TILES(q8)
+MOEK_Q_TILES(q8f16)
+MOEK_Q_TILES(q4)
+MOEK_Q_TILES(q4f16)
+MOEK_Q_TILES(q4min)
+MOEK_Q_TILES(q4minf16)
+MOEK_Q_TILES(mxfp4)

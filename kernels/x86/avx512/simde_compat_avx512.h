@@ -1,0 +1,257 @@
+/* The AVX-512 intrinsics SIMDe 0.7.4 does not have, for the emulated build
+ * only (simd_avx512.h). Each is written from its definition in Intel's
+ * intrinsics guide, lane by lane, on SIMDe's vector types; tests/
+ * test_simde_compat.c checks every one against a scalar loop of its own.
+ * Speed does not matter here: these run only in tests. */
+#ifndef MOEK_SIMDE_COMPAT_AVX512_H
+#define MOEK_SIMDE_COMPAT_AVX512_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MOEK_LANES(T, n, v) T v[n]
+#define MOEK_TO(arr, vec) memcpy((arr), &(vec), sizeof(arr))
+#define MOEK_FROM(vec, arr) memcpy(&(vec), (arr), sizeof(arr))
+
+static inline int moek_compat_bit(uint64_t m, int i) { return (int)((m >> i) & 1u); }
+
+/* masked loads and stores: masked-off lanes are neither read nor written */
+static inline simde__m512 moek_compat_mm512_maskz_loadu_ps(simde__mmask16 k, const void* p) {
+  float v[16] = {0};
+  for (int i = 0; i < 16; i++)
+    if (moek_compat_bit(k, i)) memcpy(&v[i], (const char*)p + 4 * i, 4);
+  simde__m512 r;
+  MOEK_FROM(r, v);
+  return r;
+}
+static inline simde__m512 moek_compat_mm512_mask_loadu_ps(simde__m512 src, simde__mmask16 k, const void* p) {
+  float v[16];
+  MOEK_TO(v, src);
+  for (int i = 0; i < 16; i++)
+    if (moek_compat_bit(k, i)) memcpy(&v[i], (const char*)p + 4 * i, 4);
+  simde__m512 r;
+  MOEK_FROM(r, v);
+  return r;
+}
+static inline simde__m512d moek_compat_mm512_maskz_loadu_pd(simde__mmask8 k, const void* p) {
+  double v[8] = {0};
+  for (int i = 0; i < 8; i++)
+    if (moek_compat_bit(k, i)) memcpy(&v[i], (const char*)p + 8 * i, 8);
+  simde__m512d r;
+  MOEK_FROM(r, v);
+  return r;
+}
+static inline void moek_compat_mm512_mask_storeu_pd(void* p, simde__mmask8 k, simde__m512d a) {
+  double v[8];
+  MOEK_TO(v, a);
+  for (int i = 0; i < 8; i++)
+    if (moek_compat_bit(k, i)) memcpy((char*)p + 8 * i, &v[i], 8);
+}
+static inline void moek_compat_mm512_mask_storeu_ps(void* p, simde__mmask16 k, simde__m512 a) {
+  float v[16];
+  MOEK_TO(v, a);
+  for (int i = 0; i < 16; i++)
+    if (moek_compat_bit(k, i)) memcpy((char*)p + 4 * i, &v[i], 4);
+}
+static inline simde__m512i moek_compat_mm512_maskz_loadu_epi16(simde__mmask32 k, const void* p) {
+  uint16_t v[32] = {0};
+  for (int i = 0; i < 32; i++)
+    if (moek_compat_bit(k, i)) memcpy(&v[i], (const char*)p + 2 * i, 2);
+  simde__m512i r;
+  MOEK_FROM(r, v);
+  return r;
+}
+static inline void moek_compat_mm256_mask_storeu_epi16(void* p, simde__mmask16 k, simde__m256i a) {
+  uint16_t v[16];
+  MOEK_TO(v, a);
+  for (int i = 0; i < 16; i++)
+    if (moek_compat_bit(k, i)) memcpy((char*)p + 2 * i, &v[i], 2);
+}
+static inline simde__m256i moek_compat_mm256_maskz_loadu_epi16(simde__mmask16 k, const void* p) {
+  uint16_t v[16] = {0};
+  for (int i = 0; i < 16; i++)
+    if (moek_compat_bit(k, i)) memcpy(&v[i], (const char*)p + 2 * i, 2);
+  simde__m256i r;
+  MOEK_FROM(r, v);
+  return r;
+}
+
+/* conversions */
+static inline simde__m512 moek_compat_mm512_cvtepi32_ps(simde__m512i a) {
+  int32_t x[16];
+  float v[16];
+  MOEK_TO(x, a);
+  for (int i = 0; i < 16; i++) v[i] = (float)x[i]; /* the current rounding mode: nearest even */
+  simde__m512 r;
+  MOEK_FROM(r, v);
+  return r;
+}
+static inline simde__m512i moek_compat_mm512_cvtps_epi32(simde__m512 a) {
+  float x[16];
+  int32_t v[16];
+  MOEK_TO(x, a);
+  for (int i = 0; i < 16; i++) /* nearest even; NaN and out of range give the integer indefinite */
+    v[i] = isnan(x[i]) || x[i] >= 2147483648.0f || x[i] < -2147483648.0f ? INT32_MIN : (int32_t)nearbyintf(x[i]);
+  simde__m512i r;
+  MOEK_FROM(r, v);
+  return r;
+}
+static inline simde__m512i moek_compat_mm512_cvtepu8_epi32(simde__m128i a) {
+  uint8_t x[16];
+  int32_t v[16];
+  MOEK_TO(x, a);
+  for (int i = 0; i < 16; i++) v[i] = x[i];
+  simde__m512i r;
+  MOEK_FROM(r, v);
+  return r;
+}
+static inline simde__m512i moek_compat_mm512_cvtepu16_epi32(simde__m256i a) {
+  uint16_t x[16];
+  int32_t v[16];
+  MOEK_TO(x, a);
+  for (int i = 0; i < 16; i++) v[i] = x[i];
+  simde__m512i r;
+  MOEK_FROM(r, v);
+  return r;
+}
+static inline simde__m128i moek_compat_mm512_cvtepi32_epi8(simde__m512i a) { /* truncates */
+  int32_t x[16];
+  int8_t v[16];
+  MOEK_TO(x, a);
+  for (int i = 0; i < 16; i++) v[i] = (int8_t)(uint8_t)(uint32_t)x[i];
+  simde__m128i r;
+  MOEK_FROM(r, v);
+  return r;
+}
+static inline simde__m256i moek_compat_mm512_cvtepi32_epi16(simde__m512i a) { /* truncates */
+  int32_t x[16];
+  int16_t v[16];
+  MOEK_TO(x, a);
+  for (int i = 0; i < 16; i++) v[i] = (int16_t)(uint16_t)(uint32_t)x[i];
+  simde__m256i r;
+  MOEK_FROM(r, v);
+  return r;
+}
+static inline simde__m512i moek_compat_mm512_cvtepi16_epi32(simde__m256i a) {
+  int16_t x[16];
+  int32_t v[16];
+  MOEK_TO(x, a);
+  for (int i = 0; i < 16; i++) v[i] = x[i];
+  simde__m512i r;
+  MOEK_FROM(r, v);
+  return r;
+}
+/* IEEE half to single, exactly (subnormals, Inf, NaN kept) */
+static inline float moek_compat_half(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  uint32_t bits;
+  if (e == 0x1f) {
+    bits = sign | 0x7f800000u | (m << 13);
+  } else if (e) {
+    bits = sign | ((e + 112u) << 23) | (m << 13);
+  } else {
+    float f = ldexpf((float)m, -24);
+    memcpy(&bits, &f, 4);
+    bits |= sign;
+  }
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+static inline simde__m512 moek_compat_mm512_cvtph_ps(simde__m256i a) {
+  uint16_t x[16];
+  float v[16];
+  MOEK_TO(x, a);
+  for (int i = 0; i < 16; i++) v[i] = moek_compat_half(x[i]);
+  simde__m512 r;
+  MOEK_FROM(r, v);
+  return r;
+}
+static inline simde__m512d moek_compat_mm512_cvtps_pd(simde__m256 a) {
+  float x[8];
+  double v[8];
+  MOEK_TO(x, a);
+  for (int i = 0; i < 8; i++) v[i] = (double)x[i];
+  simde__m512d r;
+  MOEK_FROM(r, v);
+  return r;
+}
+/* vcvtneps2bf16: round to nearest even, NaN stays a quiet NaN; like the
+ * instruction, subnormal inputs are treated as zero (DAZ) */
+static inline uint16_t moek_compat_bf16(float f) {
+  uint32_t b;
+  memcpy(&b, &f, 4);
+  if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x40u);
+  if ((b & 0x7f800000u) == 0) return (uint16_t)((b >> 16) & 0x8000u);
+  b += 0x7fffu + ((b >> 16) & 1u);
+  return (uint16_t)(b >> 16);
+}
+static inline simde__m512bh moek_compat_mm512_cvtne2ps_pbh(simde__m512 hi, simde__m512 lo) {
+  float a[16], b[16];
+  uint16_t v[32];
+  MOEK_TO(a, lo);
+  MOEK_TO(b, hi);
+  for (int i = 0; i < 16; i++) v[i] = moek_compat_bf16(a[i]), v[16 + i] = moek_compat_bf16(b[i]);
+  simde__m512bh r;
+  MOEK_FROM(r, v);
+  return r;
+}
+static inline simde__m256bh moek_compat_mm512_cvtneps_pbh(simde__m512 a) {
+  float x[16];
+  uint16_t v[16];
+  MOEK_TO(x, a);
+  for (int i = 0; i < 16; i++) v[i] = moek_compat_bf16(x[i]);
+  simde__m256bh r;
+  MOEK_FROM(r, v);
+  return r;
+}
+
+/* reductions (the order does not matter for max; for add, Intel's
+ * sequence: halves added pairwise, 8 + 8, 4 + 4, 2 + 2, 1 + 1) */
+static inline float moek_compat_mm512_reduce_max_ps(simde__m512 a) {
+  float x[16];
+  MOEK_TO(x, a);
+  float m = x[0];
+  for (int i = 1; i < 16; i++) m = x[i] > m ? x[i] : m;
+  return m;
+}
+static inline float moek_compat_mm512_reduce_add_ps(simde__m512 a) {
+  float x[16];
+  MOEK_TO(x, a);
+  for (int w = 8; w >= 1; w /= 2)
+    for (int i = 0; i < w; i++) x[i] = x[i] + x[i + w];
+  return x[0];
+}
+static inline int32_t moek_compat_mm512_reduce_add_epi32(simde__m512i a) {
+  int32_t x[16];
+  MOEK_TO(x, a);
+  uint32_t s = 0;
+  for (int i = 0; i < 16; i++) s += (uint32_t)x[i];
+  return (int32_t)s;
+}
+
+#define _mm512_maskz_loadu_ps moek_compat_mm512_maskz_loadu_ps
+#define _mm512_mask_storeu_ps moek_compat_mm512_mask_storeu_ps
+#define _mm512_mask_loadu_ps moek_compat_mm512_mask_loadu_ps
+#define _mm512_maskz_loadu_pd moek_compat_mm512_maskz_loadu_pd
+#define _mm512_mask_storeu_pd moek_compat_mm512_mask_storeu_pd
+#define _mm512_maskz_loadu_epi16 moek_compat_mm512_maskz_loadu_epi16
+#define _mm256_mask_storeu_epi16 moek_compat_mm256_mask_storeu_epi16
+#define _mm256_maskz_loadu_epi16 moek_compat_mm256_maskz_loadu_epi16
+#define _mm512_cvtepi32_ps moek_compat_mm512_cvtepi32_ps
+#define _mm512_cvtps_epi32 moek_compat_mm512_cvtps_epi32
+#define _mm512_cvtepu8_epi32 moek_compat_mm512_cvtepu8_epi32
+#define _mm512_cvtepu16_epi32 moek_compat_mm512_cvtepu16_epi32
+#define _mm512_cvtepi32_epi8 moek_compat_mm512_cvtepi32_epi8
+#define _mm512_cvtepi32_epi16 moek_compat_mm512_cvtepi32_epi16
+#define _mm512_cvtepi16_epi32 moek_compat_mm512_cvtepi16_epi32
+#define _mm512_cvtph_ps moek_compat_mm512_cvtph_ps
+#define _mm512_cvtps_pd moek_compat_mm512_cvtps_pd
+#define _mm512_cvtne2ps_pbh moek_compat_mm512_cvtne2ps_pbh
+#define _mm512_cvtneps_pbh moek_compat_mm512_cvtneps_pbh
+#define _mm512_reduce_max_ps moek_compat_mm512_reduce_max_ps
+#define _mm512_reduce_add_ps moek_compat_mm512_reduce_add_ps
+#define _mm512_reduce_add_epi32 moek_compat_mm512_reduce_add_epi32
+
+#endif /* MOEK_SIMDE_COMPAT_AVX512_H */
