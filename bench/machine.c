@@ -116,23 +116,27 @@ static void peak_worker(void* p, int i) {
   j->rate[i] = flops / (bench_now() - t0);
 }
 
-bench_peak bench_peak_gflops(int threads, int w_dtype) {
+bench_peak bench_peak_gflops(int threads, int w_dtype, int32_t isa) {
   bench_peak pk = {0, "fp32 FMA (scalar)"};
   peak_job j = {.loop = bench_fma_loop_scalar, .iters = 120000000}; /* tens of ms per thread */
   const int bf16 = w_dtype == MOEK_DTYPE_BF16, int8 = w_dtype == MOEK_DTYPE_Q8 || w_dtype == MOEK_DTYPE_Q4;
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  if (int8 && __builtin_cpu_supports("avx2")) { /* the AVX2 Q8/Q4 kernels' vpmaddubsw (no VNNI kernels yet) */
+  const int x512 = (isa == MOEK_ISA_BEST || isa >= MOEK_ISA_X86_AVX512) && isa / 100 == MOEK_ISA_X86_AVX2 / 100 &&
+                   __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  if (int8 && x512 && isa >= MOEK_ISA_X86_AVX512_VNNI && __builtin_cpu_supports("avx512vnni")) {
+    j.loop = bench_int8_loop_avx512vnni, j.iters = 240000000, pk.what = "int8 dot (vpdpbusd zmm), GOP/s";
+  } else if (int8 && __builtin_cpu_supports("avx2")) { /* the AVX2 Q8/Q4 kernels' vpmaddubsw */
     j.loop = bench_int8_loop_avx2, j.iters = 240000000, pk.what = "int8 dot (vpmaddubsw ymm), GOP/s";
-  } else if (bf16 && __builtin_cpu_supports("avx512bf16")) {
+  } else if (bf16 && x512 && isa >= MOEK_ISA_X86_AVX512_BF16 && __builtin_cpu_supports("avx512bf16")) {
     j.loop = bench_bf16_loop_avx512, pk.what = "bf16 dot (vdpbf16ps zmm)";
-  } else if (__builtin_cpu_supports("avx512f")) {
+  } else if (x512) {
     j.loop = bench_fma_loop_avx512, pk.what = "fp32 FMA (vfmadd231ps zmm)";
   } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
     j.loop = bench_fma_loop_avx2, pk.what = "fp32 FMA (vfmadd231ps ymm)";
   }
 #else
-  (void)bf16, (void)int8; /* other architectures: the compiler's vectorized scalar loop until their SIMD peaks land */
+  (void)bf16, (void)int8, (void)isa; /* other architectures: the compiler's vectorized scalar loop until their SIMD peaks land */
 #endif
   if (threads > 256) threads = 256;
   double best = 0;

@@ -17,7 +17,11 @@ double bench_read_gbps(int threads, size_t bytes, int reps);
 /* Peak of the instruction a kernel for this weight dtype is built on, on
  * this CPU: bf16 dot where the CPU has AVX512_BF16 and dtype is bf16,
  * otherwise fp32 FMA with the widest vectors the CPU has. */
-bench_peak bench_peak_gflops(int threads, int w_dtype); /* the peak of the instructions w_dtype's kernels use */
+/* The peak of the instruction w_dtype's kernels are built on, on this CPU,
+ * under a context whose best table has moek_isa `isa` (MOEK_MAX_ISA and
+ * the CPU decide it): vpdpbusd / vpmaddubsw for Q8/Q4, vdpbf16ps for bf16
+ * where the avx512_bf16 table runs, else the widest f32 FMA. */
+bench_peak bench_peak_gflops(int threads, int w_dtype, int32_t isa);
 
 /* Seconds of a monotonic clock. */
 double bench_now(void);
@@ -32,6 +36,7 @@ double bench_fma_loop_avx2(long iters);
 double bench_int8_loop_avx2(long iters);
 double bench_fma_loop_avx512(long iters);
 double bench_bf16_loop_avx512(long iters);
+double bench_int8_loop_avx512vnni(long iters);
 double bench_fma_loop_scalar(long iters);
 /* Sum of words [0, n) of a 32-byte aligned buffer, read with ymm loads. */
 uint64_t bench_read_avx2(const uint64_t* p, size_t n);

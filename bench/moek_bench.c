@@ -510,13 +510,15 @@ int main(int argc, char** argv) {
   const char* table;
   moek_context_get_num_threads(probe, &threads);
   moek_context_get_kernel_name(probe, &table);
+  int32_t isa = MOEK_ISA_BEST;
+  moek_context_get_isa(probe, &isa);
   moek_context_destroy(probe);
 
   printf("moek-bench %s: %d threads; measuring this machine ...\n", moek_version_string(), threads);
   fflush(stdout);
   const double bw = bench_read_gbps(threads, (size_t)1 << 30, 11);
   const int peak_dtype = o.gating ? (o.bf16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32) : o.wdt;
-  const bench_peak pk = bench_peak_gflops(threads, peak_dtype);
+  const bench_peak pk = bench_peak_gflops(threads, peak_dtype, isa);
   printf("read bandwidth %.1f GB/s, peak %.0f GFLOP/s (%s); efficiency = roofline time / measured time\n", bw,
          pk.gflops, pk.what);
 
@@ -535,7 +537,7 @@ int main(int argc, char** argv) {
    * not make the roofline look lower than it is. The summary and the JSON
    * use these final numbers. */
   const double bw_end = bench_read_gbps(threads, (size_t)1 << 30, 11);
-  bench_peak pk_end = bench_peak_gflops(threads, peak_dtype);
+  bench_peak pk_end = bench_peak_gflops(threads, peak_dtype, isa);
   const double bw_max = fmax(bw, bw_end);
   bench_peak pk_max = pk_end.gflops > pk.gflops ? pk_end : pk;
   printf("\nmachine at the end: read bandwidth %.1f GB/s, peak %.0f GFLOP/s; the summary uses the larger readings "

@@ -1,4 +1,5 @@
-/* fp32 FMA and bf16 dot peaks with zmm. Compiled with -mavx512f -mavx512bf16. */
+/* fp32 FMA, bf16 dot and int8 dot peaks with zmm. Compiled with -mavx512f
+ * -mavx512bf16 -mavx512vnni; each loop runs only where the CPU has its extension. */
 #include <immintrin.h>
 
 #include "machine.h"
@@ -40,4 +41,22 @@ double bench_bf16_loop_avx512(long iters) {
   volatile float sink = _mm512_reduce_add_ps(s);
   (void)sink;
   return (double)(iters / 12) * 12 * 32 * 2; /* 32 bf16 pairs: 2 flops each */
+}
+
+/* int8 dot peak: vpdpbusd zmm, 64 u8 x s8 products per instruction, each a
+ * multiply and an add (2 ops), as the VNNI Q8/Q4 kernels count them. */
+double bench_int8_loop_avx512vnni(long iters) {
+  const __m512i s = _mm512_set1_epi8(-2);
+  __m512i a[12], x = _mm512_set1_epi8(3);
+  for (int i = 0; i < 12; i++) a[i] = _mm512_set1_epi32(i);
+  for (long n = 0; n < iters / 12; n++) {
+    __asm__("" : "+v"(x));
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++) a[i] = _mm512_dpbusd_epi32(a[i], x, s);
+  }
+  __m512i t = a[0];
+  for (int i = 1; i < 12; i++) t = _mm512_xor_si512(t, a[i]);
+  volatile int sink = _mm512_reduce_add_epi32(t);
+  (void)sink;
+  return (double)(iters / 12) * 12 * 64 * 2;
 }

@@ -2,7 +2,9 @@
  * must be that one: run under `qemu-x86_64 -cpu Haswell` (cpuid reports AVX2
  * and FMA, no AVX-512) it must be avx2, under `-cpu Nehalem` (no AVX) ref.
  * Always: caps through the descriptor and MOEK_MAX_ISA select what they say
- * and never more than the CPU has. */
+ * and never more than the CPU has. The emulated build
+ * (test_dispatch_avx512_simde) must pick avx512_bf16 by default, and each
+ * lower cap its own table. */
 #define _POSIX_C_SOURCE 200809L
 #include "test_util.h"
 
@@ -33,6 +35,16 @@ int main(int argc, char** argv) {
   /* the lower of the two caps wins */
   CHECK(isa_of(MOEK_ISA_X86_AVX512, "ref") == MOEK_ISA_REF, "desc avx512 + env ref");
   CHECK(isa_of(MOEK_ISA_REF, "avx2") == MOEK_ISA_REF, "desc ref + env avx2");
+  /* every x86 cap up to the best table selects exactly its table, through the
+   * descriptor and through MOEK_MAX_ISA (the x86 tables' features nest:
+   * every CPU with AVX512_BF16 has VNNI, every one with VNNI has F/BW/VL/DQ) */
+  const int32_t x86[] = {MOEK_ISA_X86_AVX2, MOEK_ISA_X86_AVX512, MOEK_ISA_X86_AVX512_VNNI, MOEK_ISA_X86_AVX512_BF16};
+  for (size_t i = 0; i < sizeof x86 / sizeof x86[0]; i++)
+    if (best / 100 == 1 && x86[i] <= best) {
+      CHECK(isa_of(x86[i], NULL) == x86[i], "cap %s gave %s", moek_isa_name(x86[i]), moek_isa_name(isa_of(x86[i], NULL)));
+      CHECK(isa_of(0, moek_isa_name(x86[i])) == x86[i], "MOEK_MAX_ISA=%s gave %s", moek_isa_name(x86[i]),
+            moek_isa_name(isa_of(0, moek_isa_name(x86[i]))));
+    }
   /* another architecture's cap leaves the portable table */
   CHECK(isa_of(MOEK_ISA_ARM_NEON, NULL) == MOEK_ISA_REF || best / 100 == 2, "cap neon on x86");
   return test_summary("test_dispatch");

@@ -1,0 +1,39 @@
+#!/bin/sh
+# The native AVX-512 objects contain the instructions their tables are
+# named for (a table built without them would be AVX2 code under an AVX-512
+# name), and none of an extension their table does not require:
+#   gemm_avx512.c.o           zmm FMAs (vfmadd...ps on zmm), no vdpbf16ps / vpdpbusd
+#   gemm_bf16_avx512bf16.c.o  vdpbf16ps on zmm
+#   gemm_q_avx512vnni.c.o     vpdpbusd on zmm
+#   route, quantize, combine  zmm instructions
+# Usage: check_avx512_objects.sh OBJDUMP OBJECT_DIR
+objdump=$1 dir=$2
+passed=0 failed=0
+count() { "$objdump" -d --no-show-raw-insn "$dir/$1" | grep -cE "$2"; }
+expect() { # object, what, regex, min, max
+  n=$(count "$1" "$3")
+  if [ "$n" -ge "$4" ] && [ "$n" -le "$5" ]; then
+    passed=$((passed + 1)); s=ok
+  else
+    failed=$((failed + 1)); s="FAIL (want $4..$5)"
+  fi
+  printf '%-28s %-22s %6d  %s\n' "$1" "$2" "$n" "$s"
+}
+big=1000000000
+for o in gemm_avx512 gemm_bf16_avx512bf16 gemm_q_avx512vnni route_avx512 quantize_avx512 combine_avx512; do
+  [ -f "$dir/$o.c.o" ] || { echo "missing $dir/$o.c.o"; failed=$((failed + 1)); }
+done
+if [ "$failed" -eq 0 ]; then
+  expect gemm_avx512.c.o "zmm FMA" 'vfn?madd[0-9]+ps .*zmm' 100 $big
+  expect gemm_avx512.c.o "vdpbf16ps" 'vdpbf16ps' 0 0
+  expect gemm_avx512.c.o "vpdpbusd" 'vpdpbusd' 0 0
+  expect gemm_bf16_avx512bf16.c.o "vdpbf16ps zmm" 'vdpbf16ps .*zmm' 100 $big
+  expect gemm_q_avx512vnni.c.o "vpdpbusd zmm" 'vpdpbusd .*zmm' 100 $big
+  expect gemm_q_avx512vnni.c.o "vdpbf16ps" 'vdpbf16ps' 0 0
+  for o in route_avx512 quantize_avx512 combine_avx512; do
+    expect $o.c.o "zmm instructions" 'zmm' 10 $big
+    expect $o.c.o "vdpbf16ps / vpdpbusd" 'vdpbf16ps|vpdpbusd' 0 0
+  done
+fi
+echo "check_avx512_objects: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
