@@ -128,6 +128,15 @@ static void conversions(void) {
     __m512 c = _mm512_cvtepi32_ps(r);
     memcpy(g, &c, 64);
     for (int i = 0; i < 16; i++) CHECK(g[i] == (float)iv[i], "cvtepi32_ps(%d)", iv[i]);
+    for (unsigned sh = 0; sh < 40; sh += 7) {
+      __m512i sr = _mm512_srai_epi32(r, sh);
+      int32_t o[16];
+      memcpy(o, &sr, 64);
+      for (int i = 0; i < 16; i++) {
+        const int32_t want = sh > 31 ? (iv[i] < 0 ? -1 : 0) : (int32_t)(iv[i] >> sh);
+        CHECK(o[i] == want, "srai_epi32(%d, %u) = %d, not %d", iv[i], sh, o[i], want);
+      }
+    }
     int8_t b8[16];
     __m128i n8 = _mm512_cvtepi32_epi8(r);
     memcpy(b8, &n8, 16);

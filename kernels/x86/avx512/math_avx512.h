@@ -1,7 +1,10 @@
-/* Vector exp and sigmoid on 16 lanes: the method of math_avx2.h (Cody-Waite
- * reduction x = n ln2 + r, |r| <= ln2/2, Cephes' degree-7 polynomial for
- * e^r, inputs clamped to [-87.3, 88.7]), with 2^n applied by vscalefps,
- * which needs no exponent-field split for n = 128. */
+/* Vector exp and sigmoid on 16 lanes: math_avx2.h's method, operation for
+ * operation (Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, Cephes'
+ * degree-7 polynomial for e^r, inputs clamped to [-87.3, 88.7], 2^n as two
+ * exponent-field multiplies so n = 128 does not overflow), so both give the
+ * same bits (test_math_avx512) and share test_math_avx2's ulp bounds.
+ * vscalefps would save the split, but SIMDe 0.7.4 computes it as p * 2^n,
+ * which overflows at n = 128 where the instruction does not. */
 #ifndef MOEK_MATH_AVX512_H
 #define MOEK_MATH_AVX512_H
 
@@ -20,7 +23,11 @@ static inline __m512 moek_exp_avx512(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);
+  const __m512i ni = _mm512_cvtps_epi32(n);
+  const __m512i h1 = _mm512_srai_epi32(ni, 1), h2 = _mm512_sub_epi32(ni, h1);
+  const __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(h1, _mm512_set1_epi32(127)), 23));
+  const __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(h2, _mm512_set1_epi32(127)), 23));
+  return _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
 }
 
 /* 1 / (1 + e^-x) */

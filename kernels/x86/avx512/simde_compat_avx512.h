@@ -77,6 +77,16 @@ static inline simde__m256i moek_compat_mm256_maskz_loadu_epi16(simde__mmask16 k,
   return r;
 }
 
+/* arithmetic shift right of 32-bit lanes (counts above 31 fill with the sign) */
+static inline simde__m512i moek_compat_mm512_srai_epi32(simde__m512i a, unsigned int n) {
+  int32_t x[16];
+  MOEK_TO(x, a);
+  for (int i = 0; i < 16; i++) x[i] = n > 31 ? (x[i] < 0 ? -1 : 0) : (int32_t)(x[i] >> n);
+  simde__m512i r;
+  MOEK_FROM(r, x);
+  return r;
+}
+
 /* conversions */
 static inline simde__m512 moek_compat_mm512_cvtepi32_ps(simde__m512i a) {
   int32_t x[16];
@@ -239,6 +249,7 @@ static inline int32_t moek_compat_mm512_reduce_add_epi32(simde__m512i a) {
 #define _mm512_maskz_loadu_epi16 moek_compat_mm512_maskz_loadu_epi16
 #define _mm256_mask_storeu_epi16 moek_compat_mm256_mask_storeu_epi16
 #define _mm256_maskz_loadu_epi16 moek_compat_mm256_maskz_loadu_epi16
+#define _mm512_srai_epi32 moek_compat_mm512_srai_epi32
 #define _mm512_cvtepi32_ps moek_compat_mm512_cvtepi32_ps
 #define _mm512_cvtps_epi32 moek_compat_mm512_cvtps_epi32
 #define _mm512_cvtepu8_epi32 moek_compat_mm512_cvtepu8_epi32
