@@ -3,7 +3,11 @@
  * definition (Intel's intrinsics guide) on inputs that reach its edges:
  * masks that are empty, full and ragged, NaN, Inf, subnormals, ties,
  * rounding and out-of-range conversions. */
+#define _POSIX_C_SOURCE 200809L
 #include <float.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -220,7 +224,44 @@ static void reductions(void) {
   }
 }
 
+/* an aligned load of a misaligned address stops the process, as the
+ * instruction's fault would; an aligned one does not */
+static int dies(const void* p, int si512) {
+  fflush(stdout);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    freopen("/dev/null", "w", stderr);
+    volatile float sink;
+    if (si512) {
+      __m512i v = _mm512_load_si512(p);
+      int32_t x[16];
+      memcpy(x, &v, 64);
+      sink = (float)x[0];
+    } else {
+      __m512 v = _mm512_load_ps(p);
+      float x[16];
+      memcpy(x, &v, 64);
+      sink = x[0];
+    }
+    (void)sink;
+    _exit(0);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
+static void alignment(void) {
+  static _Alignas(64) float buf[48];
+  for (int si = 0; si < 2; si++) {
+    CHECK(!dies(buf, si), "aligned load %d stopped", si);
+    CHECK(dies(buf + 4, si), "misaligned load %d (16 bytes off) went through", si);
+    CHECK(dies((const char*)buf + 1, si), "misaligned load %d (1 byte off) went through", si);
+  }
+}
+
 int main(void) {
+  alignment();
   masked();
   conversions();
   reductions();

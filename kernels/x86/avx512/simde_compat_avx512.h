@@ -8,6 +8,8 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MOEK_LANES(T, n, v) T v[n]
@@ -15,6 +17,24 @@
 #define MOEK_FROM(vec, arr) memcpy(&(vec), (arr), sizeof(arr))
 
 static inline int moek_compat_bit(uint64_t m, int i) { return (int)((m >> i) & 1u); }
+
+/* Aligned loads fault on the hardware when the address is not a multiple
+ * of 64; SIMDe's do not. These stop the emulated build the same way, so a
+ * layout that breaks alignment cannot pass the emulated suites. */
+static inline void moek_compat_aligned(const void* p, const char* what) {
+  if ((uintptr_t)p % 64) {
+    fprintf(stderr, "%s: address %p is not 64-byte aligned (the instruction would fault)\n", what, p);
+    abort();
+  }
+}
+static inline simde__m512 moek_compat_mm512_load_ps(const void* p) {
+  moek_compat_aligned(p, "_mm512_load_ps");
+  return simde_mm512_loadu_ps(p);
+}
+static inline simde__m512i moek_compat_mm512_load_si512(const void* p) {
+  moek_compat_aligned(p, "_mm512_load_si512");
+  return simde_mm512_loadu_si512(p);
+}
 
 /* masked loads and stores: masked-off lanes are neither read nor written */
 static inline simde__m512 moek_compat_mm512_maskz_loadu_ps(simde__mmask16 k, const void* p) {
@@ -241,6 +261,10 @@ static inline int32_t moek_compat_mm512_reduce_add_epi32(simde__m512i a) {
   return (int32_t)s;
 }
 
+#undef _mm512_load_ps
+#undef _mm512_load_si512
+#define _mm512_load_ps moek_compat_mm512_load_ps
+#define _mm512_load_si512 moek_compat_mm512_load_si512
 #define _mm512_maskz_loadu_ps moek_compat_mm512_maskz_loadu_ps
 #define _mm512_mask_storeu_ps moek_compat_mm512_mask_storeu_ps
 #define _mm512_mask_loadu_ps moek_compat_mm512_mask_loadu_ps
