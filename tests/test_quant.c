@@ -211,26 +211,26 @@ static void gemms(test_rng* r) {
     float* out_a = malloc(sizeof(float) * M * N);
     int32_t rows[9] = {8, 0, 3, 3, 7, 1, 2, 6, 5}; /* a gather with a repeat */
     for (int t = 1; t < n_qtables; t++) {
-    if (slot_of(t, fmt) == slot_of(t - 1, fmt)) continue; /* tested with the table below */
-    const char* tn = qtables[t]->name;
-    void* wa = pack_with(t, &pp);
-    for (size_t m = 1; m <= M; m++) {
-      /* down: columns [16, 45) and [0, 45) */
-      for (size_t n0 = 0; n0 <= 16; n0 += 16) {
+      if (slot_of(t, fmt) == slot_of(t - 1, fmt)) continue; /* tested with the table below */
+      const char* tn = qtables[t]->name;
+      void* wa = pack_with(t, &pp);
+      for (size_t m = 1; m <= M; m++) {
+        /* down: columns [16, 45) and [0, 45) */
+        for (size_t n0 = 0; n0 <= 16; n0 += 16) {
+          memset(out_r, 0, sizeof(float) * M * N), memset(out_a, 0, sizeof(float) * M * N);
+          down_with(0, fmt, f->group, wr, K, N, rec, rb, m, n0, bias, out_r);
+          down_with(t, fmt, f->group, wa, K, N, rec, rb, m, n0, bias, out_a);
+          CHECK(memcmp(out_r, out_a, sizeof(float) * M * N) == 0, "%s down m=%zu n0=%zu: %s differs from ref",
+                f->name, m, n0, tn);
+        }
+        /* ungated ReLU gate/up over gathered rows */
         memset(out_r, 0, sizeof(float) * M * N), memset(out_a, 0, sizeof(float) * M * N);
-        down_with(0, fmt, f->group, wr, K, N, rec, rb, m, n0, bias, out_r);
-        down_with(t, fmt, f->group, wa, K, N, rec, rb, m, n0, bias, out_a);
-        CHECK(memcmp(out_r, out_a, sizeof(float) * M * N) == 0, "%s down m=%zu n0=%zu: %s differs from ref",
-              f->name, m, n0, tn);
+        relu_with(0, fmt, f->group, wr, K, N, rec, rb, rows, m, bias, out_r);
+        relu_with(t, fmt, f->group, wa, K, N, rec, rb, rows, m, bias, out_a);
+        CHECK(memcmp(out_r, out_a, sizeof(float) * M * N) == 0, "%s relu gate/up m=%zu: %s differs from ref", f->name,
+              m, tn);
       }
-      /* ungated ReLU gate/up over gathered rows */
-      memset(out_r, 0, sizeof(float) * M * N), memset(out_a, 0, sizeof(float) * M * N);
-      relu_with(0, fmt, f->group, wr, K, N, rec, rb, rows, m, bias, out_r);
-      relu_with(t, fmt, f->group, wa, K, N, rec, rb, rows, m, bias, out_a);
-      CHECK(memcmp(out_r, out_a, sizeof(float) * M * N) == 0, "%s relu gate/up m=%zu: %s differs from ref", f->name,
-            m, tn);
-    }
-    free(wa);
+      free(wa);
     }
     free(w), free(a), free(bias), free(rec), free(wr), free(out_r), free(out_a);
   }
