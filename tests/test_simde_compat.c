@@ -13,19 +13,7 @@
 #include <string.h>
 
 #include "simd_avx512.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                  \
-  do {                                    \
-    if (cond) {                           \
-      passed++;                           \
-    } else {                              \
-      failed++;                           \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                \
-      printf("\n");                       \
-    }                                     \
-  } while (0)
+#include "test_util.h"
 
 static uint32_t bits_of(float f) {
   uint32_t b;
@@ -265,6 +253,5 @@ int main(void) {
   masked();
   conversions();
   reductions();
-  printf("test_simde_compat: %d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return test_summary("test_simde_compat");
 }

@@ -254,6 +254,17 @@ static inline const int32_t* moek_record_sums_c(const void* record, size_t nb) {
   return (const int32_t*)((const char*)record + nb * 36);
 }
 
+/* A record's three parts, as the Q tile kernels read them. */
+typedef struct moek_qrow {
+  const int8_t* q;
+  const float* scale;
+  const int32_t* sum;
+} moek_qrow;
+
+static inline moek_qrow moek_qrow_at(const void* record, size_t nb) {
+  return (moek_qrow){(const int8_t*)record, moek_record_scales_c(record, nb), moek_record_sums_c(record, nb)};
+}
+
 /* One activation row to its MOEK_Q8_ROW_BYTES record: per block of 32,
  * amax = max |a|, scale = amax / 127, q = nearest-even(a * (127 / amax)).
  * A block whose scale would be subnormal is zero (codes and scale 0). A

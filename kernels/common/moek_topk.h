@@ -50,6 +50,44 @@ static inline void moek_route_groups(const moek_route_params* p, const float* se
   }
 }
 
+/* One ISA's top-k scan of sel[lo, hi) into the sorted list (v, ids, *n of cap k). */
+typedef void (*moek_topk_range_fn)(const float* sel, int32_t lo, int32_t hi, int32_t k, float* v, int32_t* ids,
+                                   int32_t* n);
+
+/* The k selected experts of one token into (top_v, ids), sorted: over all
+ * experts, or over the chosen groups' (moek_route_groups) in id order, so
+ * ties keep the lower expert id. group: 2 num_groups floats of scratch. */
+static inline void moek_route_select(const moek_route_params* p, const float* sel, float* group, int32_t* ids,
+                                     float* top_v, moek_topk_range_fn range) {
+  const int32_t E = p->num_experts, k = p->top_k, G = p->num_groups;
+  int32_t n = 0;
+  if (G > 1) {
+    const int32_t gs = E / G;
+    float* chosen = group + G;
+    moek_route_groups(p, sel, group, chosen);
+    for (int32_t g = 0; g < G; g++)
+      if (chosen[g] != 0.0f) range(sel, g * gs, (g + 1) * gs, k, top_v, ids, &n);
+  } else {
+    range(sel, 0, E, k, top_v, ids, &n);
+  }
+}
+
+/* The statistics' probabilities of one token are src[e] * norm: src is the
+ * softmax (score, SOFTMAX), the sigmoid scores (score, SIGMOID, normalized
+ * by their sum) or exp(l - max) (exps, SOFTMAX_TOPK, es their sum). */
+static inline const float* moek_route_prob_src(const moek_route_params* p, const float* score, const float* exps,
+                                               float es, float* norm) {
+  *norm = 1.0f;
+  if (p->scoring == MOEK_SCORING_SIGMOID) {
+    float ss = 0.0f;
+    for (int32_t e = 0; e < p->num_experts; e++) ss += score[e];
+    *norm = ss > 0.0f ? 1.0f / ss : 0.0f;
+  } else if (p->scoring == MOEK_SCORING_SOFTMAX_TOPK) {
+    *norm = 1.0f / es;
+  }
+  return p->scoring == MOEK_SCORING_SOFTMAX_TOPK ? exps : score;
+}
+
 /* w[j] for the k selected ids: softmax over their logits (SOFTMAX_TOPK), or
  * their scores, renormalized on request; then the routed scaling. */
 static inline void moek_route_weights(const moek_route_params* p, const float* l, const float* score,

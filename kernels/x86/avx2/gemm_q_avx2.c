@@ -28,16 +28,6 @@
 #define MRQ_MAX 3 /* 4 rows need 16 accumulators: GCC spills and it runs slower */
 #define PREFETCH_BYTES 2048 /* ahead in the panel stream: one prefetch per line */
 
-typedef struct qrow {
-  const int8_t* q;
-  const float* scale;
-  const int32_t* sum;
-} qrow;
-
-static inline qrow qrow_at(const void* record, size_t nb) {
-  return (qrow){(const int8_t*)record, moek_record_scales_c(record, nb), moek_record_sums_c(record, nb)};
-}
-
 static inline __attribute__((always_inline)) __m256i bcast4(const int8_t* p) {
   int32_t v;
   memcpy(&v, p, 4);
@@ -57,7 +47,7 @@ static inline __attribute__((always_inline)) __m256i bcast4(const int8_t* p) {
  * and spills the products. Together that took the 1-row gate/up from 93 to
  * 50 us and 16 rows from 0.82 to 0.58 ms (moek-gbench, one thread). */
 static inline __attribute__((always_inline)) void block_nibbles(const int mr, const int e2m1, const uint8_t* w,
-                                                                const qrow* a, size_t b, __m256i d[MRQ_MAX][2]) {
+                                                                const moek_qrow* a, size_t b, __m256i d[MRQ_MAX][2]) {
   const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
   const __m256i lut = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0, 12, 13, 14, 15, 16,
                                        18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
@@ -92,7 +82,7 @@ static inline __attribute__((always_inline)) void block_nibbles(const int mr, co
   }
 }
 
-static inline __attribute__((always_inline)) void block_q8(const int mr, const uint8_t* w, const qrow* a, size_t b,
+static inline __attribute__((always_inline)) void block_q8(const int mr, const uint8_t* w, const moek_qrow* a, size_t b,
                                                            __m256i d[MRQ_MAX][2]) {
   const __m256i ones = _mm256_set1_epi16(1);
 #pragma GCC unroll 3
@@ -129,7 +119,7 @@ static inline __attribute__((always_inline)) __m256 load_scales(const uint8_t* w
 
 static inline __attribute__((always_inline)) void qkernel(const int mr, const int q4, const int has_min, const int f16,
                                                           const int e2m1, size_t groups,
-                                                          size_t blocks_per_group, const qrow* a, const uint8_t* w,
+                                                          size_t blocks_per_group, const moek_qrow* a, const uint8_t* w,
                                                           __m256 c[MRQ_MAX][2]) {
   const size_t bbytes = q4 ? 256 : 512;
   const int32_t off = e2m1 ? 12 : q4 && !has_min ? 8 : 0;
@@ -170,10 +160,10 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   for (int r = 0; r < mr; r++) c[r][0] = acc[r][0], c[r][1] = acc[r][1];
 }
 
-typedef void (*qukernel_fn)(size_t groups, size_t bpg, const qrow* a, const uint8_t* w, __m256 c[MRQ_MAX][2]);
+typedef void (*qukernel_fn)(size_t groups, size_t bpg, const moek_qrow* a, const uint8_t* w, __m256 c[MRQ_MAX][2]);
 
 #define MOEK_QUK(MR, Q4, MIN, F16, E2M1, NAME)                                                          \
-  static void NAME(size_t groups, size_t bpg, const qrow* a, const uint8_t* w, __m256 c[MRQ_MAX][2]) { \
+  static void NAME(size_t groups, size_t bpg, const moek_qrow* a, const uint8_t* w, __m256 c[MRQ_MAX][2]) { \
     qkernel(MR, Q4, MIN, F16, E2M1, groups, bpg, a, w, c);                                             \
   }
 MOEK_QUK(1, 0, 0, 0, 0, moek_q8_gemm_ukernel_1x16__avx2)
@@ -204,8 +194,8 @@ static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[MR
                                                          int32_t group, const void* const* rows, const void* w,
                                                          __m256 c[MRQ_MAX][2]) {
   const size_t nb = moek_record_blocks(k), bpg = group ? (size_t)group / 32 : nb; /* blocks per group */
-  qrow a[MRQ_MAX];
-  for (size_t r = 0; r < mr; r++) a[r] = qrow_at(rows[r], nb);
+  moek_qrow a[MRQ_MAX];
+  for (size_t r = 0; r < mr; r++) a[r] = moek_qrow_at(rows[r], nb);
   uk[mr - 1](bpg == 1 ? nb : (uint32_t)nb / (uint32_t)bpg, bpg, a, w, c);
 }
 

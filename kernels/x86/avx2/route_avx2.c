@@ -132,7 +132,7 @@ static void topk_range(const float* sel, int32_t lo, int32_t hi, int32_t k, floa
 }
 
 static void route_token(moek_route_params* p, const float* l, float mx, int32_t* ids, float* w) {
-  const int32_t E = p->num_experts, k = p->top_k, G = p->num_groups;
+  const int32_t E = p->num_experts;
   float* score = p->scratch;
   float* sel = score + E;
   float* group = sel + E;
@@ -156,18 +156,7 @@ static void route_token(moek_route_params* p, const float* l, float mx, int32_t*
     s_sel = sel;
   }
 
-  int32_t n = 0;
-  float* top_v = w; /* the outputs double as the sorted list */
-  if (G > 1) {
-    const int32_t gs = E / G;
-    float* chosen = group + G;
-    moek_route_groups(p, s_sel, group, chosen);
-    /* chosen groups in id order, so ties keep the lower expert id */
-    for (int32_t g = 0; g < G; g++)
-      if (chosen[g] != 0.0f) topk_range(s_sel, g * gs, (g + 1) * gs, k, top_v, ids, &n);
-  } else {
-    topk_range(s_sel, 0, E, k, top_v, ids, &n);
-  }
+  moek_route_select(p, s_sel, group, ids, w, topk_range); /* the outputs double as the sorted list */
 
   moek_route_weights(p, l, score, ids, w);
 
@@ -180,15 +169,8 @@ static void route_token(moek_route_params* p, const float* l, float mx, int32_t*
     if (p->scoring != MOEK_SCORING_SOFTMAX) es = exp_row(l, E, mx, P);
     const double lse = (double)mx + log((double)es);
     p->z_sum += lse * lse;
-    const float* src = p->scoring == MOEK_SCORING_SOFTMAX ? score : p->scoring == MOEK_SCORING_SIGMOID ? score : P;
-    float norm = 1.0f;
-    if (p->scoring == MOEK_SCORING_SIGMOID) {
-      float ss = 0.0f;
-      for (int32_t e = 0; e < E; e++) ss += score[e];
-      norm = ss > 0.0f ? 1.0f / ss : 0.0f;
-    } else if (p->scoring == MOEK_SCORING_SOFTMAX_TOPK) {
-      norm = 1.0f / es;
-    }
+    float norm;
+    const float* src = moek_route_prob_src(p, score, P, es, &norm);
     const __m256 vn = _mm256_set1_ps(norm);
     for (int32_t e = 0; e < E8; e += 8) {
       const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(src + e), vn);

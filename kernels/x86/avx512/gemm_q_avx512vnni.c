@@ -29,16 +29,6 @@
 #define MRQ_MAX 6 /* 6 rows: 6 accumulators + 12 int32 chains + the step's operands fit 32 zmm */
 #define PREFETCH_BYTES 2048
 
-typedef struct qrow {
-  const int8_t* q;
-  const float* scale;
-  const int32_t* sum;
-} qrow;
-
-static inline qrow qrow_at(const void* record, size_t nb) {
-  return (qrow){(const int8_t*)record, moek_record_scales_c(record, nb), moek_record_sums_c(record, nb)};
-}
-
 static inline __attribute__((always_inline)) __m512i bcast4(const int8_t* p) {
   int32_t v;
   memcpy(&v, p, 4);
@@ -73,7 +63,7 @@ static inline __attribute__((always_inline)) __m512 load_scales(const uint8_t* w
 
 static inline __attribute__((always_inline)) void qkernel(const int mr, const int q4, const int has_min, const int f16,
                                                           const int e2m1, size_t groups, size_t blocks_per_group,
-                                                          const qrow* a, const uint8_t* w, __m512 c[MRQ_MAX]) {
+                                                          const moek_qrow* a, const uint8_t* w, __m512 c[MRQ_MAX]) {
   const size_t bbytes = q4 ? 256 : 512;
   const int32_t off = e2m1 ? 12 : !q4 ? 128 : !has_min ? 8 : 0;
   const int row = e2m1 ? 16 : f16 ? 32 : 64; /* bytes of 16 scales */
@@ -117,10 +107,10 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   for (int r = 0; r < mr; r++) c[r] = acc[r];
 }
 
-typedef void (*qukernel_fn)(size_t groups, size_t bpg, const qrow* a, const uint8_t* w, __m512 c[MRQ_MAX]);
+typedef void (*qukernel_fn)(size_t groups, size_t bpg, const moek_qrow* a, const uint8_t* w, __m512 c[MRQ_MAX]);
 
 #define MOEK_QUK(MR, Q4, MIN, F16, E2M1, fmt)                                                                     \
-  static void moek_##fmt##_gemm_ukernel_##MR##x16__avx512vnni(size_t groups, size_t bpg, const qrow* a,           \
+  static void moek_##fmt##_gemm_ukernel_##MR##x16__avx512vnni(size_t groups, size_t bpg, const moek_qrow* a,           \
                                                               const uint8_t* w, __m512 c[MRQ_MAX]) {              \
     qkernel(MR, Q4, MIN, F16, E2M1, groups, bpg, a, w, c);                                                      \
   }
@@ -139,8 +129,8 @@ static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[MR
                                                          int32_t group, const void* const* rows, const void* w,
                                                          __m512 c[MRQ_MAX]) {
   const size_t nb = moek_record_blocks(k), bpg = group ? (size_t)group / 32 : nb; /* blocks per group */
-  qrow a[MRQ_MAX];
-  for (size_t r = 0; r < mr; r++) a[r] = qrow_at(rows[r], nb);
+  moek_qrow a[MRQ_MAX];
+  for (size_t r = 0; r < mr; r++) a[r] = moek_qrow_at(rows[r], nb);
   uk[mr - 1](bpg == 1 ? nb : (uint32_t)nb / (uint32_t)bpg, bpg, a, w, c);
 }
 

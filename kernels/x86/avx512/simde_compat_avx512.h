@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "moek_bf16.h"
+
 #define MOEK_LANES(T, n, v) T v[n]
 #define MOEK_TO(arr, vec) memcpy((arr), &(vec), sizeof(arr))
 #define MOEK_FROM(vec, arr) memcpy(&(vec), (arr), sizeof(arr))
@@ -172,28 +174,12 @@ static inline simde__m512i moek_compat_mm512_cvtepi16_epi32(simde__m256i a) {
   MOEK_FROM(r, v);
   return r;
 }
-/* IEEE half to single, exactly (subnormals, Inf, NaN kept) */
-static inline float moek_compat_half(uint16_t h) {
-  const uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-  uint32_t bits;
-  if (e == 0x1f) {
-    bits = sign | 0x7f800000u | (m << 13);
-  } else if (e) {
-    bits = sign | ((e + 112u) << 23) | (m << 13);
-  } else {
-    float f = ldexpf((float)m, -24);
-    memcpy(&bits, &f, 4);
-    bits |= sign;
-  }
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
-}
+/* IEEE half to single: moek_bf16.h's exact conversion */
 static inline simde__m512 moek_compat_mm512_cvtph_ps(simde__m256i a) {
   uint16_t x[16];
   float v[16];
   MOEK_TO(x, a);
-  for (int i = 0; i < 16; i++) v[i] = moek_compat_half(x[i]);
+  for (int i = 0; i < 16; i++) v[i] = moek_f16_to_f32(x[i]);
   simde__m512 r;
   MOEK_FROM(r, v);
   return r;
