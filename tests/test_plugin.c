@@ -8,7 +8,7 @@
  *     a faster built-in table still wins where the CPU has one; MOEK_PLUGINS
  *     loads it at context creation and a bad path there fails the context;
  *     a table whose CPU features are absent registers but is never chosen.
- *   test_plugin rejects BAD1.so .. BAD8.so
+ *   test_plugin rejects BAD1.so .. BAD10.so
  *     each bad plugin (tests/plugin/bad_plugin.c) is refused with its
  *     status and a message naming the reason, and nothing of it stays
  *     registered. */
@@ -209,7 +209,7 @@ static void rejects(int n, char** paths) {
   static const struct {
     moek_status status;
     const char* needle;
-  } want[8] = {
+  } want[10] = {
       {MOEK_ERROR_UNSUPPORTED, "abi_version = 4; this library runs kernel ABI 3"},
       {MOEK_ERROR_STRUCT_SIZE, "struct_size = 16 is smaller than the first published layout"},
       {MOEK_ERROR_INVALID_ARGUMENT, "has no entry point moek_plugin_register"},
@@ -218,9 +218,11 @@ static void rejects(int n, char** paths) {
       {MOEK_ERROR_INVALID_ARGUMENT, "sets 1 of panel_bytes, pack_panel, gateup and down"},
       {MOEK_ERROR_UNSUPPORTED, "moek_plugin_register returned 1"},
       {MOEK_ERROR_INVALID_ARGUMENT, "isa = 12345 is not a moek_isa"},
+      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown here"},
+      {MOEK_ERROR_INVALID_ARGUMENT, "sets MOEK_SLOT_BF16_ACT, which only a bf16 slot may set"},
   };
-  CHECK(n == 8, "expected 8 bad plugins, got %d", n);
-  for (int i = 0; i < n && i < 8; i++) {
+  CHECK(n == 10, "expected 10 bad plugins, got %d", n);
+  for (int i = 0; i < n && i < 10; i++) {
     EXPECT_ERR(moek_plugin_load(paths[i]), want[i].status, want[i].needle);
     /* nothing of it stays: its table names are free */
     char name[32];
@@ -240,6 +242,6 @@ int main(int argc, char** argv) {
     rejects(argc - 2, argv + 2);
     return test_summary("test_plugin_rejects");
   }
-  fprintf(stderr, "usage: test_plugin example PLUGIN.so | rejects BAD1.so .. BAD8.so\n");
+  fprintf(stderr, "usage: test_plugin example PLUGIN.so | rejects BAD1.so .. BAD10.so\n");
   return 2;
 }

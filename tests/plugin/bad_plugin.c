@@ -3,6 +3,7 @@
  *   3 no entry point               4 inconsistent tiles (tile_n not a multiple of nr)
  *   5 a slot for an unknown format 6 a slot with only some entries set
  *   7 the entry point fails        8 a second table is refused: the first must not stay
+ *   9 a slot flag unknown here    10 MOEK_SLOT_BF16_ACT on an f32 slot
  * Each table is named bad_plugin_<BAD> (and _b), so the test can check that
  * nothing was registered by registering that name itself. */
 #include <string.h>
@@ -51,6 +52,10 @@ __attribute__((visibility("default"))) int32_t moek_plugin_register(const moek_p
   table.extra = table.t.gemm[MOEK_WFORMAT_F32];
 #elif BAD == 6
   table.t.gemm[MOEK_WFORMAT_BF16].gateup = gateup; /* gateup alone */
+#elif BAD == 9
+  table.t.gemm[MOEK_WFORMAT_F32].flags = 0x80u;
+#elif BAD == 10
+  table.t.gemm[MOEK_WFORMAT_F32].flags = MOEK_SLOT_BF16_A | MOEK_SLOT_BF16_ACT;
 #elif BAD == 7
   return 1; /* MOEK_ERROR_INVALID_ARGUMENT */
 #elif BAD == 8
