@@ -109,6 +109,13 @@ static moek_status register_named(const char* name) {
   return moek_register_kernel_table(&t[n++]);
 }
 
+static size_t dummy_panel_bytes(int32_t f, size_t k, int32_t g, int32_t gated) {
+  return (void)f, (void)g, (void)gated, k * 4;
+}
+static void dummy_pack(const moek_pack_params* p, size_t panel, void* dst) { (void)p, (void)panel, (void)dst; }
+static void dummy_gateup(const moek_gateup_tile* t) { (void)t; }
+static void dummy_down(const moek_down_tile* t) { (void)t; }
+
 static void example(const char* path) {
   CHECK_OK(moek_plugin_load(path));
   CHECK_OK(moek_plugin_load(path)); /* already loaded: a no-op */
@@ -203,6 +210,20 @@ static void example(const char* path) {
   cut.struct_size = (uint32_t)(offsetof(moek_kernel_table, gemm) + 3 * sizeof(moek_gemm_slot)); /* an older table */
   CHECK_OK(moek_register_kernel_table(&cut));
   EXPECT_ERR(moek_register_kernel_table(NULL), MOEK_ERROR_INVALID_ARGUMENT, "table is NULL");
+  /* a table built for kernel ABI 3 registers, without ABI 4's slot flags */
+  static moek_kernel_table old3;
+  old3 = (moek_kernel_table){.struct_size = sizeof old3, .abi_version = 3, .name = "abi3", .isa = MOEK_ISA_REF,
+                             .route = {dummy_route, "dummy_route"}};
+  old3.gemm[MOEK_WFORMAT_BF16] = (moek_gemm_slot){.mr = 1, .nr = 1, .nr_gated = 1, .tile_m = 1, .tile_n = 8,
+                                                   .panel_bytes = dummy_panel_bytes, .pack_panel = dummy_pack,
+                                                   .gateup = dummy_gateup, .down = dummy_down};
+  old3.gemm[MOEK_WFORMAT_BF16].flags = MOEK_SLOT_BF16_A | MOEK_SLOT_BF16_ACT;
+  EXPECT_ERR(moek_register_kernel_table(&old3), MOEK_ERROR_UNSUPPORTED, "has flags 0x3, unknown to kernel ABI 3");
+  old3.gemm[MOEK_WFORMAT_BF16].flags = 0;
+  CHECK_OK(moek_register_kernel_table(&old3));
+  old3.abi_version = 2;
+  old3.name = "abi2";
+  EXPECT_ERR(moek_register_kernel_table(&old3), MOEK_ERROR_UNSUPPORTED, "abi_version = 2; this library runs kernel ABI 3 to 4");
 }
 
 static void rejects(int n, char** paths) {
@@ -210,7 +231,7 @@ static void rejects(int n, char** paths) {
     moek_status status;
     const char* needle;
   } want[10] = {
-      {MOEK_ERROR_UNSUPPORTED, "abi_version = 4; this library runs kernel ABI 3"},
+      {MOEK_ERROR_UNSUPPORTED, "abi_version = 5; this library runs kernel ABI 3 to 4"},
       {MOEK_ERROR_STRUCT_SIZE, "struct_size = 16 is smaller than the first published layout"},
       {MOEK_ERROR_INVALID_ARGUMENT, "has no entry point moek_plugin_register"},
       {MOEK_ERROR_INVALID_ARGUMENT, "inconsistent tiles: mr = 1 (1..64), nr = 3"},
@@ -218,7 +239,7 @@ static void rejects(int n, char** paths) {
       {MOEK_ERROR_INVALID_ARGUMENT, "sets 1 of panel_bytes, pack_panel, gateup and down"},
       {MOEK_ERROR_UNSUPPORTED, "moek_plugin_register returned 1"},
       {MOEK_ERROR_INVALID_ARGUMENT, "isa = 12345 is not a moek_isa"},
-      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown here"},
+      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown to kernel ABI 4"},
       {MOEK_ERROR_INVALID_ARGUMENT, "sets MOEK_SLOT_BF16_ACT, which only a bf16 slot may set"},
   };
   CHECK(n == 10, "expected 10 bad plugins, got %d", n);

@@ -73,9 +73,11 @@ static moek_status check_slot(const char* fn, const moek_kernel_table* t, const 
                      "%s: table '%s': the gemm slot of format %d (%s) has inconsistent tiles: mr = %u (1..%d), nr = %u, "
                      "nr_gated = %u, tile_m = %u, tile_n = %u (a multiple of nr and nr_gated)",
                      fn, t->name, f, moek_wformat_name(f), s->mr, MOEK_MAX_MR, s->nr, s->nr_gated, s->tile_m, s->tile_n);
-  if (s->flags & ~(MOEK_SLOT_BF16_A | MOEK_SLOT_BF16_ACT))
-    return moek_fail(MOEK_ERROR_UNSUPPORTED, "%s: table '%s': the gemm slot of format %d (%s) has flags 0x%x, unknown here",
-                     fn, t->name, f, moek_wformat_name(f), s->flags);
+  const uint32_t known = t->abi_version >= 4 ? MOEK_SLOT_BF16_A | MOEK_SLOT_BF16_ACT : MOEK_SLOT_BF16_A;
+  if (s->flags & ~known)
+    return moek_fail(MOEK_ERROR_UNSUPPORTED,
+                     "%s: table '%s': the gemm slot of format %d (%s) has flags 0x%x, unknown to kernel ABI %u", fn,
+                     t->name, f, moek_wformat_name(f), s->flags, t->abi_version);
   if ((s->flags & MOEK_SLOT_BF16_ACT) && (f != MOEK_WFORMAT_BF16 || !(s->flags & MOEK_SLOT_BF16_A)))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                      "%s: table '%s': the gemm slot of format %d (%s) sets MOEK_SLOT_BF16_ACT, which only a bf16 slot "
@@ -96,10 +98,10 @@ moek_status moek_check_table(const char* fn, const moek_kernel_table* t, moek_ke
                      "%s: table->struct_size = %u ends inside a gemm slot (the slots start at byte %zu, %zu bytes "
                      "each); set it to sizeof(moek_kernel_table)",
                      fn, t->struct_size, base, sizeof(moek_gemm_slot));
-  if (t->abi_version != MOEK_KERNEL_ABI_VERSION)
+  if (t->abi_version < MOEK_KERNEL_ABI_OLDEST || t->abi_version > MOEK_KERNEL_ABI_VERSION)
     return moek_fail(MOEK_ERROR_UNSUPPORTED,
-                     "%s: table->abi_version = %u; this library runs kernel ABI %u (MOEK_KERNEL_ABI_VERSION)", fn,
-                     t->abi_version, MOEK_KERNEL_ABI_VERSION);
+                     "%s: table->abi_version = %u; this library runs kernel ABI %u to %u (MOEK_KERNEL_ABI_VERSION)",
+                     fn, t->abi_version, MOEK_KERNEL_ABI_OLDEST, MOEK_KERNEL_ABI_VERSION);
   if (!t->name || !t->name[0]) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: table->name is NULL or empty", fn);
   if (!moek_isa_name(t->isa) || t->isa == MOEK_ISA_BEST)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: table '%.64s': isa = %d is not a moek_isa", fn, t->name, t->isa);

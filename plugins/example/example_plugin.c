@@ -132,6 +132,6 @@ static const moek_kernel_table example_table = {
 int32_t moek_plugin_register(const moek_plugin_host* host);
 
 __attribute__((visibility("default"))) int32_t moek_plugin_register(const moek_plugin_host* host) {
-  if (host->abi_version != MOEK_KERNEL_ABI_VERSION) return 3; /* MOEK_ERROR_UNSUPPORTED */
+  if (host->abi_version < MOEK_KERNEL_ABI_VERSION) return 3; /* an older library: MOEK_ERROR_UNSUPPORTED */
   return host->register_table(host, &example_table);
 }

@@ -76,8 +76,8 @@ MOEK_API const char* moek_isa_name(int32_t isa);
  * created afterwards: per slot it competes with the built-in tables by ISA,
  * then priority (a built-in table wins ties). It is refused, with nothing
  * registered, for: a NULL table; struct_size smaller than the first
- * published layout (MOEK_ERROR_STRUCT_SIZE); abi_version other than
- * MOEK_KERNEL_ABI_VERSION (MOEK_ERROR_UNSUPPORTED); no name, a name already
+ * published layout (MOEK_ERROR_STRUCT_SIZE); abi_version outside
+ * MOEK_KERNEL_ABI_OLDEST .. MOEK_KERNEL_ABI_VERSION (MOEK_ERROR_UNSUPPORTED); no name, a name already
  * registered, or an isa that is no moek_isa; a struct_size that ends
  * inside a slot (MOEK_ERROR_STRUCT_SIZE); a slot whose entries are only
  * partly set or whose tiles are inconsistent (mr outside [1, 64], nr or

@@ -22,7 +22,10 @@
 extern "C" {
 #endif
 
-#define MOEK_KERNEL_ABI_VERSION 3u
+#define MOEK_KERNEL_ABI_VERSION 4u /* 4 added MOEK_SLOT_BF16_ACT */
+/* The oldest kernel ABI the library still registers: a table of ABI 3 is
+ * the same layout, and may not set the slot flags ABI 4 added. */
+#define MOEK_KERNEL_ABI_OLDEST 3u
 
 /* CPU features a table may require (moek_kernel_table.required_cpu_features). */
 #define MOEK_CPU_X86_AVX2 (1ull << 0)
@@ -239,7 +242,7 @@ typedef struct moek_quantize_slot {
  * formats is read as far as its struct_size says. */
 typedef struct moek_kernel_table {
   uint32_t struct_size;    /* sizeof(moek_kernel_table) */
-  uint32_t abi_version;    /* MOEK_KERNEL_ABI_VERSION */
+  uint32_t abi_version;    /* MOEK_KERNEL_ABI_VERSION (of the header the table is built with) */
   const char* name;        /* "ref", "avx2", "avx512_bf16", "myvendor_sve2" */
   int32_t isa;             /* moek_isa: used for ranking and for the cap */
   int32_t priority;        /* higher wins among tables of the same isa */
