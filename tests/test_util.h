@@ -48,7 +48,20 @@ static long test_passed, test_failed, test_skipped;
           moek_last_error(), (needle));                                                               \
   } while (0)
 
+/* Per-table counts: the suites that loop over tables (test_use_isa) print
+ * the checks each table ran, so a closing note can say what each table
+ * passed. */
+static int32_t test_table_isa = -1;
+static long test_table_passed0, test_table_failed0;
+static inline void test_table_done(void) {
+  if (test_table_isa < 0) return;
+  printf("table %s: %ld passed, %ld failed\n", moek_isa_name(test_table_isa), test_passed - test_table_passed0,
+         test_failed - test_table_failed0);
+  test_table_isa = -1;
+}
+
 static inline int test_summary(const char* suite) {
+  test_table_done();
   printf("%s: %ld passed, %ld failed, %ld skipped\n", suite, test_passed, test_failed, test_skipped);
   return test_failed ? 1 : 0;
 }
@@ -123,6 +136,7 @@ static int32_t test_isa_cap = MOEK_ISA_REF; /* the cap test_context uses */
 /* Selects the table of `isa` for the following test_context calls: 1 if
  * this machine runs it, else 0 after printing why it is skipped. */
 static inline int test_use_isa(int32_t isa) {
+  test_table_done();
   moek_context_desc d = {.struct_size = sizeof d, .flags = MOEK_CONTEXT_IGNORE_ENV, .num_threads = 1, .max_isa = isa};
   moek_context* c = NULL;
   int32_t got = -1;
@@ -136,6 +150,7 @@ static inline int test_use_isa(int32_t isa) {
   }
   printf("kernel table %s\n", moek_isa_name(isa));
   test_isa_cap = isa;
+  test_table_isa = isa, test_table_passed0 = test_passed, test_table_failed0 = test_failed;
   return 1;
 }
 
