@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The AVX-512 measurement of docs/performance.md, for the first machine that
+# has AVX-512: moek-bench for bf16, f32, q8, q4 and mxfp4 weights at
+# T = 1, 16, 128, 512, three runs each of the default table (AVX-512) and of
+# MOEK_MAX_ISA=avx2, alternating, in one sitting; then the medians of each
+# and the CPU it ran on. Usage: bench/avx512_table.sh [OUT_DIR] (THREADS=2 by
+# default, the targets' thread count; DTYPES to choose formats).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-build/avx512-table}
+threads=${THREADS:-2}
+dtypes=${DTYPES:-"bf16 f32 q8 q4 mxfp4"}
+flags=$(grep -o 'avx512[a-z_0-9]*' /proc/cpuinfo | sort -u | tr '\n' ' ')
+if [ -z "$flags" ]; then
+  echo "avx512_table: this CPU exposes no AVX-512 (grep avx512 /proc/cpuinfo): nothing to measure" >&2
+  exit 77
+fi
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$(nproc)" --target moek-bench >/dev/null
+mkdir -p "$out"
+for d in $dtypes; do
+  for rep in 1 2 3; do
+    for isa in best avx2; do
+      if [ "$isa" = avx2 ]; then cap=(env MOEK_MAX_ISA=avx2); else cap=(env); fi
+      "${cap[@]}" ./build/bench/moek-bench --dtype "$d" --tokens 1,16,128,512 --threads "$threads" --no-baseline \
+        --json "$out/$isa-$d-$rep.json" >"$out/$isa-$d-$rep.log"
+    done
+  done
+done
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-) ($(nproc) cpus; $flags)"
+for isa in best avx2; do
+  echo
+  echo "## $isa ($(grep -m1 -o 'kernel table [a-z0-9_]*' "$out/$isa-bf16-1.log" || echo "see $out/$isa-bf16-1.log"))"
+  python3 bench/median_table.py "$out"/$isa-*.json
+done
