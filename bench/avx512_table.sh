@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 out=${1:-build/avx512-table}
 threads=${THREADS:-2}
 dtypes=${DTYPES:-"bf16 f32 q8 q4 mxfp4"}
-flags=$(grep -o 'avx512[a-z_0-9]*' /proc/cpuinfo | sort -u | tr '\n' ' ')
+flags=$(grep -o 'avx512[a-z_0-9]*' /proc/cpuinfo | sort -u | tr '\n' ' ' || true)
 if [ -z "$flags" ]; then
   echo "avx512_table: this CPU exposes no AVX-512 (grep avx512 /proc/cpuinfo): nothing to measure" >&2
   exit 77
