@@ -189,6 +189,51 @@ void moek_parallel_run(moek_context* ctx, size_t n, moek_task_fn task, void* arg
  * (and the error recorded) when it cannot grow. Valid until the next call. */
 void* moek_workspace(moek_context* ctx, size_t bytes, const char* fn);
 
+/* ------------------------------------------------------------------ NUMA */
+
+#define MOEK_MAX_NODES 64
+
+/* One NUMA node that has cores: its cores are [first_core, first_core +
+ * num_cores) in hwloc's logical core order. */
+typedef struct moek_numa_node {
+  int32_t os_index;
+  int32_t first_core, num_cores;
+  uint64_t memory_bytes; /* its local memory (0: unknown) */
+} moek_numa_node;
+
+typedef struct moek_topology {
+  int32_t num_nodes, num_cores;
+  moek_numa_node nodes[MOEK_MAX_NODES];
+} moek_topology;
+
+/* This machine's nodes (synthetic NULL), or those of a synthetic hwloc
+ * description ("pack:2 numa:2 core:8 pu:1"). A machine without hwloc, or
+ * whose topology does not fit (more than MOEK_MAX_NODES nodes, cores in no
+ * node), is one node. */
+moek_status moek_topology_read(const char* synthetic, moek_topology* t);
+
+/* Expert placement policies (placement.c, docs/numa.md). */
+enum { MOEK_PLACE_INTERLEAVE = 0, MOEK_PLACE_SPLIT = 1, MOEK_PLACE_REPLICATE = 2, MOEK_PLACE_LOAD = 3 };
+const char* moek_placement_name(int32_t policy);
+
+typedef struct moek_placement {
+  int32_t policy, num_nodes, num_experts;
+  uint64_t* holders;       /* [E]: bit n set when node n holds expert e whole (split: every node a 1/N share) */
+  size_t expert_bytes;
+  size_t node_bytes[MOEK_MAX_NODES]; /* packed weight bytes each node holds */
+  size_t replica_bytes;    /* bytes beyond one copy of every expert (replicas) */
+  double node_work[MOEK_MAX_NODES];  /* expected bytes each node streams, per unit of load */
+  double local_fraction;   /* expected share of the stream read node-locally */
+} moek_placement;
+
+/* The plan of `policy` for E experts of expert_bytes each over `nodes`
+ * nodes; load[E]: routing shares (NULL: uniform); policy LOAD replicates
+ * the hottest experts on every node while the extra bytes stay within
+ * replication_budget. p->holders is allocated: moek_placement_free. */
+moek_status moek_plan_placement(int32_t policy, int32_t nodes, int32_t E, size_t expert_bytes, const double* load,
+                                size_t replication_budget, moek_placement* p);
+void moek_placement_free(moek_placement* p);
+
 struct moek_experts {
   /* the slot (and its table) that packed every matrix: its layout */
   const moek_gemm_slot* slot;

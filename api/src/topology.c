@@ -1,0 +1,79 @@
+/* The machine's NUMA nodes and their cores and memory, read from hwloc
+ * (or from a synthetic hwloc description, for tests and planning), for
+ * worker groups and expert placement. Without hwloc the machine is one node
+ * holding every CPU this process may use. */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifdef MOEK_HAVE_HWLOC
+#include <hwloc.h>
+
+/* NULL, or why the topology cannot be used as NUMA groups */
+static const char* from_hwloc(hwloc_topology_t topo, moek_topology* t) {
+  const int nodes = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE);
+  const int cores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
+  if (nodes <= 0 || cores <= 0) return "it has no NUMA node or no core";
+  if (nodes > MOEK_MAX_NODES) return "it has more NUMA nodes than moek handles (MOEK_MAX_NODES)";
+  t->num_cores = cores;
+  t->num_nodes = 0;
+  int next_core = 0;
+  for (int i = 0; i < nodes; i++) {
+    hwloc_obj_t n = hwloc_get_obj_by_type(topo, HWLOC_OBJ_NUMANODE, (unsigned)i);
+    const int c = hwloc_get_nbobjs_inside_cpuset_by_type(topo, n->cpuset, HWLOC_OBJ_CORE);
+    if (c <= 0) continue; /* memory without cores (CXL, HBM-only): not a worker group */
+    hwloc_obj_t first = hwloc_get_next_obj_inside_cpuset_by_type(topo, n->cpuset, HWLOC_OBJ_CORE, NULL);
+    if (!first || (int)first->logical_index != next_core)
+      return "a NUMA node's cores do not follow the previous node's in hwloc's order (or are shared)";
+    moek_numa_node* d = &t->nodes[t->num_nodes++];
+    d->os_index = (int32_t)n->os_index;
+    d->first_core = next_core;
+    d->num_cores = c;
+    d->memory_bytes = n->attr ? n->attr->numanode.local_memory : 0;
+    next_core += c;
+  }
+  if (t->num_nodes == 0 || next_core != cores) return "some cores belong to no NUMA node";
+  return NULL;
+}
+#endif
+
+static void one_node(moek_topology* t) {
+  int32_t cpus = 1;
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) cpus = CPU_COUNT(&set);
+  memset(t, 0, sizeof *t);
+  t->num_nodes = 1;
+  t->num_cores = cpus;
+  t->nodes[0] = (moek_numa_node){.os_index = 0, .first_core = 0, .num_cores = cpus, .memory_bytes = 0};
+}
+
+moek_status moek_topology_read(const char* synthetic, moek_topology* t) {
+  static const char fn[] = "moek_topology_read";
+  memset(t, 0, sizeof *t);
+#ifdef MOEK_HAVE_HWLOC
+  /* a real machine whose topology does not fit is run as one node; a
+   * synthetic one that does not fit is the caller's mistake */
+  hwloc_topology_t topo;
+  if (hwloc_topology_init(&topo) == 0) {
+    const char* why = "hwloc could not load it";
+    if (synthetic && hwloc_topology_set_synthetic(topo, synthetic) != 0) {
+      why = "hwloc does not parse it";
+    } else if (hwloc_topology_load(topo) == 0) {
+      why = from_hwloc(topo, t);
+    }
+    hwloc_topology_destroy(topo);
+    if (!why) return MOEK_SUCCESS;
+    if (synthetic)
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: the synthetic topology '%.128s' cannot be used: %s", fn,
+                       synthetic, why);
+  }
+#else
+  if (synthetic)
+    return moek_fail(MOEK_ERROR_UNSUPPORTED, "%s: this libmoek is built without hwloc: no synthetic topology", fn);
+#endif
+  one_node(t);
+  return MOEK_SUCCESS;
+}

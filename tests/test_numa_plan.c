@@ -1,0 +1,179 @@
+/* NUMA topology and expert placement plans (api/src/topology.c,
+ * placement.c) on hwloc synthetic topologies of 2, 4 and 8 nodes, with
+ * uniform, Zipf-like and DeepSeek-like (lognormal) routing loads:
+ *  - the topology: nodes, cores per node, in order;
+ *  - every plan: every expert held somewhere, the memory each node holds,
+ *    replication within its budget, memory balanced across nodes;
+ *  - the expected local fraction against an independent simulation (each
+ *    node works through its own experts' work units, then the replicated
+ *    pool, then steals from the most loaded node: stolen units are remote);
+ *  - orderings that must hold: split and replicate are fully local, load >=
+ *    interleave, and a larger budget never lowers load's fraction.
+ * Prints the table of policy x nodes -> memory per node and local fraction. */
+#include "internal.h"
+#include "test_util.h"
+
+static double simulate(const moek_placement* p, const double* load) {
+  enum { UNITS = 4000 };
+  const int32_t N = p->num_nodes, E = p->num_experts;
+  double total = 0;
+  for (int32_t e = 0; e < E; e++) total += load ? load[e] : 1.0;
+  long own[MOEK_MAX_NODES] = {0}, pool = 0, local = 0, remote = 0;
+  for (int32_t e = 0; e < E; e++) {
+    const long u = (long)((load ? load[e] : 1.0) / total * UNITS * E + 0.5);
+    if (__builtin_popcountll(p->holders[e]) > 1 || p->policy == MOEK_PLACE_SPLIT)
+      pool += u;
+    else
+      own[__builtin_ctzll(p->holders[e])] += u;
+  }
+  for (;;) {
+    int busy = 0;
+    for (int32_t i = 0; i < N; i++) { /* one unit per node per step */
+      if (own[i] > 0) {
+        own[i]--, local++, busy = 1;
+      } else if (pool > 0) {
+        pool--, local++, busy = 1;
+      } else {
+        int32_t v = -1;
+        for (int32_t j = 0; j < N; j++)
+          if (own[j] > 1 && (v < 0 || own[j] > own[v])) v = j;
+        if (v >= 0) own[v]--, remote++, busy = 1;
+      }
+    }
+    if (!busy) break;
+  }
+  return local + remote ? (double)local / (double)(local + remote) : 1.0;
+}
+
+static void check_plan(const moek_placement* p, const double* load, size_t budget, const char* what) {
+  const int32_t N = p->num_nodes, E = p->num_experts;
+  const uint64_t all = N == 64 ? ~0ull : (1ull << N) - 1;
+  size_t held = 0;
+  for (int32_t e = 0; e < E; e++) {
+    CHECK(p->holders[e] != 0 && (p->holders[e] & ~all) == 0, "%s: expert %d holders 0x%llx", what, e,
+          (unsigned long long)p->holders[e]);
+    held += (size_t)__builtin_popcountll(p->holders[e]);
+  }
+  size_t sum = 0, lo = SIZE_MAX, hi = 0;
+  for (int32_t i = 0; i < N; i++) {
+    sum += p->node_bytes[i];
+    lo = p->node_bytes[i] < lo ? p->node_bytes[i] : lo;
+    hi = p->node_bytes[i] > hi ? p->node_bytes[i] : hi;
+  }
+  const size_t one_copy = (size_t)E * p->expert_bytes;
+  if (p->policy == MOEK_PLACE_SPLIT) {
+    CHECK(sum == one_copy || N == 1 || sum + (size_t)N > one_copy, "%s: split holds %zu bytes, one copy is %zu", what,
+          sum, one_copy);
+  } else {
+    CHECK(sum == held * p->expert_bytes, "%s: nodes hold %zu bytes, holders say %zu", what, sum,
+          held * p->expert_bytes);
+    CHECK(sum == one_copy + p->replica_bytes, "%s: %zu bytes = one copy %zu + replicas %zu", what, sum, one_copy,
+          p->replica_bytes);
+  }
+  if (p->policy == MOEK_PLACE_LOAD) CHECK(p->replica_bytes <= budget, "%s: replicas %zu over budget %zu", what,
+                                          p->replica_bytes, budget);
+  CHECK(hi - lo <= p->expert_bytes, "%s: node memory from %zu to %zu bytes: more than one expert apart", what, lo, hi);
+  const double sim = simulate(p, load);
+  CHECK(fabs(sim - p->local_fraction) <= 0.01, "%s: local fraction %.4f, the simulation gives %.4f", what,
+        p->local_fraction, sim);
+  if (p->policy == MOEK_PLACE_SPLIT || p->policy == MOEK_PLACE_REPLICATE)
+    CHECK(p->local_fraction > 1.0 - 1e-12, "%s: local fraction %.4f", what, p->local_fraction);
+}
+
+static void topologies(void) {
+  static const struct {
+    const char* synthetic;
+    int32_t nodes, cores;
+  } t[] = {{"pack:2 numa:1 core:4 pu:2", 2, 4}, {"pack:2 numa:2 core:4 pu:1", 4, 4}, {"pack:4 numa:2 core:2 pu:1", 8, 2}};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    moek_topology topo;
+    CHECK_OK(moek_topology_read(t[i].synthetic, &topo));
+    CHECK(topo.num_nodes == t[i].nodes, "'%s': %d nodes, not %d", t[i].synthetic, topo.num_nodes, t[i].nodes);
+    for (int32_t n = 0; n < topo.num_nodes; n++)
+      CHECK(topo.nodes[n].num_cores == t[i].cores && topo.nodes[n].first_core == n * t[i].cores,
+            "'%s': node %d has cores [%d, +%d)", t[i].synthetic, n, topo.nodes[n].first_core, topo.nodes[n].num_cores);
+  }
+  moek_topology here;
+  CHECK_OK(moek_topology_read(NULL, &here));
+  CHECK(here.num_nodes >= 1 && here.num_cores >= 1, "this machine: %d nodes, %d cores", here.num_nodes, here.num_cores);
+  printf("this machine: %d NUMA node(s), %d cores\n", here.num_nodes, here.num_cores);
+  EXPECT_ERR(moek_topology_read("pack:x", &here), MOEK_ERROR_INVALID_ARGUMENT, "cannot be used");
+}
+
+int main(void) {
+  topologies();
+  /* Qwen3-30B-A3B's layer (128 experts of 3 x 2048 x 768 bf16) and
+   * DeepSeek-V3's (256 experts of 3 x 7168 x 2048 bf16) */
+  static const struct {
+    const char* model;
+    int32_t E;
+    size_t bytes;
+  } models[] = {{"qwen3", 128, 3ull * 2048 * 768 * 2}, {"deepseek-v3", 256, 3ull * 7168 * 2048 * 2}};
+  const int32_t nodes[] = {2, 4, 8};
+  test_rng rng = {7};
+  printf("| model | loads | nodes | policy | GB per node (max) | replicas GB | expected local fraction |\n");
+  printf("|---|---|---|---|---|---|---|\n");
+  for (size_t m = 0; m < 2; m++) {
+    const int32_t E = models[m].E;
+    double* zipf = malloc(sizeof(double) * (size_t)E);
+    double* lognormal = malloc(sizeof(double) * (size_t)E);
+    /* Zipf s = 1 over a shuffled ranking; lognormal sigma = 1 (a few experts several times the mean) */
+    int32_t* perm = malloc(sizeof(int32_t) * (size_t)E);
+    for (int32_t e = 0; e < E; e++) perm[e] = e;
+    for (int32_t e = E - 1; e > 0; e--) {
+      const int32_t j = (int32_t)(test_next(&rng) % (uint64_t)(e + 1)), x = perm[e];
+      perm[e] = perm[j], perm[j] = x;
+    }
+    for (int32_t e = 0; e < E; e++) zipf[perm[e]] = 1.0 / (e + 1);
+    for (int32_t e = 0; e < E; e++) {
+      const double u1 = test_uniform(&rng, 1e-12, 1.0), u2 = test_uniform(&rng, 0.0, 1.0);
+      lognormal[e] = exp(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+    }
+    const double* loads[] = {NULL, zipf, lognormal};
+    const char* load_names[] = {"uniform", "zipf", "lognormal"};
+    for (size_t l = 0; l < 3; l++)
+      for (size_t ni = 0; ni < 3; ni++) {
+        const int32_t N = nodes[ni];
+        const size_t budget = (size_t)E / 8 * models[m].bytes; /* one eighth of the experts' bytes more */
+        double local[4] = {0};
+        for (int32_t pol = 0; pol < 4; pol++) {
+          moek_placement p;
+          CHECK_OK(moek_plan_placement(pol, N, E, models[m].bytes, loads[l], budget, &p));
+          char what[96];
+          snprintf(what, sizeof what, "%s %s %d nodes %s", models[m].model, load_names[l], N, moek_placement_name(pol));
+          check_plan(&p, loads[l], budget, what);
+          local[pol] = p.local_fraction;
+          size_t hi = 0;
+          for (int32_t i = 0; i < N; i++) hi = p.node_bytes[i] > hi ? p.node_bytes[i] : hi;
+          printf("| %s | %s | %d | %s | %.2f | %.2f | %.3f |\n", models[m].model, load_names[l], N,
+                 moek_placement_name(pol), (double)hi / 1e9, (double)p.replica_bytes / 1e9, p.local_fraction);
+          moek_placement_free(&p);
+        }
+        CHECK(local[MOEK_PLACE_LOAD] >= local[MOEK_PLACE_INTERLEAVE] - 1e-12, "%s %s %d nodes: load %.4f < interleave %.4f",
+              models[m].model, load_names[l], N, local[MOEK_PLACE_LOAD], local[MOEK_PLACE_INTERLEAVE]);
+        /* no budget: placement alone; a larger one never lowers it */
+        moek_placement p0, p2;
+        CHECK_OK(moek_plan_placement(MOEK_PLACE_LOAD, N, E, models[m].bytes, loads[l], 0, &p0));
+        CHECK_OK(moek_plan_placement(MOEK_PLACE_LOAD, N, E, models[m].bytes, loads[l], 4 * budget, &p2));
+        check_plan(&p0, loads[l], 0, "load, no budget");
+        check_plan(&p2, loads[l], 4 * budget, "load, 4x budget");
+        CHECK(p0.replica_bytes == 0, "no budget, %zu replica bytes", p0.replica_bytes);
+        size_t hi0 = 0;
+        for (int32_t i = 0; i < N; i++) hi0 = p0.node_bytes[i] > hi0 ? p0.node_bytes[i] : hi0;
+        printf("| %s | %s | %d | load, no budget | %.2f | 0.00 | %.3f |\n", models[m].model, load_names[l], N,
+               (double)hi0 / 1e9, p0.local_fraction);
+        CHECK(p0.local_fraction <= local[MOEK_PLACE_LOAD] + 1e-12 && local[MOEK_PLACE_LOAD] <= p2.local_fraction + 1e-12,
+              "%s %s %d nodes: budget 0, 1, 4: local %.4f, %.4f, %.4f", models[m].model, load_names[l], N,
+              p0.local_fraction, local[MOEK_PLACE_LOAD], p2.local_fraction);
+        moek_placement_free(&p0), moek_placement_free(&p2);
+      }
+    free(zipf), free(lognormal), free(perm);
+  }
+  /* bad arguments */
+  moek_placement p;
+  EXPECT_ERR(moek_plan_placement(7, 2, 8, 1, NULL, 0, &p), MOEK_ERROR_INVALID_ARGUMENT, "not a placement policy");
+  EXPECT_ERR(moek_plan_placement(0, 0, 8, 1, NULL, 0, &p), MOEK_ERROR_INVALID_ARGUMENT, "nodes = 0");
+  const double bad[2] = {1.0, NAN};
+  EXPECT_ERR(moek_plan_placement(3, 2, 2, 1, bad, 0, &p), MOEK_ERROR_INVALID_ARGUMENT, "load[1]");
+  return test_summary("test_numa_plan");
+}
