@@ -212,6 +212,12 @@ typedef struct moek_topology {
  * node), is one node. */
 moek_status moek_topology_read(const char* synthetic, moek_topology* t);
 
+/* bytes of zeroed memory bound to NUMA node os_node (hwloc's os_index),
+ * strictly: NULL when that cannot be done (no hwloc, no such node, out of
+ * memory there). Freed with moek_numa_free(p, bytes). */
+void* moek_numa_alloc(int32_t os_node, size_t bytes);
+void moek_numa_free(void* p, size_t bytes);
+
 /* Expert placement policies (placement.c, docs/numa.md). */
 enum { MOEK_PLACE_INTERLEAVE = 0, MOEK_PLACE_SPLIT = 1, MOEK_PLACE_REPLICATE = 2, MOEK_PLACE_LOAD = 3 };
 const char* moek_placement_name(int32_t policy);

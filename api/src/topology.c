@@ -3,7 +3,9 @@
  * worker groups and expert placement. Without hwloc the machine is one node
  * holding every CPU this process may use. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -76,4 +78,48 @@ moek_status moek_topology_read(const char* synthetic, moek_topology* t) {
 #endif
   one_node(t);
   return MOEK_SUCCESS;
+}
+
+/* -------------------------------------------------- memory on one node */
+
+#ifdef MOEK_HAVE_HWLOC
+static hwloc_topology_t machine;
+static pthread_once_t machine_once = PTHREAD_ONCE_INIT;
+
+static void load_machine(void) {
+  if (hwloc_topology_init(&machine) != 0) {
+    machine = NULL;
+  } else if (hwloc_topology_load(machine) != 0) {
+    hwloc_topology_destroy(machine);
+    machine = NULL;
+  }
+}
+#endif
+
+void* moek_numa_alloc(int32_t os_node, size_t bytes) {
+#ifdef MOEK_HAVE_HWLOC
+  pthread_once(&machine_once, load_machine);
+  if (!machine || bytes == 0) return NULL;
+  hwloc_bitmap_t set = hwloc_bitmap_alloc();
+  if (!set) return NULL;
+  hwloc_bitmap_only(set, (unsigned)os_node);
+  /* STRICT: fail rather than fall back to another node; the pages are
+   * placed as they are first touched, so touch them here */
+  void* p = hwloc_alloc_membind(machine, bytes, set, HWLOC_MEMBIND_BIND,
+                                HWLOC_MEMBIND_STRICT | HWLOC_MEMBIND_BYNODESET);
+  hwloc_bitmap_free(set);
+  if (p) memset(p, 0, bytes);
+  return p;
+#else
+  (void)os_node, (void)bytes;
+  return NULL;
+#endif
+}
+
+void moek_numa_free(void* p, size_t bytes) {
+#ifdef MOEK_HAVE_HWLOC
+  if (p && machine) hwloc_free(machine, p, bytes);
+#else
+  (void)p, (void)bytes;
+#endif
 }
