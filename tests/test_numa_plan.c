@@ -13,7 +13,7 @@
 #include "internal.h"
 #include "test_util.h"
 
-static double simulate(const moek_placement* p, const double* load) {
+static double simulate(const moek_place_plan* p, const double* load) {
   enum { UNITS = 4000 };
   const int32_t N = p->num_nodes, E = p->num_experts;
   double total = 0;
@@ -45,7 +45,7 @@ static double simulate(const moek_placement* p, const double* load) {
   return local + remote ? (double)local / (double)(local + remote) : 1.0;
 }
 
-static void check_plan(const moek_placement* p, const double* load, size_t budget, const char* what) {
+static void check_plan(const moek_place_plan* p, const double* load, size_t budget, const char* what) {
   const int32_t N = p->num_nodes, E = p->num_experts;
   const uint64_t all = N == 64 ? ~0ull : (1ull << N) - 1;
   size_t held = 0;
@@ -137,7 +137,7 @@ int main(void) {
         const size_t budget = (size_t)E / 8 * models[m].bytes; /* one eighth of the experts' bytes more */
         double local[4] = {0};
         for (int32_t pol = 0; pol < 4; pol++) {
-          moek_placement p;
+          moek_place_plan p;
           CHECK_OK(moek_plan_placement(pol, N, E, models[m].bytes, loads[l], budget, &p));
           char what[96];
           snprintf(what, sizeof what, "%s %s %d nodes %s", models[m].model, load_names[l], N, moek_placement_name(pol));
@@ -147,12 +147,12 @@ int main(void) {
           for (int32_t i = 0; i < N; i++) hi = p.node_bytes[i] > hi ? p.node_bytes[i] : hi;
           printf("| %s | %s | %d | %s | %.2f | %.2f | %.3f |\n", models[m].model, load_names[l], N,
                  moek_placement_name(pol), (double)hi / 1e9, (double)p.replica_bytes / 1e9, p.local_fraction);
-          moek_placement_free(&p);
+          moek_place_plan_free(&p);
         }
         CHECK(local[MOEK_PLACE_LOAD] >= local[MOEK_PLACE_INTERLEAVE] - 1e-12, "%s %s %d nodes: load %.4f < interleave %.4f",
               models[m].model, load_names[l], N, local[MOEK_PLACE_LOAD], local[MOEK_PLACE_INTERLEAVE]);
         /* no budget: placement alone; a larger one never lowers it */
-        moek_placement p0, p2;
+        moek_place_plan p0, p2;
         CHECK_OK(moek_plan_placement(MOEK_PLACE_LOAD, N, E, models[m].bytes, loads[l], 0, &p0));
         CHECK_OK(moek_plan_placement(MOEK_PLACE_LOAD, N, E, models[m].bytes, loads[l], 4 * budget, &p2));
         check_plan(&p0, loads[l], 0, "load, no budget");
@@ -165,12 +165,12 @@ int main(void) {
         CHECK(p0.local_fraction <= local[MOEK_PLACE_LOAD] + 1e-12 && local[MOEK_PLACE_LOAD] <= p2.local_fraction + 1e-12,
               "%s %s %d nodes: budget 0, 1, 4: local %.4f, %.4f, %.4f", models[m].model, load_names[l], N,
               p0.local_fraction, local[MOEK_PLACE_LOAD], p2.local_fraction);
-        moek_placement_free(&p0), moek_placement_free(&p2);
+        moek_place_plan_free(&p0), moek_place_plan_free(&p2);
       }
     free(zipf), free(lognormal), free(perm);
   }
   /* bad arguments */
-  moek_placement p;
+  moek_place_plan p;
   EXPECT_ERR(moek_plan_placement(7, 2, 8, 1, NULL, 0, &p), MOEK_ERROR_INVALID_ARGUMENT, "not a placement policy");
   EXPECT_ERR(moek_plan_placement(0, 0, 8, 1, NULL, 0, &p), MOEK_ERROR_INVALID_ARGUMENT, "nodes = 0");
   const double bad[2] = {1.0, NAN};

@@ -96,8 +96,9 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   ctx->parallel_for = d.parallel_for;
   ctx->parallel_for_user = d.parallel_for_user;
   ctx->num_threads = d.parallel_for ? 0 : d.num_threads ? d.num_threads : default_threads();
+  moek_topology_read(NULL, &ctx->topo); /* never fails without a synthetic description */
   if (ctx->num_threads > 1) {
-    moek_status st = moek_pool_create(ctx->num_threads, !(d.flags & MOEK_CONTEXT_NO_BIND), &ctx->pool);
+    moek_status st = moek_pool_create(ctx->num_threads, !(d.flags & MOEK_CONTEXT_NO_BIND), &ctx->topo, &ctx->pool);
     if (st) {
       free(ctx);
       return st;

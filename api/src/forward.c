@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -41,6 +42,7 @@ typedef struct forward_job {
   size_t n_blocks;
   size_t col_tiles;       /* of the current phase */
   size_t tile_n;          /* its columns per task */
+  size_t per, panels;     /* the phase's columns per panel, and panels per matrix (split placement) */
   float* h;               /* [P x I] */
   float* out;             /* [P x H] */
   /* Q8/Q4 experts: the chunk's x rows and the h rows as int8 records */
@@ -120,12 +122,55 @@ static void quantize_h_task(void* arg, size_t i) {
   j->kern->quantize.quantize_rows(j->h + r * j->I, j->I, n, j->I, j->hq + r * j->hq_bytes, j->hq_bytes);
 }
 
+void (*moek_test_tile_hook)(int64_t expert, int32_t node, int stolen);
+
+/* The node holding the weights task i of the current phase streams, or -1
+ * when the experts are not placed. */
+static int32_t task_node(const forward_job* j, size_t i) {
+  const moek_experts* x = j->x;
+  if (x->placement == MOEK_PLACEMENT_INTERLEAVE) return x->home[j->blocks[i / j->col_tiles].expert];
+  if (x->placement == MOEK_PLACEMENT_SPLIT)
+    return moek_split_node((i % j->col_tiles) * j->tile_n / j->per, j->panels, x->num_nodes);
+  return -1;
+}
+
+/* Grows the task order scratch to n entries. */
+static bool group_scratch(uint32_t** order, size_t* cap, size_t n) {
+  if (n <= *cap) return true;
+  uint32_t* p = realloc(*order, n * sizeof *p);
+  if (!p) return false;
+  *order = p, *cap = n;
+  return true;
+}
+
+/* One phase's tasks: grouped by node when the experts are placed and moek's
+ * pool runs them (each node's threads take their node's tasks first), else
+ * as they come. The grouping is a counting sort into scratch (order, begin)
+ * of the caller's. */
+static void run_phase(moek_context* ctx, forward_job* j, size_t n, moek_task_fn task, uint32_t* order,
+                      size_t* begin) {
+  const int32_t N = j->x->num_nodes;
+  if (!order || !ctx->pool || n < 2) {
+    moek_parallel_run(ctx, n, task, j);
+    return;
+  }
+  memset(begin, 0, sizeof(size_t) * (size_t)(N + 1));
+  for (size_t i = 0; i < n; i++) begin[task_node(j, i) + 1]++;
+  for (int32_t g = 0; g < N; g++) begin[g + 1] += begin[g];
+  size_t fill[MOEK_MAX_NODES];
+  memcpy(fill, begin, sizeof(size_t) * (size_t)N);
+  for (size_t i = 0; i < n; i++) order[fill[task_node(j, i)]++] = (uint32_t)i;
+  const moek_task_groups g = {.n = N, .begin = begin, .order = order};
+  moek_pool_run_groups(ctx->pool, &g, task, j);
+}
+
 static void gateup_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const row_block* b = &j->blocks[i / j->col_tiles];
   const size_t n0 = (i % j->col_tiles) * j->tile_n;
   const moek_experts* x = j->x;
   const size_t e = (size_t)b->expert;
+  if (moek_test_tile_hook) moek_test_tile_hook(b->expert, task_node(j, i), moek_task_stolen);
   /* the routed rows of this block, gathered as the tiles load them */
   const moek_rows rows = {.base = j->xq ? j->xq : (const char*)j->xc,
                           .stride = j->xq ? j->xq_bytes : j->xc_stride * moek_dtype_size(j->xc_dtype),
@@ -152,6 +197,7 @@ static void down_task(void* arg, size_t i) {
   const row_block* b = &j->blocks[i / j->col_tiles];
   const size_t n0 = (i % j->col_tiles) * j->tile_n;
   const moek_experts* x = j->x;
+  if (moek_test_tile_hook) moek_test_tile_hook(b->expert, task_node(j, i), moek_task_stolen);
   /* h rows of one block are consecutive (f32 rows, their bf16 copies, or their records) */
   const moek_rows rows = {.base = j->hq   ? j->hq + (size_t)b->begin * j->hq_bytes
                                   : j->hb ? (const char*)(j->hb + (size_t)b->begin * j->I)
@@ -391,6 +437,10 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
   j.pos = pos;
   j.blocks = blocks;
   const size_t xs = a.x_stride ? (size_t)a.x_stride : H;
+  /* placed experts: each phase's tasks grouped by node (run_phase) */
+  const bool grouped = x->placement != MOEK_PLACEMENT_FIRST_TOUCH && ctx->pool;
+  uint32_t* order = NULL;
+  size_t order_cap = 0, begin[MOEK_MAX_NODES + 1];
 
   for (size_t t0 = 0; t0 < T; t0 += chunk) {
     j.t0 = t0;
@@ -410,24 +460,30 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
     j.n_rows = j.n_blocks ? (size_t)blocks[j.n_blocks - 1].end : 0;
     j.tile_n = phase_tile(s->tile_n, I, j.n_blocks, ctx->num_threads);
     j.col_tiles = (I + j.tile_n - 1) / j.tile_n;
-    moek_parallel_run(ctx, j.n_blocks * j.col_tiles, gateup_task, &j);
+    j.per = x->gated ? s->nr_gated : s->nr, j.panels = moek_panels(s, I, x->gated);
+    if (grouped && !group_scratch(&order, &order_cap, j.n_blocks * j.col_tiles)) goto oom;
+    run_phase(ctx, &j, j.n_blocks * j.col_tiles, gateup_task, order, begin);
     if (quant)
       moek_parallel_run(ctx, (j.n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_h_task, &j);
     if (bf16_act)
       moek_parallel_run(ctx, (j.n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, round_h_task, &j);
     j.tile_n = phase_tile(s->tile_n, H, j.n_blocks, ctx->num_threads);
     j.col_tiles = (H + j.tile_n - 1) / j.tile_n;
-    moek_parallel_run(ctx, j.n_blocks * j.col_tiles, down_task, &j);
+    j.per = s->nr, j.panels = moek_panels(s, H, false);
+    if (grouped && !group_scratch(&order, &order_cap, j.n_blocks * j.col_tiles)) goto oom;
+    run_phase(ctx, &j, j.n_blocks * j.col_tiles, down_task, order, begin);
     atomic_store_explicit(&j.first_bad, SIZE_MAX, memory_order_relaxed);
     moek_parallel_run(ctx, (j.tn + TOKENS_PER_COMBINE_TASK - 1) / TOKENS_PER_COMBINE_TASK, combine_task, &j);
     const size_t bad = atomic_load_explicit(&j.first_bad, memory_order_relaxed);
     if (bad != SIZE_MAX) {
       st = fail_overflow(fn, &j, bad);
       pthread_mutex_unlock(&ctx->call_lock);
+      free(order);
       return st;
     }
   }
   pthread_mutex_unlock(&ctx->call_lock);
+  free(order);
   if (ctx->verbose)
     fprintf(stderr,
             "moek_verbose,exec,forward,w:%s,gateup:%s(%s %ux%u),down:%s(%s %ux%u),combine:%s(%s),T=%zu,k=%zu,E=%zu,H=%zu,"
@@ -437,4 +493,8 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
             ctx->kernels.combine_table->name, T, k, E, H, I, moek_dtype_name(a.x_dtype), moek_dtype_name(a.y_dtype),
             ctx->num_threads, (moek_now() - start) * 1e3);
   return MOEK_SUCCESS;
+oom:
+  pthread_mutex_unlock(&ctx->call_lock);
+  free(order);
+  return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory for the NUMA task order", fn);
 }

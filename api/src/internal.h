@@ -157,12 +157,80 @@ void moek_isa_names(char* buf, size_t n);
 
 /* ----------------------------------------------------------- thread pool */
 
+/* ------------------------------------------------------------------ NUMA */
+
+#define MOEK_MAX_NODES 64
+#define MOEK_MAX_CPUS 1024 /* OS CPU numbers a node's set records */
+
+/* One NUMA node that has cores: its cores are [first_core, first_core +
+ * num_cores) in hwloc's logical core order. */
+typedef struct moek_numa_node {
+  int32_t os_index;
+  int32_t first_core, num_cores;
+  uint64_t memory_bytes; /* its local memory (0: unknown) */
+  uint64_t cpus[MOEK_MAX_CPUS / 64]; /* the OS CPU numbers of its cores' threads */
+} moek_numa_node;
+
+typedef struct moek_topology {
+  int32_t num_nodes, num_cores;
+  moek_numa_node nodes[MOEK_MAX_NODES];
+} moek_topology;
+
+/* This machine's nodes (synthetic NULL), or those of a synthetic hwloc
+ * description ("pack:2 numa:2 core:8 pu:1"). A machine without hwloc, or
+ * whose topology does not fit (more than MOEK_MAX_NODES nodes, cores in no
+ * node), is one node. */
+moek_status moek_topology_read(const char* synthetic, moek_topology* t);
+/* The node of the CPU the calling thread runs on now (0 if unknown). */
+int32_t moek_topology_node_of_cpu(const moek_topology* t);
+
+/* bytes of zeroed memory bound to NUMA node os_node (hwloc's os_index),
+ * strictly: NULL when that cannot be done (no hwloc, no such node, out of
+ * memory there). Freed with moek_numa_free(p, bytes). */
+void* moek_numa_alloc(int32_t os_node, size_t bytes);
+/* Binds [p, p + bytes) (page-aligned, not yet touched) to node os_node,
+ * strictly; false when that cannot be done. */
+bool moek_numa_bind(void* p, size_t bytes, int32_t os_node);
+void moek_numa_free(void* p, size_t bytes);
+
+/* Expert placement policies (placement.c, docs/numa.md). */
+enum { MOEK_PLACE_INTERLEAVE = 0, MOEK_PLACE_SPLIT = 1, MOEK_PLACE_REPLICATE = 2, MOEK_PLACE_LOAD = 3 };
+const char* moek_placement_name(int32_t policy);
+
+typedef struct moek_place_plan {
+  int32_t policy, num_nodes, num_experts;
+  uint64_t* holders;       /* [E]: bit n set when node n holds expert e whole (split: every node a 1/N share) */
+  size_t expert_bytes;
+  size_t node_bytes[MOEK_MAX_NODES]; /* packed weight bytes each node holds */
+  size_t replica_bytes;    /* bytes beyond one copy of every expert (replicas) */
+  double node_work[MOEK_MAX_NODES];  /* expected bytes each node streams, per unit of load */
+  double local_fraction;   /* expected share of the stream read node-locally */
+} moek_place_plan;
+
+/* The plan of `policy` for E experts of expert_bytes each over `nodes`
+ * nodes; load[E]: routing shares (NULL: uniform); policy LOAD replicates
+ * the hottest experts on every node while the extra bytes stay within
+ * replication_budget. p->holders is allocated: moek_place_plan_free. */
+moek_status moek_plan_placement(int32_t policy, int32_t nodes, int32_t E, size_t expert_bytes, const double* load,
+                                size_t replication_budget, moek_place_plan* p);
+void moek_place_plan_free(moek_place_plan* p);
+
 typedef struct moek_pool moek_pool;
 /* A pool that runs tasks on num_threads threads, the caller's included;
  * bind: pin workers to cores (with hwloc). */
-moek_status moek_pool_create(int32_t num_threads, bool bind, moek_pool** pool);
+moek_status moek_pool_create(int32_t num_threads, bool bind, const moek_topology* topo, moek_pool** pool);
 void moek_pool_destroy(moek_pool* pool);
 void moek_pool_run(moek_pool* pool, size_t n, moek_task_fn task, void* arg);
+/* Tasks grouped by NUMA node: group g's are order[begin[g] .. begin[g + 1]).
+ * Each thread runs its node's group first, then steals from the others. */
+typedef struct moek_task_groups {
+  int32_t n;
+  const size_t* begin;   /* [n + 1] */
+  const uint32_t* order; /* [begin[n]] task indices */
+} moek_task_groups;
+void moek_pool_run_groups(moek_pool* pool, const moek_task_groups* groups, moek_task_fn task, void* arg);
+/* In a task: 1 when the running thread took it from another node's group. */
+extern _Thread_local int moek_task_stolen;
 
 /* ---------------------------------------------------------------- objects */
 
@@ -178,6 +246,7 @@ struct moek_context {
   void* workspace;           /* grow-only scratch of the running call */
   size_t workspace_bytes;
   bool verbose;              /* MOEK_VERBOSE=1: one line per call on stderr */
+  moek_topology topo;        /* NUMA nodes: expert placement, and the pool's worker groups */
 };
 
 /* Seconds of a monotonic clock (MOEK_VERBOSE timings). */
@@ -188,57 +257,6 @@ void moek_parallel_run(moek_context* ctx, size_t n, moek_task_fn task, void* arg
 /* The context's scratch, at least `bytes` long and 64-byte aligned; NULL
  * (and the error recorded) when it cannot grow. Valid until the next call. */
 void* moek_workspace(moek_context* ctx, size_t bytes, const char* fn);
-
-/* ------------------------------------------------------------------ NUMA */
-
-#define MOEK_MAX_NODES 64
-
-/* One NUMA node that has cores: its cores are [first_core, first_core +
- * num_cores) in hwloc's logical core order. */
-typedef struct moek_numa_node {
-  int32_t os_index;
-  int32_t first_core, num_cores;
-  uint64_t memory_bytes; /* its local memory (0: unknown) */
-} moek_numa_node;
-
-typedef struct moek_topology {
-  int32_t num_nodes, num_cores;
-  moek_numa_node nodes[MOEK_MAX_NODES];
-} moek_topology;
-
-/* This machine's nodes (synthetic NULL), or those of a synthetic hwloc
- * description ("pack:2 numa:2 core:8 pu:1"). A machine without hwloc, or
- * whose topology does not fit (more than MOEK_MAX_NODES nodes, cores in no
- * node), is one node. */
-moek_status moek_topology_read(const char* synthetic, moek_topology* t);
-
-/* bytes of zeroed memory bound to NUMA node os_node (hwloc's os_index),
- * strictly: NULL when that cannot be done (no hwloc, no such node, out of
- * memory there). Freed with moek_numa_free(p, bytes). */
-void* moek_numa_alloc(int32_t os_node, size_t bytes);
-void moek_numa_free(void* p, size_t bytes);
-
-/* Expert placement policies (placement.c, docs/numa.md). */
-enum { MOEK_PLACE_INTERLEAVE = 0, MOEK_PLACE_SPLIT = 1, MOEK_PLACE_REPLICATE = 2, MOEK_PLACE_LOAD = 3 };
-const char* moek_placement_name(int32_t policy);
-
-typedef struct moek_placement {
-  int32_t policy, num_nodes, num_experts;
-  uint64_t* holders;       /* [E]: bit n set when node n holds expert e whole (split: every node a 1/N share) */
-  size_t expert_bytes;
-  size_t node_bytes[MOEK_MAX_NODES]; /* packed weight bytes each node holds */
-  size_t replica_bytes;    /* bytes beyond one copy of every expert (replicas) */
-  double node_work[MOEK_MAX_NODES];  /* expected bytes each node streams, per unit of load */
-  double local_fraction;   /* expected share of the stream read node-locally */
-} moek_placement;
-
-/* The plan of `policy` for E experts of expert_bytes each over `nodes`
- * nodes; load[E]: routing shares (NULL: uniform); policy LOAD replicates
- * the hottest experts on every node while the extra bytes stay within
- * replication_budget. p->holders is allocated: moek_placement_free. */
-moek_status moek_plan_placement(int32_t policy, int32_t nodes, int32_t E, size_t expert_bytes, const double* load,
-                                size_t replication_budget, moek_placement* p);
-void moek_placement_free(moek_placement* p);
 
 struct moek_experts {
   /* the slot (and its table) that packed every matrix: its layout */
@@ -256,12 +274,30 @@ struct moek_experts {
   size_t block_bytes;
   size_t gateup_bytes, down_bytes; /* packed size of one expert's matrices, 64-aligned */
   float *b_gate, *b_up, *b_down;   /* [E x I], [E x I], [E x H] or NULL */
+  size_t expert_stride;            /* bytes from one expert's weights to the next's (page-aligned when placed) */
+  /* NUMA placement (docs/numa.md): the policy in effect (FIRST_TOUCH on one
+   * node), over num_nodes of the context's nodes; interleave: home[e] is
+   * expert e's node; split: node g holds the panels [g P / N, (g + 1) P / N)
+   * of every matrix of P panels. bound: the pages really are bound there
+   * (the kernel accepted the binding). */
+  int32_t placement, num_nodes;
+  int32_t* home;
+  bool bound;
 };
 
 /* Expert e's packed gate/up (which 0) or down (which 1) weights. */
 static inline const void* moek_expert_w(const moek_experts* x, int which, int64_t e) {
-  return (const char*)x->block + (size_t)e * (x->gateup_bytes + x->down_bytes) + (which ? x->gateup_bytes : 0);
+  return (const char*)x->block + (size_t)e * x->expert_stride + (which ? x->gateup_bytes : 0);
 }
+
+/* The node that holds panel `panel` of a matrix of `panels` panels (split). */
+static inline int32_t moek_split_node(size_t panel, size_t panels, int32_t nodes) {
+  return (int32_t)(panel * (size_t)nodes / panels);
+}
+
+/* Tests only: when set, called by every forward tile task with its expert,
+ * the node its weights are on (-1: no placement) and whether it was stolen. */
+extern void (*moek_test_tile_hook)(int64_t expert, int32_t node, int stolen);
 
 struct moek_router {
   const moek_gemm_slot* slot; /* the layout w_packed is in */

@@ -94,7 +94,7 @@ static double assign_load(const ranked* order, int32_t E, int32_t nodes, int32_t
 }
 
 moek_status moek_plan_placement(int32_t policy, int32_t nodes, int32_t E, size_t expert_bytes, const double* load,
-                                size_t replication_budget, moek_placement* p) {
+                                size_t replication_budget, moek_place_plan* p) {
   static const char fn[] = "moek_plan_placement";
   memset(p, 0, sizeof *p);
   if (policy < 0 || policy > MOEK_PLACE_LOAD)
@@ -164,7 +164,7 @@ moek_status moek_plan_placement(int32_t policy, int32_t nodes, int32_t E, size_t
   return MOEK_SUCCESS;
 }
 
-void moek_placement_free(moek_placement* p) {
+void moek_place_plan_free(moek_place_plan* p) {
   free(p->holders);
   p->holders = NULL;
 }

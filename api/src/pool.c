@@ -5,7 +5,12 @@
  * between layers) before it sleeps on a condition variable; the caller waits
  * for the workers the same way. With hwloc, worker i is bound to core i of
  * the cores this process may use (the calling thread is left alone: its
- * placement is the engine's). */
+ * placement is the engine's).
+ *
+ * NUMA: a worker belongs to the node of its core. A grouped run
+ * (moek_pool_run_groups) gives each node's tasks their own counter; a
+ * thread drains its node's group first, then steals from the others in
+ * turn (moek_task_stolen is set while it runs a stolen task). */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -17,6 +22,8 @@
 #endif
 
 #define SPIN_PAUSES 4000
+
+_Thread_local int moek_task_stolen;
 
 typedef struct worker_arg {
   struct moek_pool* pool;
@@ -37,6 +44,10 @@ struct moek_pool {
   moek_task_fn task;
   void* arg;
   atomic_size_t next;
+  const moek_task_groups* groups;  /* NULL: one counter (next) */
+  atomic_size_t group_next[MOEK_MAX_NODES];
+  int32_t* worker_group;           /* [num_threads]: the node of each worker (0: the caller's, looked up per run) */
+  moek_topology topo_nodes;        /* for the caller's node */
 #ifdef MOEK_HAVE_HWLOC
   hwloc_topology_t topo;
 #endif
@@ -50,8 +61,20 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void drain(moek_pool* p, size_t n, moek_task_fn task, void* arg) {
-  for (size_t i; (i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed)) < n;) task(arg, i);
+static void drain(moek_pool* p, size_t n, moek_task_fn task, void* arg, int32_t group) {
+  const moek_task_groups* g = p->groups;
+  if (!g) {
+    for (size_t i; (i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed)) < n;) task(arg, i);
+    return;
+  }
+  for (int32_t k = 0; k < g->n; k++) { /* its own node first, then the others in turn */
+    const int32_t at = (group + k) % g->n;
+    const size_t size = g->begin[at + 1] - g->begin[at];
+    moek_task_stolen = k != 0;
+    for (size_t i; (i = atomic_fetch_add_explicit(&p->group_next[at], 1, memory_order_relaxed)) < size;)
+      task(arg, g->order[g->begin[at] + i]);
+  }
+  moek_task_stolen = 0;
 }
 
 static void bind_worker(moek_pool* p, int32_t index) {
@@ -86,7 +109,7 @@ static void* worker_main(void* vp) {
     }
     if (atomic_load_explicit(&p->stop, memory_order_relaxed)) break;
     seen = g;
-    drain(p, p->n, p->task, p->arg);
+    drain(p, p->n, p->task, p->arg, p->worker_group[wa->index]);
     if (atomic_fetch_sub_explicit(&p->busy, 1, memory_order_acq_rel) == 1) {
       pthread_mutex_lock(&p->mu); /* the caller may be asleep: wake it under the lock */
       pthread_cond_signal(&p->done);
@@ -104,16 +127,18 @@ static void stop_workers(moek_pool* p, int32_t started) {
   for (int32_t i = 0; i < started; i++) pthread_join(p->workers[i], NULL);
 }
 
-moek_status moek_pool_create(int32_t num_threads, bool bind, moek_pool** out) {
+moek_status moek_pool_create(int32_t num_threads, bool bind, const moek_topology* topo, moek_pool** out) {
   *out = NULL;
   moek_pool* p = calloc(1, sizeof *p);
   if (!p) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "moek_context_create: out of memory for the thread pool");
   p->num_threads = num_threads;
   p->workers = calloc((size_t)num_threads, sizeof *p->workers);
   p->args = calloc((size_t)num_threads, sizeof *p->args);
-  if (!p->workers || !p->args) {
+  p->worker_group = calloc((size_t)num_threads, sizeof *p->worker_group);
+  if (!p->workers || !p->args || !p->worker_group) {
     free(p->workers);
     free(p->args);
+    free(p->worker_group);
     free(p);
     return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "moek_context_create: out of memory for %d threads", num_threads);
   }
@@ -124,6 +149,15 @@ moek_status moek_pool_create(int32_t num_threads, bool bind, moek_pool** out) {
   atomic_init(&p->stop, 0);
   atomic_init(&p->busy, 0);
   atomic_init(&p->next, 0);
+  for (int i = 0; i < MOEK_MAX_NODES; i++) atomic_init(&p->group_next[i], 0);
+  /* worker i runs on core i % cores (bind_worker): its node holds that core */
+  p->topo_nodes = *topo;
+  for (int32_t i = 1; i < num_threads; i++) {
+    const int32_t core = topo->num_cores > 0 ? i % topo->num_cores : 0;
+    for (int32_t n = 0; n < topo->num_nodes; n++)
+      if (core >= topo->nodes[n].first_core && core < topo->nodes[n].first_core + topo->nodes[n].num_cores)
+        p->worker_group[i] = n;
+  }
 #ifdef MOEK_HAVE_HWLOC
   if (bind && (hwloc_topology_init(&p->topo) != 0 || hwloc_topology_load(p->topo) != 0)) {
     if (p->topo) hwloc_topology_destroy(p->topo);
@@ -159,24 +193,34 @@ void moek_pool_destroy(moek_pool* p) {
   pthread_mutex_destroy(&p->mu);
   free(p->workers);
   free(p->args);
+  free(p->worker_group);
   free(p);
 }
 
-void moek_pool_run(moek_pool* p, size_t n, moek_task_fn task, void* arg) {
+static void run(moek_pool* p, size_t n, moek_task_fn task, void* arg, const moek_task_groups* groups) {
   p->n = n;
   p->task = task;
   p->arg = arg;
+  p->groups = groups;
   atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+  if (groups)
+    for (int32_t g = 0; g < groups->n; g++) atomic_store_explicit(&p->group_next[g], 0, memory_order_relaxed);
   atomic_store_explicit(&p->busy, p->num_threads - 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
   pthread_mutex_lock(&p->mu); /* wake sleepers; spinners see the counter */
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->mu);
-  drain(p, n, task, arg);
+  drain(p, n, task, arg, groups ? moek_topology_node_of_cpu(&p->topo_nodes) : 0);
   for (int s = 0; atomic_load_explicit(&p->busy, memory_order_acquire) > 0 && s < SPIN_PAUSES; s++) cpu_relax();
   if (atomic_load_explicit(&p->busy, memory_order_acquire) > 0) {
     pthread_mutex_lock(&p->mu);
     while (atomic_load_explicit(&p->busy, memory_order_acquire) > 0) pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
   }
+}
+
+void moek_pool_run(moek_pool* p, size_t n, moek_task_fn task, void* arg) { run(p, n, task, arg, NULL); }
+
+void moek_pool_run_groups(moek_pool* p, const moek_task_groups* g, moek_task_fn task, void* arg) {
+  run(p, g->begin[g->n], task, arg, g);
 }

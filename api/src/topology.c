@@ -35,6 +35,11 @@ static const char* from_hwloc(hwloc_topology_t topo, moek_topology* t) {
     d->first_core = next_core;
     d->num_cores = c;
     d->memory_bytes = n->attr ? n->attr->numanode.local_memory : 0;
+    int cpu;
+    hwloc_bitmap_foreach_begin(cpu, n->cpuset) {
+      if (cpu >= 0 && cpu < MOEK_MAX_CPUS) d->cpus[cpu / 64] |= 1ull << (cpu % 64);
+    }
+    hwloc_bitmap_foreach_end();
     next_core += c;
   }
   if (t->num_nodes == 0 || next_core != cores) return "some cores belong to no NUMA node";
@@ -50,6 +55,15 @@ static void one_node(moek_topology* t) {
   t->num_nodes = 1;
   t->num_cores = cpus;
   t->nodes[0] = (moek_numa_node){.os_index = 0, .first_core = 0, .num_cores = cpus, .memory_bytes = 0};
+  memset(t->nodes[0].cpus, 0xff, sizeof t->nodes[0].cpus);
+}
+
+int32_t moek_topology_node_of_cpu(const moek_topology* t) {
+  const int cpu = sched_getcpu();
+  if (cpu < 0 || cpu >= MOEK_MAX_CPUS) return 0;
+  for (int32_t n = 0; n < t->num_nodes; n++)
+    if ((t->nodes[n].cpus[cpu / 64] >> (cpu % 64)) & 1) return n;
+  return 0;
 }
 
 moek_status moek_topology_read(const char* synthetic, moek_topology* t) {
@@ -113,6 +127,23 @@ void* moek_numa_alloc(int32_t os_node, size_t bytes) {
 #else
   (void)os_node, (void)bytes;
   return NULL;
+#endif
+}
+
+bool moek_numa_bind(void* p, size_t bytes, int32_t os_node) {
+#ifdef MOEK_HAVE_HWLOC
+  pthread_once(&machine_once, load_machine);
+  if (!machine || bytes == 0) return false;
+  hwloc_bitmap_t set = hwloc_bitmap_alloc();
+  if (!set) return false;
+  hwloc_bitmap_only(set, (unsigned)os_node);
+  const int rc = hwloc_set_area_membind(machine, p, bytes, set, HWLOC_MEMBIND_BIND,
+                                        HWLOC_MEMBIND_STRICT | HWLOC_MEMBIND_BYNODESET);
+  hwloc_bitmap_free(set);
+  return rc == 0;
+#else
+  (void)p, (void)bytes, (void)os_node;
+  return false;
 #endif
 }
 

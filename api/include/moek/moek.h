@@ -155,6 +155,15 @@ typedef struct moek_matrix_strides {
   int64_t col;
 } moek_matrix_strides;
 
+/* Where the packed weights live on a machine with several NUMA nodes
+ * (docs/numa.md). On one node every choice is the same. */
+typedef enum moek_placement_policy {
+  MOEK_PLACEMENT_DEFAULT = 0,     /* MOEK_PLACEMENT_INTERLEAVE when the context has several nodes */
+  MOEK_PLACEMENT_INTERLEAVE = 1,  /* whole experts on the nodes in turn; a node's threads run its experts' tiles */
+  MOEK_PLACEMENT_SPLIT = 2,       /* each expert's output columns divided across the nodes (few, large experts) */
+  MOEK_PLACEMENT_FIRST_TOUCH = 3  /* none: pages land where the packing threads first touch them */
+} moek_placement_policy;
+
 typedef struct moek_experts_desc {
   uint32_t struct_size; /* sizeof(moek_experts_desc) */
   uint32_t flags;       /* MOEK_EXPERTS_* */
@@ -193,10 +202,15 @@ typedef struct moek_experts_desc {
   const void* const* w_up_scales;
   const void* const* w_down_scales;
   int64_t quant_block;  /* FP8_E4M3: the scale tile's side; 0: 128 */
+  /* --- since 0.3: NUMA placement --- */
+  int32_t placement;    /* moek_placement_policy */
+  int32_t reserved;     /* 0 */
 } moek_experts_desc;
 
 /* struct_size of a 0.1 moek_experts_desc (no imported sources) */
 #define MOEK_EXPERTS_DESC_SIZE_V1 (offsetof(moek_experts_desc, w_gate_scales))
+/* struct_size of a 0.2 moek_experts_desc (no placement) */
+#define MOEK_EXPERTS_DESC_SIZE_V2 (offsetof(moek_experts_desc, placement))
 
 /* Packs (and converts) the weights. Weights must be finite: a NaN or Inf
  * fails with MOEK_ERROR_NONFINITE naming expert, matrix, row and column. */
