@@ -252,7 +252,7 @@ static void experts(void) {
   b = a;
   b.expert_ids = NULL;
   b.top_k = 5;
-  EXPECT_ERR(moek_moe_forward(c, x, &b), MOEK_ERROR_INVALID_ARGUMENT, "top_k = 5 exceeds num_experts = 4");
+  EXPECT_ERR(moek_moe_forward(c, x, &b), MOEK_ERROR_INVALID_ARGUMENT, "top_k = 5 exceeds the model's experts = 4");
   ids[3] = 4;
   EXPECT_ERR(moek_moe_forward(c, x, &a), MOEK_ERROR_INVALID_ARGUMENT, "expert_ids[3] = 4 (token 1, slot 1)");
   ids[3] = -2;

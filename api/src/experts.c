@@ -321,6 +321,17 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->placement = %d is not a moek_placement_policy", fn,
                      d.placement);
   if (d.reserved) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->reserved = %d must be 0", fn, d.reserved);
+  if (d.model_experts == 0 && d.first_expert != 0)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: desc->first_expert = %lld needs desc->model_experts (the model's expert count) for a shard",
+                     fn, (long long)d.first_expert);
+  if (d.model_experts != 0 &&
+      (d.first_expert < 0 || d.model_experts > MOEK_MAX_DIM || d.num_experts > d.model_experts ||
+       d.first_expert > d.model_experts - d.num_experts))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: the shard [desc->first_expert = %lld, + desc->num_experts = %lld) is not inside "
+                     "[0, desc->model_experts = %lld)",
+                     fn, (long long)d.first_expert, (long long)d.num_experts, (long long)d.model_experts);
 
   const uint32_t known_flags = MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_F16_SCALES | MOEK_EXPERTS_QUANT_E2M1;
   if (d.flags & ~known_flags)
@@ -384,6 +395,8 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   x->slot = ctx->kernels.gemm[x->wformat];
   x->slot_table = ctx->kernels.gemm_table[x->wformat];
   x->num_experts = d.num_experts;
+  x->first_expert = d.first_expert;
+  x->model_experts = d.model_experts ? d.model_experts : d.num_experts;
   x->hidden = d.hidden;
   x->inter = d.inter;
   x->activation = d.activation;

@@ -273,6 +273,14 @@ static moek_status fail_overflow(const char* fn, const forward_job* j, size_t tl
 /* Sorts the chunk's assignments by expert into rows/pos and cuts row blocks
  * of at most tile_m rows. counts has E + 1 entries. Returns the number of
  * row blocks. */
+/* The object's index of model expert id e, or -1 when it is dropped or
+ * outside this shard. */
+static inline int32_t local_expert(const forward_job* j, int32_t e) {
+  if (e < 0) return -1;
+  const int64_t l = (int64_t)e - j->x->first_expert;
+  return l >= 0 && l < j->x->num_experts ? (int32_t)l : -1;
+}
+
 static size_t sort_assignments(forward_job* j, size_t E, int32_t* counts, int32_t* rows, int32_t* pos,
                                row_block* blocks) {
   const moek_forward_args* a = j->a;
@@ -280,7 +288,7 @@ static size_t sort_assignments(forward_job* j, size_t E, int32_t* counts, int32_
   memset(counts, 0, (E + 1) * sizeof *counts);
   for (size_t tl = 0; tl < j->tn; tl++)
     for (size_t s = 0; s < j->k; s++) {
-      int32_t e = expert_of(a, j->t0 + tl, s);
+      const int32_t e = local_expert(j, expert_of(a, j->t0 + tl, s));
       if (e >= 0) counts[e + 1]++;
     }
   for (size_t e = 0; e < E; e++) counts[e + 1] += counts[e]; /* expert e: rows [counts[e], counts[e+1]) */
@@ -291,8 +299,8 @@ static size_t sort_assignments(forward_job* j, size_t E, int32_t* counts, int32_
   /* counts[e] is the next free row of expert e; fill in token order (stable). */
   for (size_t tl = 0; tl < j->tn; tl++)
     for (size_t s = 0; s < j->k; s++) {
-      int32_t e = expert_of(a, j->t0 + tl, s);
-      if (e < 0) {
+      const int32_t e = local_expert(j, expert_of(a, j->t0 + tl, s));
+      if (e < 0) { /* dropped, or another shard's */
         pos[tl * j->k + s] = -1;
         continue;
       }
@@ -304,7 +312,7 @@ static size_t sort_assignments(forward_job* j, size_t E, int32_t* counts, int32_
 }
 
 static moek_status validate(const char* fn, const moek_experts* x, const moek_forward_args* a) {
-  const int64_t E = x->num_experts, H = x->hidden;
+  const int64_t E = x->model_experts, H = x->hidden; /* ids are the model's */
   const uint32_t known = MOEK_FORWARD_ACCUMULATE;
   if (a->flags & ~known)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->flags = 0x%x has unknown bits 0x%x", fn, a->flags,
@@ -313,7 +321,7 @@ static moek_status validate(const char* fn, const moek_experts* x, const moek_fo
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->top_k = %lld must be >= 1", fn, (long long)a->top_k);
   if (!a->expert_ids && a->top_k > E)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
-                     "%s: args->top_k = %lld exceeds num_experts = %lld with args->expert_ids NULL (dense)", fn,
+                     "%s: args->top_k = %lld exceeds the model's experts = %lld with args->expert_ids NULL (dense)", fn,
                      (long long)a->top_k, (long long)E);
   if (a->num_tokens < 0 || a->num_tokens > 0x7fffffffLL / a->top_k)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->num_tokens = %lld is outside [0, %lld] (T * top_k must fit int32)",
@@ -355,7 +363,7 @@ static moek_status validate(const char* fn, const moek_experts* x, const moek_fo
       int32_t e = a->expert_ids[i];
       if (e != MOEK_EXPERT_DROPPED && (e < 0 || e >= E))
         return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
-                         "%s: args->expert_ids[%zu] = %d (token %zu, slot %zu) is outside [0, num_experts = %lld) "
+                         "%s: args->expert_ids[%zu] = %d (token %zu, slot %zu) is outside [0, the model's experts = %lld) "
                          "and is not MOEK_EXPERT_DROPPED",
                          fn, i, e, i / k, i % k, (long long)E);
     }

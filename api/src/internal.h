@@ -263,6 +263,7 @@ struct moek_experts {
   const moek_gemm_slot* slot;
   const moek_kernel_table* slot_table;
   int64_t num_experts, hidden, inter;
+  int64_t first_expert, model_experts; /* a shard: experts [first, first + num) of model_experts */
   int32_t activation;
   int32_t weight_dtype;
   int32_t wformat;       /* moek_wformat, resolved once */

@@ -202,9 +202,16 @@ typedef struct moek_experts_desc {
   const void* const* w_up_scales;
   const void* const* w_down_scales;
   int64_t quant_block;  /* FP8_E4M3: the scale tile's side; 0: 128 */
-  /* --- since 0.3: NUMA placement --- */
+  /* --- since 0.3: NUMA placement, expert-parallel shards --- */
   int32_t placement;    /* moek_placement_policy */
   int32_t reserved;     /* 0 */
+  /* A shard of a model of model_experts experts: this object holds experts
+   * [first_expert, first_expert + num_experts); moek_moe_forward takes the
+   * model's expert ids, skips those outside the shard, and y is the shard's
+   * partial sum (add the shards' y: MOEK_FORWARD_ACCUMULATE, or the
+   * engine's all-reduce). model_experts 0: not a shard (first_expert 0). */
+  int64_t first_expert;
+  int64_t model_experts;
 } moek_experts_desc;
 
 /* struct_size of a 0.1 moek_experts_desc (no imported sources) */
@@ -323,8 +330,10 @@ typedef struct moek_forward_args {
   int32_t y_dtype;      /* moek_dtype */
   const void* x;        /* [T x H], finite */
   int64_t x_stride;     /* elements between rows; 0: H */
-  /* [T x k] expert ids in [0, E) or MOEK_EXPERT_DROPPED. NULL: dense, token
-   * t uses experts 0..k-1 (k <= E): the way to run shared experts. */
+  /* [T x k] expert ids in [0, E) or MOEK_EXPERT_DROPPED (E: the model's
+   * experts, desc->model_experts for a shard, whose other ids are skipped).
+   * NULL: dense, token t uses experts 0..k-1 (k <= E): the way to run
+   * shared experts. */
   const int32_t* expert_ids;
   /* [T x k] finite weights. NULL: every weight is 1. */
   const float* expert_weights;
