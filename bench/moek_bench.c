@@ -392,6 +392,16 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
     else
       printf("%6d %10.3f %9.1f %8.1f %6.3f %12s %6s %8s %10s %10s\n", T, R->time_ms, R->gflops, R->gbps, R->efficiency,
              "-", "-", "-", "-", "-");
+    { /* on several NUMA nodes: where the weight stream came from, one untimed call */
+      moek_forward_stats fs = {.struct_size = sizeof fs};
+      fa.stats = &fs;
+      OK(moek_moe_forward(ctx, ex, &fa));
+      fa.stats = NULL;
+      const double all = (double)(fs.local_bytes + fs.remote_bytes + fs.unplaced_bytes);
+      if (fs.num_nodes > 1 && all > 0)
+        printf("%6s numa: %d nodes, weight bytes local %.3f, remote %.3f, unplaced %.3f\n", "", fs.num_nodes,
+               fs.local_bytes / all, fs.remote_bytes / all, fs.unplaced_bytes / all);
+    }
     fflush(stdout);
     free(x), free(y), free(yb), free(logits), free(ids), free(wts);
   }

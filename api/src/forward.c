@@ -54,6 +54,12 @@ typedef struct forward_job {
   uint16_t* hb;           /* [P x I] */
   size_t n_rows;          /* sorted assignment rows of the chunk */
   atomic_size_t first_bad; /* the chunk's first token (relative) whose y row is not finite; SIZE_MAX if none */
+  /* telemetry (args->stats): bytes by where they were read from, and busy
+   * nanoseconds per node */
+  const moek_topology* topo;
+  bool stats;
+  atomic_uint_fast64_t local_bytes, remote_bytes, unplaced_bytes;
+  atomic_uint_fast64_t busy_ns[MOEK_STATS_MAX_NODES];
 } forward_job;
 
 static int32_t expert_of(const moek_forward_args* a, size_t t, size_t j) {
@@ -124,6 +130,21 @@ static void quantize_h_task(void* arg, size_t i) {
 
 void (*moek_test_tile_hook)(int64_t expert, int32_t node, int stolen);
 
+/* Telemetry of one tile task: its weight bytes (panels x panel bytes)
+ * counted by whether the core it ran on is on the node holding them. */
+static void account(forward_job* j, int32_t node, size_t n_cols, size_t panel_bytes, double t0) {
+  const int32_t here = moek_topology_node_of_cpu(j->topo);
+  const uint64_t bytes = (uint64_t)((n_cols + j->per - 1) / j->per) * panel_bytes;
+  if (node >= 0)
+    atomic_fetch_add_explicit(node == here ? &j->local_bytes : &j->remote_bytes, bytes, memory_order_relaxed);
+  else if (j->x->num_nodes > 1 || j->topo->num_nodes > 1)
+    atomic_fetch_add_explicit(&j->unplaced_bytes, bytes, memory_order_relaxed);
+  else
+    atomic_fetch_add_explicit(&j->local_bytes, bytes, memory_order_relaxed);
+  const int32_t slot = here < MOEK_STATS_MAX_NODES ? here : MOEK_STATS_MAX_NODES - 1;
+  atomic_fetch_add_explicit(&j->busy_ns[slot], (uint64_t)((moek_now() - t0) * 1e9), memory_order_relaxed);
+}
+
 /* The node holding the weights task i of the current phase streams, or -1
  * when the experts are not placed. */
 static int32_t task_node(const forward_job* j, size_t i) {
@@ -165,7 +186,8 @@ static void run_phase(moek_context* ctx, forward_job* j, size_t n, moek_task_fn 
 }
 
 static void gateup_task(void* arg, size_t i) {
-  const forward_job* j = arg;
+  forward_job* j = arg;
+  const double t0 = j->stats ? moek_now() : 0.0;
   const row_block* b = &j->blocks[i / j->col_tiles];
   const size_t n0 = (i % j->col_tiles) * j->tile_n;
   const moek_experts* x = j->x;
@@ -190,10 +212,12 @@ static void gateup_task(void* arg, size_t i) {
   };
   moek_run_gateup(j->s, &rows, (size_t)(b->end - b->begin), moek_expert_w(x, 0, b->expert), x->gateup_panel_bytes, n0,
                   min_size(n0 + j->tile_n, j->I), t);
+  if (j->stats) account(j, task_node(j, i), min_size(n0 + j->tile_n, j->I) - n0, x->gateup_panel_bytes, t0);
 }
 
 static void down_task(void* arg, size_t i) {
-  const forward_job* j = arg;
+  forward_job* j = arg;
+  const double t0 = j->stats ? moek_now() : 0.0;
   const row_block* b = &j->blocks[i / j->col_tiles];
   const size_t n0 = (i % j->col_tiles) * j->tile_n;
   const moek_experts* x = j->x;
@@ -213,6 +237,7 @@ static void down_task(void* arg, size_t i) {
   };
   moek_run_down(j->s, &rows, (size_t)(b->end - b->begin), moek_expert_w(x, 1, b->expert), x->down_panel_bytes, n0,
                 min_size(n0 + j->tile_n, j->H), t);
+  if (j->stats) account(j, task_node(j, i), min_size(n0 + j->tile_n, j->H) - n0, x->down_panel_bytes, t0);
 }
 
 #define MOEK_MAX_INLINE_K 64
@@ -386,9 +411,16 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
   if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
   if (!x) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: experts is NULL", fn);
   moek_forward_args a;
-  moek_status st = MOEK_READ_DESC(fn, "args", user, &a, sizeof a);
+  moek_status st = MOEK_READ_DESC(fn, "args", user, &a, MOEK_FORWARD_ARGS_SIZE_V1, sizeof a);
   if (st) return st;
   if ((st = validate(fn, x, &a))) return st;
+  if (a.stats && a.stats->struct_size != sizeof(moek_forward_stats))
+    return moek_fail(MOEK_ERROR_STRUCT_SIZE, "%s: args->stats->struct_size = %u; this library's moek_forward_stats is %zu bytes",
+                     fn, a.stats->struct_size, sizeof(moek_forward_stats));
+  if (a.stats) {
+    memset(a.stats, 0, sizeof *a.stats);
+    a.stats->struct_size = sizeof *a.stats, a.stats->num_nodes = ctx->topo.num_nodes;
+  }
   if (a.num_tokens == 0) return MOEK_SUCCESS;
 
   const double start = ctx->verbose ? moek_now() : 0;
@@ -422,6 +454,7 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
     return MOEK_ERROR_OUT_OF_MEMORY;
   }
   forward_job j = {.x = x, .s = s, .kern = &ctx->kernels, .a = &a, .H = H, .I = I, .k = k};
+  j.topo = &ctx->topo, j.stats = a.stats != NULL;
   j.h = (float*)ws;
   j.out = (float*)(ws += moek_align_up(P * I * 4));
   int32_t* rows = (int32_t*)(ws += moek_align_up(P * H * 4));
@@ -492,6 +525,12 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
   }
   pthread_mutex_unlock(&ctx->call_lock);
   free(order);
+  if (a.stats) {
+    moek_forward_stats* o = a.stats;
+    o->local_bytes = atomic_load(&j.local_bytes), o->remote_bytes = atomic_load(&j.remote_bytes);
+    o->unplaced_bytes = atomic_load(&j.unplaced_bytes);
+    for (int n = 0; n < MOEK_STATS_MAX_NODES; n++) o->node_busy_s[n] = (double)atomic_load(&j.busy_ns[n]) * 1e-9;
+  }
   if (ctx->verbose)
     fprintf(stderr,
             "moek_verbose,exec,forward,w:%s,gateup:%s(%s %ux%u),down:%s(%s %ux%u),combine:%s(%s),T=%zu,k=%zu,E=%zu,H=%zu,"

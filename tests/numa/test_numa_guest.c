@@ -116,10 +116,23 @@ static void placed_experts(const moek_topology* t) {
     y[pi] = calloc((size_t)T * H, sizeof(float));
     atomic_store(&n_tiles, 0);
     moek_test_tile_hook = record;
+    moek_forward_stats fs = {.struct_size = sizeof fs};
     moek_forward_args a = {.struct_size = sizeof a, .num_tokens = T, .top_k = K, .x = xin, .x_dtype = MOEK_DTYPE_F32,
-                           .expert_ids = ids, .expert_weights = wts, .y = y[pi], .y_dtype = MOEK_DTYPE_F32};
+                           .expert_ids = ids, .expert_weights = wts, .y = y[pi], .y_dtype = MOEK_DTYPE_F32,
+                           .stats = &fs};
     CHECK_OK(moek_moe_forward(c, x, &a));
     moek_test_tile_hook = NULL;
+    const double all = (double)(fs.local_bytes + fs.remote_bytes + fs.unplaced_bytes);
+    printf("  %s telemetry: %d nodes, local %.3f, remote %.3f, unplaced %.3f of %.1f MB; busy s per node:",
+           pi == 0 ? "first-touch" : pi == 1 ? "interleave" : "split", fs.num_nodes, fs.local_bytes / all,
+           fs.remote_bytes / all, fs.unplaced_bytes / all, all / 1e6);
+    for (int32_t n = 0; n < t->num_nodes && n < MOEK_STATS_MAX_NODES; n++) printf(" %.4f", fs.node_busy_s[n]);
+    printf("\n");
+    CHECK(fs.num_nodes == t->num_nodes, "stats: %d nodes", fs.num_nodes);
+    CHECK(pi == 0 ? fs.unplaced_bytes > 0 && fs.local_bytes + fs.remote_bytes == 0
+                  : fs.unplaced_bytes == 0 && fs.local_bytes > fs.remote_bytes,
+          "stats: local %llu remote %llu unplaced %llu", (unsigned long long)fs.local_bytes,
+          (unsigned long long)fs.remote_bytes, (unsigned long long)fs.unplaced_bytes);
     if (pi > 0) {
       const int n = atomic_load(&n_tiles) < MAX_TILES ? atomic_load(&n_tiles) : MAX_TILES;
       int local = 0, stolen = 0, wrong = 0;

@@ -321,6 +321,20 @@ MOEK_API moek_status moek_route(moek_context* context, const moek_router* router
 /* flags of moek_forward_args */
 #define MOEK_FORWARD_ACCUMULATE 0x1u /* y += result, instead of y = result */
 
+#define MOEK_STATS_MAX_NODES 16
+
+/* Telemetry of one call, on request (moek_forward_args.stats): where the
+ * experts' weight stream was read from (docs/numa.md). A tile counts as
+ * local when the core it ran on belongs to the node holding its weights. */
+typedef struct moek_forward_stats {
+  uint32_t struct_size;    /* sizeof(moek_forward_stats) */
+  int32_t num_nodes;       /* out: the context's NUMA nodes */
+  uint64_t local_bytes;    /* out: packed weight bytes read from the running core's node */
+  uint64_t remote_bytes;   /* out: read from another node's memory (stolen tiles) */
+  uint64_t unplaced_bytes; /* out: of experts not placed (MOEK_PLACEMENT_FIRST_TOUCH on several nodes) */
+  double node_busy_s[MOEK_STATS_MAX_NODES]; /* out: seconds node n's cores spent in tiles (nodes past 16: in 15) */
+} moek_forward_stats;
+
 typedef struct moek_forward_args {
   uint32_t struct_size; /* sizeof(moek_forward_args) */
   uint32_t flags;       /* MOEK_FORWARD_* */
@@ -339,7 +353,12 @@ typedef struct moek_forward_args {
   const float* expert_weights;
   void* y;              /* out [T x H]; may not overlap x, expert_ids or expert_weights */
   int64_t y_stride;     /* elements between rows; 0: H */
+  /* --- since 0.3 --- */
+  moek_forward_stats* stats; /* NULL, or filled in by the call */
 } moek_forward_args;
+
+/* struct_size of a 0.2 moek_forward_args (no stats) */
+#define MOEK_FORWARD_ARGS_SIZE_V1 (offsetof(moek_forward_args, stats))
 
 /* y[t] (+)= sum_j weights[t,j] * expert_{ids[t,j]}(x[t]), where
  * expert_e(x) = act(x W_gate^T + b_gate, x W_up^T + b_up) W_down^T + b_down.
