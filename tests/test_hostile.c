@@ -137,11 +137,11 @@ static void struct_sizes(void) {
   CHECK_OK(moek_experts_create(c, &ed, &x));
   float y[3 * 64];
   {
-    const moek_status want_at[] = {MOEK_SUCCESS};
+    const moek_status want_at[] = {MOEK_SUCCESS, MOEK_SUCCESS};
     SWEEP("moek_forward_args", moek_forward_args,
           (buf_.fa = (moek_forward_args){.num_tokens = 3, .top_k = 2, .x_dtype = MOEK_DTYPE_F32,
                                          .y_dtype = MOEK_DTYPE_F32, .x = xin, .y = y}),
-          moek_moe_forward(c, x, &buf_.fa), (void)0, sizeof(moek_forward_args));
+          moek_moe_forward(c, x, &buf_.fa), (void)0, MOEK_FORWARD_ARGS_SIZE_V1, sizeof(moek_forward_args));
   }
   moek_experts_destroy(x);
   moek_context_destroy(c);

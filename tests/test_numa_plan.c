@@ -100,8 +100,46 @@ static void topologies(void) {
   EXPECT_ERR(moek_topology_read("pack:x", &here), MOEK_ERROR_INVALID_ARGUMENT, "cannot be used");
 }
 
+/* The telemetry on this machine: one node here (CI), so every byte is local. */
+static void telemetry(void) {
+  enum { E = 4, H = 64, I = 32, T = 5, K = 2 };
+  static float w[3][E][H * I], x[T * H], y[T * H];
+  for (int m = 0; m < 3; m++)
+    for (int e = 0; e < E; e++)
+      for (int i = 0; i < H * I; i++) w[m][e][i] = 0.01f * (float)((i + e) % 7 - 3);
+  for (int i = 0; i < T * H; i++) x[i] = 0.1f * (float)(i % 5);
+  const void *g[E], *u[E], *d[E];
+  for (int e = 0; e < E; e++) g[e] = w[0][e], u[e] = w[1][e], d[e] = w[2][e];
+  moek_context* c = test_context(2);
+  moek_experts_desc ed = {.struct_size = sizeof ed, .num_experts = E, .hidden = H, .inter = I,
+                          .activation = MOEK_ACT_SWIGLU, .src_dtype = MOEK_DTYPE_F32, .weight_dtype = MOEK_DTYPE_F32,
+                          .w_gate = g, .w_up = u, .w_down = d};
+  moek_experts* ex = NULL;
+  CHECK_OK(moek_experts_create(c, &ed, &ex));
+  moek_topology here;
+  moek_topology_read(NULL, &here);
+  moek_forward_stats fs = {.struct_size = sizeof fs};
+  moek_forward_args a = {.struct_size = sizeof a, .num_tokens = T, .top_k = K, .x = x, .x_dtype = MOEK_DTYPE_F32,
+                         .y = y, .y_dtype = MOEK_DTYPE_F32, .stats = &fs};
+  CHECK_OK(moek_moe_forward(c, ex, &a));
+  CHECK(fs.num_nodes == here.num_nodes, "stats: %d nodes, the machine has %d", fs.num_nodes, here.num_nodes);
+  /* dense k = 2: experts 0 and 1 stream all their panels once per task */
+  const uint64_t total = fs.local_bytes + fs.remote_bytes + fs.unplaced_bytes;
+  CHECK(total >= (uint64_t)K * (2ull * I * H + (uint64_t)H * I) * 4, "stats: %llu bytes for two f32 experts",
+        (unsigned long long)total);
+  if (here.num_nodes == 1)
+    CHECK(fs.remote_bytes == 0 && fs.unplaced_bytes == 0 && fs.local_bytes == total && fs.node_busy_s[0] > 0,
+          "one node: local %llu remote %llu unplaced %llu busy %g", (unsigned long long)fs.local_bytes,
+          (unsigned long long)fs.remote_bytes, (unsigned long long)fs.unplaced_bytes, fs.node_busy_s[0]);
+  fs.struct_size = 8;
+  EXPECT_ERR(moek_moe_forward(c, ex, &a), MOEK_ERROR_STRUCT_SIZE, "args->stats->struct_size = 8");
+  moek_experts_destroy(ex);
+  moek_context_destroy(c);
+}
+
 int main(void) {
   topologies();
+  telemetry();
   /* Qwen3-30B-A3B's layer (128 experts of 3 x 2048 x 768 bf16) and
    * DeepSeek-V3's (256 experts of 3 x 7168 x 2048 bf16) */
   static const struct {
