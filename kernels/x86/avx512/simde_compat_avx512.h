@@ -259,6 +259,7 @@ static inline int32_t moek_compat_mm512_reduce_add_epi32(simde__m512i a) {
 #define _mm512_maskz_loadu_epi16 moek_compat_mm512_maskz_loadu_epi16
 #define _mm256_mask_storeu_epi16 moek_compat_mm256_mask_storeu_epi16
 #define _mm256_maskz_loadu_epi16 moek_compat_mm256_maskz_loadu_epi16
+#undef _mm512_srai_epi32 /* unoptimized builds: the compiler's header has it as a macro */
 #define _mm512_srai_epi32 moek_compat_mm512_srai_epi32
 #define _mm512_cvtepi32_ps moek_compat_mm512_cvtepi32_ps
 #define _mm512_cvtps_epi32 moek_compat_mm512_cvtps_epi32
