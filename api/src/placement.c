@@ -135,6 +135,7 @@ moek_status moek_plan_placement(int32_t policy, int32_t nodes, int32_t E, size_t
       own[e % nodes] += order[e].load;
       count[e % nodes]++;
     }
+    for (int32_t i = 0; i < nodes; i++) p->node_bytes[i] = count[i] * expert_bytes;
   } else { /* MOEK_PLACE_LOAD: the fewest replicas that give the best local fraction within the budget */
     qsort(order, (size_t)E, sizeof *order, by_load_desc);
     const size_t per_replica = (size_t)(nodes - 1) * expert_bytes;
@@ -155,8 +156,6 @@ moek_status moek_plan_placement(int32_t policy, int32_t nodes, int32_t E, size_t
     memset(own, 0, sizeof own);
     for (int32_t j = best_r; j < E; j++) own[__builtin_ctzll(p->holders[order[j].id])] += order[j].load;
   }
-  if (policy == MOEK_PLACE_INTERLEAVE && nodes > 1)
-    for (int32_t i = 0; i < nodes; i++) p->node_bytes[i] = count[i] * expert_bytes;
   free(order);
   /* expected work per node, in bytes streamed per unit of load */
   p->local_fraction = local_of(own, nodes, free_work, total);

@@ -47,7 +47,7 @@ struct moek_pool {
   const moek_task_groups* groups;  /* NULL: one counter (next) */
   atomic_size_t group_next[MOEK_MAX_NODES];
   int32_t* worker_group;           /* [num_threads]: the node of each worker (0: the caller's, looked up per run) */
-  moek_topology topo_nodes;        /* for the caller's node */
+  const moek_topology* topo_nodes; /* the context's (it outlives the pool): the caller's node */
 #ifdef MOEK_HAVE_HWLOC
   hwloc_topology_t topo;
 #endif
@@ -151,7 +151,7 @@ moek_status moek_pool_create(int32_t num_threads, bool bind, const moek_topology
   atomic_init(&p->next, 0);
   for (int i = 0; i < MOEK_MAX_NODES; i++) atomic_init(&p->group_next[i], 0);
   /* worker i runs on core i % cores (bind_worker): its node holds that core */
-  p->topo_nodes = *topo;
+  p->topo_nodes = topo;
   for (int32_t i = 1; i < num_threads; i++) {
     const int32_t core = topo->num_cores > 0 ? i % topo->num_cores : 0;
     for (int32_t n = 0; n < topo->num_nodes; n++)
@@ -210,7 +210,7 @@ static void run(moek_pool* p, size_t n, moek_task_fn task, void* arg, const moek
   pthread_mutex_lock(&p->mu); /* wake sleepers; spinners see the counter */
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->mu);
-  drain(p, n, task, arg, groups ? moek_topology_node_of_cpu(&p->topo_nodes) : 0);
+  drain(p, n, task, arg, groups ? moek_topology_node_of_cpu(p->topo_nodes) : 0);
   for (int s = 0; atomic_load_explicit(&p->busy, memory_order_acquire) > 0 && s < SPIN_PAUSES; s++) cpu_relax();
   if (atomic_load_explicit(&p->busy, memory_order_acquire) > 0) {
     pthread_mutex_lock(&p->mu);

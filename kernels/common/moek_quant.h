@@ -265,6 +265,17 @@ static inline moek_qrow moek_qrow_at(const void* record, size_t nb) {
   return (moek_qrow){(const int8_t*)record, moek_record_scales_c(record, nb), moek_record_sums_c(record, nb)};
 }
 
+/* A Q tile's mr records (rows) and its walk over K = k in quantization
+ * groups: *groups groups of *bpg blocks of 32 (per-channel Q8, group 0: one
+ * group of all blocks). One 32-bit division, none when a group is a block. */
+static inline void moek_q_tile_rows(const void* const* rows, size_t mr, size_t k, int32_t group, moek_qrow* a,
+                                    size_t* groups, size_t* bpg) {
+  const size_t nb = moek_record_blocks(k);
+  *bpg = group ? (size_t)group / 32 : nb;
+  *groups = *bpg == 1 ? nb : (uint32_t)nb / (uint32_t)*bpg;
+  for (size_t r = 0; r < mr; r++) a[r] = moek_qrow_at(rows[r], nb);
+}
+
 /* One activation row to its MOEK_Q8_ROW_BYTES record: per block of 32,
  * amax = max |a|, scale = amax / 127, q = nearest-even(a * (127 / amax)).
  * A block whose scale would be subnormal is zero (codes and scale 0). A

@@ -193,10 +193,10 @@ MOEK_QUK(3, 1, 0, 0, 1, moek_mxfp4_gemm_ukernel_3x16__avx2)
 static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[MRQ_MAX], size_t mr, size_t k,
                                                          int32_t group, const void* const* rows, const void* w,
                                                          __m256 c[MRQ_MAX][2]) {
-  const size_t nb = moek_record_blocks(k), bpg = group ? (size_t)group / 32 : nb; /* blocks per group */
   moek_qrow a[MRQ_MAX];
-  for (size_t r = 0; r < mr; r++) a[r] = moek_qrow_at(rows[r], nb);
-  uk[mr - 1](bpg == 1 ? nb : (uint32_t)nb / (uint32_t)bpg, bpg, a, w, c);
+  size_t groups, bpg;
+  moek_q_tile_rows(rows, mr, k, group, a, &groups, &bpg);
+  uk[mr - 1](groups, bpg, a, w, c);
 }
 
 static inline __attribute__((always_inline)) void q_gateup_tile(const qukernel_fn uk[MRQ_MAX],
