@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 int main(void) {
-  moek_context_desc d = {sizeof(moek_context_desc), 0, 1, 0, NULL, NULL};
+  moek_context_desc d = {sizeof(moek_context_desc), 0, 1, 0, NULL, NULL, NULL, 0, 0};
   moek_context* c = NULL;
   if (moek_context_create(&d, &c) != MOEK_SUCCESS) return 1;
   printf("moek %s: header compiles as C99\n", moek_version_string());

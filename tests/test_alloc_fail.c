@@ -289,10 +289,56 @@ static void calls(void) {
   }
 }
 
+/* Placement: create under each policy, and re-place online. A failed
+ * re-placement must leave the experts as they were: same bytes held, same
+ * results. On one node nothing is placed (no points); ctest
+ * test_alloc_fail_numa runs this on a synthetic 2-node machine. */
+static void placement(void) {
+  static float ref_y[T * H], y[T * H];
+  moek_context* ctx = plain_context(2);
+  const int64_t counts[E] = {9, 1, 0, 3};
+  const int32_t policies[] = {MOEK_PLACEMENT_INTERLEAVE, MOEK_PLACEMENT_SPLIT, MOEK_PLACEMENT_REPLICATE,
+                              MOEK_PLACEMENT_LOAD};
+  moek_experts_desc d = experts_desc(&kinds[1]);
+  for (size_t i = 0; i < sizeof policies / sizeof *policies; i++) {
+    d.placement = policies[i];
+    d.expert_counts = policies[i] == MOEK_PLACEMENT_LOAD ? counts : NULL;
+    d.replication_budget_bytes = policies[i] == MOEK_PLACEMENT_LOAD ? (uint64_t)1 << 20 : 0;
+    char label[80];
+    snprintf(label, sizeof label, "moek_experts_create (bf16, placement %d)", policies[i]);
+    moek_experts* x = NULL;
+    INJECT(label, moek_experts_create(ctx, &d, &x), x, (moek_experts_destroy(x), x = NULL));
+  }
+  d.placement = MOEK_PLACEMENT_INTERLEAVE, d.expert_counts = NULL, d.replication_budget_bytes = 0;
+  moek_experts* x = NULL;
+  CHECK_OK(moek_experts_create(ctx, &d, &x));
+  int32_t ids[T * K];
+  float w[T * K];
+  for (int i = 0; i < T * K; i++) ids[i] = (i * 3 + i / K) % E, w[i] = 0.5f;
+  moek_forward_args a = {.struct_size = sizeof a, .num_tokens = T, .top_k = K, .x_dtype = MOEK_DTYPE_BF16,
+                         .y_dtype = MOEK_DTYPE_F32, .x = xb, .expert_ids = ids, .expert_weights = w, .y = ref_y};
+  CHECK_OK(moek_moe_forward(ctx, x, &a));
+  size_t bytes0 = 0, bytes = 0;
+  moek_experts_get_packed_bytes(x, &bytes0);
+  const moek_placement_desc to_load = {.struct_size = sizeof to_load, .placement = MOEK_PLACEMENT_LOAD,
+                                       .expert_counts = counts, .replication_budget_bytes = (uint64_t)1 << 20};
+  const moek_placement_desc back = {.struct_size = sizeof back, .placement = MOEK_PLACEMENT_INTERLEAVE};
+  INJECT("moek_experts_replace (interleave to load)", moek_experts_replace(ctx, x, &to_load), (void*)NULL,
+         CHECK_OK(moek_experts_replace(ctx, x, &back)));
+  moek_experts_get_packed_bytes(x, &bytes);
+  CHECK(bytes == bytes0, "after the failed re-placements: %zu bytes held, %zu before", bytes, bytes0);
+  a.y = y;
+  CHECK_OK(moek_moe_forward(ctx, x, &a));
+  CHECK(memcmp(y, ref_y, sizeof y) == 0, "after the failed re-placements: results changed");
+  moek_experts_destroy(x);
+  moek_context_destroy(ctx);
+}
+
 int main(void) {
   make_data();
   constructors();
   calls();
+  placement();
   printf("all: %ld injection points, %ld clean\n", total_points, total_clean);
   CHECK(total_points > 0, "no allocation was ever injected: the wrappers are not linked in");
   return test_summary("test_alloc_fail");

@@ -37,6 +37,25 @@ static void context(void) {
   d = (moek_context_desc){.struct_size = sizeof d, .parallel_for_user = &user};
   EXPECT_ERR(moek_context_create(&d, &c), MOEK_ERROR_INVALID_ARGUMENT, "parallel_for");
 
+  /* the nodes to run on: OS numbers of nodes with cores */
+  const int32_t node0[2] = {0, 0}, far_node = 4095;
+  d = (moek_context_desc){.struct_size = sizeof d, .num_numa_nodes = 1};
+  EXPECT_ERR(moek_context_create(&d, &c), MOEK_ERROR_INVALID_ARGUMENT, "desc->numa_nodes is NULL but desc->num_numa_nodes = 1");
+  d = (moek_context_desc){.struct_size = sizeof d, .numa_nodes = node0};
+  EXPECT_ERR(moek_context_create(&d, &c), MOEK_ERROR_INVALID_ARGUMENT, "desc->numa_nodes is set but desc->num_numa_nodes = 0");
+  d = (moek_context_desc){.struct_size = sizeof d, .numa_nodes = &far_node, .num_numa_nodes = 1};
+  EXPECT_ERR(moek_context_create(&d, &c), MOEK_ERROR_INVALID_ARGUMENT, "desc->numa_nodes[0] = 4095 is not a NUMA node");
+  d = (moek_context_desc){.struct_size = sizeof d, .numa_nodes = node0, .num_numa_nodes = 100};
+  EXPECT_ERR(moek_context_create(&d, &c), MOEK_ERROR_INVALID_ARGUMENT, "desc->num_numa_nodes = 100 is outside");
+  d = (moek_context_desc){.struct_size = sizeof d, .reserved0 = 3};
+  EXPECT_ERR(moek_context_create(&d, &c), MOEK_ERROR_INVALID_ARGUMENT, "desc->reserved0 = 3");
+  d = (moek_context_desc){.struct_size = sizeof d, .numa_nodes = node0, .num_numa_nodes = 1};
+  CHECK_OK(moek_context_create(&d, &c)); /* node 0 holds cores on every machine this runs on */
+  int32_t threads = 0;
+  CHECK_OK(moek_context_get_num_threads(c, &threads));
+  CHECK(threads >= 1, "one node named: %d threads", threads);
+  moek_context_destroy(c);
+
   /* a newer caller's larger struct: fine while the unknown tail is zero */
   struct {
     moek_context_desc d;
@@ -205,6 +224,36 @@ static void experts(void) {
   d.num_experts = 1 << 20, d.hidden = 1 << 16, d.inter = 1 << 16; /* 2^20 * 3 * 2^32 * 4 bytes: no machine has that */
   EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_OUT_OF_MEMORY, "");
   free(many);
+
+  /* placement */
+  BAD(placement, 6, MOEK_ERROR_INVALID_ARGUMENT, "desc->placement = 6");
+  BAD(placement, -1, MOEK_ERROR_INVALID_ARGUMENT, "desc->placement = -1");
+  const int64_t counts[4] = {5, -1, 0, 2}, good_counts[4] = {5, 1, 0, 2};
+  BAD(expert_counts, good_counts, MOEK_ERROR_INVALID_ARGUMENT, "desc->expert_counts is set, but only placement MOEK_PLACEMENT_LOAD");
+  BAD(replication_budget_bytes, 1 << 20, MOEK_ERROR_INVALID_ARGUMENT, "desc->replication_budget_bytes is set, but only");
+  d = good_desc();
+  d.placement = MOEK_PLACEMENT_LOAD, d.expert_counts = counts;
+  EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_INVALID_ARGUMENT, "desc->expert_counts[1] = -1 is negative");
+  CHECK(x == NULL, "output not NULL after a negative count");
+  d.expert_counts = good_counts, d.replication_budget_bytes = 1 << 20;
+  CHECK_OK(moek_experts_create(c, &d, &x));
+  /* re-placing */
+  moek_placement_desc pl = {.struct_size = sizeof pl, .placement = MOEK_PLACEMENT_REPLICATE};
+  EXPECT_ERR(moek_experts_replace(NULL, x, &pl), MOEK_ERROR_INVALID_ARGUMENT, "context is NULL");
+  EXPECT_ERR(moek_experts_replace(c, NULL, &pl), MOEK_ERROR_INVALID_ARGUMENT, "experts is NULL");
+  EXPECT_ERR(moek_experts_replace(c, x, NULL), MOEK_ERROR_INVALID_ARGUMENT, "desc");
+  pl.struct_size = 4;
+  EXPECT_ERR(moek_experts_replace(c, x, &pl), MOEK_ERROR_STRUCT_SIZE, "struct_size = 4");
+  pl = (moek_placement_desc){.struct_size = sizeof pl, .placement = 9};
+  EXPECT_ERR(moek_experts_replace(c, x, &pl), MOEK_ERROR_INVALID_ARGUMENT, "desc->placement = 9");
+  pl = (moek_placement_desc){.struct_size = sizeof pl, .placement = MOEK_PLACEMENT_LOAD, .expert_counts = counts};
+  EXPECT_ERR(moek_experts_replace(c, x, &pl), MOEK_ERROR_INVALID_ARGUMENT, "desc->expert_counts[1] = -1");
+  pl = (moek_placement_desc){.struct_size = sizeof pl, .placement = MOEK_PLACEMENT_SPLIT, .replication_budget_bytes = 1};
+  EXPECT_ERR(moek_experts_replace(c, x, &pl), MOEK_ERROR_INVALID_ARGUMENT, "replication_budget_bytes is set");
+  pl = (moek_placement_desc){.struct_size = sizeof pl, .placement = MOEK_PLACEMENT_LOAD, .expert_counts = good_counts};
+  CHECK_OK(moek_experts_replace(c, x, &pl));
+  moek_experts_destroy(x);
+  x = NULL;
 
   CHECK_OK(moek_experts_destroy(NULL));
   size_t bytes;

@@ -29,6 +29,7 @@ typedef union desc_buf {
   moek_router_desc r;
   moek_route_args ra;
   moek_forward_args fa;
+  moek_placement_desc pd;
   unsigned char bytes[512];
 } desc_buf;
 
@@ -70,16 +71,25 @@ static void struct_sizes(void) {
   moek_context* c = test_context(2);
   moek_context* cout = NULL;
   {
-    const moek_status want_at[] = {MOEK_SUCCESS};
+    const moek_status want_at[] = {MOEK_SUCCESS, MOEK_SUCCESS};
     SWEEP("moek_context_desc", moek_context_desc, (buf_.c = (moek_context_desc){.num_threads = 1}),
-          moek_context_create(&buf_.c, &cout), (moek_context_destroy(cout), cout = NULL), sizeof(moek_context_desc));
+          moek_context_create(&buf_.c, &cout), (moek_context_destroy(cout), cout = NULL), MOEK_CONTEXT_DESC_SIZE_V1,
+          sizeof(moek_context_desc));
   }
   moek_experts* x = NULL;
   {
-    const moek_status want_at[] = {MOEK_SUCCESS, MOEK_SUCCESS, MOEK_SUCCESS};
+    const moek_status want_at[] = {MOEK_SUCCESS, MOEK_SUCCESS, MOEK_SUCCESS, MOEK_SUCCESS};
     SWEEP("moek_experts_desc (f32)", moek_experts_desc, (buf_.e = small_experts()), moek_experts_create(c, &buf_.e, &x),
           (moek_experts_destroy(x), x = NULL), MOEK_EXPERTS_DESC_SIZE_V1, MOEK_EXPERTS_DESC_SIZE_V2,
-          sizeof(moek_experts_desc));
+          MOEK_EXPERTS_DESC_SIZE_V3, sizeof(moek_experts_desc));
+  }
+  {
+    moek_experts_desc e = small_experts();
+    CHECK_OK(moek_experts_create(c, &e, &x));
+    const moek_status want_at[] = {MOEK_SUCCESS};
+    SWEEP("moek_placement_desc", moek_placement_desc, (buf_.pd = (moek_placement_desc){.placement = MOEK_PLACEMENT_SPLIT}),
+          moek_experts_replace(c, x, &buf_.pd), (void)0, sizeof(moek_placement_desc));
+    moek_experts_destroy(x), x = NULL;
   }
   { /* MXFP4 needs the scale pointers past V1: a V1 caller cannot give them */
     static uint8_t blob[3][2][64 * 32 / 2], scales[3][2][64 * 32 / 32];
@@ -94,10 +104,10 @@ static void struct_sizes(void) {
     moek_experts_desc m = small_experts();
     m.src_dtype = MOEK_DTYPE_MXFP4, m.weight_dtype = MOEK_DTYPE_Q8, m.w_gate = bg, m.w_up = bu, m.w_down = bd;
     m.w_gate_scales = sg, m.w_up_scales = su, m.w_down_scales = sd;
-    const moek_status want_at[] = {MOEK_ERROR_INVALID_ARGUMENT, MOEK_SUCCESS, MOEK_SUCCESS};
+    const moek_status want_at[] = {MOEK_ERROR_INVALID_ARGUMENT, MOEK_SUCCESS, MOEK_SUCCESS, MOEK_SUCCESS};
     SWEEP("moek_experts_desc (mxfp4)", moek_experts_desc, (buf_.e = m), moek_experts_create(c, &buf_.e, &x),
           (moek_experts_destroy(x), x = NULL), MOEK_EXPERTS_DESC_SIZE_V1, MOEK_EXPERTS_DESC_SIZE_V2,
-          sizeof(moek_experts_desc));
+          MOEK_EXPERTS_DESC_SIZE_V3, sizeof(moek_experts_desc));
   }
   /* a router with w_router and router_bias: a size ending inside either
    * pointer crashed before */

@@ -9,7 +9,14 @@
  *    pool, then steals from the most loaded node: stolen units are remote);
  *  - orderings that must hold: split and replicate are fully local, load >=
  *    interleave, and a larger budget never lowers load's fraction.
- * Prints the table of policy x nodes -> memory per node and local fraction. */
+ * Prints the table of policy x nodes -> memory per node and local fraction.
+ *
+ * Run under HWLOC_SYNTHETIC (ctest numa_synthetic_*), the context itself has
+ * several nodes, and every policy runs for real: experts of f32, bf16, Q8
+ * and Q4 on odd shapes, created under each policy and re-placed online
+ * through a cycle of them, give the unplaced experts' y bit for bit; their
+ * memory holds the planned copies; the telemetry counts the same bytes
+ * under every policy, none remote under replicate. */
 #include "internal.h"
 #include "test_util.h"
 
@@ -137,7 +144,168 @@ static void telemetry(void) {
   moek_context_destroy(c);
 }
 
+/* ------------------------------------------- placed experts, for real */
+
+enum { SE = 7, SH = 96, SI = 160, ST = 13, SK = 3 };
+
+static moek_experts* synthetic_experts(moek_context* c, int32_t wdt, int32_t policy, const int64_t* counts,
+                                       uint64_t budget) {
+  static float w[3][SE][SH * SI];
+  static const void* p[3][SE];
+  static int made;
+  if (!made) {
+    test_rng r = {11};
+    for (int m = 0; m < 3; m++)
+      for (int e = 0; e < SE; e++) {
+        for (int i = 0; i < SH * SI; i++) w[m][e][i] = (float)test_uniform(&r, -0.1, 0.1);
+        p[m][e] = w[m][e];
+      }
+    made = 1;
+  }
+  moek_experts_desc d = {.struct_size = sizeof d, .num_experts = SE, .hidden = SH, .inter = SI,
+                         .activation = MOEK_ACT_SWIGLU, .src_dtype = MOEK_DTYPE_F32, .weight_dtype = wdt,
+                         .quant_group = wdt == MOEK_DTYPE_Q4 ? 32 : 0, .w_gate = p[0], .w_up = p[1], .w_down = p[2],
+                         .placement = policy, .expert_counts = counts, .replication_budget_bytes = budget};
+  moek_experts* x = NULL;
+  CHECK_OK(moek_experts_create(c, &d, &x));
+  return x;
+}
+
+static void synthetic_forward(moek_context* c, const moek_experts* x, float* y, moek_forward_stats* fs) {
+  static float xin[ST * SH];
+  static int32_t ids[ST * SK];
+  for (int i = 0; i < ST * SH; i++) xin[i] = 0.25f * (float)((i * 7) % 11) - 1.0f;
+  /* skewed: expert 2 in every token, the others in turn */
+  for (int t = 0; t < ST; t++)
+    for (int j = 0; j < SK; j++) ids[t * SK + j] = j == 0 ? 2 : (t * 3 + j * 2) % SE == 2 ? 5 : (t * 3 + j * 2) % SE;
+  *fs = (moek_forward_stats){.struct_size = sizeof *fs};
+  moek_forward_args a = {.struct_size = sizeof a, .num_tokens = ST, .top_k = SK, .x = xin, .x_dtype = MOEK_DTYPE_F32,
+                         .expert_ids = ids, .y = y, .y_dtype = MOEK_DTYPE_F32, .stats = fs};
+  CHECK_OK(moek_moe_forward(c, x, &a));
+}
+
+/* What each policy must have made: the copies planned, in x->block or on their node. */
+static void check_copies(const moek_experts* x, int32_t policy, const char* what) {
+  const moek_placed* p = &x->placed;
+  const int32_t N = x->num_nodes;
+  CHECK(p->policy == policy, "%s: policy %d in effect, not %d", what, p->policy, policy);
+  size_t copies = 0;
+  for (int32_t e = 0; p->holders && e < SE; e++) {
+    CHECK(p->holders[e] >> p->home[e] & 1, "%s: expert %d's home %d does not hold it", what, e, p->home[e]);
+    for (int32_t n = 0; n < N; n++) {
+      if (!(p->holders[e] >> n & 1) || n == p->home[e]) continue;
+      copies++;
+      const char* at = p->copies ? p->copies[(size_t)e * N + n] : NULL;
+      CHECK(at && memcmp(at, moek_expert_w(x, 0, e), x->gateup_bytes + x->down_bytes) == 0,
+            "%s: expert %d's copy on node %d differs from x->block's", what, e, n);
+    }
+  }
+  CHECK(moek_replica_bytes(x) == copies * x->expert_stride, "%s: %zu bytes of copies for %zu copies", what,
+        moek_replica_bytes(x), copies);
+  if (policy == MOEK_PLACEMENT_REPLICATE) CHECK(copies == (size_t)(N - 1) * SE, "%s: %zu copies", what, copies);
+  if (policy == MOEK_PLACEMENT_INTERLEAVE || policy == MOEK_PLACEMENT_SPLIT) CHECK(copies == 0, "%s: %zu copies", what, copies);
+  size_t bytes = 0;
+  moek_experts_get_packed_bytes(x, &bytes);
+  CHECK(bytes == x->block_bytes + moek_replica_bytes(x), "%s: packed bytes %zu", what, bytes);
+}
+
+static void synthetic_placements(const moek_topology* t) {
+  const moek_topology here = *t;
+  const int32_t wdts[] = {MOEK_DTYPE_F32, MOEK_DTYPE_BF16, MOEK_DTYPE_Q8, MOEK_DTYPE_Q4};
+  const int32_t policies[] = {MOEK_PLACEMENT_INTERLEAVE, MOEK_PLACEMENT_SPLIT, MOEK_PLACEMENT_REPLICATE,
+                              MOEK_PLACEMENT_LOAD, MOEK_PLACEMENT_DEFAULT};
+  const int64_t counts[SE] = {3, 1, ST, 0, 2, 4, 1}; /* expert 2 the hottest */
+  static float ref[ST * SH], y[ST * SH];
+  for (int threads = 1; threads <= 3; threads += 2) {
+    moek_context* c = test_context(threads);
+    for (size_t wi = 0; wi < 4; wi++) {
+      moek_forward_stats f0, fs;
+      moek_experts* x0 = synthetic_experts(c, wdts[wi], MOEK_PLACEMENT_FIRST_TOUCH, NULL, 0);
+      synthetic_forward(c, x0, ref, &f0);
+      const uint64_t total = f0.local_bytes + f0.remote_bytes + f0.unplaced_bytes;
+      CHECK(f0.unplaced_bytes == total && total > 0, "first touch: %llu of %llu bytes unplaced",
+            (unsigned long long)f0.unplaced_bytes, (unsigned long long)total);
+      const uint64_t budget = 2 * (uint64_t)(here.num_nodes - 1) * x0->expert_stride; /* two experts' copies */
+      for (size_t pi = 0; pi < sizeof policies / sizeof *policies; pi++) {
+        const int32_t pol = policies[pi];
+        char what[96];
+        snprintf(what, sizeof what, "%s, %d threads, %d nodes, placement %d", moek_dtype_name(wdts[wi]), threads,
+                 here.num_nodes, pol);
+        moek_experts* x = synthetic_experts(c, wdts[wi], pol, pol == MOEK_PLACEMENT_LOAD ? counts : NULL,
+                                            pol == MOEK_PLACEMENT_LOAD ? budget : 0);
+        if (!x) continue;
+        check_copies(x, pol == MOEK_PLACEMENT_DEFAULT ? MOEK_PLACEMENT_INTERLEAVE : pol, what);
+        if (pol == MOEK_PLACEMENT_LOAD)
+          CHECK(__builtin_popcountll(x->placed.holders[2]) == here.num_nodes, "%s: the hottest expert has %d copies", what,
+                __builtin_popcountll(x->placed.holders[2]));
+        memset(y, 0, sizeof y);
+        synthetic_forward(c, x, y, &fs);
+        CHECK(memcmp(y, ref, sizeof y) == 0, "%s: y differs from the unplaced experts' bitwise", what);
+        CHECK(fs.local_bytes + fs.remote_bytes == total && fs.unplaced_bytes == 0,
+              "%s: local %llu + remote %llu of %llu bytes", what, (unsigned long long)fs.local_bytes,
+              (unsigned long long)fs.remote_bytes, (unsigned long long)total);
+        if (pol == MOEK_PLACEMENT_REPLICATE)
+          CHECK(fs.remote_bytes == 0, "%s: %llu bytes read remotely", what, (unsigned long long)fs.remote_bytes);
+        /* online, through every policy and back; y stays the same bits */
+        const int32_t cycle[] = {MOEK_PLACEMENT_LOAD, MOEK_PLACEMENT_REPLICATE, MOEK_PLACEMENT_SPLIT,
+                                 MOEK_PLACEMENT_FIRST_TOUCH, MOEK_PLACEMENT_INTERLEAVE};
+        for (size_t k = 0; k < sizeof cycle / sizeof *cycle; k++) {
+          moek_placement_desc pd = {.struct_size = sizeof pd, .placement = cycle[k]};
+          if (cycle[k] == MOEK_PLACEMENT_LOAD) pd.expert_counts = counts, pd.replication_budget_bytes = budget;
+          char w2[128];
+          snprintf(w2, sizeof w2, "%s, replaced to %d", what, cycle[k]);
+          CHECK_OK(moek_experts_replace(c, x, &pd));
+          check_copies(x, cycle[k], w2);
+          memset(y, 0, sizeof y);
+          synthetic_forward(c, x, y, &fs);
+          CHECK(memcmp(y, ref, sizeof y) == 0, "%s: y differs from the unplaced experts' bitwise", w2);
+          CHECK(fs.local_bytes + fs.remote_bytes + fs.unplaced_bytes == total, "%s: %llu bytes counted", w2,
+                (unsigned long long)(fs.local_bytes + fs.remote_bytes + fs.unplaced_bytes));
+        }
+        moek_experts_destroy(x);
+      }
+      moek_experts_destroy(x0);
+    }
+    moek_context_destroy(c);
+  }
+  /* a context over some nodes: the experts are placed over those only, and
+   * re-placing them needs a context over the same nodes */
+  const int32_t last = here.nodes[here.num_nodes - 1].os_index;
+  moek_context_desc cd = {.struct_size = sizeof cd, .flags = MOEK_CONTEXT_IGNORE_ENV, .max_isa = test_isa_cap,
+                          .numa_nodes = &last, .num_numa_nodes = 1};
+  moek_context* one = NULL;
+  CHECK_OK(moek_context_create(&cd, &one));
+  int32_t threads = 0;
+  moek_context_get_num_threads(one, &threads);
+  CHECK(threads == here.nodes[here.num_nodes - 1].num_cores, "node %d named: %d threads, it has %d cores", last, threads,
+        here.nodes[here.num_nodes - 1].num_cores);
+  moek_context* all = test_context(2);
+  moek_experts* x = synthetic_experts(all, MOEK_DTYPE_F32, MOEK_PLACEMENT_INTERLEAVE, NULL, 0);
+  moek_experts* x1 = synthetic_experts(one, MOEK_DTYPE_F32, MOEK_PLACEMENT_REPLICATE, NULL, 0);
+  CHECK(x1->num_nodes == 1 && x1->placed.policy == MOEK_PLACEMENT_FIRST_TOUCH && moek_replica_bytes(x1) == 0,
+        "experts of a one-node context: %d nodes, policy %d", x1->num_nodes, x1->placed.policy);
+  moek_placement_desc pd = {.struct_size = sizeof pd, .placement = MOEK_PLACEMENT_SPLIT};
+  EXPECT_ERR(moek_experts_replace(one, x, &pd), MOEK_ERROR_INVALID_ARGUMENT, "the creating context's nodes");
+  moek_forward_stats fs, f1;
+  synthetic_forward(all, x, ref, &f1);
+  synthetic_forward(one, x, y, &fs); /* another context's experts still run, unplaced for its telemetry */
+  CHECK(memcmp(y, ref, sizeof y) == 0 && fs.unplaced_bytes > 0, "experts of another context's nodes: y or telemetry");
+  synthetic_forward(one, x1, y, &fs);
+  CHECK(memcmp(y, ref, sizeof y) == 0, "experts of a one-node context: y differs");
+  moek_experts_destroy(x), moek_experts_destroy(x1);
+  moek_context_destroy(all), moek_context_destroy(one);
+  printf("placed forwards on %d synthetic nodes: every policy and re-placement gave the unplaced y bitwise\n",
+         here.num_nodes);
+}
+
 int main(void) {
+  moek_topology machine;
+  moek_topology_read(NULL, &machine);
+  if (machine.num_nodes < 2)
+    printf("one node here: placed forwards run under HWLOC_SYNTHETIC (ctest -R numa_synthetic)\n");
+  for (size_t i = 0; machine.num_nodes >= 2 && i < sizeof test_isas / sizeof *test_isas; i++)
+    if (test_use_isa(test_isas[i])) synthetic_placements(&machine);
+  test_table_done();
   topologies();
   telemetry();
   /* Qwen3-30B-A3B's layer (128 experts of 3 x 2048 x 768 bf16) and

@@ -12,32 +12,7 @@
 #include "internal.h"
 #include "moek_tables.h"
 
-#ifdef MOEK_HAVE_HWLOC
-#include <hwloc.h>
-#endif
-
 #define MOEK_MAX_THREADS 4096
-
-/* Cores this process may run on: physical cores from hwloc when it is built
- * in (SMT siblings share the FMA units the kernels saturate), else CPUs. */
-static int32_t default_threads(void) {
-#ifdef MOEK_HAVE_HWLOC
-  hwloc_topology_t topo;
-  if (hwloc_topology_init(&topo) == 0) {
-    int n = -1;
-    if (hwloc_topology_load(topo) == 0) n = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
-    hwloc_topology_destroy(topo);
-    if (n > 0) return n > MOEK_MAX_THREADS ? MOEK_MAX_THREADS : n;
-  }
-#endif
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) {
-    int n = CPU_COUNT(&set);
-    if (n > 0) return n > MOEK_MAX_THREADS ? MOEK_MAX_THREADS : n;
-  }
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? (int32_t)(n > MOEK_MAX_THREADS ? MOEK_MAX_THREADS : n) : 1;
-}
 
 double moek_now(void) {
   struct timespec ts;
@@ -51,7 +26,7 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   *out = NULL;
   moek_context_desc d;
   if (user) {
-    moek_status st = MOEK_READ_DESC(fn, "desc", user, &d, sizeof d);
+    moek_status st = MOEK_READ_DESC(fn, "desc", user, &d, MOEK_CONTEXT_DESC_SIZE_V1, sizeof d);
     if (st) return st;
   } else {
     memset(&d, 0, sizeof d);
@@ -69,6 +44,17 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   if (!d.parallel_for && d.parallel_for_user)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                      "%s: desc->parallel_for_user is set but desc->parallel_for is NULL", fn);
+  if (d.reserved0) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->reserved0 = %d must be 0", fn, d.reserved0);
+  if ((d.numa_nodes == NULL) != (d.num_numa_nodes == 0))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: desc->numa_nodes is %s but desc->num_numa_nodes = %d: give both (or neither, for every node)",
+                     fn, d.numa_nodes ? "set" : "NULL", d.num_numa_nodes);
+  moek_topology topo; /* never fails without a synthetic description */
+  moek_topology_read(NULL, &topo);
+  if (d.numa_nodes) {
+    moek_status st = moek_topology_select(fn, &topo, d.numa_nodes, d.num_numa_nodes);
+    if (st) return st;
+  }
 
   int32_t cap = d.max_isa;
   const char* env = (d.flags & MOEK_CONTEXT_IGNORE_ENV) ? NULL : getenv("MOEK_MAX_ISA");
@@ -95,8 +81,10 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   ctx->table = ctx->kernels.best;
   ctx->parallel_for = d.parallel_for;
   ctx->parallel_for_user = d.parallel_for_user;
-  ctx->num_threads = d.parallel_for ? 0 : d.num_threads ? d.num_threads : default_threads();
-  moek_topology_read(NULL, &ctx->topo); /* never fails without a synthetic description */
+  ctx->topo = topo;
+  /* physical cores (SMT siblings share the FMA units the kernels saturate); CPUs without hwloc */
+  ctx->num_threads = d.parallel_for ? 0 : d.num_threads ? d.num_threads
+                                        : topo.num_cores < MOEK_MAX_THREADS ? topo.num_cores : MOEK_MAX_THREADS;
   if (ctx->num_threads > 1) {
     moek_status st = moek_pool_create(ctx->num_threads, !(d.flags & MOEK_CONTEXT_NO_BIND), &ctx->topo, &ctx->pool);
     if (st) {
@@ -156,15 +144,41 @@ void moek_parallel_run(moek_context* ctx, size_t n, moek_task_fn task, void* arg
     for (size_t i = 0; i < n; i++) task(arg, i);
 }
 
+#define WEIGHTS_PAGE ((size_t)4096)
+#define WEIGHTS_HUGE ((size_t)2 << 20)
+
+/* The span mapped for `bytes` of weights (0: from the heap). */
+static size_t weights_span(size_t bytes) {
+  if (bytes < WEIGHTS_PAGE) return 0;
+  const size_t unit = bytes < WEIGHTS_HUGE ? WEIGHTS_PAGE : WEIGHTS_HUGE;
+  return (bytes + unit - 1) & ~(unit - 1);
+}
+
 void* moek_alloc_weights(size_t bytes) {
-  const size_t huge = (size_t)2 << 20;
-  if (bytes < huge) return aligned_alloc(MOEK_ALIGN, moek_align_up(bytes));
-  const size_t size = (bytes + huge - 1) & ~(huge - 1);
-  void* p = aligned_alloc(huge, size);
+  const size_t span = weights_span(bytes);
+  if (!span) return aligned_alloc(MOEK_ALIGN, moek_align_up(bytes));
+  const size_t align = span < WEIGHTS_HUGE ? WEIGHTS_PAGE : WEIGHTS_HUGE;
+  const size_t over = span + (align > WEIGHTS_PAGE ? align : 0);
+  if (over < span) return NULL;
+  char* m = mmap(NULL, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return NULL;
+  /* trim to an aligned span: whole 2 MiB pages for the kernel to back with huge pages */
+  char* p = (char*)(((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1));
+  if (p > m) munmap(m, (size_t)(p - m));
+  if (m + over > p + span) munmap(p + span, (size_t)(m + over - (p + span)));
 #ifdef MADV_HUGEPAGE
-  if (p) madvise(p, size, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+  if (align == WEIGHTS_HUGE) madvise(p, span, MADV_HUGEPAGE); /* advice only: failure changes nothing */
 #endif
   return p;
+}
+
+void moek_free_weights(void* p, size_t bytes) {
+  if (!p) return;
+  const size_t span = weights_span(bytes);
+  if (span)
+    munmap(p, span);
+  else
+    free(p);
 }
 
 void* moek_workspace(moek_context* ctx, size_t bytes, const char* fn) {

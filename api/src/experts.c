@@ -265,59 +265,17 @@ static void pack_task(void* arg, size_t i) {
     moek_pack_matrix(j->x->slot, &p, (void*)moek_expert_w(j->x, (int)(i % 2), (int64_t)e));
 }
 
-/* Binds the packed weights to the context's nodes (docs/numa.md), before
- * packing touches them. Interleave: expert e's pages to its home node;
- * split: each matrix's panel slices to their nodes. A binding the kernel
- * refuses (a synthetic topology, no permission) leaves the pages where the
- * packing touches them, and x->bound false; scheduling by node still runs. */
-static moek_status place(const char* fn, const moek_context* ctx, moek_experts* x) {
-  if (x->placement == MOEK_PLACEMENT_FIRST_TOUCH) return MOEK_SUCCESS;
-  const int32_t N = x->num_nodes;
-  const size_t E = (size_t)x->num_experts;
-  bool ok = true;
-  const uintptr_t page = 4096;
-  if (x->placement == MOEK_PLACEMENT_INTERLEAVE) {
-    moek_place_plan plan;
-    moek_status st = moek_plan_placement(MOEK_PLACE_INTERLEAVE, N, (int32_t)E, x->expert_stride, NULL, 0, &plan);
-    if (st) return st;
-    x->home = malloc(E * sizeof *x->home);
-    if (!x->home) {
-      moek_place_plan_free(&plan);
-      return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory for the placement of %zu experts", fn, E);
-    }
-    for (size_t e = 0; e < E; e++) {
-      x->home[e] = __builtin_ctzll(plan.holders[e]);
-      ok = ok && moek_numa_bind((char*)x->block + e * x->expert_stride, x->expert_stride,
-                                ctx->topo.nodes[x->home[e]].os_index);
-    }
-    moek_place_plan_free(&plan);
-  } else { /* split: per matrix, node g's panels; their pages rounded to page boundaries */
-    const size_t P[2] = {moek_panels(x->slot, (size_t)x->inter, x->gated), moek_panels(x->slot, (size_t)x->hidden, false)};
-    const size_t pb[2] = {x->gateup_panel_bytes, x->down_panel_bytes};
-    for (size_t e = 0; e < E && ok; e++)
-      for (int m = 0; m < 2 && ok; m++) {
-        const uintptr_t base = (uintptr_t)moek_expert_w(x, m, (int64_t)e);
-        for (int32_t g = 0; g < N && ok; g++) {
-          const size_t first = (g * P[m] + N - 1) / N, last = ((g + 1) * P[m] + N - 1) / N; /* panels [first, last) */
-          uintptr_t a = (base + first * pb[m] + page - 1) & ~(page - 1), b = (base + last * pb[m]) & ~(page - 1);
-          if (g == N - 1) b = (base + P[m] * pb[m] + page - 1) & ~(page - 1);
-          if (b > a) ok = moek_numa_bind((void*)a, b - a, ctx->topo.nodes[g].os_index);
-        }
-      }
-  }
-  x->bound = ok;
-  return MOEK_SUCCESS;
-}
-
 moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user, moek_experts** out) {
   static const char fn[] = "moek_experts_create";
   if (!out) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: experts (the output pointer) is NULL", fn);
   *out = NULL;
   if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
   moek_experts_desc d;
-  moek_status st = MOEK_READ_DESC(fn, "desc", user, &d, MOEK_EXPERTS_DESC_SIZE_V1, MOEK_EXPERTS_DESC_SIZE_V2, sizeof d);
+  moek_status st = MOEK_READ_DESC(fn, "desc", user, &d, MOEK_EXPERTS_DESC_SIZE_V1, MOEK_EXPERTS_DESC_SIZE_V2,
+                                  MOEK_EXPERTS_DESC_SIZE_V3, sizeof d);
   if (st) return st;
-  if (d.placement < MOEK_PLACEMENT_DEFAULT || d.placement > MOEK_PLACEMENT_FIRST_TOUCH)
+  const moek_place_spec spec = {d.placement, d.expert_counts, d.replication_budget_bytes};
+  if (d.placement < MOEK_PLACEMENT_DEFAULT || d.placement > MOEK_PLACEMENT_LOAD)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->placement = %d is not a moek_placement_policy", fn,
                      d.placement);
   if (d.reserved) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->reserved = %d must be 0", fn, d.reserved);
@@ -340,6 +298,7 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   if (d.num_experts < 1 || d.num_experts > MOEK_MAX_DIM)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->num_experts = %lld is outside [1, %lld]", fn,
                      (long long)d.num_experts, MOEK_MAX_DIM);
+  if ((st = moek_check_place_spec(fn, "desc", &spec, d.num_experts))) return st;
   if (d.hidden < 1 || d.hidden > MOEK_MAX_DIM)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->hidden = %lld is outside [1, %lld]", fn,
                      (long long)d.hidden, MOEK_MAX_DIM);
@@ -413,11 +372,10 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   x->down_bytes = moek_align_up(moek_packed_bytes(x->slot, &shape));
   x->down_panel_bytes = x->slot->panel_bytes(x->wformat, I, group, 0);
   x->num_nodes = ctx->topo.num_nodes;
-  x->placement = d.placement == MOEK_PLACEMENT_DEFAULT ? MOEK_PLACEMENT_INTERLEAVE : d.placement;
-  if (x->num_nodes < 2) x->placement = MOEK_PLACEMENT_FIRST_TOUCH, x->num_nodes = 1;
-  /* interleaved experts start on pages of their own, so each binds whole */
+  for (int32_t n = 0; n < x->num_nodes; n++) x->os_node[n] = ctx->topo.nodes[n].os_index;
+  /* on several nodes each expert starts on a page of its own, so it binds (and moves) whole */
   x->expert_stride = x->gateup_bytes + x->down_bytes;
-  if (x->placement == MOEK_PLACEMENT_INTERLEAVE) x->expert_stride = (x->expert_stride + 4095) & ~(size_t)4095;
+  if (x->num_nodes > 1) x->expert_stride = (x->expert_stride + 4095) & ~(size_t)4095;
   const size_t packed = E * x->expert_stride;
   const bool any_bias = d.b_gate || d.b_up || d.b_down;
   total = packed + (any_bias ? bias_floats * 4 : 0);
@@ -427,7 +385,7 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
     return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory for %zu bytes of packed weights", fn, total);
   }
   x->block_bytes = total;
-  if ((st = place(fn, ctx, x))) {
+  if ((st = moek_place_new(fn, ctx, x, &spec))) {
     moek_experts_destroy(x);
     return st;
   }
@@ -454,6 +412,7 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   pthread_mutex_lock(&ctx->call_lock);
   moek_parallel_run(ctx, 2 * E, pack_task, &job);
   pthread_mutex_unlock(&ctx->call_lock);
+
   for (size_t i = 0; i < 2 * E && !st; i++) /* the first bad element in expert order */
     if (job.bad[i]) {
       const matrix_src* m = job.bad[i];
@@ -476,14 +435,17 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
     moek_experts_destroy(x);
     return st;
   }
+  pthread_mutex_lock(&ctx->call_lock); /* the copies on other nodes, from the packed weights */
+  moek_fill_replicas(ctx, x);
+  pthread_mutex_unlock(&ctx->call_lock);
   *out = x;
   return MOEK_SUCCESS;
 }
 
 moek_status moek_experts_destroy(moek_experts* x) {
   if (!x) return MOEK_SUCCESS;
-  free(x->home);
-  free(x->block);
+  moek_placed_free(&x->placed);
+  moek_free_weights(x->block, x->block_bytes);
   free(x);
   return MOEK_SUCCESS;
 }
@@ -491,6 +453,6 @@ moek_status moek_experts_destroy(moek_experts* x) {
 moek_status moek_experts_get_packed_bytes(const moek_experts* x, size_t* bytes) {
   if (!x) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_experts_get_packed_bytes: experts is NULL");
   if (!bytes) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_experts_get_packed_bytes: bytes is NULL");
-  *bytes = x->block_bytes;
+  *bytes = x->block_bytes + moek_replica_bytes(x);
   return MOEK_SUCCESS;
 }

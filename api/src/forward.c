@@ -57,6 +57,8 @@ typedef struct forward_job {
   /* telemetry (args->stats): bytes by where they were read from, and busy
    * nanoseconds per node */
   const moek_topology* topo;
+  const uint8_t* task_nodes; /* of a grouped phase: the node each task was grouped on; NULL otherwise */
+  bool same_nodes;           /* the context has the nodes the experts were placed over */
   bool stats;
   atomic_uint_fast64_t local_bytes, remote_bytes, unplaced_bytes;
   atomic_uint_fast64_t busy_ns[MOEK_STATS_MAX_NODES];
@@ -145,44 +147,79 @@ static void account(forward_job* j, int32_t node, size_t n_cols, size_t panel_by
   atomic_fetch_add_explicit(&j->busy_ns[slot], (uint64_t)((moek_now() - t0) * 1e9), memory_order_relaxed);
 }
 
-/* The node holding the weights task i of the current phase streams, or -1
- * when the experts are not placed. */
-static int32_t task_node(const forward_job* j, size_t i) {
-  const moek_experts* x = j->x;
-  if (x->placement == MOEK_PLACEMENT_INTERLEAVE) return x->home[j->blocks[i / j->col_tiles].expert];
-  if (x->placement == MOEK_PLACEMENT_SPLIT)
-    return moek_split_node((i % j->col_tiles) * j->tile_n / j->per, j->panels, x->num_nodes);
-  return -1;
+/* Where task i of the current phase is grouped, from the placement alone:
+ * the node holding its expert (or, split, its columns); FREE when several
+ * nodes hold a copy; -1 when the experts are not placed. */
+#define FREE (-2)
+static int32_t fixed_node(const forward_job* j, size_t i) {
+  const moek_placed* p = &j->x->placed;
+  if (p->policy == MOEK_PLACEMENT_SPLIT)
+    return moek_split_node((i % j->col_tiles) * j->tile_n / j->per, j->panels, j->x->num_nodes);
+  if (!p->home) return -1;
+  const int32_t e = j->blocks[i / j->col_tiles].expert;
+  const uint64_t h = p->holders[e];
+  return (h & (h - 1)) == 0 ? p->home[e] : FREE;
 }
 
-/* Grows the task order scratch to n entries. */
-static bool group_scratch(uint32_t** order, size_t* cap, size_t n) {
-  if (n <= *cap) return true;
-  uint32_t* p = realloc(*order, n * sizeof *p);
-  if (!p) return false;
-  *order = p, *cap = n;
-  return true;
+/* Task i's weights (which 0: gate/up, 1: down) and, in *node, the node
+ * they are read from (-1: not placed, or placed over other nodes than the
+ * context's). A copied expert is read from the copy on the running core's
+ * node when there is one, stolen or not. */
+static const void* task_weights(const forward_job* j, size_t i, int which, int32_t* node) {
+  const moek_experts* x = j->x;
+  const moek_placed* p = &x->placed;
+  const int32_t e = j->blocks[i / j->col_tiles].expert;
+  *node = !j->same_nodes ? -1 : j->task_nodes ? j->task_nodes[i] : fixed_node(j, i);
+  const uint64_t h = p->holders ? p->holders[e] : 0;
+  if (!j->same_nodes || (h & (h - 1)) == 0) return moek_expert_w(x, which, e);
+  const int32_t here = moek_topology_node_of_cpu(j->topo);
+  if (h >> here & 1)
+    *node = here;
+  else if (*node < 0)
+    *node = p->home[e];
+  return p->copies[(size_t)e * (size_t)x->num_nodes + (size_t)*node] + (which ? x->gateup_bytes : 0);
 }
 
 /* One phase's tasks: grouped by node when the experts are placed and moek's
  * pool runs them (each node's threads take their node's tasks first), else
- * as they come. The grouping is a counting sort into scratch (order, begin)
- * of the caller's. */
+ * as they come. A copied expert's tasks go to its holders, each to the one
+ * with the fewest tasks so far. The grouping is a counting sort into the
+ * caller's scratch (order: n task indices, then their n nodes; begin). */
 static void run_phase(moek_context* ctx, forward_job* j, size_t n, moek_task_fn task, uint32_t* order,
                       size_t* begin) {
   const int32_t N = j->x->num_nodes;
+  j->task_nodes = NULL;
   if (!order || !ctx->pool || n < 2) {
     moek_parallel_run(ctx, n, task, j);
     return;
   }
+  uint8_t* nodes = (uint8_t*)(order + n);
   memset(begin, 0, sizeof(size_t) * (size_t)(N + 1));
-  for (size_t i = 0; i < n; i++) begin[task_node(j, i) + 1]++;
+  size_t* count = begin + 1;
+  bool any_free = false;
+  for (size_t i = 0; i < n; i++) {
+    const int32_t g = fixed_node(j, i);
+    any_free = any_free || g == FREE;
+    if (g >= 0) count[g]++;
+    nodes[i] = g >= 0 ? (uint8_t)g : 0xff;
+  }
+  for (size_t i = 0; any_free && i < n; i++) {
+    if (nodes[i] != 0xff) continue;
+    const uint64_t h = j->x->placed.holders[j->blocks[i / j->col_tiles].expert];
+    int32_t best = -1;
+    for (int32_t g = 0; g < N; g++)
+      if ((h >> g & 1) && (best < 0 || count[g] < count[best])) best = g;
+    nodes[i] = (uint8_t)best;
+    count[best]++;
+  }
   for (int32_t g = 0; g < N; g++) begin[g + 1] += begin[g];
   size_t fill[MOEK_MAX_NODES];
   memcpy(fill, begin, sizeof(size_t) * (size_t)N);
-  for (size_t i = 0; i < n; i++) order[fill[task_node(j, i)]++] = (uint32_t)i;
+  for (size_t i = 0; i < n; i++) order[fill[nodes[i]]++] = (uint32_t)i;
+  j->task_nodes = nodes;
   const moek_task_groups g = {.n = N, .begin = begin, .order = order};
   moek_pool_run_groups(ctx->pool, &g, task, j);
+  j->task_nodes = NULL;
 }
 
 static void gateup_task(void* arg, size_t i) {
@@ -192,7 +229,9 @@ static void gateup_task(void* arg, size_t i) {
   const size_t n0 = (i % j->col_tiles) * j->tile_n;
   const moek_experts* x = j->x;
   const size_t e = (size_t)b->expert;
-  if (moek_test_tile_hook) moek_test_tile_hook(b->expert, task_node(j, i), moek_task_stolen);
+  int32_t node;
+  const void* w = task_weights(j, i, 0, &node);
+  if (moek_test_tile_hook) moek_test_tile_hook(b->expert, node, moek_task_stolen);
   /* the routed rows of this block, gathered as the tiles load them */
   const moek_rows rows = {.base = j->xq ? j->xq : (const char*)j->xc,
                           .stride = j->xq ? j->xq_bytes : j->xc_stride * moek_dtype_size(j->xc_dtype),
@@ -210,9 +249,9 @@ static void gateup_task(void* arg, size_t i) {
       .h = j->h + (size_t)b->begin * j->I,
       .h_stride = j->I,
   };
-  moek_run_gateup(j->s, &rows, (size_t)(b->end - b->begin), moek_expert_w(x, 0, b->expert), x->gateup_panel_bytes, n0,
-                  min_size(n0 + j->tile_n, j->I), t);
-  if (j->stats) account(j, task_node(j, i), min_size(n0 + j->tile_n, j->I) - n0, x->gateup_panel_bytes, t0);
+  moek_run_gateup(j->s, &rows, (size_t)(b->end - b->begin), w, x->gateup_panel_bytes, n0, min_size(n0 + j->tile_n, j->I),
+                  t);
+  if (j->stats) account(j, node, min_size(n0 + j->tile_n, j->I) - n0, x->gateup_panel_bytes, t0);
 }
 
 static void down_task(void* arg, size_t i) {
@@ -221,7 +260,9 @@ static void down_task(void* arg, size_t i) {
   const row_block* b = &j->blocks[i / j->col_tiles];
   const size_t n0 = (i % j->col_tiles) * j->tile_n;
   const moek_experts* x = j->x;
-  if (moek_test_tile_hook) moek_test_tile_hook(b->expert, task_node(j, i), moek_task_stolen);
+  int32_t node;
+  const void* w = task_weights(j, i, 1, &node);
+  if (moek_test_tile_hook) moek_test_tile_hook(b->expert, node, moek_task_stolen);
   /* h rows of one block are consecutive (f32 rows, their bf16 copies, or their records) */
   const moek_rows rows = {.base = j->hq   ? j->hq + (size_t)b->begin * j->hq_bytes
                                   : j->hb ? (const char*)(j->hb + (size_t)b->begin * j->I)
@@ -235,9 +276,8 @@ static void down_task(void* arg, size_t i) {
       .out = j->out + (size_t)b->begin * j->H,
       .out_stride = j->H,
   };
-  moek_run_down(j->s, &rows, (size_t)(b->end - b->begin), moek_expert_w(x, 1, b->expert), x->down_panel_bytes, n0,
-                min_size(n0 + j->tile_n, j->H), t);
-  if (j->stats) account(j, task_node(j, i), min_size(n0 + j->tile_n, j->H) - n0, x->down_panel_bytes, t0);
+  moek_run_down(j->s, &rows, (size_t)(b->end - b->begin), w, x->down_panel_bytes, n0, min_size(n0 + j->tile_n, j->H), t);
+  if (j->stats) account(j, node, min_size(n0 + j->tile_n, j->H) - n0, x->down_panel_bytes, t0);
 }
 
 #define MOEK_MAX_INLINE_K 64
@@ -435,8 +475,15 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
   /* Per assignment: h and out rows, its sorted row, its token, a row block,
    * its h record or bf16 h row; per token: its f32 x row when converting,
    * its bf16 x row when rounding, its x record. */
+  /* placed experts: each phase's tasks grouped by node (run_phase), their order and nodes in the
+   * workspace, 5 bytes per task; a block holds at least one row, so a phase has at most
+   * P x (its columns / the table's tile) tasks */
+  bool same_nodes = ctx->topo.num_nodes == x->num_nodes;
+  for (int32_t n = 0; same_nodes && n < x->num_nodes; n++) same_nodes = ctx->topo.nodes[n].os_index == x->os_node[n];
+  const bool grouped = x->placed.policy != MOEK_PLACEMENT_FIRST_TOUCH && ctx->pool && same_nodes;
+  const size_t tiles_per_row = grouped ? ((H > I ? H : I) + s->tile_n - 1) / s->tile_n : 0;
   const size_t per_token = (I + H) * 4 * k + (4 + 4 + sizeof(row_block) + hq_bytes + (bf16_act ? I * 2 : 0)) * k +
-                           (convert_x ? H * 4 : 0) + (round_x ? H * 2 : 0) + xq_bytes;
+                           (convert_x ? H * 4 : 0) + (round_x ? H * 2 : 0) + xq_bytes + tiles_per_row * 5 * k;
   size_t chunk = WORKSPACE_BUDGET / per_token;
   if (chunk < 1) chunk = 1;
   if (chunk > T) chunk = T;
@@ -445,7 +492,7 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
                        moek_align_up((P + E) * sizeof(row_block)) + moek_align_up((E + 1) * 4) +
                        (convert_x ? moek_align_up(chunk * H * 4) : 0) + moek_align_up(chunk * xq_bytes) +
                        moek_align_up(P * hq_bytes) + (round_x ? moek_align_up(chunk * H * 2) : 0) +
-                       (bf16_act ? moek_align_up(P * I * 2) : 0);
+                       (bf16_act ? moek_align_up(P * I * 2) : 0) + moek_align_up(P * tiles_per_row * 5);
 
   pthread_mutex_lock(&ctx->call_lock);
   char* ws = moek_workspace(ctx, bytes, fn);
@@ -474,14 +521,14 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
     ws += moek_align_up(P * I * 2);
     j.xb = round_x ? (uint16_t*)ws : NULL;
   }
+  ws += round_x ? moek_align_up(chunk * H * 2) : 0;
+  uint32_t* order = grouped ? (uint32_t*)ws : NULL;
   j.rows = rows;
   j.pos = pos;
   j.blocks = blocks;
   const size_t xs = a.x_stride ? (size_t)a.x_stride : H;
-  /* placed experts: each phase's tasks grouped by node (run_phase) */
-  const bool grouped = x->placement != MOEK_PLACEMENT_FIRST_TOUCH && ctx->pool;
-  uint32_t* order = NULL;
-  size_t order_cap = 0, begin[MOEK_MAX_NODES + 1];
+  j.same_nodes = same_nodes;
+  size_t begin[MOEK_MAX_NODES + 1];
 
   for (size_t t0 = 0; t0 < T; t0 += chunk) {
     j.t0 = t0;
@@ -502,7 +549,6 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
     j.tile_n = phase_tile(s->tile_n, I, j.n_blocks, ctx->num_threads);
     j.col_tiles = (I + j.tile_n - 1) / j.tile_n;
     j.per = x->gated ? s->nr_gated : s->nr, j.panels = moek_panels(s, I, x->gated);
-    if (grouped && !group_scratch(&order, &order_cap, j.n_blocks * j.col_tiles)) goto oom;
     run_phase(ctx, &j, j.n_blocks * j.col_tiles, gateup_task, order, begin);
     if (quant)
       moek_parallel_run(ctx, (j.n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_h_task, &j);
@@ -511,7 +557,6 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
     j.tile_n = phase_tile(s->tile_n, H, j.n_blocks, ctx->num_threads);
     j.col_tiles = (H + j.tile_n - 1) / j.tile_n;
     j.per = s->nr, j.panels = moek_panels(s, H, false);
-    if (grouped && !group_scratch(&order, &order_cap, j.n_blocks * j.col_tiles)) goto oom;
     run_phase(ctx, &j, j.n_blocks * j.col_tiles, down_task, order, begin);
     atomic_store_explicit(&j.first_bad, SIZE_MAX, memory_order_relaxed);
     moek_parallel_run(ctx, (j.tn + TOKENS_PER_COMBINE_TASK - 1) / TOKENS_PER_COMBINE_TASK, combine_task, &j);
@@ -519,12 +564,10 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
     if (bad != SIZE_MAX) {
       st = fail_overflow(fn, &j, bad);
       pthread_mutex_unlock(&ctx->call_lock);
-      free(order);
       return st;
     }
   }
   pthread_mutex_unlock(&ctx->call_lock);
-  free(order);
   if (a.stats) {
     moek_forward_stats* o = a.stats;
     o->local_bytes = atomic_load(&j.local_bytes), o->remote_bytes = atomic_load(&j.remote_bytes);
@@ -540,8 +583,4 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
             ctx->kernels.combine_table->name, T, k, E, H, I, moek_dtype_name(a.x_dtype), moek_dtype_name(a.y_dtype),
             ctx->num_threads, (moek_now() - start) * 1e3);
   return MOEK_SUCCESS;
-oom:
-  pthread_mutex_unlock(&ctx->call_lock);
-  free(order);
-  return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory for the NUMA task order", fn);
 }

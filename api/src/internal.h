@@ -181,17 +181,26 @@ typedef struct moek_topology {
  * whose topology does not fit (more than MOEK_MAX_NODES nodes, cores in no
  * node), is one node. */
 moek_status moek_topology_read(const char* synthetic, moek_topology* t);
+/* Keeps only the nodes of OS numbers os_nodes[0 .. n) (moek_context_desc.numa_nodes), in the
+ * machine's order; fails naming desc->numa_nodes[i] for one that is not a node with cores, or
+ * is named twice. */
+moek_status moek_topology_select(const char* fn, moek_topology* t, const int32_t* os_nodes, int32_t n);
+/* Pool thread i's core (hwloc logical index): the (i mod cores)-th core of
+ * t's nodes in order; *node gets its node. */
+int32_t moek_topology_core(const moek_topology* t, int32_t i, int32_t* node);
+/* Binds the calling thread to a core (hwloc logical index); false if it cannot be. */
+bool moek_bind_thread_to_core(int32_t core);
 /* The node of the CPU the calling thread runs on now (0 if unknown). */
 int32_t moek_topology_node_of_cpu(const moek_topology* t);
 
 /* bytes of zeroed memory bound to NUMA node os_node (hwloc's os_index),
  * strictly: NULL when that cannot be done (no hwloc, no such node, out of
- * memory there). Freed with moek_numa_free(p, bytes). */
+ * memory there). Freed with moek_free_weights(p, bytes). */
 void* moek_numa_alloc(int32_t os_node, size_t bytes);
-/* Binds [p, p + bytes) (page-aligned, not yet touched) to node os_node,
- * strictly; false when that cannot be done. */
-bool moek_numa_bind(void* p, size_t bytes, int32_t os_node);
-void moek_numa_free(void* p, size_t bytes);
+/* Binds [p, p + bytes) (page-aligned) to node os_node, strictly; pages
+ * already touched move there with migrate. false when that cannot be done
+ * (the data stays intact and where it was). */
+bool moek_numa_bind(void* p, size_t bytes, int32_t os_node, bool migrate);
 
 /* Expert placement policies (placement.c, docs/numa.md). */
 enum { MOEK_PLACE_INTERLEAVE = 0, MOEK_PLACE_SPLIT = 1, MOEK_PLACE_REPLICATE = 2, MOEK_PLACE_LOAD = 3 };
@@ -259,6 +268,27 @@ void moek_parallel_run(moek_context* ctx, size_t n, moek_task_fn task, void* arg
  * (and the error recorded) when it cannot grow. Valid until the next call. */
 void* moek_workspace(moek_context* ctx, size_t bytes, const char* fn);
 
+/* Where an experts object's packed weights are on the context's nodes
+ * (docs/numa.md). policy: the one in effect (FIRST_TOUCH on one node).
+ * Whole-expert policies (INTERLEAVE, REPLICATE, LOAD): expert e's copy in
+ * x->block is bound to node home[e]; holders[e] has bit n set for every
+ * node n holding a copy, and copies[e * num_nodes + n] is that copy (NULL
+ * where n holds none; copies itself NULL when no expert has a replica).
+ * The replicas of node n live in replica[n] (replica_numa[n]: bound there
+ * by moek_numa_alloc; else from moek_alloc_weights, unbound). SPLIT: node g holds
+ * the panels [g P / N, (g + 1) P / N) of every matrix of P panels. bound:
+ * the kernel accepted every binding. */
+typedef struct moek_placed {
+  int32_t policy;
+  int32_t* home;
+  uint64_t* holders;
+  const char** copies;
+  void* replica[MOEK_MAX_NODES];
+  size_t replica_bytes[MOEK_MAX_NODES];
+  bool replica_numa[MOEK_MAX_NODES];
+  bool bound;
+} moek_placed;
+
 struct moek_experts {
   /* the slot (and its table) that packed every matrix: its layout */
   const moek_gemm_slot* slot;
@@ -276,21 +306,34 @@ struct moek_experts {
   size_t block_bytes;
   size_t gateup_bytes, down_bytes; /* packed size of one expert's matrices, 64-aligned */
   float *b_gate, *b_up, *b_down;   /* [E x I], [E x I], [E x H] or NULL */
-  size_t expert_stride;            /* bytes from one expert's weights to the next's (page-aligned when placed) */
-  /* NUMA placement (docs/numa.md): the policy in effect (FIRST_TOUCH on one
-   * node), over num_nodes of the context's nodes; interleave: home[e] is
-   * expert e's node; split: node g holds the panels [g P / N, (g + 1) P / N)
-   * of every matrix of P panels. bound: the pages really are bound there
-   * (the kernel accepted the binding). */
-  int32_t placement, num_nodes;
-  int32_t* home;
-  bool bound;
+  size_t expert_stride;            /* bytes from one expert's weights to the next's (page-aligned on several nodes) */
+  int32_t num_nodes;               /* the creating context's nodes (1: nothing is placed) */
+  int32_t os_node[MOEK_MAX_NODES]; /* their OS numbers: a re-placement's context must have the same */
+  moek_placed placed;              /* where the weights are (placed.c); swapped whole by moek_experts_replace */
 };
 
-/* Expert e's packed gate/up (which 0) or down (which 1) weights. */
+/* Expert e's packed gate/up (which 0) or down (which 1) weights: its copy in x->block. */
 static inline const void* moek_expert_w(const moek_experts* x, int which, int64_t e) {
   return (const char*)x->block + (size_t)e * x->expert_stride + (which ? x->gateup_bytes : 0);
 }
+
+/* placed.c: binding the packed weights to nodes (docs/numa.md). */
+/* What moek_experts_create and moek_experts_replace were asked for, validated. */
+typedef struct moek_place_spec {
+  int32_t policy;          /* moek_placement_policy */
+  const int64_t* counts;   /* [E] routed assignments per expert (MOEK_PLACEMENT_LOAD), or NULL */
+  uint64_t budget;         /* replication_budget_bytes */
+} moek_place_spec;
+/* Checks a spec's fields (arg: "desc" for the messages). */
+moek_status moek_check_place_spec(const char* fn, const char* arg, const moek_place_spec* s, int64_t num_experts);
+/* At create, after x->block is allocated and before packing touches it:
+ * binds x->block to the nodes and allocates the replicas (filled by
+ * moek_fill_replicas once packed). */
+moek_status moek_place_new(const char* fn, const moek_context* ctx, moek_experts* x, const moek_place_spec* s);
+void moek_fill_replicas(moek_context* ctx, moek_experts* x);
+void moek_placed_free(moek_placed* p);
+/* Bytes of the replicas (beyond x->block). */
+size_t moek_replica_bytes(const moek_experts* x);
 
 /* The node that holds panel `panel` of a matrix of `panels` panels (split). */
 static inline int32_t moek_split_node(size_t panel, size_t panels, int32_t nodes) {
@@ -309,12 +352,17 @@ struct moek_router {
   float* selection_bias; /* own copies or NULL */
   float* router_bias;
   void* w_packed;        /* W_router in the table's layout, or NULL (logits only) */
+  size_t w_packed_bytes;
 };
 
-/* Memory for packed weights: 2 MiB aligned and advised as transparent huge
- * pages where Linux offers them (fewer page faults while packing, fewer TLB
- * misses while streaming gigabytes of weights). Free with free(). */
+/* Memory for packed weights: from a page up, fresh pages mapped for it
+ * (never touched, so a NUMA binding before the first write places every
+ * page; the heap may hand back pages already touched elsewhere); from 2 MiB
+ * up, 2 MiB aligned and advised as transparent huge pages (fewer page faults
+ * while packing, fewer TLB misses while streaming gigabytes of weights).
+ * Free with moek_free_weights(p, bytes), the same bytes. */
 void* moek_alloc_weights(size_t bytes);
+void moek_free_weights(void* p, size_t bytes);
 
 #define MOEK_ALIGN 64u
 static inline size_t moek_align_up(size_t v) { return (v + MOEK_ALIGN - 1) & ~(size_t)(MOEK_ALIGN - 1); }

@@ -4,8 +4,8 @@
  * microseconds: the gap between the parallel regions of one forward call, or
  * between layers) before it sleeps on a condition variable; the caller waits
  * for the workers the same way. With hwloc, worker i is bound to core i of
- * the cores this process may use (the calling thread is left alone: its
- * placement is the engine's).
+ * the context's nodes (moek_topology_core; the calling thread is left
+ * alone: its placement is the engine's).
  *
  * NUMA: a worker belongs to the node of its core. A grouped run
  * (moek_pool_run_groups) gives each node's tasks their own counter; a
@@ -17,10 +17,6 @@
 
 #include "internal.h"
 
-#ifdef MOEK_HAVE_HWLOC
-#include <hwloc.h>
-#endif
-
 #define SPIN_PAUSES 4000
 
 _Thread_local int moek_task_stolen;
@@ -28,6 +24,7 @@ _Thread_local int moek_task_stolen;
 typedef struct worker_arg {
   struct moek_pool* pool;
   int32_t index; /* 1 .. num_threads - 1 */
+  int32_t core;  /* the hwloc logical core it binds to, -1: none */
 } worker_arg;
 
 struct moek_pool {
@@ -48,9 +45,6 @@ struct moek_pool {
   atomic_size_t group_next[MOEK_MAX_NODES];
   int32_t* worker_group;           /* [num_threads]: the node of each worker (0: the caller's, looked up per run) */
   const moek_topology* topo_nodes; /* the context's (it outlives the pool): the caller's node */
-#ifdef MOEK_HAVE_HWLOC
-  hwloc_topology_t topo;
-#endif
 };
 
 static inline void cpu_relax(void) {
@@ -77,22 +71,10 @@ static void drain(moek_pool* p, size_t n, moek_task_fn task, void* arg, int32_t 
   moek_task_stolen = 0;
 }
 
-static void bind_worker(moek_pool* p, int32_t index) {
-#ifdef MOEK_HAVE_HWLOC
-  if (!p->topo) return;
-  const int cores = hwloc_get_nbobjs_by_type(p->topo, HWLOC_OBJ_CORE);
-  if (cores <= 0) return;
-  hwloc_obj_t core = hwloc_get_obj_by_type(p->topo, HWLOC_OBJ_CORE, (unsigned)(index % cores));
-  if (core) hwloc_set_cpubind(p->topo, core->cpuset, HWLOC_CPUBIND_THREAD); /* best effort */
-#else
-  (void)p, (void)index;
-#endif
-}
-
 static void* worker_main(void* vp) {
   worker_arg* wa = vp;
   moek_pool* p = wa->pool;
-  bind_worker(p, wa->index);
+  if (wa->core >= 0) moek_bind_thread_to_core(wa->core); /* best effort */
   uint64_t seen = 0;
   for (;;) {
     uint64_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
@@ -150,24 +132,13 @@ moek_status moek_pool_create(int32_t num_threads, bool bind, const moek_topology
   atomic_init(&p->busy, 0);
   atomic_init(&p->next, 0);
   for (int i = 0; i < MOEK_MAX_NODES; i++) atomic_init(&p->group_next[i], 0);
-  /* worker i runs on core i % cores (bind_worker): its node holds that core */
+  /* worker i runs on the i-th core of the context's nodes (in turn), and belongs to that core's node */
   p->topo_nodes = topo;
   for (int32_t i = 1; i < num_threads; i++) {
-    const int32_t core = topo->num_cores > 0 ? i % topo->num_cores : 0;
-    for (int32_t n = 0; n < topo->num_nodes; n++)
-      if (core >= topo->nodes[n].first_core && core < topo->nodes[n].first_core + topo->nodes[n].num_cores)
-        p->worker_group[i] = n;
+    const int32_t core = moek_topology_core(topo, i, &p->worker_group[i]);
+    p->args[i - 1] = (worker_arg){p, i, bind ? core : -1};
   }
-#ifdef MOEK_HAVE_HWLOC
-  if (bind && (hwloc_topology_init(&p->topo) != 0 || hwloc_topology_load(p->topo) != 0)) {
-    if (p->topo) hwloc_topology_destroy(p->topo);
-    p->topo = NULL;
-  }
-#else
-  (void)bind;
-#endif
   for (int32_t i = 0; i < num_threads - 1; i++) {
-    p->args[i] = (worker_arg){p, i + 1};
     const int rc = pthread_create(&p->workers[i], NULL, worker_main, &p->args[i]);
     if (rc != 0) { /* EAGAIN: out of threads or memory for a stack; the started ones are joined */
       stop_workers(p, i);
@@ -185,9 +156,6 @@ moek_status moek_pool_create(int32_t num_threads, bool bind, const moek_topology
 void moek_pool_destroy(moek_pool* p) {
   if (!p) return;
   if (!atomic_load(&p->stop)) stop_workers(p, p->num_threads - 1);
-#ifdef MOEK_HAVE_HWLOC
-  if (p->topo) hwloc_topology_destroy(p->topo);
-#endif
   pthread_cond_destroy(&p->done);
   pthread_cond_destroy(&p->wake);
   pthread_mutex_destroy(&p->mu);

@@ -141,7 +141,7 @@ moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, 
                            .stride_row = (ptrdiff_t)d.router_strides.row, .stride_col = (ptrdiff_t)d.router_strides.col};
     r->panel_bytes = r->slot->panel_bytes(f, H, 0, 0);
     const size_t bytes = moek_align_up(moek_packed_bytes(r->slot, &pp));
-    r->w_packed = moek_alloc_weights(bytes);
+    r->w_packed = moek_alloc_weights(bytes), r->w_packed_bytes = bytes;
     if (!r->w_packed) {
       moek_router_destroy(r);
       return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory for %zu bytes of router weight", fn, bytes);
@@ -160,7 +160,7 @@ moek_status moek_router_destroy(moek_router* r) {
   if (!r) return MOEK_SUCCESS;
   free(r->selection_bias);
   free(r->router_bias);
-  free(r->w_packed);
+  moek_free_weights(r->w_packed, r->w_packed_bytes);
   free(r);
   return MOEK_SUCCESS;
 }

@@ -124,7 +124,18 @@ typedef struct moek_context_desc {
   /* Optional: run on the engine's threads instead of moek's pool. */
   moek_parallel_for_fn parallel_for;
   void* parallel_for_user;
+  /* --- since 0.3 ---
+   * The NUMA nodes (OS numbers, as numactl and hwloc's os_index give them)
+   * whose cores run moek's threads and whose memory holds the experts
+   * placed by this context (docs/numa.md); NULL: every node with cores.
+   * num_threads 0 then means one per core of these nodes. */
+  const int32_t* numa_nodes;
+  int32_t num_numa_nodes;  /* entries of numa_nodes (0 with NULL) */
+  int32_t reserved0;       /* 0 */
 } moek_context_desc;
+
+/* struct_size of a 0.2 moek_context_desc (no numa_nodes) */
+#define MOEK_CONTEXT_DESC_SIZE_V1 (offsetof(moek_context_desc, numa_nodes))
 
 /* desc may be NULL: all defaults. */
 MOEK_API moek_status moek_context_create(const moek_context_desc* desc,
@@ -161,7 +172,10 @@ typedef enum moek_placement_policy {
   MOEK_PLACEMENT_DEFAULT = 0,     /* MOEK_PLACEMENT_INTERLEAVE when the context has several nodes */
   MOEK_PLACEMENT_INTERLEAVE = 1,  /* whole experts on the nodes in turn; a node's threads run its experts' tiles */
   MOEK_PLACEMENT_SPLIT = 2,       /* each expert's output columns divided across the nodes (few, large experts) */
-  MOEK_PLACEMENT_FIRST_TOUCH = 3  /* none: pages land where the packing threads first touch them */
+  MOEK_PLACEMENT_FIRST_TOUCH = 3, /* none: pages land where the packing threads first touch them */
+  MOEK_PLACEMENT_REPLICATE = 4,   /* a full copy on every node: N times the memory, every tile node-local */
+  MOEK_PLACEMENT_LOAD = 5         /* whole experts balanced by bytes x routing load (expert_counts); the
+                                   * hottest also copied to every node within replication_budget_bytes */
 } moek_placement_policy;
 
 typedef struct moek_experts_desc {
@@ -212,12 +226,21 @@ typedef struct moek_experts_desc {
    * engine's all-reduce). model_experts 0: not a shard (first_expert 0). */
   int64_t first_expert;
   int64_t model_experts;
+  /* MOEK_PLACEMENT_LOAD only (NULL and 0 otherwise): the routed assignments
+   * of each expert, [num_experts] counts >= 0 (moek_route_args.expert_counts
+   * summed over a sample of calls; NULL: uniform), and the most bytes the
+   * copies beyond one of every expert may take, all nodes together (0: no
+   * copies). */
+  const int64_t* expert_counts;
+  uint64_t replication_budget_bytes;
 } moek_experts_desc;
 
 /* struct_size of a 0.1 moek_experts_desc (no imported sources) */
 #define MOEK_EXPERTS_DESC_SIZE_V1 (offsetof(moek_experts_desc, w_gate_scales))
 /* struct_size of a 0.2 moek_experts_desc (no placement) */
 #define MOEK_EXPERTS_DESC_SIZE_V2 (offsetof(moek_experts_desc, placement))
+/* struct_size of a moek_experts_desc with placement and shards but no load placement */
+#define MOEK_EXPERTS_DESC_SIZE_V3 (offsetof(moek_experts_desc, expert_counts))
 
 /* Packs (and converts) the weights. Weights must be finite: a NaN or Inf
  * fails with MOEK_ERROR_NONFINITE naming expert, matrix, row and column. */
@@ -225,7 +248,27 @@ MOEK_API moek_status moek_experts_create(moek_context* context,
                                          const moek_experts_desc* desc,
                                          moek_experts** experts);
 MOEK_API moek_status moek_experts_destroy(moek_experts* experts);
-/* Bytes of packed weights and biases held by the object. */
+
+/* A new placement for an experts object: moek_experts_replace. */
+typedef struct moek_placement_desc {
+  uint32_t struct_size;   /* sizeof(moek_placement_desc) */
+  int32_t placement;      /* moek_placement_policy */
+  const int64_t* expert_counts;      /* as in moek_experts_desc (MOEK_PLACEMENT_LOAD) */
+  uint64_t replication_budget_bytes; /* as in moek_experts_desc (MOEK_PLACEMENT_LOAD) */
+} moek_placement_desc;
+
+/* Places the experts again, online: from fresh routing statistics
+ * (MOEK_PLACEMENT_LOAD), or under another policy. context must have the
+ * nodes of the one that created the experts. Pages move to their new nodes
+ * in place (no second copy of the weights); copies are made or dropped.
+ * Every allocation comes first: if one fails (MOEK_ERROR_OUT_OF_MEMORY),
+ * the experts are unchanged. A page the kernel will not move stays where it
+ * is; results never change. No call may use the experts meanwhile (as for
+ * moek_experts_destroy). On one node it only validates desc. */
+MOEK_API moek_status moek_experts_replace(moek_context* context, moek_experts* experts,
+                                          const moek_placement_desc* desc);
+/* Bytes of packed weights and biases held by the object, copies on other
+ * nodes included. */
 MOEK_API moek_status moek_experts_get_packed_bytes(const moek_experts* experts,
                                                    size_t* bytes);
 
