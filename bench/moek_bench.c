@@ -32,6 +32,8 @@ typedef struct options {
   const char* json;
   int baseline;
   int gating; /* --mode gating */
+  int placement;          /* --placement: moek_placement_policy */
+  double budget_mb;       /* --replication-budget MB (load) */
 } options;
 
 typedef struct result {
@@ -48,12 +50,17 @@ static void usage(FILE* f) {
           "usage: moek-bench [--preset NAME|all] [--dtype bf16|f16|f32|q8|q4|q4-min|mxfp4] [--quant-group N] [--f16-scales]\n"
           "                  [--tokens 1,16,128,512] [--threads N] [--min-reps N] [--min-time SECONDS]\n"
           "                  [--json FILE] [--no-baseline] [--list] [--mode forward|gating]\n"
+          "                  [--placement default|interleave|split|replicate|load|first-touch]\n"
+          "                  [--replication-budget MB]\n"
           "Times one MoE layer (routing excluded) per token count T and prints the median time,\n"
           "GFLOP/s, weight GB/s, roofline efficiency, and the oneDNN expert-loop baseline.\n"
           "--mode gating times moek_route instead: from logits against a scalar softmax +\n"
           "partial sort, and fused from x (router GEMM + selection) against its roofline.\n"
           "q8/q4 weights (docs/quantization.md) count their packed bytes, scales included, and\n"
-          "are measured against the int8 peak; their baseline is oneDNN with f32 weights.\n");
+          "are measured against the int8 peak; their baseline is oneDNN with f32 weights.\n"
+          "--placement places the experts on the NUMA nodes (docs/numa.md); load re-places them\n"
+          "from the expert counts of 4096 routed tokens, copying the hottest within\n"
+          "--replication-budget MB (default 0). On one node every placement is the same.\n");
 }
 
 static int parse_int(const char* s, int lo, int hi, int* out) {
@@ -157,6 +164,24 @@ static int parse_args(int argc, char** argv, options* o) {
     } else if (!strcmp(a, "--json")) {
       NEED_VALUE
       o->json = v;
+    } else if (!strcmp(a, "--placement")) {
+      NEED_VALUE
+      static const char* names[] = {"default", "interleave", "split", "first-touch", "replicate", "load"};
+      o->placement = -1;
+      for (int n = 0; n < 6; n++)
+        if (!strcmp(v, names[n])) o->placement = n;
+      if (o->placement < 0) {
+        fprintf(stderr, "moek-bench: --placement '%s' must be default, interleave, split, replicate, load or first-touch\n", v);
+        return 0;
+      }
+    } else if (!strcmp(a, "--replication-budget")) {
+      NEED_VALUE
+      char* end;
+      o->budget_mb = strtod(v, &end);
+      if (end == v || *end || !(o->budget_mb >= 0) || o->budget_mb > 1e9) {
+        fprintf(stderr, "moek-bench: --replication-budget '%s' must be a number of MB >= 0\n", v);
+        return 0;
+      }
     } else if (!strcmp(a, "--no-baseline")) {
       o->baseline = 0;
     } else if (!strcmp(a, "--mode")) {
@@ -315,6 +340,32 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   size_t packed_bytes;
   OK(moek_experts_get_packed_bytes(ex, &packed_bytes));
   const double expert_bytes = (double)packed_bytes / E; /* the format's own bytes, scales (and biases) included */
+  if (o->placement != MOEK_PLACEMENT_DEFAULT) { /* created under the default (no copies, for expert_bytes), then re-placed */
+    moek_placement_desc pd = {.struct_size = sizeof pd, .placement = o->placement};
+    int64_t* counts = NULL;
+    if (o->placement == MOEK_PLACEMENT_LOAD) {
+      enum { SAMPLE = 4096 };
+      float* lg = malloc(sizeof(float) * SAMPLE * p->E);
+      int32_t* sid = malloc(sizeof(int32_t) * SAMPLE * p->k);
+      float* sw = malloc(sizeof(float) * SAMPLE * p->k);
+      int64_t* all = calloc((size_t)p->E, sizeof *all);
+      counts = calloc((size_t)E, sizeof *counts);
+      for (size_t i = 0; i < (size_t)SAMPLE * p->E; i++) lg[i] = 3.0f * frand();
+      moek_route_args ra = {.struct_size = sizeof ra, .num_tokens = SAMPLE, .logits = lg, .expert_ids = sid,
+                            .expert_weights = sw, .expert_counts = all};
+      OK(moek_route(ctx, router, &ra));
+      for (int e = 0; e < p->E; e++) counts[e % E] += all[e]; /* folded as the routed ids are */
+      free(lg), free(sid), free(sw), free(all);
+      pd.expert_counts = counts, pd.replication_budget_bytes = (uint64_t)(o->budget_mb * 1e6);
+    }
+    t0 = bench_now();
+    OK(moek_experts_replace(ctx, ex, &pd));
+    free(counts);
+    size_t now = 0;
+    moek_experts_get_packed_bytes(ex, &now);
+    printf("placement %d: re-placed in %.2f s, %.1f MB of copies on other nodes\n", o->placement, bench_now() - t0,
+           (double)(now - packed_bytes) / 1e6);
+  }
   printf("\n%s: E=%d k=%d H=%d I=%d shared=%d, %s weights (%.3f bytes per weight packed), kernel table %s, packed in "
          "%.1f s\n",
          p->name, p->E, p->k, H, I, p->shared, o->dtype, expert_bytes / ((double)n_mats * H * I), isa, pack_s);

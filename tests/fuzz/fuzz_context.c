@@ -48,6 +48,13 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                               .max_isa = isas[take_byte(&r) % 10]};
   if (take_byte(&r) % 4 == 0) buf.d.parallel_for = serial_for;
   if (take_byte(&r) % 8 == 0) buf.d.parallel_for_user = &buf;
+  static const int32_t os_nodes[] = {0, 1, 4095, -1, 0};
+  int32_t named[3];
+  if (take_byte(&r) % 4 == 0) { /* nodes by OS number: repeated, absent, negative; a count that may not match */
+    for (int i = 0; i < 3; i++) named[i] = os_nodes[take_byte(&r) % 5];
+    buf.d.numa_nodes = take_byte(&r) % 8 ? named : NULL;
+    buf.d.num_numa_nodes = (int32_t)(take_byte(&r) % 5) - 1;
+  }
   buf.d.struct_size = take_byte(&r) % 4 ? (uint32_t)sizeof buf.d : (uint32_t)(take_byte(&r) % 64);
   if (take_byte(&r) % 16 == 0) buf.bytes[sizeof buf.d + take_byte(&r) % 32] = 1; /* a newer caller's field */
   static const char* envs[] = {NULL, "", "ref", "avx2", "avx512", "neon", "sve", "avx9000", "AVX2"};

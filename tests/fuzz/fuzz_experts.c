@@ -113,8 +113,24 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   if (take_byte(&r) % 4 == 0) d.b_up = bp[1], d.b_down = bp[2], d.b_gate = gated ? bp[0] : NULL;
 
+  /* placement: any policy number, counts that may be negative, any budget (one node here: validated, then first touch) */
+  static const int32_t placements[] = {0, 1, 2, 3, 4, 5, 6, -1};
+  static int64_t counts[EMAX];
+  for (int64_t e = 0; e < E; e++) counts[e] = (int64_t)take_byte(&r) - 8;
+  if (take_byte(&r) % 4 == 0) {
+    d.placement = placements[take_byte(&r) % 8];
+    if (take_byte(&r) % 2) d.expert_counts = counts;
+    if (take_byte(&r) % 2) d.replication_budget_bytes = (uint64_t)take_byte(&r) << (take_byte(&r) % 64);
+  }
   moek_experts *xb = NULL, *xr = NULL;
   if (moek_experts_create(best, &d, &xb) != MOEK_SUCCESS) return 0;
+  if (take_byte(&r) % 4 == 0) { /* re-placed online: the results below must not change */
+    moek_placement_desc pd = {.placement = placements[take_byte(&r) % 8],
+                              .expert_counts = take_byte(&r) % 2 ? counts : NULL,
+                              .replication_budget_bytes = take_byte(&r) % 2 ? (uint64_t)take_byte(&r) << 20 : 0};
+    pd.struct_size = take_byte(&r) % 8 ? (uint32_t)sizeof pd : (uint32_t)(take_byte(&r) % (sizeof pd + 1));
+    moek_experts_replace(best, xb, &pd);
+  }
   /* Bitwise agreement holds where no rounding differs by design: integer
    * dots with the same f32 block sums, ReLU (no exp/erf approximation), no
    * bias and unit weights (the AVX2 combine fuses the multiply-add). */
