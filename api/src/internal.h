@@ -360,7 +360,8 @@ struct moek_router {
  * page; the heap may hand back pages already touched elsewhere); from 2 MiB
  * up, 2 MiB aligned and advised as transparent huge pages (fewer page faults
  * while packing, fewer TLB misses while streaming gigabytes of weights).
- * Free with moek_free_weights(p, bytes), the same bytes. */
+ * Free with moek_free_weights(p, bytes), the same bytes. (ASan builds: the
+ * heap, where overreads are caught.) */
 void* moek_alloc_weights(size_t bytes);
 void moek_free_weights(void* p, size_t bytes);
 
