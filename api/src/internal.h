@@ -193,7 +193,7 @@ bool moek_bind_thread_to_core(int32_t core);
 /* The node of the CPU the calling thread runs on now (0 if unknown). */
 int32_t moek_topology_node_of_cpu(const moek_topology* t);
 
-/* bytes of zeroed memory bound to NUMA node os_node (hwloc's os_index),
+/* bytes of memory (as moek_alloc_weights) bound to NUMA node os_node (hwloc's os_index),
  * strictly: NULL when that cannot be done (no hwloc, no such node, out of
  * memory there). Freed with moek_free_weights(p, bytes). */
 void* moek_numa_alloc(int32_t os_node, size_t bytes);

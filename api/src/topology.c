@@ -185,8 +185,7 @@ void* moek_numa_alloc(int32_t os_node, size_t bytes) {
     moek_free_weights(p, bytes);
     return NULL;
   }
-  memset(p, 0, bytes);
-  return p;
+  return p; /* not touched: each page lands on the node at its first write */
 }
 
 bool moek_numa_bind(void* p, size_t bytes, int32_t os_node, bool migrate) {

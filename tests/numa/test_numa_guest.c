@@ -2,7 +2,7 @@
  * does on a real NUMA machine.
  *  - moek_topology_read finds the nodes the guest was given, with their cores;
  *  - a thread bound to each core runs there (sched_getcpu);
- *  - moek_numa_alloc places every page of a buffer on the node asked for,
+ *  - moek_numa_alloc places every page of a buffer on the node asked for, once written,
  *    checked page by page with move_pages in query mode (the kernel's own
  *    answer, not hwloc's);
  *  - experts placed by MOEK_PLACEMENT_INTERLEAVE, REPLICATE and LOAD have
@@ -267,6 +267,7 @@ int main(int argc, char** argv) {
     void* p = moek_numa_alloc(t.nodes[n].os_index, bytes);
     CHECK(p != NULL, "moek_numa_alloc on node %d failed", t.nodes[n].os_index);
     if (!p) continue;
+    memset(p, 1, bytes); /* written from whichever core this thread is on: the binding decides */
     const long pg = sysconf(_SC_PAGESIZE), on = pages_on(p, bytes, t.nodes[n].os_index);
     printf("  moek_numa_alloc(node %d, 8 MiB): %ld of %ld pages on node %d\n", t.nodes[n].os_index, on,
            (long)bytes / pg, t.nodes[n].os_index);
