@@ -133,9 +133,8 @@ static void quantize_h_task(void* arg, size_t i) {
 void (*moek_test_tile_hook)(int64_t expert, int32_t node, int stolen);
 
 /* Telemetry of one tile task: its weight bytes (panels x panel bytes)
- * counted by whether the core it ran on is on the node holding them. */
-static void account(forward_job* j, int32_t node, size_t n_cols, size_t panel_bytes, double t0) {
-  const int32_t here = moek_topology_node_of_cpu(j->topo);
+ * counted by whether the node it started on (here) is the one holding them. */
+static void account(forward_job* j, int32_t node, int32_t here, size_t n_cols, size_t panel_bytes, double t0) {
   const uint64_t bytes = (uint64_t)((n_cols + j->per - 1) / j->per) * panel_bytes;
   if (node >= 0)
     atomic_fetch_add_explicit(node == here ? &j->local_bytes : &j->remote_bytes, bytes, memory_order_relaxed);
@@ -163,16 +162,16 @@ static int32_t fixed_node(const forward_job* j, size_t i) {
 
 /* Task i's weights (which 0: gate/up, 1: down) and, in *node, the node
  * they are read from (-1: not placed, or placed over other nodes than the
- * context's). A copied expert is read from the copy on the running core's
- * node when there is one, stolen or not. */
-static const void* task_weights(const forward_job* j, size_t i, int which, int32_t* node) {
+ * context's). A copied expert is read from the copy on node `here` (the
+ * running core's, read once per task: the thread may move) when there is
+ * one, stolen or not. */
+static const void* task_weights(const forward_job* j, size_t i, int which, int32_t here, int32_t* node) {
   const moek_experts* x = j->x;
   const moek_placed* p = &x->placed;
   const int32_t e = j->blocks[i / j->col_tiles].expert;
   *node = !j->same_nodes ? -1 : j->task_nodes ? j->task_nodes[i] : fixed_node(j, i);
   const uint64_t h = p->holders ? p->holders[e] : 0;
   if (!j->same_nodes || (h & (h - 1)) == 0) return moek_expert_w(x, which, e);
-  const int32_t here = moek_topology_node_of_cpu(j->topo);
   if (h >> here & 1)
     *node = here;
   else if (*node < 0)
@@ -229,8 +228,9 @@ static void gateup_task(void* arg, size_t i) {
   const size_t n0 = (i % j->col_tiles) * j->tile_n;
   const moek_experts* x = j->x;
   const size_t e = (size_t)b->expert;
+  const int32_t here = j->stats || j->x->placed.copies ? moek_topology_node_of_cpu(j->topo) : 0;
   int32_t node;
-  const void* w = task_weights(j, i, 0, &node);
+  const void* w = task_weights(j, i, 0, here, &node);
   if (moek_test_tile_hook) moek_test_tile_hook(b->expert, node, moek_task_stolen);
   /* the routed rows of this block, gathered as the tiles load them */
   const moek_rows rows = {.base = j->xq ? j->xq : (const char*)j->xc,
@@ -251,7 +251,7 @@ static void gateup_task(void* arg, size_t i) {
   };
   moek_run_gateup(j->s, &rows, (size_t)(b->end - b->begin), w, x->gateup_panel_bytes, n0, min_size(n0 + j->tile_n, j->I),
                   t);
-  if (j->stats) account(j, node, min_size(n0 + j->tile_n, j->I) - n0, x->gateup_panel_bytes, t0);
+  if (j->stats) account(j, node, here, min_size(n0 + j->tile_n, j->I) - n0, x->gateup_panel_bytes, t0);
 }
 
 static void down_task(void* arg, size_t i) {
@@ -260,8 +260,9 @@ static void down_task(void* arg, size_t i) {
   const row_block* b = &j->blocks[i / j->col_tiles];
   const size_t n0 = (i % j->col_tiles) * j->tile_n;
   const moek_experts* x = j->x;
+  const int32_t here = j->stats || j->x->placed.copies ? moek_topology_node_of_cpu(j->topo) : 0;
   int32_t node;
-  const void* w = task_weights(j, i, 1, &node);
+  const void* w = task_weights(j, i, 1, here, &node);
   if (moek_test_tile_hook) moek_test_tile_hook(b->expert, node, moek_task_stolen);
   /* h rows of one block are consecutive (f32 rows, their bf16 copies, or their records) */
   const moek_rows rows = {.base = j->hq   ? j->hq + (size_t)b->begin * j->hq_bytes
@@ -277,7 +278,7 @@ static void down_task(void* arg, size_t i) {
       .out_stride = j->H,
   };
   moek_run_down(j->s, &rows, (size_t)(b->end - b->begin), w, x->down_panel_bytes, n0, min_size(n0 + j->tile_n, j->H), t);
-  if (j->stats) account(j, node, min_size(n0 + j->tile_n, j->H) - n0, x->down_panel_bytes, t0);
+  if (j->stats) account(j, node, here, min_size(n0 + j->tile_n, j->H) - n0, x->down_panel_bytes, t0);
 }
 
 #define MOEK_MAX_INLINE_K 64
