@@ -275,9 +275,6 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
                                   MOEK_EXPERTS_DESC_SIZE_V3, sizeof d);
   if (st) return st;
   const moek_place_spec spec = {d.placement, d.expert_counts, d.replication_budget_bytes};
-  if (d.placement < MOEK_PLACEMENT_DEFAULT || d.placement > MOEK_PLACEMENT_LOAD)
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->placement = %d is not a moek_placement_policy", fn,
-                     d.placement);
   if (d.reserved) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->reserved = %d must be 0", fn, d.reserved);
   if (d.model_experts == 0 && d.first_expert != 0)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,

@@ -479,8 +479,7 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
   /* placed experts: each phase's tasks grouped by node (run_phase), their order and nodes in the
    * workspace, 5 bytes per task; a block holds at least one row, so a phase has at most
    * P x (its columns / the table's tile) tasks */
-  bool same_nodes = ctx->topo.num_nodes == x->num_nodes;
-  for (int32_t n = 0; same_nodes && n < x->num_nodes; n++) same_nodes = ctx->topo.nodes[n].os_index == x->os_node[n];
+  const bool same_nodes = moek_experts_same_nodes(ctx, x);
   const bool grouped = x->placed.policy != MOEK_PLACEMENT_FIRST_TOUCH && ctx->pool && same_nodes;
   const size_t tiles_per_row = grouped ? ((H > I ? H : I) + s->tile_n - 1) / s->tile_n : 0;
   const size_t per_token = (I + H) * 4 * k + (4 + 4 + sizeof(row_block) + hq_bytes + (bf16_act ? I * 2 : 0)) * k +

@@ -274,8 +274,9 @@ void* moek_workspace(moek_context* ctx, size_t bytes, const char* fn);
  * x->block is bound to node home[e]; holders[e] has bit n set for every
  * node n holding a copy, and copies[e * num_nodes + n] is that copy (NULL
  * where n holds none; copies itself NULL when no expert has a replica).
- * The replicas of node n live in replica[n] (replica_numa[n]: bound there
- * by moek_numa_alloc; else from moek_alloc_weights, unbound). SPLIT: node g holds
+ * The replicas of node n live in replica[n] (bound there by
+ * moek_numa_alloc, or, where the kernel refuses, unbound from
+ * moek_alloc_weights). SPLIT: node g holds
  * the panels [g P / N, (g + 1) P / N) of every matrix of P panels. bound:
  * the kernel accepted every binding. */
 typedef struct moek_placed {
@@ -285,7 +286,6 @@ typedef struct moek_placed {
   const char** copies;
   void* replica[MOEK_MAX_NODES];
   size_t replica_bytes[MOEK_MAX_NODES];
-  bool replica_numa[MOEK_MAX_NODES];
   bool bound;
 } moek_placed;
 
@@ -331,6 +331,8 @@ moek_status moek_check_place_spec(const char* fn, const char* arg, const moek_pl
  * moek_fill_replicas once packed). */
 moek_status moek_place_new(const char* fn, const moek_context* ctx, moek_experts* x, const moek_place_spec* s);
 void moek_fill_replicas(moek_context* ctx, moek_experts* x);
+/* Does ctx have the nodes x was placed over (the same OS nodes, in order)? */
+bool moek_experts_same_nodes(const moek_context* ctx, const moek_experts* x);
 void moek_placed_free(moek_placed* p);
 /* Bytes of the replicas (beyond x->block). */
 size_t moek_replica_bytes(const moek_experts* x);

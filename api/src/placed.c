@@ -56,6 +56,7 @@ static int32_t effective(int32_t asked, int32_t nodes) {
 static moek_status build(const char* fn, const moek_context* ctx, const moek_experts* x, const moek_place_spec* s,
                          moek_placed* out) {
   memset(out, 0, sizeof *out);
+  out->bound = true; /* until a binding is refused */
   out->policy = effective(s->policy, x->num_nodes);
   if (!whole_policy(out->policy)) return MOEK_SUCCESS;
   const int32_t N = x->num_nodes, E = (int32_t)x->num_experts;
@@ -96,9 +97,8 @@ static moek_status build(const char* fn, const moek_context* ctx, const moek_exp
     const size_t bytes = per_node[n] * x->expert_stride;
     out->replica_bytes[n] = bytes;
     out->replica[n] = moek_numa_alloc(ctx->topo.nodes[n].os_index, bytes);
-    out->replica_numa[n] = out->replica[n] != NULL;
     /* the kernel refused the node (a synthetic topology, no permission): unbound memory */
-    if (!out->replica[n]) out->replica[n] = moek_alloc_weights(bytes);
+    if (!out->replica[n]) out->replica[n] = moek_alloc_weights(bytes), out->bound = false;
     if (!out->replica[n]) goto oom;
   }
   size_t used[MOEK_MAX_NODES] = {0};
@@ -146,10 +146,14 @@ static bool bind_block(const moek_context* ctx, const moek_experts* x, const moe
 moek_status moek_place_new(const char* fn, const moek_context* ctx, moek_experts* x, const moek_place_spec* s) {
   moek_status st = build(fn, ctx, x, s, &x->placed);
   if (st) return st;
-  x->placed.bound = x->placed.policy == MOEK_PLACEMENT_FIRST_TOUCH || bind_block(ctx, x, &x->placed, false);
-  for (int32_t n = 0; n < x->num_nodes; n++)
-    if (x->placed.replica[n] && !x->placed.replica_numa[n]) x->placed.bound = false;
+  x->placed.bound = bind_block(ctx, x, &x->placed, false) && x->placed.bound;
   return MOEK_SUCCESS;
+}
+
+bool moek_experts_same_nodes(const moek_context* ctx, const moek_experts* x) {
+  bool same = ctx->topo.num_nodes == x->num_nodes;
+  for (int32_t n = 0; same && n < x->num_nodes; n++) same = ctx->topo.nodes[n].os_index == x->os_node[n];
+  return same;
 }
 
 typedef struct copy_job {
@@ -183,9 +187,7 @@ moek_status moek_experts_replace(moek_context* ctx, moek_experts* x, const moek_
   if (st) return st;
   const moek_place_spec s = {d.placement, d.expert_counts, d.replication_budget_bytes};
   if ((st = moek_check_place_spec(fn, "desc", &s, x->num_experts))) return st;
-  bool same = ctx->topo.num_nodes == x->num_nodes || (x->num_nodes == 1 && ctx->topo.num_nodes >= 1);
-  for (int32_t n = 0; same && x->num_nodes > 1 && n < x->num_nodes; n++) same = ctx->topo.nodes[n].os_index == x->os_node[n];
-  if (!same)
+  if (x->num_nodes > 1 && !moek_experts_same_nodes(ctx, x))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                      "%s: context has %d NUMA node(s), not the %d the experts were created over (or other ones): use "
                      "a context with the creating context's nodes",
@@ -198,9 +200,7 @@ moek_status moek_experts_replace(moek_context* ctx, moek_experts* x, const moek_
     return st;
   }
   /* from here nothing fails: the pages move (or stay, if the kernel will not move them) */
-  next.bound = next.policy == MOEK_PLACEMENT_FIRST_TOUCH || bind_block(ctx, x, &next, true);
-  for (int32_t n = 0; n < x->num_nodes; n++)
-    if (next.replica[n] && !next.replica_numa[n]) next.bound = false;
+  next.bound = bind_block(ctx, x, &next, true) && next.bound;
   fill(ctx, x, &next);
   moek_placed old = x->placed;
   x->placed = next;
