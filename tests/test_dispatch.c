@@ -4,7 +4,9 @@
  * Always: caps through the descriptor and MOEK_MAX_ISA select what they say
  * and never more than the CPU has. The emulated build
  * (test_dispatch_avx512_simde) must pick avx512_bf16 by default, and each
- * lower cap its own table. */
+ * lower cap its own table. On aarch64 under qemu-aarch64 the CPU model
+ * decides what HWCAP reports: -cpu cortex-a72 must get neon, a dotprod
+ * model (neoverse-n1) neon_dotprod, and -cpu max neon_i8mm. */
 #define _POSIX_C_SOURCE 200809L
 #include "test_util.h"
 
@@ -45,7 +47,19 @@ int main(int argc, char** argv) {
       CHECK(isa_of(0, moek_isa_name(x86[i])) == x86[i], "MOEK_MAX_ISA=%s gave %s", moek_isa_name(x86[i]),
             moek_isa_name(isa_of(0, moek_isa_name(x86[i]))));
     }
+  /* the same on aarch64: neon < neon_dotprod < neon_i8mm nest as the x86 tables do */
+  const int32_t arm[] = {MOEK_ISA_ARM_NEON, MOEK_ISA_ARM_NEON_DOTPROD, MOEK_ISA_ARM_NEON_I8MM};
+  for (size_t i = 0; i < sizeof arm / sizeof arm[0]; i++)
+    if (best / 100 == 2 && arm[i] <= best) {
+      CHECK(isa_of(arm[i], NULL) == arm[i], "cap %s gave %s", moek_isa_name(arm[i]), moek_isa_name(isa_of(arm[i], NULL)));
+      CHECK(isa_of(0, moek_isa_name(arm[i])) == arm[i], "MOEK_MAX_ISA=%s gave %s", moek_isa_name(arm[i]),
+            moek_isa_name(isa_of(0, moek_isa_name(arm[i]))));
+    }
+  /* 0.1's name for the bf16 cap still parses, and caps at neon_bf16 */
+  CHECK(isa_of(0, "neon_bf16_i8mm") == isa_of(MOEK_ISA_ARM_NEON_BF16, NULL), "MOEK_MAX_ISA=neon_bf16_i8mm gave %s",
+        moek_isa_name(isa_of(0, "neon_bf16_i8mm")));
   /* another architecture's cap leaves the portable table */
   CHECK(isa_of(MOEK_ISA_ARM_NEON, NULL) == MOEK_ISA_REF || best / 100 == 2, "cap neon on x86");
+  CHECK(isa_of(MOEK_ISA_X86_AVX2, NULL) == MOEK_ISA_REF || best / 100 == 1, "cap avx2 on aarch64");
   return test_summary("test_dispatch");
 }

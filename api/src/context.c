@@ -96,9 +96,9 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   const char* verbose = getenv("MOEK_VERBOSE");
   ctx->verbose = verbose && *verbose && strcmp(verbose, "0") != 0;
   if (ctx->verbose)
-    fprintf(stderr, "moek_verbose,info,context,moek %s,table=%s,cap=%s,cpu_features=0x%llx,threads=%d,numa_nodes=%d%s\n",
+    fprintf(stderr, "moek_verbose,info,context,moek %s,table=%s,cap=%s,cpu_features=0x%llx,sve_bytes=%d,threads=%d,numa_nodes=%d%s\n",
             moek_version_string(), ctx->table->name, cap ? moek_isa_name(cap) : "none",
-            (unsigned long long)ctx->cpu_features, ctx->num_threads, ctx->topo.num_nodes, ctx->parallel_for ? " (caller's parallel_for)" : "");
+            (unsigned long long)ctx->cpu_features, moek_cpu_sve_bytes(), ctx->num_threads, ctx->topo.num_nodes, ctx->parallel_for ? " (caller's parallel_for)" : "");
   *out = ctx;
   return MOEK_SUCCESS;
 }

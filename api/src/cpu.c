@@ -58,6 +58,9 @@ static uint64_t probe(void) {
 #ifndef HWCAP_SVE
 #define HWCAP_SVE (1 << 22)
 #endif
+#ifndef HWCAP2_SVE2
+#define HWCAP2_SVE2 (1 << 1)
+#endif
 #ifndef HWCAP2_I8MM
 #define HWCAP2_I8MM (1 << 13)
 #endif
@@ -65,20 +68,46 @@ static uint64_t probe(void) {
 #define HWCAP2_BF16 (1 << 14)
 #endif
 
+#include <sys/prctl.h>
+#ifndef PR_SVE_GET_VL
+#define PR_SVE_GET_VL 51
+#endif
+#ifndef PR_SVE_VL_LEN_MASK
+#define PR_SVE_VL_LEN_MASK 0xffff
+#endif
+
+/* The extensions count only on top of Advanced SIMD (their tables use its
+ * registers); the kernel reports each one it enables for user space. */
 static uint64_t probe(void) {
   const unsigned long h = getauxval(AT_HWCAP), h2 = getauxval(AT_HWCAP2);
   uint64_t f = 0;
-  if (h & HWCAP_ASIMD) f |= MOEK_CPU_ARM_NEON;
+  if (!(h & HWCAP_ASIMD)) return 0;
+  f |= MOEK_CPU_ARM_NEON;
   if (h & HWCAP_ASIMDDP) f |= MOEK_CPU_ARM_DOTPROD;
   if (h & HWCAP_SVE) f |= MOEK_CPU_ARM_SVE;
+  if ((h & HWCAP_SVE) && (h2 & HWCAP2_SVE2)) f |= MOEK_CPU_ARM_SVE2;
   if (h2 & HWCAP2_I8MM) f |= MOEK_CPU_ARM_I8MM;
   if (h2 & HWCAP2_BF16) f |= MOEK_CPU_ARM_BF16;
   return f;
 }
 
+/* This thread's SVE vector length in bytes (the kernel may give threads
+ * different lengths; moek's SVE kernels read it per call, with svcntb). */
+static int sve_bytes(void) {
+  if (!(getauxval(AT_HWCAP) & HWCAP_SVE)) return 0;
+  const int vl = prctl(PR_SVE_GET_VL, 0, 0, 0, 0);
+  return vl < 0 ? 0 : vl & PR_SVE_VL_LEN_MASK;
+}
+
 #else
 static uint64_t probe(void) { return 0; }
 #endif
+
+#if !(defined(__aarch64__) && defined(__linux__))
+static int sve_bytes(void) { return 0; }
+#endif
+
+int moek_cpu_sve_bytes(void) { return sve_bytes(); }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static uint64_t features;

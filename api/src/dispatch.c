@@ -29,6 +29,7 @@ const char* moek_isa_name(int32_t isa) {
 }
 
 int32_t moek_isa_from_name(const char* name) {
+  if (strcmp(name, "neon_bf16_i8mm") == 0) return MOEK_ISA_ARM_NEON_BF16; /* 0.1's name: its cap allows both */
   for (size_t i = 0; i < sizeof isa_names / sizeof isa_names[0]; i++)
     if (strcmp(isa_names[i].name, name) == 0) return isa_names[i].isa;
   return -1;

@@ -100,6 +100,7 @@ const char* moek_dtype_name(int32_t dtype);
 /* --------------------------------------------------------------- dispatch */
 
 uint64_t moek_cpu_features(void); /* probed once, MOEK_CPU_* bits */
+int moek_cpu_sve_bytes(void); /* SVE vector length of the calling thread in bytes, 0 without SVE */
 
 /* The kernels a context runs: for every slot, the highest-ranked table that
  * provides it, whose CPU features are present and whose ISA the cap allows

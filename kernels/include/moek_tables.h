@@ -21,17 +21,24 @@
   X(MOEK_ISA_X86_AMX, "amx")                          \
   X(MOEK_ISA_ARM_NEON, "neon")                        \
   X(MOEK_ISA_ARM_NEON_DOTPROD, "neon_dotprod")        \
-  X(MOEK_ISA_ARM_NEON_BF16_I8MM, "neon_bf16_i8mm")    \
+  X(MOEK_ISA_ARM_NEON_I8MM, "neon_i8mm")              \
+  X(MOEK_ISA_ARM_NEON_BF16, "neon_bf16")              \
   X(MOEK_ISA_ARM_SVE, "sve")
 
 /* The tables this build has: X(name) stands for moek_<name>_kernel_table.
- * MOEK_HAVE_X86_TABLES is defined for x86-64 builds (CMakeLists.txt). */
+ * MOEK_HAVE_X86_TABLES is defined for x86-64 builds, MOEK_HAVE_ARM_TABLES for
+ * aarch64 ones (CMakeLists.txt). */
 #ifdef MOEK_HAVE_X86_TABLES
 #define MOEK_BUILTIN_TABLES_X86(X) X(avx2) X(avx512) X(avx512_vnni) X(avx512_bf16)
 #else
 #define MOEK_BUILTIN_TABLES_X86(X)
 #endif
-#define MOEK_BUILTIN_TABLES(X) X(ref) MOEK_BUILTIN_TABLES_X86(X)
+#ifdef MOEK_HAVE_ARM_TABLES
+#define MOEK_BUILTIN_TABLES_ARM(X) X(neon) X(neon_dotprod) X(neon_i8mm)
+#else
+#define MOEK_BUILTIN_TABLES_ARM(X)
+#endif
+#define MOEK_BUILTIN_TABLES(X) X(ref) MOEK_BUILTIN_TABLES_X86(X) MOEK_BUILTIN_TABLES_ARM(X)
 
 #define MOEK_DECLARE_TABLE(name) extern const moek_kernel_table moek_##name##_kernel_table;
 MOEK_BUILTIN_TABLES(MOEK_DECLARE_TABLE)

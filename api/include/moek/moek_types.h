@@ -50,10 +50,12 @@ typedef enum moek_isa {
   MOEK_ISA_X86_AVX512_VNNI = 115, /* + AVX512_VNNI */
   MOEK_ISA_X86_AVX512_BF16 = 120, /* + AVX512_BF16 (a cap here allows the VNNI table too) */
   MOEK_ISA_X86_AMX = 130,
-  MOEK_ISA_ARM_NEON = 200,
-  MOEK_ISA_ARM_NEON_DOTPROD = 210,
-  MOEK_ISA_ARM_NEON_BF16_I8MM = 220,
-  MOEK_ISA_ARM_SVE = 230
+  MOEK_ISA_ARM_NEON = 200,         /* AArch64 Advanced SIMD (every AArch64 CPU) */
+  MOEK_ISA_ARM_NEON_DOTPROD = 210, /* + sdot/udot (Armv8.2 DotProd) */
+  MOEK_ISA_ARM_NEON_I8MM = 215,    /* + smmla (Armv8.6 I8MM) */
+  MOEK_ISA_ARM_NEON_BF16 = 220,    /* + bfdot/bfmmla (Armv8.6 BF16; a cap here allows the I8MM table too) */
+  MOEK_ISA_ARM_NEON_BF16_I8MM = 220, /* the 0.1 spelling of MOEK_ISA_ARM_NEON_BF16 (MOEK_MAX_ISA=neon_bf16_i8mm) */
+  MOEK_ISA_ARM_SVE = 230           /* SVE, any vector length */
 } moek_isa;
 
 /* ---------------------------------------------------------------- experts */

@@ -4,13 +4,13 @@
 
 #include "moek/moek_kernel.h"
 #include "moek_bf16.h"
-#include "panel_x86.h"
+#include "moek_panel.h"
 
 /* The source of slot j (0..15) of 16-column panel pi, for every AVX2
  * layout (panel_x86.h): gated, slots 0-7 are the gate of h columns 8pi..
  * and 8-15 their up; else slot j is row 16pi + j. */
-static inline moek_x86_slot moek_avx2_slot_of(const moek_pack_params* p, size_t pi, size_t j) {
-  return moek_x86_slot_of(p, pi, j, 16);
+static inline moek_panel_slot moek_avx2_slot_of(const moek_pack_params* p, size_t pi, size_t j) {
+  return moek_panel_slot_of(p, pi, j, 16);
 }
 
 /* f32/bf16/f16 weights: pack_avx2.c, gemm_avx2.c */

@@ -21,9 +21,9 @@ size_t moek_avx2_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t g
 
 void moek_avx2_pack_panel(const moek_pack_params* p, size_t pi, void* panel) {
   for (size_t j = 0; j < 16; j++) {
-    const moek_x86_slot s = moek_avx2_slot_of(p, pi, j);
+    const moek_panel_slot s = moek_avx2_slot_of(p, pi, j);
     /* bf16: lane i holds slot i (low half) and slot 8 + i (high half); f16: slot j at j */
     const size_t pos = p->wformat == MOEK_WFORMAT_BF16 ? (j < 8 ? 2 * j : 2 * (j - 8) + 1) : j;
-    moek_x86_pack_column(s.row, p->src_dtype, s.stride_col, p->cols, panel, p->wformat, pos, 16, 0);
+    moek_pack_column(s.row, p->src_dtype, s.stride_col, p->cols, panel, p->wformat, pos, 16, 0);
   }
 }

@@ -115,7 +115,7 @@ void moek_avx2_q_pack_panel(const moek_pack_params* p, size_t pi, void* dst) {
   moek_qsource src[16];
   const moek_qsource* s[16];
   for (size_t j = 0; j < 16; j++) {
-    const moek_x86_slot slot = moek_avx2_slot_of(p, pi, j);
+    const moek_panel_slot slot = moek_avx2_slot_of(p, pi, j);
     const float* scales = slot.from_gate ? p->gate_scales : p->src_scales;
     src[j] = (moek_qsource){slot.row, p->src_dtype, slot.stride_col, scales ? scales + slot.r * groups : NULL};
     s[j] = slot.row ? &src[j] : NULL;

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "avx512.h"
-#include "panel_x86.h"
+#include "moek_panel.h"
 
 size_t moek_avx512_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated) {
   (void)group, (void)gated; /* a gated panel holds 16 gate and 16 up columns: the same 32 */
@@ -24,9 +24,9 @@ size_t moek_avx512_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t
 
 void moek_avx512_pack_panel(const moek_pack_params* p, size_t pi, void* panel) {
   for (size_t j = 0; j < 32; j++) {
-    const moek_x86_slot s = moek_x86_slot_of(p, pi, j, 32);
+    const moek_panel_slot s = moek_panel_slot_of(p, pi, j, 32);
     const size_t pos = p->wformat == MOEK_WFORMAT_BF16 ? (j < 16 ? 2 * j : 2 * (j - 16) + 1) : j;
-    moek_x86_pack_column(s.row, p->src_dtype, s.stride_col, p->cols, panel, p->wformat, pos, 32, 0);
+    moek_pack_column(s.row, p->src_dtype, s.stride_col, p->cols, panel, p->wformat, pos, 32, 0);
   }
 }
 
@@ -39,7 +39,7 @@ void moek_avx512bf16_pack_panel(const moek_pack_params* p, size_t pi, void* pane
   const size_t K = p->cols;
   if (K % 2) memset((char*)panel + (K / 2) * 128, 0, 128); /* the odd halves of the last pair */
   for (size_t j = 0; j < 32; j++) {
-    const moek_x86_slot s = moek_x86_slot_of(p, pi, j, 32);
-    moek_x86_pack_column(s.row, p->src_dtype, s.stride_col, K, panel, MOEK_WFORMAT_BF16, 2 * j, 64, 1);
+    const moek_panel_slot s = moek_panel_slot_of(p, pi, j, 32);
+    moek_pack_column(s.row, p->src_dtype, s.stride_col, K, panel, MOEK_WFORMAT_BF16, 2 * j, 64, 1);
   }
 }

@@ -1,11 +1,11 @@
-/* The scalar column copy of the x86 packers (panel_x86.h). */
-#include "panel_x86.h"
+/* The scalar column copy of the SIMD tables' packers (moek_panel.h). */
+#include "moek_panel.h"
 
 static inline size_t at(size_t k, size_t pos, size_t step, int pairs) {
   return pairs ? pos + (k >> 1) * step + (k & 1) : pos + k * step;
 }
 
-void moek_x86_pack_column(const void* row, int32_t src_dtype, ptrdiff_t sc, size_t K, void* panel, int32_t wformat,
+void moek_pack_column(const void* row, int32_t src_dtype, ptrdiff_t sc, size_t K, void* panel, int32_t wformat,
                           size_t pos, size_t step, int pairs) {
   if (wformat == MOEK_WFORMAT_F32) {
     float* d = panel;

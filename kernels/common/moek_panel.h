@@ -1,8 +1,9 @@
-/* Column slots of the x86 panel layouts (AVX2's 16-column panels, AVX-512's
- * 32-column ones), shared by their packers: which source row feeds slot j
- * of panel pi, and the scalar copy of one row into its slot. */
-#ifndef MOEK_PANEL_X86_H
-#define MOEK_PANEL_X86_H
+/* Column slots of the SIMD tables' panel layouts (AVX2's and NEON's
+ * 16-column panels, AVX-512's 32-column ones), shared by their packers:
+ * which source row feeds slot j of panel pi, and the scalar copy of one row
+ * into its slot. */
+#ifndef MOEK_PANEL_H
+#define MOEK_PANEL_H
 
 #include "moek/moek_kernel.h"
 #include "moek_bf16.h"
@@ -11,17 +12,17 @@
  * width / 2 are the gate of h columns (width / 2) pi .. and the others
  * their up; else slot j is row width * pi + j. row is NULL past the last
  * row. */
-typedef struct moek_x86_slot {
+typedef struct moek_panel_slot {
   const void* row;     /* the source row */
   ptrdiff_t stride_col;
   size_t r;            /* its row number */
   int from_gate;
-} moek_x86_slot;
+} moek_panel_slot;
 
-static inline moek_x86_slot moek_x86_slot_of(const moek_pack_params* p, size_t pi, size_t j, size_t width) {
+static inline moek_panel_slot moek_panel_slot_of(const moek_pack_params* p, size_t pi, size_t j, size_t width) {
   const int gated = p->src_gate != NULL;
   const size_t half = width / 2;
-  moek_x86_slot s;
+  moek_panel_slot s;
   s.r = gated ? pi * half + (j % half) : pi * width + j;
   s.from_gate = gated && j < half;
   const void* src = s.from_gate ? p->src_gate : p->src;
@@ -36,7 +37,7 @@ static inline moek_x86_slot moek_x86_slot_of(const moek_pack_params* p, size_t p
  * pos + k * step, or with pairs at pos + (k / 2) * step + k % 2 (the K-pair
  * layout of vdpbf16ps). Row by row, so the source is read sequentially
  * (row-major sources) and the panel stays in cache while its slots fill. */
-void moek_x86_pack_column(const void* row, int32_t src_dtype, ptrdiff_t sc, size_t K, void* panel, int32_t wformat,
+void moek_pack_column(const void* row, int32_t src_dtype, ptrdiff_t sc, size_t K, void* panel, int32_t wformat,
                           size_t pos, size_t step, int pairs);
 
-#endif /* MOEK_PANEL_X86_H */
+#endif /* MOEK_PANEL_H */

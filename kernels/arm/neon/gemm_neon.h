@@ -1,0 +1,42 @@
+/* Entry points of the aarch64 kernel tables (kernels/arm/neon): neon (every
+ * AArch64 CPU), neon_dotprod, neon_i8mm, neon_bf16. */
+#ifndef MOEK_GEMM_NEON_H
+#define MOEK_GEMM_NEON_H
+
+#include "moek/moek_kernel.h"
+#include "moek_panel.h"
+
+/* f32/bf16/f16 weights, 16-column panels (pack_neon.c, gemm_neon.c) */
+size_t moek_neon_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated);
+void moek_neon_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
+void moek_f32_gemm_gateup_4x16__neon(const moek_gateup_tile* t);
+void moek_bf16_gemm_gateup_4x16__neon(const moek_gateup_tile* t);
+void moek_f16_gemm_gateup_4x16__neon(const moek_gateup_tile* t);
+void moek_f32_gemm_down_4x16__neon(const moek_down_tile* t);
+void moek_bf16_gemm_down_4x16__neon(const moek_down_tile* t);
+void moek_f16_gemm_down_4x16__neon(const moek_down_tile* t);
+void moek_neon_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
+void moek_neon_combine(const moek_combine_params* p);
+void moek_neon_route(moek_route_params* p);
+
+/* Q8/Q4/MXFP4 weights in the int8 panel layout of pack_q_neon.c, which the
+ * dotprod and i8mm kernels share */
+size_t moek_neon_q_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated);
+void moek_neon_q_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
+#define MOEK_NEON_Q_TILES(fmt, shape, isa)                                  \
+  void moek_##fmt##_gemm_gateup_##shape##__##isa(const moek_gateup_tile* t); \
+  void moek_##fmt##_gemm_down_##shape##__##isa(const moek_down_tile* t);
+#define MOEK_NEON_Q_FORMATS(shape, isa)     \
+  MOEK_NEON_Q_TILES(q8, shape, isa)         \
+  MOEK_NEON_Q_TILES(q8f16, shape, isa)      \
+  MOEK_NEON_Q_TILES(q4, shape, isa)         \
+  MOEK_NEON_Q_TILES(q4f16, shape, isa)      \
+  MOEK_NEON_Q_TILES(q4min, shape, isa)      \
+  MOEK_NEON_Q_TILES(q4minf16, shape, isa)   \
+  MOEK_NEON_Q_TILES(mxfp4, shape, isa)
+MOEK_NEON_Q_FORMATS(2x16, neondot)
+MOEK_NEON_Q_FORMATS(4x16, neoni8mm)
+#undef MOEK_NEON_Q_FORMATS
+#undef MOEK_NEON_Q_TILES
+
+#endif /* MOEK_GEMM_NEON_H */

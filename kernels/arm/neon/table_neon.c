@@ -1,0 +1,70 @@
+/* The aarch64 kernel tables. Each fills only the slots where its
+ * instructions pay; the registry takes every other slot from the tables
+ * ranked below (neon_i8mm > neon_dotprod > neon > ref):
+ *   neon          f32/bf16/f16 weights by fmla (4 x 16 tiles; the router's
+ *                 GEMM is the f32 slot), route, combine, quantize_rows;
+ *   neon_dotprod  Q8, Q4 (with and without min, f32 or f16 scales) and
+ *                 MXFP4 by sdot (2 x 16);
+ *   neon_i8mm     the same formats by smmla (4 x 16; tiles of 1-2 rows run
+ *                 the dotprod kernels, so it requires dotprod too). */
+#include "gemm_neon.h"
+#include "moek_tables.h"
+
+/* 48 rows per task: 12 row groups of 4 share each panel from L1/L2 */
+#define MOEK_NEON_F_SLOT(fmt, name)                                                                         \
+  [fmt] = {.mr = 4, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                        \
+           MOEK_SLOT_FN(panel_bytes, moek_neon_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_neon_pack_panel), \
+           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_4x16__neon),                                       \
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_4x16__neon)}
+
+const moek_kernel_table moek_neon_kernel_table = {
+    .struct_size = sizeof(moek_kernel_table),
+    .abi_version = MOEK_KERNEL_ABI_VERSION,
+    .name = "neon",
+    .isa = MOEK_ISA_ARM_NEON,
+    .priority = 0,
+    .required_cpu_features = MOEK_CPU_ARM_NEON,
+    .route = {MOEK_SLOT_FN(route, moek_neon_route)},
+    .combine = {MOEK_SLOT_FN(combine, moek_neon_combine)},
+    .quantize = {MOEK_SLOT_FN(quantize_rows, moek_neon_quantize_rows)},
+    .gemm = {MOEK_NEON_F_SLOT(MOEK_WFORMAT_F32, f32), MOEK_NEON_F_SLOT(MOEK_WFORMAT_BF16, bf16),
+             MOEK_NEON_F_SLOT(MOEK_WFORMAT_F16, f16)},
+};
+
+#define MOEK_NEONDOT_Q_SLOT(fmt, name)                                                                           \
+  [fmt] = {.mr = 2, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                             \
+           MOEK_SLOT_FN(panel_bytes, moek_neon_q_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_neon_q_pack_panel), \
+           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_2x16__neondot),                                        \
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_2x16__neondot)}
+
+const moek_kernel_table moek_neon_dotprod_kernel_table = {
+    .struct_size = sizeof(moek_kernel_table),
+    .abi_version = MOEK_KERNEL_ABI_VERSION,
+    .name = "neon_dotprod",
+    .isa = MOEK_ISA_ARM_NEON_DOTPROD,
+    .priority = 0,
+    .required_cpu_features = MOEK_CPU_ARM_NEON | MOEK_CPU_ARM_DOTPROD,
+    .gemm = {MOEK_NEONDOT_Q_SLOT(MOEK_WFORMAT_Q8, q8), MOEK_NEONDOT_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16),
+             MOEK_NEONDOT_Q_SLOT(MOEK_WFORMAT_Q4, q4), MOEK_NEONDOT_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16),
+             MOEK_NEONDOT_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min), MOEK_NEONDOT_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16),
+             MOEK_NEONDOT_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4)},
+};
+
+#define MOEK_NEONI8MM_Q_SLOT(fmt, name)                                                                          \
+  [fmt] = {.mr = 4, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                             \
+           MOEK_SLOT_FN(panel_bytes, moek_neon_q_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_neon_q_pack_panel), \
+           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_4x16__neoni8mm),                                       \
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_4x16__neoni8mm)}
+
+const moek_kernel_table moek_neon_i8mm_kernel_table = {
+    .struct_size = sizeof(moek_kernel_table),
+    .abi_version = MOEK_KERNEL_ABI_VERSION,
+    .name = "neon_i8mm",
+    .isa = MOEK_ISA_ARM_NEON_I8MM,
+    .priority = 0,
+    .required_cpu_features = MOEK_CPU_ARM_NEON | MOEK_CPU_ARM_DOTPROD | MOEK_CPU_ARM_I8MM,
+    .gemm = {MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q8, q8), MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16),
+             MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q4, q4), MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16),
+             MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min), MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16),
+             MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4)},
+};

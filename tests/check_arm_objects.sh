@@ -1,0 +1,43 @@
+#!/bin/sh
+# The aarch64 kernel objects contain the instructions their tables are named
+# for (a table built without them would be scalar or plain-NEON code under
+# an extension's name), and none of an extension their table does not
+# require:
+#   gemm_neon.c.o         fmla on v registers (by element), no sdot / smmla / bfmmla
+#   gemm_q_neondot.c.o    sdot on v registers, no smmla / bfmmla
+#   gemm_q_neoni8mm.c.o   smmla on v registers, no sdot (its 1-2 row tiles call the dotprod object) / bfmmla
+#   route, quantize, combine  Advanced SIMD vector instructions (.4s, .16b, ...), none of the extensions
+# The main loops unrolled give hundreds of each; an unoptimized (Debug) build
+# has a few, so the build passes the least count it must see.
+# Usage: check_arm_objects.sh OBJDUMP OBJECT_DIR MIN_COUNT
+objdump=$1 dir=$2 least=${3:-100}
+passed=0 failed=0
+count() { "$objdump" -d --no-show-raw-insn "$dir/$1" | grep -cE "$2"; }
+expect() { # object, what, regex, min, max
+  n=$(count "$1" "$3")
+  if [ "$n" -ge "$4" ] && [ "$n" -le "$5" ]; then
+    passed=$((passed + 1)); s=ok
+  else
+    failed=$((failed + 1)); s="FAIL (want $4..$5)"
+  fi
+  printf '%-24s %-26s %6d  %s\n' "$1" "$2" "$n" "$s"
+}
+big=1000000000
+ext='[[:space:]](sdot|udot|smmla|ummla|usmmla|bfmmla|bfdot|bfcvt)[[:space:]]'
+for o in gemm_neon gemm_q_neondot gemm_q_neoni8mm route_neon quantize_neon combine_neon; do
+  [ -f "$dir/$o.c.o" ] || { echo "missing $dir/$o.c.o"; failed=$((failed + 1)); }
+done
+if [ "$failed" -eq 0 ]; then
+  expect gemm_neon.c.o "fmla v (by element)" '[[:space:]]fmla[[:space:]]+v[0-9]+\.4s, v[0-9]+\.4s, v[0-9]+\.s\[' "$least" $big
+  expect gemm_neon.c.o "extensions" "$ext" 0 0
+  expect gemm_q_neondot.c.o "sdot v" '[[:space:]]sdot[[:space:]]+v[0-9]+\.4s' "$least" $big
+  expect gemm_q_neondot.c.o "smmla / bfmmla / bfdot" '[[:space:]](smmla|bfmmla|bfdot)[[:space:]]' 0 0
+  expect gemm_q_neoni8mm.c.o "smmla v" '[[:space:]]smmla[[:space:]]+v[0-9]+\.4s' "$least" $big
+  expect gemm_q_neoni8mm.c.o "sdot / bfmmla / bfdot" '[[:space:]](sdot|bfmmla|bfdot)[[:space:]]' 0 0
+  for o in route_neon quantize_neon combine_neon; do
+    expect $o.c.o "vector instructions" 'v[0-9]+\.(4s|2d|16b|8h)' 10 $big
+    expect $o.c.o "extensions" "$ext" 0 0
+  done
+fi
+echo "check_arm_objects: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
