@@ -6,7 +6,7 @@
  * (test_dispatch_avx512_simde) must pick avx512_bf16 by default, and each
  * lower cap its own table. On aarch64 under qemu-aarch64 the CPU model
  * decides what HWCAP reports: -cpu cortex-a72 must get neon, a dotprod
- * model (neoverse-n1) neon_dotprod, and -cpu max neon_i8mm. */
+ * model (neoverse-n1) neon_dotprod, and -cpu max neon_bf16. */
 #define _POSIX_C_SOURCE 200809L
 #include "test_util.h"
 
@@ -47,8 +47,8 @@ int main(int argc, char** argv) {
       CHECK(isa_of(0, moek_isa_name(x86[i])) == x86[i], "MOEK_MAX_ISA=%s gave %s", moek_isa_name(x86[i]),
             moek_isa_name(isa_of(0, moek_isa_name(x86[i]))));
     }
-  /* the same on aarch64: neon < neon_dotprod < neon_i8mm nest as the x86 tables do */
-  const int32_t arm[] = {MOEK_ISA_ARM_NEON, MOEK_ISA_ARM_NEON_DOTPROD, MOEK_ISA_ARM_NEON_I8MM};
+  /* the same on aarch64: neon < neon_dotprod < neon_i8mm < neon_bf16 nest as the x86 tables do */
+  const int32_t arm[] = {MOEK_ISA_ARM_NEON, MOEK_ISA_ARM_NEON_DOTPROD, MOEK_ISA_ARM_NEON_I8MM, MOEK_ISA_ARM_NEON_BF16};
   for (size_t i = 0; i < sizeof arm / sizeof arm[0]; i++)
     if (best / 100 == 2 && arm[i] <= best) {
       CHECK(isa_of(arm[i], NULL) == arm[i], "cap %s gave %s", moek_isa_name(arm[i]), moek_isa_name(isa_of(arm[i], NULL)));

@@ -33,11 +33,12 @@ static inline moek_panel_slot moek_panel_slot_of(const moek_pack_params* p, size
 }
 
 /* Writes one source row (K values, sc apart; NULL: zeros) into a panel of
- * f32 (wformat F32) or 16-bit (BF16, F16) elements: element k lands at
- * pos + k * step, or with pairs at pos + (k / 2) * step + k % 2 (the K-pair
- * layout of vdpbf16ps). Row by row, so the source is read sequentially
- * (row-major sources) and the panel stays in cache while its slots fill. */
+ * f32 (wformat F32) or 16-bit (BF16, F16) elements in groups of kgroup
+ * consecutive k: element k lands at pos + (k / kgroup) * step + k % kgroup
+ * (kgroup 1: one k per step; 2: the K pairs of vdpbf16ps; 4: the K quads of
+ * bfmmla). Row by row, so the source is read sequentially (row-major
+ * sources) and the panel stays in cache while its slots fill. */
 void moek_pack_column(const void* row, int32_t src_dtype, ptrdiff_t sc, size_t K, void* panel, int32_t wformat,
-                          size_t pos, size_t step, int pairs);
+                      size_t pos, size_t step, size_t kgroup);
 
 #endif /* MOEK_PANEL_H */

@@ -39,4 +39,10 @@ MOEK_NEON_Q_FORMATS(4x16, neoni8mm)
 #undef MOEK_NEON_Q_FORMATS
 #undef MOEK_NEON_Q_TILES
 
+/* bf16 weights on bf16 rows by bfmmla, in its own layout (gemm_bf16_neonbf16.c) */
+size_t moek_neonbf16_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated);
+void moek_neonbf16_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
+void moek_bf16_gemm_gateup_4x16__neonbf16(const moek_gateup_tile* t);
+void moek_bf16_gemm_down_4x16__neonbf16(const moek_down_tile* t);
+
 #endif /* MOEK_GEMM_NEON_H */

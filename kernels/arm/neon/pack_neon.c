@@ -19,6 +19,6 @@ size_t moek_neon_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t g
 void moek_neon_pack_panel(const moek_pack_params* p, size_t pi, void* panel) {
   for (size_t j = 0; j < 16; j++) {
     const moek_panel_slot s = moek_panel_slot_of(p, pi, j, 16);
-    moek_pack_column(s.row, p->src_dtype, s.stride_col, p->cols, panel, p->wformat, j, 16, 0);
+    moek_pack_column(s.row, p->src_dtype, s.stride_col, p->cols, panel, p->wformat, j, 16, 1);
   }
 }

@@ -1,12 +1,13 @@
 /* The aarch64 kernel tables. Each fills only the slots where its
  * instructions pay; the registry takes every other slot from the tables
- * ranked below (neon_i8mm > neon_dotprod > neon > ref):
+ * ranked below (neon_bf16 > neon_i8mm > neon_dotprod > neon > ref):
  *   neon          f32/bf16/f16 weights by fmla (4 x 16 tiles; the router's
  *                 GEMM is the f32 slot), route, combine, quantize_rows;
  *   neon_dotprod  Q8, Q4 (with and without min, f32 or f16 scales) and
  *                 MXFP4 by sdot (2 x 16);
  *   neon_i8mm     the same formats by smmla (4 x 16; tiles of 1-2 rows run
- *                 the dotprod kernels, so it requires dotprod too). */
+ *                 the dotprod kernels, so it requires dotprod too);
+ *   neon_bf16     bf16 weights on bf16 rows by bfmmla (4 x 16). */
 #include "gemm_neon.h"
 #include "moek_tables.h"
 
@@ -67,4 +68,19 @@ const moek_kernel_table moek_neon_i8mm_kernel_table = {
              MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q4, q4), MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16),
              MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min), MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16),
              MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4)},
+};
+
+const moek_kernel_table moek_neon_bf16_kernel_table = {
+    .struct_size = sizeof(moek_kernel_table),
+    .abi_version = MOEK_KERNEL_ABI_VERSION,
+    .name = "neon_bf16",
+    .isa = MOEK_ISA_ARM_NEON_BF16,
+    .priority = 0,
+    .required_cpu_features = MOEK_CPU_ARM_NEON | MOEK_CPU_ARM_BF16,
+    .gemm = {[MOEK_WFORMAT_BF16] = {.mr = 4, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_BF16_A | MOEK_SLOT_BF16_ACT,
+                                    .tile_m = 48, .tile_n = 64,
+                                    MOEK_SLOT_FN(panel_bytes, moek_neonbf16_panel_bytes),
+                                    MOEK_SLOT_FN(pack_panel, moek_neonbf16_pack_panel),
+                                    MOEK_SLOT_FN(gateup, moek_bf16_gemm_gateup_4x16__neonbf16),
+                                    MOEK_SLOT_FN(down, moek_bf16_gemm_down_4x16__neonbf16)}},
 };

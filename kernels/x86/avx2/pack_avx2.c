@@ -24,6 +24,6 @@ void moek_avx2_pack_panel(const moek_pack_params* p, size_t pi, void* panel) {
     const moek_panel_slot s = moek_avx2_slot_of(p, pi, j);
     /* bf16: lane i holds slot i (low half) and slot 8 + i (high half); f16: slot j at j */
     const size_t pos = p->wformat == MOEK_WFORMAT_BF16 ? (j < 8 ? 2 * j : 2 * (j - 8) + 1) : j;
-    moek_pack_column(s.row, p->src_dtype, s.stride_col, p->cols, panel, p->wformat, pos, 16, 0);
+    moek_pack_column(s.row, p->src_dtype, s.stride_col, p->cols, panel, p->wformat, pos, 16, 1);
   }
 }

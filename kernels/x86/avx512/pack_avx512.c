@@ -26,7 +26,7 @@ void moek_avx512_pack_panel(const moek_pack_params* p, size_t pi, void* panel) {
   for (size_t j = 0; j < 32; j++) {
     const moek_panel_slot s = moek_panel_slot_of(p, pi, j, 32);
     const size_t pos = p->wformat == MOEK_WFORMAT_BF16 ? (j < 16 ? 2 * j : 2 * (j - 16) + 1) : j;
-    moek_pack_column(s.row, p->src_dtype, s.stride_col, p->cols, panel, p->wformat, pos, 32, 0);
+    moek_pack_column(s.row, p->src_dtype, s.stride_col, p->cols, panel, p->wformat, pos, 32, 1);
   }
 }
 
@@ -40,6 +40,6 @@ void moek_avx512bf16_pack_panel(const moek_pack_params* p, size_t pi, void* pane
   if (K % 2) memset((char*)panel + (K / 2) * 128, 0, 128); /* the odd halves of the last pair */
   for (size_t j = 0; j < 32; j++) {
     const moek_panel_slot s = moek_panel_slot_of(p, pi, j, 32);
-    moek_pack_column(s.row, p->src_dtype, s.stride_col, K, panel, MOEK_WFORMAT_BF16, 2 * j, 64, 1);
+    moek_pack_column(s.row, p->src_dtype, s.stride_col, K, panel, MOEK_WFORMAT_BF16, 2 * j, 64, 2);
   }
 }
