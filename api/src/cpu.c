@@ -76,6 +76,14 @@ static uint64_t probe(void) {
 #define PR_SVE_VL_LEN_MASK 0xffff
 #endif
 
+/* This thread's SVE vector length in bytes (the kernel may give threads
+ * different lengths; the sve kernels read theirs per call, with svcntw). */
+static int sve_bytes(void) {
+  if (!(getauxval(AT_HWCAP) & HWCAP_SVE)) return 0;
+  const int vl = prctl(PR_SVE_GET_VL, 0, 0, 0, 0);
+  return vl < 0 ? 0 : vl & PR_SVE_VL_LEN_MASK;
+}
+
 /* The extensions count only on top of Advanced SIMD (their tables use its
  * registers); the kernel reports each one it enables for user space. */
 static uint64_t probe(void) {
@@ -86,18 +94,12 @@ static uint64_t probe(void) {
   if (h & HWCAP_ASIMDDP) f |= MOEK_CPU_ARM_DOTPROD;
   if (h & HWCAP_SVE) f |= MOEK_CPU_ARM_SVE;
   if ((h & HWCAP_SVE) && (h2 & HWCAP2_SVE2)) f |= MOEK_CPU_ARM_SVE2;
+  if (sve_bytes() >= 32) f |= MOEK_CPU_ARM_SVE_256;
   if (h2 & HWCAP2_I8MM) f |= MOEK_CPU_ARM_I8MM;
   if (h2 & HWCAP2_BF16) f |= MOEK_CPU_ARM_BF16;
   return f;
 }
 
-/* This thread's SVE vector length in bytes (the kernel may give threads
- * different lengths; moek's SVE kernels read it per call, with svcntb). */
-static int sve_bytes(void) {
-  if (!(getauxval(AT_HWCAP) & HWCAP_SVE)) return 0;
-  const int vl = prctl(PR_SVE_GET_VL, 0, 0, 0, 0);
-  return vl < 0 ? 0 : vl & PR_SVE_VL_LEN_MASK;
-}
 
 #else
 static uint64_t probe(void) { return 0; }

@@ -34,7 +34,7 @@
 #define MOEK_BUILTIN_TABLES_X86(X)
 #endif
 #ifdef MOEK_HAVE_ARM_TABLES
-#define MOEK_BUILTIN_TABLES_ARM(X) X(neon) X(neon_dotprod) X(neon_i8mm) X(neon_bf16)
+#define MOEK_BUILTIN_TABLES_ARM(X) X(neon) X(neon_dotprod) X(neon_i8mm) X(neon_bf16) X(sve)
 #else
 #define MOEK_BUILTIN_TABLES_ARM(X)
 #endif

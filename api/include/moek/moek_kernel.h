@@ -45,6 +45,7 @@ extern "C" {
 #define MOEK_CPU_ARM_BF16 (1ull << 35)
 #define MOEK_CPU_ARM_SVE (1ull << 36)
 #define MOEK_CPU_ARM_SVE2 (1ull << 37)
+#define MOEK_CPU_ARM_SVE_256 (1ull << 38) /* SVE vectors of 256 bits or more (the probing thread's) */
 
 /* Quantized weight formats (MOEK_WFORMAT_Q*) compute on activations
  * quantized to int8 in blocks of MOEK_QBLOCK along K: one row of K values

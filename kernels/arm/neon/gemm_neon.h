@@ -45,4 +45,10 @@ void moek_neonbf16_pack_panel(const moek_pack_params* p, size_t panel, void* dst
 void moek_bf16_gemm_gateup_4x16__neonbf16(const moek_gateup_tile* t);
 void moek_bf16_gemm_down_4x16__neonbf16(const moek_down_tile* t);
 
+/* f32/f16 weights on the neon panels by SVE (kernels/arm/sve/gemm_sve.c) */
+void moek_f32_gemm_gateup_4x16__sve(const moek_gateup_tile* t);
+void moek_f16_gemm_gateup_4x16__sve(const moek_gateup_tile* t);
+void moek_f32_gemm_down_4x16__sve(const moek_down_tile* t);
+void moek_f16_gemm_down_4x16__sve(const moek_down_tile* t);
+
 #endif /* MOEK_GEMM_NEON_H */

@@ -1,13 +1,16 @@
 /* The aarch64 kernel tables. Each fills only the slots where its
  * instructions pay; the registry takes every other slot from the tables
- * ranked below (neon_bf16 > neon_i8mm > neon_dotprod > neon > ref):
+ * ranked below (sve > neon_bf16 > neon_i8mm > neon_dotprod > neon > ref):
  *   neon          f32/bf16/f16 weights by fmla (4 x 16 tiles; the router's
  *                 GEMM is the f32 slot), route, combine, quantize_rows;
  *   neon_dotprod  Q8, Q4 (with and without min, f32 or f16 scales) and
  *                 MXFP4 by sdot (2 x 16);
  *   neon_i8mm     the same formats by smmla (4 x 16; tiles of 1-2 rows run
  *                 the dotprod kernels, so it requires dotprod too);
- *   neon_bf16     bf16 weights on bf16 rows by bfmmla (4 x 16). */
+ *   neon_bf16     bf16 weights on bf16 rows by bfmmla (4 x 16);
+ *   sve           f32 and f16 weights by fmla on vectors of 256 bits or more,
+ *                 vector-length agnostic (kernels/arm/sve, 4 x 16 on the
+ *                 neon table's panels). */
 #include "gemm_neon.h"
 #include "moek_tables.h"
 
@@ -83,4 +86,20 @@ const moek_kernel_table moek_neon_bf16_kernel_table = {
                                     MOEK_SLOT_FN(pack_panel, moek_neonbf16_pack_panel),
                                     MOEK_SLOT_FN(gateup, moek_bf16_gemm_gateup_4x16__neonbf16),
                                     MOEK_SLOT_FN(down, moek_bf16_gemm_down_4x16__neonbf16)}},
+};
+
+#define MOEK_SVE_F_SLOT(fmt, name)                                                                          \
+  [fmt] = {.mr = 4, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                        \
+           MOEK_SLOT_FN(panel_bytes, moek_neon_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_neon_pack_panel), \
+           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_4x16__sve),                                        \
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_4x16__sve)}
+
+const moek_kernel_table moek_sve_kernel_table = {
+    .struct_size = sizeof(moek_kernel_table),
+    .abi_version = MOEK_KERNEL_ABI_VERSION,
+    .name = "sve",
+    .isa = MOEK_ISA_ARM_SVE,
+    .priority = 0,
+    .required_cpu_features = MOEK_CPU_ARM_NEON | MOEK_CPU_ARM_SVE | MOEK_CPU_ARM_SVE_256,
+    .gemm = {MOEK_SVE_F_SLOT(MOEK_WFORMAT_F32, f32), MOEK_SVE_F_SLOT(MOEK_WFORMAT_F16, f16)},
 };
