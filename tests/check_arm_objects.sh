@@ -14,18 +14,7 @@
 # passes the least count it must see.
 # Usage: check_arm_objects.sh OBJDUMP OBJECT_DIR (.../kernels/arm) MIN_COUNT
 objdump=$1 dir=$2 least=${3:-100}
-passed=0 failed=0
-count() { "$objdump" -d --no-show-raw-insn "$dir/$1" | grep -cE "$2"; }
-expect() { # object, what, regex, min, max
-  n=$(count "$1" "$3")
-  if [ "$n" -ge "$4" ] && [ "$n" -le "$5" ]; then
-    passed=$((passed + 1)); s=ok
-  else
-    failed=$((failed + 1)); s="FAIL (want $4..$5)"
-  fi
-  printf '%-30s %-26s %6d  %s\n' "$1" "$2" "$n" "$s"
-}
-big=1000000000
+. "$(dirname "$0")/objdump_expect.sh"
 ext='[[:space:]](sdot|udot|smmla|ummla|usmmla|bfmmla|bfdot|bfcvt)[[:space:]]'
 for o in neon/gemm_neon neon/gemm_q_neondot neon/gemm_q_neoni8mm neon/gemm_bf16_neonbf16 neon/route_neon \
          neon/quantize_neon neon/combine_neon sve/gemm_sve; do

@@ -10,18 +10,7 @@
 # has a few, so the build passes the least count it must see.
 # Usage: check_avx512_objects.sh OBJDUMP OBJECT_DIR MIN_COUNT
 objdump=$1 dir=$2 least=${3:-100}
-passed=0 failed=0
-count() { "$objdump" -d --no-show-raw-insn "$dir/$1" | grep -cE "$2"; }
-expect() { # object, what, regex, min, max
-  n=$(count "$1" "$3")
-  if [ "$n" -ge "$4" ] && [ "$n" -le "$5" ]; then
-    passed=$((passed + 1)); s=ok
-  else
-    failed=$((failed + 1)); s="FAIL (want $4..$5)"
-  fi
-  printf '%-28s %-22s %6d  %s\n' "$1" "$2" "$n" "$s"
-}
-big=1000000000
+. "$(dirname "$0")/objdump_expect.sh"
 for o in gemm_avx512 gemm_bf16_avx512bf16 gemm_q_avx512vnni route_avx512 quantize_avx512 combine_avx512; do
   [ -f "$dir/$o.c.o" ] || { echo "missing $dir/$o.c.o"; failed=$((failed + 1)); }
 done
