@@ -4,6 +4,9 @@
  * expert) mode, dropped assignments, empty and overloaded experts; results
  * bitwise independent of the thread count and of a caller's parallel_for. */
 #include "forward_ref.h"
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/prctl.h> /* PR_SVE_SET_VL: the sve table on a thread with 128-bit vectors */
+#endif
 
 typedef struct fcase {
   const char* name;
@@ -347,6 +350,20 @@ int main(void) {
   for (size_t ti = 0; ti < sizeof test_isas / sizeof test_isas[0]; ti++) {
     if (!test_use_isa(test_isas[ti])) continue;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], 1000 + i);
+#if defined(__aarch64__) && defined(__linux__)
+    /* The sve table was chosen for this thread's vectors (256 bits or
+     * more); a thread the kernel gives 128-bit vectors afterwards must run
+     * the neon kernels on the same panels (gemm_sve.c). The contexts run
+     * one thread, the caller, so shortening the caller's vectors covers it. */
+    if (test_isas[ti] == MOEK_ISA_ARM_SVE) {
+      const int vl = prctl(51 /* PR_SVE_GET_VL */, 0, 0, 0, 0) & 0xffff;
+      if (prctl(50 /* PR_SVE_SET_VL */, 16, 0, 0, 0) >= 0) {
+        printf("sve with 128-bit vectors on this thread (was %d bytes):\n", vl);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], 1000 + i);
+        prctl(50 /* PR_SVE_SET_VL */, vl, 0, 0, 0);
+      }
+    }
+#endif
   }
   return test_summary("test_forward");
 }
