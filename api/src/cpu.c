@@ -100,7 +100,6 @@ static uint64_t probe(void) {
   return f;
 }
 
-
 #else
 static uint64_t probe(void) { return 0; }
 #endif

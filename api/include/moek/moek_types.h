@@ -55,7 +55,7 @@ typedef enum moek_isa {
   MOEK_ISA_ARM_NEON_I8MM = 215,    /* + smmla (Armv8.6 I8MM) */
   MOEK_ISA_ARM_NEON_BF16 = 220,    /* + bfdot/bfmmla (Armv8.6 BF16; a cap here allows the I8MM table too) */
   MOEK_ISA_ARM_NEON_BF16_I8MM = 220, /* the 0.1 spelling of MOEK_ISA_ARM_NEON_BF16 (MOEK_MAX_ISA=neon_bf16_i8mm) */
-  MOEK_ISA_ARM_SVE = 230           /* SVE, any vector length */
+  MOEK_ISA_ARM_SVE = 230           /* SVE (the built-in table: vectors of 256 bits or more) */
 } moek_isa;
 
 /* ---------------------------------------------------------------- experts */
