@@ -5,7 +5,7 @@
 # require:
 #   gemm_neon.c.o         fmla on v registers (by element), no sdot / smmla / bfmmla
 #   gemm_q_neondot.c.o    sdot on v registers, no smmla / bfmmla
-#   gemm_q_neoni8mm.c.o   smmla on v registers, no sdot (its 1-2 row tiles call the dotprod object) / bfmmla
+#   gemm_q_neoni8mm.c.o   smmla on v registers, no sdot (its 1-row tiles call the dotprod object) / bfmmla
 #   gemm_bf16_neonbf16.c.o  bfmmla on v registers, no sdot / smmla
 #   gemm_sve.c.o          fmla on z registers (by element) and ld1rqw, none of the extensions
 #   route, quantize, combine  Advanced SIMD vector instructions (.4s, .16b, ...), none of the extensions

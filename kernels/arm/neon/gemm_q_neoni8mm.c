@@ -1,18 +1,19 @@
-/* neon_i8mm expert GEMMs: Q8/Q4/MXFP4 tiles of 3 or 4 routed rows by
+/* neon_i8mm expert GEMMs: Q8/Q4/MXFP4 tiles of 2 to 4 routed rows by
  * smmla, on the int8 panels of pack_q_neon.c (the dotprod table's).
  *
  * smmla multiplies a 2 x 8 int8 tile (two rows' 8 activations) by one
  * chunk of the layout (two columns' 8 codes) into a 2 x 2 int32 tile: 32
- * products per instruction where sdot does 16. The microkernel takes 4 rows
- * (2 row pairs) and half a panel (8 columns, 4 chunks per step) at a time:
- * 8 int32 accumulators, 8 f32 accumulators (4 rows x 8 columns), 2
- * activation tiles and 4 chunks, 22 of the 32 registers; a whole panel
- * would need 32 accumulators. The half is the outer loop and K the inner
+ * products per instruction where sdot does 16. The microkernel takes up to
+ * 4 rows (1 or 2 row pairs) and half a panel (8 columns, 4 chunks per
+ * step) at a time: with 2 pairs 8 int32 accumulators, 8 f32 accumulators
+ * (4 rows x 8 columns), 2 activation tiles and 4 chunks, 22 of the 32
+ * registers; a whole panel would need 32 accumulators. The half is the outer loop and K the inner
  * one, so each half is one pass over the panel: Q8's halves are
  * alternating 64-byte lines of the stream, so no line is read twice; Q4's
  * two halves are the low and high nibbles of the same bytes, read twice,
- * the second time from L1/L2. Tiles of 1 or 2 rows, which fill at most one
- * row pair, go to the dotprod kernels. Weights become signed as there (Q4
+ * the second time from L1/L2. A 3-row tile repeats its last row in the
+ * second pair (the result is dropped); a 1-row tile, which would waste half
+ * of every smmla, goes to the dotprod kernel. Weights become signed as there (Q4
  * minus 8, e2m1 through tbl); the int32 block dots are exact and are
  * scaled and added in block order exactly as the reference does. */
 #include <arm_neon.h>
@@ -52,9 +53,9 @@ static inline __attribute__((always_inline)) void half_weights(const int q4, con
   }
 }
 
-/* 4 rows (a[2], a[3] may repeat a[1]: their results are dropped) x one
- * panel over all of K: c[r][q] columns 4q .. 4q + 3. */
-static inline __attribute__((always_inline)) void qkernel(const int q4, const int has_min, const int f16,
+/* 2 x pairs rows (a row past the tile repeats the last one: its results are
+ * dropped) x one panel over all of K: c[r][q] columns 4q .. 4q + 3. */
+static inline __attribute__((always_inline)) void qkernel(const int pairs, const int q4, const int has_min, const int f16,
                                                           const int e2m1, size_t groups, size_t blocks_per_group,
                                                           const moek_qrow* a, const uint8_t* w0,
                                                           float32x4_t c[MR_MAX][4]) {
@@ -64,7 +65,7 @@ static inline __attribute__((always_inline)) void qkernel(const int q4, const in
   const size_t srow = 16 * moek_quant_scale_bytes(flags);
   for (int hf = 0; hf < 2; hf++) {
     float32x4_t acc[MR_MAX][2];
-    for (int r = 0; r < MR_MAX; r++) acc[r][0] = acc[r][1] = vdupq_n_f32(0.0f);
+    for (int r = 0; r < 2 * pairs; r++) acc[r][0] = acc[r][1] = vdupq_n_f32(0.0f);
     const uint8_t* w = w0;
     size_t b = 0;
     for (size_t g = 0; g < groups; g++) {
@@ -72,7 +73,7 @@ static inline __attribute__((always_inline)) void qkernel(const int q4, const in
       w += moek_neon_q_header_bytes(flags);
       for (size_t bi = 0; bi < blocks_per_group; bi++, b++) {
         int32x4_t d[2][4];
-        for (int p = 0; p < 2; p++)
+        for (int p = 0; p < pairs; p++)
           for (int i = 0; i < 4; i++) d[p][i] = vdupq_n_s32(0);
 #pragma GCC unroll 4
         for (int st = 0; st < 4; st++, w += sbytes) {
@@ -80,7 +81,7 @@ static inline __attribute__((always_inline)) void qkernel(const int q4, const in
           int8x16_t wc[4];
           half_weights(q4, has_min, e2m1, hf, w, wc);
 #pragma GCC unroll 2
-          for (int p = 0; p < 2; p++) {
+          for (int p = 0; p < pairs; p++) {
             const int8x16_t at = vcombine_s8(vld1_s8(a[2 * p].q + b * 32 + st * 8), vld1_s8(a[2 * p + 1].q + b * 32 + st * 8));
 #pragma GCC unroll 4
             for (int i = 0; i < 4; i++) d[p][i] = vmmlaq_s32(d[p][i], at, wc[i]);
@@ -88,7 +89,7 @@ static inline __attribute__((always_inline)) void qkernel(const int q4, const in
         }
         /* d[p][i] = [row 2p, row 2p + 1] x [column 8hf + 2i, + 1]: rows split by 64-bit halves */
 #pragma GCC unroll 2
-        for (int p = 0; p < 2; p++)
+        for (int p = 0; p < pairs; p++)
 #pragma GCC unroll 2
           for (int q = 0; q < 2; q++) {
             const int64x2_t x = vreinterpretq_s64_s32(d[p][2 * q]), y = vreinterpretq_s64_s32(d[p][2 * q + 1]);
@@ -105,46 +106,50 @@ static inline __attribute__((always_inline)) void qkernel(const int q4, const in
           }
       }
     }
-    for (int r = 0; r < MR_MAX; r++) c[r][2 * hf] = acc[r][0], c[r][2 * hf + 1] = acc[r][1];
+    for (int r = 0; r < 2 * pairs; r++) c[r][2 * hf] = acc[r][0], c[r][2 * hf + 1] = acc[r][1];
   }
 }
 
 typedef void (*qukernel_fn)(size_t groups, size_t bpg, const moek_qrow* a, const uint8_t* w, float32x4_t c[MR_MAX][4]);
 
-#define MOEK_QUK(Q4, MIN, F16, E2M1, NAME)                                                                     \
+#define MOEK_QUK(PAIRS, Q4, MIN, F16, E2M1, NAME)                                                              \
   static void NAME(size_t groups, size_t bpg, const moek_qrow* a, const uint8_t* w, float32x4_t c[MR_MAX][4]) { \
-    qkernel(Q4, MIN, F16, E2M1, groups, bpg, a, w, c);                                                         \
+    qkernel(PAIRS, Q4, MIN, F16, E2M1, groups, bpg, a, w, c);                                                  \
   }
 
-static inline __attribute__((always_inline)) void q_dots(qukernel_fn uk, size_t mr, size_t k, int32_t group,
+/* uk[0]: one row pair, uk[1]: two */
+static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[2], size_t mr, size_t k, int32_t group,
                                                          const void* const* rows, const void* w,
                                                          float32x4_t c[MR_MAX][4]) {
   moek_qrow a[MR_MAX];
   size_t groups, bpg;
   moek_q_tile_rows(rows, mr, k, group, a, &groups, &bpg);
   for (size_t r = mr; r < MR_MAX; r++) a[r] = a[mr - 1]; /* a partial pair: computed, dropped */
-  uk(groups, bpg, a, w, c);
+  uk[mr > 2](groups, bpg, a, w, c);
 }
 
 #define MOEK_Q_TILES(fmt, Q4, MIN, F16, E2M1)                                                                   \
-  MOEK_QUK(Q4, MIN, F16, E2M1, moek_##fmt##_gemm_ukernel_4x16__neoni8mm)                                        \
+  MOEK_QUK(1, Q4, MIN, F16, E2M1, moek_##fmt##_gemm_ukernel_2x16__neoni8mm)                                     \
+  MOEK_QUK(2, Q4, MIN, F16, E2M1, moek_##fmt##_gemm_ukernel_4x16__neoni8mm)                                     \
+  static const qukernel_fn fmt##_uk[2] = {moek_##fmt##_gemm_ukernel_2x16__neoni8mm,                             \
+                                          moek_##fmt##_gemm_ukernel_4x16__neoni8mm};                            \
   void moek_##fmt##_gemm_gateup_4x16__neoni8mm(const moek_gateup_tile* t) {                                     \
-    if (t->mr <= 2) {                                                                                         \
+    if (t->mr == 1) {                                                                                         \
       moek_##fmt##_gemm_gateup_2x16__neondot(t);                                                              \
       return;                                                                                                 \
     }                                                                                                         \
     float32x4_t c[MR_MAX][4];                                                                                 \
-    q_dots(moek_##fmt##_gemm_ukernel_4x16__neoni8mm, t->mr, t->k, t->group, t->a, t->w, c);                   \
+    q_dots(fmt##_uk, t->mr, t->k, t->group, t->a, t->w, c);                                                   \
     const moek_neon_bias b = moek_neon_gateup_bias(t);                                                        \
     for (size_t r = 0; r < t->mr; r++) moek_neon_gateup_row(t, &b, t->h + r * t->h_stride + t->n0, c[r]);      \
   }                                                                                                           \
   void moek_##fmt##_gemm_down_4x16__neoni8mm(const moek_down_tile* t) {                                         \
-    if (t->mr <= 2) {                                                                                         \
+    if (t->mr == 1) {                                                                                         \
       moek_##fmt##_gemm_down_2x16__neondot(t);                                                                \
       return;                                                                                                 \
     }                                                                                                         \
     float32x4_t c[MR_MAX][4];                                                                                 \
-    q_dots(moek_##fmt##_gemm_ukernel_4x16__neoni8mm, t->mr, t->k, t->group, t->a, t->w, c);                   \
+    q_dots(fmt##_uk, t->mr, t->k, t->group, t->a, t->w, c);                                                   \
     const moek_neon_bias b = moek_neon_down_bias(t);                                                          \
     for (size_t r = 0; r < t->mr; r++) moek_neon_down_row(t, &b, t->out + r * t->out_stride + t->n0, c[r]);    \
   }

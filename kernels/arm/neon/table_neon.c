@@ -5,8 +5,9 @@
  *                 GEMM is the f32 slot), route, combine, quantize_rows;
  *   neon_dotprod  Q8, Q4 (with and without min, f32 or f16 scales) and
  *                 MXFP4 by sdot (2 x 16);
- *   neon_i8mm     the same formats by smmla (4 x 16; tiles of 1-2 rows run
- *                 the dotprod kernels, so it requires dotprod too);
+ *   neon_i8mm     the same formats by smmla (4 x 16, 2 x 16 for 2 rows;
+ *                 1-row tiles run the dotprod kernel, so it requires
+ *                 dotprod too);
  *   neon_bf16     bf16 weights on bf16 rows by bfmmla (4 x 16);
  *   sve           f32 and f16 weights by fmla on vectors of 256 bits or more,
  *                 vector-length agnostic (kernels/arm/sve, 4 x 16 on the
