@@ -10,12 +10,6 @@
 #include "../kernels/x86/avx2/math_avx2.h"
 #include "test_util.h"
 
-static double ulps(float got, double want) {
-  const float w = (float)want;
-  const double ulp = nextafterf(fabsf(w), INFINITY) - fabsf(w);
-  return fabs((double)got - want) / ulp;
-}
-
 typedef __m256 (*vec_fn)(__m256);
 
 /* the largest error in ulps over [lo, hi], stepping through f32 bit patterns */
@@ -37,7 +31,7 @@ static double sweep(vec_fn f, double (*ref)(double), float lo, float hi, float* 
         float out[8];
         _mm256_storeu_ps(out, f(_mm256_loadu_ps(batch)));
         for (int i = 0; i < n; i++) {
-          double e = ulps(out[i], ref(batch[i]));
+          double e = test_ulps(out[i], ref(batch[i]));
           if (e > worst) worst = e, *where = batch[i];
         }
         n = 0;

@@ -10,12 +10,6 @@
 #include "../kernels/arm/neon/math_neon.h"
 #include "test_util.h"
 
-static double ulps(float got, double want) {
-  const float w = (float)want;
-  const double ulp = nextafterf(fabsf(w), INFINITY) - fabsf(w);
-  return fabs((double)got - want) / ulp;
-}
-
 typedef float32x4_t (*vec_fn)(float32x4_t);
 
 /* the largest error in ulps over [lo, hi], stepping through f32 bit patterns */
@@ -37,7 +31,7 @@ static double sweep(vec_fn f, double (*ref)(double), float lo, float hi, float* 
         float out[4];
         vst1q_f32(out, f(vld1q_f32(batch)));
         for (int i = 0; i < n; i++) {
-          const double e = ulps(out[i], ref(batch[i]));
+          const double e = test_ulps(out[i], ref(batch[i]));
           if (e > worst) worst = e, *where = batch[i];
         }
         n = 0;

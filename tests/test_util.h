@@ -79,6 +79,13 @@ static inline double test_uniform(test_rng* r, double lo, double hi) {
   return lo + (hi - lo) * (double)(test_next(r) >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* |got - want| in ulps of the f32 nearest to want (the vector math tests) */
+static inline double test_ulps(float got, double want) {
+  const float w = (float)want;
+  const double ulp = nextafterf(fabsf(w), INFINITY) - fabsf(w);
+  return fabs((double)got - want) / ulp;
+}
+
 /* Round a finite double to bf16 precision (8 significant bits), nearest even. */
 static inline double test_round_bf16(double v) {
   if (v == 0.0 || !isfinite(v)) return v;

@@ -7,6 +7,7 @@
 
 #include "moek/moek_kernel.h"
 #include "moek_bf16.h"
+#include "moek_quant.h"
 
 /* The source of slot j (0 .. width - 1) of panel pi: gated, slots below
  * width / 2 are the gate of h columns (width / 2) pi .. and the others
@@ -40,5 +41,13 @@ static inline moek_panel_slot moek_panel_slot_of(const moek_pack_params* p, size
  * sources) and the panel stays in cache while its slots fill. */
 void moek_pack_column(const void* row, int32_t src_dtype, ptrdiff_t sc, size_t K, void* panel, int32_t wformat,
                       size_t pos, size_t step, size_t kgroup);
+
+/* The Q packers' group header (AVX2's and NEON's layouts alike): 16
+ * scales, one per column slot, then 16 mins where the format has them.
+ * Slot j's parameters for group g (k0, n: the group's first k and how many
+ * exist; s NULL: a missing column, parameters 0), stored in the header at
+ * group_base. */
+moek_qparams moek_panel_q_slot_params(const moek_pack_params* p, const moek_qsource* s, size_t j, uint8_t* group_base,
+                                      size_t g, size_t k0, size_t n);
 
 #endif /* MOEK_PANEL_H */

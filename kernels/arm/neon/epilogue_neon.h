@@ -116,4 +116,15 @@ static inline void moek_neon_down_row(const moek_down_tile* t, const moek_neon_b
   }
 }
 
+/* A whole tile's epilogue: c[r] holds row r's 16 columns (t->mr rows). */
+static inline void moek_neon_gateup_tile_out(const moek_gateup_tile* t, float32x4_t (*c)[4]) {
+  const moek_neon_bias b = moek_neon_gateup_bias(t);
+  for (size_t r = 0; r < t->mr; r++) moek_neon_gateup_row(t, &b, t->h + r * t->h_stride + t->n0, c[r]);
+}
+
+static inline void moek_neon_down_tile_out(const moek_down_tile* t, float32x4_t (*c)[4]) {
+  const moek_neon_bias b = moek_neon_down_bias(t);
+  for (size_t r = 0; r < t->mr; r++) moek_neon_down_row(t, &b, t->out + r * t->out_stride + t->n0, c[r]);
+}
+
 #endif /* MOEK_EPILOGUE_NEON_H */

@@ -87,8 +87,7 @@ void moek_bf16_gemm_gateup_4x16__neonbf16(const moek_gateup_tile* t) {
   rows_of(t->a, t->mr, a);
   float32x4_t c[MR_MAX][4];
   ukernel(t->k, a, t->w, c);
-  const moek_neon_bias b = moek_neon_gateup_bias(t);
-  for (size_t r = 0; r < t->mr; r++) moek_neon_gateup_row(t, &b, t->h + r * t->h_stride + t->n0, c[r]);
+  moek_neon_gateup_tile_out(t, c);
 }
 
 void moek_bf16_gemm_down_4x16__neonbf16(const moek_down_tile* t) {
@@ -96,6 +95,5 @@ void moek_bf16_gemm_down_4x16__neonbf16(const moek_down_tile* t) {
   rows_of(t->a, t->mr, a);
   float32x4_t c[MR_MAX][4];
   ukernel(t->k, a, t->w, c);
-  const moek_neon_bias b = moek_neon_down_bias(t);
-  for (size_t r = 0; r < t->mr; r++) moek_neon_down_row(t, &b, t->out + r * t->out_stride + t->n0, c[r]);
+  moek_neon_down_tile_out(t, c);
 }

@@ -143,15 +143,13 @@ static const ukernel_fn ukernels[3][MR_MAX] = {
 static inline __attribute__((always_inline)) void gateup_tile(const int fmt, const moek_gateup_tile* t) {
   float32x4_t c[MR_MAX][4];
   ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, c);
-  const moek_neon_bias b = moek_neon_gateup_bias(t);
-  for (size_t r = 0; r < t->mr; r++) moek_neon_gateup_row(t, &b, t->h + r * t->h_stride + t->n0, c[r]);
+  moek_neon_gateup_tile_out(t, c);
 }
 
 static inline __attribute__((always_inline)) void down_tile(const int fmt, const moek_down_tile* t) {
   float32x4_t c[MR_MAX][4];
   ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, c);
-  const moek_neon_bias b = moek_neon_down_bias(t);
-  for (size_t r = 0; r < t->mr; r++) moek_neon_down_row(t, &b, t->out + r * t->out_stride + t->n0, c[r]);
+  moek_neon_down_tile_out(t, c);
 }
 
 void moek_f32_gemm_gateup_4x16__neon(const moek_gateup_tile* t) { gateup_tile(0, t); }

@@ -22,23 +22,11 @@
 #include "epilogue_neon.h"
 #include "gemm_neon.h"
 #include "layout_q_neon.h"
+#include "qdecode_neon.h"
 #include "moek_quant.h"
 
 #define MRQ_MAX 2
 #define PREFETCH_BYTES 1024 /* ahead in the panel stream */
-
-/* 4 scales of the group header from slot s0: f32, f16, or e8m0 bytes b
- * (2^(b - 128) is the float with exponent bits b, halved; b = 0 has no such
- * float and becomes the subnormal 2^-127 first) */
-static inline __attribute__((always_inline)) float32x4_t load_scales(const uint8_t* h, int f16, int e2m1, int s0) {
-  if (e2m1) {
-    const uint32x4_t b = vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vld1_dup_u32((const uint32_t*)(h + s0))))));
-    const uint32x4_t bits = vmaxq_u32(vshlq_n_u32(b, 23), vdupq_n_u32(0x00400000u));
-    return vmulq_f32(vreinterpretq_f32_u32(bits), vdupq_n_f32(0.5f));
-  }
-  if (f16) return vcvt_f32_f16(vld1_f16((const float16_t*)h + s0));
-  return vld1q_f32((const float*)h + s0);
-}
 
 /* The 8 chunks of one step as signed weights. */
 static inline __attribute__((always_inline)) void step_weights(const int q4, const int has_min, const int e2m1,
@@ -48,20 +36,11 @@ static inline __attribute__((always_inline)) void step_weights(const int q4, con
     for (int i = 0; i < 8; i++) c[i] = vld1q_s8((const int8_t*)w + 16 * i);
     return;
   }
-  const int8x16_t lut = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12}; /* doubled e2m1 values */
-  const uint8x16_t nib = vdupq_n_u8(0x0f);
 #pragma GCC unroll 4
   for (int i = 0; i < 4; i++) {
     const uint8x16_t v = vld1q_u8(w + 16 * i);
-    const uint8x16_t lo = vandq_u8(v, nib), hi = vshrq_n_u8(v, 4);
-    if (e2m1) {
-      c[i] = vqtbl1q_s8(lut, lo), c[i + 4] = vqtbl1q_s8(lut, hi);
-    } else if (has_min) {
-      c[i] = vreinterpretq_s8_u8(lo), c[i + 4] = vreinterpretq_s8_u8(hi);
-    } else {
-      c[i] = vsubq_s8(vreinterpretq_s8_u8(lo), vdupq_n_s8(8));
-      c[i + 4] = vsubq_s8(vreinterpretq_s8_u8(hi), vdupq_n_s8(8));
-    }
+    c[i] = moek_neon_q4_signed(vandq_u8(v, vdupq_n_u8(0x0f)), has_min, e2m1);
+    c[i + 4] = moek_neon_q4_signed(vshrq_n_u8(v, 4), has_min, e2m1);
   }
 }
 
@@ -71,8 +50,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
                                                           const moek_qrow* a, const uint8_t* w,
                                                           float32x4_t c[MRQ_MAX][4]) {
   const size_t sbytes = q4 ? 64 : 128; /* one step */
-  const uint32_t flags = (f16 ? MOEK_EXPERTS_QUANT_F16_SCALES : 0) | (has_min ? MOEK_EXPERTS_QUANT_MIN : 0) |
-                         (e2m1 ? MOEK_EXPERTS_QUANT_E2M1 : 0);
+  const uint32_t flags = moek_neon_q_flags(has_min, f16, e2m1);
   const size_t srow = 16 * moek_quant_scale_bytes(flags); /* bytes of 16 scales */
   float32x4_t acc[MRQ_MAX][4];
 #pragma GCC unroll 2
@@ -107,8 +85,8 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
 #pragma GCC unroll 4
         for (int q = 0; q < 4; q++) {
           const float32x4_t dot = vcvtq_f32_s32(vpaddq_s32(d[r][2 * q], d[r][2 * q + 1]));
-          acc[r][q] = vfmaq_f32(acc[r][q], dot, vmulq_f32(load_scales(hdr, f16, e2m1, 4 * q), as));
-          if (has_min) acc[r][q] = vfmaq_f32(acc[r][q], sf, vmulq_f32(load_scales(hdr + srow, f16, 0, 4 * q), as));
+          acc[r][q] = vfmaq_f32(acc[r][q], dot, vmulq_f32(moek_neon_q_scales(hdr, f16, e2m1, 4 * q), as));
+          if (has_min) acc[r][q] = vfmaq_f32(acc[r][q], sf, vmulq_f32(moek_neon_q_scales(hdr + srow, f16, 0, 4 * q), as));
         }
       }
     }
@@ -157,14 +135,12 @@ static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[MR
   void moek_##fmt##_gemm_gateup_2x16__neondot(const moek_gateup_tile* t) {                                 \
     float32x4_t c[MRQ_MAX][4];                                                                             \
     q_dots(fmt##_uk, t->mr, t->k, t->group, t->a, t->w, c);                                                \
-    const moek_neon_bias b = moek_neon_gateup_bias(t);                                                     \
-    for (size_t r = 0; r < t->mr; r++) moek_neon_gateup_row(t, &b, t->h + r * t->h_stride + t->n0, c[r]);   \
+    moek_neon_gateup_tile_out(t, c);                                                                       \
   }                                                                                                        \
   void moek_##fmt##_gemm_down_2x16__neondot(const moek_down_tile* t) {                                     \
     float32x4_t c[MRQ_MAX][4];                                                                             \
     q_dots(fmt##_uk, t->mr, t->k, t->group, t->a, t->w, c);                                                \
-    const moek_neon_bias b = moek_neon_down_bias(t);                                                       \
-    for (size_t r = 0; r < t->mr; r++) moek_neon_down_row(t, &b, t->out + r * t->out_stride + t->n0, c[r]); \
+    moek_neon_down_tile_out(t, c);                                                                         \
   }
 MOEK_Q_TILES(q8)
 MOEK_Q_TILES(q8f16)

@@ -21,20 +21,11 @@
 #include "epilogue_neon.h"
 #include "gemm_neon.h"
 #include "layout_q_neon.h"
+#include "qdecode_neon.h"
 #include "moek_quant.h"
 
 #define MR_MAX 4
 #define PREFETCH_BYTES 1024
-
-static inline __attribute__((always_inline)) float32x4_t load_scales(const uint8_t* h, int f16, int e2m1, int s0) {
-  if (e2m1) { /* e8m0 bytes: 2^(b - 128), b = 0 through the subnormal 2^-127 (gemm_q_neondot.c) */
-    const uint32x4_t b = vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vld1_dup_u32((const uint32_t*)(h + s0))))));
-    const uint32x4_t bits = vmaxq_u32(vshlq_n_u32(b, 23), vdupq_n_u32(0x00400000u));
-    return vmulq_f32(vreinterpretq_f32_u32(bits), vdupq_n_f32(0.5f));
-  }
-  if (f16) return vcvt_f32_f16(vld1_f16((const float16_t*)h + s0));
-  return vld1q_f32((const float*)h + s0);
-}
 
 /* The 4 chunks of half hf of one step as signed weights. */
 static inline __attribute__((always_inline)) void half_weights(const int q4, const int has_min, const int e2m1,
@@ -44,12 +35,10 @@ static inline __attribute__((always_inline)) void half_weights(const int q4, con
     for (int i = 0; i < 4; i++) c[i] = vld1q_s8((const int8_t*)w + 64 * hf + 16 * i);
     return;
   }
-  const int8x16_t lut = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12}; /* doubled e2m1 values */
 #pragma GCC unroll 4
   for (int i = 0; i < 4; i++) {
     const uint8x16_t v = vld1q_u8(w + 16 * i);
-    const uint8x16_t n = hf ? vshrq_n_u8(v, 4) : vandq_u8(v, vdupq_n_u8(0x0f));
-    c[i] = e2m1 ? vqtbl1q_s8(lut, n) : has_min ? vreinterpretq_s8_u8(n) : vsubq_s8(vreinterpretq_s8_u8(n), vdupq_n_s8(8));
+    c[i] = moek_neon_q4_signed(hf ? vshrq_n_u8(v, 4) : vandq_u8(v, vdupq_n_u8(0x0f)), has_min, e2m1);
   }
 }
 
@@ -60,8 +49,7 @@ static inline __attribute__((always_inline)) void qkernel(const int pairs, const
                                                           const moek_qrow* a, const uint8_t* w0,
                                                           float32x4_t c[MR_MAX][4]) {
   const size_t sbytes = q4 ? 64 : 128;
-  const uint32_t flags = (f16 ? MOEK_EXPERTS_QUANT_F16_SCALES : 0) | (has_min ? MOEK_EXPERTS_QUANT_MIN : 0) |
-                         (e2m1 ? MOEK_EXPERTS_QUANT_E2M1 : 0);
+  const uint32_t flags = moek_neon_q_flags(has_min, f16, e2m1);
   const size_t srow = 16 * moek_quant_scale_bytes(flags);
   for (int hf = 0; hf < 2; hf++) {
     float32x4_t acc[MR_MAX][2];
@@ -94,14 +82,14 @@ static inline __attribute__((always_inline)) void qkernel(const int pairs, const
           for (int q = 0; q < 2; q++) {
             const int64x2_t x = vreinterpretq_s64_s32(d[p][2 * q]), y = vreinterpretq_s64_s32(d[p][2 * q + 1]);
             const int32x4_t row[2] = {vreinterpretq_s32_s64(vzip1q_s64(x, y)), vreinterpretq_s32_s64(vzip2q_s64(x, y))};
-            const float32x4_t ws = load_scales(hdr, f16, e2m1, 8 * hf + 4 * q);
+            const float32x4_t ws = moek_neon_q_scales(hdr, f16, e2m1, 8 * hf + 4 * q);
             for (int j = 0; j < 2; j++) {
               const int r = 2 * p + j;
               const float32x4_t as = vdupq_n_f32(a[r].scale[b]);
               acc[r][q] = vfmaq_f32(acc[r][q], vcvtq_f32_s32(row[j]), vmulq_f32(ws, as));
               if (has_min)
                 acc[r][q] = vfmaq_f32(acc[r][q], vdupq_n_f32((float)a[r].sum[b]),
-                                      vmulq_f32(load_scales(hdr + srow, f16, 0, 8 * hf + 4 * q), as));
+                                      vmulq_f32(moek_neon_q_scales(hdr + srow, f16, 0, 8 * hf + 4 * q), as));
             }
           }
       }
@@ -140,8 +128,7 @@ static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[2]
     }                                                                                                         \
     float32x4_t c[MR_MAX][4];                                                                                 \
     q_dots(fmt##_uk, t->mr, t->k, t->group, t->a, t->w, c);                                                   \
-    const moek_neon_bias b = moek_neon_gateup_bias(t);                                                        \
-    for (size_t r = 0; r < t->mr; r++) moek_neon_gateup_row(t, &b, t->h + r * t->h_stride + t->n0, c[r]);      \
+    moek_neon_gateup_tile_out(t, c);                                                                       \
   }                                                                                                           \
   void moek_##fmt##_gemm_down_4x16__neoni8mm(const moek_down_tile* t) {                                         \
     if (t->mr == 1) {                                                                                         \
@@ -150,8 +137,7 @@ static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[2]
     }                                                                                                         \
     float32x4_t c[MR_MAX][4];                                                                                 \
     q_dots(fmt##_uk, t->mr, t->k, t->group, t->a, t->w, c);                                                   \
-    const moek_neon_bias b = moek_neon_down_bias(t);                                                          \
-    for (size_t r = 0; r < t->mr; r++) moek_neon_down_row(t, &b, t->out + r * t->out_stride + t->n0, c[r]);    \
+    moek_neon_down_tile_out(t, c);                                                                         \
   }
 MOEK_Q_TILES(q8, 0, 0, 0, 0)
 MOEK_Q_TILES(q8f16, 0, 0, 1, 0)

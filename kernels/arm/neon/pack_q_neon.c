@@ -34,19 +34,6 @@ size_t moek_neon_q_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t
   return kp / glen * moek_neon_q_group_bytes(dt, flags, glen);
 }
 
-/* Slot j's parameters for group g, with its scale (and min) stored in the
- * group header. */
-static moek_qparams slot_params(const moek_pack_params* p, const moek_qsource* s, size_t j, uint8_t* group_base,
-                                size_t g, size_t k0, size_t n) {
-  const int32_t dt = moek_wformat_qdtype(p->wformat);
-  const uint32_t flags = moek_wformat_qflags(p->wformat);
-  moek_qparams q = {0.0f, 0.0f, 0.0f};
-  if (s) q = moek_qsource_params(s, k0, n, g, dt, flags);
-  moek_quant_store_scale(group_base, j, q.scale, flags);
-  if (flags & MOEK_EXPERTS_QUANT_MIN) moek_quant_store_scale(group_base + 16 * moek_quant_scale_bytes(flags), j, q.min, flags);
-  return q;
-}
-
 /* The 32 codes of one block of a slot from k0 (n of them below K). A missing
  * slot, and k past K, is weight 0: Q4 code 8 (symmetric) or 0. */
 static void slot_block_codes(const moek_pack_params* p, const moek_qsource* s, moek_qparams q, size_t k0, size_t n,
@@ -67,7 +54,7 @@ static void pack_group(const moek_pack_params* p, const moek_qsource* s[16], uin
   const size_t K = p->cols, k0 = g * glen, n = k0 < K ? (K - k0 < glen ? K - k0 : glen) : 0;
   uint8_t* blocks = group_base + moek_neon_q_header_bytes(flags);
   moek_qparams q[16];
-  for (size_t j = 0; j < 16; j++) q[j] = slot_params(p, s[j], j, group_base, g, k0, n);
+  for (size_t j = 0; j < 16; j++) q[j] = moek_panel_q_slot_params(p, s[j], j, group_base, g, k0, n);
   for (size_t b = 0; b < glen / 32; b++) {
     const size_t kb = b * 32, nb = n > kb ? n - kb : 0;
     int8_t codes[16][32];

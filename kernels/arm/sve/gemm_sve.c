@@ -107,38 +107,34 @@ static const ukernel_fn ukernels[2][2][4] = {
     {MOEK_UK_ROW(f16, sve256), MOEK_UK_ROW(f16, sve512)},
 };
 
-/* The epilogue reads the tile back as NEON vectors (epilogue_neon.h), four
- * columns at a time, whatever the vector length. */
-static inline __attribute__((always_inline)) void gateup_tile(const int fmt, const moek_gateup_tile* t) {
+/* mr rows x one panel into c (as the neon epilogue reads a tile), or 0
+ * where this thread's vectors are shorter than 256 bits: then the caller
+ * runs the neon kernel on the same panel. */
+static inline __attribute__((always_inline)) int dots(const int fmt, size_t mr, size_t k, const void* const* a,
+                                                      const void* w, float32x4_t c[4][4]) {
   const uint64_t vw = svcntw(); /* read per call: the kernel may give each thread its own length */
-  if (vw < 8) {
-    (fmt ? moek_f16_gemm_gateup_4x16__neon : moek_f32_gemm_gateup_4x16__neon)(t);
-    return;
-  }
+  if (vw < 8) return 0;
   float out[4 * 16];
-  ukernels[fmt != 0][vw > 8][t->mr - 1](t->k, (const float* const*)t->a, t->w, out);
-  const moek_neon_bias b = moek_neon_gateup_bias(t);
-  for (size_t r = 0; r < t->mr; r++) {
-    const float32x4_t c[4] = {vld1q_f32(out + r * 16), vld1q_f32(out + r * 16 + 4), vld1q_f32(out + r * 16 + 8),
-                              vld1q_f32(out + r * 16 + 12)};
-    moek_neon_gateup_row(t, &b, t->h + r * t->h_stride + t->n0, c);
-  }
+  ukernels[fmt != 0][vw > 8][mr - 1](k, (const float* const*)a, w, out);
+  for (size_t r = 0; r < mr; r++)
+    for (size_t q = 0; q < 4; q++) c[r][q] = vld1q_f32(out + r * 16 + 4 * q);
+  return 1;
+}
+
+static inline __attribute__((always_inline)) void gateup_tile(const int fmt, const moek_gateup_tile* t) {
+  float32x4_t c[4][4];
+  if (dots(fmt, t->mr, t->k, t->a, t->w, c))
+    moek_neon_gateup_tile_out(t, c);
+  else
+    (fmt ? moek_f16_gemm_gateup_4x16__neon : moek_f32_gemm_gateup_4x16__neon)(t);
 }
 
 static inline __attribute__((always_inline)) void down_tile(const int fmt, const moek_down_tile* t) {
-  const uint64_t vw = svcntw();
-  if (vw < 8) {
+  float32x4_t c[4][4];
+  if (dots(fmt, t->mr, t->k, t->a, t->w, c))
+    moek_neon_down_tile_out(t, c);
+  else
     (fmt ? moek_f16_gemm_down_4x16__neon : moek_f32_gemm_down_4x16__neon)(t);
-    return;
-  }
-  float out[4 * 16];
-  ukernels[fmt != 0][vw > 8][t->mr - 1](t->k, (const float* const*)t->a, t->w, out);
-  const moek_neon_bias b = moek_neon_down_bias(t);
-  for (size_t r = 0; r < t->mr; r++) {
-    const float32x4_t c[4] = {vld1q_f32(out + r * 16), vld1q_f32(out + r * 16 + 4), vld1q_f32(out + r * 16 + 8),
-                              vld1q_f32(out + r * 16 + 12)};
-    moek_neon_down_row(t, &b, t->out + r * t->out_stride + t->n0, c);
-  }
 }
 
 void moek_f32_gemm_gateup_4x16__sve(const moek_gateup_tile* t) { gateup_tile(0, t); }

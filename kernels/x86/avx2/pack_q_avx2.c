@@ -29,18 +29,6 @@ size_t moek_avx2_q_panel_bytes_of(int32_t wformat, size_t k, int32_t group, int3
   return moek_avx2_q_panel_bytes(moek_wformat_qdtype(wformat), group, moek_wformat_qflags(wformat), k);
 }
 
-/* Slot j's parameters for group g, with its scale (and min) stored in the
- * group header. */
-static moek_qparams slot_params(const moek_pack_params* p, const moek_qsource* s, size_t j, uint8_t* group_base,
-                                size_t g, size_t k0, size_t n) {
-  moek_qparams q = {0.0f, 0.0f, 0.0f};
-  if (s) q = moek_qsource_params(s, k0, n, g, moek_wformat_qdtype(p->wformat), moek_wformat_qflags(p->wformat));
-  moek_quant_store_scale(group_base, j, q.scale, moek_wformat_qflags(p->wformat));
-  if (moek_wformat_qflags(p->wformat) & MOEK_EXPERTS_QUANT_MIN)
-    moek_quant_store_scale(group_base + 16 * moek_quant_scale_bytes(moek_wformat_qflags(p->wformat)), j, q.min, moek_wformat_qflags(p->wformat));
-  return q;
-}
-
 /* The vector form of moek_e2m1_code (the packing's hot loop for MXFP4): all
  * candidates, then blends; test_quant compares the two on every tie. */
 void moek_avx2_e2m1_codes(const float* v, size_t n, float inv, int8_t* out) {
@@ -88,8 +76,8 @@ static void pack_group(const moek_pack_params* p, const moek_qsource* s[16], uin
   const size_t header = 16 * moek_quant_scale_bytes(moek_wformat_qflags(p->wformat)) * ((moek_wformat_qflags(p->wformat) & MOEK_EXPERTS_QUANT_MIN) ? 2 : 1);
   uint8_t* blocks = group_base + header;
   for (size_t j = 0; j < 8; j++) {
-    const moek_qparams qa = slot_params(p, s[j], j, group_base, g, k0, n);
-    const moek_qparams qb = slot_params(p, s[j + 8], j + 8, group_base, g, k0, n);
+    const moek_qparams qa = moek_panel_q_slot_params(p, s[j], j, group_base, g, k0, n);
+    const moek_qparams qb = moek_panel_q_slot_params(p, s[j + 8], j + 8, group_base, g, k0, n);
     for (size_t b = 0; b < glen / 32; b++) {
       const size_t kb = b * 32, nb = n > kb ? n - kb : 0;
       int8_t ca[32], cb[32];
