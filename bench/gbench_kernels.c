@@ -80,7 +80,7 @@ static void bench_gemm(moek_gb_state* s, void* arg) {
     const moek_rows rows = {.base = q ? c->xq : b ? (const void*)c->xb : (const void*)c->x,
                             .stride = q ? MOEK_Q8_ROW_BYTES(H) : (H + PAD) * (b ? 2 : sizeof(float)), .index = c->rows};
     const moek_gateup_tile t = {.k = H, .a_dtype = a_dtype, .group = c->quant_group,
-                                .gated = 1, .activation = MOEK_ACT_SWIGLU, .act_alpha = 1.702f, .act_limit = 7.0f,
+                                .gated = 1, .activation = MOEK_ACT_SWIGLU, .act_alpha = 1.702f, .act_limit = 7.0f, .act_beta = 1.0f,
                                 .h = c->h, .h_stride = I + PAD};
     const size_t pb = slot->panel_bytes(c->wformat, H, c->quant_group, 1);
     while (moek_gb_keep_running(s)) moek_run_gateup(slot, &rows, m, c->wgu, pb, 0, I, t);

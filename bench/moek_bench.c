@@ -32,6 +32,7 @@ typedef struct options {
   const char* json;
   int baseline;
   int gating; /* --mode gating */
+  int layer;  /* --mode layer */
   int placement;          /* --placement: moek_placement_policy */
   double budget_mb;       /* --replication-budget MB (load) */
 } options;
@@ -40,7 +41,7 @@ typedef struct result {
   const char* preset;
   int T, experts_resident;
   double flops, bytes; /* per call, for the efficiency against the final machine numbers */
-  const char* mode;    /* "forward" or "gating" */
+  const char* mode;    /* "forward", "gating" or "layer" */
   double logits_ms;    /* gating: moek_route from logits */
   double time_ms, gflops, gbps, efficiency, baseline_ms, speedup, baseline_eff, check, check_rms;
 } result;
@@ -49,13 +50,16 @@ static void usage(FILE* f) {
   fprintf(f,
           "usage: moek-bench [--preset NAME|all] [--dtype bf16|f16|f32|q8|q4|q4-min|mxfp4] [--quant-group N] [--f16-scales]\n"
           "                  [--tokens 1,16,128,512] [--threads N] [--min-reps N] [--min-time SECONDS]\n"
-          "                  [--json FILE] [--no-baseline] [--list] [--mode forward|gating]\n"
+          "                  [--json FILE] [--no-baseline] [--list] [--mode forward|gating|layer]\n"
           "                  [--placement default|interleave|split|replicate|load|first-touch]\n"
           "                  [--replication-budget MB]\n"
           "Times one MoE layer (routing excluded) per token count T and prints the median time,\n"
           "GFLOP/s, weight GB/s, roofline efficiency, and the oneDNN expert-loop baseline.\n"
           "--mode gating times moek_route instead: from logits against a scalar softmax +\n"
           "partial sort, and fused from x (router GEMM + selection) against its roofline.\n"
+          "--mode layer times moek_moe_layer (router GEMM, selection, routed and shared experts)\n"
+          "against moek_route + moek_moe_forward (+ the shared experts' forward) called one by one,\n"
+          "at T = 1, 2, 4, 16 unless --tokens says otherwise, in alternating rounds.\n"
           "q8/q4 weights (docs/quantization.md) count their packed bytes, scales included, and\n"
           "are measured against the int8 peak; their baseline is oneDNN with f32 weights.\n"
           "--placement places the experts on the NUMA nodes (docs/numa.md); load re-places them\n"
@@ -186,11 +190,12 @@ static int parse_args(int argc, char** argv, options* o) {
       o->baseline = 0;
     } else if (!strcmp(a, "--mode")) {
       NEED_VALUE
-      if (strcmp(v, "forward") && strcmp(v, "gating")) {
-        fprintf(stderr, "moek-bench: --mode '%s' must be forward or gating\n", v);
+      if (strcmp(v, "forward") && strcmp(v, "gating") && strcmp(v, "layer")) {
+        fprintf(stderr, "moek-bench: --mode '%s' must be forward, gating or layer\n", v);
         return 0;
       }
       o->gating = !strcmp(v, "gating");
+      o->layer = !strcmp(v, "layer");
     } else {
       fprintf(stderr, "moek-bench: unknown option '%s'\n", a);
       usage(stderr);
@@ -557,6 +562,96 @@ static void run_gating(const bench_preset* p, const options* o, double bw, const
   free(wr);
 }
 
+/* --mode layer: moek_moe_layer against the separate calls it replaces, on
+ * the same weights, x and router, in alternating rounds (A/B in one
+ * sitting); each round's time is a median of calls, the table the median
+ * of the rounds. Decode shapes: T = 1, 2, 4, 16 unless --tokens is given. */
+#define LAYER_ROUNDS 5
+static void run_layer(const bench_preset* p, const options* o, result* res, int* n_res) {
+  const int E = p->E, k = p->k, H = p->H, I = p->I, gated = p->activation < MOEK_ACT_RELU;
+  int toks[MAX_T], nt = o->n_tokens;
+  memcpy(toks, o->tokens, sizeof toks);
+  if (nt == 4 && toks[0] == 1 && toks[1] == 16 && toks[2] == 128 && toks[3] == 512) { /* the default: decode */
+    const int d[] = {1, 2, 4, 16};
+    memcpy(toks, d, sizeof d);
+  }
+  const double wbytes = o->wdt == MOEK_DTYPE_F32 ? 4 : o->wdt == MOEK_DTYPE_Q8 ? 1.1 : o->wdt == MOEK_DTYPE_Q4 ? 0.7 : 2;
+  const double need = (double)(E + p->shared) * (gated ? 3 : 2) * H * I * wbytes;
+  if (need > 0.7 * available_bytes()) {
+    printf("\n%s layer: skipped: its %d experts take %.1f GiB, %.1f GiB is available\n", p->name, E + p->shared,
+           need / 1073741824.0, available_bytes() / 1073741824.0);
+    return;
+  }
+  moek_context_desc cd = {.struct_size = sizeof cd, .num_threads = o->threads};
+  moek_context* ctx;
+  OK(moek_context_create(&cd, &ctx));
+  float* w = malloc(sizeof(float) * H * I * 3);
+  float* wr = malloc(sizeof(float) * E * H);
+  for (size_t i = 0; i < (size_t)H * I * 3; i++) w[i] = frand() / sqrtf((float)(i < (size_t)2 * H * I ? H : I));
+  for (size_t i = 0; i < (size_t)E * H; i++) wr[i] = 3.0f * frand() / sqrtf((float)H);
+  const int n_all = E > p->shared ? E : p->shared;
+  const void** pp = malloc(sizeof(void*) * 3 * n_all);
+  for (int e = 0; e < n_all; e++) pp[e] = w, pp[n_all + e] = w + (size_t)H * I, pp[2 * n_all + e] = w + (size_t)2 * H * I;
+  moek_experts_desc ed = {.struct_size = sizeof ed, .num_experts = E, .hidden = H, .inter = I,
+                          .activation = p->activation, .src_dtype = MOEK_DTYPE_F32, .weight_dtype = o->wdt,
+                          .quant_group = o->qgroup, .flags = o->qflags, .w_gate = gated ? pp : NULL,
+                          .w_up = pp + n_all, .w_down = pp + 2 * n_all};
+  moek_experts *ex, *shared = NULL;
+  OK(moek_experts_create(ctx, &ed, &ex));
+  if (p->shared) {
+    ed.num_experts = p->shared;
+    OK(moek_experts_create(ctx, &ed, &shared));
+  }
+  moek_router_desc rd = p->router;
+  rd.struct_size = sizeof rd, rd.w_router = wr, rd.hidden = H, rd.router_src_dtype = MOEK_DTYPE_F32;
+  rd.router_weight_dtype = o->bf16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32;
+  moek_router* router;
+  OK(moek_router_create(ctx, &rd, &router));
+  printf("\n%s layer: E=%d k=%d H=%d I=%d shared=%d, %s experts; us are medians of %d alternating rounds\n", p->name, E,
+         k, H, I, p->shared, o->dtype, LAYER_ROUNDS);
+  printf("%6s %14s %12s %8s\n", "T", "separate us", "layer us", "ratio");
+  for (int ti = 0; ti < nt; ti++) {
+    const int T = toks[ti];
+    float* x = malloc(sizeof(float) * T * H);
+    float* y = malloc(sizeof(float) * T * H);
+    int32_t* ids = malloc(sizeof(int32_t) * T * k);
+    float* wt = malloc(sizeof(float) * T * k);
+    for (size_t i = 0; i < (size_t)T * H; i++) x[i] = frand();
+    moek_route_args ra = {.struct_size = sizeof ra, .num_tokens = T, .x = x, .x_dtype = MOEK_DTYPE_F32,
+                          .expert_ids = ids, .expert_weights = wt};
+    moek_forward_args fa = {.struct_size = sizeof fa, .num_tokens = T, .top_k = k, .x_dtype = MOEK_DTYPE_F32,
+                            .y_dtype = MOEK_DTYPE_F32, .x = x, .expert_ids = ids, .expert_weights = wt, .y = y};
+    moek_forward_args sa = fa;
+    sa.flags = MOEK_FORWARD_ACCUMULATE, sa.top_k = p->shared, sa.expert_ids = NULL, sa.expert_weights = NULL;
+    moek_layer_args la = {.struct_size = sizeof la, .num_tokens = T, .x_dtype = MOEK_DTYPE_F32,
+                          .y_dtype = MOEK_DTYPE_F32, .x = x, .y = y};
+    double sep[LAYER_ROUNDS], lay[LAYER_ROUNDS];
+    for (int r = 0; r < LAYER_ROUNDS; r++) {
+      timed ts, tl;
+      TIME_CALLS(ts, o, {
+        OK(moek_route(ctx, router, &ra));
+        OK(moek_moe_forward(ctx, ex, &fa));
+        if (shared) OK(moek_moe_forward(ctx, shared, &sa));
+      });
+      TIME_CALLS(tl, o, OK(moek_moe_layer(ctx, router, ex, shared, &la)));
+      sep[r] = ts.median_s, lay[r] = tl.median_s;
+    }
+    qsort(sep, LAYER_ROUNDS, sizeof(double), cmp_double);
+    qsort(lay, LAYER_ROUNDS, sizeof(double), cmp_double);
+    const double s_med = sep[LAYER_ROUNDS / 2], l_med = lay[LAYER_ROUNDS / 2];
+    printf("%6d %14.1f %12.1f %7.3fx\n", T, s_med * 1e6, l_med * 1e6, s_med / l_med);
+    fflush(stdout);
+    result* R = &res[(*n_res)++];
+    *R = (result){.preset = p->name, .T = T, .experts_resident = E, .time_ms = l_med * 1e3, .baseline_ms = s_med * 1e3,
+                  .speedup = s_med / l_med, .baseline_eff = NAN, .check = NAN, .mode = "layer"};
+    free(x), free(y), free(ids), free(wt);
+  }
+  moek_router_destroy(router);
+  moek_experts_destroy(ex), moek_experts_destroy(shared);
+  moek_context_destroy(ctx);
+  free(w), free(wr), free(pp);
+}
+
 int main(int argc, char** argv) {
   options o;
   if (!parse_args(argc, argv, &o)) return 2;
@@ -587,7 +682,9 @@ int main(int argc, char** argv) {
   int n_res = 0;
   for (int i = 0; i < bench_num_presets; i++)
     if (!strcmp(o.preset, "all") || !strcmp(o.preset, bench_presets[i].name)) {
-      if (o.gating)
+      if (o.layer)
+        run_layer(&bench_presets[i], &o, res, &n_res);
+      else if (o.gating)
         run_gating(&bench_presets[i], &o, bw, &pk, res, &n_res);
       else
         run_preset(&bench_presets[i], &o, bw, &pk, res, &n_res, table);
@@ -609,7 +706,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < n_res; i++) {
     result* r = &res[i];
     const double roof = fmax(r->bytes / (bw_max * 1e9), r->flops / (pk_max.gflops * 1e9));
-    r->efficiency = roof / (r->time_ms * 1e-3);
+    r->efficiency = r->flops > 0 ? roof / (r->time_ms * 1e-3) : 0; /* layer: a ratio, no roofline */
     if (!strcmp(r->mode, "forward")) r->baseline_eff = isfinite(r->baseline_ms) ? roof / (r->baseline_ms * 1e-3) : NAN;
     printf("%-16s %-8s %6d %10.3f %6.3f %12.3f %6.3f %7.2fx\n", r->preset, r->mode, r->T, r->time_ms, r->efficiency,
            r->baseline_ms, r->baseline_eff, r->speedup);

@@ -41,7 +41,7 @@ static inline double gamma_n(double n) { return n * U32 / (1.0 - n * U32); }
 typedef struct ref_model {
   int E, H, I;
   int act;
-  double alpha, limit;
+  double alpha, beta, limit; /* the clamped SwiGLU's (MOEK_ACT_SWIGLU_OAI and _CLAMP), resolved */
   int bf16_ops;          /* weight dtype bf16: x and h may be rounded to bf16 */
   int qact;              /* weight dtype Q8/Q4: x and h are rounded to int8 blocks */
   double *wg, *wu, *wd;  /* [E][I][H], [E][I][H], [E][H][I]; wg NULL if ungated */
@@ -56,9 +56,10 @@ static double ref_act(const ref_model* m, double g, double u) {
     case MOEK_ACT_SWIGLU: return g * ref_sigmoid(g) * u;
     case MOEK_ACT_GEGLU: return 0.5 * g * (1.0 + erf(g / sqrt(2.0))) * u;
     case MOEK_ACT_GEGLU_TANH: return 0.5 * g * (1.0 + tanh(c * (g + 0.044715 * g * g * g))) * u;
-    case MOEK_ACT_SWIGLU_OAI: {
+    case MOEK_ACT_SWIGLU_OAI:
+    case MOEK_ACT_SWIGLU_CLAMP: {
       double gg = fmin(g, m->limit), uu = fmax(-m->limit, fmin(u, m->limit));
-      return gg * ref_sigmoid(m->alpha * gg) * (uu + 1.0);
+      return gg * ref_sigmoid(m->alpha * gg) * (uu + m->beta);
     }
     case MOEK_ACT_RELU: return u > 0 ? u : 0;
     case MOEK_ACT_GELU: return 0.5 * u * (1.0 + erf(u / sqrt(2.0)));
@@ -122,9 +123,10 @@ static void ref_expert(const ref_model* m, int e, const double* x, double* out, 
     double gdet = gamma_n(H + 1) * gabs, grnd = sqrt((m->bf16_ops ? UB * UB / 3.0 * grss : 0) + gq / 12.0);
     h[n] = ref_act(m, g, u);
     if (m->wg) {
-      /* h = phi(g) * v, v = u (u + 1 for the clamped form) */
-      double v = m->act == MOEK_ACT_SWIGLU_OAI ? fabs(u) + 1.0 : fabs(u);
-      double amp = 1.0 + 2.0 * fabs(g) * (m->act == MOEK_ACT_SWIGLU_OAI ? m->alpha : 1.0);
+      /* h = phi(g) * v, v = u (u + beta for the clamped form) */
+      const int clamped = m->act == MOEK_ACT_SWIGLU_OAI || m->act == MOEK_ACT_SWIGLU_CLAMP;
+      double v = clamped ? fabs(u) + fabs(m->beta) : fabs(u);
+      double amp = 1.0 + 2.0 * fabs(g) * (clamped ? m->alpha : 1.0);
       hdet[n] = ACT_SLOPE * gdet * (v + udet) + (fabs(g) + gdet) * udet + ACT_ULPS * U32 * amp * (fabs(g) * v);
       double r1 = ACT_SLOPE * grnd * (v + udet), r2 = (fabs(g) + gdet) * urnd;
       hrnd[n] = sqrt(r1 * r1 + r2 * r2);

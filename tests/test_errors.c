@@ -177,6 +177,21 @@ static void experts(void) {
   CHECK(x == NULL, "output not NULL after a quantization error");
   BAD(act_alpha, NAN, MOEK_ERROR_INVALID_ARGUMENT, "act_alpha");
   BAD(act_limit, -1.0f, MOEK_ERROR_INVALID_ARGUMENT, "act_limit = -1");
+  BAD(act_limit, INFINITY, MOEK_ERROR_INVALID_ARGUMENT, "act_limit = inf must be finite and >= 0 (0: 7)");
+  BAD(act_beta, NAN, MOEK_ERROR_INVALID_ARGUMENT, "act_beta = nan must be finite");
+  BAD(reserved1, 3, MOEK_ERROR_INVALID_ARGUMENT, "reserved1 = 3 must be 0");
+  d = good_desc();
+  d.activation = MOEK_ACT_SWIGLU_CLAMP; /* the general form takes no limit (+Inf), any finite beta */
+  d.act_limit = INFINITY, d.act_beta = -4.0f;
+  CHECK_OK(moek_experts_create(c, &d, &x));
+  moek_experts_destroy(x);
+  x = NULL;
+  d.act_limit = NAN;
+  EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_INVALID_ARGUMENT,
+             "act_limit = nan must be >= 0 (0 or +Inf: no clamp)");
+  d.act_limit = 0.0f, d.act_alpha = -1.0f;
+  EXPECT_ERR(moek_experts_create(c, &d, &x), MOEK_ERROR_INVALID_ARGUMENT, "act_alpha = -1 must be finite and >= 0");
+  CHECK(x == NULL, "output not NULL after a clamped SwiGLU error");
   BAD(w_gate, NULL, MOEK_ERROR_INVALID_ARGUMENT, "w_gate must be set");
   BAD(w_up, NULL, MOEK_ERROR_INVALID_ARGUMENT, "w_up is NULL");
   BAD(w_down, NULL, MOEK_ERROR_INVALID_ARGUMENT, "w_down is NULL");

@@ -21,6 +21,7 @@ typedef struct fcase {
   int no_weights;         /* expert_weights NULL */
   int qgroup;             /* Q8/Q4: desc->quant_group */
   unsigned qflags;        /* Q8/Q4: desc->flags */
+  float alpha, beta, limit; /* desc->act_alpha, act_beta, act_limit (the clamped SwiGLUs) */
 } fcase;
 
 typedef struct built {
@@ -48,7 +49,13 @@ static void build(const fcase* c, test_rng* r, built* b) {
   const int gated = c->act < MOEK_ACT_RELU;
   const size_t es = c->src == MOEK_DTYPE_BF16 || c->src == MOEK_DTYPE_F16 ? 2 : 4;
   memset(b, 0, sizeof *b);
-  b->m.E = E, b->m.H = H, b->m.I = I, b->m.act = c->act, b->m.alpha = 1.702, b->m.limit = 7.0;
+  b->m.E = E, b->m.H = H, b->m.I = I, b->m.act = c->act;
+  if (c->act == MOEK_ACT_SWIGLU_CLAMP) { /* as given; limit 0: no clamp */
+    b->m.alpha = c->alpha, b->m.beta = c->beta, b->m.limit = c->limit != 0.0f ? c->limit : INFINITY;
+  } else { /* the gpt-oss preset */
+    b->m.alpha = c->alpha ? c->alpha : 1.702f, b->m.beta = c->beta ? c->beta : 1.0f;
+    b->m.limit = c->limit ? c->limit : 7.0f;
+  }
   b->m.bf16_ops = c->wdt == MOEK_DTYPE_BF16;
   b->m.wu = malloc(sizeof(double) * E * I * H);
   b->m.wd = malloc(sizeof(double) * E * I * H);
@@ -109,6 +116,7 @@ static void build(const fcase* c, test_rng* r, built* b) {
   d->struct_size = sizeof *d;
   d->quant_group = c->qgroup, d->flags = c->qflags;
   d->num_experts = E, d->hidden = H, d->inter = I, d->activation = c->act;
+  d->act_alpha = c->alpha, d->act_beta = c->beta, d->act_limit = c->limit;
   d->src_dtype = c->src, d->weight_dtype = c->wdt;
   d->w_up = (const void* const*)b->src_u;
   d->w_gate = gated ? (const void* const*)b->src_g : NULL;
@@ -297,55 +305,63 @@ int main(void) {
   const int F = MOEK_DTYPE_F32, B = MOEK_DTYPE_BF16, Q8 = MOEK_DTYPE_Q8, Q4 = MOEK_DTYPE_Q4, H = MOEK_DTYPE_F16;
   const unsigned MIN = MOEK_EXPERTS_QUANT_MIN, H16 = MOEK_EXPERTS_QUANT_F16_SCALES, E2M1 = MOEK_EXPERTS_QUANT_E2M1;
   const fcase cases[] = {
-      /* name                 E   H   I   T   k  act                  src wdt xdt ydt bias layout acc dense route now */
-      {"swiglu f32 T=1",      8,  37, 19, 1,  2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
-      {"swiglu f32 T=3",      8,  37, 19, 3,  2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
-      {"swiglu f32 T=37",     16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
-      {"swiglu bf16 w T=37",  16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, B, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
-      {"swiglu all bf16",     8,  130, 77, 37, 2, MOEK_ACT_SWIGLU,     B, B, B, B, 0, 0, 0, 0, 0, 0, 0, 0},
-      {"bf16 src f32 w",      5,  33, 17, 3,  2, MOEK_ACT_SWIGLU,      B, F, F, B, 1, 0, 0, 0, 0, 0, 0, 0},
-      {"geglu bias",          6,  41, 23, 37, 2, MOEK_ACT_GEGLU,       F, F, F, F, 1, 0, 0, 0, 0, 0, 0, 0},
-      {"geglu tanh bf16",     6,  41, 23, 17, 3, MOEK_ACT_GEGLU_TANH,  F, B, B, F, 1, 1, 0, 0, 0, 0, 0, 0},
-      {"gpt-oss interleaved", 4,  45, 29, 37, 4, MOEK_ACT_SWIGLU_OAI,  F, F, F, F, 1, 2, 0, 0, 0, 0, 0, 0},
-      {"gpt-oss bf16",        4,  45, 29, 5,  2, MOEK_ACT_SWIGLU_OAI,  B, B, B, B, 1, 2, 0, 0, 0, 0, 0, 0},
-      {"relu switch top1",    8,  39, 50, 37, 1, MOEK_ACT_RELU,        F, F, F, F, 1, 1, 0, 0, 2, 0, 0, 0},
-      {"gelu ungated",        3,  21, 35, 4,  2, MOEK_ACT_GELU,        F, B, F, F, 1, 0, 0, 0, 0, 0, 0, 0},
-      {"gelu tanh ungated",   3,  21, 35, 4,  2, MOEK_ACT_GELU_TANH,   F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
-      {"silu ungated",        3,  21, 35, 4,  2, MOEK_ACT_SILU,        F, F, F, F, 0, 1, 0, 0, 0, 0, 0, 0},
-      {"accumulate bf16 y",   8,  37, 19, 37, 2, MOEK_ACT_SWIGLU,      F, F, F, B, 0, 0, 1, 0, 0, 0, 0, 0},
-      {"shared expert dense", 1,  37, 64, 37, 1, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 1, 1, 0, 1, 0, 0},
-      {"dense k=3",           3,  37, 19, 9,  3, MOEK_ACT_SWIGLU,      F, F, F, F, 1, 0, 0, 1, 0, 0, 0, 0},
-      {"one hot expert",      8,  37, 19, 64, 2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 1, 0, 0, 0},
-      {"dropped slots",       8,  37, 19, 37, 3, MOEK_ACT_SWIGLU,      F, B, F, F, 1, 0, 1, 0, 2, 0, 0, 0},
-      {"T=0",                 4,  16, 16, 0,  2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
-      {"H=1 I=1",             2,  1,  1,  3,  1, MOEK_ACT_SWIGLU,      F, F, F, F, 1, 0, 0, 0, 0, 0, 0, 0},
-      {"wide tiles T=129",    4,  200, 150, 129, 2, MOEK_ACT_SWIGLU,   F, B, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
-      {"T=2 bf16 x",          16, 67, 45, 2,  4, MOEK_ACT_SWIGLU,      F, B, B, F, 1, 0, 0, 0, 0, 0, 0, 0},
-      {"T=17 f32",            6,  130, 77, 17, 2, MOEK_ACT_SWIGLU,     F, F, F, F, 1, 0, 0, 0, 0, 0, 0, 0},
-      {"T=64 bf16 many rows", 3,  96, 136, 64, 2, MOEK_ACT_SWIGLU_OAI, F, B, F, B, 1, 2, 0, 0, 0, 0, 0, 0},
-      {"T=129 relu ungated",  5,  50, 37, 129, 1, MOEK_ACT_RELU,       B, B, F, F, 1, 1, 0, 0, 0, 0, 0, 0},
+      /* name                 E   H   I   T   k  act                  src wdt xdt ydt bias layout acc dense route now qgroup qflags alpha beta limit */
+      {"swiglu f32 T=1",      8,  37, 19, 1,  2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"swiglu f32 T=3",      8,  37, 19, 3,  2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"swiglu f32 T=37",     16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"swiglu bf16 w T=37",  16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, B, F, F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"swiglu all bf16",     8,  130, 77, 37, 2, MOEK_ACT_SWIGLU,     B, B, B, B, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"bf16 src f32 w",      5,  33, 17, 3,  2, MOEK_ACT_SWIGLU,      B, F, F, B, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"geglu bias",          6,  41, 23, 37, 2, MOEK_ACT_GEGLU,       F, F, F, F, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"geglu tanh bf16",     6,  41, 23, 17, 3, MOEK_ACT_GEGLU_TANH,  F, B, B, F, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"gpt-oss interleaved", 4,  45, 29, 37, 4, MOEK_ACT_SWIGLU_OAI,  F, F, F, F, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"gpt-oss bf16",        4,  45, 29, 5,  2, MOEK_ACT_SWIGLU_OAI,  B, B, B, B, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"relu switch top1",    8,  39, 50, 37, 1, MOEK_ACT_RELU,        F, F, F, F, 1, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0},
+      {"gelu ungated",        3,  21, 35, 4,  2, MOEK_ACT_GELU,        F, B, F, F, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"gelu tanh ungated",   3,  21, 35, 4,  2, MOEK_ACT_GELU_TANH,   F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"silu ungated",        3,  21, 35, 4,  2, MOEK_ACT_SILU,        F, F, F, F, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"accumulate bf16 y",   8,  37, 19, 37, 2, MOEK_ACT_SWIGLU,      F, F, F, B, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"shared expert dense", 1,  37, 64, 37, 1, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0, 0},
+      {"dense k=3",           3,  37, 19, 9,  3, MOEK_ACT_SWIGLU,      F, F, F, F, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0},
+      {"one hot expert",      8,  37, 19, 64, 2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0},
+      {"dropped slots",       8,  37, 19, 37, 3, MOEK_ACT_SWIGLU,      F, B, F, F, 1, 0, 1, 0, 2, 0, 0, 0, 0, 0, 0},
+      {"T=0",                 4,  16, 16, 0,  2, MOEK_ACT_SWIGLU,      F, F, F, F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"H=1 I=1",             2,  1,  1,  3,  1, MOEK_ACT_SWIGLU,      F, F, F, F, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"wide tiles T=129",    4,  200, 150, 129, 2, MOEK_ACT_SWIGLU,   F, B, F, F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"T=2 bf16 x",          16, 67, 45, 2,  4, MOEK_ACT_SWIGLU,      F, B, B, F, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"T=17 f32",            6,  130, 77, 17, 2, MOEK_ACT_SWIGLU,     F, F, F, F, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"T=64 bf16 many rows", 3,  96, 136, 64, 2, MOEK_ACT_SWIGLU_OAI, F, B, F, B, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"T=129 relu ungated",  5,  50, 37, 129, 1, MOEK_ACT_RELU,       B, B, F, F, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0},
       /* f16 weights: from f16 sources (exact) and rounded from f32 */
-      {"f16 w T=1",           8,  37, 19, 1,  2, MOEK_ACT_SWIGLU,      H, H, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
-      {"f16 w T=37 bias",     16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, H, F, F, 1, 1, 0, 0, 0, 0, 0, 0},
-      {"f16 w bf16 x gpt-oss",4,  45, 29, 17, 2, MOEK_ACT_SWIGLU_OAI,  H, H, B, B, 1, 2, 0, 0, 2, 0, 0, 0},
-      {"f16 src f32 w",       5,  33, 17, 3,  2, MOEK_ACT_GEGLU,       H, F, F, F, 1, 0, 1, 0, 0, 0, 0, 0},
-      {"f16 src q4 w",        6,  64, 96, 9,  2, MOEK_ACT_SWIGLU,      H, Q4, F, F, 0, 0, 0, 0, 0, 0, 32, 0},
+      {"f16 w T=1",           8,  37, 19, 1,  2, MOEK_ACT_SWIGLU,      H, H, F, F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"f16 w T=37 bias",     16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, H, F, F, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"f16 w bf16 x gpt-oss",4,  45, 29, 17, 2, MOEK_ACT_SWIGLU_OAI,  H, H, B, B, 1, 2, 0, 0, 2, 0, 0, 0, 0, 0, 0},
+      {"f16 src f32 w",       5,  33, 17, 3,  2, MOEK_ACT_GEGLU,       H, F, F, F, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"f16 src q4 w",        6,  64, 96, 9,  2, MOEK_ACT_SWIGLU,      H, Q4, F, F, 0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 0},
       /* quantized weights: Q8 per channel takes any K (padded blocks) */
-      {"q8 channel T=1",      8,  37, 19, 1,  2, MOEK_ACT_SWIGLU,      F, Q8, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
-      {"q8 channel T=37",     16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, Q8, F, F, 1, 1, 0, 0, 0, 0, 0, 0},
-      {"q8 channel bf16 io",  4,  130, 77, 9, 2, MOEK_ACT_SWIGLU_OAI,  B, Q8, B, B, 1, 2, 1, 0, 2, 0, 0, 0},
-      {"q8 group 64 T=70",    6,  128, 192, 70, 2, MOEK_ACT_SWIGLU,    F, Q8, F, F, 1, 0, 0, 0, 0, 0, 64, 0},
-      {"q4 g32 T=1",          8,  64, 96, 1,  2, MOEK_ACT_SWIGLU,      F, Q4, F, F, 0, 0, 0, 0, 0, 0, 0, 0},
-      {"q4 g32 T=37",         16, 96, 160, 37, 4, MOEK_ACT_SWIGLU,     B, Q4, B, F, 1, 1, 0, 0, 0, 0, 0, 0},
-      {"q4 g128 T=5",         4,  256, 128, 5, 2, MOEK_ACT_SWIGLU,     F, Q4, F, F, 0, 0, 0, 0, 0, 0, 128, 0},
-      {"q4 g32 min T=33",     6,  96, 64, 33, 3, MOEK_ACT_SWIGLU,      F, Q4, F, F, 1, 0, 0, 0, 0, 0, 32, MIN},
-      {"q4 g128 min ungated", 3,  128, 256, 11, 2, MOEK_ACT_GELU,      F, Q4, F, F, 1, 1, 0, 0, 0, 0, 128, MIN},
-      {"q4 one hot T=64",     4,  64, 64, 64, 2, MOEK_ACT_SWIGLU,      F, Q4, F, F, 0, 0, 0, 0, 1, 0, 0, 0},
-      {"q8 shared dense",     1,  64, 96, 17, 1, MOEK_ACT_SWIGLU,      F, Q8, F, F, 0, 0, 1, 1, 0, 1, 0, 0},
-      {"q8 f16 scales",       8,  37, 19, 9,  2, MOEK_ACT_SWIGLU,      F, Q8, F, F, 1, 0, 0, 0, 0, 0, 0, H16},
-      {"q4 g32 f16 scales",   6,  96, 64, 21, 2, MOEK_ACT_SWIGLU_OAI,  B, Q4, F, B, 1, 2, 0, 0, 0, 0, 32, H16},
-      {"q4 min f16 scales",   4,  128, 128, 5, 2, MOEK_ACT_SWIGLU,     F, Q4, F, F, 0, 0, 0, 0, 0, 0, 128, MIN | H16},
-      {"q4 e2m1 (mxfp4)",     6,  64, 96, 19, 2, MOEK_ACT_SWIGLU_OAI,  B, Q4, F, F, 1, 2, 0, 0, 0, 0, 32, E2M1},
+      {"q8 channel T=1",      8,  37, 19, 1,  2, MOEK_ACT_SWIGLU,      F, Q8, F, F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"q8 channel T=37",     16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, Q8, F, F, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"q8 channel bf16 io",  4,  130, 77, 9, 2, MOEK_ACT_SWIGLU_OAI,  B, Q8, B, B, 1, 2, 1, 0, 2, 0, 0, 0, 0, 0, 0},
+      {"q8 group 64 T=70",    6,  128, 192, 70, 2, MOEK_ACT_SWIGLU,    F, Q8, F, F, 1, 0, 0, 0, 0, 0, 64, 0, 0, 0, 0},
+      {"q4 g32 T=1",          8,  64, 96, 1,  2, MOEK_ACT_SWIGLU,      F, Q4, F, F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"q4 g32 T=37",         16, 96, 160, 37, 4, MOEK_ACT_SWIGLU,     B, Q4, B, F, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"q4 g128 T=5",         4,  256, 128, 5, 2, MOEK_ACT_SWIGLU,     F, Q4, F, F, 0, 0, 0, 0, 0, 0, 128, 0, 0, 0, 0},
+      {"q4 g32 min T=33",     6,  96, 64, 33, 3, MOEK_ACT_SWIGLU,      F, Q4, F, F, 1, 0, 0, 0, 0, 0, 32, MIN, 0, 0, 0},
+      {"q4 g128 min ungated", 3,  128, 256, 11, 2, MOEK_ACT_GELU,      F, Q4, F, F, 1, 1, 0, 0, 0, 0, 128, MIN, 0, 0, 0},
+      {"q4 one hot T=64",     4,  64, 64, 64, 2, MOEK_ACT_SWIGLU,      F, Q4, F, F, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0},
+      {"q8 shared dense",     1,  64, 96, 17, 1, MOEK_ACT_SWIGLU,      F, Q8, F, F, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0, 0},
+      {"q8 f16 scales",       8,  37, 19, 9,  2, MOEK_ACT_SWIGLU,      F, Q8, F, F, 1, 0, 0, 0, 0, 0, 0, H16, 0, 0, 0},
+      {"q4 g32 f16 scales",   6,  96, 64, 21, 2, MOEK_ACT_SWIGLU_OAI,  B, Q4, F, B, 1, 2, 0, 0, 0, 0, 32, H16, 0, 0, 0},
+      {"q4 min f16 scales",   4,  128, 128, 5, 2, MOEK_ACT_SWIGLU,     F, Q4, F, F, 0, 0, 0, 0, 0, 0, 128, MIN | H16, 0, 0, 0},
+      {"q4 e2m1 (mxfp4)",     6,  64, 96, 19, 2, MOEK_ACT_SWIGLU_OAI,  B, Q4, F, F, 1, 2, 0, 0, 0, 0, 32, E2M1, 0, 0, 0},
+      /* the general clamped SwiGLU: ONNX Runtime's parameters, no limit, a preset with a beta */
+      {"clamp a1.5 b0.5 L3",  6,  45, 29, 37, 3, MOEK_ACT_SWIGLU_CLAMP,F, F, F, F, 1, 0, 0, 0, 0, 0, 0, 0, 1.5f, 0.5f, 0.3f},
+      {"clamp no limit bf16", 6,  45, 29, 3,  2, MOEK_ACT_SWIGLU_CLAMP,B, B, B, F, 1, 2, 0, 0, 0, 0, 0, 0, 1.0f, 0.0f, 0.0f},
+      {"clamp alpha 0 b -2",  4,  33, 21, 1,  2, MOEK_ACT_SWIGLU_CLAMP,F, F, F, F, 0, 1, 0, 0, 0, 0, 0, 0, 0.0f, -2.0f, 0.2f},
+      {"clamp q8 T=17",       6,  64, 96, 17, 2, MOEK_ACT_SWIGLU_CLAMP,F, Q8, F, F, 1, 0, 0, 0, 0, 0, 0, 0, 1.702f, 1.0f, 0.25f},
+      {"clamp q4 f16 w",      4,  64, 64, 9,  2, MOEK_ACT_SWIGLU_CLAMP,H, Q4, F, F, 1, 0, 0, 0, 0, 0, 32, 0, 2.0f, 0.25f, 0.4f},
+      {"clamp f16 w T=5",     4,  45, 29, 5,  2, MOEK_ACT_SWIGLU_CLAMP,F, H, F, F, 1, 0, 0, 0, 0, 0, 0, 0, 1.0f, 3.0f, 0.0f},
+      {"oai preset beta 0.5", 4,  45, 29, 37, 2, MOEK_ACT_SWIGLU_OAI,  F, F, F, F, 1, 2, 0, 0, 0, 0, 0, 0, 0.0f, 0.5f, 0.35f},
   };
   for (size_t ti = 0; ti < sizeof test_isas / sizeof test_isas[0]; ti++) {
     if (!test_use_isa(test_isas[ti])) continue;

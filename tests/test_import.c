@@ -155,7 +155,7 @@ static void check_format(int fmt, const char* name, int wdt, test_rng* r) {
   moek_experts_desc d = desc_of(&b, fmt, 0, wdt);
   float* y = run(c, &d, x, ids, w);
 
-  ref_model m = {.E = E, .H = H, .I = I, .act = MOEK_ACT_SWIGLU, .alpha = 1.702, .limit = 7.0,
+  ref_model m = {.E = E, .H = H, .I = I, .act = MOEK_ACT_SWIGLU, .alpha = 1.702, .beta = 1.0, .limit = 7.0,
                  .bf16_ops = wdt == MOEK_DTYPE_BF16, .qact = wdt == MOEK_DTYPE_Q8 || wdt == MOEK_DTYPE_Q4,
                  .wg = b.model[0], .wu = b.model[1], .wd = b.model[2]};
   if (fmt == MOEK_DTYPE_FP8_E4M3 && wdt == MOEK_DTYPE_Q8) /* requantized: the values moek's rule keeps */

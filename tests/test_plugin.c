@@ -55,7 +55,7 @@ enum { E = 5, H = 67, I = 45, T = 7, K = 2 };
 static moek_experts* make_experts(moek_context* c, int32_t wdt, ref_model* m, float* w[3]) {
   test_rng r = {5};
   const void* p[3][E];
-  m->E = E, m->H = H, m->I = I, m->act = MOEK_ACT_SWIGLU, m->alpha = 1.702, m->limit = 7.0;
+  m->E = E, m->H = H, m->I = I, m->act = MOEK_ACT_SWIGLU, m->alpha = 1.702, m->beta = 1.0, m->limit = 7.0;
   m->bf16_ops = wdt == MOEK_DTYPE_BF16;
   m->wg = malloc(sizeof(double) * E * I * H), m->wu = malloc(sizeof(double) * E * I * H);
   m->wd = malloc(sizeof(double) * E * H * I);
@@ -223,7 +223,39 @@ static void example(const char* path) {
   CHECK_OK(moek_register_kernel_table(&old3));
   old3.abi_version = 2;
   old3.name = "abi2";
-  EXPECT_ERR(moek_register_kernel_table(&old3), MOEK_ERROR_UNSUPPORTED, "abi_version = 2; this library runs kernel ABI 3 to 4");
+  EXPECT_ERR(moek_register_kernel_table(&old3), MOEK_ERROR_UNSUPPORTED, "abi_version = 2; this library runs kernel ABI 3 to 5");
+
+  /* A table older than ABI 5 adds 1 in the clamped SwiGLU (no act_beta):
+   * experts with another beta are refused on it, beta 1 is fine. It fills
+   * the bf16 slot above every built-in ISA, so it is the one chosen. */
+  static moek_kernel_table old4;
+  old4 = (moek_kernel_table){.struct_size = sizeof old4, .abi_version = 4, .name = "abi4",
+#if defined(__aarch64__)
+                             .isa = MOEK_ISA_ARM_SVE, .priority = 100,
+#else
+                             .isa = MOEK_ISA_X86_AMX,
+#endif
+                             .route = {dummy_route, "dummy_route"}};
+  old4.gemm[MOEK_WFORMAT_BF16] = old3.gemm[MOEK_WFORMAT_BF16];
+  CHECK_OK(moek_register_kernel_table(&old4));
+  c = capped(MOEK_ISA_BEST);
+  float wv[4 * 4] = {0};
+  const void* wps[1] = {wv};
+  moek_experts_desc od = {.struct_size = sizeof od, .num_experts = 1, .hidden = 4, .inter = 4,
+                          .activation = MOEK_ACT_SWIGLU_CLAMP, .src_dtype = MOEK_DTYPE_F32,
+                          .weight_dtype = MOEK_DTYPE_BF16, .act_alpha = 1.0f, .act_beta = 0.5f, .act_limit = 7.0f,
+                          .w_gate = wps, .w_up = wps, .w_down = wps};
+  x = NULL;
+  EXPECT_ERR(moek_experts_create(c, &od, &x), MOEK_ERROR_UNSUPPORTED,
+             "act_beta = 0.5: kernel table abi4 (kernel ABI 4) computes the clamped SwiGLU with beta 1 only");
+  CHECK(x == NULL, "refused experts not cleared");
+  od.act_beta = 1.0f;
+  CHECK_OK(moek_experts_create(c, &od, &x));
+  moek_experts_destroy(x);
+  od.activation = MOEK_ACT_SWIGLU_OAI, od.act_beta = 0.0f; /* the preset's beta is 1 */
+  CHECK_OK(moek_experts_create(c, &od, &x));
+  moek_experts_destroy(x);
+  moek_context_destroy(c);
 }
 
 static void rejects(int n, char** paths) {
@@ -231,7 +263,7 @@ static void rejects(int n, char** paths) {
     moek_status status;
     const char* needle;
   } want[10] = {
-      {MOEK_ERROR_UNSUPPORTED, "abi_version = 5; this library runs kernel ABI 3 to 4"},
+      {MOEK_ERROR_UNSUPPORTED, "abi_version = 6; this library runs kernel ABI 3 to 5"},
       {MOEK_ERROR_STRUCT_SIZE, "struct_size = 16 is smaller than the first published layout"},
       {MOEK_ERROR_INVALID_ARGUMENT, "has no entry point moek_plugin_register"},
       {MOEK_ERROR_INVALID_ARGUMENT, "inconsistent tiles: mr = 1 (1..64), nr = 3"},
@@ -239,7 +271,7 @@ static void rejects(int n, char** paths) {
       {MOEK_ERROR_INVALID_ARGUMENT, "sets 1 of panel_bytes, pack_panel, gateup and down"},
       {MOEK_ERROR_UNSUPPORTED, "moek_plugin_register returned 1"},
       {MOEK_ERROR_INVALID_ARGUMENT, "isa = 12345 is not a moek_isa"},
-      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown to kernel ABI 4"},
+      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown to kernel ABI 5"},
       {MOEK_ERROR_INVALID_ARGUMENT, "sets MOEK_SLOT_BF16_ACT, which only a bf16 slot may set"},
   };
   CHECK(n == 10, "expected 10 bad plugins, got %d", n);

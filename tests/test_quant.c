@@ -182,7 +182,7 @@ static void relu_with(int t, int32_t wformat, int32_t group, const void* w, size
   const moek_gemm_slot* s = slot_of(t, wformat);
   const moek_rows rows = {.base = rec, .stride = rb, .index = index};
   const moek_gateup_tile tile = {.k = K, .a_dtype = MOEK_DTYPE_Q8, .group = group, .activation = MOEK_ACT_RELU,
-                                 .b_up = bias, .act_alpha = 1.702f, .act_limit = 7.0f, .h = h, .h_stride = N};
+                                 .b_up = bias, .act_alpha = 1.702f, .act_limit = 7.0f, .act_beta = 1.0f, .h = h, .h_stride = N};
   moek_run_gateup(s, &rows, m, w, s->panel_bytes(wformat, K, group, 0), 0, N, tile);
 }
 

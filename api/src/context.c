@@ -92,7 +92,12 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
       return st;
     }
   }
-  pthread_mutex_init(&ctx->call_lock, NULL);
+  /* recursive: moek_moe_layer holds it across the calls it makes */
+  pthread_mutexattr_t attr;
+  pthread_mutexattr_init(&attr);
+  pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+  pthread_mutex_init(&ctx->call_lock, &attr);
+  pthread_mutexattr_destroy(&attr);
   const char* verbose = getenv("MOEK_VERBOSE");
   ctx->verbose = verbose && *verbose && strcmp(verbose, "0") != 0;
   if (ctx->verbose)
@@ -108,6 +113,7 @@ moek_status moek_context_destroy(moek_context* ctx) {
   moek_pool_destroy(ctx->pool);
   pthread_mutex_destroy(&ctx->call_lock);
   free(ctx->workspace);
+  free(ctx->layer_sel);
   free(ctx);
   return MOEK_SUCCESS;
 }
@@ -200,16 +206,20 @@ void moek_free_weights(void* p, size_t bytes) {
     free(p);
 }
 
-void* moek_workspace(moek_context* ctx, size_t bytes, const char* fn) {
-  if (bytes <= ctx->workspace_bytes) return ctx->workspace;
+void* moek_grow(void** buf, size_t* have, size_t bytes, const char* fn) {
+  if (bytes <= *have) return *buf;
   size_t size = moek_align_up(bytes);
   void* p = aligned_alloc(MOEK_ALIGN, size);
   if (!p) {
     moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory for %zu bytes of workspace", fn, size);
     return NULL;
   }
-  free(ctx->workspace);
-  ctx->workspace = p;
-  ctx->workspace_bytes = size;
+  free(*buf);
+  *buf = p;
+  *have = size;
   return p;
+}
+
+void* moek_workspace(moek_context* ctx, size_t bytes, const char* fn) {
+  return moek_grow(&ctx->workspace, &ctx->workspace_bytes, bytes, fn);
 }

@@ -10,7 +10,7 @@
 #define MOEK_MAX_DIM 0x7fffffffLL
 
 static bool act_valid(int32_t a) {
-  return (a >= MOEK_ACT_SWIGLU && a <= MOEK_ACT_SWIGLU_OAI) || (a >= MOEK_ACT_RELU && a <= MOEK_ACT_SILU);
+  return (a >= MOEK_ACT_SWIGLU && a <= MOEK_ACT_SWIGLU_CLAMP) || (a >= MOEK_ACT_RELU && a <= MOEK_ACT_SILU);
 }
 static bool act_gated(int32_t a) { return a < MOEK_ACT_RELU; }
 
@@ -272,10 +272,11 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
   moek_experts_desc d;
   moek_status st = MOEK_READ_DESC(fn, "desc", user, &d, MOEK_EXPERTS_DESC_SIZE_V1, MOEK_EXPERTS_DESC_SIZE_V2,
-                                  MOEK_EXPERTS_DESC_SIZE_V3, sizeof d);
+                                  MOEK_EXPERTS_DESC_SIZE_V3, MOEK_EXPERTS_DESC_SIZE_V4, sizeof d);
   if (st) return st;
   const moek_place_spec spec = {d.placement, d.expert_counts, d.replication_budget_bytes};
   if (d.reserved) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->reserved = %d must be 0", fn, d.reserved);
+  if (d.reserved1) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->reserved1 = %d must be 0", fn, d.reserved1);
   if (d.model_experts == 0 && d.first_expert != 0)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                      "%s: desc->first_expert = %lld needs desc->model_experts (the model's expert count) for a shard",
@@ -312,12 +313,15 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
                      d.weight_dtype);
   int32_t group;
   if ((st = check_quant(fn, &d, &group))) return st;
+  const bool clamp = d.activation == MOEK_ACT_SWIGLU_CLAMP;
   if (!isfinite(d.act_alpha) || d.act_alpha < 0.0f)
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->act_alpha = %g must be finite and >= 0 (0: 1.702)",
-                     fn, (double)d.act_alpha);
-  if (!isfinite(d.act_limit) || d.act_limit < 0.0f)
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->act_limit = %g must be finite and >= 0 (0: 7)", fn,
-                     (double)d.act_limit);
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->act_alpha = %g must be finite and >= 0%s",
+                     fn, (double)d.act_alpha, clamp ? "" : " (0: 1.702)");
+  if (!isfinite(d.act_beta))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->act_beta = %g must be finite", fn, (double)d.act_beta);
+  if (isnan(d.act_limit) || d.act_limit < 0.0f || (!clamp && isinf(d.act_limit)))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->act_limit = %g must be %s", fn, (double)d.act_limit,
+                     clamp ? ">= 0 (0 or +Inf: no clamp)" : "finite and >= 0 (0: 7)");
   const bool gated = act_gated(d.activation);
   if (gated != (d.w_gate != NULL))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->w_gate must be %s for activation %d (%s)", fn,
@@ -357,8 +361,24 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   x->inter = d.inter;
   x->activation = d.activation;
   x->weight_dtype = d.weight_dtype;
-  x->act_alpha = d.act_alpha != 0.0f ? d.act_alpha : 1.702f;
-  x->act_limit = d.act_limit != 0.0f ? d.act_limit : 7.0f;
+  if (clamp) { /* the general form, as given; kernels see it as the one clamped case */
+    x->activation = MOEK_ACT_SWIGLU_OAI;
+    x->act_alpha = d.act_alpha, x->act_beta = d.act_beta;
+    x->act_limit = d.act_limit != 0.0f ? d.act_limit : INFINITY;
+  } else { /* the preset: zeros are gpt-oss's values */
+    x->act_alpha = d.act_alpha != 0.0f ? d.act_alpha : 1.702f;
+    x->act_beta = d.act_beta != 0.0f ? d.act_beta : 1.0f;
+    x->act_limit = d.act_limit != 0.0f ? d.act_limit : 7.0f;
+  }
+  if (x->activation == MOEK_ACT_SWIGLU_OAI && x->act_beta != 1.0f && x->slot_table->abi_version < 5) {
+    const char* table = x->slot_table->name;
+    const uint32_t abi = x->slot_table->abi_version;
+    free(x);
+    return moek_fail(MOEK_ERROR_UNSUPPORTED,
+                     "%s: desc->act_beta = %g: kernel table %s (kernel ABI %u) computes the clamped SwiGLU with beta 1 "
+                     "only; ABI 5 added act_beta",
+                     fn, (double)d.act_beta, table, abi);
+  }
   x->gated = gated;
   x->quant_group = group;
   moek_pack_params shape = {.src_dtype = d.src_dtype, .wformat = x->wformat, .group = group, .rows = I, .cols = H,

@@ -246,6 +246,7 @@ static void gateup_task(void* arg, size_t i) {
       .b_up = x->b_up ? x->b_up + e * j->I : NULL,
       .act_alpha = x->act_alpha,
       .act_limit = x->act_limit,
+      .act_beta = x->act_beta,
       .h = j->h + (size_t)b->begin * j->I,
       .h_stride = j->I,
   };

@@ -256,6 +256,8 @@ struct moek_context {
   pthread_mutex_t call_lock; /* one call at a time per context */
   void* workspace;           /* grow-only scratch of the running call */
   size_t workspace_bytes;
+  void* layer_sel;           /* grow-only: moek_moe_layer's selection, when the caller keeps none */
+  size_t layer_sel_bytes;
   bool verbose;              /* MOEK_VERBOSE=1: one line per call on stderr */
   moek_topology topo;        /* NUMA nodes: expert placement, and the pool's worker groups */
 };
@@ -268,6 +270,9 @@ void moek_parallel_run(moek_context* ctx, size_t n, moek_task_fn task, void* arg
 /* The context's scratch, at least `bytes` long and 64-byte aligned; NULL
  * (and the error recorded) when it cannot grow. Valid until the next call. */
 void* moek_workspace(moek_context* ctx, size_t bytes, const char* fn);
+/* *buf (of *have bytes, grow-only) at least `bytes` long and 64-byte
+ * aligned; NULL (and the error recorded) when it cannot grow. */
+void* moek_grow(void** buf, size_t* have, size_t bytes, const char* fn);
 
 /* Where an experts object's packed weights are on the context's nodes
  * (docs/numa.md). policy: the one in effect (FIRST_TOUCH on one node).
@@ -296,12 +301,12 @@ struct moek_experts {
   const moek_kernel_table* slot_table;
   int64_t num_experts, hidden, inter;
   int64_t first_expert, model_experts; /* a shard: experts [first, first + num) of model_experts */
-  int32_t activation;
+  int32_t activation;    /* as the kernels see it: MOEK_ACT_SWIGLU_CLAMP becomes MOEK_ACT_SWIGLU_OAI */
   int32_t weight_dtype;
   int32_t wformat;       /* moek_wformat, resolved once */
   int32_t quant_group;   /* resolved: Q8 0 (per channel) or a multiple of 32; Q4 32 or 128 */
   size_t gateup_panel_bytes, down_panel_bytes;
-  float act_alpha, act_limit;
+  float act_alpha, act_beta, act_limit; /* resolved; act_limit may be +Inf */
   bool gated;
   void* block; /* one allocation: packed weights, then biases */
   size_t block_bytes;

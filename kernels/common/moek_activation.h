@@ -18,8 +18,10 @@ static inline float moek_ref_gelu_tanh(float v) {
   return 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
 }
 
-/* h = act(gate, up); ungated activations ignore gate. */
-static inline float moek_ref_activation(int32_t act, float gate, float up, float alpha,
+/* h = act(gate, up); ungated activations ignore gate. MOEK_ACT_SWIGLU_OAI
+ * is the general clamped SwiGLU (the driver maps MOEK_ACT_SWIGLU_CLAMP onto
+ * it); limit may be +Inf. */
+static inline float moek_ref_activation(int32_t act, float gate, float up, float alpha, float beta,
                                         float limit) {
   switch (act) {
     case MOEK_ACT_SWIGLU: return gate * moek_ref_sigmoid(gate) * up;
@@ -28,7 +30,7 @@ static inline float moek_ref_activation(int32_t act, float gate, float up, float
     case MOEK_ACT_SWIGLU_OAI: {
       float g = gate < limit ? gate : limit;
       float u = up < -limit ? -limit : (up > limit ? limit : up);
-      return g * moek_ref_sigmoid(alpha * g) * (u + 1.0f);
+      return g * moek_ref_sigmoid(alpha * g) * (u + beta);
     }
     case MOEK_ACT_RELU: return up > 0.0f ? up : 0.0f;
     case MOEK_ACT_GELU: return moek_ref_gelu_erf(up);

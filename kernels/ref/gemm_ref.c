@@ -91,7 +91,7 @@ void moek_ref_gateup_tile(const moek_gateup_tile* t, int32_t wformat) {
   for (size_t r = 0; r < t->mr; r++) {
     const float up = dot_any(t->a[r], t->a_dtype, w_up, wformat, t->group, t->k) + bu;
     const float gate = t->gated ? dot_any(t->a[r], t->a_dtype, t->w, wformat, t->group, t->k) + bg : 0.0f;
-    t->h[r * t->h_stride + n] = moek_ref_activation(t->activation, gate, up, t->act_alpha, t->act_limit);
+    t->h[r * t->h_stride + n] = moek_ref_activation(t->activation, gate, up, t->act_alpha, t->act_beta, t->act_limit);
   }
 }
 

@@ -82,9 +82,9 @@ static float act(const moek_gateup_tile* t, float g, float u) {
     case MOEK_ACT_SWIGLU: return g * sigmoid(g) * u;
     case MOEK_ACT_GEGLU: return gelu(g) * u;
     case MOEK_ACT_GEGLU_TANH: return gelu_tanh(g) * u;
-    case MOEK_ACT_SWIGLU_OAI: {
+    case MOEK_ACT_SWIGLU_OAI: { /* the clamped SwiGLU (MOEK_ACT_SWIGLU_CLAMP arrives as this too) */
       const float L = t->act_limit, gg = g < L ? g : L, uu = u < -L ? -L : u > L ? L : u;
-      return gg * sigmoid(t->act_alpha * gg) * (uu + 1.0f);
+      return gg * sigmoid(t->act_alpha * gg) * (uu + t->act_beta);
     }
     case MOEK_ACT_RELU: return u > 0.0f ? u : 0.0f;
     case MOEK_ACT_GELU: return gelu(u);

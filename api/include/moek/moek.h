@@ -191,7 +191,9 @@ typedef struct moek_experts_desc {
    * scale per output channel, else a multiple of 32 dividing H and I.
    * Q4: 0 = 32, else 32 or 128, dividing H and I. */
   int32_t quant_group;
-  /* MOEK_ACT_SWIGLU_OAI parameters; 0 means 1.702 and 7.0. */
+  /* The clamped SwiGLU's alpha and limit (moek_types.h; its beta is
+   * act_beta, at the end). MOEK_ACT_SWIGLU_OAI: 0 means 1.702 and 7.0;
+   * MOEK_ACT_SWIGLU_CLAMP: as given. Other activations ignore them. */
   float act_alpha;
   float act_limit;
   /* Arrays of num_experts pointers each. w_gate must be NULL for ungated
@@ -233,6 +235,11 @@ typedef struct moek_experts_desc {
    * copies). */
   const int64_t* expert_counts;
   uint64_t replication_budget_bytes;
+  /* --- since 0.4 ---
+   * The clamped SwiGLU's beta, added to the clamped up value: as given with
+   * MOEK_ACT_SWIGLU_CLAMP; MOEK_ACT_SWIGLU_OAI: 0 means 1. */
+  float act_beta;
+  int32_t reserved1;    /* 0 */
 } moek_experts_desc;
 
 /* struct_size of a 0.1 moek_experts_desc (no imported sources) */
@@ -241,6 +248,8 @@ typedef struct moek_experts_desc {
 #define MOEK_EXPERTS_DESC_SIZE_V2 (offsetof(moek_experts_desc, placement))
 /* struct_size of a moek_experts_desc with placement and shards but no load placement */
 #define MOEK_EXPERTS_DESC_SIZE_V3 (offsetof(moek_experts_desc, expert_counts))
+/* struct_size of a 0.3 moek_experts_desc (no act_beta) */
+#define MOEK_EXPERTS_DESC_SIZE_V4 (offsetof(moek_experts_desc, act_beta))
 
 /* Packs (and converts) the weights. Weights must be finite: a NaN or Inf
  * fails with MOEK_ERROR_NONFINITE naming expert, matrix, row and column. */
@@ -411,6 +420,49 @@ typedef struct moek_forward_args {
 MOEK_API moek_status moek_moe_forward(moek_context* context,
                                       const moek_experts* experts,
                                       const moek_forward_args* args);
+
+/* -------------------------------------------------------- one MoE layer */
+
+/* flags of moek_layer_args */
+#define MOEK_LAYER_ACCUMULATE 0x1u /* y += result, instead of y = result */
+#define MOEK_LAYER_STATS 0x2u      /* fill expert_prob_mean (if set), aux_loss and z_loss */
+
+typedef struct moek_layer_args {
+  uint32_t struct_size;  /* sizeof(moek_layer_args) */
+  uint32_t flags;        /* MOEK_LAYER_* */
+  int64_t num_tokens;    /* T >= 0 */
+  int32_t x_dtype;       /* moek_dtype */
+  int32_t y_dtype;       /* moek_dtype */
+  const void* x;         /* [T x H], finite */
+  int64_t x_stride;      /* elements between rows; 0: H */
+  void* y;               /* out [T x H]; may not overlap x or the other outputs */
+  int64_t y_stride;      /* elements between rows; 0: H */
+  /* Optional outs (NULL: moek keeps them in its own workspace): the
+   * selection, [T x k] as moek_route writes them, and [E] counts. */
+  int32_t* expert_ids;
+  float* expert_weights;
+  int64_t* expert_counts;
+  float* expert_prob_mean; /* optional out [E], with MOEK_LAYER_STATS: as moek_route_args */
+  int64_t num_dropped;     /* out: assignments dropped by the capacity limit */
+  double aux_loss;         /* out, with MOEK_LAYER_STATS */
+  double z_loss;           /* out, with MOEK_LAYER_STATS */
+} moek_layer_args;
+
+/* One MoE layer: logits = x W_router^T (+ router_bias), selection (the
+ * router's scoring, groups, bias and capacity), the routed experts, then
+ * the shared experts (every one of them, weight 1; NULL: none), combined
+ * into y:
+ *   y (+)= sum_j w[t,j] expert_{ids[t,j]}(x[t]) + sum_s shared_s(x[t]).
+ * router must be made with w_router, of hidden = the experts' hidden and
+ * num_experts = the experts' model count (a shard's model_experts; pass the
+ * shared experts to one shard only). The result is bitwise that of
+ * moek_route from x, moek_moe_forward, and moek_moe_forward of the shared
+ * experts (dense, MOEK_FORWARD_ACCUMULATE) called in that order, for any
+ * thread count; the context is held for the whole layer. An error names
+ * the stage it came from. */
+MOEK_API moek_status moek_moe_layer(moek_context* context, const moek_router* router,
+                                    const moek_experts* experts, const moek_experts* shared_experts,
+                                    moek_layer_args* args);
 
 #ifdef __cplusplus
 }

@@ -22,9 +22,11 @@
 extern "C" {
 #endif
 
-#define MOEK_KERNEL_ABI_VERSION 4u /* 4 added MOEK_SLOT_BF16_ACT */
+#define MOEK_KERNEL_ABI_VERSION 5u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta */
 /* The oldest kernel ABI the library still registers: a table of ABI 3 is
- * the same layout, and may not set the slot flags ABI 4 added. */
+ * the same layout, and may not set the slot flags ABI 4 added. Tables
+ * older than 5 compute the clamped SwiGLU with beta 1: experts whose beta
+ * differs are refused on them (MOEK_ERROR_UNSUPPORTED). */
 #define MOEK_KERNEL_ABI_OLDEST 3u
 
 /* CPU features a table may require (moek_kernel_table.required_cpu_features). */
@@ -115,13 +117,15 @@ typedef struct moek_gateup_tile {
   int32_t group;           /* Q formats: weights per scale along K (Q8 per channel: 0) */
   const void* w;           /* the panel */
   int32_t gated;           /* 1: W_gate present */
-  int32_t activation;      /* moek_activation */
+  int32_t activation;      /* moek_activation; MOEK_ACT_SWIGLU_CLAMP arrives as MOEK_ACT_SWIGLU_OAI: the
+                            * one clamped case, h = G * sigmoid(alpha G) * (L + act_beta) */
   const float* b_gate;     /* [I] or NULL, indexed by h column */
   const float* b_up;
-  float act_alpha;         /* resolved, never 0 */
+  float act_alpha;         /* resolved */
   float act_limit;
   float* h;                /* row r, column n at h[r * h_stride + n] (n counted from 0, not n0) */
   size_t h_stride;
+  float act_beta;          /* since ABI 5: resolved (the preset's 1); act_limit may be +Inf */
 } moek_gateup_tile;
 
 /* One tile of a plain projection (W_down, the router): out[r][n] = a[r]

@@ -66,8 +66,15 @@ typedef enum moek_activation {
   MOEK_ACT_SWIGLU = 1,      /* silu(gate) * up                  (Mixtral, Qwen, DeepSeek) */
   MOEK_ACT_GEGLU = 2,       /* gelu_erf(gate) * up */
   MOEK_ACT_GEGLU_TANH = 3,  /* gelu_tanh(gate) * up */
-  /* gpt-oss: g = min(gate, limit); u = clamp(up, -limit, limit);
-   *          h = g * sigmoid(alpha * g) * (u + 1)                (alpha 1.702, limit 7) */
+  /* The clamped SwiGLU (ONNX Runtime's MoE activation_alpha / _beta /
+   * swiglu_limit): G = min(gate, limit), L = clamp(up, -limit, limit),
+   *          h = G * sigmoid(alpha * G) * (L + beta)
+   * with moek_experts_desc's act_alpha, act_beta and act_limit as given
+   * (act_limit 0 or +Inf: no clamp). alpha 1, beta 0 and no limit is
+   * MOEK_ACT_SWIGLU. */
+  MOEK_ACT_SWIGLU_CLAMP = 5,
+  /* gpt-oss: the clamped SwiGLU preset to alpha 1.702, beta 1, limit 7
+   * (a non-zero act_alpha, act_beta or act_limit replaces its value) */
   MOEK_ACT_SWIGLU_OAI = 4,
   /* Ungated FFNs (Switch Transformer): W_gate must be NULL, h = act(up). */
   MOEK_ACT_RELU = 16,

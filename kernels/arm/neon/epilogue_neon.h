@@ -33,7 +33,7 @@ static inline void moek_neon_store_cols(float* p, float32x4_t v, size_t nv) {
 }
 
 /* act(gate, up) on 4 lanes; act is the moek_activation. */
-static inline float32x4_t moek_neon_act(int32_t act, float32x4_t g, float32x4_t u, float alpha, float limit) {
+static inline float32x4_t moek_neon_act(int32_t act, float32x4_t g, float32x4_t u, float alpha, float beta, float limit) {
   switch (act) {
     case MOEK_ACT_SWIGLU: return vmulq_f32(vmulq_f32(g, moek_sigmoid_neon(g)), u);
     case MOEK_ACT_SWIGLU_OAI: {
@@ -41,7 +41,7 @@ static inline float32x4_t moek_neon_act(int32_t act, float32x4_t g, float32x4_t 
       g = vminq_f32(g, lim);
       u = vmaxq_f32(vminq_f32(u, lim), vnegq_f32(lim));
       const float32x4_t s = moek_sigmoid_neon(vmulq_f32(vdupq_n_f32(alpha), g));
-      return vmulq_f32(vmulq_f32(g, s), vaddq_f32(u, vdupq_n_f32(1.0f)));
+      return vmulq_f32(vmulq_f32(g, s), vaddq_f32(u, vdupq_n_f32(beta)));
     }
     case MOEK_ACT_RELU: return vmaxq_f32(u, vdupq_n_f32(0.0f));
     case MOEK_ACT_SILU: return vmulq_f32(u, moek_sigmoid_neon(u));
@@ -49,7 +49,7 @@ static inline float32x4_t moek_neon_act(int32_t act, float32x4_t g, float32x4_t 
       float gs[4], us[4];
       vst1q_f32(gs, g);
       vst1q_f32(us, u);
-      for (int i = 0; i < 4; i++) gs[i] = moek_ref_activation(act, gs[i], us[i], alpha, limit);
+      for (int i = 0; i < 4; i++) gs[i] = moek_ref_activation(act, gs[i], us[i], alpha, beta, limit);
       return vld1q_f32(gs);
     }
   }
@@ -85,7 +85,7 @@ static inline void moek_neon_gateup_row(const moek_gateup_tile* t, const moek_ne
       if (nv)
         moek_neon_store_cols(hrow + 4 * q,
                              moek_neon_act(t->activation, vaddq_f32(c[q], b->b[q]), vaddq_f32(c[q + 2], b->b[q + 2]),
-                                           t->act_alpha, t->act_limit),
+                                           t->act_alpha, t->act_beta, t->act_limit),
                              nv);
     }
     return;
@@ -95,7 +95,7 @@ static inline void moek_neon_gateup_row(const moek_gateup_tile* t, const moek_ne
     const size_t nv = moek_neon_cols_at(t->nc, q);
     if (nv)
       moek_neon_store_cols(hrow + 4 * q,
-                           moek_neon_act(t->activation, zero, vaddq_f32(c[q], b->b[q]), t->act_alpha, t->act_limit), nv);
+                           moek_neon_act(t->activation, zero, vaddq_f32(c[q], b->b[q]), t->act_alpha, t->act_beta, t->act_limit), nv);
   }
 }
 

@@ -28,7 +28,7 @@ static inline void store_cols(float* dst, __m256 v, size_t nv, __m256i mask) {
 }
 
 /* act(gate, up) on 8 lanes; act is the moek_activation. */
-static inline __m256 act_vec(int32_t act, __m256 g, __m256 u, float alpha, float limit) {
+static inline __m256 act_vec(int32_t act, __m256 g, __m256 u, float alpha, float beta, float limit) {
   switch (act) {
     case MOEK_ACT_SWIGLU: return _mm256_mul_ps(_mm256_mul_ps(g, moek_sigmoid_avx2(g)), u);
     case MOEK_ACT_SWIGLU_OAI: {
@@ -36,7 +36,7 @@ static inline __m256 act_vec(int32_t act, __m256 g, __m256 u, float alpha, float
       g = _mm256_min_ps(g, lim);
       u = _mm256_max_ps(_mm256_min_ps(u, lim), _mm256_sub_ps(_mm256_setzero_ps(), lim));
       const __m256 s = moek_sigmoid_avx2(_mm256_mul_ps(_mm256_set1_ps(alpha), g));
-      return _mm256_mul_ps(_mm256_mul_ps(g, s), _mm256_add_ps(u, _mm256_set1_ps(1.0f)));
+      return _mm256_mul_ps(_mm256_mul_ps(g, s), _mm256_add_ps(u, _mm256_set1_ps(beta)));
     }
     case MOEK_ACT_RELU: return _mm256_max_ps(u, _mm256_setzero_ps());
     case MOEK_ACT_SILU: return _mm256_mul_ps(u, moek_sigmoid_avx2(u));
@@ -44,7 +44,7 @@ static inline __m256 act_vec(int32_t act, __m256 g, __m256 u, float alpha, float
       float gs[8], us[8];
       _mm256_storeu_ps(gs, g);
       _mm256_storeu_ps(us, u);
-      for (int i = 0; i < 8; i++) gs[i] = moek_ref_activation(act, gs[i], us[i], alpha, limit);
+      for (int i = 0; i < 8; i++) gs[i] = moek_ref_activation(act, gs[i], us[i], alpha, beta, limit);
       return _mm256_loadu_ps(gs);
     }
   }
@@ -76,14 +76,14 @@ static inline gateup_cols gateup_cols_at(const moek_gateup_tile* t) {
 static inline void gateup_store_row(const moek_gateup_tile* t, const gateup_cols* c, float* hrow, __m256 lo,
                                     __m256 hi) {
   if (t->gated) {
-    store_cols(hrow, act_vec(t->activation, _mm256_add_ps(lo, c->bg), _mm256_add_ps(hi, c->bu), t->act_alpha, t->act_limit),
+    store_cols(hrow, act_vec(t->activation, _mm256_add_ps(lo, c->bg), _mm256_add_ps(hi, c->bu), t->act_alpha, t->act_beta, t->act_limit),
                c->nv, c->mask);
     return;
   }
   const __m256 zero = _mm256_setzero_ps();
-  store_cols(hrow, act_vec(t->activation, zero, _mm256_add_ps(lo, c->bu), t->act_alpha, t->act_limit), c->nv, c->mask);
+  store_cols(hrow, act_vec(t->activation, zero, _mm256_add_ps(lo, c->bu), t->act_alpha, t->act_beta, t->act_limit), c->nv, c->mask);
   if (c->nv_hi)
-    store_cols(hrow + 8, act_vec(t->activation, zero, _mm256_add_ps(hi, c->bu_hi), t->act_alpha, t->act_limit),
+    store_cols(hrow + 8, act_vec(t->activation, zero, _mm256_add_ps(hi, c->bu_hi), t->act_alpha, t->act_beta, t->act_limit),
                c->nv_hi, c->mask_hi);
 }
 

@@ -18,7 +18,7 @@ static inline __m512 moek_load_bias16(const float* b, size_t n0, __mmask16 m) {
 }
 
 /* act(gate, up) on 16 lanes; act is the moek_activation. */
-static inline __m512 moek_act_vec16(int32_t act, __m512 g, __m512 u, float alpha, float limit) {
+static inline __m512 moek_act_vec16(int32_t act, __m512 g, __m512 u, float alpha, float beta, float limit) {
   switch (act) {
     case MOEK_ACT_SWIGLU: return _mm512_mul_ps(_mm512_mul_ps(g, moek_sigmoid_avx512(g)), u);
     case MOEK_ACT_SWIGLU_OAI: {
@@ -26,7 +26,7 @@ static inline __m512 moek_act_vec16(int32_t act, __m512 g, __m512 u, float alpha
       g = _mm512_min_ps(g, lim);
       u = _mm512_max_ps(_mm512_min_ps(u, lim), _mm512_sub_ps(_mm512_setzero_ps(), lim));
       const __m512 s = moek_sigmoid_avx512(_mm512_mul_ps(_mm512_set1_ps(alpha), g));
-      return _mm512_mul_ps(_mm512_mul_ps(g, s), _mm512_add_ps(u, _mm512_set1_ps(1.0f)));
+      return _mm512_mul_ps(_mm512_mul_ps(g, s), _mm512_add_ps(u, _mm512_set1_ps(beta)));
     }
     case MOEK_ACT_RELU: return _mm512_max_ps(u, _mm512_setzero_ps());
     case MOEK_ACT_SILU: return _mm512_mul_ps(u, moek_sigmoid_avx512(u));
@@ -34,7 +34,7 @@ static inline __m512 moek_act_vec16(int32_t act, __m512 g, __m512 u, float alpha
       float gs[16], us[16];
       _mm512_storeu_ps(gs, g);
       _mm512_storeu_ps(us, u);
-      for (int i = 0; i < 16; i++) gs[i] = moek_ref_activation(act, gs[i], us[i], alpha, limit);
+      for (int i = 0; i < 16; i++) gs[i] = moek_ref_activation(act, gs[i], us[i], alpha, beta, limit);
       return _mm512_loadu_ps(gs);
     }
   }
@@ -63,15 +63,15 @@ static inline void moek_gateup_store16(const moek_gateup_tile* t, const moek_col
   if (t->gated) {
     _mm512_mask_storeu_ps(hrow, c->m,
                           moek_act_vec16(t->activation, _mm512_add_ps(lo, c->b_lo), _mm512_add_ps(hi, c->b_hi),
-                                         t->act_alpha, t->act_limit));
+                                         t->act_alpha, t->act_beta, t->act_limit));
     return;
   }
   const __m512 zero = _mm512_setzero_ps();
   _mm512_mask_storeu_ps(hrow, c->m,
-                        moek_act_vec16(t->activation, zero, _mm512_add_ps(lo, c->b_lo), t->act_alpha, t->act_limit));
+                        moek_act_vec16(t->activation, zero, _mm512_add_ps(lo, c->b_lo), t->act_alpha, t->act_beta, t->act_limit));
   if (c->m_hi)
     _mm512_mask_storeu_ps(hrow + 16, c->m_hi,
-                          moek_act_vec16(t->activation, zero, _mm512_add_ps(hi, c->b_hi), t->act_alpha, t->act_limit));
+                          moek_act_vec16(t->activation, zero, _mm512_add_ps(hi, c->b_hi), t->act_alpha, t->act_beta, t->act_limit));
 }
 
 static inline moek_cols16 moek_down_cols16(const moek_down_tile* t) {
