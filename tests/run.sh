@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . cmake/ensure-packages.sh
 ensure_packages build-essential cmake pkg-config libhwloc-dev libdnnl-dev libbenchmark-dev \
-  python3 python3-numpy valgrind qemu-user gcc-aarch64-linux-gnu g++-aarch64-linux-gnu abigail-tools \
+  python3 python3-numpy python3-torch python3-setuptools python3-pip valgrind qemu-user gcc-aarch64-linux-gnu g++-aarch64-linux-gnu abigail-tools \
   clang libclang-rt-14-dev libsimde-dev qemu-system-x86 busybox-static
 
 jobs=$(nproc)

@@ -1,0 +1,325 @@
+"""moek under PyTorch: torch tensors through moek without copies, the ops
+as torch.library custom ops (torch.ops.moek.*, callable from TorchScript and
+FX graphs), and drop-in modules built from Hugging Face MoE blocks.
+
+    import moek.torch as mt
+    block = model.model.layers[3].mlp                 # e.g. Qwen3MoeSparseMoeBlock
+    model.model.layers[3].mlp = mt.MoekMoE.from_qwen3_moe(block)
+
+Tensors: float32 or bfloat16, on the CPU, rows contiguous (any row
+stride: x[:, :H] of a wider tensor, a transposed weight's .T); no copy is
+made of x, y or the weights passed in (moek packs the weights into its own
+layout once, at construction: the module's tensors may be freed after).
+Copies happen only for what moek takes in another form: x whose rows are
+not contiguous, and gpt-oss's interleaved biases (split into gate and up,
+E x 2I floats). docs/integration.md has the layouts per model family.
+"""
+import ctypes as C
+import itertools
+import threading
+
+import torch
+
+from . import _capi as A
+from ._core import Context
+
+_DT = {torch.float32: "f32", torch.bfloat16: "bf16"}
+
+
+def _check_tensor(t, what, ndim=2):
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{what}: expected a torch.Tensor, got {type(t).__name__}")
+    if t.device.type != "cpu":
+        raise ValueError(f"{what}: moek runs on the CPU; the tensor is on {t.device}")
+    if t.dtype not in _DT:
+        raise TypeError(f"{what}: dtype {t.dtype} is not torch.float32 or torch.bfloat16")
+    if t.dim() != ndim:
+        raise ValueError(f"{what}: expected {ndim} dimensions, got shape {tuple(t.shape)}")
+
+
+def _rows(t, what):
+    """(tensor kept alive, pointer, moek dtype, row stride), copying only rows that are not contiguous."""
+    _check_tensor(t, what)
+    if t.shape[1] > 1 and t.stride(1) != 1 or t.shape[0] > 1 and t.stride(0) < t.shape[1]:
+        t = t.contiguous()
+    s = t.stride(0) if t.shape[0] > 1 else t.shape[1]
+    return t, t.data_ptr(), A.DTYPE[_DT[t.dtype]], s
+
+
+def _matrix(t, what, shape):
+    """A weight matrix as (pointer, strides in elements), no copy."""
+    _check_tensor(t, what)
+    if tuple(t.shape) != tuple(shape):
+        raise ValueError(f"{what}: shape {tuple(t.shape)}, expected {tuple(shape)}")
+    return t.data_ptr(), (t.stride(0), t.stride(1))
+
+
+class _Experts:
+    """A moek experts object from per-expert torch matrices (nn.Linear layout)."""
+
+    def __init__(self, ctx, gates, ups, downs, activation="swiglu", b_gate=None, b_up=None, b_down=None,
+                 alpha=0.0, beta=0.0, limit=0.0, weight_dtype=None):
+        E = len(ups)
+        I, H = ups[0].shape
+        dt = ups[0].dtype
+        for name, mats in (("gate", gates), ("up", ups), ("down", downs)):
+            for e, m in enumerate(mats or []):
+                if m.dtype != dt:
+                    raise TypeError(f"{name}[{e}]: dtype {m.dtype}; every weight must be {dt}")
+        keep = []
+
+        def ptrs(mats, name, shape):
+            if mats is None:
+                return None, A.Strides(0, 0)
+            got = [_matrix(m, f"{name}[{e}]", shape) for e, m in enumerate(mats)]
+            st = got[0][1]
+            for e, (_, s) in enumerate(got):
+                if s != st:
+                    raise ValueError(f"{name}: expert {e} has strides {s}, expert 0 {st}; they must agree")
+            arr = (C.c_void_p * E)(*[p for p, _ in got])
+            keep.append(arr)
+            return C.cast(arr, A._pp), A.Strides(*st)
+
+        def bias(b, n, name):
+            if b is None:
+                return None
+            bs = [bb.detach().to(torch.float32).contiguous() for bb in b]
+            if len(bs) != E or any(tuple(bb.shape) != (n,) for bb in bs):
+                raise ValueError(f"{name}: expected {E} biases of {n}")
+            keep.extend(bs)
+            arr = (A._pf * E)(*[C.cast(bb.data_ptr(), A._pf) for bb in bs])
+            keep.append(arr)
+            return C.cast(arr, A._pfp)
+
+        pg, sg = ptrs(gates, "gate", (I, H))
+        pu, su = ptrs(ups, "up", (I, H))
+        pd, sd = ptrs(downs, "down", (H, I))
+        src = _DT[dt]
+        d = A.ExpertsDesc(struct_size=C.sizeof(A.ExpertsDesc), num_experts=E, hidden=H, inter=I,
+                          activation=A.ACT[activation], src_dtype=A.DTYPE[src],
+                          weight_dtype=A.DTYPE[weight_dtype or src], act_alpha=alpha, act_beta=beta, act_limit=limit,
+                          w_gate=pg, w_up=pu, w_down=pd, gate_strides=sg, up_strides=su, down_strides=sd,
+                          b_gate=bias(b_gate, I, "b_gate"), b_up=bias(b_up, I, "b_up"), b_down=bias(b_down, H, "b_down"))
+        self.lib, self.ctx, self.E, self.H, self.I, self.h = ctx.lib, ctx, E, H, I, C.c_void_p()
+        A.check(self.lib.moek_experts_create(ctx.h, C.byref(d), C.byref(self.h)))
+
+    def __del__(self):
+        if getattr(self, "h", None):
+            self.lib.moek_experts_destroy(self.h)
+
+
+class _Router:
+    def __init__(self, ctx, weight, top_k, scoring, renormalize=False, num_groups=0, topk_groups=0,
+                 routed_scaling=0.0, selection_bias=None, router_bias=None):
+        E, H = weight.shape
+        p, st = _matrix(weight, "router weight", (E, H))
+        self.keep = [weight]
+        sb = rb = None
+        if selection_bias is not None:
+            sb = selection_bias.detach().to(torch.float32).contiguous()
+            self.keep.append(sb)
+        if router_bias is not None:
+            rb = router_bias.detach().to(torch.float32).contiguous()
+            self.keep.append(rb)
+        d = A.RouterDesc(struct_size=C.sizeof(A.RouterDesc), flags=A.ROUTER_RENORMALIZE if renormalize else 0,
+                         num_experts=E, top_k=top_k, scoring=A.SCORING[scoring], num_groups=num_groups,
+                         topk_groups=topk_groups, routed_scaling=routed_scaling,
+                         selection_bias=None if sb is None else C.cast(sb.data_ptr(), A._pf),
+                         w_router=p, hidden=H, router_src_dtype=A.DTYPE[_DT[weight.dtype]],
+                         router_strides=A.Strides(*st), router_bias=None if rb is None else C.cast(rb.data_ptr(), A._pf))
+        self.lib, self.E, self.H, self.k, self.h = ctx.lib, E, H, top_k, C.c_void_p()
+        A.check(self.lib.moek_router_create(ctx.h, C.byref(d), C.byref(self.h)))
+        self.keep = []  # read at create: moek holds its own copies
+
+    def __del__(self):
+        if getattr(self, "h", None):
+            self.lib.moek_router_destroy(self.h)
+
+
+# ------------------------------------------------------------ custom ops
+# The ops take an integer handle (a layer registered by MoekMoE) so graphs
+# can carry them; the handle table is process-wide.
+_layers = {}
+_next = itertools.count(1)
+_lock = threading.Lock()
+
+
+def _register(layer):
+    with _lock:
+        h = next(_next)
+        _layers[h] = layer
+    return h
+
+
+def _layer_of(h):
+    try:
+        return _layers[h]
+    except KeyError:
+        raise ValueError(f"moek: handle {h} is no live MoekMoE layer") from None
+
+
+def _moe_layer_impl(handle: int, x: torch.Tensor) -> torch.Tensor:
+    L = _layer_of(handle)
+    xt, xp, xdt, xs = _rows(x, "x")
+    T, H = xt.shape
+    if H != L.experts.H:
+        raise ValueError(f"x: {H} columns, expected hidden = {L.experts.H}")
+    y = torch.empty((T, H), dtype=xt.dtype)
+    a = A.LayerArgs(struct_size=C.sizeof(A.LayerArgs), num_tokens=T, x_dtype=xdt, y_dtype=xdt, x=xp, x_stride=xs,
+                    y=y.data_ptr(), y_stride=H)
+    A.check(L.ctx.lib.moek_moe_layer(L.ctx.h, L.router.h, L.experts.h, L.shared.h if L.shared else None,
+                                     C.byref(a)))
+    return y
+
+
+def _route_impl(handle: int, x: torch.Tensor):
+    L = _layer_of(handle)
+    xt, xp, xdt, xs = _rows(x, "x")
+    T = xt.shape[0]
+    ids = torch.empty((T, L.router.k), dtype=torch.int32)
+    w = torch.empty((T, L.router.k), dtype=torch.float32)
+    a = A.RouteArgs(struct_size=C.sizeof(A.RouteArgs), num_tokens=T, x=xp, x_dtype=xdt, x_stride=xs,
+                    expert_ids=C.cast(ids.data_ptr(), C.POINTER(C.c_int32)), expert_weights=C.cast(w.data_ptr(), A._pf))
+    A.check(L.ctx.lib.moek_route(L.ctx.h, L.router.h, C.byref(a)))
+    return ids, w
+
+
+def _experts_impl(handle: int, x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: torch.Tensor) -> torch.Tensor:
+    L = _layer_of(handle)
+    xt, xp, xdt, xs = _rows(x, "x")
+    T, H = xt.shape
+    if expert_ids.dtype != torch.int32 or expert_ids.dim() != 2 or expert_ids.shape[0] != T:
+        raise ValueError(f"expert_ids: expected int32 [{T}, k], got {expert_ids.dtype} {tuple(expert_ids.shape)}")
+    k = expert_ids.shape[1]
+    if expert_weights.dtype != torch.float32 or tuple(expert_weights.shape) != (T, k):
+        raise ValueError(f"expert_weights: expected float32 [{T}, {k}]")
+    ids, w = expert_ids.contiguous(), expert_weights.contiguous()
+    y = torch.empty((T, H), dtype=xt.dtype)
+    a = A.ForwardArgs(struct_size=C.sizeof(A.ForwardArgs), num_tokens=T, top_k=k, x_dtype=xdt, y_dtype=xdt, x=xp,
+                      x_stride=xs, expert_ids=C.cast(ids.data_ptr(), C.POINTER(C.c_int32)),
+                      expert_weights=C.cast(w.data_ptr(), A._pf), y=y.data_ptr(), y_stride=H)
+    A.check(L.ctx.lib.moek_moe_forward(L.ctx.h, L.experts.h, C.byref(a)))
+    return y
+
+
+_lib = torch.library.Library("moek", "DEF")
+_lib.define("moe_layer(int handle, Tensor x) -> Tensor")
+_lib.define("route(int handle, Tensor x) -> (Tensor, Tensor)")
+_lib.define("experts(int handle, Tensor x, Tensor expert_ids, Tensor expert_weights) -> Tensor")
+_lib.impl("moe_layer", _moe_layer_impl, "CPU")
+_lib.impl("route", _route_impl, "CPU")
+_lib.impl("experts", _experts_impl, "CPU")
+
+_default_ctx = None
+
+
+def default_context():
+    """One process-wide context (moek's pool, one thread per core), made on first use."""
+    global _default_ctx
+    if _default_ctx is None:
+        _default_ctx = Context()
+    return _default_ctx
+
+
+class MoekMoE(torch.nn.Module):
+    """An MoE block run by moek: router GEMM, selection, routed and shared
+    experts in one moek_moe_layer call (torch.ops.moek.moe_layer).
+
+    forward(hidden_states [..., H]) returns what the replaced block returned:
+    returns='tuple' gives (y, router_logits) (Qwen3-MoE, OLMoE, Mixtral,
+    gpt-oss; router_logits is None unless router_logits=True, which computes
+    them in torch for an auxiliary loss), returns='tensor' gives y
+    (DeepSeek-V3). Inference only: no autograd through moek."""
+
+    def __init__(self, ctx, router, experts, shared=None, returns="tuple", router_weight=None, router_bias=None,
+                 router_logits=False):
+        super().__init__()
+        self.ctx, self.router, self.experts, self.shared = ctx, router, experts, shared
+        self.returns, self.want_logits = returns, router_logits
+        self._rw, self._rb = router_weight, router_bias
+        self.handle = _register(self)
+
+    def __del__(self):
+        _layers.pop(getattr(self, "handle", None), None)
+
+    def forward(self, hidden_states):
+        shape = hidden_states.shape
+        x = hidden_states.reshape(-1, shape[-1])
+        y = torch.ops.moek.moe_layer(self.handle, x).reshape(shape)
+        if self.returns == "tensor":
+            return y
+        logits = None
+        if self.want_logits:
+            logits = torch.nn.functional.linear(x, self._rw, self._rb)
+        return y, logits
+
+    # ---------------------------------------------------------- builders
+    @classmethod
+    def from_qwen3_moe(cls, block, ctx=None, norm_topk_prob=None, **kw):
+        """Qwen3-MoE / Qwen2-MoE-style and OLMoE blocks: block.gate (Linear E x H),
+        block.experts[i].gate_proj / up_proj / down_proj, softmax over all
+        experts, top_k, renormalized when norm_topk_prob (OLMoE: False).
+        A Qwen2-MoE shared_expert_gate is not supported (ValueError)."""
+        if getattr(block, "shared_expert_gate", None) is not None:
+            raise ValueError("block.shared_expert_gate: Qwen2-MoE's gated shared expert is not supported yet")
+        ctx = ctx or default_context()
+        renorm = block.norm_topk_prob if norm_topk_prob is None else norm_topk_prob
+        k = block.top_k
+        r = _Router(ctx, block.gate.weight.detach(), k, "softmax", renormalize=bool(renorm))
+        ex = [m for m in block.experts]
+        x = _Experts(ctx, [m.gate_proj.weight.detach() for m in ex], [m.up_proj.weight.detach() for m in ex],
+                     [m.down_proj.weight.detach() for m in ex])
+        return cls(ctx, r, x, router_weight=block.gate.weight, **kw)
+
+    from_olmoe = from_qwen3_moe
+
+    @classmethod
+    def from_mixtral(cls, block, ctx=None, **kw):
+        """Mixtral's MixtralSparseMoeBlock: gate, experts[i].w1 (gate) / w3 (up) / w2 (down), softmax over the
+        top-k logits (the same as softmax, top-k, renormalize)."""
+        ctx = ctx or default_context()
+        r = _Router(ctx, block.gate.weight.detach(), block.top_k, "softmax_topk")
+        ex = [m for m in block.experts]
+        x = _Experts(ctx, [m.w1.weight.detach() for m in ex], [m.w3.weight.detach() for m in ex],
+                     [m.w2.weight.detach() for m in ex])
+        return cls(ctx, r, x, router_weight=block.gate.weight, **kw)
+
+    @classmethod
+    def from_deepseek_v3(cls, block, ctx=None, **kw):
+        """DeepseekV3MoE: block.gate (weight, e_score_correction_bias, n_group, topk_group, top_k,
+        norm_topk_prob, routed_scaling_factor): sigmoid scores, the bias for selection only, the best
+        topk_group groups by their top-2 sum; block.experts[i] and block.shared_experts (gate_proj /
+        up_proj / down_proj). Returns y alone, as the block does."""
+        ctx = ctx or default_context()
+        g = block.gate
+        r = _Router(ctx, g.weight.detach(), g.top_k, "sigmoid", renormalize=bool(g.norm_topk_prob),
+                    num_groups=g.n_group, topk_groups=g.topk_group, routed_scaling=float(g.routed_scaling_factor),
+                    selection_bias=g.e_score_correction_bias.detach())
+        ex = [m for m in block.experts]
+        x = _Experts(ctx, [m.gate_proj.weight.detach() for m in ex], [m.up_proj.weight.detach() for m in ex],
+                     [m.down_proj.weight.detach() for m in ex])
+        s = getattr(block, "shared_experts", None)
+        sh = None if s is None else _Experts(ctx, [s.gate_proj.weight.detach()], [s.up_proj.weight.detach()],
+                                             [s.down_proj.weight.detach()])
+        kw.setdefault("returns", "tensor")
+        return cls(ctx, r, x, sh, router_weight=g.weight, **kw)
+
+    @classmethod
+    def from_gpt_oss(cls, block, ctx=None, **kw):
+        """GptOssMLP: block.router (weight [E, H], bias [E], top_k; softmax over the top-k logits) and
+        block.experts (gate_up_proj [E, H, 2I] with gate and up interleaved, gate_up_proj_bias [E, 2I],
+        down_proj [E, I, H], down_proj_bias [E, H], alpha, limit): the clamped SwiGLU with beta 1. The
+        weights pass as strided views, no copy; the interleaved biases are split (a copy of E x 2I)."""
+        ctx = ctx or default_context()
+        ro, ex = block.router, block.experts
+        r = _Router(ctx, ro.weight.detach(), ro.top_k, "softmax_topk", router_bias=ro.bias.detach())
+        gu, dn = ex.gate_up_proj.detach(), ex.down_proj.detach()
+        E = gu.shape[0]
+        gates = [gu[e, :, 0::2].t() for e in range(E)]
+        ups = [gu[e, :, 1::2].t() for e in range(E)]
+        downs = [dn[e].t() for e in range(E)]
+        gb, db = ex.gate_up_proj_bias.detach(), ex.down_proj_bias.detach()
+        x = _Experts(ctx, gates, ups, downs, activation="swiglu_oai", alpha=float(getattr(ex, "alpha", 1.702)),
+                     beta=1.0, limit=float(getattr(ex, "limit", 7.0)), b_gate=[gb[e, 0::2] for e in range(E)],
+                     b_up=[gb[e, 1::2] for e in range(E)], b_down=[db[e] for e in range(E)])
+        return cls(ctx, r, x, router_weight=ro.weight, router_bias=ro.bias, **kw)

@@ -1,0 +1,338 @@
+"""moek.torch against pure-PyTorch MoE blocks written here with the math of
+the Hugging Face model code and its attribute names (Qwen3-MoE, OLMoE,
+Mixtral, DeepSeek-V3, gpt-oss), f32 and bf16, T = 1, 3, 37; plus the custom
+ops from TorchScript and FX, strided inputs without copies, and bad input.
+
+The oracle is the block itself run in float64 on the same (already rounded)
+weights and input. Tolerance (docs/numerics.md, worst case, as in
+test_python_numpy): S = y's magnitude with absolute values at every step
+(|x||W|, the activation's slope 1.13, |g||u|); f32: gamma(K + 16) * 4 * S,
+K = max(H, I); bf16 weights may round x and h to bf16: 2^-7 S, and a bf16 y
+adds 2^-8 |y|. Exits 77 (ctest: skipped) without torch.
+"""
+import os
+import sys
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError:
+    print("test_torch_blocks: torch not found, skipped")
+    sys.exit(77)
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "python"))
+import moek  # noqa: E402
+import moek.torch as mt  # noqa: E402
+
+torch.manual_seed(15)
+passed = failed = 0
+U = 2.0 ** -24
+
+
+def check(cond, msg):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", msg)
+
+
+# ---------------------------------------------------------------- the blocks (HF math)
+class MLP(nn.Module):
+    def __init__(self, H, I, names=("gate_proj", "up_proj", "down_proj")):
+        super().__init__()
+        self.names = names
+        setattr(self, names[0], nn.Linear(H, I, bias=False))
+        setattr(self, names[1], nn.Linear(H, I, bias=False))
+        setattr(self, names[2], nn.Linear(I, H, bias=False))
+
+    def forward(self, x):
+        g, u, d = (getattr(self, n) for n in self.names)
+        return d(F.silu(g(x)) * u(x))
+
+
+class Qwen3MoeBlock(nn.Module):  # also OLMoE (norm_topk_prob False)
+    def __init__(self, H, I, E, k, norm_topk_prob):
+        super().__init__()
+        self.num_experts, self.top_k, self.norm_topk_prob = E, k, norm_topk_prob
+        self.gate = nn.Linear(H, E, bias=False)
+        self.experts = nn.ModuleList([MLP(H, I) for _ in range(E)])
+
+    def forward(self, hidden_states):
+        b, s, h = hidden_states.shape
+        x = hidden_states.view(-1, h)
+        router_logits = self.gate(x)
+        w = F.softmax(router_logits, dim=1, dtype=torch.float)
+        w, sel = torch.topk(w, self.top_k, dim=-1)
+        if self.norm_topk_prob:
+            w = w / w.sum(dim=-1, keepdim=True)
+        w = w.to(x.dtype)
+        y = torch.zeros_like(x)
+        for t in range(x.shape[0]):
+            for j in range(self.top_k):
+                y[t] += w[t, j] * self.experts[int(sel[t, j])](x[t:t + 1])[0]
+        return y.view(b, s, h), router_logits
+
+
+class MixtralBlock(nn.Module):
+    def __init__(self, H, I, E, k):
+        super().__init__()
+        self.top_k = k
+        self.gate = nn.Linear(H, E, bias=False)
+        self.experts = nn.ModuleList([MLP(H, I, ("w1", "w3", "w2")) for _ in range(E)])
+
+    def forward(self, hidden_states):
+        b, s, h = hidden_states.shape
+        x = hidden_states.view(-1, h)
+        router_logits = self.gate(x)
+        w = F.softmax(router_logits, dim=1, dtype=torch.float)
+        w, sel = torch.topk(w, self.top_k, dim=-1)
+        w = (w / w.sum(dim=-1, keepdim=True)).to(x.dtype)
+        y = torch.zeros_like(x)
+        for t in range(x.shape[0]):
+            for j in range(self.top_k):
+                y[t] += w[t, j] * self.experts[int(sel[t, j])](x[t:t + 1])[0]
+        return y.view(b, s, h), router_logits
+
+
+class DeepseekV3Gate(nn.Module):
+    def __init__(self, H, E, k, n_group, topk_group, scaling):
+        super().__init__()
+        self.top_k, self.n_group, self.topk_group = k, n_group, topk_group
+        self.routed_scaling_factor, self.norm_topk_prob = scaling, True
+        self.weight = nn.Parameter(torch.randn(E, H) / H ** 0.5)
+        self.register_buffer("e_score_correction_bias", torch.randn(E) * 0.1)
+
+    def forward(self, x):
+        E = self.weight.shape[0]
+        logits = F.linear(x.to(self.weight.dtype), self.weight)
+        scores = logits.sigmoid()
+        choice = scores + self.e_score_correction_bias
+        gs = choice.view(-1, self.n_group, E // self.n_group).topk(2, dim=-1)[0].sum(dim=-1)
+        gi = torch.topk(gs, k=self.topk_group, dim=-1, sorted=False)[1]
+        gm = torch.zeros_like(gs).scatter_(1, gi, 1)
+        sm = gm.unsqueeze(-1).expand(-1, self.n_group, E // self.n_group).reshape(-1, E)
+        choice = choice.masked_fill(~sm.bool(), 0.0)
+        idx = torch.topk(choice, k=self.top_k, dim=-1, sorted=False)[1]
+        w = scores.gather(1, idx)
+        if self.norm_topk_prob:
+            w = w / (w.sum(dim=-1, keepdim=True) + 1e-20)
+        return idx, w * self.routed_scaling_factor
+
+
+class DeepseekV3Block(nn.Module):
+    def __init__(self, H, I, E, k, n_group, topk_group, scaling, n_shared):
+        super().__init__()
+        self.gate = DeepseekV3Gate(H, E, k, n_group, topk_group, scaling)
+        self.experts = nn.ModuleList([MLP(H, I) for _ in range(E)])
+        self.shared_experts = MLP(H, I * n_shared)
+
+    def forward(self, hidden_states):
+        shape = hidden_states.shape
+        x = hidden_states.view(-1, shape[-1])
+        idx, w = self.gate(x)
+        y = torch.zeros_like(x)
+        for t in range(x.shape[0]):
+            for j in range(idx.shape[1]):
+                y[t] += (w[t, j] * self.experts[int(idx[t, j])](x[t:t + 1])[0]).to(x.dtype)
+        return (y + self.shared_experts(x)).view(shape)
+
+
+class GptOssRouter(nn.Module):
+    def __init__(self, H, E, k):
+        super().__init__()
+        self.top_k = k
+        self.weight = nn.Parameter(torch.randn(E, H) / H ** 0.5)
+        self.bias = nn.Parameter(torch.randn(E) * 0.1)
+
+    def forward(self, x):
+        logits = F.linear(x, self.weight, self.bias)
+        top, idx = torch.topk(logits, self.top_k, dim=-1)
+        return idx, F.softmax(top, dim=1, dtype=top.dtype)
+
+
+class GptOssExperts(nn.Module):
+    def __init__(self, H, I, E):
+        super().__init__()
+        self.alpha, self.limit = 1.702, 7.0
+        self.gate_up_proj = nn.Parameter(torch.randn(E, H, 2 * I) / H ** 0.5 * 4)
+        self.gate_up_proj_bias = nn.Parameter(torch.randn(E, 2 * I) * 0.5)
+        self.down_proj = nn.Parameter(torch.randn(E, I, H) / I ** 0.5)
+        self.down_proj_bias = nn.Parameter(torch.randn(E, H) * 0.5)
+
+    def expert(self, e, x):
+        gu = x @ self.gate_up_proj[e] + self.gate_up_proj_bias[e]
+        gate, up = gu[..., ::2], gu[..., 1::2]
+        gate = gate.clamp(min=None, max=self.limit)
+        up = up.clamp(min=-self.limit, max=self.limit)
+        glu = gate * torch.sigmoid(gate * self.alpha)
+        return ((up + 1) * glu) @ self.down_proj[e] + self.down_proj_bias[e]
+
+
+class GptOssMLP(nn.Module):
+    def __init__(self, H, I, E, k):
+        super().__init__()
+        self.router = GptOssRouter(H, E, k)
+        self.experts = GptOssExperts(H, I, E)
+
+    def forward(self, hidden_states):
+        shape = hidden_states.shape
+        x = hidden_states.reshape(-1, shape[-1])
+        idx, w = self.router(x)
+        y = torch.zeros_like(x)
+        for t in range(x.shape[0]):
+            for j in range(idx.shape[1]):
+                y[t] += w[t, j] * self.experts.expert(int(idx[t, j]), x[t:t + 1])[0]
+        return y.view(shape), None
+
+
+# ---------------------------------------------------------------- the bound
+def magnitude(block, kind, x64):
+    """S per output: the layer with absolute values at every step, on the oracle's selection."""
+    b64 = block
+    T = x64.shape[0]
+    S = torch.zeros_like(x64)
+
+    def mlp_abs(g_w, u_w, d_w, xa, xv, gb=None, ub=None, db=None, beta=0.0):
+        g = F.linear(xv, g_w, gb)
+        u = F.linear(xv, u_w, ub)
+        ga = F.linear(xa, g_w.abs(), None if gb is None else gb.abs())
+        ua = F.linear(xa, u_w.abs(), None if ub is None else ub.abs())
+        h = F.silu(g) * u if beta == 0.0 else None
+        v = u.abs() + abs(beta)
+        ha = 1.13 * ga * v + (g.abs() + 1) * ua + g.abs() * v
+        hh = (h.abs() if h is not None else g.abs() * v)
+        return F.linear(hh + ha, d_w.abs(), None if db is None else db.abs())
+
+    xa = x64.abs()
+    if kind in ("qwen3", "olmoe", "mixtral"):
+        names = ("gate_proj", "up_proj", "down_proj") if kind != "mixtral" else ("w1", "w3", "w2")
+        logits = b64.gate(x64)
+        w = F.softmax(logits, dim=1)
+        w, sel = torch.topk(w, b64.top_k, dim=-1)
+        if kind == "mixtral" or b64.norm_topk_prob:
+            w = w / w.sum(-1, keepdim=True)
+        for t in range(T):
+            for j in range(sel.shape[1]):
+                m = b64.experts[int(sel[t, j])]
+                S[t] += abs(float(w[t, j])) * mlp_abs(*(getattr(m, n).weight for n in names), xa[t:t + 1],
+                                                      x64[t:t + 1])[0]
+    elif kind == "deepseek":
+        idx, w = b64.gate(x64)
+        for t in range(T):
+            for j in range(idx.shape[1]):
+                m = b64.experts[int(idx[t, j])]
+                S[t] += abs(float(w[t, j])) * mlp_abs(m.gate_proj.weight, m.up_proj.weight, m.down_proj.weight,
+                                                      xa[t:t + 1], x64[t:t + 1])[0]
+        s = b64.shared_experts
+        S += mlp_abs(s.gate_proj.weight, s.up_proj.weight, s.down_proj.weight, xa, x64)
+    else:  # gpt-oss
+        idx, w = b64.router(x64)
+        ex = b64.experts
+        for t in range(T):
+            for j in range(idx.shape[1]):
+                e = int(idx[t, j])
+                gu, gub = ex.gate_up_proj[e], ex.gate_up_proj_bias[e]
+                S[t] += abs(float(w[t, j])) * mlp_abs(gu[:, 0::2].t(), gu[:, 1::2].t(), ex.down_proj[e].t(),
+                                                      xa[t:t + 1], x64[t:t + 1], gub[0::2], gub[1::2],
+                                                      ex.down_proj_bias[e], beta=1.0)[0]
+    return S
+
+
+def run(kind, block, builder, dtype, T, H, K):
+    block = block.to(dtype)
+    for p in block.parameters():  # weights of moderate size: values a trained model has
+        p.requires_grad_(False)
+    m = builder(block, ctx=ctx)
+    x = torch.randn(1, T, H).to(dtype)
+    got = m(x)
+    y = got[0] if isinstance(got, tuple) else got
+    check(y.dtype == dtype and tuple(y.shape) == (1, T, H), f"{kind} {dtype} T={T}: y {y.dtype} {tuple(y.shape)}")
+    b64 = block.double()
+    with torch.no_grad():
+        want = b64(x.double())
+        want = want[0] if isinstance(want, tuple) else want
+        S = magnitude(b64, kind, x.double().reshape(T, H)).reshape(1, T, H)
+    bf = dtype == torch.bfloat16
+    tol = (2.0 ** -7 if bf else (K + 16) * U / (1 - (K + 16) * U) * 4) * S
+    if bf:
+        tol = tol + 2.0 ** -8 * want.abs()
+    err = (y.double() - want).abs()
+    bad = int((err > tol).sum())
+    check(bad == 0, f"{kind} {dtype} T={T}: {bad} of {err.numel()} outside the bound "
+                    f"(worst err/tol {float((err / tol).max()):.3g})")
+    return m
+
+
+ctx = moek.Context(num_threads=2)
+H, I, E = 48, 40, 16
+cases = [
+    ("qwen3", lambda: Qwen3MoeBlock(H, I, E, 4, True), mt.MoekMoE.from_qwen3_moe),
+    ("olmoe", lambda: Qwen3MoeBlock(H, I, E, 4, False), mt.MoekMoE.from_olmoe),
+    ("mixtral", lambda: MixtralBlock(H, I, 8, 2), mt.MoekMoE.from_mixtral),
+    ("deepseek", lambda: DeepseekV3Block(H, I, E, 4, 4, 2, 2.5, 2), mt.MoekMoE.from_deepseek_v3),
+    ("gpt-oss", lambda: GptOssMLP(H, I, 8, 2), mt.MoekMoE.from_gpt_oss),
+]
+for kind, make, builder in cases:
+    for dtype in (torch.float32, torch.bfloat16):
+        for T in (1, 3, 37):
+            run(kind, make(), builder, dtype, T, H, max(H, I * 2))
+
+# ---------------------------------------------------------------- graphs, strides, ops
+blk = Qwen3MoeBlock(H, I, E, 4, True)
+for p in blk.parameters():
+    p.requires_grad_(False)
+m = mt.MoekMoE.from_qwen3_moe(blk, ctx=ctx)
+x = torch.randn(5, H)
+y_eager = torch.ops.moek.moe_layer(m.handle, x)
+
+
+@torch.jit.script
+def scripted(h: int, x: torch.Tensor) -> torch.Tensor:
+    return torch.ops.moek.moe_layer(h, x)
+
+
+check(torch.equal(scripted(m.handle, x), y_eager), "TorchScript: torch.ops.moek.moe_layer gives the eager bits")
+gm = torch.fx.symbolic_trace(m)
+check(any("moek" in str(n.target) for n in gm.graph.nodes), "FX: the traced graph calls torch.ops.moek.moe_layer")
+check(torch.equal(gm(x.view(1, 5, H))[0].view(5, H), y_eager), "FX: the traced module gives the eager bits")
+ids, w = torch.ops.moek.route(m.handle, x)
+check(ids.dtype == torch.int32 and tuple(w.shape) == (5, 4), "torch.ops.moek.route: ids and weights")
+y_sep = torch.ops.moek.experts(m.handle, x, ids, w)
+check(torch.equal(y_sep, y_eager), "route + experts ops: the layer's bits (no shared experts)")
+wide = torch.zeros(5, H + 9)
+wide[:, 4:4 + H] = x
+xs = wide[:, 4:4 + H]
+check(not xs.is_contiguous(), "a strided x")
+check(torch.equal(torch.ops.moek.moe_layer(m.handle, xs), y_eager), "strided x rows: the same bits, no copy")
+xt = torch.randn(H, 5).t()  # rows not contiguous: copied once
+check(torch.equal(torch.ops.moek.moe_layer(m.handle, xt), torch.ops.moek.moe_layer(m.handle, xt.contiguous())),
+      "non-contiguous rows: copied, same result")
+
+
+def expect_raises(exc, needle, fn, *a):
+    try:
+        fn(*a)
+    except exc as e:
+        check(needle in str(e), f"{exc.__name__} {str(e)!r} does not name {needle!r}")
+        return
+    except Exception as e:  # noqa: BLE001
+        check(False, f"expected {exc.__name__} ({needle}), got {type(e).__name__}: {e}")
+        return
+    check(False, f"expected {exc.__name__} ({needle}), nothing raised")
+
+
+expect_raises(Exception, "x: 47 columns, expected hidden = 48", torch.ops.moek.moe_layer, m.handle, x[:, :47])
+expect_raises(Exception, "dtype torch.float64", torch.ops.moek.moe_layer, m.handle, x.double())
+expect_raises(Exception, "no live MoekMoE layer", torch.ops.moek.moe_layer, 10 ** 9, x)
+xn = x.clone()
+xn[1, 2] = float("nan")
+expect_raises(Exception, "args->x[1][2]", torch.ops.moek.moe_layer, m.handle, xn)
+qb = Qwen3MoeBlock(H, I, E, 4, True)
+qb.shared_expert_gate = nn.Linear(H, 1)
+expect_raises(ValueError, "shared_expert_gate", mt.MoekMoE.from_qwen3_moe, qb)
+
+print(f"test_torch_blocks: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
