@@ -1,5 +1,5 @@
-/* libFuzzer target: any bytes become a routing configuration, a route call
- * and a small forward call. The public API must answer every one with a
+/* libFuzzer target: any bytes become a routing configuration, a route call,
+ * a small forward call and a layer call over both. The public API must answer every one with a
  * status (never crash, hang, leak or read out of bounds: ASan and LSan
  * watch). Built with clang only: tests/run.sh runs it for a bounded time. */
 #include <math.h>
@@ -19,6 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   reader r = {data, size};
   const int32_t E = (int32_t)take(&r, 40) - 2, k = (int32_t)take(&r, 12) - 1;
+  const int32_t router_k = k;
   /* struct_size may claim less or more than the layout this build knows,
    * but never more than the caller's buffer (that is the protocol's one
    * trust): the descriptor sits in a zeroed 256-byte buffer */
@@ -65,7 +66,6 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!a.logits && take(&r, 2)) a.x = x, a.x_dtype = (int32_t)take(&r, 4), a.x_stride = take(&r, 3) ? 0 : 9;
     moek_route(ctx, router, &a);
     free(logits), free(x), free(ids), free(w);
-    moek_router_destroy(router);
   }
 
   /* experts and a forward call: shapes, activation, dtypes, ids, strides */
@@ -100,8 +100,21 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                             .y = take(&r, 16) ? (void*)yb : (void*)xb, .y_stride = take(&r, 2) ? 0 : (int64_t)take(&r, 21)};
     if (T > 9 || k > 6) fa.num_tokens = 0; /* the id and weight buffers hold 9 x 6 */
     moek_moe_forward(ctx, ex, &fa);
+    /* the layer over the router above (when it was made) and these experts,
+     * maybe as their own shared experts: mismatched shapes are refused */
+    int64_t lcounts[40];
+    const int64_t LT = (int64_t)take(&r, 12) - 1;
+    moek_layer_args la = {.struct_size = take(&r, 8) ? (uint32_t)sizeof la : (uint32_t)take(&r, 200),
+                          .flags = take(&r, 5), .num_tokens = LT, .x_dtype = fa.x_dtype, .y_dtype = fa.y_dtype,
+                          .x = xb, .x_stride = fa.x_stride, .y = fa.y, .y_stride = fa.y_stride,
+                          .expert_counts = take(&r, 2) ? lcounts : NULL};
+    /* the caller's selection buffers hold 9 x 6; ids and weights only then */
+    if (router && LT <= 9 && router_k <= 6 && take(&r, 2)) la.expert_ids = ids, la.expert_weights = wts;
+    if (la.struct_size <= sizeof la && LT <= 9)
+      moek_moe_layer(ctx, router, ex, take(&r, 2) ? ex : NULL, &la);
     moek_experts_destroy(ex);
   }
+  moek_router_destroy(router);
   (void)moek_last_error();
   return 0;
 }

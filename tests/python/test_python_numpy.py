@@ -26,32 +26,10 @@ except ImportError:
     sys.exit(77)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "python"))
+from checks import check, expect_raises, finish  # noqa: E402  (tests/python)
 import moek  # noqa: E402
 
-passed = failed = 0
 U = 2.0 ** -24
-
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg)
-
-
-def expect_raises(exc, needle, fn, *a, **kw):
-    try:
-        fn(*a, **kw)
-    except exc as e:
-        check(needle in str(e), f"{exc.__name__} message {str(e)!r} does not name {needle!r}")
-        return e
-    except Exception as e:  # noqa: BLE001
-        check(False, f"expected {exc.__name__} ({needle}), got {type(e).__name__}: {e}")
-        return None
-    check(False, f"expected {exc.__name__} ({needle}), nothing raised")
-    return None
 
 
 bf16 = moek.bf16_from_f32
@@ -416,5 +394,4 @@ expect_raises(ValueError, "hidden, inter: src_dtype 'mxfp4' needs both", moek.Ex
 
 ref.close()
 ctx.close()
-print(f"test_python_numpy: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish("test_python_numpy")

@@ -12,18 +12,10 @@ except ImportError:
     sys.exit(77)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "python"))
+import checks  # noqa: E402  (tests/python)
 import moek  # noqa: E402
 
-passed = failed = 0
-
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg)
+check = checks.check
 
 
 def np_route(logits, E, k, scoring, renormalize=False, num_groups=0, topk_groups=0, group_max=False,
@@ -136,8 +128,8 @@ def main():
         check(False, "NaN logits should fail")
     except moek.MoekError as e:
         check("logits[1][3]" in str(e), f"NaN message: {e}")
-    print(f"test_routing_numpy: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    print(f"test_routing_numpy: {checks.counts['passed']} passed, {checks.counts['failed']} failed")
+    return 1 if checks.counts["failed"] else 0
 
 
 if __name__ == "__main__":

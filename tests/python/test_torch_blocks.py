@@ -22,21 +22,12 @@ except ImportError:
     sys.exit(77)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "python"))
+from checks import check, expect_raises, finish  # noqa: E402  (tests/python)
 import moek  # noqa: E402
 import moek.torch as mt  # noqa: E402
 
 torch.manual_seed(15)
-passed = failed = 0
 U = 2.0 ** -24
-
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg)
 
 
 # ---------------------------------------------------------------- the blocks (HF math)
@@ -53,6 +44,21 @@ class MLP(nn.Module):
         return d(F.silu(g(x)) * u(x))
 
 
+def softmax_topk_moe(block, x, router_logits, renormalize):
+    """Qwen3-MoE's and Mixtral's routing (softmax in f32, top-k, renormalize or
+    not) and the expert loop, as their model code writes them."""
+    w = F.softmax(router_logits, dim=1, dtype=torch.float)
+    w, sel = torch.topk(w, block.top_k, dim=-1)
+    if renormalize:
+        w = w / w.sum(dim=-1, keepdim=True)
+    w = w.to(x.dtype)
+    y = torch.zeros_like(x)
+    for t in range(x.shape[0]):
+        for j in range(block.top_k):
+            y[t] += w[t, j] * block.experts[int(sel[t, j])](x[t:t + 1])[0]
+    return y
+
+
 class Qwen3MoeBlock(nn.Module):  # also OLMoE (norm_topk_prob False)
     def __init__(self, H, I, E, k, norm_topk_prob):
         super().__init__()
@@ -64,16 +70,7 @@ class Qwen3MoeBlock(nn.Module):  # also OLMoE (norm_topk_prob False)
         b, s, h = hidden_states.shape
         x = hidden_states.view(-1, h)
         router_logits = self.gate(x)
-        w = F.softmax(router_logits, dim=1, dtype=torch.float)
-        w, sel = torch.topk(w, self.top_k, dim=-1)
-        if self.norm_topk_prob:
-            w = w / w.sum(dim=-1, keepdim=True)
-        w = w.to(x.dtype)
-        y = torch.zeros_like(x)
-        for t in range(x.shape[0]):
-            for j in range(self.top_k):
-                y[t] += w[t, j] * self.experts[int(sel[t, j])](x[t:t + 1])[0]
-        return y.view(b, s, h), router_logits
+        return softmax_topk_moe(self, x, router_logits, self.norm_topk_prob).view(b, s, h), router_logits
 
 
 class MixtralBlock(nn.Module):
@@ -87,14 +84,7 @@ class MixtralBlock(nn.Module):
         b, s, h = hidden_states.shape
         x = hidden_states.view(-1, h)
         router_logits = self.gate(x)
-        w = F.softmax(router_logits, dim=1, dtype=torch.float)
-        w, sel = torch.topk(w, self.top_k, dim=-1)
-        w = (w / w.sum(dim=-1, keepdim=True)).to(x.dtype)
-        y = torch.zeros_like(x)
-        for t in range(x.shape[0]):
-            for j in range(self.top_k):
-                y[t] += w[t, j] * self.experts[int(sel[t, j])](x[t:t + 1])[0]
-        return y.view(b, s, h), router_logits
+        return softmax_topk_moe(self, x, router_logits, True).view(b, s, h), router_logits
 
 
 class DeepseekV3Gate(nn.Module):
@@ -312,18 +302,6 @@ check(torch.equal(torch.ops.moek.moe_layer(m.handle, xt), torch.ops.moek.moe_lay
       "non-contiguous rows: copied, same result")
 
 
-def expect_raises(exc, needle, fn, *a):
-    try:
-        fn(*a)
-    except exc as e:
-        check(needle in str(e), f"{exc.__name__} {str(e)!r} does not name {needle!r}")
-        return
-    except Exception as e:  # noqa: BLE001
-        check(False, f"expected {exc.__name__} ({needle}), got {type(e).__name__}: {e}")
-        return
-    check(False, f"expected {exc.__name__} ({needle}), nothing raised")
-
-
 expect_raises(Exception, "x: 47 columns, expected hidden = 48", torch.ops.moek.moe_layer, m.handle, x[:, :47])
 expect_raises(Exception, "dtype torch.float64", torch.ops.moek.moe_layer, m.handle, x.double())
 expect_raises(Exception, "no live MoekMoE layer", torch.ops.moek.moe_layer, 10 ** 9, x)
@@ -334,5 +312,4 @@ qb = Qwen3MoeBlock(H, I, E, 4, True)
 qb.shared_expert_gate = nn.Linear(H, 1)
 expect_raises(ValueError, "shared_expert_gate", mt.MoekMoE.from_qwen3_moe, qb)
 
-print(f"test_torch_blocks: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish("test_torch_blocks")

@@ -168,12 +168,28 @@ def _per_expert(w, what, E=None):
     return mats
 
 
+class _Handle:
+    """A moek object: destroyed by close(), by its context's close(), or when collected."""
+    _destroy = None  # the moek_*_destroy function's name
+
+    def close(self):
+        if self.h:
+            getattr(self.lib, self._destroy)(self.h)
+            self.h = C.c_void_p()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
 # Imported formats: bytes per row for K values, and whether *_scales are needed
 _BLOB = {"ggml_q8_0": (lambda K: K // 32 * 34, None), "ggml_q4_0": (lambda K: K // 32 * 18, None),
          "mxfp4": (lambda K: K // 2, np.uint8), "fp8_e4m3": (lambda K: K, np.float32)}
 
 
-class Experts:
+class Experts(_Handle):
     """E experts' weights, packed once into the kernel layout.
 
     w_gate, w_up: [E, I, H] (or E arrays [I, H]); w_down: [E, H, I] (or E
@@ -381,22 +397,12 @@ class Experts:
         A.check(self.lib.moek_moe_forward(self.ctx.h, self.h, C.byref(a)))
         return out
 
-    def close(self):
-        if self.h:
-            self.lib.moek_experts_destroy(self.h)
-            self.h = C.c_void_p()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 _pf_t = C.POINTER(C.c_float)
 
 
-class Router:
+class Router(_Handle):
     """Gating: scores, (grouped) top-k, weights; from logits, or from x with
     w_router [E, H] (float32 or uint16 bf16; any 2-D view).
 
@@ -475,16 +481,10 @@ class Router:
                                                     "z_loss": a.z_loss}
         return ids, w, a.num_dropped, counts
 
-    def close(self):
-        if self.h:
-            self.lib.moek_router_destroy(self.h)
-            self.h = C.c_void_p()
 
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+
+Experts._destroy = "moek_experts_destroy"
+Router._destroy = "moek_router_destroy"
 
 
 def moe_layer(ctx, router, experts, x, shared_experts=None, out=None, y_dtype=None, accumulate=False,
