@@ -334,10 +334,41 @@ static void placement(void) {
   moek_context_destroy(ctx);
 }
 
+/* The layer call: a fresh context holds neither workspace nor selection
+ * buffer, so both allocations are among the points, inside each stage. */
+static void layer(void) {
+  static float ref_y[T * H], y[T * H];
+  moek_context* ctx = plain_context(2);
+  moek_experts_desc d = experts_desc(&kinds[1]);
+  moek_experts *x = NULL, *sh = NULL;
+  CHECK_OK(moek_experts_create(ctx, &d, &x));
+  d.num_experts = 1;
+  CHECK_OK(moek_experts_create(ctx, &d, &sh));
+  moek_router_desc rd = {.struct_size = sizeof rd, .num_experts = E, .top_k = K, .scoring = MOEK_SCORING_SOFTMAX,
+                         .w_router = router_w, .hidden = H, .router_src_dtype = MOEK_DTYPE_F32};
+  moek_router* r = NULL;
+  CHECK_OK(moek_router_create(ctx, &rd, &r));
+  moek_layer_args a = {.struct_size = sizeof a, .flags = MOEK_LAYER_STATS, .num_tokens = T,
+                       .x_dtype = MOEK_DTYPE_BF16, .y_dtype = MOEK_DTYPE_F32, .x = xb, .y = ref_y};
+  moek_context* c2 = plain_context(2);
+  CHECK_OK(moek_moe_layer(c2, r, x, sh, &a));
+  moek_context_destroy(c2);
+  a.y = y;
+  INJECT("moek_moe_layer (bf16 x, shared, stats)", moek_moe_layer(ctx, r, x, sh, &a), (void*)NULL,
+         (moek_context_destroy(ctx), ctx = plain_context(2)));
+  memset(y, 0, sizeof y);
+  CHECK_OK(moek_moe_layer(ctx, r, x, sh, &a));
+  CHECK(memcmp(y, ref_y, sizeof y) == 0, "moek_moe_layer: results changed after the failures");
+  moek_router_destroy(r);
+  moek_experts_destroy(x), moek_experts_destroy(sh);
+  moek_context_destroy(ctx);
+}
+
 int main(void) {
   make_data();
   constructors();
   calls();
+  layer();
   placement();
   printf("all: %ld injection points, %ld clean\n", total_points, total_clean);
   CHECK(total_points > 0, "no allocation was ever injected: the wrappers are not linked in");

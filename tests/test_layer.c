@@ -1,7 +1,8 @@
 /* moek_moe_layer: bitwise the separate calls it stands for (moek_route from
  * x, moek_moe_forward, the shared experts dense and accumulated), on every
  * kernel table, at 1 and 2 threads, f32 and bf16 x and y, with and without
- * shared experts, statistics and capacity; and its bad input. The separate
+ * shared experts, statistics and capacity; its dispatches (fewer than the
+ * separate calls' with shared experts); and its bad input. The separate
  * calls are checked against the double oracle by test_forward and
  * test_routing, so equality here carries their bounds over. */
 #include <math.h>
@@ -135,6 +136,61 @@ static void run_case(const lcase* lc, int threads, uint64_t seed) {
   free(ids_l), free(ids_s), free(w_l), free(w_s), free(cnt_l), free(cnt_s), free(pm_l), free(pm_s);
 }
 
+/* Dispatches, counted through the caller's parallel_for: the layer pairs
+ * the routed and the shared experts' gate/up, down and combine phases, so
+ * it makes three fewer than the separate calls with shared experts, and as
+ * many without. */
+static void count_calls(void* user, size_t n, moek_task_fn task, void* arg) {
+  (*(int*)user)++;
+  for (size_t i = 0; i < n; i++) task(arg, i);
+}
+
+static void dispatches(void) {
+  static int calls;
+  const lcase with = {"dispatches", 16, 40, 24, 48, 5, 4, MOEK_SCORING_SOFTMAX, MOEK_DTYPE_F32, MOEK_DTYPE_F32,
+                      MOEK_DTYPE_F32, 0, 0, 0, 0};
+  for (int shared = 0; shared < 2; shared++) {
+    moek_context_desc d = {.struct_size = sizeof d, .flags = MOEK_CONTEXT_IGNORE_ENV, .max_isa = test_table_isa,
+                           .parallel_for = count_calls, .parallel_for_user = &calls};
+    moek_context* c = NULL;
+    CHECK_OK(moek_context_create(&d, &c));
+    test_rng g = {99};
+    lcase lc = with;
+    lc.Is = shared ? 48 : 0;
+    layer_objs o = {0};
+    float* bufs[2] = {NULL, NULL};
+    build(c, &lc, &g, &o, bufs);
+    float x[5 * 40], y1[5 * 40], y2[5 * 40];
+    for (int i = 0; i < 5 * 40; i++) x[i] = (float)test_uniform(&g, -1, 1);
+    int32_t ids[5 * 4];
+    float w[5 * 4];
+    moek_route_args ra = {.struct_size = sizeof ra, .num_tokens = 5, .x = x, .x_dtype = MOEK_DTYPE_F32,
+                          .expert_ids = ids, .expert_weights = w};
+    moek_forward_args fa = {.struct_size = sizeof fa, .num_tokens = 5, .top_k = 4, .x_dtype = MOEK_DTYPE_F32,
+                            .y_dtype = MOEK_DTYPE_F32, .x = x, .expert_ids = ids, .expert_weights = w, .y = y1};
+    calls = 0;
+    CHECK_OK(moek_route(c, o.r, &ra));
+    CHECK_OK(moek_moe_forward(c, o.x, &fa));
+    if (o.sh) {
+      fa.flags = MOEK_FORWARD_ACCUMULATE, fa.top_k = 1, fa.expert_ids = NULL, fa.expert_weights = NULL;
+      CHECK_OK(moek_moe_forward(c, o.sh, &fa));
+    }
+    const int separate = calls;
+    moek_layer_args la = {.struct_size = sizeof la, .num_tokens = 5, .x_dtype = MOEK_DTYPE_F32,
+                          .y_dtype = MOEK_DTYPE_F32, .x = x, .y = y2};
+    calls = 0;
+    CHECK_OK(moek_moe_layer(c, o.r, o.x, o.sh, &la));
+    CHECK(calls == separate - (shared ? 3 : 0), "%s: the layer made %d dispatches, the separate calls %d",
+          shared ? "with shared experts" : "without", calls, separate);
+    CHECK(memcmp(y1, y2, sizeof y1) == 0, "dispatches: the caller's parallel_for gives other bits");
+    printf("dispatches %s shared experts: separate calls %d, moek_moe_layer %d\n", shared ? "with" : "without",
+           separate, calls);
+    moek_router_destroy(o.r), moek_experts_destroy(o.x), moek_experts_destroy(o.sh);
+    free(bufs[0]), free(bufs[1]);
+    moek_context_destroy(c);
+  }
+}
+
 static void bad_input(void) {
   test_isa_cap = MOEK_ISA_REF;
   moek_context* c = test_context(1);
@@ -212,6 +268,7 @@ int main(void) {
     if (!test_use_isa(test_isas[ti])) continue;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
       for (int threads = 1; threads <= 2; threads++) run_case(&cases[i], threads, 500 + i);
+    dispatches();
   }
   test_table_done();
   bad_input();

@@ -378,7 +378,9 @@ static size_t sort_assignments(forward_job* j, size_t E, int32_t* counts, int32_
   return n_blocks;
 }
 
-static moek_status validate(const char* fn, const moek_experts* x, const moek_forward_args* a) {
+/* y_set_later: y is written by an earlier stage of the same call (the layer's
+ * shared experts): its values are not read here. */
+static moek_status validate(const char* fn, const moek_experts* x, const moek_forward_args* a, bool y_set_later) {
   const int64_t E = x->model_experts, H = x->hidden; /* ids are the model's */
   const uint32_t known = MOEK_FORWARD_ACCUMULATE;
   if (a->flags & ~known)
@@ -442,38 +444,57 @@ static moek_status validate(const char* fn, const moek_experts* x, const moek_fo
   size_t r, c;
   if (moek_find_nonfinite(a->x, a->x_dtype, T, (size_t)H, (ptrdiff_t)xs, 1, &r, &c))
     return moek_fail(MOEK_ERROR_NONFINITE, "%s: args->x[%zu][%zu] (token %zu) is NaN or Inf", fn, r, c, r);
-  if ((a->flags & MOEK_FORWARD_ACCUMULATE) && moek_find_nonfinite(a->y, a->y_dtype, T, (size_t)H, (ptrdiff_t)ys, 1, &r, &c))
+  if ((a->flags & MOEK_FORWARD_ACCUMULATE) && !y_set_later && moek_find_nonfinite(a->y, a->y_dtype, T, (size_t)H, (ptrdiff_t)ys, 1, &r, &c))
     return moek_fail(MOEK_ERROR_NONFINITE, "%s: args->y[%zu][%zu] (token %zu) is NaN or Inf and MOEK_FORWARD_ACCUMULATE is set",
                      fn, r, c, r);
   return MOEK_SUCCESS;
 }
 
-moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moek_forward_args* user) {
-  static const char fn[] = "moek_moe_forward";
+/* One forward, planned: its validated arguments, its job, its share of the
+ * workspace and its chunking. A run lives where it was declared (the job
+ * points into it). */
+typedef struct forward_run {
+  moek_forward_args a;
+  forward_job j;
+  size_t T, k, E, H, I, chunk, bytes, xq_bytes, hq_bytes;
+  bool quant, convert_x, bf16_act, round_x, grouped;
+  size_t tiles_per_row;
+  int32_t* counts;
+  uint32_t* order;
+  size_t begin[MOEK_MAX_NODES + 1];
+  double start;
+} forward_run;
+
+/* Reads and validates the caller's args into r->a. */
+static moek_status forward_check(const char* fn, moek_context* ctx, const moek_experts* x,
+                                 const moek_forward_args* user, bool y_set_later, forward_run* r) {
   if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
   if (!x) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: experts is NULL", fn);
-  moek_forward_args a;
-  moek_status st = MOEK_READ_DESC(fn, "args", user, &a, MOEK_FORWARD_ARGS_SIZE_V1, sizeof a);
+  moek_status st = MOEK_READ_DESC(fn, "args", user, &r->a, MOEK_FORWARD_ARGS_SIZE_V1, sizeof r->a);
   if (st) return st;
-  if ((st = validate(fn, x, &a))) return st;
-  if (a.stats && a.stats->struct_size != sizeof(moek_forward_stats))
+  if ((st = validate(fn, x, &r->a, y_set_later))) return st;
+  if (r->a.stats && r->a.stats->struct_size != sizeof(moek_forward_stats))
     return moek_fail(MOEK_ERROR_STRUCT_SIZE, "%s: args->stats->struct_size = %u; this library's moek_forward_stats is %zu bytes",
-                     fn, a.stats->struct_size, sizeof(moek_forward_stats));
-  if (a.stats) {
-    memset(a.stats, 0, sizeof *a.stats);
-    a.stats->struct_size = sizeof *a.stats, a.stats->num_nodes = ctx->topo.num_nodes;
+                     fn, r->a.stats->struct_size, sizeof(moek_forward_stats));
+  if (r->a.stats) {
+    memset(r->a.stats, 0, sizeof *r->a.stats);
+    r->a.stats->struct_size = sizeof *r->a.stats, r->a.stats->num_nodes = ctx->topo.num_nodes;
   }
-  if (a.num_tokens == 0) return MOEK_SUCCESS;
+  return MOEK_SUCCESS;
+}
 
-  const double start = ctx->verbose ? moek_now() : 0;
+/* The run's kernels, chunk (at most chunk_cap tokens) and workspace bytes. */
+static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* r, size_t chunk_cap) {
+  const moek_forward_args* a = &r->a;
   const moek_gemm_slot* s = x->slot;
-  const size_t T = (size_t)a.num_tokens, k = (size_t)a.top_k, E = (size_t)x->num_experts;
-  const size_t H = (size_t)x->hidden, I = (size_t)x->inter;
-  const bool quant = x->weight_dtype == MOEK_DTYPE_Q8 || x->weight_dtype == MOEK_DTYPE_Q4;
-  const bool convert_x = a.x_dtype == MOEK_DTYPE_BF16 && (quant || !(s->flags & MOEK_SLOT_BF16_A));
-  const bool bf16_act = !quant && (s->flags & MOEK_SLOT_BF16_ACT);
-  const bool round_x = bf16_act && a.x_dtype == MOEK_DTYPE_F32;
-  const size_t xq_bytes = quant ? MOEK_Q8_ROW_BYTES(H) : 0, hq_bytes = quant ? MOEK_Q8_ROW_BYTES(I) : 0;
+  r->T = (size_t)a->num_tokens, r->k = (size_t)a->top_k, r->E = (size_t)x->num_experts;
+  r->H = (size_t)x->hidden, r->I = (size_t)x->inter;
+  const size_t T = r->T, k = r->k, E = r->E, H = r->H, I = r->I;
+  r->quant = x->weight_dtype == MOEK_DTYPE_Q8 || x->weight_dtype == MOEK_DTYPE_Q4;
+  r->convert_x = a->x_dtype == MOEK_DTYPE_BF16 && (r->quant || !(s->flags & MOEK_SLOT_BF16_A));
+  r->bf16_act = !r->quant && (s->flags & MOEK_SLOT_BF16_ACT);
+  r->round_x = r->bf16_act && a->x_dtype == MOEK_DTYPE_F32;
+  r->xq_bytes = r->quant ? MOEK_Q8_ROW_BYTES(H) : 0, r->hq_bytes = r->quant ? MOEK_Q8_ROW_BYTES(I) : 0;
   /* Per assignment: h and out rows, its sorted row, its token, a row block,
    * its h record or bf16 h row; per token: its f32 x row when converting,
    * its bf16 x row when rounding, its x record. */
@@ -481,107 +502,230 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
    * workspace, 5 bytes per task; a block holds at least one row, so a phase has at most
    * P x (its columns / the table's tile) tasks */
   const bool same_nodes = moek_experts_same_nodes(ctx, x);
-  const bool grouped = x->placed.policy != MOEK_PLACEMENT_FIRST_TOUCH && ctx->pool && same_nodes;
-  const size_t tiles_per_row = grouped ? ((H > I ? H : I) + s->tile_n - 1) / s->tile_n : 0;
-  const size_t per_token = (I + H) * 4 * k + (4 + 4 + sizeof(row_block) + hq_bytes + (bf16_act ? I * 2 : 0)) * k +
-                           (convert_x ? H * 4 : 0) + (round_x ? H * 2 : 0) + xq_bytes + tiles_per_row * 5 * k;
+  r->grouped = x->placed.policy != MOEK_PLACEMENT_FIRST_TOUCH && ctx->pool && same_nodes;
+  r->tiles_per_row = r->grouped ? ((H > I ? H : I) + s->tile_n - 1) / s->tile_n : 0;
+  const size_t per_token = (I + H) * 4 * k + (4 + 4 + sizeof(row_block) + r->hq_bytes + (r->bf16_act ? I * 2 : 0)) * k +
+                           (r->convert_x ? H * 4 : 0) + (r->round_x ? H * 2 : 0) + r->xq_bytes + r->tiles_per_row * 5 * k;
   size_t chunk = WORKSPACE_BUDGET / per_token;
   if (chunk < 1) chunk = 1;
   if (chunk > T) chunk = T;
+  if (chunk > chunk_cap) chunk = chunk_cap;
+  r->chunk = chunk;
   const size_t P = chunk * k;
-  const size_t bytes = moek_align_up(P * I * 4) + moek_align_up(P * H * 4) + moek_align_up(P * 4) * 2 +
-                       moek_align_up((P + E) * sizeof(row_block)) + moek_align_up((E + 1) * 4) +
-                       (convert_x ? moek_align_up(chunk * H * 4) : 0) + moek_align_up(chunk * xq_bytes) +
-                       moek_align_up(P * hq_bytes) + (round_x ? moek_align_up(chunk * H * 2) : 0) +
-                       (bf16_act ? moek_align_up(P * I * 2) : 0) + moek_align_up(P * tiles_per_row * 5);
+  r->bytes = moek_align_up(P * I * 4) + moek_align_up(P * H * 4) + moek_align_up(P * 4) * 2 +
+             moek_align_up((P + E) * sizeof(row_block)) + moek_align_up((E + 1) * 4) +
+             (r->convert_x ? moek_align_up(chunk * H * 4) : 0) + moek_align_up(chunk * r->xq_bytes) +
+             moek_align_up(P * r->hq_bytes) + (r->round_x ? moek_align_up(chunk * H * 2) : 0) +
+             (r->bf16_act ? moek_align_up(P * I * 2) : 0) + moek_align_up(P * r->tiles_per_row * 5);
+  r->j = (forward_job){.x = x, .s = s, .kern = &ctx->kernels, .a = &r->a, .H = H, .I = I, .k = k};
+  r->j.topo = &ctx->topo, r->j.stats = a->stats != NULL, r->j.same_nodes = same_nodes;
+}
 
-  pthread_mutex_lock(&ctx->call_lock);
-  char* ws = moek_workspace(ctx, bytes, fn);
-  if (!ws) {
-    pthread_mutex_unlock(&ctx->call_lock);
-    return MOEK_ERROR_OUT_OF_MEMORY;
-  }
-  forward_job j = {.x = x, .s = s, .kern = &ctx->kernels, .a = &a, .H = H, .I = I, .k = k};
-  j.topo = &ctx->topo, j.stats = a.stats != NULL;
-  j.h = (float*)ws;
-  j.out = (float*)(ws += moek_align_up(P * I * 4));
-  int32_t* rows = (int32_t*)(ws += moek_align_up(P * H * 4));
-  int32_t* pos = (int32_t*)(ws += moek_align_up(P * 4));
-  row_block* blocks = (row_block*)(ws += moek_align_up(P * 4));
-  int32_t* counts = (int32_t*)(ws += moek_align_up((P + E) * sizeof(row_block)));
+/* Lays the run's buffers out over ws (r->bytes of it). */
+static void forward_carve(forward_run* r, char* ws) {
+  forward_job* j = &r->j;
+  const size_t P = r->chunk * r->k, H = r->H, I = r->I, E = r->E, chunk = r->chunk;
+  j->h = (float*)ws;
+  j->out = (float*)(ws += moek_align_up(P * I * 4));
+  j->rows = (int32_t*)(ws += moek_align_up(P * H * 4));
+  j->pos = (int32_t*)(ws += moek_align_up(P * 4));
+  j->blocks = (row_block*)(ws += moek_align_up(P * 4));
+  r->counts = (int32_t*)(ws += moek_align_up((P + E) * sizeof(row_block)));
   ws += moek_align_up((E + 1) * 4);
-  j.xf = convert_x ? (float*)ws : NULL;
-  ws += convert_x ? moek_align_up(chunk * H * 4) : 0;
-  if (quant) {
-    j.xq = ws, j.xq_bytes = xq_bytes;
-    j.hq = ws + moek_align_up(chunk * xq_bytes), j.hq_bytes = hq_bytes;
+  j->xf = r->convert_x ? (float*)ws : NULL;
+  ws += r->convert_x ? moek_align_up(chunk * H * 4) : 0;
+  if (r->quant) {
+    j->xq = ws, j->xq_bytes = r->xq_bytes;
+    j->hq = ws + moek_align_up(chunk * r->xq_bytes), j->hq_bytes = r->hq_bytes;
   }
-  ws += moek_align_up(chunk * xq_bytes) + moek_align_up(P * hq_bytes);
-  if (bf16_act) {
-    j.hb = (uint16_t*)ws;
+  ws += moek_align_up(chunk * r->xq_bytes) + moek_align_up(P * r->hq_bytes);
+  if (r->bf16_act) {
+    j->hb = (uint16_t*)ws;
     ws += moek_align_up(P * I * 2);
-    j.xb = round_x ? (uint16_t*)ws : NULL;
+    j->xb = r->round_x ? (uint16_t*)ws : NULL;
   }
-  ws += round_x ? moek_align_up(chunk * H * 2) : 0;
-  uint32_t* order = grouped ? (uint32_t*)ws : NULL;
-  j.rows = rows;
-  j.pos = pos;
-  j.blocks = blocks;
-  const size_t xs = a.x_stride ? (size_t)a.x_stride : H;
-  j.same_nodes = same_nodes;
-  size_t begin[MOEK_MAX_NODES + 1];
+  ws += r->round_x ? moek_align_up(chunk * H * 2) : 0;
+  r->order = r->grouped ? (uint32_t*)ws : NULL;
+}
 
-  for (size_t t0 = 0; t0 < T; t0 += chunk) {
-    j.t0 = t0;
-    j.tn = min_size(chunk, T - t0);
-    if (convert_x && !quant) { /* quantized experts convert inside quantize_x_task */
-      moek_parallel_run(ctx, (j.tn + TOKENS_PER_CONVERT_TASK - 1) / TOKENS_PER_CONVERT_TASK, convert_task, &j);
-      j.xc = j.xf, j.xc_dtype = MOEK_DTYPE_F32, j.xc_stride = H;
-    } else if (round_x) {
-      moek_parallel_run(ctx, (j.tn + TOKENS_PER_CONVERT_TASK - 1) / TOKENS_PER_CONVERT_TASK, round_x_task, &j);
-      j.xc = (const char*)j.xb, j.xc_dtype = MOEK_DTYPE_BF16, j.xc_stride = H;
-    } else {
-      j.xc = (const char*)a.x + t0 * xs * moek_dtype_size(a.x_dtype), j.xc_dtype = a.x_dtype, j.xc_stride = xs;
-    }
-    if (quant)
-      moek_parallel_run(ctx, (j.tn + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_x_task, &j);
-    j.n_blocks = sort_assignments(&j, E, counts, rows, pos, blocks);
-    j.n_rows = j.n_blocks ? (size_t)blocks[j.n_blocks - 1].end : 0;
-    j.tile_n = phase_tile(s->tile_n, I, j.n_blocks, ctx->num_threads);
-    j.col_tiles = (I + j.tile_n - 1) / j.tile_n;
-    j.per = x->gated ? s->nr_gated : s->nr, j.panels = moek_panels(s, I, x->gated);
-    run_phase(ctx, &j, j.n_blocks * j.col_tiles, gateup_task, order, begin);
-    if (quant)
-      moek_parallel_run(ctx, (j.n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_h_task, &j);
-    if (bf16_act)
-      moek_parallel_run(ctx, (j.n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, round_h_task, &j);
-    j.tile_n = phase_tile(s->tile_n, H, j.n_blocks, ctx->num_threads);
-    j.col_tiles = (H + j.tile_n - 1) / j.tile_n;
-    j.per = s->nr, j.panels = moek_panels(s, H, false);
-    run_phase(ctx, &j, j.n_blocks * j.col_tiles, down_task, order, begin);
-    atomic_store_explicit(&j.first_bad, SIZE_MAX, memory_order_relaxed);
-    moek_parallel_run(ctx, (j.tn + TOKENS_PER_COMBINE_TASK - 1) / TOKENS_PER_COMBINE_TASK, combine_task, &j);
-    const size_t bad = atomic_load_explicit(&j.first_bad, memory_order_relaxed);
-    if (bad != SIZE_MAX) {
-      st = fail_overflow(fn, &j, bad);
-      pthread_mutex_unlock(&ctx->call_lock);
-      return st;
-    }
+/* Before the gate/up phase of the chunk at t0: x as the kernels read it,
+ * the assignments sorted by expert, the phase's tiling. */
+static void forward_chunk_begin(moek_context* ctx, forward_run* r, size_t t0) {
+  forward_job* j = &r->j;
+  const moek_forward_args* a = &r->a;
+  const size_t H = r->H, xs = a->x_stride ? (size_t)a->x_stride : H;
+  j->t0 = t0;
+  j->tn = min_size(r->chunk, r->T - t0);
+  if (r->convert_x && !r->quant) { /* quantized experts convert inside quantize_x_task */
+    moek_parallel_run(ctx, (j->tn + TOKENS_PER_CONVERT_TASK - 1) / TOKENS_PER_CONVERT_TASK, convert_task, j);
+    j->xc = j->xf, j->xc_dtype = MOEK_DTYPE_F32, j->xc_stride = H;
+  } else if (r->round_x) {
+    moek_parallel_run(ctx, (j->tn + TOKENS_PER_CONVERT_TASK - 1) / TOKENS_PER_CONVERT_TASK, round_x_task, j);
+    j->xc = (const char*)j->xb, j->xc_dtype = MOEK_DTYPE_BF16, j->xc_stride = H;
+  } else {
+    j->xc = (const char*)a->x + t0 * xs * moek_dtype_size(a->x_dtype), j->xc_dtype = a->x_dtype, j->xc_stride = xs;
   }
-  pthread_mutex_unlock(&ctx->call_lock);
-  if (a.stats) {
-    moek_forward_stats* o = a.stats;
-    o->local_bytes = atomic_load(&j.local_bytes), o->remote_bytes = atomic_load(&j.remote_bytes);
-    o->unplaced_bytes = atomic_load(&j.unplaced_bytes);
-    for (int n = 0; n < MOEK_STATS_MAX_NODES; n++) o->node_busy_s[n] = (double)atomic_load(&j.busy_ns[n]) * 1e-9;
+  if (r->quant)
+    moek_parallel_run(ctx, (j->tn + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_x_task, j);
+  j->n_blocks = sort_assignments(j, r->E, r->counts, (int32_t*)j->rows, (int32_t*)j->pos, (row_block*)j->blocks);
+  j->n_rows = j->n_blocks ? (size_t)j->blocks[j->n_blocks - 1].end : 0;
+  j->tile_n = phase_tile(j->s->tile_n, r->I, j->n_blocks, ctx->num_threads);
+  j->col_tiles = (r->I + j->tile_n - 1) / j->tile_n;
+  j->per = j->x->gated ? j->s->nr_gated : j->s->nr, j->panels = moek_panels(j->s, r->I, j->x->gated);
+}
+
+/* Between gate/up and down: h as down reads it, the down phase's tiling. */
+static void forward_chunk_middle(moek_context* ctx, forward_run* r) {
+  forward_job* j = &r->j;
+  if (r->quant)
+    moek_parallel_run(ctx, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_h_task, j);
+  if (r->bf16_act)
+    moek_parallel_run(ctx, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, round_h_task, j);
+  j->tile_n = phase_tile(j->s->tile_n, r->H, j->n_blocks, ctx->num_threads);
+  j->col_tiles = (r->H + j->tile_n - 1) / j->tile_n;
+  j->per = j->s->nr, j->panels = moek_panels(j->s, r->H, false);
+  atomic_store_explicit(&j->first_bad, SIZE_MAX, memory_order_relaxed);
+}
+
+static size_t phase_tasks(const forward_run* r) { return r->j.n_blocks * r->j.col_tiles; }
+static size_t combine_tasks(const forward_run* r) {
+  return (r->j.tn + TOKENS_PER_COMBINE_TASK - 1) / TOKENS_PER_COMBINE_TASK;
+}
+
+/* After the combine: the chunk's overflow, if any (fn names the call). */
+static moek_status forward_chunk_end(const char* fn, forward_run* r) {
+  const size_t bad = atomic_load_explicit(&r->j.first_bad, memory_order_relaxed);
+  return bad != SIZE_MAX ? fail_overflow(fn, &r->j, bad) : MOEK_SUCCESS;
+}
+
+static void forward_finish(moek_context* ctx, forward_run* r) {
+  const forward_job* j = &r->j;
+  if (r->a.stats) {
+    moek_forward_stats* o = r->a.stats;
+    o->local_bytes = atomic_load(&j->local_bytes), o->remote_bytes = atomic_load(&j->remote_bytes);
+    o->unplaced_bytes = atomic_load(&j->unplaced_bytes);
+    for (int n = 0; n < MOEK_STATS_MAX_NODES; n++) o->node_busy_s[n] = (double)atomic_load(&j->busy_ns[n]) * 1e-9;
   }
-  if (ctx->verbose)
+  if (ctx->verbose) {
+    const moek_experts* x = j->x;
+    const moek_gemm_slot* s = j->s;
     fprintf(stderr,
             "moek_verbose,exec,forward,w:%s,gateup:%s(%s %ux%u),down:%s(%s %ux%u),combine:%s(%s),T=%zu,k=%zu,E=%zu,H=%zu,"
             "I=%zu,x:%s,y:%s,threads=%d,%.3f ms\n",
             moek_wformat_name(x->wformat), s->gateup_name, x->slot_table->name, s->mr, x->gated ? s->nr_gated : s->nr,
             s->down_name, x->slot_table->name, s->mr, s->nr, ctx->kernels.combine.combine_name,
-            ctx->kernels.combine_table->name, T, k, E, H, I, moek_dtype_name(a.x_dtype), moek_dtype_name(a.y_dtype),
-            ctx->num_threads, (moek_now() - start) * 1e3);
+            ctx->kernels.combine_table->name, r->T, r->k, r->E, r->H, r->I, moek_dtype_name(r->a.x_dtype),
+            moek_dtype_name(r->a.y_dtype), ctx->num_threads, (moek_now() - r->start) * 1e3);
+  }
+}
+
+moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moek_forward_args* user) {
+  static const char fn[] = "moek_moe_forward";
+  forward_run r;
+  moek_status st = forward_check(fn, ctx, x, user, false, &r);
+  if (st || r.a.num_tokens == 0) return st;
+  r.start = ctx->verbose ? moek_now() : 0;
+  forward_plan(ctx, x, &r, SIZE_MAX);
+  pthread_mutex_lock(&ctx->call_lock);
+  char* ws = moek_workspace(ctx, r.bytes, fn);
+  if (!ws) {
+    pthread_mutex_unlock(&ctx->call_lock);
+    return MOEK_ERROR_OUT_OF_MEMORY;
+  }
+  forward_carve(&r, ws);
+  for (size_t t0 = 0; t0 < r.T; t0 += r.chunk) {
+    forward_chunk_begin(ctx, &r, t0);
+    run_phase(ctx, &r.j, phase_tasks(&r), gateup_task, r.order, r.begin);
+    forward_chunk_middle(ctx, &r);
+    run_phase(ctx, &r.j, phase_tasks(&r), down_task, r.order, r.begin);
+    moek_parallel_run(ctx, combine_tasks(&r), combine_task, &r.j);
+    if ((st = forward_chunk_end(fn, &r))) {
+      pthread_mutex_unlock(&ctx->call_lock);
+      return st;
+    }
+  }
+  pthread_mutex_unlock(&ctx->call_lock);
+  forward_finish(ctx, &r);
+  return MOEK_SUCCESS;
+}
+
+/* Two forwards' tasks in one dispatch: task i < n_first is the first
+ * run's, the rest the second's. Each task computes what it would alone. */
+typedef struct pair_job {
+  forward_run *first, *second;
+  size_t n_first;
+  moek_task_fn task;
+} pair_job;
+
+static void pair_task(void* arg, size_t i) {
+  const pair_job* p = arg;
+  if (i < p->n_first)
+    p->task(&p->first->j, i);
+  else
+    p->task(&p->second->j, i - p->n_first);
+}
+
+/* Combine: per token block the first run's rows, then the second's, which
+ * accumulates onto them, as the second call would. */
+static void pair_combine_task(void* arg, size_t i) {
+  const pair_job* p = arg;
+  combine_task(&p->first->j, i);
+  combine_task(&p->second->j, i);
+}
+
+static void run_pair(moek_context* ctx, pair_job* p, moek_task_fn task) {
+  p->task = task;
+  p->n_first = phase_tasks(p->first);
+  moek_parallel_run(ctx, p->n_first + phase_tasks(p->second), pair_task, p);
+}
+
+moek_status moek_forward_pair(moek_context* ctx, const moek_experts* x1, const moek_forward_args* a1,
+                              const moek_experts* x2, const moek_forward_args* a2) {
+  static const char fn[] = "moek_moe_forward";
+  forward_run r1, r2;
+  moek_status st;
+  if ((st = forward_check(fn, ctx, x1, a1, false, &r1)) || (st = forward_check(fn, ctx, x2, a2, true, &r2)))
+    return st;
+  if (r1.a.num_tokens != r2.a.num_tokens || r1.a.y != r2.a.y || !(r2.a.flags & MOEK_FORWARD_ACCUMULATE))
+    return moek_fail(MOEK_ERROR_INTERNAL, "moek_forward_pair: the second forward must accumulate onto the first's y");
+  if (r1.a.num_tokens == 0) return MOEK_SUCCESS;
+  r1.start = r2.start = ctx->verbose ? moek_now() : 0;
+  forward_plan(ctx, x1, &r1, SIZE_MAX);
+  forward_plan(ctx, x2, &r2, SIZE_MAX);
+  if (r1.grouped || r2.grouped || r1.a.stats || r2.a.stats) { /* NUMA-grouped phases: one after the other */
+    pthread_mutex_lock(&ctx->call_lock);
+    st = moek_moe_forward(ctx, x1, a1);
+    if (!st) st = moek_moe_forward(ctx, x2, a2);
+    pthread_mutex_unlock(&ctx->call_lock);
+    return st;
+  }
+  const size_t chunk = r1.chunk < r2.chunk ? r1.chunk : r2.chunk; /* the combine pairs the same tokens */
+  forward_plan(ctx, x1, &r1, chunk);
+  forward_plan(ctx, x2, &r2, chunk);
+  pthread_mutex_lock(&ctx->call_lock);
+  char* ws = moek_workspace(ctx, r1.bytes + r2.bytes, fn);
+  if (!ws) {
+    pthread_mutex_unlock(&ctx->call_lock);
+    return MOEK_ERROR_OUT_OF_MEMORY;
+  }
+  forward_carve(&r1, ws);
+  forward_carve(&r2, ws + r1.bytes);
+  pair_job p = {.first = &r1, .second = &r2};
+  for (size_t t0 = 0; t0 < r1.T; t0 += chunk) {
+    forward_chunk_begin(ctx, &r1, t0);
+    forward_chunk_begin(ctx, &r2, t0);
+    run_pair(ctx, &p, gateup_task);
+    forward_chunk_middle(ctx, &r1);
+    forward_chunk_middle(ctx, &r2);
+    run_pair(ctx, &p, down_task);
+    moek_parallel_run(ctx, combine_tasks(&r1), pair_combine_task, &p);
+    if ((st = forward_chunk_end(fn, &r1)) || (st = forward_chunk_end(fn, &r2))) {
+      pthread_mutex_unlock(&ctx->call_lock);
+      return st;
+    }
+  }
+  pthread_mutex_unlock(&ctx->call_lock);
+  forward_finish(ctx, &r1);
+  forward_finish(ctx, &r2);
   return MOEK_SUCCESS;
 }

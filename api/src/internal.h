@@ -265,6 +265,13 @@ struct moek_context {
 /* Seconds of a monotonic clock (MOEK_VERBOSE timings). */
 double moek_now(void);
 
+/* moek_moe_forward(x1, a1) then moek_moe_forward(x2, a2), a2 accumulating
+ * onto a1's y (the layer's shared experts), bitwise the same, with the two
+ * runs' gate/up, down and combine phases each in one dispatch. Errors name
+ * moek_moe_forward. */
+moek_status moek_forward_pair(moek_context* ctx, const moek_experts* x1, const moek_forward_args* a1,
+                              const moek_experts* x2, const moek_forward_args* a2);
+
 /* Runs task(arg, i) for i in [0, n) on the context's threads. */
 void moek_parallel_run(moek_context* ctx, size_t n, moek_task_fn task, void* arg);
 /* The context's scratch, at least `bytes` long and 64-byte aligned; NULL

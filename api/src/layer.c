@@ -1,9 +1,12 @@
 /* moek_moe_layer: one call for a whole MoE layer. It holds the context for
  * the layer and runs the stages an engine would call one by one (route from
  * x, the routed experts, the shared experts accumulated), with the
- * selection in the context's own buffer when the caller keeps none; so its
- * result is bitwise that of the separate calls, for any thread count. */
+ * selection in the context's own buffer when the caller keeps none, and the
+ * routed and shared experts' phases in shared dispatches
+ * (moek_forward_pair); every task computes what it would in the separate
+ * calls, so the result is theirs, bitwise, for any thread count. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -58,6 +61,16 @@ static moek_status check_layer(const char* fn, const moek_router* r, const moek_
   return MOEK_SUCCESS;
 }
 
+/* A failed layer leaves the context's memory as it found it: buffers a
+ * stage grew before a later one failed are released (they hold nothing
+ * between calls), so a failure never shows as memory held. */
+static moek_status fail_layer(moek_context* ctx, size_t ws0, size_t sel0, moek_status st, const char* stage) {
+  if (ctx->workspace_bytes != ws0) free(ctx->workspace), ctx->workspace = NULL, ctx->workspace_bytes = 0;
+  if (ctx->layer_sel_bytes != sel0) free(ctx->layer_sel), ctx->layer_sel = NULL, ctx->layer_sel_bytes = 0;
+  pthread_mutex_unlock(&ctx->call_lock);
+  return stage ? fail_stage(st, stage) : st;
+}
+
 moek_status moek_moe_layer(moek_context* ctx, const moek_router* router, const moek_experts* experts,
                            const moek_experts* shared, moek_layer_args* user) {
   static const char fn[] = "moek_moe_layer";
@@ -72,16 +85,14 @@ moek_status moek_moe_layer(moek_context* ctx, const moek_router* router, const m
 
   const size_t T = (size_t)a.num_tokens, k = (size_t)router->desc.top_k;
   pthread_mutex_lock(&ctx->call_lock);
+  const size_t ws0 = ctx->workspace_bytes, sel0 = ctx->layer_sel_bytes;
   int32_t* ids = a.expert_ids;
   float* w = a.expert_weights;
   if ((!ids || !w) && T > 0) {
     /* T * k fits int32 (moek_route checks it first), so this cannot overflow */
     const size_t n = T <= (size_t)0x7fffffff / k ? T * k : 0;
     char* sel = n ? moek_grow(&ctx->layer_sel, &ctx->layer_sel_bytes, moek_align_up(n * 4) * 2, fn) : NULL;
-    if (n && !sel) {
-      pthread_mutex_unlock(&ctx->call_lock);
-      return MOEK_ERROR_OUT_OF_MEMORY;
-    }
+    if (n && !sel) return fail_layer(ctx, ws0, sel0, MOEK_ERROR_OUT_OF_MEMORY, NULL);
     if (sel) {
       if (!ids) ids = (int32_t*)sel;
       if (!w) w = (float*)(sel + moek_align_up(n * 4));
@@ -91,24 +102,18 @@ moek_status moek_moe_layer(moek_context* ctx, const moek_router* router, const m
                         .num_tokens = a.num_tokens, .expert_ids = ids, .expert_weights = w,
                         .expert_counts = a.expert_counts, .x = a.x, .x_dtype = a.x_dtype, .x_stride = a.x_stride,
                         .expert_prob_mean = a.expert_prob_mean};
-  if ((st = moek_route(ctx, router, &ra))) {
-    pthread_mutex_unlock(&ctx->call_lock);
-    return fail_stage(st, "route");
-  }
+  if ((st = moek_route(ctx, router, &ra))) return fail_layer(ctx, ws0, sel0, st, "route");
   moek_forward_args fa = {.struct_size = sizeof fa, .flags = (a.flags & MOEK_LAYER_ACCUMULATE) ? MOEK_FORWARD_ACCUMULATE : 0,
                           .num_tokens = a.num_tokens, .top_k = (int64_t)k, .x_dtype = a.x_dtype, .y_dtype = a.y_dtype,
                           .x = a.x, .x_stride = a.x_stride, .expert_ids = ids, .expert_weights = w, .y = a.y,
                           .y_stride = a.y_stride};
-  if ((st = moek_moe_forward(ctx, experts, &fa))) {
-    pthread_mutex_unlock(&ctx->call_lock);
-    return fail_stage(st, "experts");
-  }
-  if (shared) {
-    fa.flags = MOEK_FORWARD_ACCUMULATE, fa.top_k = shared->num_experts, fa.expert_ids = NULL, fa.expert_weights = NULL;
-    if ((st = moek_moe_forward(ctx, shared, &fa))) {
-      pthread_mutex_unlock(&ctx->call_lock);
-      return fail_stage(st, "shared experts");
-    }
+  if (!shared) {
+    if ((st = moek_moe_forward(ctx, experts, &fa))) return fail_layer(ctx, ws0, sel0, st, "experts");
+  } else { /* the routed and the shared experts' phases share dispatches */
+    moek_forward_args sa = fa;
+    sa.flags = MOEK_FORWARD_ACCUMULATE, sa.top_k = shared->num_experts, sa.expert_ids = NULL, sa.expert_weights = NULL;
+    if ((st = moek_forward_pair(ctx, experts, &fa, shared, &sa)))
+      return fail_layer(ctx, ws0, sel0, st, "experts");
   }
   pthread_mutex_unlock(&ctx->call_lock);
   user->num_dropped = ra.num_dropped, user->aux_loss = ra.aux_loss, user->z_loss = ra.z_loss;

@@ -331,6 +331,49 @@ blob_case("GGML Q4_0 T=3", "ggml_q4_0", 4, 96, 64, 3, 2)
 blob_case("MXFP4 T=37", "mxfp4", 4, 64, 96, 37, 2)
 blob_case("FP8 e4m3 T=3 (f32 storage)", "fp8_e4m3", 3, 160, 96, 3, 2)
 
+# ---------------------------------------------------------------- quantized at pack time
+
+
+def np_pack_quant(w, fmt, group):
+    """moek's weight rule (kernels/common/moek_quant.h, docs/quantization.md) in
+    f32, per row and group: Q8 scale amax / 127, codes nearest(v * 127 / amax)
+    in [-127, 127]; Q4 (symmetric) scale vmax / -8 of the signed value of
+    largest magnitude, codes nearest(v * -8 / vmax) in [-8, 7]. The values moek holds."""
+    w = np.asarray(w, np.float32)
+    R, K = w.shape
+    g = group or K
+    out = np.empty((R, K))
+    for k0 in range(0, K, g):
+        b = w[:, k0:k0 + g]
+        if fmt == "q8":
+            amax = np.abs(b).max(axis=1, keepdims=True)
+            scale, inv = amax / np.float32(127), np.float32(127) / amax
+            q = np.rint(np.clip((b * inv).astype(np.float32), -127, 127))
+        else:
+            at = np.abs(b).argmax(axis=1)
+            vmax = b[np.arange(R), at][:, None]
+            scale, inv = vmax / np.float32(-8), np.float32(-8) / vmax
+            q = np.rint(np.clip((b * inv).astype(np.float32), -8, 7))
+        out[:, k0:k0 + g] = q.astype(np.float64) * scale.astype(np.float32).astype(np.float64)
+    return out
+
+
+for (name, fmt, group, src) in (("q8 per channel from f32", "q8", 0, "f32"), ("q8 group 64 from bf16", "q8", 64, "bf16"),
+                                ("q4 group 32 from f32", "q4", 32, "f32"), ("q4 group 128 from bf16", "q4", 128, "bf16")):
+    E, H, I, T, k = 4, 128, 128, 9, 2
+    wg, wu, wd = rand(rng, E, I, H, s=0.2), rand(rng, E, I, H, s=0.2), rand(rng, E, H, I, s=0.2)
+    if src == "bf16":
+        wg, wu, wd = bf16(wg), bf16(wu), bf16(wd)
+    ex = moek.Experts(ctx, wg, wu, wd, weight_dtype=fmt, quant_group=group)
+    f = (lambda a: unbf16(a)) if src == "bf16" else (lambda a: a)
+    held = [np.stack([np_pack_quant(f(m)[e], fmt, group) for e in range(E)]) for m in (wg, wu, wd)]
+    x = rand(rng, T, H)
+    ids, w = random_ids(rng, T, E, k), rng.uniform(0.1, 1, (T, k)).astype(np.float32)
+    yr, S, flip = np_moe(x, *held, ids, w, quant=True)
+    close(name, ex.forward(x, ids, w), yr, S, flip, K=max(H, I), quant=True)
+    check(ex.weight_dtype == fmt, f"{name}: weight_dtype")
+    ex.close()
+
 # ---------------------------------------------------------------- routing and the layer
 E, H, I, Ish, T, k = 16, 45, 29, 38, 37, 4
 wr = rand(rng, E, H)
@@ -384,6 +427,7 @@ wnan = wg.copy()
 wnan[1, 2, 3] = np.inf
 expect_raises(moek.MoekError, "w_gate[1] has a NaN or Inf at row 2, column 3", moek.Experts, ctx, wnan, wu, wd)
 expect_raises(moek.MoekError, "act_alpha = -1", moek.Experts, ctx, wg, wu, wd, activation="swiglu_clamp", alpha=-1)
+expect_raises(moek.MoekError, "cannot load '/nonexistent/plugin.so'", moek.plugin_load, "/nonexistent/plugin.so")
 expect_raises(ValueError, "route: give logits or x", r.route)
 expect_raises(ValueError, "logits: 15 columns", r.route, logits=logits[:, :15].astype(np.float32))
 expect_raises(ValueError, "out: must be writeable with contiguous rows", ex.forward, x, ids, w,

@@ -14,7 +14,7 @@ copied (rarely: x with non-contiguous rows) and how errors are reported.
 import numpy as _np
 
 from ._capi import MoekError, EXPERT_DROPPED, library_path  # noqa: F401
-from ._core import Context, Experts, Router, moe_layer, version  # noqa: F401
+from ._core import Context, Experts, Router, moe_layer, plugin_load, version  # noqa: F401
 
 Moek = Context  # the 0.1 binding's name
 

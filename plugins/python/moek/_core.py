@@ -149,6 +149,11 @@ def version():
     return A.lib().moek_version_string().decode()
 
 
+def plugin_load(path):
+    """Loads a kernel plugin (moek_plugin_load): its tables compete for contexts created afterwards."""
+    A.check(A.lib().moek_plugin_load(str(path).encode()))
+
+
 def _per_expert(w, what, E=None):
     """A [E, rows, K] array or a sequence of E 2-D arrays -> list of 2-D arrays."""
     if isinstance(w, np.ndarray):
