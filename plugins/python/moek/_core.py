@@ -304,10 +304,8 @@ class Experts(_Handle):
         def biases(b, n, what):
             if b is None:
                 return None
-            mats = [np.ascontiguousarray(v, np.float32) for v in (b if not isinstance(b, np.ndarray) or b.ndim == 2
-                                                                  else [b])]
-            if isinstance(b, np.ndarray) and b.ndim == 2:
-                mats = [np.ascontiguousarray(b[e], np.float32) for e in range(b.shape[0])]
+            rows = [b[e] for e in range(b.shape[0])] if isinstance(b, np.ndarray) and b.ndim == 2 else list(b)
+            mats = [np.ascontiguousarray(v, np.float32) for v in rows]
             if len(mats) != E or any(m.shape != (n,) for m in mats):
                 raise ValueError(f"{what}: expected [{E}, {n}] float32 biases")
             keep.extend(mats)

@@ -21,7 +21,7 @@ import threading
 import torch
 
 from . import _capi as A
-from ._core import Context
+from ._core import Context, _Handle
 
 _DT = {torch.float32: "f32", torch.bfloat16: "bf16"}
 
@@ -54,7 +54,7 @@ def _matrix(t, what, shape):
     return t.data_ptr(), (t.stride(0), t.stride(1))
 
 
-class _Experts:
+class _Experts(_Handle):
     """A moek experts object from per-expert torch matrices (nn.Linear layout)."""
 
     def __init__(self, ctx, gates, ups, downs, activation="swiglu", b_gate=None, b_up=None, b_down=None,
@@ -102,13 +102,10 @@ class _Experts:
                           b_gate=bias(b_gate, I, "b_gate"), b_up=bias(b_up, I, "b_up"), b_down=bias(b_down, H, "b_down"))
         self.lib, self.ctx, self.E, self.H, self.I, self.h = ctx.lib, ctx, E, H, I, C.c_void_p()
         A.check(self.lib.moek_experts_create(ctx.h, C.byref(d), C.byref(self.h)))
-
-    def __del__(self):
-        if getattr(self, "h", None):
-            self.lib.moek_experts_destroy(self.h)
+        ctx._children.add(self)  # ctx.close() destroys it first; a later call then fails with a status
 
 
-class _Router:
+class _Router(_Handle):
     def __init__(self, ctx, weight, top_k, scoring, renormalize=False, num_groups=0, topk_groups=0,
                  routed_scaling=0.0, selection_bias=None, router_bias=None):
         E, H = weight.shape
@@ -127,13 +124,14 @@ class _Router:
                          selection_bias=None if sb is None else C.cast(sb.data_ptr(), A._pf),
                          w_router=p, hidden=H, router_src_dtype=A.DTYPE[_DT[weight.dtype]],
                          router_strides=A.Strides(*st), router_bias=None if rb is None else C.cast(rb.data_ptr(), A._pf))
-        self.lib, self.E, self.H, self.k, self.h = ctx.lib, E, H, top_k, C.c_void_p()
+        self.lib, self.ctx, self.E, self.H, self.k, self.h = ctx.lib, ctx, E, H, top_k, C.c_void_p()
         A.check(self.lib.moek_router_create(ctx.h, C.byref(d), C.byref(self.h)))
         self.keep = []  # read at create: moek holds its own copies
+        ctx._children.add(self)
 
-    def __del__(self):
-        if getattr(self, "h", None):
-            self.lib.moek_router_destroy(self.h)
+
+_Experts._destroy = "moek_experts_destroy"
+_Router._destroy = "moek_router_destroy"
 
 
 # ------------------------------------------------------------ custom ops
