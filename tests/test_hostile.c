@@ -30,6 +30,7 @@ typedef union desc_buf {
   moek_route_args ra;
   moek_forward_args fa;
   moek_placement_desc pd;
+  moek_layer_args la;
   unsigned char bytes[512];
 } desc_buf;
 
@@ -152,6 +153,17 @@ static void struct_sizes(void) {
           (buf_.fa = (moek_forward_args){.num_tokens = 3, .top_k = 2, .x_dtype = MOEK_DTYPE_F32,
                                          .y_dtype = MOEK_DTYPE_F32, .x = xin, .y = y}),
           moek_moe_forward(c, x, &buf_.fa), (void)0, MOEK_FORWARD_ARGS_SIZE_V1, sizeof(moek_forward_args));
+  }
+  { /* the layer over these experts and a router of their shape, which is also their shared experts */
+    moek_router_desc lr = full;
+    lr.num_experts = 2, lr.top_k = 1, lr.router_bias = NULL;
+    CHECK_OK(moek_router_create(c, &lr, &r));
+    const moek_status want_at[] = {MOEK_SUCCESS};
+    SWEEP("moek_layer_args", moek_layer_args,
+          (buf_.la = (moek_layer_args){.num_tokens = 3, .x_dtype = MOEK_DTYPE_F32, .y_dtype = MOEK_DTYPE_F32,
+                                       .x = xin, .y = y}),
+          moek_moe_layer(c, r, x, x, &buf_.la), (void)0, sizeof(moek_layer_args));
+    moek_router_destroy(r);
   }
   moek_experts_destroy(x);
   moek_context_destroy(c);
