@@ -459,7 +459,8 @@ typedef struct forward_run {
   size_t T, k, E, H, I, chunk, bytes, xq_bytes, hq_bytes;
   bool quant, convert_x, bf16_act, round_x, grouped;
   size_t tiles_per_row;
-  int32_t* counts;
+  int32_t *counts, *rows, *pos; /* the job's rows and pos, writable for the sort */
+  row_block* blocks;
   uint32_t* order;
   size_t begin[MOEK_MAX_NODES + 1];
   double start;
@@ -527,9 +528,9 @@ static void forward_carve(forward_run* r, char* ws) {
   const size_t P = r->chunk * r->k, H = r->H, I = r->I, E = r->E, chunk = r->chunk;
   j->h = (float*)ws;
   j->out = (float*)(ws += moek_align_up(P * I * 4));
-  j->rows = (int32_t*)(ws += moek_align_up(P * H * 4));
-  j->pos = (int32_t*)(ws += moek_align_up(P * 4));
-  j->blocks = (row_block*)(ws += moek_align_up(P * 4));
+  j->rows = r->rows = (int32_t*)(ws += moek_align_up(P * H * 4));
+  j->pos = r->pos = (int32_t*)(ws += moek_align_up(P * 4));
+  j->blocks = r->blocks = (row_block*)(ws += moek_align_up(P * 4));
   r->counts = (int32_t*)(ws += moek_align_up((P + E) * sizeof(row_block)));
   ws += moek_align_up((E + 1) * 4);
   j->xf = r->convert_x ? (float*)ws : NULL;
@@ -567,7 +568,7 @@ static void forward_chunk_begin(moek_context* ctx, forward_run* r, size_t t0) {
   }
   if (r->quant)
     moek_parallel_run(ctx, (j->tn + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_x_task, j);
-  j->n_blocks = sort_assignments(j, r->E, r->counts, (int32_t*)j->rows, (int32_t*)j->pos, (row_block*)j->blocks);
+  j->n_blocks = sort_assignments(j, r->E, r->counts, r->rows, r->pos, r->blocks);
   j->n_rows = j->n_blocks ? (size_t)j->blocks[j->n_blocks - 1].end : 0;
   j->tile_n = phase_tile(j->s->tile_n, r->I, j->n_blocks, ctx->num_threads);
   j->col_tiles = (r->I + j->tile_n - 1) / j->tile_n;
@@ -619,6 +620,29 @@ static void forward_finish(moek_context* ctx, forward_run* r) {
   }
 }
 
+/* Runs a checked, planned forward under the context's lock. */
+static moek_status forward_execute(const char* fn, moek_context* ctx, forward_run* r) {
+  pthread_mutex_lock(&ctx->call_lock);
+  char* ws = moek_workspace(ctx, r->bytes, fn);
+  if (!ws) {
+    pthread_mutex_unlock(&ctx->call_lock);
+    return MOEK_ERROR_OUT_OF_MEMORY;
+  }
+  forward_carve(r, ws);
+  moek_status st = MOEK_SUCCESS;
+  for (size_t t0 = 0; t0 < r->T && !st; t0 += r->chunk) {
+    forward_chunk_begin(ctx, r, t0);
+    run_phase(ctx, &r->j, phase_tasks(r), gateup_task, r->order, r->begin);
+    forward_chunk_middle(ctx, r);
+    run_phase(ctx, &r->j, phase_tasks(r), down_task, r->order, r->begin);
+    moek_parallel_run(ctx, combine_tasks(r), combine_task, &r->j);
+    st = forward_chunk_end(fn, r);
+  }
+  pthread_mutex_unlock(&ctx->call_lock);
+  if (!st) forward_finish(ctx, r);
+  return st;
+}
+
 moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moek_forward_args* user) {
   static const char fn[] = "moek_moe_forward";
   forward_run r;
@@ -626,27 +650,7 @@ moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moe
   if (st || r.a.num_tokens == 0) return st;
   r.start = ctx->verbose ? moek_now() : 0;
   forward_plan(ctx, x, &r, SIZE_MAX);
-  pthread_mutex_lock(&ctx->call_lock);
-  char* ws = moek_workspace(ctx, r.bytes, fn);
-  if (!ws) {
-    pthread_mutex_unlock(&ctx->call_lock);
-    return MOEK_ERROR_OUT_OF_MEMORY;
-  }
-  forward_carve(&r, ws);
-  for (size_t t0 = 0; t0 < r.T; t0 += r.chunk) {
-    forward_chunk_begin(ctx, &r, t0);
-    run_phase(ctx, &r.j, phase_tasks(&r), gateup_task, r.order, r.begin);
-    forward_chunk_middle(ctx, &r);
-    run_phase(ctx, &r.j, phase_tasks(&r), down_task, r.order, r.begin);
-    moek_parallel_run(ctx, combine_tasks(&r), combine_task, &r.j);
-    if ((st = forward_chunk_end(fn, &r))) {
-      pthread_mutex_unlock(&ctx->call_lock);
-      return st;
-    }
-  }
-  pthread_mutex_unlock(&ctx->call_lock);
-  forward_finish(ctx, &r);
-  return MOEK_SUCCESS;
+  return forward_execute(fn, ctx, &r);
 }
 
 /* Two forwards' tasks in one dispatch: task i < n_first is the first
@@ -692,10 +696,10 @@ moek_status moek_forward_pair(moek_context* ctx, const moek_experts* x1, const m
   r1.start = r2.start = ctx->verbose ? moek_now() : 0;
   forward_plan(ctx, x1, &r1, SIZE_MAX);
   forward_plan(ctx, x2, &r2, SIZE_MAX);
-  if (r1.grouped || r2.grouped || r1.a.stats || r2.a.stats) { /* NUMA-grouped phases: one after the other */
+  if (r1.grouped || r2.grouped) { /* NUMA-grouped phases: one run after the other, under one hold */
     pthread_mutex_lock(&ctx->call_lock);
-    st = moek_moe_forward(ctx, x1, a1);
-    if (!st) st = moek_moe_forward(ctx, x2, a2);
+    st = forward_execute(fn, ctx, &r1);
+    if (!st) st = forward_execute(fn, ctx, &r2);
     pthread_mutex_unlock(&ctx->call_lock);
     return st;
   }

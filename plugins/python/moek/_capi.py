@@ -8,9 +8,6 @@ import ctypes as C
 import os
 
 SUCCESS = 0
-STATUS = {0: "MOEK_SUCCESS", 1: "MOEK_ERROR_INVALID_ARGUMENT", 2: "MOEK_ERROR_OUT_OF_MEMORY",
-          3: "MOEK_ERROR_UNSUPPORTED", 4: "MOEK_ERROR_NONFINITE", 5: "MOEK_ERROR_STRUCT_SIZE",
-          6: "MOEK_ERROR_INTERNAL"}
 
 DTYPE = {"f32": 1, "bf16": 2, "q8": 3, "q4": 4, "f16": 5,
          "ggml_q8_0": 16, "ggml_q4_0": 17, "mxfp4": 18, "fp8_e4m3": 19}
@@ -97,7 +94,8 @@ class MoekError(RuntimeError):
 
     def __init__(self, status, message):
         self.status = status
-        self.status_name = STATUS.get(status, str(status))
+        name = lib().moek_status_string(status)  # the library's own names
+        self.status_name = name.decode() if name else str(status)
         self.message = message
         super().__init__(f"{self.status_name}: {message}")
 
