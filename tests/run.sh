@@ -37,7 +37,7 @@ TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/test_concurrency
 echo "== libFuzzer over every public entry (clang, ASan+UBSan), 20 s per harness"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DMOEK_SANITIZE=address,undefined -DMOEK_FUZZ=ON \
   -DMOEK_BUILD_BENCH=OFF >/dev/null
-harnesses="fuzz_api fuzz_experts fuzz_context fuzz_plugin"
+harnesses="fuzz_api fuzz_experts fuzz_context fuzz_plugin fuzz_strides"
 cmake --build build-fuzz -j "$jobs" --target $harnesses >/dev/null
 for h in $harnesses; do
   rm -rf "build-fuzz/corpus-$h" && mkdir -p "build-fuzz/corpus-$h"

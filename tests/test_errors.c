@@ -371,7 +371,7 @@ static void router(void) {
   RBAD(scoring, 0, MOEK_ERROR_INVALID_ARGUMENT, "scoring = 0");
   RBAD(num_groups, 5, MOEK_ERROR_INVALID_ARGUMENT, "num_experts = 12 is not divisible by desc->num_groups = 5");
   RBAD(num_groups, -1, MOEK_ERROR_INVALID_ARGUMENT, "num_groups = -1");
-  RBAD(topk_groups, 2, MOEK_ERROR_INVALID_ARGUMENT, "topk_groups = 2 needs");
+  RBAD(topk_groups, 2, MOEK_ERROR_INVALID_ARGUMENT, "topk_groups = 2 is outside [0, num_groups = 0]");
   RBAD(flags, MOEK_ROUTER_GROUP_MAX, MOEK_ERROR_INVALID_ARGUMENT, "GROUP_MAX needs");
   RBAD(expert_capacity, -1, MOEK_ERROR_INVALID_ARGUMENT, "expert_capacity = -1");
   RBAD(capacity_factor, NAN, MOEK_ERROR_INVALID_ARGUMENT, "capacity_factor = nan");

@@ -76,6 +76,7 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   }
   moek_context* ctx = calloc(1, sizeof *ctx);
   if (!ctx) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  ctx->tag = MOEK_TAG_CONTEXT;
   ctx->cpu_features = moek_cpu_features();
   moek_select_kernels(ctx->cpu_features, cap, &ctx->kernels);
   ctx->table = ctx->kernels.best;
@@ -110,6 +111,9 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
 
 moek_status moek_context_destroy(moek_context* ctx) {
   if (!ctx) return MOEK_SUCCESS;
+  moek_status st;
+  if ((st = moek_check_handle("moek_context_destroy", "context", ctx, MOEK_TAG_CONTEXT))) return st;
+  ctx->tag = MOEK_TAG_NONE;
   moek_pool_destroy(ctx->pool);
   pthread_mutex_destroy(&ctx->call_lock);
   free(ctx->workspace);
@@ -119,21 +123,24 @@ moek_status moek_context_destroy(moek_context* ctx) {
 }
 
 moek_status moek_context_get_isa(const moek_context* ctx, int32_t* isa) {
-  if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_context_get_isa: context is NULL");
+  moek_status st;
+  if ((st = moek_check_handle("moek_context_get_isa", "context", ctx, MOEK_TAG_CONTEXT))) return st;
   if (!isa) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_context_get_isa: isa is NULL");
   *isa = ctx->table->isa;
   return MOEK_SUCCESS;
 }
 
 moek_status moek_context_get_kernel_name(const moek_context* ctx, const char** name) {
-  if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_context_get_kernel_name: context is NULL");
+  moek_status st;
+  if ((st = moek_check_handle("moek_context_get_kernel_name", "context", ctx, MOEK_TAG_CONTEXT))) return st;
   if (!name) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_context_get_kernel_name: name is NULL");
   *name = ctx->table->name;
   return MOEK_SUCCESS;
 }
 
 moek_status moek_context_get_num_threads(const moek_context* ctx, int32_t* num_threads) {
-  if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_context_get_num_threads: context is NULL");
+  moek_status st;
+  if ((st = moek_check_handle("moek_context_get_num_threads", "context", ctx, MOEK_TAG_CONTEXT))) return st;
   if (!num_threads)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_context_get_num_threads: num_threads is NULL");
   *num_threads = ctx->parallel_for ? 0 : ctx->num_threads;

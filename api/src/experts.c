@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "strides.h"
 
 #define MOEK_MAX_DIM 0x7fffffffLL
 
@@ -31,7 +32,7 @@ static moek_status check_quant(const char* fn, const moek_experts_desc* d, int32
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                        "%s: desc->src_dtype MXFP4 with weight_dtype Q4 needs desc->flags MOEK_EXPERTS_QUANT_E2M1 "
                        "(or weight_dtype Q8)", fn);
-    if (d->weight_dtype != want || (g != 0 && g != 32) || (d->flags & ~allowed))
+    if (d->weight_dtype != want || (g != 0 && g != 32) || (d->flags & ~allowed & ~MOEK_EXACT_STRIDES))
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                        "%s: desc->src_dtype = %d (%s) is stored as weight_dtype = %d (%s)%s with quant_group 0 or 32 "
                        "and %s (it is weight_dtype = %d, quant_group = %d, flags = 0x%x)",
@@ -104,21 +105,16 @@ static moek_status check_matrix(const char* fn, const moek_experts_desc* d, matr
   m->rows = rows;
   m->cols = cols;
   if (!m->ptrs) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->%s is NULL", fn, m->name);
-  if (given->row == 0 && given->col == 0) {
-    m->strides.row = (int64_t)cols;
-    m->strides.col = 1;
-  } else if (given->row == 0 || given->col == 0) {
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
-                     "%s: desc->%s strides = {%lld, %lld}: set both (or neither, for row-major)", fn,
-                     m->name, (long long)given->row, (long long)given->col);
-  } else {
-    m->strides = *given;
-  }
+  char what[32];
+  snprintf(what, sizeof what, "%s strides", m->name);
+  moek_status st = moek_resolve_matrix_strides(fn, what, *given, (d->flags & MOEK_EXACT_STRIDES) != 0, (int64_t)cols,
+                                               &m->strides);
+  if (st) return st;
   for (int64_t e = 0; e < d->num_experts; e++) {
     if (!m->ptrs[e])
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->%s[%lld] is NULL", fn, m->name, (long long)e);
-    moek_status st = moek_check_strided(fn, m->name, e, m->ptrs[e], rows, cols, m->strides.row, m->strides.col,
-                                        moek_dtype_size(d->src_dtype));
+    st = moek_check_strided(fn, m->name, e, m->ptrs[e], rows, cols, m->strides.row, m->strides.col,
+                            moek_dtype_size(d->src_dtype));
     if (st) return st;
   }
   return MOEK_SUCCESS;
@@ -136,7 +132,8 @@ static moek_status check_import(const char* fn, const moek_experts_desc* d, bool
     /* block formats may skip rows: {S, 1}, S a multiple of K, takes every (S / K)-th row
      * (gpt-oss's gate_up_proj interleaves gate and up rows) */
     const int64_t K = m == 2 ? d->inter : d->hidden;
-    const bool contiguous = !strides[m]->row && !strides[m]->col;
+    const bool contiguous = (d->flags & MOEK_EXACT_STRIDES) ? strides[m]->row == K && strides[m]->col == 1
+                                                            : !strides[m]->row && !strides[m]->col;
     const bool row_step = d->src_dtype != MOEK_DTYPE_FP8_E4M3 && strides[m]->col == 1 && strides[m]->row >= K &&
                           strides[m]->row % K == 0;
     if (imported && !contiguous && !row_step)
@@ -269,9 +266,10 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   static const char fn[] = "moek_experts_create";
   if (!out) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: experts (the output pointer) is NULL", fn);
   *out = NULL;
-  if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
+  moek_status st = moek_check_handle(fn, "context", ctx, MOEK_TAG_CONTEXT);
+  if (st) return st;
   moek_experts_desc d;
-  moek_status st = MOEK_READ_DESC(fn, "desc", user, &d, MOEK_EXPERTS_DESC_SIZE_V1, MOEK_EXPERTS_DESC_SIZE_V2,
+  st = MOEK_READ_DESC(fn, "desc", user, &d, MOEK_EXPERTS_DESC_SIZE_V1, MOEK_EXPERTS_DESC_SIZE_V2,
                                   MOEK_EXPERTS_DESC_SIZE_V3, MOEK_EXPERTS_DESC_SIZE_V4, sizeof d);
   if (st) return st;
   const moek_place_spec spec = {d.placement, d.expert_counts, d.replication_budget_bytes};
@@ -289,7 +287,8 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
                      "[0, desc->model_experts = %lld)",
                      fn, (long long)d.first_expert, (long long)d.num_experts, (long long)d.model_experts);
 
-  const uint32_t known_flags = MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_F16_SCALES | MOEK_EXPERTS_QUANT_E2M1;
+  const uint32_t known_flags =
+      MOEK_EXPERTS_QUANT_MIN | MOEK_EXPERTS_QUANT_F16_SCALES | MOEK_EXPERTS_QUANT_E2M1 | MOEK_EXACT_STRIDES;
   if (d.flags & ~known_flags)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags = 0x%x has unknown bits 0x%x", fn, d.flags,
                      d.flags & ~known_flags);
@@ -351,6 +350,7 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
 
   moek_experts* x = calloc(1, sizeof *x);
   if (!x) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  x->tag = MOEK_TAG_EXPERTS;
   x->wformat = moek_wformat_of(d.weight_dtype, d.flags);
   x->slot = ctx->kernels.gemm[x->wformat];
   x->slot_table = ctx->kernels.gemm_table[x->wformat];
@@ -461,6 +461,9 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
 
 moek_status moek_experts_destroy(moek_experts* x) {
   if (!x) return MOEK_SUCCESS;
+  moek_status st;
+  if ((st = moek_check_handle("moek_experts_destroy", "experts", x, MOEK_TAG_EXPERTS))) return st;
+  x->tag = MOEK_TAG_NONE;
   moek_placed_free(&x->placed);
   moek_free_weights(x->block, x->block_bytes);
   free(x);
@@ -468,7 +471,8 @@ moek_status moek_experts_destroy(moek_experts* x) {
 }
 
 moek_status moek_experts_get_packed_bytes(const moek_experts* x, size_t* bytes) {
-  if (!x) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_experts_get_packed_bytes: experts is NULL");
+  moek_status st;
+  if ((st = moek_check_handle("moek_experts_get_packed_bytes", "experts", x, MOEK_TAG_EXPERTS))) return st;
   if (!bytes) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "moek_experts_get_packed_bytes: bytes is NULL");
   *bytes = x->block_bytes + moek_replica_bytes(x);
   return MOEK_SUCCESS;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "strides.h"
 
 #define TOKENS_PER_COMBINE_TASK 8
 #define TOKENS_PER_CONVERT_TASK 16
@@ -87,7 +88,7 @@ static size_t phase_tile(size_t tile, size_t cols, size_t blocks, int32_t thread
 
 static void convert_task(void* arg, size_t i) {
   const forward_job* j = arg;
-  const size_t xs = j->a->x_stride ? (size_t)j->a->x_stride : j->H;
+  const size_t xs = (size_t)j->a->x_stride;
   const size_t t = i * TOKENS_PER_CONVERT_TASK, n = min_size(TOKENS_PER_CONVERT_TASK, j->tn - t);
   moek_bf16_rows_to_f32((const uint16_t*)j->a->x + (j->t0 + t) * xs, xs, n, j->H, j->xf + t * j->H);
 }
@@ -97,7 +98,7 @@ static void convert_task(void* arg, size_t i) {
 /* MOEK_SLOT_BF16_ACT: the chunk's f32 x rows to bf16, once per row. */
 static void round_x_task(void* arg, size_t i) {
   const forward_job* j = arg;
-  const size_t xs = j->a->x_stride ? (size_t)j->a->x_stride : j->H;
+  const size_t xs = (size_t)j->a->x_stride;
   const size_t t = i * TOKENS_PER_CONVERT_TASK, n = min_size(TOKENS_PER_CONVERT_TASK, j->tn - t);
   moek_f32_rows_to_bf16((const float*)j->a->x + (j->t0 + t) * xs, xs, n, j->H, j->xb + t * j->H);
 }
@@ -138,7 +139,7 @@ static void account(forward_job* j, int32_t node, int32_t here, size_t n_cols, s
   const uint64_t bytes = (uint64_t)((n_cols + j->per - 1) / j->per) * panel_bytes;
   if (node >= 0)
     atomic_fetch_add_explicit(node == here ? &j->local_bytes : &j->remote_bytes, bytes, memory_order_relaxed);
-  else if (j->x->num_nodes > 1 || j->topo->num_nodes > 1)
+  else if (j->x->num_nodes > 1 || j->topo->num_nodes > 1 || (j->topo->machine_nodes > 1 && !j->x->placed.bound))
     atomic_fetch_add_explicit(&j->unplaced_bytes, bytes, memory_order_relaxed);
   else
     atomic_fetch_add_explicit(&j->local_bytes, bytes, memory_order_relaxed);
@@ -287,7 +288,7 @@ static void down_task(void* arg, size_t i) {
 static void combine_task(void* arg, size_t i) {
   forward_job* j = arg;
   const moek_forward_args* a = j->a;
-  const size_t y_stride = a->y_stride ? (size_t)a->y_stride : j->H;
+  const size_t y_stride = (size_t)a->y_stride;
   const size_t esize = moek_dtype_size(a->y_dtype);
   const float* rows_inline[MOEK_MAX_INLINE_K];
   for (size_t tl = i * TOKENS_PER_COMBINE_TASK; tl < min_size((i + 1) * TOKENS_PER_COMBINE_TASK, j->tn); tl++) {
@@ -380,12 +381,15 @@ static size_t sort_assignments(forward_job* j, size_t E, int32_t* counts, int32_
 
 /* y_set_later: y is written by an earlier stage of the same call (the layer's
  * shared experts): its values are not read here. */
-static moek_status validate(const char* fn, const moek_experts* x, const moek_forward_args* a, bool y_set_later) {
+/* The strides of *a are resolved in place (strides.h): later steps read them as they are. */
+static moek_status validate(const char* fn, const moek_experts* x, moek_forward_args* a, bool y_set_later) {
   const int64_t E = x->model_experts, H = x->hidden; /* ids are the model's */
-  const uint32_t known = MOEK_FORWARD_ACCUMULATE;
+  const uint32_t known = MOEK_FORWARD_ACCUMULATE | MOEK_EXACT_STRIDES;
   if (a->flags & ~known)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->flags = 0x%x has unknown bits 0x%x", fn, a->flags,
                      a->flags & ~known);
+  const bool exact = (a->flags & MOEK_EXACT_STRIDES) != 0;
+  moek_status st;
   if (a->top_k < 1 || a->top_k > 0x7fffffffLL)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->top_k = %lld must be >= 1", fn, (long long)a->top_k);
   if (!a->expert_ids && a->top_k > E)
@@ -399,18 +403,15 @@ static moek_status validate(const char* fn, const moek_experts* x, const moek_fo
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x_dtype = %d must be MOEK_DTYPE_F32 or _BF16", fn, a->x_dtype);
   if (!moek_dtype_valid(a->y_dtype))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->y_dtype = %d must be MOEK_DTYPE_F32 or _BF16", fn, a->y_dtype);
-  if (a->x_stride != 0 && (a->x_stride < H || a->x_stride > 0x7fffffffffffLL))
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x_stride = %lld is outside [hidden = %lld, 2^47)", fn,
-                     (long long)a->x_stride, (long long)H);
-  if (a->y_stride != 0 && (a->y_stride < H || a->y_stride > 0x7fffffffffffLL))
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->y_stride = %lld is outside [hidden = %lld, 2^47)", fn,
-                     (long long)a->y_stride, (long long)H);
+  if ((st = moek_resolve_row_stride(fn, "x_stride", a->x_stride, exact, false, H, "hidden", &a->x_stride)) ||
+      (st = moek_resolve_row_stride(fn, "y_stride", a->y_stride, exact, true, H, "hidden", &a->y_stride)))
+    return st;
   if (a->num_tokens == 0) return MOEK_SUCCESS;
   if (!a->x) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x is NULL", fn);
   if (!a->y) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->y is NULL", fn);
 
   const size_t T = (size_t)a->num_tokens, k = (size_t)a->top_k;
-  const size_t xs = a->x_stride ? (size_t)a->x_stride : (size_t)H, ys = a->y_stride ? (size_t)a->y_stride : (size_t)H;
+  const size_t xs = (size_t)a->x_stride, ys = (size_t)a->y_stride;
   size_t x_bytes, y_bytes;
   if (!moek_span_bytes(T, xs, (size_t)H, moek_dtype_size(a->x_dtype), &x_bytes) ||
       !moek_span_bytes(T, ys, (size_t)H, moek_dtype_size(a->y_dtype), &y_bytes) ||
@@ -469,9 +470,11 @@ typedef struct forward_run {
 /* Reads and validates the caller's args into r->a. */
 static moek_status forward_check(const char* fn, moek_context* ctx, const moek_experts* x,
                                  const moek_forward_args* user, bool y_set_later, forward_run* r) {
-  if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
-  if (!x) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: experts is NULL", fn);
-  moek_status st = MOEK_READ_DESC(fn, "args", user, &r->a, MOEK_FORWARD_ARGS_SIZE_V1, sizeof r->a);
+  moek_status st;
+  if ((st = moek_check_handle(fn, "context", ctx, MOEK_TAG_CONTEXT)) ||
+      (st = moek_check_handle(fn, "experts", x, MOEK_TAG_EXPERTS)))
+    return st;
+  st = MOEK_READ_DESC(fn, "args", user, &r->a, MOEK_FORWARD_ARGS_SIZE_V1, sizeof r->a);
   if (st) return st;
   if ((st = validate(fn, x, &r->a, y_set_later))) return st;
   if (r->a.stats && r->a.stats->struct_size != sizeof(moek_forward_stats))
@@ -554,7 +557,7 @@ static void forward_carve(forward_run* r, char* ws) {
 static void forward_chunk_begin(moek_context* ctx, forward_run* r, size_t t0) {
   forward_job* j = &r->j;
   const moek_forward_args* a = &r->a;
-  const size_t H = r->H, xs = a->x_stride ? (size_t)a->x_stride : H;
+  const size_t H = r->H, xs = (size_t)a->x_stride;
   j->t0 = t0;
   j->tn = min_size(r->chunk, r->T - t0);
   if (r->convert_x && !r->quant) { /* quantized experts convert inside quantize_x_task */

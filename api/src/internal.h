@@ -9,6 +9,7 @@
 
 #include "moek/moek.h"
 #include "moek_bf16.h"
+#include "handle.h"
 
 /* ----------------------------------------------------------------- errors */
 
@@ -174,6 +175,9 @@ typedef struct moek_numa_node {
 
 typedef struct moek_topology {
   int32_t num_nodes, num_cores;
+  /* the machine's nodes with cores, before moek_topology_select kept some:
+   * one node of a several-node machine is still placed (bound to it) */
+  int32_t machine_nodes;
   moek_numa_node nodes[MOEK_MAX_NODES];
 } moek_topology;
 
@@ -246,6 +250,7 @@ extern _Thread_local int moek_task_stolen;
 /* ---------------------------------------------------------------- objects */
 
 struct moek_context {
+  uint32_t tag; /* first: MOEK_TAG_* (handle.h) */
   const moek_kernel_table* table; /* kernels.best: what get_isa and get_kernel_name report */
   moek_kernels kernels;
   uint64_t cpu_features;
@@ -300,9 +305,13 @@ typedef struct moek_placed {
   void* replica[MOEK_MAX_NODES];
   size_t replica_bytes[MOEK_MAX_NODES];
   bool bound;
+  /* one node of a several-node machine: the whole block bound to it (bound
+   * says whether the kernel took the binding) */
+  bool pinned;
 } moek_placed;
 
 struct moek_experts {
+  uint32_t tag; /* first: MOEK_TAG_* (handle.h) */
   /* the slot (and its table) that packed every matrix: its layout */
   const moek_gemm_slot* slot;
   const moek_kernel_table* slot_table;
@@ -360,6 +369,7 @@ static inline int32_t moek_split_node(size_t panel, size_t panels, int32_t nodes
 extern void (*moek_test_tile_hook)(int64_t expert, int32_t node, int stolen);
 
 struct moek_router {
+  uint32_t tag; /* first: MOEK_TAG_* (handle.h) */
   const moek_gemm_slot* slot; /* the layout w_packed is in */
   const moek_kernel_table* slot_table;
   size_t panel_bytes;

@@ -21,7 +21,7 @@ static moek_status fail_stage(moek_status st, const char* stage) {
 
 static moek_status check_layer(const char* fn, const moek_router* r, const moek_experts* x, const moek_experts* sh,
                                const moek_layer_args* a) {
-  const uint32_t known = MOEK_LAYER_ACCUMULATE | MOEK_LAYER_STATS;
+  const uint32_t known = MOEK_LAYER_ACCUMULATE | MOEK_LAYER_STATS | MOEK_EXACT_STRIDES;
   if (a->flags & ~known)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->flags = 0x%x has unknown bits 0x%x", fn, a->flags,
                      a->flags & ~known);
@@ -74,11 +74,14 @@ static moek_status fail_layer(moek_context* ctx, size_t ws0, size_t sel0, moek_s
 moek_status moek_moe_layer(moek_context* ctx, const moek_router* router, const moek_experts* experts,
                            const moek_experts* shared, moek_layer_args* user) {
   static const char fn[] = "moek_moe_layer";
-  if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
-  if (!router) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: router is NULL", fn);
-  if (!experts) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: experts is NULL", fn);
+  moek_status st;
+  if ((st = moek_check_handle(fn, "context", ctx, MOEK_TAG_CONTEXT)) ||
+      (st = moek_check_handle(fn, "router", router, MOEK_TAG_ROUTER)) ||
+      (st = moek_check_handle(fn, "experts", experts, MOEK_TAG_EXPERTS)) ||
+      (shared && (st = moek_check_handle(fn, "shared_experts", shared, MOEK_TAG_EXPERTS))))
+    return st;
   moek_layer_args a;
-  moek_status st = MOEK_READ_DESC(fn, "args", user, &a, sizeof a);
+  st = MOEK_READ_DESC(fn, "args", user, &a, sizeof a);
   if (st) return st;
   if ((st = check_layer(fn, router, experts, shared, &a))) return st;
   user->num_dropped = 0, user->aux_loss = 0, user->z_loss = 0;
@@ -98,12 +101,14 @@ moek_status moek_moe_layer(moek_context* ctx, const moek_router* router, const m
       if (!w) w = (float*)(sel + moek_align_up(n * 4));
     }
   }
-  moek_route_args ra = {.struct_size = sizeof ra, .flags = (a.flags & MOEK_LAYER_STATS) ? MOEK_ROUTE_STATS : 0,
+  const uint32_t exact = a.flags & MOEK_EXACT_STRIDES; /* the stages read the strides as the caller meant them */
+  moek_route_args ra = {.struct_size = sizeof ra, .flags = ((a.flags & MOEK_LAYER_STATS) ? MOEK_ROUTE_STATS : 0) | exact,
                         .num_tokens = a.num_tokens, .expert_ids = ids, .expert_weights = w,
                         .expert_counts = a.expert_counts, .x = a.x, .x_dtype = a.x_dtype, .x_stride = a.x_stride,
                         .expert_prob_mean = a.expert_prob_mean};
   if ((st = moek_route(ctx, router, &ra))) return fail_layer(ctx, ws0, sel0, st, "route");
-  moek_forward_args fa = {.struct_size = sizeof fa, .flags = (a.flags & MOEK_LAYER_ACCUMULATE) ? MOEK_FORWARD_ACCUMULATE : 0,
+  moek_forward_args fa = {.struct_size = sizeof fa,
+                          .flags = ((a.flags & MOEK_LAYER_ACCUMULATE) ? MOEK_FORWARD_ACCUMULATE : 0) | exact,
                           .num_tokens = a.num_tokens, .top_k = (int64_t)k, .x_dtype = a.x_dtype, .y_dtype = a.y_dtype,
                           .x = a.x, .x_stride = a.x_stride, .expert_ids = ids, .expert_weights = w, .y = a.y,
                           .y_stride = a.y_stride};
@@ -111,7 +116,7 @@ moek_status moek_moe_layer(moek_context* ctx, const moek_router* router, const m
     if ((st = moek_moe_forward(ctx, experts, &fa))) return fail_layer(ctx, ws0, sel0, st, "experts");
   } else { /* the routed and the shared experts' phases share dispatches */
     moek_forward_args sa = fa;
-    sa.flags = MOEK_FORWARD_ACCUMULATE, sa.top_k = shared->num_experts, sa.expert_ids = NULL, sa.expert_weights = NULL;
+    sa.flags = MOEK_FORWARD_ACCUMULATE | exact, sa.top_k = shared->num_experts, sa.expert_ids = NULL, sa.expert_weights = NULL;
     if ((st = moek_forward_pair(ctx, experts, &fa, shared, &sa)))
       return fail_layer(ctx, ws0, sel0, st, "experts");
   }

@@ -134,8 +134,10 @@ static bool bind_block(const moek_context* ctx, const moek_experts* x, const moe
         const uintptr_t base = (uintptr_t)moek_expert_w(x, m, (int64_t)e);
         for (int32_t g = 0; g < N; g++) {
           const size_t first = (g * P[m] + N - 1) / N, last = ((g + 1) * P[m] + N - 1) / N; /* panels [first, last) */
-          uintptr_t a = (base + first * pb[m] + PAGE - 1) & ~(PAGE - 1), b = (base + last * pb[m]) & ~(PAGE - 1);
-          if (g == N - 1) b = (base + P[m] * pb[m] + PAGE - 1) & ~(PAGE - 1);
+          /* node g takes the pages that start in its slice: a page two slices
+           * share goes to the one its first byte belongs to */
+          const uintptr_t a = (base + first * pb[m] + PAGE - 1) & ~(PAGE - 1),
+                          b = (base + last * pb[m] + PAGE - 1) & ~(PAGE - 1);
           if (b > a) ok = moek_numa_bind((void*)a, b - a, ctx->topo.nodes[g].os_index, migrate) && ok;
         }
       }
@@ -146,6 +148,15 @@ static bool bind_block(const moek_context* ctx, const moek_experts* x, const moe
 moek_status moek_place_new(const char* fn, const moek_context* ctx, moek_experts* x, const moek_place_spec* s) {
   moek_status st = build(fn, ctx, x, s, &x->placed);
   if (st) return st;
+  if (x->num_nodes == 1 && ctx->topo.machine_nodes > 1) {
+    /* a context kept to one node of several: its experts live there, whatever
+     * node the packing threads or the caller run on (first touch would not
+     * say where). A block under a page comes from the heap and stays unbound. */
+    x->placed.pinned = true;
+    x->placed.bound = ((uintptr_t)x->block & (PAGE - 1)) == 0 &&
+                      moek_numa_bind(x->block, (x->block_bytes + PAGE - 1) & ~(PAGE - 1), ctx->topo.nodes[0].os_index, false);
+    return MOEK_SUCCESS;
+  }
   x->placed.bound = bind_block(ctx, x, &x->placed, false) && x->placed.bound;
   return MOEK_SUCCESS;
 }
@@ -180,10 +191,12 @@ void moek_fill_replicas(moek_context* ctx, moek_experts* x) { fill(ctx, x, &x->p
 
 moek_status moek_experts_replace(moek_context* ctx, moek_experts* x, const moek_placement_desc* user) {
   static const char fn[] = "moek_experts_replace";
-  if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
-  if (!x) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: experts is NULL", fn);
+  moek_status st;
+  if ((st = moek_check_handle(fn, "context", ctx, MOEK_TAG_CONTEXT)) ||
+      (st = moek_check_handle(fn, "experts", x, MOEK_TAG_EXPERTS)))
+    return st;
   moek_placement_desc d;
-  moek_status st = MOEK_READ_DESC(fn, "desc", user, &d, sizeof d);
+  st = MOEK_READ_DESC(fn, "desc", user, &d, sizeof d);
   if (st) return st;
   const moek_place_spec s = {d.placement, d.expert_counts, d.replication_budget_bytes};
   if ((st = moek_check_place_spec(fn, "desc", &s, x->num_experts))) return st;

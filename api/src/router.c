@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "strides.h"
 
 #define TOKENS_PER_TASK 16 /* the router GEMM's token block, and the route block from 64 tokens on */
 #define SMALL_T 64
@@ -41,14 +42,10 @@ static moek_status check_router_weight(const char* fn, moek_router_desc* d) {
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->router_weight_dtype = %d must be MOEK_DTYPE_F32 or _BF16", fn,
                      d->router_weight_dtype);
   moek_matrix_strides* st = &d->router_strides;
-  if (st->row == 0 && st->col == 0) {
-    st->row = d->hidden;
-    st->col = 1;
-  } else if (st->row == 0 || st->col == 0) {
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->router_strides = {%lld, %lld}: set both (or neither)", fn,
-                     (long long)st->row, (long long)st->col);
-  }
-  moek_status bad = moek_check_strided(fn, "w_router", -1, d->w_router, (size_t)d->num_experts, (size_t)d->hidden,
+  moek_status bad = moek_resolve_matrix_strides(fn, "router_strides", *st, (d->flags & MOEK_EXACT_STRIDES) != 0,
+                                                d->hidden, st);
+  if (bad) return bad;
+  bad = moek_check_strided(fn, "w_router", -1, d->w_router, (size_t)d->num_experts, (size_t)d->hidden,
                                        st->row, st->col, moek_dtype_size(d->router_src_dtype));
   if (bad) return bad;
   size_t r, c;
@@ -67,11 +64,12 @@ moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, 
   static const char fn[] = "moek_router_create";
   if (!out) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: router (the output pointer) is NULL", fn);
   *out = NULL;
-  if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
-  moek_router_desc d;
-  moek_status st = MOEK_READ_DESC(fn, "desc", user, &d, MOEK_ROUTER_DESC_SIZE_V1, sizeof d);
+  moek_status st = moek_check_handle(fn, "context", ctx, MOEK_TAG_CONTEXT);
   if (st) return st;
-  const uint32_t known = MOEK_ROUTER_RENORMALIZE | MOEK_ROUTER_GROUP_MAX;
+  moek_router_desc d;
+  st = MOEK_READ_DESC(fn, "desc", user, &d, MOEK_ROUTER_DESC_SIZE_V1, sizeof d);
+  if (st) return st;
+  const uint32_t known = MOEK_ROUTER_RENORMALIZE | MOEK_ROUTER_GROUP_MAX | MOEK_EXACT_STRIDES;
   if (d.flags & ~known)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags = 0x%x has unknown bits 0x%x", fn, d.flags,
                      d.flags & ~known);
@@ -86,13 +84,13 @@ moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, 
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->num_groups = %d is outside [0, num_experts = %d]",
                      fn, d.num_groups, d.num_experts);
   if (d.num_groups <= 1) {
-    if (d.topk_groups != 0)
-      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
-                       "%s: desc->topk_groups = %d needs desc->num_groups >= 2 (it is %d)", fn, d.topk_groups,
-                       d.num_groups);
-    if (d.flags & MOEK_ROUTER_GROUP_MAX)
-      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: MOEK_ROUTER_GROUP_MAX needs desc->num_groups >= 2", fn);
-    d.num_groups = 1;
+    /* one group of every expert (DeepSeek's n_group = topk_group = 1) is plain top-k */
+    if (d.topk_groups < 0 || d.topk_groups > d.num_groups)
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->topk_groups = %d is outside [0, num_groups = %d]", fn,
+                       d.topk_groups, d.num_groups);
+    if ((d.flags & MOEK_ROUTER_GROUP_MAX) && d.num_groups == 0)
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: MOEK_ROUTER_GROUP_MAX needs desc->num_groups >= 1", fn);
+    d.num_groups = 1, d.topk_groups = 0, d.flags &= ~MOEK_ROUTER_GROUP_MAX;
   } else {
     if (d.num_experts % d.num_groups)
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
@@ -123,9 +121,11 @@ moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, 
                          (double)d.selection_bias[e]);
 
   if ((st = check_router_weight(fn, &d))) return st;
+  d.flags &= ~MOEK_EXACT_STRIDES; /* the strides are resolved: the kernels see selection flags only */
 
   moek_router* r = calloc(1, sizeof *r);
   if (!r) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  r->tag = MOEK_TAG_ROUTER;
   const size_t E = (size_t)d.num_experts;
   if ((d.selection_bias && !(r->selection_bias = copy_floats(d.selection_bias, E))) ||
       (d.router_bias && !(r->router_bias = copy_floats(d.router_bias, E)))) {
@@ -158,6 +158,9 @@ moek_status moek_router_create(moek_context* ctx, const moek_router_desc* user, 
 
 moek_status moek_router_destroy(moek_router* r) {
   if (!r) return MOEK_SUCCESS;
+  moek_status st;
+  if ((st = moek_check_handle("moek_router_destroy", "router", r, MOEK_TAG_ROUTER))) return st;
+  r->tag = MOEK_TAG_NONE;
   free(r->selection_bias);
   free(r->router_bias);
   moek_free_weights(r->w_packed, r->w_packed_bytes);
@@ -294,16 +297,20 @@ static moek_status fail_nonfinite_logit(const char* fn, const moek_route_args* a
 
 moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_args* user) {
   static const char fn[] = "moek_route";
-  if (!ctx) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context is NULL", fn);
-  if (!router) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: router is NULL", fn);
+  moek_status st;
+  if ((st = moek_check_handle(fn, "context", ctx, MOEK_TAG_CONTEXT)) ||
+      (st = moek_check_handle(fn, "router", router, MOEK_TAG_ROUTER)))
+    return st;
   moek_route_args a;
-  moek_status st = MOEK_READ_DESC(fn, "args", user, &a, MOEK_ROUTE_ARGS_SIZE_V1, sizeof a);
+  st = MOEK_READ_DESC(fn, "args", user, &a, MOEK_ROUTE_ARGS_SIZE_V1, sizeof a);
   if (st) return st;
   const size_t given = *(const uint32_t*)user; /* outputs are written only into the caller's layout */
   const moek_router_desc* d = &router->desc;
-  if (a.flags & ~MOEK_ROUTE_STATS)
+  const uint32_t known = MOEK_ROUTE_STATS | MOEK_EXACT_STRIDES;
+  if (a.flags & ~known)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->flags = 0x%x has unknown bits 0x%x", fn, a.flags,
-                     a.flags & ~MOEK_ROUTE_STATS);
+                     a.flags & ~known);
+  const bool exact = (a.flags & MOEK_EXACT_STRIDES) != 0;
   if ((a.flags & MOEK_ROUTE_STATS) && given < sizeof a)
     return moek_fail(MOEK_ERROR_STRUCT_SIZE, "%s: MOEK_ROUTE_STATS needs args->struct_size = %zu (it is %zu)", fn,
                      sizeof a, given);
@@ -311,9 +318,9 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
   if (a.num_tokens < 0 || a.num_tokens > 0x7fffffffLL / d->top_k)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->num_tokens = %lld is outside [0, %lld] (T * top_k must fit int32)",
                      fn, (long long)a.num_tokens, (long long)(0x7fffffffLL / d->top_k));
-  if (a.logits_stride != 0 && (a.logits_stride < d->num_experts || a.logits_stride > 0x7fffffffffffLL))
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->logits_stride = %lld is outside [num_experts = %d, 2^47)",
-                     fn, (long long)a.logits_stride, d->num_experts);
+  if ((st = moek_resolve_row_stride(fn, "logits_stride", a.logits_stride, exact, false, d->num_experts, "num_experts",
+                                    &a.logits_stride)))
+    return st;
   const bool fused = !a.logits && a.x;
   if (a.logits && a.x)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->logits and args->x are both set; give one", fn);
@@ -323,9 +330,8 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
                        "%s: args->x needs a router created with desc->w_router (this one routes logits only)", fn);
     if (!moek_dtype_valid(a.x_dtype))
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x_dtype = %d must be MOEK_DTYPE_F32 or _BF16", fn, a.x_dtype);
-    if (a.x_stride != 0 && (a.x_stride < d->hidden || a.x_stride > 0x7fffffffffffLL))
-      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->x_stride = %lld is outside [hidden = %lld, 2^47)", fn,
-                       (long long)a.x_stride, (long long)d->hidden);
+    if ((st = moek_resolve_row_stride(fn, "x_stride", a.x_stride, exact, false, d->hidden, "hidden", &a.x_stride)))
+      return st;
   }
   if (given >= sizeof a) user->num_dropped = 0, user->aux_loss = 0, user->z_loss = 0;
   else user->num_dropped = 0;
@@ -341,7 +347,7 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
 
   const double start = ctx->verbose ? moek_now() : 0;
   const size_t T = (size_t)a.num_tokens, H = fused ? (size_t)d->hidden : 0;
-  const size_t in_stride = fused ? (a.x_stride ? (size_t)a.x_stride : H) : (a.logits_stride ? (size_t)a.logits_stride : E);
+  const size_t in_stride = fused ? (size_t)a.x_stride : (size_t)a.logits_stride; /* resolved */
   size_t span;
   if (!moek_span_bytes(T, in_stride, fused ? H : E, fused ? moek_dtype_size(a.x_dtype) : 4, &span) ||
       (uintptr_t)(fused ? a.x : (const void*)a.logits) + span < (uintptr_t)(fused ? a.x : (const void*)a.logits))

@@ -58,6 +58,7 @@ static const char* from_hwloc(hwloc_topology_t topo, moek_topology* t) {
     next_core += c;
   }
   if (t->num_nodes == 0 || next_core != cores) return "some cores belong to no NUMA node";
+  t->machine_nodes = t->num_nodes;
   return NULL;
 }
 #endif
@@ -67,7 +68,7 @@ static void one_node(moek_topology* t) {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) cpus = CPU_COUNT(&set);
   memset(t, 0, sizeof *t);
-  t->num_nodes = 1;
+  t->num_nodes = t->machine_nodes = 1;
   t->num_cores = cpus;
   t->nodes[0] = (moek_numa_node){.os_index = 0, .first_core = 0, .num_cores = cpus, .memory_bytes = 0};
   memset(t->nodes[0].cpus, 0xff, sizeof t->nodes[0].cpus);
@@ -142,7 +143,7 @@ moek_status moek_topology_select(const char* fn, moek_topology* t, const int32_t
       cores += t->nodes[k].num_cores;
     }
   for (int32_t k = out; k < t->num_nodes; k++) memset(&t->nodes[k], 0, sizeof t->nodes[k]);
-  t->num_nodes = out, t->num_cores = cores;
+  t->num_nodes = out, t->num_cores = cores; /* machine_nodes stays the machine's */
   return MOEK_SUCCESS;
 }
 

@@ -70,6 +70,6 @@ timeout 300 qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp $((2 * nod
   -nographic -no-reboot -nodefaults -serial stdio >"$log" 2>&1
 rc=$?
 set -e
-tr -d '\r' <"$log" | sed 's/^.*Booting from ROM\.\.\.//' | grep -aE '^(guest|  node|  moek_numa|  interleave|  split|  first-touch|test_numa|FAIL|MOEK_)' || true
+tr -d '\r' <"$log" | sed 's/^.*Booting from ROM\.\.\.//' | grep -aE '^(guest|  node|  moek_numa|  interleave|  split|  first-touch|  context|test_numa|FAIL|MOEK_)' || true
 if [ $rc -eq 124 ]; then echo "guest: timed out after 300 s (log: $log)"; exit 1; fi
 grep -q MOEK_NUMA_GUEST_PASS "$log" || { echo "guest: no PASS marker (log: $log)"; tail -n 30 "$log"; exit 1; }

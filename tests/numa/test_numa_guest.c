@@ -13,7 +13,10 @@
  *  - a forward runs each tile on a core of the node whose copy it reads
  *    unless the tile was stolen (recorded through moek_test_tile_hook with
  *    sched_getcpu), and gives the FIRST_TOUCH object's y bit for bit;
- *  - on 4 nodes, a context naming nodes 1 and 3 runs and places there only.
+ *  - on 4 nodes, a context naming nodes 1 and 3 runs and places there only;
+ *  - a context of one node, with the caller bound to another, has every page
+ *    of its experts on its node (not where the caller first touched them);
+ *  - split placement binds every page, those two slices share included.
  * Usage: test_numa_guest NODES CORES_PER_NODE. Prints MOEK_NUMA_GUEST_PASS
  * when everything held. */
 #define _GNU_SOURCE
@@ -88,10 +91,12 @@ static void check_pages(const moek_topology* t, const moek_experts* x, int H, co
   if (p->policy == MOEK_PLACEMENT_SPLIT) {
     const size_t P = moek_panels(x->slot, (size_t)H, false), pb = x->down_panel_bytes;
     for (int e = 0; e < x->num_experts; e++)
-      for (int32_t g = 0; g < N; g++) { /* the whole pages inside node g's slice of W_down */
+      for (int32_t g = 0; g < N; g++) { /* the pages that start in node g's slice of W_down, a page two
+                                          * slices share included: it goes to the lower node */
         const uintptr_t base = (uintptr_t)moek_expert_w(x, 1, e);
         const size_t first = (g * P + N - 1) / N, last = ((g + 1) * P + N - 1) / N;
-        const uintptr_t a = (base + first * pb + pg - 1) & ~(uintptr_t)(pg - 1), b = (base + last * pb) & ~(uintptr_t)(pg - 1);
+        const uintptr_t a = (base + first * pb + pg - 1) & ~(uintptr_t)(pg - 1),
+                        b = (base + last * pb + pg - 1) & ~(uintptr_t)(pg - 1);
         if (b <= a) continue;
         const long on = pages_on((void*)a, b - a, t->nodes[g].os_index);
         CHECK(on == (long)((b - a) / (size_t)pg), "%s: expert %d W_down slice %d: %ld of %zu pages on node %d", what, e, g,
@@ -232,6 +237,52 @@ static void placed_experts(const moek_topology* t) {
       moek_experts_destroy(x);
     }
     moek_context_destroy(c);
+  }
+  /* split with I = 100: W_down's slices end inside pages; every page is bound (to the lower node) */
+  {
+    CHECK_OK(moek_context_create(&cd, &c));
+    moek_experts* x = make_experts(c, MOEK_PLACEMENT_SPLIT, w, E, H, 100, NULL, 0);
+    if (x) check_pages(t, x, H, "split, I = 100");
+    moek_experts_destroy(x);
+    moek_context_destroy(c);
+  }
+  /* a context kept to one node, the caller on another: every page of its experts on that node, and the
+   * forward's telemetry says local because it is */
+  {
+    const int32_t only = t->nodes[t->num_nodes - 1].os_index;
+    cpu_set_t was, here;
+    sched_getaffinity(0, sizeof was, &was);
+    CPU_ZERO(&here);
+    for (int cpu = 0; cpu < MOEK_MAX_CPUS && cpu < CPU_SETSIZE; cpu++)
+      if ((t->nodes[0].cpus[cpu / 64] >> (cpu % 64)) & 1) CPU_SET(cpu, &here);
+    CHECK(sched_setaffinity(0, sizeof here, &here) == 0, "caller to node %d's cpus", t->nodes[0].os_index);
+    /* one thread: the caller packs, so first touch alone would put every page on the caller's node */
+    moek_context_desc od = {.struct_size = sizeof od, .flags = MOEK_CONTEXT_IGNORE_ENV, .num_threads = 1,
+                            .numa_nodes = &only, .num_numa_nodes = 1};
+    CHECK_OK(moek_context_create(&od, &c));
+    moek_experts* x = make_experts(c, MOEK_PLACEMENT_DEFAULT, w, E, H, I, NULL, 0);
+    if (x) {
+      const long pg = sysconf(_SC_PAGESIZE);
+      const size_t span = (x->block_bytes + (size_t)pg - 1) & ~(size_t)(pg - 1);
+      const long on = pages_on(x->block, span, only);
+      CHECK(x->placed.pinned && x->placed.bound, "one-node context: pinned %d bound %d", x->placed.pinned,
+            x->placed.bound);
+      CHECK(on == (long)(span / (size_t)pg), "one-node context on node %d, caller on node %d: %ld of %zu pages there",
+            only, t->nodes[0].os_index, on, span / (size_t)pg);
+      printf("  context on node %d alone, caller on node %d: %ld of %zu pages of its experts on node %d\n", only,
+             t->nodes[0].os_index, on, span / (size_t)pg, only);
+      moek_forward_stats fs = {.struct_size = sizeof fs};
+      moek_forward_args a = {.struct_size = sizeof a, .num_tokens = T, .top_k = K, .x = xin, .x_dtype = MOEK_DTYPE_F32,
+                             .expert_ids = ids, .expert_weights = wts, .y = y, .y_dtype = MOEK_DTYPE_F32, .stats = &fs};
+      CHECK_OK(moek_moe_forward(c, x, &a));
+      CHECK(fs.local_bytes > 0 && fs.remote_bytes == 0 && fs.unplaced_bytes == 0,
+            "one-node context telemetry: local %llu remote %llu unplaced %llu", (unsigned long long)fs.local_bytes,
+            (unsigned long long)fs.remote_bytes, (unsigned long long)fs.unplaced_bytes);
+      CHECK(memcmp(y, ref, sizeof(float) * (size_t)T * H) == 0, "one-node context: y differs from the unplaced experts'");
+      moek_experts_destroy(x);
+    }
+    moek_context_destroy(c);
+    sched_setaffinity(0, sizeof was, &was);
   }
   free(ref), free(y);
   free(w), free(xin);

@@ -430,7 +430,7 @@ expect_raises(moek.MoekError, "act_alpha = -1", moek.Experts, ctx, wg, wu, wd, a
 expect_raises(moek.MoekError, "cannot load '/nonexistent/plugin.so'", moek.plugin_load, "/nonexistent/plugin.so")
 expect_raises(ValueError, "route: give logits or x", r.route)
 expect_raises(ValueError, "logits: 15 columns", r.route, logits=logits[:, :15].astype(np.float32))
-expect_raises(ValueError, "out: must be writeable with contiguous rows", ex.forward, x, ids, w,
+expect_raises(ValueError, "out: must be writeable, with contiguous rows", ex.forward, x, ids, w,
               out=np.zeros((H, T), np.float32).T)
 expect_raises(ValueError, "hidden, inter: src_dtype 'mxfp4' needs both", moek.Experts, ctx,
               [np.zeros((4, 16), np.uint8)], [np.zeros((4, 16), np.uint8)], [np.zeros((4, 16), np.uint8)],

@@ -158,9 +158,22 @@ typedef struct moek_experts moek_experts;
  * elements: element (row r, column c) is at ptr[r * stride_row + c * stride_col].
  * Rows are output channels, columns input features, so W_gate and W_up are
  * [I x H] and W_down is [H x I], as PyTorch's nn.Linear stores them.
- * {0, 0} means contiguous row-major. A transposed [K x N] source is
- * {1, N}; gpt-oss's interleaved gate_up [H x 2I] is gate = base, {2, 2I}
- * and up = base + 1, {2, 2I}. */
+ * {0, 0} means contiguous row-major, unless the descriptor's flags have
+ * MOEK_EXACT_STRIDES. A transposed [K x N] source is {1, N}; gpt-oss's
+ * interleaved gate_up [H x 2I] is gate = base, {2, 2I} and up = base + 1,
+ * {2, 2I}. Strides may be negative. */
+/* --- since 0.5 ---
+ * In the flags of every struct with strides (moek_experts_desc,
+ * moek_router_desc, moek_route_args, moek_forward_args, moek_layer_args):
+ * each stride is taken as given, so 0 is a real zero stride (the same
+ * element or row read again: a broadcast, as NumPy's broadcast_to and
+ * torch's expand make), not "contiguous". Without it 0 keeps its first
+ * meaning: a weight's {0, 0} is row-major (a single 0 is refused) and a
+ * row stride of 0 is the row's width. Either way an output's rows may not
+ * overlap (y_stride >= hidden), and an input row stride is < 2^47. Adapters
+ * that pass strides they did not choose (NumPy, torch) should set it. */
+#define MOEK_EXACT_STRIDES 0x80000000u
+
 typedef struct moek_matrix_strides {
   int64_t row;
   int64_t col;
@@ -316,7 +329,7 @@ typedef struct moek_router_desc {
   int64_t hidden;                     /* H, with w_router */
   int32_t router_src_dtype;           /* moek_dtype of w_router */
   int32_t router_weight_dtype;        /* moek_dtype of the packed copy; 0: the source's */
-  moek_matrix_strides router_strides; /* {0, 0}: row-major */
+  moek_matrix_strides router_strides; /* {0, 0}: row-major (see MOEK_EXACT_STRIDES) */
   const float* router_bias;           /* optional [E], added to the logits (gpt-oss); copied */
 } moek_router_desc;
 
@@ -335,7 +348,7 @@ typedef struct moek_route_args {
   uint32_t flags;       /* none yet: 0 */
   int64_t num_tokens;   /* T >= 0 */
   const float* logits;  /* [T x E]; -Inf allowed (a masked expert), NaN and +Inf are not */
-  int64_t logits_stride; /* elements between rows; 0: E */
+  int64_t logits_stride; /* elements between rows; 0: E (see MOEK_EXACT_STRIDES) */
   int32_t* expert_ids;  /* out [T x k], best first */
   float* expert_weights; /* out [T x k] */
   /* Optional out [E]: assignments each expert received (after dropping). */
@@ -349,7 +362,7 @@ typedef struct moek_route_args {
   const void* x;        /* [T x hidden] */
   int32_t x_dtype;      /* moek_dtype */
   int32_t reserved0;    /* 0 */
-  int64_t x_stride;     /* elements between rows; 0: hidden */
+  int64_t x_stride;     /* elements between rows; 0: hidden (see MOEK_EXACT_STRIDES) */
   /* Load statistics, from the same pass, with MOEK_ROUTE_STATS. P_i is the
    * mean over tokens of expert i's router probability (softmax over all E
    * logits; for SIGMOID scoring the sigmoid scores normalized to sum 1),
@@ -395,7 +408,7 @@ typedef struct moek_forward_args {
   int32_t x_dtype;      /* moek_dtype */
   int32_t y_dtype;      /* moek_dtype */
   const void* x;        /* [T x H], finite */
-  int64_t x_stride;     /* elements between rows; 0: H */
+  int64_t x_stride;     /* elements between rows; 0: H (see MOEK_EXACT_STRIDES) */
   /* [T x k] expert ids in [0, E) or MOEK_EXPERT_DROPPED (E: the model's
    * experts, desc->model_experts for a shard, whose other ids are skipped).
    * NULL: dense, token t uses experts 0..k-1 (k <= E): the way to run
@@ -404,7 +417,7 @@ typedef struct moek_forward_args {
   /* [T x k] finite weights. NULL: every weight is 1. */
   const float* expert_weights;
   void* y;              /* out [T x H]; may not overlap x, expert_ids or expert_weights */
-  int64_t y_stride;     /* elements between rows; 0: H */
+  int64_t y_stride;     /* elements between rows; 0: H (see MOEK_EXACT_STRIDES) */
   /* --- since 0.3 --- */
   moek_forward_stats* stats; /* NULL, or filled in by the call */
 } moek_forward_args;
@@ -434,9 +447,9 @@ typedef struct moek_layer_args {
   int32_t x_dtype;       /* moek_dtype */
   int32_t y_dtype;       /* moek_dtype */
   const void* x;         /* [T x H], finite */
-  int64_t x_stride;      /* elements between rows; 0: H */
+  int64_t x_stride;      /* elements between rows; 0: H (see MOEK_EXACT_STRIDES) */
   void* y;               /* out [T x H]; may not overlap x or the other outputs */
-  int64_t y_stride;      /* elements between rows; 0: H */
+  int64_t y_stride;      /* elements between rows; 0: H (see MOEK_EXACT_STRIDES) */
   /* Optional outs (NULL: moek keeps them in its own workspace): the
    * selection, [T x k] as moek_route writes them, and [E] counts. */
   int32_t* expert_ids;

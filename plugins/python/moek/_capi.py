@@ -23,7 +23,11 @@ ROUTE_STATS = 0x1
 FORWARD_ACCUMULATE = 0x1
 LAYER_ACCUMULATE, LAYER_STATS = 0x1, 0x2
 CONTEXT_IGNORE_ENV, CONTEXT_NO_BIND = 0x1, 0x2
+# in the flags of every struct with strides: 0 is a real zero stride (a
+# broadcast), never "contiguous"; the adapters always pass the strides they see
+EXACT_STRIDES = 0x80000000
 EXPERT_DROPPED = -1
+INVALID_ARGUMENT = 1
 
 _vp = C.c_void_p
 _pp = C.POINTER(C.c_void_p)
@@ -103,9 +107,46 @@ class MoekError(RuntimeError):
 _lib = None
 
 
+_INSTALL_HINT = (
+    "build and install libmoek from the moek checkout: cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && "
+    "cmake --build build -j && sudo cmake --install build && sudo ldconfig (README, 'Install'); or point "
+    "MOEK_LIBRARY at a built libmoek.so (MOEK_LIBRARY=$PWD/build/libmoek.so)")
+
+
+def library_candidates():
+    """Where the library is looked for, in order: MOEK_LIBRARY alone when it is set; else libmoek.so.0 beside
+    this package, through the system loader, then under /usr/local (cmake --install's default prefix, before
+    ldconfig has run)."""
+    env = os.environ.get("MOEK_LIBRARY")
+    if env:
+        return [env]
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = [os.path.join(here, "libmoek.so.0"), "libmoek.so.0"]
+    for d in ("/usr/local/lib", "/usr/local/lib64", "/usr/local/lib/" + os.uname().machine + "-linux-gnu"):
+        out.append(os.path.join(d, "libmoek.so.0"))
+    return out
+
+
 def library_path():
-    """MOEK_LIBRARY if set, else libmoek.so.0 through the system loader."""
-    return os.environ.get("MOEK_LIBRARY") or "libmoek.so.0"
+    """The library this process loads (or would load): the first of library_candidates() that loads."""
+    if _lib is not None:
+        return _lib._name
+    return library_candidates()[0]
+
+
+def _load():
+    tried = []
+    for path in library_candidates():
+        if os.path.isabs(path) and not os.path.exists(path):
+            tried.append(f"{path} (no such file)")
+            continue
+        try:
+            return C.CDLL(path)
+        except OSError as e:
+            tried.append(f"{path} ({e})")
+    env = os.environ.get("MOEK_LIBRARY")
+    raise ImportError(f"moek: cannot load libmoek; tried " + "; ".join(tried) + ". "
+                      + ("MOEK_LIBRARY is set: fix or unset it. " if env else "") + _INSTALL_HINT)
 
 
 def lib():
@@ -113,7 +154,7 @@ def lib():
     global _lib
     if _lib is not None:
         return _lib
-    L = C.CDLL(library_path())
+    L = _load()
     sig = {
         "moek_version": (C.c_uint32, []), "moek_version_string": (C.c_char_p, []),
         "moek_status_string": (C.c_char_p, [C.c_int]), "moek_last_error": (C.c_char_p, []),

@@ -6,24 +6,30 @@ FX graphs), and drop-in modules built from Hugging Face MoE blocks.
     block = model.model.layers[3].mlp                 # e.g. Qwen3MoeSparseMoeBlock
     model.model.layers[3].mlp = mt.MoekMoE.from_qwen3_moe(block)
 
-Tensors: float32 or bfloat16, on the CPU, rows contiguous (any row
-stride: x[:, :H] of a wider tensor, a transposed weight's .T); no copy is
-made of x, y or the weights passed in (moek packs the weights into its own
-layout once, at construction: the module's tensors may be freed after).
-Copies happen only for what moek takes in another form: x whose rows are
-not contiguous, and gpt-oss's interleaved biases (split into gate and up,
-E x 2I floats). docs/integration.md has the layouts per model family.
+Tensors: float32, bfloat16 or float16, on the CPU. Weights pass with
+their strides, whatever they are (a transposed weight's .T, gpt-oss's
+interleaved views, an .expand()ed broadcast: every struct goes to C with
+MOEK_EXACT_STRIDES, so a stride of 0 means 0), and moek packs them into its
+own layout once, at construction. x and y pass by pointer when x's rows are
+contiguous (any row stride, 0 included); float16 x is computed as float32
+(moek's activations are f32 or bf16) and y returned as float16. Copies
+happen only for what moek takes in another form: x whose rows are not
+contiguous, float16 x and y, and gpt-oss's interleaved biases (split into
+gate and up, E x 2I floats). docs/integration.md has the layouts per model
+family.
 """
 import ctypes as C
 import itertools
 import threading
+import weakref
 
 import torch
 
 from . import _capi as A
 from ._core import Context, _Handle
 
-_DT = {torch.float32: "f32", torch.bfloat16: "bf16"}
+_DT = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}  # weights
+_QUANT = {"q8": ("q8", False), "q4": ("q4", False), "mxfp4": ("q4", True)}  # weight_dtype -> (moek's, e2m1)
 
 
 def _check_tensor(t, what, ndim=2):
@@ -32,15 +38,18 @@ def _check_tensor(t, what, ndim=2):
     if t.device.type != "cpu":
         raise ValueError(f"{what}: moek runs on the CPU; the tensor is on {t.device}")
     if t.dtype not in _DT:
-        raise TypeError(f"{what}: dtype {t.dtype} is not torch.float32 or torch.bfloat16")
+        raise TypeError(f"{what}: dtype {t.dtype} is not torch.float32, torch.bfloat16 or torch.float16")
     if t.dim() != ndim:
         raise ValueError(f"{what}: expected {ndim} dimensions, got shape {tuple(t.shape)}")
 
 
 def _rows(t, what):
-    """(tensor kept alive, pointer, moek dtype, row stride), copying only rows that are not contiguous."""
+    """(tensor kept alive, pointer, moek dtype, row stride), copying only rows that are not contiguous (a row
+    stride of 0, a broadcast row, passes as it is). float16 becomes float32: moek's activations are f32/bf16."""
     _check_tensor(t, what)
-    if t.shape[1] > 1 and t.stride(1) != 1 or t.shape[0] > 1 and t.stride(0) < t.shape[1]:
+    if t.dtype == torch.float16:
+        t = t.to(torch.float32)
+    if t.shape[1] > 1 and t.stride(1) != 1 or t.shape[0] > 1 and t.stride(0) < 0:
         t = t.contiguous()
     s = t.stride(0) if t.shape[0] > 1 else t.shape[1]
     return t, t.data_ptr(), A.DTYPE[_DT[t.dtype]], s
@@ -58,7 +67,8 @@ class _Experts(_Handle):
     """A moek experts object from per-expert torch matrices (nn.Linear layout)."""
 
     def __init__(self, ctx, gates, ups, downs, activation="swiglu", b_gate=None, b_up=None, b_down=None,
-                 alpha=0.0, beta=0.0, limit=0.0, weight_dtype=None):
+                 alpha=0.0, beta=0.0, limit=0.0, weight_dtype=None, quant_group=0):
+        self.ctx, self.h = ctx, C.c_void_p()
         E = len(ups)
         I, H = ups[0].shape
         dt = ups[0].dtype
@@ -95,19 +105,33 @@ class _Experts(_Handle):
         pu, su = ptrs(ups, "up", (I, H))
         pd, sd = ptrs(downs, "down", (H, I))
         src = _DT[dt]
-        d = A.ExpertsDesc(struct_size=C.sizeof(A.ExpertsDesc), num_experts=E, hidden=H, inter=I,
-                          activation=A.ACT[activation], src_dtype=A.DTYPE[src],
-                          weight_dtype=A.DTYPE[weight_dtype or src], act_alpha=alpha, act_beta=beta, act_limit=limit,
+        if weight_dtype is None:
+            wdt, e2m1 = src, False
+        elif weight_dtype in _QUANT:
+            wdt, e2m1 = _QUANT[weight_dtype]
+        elif weight_dtype in ("f32", "bf16", "f16"):
+            wdt, e2m1 = weight_dtype, False
+        else:
+            raise ValueError(f"weight_dtype: {weight_dtype!r} is not one of f32, bf16, f16, q8, q4, mxfp4 "
+                             "(None: the weights' own)")
+        flags = A.EXACT_STRIDES | (A.EXPERTS_QUANT_E2M1 if e2m1 else 0)
+        d = A.ExpertsDesc(struct_size=C.sizeof(A.ExpertsDesc), flags=flags, num_experts=E, hidden=H, inter=I,
+                          activation=A.ACT[activation], src_dtype=A.DTYPE[src], quant_group=quant_group,
+                          weight_dtype=A.DTYPE[wdt], act_alpha=alpha, act_beta=beta, act_limit=limit,
                           w_gate=pg, w_up=pu, w_down=pd, gate_strides=sg, up_strides=su, down_strides=sd,
                           b_gate=bias(b_gate, I, "b_gate"), b_up=bias(b_up, I, "b_up"), b_down=bias(b_down, H, "b_down"))
-        self.lib, self.ctx, self.E, self.H, self.I, self.h = ctx.lib, ctx, E, H, I, C.c_void_p()
-        A.check(self.lib.moek_experts_create(ctx.h, C.byref(d), C.byref(self.h)))
-        ctx._children.add(self)  # ctx.close() destroys it first; a later call then fails with a status
+        self.lib, self.E, self.H, self.I = ctx.lib, E, H, I
+        ctx._call(self.lib.moek_experts_create, ctx.h, C.byref(d), C.byref(self.h))
+        with ctx._gate:
+            ctx._children.add(self)  # ctx.close() destroys it first; a later call then fails with a status
 
 
 class _Router(_Handle):
     def __init__(self, ctx, weight, top_k, scoring, renormalize=False, num_groups=0, topk_groups=0,
                  routed_scaling=0.0, selection_bias=None, router_bias=None):
+        self.ctx, self.h = ctx, C.c_void_p()
+        if weight.dtype == torch.float16:  # moek's router weights are f32/bf16: f16 widens exactly
+            weight = weight.to(torch.float32)
         E, H = weight.shape
         p, st = _matrix(weight, "router weight", (E, H))
         self.keep = [weight]
@@ -118,26 +142,29 @@ class _Router(_Handle):
         if router_bias is not None:
             rb = router_bias.detach().to(torch.float32).contiguous()
             self.keep.append(rb)
-        d = A.RouterDesc(struct_size=C.sizeof(A.RouterDesc), flags=A.ROUTER_RENORMALIZE if renormalize else 0,
+        d = A.RouterDesc(struct_size=C.sizeof(A.RouterDesc),
+                         flags=(A.ROUTER_RENORMALIZE if renormalize else 0) | A.EXACT_STRIDES,
                          num_experts=E, top_k=top_k, scoring=A.SCORING[scoring], num_groups=num_groups,
                          topk_groups=topk_groups, routed_scaling=routed_scaling,
                          selection_bias=None if sb is None else C.cast(sb.data_ptr(), A._pf),
                          w_router=p, hidden=H, router_src_dtype=A.DTYPE[_DT[weight.dtype]],
                          router_strides=A.Strides(*st), router_bias=None if rb is None else C.cast(rb.data_ptr(), A._pf))
-        self.lib, self.ctx, self.E, self.H, self.k, self.h = ctx.lib, ctx, E, H, top_k, C.c_void_p()
-        A.check(self.lib.moek_router_create(ctx.h, C.byref(d), C.byref(self.h)))
+        self.lib, self.E, self.H, self.k = ctx.lib, E, H, top_k
+        ctx._call(self.lib.moek_router_create, ctx.h, C.byref(d), C.byref(self.h))
         self.keep = []  # read at create: moek holds its own copies
-        ctx._children.add(self)
+        with ctx._gate:
+            ctx._children.add(self)
 
 
-_Experts._destroy = "moek_experts_destroy"
-_Router._destroy = "moek_router_destroy"
+_Experts._destroy_fn = "moek_experts_destroy"
+_Router._destroy_fn = "moek_router_destroy"
 
 
 # ------------------------------------------------------------ custom ops
 # The ops take an integer handle (a layer registered by MoekMoE) so graphs
-# can carry them; the handle table is process-wide.
-_layers = {}
+# can carry them; the handle table is process-wide and holds the layers
+# weakly: a module nobody else holds is freed, moek objects and all.
+_layers = weakref.WeakValueDictionary()
 _next = itertools.count(1)
 _lock = threading.Lock()
 
@@ -150,10 +177,10 @@ def _register(layer):
 
 
 def _layer_of(h):
-    try:
-        return _layers[h]
-    except KeyError:
-        raise ValueError(f"moek: handle {h} is no live MoekMoE layer") from None
+    L = _layers.get(h)
+    if L is None:
+        raise ValueError(f"moek: handle {h} is no live MoekMoE layer")
+    return L
 
 
 def _moe_layer_impl(handle: int, x: torch.Tensor) -> torch.Tensor:
@@ -163,11 +190,12 @@ def _moe_layer_impl(handle: int, x: torch.Tensor) -> torch.Tensor:
     if H != L.experts.H:
         raise ValueError(f"x: {H} columns, expected hidden = {L.experts.H}")
     y = torch.empty((T, H), dtype=xt.dtype)
-    a = A.LayerArgs(struct_size=C.sizeof(A.LayerArgs), num_tokens=T, x_dtype=xdt, y_dtype=xdt, x=xp, x_stride=xs,
-                    y=y.data_ptr(), y_stride=H)
-    A.check(L.ctx.lib.moek_moe_layer(L.ctx.h, L.router.h, L.experts.h, L.shared.h if L.shared else None,
-                                     C.byref(a)))
-    return y
+    if T:
+        a = A.LayerArgs(struct_size=C.sizeof(A.LayerArgs), flags=A.EXACT_STRIDES, num_tokens=T, x_dtype=xdt,
+                        y_dtype=xdt, x=xp, x_stride=xs, y=y.data_ptr(), y_stride=H)
+        L.ctx._call(L.ctx.lib.moek_moe_layer, L.ctx.h, L.router.h, L.experts.h, L.shared.h if L.shared else None,
+                    C.byref(a), objs=(L.router, L.experts, L.shared))
+    return y.to(x.dtype)
 
 
 def _route_impl(handle: int, x: torch.Tensor):
@@ -176,9 +204,10 @@ def _route_impl(handle: int, x: torch.Tensor):
     T = xt.shape[0]
     ids = torch.empty((T, L.router.k), dtype=torch.int32)
     w = torch.empty((T, L.router.k), dtype=torch.float32)
-    a = A.RouteArgs(struct_size=C.sizeof(A.RouteArgs), num_tokens=T, x=xp, x_dtype=xdt, x_stride=xs,
-                    expert_ids=C.cast(ids.data_ptr(), C.POINTER(C.c_int32)), expert_weights=C.cast(w.data_ptr(), A._pf))
-    A.check(L.ctx.lib.moek_route(L.ctx.h, L.router.h, C.byref(a)))
+    a = A.RouteArgs(struct_size=C.sizeof(A.RouteArgs), flags=A.EXACT_STRIDES, num_tokens=T, x=xp, x_dtype=xdt,
+                    x_stride=xs, expert_ids=C.cast(ids.data_ptr(), C.POINTER(C.c_int32)),
+                    expert_weights=C.cast(w.data_ptr(), A._pf))
+    L.ctx._call(L.ctx.lib.moek_route, L.ctx.h, L.router.h, C.byref(a), objs=(L.router,))
     return ids, w
 
 
@@ -193,11 +222,11 @@ def _experts_impl(handle: int, x: torch.Tensor, expert_ids: torch.Tensor, expert
         raise ValueError(f"expert_weights: expected float32 [{T}, {k}]")
     ids, w = expert_ids.contiguous(), expert_weights.contiguous()
     y = torch.empty((T, H), dtype=xt.dtype)
-    a = A.ForwardArgs(struct_size=C.sizeof(A.ForwardArgs), num_tokens=T, top_k=k, x_dtype=xdt, y_dtype=xdt, x=xp,
-                      x_stride=xs, expert_ids=C.cast(ids.data_ptr(), C.POINTER(C.c_int32)),
+    a = A.ForwardArgs(struct_size=C.sizeof(A.ForwardArgs), flags=A.EXACT_STRIDES, num_tokens=T, top_k=k, x_dtype=xdt,
+                      y_dtype=xdt, x=xp, x_stride=xs, expert_ids=C.cast(ids.data_ptr(), C.POINTER(C.c_int32)),
                       expert_weights=C.cast(w.data_ptr(), A._pf), y=y.data_ptr(), y_stride=H)
-    A.check(L.ctx.lib.moek_moe_forward(L.ctx.h, L.experts.h, C.byref(a)))
-    return y
+    L.ctx._call(L.ctx.lib.moek_moe_forward, L.ctx.h, L.experts.h, C.byref(a), objs=(L.experts,))
+    return y.to(x.dtype)
 
 
 _lib = torch.library.Library("moek", "DEF")
@@ -252,58 +281,59 @@ class MoekMoE(torch.nn.Module):
         return y, logits
 
     # ---------------------------------------------------------- builders
+    # Each takes the HF block and, besides ctx: weight_dtype (None: the
+    # weights' own; 'f32', 'bf16', 'f16', or quantized at construction:
+    # 'q8', 'q4', 'mxfp4') and quant_group (Q8: 0 = per channel or a multiple
+    # of 32; Q4: 32 or 128), for the routed and shared experts alike.
+
     @classmethod
-    def from_qwen3_moe(cls, block, ctx=None, norm_topk_prob=None, **kw):
-        """Qwen3-MoE / Qwen2-MoE-style and OLMoE blocks: block.gate (Linear E x H),
-        block.experts[i].gate_proj / up_proj / down_proj, softmax over all
+    def from_qwen3_moe(cls, block, ctx=None, norm_topk_prob=None, weight_dtype=None, quant_group=0, **kw):
+        """Qwen3-MoE / Qwen2-MoE-style and OLMoE blocks: block.gate (Linear E x H, its bias too if it has one),
+        block.experts[i].gate_proj / up_proj / down_proj (with their biases, if any), softmax over all
         experts, top_k, renormalized when norm_topk_prob (OLMoE: False).
         A Qwen2-MoE shared_expert_gate is not supported (ValueError)."""
         if getattr(block, "shared_expert_gate", None) is not None:
             raise ValueError("block.shared_expert_gate: Qwen2-MoE's gated shared expert is not supported yet")
         ctx = ctx or default_context()
         renorm = block.norm_topk_prob if norm_topk_prob is None else norm_topk_prob
-        k = block.top_k
-        r = _Router(ctx, block.gate.weight.detach(), k, "softmax", renormalize=bool(renorm))
-        ex = [m for m in block.experts]
-        x = _Experts(ctx, [m.gate_proj.weight.detach() for m in ex], [m.up_proj.weight.detach() for m in ex],
-                     [m.down_proj.weight.detach() for m in ex])
-        return cls(ctx, r, x, router_weight=block.gate.weight, **kw)
+        gb = None if block.gate.bias is None else block.gate.bias.detach()
+        r = _Router(ctx, block.gate.weight.detach(), block.top_k, "softmax", renormalize=bool(renorm), router_bias=gb)
+        x = _mlp_experts(ctx, list(block.experts), ("gate_proj", "up_proj", "down_proj"), "block.experts",
+                         weight_dtype, quant_group)
+        return cls(ctx, r, x, router_weight=block.gate.weight, router_bias=block.gate.bias, **kw)
 
     from_olmoe = from_qwen3_moe
 
     @classmethod
-    def from_mixtral(cls, block, ctx=None, **kw):
-        """Mixtral's MixtralSparseMoeBlock: gate, experts[i].w1 (gate) / w3 (up) / w2 (down), softmax over the
-        top-k logits (the same as softmax, top-k, renormalize)."""
+    def from_mixtral(cls, block, ctx=None, weight_dtype=None, quant_group=0, **kw):
+        """Mixtral's MixtralSparseMoeBlock: gate, experts[i].w1 (gate) / w3 (up) / w2 (down), with their
+        biases if they have any, softmax over the top-k logits (the same as softmax, top-k, renormalize)."""
         ctx = ctx or default_context()
-        r = _Router(ctx, block.gate.weight.detach(), block.top_k, "softmax_topk")
-        ex = [m for m in block.experts]
-        x = _Experts(ctx, [m.w1.weight.detach() for m in ex], [m.w3.weight.detach() for m in ex],
-                     [m.w2.weight.detach() for m in ex])
-        return cls(ctx, r, x, router_weight=block.gate.weight, **kw)
+        gb = None if block.gate.bias is None else block.gate.bias.detach()
+        r = _Router(ctx, block.gate.weight.detach(), block.top_k, "softmax_topk", router_bias=gb)
+        x = _mlp_experts(ctx, list(block.experts), ("w1", "w3", "w2"), "block.experts", weight_dtype, quant_group)
+        return cls(ctx, r, x, router_weight=block.gate.weight, router_bias=block.gate.bias, **kw)
 
     @classmethod
-    def from_deepseek_v3(cls, block, ctx=None, **kw):
+    def from_deepseek_v3(cls, block, ctx=None, weight_dtype=None, quant_group=0, **kw):
         """DeepseekV3MoE: block.gate (weight, e_score_correction_bias, n_group, topk_group, top_k,
         norm_topk_prob, routed_scaling_factor): sigmoid scores, the bias for selection only, the best
-        topk_group groups by their top-2 sum; block.experts[i] and block.shared_experts (gate_proj /
-        up_proj / down_proj). Returns y alone, as the block does."""
+        topk_group groups by their top-2 sum (n_group 1: plain top-k); block.experts[i] and
+        block.shared_experts (gate_proj / up_proj / down_proj). Returns y alone, as the block does."""
         ctx = ctx or default_context()
         g = block.gate
         r = _Router(ctx, g.weight.detach(), g.top_k, "sigmoid", renormalize=bool(g.norm_topk_prob),
                     num_groups=g.n_group, topk_groups=g.topk_group, routed_scaling=float(g.routed_scaling_factor),
                     selection_bias=g.e_score_correction_bias.detach())
-        ex = [m for m in block.experts]
-        x = _Experts(ctx, [m.gate_proj.weight.detach() for m in ex], [m.up_proj.weight.detach() for m in ex],
-                     [m.down_proj.weight.detach() for m in ex])
+        names = ("gate_proj", "up_proj", "down_proj")
+        x = _mlp_experts(ctx, list(block.experts), names, "block.experts", weight_dtype, quant_group)
         s = getattr(block, "shared_experts", None)
-        sh = None if s is None else _Experts(ctx, [s.gate_proj.weight.detach()], [s.up_proj.weight.detach()],
-                                             [s.down_proj.weight.detach()])
+        sh = None if s is None else _mlp_experts(ctx, [s], names, "block.shared_experts", weight_dtype, quant_group)
         kw.setdefault("returns", "tensor")
         return cls(ctx, r, x, sh, router_weight=g.weight, **kw)
 
     @classmethod
-    def from_gpt_oss(cls, block, ctx=None, **kw):
+    def from_gpt_oss(cls, block, ctx=None, weight_dtype=None, quant_group=0, **kw):
         """GptOssMLP: block.router (weight [E, H], bias [E], top_k; softmax over the top-k logits) and
         block.experts (gate_up_proj [E, H, 2I] with gate and up interleaved, gate_up_proj_bias [E, 2I],
         down_proj [E, I, H], down_proj_bias [E, H], alpha, limit): the clamped SwiGLU with beta 1. The
@@ -319,5 +349,22 @@ class MoekMoE(torch.nn.Module):
         gb, db = ex.gate_up_proj_bias.detach(), ex.down_proj_bias.detach()
         x = _Experts(ctx, gates, ups, downs, activation="swiglu_oai", alpha=float(getattr(ex, "alpha", 1.702)),
                      beta=1.0, limit=float(getattr(ex, "limit", 7.0)), b_gate=[gb[e, 0::2] for e in range(E)],
-                     b_up=[gb[e, 1::2] for e in range(E)], b_down=[db[e] for e in range(E)])
+                     b_up=[gb[e, 1::2] for e in range(E)], b_down=[db[e] for e in range(E)],
+                     weight_dtype=weight_dtype, quant_group=quant_group)
         return cls(ctx, r, x, router_weight=ro.weight, router_bias=ro.bias, **kw)
+
+
+def _mlp_experts(ctx, mlps, names, what, weight_dtype, quant_group):
+    """_Experts from SwiGLU MLPs whose gate, up and down Linears are named names: their weights, and their
+    biases when they have them (all of the experts or none)."""
+    def biases(attr):
+        bs = [getattr(m, attr).bias for m in mlps]
+        if all(b is None for b in bs):
+            return None
+        if any(b is None for b in bs):
+            raise ValueError(f"{what}: some experts' {attr} have a bias and others not")
+        return [b.detach() for b in bs]
+
+    weights = [[getattr(m, n).weight.detach() for m in mlps] for n in names]
+    return _Experts(ctx, *weights, b_gate=biases(names[0]), b_up=biases(names[1]), b_down=biases(names[2]),
+                    weight_dtype=weight_dtype, quant_group=quant_group)
