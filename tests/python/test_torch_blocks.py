@@ -270,6 +270,50 @@ for kind, make, builder in cases:
         for T in (1, 3, 37):
             run(kind, make(), builder, dtype, T, H, max(H, I * 2))
 
+# ---------------------------------------------------------------- a module like any other
+# state_dict with the block's keys and tensors; load_state_dict of another block's weights repacks (the
+# result is that block's, bitwise); deepcopy and torch.save / torch.load give the same bits; TorchScript
+# (script and trace) of the whole module give the eager bits.
+import copy  # noqa: E402
+import io  # noqa: E402
+
+
+def first(out):
+    return out[0] if isinstance(out, tuple) else out
+
+
+for kind, make, builder in cases:
+    b1, b2 = make(), make()
+    for p in list(b1.parameters()) + list(b2.parameters()):
+        p.requires_grad_(False)
+    m = builder(b1, ctx=ctx)
+    x3 = torch.randn(1, 7, H)
+    y1 = first(m(x3))
+    sd, want = m.state_dict(), b1.state_dict()
+    check(list(sd) == list(want) and all(torch.equal(sd[k], want[k]) for k in want),
+          f"{kind}: state_dict keys {list(sd)[:4]}... are not the block's {list(want)[:4]}...")
+    before = {k: v.clone() for k, v in b1.state_dict().items()}
+    m.load_state_dict(b2.state_dict())
+    check(torch.equal(first(m(x3)), first(builder(b2, ctx=ctx)(x3))), f"{kind}: load_state_dict did not repack")
+    check(all(torch.equal(v, before[k]) for k, v in b1.state_dict().items()),
+          f"{kind}: load_state_dict wrote into the block the module was built from")
+    m.load_state_dict(b1.state_dict())
+    check(torch.equal(first(m(x3)), y1), f"{kind}: load_state_dict back: another y")
+    check(torch.equal(first(copy.deepcopy(m)(x3)), y1), f"{kind}: deepcopy gives another y")
+    buf = io.BytesIO()
+    torch.save(m, buf)
+    buf.seek(0)
+    check(torch.equal(first(torch.load(buf)(x3)), y1), f"{kind}: torch.save / torch.load gives another y")
+    check(torch.equal(first(torch.jit.script(m)(x3)), y1), f"{kind}: torch.jit.script of the module: another y")
+    tr = torch.jit.trace(m, x3, check_trace=False)
+    check(torch.equal(first(tr(x3)), y1), f"{kind}: torch.jit.trace of the module: another y")
+    nk = builder(b1, ctx=ctx, keep_source=False)
+    check(len(nk.state_dict()) == 0, f"{kind}: keep_source=False keeps {len(nk.state_dict())} tensors")
+    expect_raises(TypeError, "keep_source=False", copy.deepcopy, nk)
+m16 = mt.MoekMoE.from_qwen3_moe(Qwen3MoeBlock(H, I, E, 4, True).requires_grad_(False), ctx=ctx)
+m16.to(torch.bfloat16)  # moek repacks the bf16 weights: the same as building from a bf16 block
+check(m16.moek_experts is not None and m16.gate.weight.dtype == torch.bfloat16, ".to(bfloat16): not repacked")
+
 # ---------------------------------------------------------------- graphs, strides, ops
 blk = Qwen3MoeBlock(H, I, E, 4, True)
 for p in blk.parameters():

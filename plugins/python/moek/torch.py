@@ -22,6 +22,7 @@ import ctypes as C
 import itertools
 import threading
 import weakref
+from typing import Optional
 
 import torch
 
@@ -187,14 +188,14 @@ def _moe_layer_impl(handle: int, x: torch.Tensor) -> torch.Tensor:
     L = _layer_of(handle)
     xt, xp, xdt, xs = _rows(x, "x")
     T, H = xt.shape
-    if H != L.experts.H:
-        raise ValueError(f"x: {H} columns, expected hidden = {L.experts.H}")
+    if H != L.moek_experts.H:
+        raise ValueError(f"x: {H} columns, expected hidden = {L.moek_experts.H}")
     y = torch.empty((T, H), dtype=xt.dtype)
     if T:
         a = A.LayerArgs(struct_size=C.sizeof(A.LayerArgs), flags=A.EXACT_STRIDES, num_tokens=T, x_dtype=xdt,
                         y_dtype=xdt, x=xp, x_stride=xs, y=y.data_ptr(), y_stride=H)
-        L.ctx._call(L.ctx.lib.moek_moe_layer, L.ctx.h, L.router.h, L.experts.h, L.shared.h if L.shared else None,
-                    C.byref(a), objs=(L.router, L.experts, L.shared))
+        L.moek_ctx._call(L.moek_ctx.lib.moek_moe_layer, L.moek_ctx.h, L.moek_router.h, L.moek_experts.h, L.moek_shared.h if L.moek_shared else None,
+                    C.byref(a), objs=(L.moek_router, L.moek_experts, L.moek_shared))
     return y.to(x.dtype)
 
 
@@ -202,12 +203,12 @@ def _route_impl(handle: int, x: torch.Tensor):
     L = _layer_of(handle)
     xt, xp, xdt, xs = _rows(x, "x")
     T = xt.shape[0]
-    ids = torch.empty((T, L.router.k), dtype=torch.int32)
-    w = torch.empty((T, L.router.k), dtype=torch.float32)
+    ids = torch.empty((T, L.moek_router.k), dtype=torch.int32)
+    w = torch.empty((T, L.moek_router.k), dtype=torch.float32)
     a = A.RouteArgs(struct_size=C.sizeof(A.RouteArgs), flags=A.EXACT_STRIDES, num_tokens=T, x=xp, x_dtype=xdt,
                     x_stride=xs, expert_ids=C.cast(ids.data_ptr(), C.POINTER(C.c_int32)),
                     expert_weights=C.cast(w.data_ptr(), A._pf))
-    L.ctx._call(L.ctx.lib.moek_route, L.ctx.h, L.router.h, C.byref(a), objs=(L.router,))
+    L.moek_ctx._call(L.moek_ctx.lib.moek_route, L.moek_ctx.h, L.moek_router.h, C.byref(a), objs=(L.moek_router,))
     return ids, w
 
 
@@ -225,7 +226,7 @@ def _experts_impl(handle: int, x: torch.Tensor, expert_ids: torch.Tensor, expert
     a = A.ForwardArgs(struct_size=C.sizeof(A.ForwardArgs), flags=A.EXACT_STRIDES, num_tokens=T, top_k=k, x_dtype=xdt,
                       y_dtype=xdt, x=xp, x_stride=xs, expert_ids=C.cast(ids.data_ptr(), C.POINTER(C.c_int32)),
                       expert_weights=C.cast(w.data_ptr(), A._pf), y=y.data_ptr(), y_stride=H)
-    L.ctx._call(L.ctx.lib.moek_moe_forward, L.ctx.h, L.experts.h, C.byref(a), objs=(L.experts,))
+    L.moek_ctx._call(L.moek_ctx.lib.moek_moe_forward, L.moek_ctx.h, L.moek_experts.h, C.byref(a), objs=(L.moek_experts,))
     return y.to(x.dtype)
 
 
@@ -252,33 +253,124 @@ class MoekMoE(torch.nn.Module):
     """An MoE block run by moek: router GEMM, selection, routed and shared
     experts in one moek_moe_layer call (torch.ops.moek.moe_layer).
 
-    forward(hidden_states [..., H]) returns what the replaced block returned:
-    returns='tuple' gives (y, router_logits) (Qwen3-MoE, OLMoE, Mixtral,
-    gpt-oss; router_logits is None unless router_logits=True, which computes
-    them in torch for an auxiliary loss), returns='tensor' gives y
-    (DeepSeek-V3). Inference only: no autograd through moek."""
+    Build it with a from_* method from the Hugging Face block it replaces.
+    forward(hidden_states [..., H]) returns what that block returned: (y,
+    router_logits) for Qwen3-MoE, OLMoE, Mixtral and gpt-oss (router_logits
+    is None unless router_logits=True, which computes them in torch for an
+    auxiliary loss; under torch.jit.trace they are always computed, since a
+    trace cannot return None), y alone for DeepSeek-V3 (returns='tensor').
+    Inference only: no autograd through moek.
+
+    Like the block, the module has a state_dict with the block's keys
+    ('gate.weight', 'experts.0.gate_proj.weight', ...): it keeps the block's
+    tensors (shared, not copied: they cost memory only once the block is
+    dropped; keep_source=False drops them, and with them state_dict,
+    load_state_dict and copying). load_state_dict, .to(dtype), torch.save /
+    torch.load of the module and copy.deepcopy repack moek's weights from
+    them; a copy runs on the default context. torch.jit.script and
+    torch.jit.trace of the module work (the graph calls the op with the
+    layer's handle, valid in this process)."""
+
+    _rw: Optional[torch.Tensor]  # the router's weight and bias, for router_logits (plain tensors, not state)
+    _rb: Optional[torch.Tensor]
 
     def __init__(self, ctx, router, experts, shared=None, returns="tuple", router_weight=None, router_bias=None,
                  router_logits=False):
         super().__init__()
-        self.ctx, self.router, self.experts, self.shared = ctx, router, experts, shared
+        self.moek_ctx, self.moek_router, self.moek_experts, self.moek_shared = ctx, router, experts, shared
         self.returns, self.want_logits = returns, router_logits
-        self._rw, self._rb = router_weight, router_bias
+        self._rw = None if router_weight is None else router_weight.detach()
+        self._rb = None if router_bias is None else router_bias.detach()
+        self._family = None  # a from_* builder's name once the block's tensors are kept
         self.handle = _register(self)
+        self.register_load_state_dict_post_hook(_after_load)
+        if returns == "tensor" and type(self) is MoekMoE:
+            self.__class__ = _MoekMoEY  # one return type per class: TorchScript compiles one
 
     def __del__(self):
         _layers.pop(getattr(self, "handle", None), None)
 
-    def forward(self, hidden_states):
+    def forward(self, hidden_states: torch.Tensor):
         shape = hidden_states.shape
         x = hidden_states.reshape(-1, shape[-1])
         y = torch.ops.moek.moe_layer(self.handle, x).reshape(shape)
-        if self.returns == "tensor":
-            return y
-        logits = None
-        if self.want_logits:
-            logits = torch.nn.functional.linear(x, self._rw, self._rb)
+        logits: Optional[torch.Tensor] = None
+        rw = self._rw
+        if (self.want_logits or torch.jit.is_tracing()) and rw is not None:
+            logits = torch.nn.functional.linear(x, rw, self._rb)
         return y, logits
+
+    # ------------------------------------------------- the block's tensors
+    def _keep_source(self, family, block, opts):
+        """Registers the block's tensors under its own names (submodules that mirror its structure, holding
+        them as buffers, with its scalar settings), so state_dict has its keys and _rebuild can run the
+        builder on them again."""
+        src = _mirror(block)
+        for name, m in src.named_children():
+            self.add_module(name, m)
+        for name, b in src.named_buffers(recurse=False):
+            self.register_buffer(name, b)
+        self._family, self._opts = family, dict(opts)
+        self._settings = {k: v for k, v in vars(src).items() if _is_setting(k, v)}
+        self._point_router_logits()
+
+    def _source_view(self):
+        view = torch.nn.Module()
+        for name, m in self.named_children():
+            view.add_module(name, m)
+        for name, b in self.named_buffers(recurse=False):
+            view.register_buffer(name, b)
+        for k, v in self._settings.items():
+            setattr(view, k, v)
+        return view
+
+    def _point_router_logits(self):
+        g = getattr(self, "gate", None) or getattr(self, "router", None)
+        if isinstance(g, torch.nn.Module) and isinstance(getattr(g, "weight", None), torch.Tensor):
+            self._rw, self._rb = g.weight, getattr(g, "bias", None)
+
+    def _rebuild(self):
+        """moek's objects again from the kept tensors (after load_state_dict, .to(dtype), a copy)."""
+        if self._family is None:
+            raise RuntimeError("MoekMoE: built with keep_source=False (or directly): it keeps no weights to "
+                               "repack from; build it again from the block")
+        ctx = self.moek_ctx if self.moek_ctx is not None and not self.moek_ctx.closed else default_context()
+        fresh = getattr(type(self), "from_" + self._family)(self._source_view(), ctx=ctx, keep_source=False,
+                                                            **self._opts)
+        old = (self.moek_router, self.moek_experts, self.moek_shared)
+        self.moek_ctx, self.moek_router, self.moek_experts, self.moek_shared = (
+            ctx, fresh.moek_router, fresh.moek_experts, fresh.moek_shared)
+        fresh.moek_router = fresh.moek_experts = fresh.moek_shared = None
+        for o in old:
+            if o is not None:
+                o.close()
+        self._point_router_logits()
+
+    def _apply(self, fn):
+        out = super()._apply(fn)
+        if getattr(self, "_family", None) is not None and getattr(self, "moek_experts", None) is not None:
+            self._rebuild()  # new dtypes: moek packs them again
+        return out
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        _fresh_buffers(self, state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._needs_rebuild = True  # the children load after this: repacked by the post hook
+
+    def __getstate__(self):
+        if getattr(self, "_family", None) is None:
+            raise TypeError("MoekMoE built with keep_source=False cannot be copied or pickled: it keeps no weights")
+        state = self.__dict__.copy()
+        for k in ("moek_ctx", "moek_router", "moek_experts", "moek_shared", "handle"):
+            state.pop(k, None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.moek_ctx = self.moek_router = self.moek_experts = self.moek_shared = None
+        self.handle = _register(self)
+        self._rebuild()
+
 
     # ---------------------------------------------------------- builders
     # Each takes the HF block and, besides ctx: weight_dtype (None: the
@@ -287,7 +379,7 @@ class MoekMoE(torch.nn.Module):
     # of 32; Q4: 32 or 128), for the routed and shared experts alike.
 
     @classmethod
-    def from_qwen3_moe(cls, block, ctx=None, norm_topk_prob=None, weight_dtype=None, quant_group=0, **kw):
+    def from_qwen3_moe(cls, block, ctx=None, norm_topk_prob=None, weight_dtype=None, quant_group=0, keep_source=True, **kw):
         """Qwen3-MoE / Qwen2-MoE-style and OLMoE blocks: block.gate (Linear E x H, its bias too if it has one),
         block.experts[i].gate_proj / up_proj / down_proj (with their biases, if any), softmax over all
         experts, top_k, renormalized when norm_topk_prob (OLMoE: False).
@@ -300,22 +392,25 @@ class MoekMoE(torch.nn.Module):
         r = _Router(ctx, block.gate.weight.detach(), block.top_k, "softmax", renormalize=bool(renorm), router_bias=gb)
         x = _mlp_experts(ctx, list(block.experts), ("gate_proj", "up_proj", "down_proj"), "block.experts",
                          weight_dtype, quant_group)
-        return cls(ctx, r, x, router_weight=block.gate.weight, router_bias=block.gate.bias, **kw)
+        m = cls(ctx, r, x, router_weight=block.gate.weight, router_bias=block.gate.bias, **kw)
+        return _kept(m, "qwen3_moe", block, keep_source, dict(norm_topk_prob=norm_topk_prob, weight_dtype=weight_dtype,
+                                                              quant_group=quant_group, **kw))
 
     from_olmoe = from_qwen3_moe
 
     @classmethod
-    def from_mixtral(cls, block, ctx=None, weight_dtype=None, quant_group=0, **kw):
+    def from_mixtral(cls, block, ctx=None, weight_dtype=None, quant_group=0, keep_source=True, **kw):
         """Mixtral's MixtralSparseMoeBlock: gate, experts[i].w1 (gate) / w3 (up) / w2 (down), with their
         biases if they have any, softmax over the top-k logits (the same as softmax, top-k, renormalize)."""
         ctx = ctx or default_context()
         gb = None if block.gate.bias is None else block.gate.bias.detach()
         r = _Router(ctx, block.gate.weight.detach(), block.top_k, "softmax_topk", router_bias=gb)
         x = _mlp_experts(ctx, list(block.experts), ("w1", "w3", "w2"), "block.experts", weight_dtype, quant_group)
-        return cls(ctx, r, x, router_weight=block.gate.weight, router_bias=block.gate.bias, **kw)
+        m = cls(ctx, r, x, router_weight=block.gate.weight, router_bias=block.gate.bias, **kw)
+        return _kept(m, "mixtral", block, keep_source, dict(weight_dtype=weight_dtype, quant_group=quant_group, **kw))
 
     @classmethod
-    def from_deepseek_v3(cls, block, ctx=None, weight_dtype=None, quant_group=0, **kw):
+    def from_deepseek_v3(cls, block, ctx=None, weight_dtype=None, quant_group=0, keep_source=True, **kw):
         """DeepseekV3MoE: block.gate (weight, e_score_correction_bias, n_group, topk_group, top_k,
         norm_topk_prob, routed_scaling_factor): sigmoid scores, the bias for selection only, the best
         topk_group groups by their top-2 sum (n_group 1: plain top-k); block.experts[i] and
@@ -330,10 +425,12 @@ class MoekMoE(torch.nn.Module):
         s = getattr(block, "shared_experts", None)
         sh = None if s is None else _mlp_experts(ctx, [s], names, "block.shared_experts", weight_dtype, quant_group)
         kw.setdefault("returns", "tensor")
-        return cls(ctx, r, x, sh, router_weight=g.weight, **kw)
+        m = cls(ctx, r, x, sh, router_weight=g.weight, **kw)
+        return _kept(m, "deepseek_v3", block, keep_source, dict(weight_dtype=weight_dtype, quant_group=quant_group,
+                                                                **kw))
 
     @classmethod
-    def from_gpt_oss(cls, block, ctx=None, weight_dtype=None, quant_group=0, **kw):
+    def from_gpt_oss(cls, block, ctx=None, weight_dtype=None, quant_group=0, keep_source=True, **kw):
         """GptOssMLP: block.router (weight [E, H], bias [E], top_k; softmax over the top-k logits) and
         block.experts (gate_up_proj [E, H, 2I] with gate and up interleaved, gate_up_proj_bias [E, 2I],
         down_proj [E, I, H], down_proj_bias [E, H], alpha, limit): the clamped SwiGLU with beta 1. The
@@ -351,7 +448,73 @@ class MoekMoE(torch.nn.Module):
                      beta=1.0, limit=float(getattr(ex, "limit", 7.0)), b_gate=[gb[e, 0::2] for e in range(E)],
                      b_up=[gb[e, 1::2] for e in range(E)], b_down=[db[e] for e in range(E)],
                      weight_dtype=weight_dtype, quant_group=quant_group)
-        return cls(ctx, r, x, router_weight=ro.weight, router_bias=ro.bias, **kw)
+        m = cls(ctx, r, x, router_weight=ro.weight, router_bias=ro.bias, **kw)
+        return _kept(m, "gpt_oss", block, keep_source, dict(weight_dtype=weight_dtype, quant_group=quant_group, **kw))
+
+
+def _after_load(module, incompatible_keys):
+    if getattr(module, "_needs_rebuild", False):
+        module._needs_rebuild = False
+        module._rebuild()
+
+
+def _fresh_buffers(module, state_dict, prefix):
+    """Before a load copies into module's buffers: new storage for those it loads, so the block the tensors
+    came from (whose storage they share) is never written."""
+    for name, b in module._buffers.items():
+        if b is not None and prefix + name in state_dict:
+            module._buffers[name] = torch.empty_like(b)
+
+
+class _Held(torch.nn.Module):
+    """A part of a kept block: its tensors as buffers under their names; a load writes new storage."""
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        _fresh_buffers(self, state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def _is_setting(k, v):
+    return not k.startswith("_") and k != "training" and (v is None or isinstance(v, (bool, int, float, str, tuple)))
+
+
+def _mirror(block):
+    """A module tree with block's structure: its parameters and persistent buffers as buffers of the same
+    names (the same storage), None where it has a None parameter (a Linear without bias), and its scalar
+    settings (top_k, n_group, alpha, names ...); children named 0, 1, ... form ModuleLists."""
+    out = torch.nn.ModuleList() if block._modules and all(n.isdigit() for n in block._modules) else _Held()
+    for name, child in block.named_children():
+        m = _mirror(child)
+        if isinstance(out, torch.nn.ModuleList):
+            out.append(m)
+        else:
+            out.add_module(name, m)
+    for name, p in block._parameters.items():
+        if p is None:
+            object.__setattr__(out, name, None)
+        else:
+            out.register_buffer(name, p.detach())
+    for name, b in block._buffers.items():
+        if b is not None and name not in block._non_persistent_buffers_set:
+            out.register_buffer(name, b.detach())
+    for k, v in vars(block).items():
+        if _is_setting(k, v) and not hasattr(out, k):
+            object.__setattr__(out, k, v)
+    return out
+
+
+class _MoekMoEY(MoekMoE):
+    """MoekMoE for blocks that return y alone (DeepSeek-V3)."""
+
+    def forward(self, hidden_states: torch.Tensor):
+        shape = hidden_states.shape
+        return torch.ops.moek.moe_layer(self.handle, hidden_states.reshape(-1, shape[-1])).reshape(shape)
+
+
+def _kept(m, family, block, keep_source, opts):
+    if keep_source:
+        m._keep_source(family, block, opts)
+    return m
 
 
 def _mlp_experts(ctx, mlps, names, what, weight_dtype, quant_group):
