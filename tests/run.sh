@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole moek test suite on a Debian 12 machine: installs what is missing,
 # builds, and runs ctest three times: a Release build, an ASan+UBSan+LSan
-# build, and an aarch64 cross build under qemu-aarch64 (the portable path a
-# distributor's Arm binary takes); then the concurrency test under TSan, 20 s
-# of each libFuzzer harness, and valgrind memcheck over the bad-input suites.
+# build (and the Python suites on it), and an aarch64 cross build under
+# qemu-aarch64 (the portable path a distributor's Arm binary takes); then the
+# concurrency test under TSan, 20 s of each libFuzzer harness, and valgrind
+# memcheck over the bad-input suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . cmake/ensure-packages.sh
@@ -21,6 +22,9 @@ echo "== ASan + UBSan + LSan build"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMOEK_SANITIZE=address,undefined -DMOEK_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j "$jobs" >/dev/null
 (cd build-asan && ctest --output-on-failure -j "$jobs")
+echo "== the Python and PyTorch suites on the sanitized library (ASan preloaded into python3)"
+bash tests/python/run_asan.sh /usr/bin/python3 build-asan test_routing_numpy.py test_python_numpy.py test_probes.py \
+  test_torch_blocks.py test_torch_probes.py
 
 echo "== aarch64 cross build, tests under qemu-aarch64"
 cmake -S . -B build-aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DMOEK_BUILD_BENCH=OFF >/dev/null
