@@ -269,6 +269,10 @@ for kind, make, builder in cases:
     for dtype in (torch.float32, torch.bfloat16):
         for T in (1, 3, 37):
             run(kind, make(), builder, dtype, T, H, max(H, I * 2))
+# DeepSeek with n_group = topk_group = 1 (one group of every expert: plain top-k), refused before
+for dtype in (torch.float32, torch.bfloat16):
+    run("deepseek", DeepseekV3Block(H, I, E, 4, 1, 1, 2.5, 2), mt.MoekMoE.from_deepseek_v3, dtype, 37, H,
+        max(H, I * 2))
 
 # ---------------------------------------------------------------- a module like any other
 # state_dict with the block's keys and tensors; load_state_dict of another block's weights repacks (the
