@@ -51,9 +51,9 @@ for h in $harnesses; do
   echo "$h: $(grep -o 'stat::number_of_executed_units: *[0-9]*' "build-fuzz/$h.log" | grep -o '[0-9]*$') inputs, 0 crashes"
 done
 
-echo "== valgrind memcheck: test_errors, test_routing, test_hostile, test_layer"
-for t in test_errors test_routing test_hostile test_layer; do
+echo "== valgrind memcheck: test_errors, test_routing, test_hostile, test_layer, test_strides"
+for t in test_errors test_routing test_hostile test_layer test_strides; do
   HWLOC_COMPONENTS=-x86 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
     ./build/tests/$t >/dev/null
 done
-echo "valgrind: 4 passed, 0 failed"
+echo "valgrind: 5 passed, 0 failed"

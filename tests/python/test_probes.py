@@ -116,6 +116,25 @@ check(all(errs and "context was closed" in errs[0] for _, errs in outcomes),
       f"calls after close(): {[e for _, e in outcomes]}")
 expect_raises(moek.MoekError, "context was closed", moek.moe_layer, c2, r2, e2, xb)
 expect_raises(moek.MoekError, "context was closed", e2.forward, xb[:1], top_k=1)
+# a close inside one of its own thread's calls (a finalizer the garbage collector runs there) must not wait
+# for that call: it would wait for ever
+c5 = moek.Context(num_threads=1, ignore_env=True)
+e5 = moek.Experts(c5, wg, wu, wd)
+done = []
+
+
+def close_inside_call():
+    c5._enter()
+    e5.close()
+    c5._leave()
+    done.append(True)
+
+
+t = threading.Thread(target=close_inside_call, daemon=True)
+t.start()
+t.join(20)
+check(done == [True], "close() inside the same thread's call in flight hung")
+c5.close()
 c3 = moek.Context(num_threads=1, ignore_env=True)
 e3 = moek.Experts(c3, wg, wu, wd)
 e3.close()

@@ -317,6 +317,12 @@ for kind, make, builder in cases:
 m16 = mt.MoekMoE.from_qwen3_moe(Qwen3MoeBlock(H, I, E, 4, True).requires_grad_(False), ctx=ctx)
 m16.to(torch.bfloat16)  # moek repacks the bf16 weights: the same as building from a bf16 block
 check(m16.moek_experts is not None and m16.gate.weight.dtype == torch.bfloat16, ".to(bfloat16): not repacked")
+xb = torch.randn(1, 5, H).to(torch.bfloat16)
+check(torch.equal(m16(xb)[0], mt.MoekMoE.from_qwen3_moe(m16._source_view(), ctx=ctx, keep_source=False)(xb)[0]),
+      ".to(bfloat16): y differs from a module built from the bf16 tensors")
+packed = m16.moek_experts
+m16.cpu()
+check(m16.moek_experts is packed, ".cpu() of a CPU module repacked its weights")
 
 # ---------------------------------------------------------------- graphs, strides, ops
 blk = Qwen3MoeBlock(H, I, E, 4, True)

@@ -160,7 +160,7 @@ class Context:
     def __init__(self, num_threads=0, max_isa=None, ignore_env=False, bind=True):
         self.h = C.c_void_p()
         self._gate = threading.Condition()  # guards _calls and _closed; close() waits on it
-        self._calls, self._closed = 0, False
+        self._calls, self._closed = {}, False  # thread id -> calls it has in flight
         self._children = weakref.WeakSet()  # objects made here: destroyed before the context
         self.lib = A.lib()
         if not isinstance(num_threads, (int, np.integer)) or num_threads < 0:
@@ -181,12 +181,15 @@ class Context:
                 if o is not None and not o.h:
                     raise A.MoekError(A.INVALID_ARGUMENT, f"this {type(o).__name__.lstrip('_')} was closed "
                                       "(its close()); create it again")
-            self._calls += 1
+            t = threading.get_ident()
+            self._calls[t] = self._calls.get(t, 0) + 1
 
     def _leave(self):
         with self._gate:
-            self._calls -= 1
-            if self._calls == 0:
+            t = threading.get_ident()
+            self._calls[t] -= 1
+            if not self._calls[t]:
+                del self._calls[t]
                 self._gate.notify_all()
 
     def _call(self, fn, *args, objs=()):
@@ -200,8 +203,11 @@ class Context:
             self._leave()
 
     def _quiesce(self):
-        """Waits until no call is in flight; the caller holds self._gate."""
-        while self._calls:
+        """Waits until no other thread has a call in flight; the caller holds self._gate. The calling thread's
+        own calls are not waited for: a close that runs inside one (a finalizer the garbage collector started
+        there) closes objects that call does not hold, and waiting would never end."""
+        me = threading.get_ident()
+        while any(t != me for t in self._calls):
             self._gate.wait()
 
     @property

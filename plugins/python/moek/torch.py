@@ -347,9 +347,11 @@ class MoekMoE(torch.nn.Module):
         self._point_router_logits()
 
     def _apply(self, fn):
+        kept = getattr(self, "_family", None) is not None and getattr(self, "moek_experts", None) is not None
+        before = {n: (b.data_ptr(), b.dtype) for n, b in self.named_buffers()} if kept else None
         out = super()._apply(fn)
-        if getattr(self, "_family", None) is not None and getattr(self, "moek_experts", None) is not None:
-            self._rebuild()  # new dtypes: moek packs them again
+        if kept and before != {n: (b.data_ptr(), b.dtype) for n, b in self.named_buffers()}:
+            self._rebuild()  # new tensors (.to(dtype)): moek packs them again; .cpu() and the like change none
         return out
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
