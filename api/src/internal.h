@@ -304,10 +304,7 @@ typedef struct moek_placed {
   const char** copies;
   void* replica[MOEK_MAX_NODES];
   size_t replica_bytes[MOEK_MAX_NODES];
-  bool bound;
-  /* one node of a several-node machine: the whole block bound to it (bound
-   * says whether the kernel took the binding) */
-  bool pinned;
+  bool bound; /* the kernel took every binding asked (one node of several: the whole block on it) */
 } moek_placed;
 
 struct moek_experts {

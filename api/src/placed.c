@@ -152,7 +152,6 @@ moek_status moek_place_new(const char* fn, const moek_context* ctx, moek_experts
     /* a context kept to one node of several: its experts live there, whatever
      * node the packing threads or the caller run on (first touch would not
      * say where). A block under a page comes from the heap and stays unbound. */
-    x->placed.pinned = true;
     x->placed.bound = ((uintptr_t)x->block & (PAGE - 1)) == 0 &&
                       moek_numa_bind(x->block, (x->block_bytes + PAGE - 1) & ~(PAGE - 1), ctx->topo.nodes[0].os_index, false);
     return MOEK_SUCCESS;

@@ -196,9 +196,7 @@ class Context:
         """fn(*args) as one call in flight on this context; raises MoekError on a failed status."""
         self._enter(*objs)
         try:
-            st = fn(*args)
-            if st != A.SUCCESS:  # moek_last_error is this thread's: read it before anything else calls moek
-                raise A.MoekError(st, self.lib.moek_last_error().decode(errors="replace"))
+            A.check(fn(*args))  # moek_last_error is this thread's: read before the call counts as done
         finally:
             self._leave()
 

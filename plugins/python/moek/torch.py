@@ -373,7 +373,6 @@ class MoekMoE(torch.nn.Module):
         self.handle = _register(self)
         self._rebuild()
 
-
     # ---------------------------------------------------------- builders
     # Each takes the HF block and, besides ctx: weight_dtype (None: the
     # weights' own; 'f32', 'bf16', 'f16', or quantized at construction:
@@ -381,7 +380,8 @@ class MoekMoE(torch.nn.Module):
     # of 32; Q4: 32 or 128), for the routed and shared experts alike.
 
     @classmethod
-    def from_qwen3_moe(cls, block, ctx=None, norm_topk_prob=None, weight_dtype=None, quant_group=0, keep_source=True, **kw):
+    def from_qwen3_moe(cls, block, ctx=None, norm_topk_prob=None, weight_dtype=None, quant_group=0, keep_source=True,
+                       **kw):
         """Qwen3-MoE / Qwen2-MoE-style and OLMoE blocks: block.gate (Linear E x H, its bias too if it has one),
         block.experts[i].gate_proj / up_proj / down_proj (with their biases, if any), softmax over all
         experts, top_k, renormalized when norm_topk_prob (OLMoE: False).
@@ -395,8 +395,8 @@ class MoekMoE(torch.nn.Module):
         x = _mlp_experts(ctx, list(block.experts), ("gate_proj", "up_proj", "down_proj"), "block.experts",
                          weight_dtype, quant_group)
         m = cls(ctx, r, x, router_weight=block.gate.weight, router_bias=block.gate.bias, **kw)
-        return _kept(m, "qwen3_moe", block, keep_source, dict(norm_topk_prob=norm_topk_prob, weight_dtype=weight_dtype,
-                                                              quant_group=quant_group, **kw))
+        return _kept(m, "qwen3_moe", block, keep_source,
+                     dict(norm_topk_prob=norm_topk_prob, weight_dtype=weight_dtype, quant_group=quant_group, **kw))
 
     from_olmoe = from_qwen3_moe
 
