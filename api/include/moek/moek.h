@@ -35,7 +35,7 @@ extern "C" {
 /* ------------------------------------------------------------------ version */
 
 #define MOEK_VERSION_MAJOR 0
-#define MOEK_VERSION_MINOR 1
+#define MOEK_VERSION_MINOR 5
 #define MOEK_VERSION_PATCH 0
 /* MAJOR*10000 + MINOR*100 + PATCH, comparable with moek_version(). */
 #define MOEK_VERSION \
