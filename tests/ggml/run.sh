@@ -15,6 +15,6 @@ llama=${dirs[0]} ggml_lib=${dirs[1]}/bin
 libdir=$(dirname "$lib")
 mkdir -p "$work"
 ${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -Werror "$src/tests/ggml/test_ggml_moe.c" -I"$llama/ggml/include" \
-  -I"$src/api/include" -L"$ggml_lib" -lggml-base -lggml-cpu -L"$libdir" -lmoek -lm \
+  -I"$src/api/include" -I"$src/kernels/include" -I"$src/tests" -L"$ggml_lib" -lggml-base -lggml-cpu -L"$libdir" -lmoek -lm \
   -Wl,-rpath,"$ggml_lib" -Wl,-rpath,"$libdir" -o "$work/test_ggml_moe"
 "$work/test_ggml_moe"

@@ -16,34 +16,12 @@
  * bound of the float64 layer on ggml's selection: f32 weights 4 gamma(K +
  * 16) S, bf16 weights (both round x and h to bf16) 2^-7 S, S the layer
  * taken with absolute values at every step (SwiGLU slope 1.13). */
-#include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "ggml-cpu.h"
 #include "ggml.h"
-#include "moek/moek.h"
+#include "test_util.h" /* CHECK, test_summary, test_rng: the suites' one harness */
 
-static long passed, failed;
-#define CHECK(c, ...)                                  \
-  do {                                                 \
-    if (c) {                                           \
-      passed++;                                        \
-    } else {                                           \
-      failed++;                                        \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                    \
-      fprintf(stderr, "\n");                           \
-    }                                                  \
-  } while (0)
-
-static uint64_t rng = 23;
-static double uniform(double lo, double hi) {
-  rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-  return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
-}
+static test_rng rng = {23};
+static double uniform(double lo, double hi) { return test_uniform(&rng, lo, hi); }
 
 static double silu(double v) { return v / (1.0 + exp(-v)); }
 
@@ -226,6 +204,5 @@ int main(void) {
       run_case(types[ti], 96, 40, 8, 2, Ts[i]);
       run_case(types[ti], 96, 40, 8, 1, Ts[i]);
     }
-  printf("test_ggml_moe: %ld passed, %ld failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return test_summary("test_ggml_moe");
 }
