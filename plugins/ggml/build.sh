@@ -3,7 +3,7 @@
 # and a libmoek: the plugin's C files with ggml's headers (internal ones
 # included: the backend structs it fills in), linked to that tree's
 # libggml-base and libggml (the registry) and to libmoek, which it finds
-# through its rpath.
+# through its rpath. PLUGIN_CFLAGS adds compiler flags.
 #   usage: build.sh LLAMA_SRC GGML_LIB_DIR LIBMOEK_PATH OUT_DIR
 set -euo pipefail
 llama=$1 ggml_lib=$2 libmoek=$3 out=$4
@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 moek_src=$(cd "$here/../.." && pwd)
 libdir=$(cd "$(dirname "$libmoek")" && pwd)
 mkdir -p "$out"
-${CC:-cc} -O2 -g -std=gnu11 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror -Wno-unused-function \
+${CC:-cc} -O2 -g -std=gnu11 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror -Wno-unused-function ${PLUGIN_CFLAGS:-} \
   -DGGML_BACKEND_SHARED -DGGML_BACKEND_BUILD -DGGML_SHARED -DGGML_BUILD \
   -I"$llama/ggml/include" -I"$llama/ggml/src" -I"$moek_src/api/include" \
   "$here"/ggml_moek.c "$here"/block.c "$here"/buffer.c "$here"/experts.c \

@@ -3,11 +3,13 @@
 # (v0.4.0: ggml 0.23.0, GGML_BACKEND_API_VERSION 2), from the npm package
 # node-llama-cpp@3.21.1, which ships the tree as a git bundle; and ggml built
 # from it (shared ggml-base and ggml-cpu, Release, native flags off so the
-# build is the same on every machine). Everything goes into a cache outside
-# the repository; a second run finds it there. Prints the source directory
-# and the build directory, one a line.
-#   usage: fetch_llama.sh [CACHE_DIR]   (default: $MOEK_CACHE, else ~/.cache/moek)
+# build is the same on every machine); with --llama, libllama too.
+# Everything goes into a cache outside the repository; a second run finds it
+# there. Prints the source directory and the build directory, one a line.
+#   usage: fetch_llama.sh [--llama] [CACHE_DIR]   (default: $MOEK_CACHE, else ~/.cache/moek)
 set -euo pipefail
+with_llama=0
+if [ "${1:-}" = --llama ]; then with_llama=1; shift; fi
 cache=${1:-${MOEK_CACHE:-$HOME/.cache/moek}}
 pkg=node-llama-cpp@3.21.1
 src=$cache/llama.cpp-v0.4.0
@@ -33,6 +35,10 @@ if [ ! -f "$build/.moek-built" ]; then
     -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF >/dev/null
   cmake --build "$build" -j "$(nproc)" --target ggml-base ggml-cpu ggml >/dev/null
   touch "$build/.moek-built"
+fi
+if [ $with_llama = 1 ] && [ ! -f "$build/.moek-built-llama" ]; then
+  cmake --build "$build" -j "$(nproc)" --target llama >/dev/null
+  touch "$build/.moek-built-llama"
 fi
 echo "$src"
 echo "$build"

@@ -19,7 +19,9 @@
 #include "moek/moek.h"
 
 #define MOEK_GGML_NAME "MOEK"
-#define MOEK_GGML_VERSION "0.23.0" /* the ggml this plugin is built for, as ggml_version() spells it */
+#ifndef MOEK_GGML_VERSION /* the ggml this plugin is built for, as ggml_version() spells it (a test builds one for another) */
+#define MOEK_GGML_VERSION "0.23.0"
+#endif
 
 /* What the plugin did, for tests and the per-load log line; read through
  * the reg's proc address "ggml_moek_get_counters". */

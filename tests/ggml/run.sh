@@ -5,15 +5,16 @@
 # libmoek, and run:
 #   subgraph  test_ggml_moe: build_moe_ffn's sub-graph on ggml's CPU backend against moek
 #   backend   test_ggml_backend: libggml-moek (plugins/ggml/build.sh) inside ggml_backend_sched
+#   llama     test_llama_e2e: synthetic qwen3moe GGUFs through libllama, with and without the plugin
 # Exits 77 (skipped, said) without npm.
-#   usage: run.sh MOEK_SOURCE_DIR LIBMOEK_PATH WORK_DIR {subgraph|backend}
+#   usage: run.sh MOEK_SOURCE_DIR LIBMOEK_PATH WORK_DIR {subgraph|backend|llama}
 set -euo pipefail
 src=$1 lib=$2 work=$3 which=$4
 if ! command -v npm >/dev/null; then
   echo "ggml: npm not found: the llama.cpp tree comes from the npm package node-llama-cpp; skipped"
   exit 77
 fi
-mapfile -t dirs < <(bash "$src/plugins/ggml/fetch_llama.sh")
+mapfile -t dirs < <(bash "$src/plugins/ggml/fetch_llama.sh" $([ "$which" = llama ] && echo --llama))
 llama=${dirs[0]} ggml_lib=${dirs[1]}/bin
 libdir=$(dirname "$lib")
 mkdir -p "$work"
@@ -31,5 +32,28 @@ case $which in
     plugin=$(bash "$src/plugins/ggml/build.sh" "$llama" "$ggml_lib" "$lib" "$work/plugin")
     cc_test test_ggml_backend
     "$work/test_ggml_backend" "$plugin" ;;
-  *) echo "run.sh: which test? subgraph or backend, not '$which'" >&2; exit 2 ;;
+  llama)
+    plugin=$(bash "$src/plugins/ggml/build.sh" "$llama" "$ggml_lib" "$lib" "$work/plugin")
+    # two plugins ggml must refuse: one built for another ggml, one whose libmoek is gone
+    other=$(PLUGIN_CFLAGS='-DMOEK_GGML_VERSION="0.0.0"' bash "$src/plugins/ggml/build.sh" "$llama" "$ggml_lib" "$lib" "$work/plugin-other-ggml")
+    rm -rf "$work/gone" && mkdir -p "$work/gone" && cp -P "$libdir"/libmoek.so* "$work/gone/"
+    orphan=$(bash "$src/plugins/ggml/build.sh" "$llama" "$ggml_lib" "$work/gone/libmoek.so" "$work/plugin-no-libmoek")
+    rm -rf "$work/gone"
+    ${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -Werror "$src/plugins/ggml/synth_gguf.c" -I"$llama/ggml/include" \
+      -L"$ggml_lib" -lggml-base -lm -Wl,-rpath,"$ggml_lib" -o "$work/synth_gguf"
+    "$work/synth_gguf" "$work/qwen3moe-f32.gguf" --expert-type f32 --seed 1
+    "$work/synth_gguf" "$work/qwen3moe-q8_0.gguf" --expert-type q8_0 --dense-type q8_0 --seed 2
+    "$work/synth_gguf" "$work/qwen3moe-bf16.gguf" --expert-type bf16 --seed 3
+    "$work/synth_gguf" "$work/qwen3moe-inf.gguf" --expert-type f32 --seed 4 --inf-expert 1
+    ${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -Werror -Wno-unused-function "$src/tests/ggml/test_llama_e2e.c" \
+      -I"$llama/include" -I"$llama/ggml/include" -I"$src/api/include" -I"$src/kernels/include" \
+      -I"$src/kernels/common" -I"$src/tests" -L"$ggml_lib" -lllama -lggml -lggml-base -L"$libdir" -lmoek -lm \
+      -Wl,-rpath,"$ggml_lib" -Wl,-rpath,"$libdir" -o "$work/test_llama_e2e"
+    # no libmoek in this one: it would stand in for the orphan plugin's missing one
+    ${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -Werror "$src/tests/ggml/test_ggml_hostile.c" -I"$llama/include" \
+      -I"$llama/ggml/include" -L"$ggml_lib" -lllama -lggml -lggml-base -ldl -Wl,-rpath,"$ggml_lib" \
+      -o "$work/test_ggml_hostile"
+    "$work/test_ggml_hostile" "$other" "$orphan" "$work/qwen3moe-f32.gguf"
+    "$work/test_llama_e2e" "$plugin" "$work"/qwen3moe-{f32,q8_0,bf16,inf}.gguf ;;
+  *) echo "run.sh: which test? subgraph, backend or llama, not '$which'" >&2; exit 2 ;;
 esac
