@@ -50,6 +50,10 @@ for h in $harnesses; do
     { tail -n 40 "build-fuzz/$h.log"; echo "$h: 0 passed, 1 failed"; exit 1; }
   echo "$h: $(grep -o 'stat::number_of_executed_units: *[0-9]*' "build-fuzz/$h.log" | grep -o '[0-9]*$') inputs, 0 crashes"
 done
+# the llama.cpp plugin's recogniser, against the cached ggml (skipped, said, without npm)
+rc=0
+bash tests/ggml/run.sh "$PWD" "$PWD/build/libmoek.so" "$PWD/build-fuzz/ggml" fuzz 20 || rc=$?
+[ $rc = 0 ] || [ $rc = 77 ] || exit $rc
 
 echo "== valgrind memcheck: test_errors, test_routing, test_hostile, test_layer, test_strides"
 for t in test_errors test_routing test_hostile test_layer test_strides; do

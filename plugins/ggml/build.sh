@@ -14,7 +14,7 @@ mkdir -p "$out"
 ${CC:-cc} -O2 -g -std=gnu11 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror -Wno-unused-function ${PLUGIN_CFLAGS:-} \
   -DGGML_BACKEND_SHARED -DGGML_BACKEND_BUILD -DGGML_SHARED -DGGML_BUILD \
   -I"$llama/ggml/include" -I"$llama/ggml/src" -I"$moek_src/api/include" \
-  "$here"/ggml_moek.c "$here"/block.c "$here"/buffer.c "$here"/experts.c \
+  "$here"/ggml_moek.c "$here"/block.c "$here"/buffer.c "$here"/experts.c "$here"/threads.c -fopenmp \
   -L"$ggml_lib" -lggml-base -lggml -L"$libdir" -lmoek -lpthread \
   -Wl,-rpath,"$libdir" -Wl,-rpath,"$ggml_lib" -Wl,--no-undefined -o "$out/libggml-moek.so"
 echo "$out/libggml-moek.so"

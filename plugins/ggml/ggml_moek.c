@@ -35,6 +35,7 @@ static void get_counters(moek_ggml_counters* out) {
 typedef struct moek_backend {
   moek_context* ctx;  /* runs the blocks, on n_threads threads */
   int n_threads;
+  bool openmp;        /* ctx runs on OpenMP's threads (threads.c) */
   ggml_backend_t cpu; /* runs everything else */
   ggml_backend_set_n_threads_t cpu_set_n_threads;
   bool warned;        /* a failed block is logged once */
@@ -185,10 +186,13 @@ static void set_n_threads(ggml_backend_t backend, int n) {
   if (!is_moek_backend(backend) || n < 1) return;
   moek_backend* mb = backend->context;
   if (mb->cpu_set_n_threads) mb->cpu_set_n_threads(mb->cpu, n);
-  if (n == mb->n_threads && mb->ctx) return;
-  moek_context_desc d = {.struct_size = sizeof d, .num_threads = n};
+  if (n == mb->n_threads) return;
+  if (mb->openmp) { /* read at every call */
+    mb->n_threads = n;
+    return;
+  }
   moek_context* ctx = NULL;
-  if (moek_context_create(&d, &ctx) != MOEK_SUCCESS) {
+  if (moek_ggml_context(false, &n, &ctx) != MOEK_SUCCESS) {
     GGML_LOG_WARN("moek: keeps %d threads: %s\n", mb->n_threads, moek_last_error());
     return;
   }
@@ -207,14 +211,16 @@ static ggml_backend_t backend_init(ggml_backend_dev_t dev, const char* params) {
     GGML_LOG_ERROR("moek: no CPU backend of ggml to run the rest of its splits on\n");
     goto fail;
   }
-  mb->cpu_set_n_threads = (ggml_backend_set_n_threads_t)ggml_backend_reg_get_proc_address(
-      ggml_backend_dev_backend_reg(cpu_dev), "ggml_backend_set_n_threads");
-  moek_context_desc d = {.struct_size = sizeof d, .num_threads = 0};
-  if (moek_context_create(&d, &mb->ctx) != MOEK_SUCCESS) {
+  ggml_backend_reg_t cpu_reg = ggml_backend_dev_backend_reg(cpu_dev);
+  mb->cpu_set_n_threads =
+      (ggml_backend_set_n_threads_t)ggml_backend_reg_get_proc_address(cpu_reg, "ggml_backend_set_n_threads");
+  /* ggml's CPU backend default until llama.cpp sets its -t */
+  mb->n_threads = GGML_DEFAULT_N_THREADS;
+  mb->openmp = moek_ggml_use_openmp(cpu_reg);
+  if (moek_ggml_context(mb->openmp, &mb->n_threads, &mb->ctx) != MOEK_SUCCESS) {
     GGML_LOG_ERROR("moek: %s\n", moek_last_error());
     goto fail;
   }
-  moek_context_get_num_threads(mb->ctx, &mb->n_threads);
   *backend = (struct ggml_backend){.guid = backend_guid(), .iface = backend_iface, .device = dev, .context = mb};
   return backend;
 fail:
@@ -281,21 +287,6 @@ static bool dev_supports_buft(ggml_backend_dev_t dev, ggml_backend_buffer_type_t
   return buft == moek_ggml_buffer_type() || ggml_backend_buft_is_host(buft);
 }
 
-static const struct ggml_backend_device_i dev_iface = {
-    .get_name = dev_name,
-    .get_description = dev_description,
-    .get_memory = dev_memory,
-    .get_type = dev_type,
-    .get_props = dev_props,
-    .init_backend = backend_init,
-    .get_buffer_type = dev_buffer_type,
-    .get_host_buffer_type = NULL,
-    .buffer_from_host_ptr = dev_buffer_from_ptr,
-    .supports_op = dev_supports_op,
-    .supports_buft = dev_supports_buft,
-    .offload_op = NULL,
-};
-
 /* ------------------------------------------------------------------ reg */
 
 static const char* reg_name(ggml_backend_reg_t reg) {
@@ -329,7 +320,24 @@ static struct ggml_backend_reg moek_reg = {
     .context = NULL,
 };
 
-static struct ggml_backend_device moek_device = {.iface = dev_iface, .reg = &moek_reg, .context = NULL};
+static struct ggml_backend_device moek_device = {
+    .iface = {
+        .get_name = dev_name,
+        .get_description = dev_description,
+        .get_memory = dev_memory,
+        .get_type = dev_type,
+        .get_props = dev_props,
+        .init_backend = backend_init,
+        .get_buffer_type = dev_buffer_type,
+        .get_host_buffer_type = NULL,
+        .buffer_from_host_ptr = dev_buffer_from_ptr,
+        .supports_op = dev_supports_op,
+        .supports_buft = dev_supports_buft,
+        .offload_op = NULL,
+    },
+    .reg = &moek_reg,
+    .context = NULL,
+};
 
 ggml_backend_dev_t moek_ggml_device(void) { return &moek_device; }
 

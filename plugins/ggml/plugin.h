@@ -40,6 +40,12 @@ ggml_backend_dev_t moek_ggml_device(void);
 void moek_ggml_count(size_t field_offset, uint64_t n); /* adds n to a field of the counters */
 #define MOEK_GGML_COUNT(field, n) moek_ggml_count(offsetof(moek_ggml_counters, field), (n))
 
+/* ---- threads (threads.c): does moek run on ggml's OpenMP threads, and a
+ * context that does so (openmp: on *threads threads, read at every call)
+ * or that has its own pool of *threads */
+bool moek_ggml_use_openmp(ggml_backend_reg_t cpu_reg);
+moek_status moek_ggml_context(bool openmp, int* threads, moek_context** ctx);
+
 /* ---- buffers (buffer.c): host memory in ggml's own layout, allocated or a
  * window of the model's file mapping */
 ggml_backend_buffer_type_t moek_ggml_buffer_type(void);

@@ -6,8 +6,9 @@
 #   subgraph  test_ggml_moe: build_moe_ffn's sub-graph on ggml's CPU backend against moek
 #   backend   test_ggml_backend: libggml-moek (plugins/ggml/build.sh) inside ggml_backend_sched
 #   llama     test_llama_e2e: synthetic qwen3moe GGUFs through libllama, with and without the plugin
+#   fuzz      fuzz_ggml_block: libFuzzer (clang, ASan + UBSan) over the plugin's recogniser, SECONDS (20)
 # Exits 77 (skipped, said) without npm.
-#   usage: run.sh MOEK_SOURCE_DIR LIBMOEK_PATH WORK_DIR {subgraph|backend|llama}
+#   usage: run.sh MOEK_SOURCE_DIR LIBMOEK_PATH WORK_DIR {subgraph|backend|llama|fuzz} [SECONDS]
 set -euo pipefail
 src=$1 lib=$2 work=$3 which=$4
 if ! command -v npm >/dev/null; then
@@ -16,7 +17,7 @@ if ! command -v npm >/dev/null; then
 fi
 mapfile -t dirs < <(bash "$src/plugins/ggml/fetch_llama.sh" $([ "$which" = llama ] && echo --llama))
 llama=${dirs[0]} ggml_lib=${dirs[1]}/bin
-libdir=$(dirname "$lib")
+libdir=$(cd "$(dirname "$lib")" && pwd)
 mkdir -p "$work"
 cc_test() { # name: tests/ggml/NAME.c against ggml (registry and CPU backend included) and libmoek
   ${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -Werror "$src/tests/ggml/$1.c" -I"$llama/ggml/include" \
@@ -31,7 +32,10 @@ case $which in
   backend)
     plugin=$(bash "$src/plugins/ggml/build.sh" "$llama" "$ggml_lib" "$lib" "$work/plugin")
     cc_test test_ggml_backend
-    "$work/test_ggml_backend" "$plugin" ;;
+    "$work/test_ggml_backend" "$plugin"
+    # this ggml runs its own threadpool, so moek runs its pool; again with moek on OpenMP's threads,
+    # as it does inside llama.cpp's usual (OpenMP) build
+    MOEK_GGML_THREADS=openmp "$work/test_ggml_backend" "$plugin" ;;
   llama)
     plugin=$(bash "$src/plugins/ggml/build.sh" "$llama" "$ggml_lib" "$lib" "$work/plugin")
     # two plugins ggml must refuse: one built for another ggml, one whose libmoek is gone
@@ -55,5 +59,17 @@ case $which in
       -o "$work/test_ggml_hostile"
     "$work/test_ggml_hostile" "$other" "$orphan" "$work/qwen3moe-f32.gguf"
     "$work/test_llama_e2e" "$plugin" "$work"/qwen3moe-{f32,q8_0,bf16,inf}.gguf ;;
-  *) echo "run.sh: which test? subgraph, backend or llama, not '$which'" >&2; exit 2 ;;
+  fuzz)
+    pl=$src/plugins/ggml
+    clang -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fopenmp=libgomp \
+      -I"$llama/ggml/include" -I"$llama/ggml/src" -I"$src/api/include" -I"$pl" -I"$src/tests/fuzz" \
+      -Wno-unused-function "$src/tests/ggml/fuzz_ggml_block.c" "$pl"/ggml_moek.c "$pl"/block.c "$pl"/buffer.c \
+      "$pl"/experts.c "$pl"/threads.c -L"$ggml_lib" -lggml -lggml-base -lggml-cpu -L"$libdir" -lmoek -lgomp -lpthread \
+      -Wl,-rpath,"$ggml_lib" -Wl,-rpath,"$libdir" -o "$work/fuzz_ggml_block"
+    mkdir -p "$work/corpus-ggml_block"
+    cp "$src"/tests/fuzz/corpus/ggml_block/* "$work/corpus-ggml_block/" 2>/dev/null || true
+    (cd "$work" && ./fuzz_ggml_block -max_total_time="${5:-20}" -timeout=20 -print_final_stats=1 corpus-ggml_block \
+      2>fuzz_ggml_block.log) || { tail -n 40 "$work/fuzz_ggml_block.log"; echo "fuzz_ggml_block: 0 passed, 1 failed"; exit 1; }
+    echo "fuzz_ggml_block: $(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/fuzz_ggml_block.log" | grep -o '[0-9]*$') inputs, 0 crashes" ;;
+  *) echo "run.sh: which test? subgraph, backend, llama or fuzz, not '$which'" >&2; exit 2 ;;
 esac

@@ -6,6 +6,10 @@
  * moek takes the type), and runs the graph through ggml_backend_sched
  * twice: with [moek, CPU] and with [CPU] alone.
  *
+ * Families: qwen3moe (also mixtral's routing), olmoe, deepseek2 (sigmoid,
+ * selection bias, groups, scaling, a shared expert added to the routed
+ * sum) and gpt-oss (router bias, expert biases, SwiGLU-OAI, MXFP4).
+ *
  * Checks, per case:
  *  - placement: the expert MUL_MAT_IDs are assigned to the moek backend
  *    exactly when their weights are in its buffer; the norm and the
@@ -36,12 +40,20 @@ static void (*get_counters)(moek_ggml_counters*);
 
 enum twist { PLAIN, EXTRA_READER, EVAL_CALLBACK };
 
+/* the routing and extras of each family, as build_moe_ffn and the models' graphs make them */
+enum family {
+  QWEN3,    /* softmax, renormalized top-k (also mixtral: llama with experts) */
+  OLMOE,    /* softmax, top-k not renormalized */
+  GPT_OSS,  /* router bias, softmax over the k selected logits; expert biases (ADD_ID), SwiGLU-OAI */
+  DEEPSEEK2 /* sigmoid, selection bias, 4 groups of which 2 eligible, renormalized, scaled 2.5; a shared expert */
+};
+
 typedef struct moe_case {
   const char* name;
   enum ggml_type wtype;
   int H, I, E, k, T;
   bool merged;         /* one gate_up_exps tensor, as newer GGUFs have it */
-  bool oai;            /* gpt-oss: biases (ADD_ID), SwiGLU-OAI, router bias, softmax over the selected logits */
+  enum family family;
   enum twist twist;
 } moe_case;
 
@@ -120,8 +132,14 @@ static void run_case(const moe_case* c) {
   down = ggml_new_tensor_3d(ctx_x, c->wtype, I, H, E);
   struct ggml_tensor* norm_w = ggml_new_tensor_1d(ctx_w, GGML_TYPE_F32, H);
   struct ggml_tensor* gate_inp = ggml_new_tensor_2d(ctx_w, GGML_TYPE_F32, H, E);
-  struct ggml_tensor* gate_inp_b = c->oai ? ggml_new_tensor_1d(ctx_w, GGML_TYPE_F32, E) : NULL;
-  if (c->oai) {
+  struct ggml_tensor* gate_inp_b = (c->family == GPT_OSS) ? ggml_new_tensor_1d(ctx_w, GGML_TYPE_F32, E) : NULL;
+  struct ggml_tensor *sel_bias = NULL, *sh_gate = NULL, *sh_up = NULL, *sh_down = NULL;
+  if (c->family == DEEPSEEK2) {
+    sel_bias = ggml_new_tensor_1d(ctx_w, GGML_TYPE_F32, E);
+    sh_gate = ggml_new_tensor_2d(ctx_w, GGML_TYPE_F32, H, I), sh_up = ggml_new_tensor_2d(ctx_w, GGML_TYPE_F32, H, I);
+    sh_down = ggml_new_tensor_2d(ctx_w, GGML_TYPE_F32, I, H);
+  }
+  if ((c->family == GPT_OSS)) {
     if (c->merged)
       bgu = ggml_new_tensor_2d(ctx_w, GGML_TYPE_F32, 2 * I, E);
     else
@@ -135,11 +153,16 @@ static void run_case(const moe_case* c) {
   ggml_backend_buffer_set_usage(xbuf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
   ggml_backend_buffer_set_usage(wbuf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
   float* v = malloc(sizeof(float) * (size_t)E * 2 * I * H);
-  struct ggml_tensor* fills[] = {gate, up, gate_up, down, norm_w, gate_inp, gate_inp_b, bg, bu, bgu, bd};
+  struct ggml_tensor* fills[] = {gate,       up,       gate_up, down,    norm_w, gate_inp, gate_inp_b, bg, bu, bgu, bd,
+                                 sel_bias, sh_gate, sh_up, sh_down};
   for (size_t i = 0; i < sizeof fills / sizeof fills[0]; i++) {
     struct ggml_tensor* t = fills[i];
     if (!t) continue;
-    const double s = t == norm_w ? 0 : t->ne[1] == 1 || ggml_n_dims(t) == 2 ? 0.5 : 2.0 / sqrt((double)t->ne[0]);
+    const bool dense = t == sh_gate || t == sh_up || t == sh_down;
+    const double s = t == norm_w             ? 0
+                     : t == sel_bias          ? 0.05
+                     : dense || ggml_n_dims(t) == 3 ? 2.0 / sqrt((double)t->ne[0])
+                                                    : 0.5;
     for (int64_t j = 0; j < ggml_nelements(t); j++) v[j] = t == norm_w ? 1.0f + frand(0.25) : frand(s);
     set_values(t, v);
   }
@@ -158,17 +181,33 @@ static void run_case(const moe_case* c) {
     ggml_set_output(cur);
     struct ggml_tensor* logits = ggml_mul_mat(ctx, gate_inp, cur);
     if (gate_inp_b) logits = ggml_add(ctx, logits, gate_inp_b);
-    struct ggml_tensor* probs = c->oai ? logits : ggml_soft_max(ctx, logits);
-    struct ggml_tensor* selected = ggml_argsort_top_k(ctx, probs, k);
+    struct ggml_tensor* probs = c->family == GPT_OSS     ? logits
+                                : c->family == DEEPSEEK2 ? ggml_sigmoid(ctx, logits)
+                                                         : ggml_soft_max(ctx, logits);
+    struct ggml_tensor* sel = probs;
+    if (c->family == DEEPSEEK2) { /* selection bias, then the 2 best of 4 groups (by their top-2 sums) */
+      sel = ggml_add(ctx, probs, sel_bias);
+      const int G = 4, per = E / G;
+      struct ggml_tensor* groups = ggml_reshape_3d(ctx, sel, per, G, T);
+      struct ggml_tensor* gs = ggml_argsort_top_k(ctx, groups, 2);
+      gs = ggml_get_rows(ctx, ggml_reshape_4d(ctx, groups, 1, per, G, T), gs);
+      gs = ggml_sum_rows(ctx, ggml_reshape_3d(ctx, gs, 2, G, T));
+      gs = ggml_reshape_2d(ctx, gs, G, T);
+      struct ggml_tensor* keep = ggml_argsort_top_k(ctx, gs, 2);
+      struct ggml_tensor* kept = ggml_get_rows(ctx, groups, keep);
+      sel = ggml_reshape_2d(ctx, ggml_set_rows(ctx, ggml_fill(ctx, groups, -INFINITY), kept, keep), E, T);
+    }
+    struct ggml_tensor* selected = ggml_argsort_top_k(ctx, sel, k);
     ggml_set_output(selected);
     struct ggml_tensor* weights = ggml_get_rows(ctx, ggml_reshape_3d(ctx, probs, 1, E, T), selected);
-    if (c->oai) { /* LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX_WEIGHT */
+    if (c->family == GPT_OSS) { /* LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX_WEIGHT */
       weights = ggml_reshape_3d(ctx, ggml_soft_max(ctx, ggml_reshape_2d(ctx, weights, k, T)), 1, k, T);
-    } else { /* norm_w */
+    } else if (c->family != OLMOE) { /* norm_w */
       weights = ggml_reshape_2d(ctx, weights, k, T);
       struct ggml_tensor* sum = ggml_clamp(ctx, ggml_sum_rows(ctx, weights), 6.103515625e-5f, INFINITY);
       weights = ggml_reshape_3d(ctx, ggml_div(ctx, weights, sum), 1, k, T);
     }
+    if (c->family == DEEPSEEK2) weights = ggml_scale(ctx, weights, 2.5f);
     ggml_set_output(weights);
     struct ggml_cgraph* gf = ggml_new_graph(ctx);
     ggml_build_forward_expand(gf, weights);
@@ -185,7 +224,7 @@ static void run_case(const moe_case* c) {
       g = ggml_mul_mat_id(ctx, gate, x3, selected);
       if (bg) g = ggml_add_id(ctx, g, bg, selected);
     }
-    struct ggml_tensor* act = c->oai ? ggml_swiglu_oai(ctx, g, u, 1.702f, 7.0f) : ggml_swiglu_split(ctx, g, u);
+    struct ggml_tensor* act = (c->family == GPT_OSS) ? ggml_swiglu_oai(ctx, g, u, 1.702f, 7.0f) : ggml_swiglu_split(ctx, g, u);
     struct ggml_tensor* experts = ggml_mul_mat_id(ctx, down, act, selected);
     if (bd) experts = ggml_add_id(ctx, experts, bd, selected);
     experts = ggml_mul(ctx, experts, weights);
@@ -202,7 +241,12 @@ static void run_case(const moe_case* c) {
     }
     if (k == 1) moe_out = ggml_cont(ctx, moe_out);
     ggml_set_output(moe_out);
-    struct ggml_tensor* out = ggml_add(ctx, moe_out, inp); /* the residual */
+    struct ggml_tensor* ffn_out = moe_out;
+    if (c->family == DEEPSEEK2) { /* the shared expert, a dense FFN on the CPU backend, added to the routed sum */
+      struct ggml_tensor* sh = ggml_swiglu_split(ctx, ggml_mul_mat(ctx, sh_gate, cur), ggml_mul_mat(ctx, sh_up, cur));
+      ffn_out = ggml_add(ctx, moe_out, ggml_mul_mat(ctx, sh_down, sh));
+    }
+    struct ggml_tensor* out = ggml_add(ctx, ffn_out, inp); /* the residual */
     ggml_set_output(out);
     ggml_build_forward_expand(gf, out);
     struct ggml_tensor* extra = NULL;
@@ -252,7 +296,7 @@ static void run_case(const moe_case* c) {
           c->name);
 
   /* the float64 layer on ggml's routing */
-  ref_model m = {.E = E, .H = H, .I = I, .act = c->oai ? MOEK_ACT_SWIGLU_OAI : MOEK_ACT_SWIGLU,
+  ref_model m = {.E = E, .H = H, .I = I, .act = (c->family == GPT_OSS) ? MOEK_ACT_SWIGLU_OAI : MOEK_ACT_SWIGLU,
                  .alpha = 1.702, .beta = 1, .limit = 7,
                  .bf16_ops = c->wtype == GGML_TYPE_BF16 || c->wtype == GGML_TYPE_F16,
                  .qact = c->wtype == GGML_TYPE_Q8_0 || c->wtype == GGML_TYPE_Q4_0 || c->wtype == GGML_TYPE_MXFP4 ||
@@ -272,7 +316,7 @@ static void run_case(const moe_case* c) {
   }
   m.wd = get_values(down);
   double* bgu_v = NULL;
-  if (c->oai) {
+  if ((c->family == GPT_OSS)) {
     if (c->merged) {
       bgu_v = get_values(bgu);
       m.bg = malloc(sizeof(double) * (size_t)E * I), m.bu = malloc(sizeof(double) * (size_t)E * I);
@@ -330,26 +374,31 @@ int main(int argc, char** argv) {
 
   const moe_case cases[] = {
       /* Qwen3-MoE: softmax, renormalized top-k, separate gate and up, SwiGLU */
-      {"qwen3moe", GGML_TYPE_F32, 96, 64, 8, 2, 1, false, false, PLAIN},
-      {"qwen3moe", GGML_TYPE_F32, 96, 64, 8, 2, 37, false, false, PLAIN},
-      {"qwen3moe", GGML_TYPE_BF16, 96, 64, 8, 2, 3, false, false, PLAIN},
-      {"qwen3moe", GGML_TYPE_BF16, 96, 64, 8, 1, 37, false, false, PLAIN},
-      {"qwen3moe", GGML_TYPE_F16, 96, 64, 8, 2, 37, false, false, PLAIN},
-      {"qwen3moe", GGML_TYPE_Q8_0, 96, 64, 8, 2, 1, false, false, PLAIN},
-      {"qwen3moe", GGML_TYPE_Q8_0, 96, 64, 8, 4, 512, false, false, PLAIN},
-      {"qwen3moe", GGML_TYPE_Q4_0, 96, 64, 8, 2, 3, false, false, PLAIN},
-      {"qwen3moe", GGML_TYPE_Q4_0, 96, 64, 8, 1, 37, false, false, PLAIN},
-      {"qwen3moe merged gate_up", GGML_TYPE_BF16, 96, 64, 8, 2, 37, true, false, PLAIN},
-      {"qwen3moe merged gate_up", GGML_TYPE_Q8_0, 96, 64, 8, 2, 3, true, false, PLAIN},
+      {"qwen3moe", GGML_TYPE_F32, 96, 64, 8, 2, 1, false, QWEN3, PLAIN},
+      {"qwen3moe", GGML_TYPE_F32, 96, 64, 8, 2, 37, false, QWEN3, PLAIN},
+      {"qwen3moe", GGML_TYPE_BF16, 96, 64, 8, 2, 3, false, QWEN3, PLAIN},
+      {"qwen3moe", GGML_TYPE_BF16, 96, 64, 8, 1, 37, false, QWEN3, PLAIN},
+      {"qwen3moe", GGML_TYPE_F16, 96, 64, 8, 2, 37, false, QWEN3, PLAIN},
+      {"qwen3moe", GGML_TYPE_Q8_0, 96, 64, 8, 2, 1, false, QWEN3, PLAIN},
+      {"qwen3moe", GGML_TYPE_Q8_0, 96, 64, 8, 4, 512, false, QWEN3, PLAIN},
+      {"qwen3moe", GGML_TYPE_Q4_0, 96, 64, 8, 2, 3, false, QWEN3, PLAIN},
+      {"qwen3moe", GGML_TYPE_Q4_0, 96, 64, 8, 1, 37, false, QWEN3, PLAIN},
+      {"qwen3moe merged gate_up", GGML_TYPE_BF16, 96, 64, 8, 2, 37, true, QWEN3, PLAIN},
+      {"qwen3moe merged gate_up", GGML_TYPE_Q8_0, 96, 64, 8, 2, 3, true, QWEN3, PLAIN},
+      /* OLMoE: top-k weights as they are */
+      {"olmoe", GGML_TYPE_BF16, 96, 64, 16, 4, 37, false, OLMOE, PLAIN},
+      /* DeepSeek-V2/V3: sigmoid, selection bias, groups, scaling, a shared expert beside */
+      {"deepseek2 + shared expert", GGML_TYPE_Q8_0, 96, 64, 16, 4, 37, false, DEEPSEEK2, PLAIN},
+      {"deepseek2 + shared expert", GGML_TYPE_BF16, 96, 64, 16, 2, 1, false, DEEPSEEK2, PLAIN},
       /* gpt-oss: biases, the clamped SwiGLU, MXFP4 */
-      {"gpt-oss", GGML_TYPE_MXFP4, 96, 64, 8, 4, 1, false, true, PLAIN},
-      {"gpt-oss", GGML_TYPE_MXFP4, 96, 64, 8, 4, 37, false, true, PLAIN},
-      {"gpt-oss", GGML_TYPE_BF16, 96, 64, 8, 2, 3, false, true, PLAIN},
-      {"gpt-oss merged gate_up", GGML_TYPE_MXFP4, 96, 64, 8, 2, 37, true, true, PLAIN},
+      {"gpt-oss", GGML_TYPE_MXFP4, 96, 64, 8, 4, 1, false, GPT_OSS, PLAIN},
+      {"gpt-oss", GGML_TYPE_MXFP4, 96, 64, 8, 4, 37, false, GPT_OSS, PLAIN},
+      {"gpt-oss", GGML_TYPE_BF16, 96, 64, 8, 2, 3, false, GPT_OSS, PLAIN},
+      {"gpt-oss merged gate_up", GGML_TYPE_MXFP4, 96, 64, 8, 2, 37, true, GPT_OSS, PLAIN},
       /* what moek must leave to ggml */
-      {"type moek does not run (Q5_0)", GGML_TYPE_Q5_0, 96, 64, 8, 2, 3, false, false, PLAIN},
-      {"an intermediate read elsewhere", GGML_TYPE_Q8_0, 96, 64, 8, 2, 3, false, false, EXTRA_READER},
-      {"an eval callback", GGML_TYPE_BF16, 96, 64, 8, 2, 3, false, false, EVAL_CALLBACK},
+      {"type moek does not run (Q5_0)", GGML_TYPE_Q5_0, 96, 64, 8, 2, 3, false, QWEN3, PLAIN},
+      {"an intermediate read elsewhere", GGML_TYPE_Q8_0, 96, 64, 8, 2, 3, false, QWEN3, EXTRA_READER},
+      {"an eval callback", GGML_TYPE_BF16, 96, 64, 8, 2, 3, false, QWEN3, EVAL_CALLBACK},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
 
