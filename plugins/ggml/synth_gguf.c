@@ -6,12 +6,15 @@
  * ids are fed directly. Tensors are generated and written one at a time
  * after the metadata, so a model larger than memory can be written.
  *
- *   synth_gguf OUT.gguf [--arch qwen3moe] [--layers N] [--embd H] [--ff I]
+ *   synth_gguf OUT.gguf [--arch qwen3moe|gpt-oss] [--layers N] [--embd H] [--ff I]
  *              [--experts E] [--used K] [--heads NH] [--heads-kv NKV]
  *              [--head-dim D] [--vocab V] [--ctx C] [--expert-type T]
  *              [--dense-type T] [--seed S] [--inf-expert L]
  *
  * Types: f32 f16 bf16 q8_0 q4_0 mxfp4 (and any ggml type name, e.g. q4_K).
+ * gpt-oss adds what its graph reads: the post-attention norm, attention
+ * sinks and output bias, the router bias and the experts' biases (f32),
+ * and a sliding window of 128 on every other layer.
  * --inf-expert L puts one +Inf into layer L's last expert (a model whose
  * experts moek must refuse). */
 #include <math.h>
@@ -55,7 +58,7 @@ typedef struct plan {
   char name[96];
   enum ggml_type type;
   int64_t ne[3];
-  int kind; /* 0: weight, scale 1/sqrt(ne0); 1: norm (1 +- 0.1) */
+  int kind; /* 0: weight, scale 1/sqrt(ne0); 1: norm (1 +- 0.1); 2: bias (+- 0.1) */
   int layer, expert_tensor;
 } plan;
 
@@ -100,13 +103,14 @@ int main(int argc, char** argv) {
       return usage();
     }
   }
-  if (strcmp(o.arch, "qwen3moe")) {
-    fprintf(stderr, "synth_gguf: --arch %s: only qwen3moe is written so far\n", o.arch);
+  const bool oss = !strcmp(o.arch, "gpt-oss");
+  if (!oss && strcmp(o.arch, "qwen3moe")) {
+    fprintf(stderr, "synth_gguf: --arch %s: qwen3moe or gpt-oss\n", o.arch);
     return 2;
   }
   const int H = o.embd, I = o.ff, E = o.experts, D = o.head_dim, V = o.vocab;
   const enum ggml_type dt = o.dense_type, xt = o.expert_type;
-  plan* p = calloc((size_t)o.layers * 16 + 8, sizeof *p);
+  plan* p = calloc((size_t)o.layers * 24 + 8, sizeof *p);
   int n = 0;
   n = add(p, n, dt, 0, -1, 0, H, V, 1, "token_embd.weight", 0);
   n = add(p, n, GGML_TYPE_F32, 1, -1, 0, H, 1, 1, "output_norm.weight", 0);
@@ -117,13 +121,25 @@ int main(int argc, char** argv) {
     n = add(p, n, dt, 0, l, 0, H, (int64_t)o.heads_kv * D, 1, "blk.%d.attn_k.weight", l);
     n = add(p, n, dt, 0, l, 0, H, (int64_t)o.heads_kv * D, 1, "blk.%d.attn_v.weight", l);
     n = add(p, n, dt, 0, l, 0, (int64_t)o.heads * D, H, 1, "blk.%d.attn_output.weight", l);
-    n = add(p, n, GGML_TYPE_F32, 1, l, 0, D, 1, 1, "blk.%d.attn_q_norm.weight", l);
-    n = add(p, n, GGML_TYPE_F32, 1, l, 0, D, 1, 1, "blk.%d.attn_k_norm.weight", l);
-    n = add(p, n, GGML_TYPE_F32, 1, l, 0, H, 1, 1, "blk.%d.ffn_norm.weight", l);
+    if (oss) {
+      n = add(p, n, GGML_TYPE_F32, 2, l, 0, H, 1, 1, "blk.%d.attn_output.bias", l);
+      n = add(p, n, GGML_TYPE_F32, 2, l, 0, o.heads, 1, 1, "blk.%d.attn_sinks.weight", l);
+      n = add(p, n, GGML_TYPE_F32, 1, l, 0, H, 1, 1, "blk.%d.post_attention_norm.weight", l);
+    } else {
+      n = add(p, n, GGML_TYPE_F32, 1, l, 0, D, 1, 1, "blk.%d.attn_q_norm.weight", l);
+      n = add(p, n, GGML_TYPE_F32, 1, l, 0, D, 1, 1, "blk.%d.attn_k_norm.weight", l);
+      n = add(p, n, GGML_TYPE_F32, 1, l, 0, H, 1, 1, "blk.%d.ffn_norm.weight", l);
+    }
     n = add(p, n, GGML_TYPE_F32, 0, l, 0, H, E, 1, "blk.%d.ffn_gate_inp.weight", l);
     n = add(p, n, xt, 0, l, 1, H, I, E, "blk.%d.ffn_gate_exps.weight", l);
     n = add(p, n, xt, 0, l, 1, H, I, E, "blk.%d.ffn_up_exps.weight", l);
     n = add(p, n, xt, 0, l, 1, I, H, E, "blk.%d.ffn_down_exps.weight", l);
+    if (oss) {
+      n = add(p, n, GGML_TYPE_F32, 2, l, 0, E, 1, 1, "blk.%d.ffn_gate_inp.bias", l);
+      n = add(p, n, GGML_TYPE_F32, 2, l, 0, I, E, 1, "blk.%d.ffn_gate_exps.bias", l);
+      n = add(p, n, GGML_TYPE_F32, 2, l, 0, I, E, 1, "blk.%d.ffn_up_exps.bias", l);
+      n = add(p, n, GGML_TYPE_F32, 2, l, 0, H, E, 1, "blk.%d.ffn_down_exps.bias", l);
+    }
   }
   for (int i = 0; i < n; i++)
     if (p[i].ne[0] % ggml_blck_size(p[i].type)) {
@@ -152,6 +168,7 @@ int main(int argc, char** argv) {
   gguf_set_val_f32(g, KEY("attention.layer_norm_rms_epsilon"), 1e-6f);
   gguf_set_val_f32(g, KEY("rope.freq_base"), 1000000.0f);
   gguf_set_val_u32(g, KEY("vocab_size"), (uint32_t)V);
+  if (oss) gguf_set_val_u32(g, KEY("attention.sliding_window"), 128);
   gguf_set_val_str(g, "tokenizer.ggml.model", "none");
 #undef KEY
   struct ggml_init_params ip = {ggml_tensor_overhead() * (size_t)(n + 1), NULL, true};
@@ -175,7 +192,7 @@ int main(int argc, char** argv) {
     const int64_t cols = p[i].ne[0], rows = p[i].ne[1];
     float* v = malloc(sizeof(float) * (size_t)(cols * rows));
     void* q = malloc(ggml_row_size(p[i].type, cols) * (size_t)rows);
-    const double s = p[i].kind == 1 ? 0.1 : 1.0 / sqrt((double)cols);
+    const double s = p[i].kind ? 0.1 : 1.0 / sqrt((double)cols);
     for (int64_t m = 0; m < p[i].ne[2]; m++) {
       for (int64_t j = 0; j < cols * rows; j++) v[j] = (float)((p[i].kind == 1 ? 1.0 : 0.0) + s * next_uniform());
       if (p[i].expert_tensor && p[i].layer == o.inf_expert && m == p[i].ne[2] - 1) v[0] = INFINITY;

@@ -1,6 +1,6 @@
 /* libggml-moek end to end through libllama (the pinned llama.cpp v0.4.0):
- * synthetic qwen3moe GGUFs (plugins/ggml/synth_gguf.c: random weights in
- * the real layout, tokenizer "none") are evaluated through llama's C API
+ * synthetic qwen3moe and gpt-oss GGUFs (plugins/ggml/synth_gguf.c: random
+ * weights in the real layout, tokenizer "none") are evaluated through llama's C API
  * without the plugin, then with it (ggml_backend_load, as GGML_BACKEND_PATH
  * does in llama.cpp's tools): a 37-token prompt in one batch, then two
  * single-token steps, logits for every token.
@@ -23,7 +23,8 @@
  *    refuses at run time; those then run on ggml's CPU backend too.)
  *
  * usage: test_llama_e2e PLUGIN MODEL...
- * (the models: qwen3moe GGUFs; a name containing "inf" is the Inf model) */
+ * (the models: qwen3moe or gpt-oss GGUFs; a name containing "inf" is the
+ * Inf model) */
 #include "forward_ref.h"
 #include "ggml-backend.h"
 #include "gguf.h"
@@ -70,11 +71,22 @@ static double* dequantized(struct ggml_tensor* t) {
   return d;
 }
 
-static int read_model(const char* path, layer_ref* layers, int max_layers) {
+/* a tensor of the model as doubles, or NULL if it has none of that name */
+static double* tensor_values(struct ggml_context* ctx, const char* fmt, int layer) {
+  char name[64];
+  snprintf(name, sizeof name, fmt, layer);
+  struct ggml_tensor* t = ggml_get_tensor(ctx, name);
+  return t ? dequantized(t) : NULL;
+}
+
+/* the layers' experts; *oss: the model is gpt-oss (biases, SwiGLU-OAI) */
+static int read_model(const char* path, layer_ref* layers, int max_layers, bool* oss) {
   struct ggml_context* ctx = NULL;
   struct gguf_init_params ip = {.no_alloc = false, .ctx = &ctx};
   struct gguf_context* g = gguf_init_from_file(path, ip);
   if (!g) return 0;
+  const int64_t arch = gguf_find_key(g, "general.architecture");
+  *oss = arch >= 0 && !strcmp(gguf_get_val_str(g, arch), "gpt-oss");
   int n = 0;
   char name[64];
   for (; n < max_layers; n++) {
@@ -87,10 +99,14 @@ static int read_model(const char* path, layer_ref* layers, int max_layers) {
     struct ggml_tensor* down = ggml_get_tensor(ctx, name);
     const enum ggml_type t = gate->type;
     layers[n].m = (ref_model){.E = (int)gate->ne[2], .H = (int)gate->ne[0], .I = (int)gate->ne[1],
-                              .act = MOEK_ACT_SWIGLU,
+                              .act = *oss ? MOEK_ACT_SWIGLU_OAI : MOEK_ACT_SWIGLU,
+                              .alpha = 1.702, .beta = 1, .limit = 7, /* gpt-oss's, as build_moe_ffn passes them */
                               .bf16_ops = t == GGML_TYPE_BF16 || t == GGML_TYPE_F16,
                               .qact = t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0 || t == GGML_TYPE_MXFP4,
-                              .wg = dequantized(gate), .wu = dequantized(up), .wd = dequantized(down)};
+                              .wg = dequantized(gate), .wu = dequantized(up), .wd = dequantized(down),
+                              .bg = tensor_values(ctx, "blk.%d.ffn_gate_exps.bias", n),
+                              .bu = tensor_values(ctx, "blk.%d.ffn_up_exps.bias", n),
+                              .bd = tensor_values(ctx, "blk.%d.ffn_down_exps.bias", n)};
   }
   gguf_free(g);
   ggml_free(ctx);
@@ -102,6 +118,7 @@ static int read_model(const char* path, layer_ref* layers, int max_layers) {
 typedef struct watch {
   layer_ref* layers;
   int n_layers;
+  const char *x_name, *w_name; /* what the family names the block's input and its routing weights */
   int k;
   double worst;       /* the largest error / bound over every layer seen */
   int layers_seen;
@@ -149,11 +166,11 @@ static void check_layer(watch* w, int l) {
 static bool on_node(struct ggml_tensor* t, bool ask, void* user) {
   watch* w = user;
   int l;
-  const bool wanted = named(t, "ffn_norm", &l) || named(t, "ffn_moe_topk", &l) ||
-                      named(t, "ffn_moe_weights_norm", &l) || named(t, "ffn_moe_out", &l);
+  const bool wanted = named(t, w->x_name, &l) || named(t, "ffn_moe_topk", &l) || named(t, w->w_name, &l) ||
+                      named(t, "ffn_moe_out", &l);
   if (ask) return wanted;
   if (!wanted) return true;
-  if (named(t, "ffn_norm", &l)) {
+  if (named(t, w->x_name, &l)) {
     w->H = t->ne[0], w->T = t->ne[1];
     w->x = realloc(w->x, sizeof(float) * (size_t)(w->T * w->H));
     for (int64_t r = 0; r < w->T; r++)
@@ -162,10 +179,11 @@ static bool on_node(struct ggml_tensor* t, bool ask, void* user) {
     w->ids = realloc(w->ids, sizeof(int32_t) * (size_t)(w->T * w->k));
     for (int64_t r = 0; r < w->T; r++)
       ggml_backend_tensor_get(t, w->ids + r * w->k, (size_t)r * t->nb[1], sizeof(int32_t) * (size_t)w->k);
-  } else if (named(t, "ffn_moe_weights_norm", &l)) {
+  } else if (named(t, w->w_name, &l)) { /* [k, T] or [1, k, T] */
+    const size_t token_stride = t->ne[0] == 1 ? t->nb[2] : t->nb[1];
     w->w = realloc(w->w, sizeof(float) * (size_t)(w->T * w->k));
     for (int64_t r = 0; r < w->T; r++)
-      ggml_backend_tensor_get(t, w->w + r * w->k, (size_t)r * t->nb[1], sizeof(float) * (size_t)w->k);
+      ggml_backend_tensor_get(t, w->w + r * w->k, (size_t)r * token_stride, sizeof(float) * (size_t)w->k);
   } else {
     w->y = realloc(w->y, sizeof(float) * (size_t)(w->T * w->H));
     for (int64_t r = 0; r < w->T; r++)
@@ -240,10 +258,12 @@ int main(int argc, char** argv) {
     for (int i = 0; i < n_models; i++) {
       const char* path = argv[2 + i];
       const bool inf = strstr(path, "inf") != NULL;
-      const int n_layers = read_model(path, layers, 8);
+      bool oss = false;
+      const int n_layers = read_model(path, layers, 8, &oss);
       CHECK(n_layers > 0, "%s: cannot read its experts", path);
       watch w = {.layers = layers, .n_layers = n_layers, .k = 2, .inf_layer = inf ? n_layers - 1 : -1,
-                 .inf_expert = layers[0].m.E - 1};
+                 .inf_expert = layers[0].m.E - 1, .x_name = oss ? "attn_post_norm" : "ffn_norm",
+                 .w_name = oss ? "ffn_moe_weights_softmax" : "ffn_moe_weights_norm"};
       moek_ggml_counters before = {0}, after = {0};
       if (get_counters) get_counters(&before);
       const size_t at = log_len;
@@ -263,7 +283,9 @@ int main(int argc, char** argv) {
       CHECK(w.inf_tokens_nonfinite == w.inf_tokens && (!inf || w.inf_tokens > 0),
             "%s: %d of %d tokens routed to the Inf expert have a non-finite output", path, w.inf_tokens_nonfinite,
             w.inf_tokens);
-      for (int l = 0; l < n_layers; l++) free(layers[l].m.wg), free(layers[l].m.wu), free(layers[l].m.wd);
+      for (int l = 0; l < n_layers; l++)
+        free(layers[l].m.wg), free(layers[l].m.wu), free(layers[l].m.wd), free(layers[l].m.bg), free(layers[l].m.bu),
+            free(layers[l].m.bd);
       if (pass == 0) {
         base[i] = logits, base_w[i] = w;
         printf("%-40s without moek: MoE outputs at %.3f of the bound at worst\n", path, w.worst);
