@@ -192,7 +192,10 @@ static inline void moek_qsource_codes(const moek_qsource* s, size_t k0, size_t n
                                       uint32_t flags, int8_t* out) {
   if (moek_qsource_prequantized(s)) {
     const int8_t* row = (const int8_t*)s->row + (ptrdiff_t)k0 * s->stride;
-    for (size_t i = 0; i < n; i++) out[i] = row[(ptrdiff_t)i * s->stride];
+    if (s->stride == 1) /* an imported blob's rows: the codes as they lie */
+      memcpy(out, row, n);
+    else
+      for (size_t i = 0; i < n; i++) out[i] = row[(ptrdiff_t)i * s->stride];
     return;
   }
   float v[64]; /* in chunks, so the code loop runs over contiguous f32 */

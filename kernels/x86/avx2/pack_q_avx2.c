@@ -83,14 +83,18 @@ static void pack_group(const moek_pack_params* p, const moek_qsource* s[16], uin
       int8_t ca[32], cb[32];
       slot_block_codes(p, s[j], qa, k0 + kb, nb, ca);
       slot_block_codes(p, s[j + 8], qb, k0 + kb, nb, cb);
-      for (size_t st = 0; st < 8; st++)
-        for (size_t i = 0; i < 4; i++) {
-          const int8_t a = ca[st * 4 + i], c = cb[st * 4 + i];
-          if (q4)
-            blocks[b * 256 + st * 32 + 4 * j + i] = (uint8_t)((uint32_t)a | (uint32_t)c << 4);
-          else
-            blocks[b * 512 + st * 64 + 4 * j + i] = (uint8_t)a, blocks[b * 512 + st * 64 + 32 + 4 * j + i] = (uint8_t)c;
+      /* each step's 4 codes of slot j land 4 bytes wide at 4 j: whole words,
+       * not bytes (the pack of an imported layer is this loop) */
+      if (q4) {
+        uint8_t both[32];
+        for (size_t m = 0; m < 32; m++) both[m] = (uint8_t)((uint32_t)(uint8_t)ca[m] | (uint32_t)cb[m] << 4);
+        for (size_t st = 0; st < 8; st++) memcpy(blocks + b * 256 + st * 32 + 4 * j, both + st * 4, 4);
+      } else {
+        for (size_t st = 0; st < 8; st++) {
+          memcpy(blocks + b * 512 + st * 64 + 4 * j, ca + st * 4, 4);
+          memcpy(blocks + b * 512 + st * 64 + 32 + 4 * j, cb + st * 4, 4);
         }
+      }
     }
   }
 }
