@@ -6,12 +6,20 @@
  * ids are fed directly. Tensors are generated and written one at a time
  * after the metadata, so a model larger than memory can be written.
  *
- *   synth_gguf OUT.gguf [--arch qwen3moe|gpt-oss] [--layers N] [--embd H] [--ff I]
+ *   synth_gguf OUT.gguf [--arch qwen3moe|gpt-oss|deepseek2] [--layers N] [--embd H] [--ff I]
  *              [--experts E] [--used K] [--heads NH] [--heads-kv NKV]
  *              [--head-dim D] [--vocab V] [--ctx C] [--expert-type T]
  *              [--dense-type T] [--seed S] [--inf-expert L]
+ *              deepseek2: [--q-lora R] [--kv-lora R] [--rope-dim R] [--shared S]
+ *              [--dense-ff N] [--lead-dense N] [--ds-routing v2|v3]
  *
  * Types: f32 f16 bf16 q8_0 q4_0 mxfp4 (and any ggml type name, e.g. q4_K).
+ * deepseek2 writes multi-head latent attention decompressed (attn_kv_b)
+ * with a q LoRA (llama.cpp reads the q LoRA rank of any layer count but
+ * 26 and 27), --lead-dense dense layers first (width --dense-ff), then
+ * MoE layers with --shared shared experts; --ds-routing v3 (default):
+ * sigmoid, a selection bias, 4 groups of which 2, renormalized, x 2.5;
+ * v2: softmax, as they are (DeepSeek-V2-Lite).
  * gpt-oss adds what its graph reads: the post-attention norm, attention
  * sinks and output bias, the router bias and the experts' biases (f32),
  * and a sliding window of 128 on every other layer.
@@ -30,6 +38,9 @@ typedef struct opts {
   const char* out;
   const char* arch;
   int layers, embd, ff, experts, used, heads, heads_kv, head_dim, vocab, ctx, inf_expert;
+  /* deepseek2 only */
+  int q_lora, kv_lora, rope_dim, shared, dense_ff, lead_dense;
+  const char* ds_routing; /* v3: sigmoid, selection bias, 4 groups of which 2, renormalized, x 2.5; v2: softmax */
   enum ggml_type expert_type, dense_type;
   uint64_t seed;
 } opts;
@@ -71,30 +82,36 @@ static int add(plan* p, int n, enum ggml_type type, int kind, int layer, int exp
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: synth_gguf OUT.gguf [--arch qwen3moe] [--layers N] [--embd H] [--ff I] [--experts E] "
+  fprintf(stderr, "usage: synth_gguf OUT.gguf [--arch qwen3moe|gpt-oss|deepseek2] [--layers N] [--embd H] [--ff I] [--experts E] "
                   "[--used K] [--heads NH] [--heads-kv NKV] [--head-dim D] [--vocab V] [--ctx C] [--expert-type T] "
-                  "[--dense-type T] [--seed S] [--inf-expert L]\n");
+                  "[--dense-type T] [--seed S] [--inf-expert L] [--q-lora R] [--kv-lora R] [--rope-dim R] "
+                  "[--shared S] [--dense-ff N] [--lead-dense N] [--ds-routing v2|v3]\n");
   return 2;
 }
 
 int main(int argc, char** argv) {
   opts o = {.arch = "qwen3moe", .layers = 2, .embd = 128, .ff = 64, .experts = 8, .used = 2, .heads = 4,
             .heads_kv = 2, .head_dim = 32, .vocab = 256, .ctx = 256, .inf_expert = -1,
-            .expert_type = GGML_TYPE_F32, .dense_type = GGML_TYPE_F32, .seed = 1};
+            .expert_type = GGML_TYPE_F32, .dense_type = GGML_TYPE_F32, .seed = 1,
+            .q_lora = 64, .kv_lora = 64, .rope_dim = 16, .shared = 2, .dense_ff = 256, .lead_dense = 1,
+            .ds_routing = "v3"};
   if (argc < 2 || argv[1][0] == '-') return usage();
   o.out = argv[1];
   for (int i = 2; i < argc; i += 2) {
     if (i + 1 >= argc) return usage();
     const char *k = argv[i], *v = argv[i + 1];
-    int* ints[] = {&o.layers, &o.embd, &o.ff, &o.experts, &o.used, &o.heads, &o.heads_kv, &o.head_dim, &o.vocab,
-                   &o.ctx, &o.inf_expert};
-    const char* names[] = {"--layers", "--embd", "--ff", "--experts", "--used", "--heads", "--heads-kv",
-                           "--head-dim", "--vocab", "--ctx", "--inf-expert"};
+    int* ints[] = {&o.layers,   &o.embd,  &o.ff,       &o.experts, &o.used,   &o.heads,  &o.heads_kv,
+                   &o.head_dim, &o.vocab, &o.ctx,      &o.inf_expert, &o.q_lora, &o.kv_lora, &o.rope_dim,
+                   &o.shared,   &o.dense_ff, &o.lead_dense};
+    const char* names[] = {"--layers",   "--embd",    "--ff",      "--experts",    "--used",   "--heads",
+                           "--heads-kv", "--head-dim", "--vocab",  "--ctx",        "--inf-expert", "--q-lora",
+                           "--kv-lora",  "--rope-dim", "--shared", "--dense-ff",   "--lead-dense"};
     bool done = false;
     for (size_t j = 0; j < sizeof names / sizeof names[0] && !done; j++)
       if (!strcmp(k, names[j])) *ints[j] = atoi(v), done = true;
     if (done) continue;
     if (!strcmp(k, "--arch")) o.arch = v;
+    else if (!strcmp(k, "--ds-routing") && (!strcmp(v, "v2") || !strcmp(v, "v3"))) o.ds_routing = v;
     else if (!strcmp(k, "--seed")) o.seed = strtoull(v, NULL, 10);
     else if (!strcmp(k, "--expert-type") && parse_type(v, &o.expert_type)) {
     } else if (!strcmp(k, "--dense-type") && parse_type(v, &o.dense_type)) {
@@ -103,9 +120,9 @@ int main(int argc, char** argv) {
       return usage();
     }
   }
-  const bool oss = !strcmp(o.arch, "gpt-oss");
-  if (!oss && strcmp(o.arch, "qwen3moe")) {
-    fprintf(stderr, "synth_gguf: --arch %s: qwen3moe or gpt-oss\n", o.arch);
+  const bool oss = !strcmp(o.arch, "gpt-oss"), ds = !strcmp(o.arch, "deepseek2");
+  if (!oss && !ds && strcmp(o.arch, "qwen3moe")) {
+    fprintf(stderr, "synth_gguf: --arch %s: qwen3moe, gpt-oss or deepseek2\n", o.arch);
     return 2;
   }
   const int H = o.embd, I = o.ff, E = o.experts, D = o.head_dim, V = o.vocab;
@@ -115,20 +132,38 @@ int main(int argc, char** argv) {
   n = add(p, n, dt, 0, -1, 0, H, V, 1, "token_embd.weight", 0);
   n = add(p, n, GGML_TYPE_F32, 1, -1, 0, H, 1, 1, "output_norm.weight", 0);
   n = add(p, n, dt, 0, -1, 0, H, V, 1, "output.weight", 0);
+  const int64_t R = o.rope_dim, KL = D + R; /* deepseek2: per head D nope + R rope dims of q and k, D of v */
   for (int l = 0; l < o.layers; l++) {
     n = add(p, n, GGML_TYPE_F32, 1, l, 0, H, 1, 1, "blk.%d.attn_norm.weight", l);
-    n = add(p, n, dt, 0, l, 0, H, (int64_t)o.heads * D, 1, "blk.%d.attn_q.weight", l);
-    n = add(p, n, dt, 0, l, 0, H, (int64_t)o.heads_kv * D, 1, "blk.%d.attn_k.weight", l);
-    n = add(p, n, dt, 0, l, 0, H, (int64_t)o.heads_kv * D, 1, "blk.%d.attn_v.weight", l);
+    if (ds) { /* multi-head latent attention, stored decompressed (attn_kv_b), with a q LoRA */
+      n = add(p, n, GGML_TYPE_F32, 1, l, 0, o.q_lora, 1, 1, "blk.%d.attn_q_a_norm.weight", l);
+      n = add(p, n, GGML_TYPE_F32, 1, l, 0, o.kv_lora, 1, 1, "blk.%d.attn_kv_a_norm.weight", l);
+      n = add(p, n, dt, 0, l, 0, H, o.q_lora, 1, "blk.%d.attn_q_a.weight", l);
+      n = add(p, n, dt, 0, l, 0, o.q_lora, (int64_t)o.heads * KL, 1, "blk.%d.attn_q_b.weight", l);
+      n = add(p, n, dt, 0, l, 0, H, o.kv_lora + R, 1, "blk.%d.attn_kv_a_mqa.weight", l);
+      n = add(p, n, dt, 0, l, 0, o.kv_lora, (int64_t)o.heads * (D + D), 1, "blk.%d.attn_kv_b.weight", l);
+    } else {
+      n = add(p, n, dt, 0, l, 0, H, (int64_t)o.heads * D, 1, "blk.%d.attn_q.weight", l);
+      n = add(p, n, dt, 0, l, 0, H, (int64_t)o.heads_kv * D, 1, "blk.%d.attn_k.weight", l);
+      n = add(p, n, dt, 0, l, 0, H, (int64_t)o.heads_kv * D, 1, "blk.%d.attn_v.weight", l);
+    }
     n = add(p, n, dt, 0, l, 0, (int64_t)o.heads * D, H, 1, "blk.%d.attn_output.weight", l);
     if (oss) {
       n = add(p, n, GGML_TYPE_F32, 2, l, 0, H, 1, 1, "blk.%d.attn_output.bias", l);
       n = add(p, n, GGML_TYPE_F32, 2, l, 0, o.heads, 1, 1, "blk.%d.attn_sinks.weight", l);
       n = add(p, n, GGML_TYPE_F32, 1, l, 0, H, 1, 1, "blk.%d.post_attention_norm.weight", l);
     } else {
-      n = add(p, n, GGML_TYPE_F32, 1, l, 0, D, 1, 1, "blk.%d.attn_q_norm.weight", l);
-      n = add(p, n, GGML_TYPE_F32, 1, l, 0, D, 1, 1, "blk.%d.attn_k_norm.weight", l);
+      if (!ds) {
+        n = add(p, n, GGML_TYPE_F32, 1, l, 0, D, 1, 1, "blk.%d.attn_q_norm.weight", l);
+        n = add(p, n, GGML_TYPE_F32, 1, l, 0, D, 1, 1, "blk.%d.attn_k_norm.weight", l);
+      }
       n = add(p, n, GGML_TYPE_F32, 1, l, 0, H, 1, 1, "blk.%d.ffn_norm.weight", l);
+    }
+    if (ds && l < o.lead_dense) { /* DeepSeek's leading dense layers */
+      n = add(p, n, dt, 0, l, 0, H, o.dense_ff, 1, "blk.%d.ffn_gate.weight", l);
+      n = add(p, n, dt, 0, l, 0, H, o.dense_ff, 1, "blk.%d.ffn_up.weight", l);
+      n = add(p, n, dt, 0, l, 0, o.dense_ff, H, 1, "blk.%d.ffn_down.weight", l);
+      continue;
     }
     n = add(p, n, GGML_TYPE_F32, 0, l, 0, H, E, 1, "blk.%d.ffn_gate_inp.weight", l);
     n = add(p, n, xt, 0, l, 1, H, I, E, "blk.%d.ffn_gate_exps.weight", l);
@@ -139,6 +174,12 @@ int main(int argc, char** argv) {
       n = add(p, n, GGML_TYPE_F32, 2, l, 0, I, E, 1, "blk.%d.ffn_gate_exps.bias", l);
       n = add(p, n, GGML_TYPE_F32, 2, l, 0, I, E, 1, "blk.%d.ffn_up_exps.bias", l);
       n = add(p, n, GGML_TYPE_F32, 2, l, 0, H, E, 1, "blk.%d.ffn_down_exps.bias", l);
+    }
+    if (ds) { /* the shared experts, one dense FFN of width I x shared; V3 routing's selection bias */
+      n = add(p, n, dt, 0, l, 0, H, (int64_t)I * o.shared, 1, "blk.%d.ffn_gate_shexp.weight", l);
+      n = add(p, n, dt, 0, l, 0, H, (int64_t)I * o.shared, 1, "blk.%d.ffn_up_shexp.weight", l);
+      n = add(p, n, dt, 0, l, 0, (int64_t)I * o.shared, H, 1, "blk.%d.ffn_down_shexp.weight", l);
+      if (!strcmp(o.ds_routing, "v3")) n = add(p, n, GGML_TYPE_F32, 2, l, 0, E, 1, 1, "blk.%d.exp_probs_b.bias", l);
     }
   }
   for (int i = 0; i < n; i++)
@@ -157,18 +198,37 @@ int main(int argc, char** argv) {
   gguf_set_val_u32(g, KEY("block_count"), (uint32_t)o.layers);
   gguf_set_val_u32(g, KEY("context_length"), (uint32_t)o.ctx);
   gguf_set_val_u32(g, KEY("embedding_length"), (uint32_t)H);
-  gguf_set_val_u32(g, KEY("feed_forward_length"), (uint32_t)(I * o.used));
+  gguf_set_val_u32(g, KEY("feed_forward_length"), (uint32_t)(ds ? o.dense_ff : I * o.used));
   gguf_set_val_u32(g, KEY("expert_feed_forward_length"), (uint32_t)I);
   gguf_set_val_u32(g, KEY("expert_count"), (uint32_t)E);
   gguf_set_val_u32(g, KEY("expert_used_count"), (uint32_t)o.used);
   gguf_set_val_u32(g, KEY("attention.head_count"), (uint32_t)o.heads);
-  gguf_set_val_u32(g, KEY("attention.head_count_kv"), (uint32_t)o.heads_kv);
-  gguf_set_val_u32(g, KEY("attention.key_length"), (uint32_t)D);
-  gguf_set_val_u32(g, KEY("attention.value_length"), (uint32_t)D);
+  gguf_set_val_u32(g, KEY("attention.head_count_kv"), (uint32_t)(ds ? o.heads : o.heads_kv));
+  if (!ds) {
+    gguf_set_val_u32(g, KEY("attention.key_length"), (uint32_t)D);
+    gguf_set_val_u32(g, KEY("attention.value_length"), (uint32_t)D);
+  }
   gguf_set_val_f32(g, KEY("attention.layer_norm_rms_epsilon"), 1e-6f);
   gguf_set_val_f32(g, KEY("rope.freq_base"), 1000000.0f);
   gguf_set_val_u32(g, KEY("vocab_size"), (uint32_t)V);
   if (oss) gguf_set_val_u32(g, KEY("attention.sliding_window"), 128);
+  if (ds) {
+    const bool v3 = !strcmp(o.ds_routing, "v3");
+    gguf_set_val_u32(g, KEY("leading_dense_block_count"), (uint32_t)o.lead_dense);
+    gguf_set_val_u32(g, KEY("expert_shared_count"), (uint32_t)o.shared);
+    gguf_set_val_u32(g, KEY("attention.q_lora_rank"), (uint32_t)o.q_lora);
+    gguf_set_val_u32(g, KEY("attention.kv_lora_rank"), (uint32_t)o.kv_lora);
+    gguf_set_val_u32(g, KEY("attention.key_length"), (uint32_t)KL);
+    gguf_set_val_u32(g, KEY("attention.value_length"), (uint32_t)D);
+    gguf_set_val_u32(g, KEY("rope.dimension_count"), (uint32_t)R);
+    gguf_set_val_u32(g, KEY("expert_gating_func"), v3 ? 2u : 1u); /* sigmoid, softmax */
+    gguf_set_val_bool(g, KEY("expert_weights_norm"), v3);
+    gguf_set_val_f32(g, KEY("expert_weights_scale"), v3 ? 2.5f : 1.0f);
+    if (v3) {
+      gguf_set_val_u32(g, KEY("expert_group_count"), 4);
+      gguf_set_val_u32(g, KEY("expert_group_used_count"), 2);
+    }
+  }
   gguf_set_val_str(g, "tokenizer.ggml.model", "none");
 #undef KEY
   struct ggml_init_params ip = {ggml_tensor_overhead() * (size_t)(n + 1), NULL, true};

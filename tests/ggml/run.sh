@@ -51,6 +51,9 @@ case $which in
     "$work/synth_gguf" "$work/qwen3moe-inf.gguf" --expert-type f32 --seed 4 --inf-expert 1
     "$work/synth_gguf" "$work/gpt-oss-mxfp4.gguf" --arch gpt-oss --expert-type mxfp4 --seed 5
     "$work/synth_gguf" "$work/gpt-oss-bf16.gguf" --arch gpt-oss --expert-type bf16 --seed 6
+    # a dense first layer, then MoE layers: sigmoid, selection bias, groups, scaling, shared experts
+    "$work/synth_gguf" "$work/deepseek2-q8_0.gguf" --arch deepseek2 --layers 3 --experts 16 --used 4 \
+      --expert-type q8_0 --seed 7
     ${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -Werror -Wno-unused-function "$src/tests/ggml/test_llama_e2e.c" \
       -I"$llama/include" -I"$llama/ggml/include" -I"$src/api/include" -I"$src/kernels/include" \
       -I"$src/kernels/common" -I"$src/tests" -L"$ggml_lib" -lllama -lggml -lggml-base -L"$libdir" -lmoek -lm \
@@ -60,7 +63,8 @@ case $which in
       -I"$llama/ggml/include" -L"$ggml_lib" -lllama -lggml -lggml-base -ldl -Wl,-rpath,"$ggml_lib" \
       -o "$work/test_ggml_hostile"
     "$work/test_ggml_hostile" "$other" "$orphan" "$work/qwen3moe-f32.gguf"
-    "$work/test_llama_e2e" "$plugin" "$work"/qwen3moe-{f32,q8_0,bf16,inf}.gguf "$work"/gpt-oss-{mxfp4,bf16}.gguf ;;
+    "$work/test_llama_e2e" "$plugin" "$work"/qwen3moe-{f32,q8_0,bf16,inf}.gguf "$work"/gpt-oss-{mxfp4,bf16}.gguf \
+      "$work/deepseek2-q8_0.gguf" ;;
   fuzz)
     pl=$src/plugins/ggml
     clang -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fopenmp=libgomp \

@@ -1,5 +1,5 @@
 /* libggml-moek end to end through libllama (the pinned llama.cpp v0.4.0):
- * synthetic qwen3moe and gpt-oss GGUFs (plugins/ggml/synth_gguf.c: random
+ * synthetic qwen3moe, gpt-oss and deepseek2 GGUFs (plugins/ggml/synth_gguf.c: random
  * weights in the real layout, tokenizer "none") are evaluated through llama's C API
  * without the plugin, then with it (ggml_backend_load, as GGML_BACKEND_PATH
  * does in llama.cpp's tools): a 37-token prompt in one batch, then two
@@ -23,8 +23,8 @@
  *    refuses at run time; those then run on ggml's CPU backend too.)
  *
  * usage: test_llama_e2e PLUGIN MODEL...
- * (the models: qwen3moe or gpt-oss GGUFs; a name containing "inf" is the
- * Inf model) */
+ * (the models: qwen3moe, gpt-oss or deepseek2 GGUFs, k 2 but deepseek2's
+ * 4; a name containing "inf" is the Inf model) */
 #include "forward_ref.h"
 #include "ggml-backend.h"
 #include "gguf.h"
@@ -79,27 +79,34 @@ static double* tensor_values(struct ggml_context* ctx, const char* fmt, int laye
   return t ? dequantized(t) : NULL;
 }
 
-/* the layers' experts; *oss: the model is gpt-oss (biases, SwiGLU-OAI) */
-static int read_model(const char* path, layer_ref* layers, int max_layers, bool* oss) {
+/* the layers' experts (a dense layer: E 0); *arch: general.architecture;
+ * returns the number of layers */
+static int read_model(const char* path, layer_ref* layers, int max_layers, char arch[32]) {
   struct ggml_context* ctx = NULL;
   struct gguf_init_params ip = {.no_alloc = false, .ctx = &ctx};
   struct gguf_context* g = gguf_init_from_file(path, ip);
   if (!g) return 0;
-  const int64_t arch = gguf_find_key(g, "general.architecture");
-  *oss = arch >= 0 && !strcmp(gguf_get_val_str(g, arch), "gpt-oss");
+  const int64_t key = gguf_find_key(g, "general.architecture");
+  snprintf(arch, 32, "%s", key >= 0 ? gguf_get_val_str(g, key) : "?");
+  const bool oss = !strcmp(arch, "gpt-oss");
   int n = 0;
   char name[64];
   for (; n < max_layers; n++) {
+    snprintf(name, sizeof name, "blk.%d.attn_norm.weight", n);
+    if (!ggml_get_tensor(ctx, name)) break;
     snprintf(name, sizeof name, "blk.%d.ffn_gate_exps.weight", n);
     struct ggml_tensor* gate = ggml_get_tensor(ctx, name);
-    if (!gate) break;
+    if (!gate) { /* a dense layer */
+      layers[n].m = (ref_model){.E = 0};
+      continue;
+    }
     snprintf(name, sizeof name, "blk.%d.ffn_up_exps.weight", n);
     struct ggml_tensor* up = ggml_get_tensor(ctx, name);
     snprintf(name, sizeof name, "blk.%d.ffn_down_exps.weight", n);
     struct ggml_tensor* down = ggml_get_tensor(ctx, name);
     const enum ggml_type t = gate->type;
     layers[n].m = (ref_model){.E = (int)gate->ne[2], .H = (int)gate->ne[0], .I = (int)gate->ne[1],
-                              .act = *oss ? MOEK_ACT_SWIGLU_OAI : MOEK_ACT_SWIGLU,
+                              .act = oss ? MOEK_ACT_SWIGLU_OAI : MOEK_ACT_SWIGLU,
                               .alpha = 1.702, .beta = 1, .limit = 7, /* gpt-oss's, as build_moe_ffn passes them */
                               .bf16_ops = t == GGML_TYPE_BF16 || t == GGML_TYPE_F16,
                               .qact = t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0 || t == GGML_TYPE_MXFP4,
@@ -143,7 +150,7 @@ static bool named(const struct ggml_tensor* t, const char* prefix, int* layer) {
 static void check_layer(watch* w, int l) {
   w->layers_seen++;
   const int64_t T = w->T, H = w->H;
-  if (l >= w->n_layers) return;
+  if (l >= w->n_layers || !w->layers[l].m.E) return;
   double* x64 = malloc(sizeof(double) * (size_t)(T * H));
   double *ref = malloc(sizeof(double) * (size_t)(T * H)), *tol = malloc(sizeof(double) * (size_t)(T * H));
   for (int64_t i = 0; i < T * H; i++) x64[i] = w->x[i];
@@ -258,12 +265,16 @@ int main(int argc, char** argv) {
     for (int i = 0; i < n_models; i++) {
       const char* path = argv[2 + i];
       const bool inf = strstr(path, "inf") != NULL;
-      bool oss = false;
-      const int n_layers = read_model(path, layers, 8, &oss);
+      char arch[32];
+      const int n_layers = read_model(path, layers, 8, arch);
       CHECK(n_layers > 0, "%s: cannot read its experts", path);
-      watch w = {.layers = layers, .n_layers = n_layers, .k = 2, .inf_layer = inf ? n_layers - 1 : -1,
-                 .inf_expert = layers[0].m.E - 1, .x_name = oss ? "attn_post_norm" : "ffn_norm",
-                 .w_name = oss ? "ffn_moe_weights_softmax" : "ffn_moe_weights_norm"};
+      const bool oss = !strcmp(arch, "gpt-oss"), ds = !strcmp(arch, "deepseek2");
+      int moe_layers = 0, k = 2;
+      for (int l = 0; l < n_layers; l++) moe_layers += layers[l].m.E > 0;
+      if (ds) k = 4; /* the names the families give the block's input and final routing weights */
+      watch w = {.layers = layers, .n_layers = n_layers, .k = k, .inf_layer = inf ? n_layers - 1 : -1,
+                 .inf_expert = layers[n_layers - 1].m.E - 1, .x_name = oss ? "attn_post_norm" : "ffn_norm",
+                 .w_name = oss ? "ffn_moe_weights_softmax" : ds ? "ffn_moe_weights_scaled" : "ffn_moe_weights_norm"};
       moek_ggml_counters before = {0}, after = {0};
       if (get_counters) get_counters(&before);
       const size_t at = log_len;
@@ -272,7 +283,7 @@ int main(int argc, char** argv) {
       CHECK(evaluate(path, &w, &logits, &V), "%s: llama.cpp failed%s", path, pass ? " with the plugin" : "");
       if (get_counters) get_counters(&after);
       const uint64_t fused = after.fused_blocks - before.fused_blocks;
-      const int64_t evals = (int64_t)n_layers * (1 + STEPS);
+      const int64_t evals = (int64_t)moe_layers * (1 + STEPS);
       CHECK(w.layers_seen == evals, "%s: the eval callback saw %d MoE outputs, want %lld", path, w.layers_seen,
             (long long)evals);
       bool finite = true;
@@ -284,8 +295,9 @@ int main(int argc, char** argv) {
             "%s: %d of %d tokens routed to the Inf expert have a non-finite output", path, w.inf_tokens_nonfinite,
             w.inf_tokens);
       for (int l = 0; l < n_layers; l++)
-        free(layers[l].m.wg), free(layers[l].m.wu), free(layers[l].m.wd), free(layers[l].m.bg), free(layers[l].m.bu),
-            free(layers[l].m.bd);
+        if (layers[l].m.E)
+          free(layers[l].m.wg), free(layers[l].m.wu), free(layers[l].m.wd), free(layers[l].m.bg), free(layers[l].m.bu),
+              free(layers[l].m.bd);
       if (pass == 0) {
         base[i] = logits, base_w[i] = w;
         printf("%-40s without moek: MoE outputs at %.3f of the bound at worst\n", path, w.worst);
@@ -294,10 +306,11 @@ int main(int argc, char** argv) {
       if (!inf) {
         CHECK(fused == (uint64_t)evals, "%s: %llu fused blocks, want %lld (layers x evaluations)", path,
               (unsigned long long)fused, (long long)evals);
-        CHECK(after.packed_tensors - before.packed_tensors == 3 * (uint64_t)n_layers, "%s: packed %llu tensors", path,
+        CHECK(after.packed_tensors - before.packed_tensors == 3 * (uint64_t)moe_layers, "%s: packed %llu tensors", path,
               (unsigned long long)(after.packed_tensors - before.packed_tensors));
         CHECK(after.dropped_bytes > before.dropped_bytes, "%s: no mapped page of a packed tensor was given back", path);
-        CHECK(logged_since(at, "moek: took blk.0.ffn_gate_exps.weight"), "%s: no log line says what moek took", path);
+        CHECK(logged_since(at, "moek: took blk.") && logged_since(at, ".ffn_gate_exps.weight"),
+              "%s: no log line says what moek took", path);
         double diff = 0, mag = 0;
         for (size_t j = 0; j < (size_t)V * (PROMPT + STEPS); j++) {
           diff = fmax(diff, fabs(logits[j] - base[i][j]));
@@ -310,7 +323,7 @@ int main(int argc, char** argv) {
         CHECK(after.refused_blocks - before.refused_blocks == 1, "%s: moek refused %llu blocks, want 1", path,
               (unsigned long long)(after.refused_blocks - before.refused_blocks));
         CHECK(logged_since(at, "stay on ggml's CPU backend"), "%s: no log line says which experts moek refused", path);
-        CHECK(fused == (uint64_t)((n_layers - 1) * (1 + STEPS)), "%s: %llu fused blocks, want the other layers'",
+        CHECK(fused == (uint64_t)((moe_layers - 1) * (1 + STEPS)), "%s: %llu fused blocks, want the other layers'",
               path, (unsigned long long)fused);
         printf("%-40s with moek: its last layer refused (an Inf in its experts) and run by ggml (%d tokens routed "
                "to that expert, every one not finite, the others at %.3f of the bound), %llu blocks of the other "
