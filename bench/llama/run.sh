@@ -6,10 +6,17 @@
 #    the way llama.cpp users build it: native CPU flags, OpenMP, shared
 #    libraries; cached beside the tree;
 #  - libmoek (Release) and the plugin built against that build;
-#  - synthetic GGUFs of Qwen3-30B-A3B's shape (H 2048, 128 experts of
-#    I 768, k 8, 32 heads / 4 KV heads of 128, vocab 151936), LAYERS layers
-#    (8 by default), one per expert format (dense weights q8_0, or bf16 for
-#    bf16 experts), written by plugins/ggml/synth_gguf.c and cached;
+#  - synthetic GGUFs (plugins/ggml/synth_gguf.c, cached), LAYERS layers
+#    (8 by default) of real shapes, one per MODELS entry SHAPE:EXPERT_TYPE:
+#      qwen3     Qwen3-30B-A3B: H 2048, 128 experts of I 768, k 8, 32/4
+#                heads of 128, vocab 151936
+#      gpt-oss   gpt-oss-20b: H 2880, 32 experts of I 2880, k 4, 64/8 heads
+#                of 64, vocab 201088, biases, sliding window
+#      dsv2lite  DeepSeek-V2-Lite: H 2048, 64 experts of I 1408, k 6, 2
+#                shared, a dense first layer of 10944, MLA (16 heads, kv
+#                LoRA 512, rope 64; a q LoRA of 1536, which llama.cpp
+#                expects at 8 layers), softmax routing, vocab 102400
+#    dense weights q8_0 (bf16 with bf16 experts);
 #  - per format, REPS repetitions alternating llama.cpp alone and with
 #    GGML_BACKEND_PATH, same threads and wait policy on both sides:
 #    llama-bench -p PP -n TG -t THREADS -r 1 (JSON), and the load time and
@@ -18,12 +25,13 @@
 #  - the table (medians): bench/llama/summary.py, JSON of every run in OUT.
 #
 #   usage: bench/llama/run.sh [OUT_DIR]
-#   env: FORMATS ("q8_0 q4_0 mxfp4 bf16"), REPS (3), THREADS (nproc),
-#        LAYERS (8), PP (512), TG (64), MOEK_CACHE (~/.cache/moek)
+#   env: MODELS ("qwen3:q8_0 qwen3:q4_0 qwen3:mxfp4 qwen3:bf16 gpt-oss:mxfp4
+#        dsv2lite:q8_0"), REPS (3), THREADS (nproc), LAYERS (8), PP (512),
+#        TG (64), MOEK_CACHE (~/.cache/moek)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build/llama-bench}
-formats=${FORMATS:-"q8_0 q4_0 mxfp4 bf16"}
+models=${MODELS:-"qwen3:q8_0 qwen3:q4_0 qwen3:mxfp4 qwen3:bf16 gpt-oss:mxfp4 dsv2lite:q8_0"}
 reps=${REPS:-3} threads=${THREADS:-$(nproc)} layers=${LAYERS:-8} pp=${PP:-512} tg=${TG:-64}
 cache=${MOEK_CACHE:-$HOME/.cache/moek}
 mapfile -t dirs < <(bash "$root/plugins/ggml/fetch_llama.sh" "$cache")
@@ -42,14 +50,27 @@ mkdir -p "$out"
 plugin=$(bash "$root/plugins/ggml/build.sh" "$llama" "$bb/bin" "$root/build/libmoek.so" "$out/plugin")
 cc -O2 -std=gnu11 "$root/plugins/ggml/synth_gguf.c" -I"$llama/ggml/include" -L"$bb/bin" -lggml-base -lm \
   -Wl,-rpath,"$bb/bin" -o "$out/synth_gguf"
-models=$cache/models
-mkdir -p "$models"
-for f in $formats; do
-  m=$models/qwen3-30b-a3b-${layers}L-$f.gguf
+store=$cache/models
+mkdir -p "$store"
+shape_args() { # the synth_gguf arguments of a shape
+  case $1 in
+    qwen3) echo --arch qwen3moe --embd 2048 --ff 768 --experts 128 --used 8 --heads 32 --heads-kv 4 --head-dim 128 \
+      --vocab 151936 ;;
+    gpt-oss) echo --arch gpt-oss --embd 2880 --ff 2880 --experts 32 --used 4 --heads 64 --heads-kv 8 --head-dim 64 \
+      --vocab 201088 ;;
+    dsv2lite) echo --arch deepseek2 --embd 2048 --ff 1408 --experts 64 --used 6 --shared 2 --heads 16 --head-dim 128 \
+      --rope-dim 64 --kv-lora 512 --q-lora 1536 --dense-ff 10944 --lead-dense 1 --ds-routing v2 --vocab 102400 ;;
+    *) echo "bench/llama/run.sh: unknown shape $1 (qwen3, gpt-oss, dsv2lite)" >&2; exit 2 ;;
+  esac
+}
+model_path() { echo "$store/${1%%:*}-${layers}L-${1##*:}.gguf"; }
+for mf in $models; do
+  m=$(model_path "$mf")
   if [ ! -f "$m" ]; then
-    dense=q8_0; [ "$f" = bf16 ] && dense=bf16
-    "$out/synth_gguf" "$m.part" --layers "$layers" --embd 2048 --ff 768 --experts 128 --used 8 --heads 32 \
-      --heads-kv 4 --head-dim 128 --vocab 151936 --ctx 4096 --expert-type "$f" --dense-type "$dense" --seed 30
+    f=${mf##*:} dense=q8_0; [ "$f" = bf16 ] && dense=bf16
+    args=$(shape_args "${mf%%:*}")
+    # shellcheck disable=SC2086
+    "$out/synth_gguf" "$m.part" $args --layers "$layers" --ctx 4096 --expert-type "$f" --dense-type "$dense" --seed 30
     mv "$m.part" "$m"
   fi
 done
@@ -57,8 +78,8 @@ done
 echo "llama-bench: $bb/bin/llama-bench, $threads threads, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-(default)}; plugin $plugin"
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-) ($(nproc) cpus)"
 for rep in $(seq 1 "$reps"); do
-  for f in $formats; do
-    m=$models/qwen3-30b-a3b-${layers}L-$f.gguf
+  for mf in $models; do
+    m=$(model_path "$mf") f=${mf/:/-}
     for side in ggml moek; do
       if [ $side = moek ]; then env=(env GGML_BACKEND_PATH="$plugin"); else env=(env -u GGML_BACKEND_PATH); fi
       tag=$out/$f-$side-$rep
@@ -71,4 +92,5 @@ for rep in $(seq 1 "$reps"); do
     done
   done
 done
-python3 "$root/bench/llama/summary.py" "$out" $formats
+# shellcheck disable=SC2086
+python3 "$root/bench/llama/summary.py" "$out" ${models//:/-}

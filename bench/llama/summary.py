@@ -2,7 +2,8 @@
 """The table of bench/llama/run.sh: medians over its repetitions of pp and
 tg tokens/s (llama-bench's JSON), of the load-and-one-token wall time and
 peak RSS (/usr/bin/time), for llama.cpp alone and with libggml-moek, and
-their ratios. usage: summary.py OUT_DIR FORMAT..."""
+their ratios. usage: summary.py OUT_DIR MODEL... (SHAPE-EXPERTTYPE, as
+run.sh names its files)"""
 import glob
 import json
 import os
@@ -25,7 +26,7 @@ def side(out, fmt, name):
 
 def main():
     out, formats = sys.argv[1], sys.argv[2:]
-    print("| experts | pp t/s llama.cpp | pp t/s + moek | pp ratio | tg t/s llama.cpp | tg t/s + moek | tg ratio "
+    print("| model-experts | pp t/s llama.cpp | pp t/s + moek | pp ratio | tg t/s llama.cpp | tg t/s + moek | tg ratio "
           "| load s llama.cpp | load s + moek | load ratio | peak RSS MiB llama.cpp | + moek | RSS ratio | runs |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for fmt in formats:
