@@ -183,16 +183,3 @@ void moek_ggml_experts_forget(const void* base, size_t size) {
   }
   pthread_mutex_unlock(&lock);
 }
-
-void moek_ggml_experts_clear(void) {
-  pthread_mutex_lock(&lock);
-  while (entries) {
-    entry* e = entries;
-    entries = e->next;
-    moek_experts_destroy(e->experts);
-    free(e);
-  }
-  moek_context_destroy(pack_ctx);
-  pack_ctx = NULL;
-  pthread_mutex_unlock(&lock);
-}

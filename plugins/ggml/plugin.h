@@ -80,9 +80,9 @@ bool moek_ggml_weight_ok(const struct ggml_tensor* w, bool in_our_buffer);
 int moek_ggml_find_blocks(const struct ggml_cgraph* graph, moek_ggml_block* blocks, int max_blocks, int* member);
 
 /* ---- packed experts (experts.c): one moek_experts per block's weights,
- * made on first use and kept until their buffer is freed */
+ * made on first use (on a context of the device's, kept for the process)
+ * and kept until their buffer is freed */
 const moek_experts* moek_ggml_experts_get(const moek_ggml_block* b);
 void moek_ggml_experts_forget(const void* base, size_t size); /* drops those whose weights lie in [base, base + size) */
-void moek_ggml_experts_clear(void);
 
 #endif
