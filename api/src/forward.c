@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "profile.h"
 #include "strides.h"
 
 #define TOKENS_PER_COMBINE_TASK 8
@@ -185,12 +186,12 @@ static const void* task_weights(const forward_job* j, size_t i, int which, int32
  * as they come. A copied expert's tasks go to its holders, each to the one
  * with the fewest tasks so far. The grouping is a counting sort into the
  * caller's scratch (order: n task indices, then their n nodes; begin). */
-static void run_phase(moek_context* ctx, forward_job* j, size_t n, moek_task_fn task, uint32_t* order,
-                      size_t* begin) {
+static void run_phase_tasks(moek_context* ctx, forward_job* j, size_t n, moek_task_fn task, void* arg,
+                            uint32_t* order, size_t* begin) {
   const int32_t N = j->x->num_nodes;
   j->task_nodes = NULL;
   if (!order || !ctx->pool || n < 2) {
-    moek_parallel_run(ctx, n, task, j);
+    moek_parallel_run(ctx, n, task, arg);
     return;
   }
   uint8_t* nodes = (uint8_t*)(order + n);
@@ -218,8 +219,32 @@ static void run_phase(moek_context* ctx, forward_job* j, size_t n, moek_task_fn 
   for (size_t i = 0; i < n; i++) order[fill[nodes[i]]++] = (uint32_t)i;
   j->task_nodes = nodes;
   const moek_task_groups g = {.n = N, .begin = begin, .order = order};
-  moek_pool_run_groups(ctx->pool, &g, task, j);
+  moek_pool_run_groups(ctx->pool, &g, task, arg);
   j->task_nodes = NULL;
+}
+
+/* moek_parallel_run, timed as one phase of the profile when there is one */
+static void run_tasks(moek_context* ctx, moek_profile* prof, int phase, size_t n, moek_task_fn task, void* arg) {
+  if (!prof) {
+    moek_parallel_run(ctx, n, task, arg);
+    return;
+  }
+  moek_profiled p = {task, arg, prof, phase};
+  const double t0 = moek_now();
+  moek_parallel_run(ctx, n, moek_profiled_task, &p);
+  prof->wall[phase] += moek_now() - t0, prof->tasks[phase] += n;
+}
+
+static void run_phase(moek_context* ctx, forward_job* j, size_t n, moek_task_fn task, uint32_t* order,
+                      size_t* begin, moek_profile* prof, int phase) {
+  if (!prof) {
+    run_phase_tasks(ctx, j, n, task, j, order, begin);
+    return;
+  }
+  moek_profiled p = {task, j, prof, phase};
+  const double t0 = moek_now();
+  run_phase_tasks(ctx, j, n, moek_profiled_task, &p, order, begin);
+  prof->wall[phase] += moek_now() - t0, prof->tasks[phase] += n;
 }
 
 static void gateup_task(void* arg, size_t i) {
@@ -465,6 +490,7 @@ typedef struct forward_run {
   uint32_t* order;
   size_t begin[MOEK_MAX_NODES + 1];
   double start;
+  moek_profile* prof; /* MOEK_PROFILE: the call's phases timed (moek_moe_forward only), else NULL */
 } forward_run;
 
 /* Reads and validates the caller's args into r->a. */
@@ -493,6 +519,7 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
   const moek_gemm_slot* s = x->slot;
   r->T = (size_t)a->num_tokens, r->k = (size_t)a->top_k, r->E = (size_t)x->num_experts;
   r->H = (size_t)x->hidden, r->I = (size_t)x->inter;
+  r->prof = NULL;
   const size_t T = r->T, k = r->k, E = r->E, H = r->H, I = r->I;
   r->quant = x->weight_dtype == MOEK_DTYPE_Q8 || x->weight_dtype == MOEK_DTYPE_Q4;
   r->convert_x = a->x_dtype == MOEK_DTYPE_BF16 && (r->quant || !(s->flags & MOEK_SLOT_BF16_A));
@@ -561,17 +588,22 @@ static void forward_chunk_begin(moek_context* ctx, forward_run* r, size_t t0) {
   j->t0 = t0;
   j->tn = min_size(r->chunk, r->T - t0);
   if (r->convert_x && !r->quant) { /* quantized experts convert inside quantize_x_task */
-    moek_parallel_run(ctx, (j->tn + TOKENS_PER_CONVERT_TASK - 1) / TOKENS_PER_CONVERT_TASK, convert_task, j);
+    run_tasks(ctx, r->prof, MOEK_PHASE_CONVERT_X, (j->tn + TOKENS_PER_CONVERT_TASK - 1) / TOKENS_PER_CONVERT_TASK,
+              convert_task, j);
     j->xc = j->xf, j->xc_dtype = MOEK_DTYPE_F32, j->xc_stride = H;
   } else if (r->round_x) {
-    moek_parallel_run(ctx, (j->tn + TOKENS_PER_CONVERT_TASK - 1) / TOKENS_PER_CONVERT_TASK, round_x_task, j);
+    run_tasks(ctx, r->prof, MOEK_PHASE_CONVERT_X, (j->tn + TOKENS_PER_CONVERT_TASK - 1) / TOKENS_PER_CONVERT_TASK,
+              round_x_task, j);
     j->xc = (const char*)j->xb, j->xc_dtype = MOEK_DTYPE_BF16, j->xc_stride = H;
   } else {
     j->xc = (const char*)a->x + t0 * xs * moek_dtype_size(a->x_dtype), j->xc_dtype = a->x_dtype, j->xc_stride = xs;
   }
   if (r->quant)
-    moek_parallel_run(ctx, (j->tn + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_x_task, j);
+    run_tasks(ctx, r->prof, MOEK_PHASE_QUANTIZE_X, (j->tn + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK,
+              quantize_x_task, j);
+  const double sort_start = r->prof ? moek_now() : 0.0;
   j->n_blocks = sort_assignments(j, r->E, r->counts, r->rows, r->pos, r->blocks);
+  if (r->prof) r->prof->wall[MOEK_PHASE_SORT] += moek_now() - sort_start;
   j->n_rows = j->n_blocks ? (size_t)j->blocks[j->n_blocks - 1].end : 0;
   j->tile_n = phase_tile(j->s->tile_n, r->I, j->n_blocks, ctx->num_threads);
   j->col_tiles = (r->I + j->tile_n - 1) / j->tile_n;
@@ -582,9 +614,11 @@ static void forward_chunk_begin(moek_context* ctx, forward_run* r, size_t t0) {
 static void forward_chunk_middle(moek_context* ctx, forward_run* r) {
   forward_job* j = &r->j;
   if (r->quant)
-    moek_parallel_run(ctx, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, quantize_h_task, j);
+    run_tasks(ctx, r->prof, MOEK_PHASE_H, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK,
+              quantize_h_task, j);
   if (r->bf16_act)
-    moek_parallel_run(ctx, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK, round_h_task, j);
+    run_tasks(ctx, r->prof, MOEK_PHASE_H, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK,
+              round_h_task, j);
   j->tile_n = phase_tile(j->s->tile_n, r->H, j->n_blocks, ctx->num_threads);
   j->col_tiles = (r->H + j->tile_n - 1) / j->tile_n;
   j->per = j->s->nr, j->panels = moek_panels(j->s, r->H, false);
@@ -632,16 +666,29 @@ static moek_status forward_execute(const char* fn, moek_context* ctx, forward_ru
     return MOEK_ERROR_OUT_OF_MEMORY;
   }
   forward_carve(r, ws);
+  moek_profile prof;
+  if (ctx->profile) {
+    moek_profile_begin(&prof);
+    r->prof = &prof;
+    if (!ctx->verbose) r->start = moek_now();
+  }
   moek_status st = MOEK_SUCCESS;
   for (size_t t0 = 0; t0 < r->T && !st; t0 += r->chunk) {
     forward_chunk_begin(ctx, r, t0);
-    run_phase(ctx, &r->j, phase_tasks(r), gateup_task, r->order, r->begin);
+    run_phase(ctx, &r->j, phase_tasks(r), gateup_task, r->order, r->begin, r->prof, MOEK_PHASE_GATEUP);
     forward_chunk_middle(ctx, r);
-    run_phase(ctx, &r->j, phase_tasks(r), down_task, r->order, r->begin);
-    moek_parallel_run(ctx, combine_tasks(r), combine_task, &r->j);
+    run_phase(ctx, &r->j, phase_tasks(r), down_task, r->order, r->begin, r->prof, MOEK_PHASE_DOWN);
+    run_tasks(ctx, r->prof, MOEK_PHASE_COMBINE, combine_tasks(r), combine_task, &r->j);
     st = forward_chunk_end(fn, r);
   }
   pthread_mutex_unlock(&ctx->call_lock);
+  if (r->prof) {
+    char what[160];
+    snprintf(what, sizeof what, "forward,w:%s,T=%zu,k=%zu,E=%zu,H=%zu,I=%zu", moek_wformat_name(r->j.x->wformat),
+             r->T, r->k, r->E, r->H, r->I);
+    moek_profile_print(&prof, what, ctx->num_threads, moek_now() - r->start);
+    r->prof = NULL;
+  }
   if (!st) forward_finish(ctx, r);
   return st;
 }

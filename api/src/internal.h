@@ -264,6 +264,7 @@ struct moek_context {
   void* layer_sel;           /* grow-only: moek_moe_layer's selection, when the caller keeps none */
   size_t layer_sel_bytes;
   bool verbose;              /* MOEK_VERBOSE=1: one line per call on stderr */
+  bool profile;              /* MOEK_PROFILE=1: moek_moe_forward's phases per thread on stderr (profile.h) */
   moek_topology topo;        /* NUMA nodes: expert placement, and the pool's worker groups */
 };
 
