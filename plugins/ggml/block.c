@@ -26,30 +26,24 @@
 static int32_t op_i32(const struct ggml_tensor* t, int i) { return ((const int32_t*)t->op_params)[i]; }
 static float op_f32(const struct ggml_tensor* t, int i) { return ((const float*)t->op_params)[i]; }
 
-bool moek_ggml_weight_ok(const struct ggml_tensor* w, bool in_our_buffer) {
-  if (!w || !in_our_buffer || ggml_n_dims(w) != 3 || w->ne[3] != 1 || !ggml_is_contiguous(w)) return false;
-  switch (w->type) {
-    case GGML_TYPE_F32:
-    case GGML_TYPE_F16:
-    case GGML_TYPE_BF16:
-      return true;
-    case GGML_TYPE_Q8_0:
-    case GGML_TYPE_Q4_0:
-    case GGML_TYPE_MXFP4:
-      return w->ne[0] % 32 == 0;
-    default: /* K-quants, IQ types, ...: ggml's CPU backend keeps them */
-      return false;
-  }
-}
-
 static bool in_our_buffer(const struct ggml_tensor* t) {
   const struct ggml_tensor* base = t->view_src ? t->view_src : t;
   return base->buffer && base->buffer->buft == moek_ggml_buffer_type();
 }
 
+/* an expert weight moek can take: its type and shape, in the plugin's buffer */
+static bool expert_weight_ok(const struct ggml_tensor* w) {
+  int32_t src, packed;
+  uint32_t flags;
+  if (!w || !in_our_buffer(w) || ggml_n_dims(w) != 3 || w->ne[3] != 1 || !ggml_is_contiguous(w) ||
+      !moek_ggml_expert_format(w->type, &src, &packed, &flags))
+    return false;
+  return !ggml_is_quantized(w->type) || w->ne[0] % 32 == 0; /* blocks of 32 along K */
+}
+
 /* MUL_MAT_ID on expert weights moek takes, f32 activations */
 static bool expert_mm(const struct ggml_tensor* t) {
-  return t && t->op == GGML_OP_MUL_MAT_ID && moek_ggml_weight_ok(t->src[0], in_our_buffer(t->src[0])) &&
+  return t && t->op == GGML_OP_MUL_MAT_ID && expert_weight_ok(t->src[0]) &&
          t->src[1]->type == GGML_TYPE_F32 && t->type == GGML_TYPE_F32;
 }
 
@@ -157,8 +151,9 @@ bool moek_ggml_block_op(const struct ggml_tensor* op) {
 
 /* ------------------------------------------------------------ whole blocks */
 
-static int index_of(const struct ggml_cgraph* g, const struct ggml_tensor* t, int from, int to) {
-  for (int i = from; i < to; i++)
+/* t's node index before node end, -1 if it is not there */
+static int index_before(const struct ggml_cgraph* g, const struct ggml_tensor* t, int end) {
+  for (int i = 0; i < end; i++)
     if (g->nodes[i] == t) return i;
   return -1;
 }
@@ -199,7 +194,7 @@ static bool match_block(const struct ggml_cgraph* g, int d, moek_ggml_block* b, 
   if (down_b) inter[ni++] = down_mm;
   *n = 0;
   for (int i = 0; i < ni; i++) {
-    const int at = index_of(g, inter[i], 0, d);
+    const int at = index_before(g, inter[i], d);
     if (at < 0) return false;
     idx[(*n)++] = at;
   }
@@ -244,16 +239,14 @@ static bool match_block(const struct ggml_cgraph* g, int d, moek_ggml_block* b, 
     for (int m = 0; m < *n && !mine; m++) mine = idx[m] == i;
     if (!mine) return false;
   }
-  for (int m = 0; m < *n; m++) {
-    const struct ggml_tensor* t = g->nodes[idx[m]];
-    if (t != sum && (t->flags & GGML_TENSOR_FLAG_OUTPUT)) return false; /* kept for the caller */
-  }
-  /* every use of an intermediate, in the whole graph (the split is a view
-   * of it, with its use counts), is a use by the block itself */
+  /* no intermediate is kept for the caller, and every use of one, in the
+   * whole graph (the split is a view of it, with its use counts), is a use
+   * by the block itself */
   if (!g->use_counts || !g->visited_hash_set.used) return false;
   for (int m = 0; m < *n; m++) {
     const struct ggml_tensor* t = g->nodes[idx[m]];
     if (t == sum) continue;
+    if (t->flags & GGML_TENSOR_FLAG_OUTPUT) return false;
     int32_t uses = 0;
     for (int o = 0; o < *n; o++)
       for (int s = 0; s < GGML_MAX_SRC; s++) uses += g->nodes[idx[o]]->src[s] == t;

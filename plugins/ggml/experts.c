@@ -36,22 +36,23 @@ static bool same_key(const entry* e, const moek_ggml_block* b) {
          e->beta == b->act_beta;
 }
 
-/* moek's source dtype, packed dtype and flags for a ggml weight type */
-static void formats(enum ggml_type t, int32_t* src, int32_t* packed, uint32_t* flags) {
+bool moek_ggml_expert_format(enum ggml_type t, int32_t* src, int32_t* packed, uint32_t* flags) {
   *flags = 0;
   switch (t) {
-    case GGML_TYPE_F32: *src = *packed = MOEK_DTYPE_F32; break;
-    case GGML_TYPE_F16: *src = *packed = MOEK_DTYPE_F16; break;
-    case GGML_TYPE_BF16: *src = *packed = MOEK_DTYPE_BF16; break;
+    case GGML_TYPE_F32: *src = *packed = MOEK_DTYPE_F32; return true;
+    case GGML_TYPE_F16: *src = *packed = MOEK_DTYPE_F16; return true;
+    case GGML_TYPE_BF16: *src = *packed = MOEK_DTYPE_BF16; return true;
     case GGML_TYPE_Q8_0: /* exactly, at the file's own 1.0625 bytes per weight */
       *src = MOEK_DTYPE_GGML_Q8_0, *packed = MOEK_DTYPE_Q8, *flags = MOEK_EXPERTS_QUANT_F16_SCALES;
-      break;
+      return true;
     case GGML_TYPE_Q4_0:
       *src = MOEK_DTYPE_GGML_Q4_0, *packed = MOEK_DTYPE_Q4, *flags = MOEK_EXPERTS_QUANT_F16_SCALES;
-      break;
-    default: /* MXFP4: the nibbles and the e8m0 byte, at 0.53 bytes per weight */
+      return true;
+    case GGML_TYPE_MXFP4: /* the nibbles and the e8m0 byte, at 0.53 bytes per weight */
       *src = MOEK_DTYPE_MXFP4, *packed = MOEK_DTYPE_Q4, *flags = MOEK_EXPERTS_QUANT_E2M1;
-      break;
+      return true;
+    default: /* K-quants, IQ types, ...: ggml's CPU backend keeps them */
+      return false;
   }
 }
 
@@ -91,7 +92,7 @@ static moek_experts* create(const moek_ggml_block* b) {
   if (!p || !bias) goto done;
   int32_t src, packed;
   uint32_t flags;
-  formats(b->up->type, &src, &packed, &flags);
+  moek_ggml_expert_format(b->up->type, &src, &packed, &flags); /* a block's type is one it takes */
   const struct ggml_tensor* w[3] = {merged ? b->up : b->gate, b->up, b->down};
   const size_t row_off[3] = {0, merged ? (size_t)I * b->up->nb[1] : 0, 0};
   const int64_t rows[3] = {I, I, H}, cols[3] = {H, H, I};

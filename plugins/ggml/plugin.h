@@ -72,8 +72,6 @@ typedef struct moek_ggml_block {
 /* supports_op's structural test: op is a node of the expert block as
  * build_moe_ffn makes it (judged from op and its sources only). */
 bool moek_ggml_block_op(const struct ggml_tensor* op);
-/* Is MUL_MAT_ID's weight one moek can take (type, shape, in our buffer)? */
-bool moek_ggml_weight_ok(const struct ggml_tensor* w, bool in_our_buffer);
 /* Finds the blocks of graph: member[i] is set to the block's index + 1 for
  * every node of block i (0: not in a block); blocks gets at most max_blocks.
  * Returns the number found. */
@@ -83,6 +81,9 @@ int moek_ggml_find_blocks(const struct ggml_cgraph* graph, moek_ggml_block* bloc
  * made on first use (on a context of the device's, kept for the process)
  * and kept until their buffer is freed */
 const moek_experts* moek_ggml_experts_get(const moek_ggml_block* b);
+/* moek's source dtype, packed dtype and flags for a ggml expert weight
+ * type; false for a type moek does not take (supports_op says no to it) */
+bool moek_ggml_expert_format(enum ggml_type t, int32_t* src, int32_t* packed, uint32_t* flags);
 void moek_ggml_experts_forget(const void* base, size_t size); /* drops those whose weights lie in [base, base + size) */
 
 #endif

@@ -21,7 +21,8 @@ libdir=$(cd "$(dirname "$lib")" && pwd)
 mkdir -p "$work"
 cc_test() { # name: tests/ggml/NAME.c against ggml (registry and CPU backend included) and libmoek
   ${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -Werror "$src/tests/ggml/$1.c" -I"$llama/ggml/include" \
-    -I"$src/api/include" -I"$src/kernels/include" -I"$src/kernels/common" -I"$src/tests" -Wno-unused-function \
+    -I"$llama/ggml/src" -I"$src/plugins/ggml" -I"$src/api/include" -I"$src/kernels/include" -I"$src/kernels/common" \
+    -I"$src/tests" -Wno-unused-function \
     -L"$ggml_lib" -lggml -lggml-base -lggml-cpu -L"$libdir" -lmoek -lm \
     -Wl,-rpath,"$ggml_lib" -Wl,-rpath,"$libdir" -o "$work/$1"
 }
@@ -55,8 +56,8 @@ case $which in
     "$work/synth_gguf" "$work/deepseek2-q8_0.gguf" --arch deepseek2 --layers 3 --experts 16 --used 4 \
       --expert-type q8_0 --seed 7
     ${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -Werror -Wno-unused-function "$src/tests/ggml/test_llama_e2e.c" \
-      -I"$llama/include" -I"$llama/ggml/include" -I"$src/api/include" -I"$src/kernels/include" \
-      -I"$src/kernels/common" -I"$src/tests" -L"$ggml_lib" -lllama -lggml -lggml-base -L"$libdir" -lmoek -lm \
+      -I"$llama/include" -I"$llama/ggml/include" -I"$llama/ggml/src" -I"$src/plugins/ggml" -I"$src/api/include" \
+      -I"$src/kernels/include" -I"$src/kernels/common" -I"$src/tests" -L"$ggml_lib" -lllama -lggml -lggml-base -L"$libdir" -lmoek -lm \
       -Wl,-rpath,"$ggml_lib" -Wl,-rpath,"$libdir" -o "$work/test_llama_e2e"
     # no libmoek in this one: it would stand in for the orphan plugin's missing one
     ${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -Werror "$src/tests/ggml/test_ggml_hostile.c" -I"$llama/include" \

@@ -25,18 +25,16 @@
  * usage: test_ggml_backend PATH/libggml-moek.so */
 #include "forward_ref.h" /* the float64 oracle and its bound; test_util.h's harness */
 #include "ggml-backend.h"
+#include "plugin.h" /* moek_ggml_counters, read through the reg */
 #include "ggml-cpu.h"
 #include "ggml.h"
 
-typedef struct moek_ggml_counters {
-  uint64_t fused_blocks, fallback_nodes, packed_tensors, packed_bytes, dropped_bytes, refused_blocks;
-} moek_ggml_counters; /* plugins/ggml/plugin.h's, read through the reg */
 
 static test_rng rng = {2323};
 static ggml_backend_reg_t moek_reg;
 static ggml_backend_dev_t moek_dev;
 static ggml_backend_t moek_be, cpu_be;
-static void (*get_counters)(moek_ggml_counters*);
+static moek_ggml_get_counters_fn get_counters;
 
 enum twist { PLAIN, EXTRA_READER, EVAL_CALLBACK };
 
@@ -361,7 +359,7 @@ int main(int argc, char** argv) {
   CHECK(!strcmp(ggml_backend_reg_name(moek_reg), "MOEK") && ggml_backend_reg_dev_count(moek_reg) == 1, "the reg");
   moek_dev = ggml_backend_reg_dev_get(moek_reg, 0);
   CHECK(ggml_backend_dev_type(moek_dev) == GGML_BACKEND_DEVICE_TYPE_ACCEL, "the device is not ACCEL");
-  get_counters = (void (*)(moek_ggml_counters*))ggml_backend_reg_get_proc_address(moek_reg, "ggml_moek_get_counters");
+  get_counters = (moek_ggml_get_counters_fn)ggml_backend_reg_get_proc_address(moek_reg, "ggml_moek_get_counters");
   ggml_backend_set_n_threads_t set_threads =
       (ggml_backend_set_n_threads_t)ggml_backend_reg_get_proc_address(moek_reg, "ggml_backend_set_n_threads");
   CHECK(get_counters && set_threads, "the reg's proc addresses");

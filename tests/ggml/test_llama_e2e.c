@@ -27,12 +27,10 @@
  * 4; a name containing "inf" is the Inf model) */
 #include "forward_ref.h"
 #include "ggml-backend.h"
+#include "plugin.h" /* moek_ggml_counters, read through the reg */
 #include "gguf.h"
 #include "llama.h"
 
-typedef struct moek_ggml_counters {
-  uint64_t fused_blocks, fallback_nodes, packed_tensors, packed_bytes, dropped_bytes, refused_blocks;
-} moek_ggml_counters; /* plugins/ggml/plugin.h's, read through the reg */
 
 /* ------------------------------------------------------------ the log */
 
@@ -253,12 +251,12 @@ int main(int argc, char** argv) {
   watch* base_w = calloc((size_t)n_models, sizeof(watch));
   layer_ref layers[8];
   for (int pass = 0; pass < 2; pass++) {
-    void (*get_counters)(moek_ggml_counters*) = NULL;
+    moek_ggml_get_counters_fn get_counters = NULL;
     if (pass == 1) {
       ggml_backend_reg_t reg = ggml_backend_load(argv[1]);
       CHECK(reg != NULL, "ggml_backend_load(%s) failed", argv[1]);
       if (!reg) break;
-      get_counters = (void (*)(moek_ggml_counters*))ggml_backend_reg_get_proc_address(reg, "ggml_moek_get_counters");
+      get_counters = (moek_ggml_get_counters_fn)ggml_backend_reg_get_proc_address(reg, "ggml_moek_get_counters");
       CHECK(get_counters != NULL, "no counters");
       if (!get_counters) break;
     }
