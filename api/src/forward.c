@@ -225,26 +225,19 @@ static void run_phase_tasks(moek_context* ctx, forward_job* j, size_t n, moek_ta
 
 /* moek_parallel_run, timed as one phase of the profile when there is one */
 static void run_tasks(moek_context* ctx, moek_profile* prof, int phase, size_t n, moek_task_fn task, void* arg) {
-  if (!prof) {
-    moek_parallel_run(ctx, n, task, arg);
-    return;
-  }
-  moek_profiled p = {task, arg, prof, phase};
-  const double t0 = moek_now();
-  moek_parallel_run(ctx, n, moek_profiled_task, &p);
-  prof->wall[phase] += moek_now() - t0, prof->tasks[phase] += n;
+  moek_profiled w;
+  moek_profile_enter(&w, prof, phase, &task, &arg);
+  moek_parallel_run(ctx, n, task, arg);
+  moek_profile_leave(&w, n);
 }
 
 static void run_phase(moek_context* ctx, forward_job* j, size_t n, moek_task_fn task, uint32_t* order,
                       size_t* begin, moek_profile* prof, int phase) {
-  if (!prof) {
-    run_phase_tasks(ctx, j, n, task, j, order, begin);
-    return;
-  }
-  moek_profiled p = {task, j, prof, phase};
-  const double t0 = moek_now();
-  run_phase_tasks(ctx, j, n, moek_profiled_task, &p, order, begin);
-  prof->wall[phase] += moek_now() - t0, prof->tasks[phase] += n;
+  void* arg = j;
+  moek_profiled w;
+  moek_profile_enter(&w, prof, phase, &task, &arg);
+  run_phase_tasks(ctx, j, n, task, arg, order, begin);
+  moek_profile_leave(&w, n);
 }
 
 static void gateup_task(void* arg, size_t i) {

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "moek/moek.h"
+#include "internal.h" /* moek_now */
 
 enum moek_profile_phase {
   MOEK_PHASE_CONVERT_X, /* x to f32 or bf16 as the kernels read it */
@@ -38,8 +38,9 @@ typedef struct moek_profile {
 typedef struct moek_profiled {
   moek_task_fn task;
   void* arg;
-  moek_profile* prof;
+  moek_profile* prof; /* NULL: not profiled */
   int phase;
+  double start;
 } moek_profiled;
 
 /* Zeroes p and numbers the call. */
@@ -47,6 +48,22 @@ void moek_profile_begin(moek_profile* p);
 
 /* Runs task(arg, i) and adds its time to the calling thread's slot. */
 void moek_profiled_task(void* profiled, size_t i);
+
+/* Around one phase's dispatch: with a profile, *task and *arg become the
+ * timed wrapper (kept in w) on entry, and the phase's wall time and n
+ * tasks are added on leaving; without one (prof NULL), nothing changes. */
+static inline void moek_profile_enter(moek_profiled* w, moek_profile* prof, int phase, moek_task_fn* task,
+                                      void** arg) {
+  w->prof = prof;
+  if (!prof) return;
+  *w = (moek_profiled){*task, *arg, prof, phase, moek_now()};
+  *task = moek_profiled_task, *arg = w;
+}
+
+static inline void moek_profile_leave(const moek_profiled* w, size_t n) {
+  if (!w->prof) return;
+  w->prof->wall[w->phase] += moek_now() - w->start, w->prof->tasks[w->phase] += n;
+}
 
 /* One line per phase that ran: wall, tasks, each thread's busy time and
  * its wait (wall - busy: imbalance and task hand-out), then the total.
