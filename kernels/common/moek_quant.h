@@ -268,14 +268,24 @@ static inline moek_qrow moek_qrow_at(const void* record, size_t nb) {
   return (moek_qrow){(const int8_t*)record, moek_record_scales_c(record, nb), moek_record_sums_c(record, nb)};
 }
 
+/* A Q tile's walk over K without the per-row pointers of moek_q_tile_rows: the record's
+ * block count nb, from which a kernel addresses block b of row r as
+ * rows[r] + 32 b (codes), rows[r] + 32 nb + 4 b (scale) and rows[r] + 36 nb
+ * + 4 b (sum). One base register per row instead of three: with 6 rows the
+ * three-pointer form spills (avx512_vnni). */
+static inline size_t moek_q_tile_walk(size_t k, int32_t group, size_t* groups, size_t* bpg) {
+  const size_t nb = moek_record_blocks(k);
+  *bpg = group ? (size_t)group / 32 : nb;
+  *groups = *bpg == 1 ? nb : (uint32_t)nb / (uint32_t)*bpg;
+  return nb;
+}
+
 /* A Q tile's mr records (rows) and its walk over K = k in quantization
  * groups: *groups groups of *bpg blocks of 32 (per-channel Q8, group 0: one
  * group of all blocks). One 32-bit division, none when a group is a block. */
 static inline void moek_q_tile_rows(const void* const* rows, size_t mr, size_t k, int32_t group, moek_qrow* a,
                                     size_t* groups, size_t* bpg) {
-  const size_t nb = moek_record_blocks(k);
-  *bpg = group ? (size_t)group / 32 : nb;
-  *groups = *bpg == 1 ? nb : (uint32_t)nb / (uint32_t)*bpg;
+  const size_t nb = moek_q_tile_walk(k, group, groups, bpg);
   for (size_t r = 0; r < mr; r++) a[r] = moek_qrow_at(rows[r], nb);
 }
 

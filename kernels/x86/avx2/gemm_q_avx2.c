@@ -8,12 +8,13 @@
  *       16 * 15 * 127 = 30480 < 2^15: the block's 8 steps add in 16 bits and
  *       one vpmaddwd per block widens them (the offset 8 of symmetric codes
  *       comes off as 8 * sum(a), sum(a) being in the record);
- *   e2m1 (MXFP4): vpshufb maps the codes to doubled value + 12 (0..24), a
- *       lane holds 4 steps, the block widens twice, 12 * sum(a) comes off;
+ *   e2m1 (MXFP4): vpshufb maps the codes to doubled value + 16 (4..28), a
+ *       lane holds 4 steps, the block widens twice, 16 * sum(a) comes off;
  *   Q8: signed codes: |w| times sign(a, w) (vpsignb), so a pair is at most
  *       2 * 128 * 127 < 2^15 (imported Q8_0 may hold -128); widened every step.
  * Scales are f32, f16 widened by vcvtph2ps, or (e2m1) e8m0 bytes made into
- * floats by a shift.
+ * floats by a shift. Both offsets are powers of two: a correction is one
+ * shift of the record's block sum.
  * Per block of 32 k the exact int32 dot becomes f32 and is added as
  * fma(dot, w_scale * a_scale, acc) (+ fma(sum(a), w_min * a_scale, acc)), in
  * block order: the reference computes exactly this, so the tables agree
@@ -38,19 +39,19 @@ static inline __attribute__((always_inline)) __m256i bcast4(const int8_t* p) {
  * columns per row. Q4 codes (0..15) go to vpmaddubsw as they are: a 16-bit
  * lane of 8 steps (16 products) stays within 16 * 15 * 127 < 2^15, so the
  * block widens once. e2m1 codes (MOEK_EXPERTS_QUANT_E2M1) first become
- * their doubled value + 12 (0..24, unsigned) through one vpshufb; a lane
- * then holds 4 steps (8 * 24 * 127 < 2^15) and the block widens twice (the
- * 12 comes off as 12 * sum(a), in the caller). The step loop is unrolled
+ * their doubled value + 16 (4..28, unsigned) through one vpshufb; a lane
+ * then holds 4 steps (8 * 28 * 127 < 2^15) and the block widens twice (the
+ * 16 comes off as 16 * sum(a), in the caller). The step loop is unrolled
  * whole (no loop branches, prefetch every other step without a test), and
  * an empty asm after each step's adds keeps each accumulator one chain:
  * without it GCC reassociates the integer adds into a tree over all steps
  * and spills the products. Together that took the 1-row gate/up from 93 to
  * 50 us and 16 rows from 0.82 to 0.58 ms (moek-gbench, one thread). */
 static inline __attribute__((always_inline)) void block_nibbles(const int mr, const int e2m1, const uint8_t* w,
-                                                                const moek_qrow* a, size_t b, __m256i d[MRQ_MAX][2]) {
+                                                                const int8_t* const* q, size_t b, __m256i d[MRQ_MAX][2]) {
   const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
-  const __m256i lut = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0, 12, 13, 14, 15, 16,
-                                       18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
+  const __m256i lut = _mm256_setr_epi8(16, 17, 18, 19, 20, 22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4, 16, 17, 18, 19, 20,
+                                       22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4);
   const int span = e2m1 ? 4 : 8; /* steps per widening */
 #pragma GCC unroll 3
   for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
@@ -68,7 +69,7 @@ static inline __attribute__((always_inline)) void block_nibbles(const int mr, co
       if (e2m1) lo = _mm256_shuffle_epi8(lut, lo), hi = _mm256_shuffle_epi8(lut, hi);
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) {
-        const __m256i av = bcast4(a[r].q + b * 32 + st * 4);
+        const __m256i av = bcast4(q[r] + b * 32 + st * 4);
         s[r][0] = _mm256_add_epi16(s[r][0], _mm256_maddubs_epi16(lo, av));
         s[r][1] = _mm256_add_epi16(s[r][1], _mm256_maddubs_epi16(hi, av));
         __asm__("" : "+x"(s[r][0]), "+x"(s[r][1])); /* keeps the adds a chain: see above */
@@ -82,8 +83,8 @@ static inline __attribute__((always_inline)) void block_nibbles(const int mr, co
   }
 }
 
-static inline __attribute__((always_inline)) void block_q8(const int mr, const uint8_t* w, const moek_qrow* a, size_t b,
-                                                           __m256i d[MRQ_MAX][2]) {
+static inline __attribute__((always_inline)) void block_q8(const int mr, const uint8_t* w, const int8_t* const* q,
+                                                           size_t b, __m256i d[MRQ_MAX][2]) {
   const __m256i ones = _mm256_set1_epi16(1);
 #pragma GCC unroll 3
   for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
@@ -95,7 +96,7 @@ static inline __attribute__((always_inline)) void block_q8(const int mr, const u
     const __m256i u0 = _mm256_abs_epi8(w0), u1 = _mm256_abs_epi8(w1);
 #pragma GCC unroll 3
     for (int r = 0; r < mr; r++) {
-      const __m256i av = bcast4(a[r].q + b * 32 + st * 4);
+      const __m256i av = bcast4(q[r] + b * 32 + st * 4);
       d[r][0] = _mm256_add_epi32(d[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(u0, _mm256_sign_epi8(av, w0)), ones));
       d[r][1] = _mm256_add_epi32(d[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(u1, _mm256_sign_epi8(av, w1)), ones));
       __asm__("" : "+x"(d[r][0]), "+x"(d[r][1])); /* keeps the adds a chain (block_nibbles) */
@@ -115,20 +116,23 @@ static inline __attribute__((always_inline)) __m256 load_scales(const uint8_t* w
   return f16 ? _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(w + 2 * s0))) : _mm256_load_ps((const float*)w + s0);
 }
 
-/* mr rows x one panel over all of K: c[r][0] columns 0-7, c[r][1] 8-15. */
-
+/* mr rows x one panel over all of K: c[r][0] columns 0-7, c[r][1] 8-15.
+ * Row r's record is one base register, rows[r] (moek_q_tile_walk); the
+ * empty asm on each base per block keeps GCC from hoisting the addresses
+ * derived from it into more registers than there are. */
 static inline __attribute__((always_inline)) void qkernel(const int mr, const int q4, const int has_min, const int f16,
-                                                          const int e2m1, size_t groups,
-                                                          size_t blocks_per_group, const moek_qrow* a, const uint8_t* w,
+                                                          const int e2m1, size_t groups, size_t blocks_per_group,
+                                                          const int8_t* const* rows, size_t nb, const uint8_t* w,
                                                           __m256 c[MRQ_MAX][2]) {
-  const size_t bbytes = q4 ? 256 : 512;
-  const int32_t off = e2m1 ? 12 : q4 && !has_min ? 8 : 0;
+  const size_t bbytes = q4 ? 256 : 512, so = 32 * nb, mo = 36 * nb;
+  const int shift = e2m1 ? 4 : q4 && !has_min ? 3 : 0; /* off * sum(a) comes off as sum(a) << shift */
+  const int row = e2m1 ? 16 : f16 ? 32 : 64;          /* bytes of 16 scales */
+  const int8_t* q[MRQ_MAX];
   __m256 acc[MRQ_MAX][2]; /* in registers; c is written once at the end */
 #pragma GCC unroll 3
-  for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   size_t b = 0;
   for (size_t g = 0; g < groups; g++) {
-    const int row = e2m1 ? 16 : f16 ? 32 : 64; /* bytes of 16 scales */
     const __m256 ws0 = load_scales(w, f16, e2m1, 0), ws1 = load_scales(w, f16, e2m1, 8);
     const __m256 wm0 = has_min ? load_scales(w + row, f16, 0, 0) : _mm256_setzero_ps();
     const __m256 wm1 = has_min ? load_scales(w + row, f16, 0, 8) : _mm256_setzero_ps();
@@ -137,21 +141,30 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
     w += has_min ? 2 * row : row;
     for (size_t bi = 0; bi < blocks_per_group; bi++, b++, w += bbytes) {
       __m256i d[MRQ_MAX][2];
+#pragma GCC unroll 3
+      for (int r = 0; r < mr; r++) __asm__("" : "+r"(q[r])); /* see above */
       if (q4)
-        block_nibbles(mr, e2m1, w, a, b, d);
+        block_nibbles(mr, e2m1, w, q, b, d);
       else
-        block_q8(mr, w, a, b, d);
+        block_q8(mr, w, q, b, d);
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) {
-        const __m256 as = _mm256_set1_ps(a[r].scale[b]);
-        const __m256i o = _mm256_set1_epi32(off * a[r].sum[b]);
-        const __m256i d0 = _mm256_sub_epi32(d[r][0], o), d1 = _mm256_sub_epi32(d[r][1], o);
-        acc[r][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_mul_ps(ws0, as), acc[r][0]);
-        acc[r][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_mul_ps(ws1, as), acc[r][1]);
+        float as;
+        int32_t sum;
+        memcpy(&as, q[r] + so + 4 * b, 4);
+        memcpy(&sum, q[r] + mo + 4 * b, 4);
+        const __m256 asv = _mm256_set1_ps(as);
+        __m256i d0 = d[r][0], d1 = d[r][1];
+        if (shift) {
+          const __m256i o = _mm256_slli_epi32(_mm256_set1_epi32(sum), shift);
+          d0 = _mm256_sub_epi32(d0, o), d1 = _mm256_sub_epi32(d1, o);
+        }
+        acc[r][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_mul_ps(ws0, asv), acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_mul_ps(ws1, asv), acc[r][1]);
         if (has_min) {
-          const __m256 sf = _mm256_set1_ps((float)a[r].sum[b]);
-          acc[r][0] = _mm256_fmadd_ps(sf, _mm256_mul_ps(wm0, as), acc[r][0]);
-          acc[r][1] = _mm256_fmadd_ps(sf, _mm256_mul_ps(wm1, as), acc[r][1]);
+          const __m256 sf = _mm256_set1_ps((float)sum);
+          acc[r][0] = _mm256_fmadd_ps(sf, _mm256_mul_ps(wm0, asv), acc[r][0]);
+          acc[r][1] = _mm256_fmadd_ps(sf, _mm256_mul_ps(wm1, asv), acc[r][1]);
         }
       }
     }
@@ -160,11 +173,13 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   for (int r = 0; r < mr; r++) c[r][0] = acc[r][0], c[r][1] = acc[r][1];
 }
 
-typedef void (*qukernel_fn)(size_t groups, size_t bpg, const moek_qrow* a, const uint8_t* w, __m256 c[MRQ_MAX][2]);
+typedef void (*qukernel_fn)(size_t groups, size_t bpg, const int8_t* const* rows, size_t nb, const uint8_t* w,
+                            __m256 c[MRQ_MAX][2]);
 
-#define MOEK_QUK(MR, Q4, MIN, F16, E2M1, NAME)                                                          \
-  static void NAME(size_t groups, size_t bpg, const moek_qrow* a, const uint8_t* w, __m256 c[MRQ_MAX][2]) { \
-    qkernel(MR, Q4, MIN, F16, E2M1, groups, bpg, a, w, c);                                             \
+#define MOEK_QUK(MR, Q4, MIN, F16, E2M1, NAME)                                                                \
+  static void NAME(size_t groups, size_t bpg, const int8_t* const* rows, size_t nb, const uint8_t* w,           \
+                   __m256 c[MRQ_MAX][2]) {                                                                    \
+    qkernel(MR, Q4, MIN, F16, E2M1, groups, bpg, rows, nb, w, c);                                             \
   }
 MOEK_QUK(1, 0, 0, 0, 0, moek_q8_gemm_ukernel_1x16__avx2)
 MOEK_QUK(2, 0, 0, 0, 0, moek_q8_gemm_ukernel_2x16__avx2)
@@ -193,10 +208,9 @@ MOEK_QUK(3, 1, 0, 0, 1, moek_mxfp4_gemm_ukernel_3x16__avx2)
 static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[MRQ_MAX], size_t mr, size_t k,
                                                          int32_t group, const void* const* rows, const void* w,
                                                          __m256 c[MRQ_MAX][2]) {
-  moek_qrow a[MRQ_MAX];
   size_t groups, bpg;
-  moek_q_tile_rows(rows, mr, k, group, a, &groups, &bpg);
-  uk[mr - 1](groups, bpg, a, w, c);
+  const size_t nb = moek_q_tile_walk(k, group, &groups, &bpg);
+  uk[mr - 1](groups, bpg, (const int8_t* const*)rows, nb, w, c);
 }
 
 static inline __attribute__((always_inline)) void q_gateup_tile(const qukernel_fn uk[MRQ_MAX],

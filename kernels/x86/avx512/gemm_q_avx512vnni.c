@@ -9,11 +9,13 @@
  * intermediate, so no widening steps and no pair limit (AVX2's vpmaddubsw
  * path widens every step for Q8). Unsigned weights:
  *   Q4: codes 0..15 as they are (8 * sum(a) comes off, symmetric codes);
- *   e2m1 (MXFP4): vpshufb maps a code to its doubled value + 12 (0..24),
- *       12 * sum(a) comes off and the scale is halved (pack_q_avx2.c);
+ *   e2m1 (MXFP4): vpshufb maps a code to its doubled value + 16 (4..28),
+ *       16 * sum(a) comes off and the scale is halved (pack_q_avx2.c);
  *   Q8: signed codes w become w + 128 with one xor, 128 * sum(a) comes off.
- * A block of 32 k is 8 steps; per row two int32 chains (even and odd steps)
- * hide the instruction's latency. Per block the exact int32 dot becomes f32
+ * Each offset is a power of two, so its correction is one shift of the
+ * record's block sum. A block of 32 k is 8 steps; with 4 or more rows the
+ * rows' int32 chains hide the instruction's latency, with fewer each row
+ * keeps two (even and odd steps). Per block the exact int32 dot becomes f32
  * and is added as fma(dot, w_scale * a_scale, acc) (+ fma(sum(a), w_min *
  * a_scale, acc)) in block order, as the reference and AVX2 do: the tables
  * agree bit for bit before the activation. The epilogue is AVX2's (8 gate +
@@ -43,7 +45,7 @@ static inline __attribute__((always_inline)) __m512i step_weights(const uint8_t*
   z = _mm512_and_si512(z, _mm512_set1_epi8(0x0f));
   if (e2m1) {
     const __m512i lut = _mm512_broadcast_i32x4(
-        _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+        _mm_setr_epi8(16, 17, 18, 19, 20, 22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4));
     z = _mm512_shuffle_epi8(lut, z);
   }
   return z;
@@ -61,15 +63,23 @@ static inline __attribute__((always_inline)) __m512 load_scales(const uint8_t* w
   return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)w)) : _mm512_loadu_ps((const float*)w);
 }
 
+/* mr rows x one panel over all of K. Row r's record is one base register,
+ * rows[r]: codes, scales and sums sit at fixed distances from it
+ * (moek_q_tile_walk). The empty asm on each base per block keeps GCC from
+ * hoisting the 3 mr addresses derived from it out of the loop, which spilled
+ * them to the stack and to mask registers at mr = 6. */
 static inline __attribute__((always_inline)) void qkernel(const int mr, const int q4, const int has_min, const int f16,
                                                           const int e2m1, size_t groups, size_t blocks_per_group,
-                                                          const moek_qrow* a, const uint8_t* w, __m512 c[MRQ_MAX]) {
-  const size_t bbytes = q4 ? 256 : 512;
-  const int32_t off = e2m1 ? 12 : !q4 ? 128 : !has_min ? 8 : 0;
-  const int row = e2m1 ? 16 : f16 ? 32 : 64; /* bytes of 16 scales */
+                                                          const int8_t* const* rows, size_t nb, const uint8_t* w,
+                                                          __m512 c[MRQ_MAX]) {
+  const size_t bbytes = q4 ? 256 : 512, so = 32 * nb, mo = 36 * nb;
+  const int shift = e2m1 ? 4 : !q4 ? 7 : !has_min ? 3 : 0; /* off * sum(a) comes off as sum(a) << shift */
+  const int row = e2m1 ? 16 : f16 ? 32 : 64;                 /* bytes of 16 scales */
+  const int split = mr <= 3; /* two chains per row while fewer than 4 rows hide vpdpbusd's latency */
+  const int8_t* q[MRQ_MAX];
   __m512 acc[MRQ_MAX];
 #pragma GCC unroll 6
-  for (int r = 0; r < mr; r++) acc[r] = _mm512_setzero_ps();
+  for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r] = _mm512_setzero_ps();
   size_t b = 0;
   for (size_t g = 0; g < groups; g++) {
     const __m512 ws = load_scales(w, f16, e2m1);
@@ -80,15 +90,18 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
     for (size_t bi = 0; bi < blocks_per_group; bi++, b++, w += bbytes) {
       __m512i d0[MRQ_MAX], d1[MRQ_MAX];
 #pragma GCC unroll 6
-      for (int r = 0; r < mr; r++) d0[r] = d1[r] = _mm512_setzero_si512();
+      for (int r = 0; r < mr; r++) {
+        __asm__("" : "+r"(q[r])); /* see above */
+        d0[r] = d1[r] = _mm512_setzero_si512();
+      }
 #pragma GCC unroll 8
       for (int st = 0; st < 8; st++) {
         if (!q4 || st % 2 == 0) _mm_prefetch((const char*)w + st * (q4 ? 32 : 64) + PREFETCH_BYTES, _MM_HINT_T0);
         const __m512i wv = step_weights(w, st, q4, e2m1);
 #pragma GCC unroll 6
         for (int r = 0; r < mr; r++) {
-          const __m512i av = bcast4(a[r].q + b * 32 + st * 4);
-          if (st % 2)
+          const __m512i av = bcast4(q[r] + b * 32 + st * 4);
+          if (split && st % 2)
             d1[r] = _mm512_dpbusd_epi32(d1[r], wv, av);
           else
             d0[r] = _mm512_dpbusd_epi32(d0[r], wv, av);
@@ -96,10 +109,15 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
       }
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
-        const __m512 as = _mm512_set1_ps(a[r].scale[b]);
-        const __m512i d = _mm512_sub_epi32(_mm512_add_epi32(d0[r], d1[r]), _mm512_set1_epi32(off * a[r].sum[b]));
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(ws, as), acc[r]);
-        if (has_min) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps((float)a[r].sum[b]), _mm512_mul_ps(wm, as), acc[r]);
+        float as;
+        int32_t sum;
+        memcpy(&as, q[r] + so + 4 * b, 4);
+        memcpy(&sum, q[r] + mo + 4 * b, 4);
+        __m512i d = split ? _mm512_add_epi32(d0[r], d1[r]) : d0[r];
+        if (shift) d = _mm512_sub_epi32(d, _mm512_slli_epi32(_mm512_set1_epi32(sum), shift));
+        const __m512 sc = _mm512_mul_ps(ws, _mm512_set1_ps(as));
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), sc, acc[r]);
+        if (has_min) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps((float)sum), _mm512_mul_ps(wm, _mm512_set1_ps(as)), acc[r]);
       }
     }
   }
@@ -107,12 +125,13 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   for (int r = 0; r < mr; r++) c[r] = acc[r];
 }
 
-typedef void (*qukernel_fn)(size_t groups, size_t bpg, const moek_qrow* a, const uint8_t* w, __m512 c[MRQ_MAX]);
+typedef void (*qukernel_fn)(size_t groups, size_t bpg, const int8_t* const* rows, size_t nb, const uint8_t* w,
+                            __m512 c[MRQ_MAX]);
 
 #define MOEK_QUK(MR, Q4, MIN, F16, E2M1, fmt)                                                                     \
-  static void moek_##fmt##_gemm_ukernel_##MR##x16__avx512vnni(size_t groups, size_t bpg, const moek_qrow* a,           \
-                                                              const uint8_t* w, __m512 c[MRQ_MAX]) {              \
-    qkernel(MR, Q4, MIN, F16, E2M1, groups, bpg, a, w, c);                                                      \
+  static void moek_##fmt##_gemm_ukernel_##MR##x16__avx512vnni(size_t groups, size_t bpg, const int8_t* const* rows, \
+                                                              size_t nb, const uint8_t* w, __m512 c[MRQ_MAX]) {    \
+    qkernel(MR, Q4, MIN, F16, E2M1, groups, bpg, rows, nb, w, c);                                               \
   }
 #define MOEK_QUK_ALL(Q4, MIN, F16, E2M1, fmt)                                                                     \
   MOEK_QUK(1, Q4, MIN, F16, E2M1, fmt) MOEK_QUK(2, Q4, MIN, F16, E2M1, fmt) MOEK_QUK(3, Q4, MIN, F16, E2M1, fmt) \
@@ -128,10 +147,9 @@ MOEK_QUK_ALL(1, 0, 0, 1, mxfp4)
 static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[MRQ_MAX], size_t mr, size_t k,
                                                          int32_t group, const void* const* rows, const void* w,
                                                          __m512 c[MRQ_MAX]) {
-  moek_qrow a[MRQ_MAX];
   size_t groups, bpg;
-  moek_q_tile_rows(rows, mr, k, group, a, &groups, &bpg);
-  uk[mr - 1](groups, bpg, a, w, c);
+  const size_t nb = moek_q_tile_walk(k, group, &groups, &bpg);
+  uk[mr - 1](groups, bpg, (const int8_t* const*)rows, nb, w, c);
 }
 
 static inline __attribute__((always_inline)) void q_gateup_tile(const qukernel_fn uk[MRQ_MAX],
