@@ -6,6 +6,7 @@
 #   gemm_bf16_avx512bf16.c.o  vdpbf16ps on zmm
 #   gemm_q_avx512vnni.c.o     vpdpbusd on zmm
 #   route, quantize, combine  zmm instructions
+#   the three gemm objects    prefetcht1: the tiles' next-panel hint (next_panel.h)
 # The main loops unrolled give hundreds of each; an unoptimized (Debug) build
 # has a few, so the build passes the least count it must see.
 # Usage: check_avx512_objects.sh OBJDUMP OBJECT_DIR MIN_COUNT
@@ -21,6 +22,9 @@ if [ "$failed" -eq 0 ]; then
   expect gemm_bf16_avx512bf16.c.o "vdpbf16ps zmm" 'vdpbf16ps .*zmm' "$least" $big
   expect gemm_q_avx512vnni.c.o "vpdpbusd zmm" 'vpdpbusd .*zmm' "$least" $big
   expect gemm_q_avx512vnni.c.o "vdpbf16ps" 'vdpbf16ps' 0 0
+  for o in gemm_avx512 gemm_bf16_avx512bf16 gemm_q_avx512vnni; do
+    expect $o.c.o "prefetcht1 (next panel)" 'prefetcht1' 1 $big
+  done
   for o in route_avx512 quantize_avx512 combine_avx512; do
     expect $o.c.o "zmm instructions" 'zmm' 10 $big
     expect $o.c.o "vdpbf16ps / vpdpbusd" 'vdpbf16ps|vpdpbusd' 0 0

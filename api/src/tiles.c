@@ -40,22 +40,29 @@ static inline const void* row_at(const moek_rows* rows, size_t r) {
 
 /* Every tile of columns [n_begin, n_end) x m rows: panels outer, balanced
  * row groups inner, so a panel comes from memory once and serves every row
- * group from L1/L2. tile() runs one (static inline: the calls below inline
+ * group from L1/L2. While groups 1 .. n - 1 reread a panel from cache, each
+ * also gets 1 / (n - 1) of the next panel as its prefetch hint (the tile's
+ * next): the next panel's stream then overlaps this panel's compute instead
+ * of following it. tile() runs one (static inline: the calls below inline
  * it, so the loop costs no extra indirect call). */
 static inline void for_each_tile(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w,
                                  size_t panel_bytes, size_t per, size_t n_begin, size_t n_end,
                                  void (*tile)(void* t, size_t m0, size_t mr, size_t n0, size_t nc, const void* panel,
-                                              const void* const* a),
+                                              const void* const* a, const void* next, size_t next_bytes),
                                  void* t) {
   const row_groups rg = row_groups_of(m, s->mr); /* the divisions once, not per tile */
+  const size_t share = rg.n > 1 ? (panel_bytes / (rg.n - 1) + 63) / 64 * 64 : 0;
   const void* a[MOEK_MAX_MR];
   const char* panel = (const char*)w + (n_begin / per) * panel_bytes;
   for (size_t n0 = n_begin; n0 < n_end; n0 += per, panel += panel_bytes) {
     const size_t nc = n_end - n0 < per ? n_end - n0 : per;
+    const int has_next = n0 + per < n_end;
     for (size_t g = 0, m0 = 0; g < rg.n; g++) {
       const size_t mr = rg.base + (g < rg.extra);
+      const size_t off = g ? (g - 1) * share : panel_bytes;
+      const size_t next_bytes = has_next && off < panel_bytes ? (panel_bytes - off < share ? panel_bytes - off : share) : 0;
       for (size_t r = 0; r < mr; r++) a[r] = row_at(rows, m0 + r);
-      tile(t, m0, mr, n0, nc, panel, a);
+      tile(t, m0, mr, n0, nc, panel, a, next_bytes ? panel + panel_bytes + off : NULL, next_bytes);
       m0 += mr;
     }
   }
@@ -67,9 +74,11 @@ typedef struct gateup_run {
   float* h; /* row 0 */
 } gateup_run;
 
-static void gateup_one(void* p, size_t m0, size_t mr, size_t n0, size_t nc, const void* panel, const void* const* a) {
+static void gateup_one(void* p, size_t m0, size_t mr, size_t n0, size_t nc, const void* panel, const void* const* a,
+                       const void* next, size_t next_bytes) {
   gateup_run* g = p;
   g->t.mr = mr, g->t.n0 = n0, g->t.nc = nc, g->t.w = panel, g->t.a = a, g->t.h = g->h + m0 * g->t.h_stride;
+  g->t.next = next, g->t.next_bytes = next_bytes;
   g->s->gateup(&g->t);
 }
 
@@ -85,9 +94,11 @@ typedef struct down_run {
   float* out; /* row 0 */
 } down_run;
 
-static void down_one(void* p, size_t m0, size_t mr, size_t n0, size_t nc, const void* panel, const void* const* a) {
+static void down_one(void* p, size_t m0, size_t mr, size_t n0, size_t nc, const void* panel, const void* const* a,
+                     const void* next, size_t next_bytes) {
   down_run* d = p;
   d->t.mr = mr, d->t.n0 = n0, d->t.nc = nc, d->t.w = panel, d->t.a = a, d->t.out = d->out + m0 * d->t.out_stride;
+  d->t.next = next, d->t.next_bytes = next_bytes;
   d->s->down(&d->t);
 }
 

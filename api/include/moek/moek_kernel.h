@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-#define MOEK_KERNEL_ABI_VERSION 5u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta */
+#define MOEK_KERNEL_ABI_VERSION 6u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta; 6 the tiles' next */
 /* The oldest kernel ABI the library still registers: a table of ABI 3 is
  * the same layout, and may not set the slot flags ABI 4 added. Tables
  * older than 5 compute the clamped SwiGLU with beta 1: experts whose beta
@@ -126,6 +126,10 @@ typedef struct moek_gateup_tile {
   float* h;                /* row r, column n at h[r * h_stride + n] (n counted from 0, not n0) */
   size_t h_stride;
   float act_beta;          /* since ABI 5: resolved (the preset's 1); act_limit may be +Inf */
+  const void* next;        /* since ABI 6: next_bytes bytes of a later panel (64-byte aligned), to be
+                            * prefetched into L2 while this tile computes from a panel already in cache;
+                            * NULL (and 0) when none. A hint: a kernel may ignore it */
+  size_t next_bytes;
 } moek_gateup_tile;
 
 /* One tile of a plain projection (W_down, the router): out[r][n] = a[r]
@@ -141,7 +145,14 @@ typedef struct moek_down_tile {
   const float* bias;       /* [N] or NULL, indexed by column */
   float* out;              /* row r, column n at out[r * out_stride + n] */
   size_t out_stride;
+  const void* next;        /* since ABI 6: as moek_gateup_tile */
+  size_t next_bytes;
 } moek_down_tile;
+
+/* The end of a tile's next range (NULL with it). */
+static inline const char* moek_tile_next_end(const void* next, size_t next_bytes) {
+  return next ? (const char*)next + next_bytes : NULL;
+}
 
 /* y[n] (+)= sum over j < count of weights[j] * rows[j][n], j in order, for
  * n < n_total; y is f32 or bf16. Rows that are NULL are skipped. */

@@ -17,11 +17,13 @@
 
 #include "epilogue_avx2.h"
 #include "gemm_avx2.h"
+#include "next_panel.h"
 
 #define MR_MAX 6
 #define PREFETCH_BYTES 1024 /* ahead in the panel stream */
 
-typedef void (*ukernel_fn)(size_t K, const float* const* a, const void* w, __m256 c[MR_MAX][2]);
+typedef void (*ukernel_fn)(size_t K, const float* const* a, const void* w, const char* next, const char* next_end,
+                           __m256 c[MR_MAX][2]);
 
 /* fmt: 0 f32, 1 bf16, 2 f16 */
 static inline __attribute__((always_inline)) void load_panel(const void* w, size_t k, int fmt, __m256* lo,
@@ -41,8 +43,8 @@ static inline __attribute__((always_inline)) void load_panel(const void* w, size
 }
 
 static inline __attribute__((always_inline)) void ukernel(const int mr, const int fmt, size_t K,
-                                                          const float* const* a, const void* w,
-                                                          __m256 c[MR_MAX][2]) {
+                                                          const float* const* a, const void* w, const char* next,
+                                                          const char* next_end, __m256 c[MR_MAX][2]) {
   const size_t kbytes = fmt ? 32 : 64;
   const float* ar[MR_MAX];
 #pragma GCC unroll 6
@@ -55,6 +57,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   if (mr <= 2) {
     for (; k + 2 <= K; k += 2) {
       _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
+      moek_next_line(&next, next_end), moek_next_line(&next, next_end); /* next_panel.h */
       __m256 b0, b1, e0, e1;
       load_panel(w, k, fmt, &b0, &b1);
       load_panel(w, k + 1, fmt, &e0, &e1);
@@ -70,6 +73,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   }
   for (; k < K; k++) {
     _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
+    moek_next_line(&next, next_end); /* a line per k: f32 reads as much, bf16 and f16 half */
     __m256 b0, b1;
     load_panel(w, k, fmt, &b0, &b1);
 #pragma GCC unroll 6
@@ -87,8 +91,9 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
 }
 
 #define MOEK_UK(MR, FMT, NAME)                                                                  \
-  static void NAME(size_t K, const float* const* a, const void* w, __m256 c[MR_MAX][2]) { \
-    ukernel(MR, FMT, K, a, w, c);                                                            \
+  static void NAME(size_t K, const float* const* a, const void* w, const char* next, const char* next_end, \
+                   __m256 c[MR_MAX][2]) {                                                               \
+    ukernel(MR, FMT, K, a, w, next, next_end, c);                                                      \
   }
 MOEK_UK(1, 0, moek_f32_gemm_ukernel_1x16__avx2_fma)
 MOEK_UK(2, 0, moek_f32_gemm_ukernel_2x16__avx2_fma)
@@ -127,14 +132,14 @@ static const ukernel_fn ukernels[3][MR_MAX] = {
  * serves every row group from L1/L2. */
 static inline __attribute__((always_inline)) void gateup_tile(const int fmt, const moek_gateup_tile* t) {
   __m256 c[MR_MAX][2];
-  ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, c);
+  ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
   const gateup_cols cols = gateup_cols_at(t);
   for (size_t r = 0; r < t->mr; r++) gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]);
 }
 
 static inline __attribute__((always_inline)) void down_tile(const int fmt, const moek_down_tile* t) {
   __m256 c[MR_MAX][2];
-  ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, c);
+  ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
   const down_cols cols = down_cols_at(t);
   for (size_t r = 0; r < t->mr; r++) down_store_row(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]);
 }

@@ -24,6 +24,7 @@
 
 #include "epilogue_avx2.h"
 #include "gemm_avx2.h"
+#include "next_panel.h"
 #include "moek_quant.h"
 
 #define MRQ_MAX 3 /* 4 rows need 16 accumulators: GCC spills and it runs slower */
@@ -48,7 +49,8 @@ static inline __attribute__((always_inline)) __m256i bcast4(const int8_t* p) {
  * and spills the products. Together that took the 1-row gate/up from 93 to
  * 50 us and 16 rows from 0.82 to 0.58 ms (moek-gbench, one thread). */
 static inline __attribute__((always_inline)) void block_nibbles(const int mr, const int e2m1, const uint8_t* w,
-                                                                const int8_t* const* q, size_t b, __m256i d[MRQ_MAX][2]) {
+                                                                const int8_t* const* q, size_t b, const char** next,
+                                                                const char* next_end, __m256i d[MRQ_MAX][2]) {
   const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
   const __m256i lut = _mm256_setr_epi8(16, 17, 18, 19, 20, 22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4, 16, 17, 18, 19, 20,
                                        22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4);
@@ -62,6 +64,7 @@ static inline __attribute__((always_inline)) void block_nibbles(const int mr, co
 #pragma GCC unroll 8
     for (int st = h; st < h + span; st++) {
       if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + PREFETCH_BYTES, _MM_HINT_T0);
+      moek_next_line(next, next_end); /* next_panel.h: a line per step, twice what a step reads */
       /* e2m1 groups are 16 + 256 bytes: their blocks sit 16 bytes off 32 */
       const __m256i v = e2m1 ? _mm256_loadu_si256((const __m256i*)(w + st * 32))
                              : _mm256_load_si256((const __m256i*)(w + st * 32));
@@ -84,13 +87,15 @@ static inline __attribute__((always_inline)) void block_nibbles(const int mr, co
 }
 
 static inline __attribute__((always_inline)) void block_q8(const int mr, const uint8_t* w, const int8_t* const* q,
-                                                           size_t b, __m256i d[MRQ_MAX][2]) {
+                                                           size_t b, const char** next, const char* next_end,
+                                                           __m256i d[MRQ_MAX][2]) {
   const __m256i ones = _mm256_set1_epi16(1);
 #pragma GCC unroll 3
   for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
 #pragma GCC unroll 8
   for (int st = 0; st < 8; st++) {
     _mm_prefetch((const char*)w + st * 64 + PREFETCH_BYTES, _MM_HINT_T0);
+    moek_next_line(next, next_end); /* next_panel.h */
     const __m256i w0 = _mm256_load_si256((const __m256i*)(w + st * 64));
     const __m256i w1 = _mm256_load_si256((const __m256i*)(w + st * 64 + 32));
     const __m256i u0 = _mm256_abs_epi8(w0), u1 = _mm256_abs_epi8(w1);
@@ -123,6 +128,7 @@ static inline __attribute__((always_inline)) __m256 load_scales(const uint8_t* w
 static inline __attribute__((always_inline)) void qkernel(const int mr, const int q4, const int has_min, const int f16,
                                                           const int e2m1, size_t groups, size_t blocks_per_group,
                                                           const int8_t* const* rows, size_t nb, const uint8_t* w,
+                                                          const char* next, const char* next_end,
                                                           __m256 c[MRQ_MAX][2]) {
   const size_t bbytes = q4 ? 256 : 512, so = 32 * nb, mo = 36 * nb;
   const int shift = e2m1 ? 4 : q4 && !has_min ? 3 : 0; /* off * sum(a) comes off as sum(a) << shift */
@@ -144,9 +150,9 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) __asm__("" : "+r"(q[r])); /* see above */
       if (q4)
-        block_nibbles(mr, e2m1, w, q, b, d);
+        block_nibbles(mr, e2m1, w, q, b, &next, next_end, d);
       else
-        block_q8(mr, w, q, b, d);
+        block_q8(mr, w, q, b, &next, next_end, d);
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) {
         float as;
@@ -174,12 +180,12 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
 }
 
 typedef void (*qukernel_fn)(size_t groups, size_t bpg, const int8_t* const* rows, size_t nb, const uint8_t* w,
-                            __m256 c[MRQ_MAX][2]);
+                            const char* next, const char* next_end, __m256 c[MRQ_MAX][2]);
 
 #define MOEK_QUK(MR, Q4, MIN, F16, E2M1, NAME)                                                                \
   static void NAME(size_t groups, size_t bpg, const int8_t* const* rows, size_t nb, const uint8_t* w,           \
-                   __m256 c[MRQ_MAX][2]) {                                                                    \
-    qkernel(MR, Q4, MIN, F16, E2M1, groups, bpg, rows, nb, w, c);                                             \
+                   const char* next, const char* next_end, __m256 c[MRQ_MAX][2]) {                            \
+    qkernel(MR, Q4, MIN, F16, E2M1, groups, bpg, rows, nb, w, next, next_end, c);                             \
   }
 MOEK_QUK(1, 0, 0, 0, 0, moek_q8_gemm_ukernel_1x16__avx2)
 MOEK_QUK(2, 0, 0, 0, 0, moek_q8_gemm_ukernel_2x16__avx2)
@@ -207,23 +213,23 @@ MOEK_QUK(3, 1, 0, 0, 1, moek_mxfp4_gemm_ukernel_3x16__avx2)
  * One entry per format, so no format is decoded at run time. */
 static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[MRQ_MAX], size_t mr, size_t k,
                                                          int32_t group, const void* const* rows, const void* w,
-                                                         __m256 c[MRQ_MAX][2]) {
+                                                         const void* next, size_t next_bytes, __m256 c[MRQ_MAX][2]) {
   size_t groups, bpg;
   const size_t nb = moek_q_tile_walk(k, group, &groups, &bpg);
-  uk[mr - 1](groups, bpg, (const int8_t* const*)rows, nb, w, c);
+  uk[mr - 1](groups, bpg, (const int8_t* const*)rows, nb, w, next, moek_tile_next_end(next, next_bytes), c);
 }
 
 static inline __attribute__((always_inline)) void q_gateup_tile(const qukernel_fn uk[MRQ_MAX],
                                                                 const moek_gateup_tile* t) {
   __m256 c[MRQ_MAX][2];
-  q_dots(uk, t->mr, t->k, t->group, t->a, t->w, c);
+  q_dots(uk, t->mr, t->k, t->group, t->a, t->w, t->next, t->next_bytes, c);
   const gateup_cols cols = gateup_cols_at(t);
   for (size_t r = 0; r < t->mr; r++) gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]);
 }
 
 static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn uk[MRQ_MAX], const moek_down_tile* t) {
   __m256 c[MRQ_MAX][2];
-  q_dots(uk, t->mr, t->k, t->group, t->a, t->w, c);
+  q_dots(uk, t->mr, t->k, t->group, t->a, t->w, t->next, t->next_bytes, c);
   const down_cols cols = down_cols_at(t);
   for (size_t r = 0; r < t->mr; r++) down_store_row(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]);
 }

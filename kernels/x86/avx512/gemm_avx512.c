@@ -14,11 +14,13 @@
  * K, so results do not depend on how the driver tiles or threads. */
 #include "avx512.h"
 #include "epilogue_avx512.h"
+#include "next_panel.h"
 
 #define MR_MAX 8
 #define PREFETCH_BYTES 2048
 
-typedef void (*ukernel_fn)(size_t K, const float* const* a, const void* w, __m512 c[MR_MAX][2]);
+typedef void (*ukernel_fn)(size_t K, const float* const* a, const void* w, const char* next, const char* next_end,
+                           __m512 c[MR_MAX][2]);
 
 /* fmt: 0 f32, 1 bf16, 2 f16 */
 static inline __attribute__((always_inline)) void load_panel(const void* w, size_t k, int fmt, __m512* lo,
@@ -37,15 +39,19 @@ static inline __attribute__((always_inline)) void load_panel(const void* w, size
   }
 }
 
-static inline __attribute__((always_inline)) void prefetch_k(const void* w, size_t k, int fmt) {
+/* the panel stream PREFETCH_BYTES ahead, and as many lines of the tile's
+ * hint (next_panel.h), for k's 64 (bf16, f16) or 128 (f32) bytes */
+static inline __attribute__((always_inline)) void prefetch_k(const void* w, size_t k, int fmt, const char** next,
+                                                             const char* next_end) {
   const char* p = (const char*)w + k * (fmt ? 64 : 128) + PREFETCH_BYTES;
   _mm_prefetch(p, _MM_HINT_T0);
-  if (!fmt) _mm_prefetch(p + 64, _MM_HINT_T0);
+  moek_next_line(next, next_end);
+  if (!fmt) _mm_prefetch(p + 64, _MM_HINT_T0), moek_next_line(next, next_end);
 }
 
 static inline __attribute__((always_inline)) void ukernel(const int mr, const int fmt, size_t K,
-                                                          const float* const* a, const void* w,
-                                                          __m512 c[MR_MAX][2]) {
+                                                          const float* const* a, const void* w, const char* next,
+                                                          const char* next_end, __m512 c[MR_MAX][2]) {
   const float* ar[MR_MAX];
 #pragma GCC unroll 8
   for (int r = 0; r < mr; r++) ar[r] = a[r];
@@ -56,8 +62,8 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   size_t k = 0;
   if (mr <= 2) {
     for (; k + 2 <= K; k += 2) {
-      prefetch_k(w, k, fmt);
-      prefetch_k(w, k + 1, fmt);
+      prefetch_k(w, k, fmt, &next, next_end);
+      prefetch_k(w, k + 1, fmt, &next, next_end);
       __m512 b0, b1, e0, e1;
       load_panel(w, k, fmt, &b0, &b1);
       load_panel(w, k + 1, fmt, &e0, &e1);
@@ -72,7 +78,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
     }
   }
   for (; k < K; k++) {
-    prefetch_k(w, k, fmt);
+    prefetch_k(w, k, fmt, &next, next_end);
     __m512 b0, b1;
     load_panel(w, k, fmt, &b0, &b1);
 #pragma GCC unroll 8
@@ -90,8 +96,9 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
 }
 
 #define MOEK_UK(MR, FMT, NAME)                                                                  \
-  static void NAME(size_t K, const float* const* a, const void* w, __m512 c[MR_MAX][2]) { \
-    ukernel(MR, FMT, K, a, w, c);                                                            \
+  static void NAME(size_t K, const float* const* a, const void* w, const char* next, const char* next_end, \
+                   __m512 c[MR_MAX][2]) {                                                               \
+    ukernel(MR, FMT, K, a, w, next, next_end, c);                                                      \
   }
 #define MOEK_UK_ALL(FMT, fmt)                         \
   MOEK_UK(1, FMT, moek_##fmt##_gemm_ukernel_1x32__avx512) \
@@ -115,14 +122,14 @@ static const ukernel_fn ukernels[3][MR_MAX] = {MOEK_UK_ROW(f32), MOEK_UK_ROW(bf1
 /* One tile: mr f32 rows x one panel over all of K, then the epilogue. */
 static inline __attribute__((always_inline)) void gateup_tile(const int fmt, const moek_gateup_tile* t) {
   __m512 c[MR_MAX][2];
-  ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, c);
+  ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
   const moek_cols16 cols = moek_gateup_cols16(t);
   for (size_t r = 0; r < t->mr; r++) moek_gateup_store16(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]);
 }
 
 static inline __attribute__((always_inline)) void down_tile(const int fmt, const moek_down_tile* t) {
   __m512 c[MR_MAX][2];
-  ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, c);
+  ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
   const moek_cols16 cols = moek_down_cols16(t);
   for (size_t r = 0; r < t->mr; r++) moek_down_store16(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]);
 }

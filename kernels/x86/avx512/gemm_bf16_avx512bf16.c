@@ -15,11 +15,13 @@
 
 #include "avx512.h"
 #include "epilogue_avx512.h"
+#include "next_panel.h"
 
 #define MR_MAX 8
 #define PREFETCH_BYTES 2048
 
-typedef void (*ukernel_fn)(size_t K, const uint16_t* const* a, const void* w, __m512 c[MR_MAX][2]);
+typedef void (*ukernel_fn)(size_t K, const uint16_t* const* a, const void* w, const char* next, const char* next_end,
+                           __m512 c[MR_MAX][2]);
 
 static inline __attribute__((always_inline)) __m512bh as_bh(__m512i v) {
   __m512bh r;
@@ -34,8 +36,10 @@ static inline __attribute__((always_inline)) __m512bh pair(const uint16_t* a, si
   return as_bh(_mm512_set1_epi32(v));
 }
 
+/* next .. next_end: the tile's prefetch hint (next_panel.h) */
 static inline __attribute__((always_inline)) void ukernel(const int mr, size_t K, const uint16_t* const* a,
-                                                          const void* w, __m512 c[MR_MAX][2]) {
+                                                          const void* w, const char* next, const char* next_end,
+                                                          __m512 c[MR_MAX][2]) {
   const uint16_t* ar[MR_MAX];
 #pragma GCC unroll 8
   for (int r = 0; r < mr; r++) ar[r] = a[r];
@@ -53,6 +57,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, size_t K
       _mm_prefetch(q + PREFETCH_BYTES + 64, _MM_HINT_T0);
       _mm_prefetch(q + PREFETCH_BYTES + 128, _MM_HINT_T0);
       _mm_prefetch(q + PREFETCH_BYTES + 192, _MM_HINT_T0);
+      for (int l = 0; l < 4; l++) moek_next_line(&next, next_end);
       const __m512bh b0 = as_bh(_mm512_load_si512((const void*)q)), b1 = as_bh(_mm512_load_si512((const void*)(q + 64)));
       const __m512bh e0 = as_bh(_mm512_load_si512((const void*)(q + 128)));
       const __m512bh e1 = as_bh(_mm512_load_si512((const void*)(q + 192)));
@@ -70,6 +75,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, size_t K
     const char* q = wp + p * 128;
     _mm_prefetch(q + PREFETCH_BYTES, _MM_HINT_T0);
     _mm_prefetch(q + PREFETCH_BYTES + 64, _MM_HINT_T0);
+    moek_next_line(&next, next_end), moek_next_line(&next, next_end);
     const __m512bh b0 = as_bh(_mm512_load_si512((const void*)q)), b1 = as_bh(_mm512_load_si512((const void*)(q + 64)));
 #pragma GCC unroll 8
     for (int r = 0; r < mr; r++) {
@@ -97,8 +103,9 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, size_t K
 
 #define MOEK_UK(MR)                                                                                          \
   static void moek_bf16_gemm_ukernel_##MR##x32__avx512bf16(size_t K, const uint16_t* const* a, const void* w, \
+                                                            const char* next, const char* next_end,          \
                                                             __m512 c[MR_MAX][2]) {                           \
-    ukernel(MR, K, a, w, c);                                                                                 \
+    ukernel(MR, K, a, w, next, next_end, c);                                                                 \
   }
 MOEK_UK(1) MOEK_UK(2) MOEK_UK(3) MOEK_UK(4) MOEK_UK(5) MOEK_UK(6) MOEK_UK(7) MOEK_UK(8)
 static const ukernel_fn ukernels[MR_MAX] = {
@@ -109,14 +116,14 @@ static const ukernel_fn ukernels[MR_MAX] = {
 
 void moek_bf16_gemm_gateup_8x32__avx512bf16(const moek_gateup_tile* t) {
   __m512 c[MR_MAX][2];
-  ukernels[t->mr - 1](t->k, (const uint16_t* const*)t->a, t->w, c);
+  ukernels[t->mr - 1](t->k, (const uint16_t* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
   const moek_cols16 cols = moek_gateup_cols16(t);
   for (size_t r = 0; r < t->mr; r++) moek_gateup_store16(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]);
 }
 
 void moek_bf16_gemm_down_8x32__avx512bf16(const moek_down_tile* t) {
   __m512 c[MR_MAX][2];
-  ukernels[t->mr - 1](t->k, (const uint16_t* const*)t->a, t->w, c);
+  ukernels[t->mr - 1](t->k, (const uint16_t* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
   const moek_cols16 cols = moek_down_cols16(t);
   for (size_t r = 0; r < t->mr; r++) moek_down_store16(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]);
 }

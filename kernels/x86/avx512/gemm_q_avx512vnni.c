@@ -27,6 +27,7 @@
 /* after simd_avx512.h: in the emulated build the ymm epilogue stays native */
 #include "epilogue_avx2.h"
 #include "moek_quant.h"
+#include "next_panel.h"
 
 #define MRQ_MAX 6 /* 6 rows: 6 accumulators + 12 int32 chains + the step's operands fit 32 zmm */
 #define PREFETCH_BYTES 2048
@@ -71,7 +72,7 @@ static inline __attribute__((always_inline)) __m512 load_scales(const uint8_t* w
 static inline __attribute__((always_inline)) void qkernel(const int mr, const int q4, const int has_min, const int f16,
                                                           const int e2m1, size_t groups, size_t blocks_per_group,
                                                           const int8_t* const* rows, size_t nb, const uint8_t* w,
-                                                          __m512 c[MRQ_MAX]) {
+                                                          const char* next, const char* next_end, __m512 c[MRQ_MAX]) {
   const size_t bbytes = q4 ? 256 : 512, so = 32 * nb, mo = 36 * nb;
   const int shift = e2m1 ? 4 : !q4 ? 7 : !has_min ? 3 : 0; /* off * sum(a) comes off as sum(a) << shift */
   const int row = e2m1 ? 16 : f16 ? 32 : 64;                 /* bytes of 16 scales */
@@ -97,6 +98,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
 #pragma GCC unroll 8
       for (int st = 0; st < 8; st++) {
         if (!q4 || st % 2 == 0) _mm_prefetch((const char*)w + st * (q4 ? 32 : 64) + PREFETCH_BYTES, _MM_HINT_T0);
+        moek_next_line(&next, next_end); /* next_panel.h: a line per step, what Q8 reads, twice Q4 */
         const __m512i wv = step_weights(w, st, q4, e2m1);
 #pragma GCC unroll 6
         for (int r = 0; r < mr; r++) {
@@ -126,12 +128,13 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
 }
 
 typedef void (*qukernel_fn)(size_t groups, size_t bpg, const int8_t* const* rows, size_t nb, const uint8_t* w,
-                            __m512 c[MRQ_MAX]);
+                            const char* next, const char* next_end, __m512 c[MRQ_MAX]);
 
 #define MOEK_QUK(MR, Q4, MIN, F16, E2M1, fmt)                                                                     \
   static void moek_##fmt##_gemm_ukernel_##MR##x16__avx512vnni(size_t groups, size_t bpg, const int8_t* const* rows, \
-                                                              size_t nb, const uint8_t* w, __m512 c[MRQ_MAX]) {    \
-    qkernel(MR, Q4, MIN, F16, E2M1, groups, bpg, rows, nb, w, c);                                               \
+                                                              size_t nb, const uint8_t* w, const char* next,       \
+                                                              const char* next_end, __m512 c[MRQ_MAX]) {           \
+    qkernel(MR, Q4, MIN, F16, E2M1, groups, bpg, rows, nb, w, next, next_end, c);                               \
   }
 #define MOEK_QUK_ALL(Q4, MIN, F16, E2M1, fmt)                                                                     \
   MOEK_QUK(1, Q4, MIN, F16, E2M1, fmt) MOEK_QUK(2, Q4, MIN, F16, E2M1, fmt) MOEK_QUK(3, Q4, MIN, F16, E2M1, fmt) \
@@ -146,16 +149,16 @@ MOEK_QUK_ALL(1, 0, 0, 1, mxfp4)
 
 static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[MRQ_MAX], size_t mr, size_t k,
                                                          int32_t group, const void* const* rows, const void* w,
-                                                         __m512 c[MRQ_MAX]) {
+                                                         const void* next, size_t next_bytes, __m512 c[MRQ_MAX]) {
   size_t groups, bpg;
   const size_t nb = moek_q_tile_walk(k, group, &groups, &bpg);
-  uk[mr - 1](groups, bpg, (const int8_t* const*)rows, nb, w, c);
+  uk[mr - 1](groups, bpg, (const int8_t* const*)rows, nb, w, next, moek_tile_next_end(next, next_bytes), c);
 }
 
 static inline __attribute__((always_inline)) void q_gateup_tile(const qukernel_fn uk[MRQ_MAX],
                                                                 const moek_gateup_tile* t) {
   __m512 c[MRQ_MAX];
-  q_dots(uk, t->mr, t->k, t->group, t->a, t->w, c);
+  q_dots(uk, t->mr, t->k, t->group, t->a, t->w, t->next, t->next_bytes, c);
   const gateup_cols cols = gateup_cols_at(t);
   for (size_t r = 0; r < t->mr; r++)
     gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, _mm512_castps512_ps256(c[r]),
@@ -164,7 +167,7 @@ static inline __attribute__((always_inline)) void q_gateup_tile(const qukernel_f
 
 static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn uk[MRQ_MAX], const moek_down_tile* t) {
   __m512 c[MRQ_MAX];
-  q_dots(uk, t->mr, t->k, t->group, t->a, t->w, c);
+  q_dots(uk, t->mr, t->k, t->group, t->a, t->w, t->next, t->next_bytes, c);
   const down_cols cols = down_cols_at(t);
   for (size_t r = 0; r < t->mr; r++)
     down_store_row(&cols, t->out + r * t->out_stride + t->n0, _mm512_castps512_ps256(c[r]),

@@ -1,0 +1,20 @@
+/* The tile's prefetch hint (moek_gateup_tile.next, moek_down_tile.next):
+ * while a tile rereads its panel from cache, it pulls its share of the next
+ * panel into L2, so that panel's memory stream overlaps this compute instead
+ * of following it (tiles.c hands out the shares). */
+#ifndef MOEK_NEXT_PANEL_H
+#define MOEK_NEXT_PANEL_H
+
+#include <immintrin.h>
+
+/* One 64-byte line of the hint per call until its end (NULL: none). A
+ * kernel calls it once per 64 bytes of its own panel that it reads: a share
+ * is at most a panel, so it is done by the end of the tile. */
+static inline __attribute__((always_inline)) void moek_next_line(const char** next, const char* end) {
+  if (*next < end) {
+    _mm_prefetch(*next, _MM_HINT_T1);
+    *next += 64;
+  }
+}
+
+#endif /* MOEK_NEXT_PANEL_H */

@@ -1,0 +1,94 @@
+/* The driver's tile loops (api/src/tiles.c) as a kernel sees them: a slot
+ * whose tile kernels only record what they are handed. For row counts
+ * around the slot's mr, several panel counts (with a partial last panel),
+ * runs that start past panel 0, and panel sizes that are and are not a
+ * multiple of the row groups, gate/up and down:
+ *   - every row of every panel comes exactly once, in balanced groups;
+ *   - the prefetch hint (ABI 6: tile.next, next_bytes): none for a panel's
+ *     first row group (its panel streams from memory then) nor for the
+ *     run's last panel; otherwise the later groups' shares are 64-byte
+ *     steps of the next panel that cover it exactly once, in order. */
+#include "internal.h"
+#include "test_util.h"
+
+#define MAX_TILES 4096
+
+typedef struct seen {
+  size_t mr, n0, nc;
+  const char* w;
+  const char* next;
+  size_t next_bytes;
+  const char* row0;
+} seen;
+
+static seen tiles[MAX_TILES];
+static size_t n_tiles;
+
+static void record(size_t mr, size_t n0, size_t nc, const void* w, const void* const* a, const void* next,
+                   size_t next_bytes) {
+  if (n_tiles < MAX_TILES)
+    tiles[n_tiles++] = (seen){mr, n0, nc, w, next, next_bytes, (const char*)a[0]};
+}
+static void gateup_rec(const moek_gateup_tile* t) { record(t->mr, t->n0, t->nc, t->w, t->a, t->next, t->next_bytes); }
+static void down_rec(const moek_down_tile* t) { record(t->mr, t->n0, t->nc, t->w, t->a, t->next, t->next_bytes); }
+
+/* One run of m rows over columns [n_begin, n_end), the panels `per` wide. */
+static void check_run(bool gated, size_t mr, size_t m, size_t per, size_t panel_bytes, size_t n_begin, size_t n_end) {
+  const moek_gemm_slot s = {.mr = (uint32_t)mr, .nr = (uint32_t)per, .nr_gated = (uint32_t)per, .tile_m = 64,
+                            .tile_n = (uint32_t)per, .gateup = gateup_rec, .down = down_rec};
+  static char weights[1 << 16];
+  static char rowdata[64 * 8];
+  const moek_rows rows = {.base = rowdata, .stride = 8, .index = NULL};
+  n_tiles = 0;
+  if (gated)
+    moek_run_gateup(&s, &rows, m, weights, panel_bytes, n_begin, n_end, (moek_gateup_tile){.gated = 1});
+  else
+    moek_run_down(&s, &rows, m, weights, panel_bytes, n_begin, n_end, (moek_down_tile){0});
+  const size_t panels = (n_end - n_begin + per - 1) / per, groups = (m + mr - 1) / mr;
+  CHECK(n_tiles == panels * groups, "m %zu mr %zu panels %zu: %zu tiles, want %zu", m, mr, panels, n_tiles,
+        panels * groups);
+  if (n_tiles != panels * groups) return;
+  for (size_t p = 0; p < panels; p++) {
+    const char* panel = weights + (n_begin / per + p) * panel_bytes;
+    const size_t n0 = n_begin + p * per, nc = n_end - n0 < per ? n_end - n0 : per;
+    size_t rows_seen = 0, covered = 0;
+    for (size_t g = 0; g < groups; g++) {
+      const seen* t = &tiles[p * groups + g];
+      CHECK(t->w == panel && t->n0 == n0 && t->nc == nc, "panel %zu group %zu: w, n0 or nc", p, g);
+      CHECK(t->row0 == rowdata + rows_seen * 8 && t->mr <= mr && (t->mr == m / groups || t->mr == m / groups + 1),
+            "panel %zu group %zu: rows from %zu, %zu of them (m %zu in %zu groups)", p, g, rows_seen, t->mr, m,
+            groups);
+      rows_seen += t->mr;
+      CHECK((t->next == NULL) == (t->next_bytes == 0), "panel %zu group %zu: next and next_bytes disagree", p, g);
+      if (g == 0 || p + 1 == panels) {
+        CHECK(t->next == NULL, "panel %zu group %zu of %zu: a hint where the panel streams or none follows", p, g,
+              groups);
+        continue;
+      }
+      if (!t->next) continue;
+      CHECK(t->next == panel + panel_bytes + covered, "panel %zu group %zu: hint at %td, want %zu", p, g,
+            t->next - panel - (ptrdiff_t)panel_bytes, covered);
+      CHECK(covered % 64 == 0, "panel %zu group %zu: hint offset %zu not a 64-byte step", p, g, covered);
+      covered += t->next_bytes;
+    }
+    CHECK(rows_seen == m, "panel %zu: %zu rows, want %zu", p, rows_seen, m);
+    if (p + 1 < panels && groups > 1)
+      CHECK(covered == panel_bytes, "panel %zu: hints cover %zu of the next panel's %zu bytes", p, covered,
+            panel_bytes);
+  }
+}
+
+int main(void) {
+  const size_t mrs[] = {1, 3, 6, 8};
+  const size_t ms[] = {1, 2, 3, 5, 8, 9, 13, 17, 32, 64};
+  const size_t bytes[] = {64, 448, 4096, 6208};
+  for (int gated = 0; gated < 2; gated++)
+    for (size_t i = 0; i < sizeof mrs / sizeof *mrs; i++)
+      for (size_t j = 0; j < sizeof ms / sizeof *ms; j++)
+        for (size_t b = 0; b < sizeof bytes / sizeof *bytes; b++) {
+          check_run(gated, mrs[i], ms[j], 16, bytes[b], 0, 16);      /* one panel */
+          check_run(gated, mrs[i], ms[j], 16, bytes[b], 0, 80);      /* five */
+          check_run(gated, mrs[i], ms[j], 16, bytes[b], 32, 90);     /* from panel 2, the last partial */
+        }
+  return test_summary("test_tiles");
+}
