@@ -49,8 +49,7 @@ static inline __attribute__((always_inline)) __m256i bcast4(const int8_t* p) {
  * and spills the products. Together that took the 1-row gate/up from 93 to
  * 50 us and 16 rows from 0.82 to 0.58 ms (moek-gbench, one thread). */
 static inline __attribute__((always_inline)) void block_nibbles(const int mr, const int e2m1, const uint8_t* w,
-                                                                const int8_t* const* q, size_t b, const char** next,
-                                                                const char* next_end, __m256i d[MRQ_MAX][2]) {
+                                                                const int8_t* const* q, size_t b, __m256i d[MRQ_MAX][2]) {
   const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
   const __m256i lut = _mm256_setr_epi8(16, 17, 18, 19, 20, 22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4, 16, 17, 18, 19, 20,
                                        22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4);
@@ -64,7 +63,6 @@ static inline __attribute__((always_inline)) void block_nibbles(const int mr, co
 #pragma GCC unroll 8
     for (int st = h; st < h + span; st++) {
       if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + PREFETCH_BYTES, _MM_HINT_T0);
-      moek_next_line(next, next_end); /* next_panel.h: a line per step, twice what a step reads */
       /* e2m1 groups are 16 + 256 bytes: their blocks sit 16 bytes off 32 */
       const __m256i v = e2m1 ? _mm256_loadu_si256((const __m256i*)(w + st * 32))
                              : _mm256_load_si256((const __m256i*)(w + st * 32));
@@ -87,15 +85,13 @@ static inline __attribute__((always_inline)) void block_nibbles(const int mr, co
 }
 
 static inline __attribute__((always_inline)) void block_q8(const int mr, const uint8_t* w, const int8_t* const* q,
-                                                           size_t b, const char** next, const char* next_end,
-                                                           __m256i d[MRQ_MAX][2]) {
+                                                           size_t b, __m256i d[MRQ_MAX][2]) {
   const __m256i ones = _mm256_set1_epi16(1);
 #pragma GCC unroll 3
   for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
 #pragma GCC unroll 8
   for (int st = 0; st < 8; st++) {
     _mm_prefetch((const char*)w + st * 64 + PREFETCH_BYTES, _MM_HINT_T0);
-    moek_next_line(next, next_end); /* next_panel.h */
     const __m256i w0 = _mm256_load_si256((const __m256i*)(w + st * 64));
     const __m256i w1 = _mm256_load_si256((const __m256i*)(w + st * 64 + 32));
     const __m256i u0 = _mm256_abs_epi8(w0), u1 = _mm256_abs_epi8(w1);
@@ -150,9 +146,10 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) __asm__("" : "+r"(q[r])); /* see above */
       if (q4)
-        block_nibbles(mr, e2m1, w, q, b, &next, next_end, d);
+        block_nibbles(mr, e2m1, w, q, b, d);
       else
-        block_q8(mr, w, q, b, &next, next_end, d);
+        block_q8(mr, w, q, b, d);
+      moek_next_lines(&next, next_end, (int)(bbytes / 64)); /* next_panel.h: as much as the block read */
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) {
         float as;

@@ -17,4 +17,14 @@ static inline __attribute__((always_inline)) void moek_next_line(const char** ne
   }
 }
 
+/* n lines of the hint behind one test (the Q kernels, per block of 32 k):
+ * the last step may reach up to n - 1 lines past the end, into the panel
+ * that follows, which a prefetch may do. */
+static inline __attribute__((always_inline)) void moek_next_lines(const char** next, const char* end, int n) {
+  if (*next < end) {
+    for (int i = 0; i < n; i++) _mm_prefetch(*next + 64 * i, _MM_HINT_T1);
+    *next += 64 * n;
+  }
+}
+
 #endif /* MOEK_NEXT_PANEL_H */

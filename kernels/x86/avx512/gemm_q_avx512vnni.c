@@ -98,7 +98,6 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
 #pragma GCC unroll 8
       for (int st = 0; st < 8; st++) {
         if (!q4 || st % 2 == 0) _mm_prefetch((const char*)w + st * (q4 ? 32 : 64) + PREFETCH_BYTES, _MM_HINT_T0);
-        moek_next_line(&next, next_end); /* next_panel.h: a line per step, what Q8 reads, twice Q4 */
         const __m512i wv = step_weights(w, st, q4, e2m1);
 #pragma GCC unroll 6
         for (int r = 0; r < mr; r++) {
@@ -109,6 +108,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
             d0[r] = _mm512_dpbusd_epi32(d0[r], wv, av);
         }
       }
+      moek_next_lines(&next, next_end, (int)(bbytes / 64)); /* next_panel.h: as much as the block read */
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
         float as;
