@@ -30,7 +30,9 @@
 #include "next_panel.h"
 
 #define MRQ_MAX 6 /* 6 rows: 6 accumulators + 12 int32 chains + the step's operands fit 32 zmm */
-#define PREFETCH_BYTES 2048
+/* ahead in the panel stream: decode tiles (1-2 rows) are a pure weight
+ * stream and pace it faster than AVX2's tile, so they look further ahead */
+#define PREFETCH_BYTES(mr) ((mr) <= 2 ? 8192 : 2048)
 
 static inline __attribute__((always_inline)) __m512i bcast4(const int8_t* p) {
   int32_t v;
@@ -85,8 +87,8 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   for (size_t g = 0; g < groups; g++) {
     const __m512 ws = load_scales(w, f16, e2m1);
     const __m512 wm = has_min ? load_scales(w + row, f16, 0) : _mm512_setzero_ps();
-    _mm_prefetch((const char*)w + PREFETCH_BYTES, _MM_HINT_T0); /* the header's lines */
-    if (has_min && !f16) _mm_prefetch((const char*)w + 64 + PREFETCH_BYTES, _MM_HINT_T0);
+    _mm_prefetch((const char*)w + PREFETCH_BYTES(mr), _MM_HINT_T0); /* the header's lines */
+    if (has_min && !f16) _mm_prefetch((const char*)w + 64 + PREFETCH_BYTES(mr), _MM_HINT_T0);
     w += has_min ? 2 * row : row;
     for (size_t bi = 0; bi < blocks_per_group; bi++, b++, w += bbytes) {
       __m512i d0[MRQ_MAX], d1[MRQ_MAX];
@@ -97,7 +99,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
       }
 #pragma GCC unroll 8
       for (int st = 0; st < 8; st++) {
-        if (!q4 || st % 2 == 0) _mm_prefetch((const char*)w + st * (q4 ? 32 : 64) + PREFETCH_BYTES, _MM_HINT_T0);
+        if (!q4 || st % 2 == 0) _mm_prefetch((const char*)w + st * (q4 ? 32 : 64) + PREFETCH_BYTES(mr), _MM_HINT_T0);
         const __m512i wv = step_weights(w, st, q4, e2m1);
 #pragma GCC unroll 6
         for (int r = 0; r < mr; r++) {
