@@ -29,7 +29,7 @@
 #include "moek_quant.h"
 #include "next_panel.h"
 
-#define MRQ_MAX 6 /* 6 rows: 6 accumulators + 12 int32 chains + the step's operands fit 32 zmm */
+#define MRQ_MAX 6 /* 6 rows: 6 accumulators + 6 int32 chains (12 below 4 rows) + the step's operands fit 32 zmm */
 /* ahead in the panel stream: decode tiles (1-2 rows) are a pure weight
  * stream and pace it faster than AVX2's tile, so they look further ahead */
 #define PREFETCH_BYTES(mr) ((mr) <= 2 ? 8192 : 2048)
