@@ -32,26 +32,28 @@ void moek_profiled_task(void* profiled, size_t i) {
   atomic_fetch_add_explicit(&p->prof->busy_ns[p->phase][thread_slot], ns, memory_order_relaxed);
 }
 
+/* ",NAME=0:x/1:y..." for the threads that ran tasks of phase ph: their busy
+ * time, or (wait) the phase's wall time less it */
+static void print_threads(const moek_profile* p, int ph, int shown, const char* name, bool wait) {
+  fprintf(stderr, ",%s=", name);
+  for (int t = 0, first = 1; t < shown; t++) {
+    const uint64_t ns = atomic_load_explicit(&p->busy_ns[ph][t], memory_order_relaxed);
+    if (!ns) continue;
+    const double busy_ms = (double)ns * 1e-6;
+    fprintf(stderr, "%s%d:%.4f", first ? "" : "/", t, wait ? p->wall[ph] * 1e3 - busy_ms : busy_ms);
+    first = 0;
+  }
+}
+
 void moek_profile_print(moek_profile* p, const char* what, int threads, double total_s) {
   const int seen = atomic_load_explicit(&p->threads, memory_order_relaxed);
   const int shown = seen < MOEK_PROFILE_THREADS ? seen : MOEK_PROFILE_THREADS;
   for (int ph = 0; ph < MOEK_PHASE_COUNT; ph++) {
     if (p->wall[ph] <= 0.0) continue;
-    fprintf(stderr, "moek_profile,%s,phase=%s,wall_ms=%.4f,tasks=%llu,threads=%d/%d,busy_ms=", what, phase_names[ph],
+    fprintf(stderr, "moek_profile,%s,phase=%s,wall_ms=%.4f,tasks=%llu,threads=%d/%d", what, phase_names[ph],
             p->wall[ph] * 1e3, (unsigned long long)p->tasks[ph], shown, threads);
-    for (int t = 0, first = 1; t < shown; t++) {
-      const uint64_t ns = atomic_load_explicit(&p->busy_ns[ph][t], memory_order_relaxed);
-      if (!ns) continue;
-      fprintf(stderr, "%s%d:%.4f", first ? "" : "/", t, (double)ns * 1e-6);
-      first = 0;
-    }
-    fprintf(stderr, ",wait_ms=");
-    for (int t = 0, first = 1; t < shown; t++) {
-      const uint64_t ns = atomic_load_explicit(&p->busy_ns[ph][t], memory_order_relaxed);
-      if (!ns) continue;
-      fprintf(stderr, "%s%d:%.4f", first ? "" : "/", t, p->wall[ph] * 1e3 - (double)ns * 1e-6);
-      first = 0;
-    }
+    print_threads(p, ph, shown, "busy_ms", false);
+    print_threads(p, ph, shown, "wait_ms", true);
     fprintf(stderr, "\n");
   }
   fprintf(stderr, "moek_profile,%s,phase=total,wall_ms=%.4f\n", what, total_s * 1e3);
