@@ -29,7 +29,6 @@
 #include "ggml-cpu.h"
 #include "ggml.h"
 
-
 static test_rng rng = {2323};
 static ggml_backend_reg_t moek_reg;
 static ggml_backend_dev_t moek_dev;

@@ -57,7 +57,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   if (mr <= 2) {
     for (; k + 2 <= K; k += 2) {
       _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
-      moek_next_line(&next, next_end), moek_next_line(&next, next_end); /* next_panel.h */
+      moek_next_lines(&next, next_end, 2); /* next_panel.h */
       __m256 b0, b1, e0, e1;
       load_panel(w, k, fmt, &b0, &b1);
       load_panel(w, k + 1, fmt, &e0, &e1);
@@ -73,7 +73,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   }
   for (; k < K; k++) {
     _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
-    moek_next_line(&next, next_end); /* a line per k: f32 reads as much, bf16 and f16 half */
+    moek_next_lines(&next, next_end, 1); /* a line per k: f32 reads as much, bf16 and f16 half */
     __m256 b0, b1;
     load_panel(w, k, fmt, &b0, &b1);
 #pragma GCC unroll 6

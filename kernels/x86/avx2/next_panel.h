@@ -8,21 +8,13 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-/* One 64-byte line of the hint per call until its end (NULL: none). A
- * kernel calls it once per 64 bytes of its own panel that it reads: a share
- * is at most a panel, so it is done by the end of the tile. */
-static inline __attribute__((always_inline)) void moek_next_line(const char** next, const char* end) {
-  if ((uintptr_t)*next < (uintptr_t)end) { /* as integers: both may be NULL */
-    _mm_prefetch(*next, _MM_HINT_T1);
-    *next += 64;
-  }
-}
-
-/* n lines of the hint behind one test (the Q kernels, per block of 32 k):
- * the last step may reach up to n - 1 lines past the end, into the panel
- * that follows, which a prefetch may do. */
+/* n lines of the hint behind one test, until its end (NULL: none). A
+ * kernel asks for as many lines as it has just read of its own panel: a
+ * share is at most a panel, so it is done by the end of the tile. The last
+ * call may reach up to n - 1 lines past the end, into the panel that
+ * follows, which a prefetch may do. */
 static inline __attribute__((always_inline)) void moek_next_lines(const char** next, const char* end, int n) {
-  if ((uintptr_t)*next < (uintptr_t)end) {
+  if ((uintptr_t)*next < (uintptr_t)end) { /* as integers: both may be NULL */
     for (int i = 0; i < n; i++) _mm_prefetch(*next + 64 * i, _MM_HINT_T1);
     *next += 64 * n;
   }

@@ -45,8 +45,8 @@ static inline __attribute__((always_inline)) void prefetch_k(const void* w, size
                                                              const char* next_end) {
   const char* p = (const char*)w + k * (fmt ? 64 : 128) + PREFETCH_BYTES;
   _mm_prefetch(p, _MM_HINT_T0);
-  moek_next_line(next, next_end);
-  if (!fmt) _mm_prefetch(p + 64, _MM_HINT_T0), moek_next_line(next, next_end);
+  if (!fmt) _mm_prefetch(p + 64, _MM_HINT_T0);
+  moek_next_lines(next, next_end, fmt ? 1 : 2);
 }
 
 static inline __attribute__((always_inline)) void ukernel(const int mr, const int fmt, size_t K,

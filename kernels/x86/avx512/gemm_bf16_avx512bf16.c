@@ -57,7 +57,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, size_t K
       _mm_prefetch(q + PREFETCH_BYTES + 64, _MM_HINT_T0);
       _mm_prefetch(q + PREFETCH_BYTES + 128, _MM_HINT_T0);
       _mm_prefetch(q + PREFETCH_BYTES + 192, _MM_HINT_T0);
-      for (int l = 0; l < 4; l++) moek_next_line(&next, next_end);
+      moek_next_lines(&next, next_end, 4);
       const __m512bh b0 = as_bh(_mm512_load_si512((const void*)q)), b1 = as_bh(_mm512_load_si512((const void*)(q + 64)));
       const __m512bh e0 = as_bh(_mm512_load_si512((const void*)(q + 128)));
       const __m512bh e1 = as_bh(_mm512_load_si512((const void*)(q + 192)));
@@ -75,7 +75,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, size_t K
     const char* q = wp + p * 128;
     _mm_prefetch(q + PREFETCH_BYTES, _MM_HINT_T0);
     _mm_prefetch(q + PREFETCH_BYTES + 64, _MM_HINT_T0);
-    moek_next_line(&next, next_end), moek_next_line(&next, next_end);
+    moek_next_lines(&next, next_end, 2);
     const __m512bh b0 = as_bh(_mm512_load_si512((const void*)q)), b1 = as_bh(_mm512_load_si512((const void*)(q + 64)));
 #pragma GCC unroll 8
     for (int r = 0; r < mr; r++) {
