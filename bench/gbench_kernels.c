@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
    * with I = 64, whose gate/up and down panels stay in L2 across
    * iterations (bf16: 512 and 256 KB): the ukernel's own efficiency */
   const int shapes[2][2] = {{2048, 768}, {2048, 64}};
-  const int ms[] = {1, 16, 48};
+  const int ms[] = {1, 8, 16, 48}; /* 8: an expert's rows at T = 128 */
   for (size_t si = 0; si < 2; si++)
   for (size_t ti = 0; ti < sizeof all / sizeof all[0]; ti++) {
     const int H = shapes[si][0], I = shapes[si][1];
@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
       if (!t->gemm[moek_wformat_of(wdt, f->flags)].gateup) continue; /* a partial table: not its slot */
       double gu_bytes, d_bytes;
       void *wgu = packed(t, f, I, H, 1, &gu_bytes), *wd = packed(t, f, H, I, 0, &d_bytes);
-      for (size_t mi = 0; mi < 3; mi++)
+      for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
         for (int down = 0; down < 2; down++) {
           gemm_case* c = calloc(1, sizeof *c);
           *c = (gemm_case){t, ms[mi], H, I, wdt, down, f->group, moek_wformat_of(wdt, f->flags), wgu, wd};

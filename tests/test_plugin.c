@@ -223,7 +223,7 @@ static void example(const char* path) {
   CHECK_OK(moek_register_kernel_table(&old3));
   old3.abi_version = 2;
   old3.name = "abi2";
-  EXPECT_ERR(moek_register_kernel_table(&old3), MOEK_ERROR_UNSUPPORTED, "abi_version = 2; this library runs kernel ABI 3 to 6");
+  EXPECT_ERR(moek_register_kernel_table(&old3), MOEK_ERROR_UNSUPPORTED, "abi_version = 2; this library runs kernel ABI 3 to 7");
 
   /* A table older than ABI 5 adds 1 in the clamped SwiGLU (no act_beta):
    * experts with another beta are refused on it, beta 1 is fine. It fills
@@ -263,15 +263,15 @@ static void rejects(int n, char** paths) {
     moek_status status;
     const char* needle;
   } want[10] = {
-      {MOEK_ERROR_UNSUPPORTED, "abi_version = 7; this library runs kernel ABI 3 to 6"},
+      {MOEK_ERROR_UNSUPPORTED, "abi_version = 8; this library runs kernel ABI 3 to 7"},
       {MOEK_ERROR_STRUCT_SIZE, "struct_size = 16 is smaller than the first published layout"},
       {MOEK_ERROR_INVALID_ARGUMENT, "has no entry point moek_plugin_register"},
       {MOEK_ERROR_INVALID_ARGUMENT, "inconsistent tiles: mr = 1 (1..64), nr = 3"},
-      {MOEK_ERROR_UNSUPPORTED, "fills a gemm slot for weight format 10, which this library does not know"},
+      {MOEK_ERROR_UNSUPPORTED, "fills a gemm slot for weight format 13, which this library does not know"},
       {MOEK_ERROR_INVALID_ARGUMENT, "sets 1 of panel_bytes, pack_panel, gateup and down"},
       {MOEK_ERROR_UNSUPPORTED, "moek_plugin_register returned 1"},
       {MOEK_ERROR_INVALID_ARGUMENT, "isa = 12345 is not a moek_isa"},
-      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown to kernel ABI 6"},
+      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown to kernel ABI 7"},
       {MOEK_ERROR_INVALID_ARGUMENT, "sets MOEK_SLOT_BF16_ACT, which only a bf16 slot may set"},
   };
   CHECK(n == 10, "expected 10 bad plugins, got %d", n);

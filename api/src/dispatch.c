@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "moek_kquant.h"
 #include "moek_tables.h"
 
 #define MOEK_TABLE_ENTRY(name) &moek_##name##_kernel_table,
@@ -188,7 +189,8 @@ static const char* const wformat_names[MOEK_WFORMAT_COUNT] = {
     [MOEK_WFORMAT_F32] = "f32",         [MOEK_WFORMAT_BF16] = "bf16",          [MOEK_WFORMAT_F16] = "f16",
     [MOEK_WFORMAT_Q8] = "q8",           [MOEK_WFORMAT_Q8_F16S] = "q8+f16s",    [MOEK_WFORMAT_Q4] = "q4",
     [MOEK_WFORMAT_Q4_F16S] = "q4+f16s", [MOEK_WFORMAT_Q4_MIN] = "q4+min",      [MOEK_WFORMAT_Q4_MIN_F16S] = "q4+min+f16s",
-    [MOEK_WFORMAT_MXFP4] = "mxfp4"};
+    [MOEK_WFORMAT_MXFP4] = "mxfp4",     [MOEK_WFORMAT_Q4_K] = "q4_k",          [MOEK_WFORMAT_Q5_K] = "q5_k",
+    [MOEK_WFORMAT_Q6_K] = "q6_k"};
 
 const char* moek_wformat_name(int32_t f) { return f >= 0 && f < MOEK_WFORMAT_COUNT ? wformat_names[f] : "invalid"; }
 
@@ -202,6 +204,6 @@ int32_t moek_wformat_of(int32_t weight_dtype, uint32_t flags) {
     case MOEK_DTYPE_Q4:
       if (flags & MOEK_EXPERTS_QUANT_E2M1) return MOEK_WFORMAT_MXFP4;
       return min ? (f16s ? MOEK_WFORMAT_Q4_MIN_F16S : MOEK_WFORMAT_Q4_MIN) : (f16s ? MOEK_WFORMAT_Q4_F16S : MOEK_WFORMAT_Q4);
-    default: return -1;
+    default: return moek_kquant_wformat(weight_dtype);
   }
 }

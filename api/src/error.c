@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "moek_bf16.h"
+#include "moek_kquant.h"
 
 static _Thread_local char last_error[512];
 
@@ -114,7 +115,8 @@ void moek_f32_rows_to_bf16(const float* src, size_t src_stride, size_t rows, siz
 bool moek_dtype_valid(int32_t dtype) { return dtype == MOEK_DTYPE_F32 || dtype == MOEK_DTYPE_BF16; }
 
 bool moek_weight_dtype_valid(int32_t dtype) {
-  return moek_dtype_valid(dtype) || dtype == MOEK_DTYPE_F16 || dtype == MOEK_DTYPE_Q8 || dtype == MOEK_DTYPE_Q4;
+  return moek_dtype_valid(dtype) || dtype == MOEK_DTYPE_F16 || dtype == MOEK_DTYPE_Q8 || dtype == MOEK_DTYPE_Q4 ||
+         moek_kquant_dtype(dtype);
 }
 
 bool moek_find_beyond(const void* src, int32_t dtype, size_t rows, size_t cols, ptrdiff_t stride_row,
@@ -135,6 +137,9 @@ const char* moek_dtype_name(int32_t dtype) {
     case MOEK_DTYPE_F16: return "f16";
     case MOEK_DTYPE_Q8: return "q8";
     case MOEK_DTYPE_Q4: return "q4";
+    case MOEK_DTYPE_GGML_Q4_K: return "ggml_q4_k";
+    case MOEK_DTYPE_GGML_Q5_K: return "ggml_q5_k";
+    case MOEK_DTYPE_GGML_Q6_K: return "ggml_q6_k";
     default: return "invalid";
   }
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "moek_kquant.h"
 #include "strides.h"
 
 #define MOEK_MAX_DIM 0x7fffffffLL
@@ -20,6 +21,27 @@ static moek_status check_quant(const char* fn, const moek_experts_desc* d, int32
   const bool q8 = d->weight_dtype == MOEK_DTYPE_Q8, q4 = d->weight_dtype == MOEK_DTYPE_Q4;
   const int32_t g = d->quant_group;
   *group = 0;
+  if (moek_kquant_dtype(d->src_dtype) || moek_kquant_dtype(d->weight_dtype)) {
+    /* imported and stored as themselves, super-blocks of 256 along K */
+    if (d->src_dtype != d->weight_dtype)
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                       "%s: desc->src_dtype = %d (%s) and desc->weight_dtype = %d (%s): a K-quant is stored as itself, "
+                       "so both must be the same GGML_Q4_K, _Q5_K or _Q6_K (moek does not quantize into K-quants)",
+                       fn, d->src_dtype, moek_dtype_name(d->src_dtype), d->weight_dtype, moek_dtype_name(d->weight_dtype));
+    if (g) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                            "%s: desc->quant_group = %d: K-quants bring their own blocks of 256; set 0", fn, g);
+    if (d->flags & ~MOEK_EXACT_STRIDES)
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->flags = 0x%x: K-quant sources take no quantization flags",
+                       fn, d->flags);
+    const int64_t ks[2] = {d->hidden, d->inter};
+    const char* tensors[2] = {"w_gate and desc->w_up have K = desc->hidden", "w_down has K = desc->inter"};
+    for (int i = 0; i < 2; i++)
+      if (ks[i] % (int64_t)MOEK_QK_K)
+        return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                         "%s: desc->%s = %lld, not a multiple of 256: %s blocks hold 256 values along K", fn,
+                         tensors[i], (long long)ks[i], moek_dtype_name(d->src_dtype));
+    return MOEK_SUCCESS;
+  }
   if (moek_import_dtype(d->src_dtype) && d->src_dtype != MOEK_DTYPE_FP8_E4M3) {
     /* blocks of 32 with their own scales: stored as they are */
     const int32_t want = moek_import_packs_as(d->src_dtype, d->weight_dtype);
@@ -200,8 +222,38 @@ static bool decode_import(const pack_job* j, const matrix_src* m, size_t e, size
   return false;
 }
 
+/* A K-quant blob's first block (row, first column) whose d or dmin is not
+ * finite, if any: then it is task i's bad element. */
+static bool kquant_bad(const pack_job* j, const matrix_src* m, size_t e, size_t i) {
+  const int32_t dt = j->d->src_dtype;
+  const size_t bytes = moek_kquant_block_bytes(dt), nb = m->cols / MOEK_QK_K, step = (size_t)m->strides.row / m->cols;
+  const uint8_t* blob = m->ptrs[e];
+  for (size_t r = 0; r < m->rows; r++)
+    for (size_t b = 0; b < nb; b++)
+      if (!moek_kquant_scales_finite(dt, blob + (r * step * nb + b) * bytes)) {
+        j->bad[i] = m, j->bad_at[2 * i] = r, j->bad_at[2 * i + 1] = b * MOEK_QK_K;
+        return true;
+      }
+  return false;
+}
+
+/* K-quant blobs: checked, then packed from the blob itself (row strides in
+ * bytes, moek_pack_params); no decoding, no buffer. */
+static void pack_kquant(const pack_job* j, moek_pack_params* p, const matrix_src* m, size_t e, size_t i) {
+  const bool gate = i % 2 == 0 && j->x->gated;
+  if ((gate && kquant_bad(j, j->gate, e, i)) || kquant_bad(j, m, e, i)) return;
+  const size_t row_bytes = m->cols / MOEK_QK_K * moek_kquant_block_bytes(j->d->src_dtype);
+  p->stride_row = (ptrdiff_t)((size_t)m->strides.row / m->cols * row_bytes), p->stride_col = 1;
+  if (gate) p->gate_stride_row = (ptrdiff_t)((size_t)j->gate->strides.row / m->cols * row_bytes), p->gate_stride_col = 1;
+  moek_pack_matrix(j->x->slot, p, (void*)moek_expert_w(j->x, (int)(i % 2), (int64_t)e));
+}
+
 /* Imported sources: decode (and check) gate/up or down, then pack. */
 static void pack_imported(const pack_job* j, moek_pack_params* p, const matrix_src* m, size_t e, size_t i) {
+  if (moek_kquant_dtype(j->d->src_dtype)) {
+    pack_kquant(j, p, m, e, i);
+    return;
+  }
   const bool gate = i % 2 == 0 && j->x->gated;
   const size_t one = moek_import_buffer_bytes(j->d->src_dtype, m->rows, m->cols);
   char* buf = malloc(gate ? 2 * one : one);
@@ -306,7 +358,8 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->activation = %d is not a moek_activation", fn,
                      d.activation);
   if (!moek_dtype_valid(d.src_dtype) && d.src_dtype != MOEK_DTYPE_F16 && !moek_import_dtype(d.src_dtype))
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->src_dtype = %d must be MOEK_DTYPE_F32, _BF16, _F16 or an imported format (GGML_Q8_0, GGML_Q4_0, MXFP4, FP8_E4M3)", fn, d.src_dtype);
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->src_dtype = %d must be MOEK_DTYPE_F32, _BF16, _F16 or an imported format (GGML_Q8_0, GGML_Q4_0, MXFP4, FP8_E4M3, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K)",
+                     fn, d.src_dtype);
   if (!moek_weight_dtype_valid(d.weight_dtype))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->weight_dtype = %d is not a moek_dtype", fn,
                      d.weight_dtype);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "moek_quant.h"
 #include "profile.h"
 #include "strides.h"
 
@@ -514,7 +515,7 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
   r->H = (size_t)x->hidden, r->I = (size_t)x->inter;
   r->prof = NULL;
   const size_t T = r->T, k = r->k, E = r->E, H = r->H, I = r->I;
-  r->quant = x->weight_dtype == MOEK_DTYPE_Q8 || x->weight_dtype == MOEK_DTYPE_Q4;
+  r->quant = moek_wformat_is_q(x->wformat);
   r->convert_x = a->x_dtype == MOEK_DTYPE_BF16 && (r->quant || !(s->flags & MOEK_SLOT_BF16_A));
   r->bf16_act = !r->quant && (s->flags & MOEK_SLOT_BF16_ACT);
   r->round_x = r->bf16_act && a->x_dtype == MOEK_DTYPE_F32;

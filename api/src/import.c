@@ -8,10 +8,12 @@
 #include <string.h>
 
 #include "internal.h"
+#include "moek_kquant.h"
 #include "moek_quant.h"
 
 bool moek_import_dtype(int32_t d) {
-  return d == MOEK_DTYPE_GGML_Q8_0 || d == MOEK_DTYPE_GGML_Q4_0 || d == MOEK_DTYPE_MXFP4 || d == MOEK_DTYPE_FP8_E4M3;
+  return d == MOEK_DTYPE_GGML_Q8_0 || d == MOEK_DTYPE_GGML_Q4_0 || d == MOEK_DTYPE_MXFP4 || d == MOEK_DTYPE_FP8_E4M3 ||
+         moek_kquant_dtype(d);
 }
 
 /* OCP e4m3 ("fn": no infinities; S.1111.111 is NaN). */

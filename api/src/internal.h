@@ -80,7 +80,7 @@ void moek_bf16_rows_to_f32(const uint16_t* src, size_t src_stride, size_t rows, 
 void moek_f32_rows_to_bf16(const float* src, size_t src_stride, size_t rows, size_t cols, uint16_t* dst);
 
 bool moek_dtype_valid(int32_t dtype); /* f32 or bf16: activations, sources */
-bool moek_weight_dtype_valid(int32_t dtype); /* also F16, Q8, Q4 */
+bool moek_weight_dtype_valid(int32_t dtype); /* also F16, Q8, Q4 and the K-quants */
 /* First element of a strided matrix with |v| >= limit: true and its
  * (row, col) if there is one. */
 bool moek_find_beyond(const void* src, int32_t dtype, size_t rows, size_t cols, ptrdiff_t stride_row,

@@ -32,7 +32,11 @@ static inline uint32_t moek_wformat_qflags(int32_t f) {
     default: return 0;
   }
 }
-static inline int moek_wformat_is_q(int32_t f) { return moek_wformat_qdtype(f) != 0; }
+/* Formats that compute on int8 activation records: the Q formats and the
+ * K-quants (moek_kquant.h) */
+static inline int moek_wformat_is_q(int32_t f) {
+  return moek_wformat_qdtype(f) != 0 || f == MOEK_WFORMAT_Q4_K || f == MOEK_WFORMAT_Q5_K || f == MOEK_WFORMAT_Q6_K;
+}
 
 /* One group's parameters: w ~ scale * (code - 8) (Q4), scale * code + min
  * (Q4 with MOEK_EXPERTS_QUANT_MIN), scale * code (Q8). */

@@ -8,6 +8,7 @@
 
 #include "moek_activation.h"
 #include "moek_bf16.h"
+#include "moek_kquant.h"
 #include "moek_quant.h"
 
 /* One dot product of length k per (A dtype, W dtype) pair; LOAD_A and LOAD_W
@@ -74,11 +75,53 @@ static float dot_row_quant(const void* record, const void* w, int32_t wformat, i
   return acc;
 }
 
+/* A packed K-quant row (the file's blocks) against one activation record,
+ * per block of 32 values (one record block), blocks in order:
+ *  - Q4_K, Q5_K, sub-block j: the exact int32 dot S of the codes and a,
+ *    then acc = fma(S, (d * sc_j) * a_scale, acc) and acc = fma(sum(a),
+ *    -(dmin * m_j) * a_scale, acc): Q4 + min's operations, with scale
+ *    d * sc_j and min -dmin * m_j, both exact in f32 (11 + 6 bits);
+ *  - Q6_K, groups g = 2j, 2j + 1: D = sc_g S_g + sc_g+1 S_g+1, S the exact
+ *    dots of q - 32 and a over 16 values; |D| <= 2 * 128 * 16 * 32 * 127
+ *    < 2^24, so D is exact in int32 and in f32; then acc = fma(D, d *
+ *    a_scale, acc).
+ * Every table computes exactly this. */
+static float dot_row_kquant(const void* record, const void* w, int32_t wformat, size_t k) {
+  const int32_t dt = moek_wformat_kquant(wformat);
+  const size_t nb = k / 32, bytes = moek_kquant_block_bytes(dt);
+  const int8_t* aq = record;
+  const float* as = moek_record_scales_c(record, nb);
+  const int32_t* asum = moek_record_sums_c(record, nb);
+  float acc = 0.0f;
+  moek_kquant_block blk;
+  for (size_t sb = 0; sb < k / MOEK_QK_K; sb++) {
+    moek_kquant_decode(dt, (const uint8_t*)w + sb * bytes, &blk);
+    const float d = moek_f16_to_f32(blk.d), dmin = moek_f16_to_f32(blk.dmin);
+    for (int j = 0; j < 8; j++) {
+      const size_t b = sb * 8 + (size_t)j;
+      const int8_t* a = aq + b * 32;
+      const uint8_t* q = blk.q + j * 32;
+      if (dt == MOEK_DTYPE_GGML_Q6_K) {
+        int32_t s0 = 0, s1 = 0;
+        for (int i = 0; i < 16; i++) s0 += (q[i] - 32) * a[i], s1 += (q[16 + i] - 32) * a[16 + i];
+        acc = fmaf((float)(blk.sc[2 * j] * s0 + blk.sc[2 * j + 1] * s1), d * as[b], acc);
+      } else {
+        int32_t s = 0;
+        for (int i = 0; i < 32; i++) s += q[i] * a[i];
+        acc = fmaf((float)s, (d * (float)blk.sc[j]) * as[b], acc);
+        acc = fmaf((float)asum[b], -(dmin * (float)blk.m[j]) * as[b], acc);
+      }
+    }
+  }
+  return acc;
+}
+
 void moek_ref_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride) {
   for (size_t r = 0; r < rows; r++) moek_quantize_row_ref(src + r * src_stride, k, (char*)dst + r * dst_stride);
 }
 
 static float dot_any(const void* a, int32_t a_dtype, const void* w, int32_t wformat, int32_t group, size_t k) {
+  if (moek_wformat_kquant(wformat)) return dot_row_kquant(a, w, wformat, k);
   return moek_wformat_is_q(wformat) ? dot_row_quant(a, w, wformat, group, k) : dot_row(a, a_dtype, w, wformat, k);
 }
 

@@ -3,12 +3,15 @@
  * as int8 [Kp] (Kp = K rounded up to 32; the codes past K are 0 and meet
  * activations that are 0), then the row's scales [groups], then (with a
  * min) its mins [groups]: f32, f16 bits (the _F16S formats), or e8m0 bytes
- * (MXFP4). Panels are rounded up to 16 bytes. */
+ * (MXFP4); K-quants the row's blocks as the file has them (moek_kquant.h).
+ * Panels are rounded up to 16 bytes. */
 #include "gemm_ref.h"
 
+#include "moek_kquant.h"
 #include "moek_quant.h"
 
 static size_t row_bytes(int32_t f, size_t k, int32_t group) {
+  if (moek_wformat_kquant(f)) return k / MOEK_QK_K * moek_kquant_block_bytes(moek_wformat_kquant(f));
   if (moek_wformat_is_q(f)) {
     const uint32_t flags = moek_wformat_qflags(f);
     const size_t kp = (k + 31) / 32 * 32, groups = kp / moek_quant_group_len(group, k);
@@ -23,6 +26,14 @@ size_t moek_ref_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t ga
 
 static void pack_row(const moek_pack_params* p, const void* src, ptrdiff_t sc, const float* scales, void* dst) {
   const size_t K = p->cols;
+  if (moek_wformat_kquant(p->wformat)) { /* the blocks as they are; a missing row: d = 0, all zeros */
+    const size_t bytes = row_bytes(p->wformat, K, 0);
+    if (src)
+      memcpy(dst, src, bytes);
+    else
+      memset(dst, 0, bytes);
+    return;
+  }
   if (!moek_wformat_is_q(p->wformat)) {
     const int32_t out = p->wformat == MOEK_WFORMAT_F32 ? MOEK_DTYPE_F32
                         : p->wformat == MOEK_WFORMAT_BF16 ? MOEK_DTYPE_BF16
@@ -56,7 +67,7 @@ static void pack_row(const moek_pack_params* p, const void* src, ptrdiff_t sc, c
 void moek_ref_pack_panel(const moek_pack_params* p, size_t panel, void* dst) {
   const size_t rb = moek_ref_panel_bytes(p->wformat, p->cols, p->group, 0);
   const size_t groups = (p->cols + 31) / 32 * 32 / moek_quant_group_len(p->group, p->cols);
-  const size_t es = moek_dtype_size(p->src_dtype);
+  const size_t es = moek_kquant_dtype(p->src_dtype) ? 1 : moek_dtype_size(p->src_dtype); /* K-quants: byte strides */
   const int live = panel < p->rows;
   char* d = dst;
   if (p->src_gate) {

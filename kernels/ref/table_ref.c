@@ -18,6 +18,9 @@ MOEK_REF_FORMAT(MOEK_WFORMAT_Q4_F16S, q4f16)
 MOEK_REF_FORMAT(MOEK_WFORMAT_Q4_MIN, q4min)
 MOEK_REF_FORMAT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16)
 MOEK_REF_FORMAT(MOEK_WFORMAT_MXFP4, mxfp4)
+MOEK_REF_FORMAT(MOEK_WFORMAT_Q4_K, q4_k)
+MOEK_REF_FORMAT(MOEK_WFORMAT_Q5_K, q5_k)
+MOEK_REF_FORMAT(MOEK_WFORMAT_Q6_K, q6_k)
 
 /* mr 32 rows per call (the rows reuse one weight row from L1), one column */
 #define MOEK_REF_SLOT(fmt, suffix)                                                                                \
@@ -39,5 +42,7 @@ const moek_kernel_table moek_ref_kernel_table = {
              MOEK_REF_SLOT(MOEK_WFORMAT_F16, f16), MOEK_REF_SLOT(MOEK_WFORMAT_Q8, q8),
              MOEK_REF_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16), MOEK_REF_SLOT(MOEK_WFORMAT_Q4, q4),
              MOEK_REF_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16), MOEK_REF_SLOT(MOEK_WFORMAT_Q4_MIN, q4min),
-             MOEK_REF_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16), MOEK_REF_SLOT(MOEK_WFORMAT_MXFP4, mxfp4)},
+             MOEK_REF_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16), MOEK_REF_SLOT(MOEK_WFORMAT_MXFP4, mxfp4),
+             MOEK_REF_SLOT(MOEK_WFORMAT_Q4_K, q4_k), MOEK_REF_SLOT(MOEK_WFORMAT_Q5_K, q5_k),
+             MOEK_REF_SLOT(MOEK_WFORMAT_Q6_K, q6_k)},
 };

@@ -22,7 +22,8 @@
 extern "C" {
 #endif
 
-#define MOEK_KERNEL_ABI_VERSION 6u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta; 6 the tiles' next */
+#define MOEK_KERNEL_ABI_VERSION 7u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta; 6 the tiles' next;
+                                    * 7 the K-quant formats (MOEK_WFORMAT_Q4_K ...) */
 /* The oldest kernel ABI the library still registers: a table of ABI 3 is
  * the same layout, and may not set the slot flags ABI 4 added. Tables
  * older than 5 compute the clamped SwiGLU with beta 1: experts whose beta
@@ -75,7 +76,10 @@ typedef enum moek_wformat {
   MOEK_WFORMAT_Q4_MIN = 7,      /* 4-bit codes with a min per group, f32 scales and mins */
   MOEK_WFORMAT_Q4_MIN_F16S = 8,
   MOEK_WFORMAT_MXFP4 = 9,       /* 4-bit e2m1 codes, e8m0 scale bytes */
-  MOEK_WFORMAT_COUNT = 10       /* grows at the end: new formats append */
+  MOEK_WFORMAT_Q4_K = 10,       /* since ABI 7: llama.cpp's K-quants (MOEK_DTYPE_GGML_Q4_K ...), imported */
+  MOEK_WFORMAT_Q5_K = 11,
+  MOEK_WFORMAT_Q6_K = 12,
+  MOEK_WFORMAT_COUNT = 13       /* grows at the end: new formats append */
 } moek_wformat;
 
 /* Packing one panel of a matrix (or, gated, of W_gate and W_up together).
@@ -96,7 +100,10 @@ typedef struct moek_pack_params {
   const void* src_gate; /* NULL, or W_gate with its own strides */
   ptrdiff_t gate_stride_row;
   ptrdiff_t gate_stride_col;
-  /* src_dtype Q8/Q4 (imported blobs, decoded by the driver): src and
+  /* src_dtype GGML_Q4_K, _Q5_K or _Q6_K (K-quant blobs, packed as they
+   * are): row r is K / 256 blocks from (const char*)src + r * stride_row
+   * bytes (gate likewise); stride_col is 1.
+   * src_dtype Q8/Q4 (imported blobs, decoded by the driver): src and
    * src_gate hold int8 codes (Q4: 0..15) in the format's code space with
    * group, and these their f32 scales, [rows x groups] row-major; the table
    * packs them as they are. NULL otherwise. */

@@ -32,9 +32,16 @@ typedef enum moek_dtype {
                                * Stored as Q4 (group 32), exactly */
   MOEK_DTYPE_MXFP4 = 18,      /* OCP MX FP4 (gpt-oss): 16 bytes of e2m1 per 32 values (low nibble first) and
                                * one e8m0 scale per 32 in *_scales. Stored as Q8 (group 32), exactly */
-  MOEK_DTYPE_FP8_E4M3 = 19    /* OCP FP8 e4m3 (DeepSeek-V3): one byte per value and one f32 scale per
+  MOEK_DTYPE_FP8_E4M3 = 19,   /* OCP FP8 e4m3 (DeepSeek-V3): one byte per value and one f32 scale per
                                * quant_block x quant_block tile in *_scales (weight_scale_inv).
                                * Dequantized, then stored as weight_dtype (any) */
+  /* llama.cpp's K-quant super-blocks of 256 values along K (since 0.6):
+   * src_dtype and weight_dtype both, stored in their own format, exactly
+   * (the blocks' integers and f16 super-scales; docs/quantization.md). K
+   * (hidden for gate/up, inter for down) must be a multiple of 256. */
+  MOEK_DTYPE_GGML_Q4_K = 20,  /* block_q4_K, 144 bytes: w = d * sc * q - dmin * m, 8 sub-blocks of 32, q 0..15 */
+  MOEK_DTYPE_GGML_Q5_K = 21,  /* block_q5_K, 176 bytes: as Q4_K with a fifth bit plane, q 0..31 */
+  MOEK_DTYPE_GGML_Q6_K = 22   /* block_q6_K, 210 bytes: w = d * sc * (q - 32), 16 groups of 16, int8 sc, q 0..63 */
 } moek_dtype;
 
 /* ---------------------------------------------------------------- dispatch */
