@@ -45,6 +45,10 @@ typedef struct ref_model {
   int bf16_ops;          /* weight dtype bf16: x and h may be rounded to bf16 */
   int qact;              /* weight dtype Q8/Q4: x and h are rounded to int8 blocks */
   double *wg, *wu, *wd;  /* [E][I][H], [E][I][H], [E][H][I]; wg NULL if ungated */
+  /* Optional, like wg..wd: the magnitude the kernel's f32 terms of each
+   * weight add up to, where it exceeds |w|: a K-quant's w = d sc q - dmin m
+   * is computed as two terms, |d sc q| + |dmin m| (NULL: |w|) */
+  double *wg_mag, *wu_mag, *wd_mag;
   double *bg, *bu, *bd;  /* [E][I], [E][I], [E][H] or NULL */
 } ref_model;
 
@@ -102,9 +106,10 @@ static void ref_expert(const ref_model* m, int e, const double* x, double* out, 
   for (int n = 0; n < I; n++) {
     double g = 0, gabs = 0, grss = 0, gq = 0, u = 0, uabs = 0, urss = 0, uq = 0;
     const double* wu = m->wu + ((size_t)e * I + n) * H;
+    const double* wum = m->wu_mag ? m->wu_mag + ((size_t)e * I + n) * H : NULL;
     for (int i = 0; i < H; i++) {
       u += x[i] * wu[i];
-      uabs += fabs(wu[i]) * (fabs(x[i]) + xstep[i] / 2);
+      uabs += (wum ? wum[i] : fabs(wu[i])) * (fabs(x[i]) + xstep[i] / 2);
       urss += (x[i] * wu[i]) * (x[i] * wu[i]);
       uq += (wu[i] * xstep[i]) * (wu[i] * xstep[i]);
     }
@@ -112,9 +117,10 @@ static void ref_expert(const ref_model* m, int e, const double* x, double* out, 
     double udet = gamma_n(H + 1) * uabs, urnd = sqrt((m->bf16_ops ? UB * UB / 3.0 * urss : 0) + uq / 12.0);
     if (m->wg) {
       const double* wg = m->wg + ((size_t)e * I + n) * H;
+      const double* wgm = m->wg_mag ? m->wg_mag + ((size_t)e * I + n) * H : NULL;
       for (int i = 0; i < H; i++) {
         g += x[i] * wg[i];
-        gabs += fabs(wg[i]) * (fabs(x[i]) + xstep[i] / 2);
+        gabs += (wgm ? wgm[i] : fabs(wg[i])) * (fabs(x[i]) + xstep[i] / 2);
         grss += (x[i] * wg[i]) * (x[i] * wg[i]);
         gq += (wg[i] * xstep[i]) * (wg[i] * xstep[i]);
       }
@@ -140,10 +146,11 @@ static void ref_expert(const ref_model* m, int e, const double* x, double* out, 
   test_qsteps(h, hslack, I, m->qact, hstep);
   for (int n = 0; n < H; n++) {
     const double* wd = m->wd + ((size_t)e * H + n) * I;
+    const double* wdm = m->wd_mag ? m->wd_mag + ((size_t)e * H + n) * I : NULL;
     double o = 0, oabs = 0, d = 0, r2 = 0;
     for (int i = 0; i < I; i++) {
       o += h[i] * wd[i];
-      oabs += fabs(wd[i]) * (fabs(h[i]) + hslack[i] + hstep[i] / 2);
+      oabs += (wdm ? wdm[i] : fabs(wd[i])) * (fabs(h[i]) + hslack[i] + hstep[i] / 2);
       d += hdet[i] * fabs(wd[i]);
       r2 += (hrnd[i] * wd[i]) * (hrnd[i] * wd[i]) + (hstep[i] * wd[i]) * (hstep[i] * wd[i]) / 12.0;
     }

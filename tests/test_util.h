@@ -133,6 +133,13 @@ static inline uint16_t test_to_f16_bits(double v) {
   return (uint16_t)(sign | (uint16_t)((e + 14) << 10) | ((uint16_t)ldexp(m, 11) & 0x3ffu));
 }
 
+/* The value of f16 bits, by the definition (finite halves only). */
+static inline double test_from_f16_bits(uint16_t h) {
+  const int e = (h >> 10) & 31, m = h & 0x3ff;
+  const double v = e ? ldexp(1024 + m, e - 25) : ldexp(m, -24);
+  return h & 0x8000u ? -v : v;
+}
+
 /* The kernel tables the suites run: each ISA cap selects one table; one the
  * CPU (or the build) lacks is skipped, visibly. */
 #define TEST_ISA_ENTRY(isa, name) isa,

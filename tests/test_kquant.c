@@ -1,0 +1,322 @@
+/* K-quant experts (GGML_Q4_K, _Q5_K, _Q6_K), for every kernel table:
+ *  - the decoder (moek_kquant.h) against blocks this test writes bit by bit
+ *    from chosen fields, following the layout tables of docs/quantization.md,
+ *    and against the worked block printed there;
+ *  - experts imported from such blobs, every activation, against the double
+ *    oracle holding exactly the values the test encoded (forward_ref.h);
+ *  - gate and up interleaved in one blob (strides {2H, 1}): the same bits
+ *    as the two matrices apart;
+ *  - refusals: a NaN or Inf super-scale (naming expert, matrix, row and
+ *    column), K not a multiple of 256 (naming the tensors), and any
+ *    weight_dtype, quant_group or flag a K-quant does not take. */
+#include "forward_ref.h"
+#include "moek_kquant.h"
+
+enum { E = 3, H = 256, I = 512, T = 7, K_TOP = 2 };
+
+static const int32_t kdtypes[3] = {MOEK_DTYPE_GGML_Q4_K, MOEK_DTYPE_GGML_Q5_K, MOEK_DTYPE_GGML_Q6_K};
+static const char* const knames[3] = {"q4_k", "q5_k", "q6_k"};
+
+/* A block's fields as the test chooses them. */
+typedef struct kfields {
+  uint16_t d, dmin; /* f16 bits */
+  int sc[16], m[8], q[256];
+} kfields;
+
+static void put_bits(uint8_t* p, int bit, int n, int v) { /* n bits of v at bit offset `bit` of p, low bit first */
+  for (int i = 0; i < n; i++)
+    if ((v >> i) & 1) p[(bit + i) / 8] |= (uint8_t)(1u << ((bit + i) % 8));
+}
+
+/* The test's own encoder, from the layout tables (bit offsets in a block). */
+static void encode(int32_t dt, const kfields* f, uint8_t* blk) {
+  memset(blk, 0, moek_kquant_block_bytes(dt));
+  if (dt == MOEK_DTYPE_GGML_Q6_K) {
+    for (int i = 0; i < 256; i++) {
+      const int half = i / 128, u = (i % 128) / 32, l = i % 32;
+      put_bits(blk, 8 * (64 * half + 32 * (u % 2) + l) + 4 * (u / 2), 4, f->q[i] & 15); /* ql */
+      put_bits(blk, 8 * (128 + 32 * half + l) + 2 * u, 2, f->q[i] >> 4);               /* qh */
+    }
+    for (int g = 0; g < 16; g++) blk[192 + g] = (uint8_t)(int8_t)f->sc[g];
+    blk[208] = (uint8_t)(f->d & 0xff), blk[209] = (uint8_t)(f->d >> 8);
+    return;
+  }
+  blk[0] = (uint8_t)(f->d & 0xff), blk[1] = (uint8_t)(f->d >> 8);
+  blk[2] = (uint8_t)(f->dmin & 0xff), blk[3] = (uint8_t)(f->dmin >> 8);
+  for (int j = 0; j < 8; j++) { /* 12 scale bytes from byte 4 */
+    if (j < 4) {
+      put_bits(blk + 4, 8 * j, 6, f->sc[j]);
+      put_bits(blk + 4, 8 * (j + 4), 6, f->m[j]);
+    } else {
+      put_bits(blk + 4, 8 * (j + 4), 4, f->sc[j] & 15);
+      put_bits(blk + 4, 8 * (j + 4) + 4, 4, f->m[j] & 15);
+      put_bits(blk + 4, 8 * (j - 4) + 6, 2, f->sc[j] >> 4);
+      put_bits(blk + 4, 8 * j + 6, 2, f->m[j] >> 4);
+    }
+  }
+  const int q5 = dt == MOEK_DTYPE_GGML_Q5_K, qs = q5 ? 48 : 16;
+  for (int i = 0; i < 256; i++) {
+    put_bits(blk, 8 * (qs + 32 * (i / 64) + i % 32) + 4 * ((i / 32) % 2), 4, f->q[i] & 15);
+    if (q5) put_bits(blk, 8 * (16 + i % 32) + i / 32, 1, f->q[i] >> 4);
+  }
+}
+
+/* A random f16 super-scale: 5 significant bits, 2^-12 .. 2^-9 (positive:
+ * llama.cpp's quantizers make d and dmin >= 0, but a file may hold any). */
+static uint16_t rand_scale(test_rng* r, int negative) {
+  const double v = ldexp((double)(16 + (int)(test_next(r) % 16)), -16 - (int)(test_next(r) % 4));
+  return test_to_f16_bits(negative ? -v : v);
+}
+
+static void rand_fields(int32_t dt, test_rng* r, kfields* f) {
+  f->d = rand_scale(r, (test_next(r) % 8) == 0);
+  f->dmin = dt == MOEK_DTYPE_GGML_Q6_K ? 0 : rand_scale(r, 0);
+  const int qmax = dt == MOEK_DTYPE_GGML_Q4_K ? 16 : dt == MOEK_DTYPE_GGML_Q5_K ? 32 : 64;
+  for (int g = 0; g < 16; g++)
+    f->sc[g] = dt == MOEK_DTYPE_GGML_Q6_K ? (int)(test_next(r) % 256) - 128 : g < 8 ? (int)(test_next(r) % 64) : 0;
+  for (int j = 0; j < 8; j++) f->m[j] = dt == MOEK_DTYPE_GGML_Q6_K ? 0 : (int)(test_next(r) % 64);
+  for (int i = 0; i < 256; i++) f->q[i] = (int)(test_next(r) % (uint64_t)qmax);
+}
+
+/* The value of element i by the format's formula, in double. */
+static double value_of(int32_t dt, const kfields* f, int i) {
+  const double d = test_from_f16_bits(f->d);
+  if (dt == MOEK_DTYPE_GGML_Q6_K) return d * f->sc[i / 16] * (f->q[i] - 32);
+  return d * f->sc[i / 32] * f->q[i] - test_from_f16_bits(f->dmin) * f->m[i / 32];
+}
+
+static void decoder(test_rng* r) {
+  for (int t = 0; t < 3; t++) {
+    const int32_t dt = kdtypes[t];
+    long bad = 0;
+    for (int n = 0; n < 200; n++) {
+      kfields f;
+      rand_fields(dt, r, &f);
+      if (n == 0) /* every field at its largest */
+        for (int i = 0; i < 256; i++) f.q[i] = dt == MOEK_DTYPE_GGML_Q4_K ? 15 : dt == MOEK_DTYPE_GGML_Q5_K ? 31 : 63;
+      if (n == 0 && dt != MOEK_DTYPE_GGML_Q6_K)
+        for (int j = 0; j < 8; j++) f.sc[j] = f.m[j] = 63;
+      if (n == 1 && dt == MOEK_DTYPE_GGML_Q6_K)
+        for (int g = 0; g < 16; g++) f.sc[g] = g % 2 ? 127 : -128;
+      uint8_t blk[210];
+      encode(dt, &f, blk);
+      moek_kquant_block b;
+      moek_kquant_decode(dt, blk, &b);
+      bad += b.d != f.d || b.dmin != f.dmin;
+      for (int g = 0; g < (dt == MOEK_DTYPE_GGML_Q6_K ? 16 : 8); g++) bad += b.sc[g] != f.sc[g];
+      for (int j = 0; j < 8; j++) bad += b.m[j] != f.m[j];
+      for (int i = 0; i < 256; i++) bad += b.q[i] != f.q[i] || moek_kquant_value(dt, &b, i) != value_of(dt, &f, i);
+    }
+    CHECK(bad == 0, "%s: %ld fields or values decode differently from what the test encoded", knames[t], bad);
+  }
+}
+
+/* The worked Q4_K block of docs/quantization.md: d = 0.5, dmin = 0.125,
+ * sc = 1, 2, 3, 4, 5, 37, 7, 8, m = 0, 2, 4, 6, 8, 10, 50, 14, q[i] = i % 16. */
+static void worked_block(void) {
+  static const uint8_t head[16] = {0x00, 0x38, 0x00, 0x30, 0x01, 0x82, 0x03, 0x04,
+                                   0x00, 0x02, 0xc4, 0x06, 0x85, 0xa5, 0x27, 0xe8};
+  uint8_t blk[144];
+  memcpy(blk, head, 16);
+  for (int c = 0; c < 4; c++)
+    for (int l = 0; l < 32; l++) blk[16 + 32 * c + l] = (uint8_t)((l % 16) | (l % 16) << 4);
+  moek_kquant_block b;
+  moek_kquant_decode(MOEK_DTYPE_GGML_Q4_K, blk, &b);
+  static const int sc[8] = {1, 2, 3, 4, 5, 37, 7, 8}, m[8] = {0, 2, 4, 6, 8, 10, 50, 14};
+  for (int j = 0; j < 8; j++) CHECK(b.sc[j] == sc[j] && b.m[j] == m[j], "worked block: sub-block %d sc %d m %d", j, b.sc[j], b.m[j]);
+  static const struct { int i; double v; } want[] = {{0, 0.0}, {33, 0.75}, {167, 128.25}, {200, 21.75}, {255, 58.25}};
+  for (size_t n = 0; n < sizeof want / sizeof want[0]; n++)
+    CHECK(moek_kquant_value(MOEK_DTYPE_GGML_Q4_K, &b, want[n].i) == want[n].v, "worked block: value %d is %g, not %g",
+          want[n].i, moek_kquant_value(MOEK_DTYPE_GGML_Q4_K, &b, want[n].i), want[n].v);
+}
+
+typedef struct kblobs {
+  uint8_t* w[3][E];   /* gate, up, down */
+  double* model[3];   /* [E][rows][K] */
+  double* mag[3];     /* |d sc q| + |dmin m|: what the f32 terms of an element add up to */
+} kblobs;
+
+static const int rows_of[3] = {I, I, H}, cols_of[3] = {H, H, I};
+
+static void build(int32_t dt, test_rng* r, kblobs* b) {
+  const size_t bytes = moek_kquant_block_bytes(dt);
+  for (int m = 0; m < 3; m++) {
+    const int R = rows_of[m], K = cols_of[m], nb = K / 256;
+    b->model[m] = malloc(sizeof(double) * E * R * K);
+    b->mag[m] = malloc(sizeof(double) * E * R * K);
+    for (int e = 0; e < E; e++) {
+      b->w[m][e] = malloc((size_t)R * nb * bytes);
+      for (int row = 0; row < R; row++)
+        for (int blk = 0; blk < nb; blk++) {
+          kfields f;
+          rand_fields(dt, r, &f);
+          encode(dt, &f, b->w[m][e] + ((size_t)row * nb + blk) * bytes);
+          const size_t at = ((size_t)e * R + row) * K + (size_t)blk * 256;
+          for (int i = 0; i < 256; i++) {
+            b->model[m][at + i] = value_of(dt, &f, i);
+            b->mag[m][at + i] = dt == MOEK_DTYPE_GGML_Q6_K ? fabs(b->model[m][at + i])
+                                : fabs(test_from_f16_bits(f.d) * f.sc[i / 32] * f.q[i]) +
+                                      fabs(test_from_f16_bits(f.dmin) * f.m[i / 32]);
+          }
+        }
+    }
+  }
+}
+
+static void unbuild(kblobs* b) {
+  for (int m = 0; m < 3; m++) {
+    for (int e = 0; e < E; e++) free(b->w[m][e]);
+    free(b->model[m]), free(b->mag[m]);
+  }
+}
+
+static moek_experts_desc desc_of(kblobs* b, int32_t dt, int32_t act) {
+  static const void* p[3][E];
+  for (int m = 0; m < 3; m++)
+    for (int e = 0; e < E; e++) p[m][e] = b->w[m][e];
+  const int gated = act < MOEK_ACT_RELU;
+  moek_experts_desc d = {.struct_size = sizeof d, .num_experts = E, .hidden = H, .inter = I, .activation = act,
+                         .src_dtype = dt, .weight_dtype = dt, .w_gate = gated ? p[0] : NULL, .w_up = p[1],
+                         .w_down = p[2]};
+  if (act == MOEK_ACT_SWIGLU_CLAMP) d.act_alpha = 1.5f, d.act_beta = 0.5f, d.act_limit = 5.0f;
+  return d;
+}
+
+static float* run(moek_context* c, const moek_experts_desc* d, const float* x, const int32_t* ids, const float* w) {
+  moek_experts* ex = NULL;
+  float* y = calloc((size_t)T * H, sizeof(float));
+  CHECK_OK(moek_experts_create(c, d, &ex));
+  moek_forward_args a = {.struct_size = sizeof a, .num_tokens = T, .top_k = K_TOP, .x_dtype = MOEK_DTYPE_F32,
+                         .y_dtype = MOEK_DTYPE_F32, .x = x, .expert_ids = ids, .expert_weights = w, .y = y};
+  if (ex) CHECK_OK(moek_moe_forward(c, ex, &a));
+  moek_experts_destroy(ex);
+  return y;
+}
+
+static const int32_t acts[] = {MOEK_ACT_SWIGLU, MOEK_ACT_GEGLU, MOEK_ACT_GEGLU_TANH, MOEK_ACT_SWIGLU_OAI,
+                               MOEK_ACT_SWIGLU_CLAMP, MOEK_ACT_RELU, MOEK_ACT_GELU, MOEK_ACT_GELU_TANH, MOEK_ACT_SILU};
+
+static void forward_cases(int t, test_rng* r) {
+  const int32_t dt = kdtypes[t];
+  kblobs b;
+  build(dt, r, &b);
+  float x[T * H];
+  double xd[T * H];
+  /* x on moek's int8 grid: per block of 32, codes c times a power of two,
+   * one of them +-127, so quantizing x loses nothing. K-quant weights have
+   * a non-zero mean (codes >= 0), so x's rounding errors would add up
+   * coherently over the h columns, against forward_ref.h's root-sum-square
+   * model (docs/numerics.md); h's rounding stays in the comparison. */
+  for (int i = 0; i < T * H; i++) {
+    const int c = i % 32 == (i / 32) % 32 ? (test_next(r) & 1 ? 127 : -127) : (int)(test_next(r) % 255) - 127;
+    xd[i] = x[i] = (float)ldexp(c, -6);
+  }
+  int32_t ids[T * K_TOP];
+  float w[T * K_TOP];
+  for (int i = 0; i < T; i++) ids[2 * i] = i % E, ids[2 * i + 1] = (i + 2) % E, w[2 * i] = 0.6f, w[2 * i + 1] = 0.4f;
+  moek_context* c = test_context(2);
+  double worst = 0;
+  for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+    const moek_experts_desc d = desc_of(&b, dt, acts[a]);
+    float* y = run(c, &d, x, ids, w);
+    const int clamp = acts[a] == MOEK_ACT_SWIGLU_CLAMP;
+    ref_model m = {.E = E, .H = H, .I = I, .act = acts[a], .alpha = clamp ? 1.5 : 1.702, .beta = clamp ? 0.5 : 1.0,
+                   .limit = clamp ? 5.0 : 7.0, .qact = 1, .wg = acts[a] < MOEK_ACT_RELU ? b.model[0] : NULL,
+                   .wu = b.model[1], .wd = b.model[2], .wg_mag = acts[a] < MOEK_ACT_RELU ? b.mag[0] : NULL,
+                   .wu_mag = b.mag[1], .wd_mag = b.mag[2]};
+    double yr[T * H], tol[T * H];
+    ref_forward(&m, T, K_TOP, xd, ids, w, NULL, 0, yr, tol);
+    long bad = 0;
+    for (int i = 0; i < T * H; i++) {
+      const double q = fabs(y[i] - yr[i]) / tol[i];
+      bad += !(q <= 1);
+      worst = q > worst ? q : worst;
+    }
+    CHECK(bad == 0, "%s activation %d: %ld outputs outside the bound", knames[t], acts[a], bad);
+    free(y);
+  }
+  printf("  %-5s %zu activations, worst err/tol %.3g\n", knames[t], sizeof acts / sizeof acts[0], worst);
+
+  /* gate and up rows interleaved in one blob, as gpt-oss ships gate_up */
+  const size_t rb = (size_t)H / 256 * moek_kquant_block_bytes(dt);
+  uint8_t* gu[E];
+  const void *pg[E], *pu[E];
+  for (int e = 0; e < E; e++) {
+    gu[e] = malloc(2 * I * rb);
+    for (int row = 0; row < I; row++)
+      for (int half = 0; half < 2; half++) memcpy(gu[e] + (2 * row + half) * rb, b.w[half][e] + row * rb, rb);
+    pg[e] = gu[e], pu[e] = gu[e] + rb;
+  }
+  moek_experts_desc apart = desc_of(&b, dt, MOEK_ACT_SWIGLU), inter = apart;
+  inter.w_gate = pg, inter.w_up = pu;
+  inter.gate_strides = inter.up_strides = (moek_matrix_strides){2 * H, 1};
+  float* y1 = run(c, &apart, x, ids, w);
+  float* y2 = run(c, &inter, x, ids, w);
+  CHECK(memcmp(y1, y2, sizeof(float) * T * H) == 0, "%s: interleaved gate_up differs from the matrices apart", knames[t]);
+  free(y1), free(y2);
+  for (int e = 0; e < E; e++) free(gu[e]);
+
+  /* a NaN, then an Inf super-scale in expert 1's w_down, row 5, second block */
+  moek_experts* ex = NULL;
+  uint8_t* blk = b.w[2][1] + (5 * (I / 256) + 1) * moek_kquant_block_bytes(dt);
+  const int at = dt == MOEK_DTYPE_GGML_Q6_K ? 208 : 2; /* Q6_K's d; Q4_K/Q5_K's dmin */
+  blk[at] = 0x00, blk[at + 1] = 0x7e;
+  moek_experts_desc d = desc_of(&b, dt, MOEK_ACT_SWIGLU);
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_NONFINITE, "w_down[1] has a NaN or Inf at row 5, column 256");
+  blk[at + 1] = 0xfc; /* -Inf */
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_NONFINITE, "w_down[1] has a NaN or Inf at row 5, column 256");
+  CHECK(ex == NULL, "%s: experts returned after a NaN", knames[t]);
+  moek_context_destroy(c);
+  unbuild(&b);
+}
+
+static void errors(test_rng* r) {
+  kblobs b;
+  build(MOEK_DTYPE_GGML_Q4_K, r, &b);
+  moek_context* c = test_context(1);
+  moek_experts* ex = NULL;
+  moek_experts_desc d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d.weight_dtype = MOEK_DTYPE_Q4;
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "a K-quant is stored as itself");
+  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d.weight_dtype = MOEK_DTYPE_GGML_Q6_K;
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "desc->weight_dtype = 22 (ggml_q6_k)");
+  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d.src_dtype = MOEK_DTYPE_F32; /* moek does not quantize into a K-quant */
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "does not quantize into K-quants");
+  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d.quant_group = 32;
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "desc->quant_group = 32");
+  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d.flags = MOEK_EXPERTS_QUANT_F16_SCALES;
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "take no quantization flags");
+  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d.hidden = 384;
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT,
+             "desc->w_gate and desc->w_up have K = desc->hidden = 384, not a multiple of 256");
+  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d.inter = 160;
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT,
+             "desc->w_down has K = desc->inter = 160, not a multiple of 256: ggml_q4_k blocks");
+  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d.down_strides = (moek_matrix_strides){1, I};
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "imported src_dtype 20 takes contiguous rows");
+  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d.w_down_scales = (const void* const*)b.w[0];
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "has no separate scales");
+  CHECK(ex == NULL, "an experts object after a refusal");
+  moek_context_destroy(c);
+  unbuild(&b);
+}
+
+int main(void) {
+  test_rng r = {25};
+  decoder(&r);
+  worked_block();
+  for (size_t ti = 0; ti < sizeof test_isas / sizeof test_isas[0]; ti++) {
+    if (!test_use_isa(test_isas[ti])) continue;
+    for (int t = 0; t < 3; t++) forward_cases(t, &r);
+    errors(&r);
+  }
+  return test_summary("test_kquant");
+}
