@@ -1,6 +1,7 @@
 /* libFuzzer target: experts in every weight format and import path, from
  * fuzzed sources (raw f32/bf16 bits: subnormal, huge, NaN; GGML Q8_0/Q4_0,
- * MXFP4 and FP8 blobs with fuzzed scales and row strides), then a forward
+ * MXFP4 and FP8 blobs with fuzzed scales and row strides; K-quant blobs,
+ * K = 256 or a size they must refuse), then a forward
  * call (accumulate, dropped ids, dense ids as for shared experts, strided
  * rows, bf16 x and y). Every call must answer with a status; ASan, UBSan and
  * LSan watch. For quantized experts the reference and the best table must
@@ -12,7 +13,7 @@
 #include "fuzz_reader.h"
 #include "moek/moek.h"
 
-enum { EMAX = 3, KMAX = 80, NMAX = 72, TMAX = 6 };
+enum { EMAX = 3, KMAX = 80, NMAX = 72, TMAX = 6, DMAX = 256 + 8 /* x, y and bias rows: K-quants' 256 too */ };
 
 static moek_context* best;
 static moek_context* ref;
@@ -21,6 +22,8 @@ static moek_context* ref;
  * (row strides {2K, 1}), of any element size up to 4 bytes. */
 static uint8_t src[3][EMAX][2 * NMAX * KMAX * 4 + 64];
 static uint8_t scales[3][EMAX][2 * NMAX * KMAX / 32 * 4 + 64];
+/* K-quant blobs: 256 x 256 of the largest block (210 bytes per 256), 2 rows apart */
+static uint8_t kblobs[3][EMAX][2 * 256 * 210];
 
 static void fill_f32(reader* r, float* dst, size_t n, int bf16) {
   for (size_t i = 0; i < n; i++) {
@@ -54,16 +57,19 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (moek_context_create(&d, &ref)) return 0;
   }
   reader r = {data, size};
-  const int mode = take_byte(&r) % 6; /* 0, 1: f32/bf16 sources; 2..5: imported blobs */
-  static const int32_t imports[4] = {MOEK_DTYPE_GGML_Q8_0, MOEK_DTYPE_GGML_Q4_0, MOEK_DTYPE_MXFP4,
-                                     MOEK_DTYPE_FP8_E4M3};
+  const int mode = take_byte(&r) % 9; /* 0, 1: f32/bf16 sources; 2..5: imported blobs; 6..8: K-quants */
+  static const int32_t imports[7] = {MOEK_DTYPE_GGML_Q8_0, MOEK_DTYPE_GGML_Q4_0, MOEK_DTYPE_MXFP4,
+                                     MOEK_DTYPE_FP8_E4M3, MOEK_DTYPE_GGML_Q4_K, MOEK_DTYPE_GGML_Q5_K,
+                                     MOEK_DTYPE_GGML_Q6_K};
   const int32_t src_dtype = mode == 0 ? MOEK_DTYPE_F32 : mode == 1 ? MOEK_DTYPE_BF16 : imports[mode - 2];
-  const int imported = mode >= 2;
+  const int imported = mode >= 2, kquant = mode >= 6;
   const int64_t E = 1 + take_byte(&r) % EMAX;
-  /* imports take multiples of 32 (other sizes must be rejected, sometimes tried) */
+  /* imports take multiples of 32, K-quants of 256 (other sizes must be rejected, sometimes tried) */
   const int odd = take_byte(&r) % 8 == 0;
-  const int64_t H = imported && !odd ? 32 * (1 + take_byte(&r) % 2) : 1 + take_byte(&r) % KMAX;
-  const int64_t I = imported && !odd ? 32 * (1 + take_byte(&r) % 2) : 1 + take_byte(&r) % (NMAX - 8);
+  const int64_t H = kquant ? (odd ? 32 * (1 + take_byte(&r) % 2) : 256)
+                    : imported && !odd ? 32 * (1 + take_byte(&r) % 2) : 1 + take_byte(&r) % KMAX;
+  const int64_t I = kquant ? (odd && take_byte(&r) % 2 ? 64 : 256)
+                    : imported && !odd ? 32 * (1 + take_byte(&r) % 2) : 1 + take_byte(&r) % (NMAX - 8);
   static const int32_t acts[] = {MOEK_ACT_SWIGLU, MOEK_ACT_GEGLU, MOEK_ACT_SWIGLU_OAI, MOEK_ACT_RELU, MOEK_ACT_SILU, 0, 7};
   const int32_t act = acts[take_byte(&r) % 7];
   const int gated = act > 0 && act < MOEK_ACT_RELU;
@@ -72,15 +78,28 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   moek_experts_desc d = {.struct_size = sizeof d, .num_experts = E, .hidden = H, .inter = I, .activation = act,
                          .src_dtype = src_dtype, .weight_dtype = wdts[take_byte(&r) % 6],
                          .quant_group = groups[take_byte(&r) % 6], .flags = take_byte(&r) % 9};
+  if (kquant && take_byte(&r) % 8) /* mostly what a K-quant takes: itself, no group, no flags */
+    d.weight_dtype = src_dtype, d.quant_group = 0, d.flags = 0;
   const int step = imported && take_byte(&r) % 4 == 0 ? 2 : 1; /* every other row: {2K, 1} */
   const void* ptrs[3][EMAX];
   const void* sptrs[3][EMAX];
   for (int m = 0; m < 3; m++) {
     const int64_t rows = m == 2 ? H : I, K = m == 2 ? I : H;
     for (int64_t e = 0; e < E; e++) {
-      void* p = src[m][e];
+      void* p = kquant ? (void*)kblobs[m][e] : (void*)src[m][e];
       const size_t n = (size_t)(rows * step * K);
-      if (mode <= 1) {
+      if (kquant) {
+        fill_bytes(&r, p, sizeof kblobs[m][e]);
+        if (take_byte(&r) % 2) { /* often: small finite f16 super-scales (exponent field below 8) */
+          const size_t bytes = src_dtype == MOEK_DTYPE_GGML_Q4_K ? 144 : src_dtype == MOEK_DTYPE_GGML_Q5_K ? 176 : 210;
+          uint8_t* b8 = p;
+          for (size_t b = 0; b + bytes <= sizeof kblobs[m][e]; b += bytes)
+            if (src_dtype == MOEK_DTYPE_GGML_Q6_K)
+              b8[b + 209] &= 0x1f;
+            else
+              b8[b + 1] &= 0x1f, b8[b + 3] &= 0x1f;
+        }
+      } else if (mode <= 1) {
         fill_f32(&r, p, n, mode == 1);
       } else {
         fill_bytes(&r, p, n * 4 > sizeof src[m][e] ? sizeof src[m][e] : n * 4);
@@ -104,11 +123,11 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else if (!imported && take_byte(&r) % 4 == 0) { /* a transposed up: {1, I} */
     d.up_strides = (moek_matrix_strides){1, I};
   }
-  static float bias[3][EMAX][NMAX + KMAX];
+  static float bias[3][EMAX][DMAX];
   const float* bp[3][EMAX];
   for (int m = 0; m < 3; m++)
     for (int64_t e = 0; e < E; e++) {
-      for (int i = 0; i < NMAX + KMAX; i++) bias[m][e][i] = take_byte(&r) % 32 ? 0.01f * (float)i : take_float(&r);
+      for (int i = 0; i < DMAX; i++) bias[m][e][i] = take_byte(&r) % 32 ? 0.01f * (float)i : take_float(&r);
       bp[m][e] = bias[m][e];
     }
   if (take_byte(&r) % 4 == 0) d.b_up = bp[1], d.b_down = bp[2], d.b_gate = gated ? bp[0] : NULL;
@@ -134,18 +153,18 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   /* Bitwise agreement holds where no rounding differs by design: integer
    * dots with the same f32 block sums, ReLU (no exp/erf approximation), no
    * bias and unit weights (the AVX2 combine fuses the multiply-add). */
-  const int quant = d.weight_dtype == MOEK_DTYPE_Q8 || d.weight_dtype == MOEK_DTYPE_Q4;
+  const int quant = d.weight_dtype == MOEK_DTYPE_Q8 || d.weight_dtype == MOEK_DTYPE_Q4 || kquant;
   const int exact = quant && act == MOEK_ACT_RELU && !d.b_up && !d.b_down;
   if (exact && moek_experts_create(ref, &d, &xr) != MOEK_SUCCESS) abort(); /* the tables disagree on validity */
 
   const int64_t T = take_byte(&r) % (TMAX + 1), k = 1 + take_byte(&r) % 3;
-  static float x[TMAX * (KMAX + 3)], y[2][TMAX * (KMAX + 5)], w[TMAX * 3];
+  static float x[TMAX * (DMAX + 3)], y[2][TMAX * (DMAX + 5)], w[TMAX * 3];
   static int32_t ids[TMAX * 3];
   const int x_bf16 = take_byte(&r) % 4 == 0, y_bf16 = take_byte(&r) % 4 == 0;
   const int64_t xs = take_byte(&r) % 2 ? H + 3 : 0, ys = take_byte(&r) % 2 ? H + 5 : 0;
-  fill_f32(&r, x, (size_t)(TMAX * (KMAX + 3)) / (x_bf16 ? 2 : 1), x_bf16);
+  fill_f32(&r, x, (size_t)(TMAX * (DMAX + 3)) / (x_bf16 ? 2 : 1), x_bf16);
   for (int i = 0; i < TMAX * 3; i++) ids[i] = (int32_t)(take_byte(&r) % (E + 2)) - 1, w[i] = take_float(&r);
-  for (int i = 0; i < TMAX * (KMAX + 5); i++) y[0][i] = y[1][i] = 0.5f;
+  for (int i = 0; i < TMAX * (DMAX + 5); i++) y[0][i] = y[1][i] = 0.5f;
   moek_forward_args a = {.struct_size = sizeof a, .flags = take_byte(&r) % 4 == 0 ? MOEK_FORWARD_ACCUMULATE : 0,
                          .num_tokens = T, .top_k = k, .x_dtype = x_bf16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32,
                          .y_dtype = y_bf16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32, .x = x, .x_stride = xs,
