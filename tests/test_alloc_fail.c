@@ -96,7 +96,9 @@ static uint8_t q80[3][E][H * I / 32 * 34];  /* GGML Q8_0 blobs */
 static uint8_t mx[3][E][H * I / 2], mxs[3][E][H * I / 32];
 static uint8_t fp8[3][E][H * I];
 static float fp8s[3][E][4];
-static const void *pf[3][E], *pb[3][E], *pq[3][E], *pm[3][E], *pms[3][E], *p8[3][E], *p8s[3][E];
+enum { KQ = 256 };                                 /* K-quants: hidden = inter = 256 */
+static uint8_t kq[3][E][KQ * KQ / 256 * 210];      /* room for the largest block */
+static const void *pf[3][E], *pb[3][E], *pq[3][E], *pm[3][E], *pms[3][E], *p8[3][E], *p8s[3][E], *pk[3][E];
 static float xs[T * H], logits[T * E], router_w[E * H], bias[E];
 static uint16_t xb[T * H];
 
@@ -119,6 +121,10 @@ static void make_data(void) {
       for (int i = 0; i < 4; i++) fp8s[m][e][i] = 0.01f;
       pf[m][e] = wf[m][e], pb[m][e] = wb[m][e], pq[m][e] = q80[m][e], pm[m][e] = mx[m][e], pms[m][e] = mxs[m][e];
       p8[m][e] = fp8[m][e], p8s[m][e] = fp8s[m][e];
+      for (size_t i = 0; i < sizeof kq[m][e]; i++) kq[m][e][i] = (uint8_t)(test_next(&r) & 0xff);
+      for (size_t b = 0; b < sizeof kq[m][e]; b++) /* every f16 high byte at a block offset of any K-quant: small, finite */
+        if (b % 144 == 1 || b % 144 == 3 || b % 176 == 1 || b % 176 == 3 || b % 210 == 209) kq[m][e][b] &= 0x1f;
+      pk[m][e] = kq[m][e];
     }
   for (int i = 0; i < T * H; i++) xs[i] = (float)test_uniform(&r, -1, 1), xb[i] = test_to_bf16_bits(xs[i]);
   for (int i = 0; i < T * E; i++) logits[i] = (float)test_uniform(&r, -2, 2);
@@ -221,6 +227,15 @@ static void constructors(void) {
     moek_experts_desc d = experts_desc(&kinds[k]);
     moek_experts* x = NULL;
     INJECT(label, moek_experts_create(ctx, &d, &x), x, (moek_experts_destroy(x), x = NULL));
+  }
+  static const int32_t kdts[2] = {MOEK_DTYPE_GGML_Q4_K, MOEK_DTYPE_GGML_Q6_K}; /* imported as they lie: no buffer */
+  for (int k = 0; k < 2; k++) {
+    moek_experts_desc d = {.struct_size = sizeof d, .num_experts = E, .hidden = KQ, .inter = KQ,
+                           .activation = MOEK_ACT_SWIGLU, .src_dtype = kdts[k], .weight_dtype = kdts[k],
+                           .w_gate = pk[0], .w_up = pk[1], .w_down = pk[2]};
+    moek_experts* x = NULL;
+    INJECT(k ? "moek_experts_create (ggml q6_k import)" : "moek_experts_create (ggml q4_k import)",
+           moek_experts_create(ctx, &d, &x), x, (moek_experts_destroy(x), x = NULL));
   }
   moek_router* r = NULL;
   moek_router_desc rd = {.struct_size = sizeof rd, .num_experts = E, .top_k = K, .scoring = MOEK_SCORING_SOFTMAX,
