@@ -5,6 +5,7 @@
 #   gemm_avx512.c.o           zmm FMAs (vfmadd...ps on zmm), no vdpbf16ps / vpdpbusd
 #   gemm_bf16_avx512bf16.c.o  vdpbf16ps on zmm
 #   gemm_q_avx512vnni.c.o     vpdpbusd on zmm
+#   gemm_kq_avx512vnni.c.o    vpdpbusd on zmm (the K-quants), Q5_K's masked byte adds
 #   route, quantize, combine  zmm instructions
 #   the three gemm objects    prefetcht1: the tiles' next-panel hint (next_panel.h)
 # The main loops unrolled give hundreds of each; an unoptimized (Debug) build
@@ -12,7 +13,7 @@
 # Usage: check_avx512_objects.sh OBJDUMP OBJECT_DIR MIN_COUNT
 objdump=$1 dir=$2 least=${3:-100}
 . "$(dirname "$0")/objdump_expect.sh"
-for o in gemm_avx512 gemm_bf16_avx512bf16 gemm_q_avx512vnni route_avx512 quantize_avx512 combine_avx512; do
+for o in gemm_avx512 gemm_bf16_avx512bf16 gemm_q_avx512vnni gemm_kq_avx512vnni route_avx512 quantize_avx512 combine_avx512; do
   [ -f "$dir/$o.c.o" ] || { echo "missing $dir/$o.c.o"; failed=$((failed + 1)); }
 done
 if [ "$failed" -eq 0 ]; then
@@ -22,7 +23,10 @@ if [ "$failed" -eq 0 ]; then
   expect gemm_bf16_avx512bf16.c.o "vdpbf16ps zmm" 'vdpbf16ps .*zmm' "$least" $big
   expect gemm_q_avx512vnni.c.o "vpdpbusd zmm" 'vpdpbusd .*zmm' "$least" $big
   expect gemm_q_avx512vnni.c.o "vdpbf16ps" 'vdpbf16ps' 0 0
-  for o in gemm_avx512 gemm_bf16_avx512bf16 gemm_q_avx512vnni; do
+  expect gemm_kq_avx512vnni.c.o "vpdpbusd zmm" 'vpdpbusd .*zmm' "$least" $big
+  expect gemm_kq_avx512vnni.c.o "masked vpaddb zmm" 'vpaddb .*zmm.*\{%k' "$((least / 4))" $big
+  expect gemm_kq_avx512vnni.c.o "vdpbf16ps" 'vdpbf16ps' 0 0
+  for o in gemm_avx512 gemm_bf16_avx512bf16 gemm_q_avx512vnni gemm_kq_avx512vnni; do
     expect $o.c.o "prefetcht1 (next panel)" 'prefetcht1' 1 $big
   done
   for o in route_avx512 quantize_avx512 combine_avx512; do

@@ -256,6 +256,19 @@ static void forward_cases(int t, test_rng* r) {
   free(y1), free(y2);
   for (int e = 0; e < E; e++) free(gu[e]);
 
+  /* ReLU, no bias, unit weights: exact arithmetic after the dots, so every
+   * table must give the reference table's bits (docs/quantization.md) */
+  moek_context_desc rd = {.struct_size = sizeof rd, .flags = MOEK_CONTEXT_IGNORE_ENV, .num_threads = 1,
+                          .max_isa = MOEK_ISA_REF};
+  moek_context* cref = NULL;
+  CHECK_OK(moek_context_create(&rd, &cref));
+  const moek_experts_desc relu = desc_of(&b, dt, MOEK_ACT_RELU);
+  float* yt = run(c, &relu, x, ids, NULL);
+  float* yr = run(cref, &relu, x, ids, NULL);
+  CHECK(memcmp(yt, yr, sizeof(float) * T * H) == 0, "%s: not the reference table's bits", knames[t]);
+  free(yt), free(yr);
+  moek_context_destroy(cref);
+
   /* a NaN, then an Inf super-scale in expert 1's w_down, row 5, second block */
   moek_experts* ex = NULL;
   uint8_t* blk = b.w[2][1] + (5 * (I / 256) + 1) * moek_kquant_block_bytes(dt);

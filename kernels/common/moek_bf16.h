@@ -67,6 +67,8 @@ static inline uint16_t moek_f32_to_f16(float f) {
 static inline size_t moek_dtype_size(int32_t dtype) {
   return dtype == MOEK_DTYPE_BF16 || dtype == MOEK_DTYPE_F16       ? 2u
          : dtype == MOEK_DTYPE_Q8 || dtype == MOEK_DTYPE_Q4 ? 1u
+         /* K-quant blobs as pack sources: their row strides count bytes (moek_pack_params) */
+         : dtype == MOEK_DTYPE_GGML_Q4_K || dtype == MOEK_DTYPE_GGML_Q5_K || dtype == MOEK_DTYPE_GGML_Q6_K ? 1u
                                                             : 4u;
 }
 

@@ -67,7 +67,7 @@ static void pack_row(const moek_pack_params* p, const void* src, ptrdiff_t sc, c
 void moek_ref_pack_panel(const moek_pack_params* p, size_t panel, void* dst) {
   const size_t rb = moek_ref_panel_bytes(p->wformat, p->cols, p->group, 0);
   const size_t groups = (p->cols + 31) / 32 * 32 / moek_quant_group_len(p->group, p->cols);
-  const size_t es = moek_kquant_dtype(p->src_dtype) ? 1 : moek_dtype_size(p->src_dtype); /* K-quants: byte strides */
+  const size_t es = moek_dtype_size(p->src_dtype);
   const int live = panel < p->rows;
   char* d = dst;
   if (p->src_gate) {

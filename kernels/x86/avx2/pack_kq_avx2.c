@@ -1,0 +1,75 @@
+/* Packed layout of the x86 tables (AVX2, AVX-512 VNNI) for the K-quants:
+ * panels of 16 output columns as for Q4 (gated: 8 gate then 8 up columns),
+ * one sequential stream per panel, per super-block of 256 k:
+ *
+ *   header, 320 bytes:
+ *     16 f16 d, one per column slot;
+ *     16 f16 dmin (Q4_K, Q5_K; zero for Q6_K);
+ *     from byte 64: the scales as bytes, sub-block (Q6_K: group of 16)
+ *       major, slot minor: Q4_K/Q5_K 8 x 16 unsigned, then from byte 192
+ *       the 8 x 16 mins; Q6_K 16 x 16 signed;
+ *   8 blocks of 32 k, each:
+ *     8 steps of 4 k, 32 bytes each: byte 4c + t holds the low 4 bits of
+ *       slot c's code of k = 4 step + t in its low nibble and slot 8 + c's
+ *       in its high nibble (the Q4 panel's step);
+ *     Q5_K: 8 x 8 bytes, bit 4 of every code of a step: bit i of the
+ *       step's 64 bits belongs to byte i of the step read as a zmm whose
+ *       low half is the low nibbles and high half the high nibbles (i < 32:
+ *       slot i / 4; else slot 8 + (i - 32) / 4; k = 4 step + i % 4);
+ *     Q6_K: the same for bit 4, then another 64 bytes for bit 5.
+ *
+ * Per column and 256 weights that is 148 bytes for Q4_K (the file: 144),
+ * 180 for Q5_K (176) and 212 for Q6_K (210): the scales as whole bytes
+ * (their 6-bit packing is what the file saves) and aligned blocks. The
+ * integers and the f16 super-scales are the blob's, so every table computes
+ * with the same values (moek_kquant.h reads them). */
+#include <string.h>
+
+#include "gemm_avx2.h"
+#include "layout_kq_avx2.h"
+
+size_t moek_avx2_kq_panel_bytes_of(int32_t wformat, size_t k, int32_t group, int32_t gated) {
+  (void)group, (void)gated; /* K-quants bring their blocks; gated panels hold 8 gate and 8 up columns */
+  return moek_avx2_kq_panel_bytes(wformat, k);
+}
+
+static void put_bit(uint8_t* plane, size_t i, int bit) {
+  if (bit) plane[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+/* Slot c's decoded super-block into the panel's super-block at sb. */
+static void put_slot(int32_t wformat, const moek_kquant_block* k, size_t c, uint8_t* sb) {
+  const int q6 = wformat == MOEK_WFORMAT_Q6_K, q5 = wformat == MOEK_WFORMAT_Q5_K;
+  memcpy(sb + 2 * c, &k->d, 2);
+  memcpy(sb + 32 + 2 * c, &k->dmin, 2);
+  for (size_t g = 0; g < (q6 ? 16u : 8u); g++) sb[MOEK_AVX2_KQ_SCALES + 16 * g + c] = (uint8_t)k->sc[g];
+  for (size_t j = 0; !q6 && j < 8; j++) sb[MOEK_AVX2_KQ_MINS + 16 * j + c] = k->m[j];
+  const size_t bbytes = moek_avx2_kq_block_bytes(wformat);
+  for (size_t b = 0; b < 8; b++) {
+    uint8_t* blk = sb + MOEK_AVX2_KQ_HEADER + b * bbytes;
+    for (size_t st = 0; st < 8; st++)
+      for (size_t t = 0; t < 4; t++) {
+        const uint8_t q = k->q[32 * b + 4 * st + t];
+        const size_t byte = 4 * (c % 8) + t, bit = c < 8 ? byte : 32 + byte;
+        blk[st * 32 + byte] |= (uint8_t)(c < 8 ? q & 15 : (q & 15) << 4);
+        if (q5 || q6) put_bit(blk + 256 + st * 8, bit, (q >> 4) & 1);
+        if (q6) put_bit(blk + 320 + st * 8, bit, (q >> 5) & 1);
+      }
+  }
+}
+
+void moek_avx2_kq_pack_panel(const moek_pack_params* p, size_t pi, void* dst) {
+  const int32_t dt = moek_wformat_kquant(p->wformat);
+  const size_t sbs = p->cols / MOEK_QK_K, bytes = moek_kquant_block_bytes(dt);
+  const size_t sb_bytes = MOEK_AVX2_KQ_HEADER + 8 * moek_avx2_kq_block_bytes(p->wformat);
+  memset(dst, 0, sbs * sb_bytes); /* missing slots: d = 0 and codes 0 */
+  for (size_t j = 0; j < 16; j++) {
+    const moek_panel_slot slot = moek_avx2_slot_of(p, pi, j); /* byte strides: moek_pack_params */
+    if (!slot.row) continue;
+    for (size_t s = 0; s < sbs; s++) {
+      moek_kquant_block k;
+      moek_kquant_decode(dt, (const uint8_t*)slot.row + s * bytes, &k);
+      put_slot(p->wformat, &k, j, (uint8_t*)dst + s * sb_bytes);
+    }
+  }
+}

@@ -1,0 +1,167 @@
+/* AVX512_VNNI expert GEMMs on the x86 K-quant panels (pack_kq_avx2.c) and
+ * int8 activation records (MOEK_Q8_ROW_BYTES): Q4_K and Q5_K.
+ *
+ * A step of 4 k of a 16-column panel is one zmm, as for Q4
+ * (gemm_q_avx512vnni.c): the low half of the zmm takes the step's low
+ * nibbles (slots 0-7), the high half its high nibbles (slots 8-15). Q5_K's
+ * fifth bits come as the step's 64-bit mask, one bit per byte of that zmm:
+ * one masked add of 16. The codes (0..15, 0..31) are unsigned, so vpdpbusd
+ * takes them as they are and nothing comes off the dot.
+ *
+ * Per super-block the header gives d and dmin (f16, one vcvtph2ps each); per
+ * block of 32 k the scale and min bytes of its sub-block become
+ * d * sc and dmin * m for the 16 columns, exact in f32. The block's exact
+ * int32 dot then goes through the reference's operations in its order:
+ * acc = fma(dot, (d sc) a_scale, acc), then acc = fma(sum(a), -(dmin m)
+ * a_scale, acc), written as fnmadd of (dmin m) a_scale, the same rounding:
+ * the tables agree bit for bit before the activation. Rows and chains as in
+ * the Q kernels: up to 6 rows; below 4, two int32 chains per row. */
+#include <string.h>
+
+#include "avx512.h"
+#include "simd_avx512.h"
+/* after simd_avx512.h: in the emulated build the ymm epilogue stays native */
+#include "epilogue_avx2.h"
+#include "layout_kq_avx2.h"
+#include "moek_quant.h"
+#include "next_panel.h"
+
+#define MRK_MAX 6 /* 6 accumulators + 6 int32 chains (12 below 4 rows) + the step's operands fit 32 zmm */
+/* ahead in the panel stream: decode tiles (1-2 rows) look further, as the Q kernels do */
+#define PREFETCH_BYTES(mr) ((mr) <= 2 ? 8192 : 2048)
+
+static inline __attribute__((always_inline)) __m512i bcast4(const int8_t* p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+/* step st of a block: 16 lanes of 4 codes (Q5_K: with their fifth bits) */
+static inline __attribute__((always_inline)) __m512i step_codes(const uint8_t* blk, int st, int q5) {
+  const __m256i v = _mm256_load_si256((const __m256i*)(blk + st * 32));
+  __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
+  z = _mm512_and_si512(z, _mm512_set1_epi8(0x0f));
+  if (q5) {
+    uint64_t bits;
+    memcpy(&bits, blk + 256 + st * 8, 8);
+    z = _mm512_mask_add_epi8(z, (__mmask64)bits, z, _mm512_set1_epi8(16));
+  }
+  return z;
+}
+
+/* 16 bytes of the header (one sub-block's scales or mins) as f32 */
+static inline __attribute__((always_inline)) __m512 bytes_f32(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)p)));
+}
+
+/* mr rows x one panel over all of K (sbs super-blocks). Row r's record is
+ * one base register, rows[r], as in the Q kernels (moek_q_tile_walk): the
+ * empty asm per block keeps GCC from hoisting its derived addresses. */
+static inline __attribute__((always_inline)) void kqkernel(const int mr, const int q5, size_t sbs,
+                                                           const int8_t* const* rows, size_t nb, const uint8_t* w,
+                                                           const char* next, const char* next_end, __m512 c[MRK_MAX]) {
+  const size_t bbytes = q5 ? 320 : 256, so = 32 * nb, mo = 36 * nb;
+  const int split = mr <= 3;
+  const int8_t* q[MRK_MAX];
+  __m512 acc[MRK_MAX];
+#pragma GCC unroll 6
+  for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r] = _mm512_setzero_ps();
+  size_t b = 0;
+  for (size_t s = 0; s < sbs; s++) {
+    const __m512 d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)w));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)(w + 32)));
+    const uint8_t* hdr = w;
+#pragma GCC unroll 5
+    for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + PREFETCH_BYTES(mr), _MM_HINT_T0);
+    w += MOEK_AVX2_KQ_HEADER;
+    for (int j = 0; j < 8; j++, b++, w += bbytes) {
+      const __m512 ws = _mm512_mul_ps(d, bytes_f32(hdr + MOEK_AVX2_KQ_SCALES + 16 * j));
+      const __m512 wm = _mm512_mul_ps(dmin, bytes_f32(hdr + MOEK_AVX2_KQ_MINS + 16 * j));
+      __m512i d0[MRK_MAX], d1[MRK_MAX];
+#pragma GCC unroll 6
+      for (int r = 0; r < mr; r++) {
+        __asm__("" : "+r"(q[r])); /* see above */
+        d0[r] = d1[r] = _mm512_setzero_si512();
+      }
+#pragma GCC unroll 8
+      for (int st = 0; st < 8; st++) {
+        if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + PREFETCH_BYTES(mr), _MM_HINT_T0);
+        const __m512i wv = step_codes(w, st, q5);
+#pragma GCC unroll 6
+        for (int r = 0; r < mr; r++) {
+          const __m512i av = bcast4(q[r] + b * 32 + st * 4);
+          if (split && st % 2)
+            d1[r] = _mm512_dpbusd_epi32(d1[r], wv, av);
+          else
+            d0[r] = _mm512_dpbusd_epi32(d0[r], wv, av);
+        }
+      }
+      if (q5) _mm_prefetch((const char*)w + 256 + PREFETCH_BYTES(mr), _MM_HINT_T0); /* the bit plane's line */
+      moek_next_lines(&next, next_end, (int)(bbytes / 64)); /* next_panel.h: as much as the block read */
+#pragma GCC unroll 6
+      for (int r = 0; r < mr; r++) {
+        float as;
+        int32_t sum;
+        memcpy(&as, q[r] + so + 4 * b, 4);
+        memcpy(&sum, q[r] + mo + 4 * b, 4);
+        const __m512i dot = split ? _mm512_add_epi32(d0[r], d1[r]) : d0[r];
+        const __m512 asv = _mm512_set1_ps(as);
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(ws, asv), acc[r]);
+        acc[r] = _mm512_fnmadd_ps(_mm512_set1_ps((float)sum), _mm512_mul_ps(wm, asv), acc[r]);
+      }
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < mr; r++) c[r] = acc[r];
+}
+
+typedef void (*kqukernel_fn)(size_t sbs, const int8_t* const* rows, size_t nb, const uint8_t* w, const char* next,
+                             const char* next_end, __m512 c[MRK_MAX]);
+
+#define MOEK_KQUK(MR, Q5, fmt)                                                                                  \
+  static void moek_##fmt##_gemm_ukernel_##MR##x16__avx512vnni(size_t sbs, const int8_t* const* rows, size_t nb, \
+                                                              const uint8_t* w, const char* next,             \
+                                                              const char* next_end, __m512 c[MRK_MAX]) {      \
+    kqkernel(MR, Q5, sbs, rows, nb, w, next, next_end, c);                                                     \
+  }
+#define MOEK_KQUK_ALL(Q5, fmt)                                                                   \
+  MOEK_KQUK(1, Q5, fmt) MOEK_KQUK(2, Q5, fmt) MOEK_KQUK(3, Q5, fmt) MOEK_KQUK(4, Q5, fmt) \
+  MOEK_KQUK(5, Q5, fmt) MOEK_KQUK(6, Q5, fmt)
+MOEK_KQUK_ALL(0, q4_k)
+MOEK_KQUK_ALL(1, q5_k)
+
+static inline __attribute__((always_inline)) void kq_dots(const kqukernel_fn uk[MRK_MAX], size_t mr, size_t k,
+                                                          const void* const* rows, const void* w, const void* next,
+                                                          size_t next_bytes, __m512 c[MRK_MAX]) {
+  uk[mr - 1](k / MOEK_QK_K, (const int8_t* const*)rows, moek_record_blocks(k), w, next,
+             moek_tile_next_end(next, next_bytes), c);
+}
+
+static inline __attribute__((always_inline)) void kq_gateup_tile(const kqukernel_fn uk[MRK_MAX],
+                                                                 const moek_gateup_tile* t) {
+  __m512 c[MRK_MAX];
+  kq_dots(uk, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);
+  const gateup_cols cols = gateup_cols_at(t);
+  for (size_t r = 0; r < t->mr; r++)
+    gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, _mm512_castps512_ps256(c[r]),
+                     _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(c[r]), 1)));
+}
+
+static inline __attribute__((always_inline)) void kq_down_tile(const kqukernel_fn uk[MRK_MAX], const moek_down_tile* t) {
+  __m512 c[MRK_MAX];
+  kq_dots(uk, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);
+  const down_cols cols = down_cols_at(t);
+  for (size_t r = 0; r < t->mr; r++)
+    down_store_row(&cols, t->out + r * t->out_stride + t->n0, _mm512_castps512_ps256(c[r]),
+                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(c[r]), 1)));
+}
+
+#define MOEK_KQ_TILES(fmt)                                                                                     \
+  static const kqukernel_fn fmt##_uk[MRK_MAX] = {                                                             \
+      moek_##fmt##_gemm_ukernel_1x16__avx512vnni, moek_##fmt##_gemm_ukernel_2x16__avx512vnni,                 \
+      moek_##fmt##_gemm_ukernel_3x16__avx512vnni, moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                 \
+      moek_##fmt##_gemm_ukernel_5x16__avx512vnni, moek_##fmt##_gemm_ukernel_6x16__avx512vnni};                \
+  void moek_##fmt##_gemm_gateup_6x16__avx512vnni(const moek_gateup_tile* t) { kq_gateup_tile(fmt##_uk, t); } \
+  void moek_##fmt##_gemm_down_6x16__avx512vnni(const moek_down_tile* t) { kq_down_tile(fmt##_uk, t); }
+MOEK_KQ_TILES(q4_k)
+MOEK_KQ_TILES(q5_k)
