@@ -40,6 +40,8 @@ MOEK_AVX2_Q_TILES(q4f16)
 MOEK_AVX2_Q_TILES(q4min)
 MOEK_AVX2_Q_TILES(q4minf16)
 MOEK_AVX2_Q_TILES(mxfp4)
+MOEK_AVX2_Q_TILES(q4_k) /* gemm_kq_avx2.c */
+MOEK_AVX2_Q_TILES(q5_k)
 #undef MOEK_AVX2_Q_TILES
 void moek_avx2_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
 void moek_avx2_combine(const moek_combine_params* p);

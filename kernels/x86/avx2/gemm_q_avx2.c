@@ -26,63 +26,10 @@
 #include "gemm_avx2.h"
 #include "next_panel.h"
 #include "moek_quant.h"
+#include "q_block_avx2.h"
 
-#define MRQ_MAX 3 /* 4 rows need 16 accumulators: GCC spills and it runs slower */
-#define PREFETCH_BYTES 2048 /* ahead in the panel stream: one prefetch per line */
-
-static inline __attribute__((always_inline)) __m256i bcast4(const int8_t* p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
-
-/* One block of 32 k of 4-bit codes for mr rows: the int32 dots of 16
- * columns per row. Q4 codes (0..15) go to vpmaddubsw as they are: a 16-bit
- * lane of 8 steps (16 products) stays within 16 * 15 * 127 < 2^15, so the
- * block widens once. e2m1 codes (MOEK_EXPERTS_QUANT_E2M1) first become
- * their doubled value + 16 (4..28, unsigned) through one vpshufb; a lane
- * then holds 4 steps (8 * 28 * 127 < 2^15) and the block widens twice (the
- * 16 comes off as 16 * sum(a), in the caller). The step loop is unrolled
- * whole (no loop branches, prefetch every other step without a test), and
- * an empty asm after each step's adds keeps each accumulator one chain:
- * without it GCC reassociates the integer adds into a tree over all steps
- * and spills the products. Together that took the 1-row gate/up from 93 to
- * 50 us and 16 rows from 0.82 to 0.58 ms (moek-gbench, one thread). */
-static inline __attribute__((always_inline)) void block_nibbles(const int mr, const int e2m1, const uint8_t* w,
-                                                                const int8_t* const* q, size_t b, __m256i d[MRQ_MAX][2]) {
-  const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
-  const __m256i lut = _mm256_setr_epi8(16, 17, 18, 19, 20, 22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4, 16, 17, 18, 19, 20,
-                                       22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4);
-  const int span = e2m1 ? 4 : 8; /* steps per widening */
-#pragma GCC unroll 3
-  for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
-  for (int h = 0; h < 8; h += span) {
-    __m256i s[MRQ_MAX][2];
-#pragma GCC unroll 3
-    for (int r = 0; r < mr; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
-#pragma GCC unroll 8
-    for (int st = h; st < h + span; st++) {
-      if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + PREFETCH_BYTES, _MM_HINT_T0);
-      /* e2m1 groups are 16 + 256 bytes: their blocks sit 16 bytes off 32 */
-      const __m256i v = e2m1 ? _mm256_loadu_si256((const __m256i*)(w + st * 32))
-                             : _mm256_load_si256((const __m256i*)(w + st * 32));
-      __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
-      if (e2m1) lo = _mm256_shuffle_epi8(lut, lo), hi = _mm256_shuffle_epi8(lut, hi);
-#pragma GCC unroll 3
-      for (int r = 0; r < mr; r++) {
-        const __m256i av = bcast4(q[r] + b * 32 + st * 4);
-        s[r][0] = _mm256_add_epi16(s[r][0], _mm256_maddubs_epi16(lo, av));
-        s[r][1] = _mm256_add_epi16(s[r][1], _mm256_maddubs_epi16(hi, av));
-        __asm__("" : "+x"(s[r][0]), "+x"(s[r][1])); /* keeps the adds a chain: see above */
-      }
-    }
-#pragma GCC unroll 3
-    for (int r = 0; r < mr; r++) {
-      d[r][0] = _mm256_add_epi32(d[r][0], _mm256_madd_epi16(s[r][0], ones));
-      d[r][1] = _mm256_add_epi32(d[r][1], _mm256_madd_epi16(s[r][1], ones));
-    }
-  }
-}
+#define MRQ_MAX MOEK_AVX2_Q_MR
+#define PREFETCH_BYTES MOEK_AVX2_Q_PREFETCH
 
 static inline __attribute__((always_inline)) void block_q8(const int mr, const uint8_t* w, const int8_t* const* q,
                                                            size_t b, __m256i d[MRQ_MAX][2]) {
@@ -97,10 +44,10 @@ static inline __attribute__((always_inline)) void block_q8(const int mr, const u
     const __m256i u0 = _mm256_abs_epi8(w0), u1 = _mm256_abs_epi8(w1);
 #pragma GCC unroll 3
     for (int r = 0; r < mr; r++) {
-      const __m256i av = bcast4(q[r] + b * 32 + st * 4);
+      const __m256i av = moek_bcast4_ymm(q[r] + b * 32 + st * 4);
       d[r][0] = _mm256_add_epi32(d[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(u0, _mm256_sign_epi8(av, w0)), ones));
       d[r][1] = _mm256_add_epi32(d[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(u1, _mm256_sign_epi8(av, w1)), ones));
-      __asm__("" : "+x"(d[r][0]), "+x"(d[r][1])); /* keeps the adds a chain (block_nibbles) */
+      __asm__("" : "+x"(d[r][0]), "+x"(d[r][1])); /* keeps the adds a chain (q_block_avx2.h) */
     }
   }
 }
@@ -146,7 +93,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) __asm__("" : "+r"(q[r])); /* see above */
       if (q4)
-        block_nibbles(mr, e2m1, w, q, b, d);
+        moek_q_block_nibbles(mr, e2m1 ? MOEK_NIB_E2M1 : MOEK_NIB_Q4, w, q, b, d);
       else
         block_q8(mr, w, q, b, d);
       moek_next_lines(&next, next_end, (int)(bbytes / 64)); /* next_panel.h: as much as the block read */

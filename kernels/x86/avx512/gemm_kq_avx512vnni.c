@@ -25,22 +25,15 @@
 #include "layout_kq_avx2.h"
 #include "moek_quant.h"
 #include "next_panel.h"
+#include "q_step_avx512.h"
 
 #define MRK_MAX 6 /* 6 accumulators + 6 int32 chains (12 below 4 rows) + the step's operands fit 32 zmm */
 /* ahead in the panel stream: decode tiles (1-2 rows) look further, as the Q kernels do */
 #define PREFETCH_BYTES(mr) ((mr) <= 2 ? 8192 : 2048)
 
-static inline __attribute__((always_inline)) __m512i bcast4(const int8_t* p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
-}
-
 /* step st of a block: 16 lanes of 4 codes (Q5_K: with their fifth bits) */
 static inline __attribute__((always_inline)) __m512i step_codes(const uint8_t* blk, int st, int q5) {
-  const __m256i v = _mm256_load_si256((const __m256i*)(blk + st * 32));
-  __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
-  z = _mm512_and_si512(z, _mm512_set1_epi8(0x0f));
+  __m512i z = moek_q_step_zmm(blk, st, 1, 0);
   if (q5) {
     uint64_t bits;
     memcpy(&bits, blk + 256 + st * 8, 8);
@@ -89,7 +82,7 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
         const __m512i wv = step_codes(w, st, q5);
 #pragma GCC unroll 6
         for (int r = 0; r < mr; r++) {
-          const __m512i av = bcast4(q[r] + b * 32 + st * 4);
+          const __m512i av = moek_bcast4_zmm(q[r] + b * 32 + st * 4);
           if (split && st % 2)
             d1[r] = _mm512_dpbusd_epi32(d1[r], wv, av);
           else

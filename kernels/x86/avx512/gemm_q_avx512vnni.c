@@ -28,31 +28,12 @@
 #include "epilogue_avx2.h"
 #include "moek_quant.h"
 #include "next_panel.h"
+#include "q_step_avx512.h"
 
 #define MRQ_MAX 6 /* 6 rows: 6 accumulators + 6 int32 chains (12 below 4 rows) + the step's operands fit 32 zmm */
 /* ahead in the panel stream: decode tiles (1-2 rows) are a pure weight
  * stream and pace it faster than AVX2's tile, so they look further ahead */
 #define PREFETCH_BYTES(mr) ((mr) <= 2 ? 8192 : 2048)
-
-static inline __attribute__((always_inline)) __m512i bcast4(const int8_t* p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
-}
-
-/* step st of a block as 16 lanes of 4 unsigned bytes */
-static inline __attribute__((always_inline)) __m512i step_weights(const uint8_t* w, int st, int q4, int e2m1) {
-  if (!q4) return _mm512_xor_si512(_mm512_loadu_si512((const void*)(w + st * 64)), _mm512_set1_epi8((char)0x80));
-  const __m256i v = _mm256_loadu_si256((const __m256i*)(w + st * 32));
-  __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
-  z = _mm512_and_si512(z, _mm512_set1_epi8(0x0f));
-  if (e2m1) {
-    const __m512i lut = _mm512_broadcast_i32x4(
-        _mm_setr_epi8(16, 17, 18, 19, 20, 22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4));
-    z = _mm512_shuffle_epi8(lut, z);
-  }
-  return z;
-}
 
 /* 16 scales of the group header: f32, f16, or e8m0 bytes b (e2m1): 2^(b -
  * 128) is the float with exponent bits b, halved; b = 0 has no such float
@@ -100,10 +81,10 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
 #pragma GCC unroll 8
       for (int st = 0; st < 8; st++) {
         if (!q4 || st % 2 == 0) _mm_prefetch((const char*)w + st * (q4 ? 32 : 64) + PREFETCH_BYTES(mr), _MM_HINT_T0);
-        const __m512i wv = step_weights(w, st, q4, e2m1);
+        const __m512i wv = moek_q_step_zmm(w, st, q4, e2m1);
 #pragma GCC unroll 6
         for (int r = 0; r < mr; r++) {
-          const __m512i av = bcast4(q[r] + b * 32 + st * 4);
+          const __m512i av = moek_bcast4_zmm(q[r] + b * 32 + st * 4);
           if (split && st % 2)
             d1[r] = _mm512_dpbusd_epi32(d1[r], wv, av);
           else

@@ -1,0 +1,125 @@
+/* AVX2 expert GEMMs on the x86 K-quant panels (pack_kq_avx2.c) and int8
+ * activation records (MOEK_Q8_ROW_BYTES): Q4_K and Q5_K.
+ *
+ * A block's dots are the Q4 ones (q_block_avx2.h): vpmaddubsw of the
+ * unsigned codes by a row's broadcast activations, pairs added in 16 bits
+ * and widened once per block (Q4_K, codes 0..15) or every 4 steps (Q5_K,
+ * 0..31, whose fifth bits are spread from the block's bit plane). The
+ * codes carry no offset, so nothing comes off the dot.
+ *
+ * Per super-block the header gives d and dmin (f16, widened by vcvtph2ps);
+ * per block the scale and min bytes of its sub-block become d * sc and
+ * dmin * m for the 16 columns, exact in f32. Then the reference's
+ * operations in its order: acc = fma(dot, (d sc) a_scale, acc) and
+ * acc = fma(sum(a), -(dmin m) a_scale, acc), the latter as fnmadd of
+ * (dmin m) a_scale, the same rounding: the tables agree bit for bit before
+ * the activation. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "epilogue_avx2.h"
+#include "gemm_avx2.h"
+#include "layout_kq_avx2.h"
+#include "moek_quant.h"
+#include "next_panel.h"
+#include "q_block_avx2.h"
+
+#define MRK_MAX MOEK_AVX2_Q_MR
+
+/* 8 bytes of the header (one sub-block's scales or mins for slots s0..s0+7) as f32 */
+static inline __attribute__((always_inline)) __m256 bytes_f32(const uint8_t* p) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)p)));
+}
+
+/* mr rows x one panel over all of K (sbs super-blocks): c[r][0] columns
+ * 0-7, c[r][1] 8-15. Row r's record is one base register, rows[r]; the
+ * empty asm per block keeps GCC from hoisting its derived addresses. */
+static inline __attribute__((always_inline)) void kqkernel(const int mr, const int q5, size_t sbs,
+                                                           const int8_t* const* rows, size_t nb, const uint8_t* w,
+                                                           const char* next, const char* next_end,
+                                                           __m256 c[MRK_MAX][2]) {
+  const size_t bbytes = q5 ? 320 : 256, so = 32 * nb, mo = 36 * nb;
+  const int8_t* q[MRK_MAX];
+  __m256 acc[MRK_MAX][2];
+#pragma GCC unroll 3
+  for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  size_t b = 0;
+  for (size_t s = 0; s < sbs; s++) {
+    const uint8_t* hdr = w;
+    const __m256 d0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)hdr));
+    const __m256 d1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 16)));
+    const __m256 m0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 32)));
+    const __m256 m1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 48)));
+#pragma GCC unroll 5
+    for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
+    w += MOEK_AVX2_KQ_HEADER;
+    for (int j = 0; j < 8; j++, b++, w += bbytes) {
+      const uint8_t* sc = hdr + MOEK_AVX2_KQ_SCALES + 16 * j;
+      const uint8_t* mn = hdr + MOEK_AVX2_KQ_MINS + 16 * j;
+      const __m256 ws0 = _mm256_mul_ps(d0, bytes_f32(sc)), ws1 = _mm256_mul_ps(d1, bytes_f32(sc + 8));
+      const __m256 wm0 = _mm256_mul_ps(m0, bytes_f32(mn)), wm1 = _mm256_mul_ps(m1, bytes_f32(mn + 8));
+      __m256i dot[MRK_MAX][2];
+#pragma GCC unroll 3
+      for (int r = 0; r < mr; r++) __asm__("" : "+r"(q[r])); /* see above */
+      moek_q_block_nibbles(mr, q5 ? MOEK_NIB_Q5 : MOEK_NIB_Q4, w, q, b, dot);
+      if (q5) _mm_prefetch((const char*)w + 256 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0); /* the bit plane's line */
+      moek_next_lines(&next, next_end, (int)(bbytes / 64)); /* next_panel.h: as much as the block read */
+#pragma GCC unroll 3
+      for (int r = 0; r < mr; r++) {
+        float as;
+        int32_t sum;
+        memcpy(&as, q[r] + so + 4 * b, 4);
+        memcpy(&sum, q[r] + mo + 4 * b, 4);
+        const __m256 asv = _mm256_set1_ps(as), sf = _mm256_set1_ps((float)sum);
+        acc[r][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r][0]), _mm256_mul_ps(ws0, asv), acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r][1]), _mm256_mul_ps(ws1, asv), acc[r][1]);
+        acc[r][0] = _mm256_fnmadd_ps(sf, _mm256_mul_ps(wm0, asv), acc[r][0]);
+        acc[r][1] = _mm256_fnmadd_ps(sf, _mm256_mul_ps(wm1, asv), acc[r][1]);
+      }
+    }
+  }
+#pragma GCC unroll 3
+  for (int r = 0; r < mr; r++) c[r][0] = acc[r][0], c[r][1] = acc[r][1];
+}
+
+typedef void (*kqukernel_fn)(size_t sbs, const int8_t* const* rows, size_t nb, const uint8_t* w, const char* next,
+                             const char* next_end, __m256 c[MRK_MAX][2]);
+
+#define MOEK_KQUK(MR, Q5, fmt)                                                                                     \
+  static void moek_##fmt##_gemm_ukernel_##MR##x16__avx2(size_t sbs, const int8_t* const* rows, size_t nb,        \
+                                                        const uint8_t* w, const char* next, const char* next_end, \
+                                                        __m256 c[MRK_MAX][2]) {                                   \
+    kqkernel(MR, Q5, sbs, rows, nb, w, next, next_end, c);                                                        \
+  }
+MOEK_KQUK(1, 0, q4_k)
+MOEK_KQUK(2, 0, q4_k)
+MOEK_KQUK(3, 0, q4_k)
+MOEK_KQUK(1, 1, q5_k)
+MOEK_KQUK(2, 1, q5_k)
+MOEK_KQUK(3, 1, q5_k)
+
+static inline __attribute__((always_inline)) void kq_dots(const kqukernel_fn uk[MRK_MAX], size_t mr, size_t k,
+                                                          const void* const* rows, const void* w, const void* next,
+                                                          size_t next_bytes, __m256 c[MRK_MAX][2]) {
+  uk[mr - 1](k / MOEK_QK_K, (const int8_t* const*)rows, moek_record_blocks(k), w, next,
+             moek_tile_next_end(next, next_bytes), c);
+}
+
+#define MOEK_KQ_TILES(fmt)                                                                                     \
+  static const kqukernel_fn fmt##_uk[MRK_MAX] = {moek_##fmt##_gemm_ukernel_1x16__avx2,                        \
+                                                 moek_##fmt##_gemm_ukernel_2x16__avx2,                        \
+                                                 moek_##fmt##_gemm_ukernel_3x16__avx2};                       \
+  void moek_##fmt##_gemm_gateup_3x16__avx2(const moek_gateup_tile* t) {                                        \
+    __m256 c[MRK_MAX][2];                                                                                      \
+    kq_dots(fmt##_uk, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                    \
+    const gateup_cols cols = gateup_cols_at(t);                                                                \
+    for (size_t r = 0; r < t->mr; r++) gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]); \
+  }                                                                                                            \
+  void moek_##fmt##_gemm_down_3x16__avx2(const moek_down_tile* t) {                                            \
+    __m256 c[MRK_MAX][2];                                                                                      \
+    kq_dots(fmt##_uk, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                    \
+    const down_cols cols = down_cols_at(t);                                                                    \
+    for (size_t r = 0; r < t->mr; r++) down_store_row(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]); \
+  }
+MOEK_KQ_TILES(q4_k)
+MOEK_KQ_TILES(q5_k)
