@@ -144,6 +144,9 @@ static void conversions(void) {
     __m512i w8 = _mm512_cvtepu8_epi32(x8);
     memcpy(iv, &w8, 64);
     for (int i = 0; i < 16; i++) CHECK(iv[i] == u8[i], "cvtepu8_epi32 lane %d", i);
+    __m512i s8 = _mm512_cvtepi8_epi32(x8);
+    memcpy(iv, &s8, 64);
+    for (int i = 0; i < 16; i++) CHECK(iv[i] == (int8_t)u8[i], "cvtepi8_epi32 lane %d", i);
     uint16_t u16[16];
     for (int i = 0; i < 16; i++) u16[i] = (uint16_t)(i * 4099 + shift * 77 + 0x8000 * (i & 1));
     __m256i x16;

@@ -51,7 +51,8 @@ typedef struct forward_job {
   /* Q8/Q4 experts: the chunk's x rows and the h rows as int8 records */
   char* xq;               /* [tn records of MOEK_Q8_ROW_BYTES(H)] */
   char* hq;               /* [P records of MOEK_Q8_ROW_BYTES(I)] */
-  size_t xq_bytes, hq_bytes;
+  size_t xq_bytes, hq_bytes; /* MOEK_Q8_ROW_BYTES_HALVES for Q6_K experts: */
+  bool half_sums;            /* the records end with their blocks' half sums */
   /* bf16 weights on a MOEK_SLOT_BF16_ACT slot: f32 x rows and the h rows rounded to bf16 */
   uint16_t* xb;           /* [tn x H], when x is f32 */
   uint16_t* hb;           /* [P x I] */
@@ -124,6 +125,7 @@ static void quantize_x_task(void* arg, size_t i) {
     rows = j->xf + t * j->H, stride = j->H;
   }
   j->kern->quantize.quantize_rows(rows, stride, n, j->H, j->xq + t * j->xq_bytes, j->xq_bytes);
+  for (size_t r = 0; j->half_sums && r < n; r++) moek_record_put_half_sums(j->xq + (t + r) * j->xq_bytes, j->H);
 }
 
 /* Q8/Q4 experts: the h rows gate/up wrote to int8 records for down. */
@@ -131,6 +133,7 @@ static void quantize_h_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t r = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->n_rows - r);
   j->kern->quantize.quantize_rows(j->h + r * j->I, j->I, n, j->I, j->hq + r * j->hq_bytes, j->hq_bytes);
+  for (size_t i = 0; j->half_sums && i < n; i++) moek_record_put_half_sums(j->hq + (r + i) * j->hq_bytes, j->I);
 }
 
 void (*moek_test_tile_hook)(int64_t expert, int32_t node, int stolen);
@@ -477,7 +480,7 @@ typedef struct forward_run {
   moek_forward_args a;
   forward_job j;
   size_t T, k, E, H, I, chunk, bytes, xq_bytes, hq_bytes;
-  bool quant, convert_x, bf16_act, round_x, grouped;
+  bool quant, half_sums, convert_x, bf16_act, round_x, grouped;
   size_t tiles_per_row;
   int32_t *counts, *rows, *pos; /* the job's rows and pos, writable for the sort */
   row_block* blocks;
@@ -519,7 +522,9 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
   r->convert_x = a->x_dtype == MOEK_DTYPE_BF16 && (r->quant || !(s->flags & MOEK_SLOT_BF16_A));
   r->bf16_act = !r->quant && (s->flags & MOEK_SLOT_BF16_ACT);
   r->round_x = r->bf16_act && a->x_dtype == MOEK_DTYPE_F32;
-  r->xq_bytes = r->quant ? MOEK_Q8_ROW_BYTES(H) : 0, r->hq_bytes = r->quant ? MOEK_Q8_ROW_BYTES(I) : 0;
+  r->half_sums = x->wformat == MOEK_WFORMAT_Q6_K;
+  r->xq_bytes = !r->quant ? 0 : r->half_sums ? MOEK_Q8_ROW_BYTES_HALVES(H) : MOEK_Q8_ROW_BYTES(H);
+  r->hq_bytes = !r->quant ? 0 : r->half_sums ? MOEK_Q8_ROW_BYTES_HALVES(I) : MOEK_Q8_ROW_BYTES(I);
   /* Per assignment: h and out rows, its sorted row, its token, a row block,
    * its h record or bf16 h row; per token: its f32 x row when converting,
    * its bf16 x row when rounding, its x record. */
@@ -560,7 +565,7 @@ static void forward_carve(forward_run* r, char* ws) {
   j->xf = r->convert_x ? (float*)ws : NULL;
   ws += r->convert_x ? moek_align_up(chunk * H * 4) : 0;
   if (r->quant) {
-    j->xq = ws, j->xq_bytes = r->xq_bytes;
+    j->xq = ws, j->xq_bytes = r->xq_bytes, j->half_sums = r->half_sums;
     j->hq = ws + moek_align_up(chunk * r->xq_bytes), j->hq_bytes = r->hq_bytes;
   }
   ws += moek_align_up(chunk * r->xq_bytes) + moek_align_up(P * r->hq_bytes);

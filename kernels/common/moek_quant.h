@@ -261,6 +261,21 @@ static inline const int32_t* moek_record_sums_c(const void* record, size_t nb) {
   return (const int32_t*)((const char*)record + nb * 36);
 }
 
+/* MOEK_WFORMAT_Q6_K's records (MOEK_Q8_ROW_BYTES_HALVES): after the
+ * record of k values, each block's sum of its first 16 codes. */
+static inline const int32_t* moek_record_half_sums_c(const void* record, size_t k) {
+  return (const int32_t*)((const char*)record + MOEK_Q8_ROW_BYTES(k));
+}
+static inline void moek_record_put_half_sums(void* record, size_t k) {
+  const int8_t* q = record;
+  int32_t* half = (int32_t*)((char*)record + MOEK_Q8_ROW_BYTES(k));
+  for (size_t b = 0; b < moek_record_blocks(k); b++) {
+    int32_t s = 0;
+    for (size_t i = 0; i < 16; i++) s += q[32 * b + i];
+    half[b] = s;
+  }
+}
+
 /* A record's three parts, as the Q tile kernels read them. */
 typedef struct moek_qrow {
   const int8_t* q;

@@ -60,6 +60,10 @@ extern "C" {
  * (kernels/common/moek_quant.h has the rule, with its edge cases). */
 #define MOEK_QBLOCK 32u
 #define MOEK_Q8_ROW_BYTES(k) (((((size_t)(k) + 31u) / 32u) * 40u + 31u) / 32u * 32u)
+/* Since ABI 7: the tiles of MOEK_WFORMAT_Q6_K, whose scales cover 16 k,
+ * get longer records: MOEK_Q8_ROW_BYTES(K) bytes as above, then one int32
+ * per block, the sum of its first 16 values (the driver adds them). */
+#define MOEK_Q8_ROW_BYTES_HALVES(k) (MOEK_Q8_ROW_BYTES(k) + ((((size_t)(k) + 31u) / 32u) * 4u + 31u) / 32u * 32u)
 
 /* Weight formats: what moek_experts_create resolves (weight_dtype,
  * quant_group, flags) into, once. A table provides kernels per format (its

@@ -12,11 +12,14 @@
  *     8 steps of 4 k, 32 bytes each: byte 4c + t holds the low 4 bits of
  *       slot c's code of k = 4 step + t in its low nibble and slot 8 + c's
  *       in its high nibble (the Q4 panel's step);
+ *     the code bytes of a step, numbered as a zmm holds them, low nibbles
+ *       then high ones: byte i < 32 is slot i / 4, else slot 8 + (i - 32)
+ *       / 4, and k = 4 step + i % 4. Then:
  *     Q5_K: 8 x 8 bytes, bit 4 of every code of a step: bit i of the
- *       step's 64 bits belongs to byte i of the step read as a zmm whose
- *       low half is the low nibbles and high half the high nibbles (i < 32:
- *       slot i / 4; else slot 8 + (i - 32) / 4; k = 4 step + i % 4);
- *     Q6_K: the same for bit 4, then another 64 bytes for bit 5.
+ *       step's 64 bits is code byte i's (one mask register: a masked add);
+ *     Q6_K: 8 x 16 bytes, bits 4-5 of every code of a step: byte i % 16,
+ *       bits 2 (i / 16) and up, hold code byte i's (a 16-byte broadcast
+ *       and one variable shift per 32-bit lane bring them into place).
  *
  * Per column and 256 weights that is 148 bytes for Q4_K (the file: 144),
  * 180 for Q5_K (176) and 212 for Q6_K (210): the scales as whole bytes
@@ -52,8 +55,8 @@ static void put_slot(int32_t wformat, const moek_kquant_block* k, size_t c, uint
         const uint8_t q = k->q[32 * b + 4 * st + t];
         const size_t byte = 4 * (c % 8) + t, bit = c < 8 ? byte : 32 + byte;
         blk[st * 32 + byte] |= (uint8_t)(c < 8 ? q & 15 : (q & 15) << 4);
-        if (q5 || q6) put_bit(blk + 256 + st * 8, bit, (q >> 4) & 1);
-        if (q6) put_bit(blk + 320 + st * 8, bit, (q >> 5) & 1);
+        if (q5) put_bit(blk + 256 + st * 8, bit, (q >> 4) & 1);
+        if (q6) blk[256 + st * 16 + bit % 16] |= (uint8_t)((q >> 4) << (2 * (bit / 16)));
       }
   }
 }

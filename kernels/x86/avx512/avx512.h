@@ -41,6 +41,7 @@ MOEK_AVX512_Q_TILES(mxfp4)
 /* K-quants on the x86 K-quant panels (pack_kq_avx2.c): gemm_kq_avx512vnni.c */
 MOEK_AVX512_Q_TILES(q4_k)
 MOEK_AVX512_Q_TILES(q5_k)
+MOEK_AVX512_Q_TILES(q6_k)
 #undef MOEK_AVX512_Q_TILES
 
 void moek_avx512_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst,

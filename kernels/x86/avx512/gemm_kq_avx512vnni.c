@@ -1,5 +1,6 @@
 /* AVX512_VNNI expert GEMMs on the x86 K-quant panels (pack_kq_avx2.c) and
- * int8 activation records (MOEK_Q8_ROW_BYTES): Q4_K and Q5_K.
+ * int8 activation records (MOEK_Q8_ROW_BYTES; Q6_K: _HALVES): Q4_K, Q5_K,
+ * Q6_K.
  *
  * A step of 4 k of a 16-column panel is one zmm, as for Q4
  * (gemm_q_avx512vnni.c): the low half of the zmm takes the step's low
@@ -15,7 +16,14 @@
  * acc = fma(dot, (d sc) a_scale, acc), then acc = fma(sum(a), -(dmin m)
  * a_scale, acc), written as fnmadd of (dmin m) a_scale, the same rounding:
  * the tables agree bit for bit before the activation. Rows and chains as in
- * the Q kernels: up to 6 rows; below 4, two int32 chains per row. */
+ * the Q kernels: up to 6 rows; below 4, two int32 chains per row.
+ *
+ * Q6_K: codes 0..63, bits 4-5 from the step's 16 crumb bytes (one
+ * broadcast, one variable shift). Each row keeps one chain per group of 16
+ * (steps 0-3 and 4-7). q - 32 comes off each group as 32 times its
+ * activation sum: the record's half sum, and the block sum less it. Then
+ * D = sc_lo dot_lo + sc_hi dot_hi in f32, exact (|D| < 2^24: the product
+ * and the fused add round nothing), and acc = fma(D, d a_scale, acc). */
 #include <string.h>
 
 #include "avx512.h"
@@ -40,6 +48,14 @@ static inline __attribute__((always_inline)) __m512i step_codes(const uint8_t* b
     z = _mm512_mask_add_epi8(z, (__mmask64)bits, z, _mm512_set1_epi8(16));
   }
   return z;
+}
+
+/* Q6_K's step st: codes 0..63, the nibbles and the 2-bit high parts */
+static inline __attribute__((always_inline)) __m512i step_codes6(const uint8_t* blk, int st) {
+  const __m512i z = moek_q_step_zmm(blk, st, 1, 0);
+  const __m512i crumbs = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(blk + 256 + st * 16)));
+  const __m512i hi = _mm512_srlv_epi32(crumbs, _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6));
+  return _mm512_or_si512(z, _mm512_slli_epi16(_mm512_and_si512(hi, _mm512_set1_epi8(3)), 4));
 }
 
 /* 16 bytes of the header (one sub-block's scales or mins) as f32 */
@@ -108,6 +124,68 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
   for (int r = 0; r < mr; r++) c[r] = acc[r];
 }
 
+/* 16 signed scale bytes (one Q6_K group's) as f32 */
+static inline __attribute__((always_inline)) __m512 sbytes_f32(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)p)));
+}
+
+static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t sbs, const int8_t* const* rows,
+                                                            size_t nb, const uint8_t* w, const char* next,
+                                                            const char* next_end, __m512 c[MRK_MAX]) {
+  const size_t so = 32 * nb, mo = 36 * nb, ho = MOEK_Q8_ROW_BYTES(32 * nb);
+  const int8_t* q[MRK_MAX];
+  __m512 acc[MRK_MAX];
+#pragma GCC unroll 6
+  for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r] = _mm512_setzero_ps();
+  size_t b = 0;
+  for (size_t s = 0; s < sbs; s++) {
+    const __m512 d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)w));
+    const uint8_t* hdr = w;
+#pragma GCC unroll 5
+    for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + PREFETCH_BYTES(mr), _MM_HINT_T0);
+    w += MOEK_AVX2_KQ_HEADER;
+    for (int j = 0; j < 8; j++, b++, w += 384) {
+      const __m512 sc_lo = sbytes_f32(hdr + MOEK_AVX2_KQ_SCALES + 32 * j);
+      const __m512 sc_hi = sbytes_f32(hdr + MOEK_AVX2_KQ_SCALES + 32 * j + 16);
+      __m512i lo[MRK_MAX], hi[MRK_MAX];
+#pragma GCC unroll 6
+      for (int r = 0; r < mr; r++) {
+        __asm__("" : "+r"(q[r])); /* see kqkernel */
+        lo[r] = hi[r] = _mm512_setzero_si512();
+      }
+#pragma GCC unroll 8
+      for (int st = 0; st < 8; st++) {
+        if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + PREFETCH_BYTES(mr), _MM_HINT_T0);
+        if (st % 4 == 1) _mm_prefetch((const char*)w + 256 + st * 16 + PREFETCH_BYTES(mr), _MM_HINT_T0);
+        const __m512i wv = step_codes6(w, st);
+#pragma GCC unroll 6
+        for (int r = 0; r < mr; r++) {
+          const __m512i av = moek_bcast4_zmm(q[r] + b * 32 + st * 4);
+          if (st < 4)
+            lo[r] = _mm512_dpbusd_epi32(lo[r], wv, av);
+          else
+            hi[r] = _mm512_dpbusd_epi32(hi[r], wv, av);
+        }
+      }
+      moek_next_lines(&next, next_end, 6); /* next_panel.h: as much as the block read */
+#pragma GCC unroll 6
+      for (int r = 0; r < mr; r++) {
+        float as;
+        int32_t sum, half;
+        memcpy(&as, q[r] + so + 4 * b, 4);
+        memcpy(&sum, q[r] + mo + 4 * b, 4);
+        memcpy(&half, q[r] + ho + 4 * b, 4);
+        const __m512i dlo = _mm512_sub_epi32(lo[r], _mm512_set1_epi32(half * 32));
+        const __m512i dhi = _mm512_sub_epi32(hi[r], _mm512_set1_epi32((sum - half) * 32));
+        const __m512 dd = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dhi), sc_hi, _mm512_mul_ps(_mm512_cvtepi32_ps(dlo), sc_lo));
+        acc[r] = _mm512_fmadd_ps(dd, _mm512_mul_ps(d, _mm512_set1_ps(as)), acc[r]);
+      }
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < mr; r++) c[r] = acc[r];
+}
+
 typedef void (*kqukernel_fn)(size_t sbs, const int8_t* const* rows, size_t nb, const uint8_t* w, const char* next,
                              const char* next_end, __m512 c[MRK_MAX]);
 
@@ -122,6 +200,18 @@ typedef void (*kqukernel_fn)(size_t sbs, const int8_t* const* rows, size_t nb, c
   MOEK_KQUK(5, Q5, fmt) MOEK_KQUK(6, Q5, fmt)
 MOEK_KQUK_ALL(0, q4_k)
 MOEK_KQUK_ALL(1, q5_k)
+#define MOEK_KQ6UK(MR)                                                                                           \
+  static void moek_q6_k_gemm_ukernel_##MR##x16__avx512vnni(size_t sbs, const int8_t* const* rows, size_t nb,    \
+                                                           const uint8_t* w, const char* next,                \
+                                                           const char* next_end, __m512 c[MRK_MAX]) {         \
+    kq6kernel(MR, sbs, rows, nb, w, next, next_end, c);                                                         \
+  }
+MOEK_KQ6UK(1)
+MOEK_KQ6UK(2)
+MOEK_KQ6UK(3)
+MOEK_KQ6UK(4)
+MOEK_KQ6UK(5)
+MOEK_KQ6UK(6)
 
 static inline __attribute__((always_inline)) void kq_dots(const kqukernel_fn uk[MRK_MAX], size_t mr, size_t k,
                                                           const void* const* rows, const void* w, const void* next,
@@ -158,3 +248,4 @@ static inline __attribute__((always_inline)) void kq_down_tile(const kqukernel_f
   void moek_##fmt##_gemm_down_6x16__avx512vnni(const moek_down_tile* t) { kq_down_tile(fmt##_uk, t); }
 MOEK_KQ_TILES(q4_k)
 MOEK_KQ_TILES(q5_k)
+MOEK_KQ_TILES(q6_k)

@@ -138,6 +138,15 @@ static inline simde__m512i moek_compat_mm512_cvtepu8_epi32(simde__m128i a) {
   MOEK_FROM(r, v);
   return r;
 }
+static inline simde__m512i moek_compat_mm512_cvtepi8_epi32(simde__m128i a) {
+  int8_t x[16];
+  int32_t v[16];
+  MOEK_TO(x, a);
+  for (int i = 0; i < 16; i++) v[i] = x[i];
+  simde__m512i r;
+  MOEK_FROM(r, v);
+  return r;
+}
 static inline simde__m512i moek_compat_mm512_cvtepu16_epi32(simde__m256i a) {
   uint16_t x[16];
   int32_t v[16];
@@ -264,6 +273,7 @@ static inline int32_t moek_compat_mm512_reduce_add_epi32(simde__m512i a) {
 #define _mm512_cvtepi32_ps moek_compat_mm512_cvtepi32_ps
 #define _mm512_cvtps_epi32 moek_compat_mm512_cvtps_epi32
 #define _mm512_cvtepu8_epi32 moek_compat_mm512_cvtepu8_epi32
+#define _mm512_cvtepi8_epi32 moek_compat_mm512_cvtepi8_epi32
 #define _mm512_cvtepu16_epi32 moek_compat_mm512_cvtepu16_epi32
 #define _mm512_cvtepi32_epi8 moek_compat_mm512_cvtepi32_epi8
 #define _mm512_cvtepi32_epi16 moek_compat_mm512_cvtepi32_epi16
