@@ -1,5 +1,5 @@
 /* AVX2 expert GEMMs on the x86 K-quant panels (pack_kq_avx2.c) and int8
- * activation records (MOEK_Q8_ROW_BYTES): Q4_K and Q5_K.
+ * activation records (MOEK_Q8_ROW_BYTES; Q6_K: _HALVES): Q4_K, Q5_K, Q6_K.
  *
  * A block's dots are the Q4 ones (q_block_avx2.h): vpmaddubsw of the
  * unsigned codes by a row's broadcast activations, pairs added in 16 bits
@@ -13,7 +13,15 @@
  * operations in its order: acc = fma(dot, (d sc) a_scale, acc) and
  * acc = fma(sum(a), -(dmin m) a_scale, acc), the latter as fnmadd of
  * (dmin m) a_scale, the same rounding: the tables agree bit for bit before
- * the activation. */
+ * the activation.
+ *
+ * Q6_K: codes 0..63 (bits 4-5 from the step's 16 crumb bytes: one
+ * broadcast, one variable shift), so a 16-bit lane holds 2 steps (4 * 63 *
+ * 127 < 2^15). Each group of 16 (steps 0-3, 4-7) has its own dot; q - 32
+ * comes off as 32 times the group's activation sum (the record's half sum,
+ * and the block sum less it); D = sc_lo dot_lo + sc_hi dot_hi is exact in
+ * f32, then acc = fma(D, d a_scale, acc). Two rows per tile: the two dots
+ * per row and column half do not leave room for a third in 16 registers. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -82,6 +90,107 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
   for (int r = 0; r < mr; r++) c[r][0] = acc[r][0], c[r][1] = acc[r][1];
 }
 
+/* Q6_K's step st for columns 0-7 (lo) and 8-15 (hi): codes 0..63 */
+static inline __attribute__((always_inline)) void step_codes6(const uint8_t* blk, int st, __m256i* lo, __m256i* hi) {
+  const __m256i nib = _mm256_set1_epi8(0x0f), three = _mm256_set1_epi8(3);
+  const __m256i v = _mm256_load_si256((const __m256i*)(blk + st * 32));
+  const __m256i crumbs = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(blk + 256 + st * 16)));
+  const __m256i c_lo = _mm256_srlv_epi32(crumbs, _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2));
+  const __m256i c_hi = _mm256_srlv_epi32(crumbs, _mm256_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6));
+  *lo = _mm256_or_si256(_mm256_and_si256(v, nib), _mm256_slli_epi16(_mm256_and_si256(c_lo, three), 4));
+  *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), nib),
+                        _mm256_slli_epi16(_mm256_and_si256(c_hi, three), 4));
+}
+
+/* 8 signed scale bytes (half of one Q6_K group's 16) as f32 */
+static inline __attribute__((always_inline)) __m256 sbytes_f32(const uint8_t* p) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)p)));
+}
+
+#define MR6_MAX 2
+
+static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t sbs, const int8_t* const* rows,
+                                                            size_t nb, const uint8_t* w, const char* next,
+                                                            const char* next_end, __m256 c[MRK_MAX][2]) {
+  const size_t so = 32 * nb, mo = 36 * nb, ho = MOEK_Q8_ROW_BYTES(32 * nb);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int8_t* q[MR6_MAX];
+  __m256 acc[MR6_MAX][2];
+#pragma GCC unroll 2
+  for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  size_t b = 0;
+  for (size_t s = 0; s < sbs; s++) {
+    const uint8_t* hdr = w;
+    const __m256 d0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)hdr));
+    const __m256 d1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 16)));
+#pragma GCC unroll 5
+    for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
+    w += MOEK_AVX2_KQ_HEADER;
+    for (int j = 0; j < 8; j++, b++, w += 384) {
+      const uint8_t* sc = hdr + MOEK_AVX2_KQ_SCALES + 32 * j; /* group 2j, then 2j + 1 */
+      __m256 part[MR6_MAX][2]; /* sc_lo dot_lo, exact */
+#pragma GCC unroll 2
+      for (int r = 0; r < mr; r++) {
+        __asm__("" : "+r"(q[r])); /* see kqkernel */
+        part[r][0] = part[r][1] = _mm256_setzero_ps();
+      }
+#pragma GCC unroll 2
+      for (int g = 0; g < 2; g++) {
+        __m256i dot[MR6_MAX][2];
+#pragma GCC unroll 2
+        for (int r = 0; r < mr; r++) dot[r][0] = dot[r][1] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int p = 0; p < 2; p++) {
+          __m256i s16[MR6_MAX][2];
+#pragma GCC unroll 2
+          for (int r = 0; r < mr; r++) s16[r][0] = s16[r][1] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+          for (int st = 4 * g + 2 * p; st < 4 * g + 2 * p + 2; st++) {
+            if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
+            if (st % 4 == 1) _mm_prefetch((const char*)w + 256 + st * 16 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
+            __m256i lo, hi;
+            step_codes6(w, st, &lo, &hi);
+#pragma GCC unroll 2
+            for (int r = 0; r < mr; r++) {
+              const __m256i av = moek_bcast4_ymm(q[r] + b * 32 + st * 4);
+              s16[r][0] = _mm256_add_epi16(s16[r][0], _mm256_maddubs_epi16(lo, av));
+              s16[r][1] = _mm256_add_epi16(s16[r][1], _mm256_maddubs_epi16(hi, av));
+              __asm__("" : "+x"(s16[r][0]), "+x"(s16[r][1])); /* one chain (q_block_avx2.h) */
+            }
+          }
+#pragma GCC unroll 2
+          for (int r = 0; r < mr; r++) {
+            dot[r][0] = _mm256_add_epi32(dot[r][0], _mm256_madd_epi16(s16[r][0], ones));
+            dot[r][1] = _mm256_add_epi32(dot[r][1], _mm256_madd_epi16(s16[r][1], ones));
+          }
+        }
+        const __m256 sc0 = sbytes_f32(sc + 16 * g), sc1 = sbytes_f32(sc + 16 * g + 8);
+#pragma GCC unroll 2
+        for (int r = 0; r < mr; r++) {
+          int32_t sum, half;
+          memcpy(&sum, q[r] + mo + 4 * b, 4);
+          memcpy(&half, q[r] + ho + 4 * b, 4);
+          const __m256i off = _mm256_set1_epi32(32 * (g ? sum - half : half));
+          const __m256 f0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(dot[r][0], off));
+          const __m256 f1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(dot[r][1], off));
+          if (g == 0) {
+            part[r][0] = _mm256_mul_ps(f0, sc0), part[r][1] = _mm256_mul_ps(f1, sc1);
+          } else {
+            float as;
+            memcpy(&as, q[r] + so + 4 * b, 4);
+            const __m256 asv = _mm256_set1_ps(as);
+            acc[r][0] = _mm256_fmadd_ps(_mm256_fmadd_ps(f0, sc0, part[r][0]), _mm256_mul_ps(d0, asv), acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(_mm256_fmadd_ps(f1, sc1, part[r][1]), _mm256_mul_ps(d1, asv), acc[r][1]);
+          }
+        }
+      }
+      moek_next_lines(&next, next_end, 6); /* next_panel.h: as much as the block read */
+    }
+  }
+#pragma GCC unroll 2
+  for (int r = 0; r < mr; r++) c[r][0] = acc[r][0], c[r][1] = acc[r][1];
+}
+
 typedef void (*kqukernel_fn)(size_t sbs, const int8_t* const* rows, size_t nb, const uint8_t* w, const char* next,
                              const char* next_end, __m256 c[MRK_MAX][2]);
 
@@ -97,6 +206,14 @@ MOEK_KQUK(3, 0, q4_k)
 MOEK_KQUK(1, 1, q5_k)
 MOEK_KQUK(2, 1, q5_k)
 MOEK_KQUK(3, 1, q5_k)
+static void moek_q6_k_gemm_ukernel_1x16__avx2(size_t sbs, const int8_t* const* rows, size_t nb, const uint8_t* w,
+                                              const char* next, const char* next_end, __m256 c[MRK_MAX][2]) {
+  kq6kernel(1, sbs, rows, nb, w, next, next_end, c);
+}
+static void moek_q6_k_gemm_ukernel_2x16__avx2(size_t sbs, const int8_t* const* rows, size_t nb, const uint8_t* w,
+                                              const char* next, const char* next_end, __m256 c[MRK_MAX][2]) {
+  kq6kernel(2, sbs, rows, nb, w, next, next_end, c);
+}
 
 static inline __attribute__((always_inline)) void kq_dots(const kqukernel_fn uk[MRK_MAX], size_t mr, size_t k,
                                                           const void* const* rows, const void* w, const void* next,
@@ -105,21 +222,22 @@ static inline __attribute__((always_inline)) void kq_dots(const kqukernel_fn uk[
              moek_tile_next_end(next, next_bytes), c);
 }
 
-#define MOEK_KQ_TILES(fmt)                                                                                     \
-  static const kqukernel_fn fmt##_uk[MRK_MAX] = {moek_##fmt##_gemm_ukernel_1x16__avx2,                        \
-                                                 moek_##fmt##_gemm_ukernel_2x16__avx2,                        \
-                                                 moek_##fmt##_gemm_ukernel_3x16__avx2};                       \
-  void moek_##fmt##_gemm_gateup_3x16__avx2(const moek_gateup_tile* t) {                                        \
+#define MOEK_KQ_TILES(fmt, MR, ...)                                                                            \
+  static const kqukernel_fn fmt##_uk[MRK_MAX] = {__VA_ARGS__};                                                \
+  void moek_##fmt##_gemm_gateup_##MR##x16__avx2(const moek_gateup_tile* t) {                                   \
     __m256 c[MRK_MAX][2];                                                                                      \
     kq_dots(fmt##_uk, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                    \
     const gateup_cols cols = gateup_cols_at(t);                                                                \
     for (size_t r = 0; r < t->mr; r++) gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]); \
   }                                                                                                            \
-  void moek_##fmt##_gemm_down_3x16__avx2(const moek_down_tile* t) {                                            \
+  void moek_##fmt##_gemm_down_##MR##x16__avx2(const moek_down_tile* t) {                                       \
     __m256 c[MRK_MAX][2];                                                                                      \
     kq_dots(fmt##_uk, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                    \
     const down_cols cols = down_cols_at(t);                                                                    \
     for (size_t r = 0; r < t->mr; r++) down_store_row(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]); \
   }
-MOEK_KQ_TILES(q4_k)
-MOEK_KQ_TILES(q5_k)
+MOEK_KQ_TILES(q4_k, 3, moek_q4_k_gemm_ukernel_1x16__avx2, moek_q4_k_gemm_ukernel_2x16__avx2,
+              moek_q4_k_gemm_ukernel_3x16__avx2)
+MOEK_KQ_TILES(q5_k, 3, moek_q5_k_gemm_ukernel_1x16__avx2, moek_q5_k_gemm_ukernel_2x16__avx2,
+              moek_q5_k_gemm_ukernel_3x16__avx2)
+MOEK_KQ_TILES(q6_k, 2, moek_q6_k_gemm_ukernel_1x16__avx2, moek_q6_k_gemm_ukernel_2x16__avx2, NULL)
