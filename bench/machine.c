@@ -119,7 +119,9 @@ static void peak_worker(void* p, int i) {
 bench_peak bench_peak_gflops(int threads, int w_dtype, int32_t isa) {
   bench_peak pk = {0, "fp32 FMA (scalar)"};
   peak_job j = {.loop = bench_fma_loop_scalar, .iters = 120000000}; /* tens of ms per thread */
-  const int bf16 = w_dtype == MOEK_DTYPE_BF16, int8 = w_dtype == MOEK_DTYPE_Q8 || w_dtype == MOEK_DTYPE_Q4;
+  const int bf16 = w_dtype == MOEK_DTYPE_BF16,
+            int8 = w_dtype == MOEK_DTYPE_Q8 || w_dtype == MOEK_DTYPE_Q4 || w_dtype == MOEK_DTYPE_GGML_Q4_K ||
+                   w_dtype == MOEK_DTYPE_GGML_Q5_K || w_dtype == MOEK_DTYPE_GGML_Q6_K;
 #if defined(__x86_64__)
   __builtin_cpu_init();
   const int x512 = (isa == MOEK_ISA_BEST || isa >= MOEK_ISA_X86_AVX512) && isa / 100 == MOEK_ISA_X86_AVX2 / 100 &&

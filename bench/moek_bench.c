@@ -48,7 +48,8 @@ typedef struct result {
 
 static void usage(FILE* f) {
   fprintf(f,
-          "usage: moek-bench [--preset NAME|all] [--dtype bf16|f16|f32|q8|q4|q4-min|mxfp4] [--quant-group N] [--f16-scales]\n"
+          "usage: moek-bench [--preset NAME|all] [--dtype bf16|f16|f32|q8|q4|q4-min|mxfp4|q4_k|q5_k|q6_k]\n"
+          "                  [--quant-group N] [--f16-scales]\n"
           "                  [--tokens 1,16,128,512] [--threads N] [--min-reps N] [--min-time SECONDS]\n"
           "                  [--json FILE] [--no-baseline] [--list] [--mode forward|gating|layer]\n"
           "                  [--placement default|interleave|split|replicate|load|first-touch]\n"
@@ -60,7 +61,7 @@ static void usage(FILE* f) {
           "--mode layer times moek_moe_layer (router GEMM, selection, routed and shared experts)\n"
           "against moek_route + moek_moe_forward (+ the shared experts' forward) called one by one,\n"
           "at T = 1, 2, 4, 16 unless --tokens says otherwise, in alternating rounds.\n"
-          "q8/q4 weights (docs/quantization.md) count their packed bytes, scales included, and\n"
+          "q8/q4 and K-quant weights (docs/quantization.md) count their packed bytes, scales included, and\n"
           "are measured against the int8 peak; their baseline is oneDNN with f32 weights.\n"
           "--placement places the experts on the NUMA nodes (docs/numa.md); load re-places them\n"
           "from the expert counts of 4096 routed tokens, copying the hottest within\n"
@@ -109,12 +110,13 @@ static int parse_args(int argc, char** argv, options* o) {
       static const struct { const char* name; int wdt; unsigned flags; } dt[] = {
           {"f32", MOEK_DTYPE_F32, 0}, {"bf16", MOEK_DTYPE_BF16, 0}, {"q8", MOEK_DTYPE_Q8, 0},
           {"q4", MOEK_DTYPE_Q4, 0}, {"q4-min", MOEK_DTYPE_Q4, MOEK_EXPERTS_QUANT_MIN},
-          {"mxfp4", MOEK_DTYPE_Q4, MOEK_EXPERTS_QUANT_E2M1}, {"f16", MOEK_DTYPE_F16, 0}};
+          {"mxfp4", MOEK_DTYPE_Q4, MOEK_EXPERTS_QUANT_E2M1}, {"f16", MOEK_DTYPE_F16, 0},
+          {"q4_k", MOEK_DTYPE_GGML_Q4_K, 0}, {"q5_k", MOEK_DTYPE_GGML_Q5_K, 0}, {"q6_k", MOEK_DTYPE_GGML_Q6_K, 0}};
       int found = -1;
-      for (int d = 0; d < 7; d++)
+      for (int d = 0; d < (int)(sizeof dt / sizeof dt[0]); d++)
         if (!strcmp(v, dt[d].name)) found = d;
       if (found < 0) {
-        fprintf(stderr, "moek-bench: --dtype '%s' must be bf16, f16, f32, q8, q4, q4-min or mxfp4\n", v);
+        fprintf(stderr, "moek-bench: --dtype '%s' must be bf16, f16, f32, q8, q4, q4-min, mxfp4, q4_k, q5_k or q6_k\n", v);
         return 0;
       }
       o->wdt = dt[found].wdt, o->qflags = (o->qflags & MOEK_EXPERTS_QUANT_F16_SCALES) | dt[found].flags;
@@ -227,6 +229,27 @@ static float frand(void) {
   return (float)((rng_state >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
 }
 
+/* K-quant dtypes (--dtype q4_k, q5_k, q6_k): a matrix of rows x cols as the
+ * file's blocks, random bytes with small finite f16 super-scales (2^-10
+ * and below), which is all timing needs. NULL for other dtypes. */
+static void* kquant_blob(int dtype, int rows, int cols) {
+  const size_t bytes = dtype == MOEK_DTYPE_GGML_Q4_K ? 144 : dtype == MOEK_DTYPE_GGML_Q5_K ? 176
+                       : dtype == MOEK_DTYPE_GGML_Q6_K ? 210 : 0;
+  if (!bytes) return NULL;
+  const size_t n = (size_t)rows * (size_t)(cols / 256);
+  uint8_t* b = malloc(n * bytes);
+  for (size_t i = 0; i < n * bytes; i++) b[i] = (uint8_t)(frand() * 127.0f + 128.0f);
+  for (size_t k = 0; k < n; k++) {
+    uint8_t* blk = b + k * bytes;
+    if (dtype == MOEK_DTYPE_GGML_Q6_K) {
+      blk[209] = 0x10; /* d: exponent field 4 */
+    } else {
+      blk[1] = 0x14, blk[3] = 0x10; /* d, dmin */
+    }
+  }
+  return b;
+}
+
 #define OK(call)                                                                         \
   do {                                                                                   \
     moek_status st_ = (call);                                                            \
@@ -312,11 +335,14 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   float* b2 = malloc(sizeof(float) * H);
   for (int n = 0; n < 2 * I; n++) b1[n] = 0.01f * (float)(n % 7); /* as the baseline's */
   for (int n = 0; n < H; n++) b2[n] = 0.01f * (float)(n % 5);
-  for (int e = 0; e < n_all; e++) pg[e] = wg, pu[e] = wu, pd[e] = wd, bb1[e] = b1, bb2[e] = b2;
+  /* K-quants import the file's blocks: one expert's, replicated like the f32 ones */
+  void *kg = gated ? kquant_blob(o->wdt, I, H) : NULL, *ku = kquant_blob(o->wdt, I, H), *kd = kquant_blob(o->wdt, H, I);
+  for (int e = 0; e < n_all; e++)
+    pg[e] = ku ? kg : wg, pu[e] = ku ? ku : wu, pd[e] = ku ? kd : wd, bb1[e] = b1, bb2[e] = b2;
   const float** bbu = malloc(sizeof(float*) * n_all);
   for (int e = 0; e < n_all; e++) bbu[e] = gated ? b1 + I : b1;
   moek_experts_desc ed = {.struct_size = sizeof ed, .num_experts = E, .hidden = H, .inter = I,
-                          .activation = p->activation, .src_dtype = MOEK_DTYPE_F32,
+                          .activation = p->activation, .src_dtype = ku ? o->wdt : MOEK_DTYPE_F32,
                           .weight_dtype = o->wdt, .quant_group = o->qgroup, .flags = o->qflags,
                           .w_gate = gated ? pg : NULL, .w_up = pu, .w_down = pd,
                           .b_gate = p->biases && gated ? bb1 : NULL, .b_up = p->biases ? bbu : NULL,
@@ -466,7 +492,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   moek_experts_destroy(shared);
   moek_experts_destroy(ex);
   moek_context_destroy(ctx);
-  free(wg), free(wu), free(wd), free(pg), free(pu), free(pd), free(bb1), free(bb2), free(bbu), free(b1), free(b2);
+  free(wg), free(wu), free(wd), free(kg), free(ku), free(kd), free(pg), free(pu), free(pd), free(bb1), free(bb2), free(bbu), free(b1), free(b2);
   return 1;
 }
 
@@ -591,9 +617,11 @@ static void run_layer(const bench_preset* p, const options* o, result* res, int*
   for (size_t i = 0; i < (size_t)E * H; i++) wr[i] = 3.0f * frand() / sqrtf((float)H);
   const int n_all = E > p->shared ? E : p->shared;
   const void** pp = malloc(sizeof(void*) * 3 * n_all);
-  for (int e = 0; e < n_all; e++) pp[e] = w, pp[n_all + e] = w + (size_t)H * I, pp[2 * n_all + e] = w + (size_t)2 * H * I;
+  void *kg = kquant_blob(o->wdt, I, H), *ku = kquant_blob(o->wdt, I, H), *kd = kquant_blob(o->wdt, H, I);
+  for (int e = 0; e < n_all; e++)
+    pp[e] = ku ? kg : w, pp[n_all + e] = ku ? ku : w + (size_t)H * I, pp[2 * n_all + e] = ku ? kd : w + (size_t)2 * H * I;
   moek_experts_desc ed = {.struct_size = sizeof ed, .num_experts = E, .hidden = H, .inter = I,
-                          .activation = p->activation, .src_dtype = MOEK_DTYPE_F32, .weight_dtype = o->wdt,
+                          .activation = p->activation, .src_dtype = ku ? o->wdt : MOEK_DTYPE_F32, .weight_dtype = o->wdt,
                           .quant_group = o->qgroup, .flags = o->qflags, .w_gate = gated ? pp : NULL,
                           .w_up = pp + n_all, .w_down = pp + 2 * n_all};
   moek_experts *ex, *shared = NULL;
@@ -649,7 +677,7 @@ static void run_layer(const bench_preset* p, const options* o, result* res, int*
   moek_router_destroy(router);
   moek_experts_destroy(ex), moek_experts_destroy(shared);
   moek_context_destroy(ctx);
-  free(w), free(wr), free(pp);
+  free(w), free(wr), free(pp), free(kg), free(ku), free(kd);
 }
 
 int main(int argc, char** argv) {
