@@ -15,8 +15,12 @@
  *     the code bytes of a step, numbered as a zmm holds them, low nibbles
  *       then high ones: byte i < 32 is slot i / 4, else slot 8 + (i - 32)
  *       / 4, and k = 4 step + i % 4. Then:
- *     Q5_K: 8 x 8 bytes, bit 4 of every code of a step: bit i of the
- *       step's 64 bits is code byte i's (one mask register: a masked add);
+ *     Q5_K: 8 x 8 bytes, bit 4 of every code of a step. For AVX-512
+ *       (moek_avx512_kq_pack_panel) bit i of the step's 64 bits is code
+ *       byte i's: one mask register, one masked add. For AVX2
+ *       (moek_avx2_kq_pack_panel) bit t of byte i is code byte 8 t + i's:
+ *       an 8-byte broadcast and one variable shift per 32-bit lane bring
+ *       each into bit 0 of its byte;
  *     Q6_K: 8 x 16 bytes, bits 4-5 of every code of a step: byte i % 16,
  *       bits 2 (i / 16) and up, hold code byte i's (a 16-byte broadcast
  *       and one variable shift per 32-bit lane bring them into place).
@@ -40,8 +44,9 @@ static void put_bit(uint8_t* plane, size_t i, int bit) {
   if (bit) plane[i / 8] |= (uint8_t)(1u << (i % 8));
 }
 
-/* Slot c's decoded super-block into the panel's super-block at sb. */
-static void put_slot(int32_t wformat, const moek_kquant_block* k, size_t c, uint8_t* sb) {
+/* Slot c's decoded super-block into the panel's super-block at sb; mask:
+ * Q5_K's bits in AVX-512's order (else AVX2's). */
+static void put_slot(int32_t wformat, const moek_kquant_block* k, size_t c, uint8_t* sb, int mask) {
   const int q6 = wformat == MOEK_WFORMAT_Q6_K, q5 = wformat == MOEK_WFORMAT_Q5_K;
   memcpy(sb + 2 * c, &k->d, 2);
   memcpy(sb + 32 + 2 * c, &k->dmin, 2);
@@ -55,13 +60,13 @@ static void put_slot(int32_t wformat, const moek_kquant_block* k, size_t c, uint
         const uint8_t q = k->q[32 * b + 4 * st + t];
         const size_t byte = 4 * (c % 8) + t, bit = c < 8 ? byte : 32 + byte;
         blk[st * 32 + byte] |= (uint8_t)(c < 8 ? q & 15 : (q & 15) << 4);
-        if (q5) put_bit(blk + 256 + st * 8, bit, (q >> 4) & 1);
+        if (q5) put_bit(blk + 256 + st * 8, mask ? bit : bit % 8 * 8 + bit / 8, (q >> 4) & 1);
         if (q6) blk[256 + st * 16 + bit % 16] |= (uint8_t)((q >> 4) << (2 * (bit / 16)));
       }
   }
 }
 
-void moek_avx2_kq_pack_panel(const moek_pack_params* p, size_t pi, void* dst) {
+static void pack_panel(const moek_pack_params* p, size_t pi, void* dst, int mask) {
   const int32_t dt = moek_wformat_kquant(p->wformat);
   const size_t sbs = p->cols / MOEK_QK_K, bytes = moek_kquant_block_bytes(dt);
   const size_t sb_bytes = MOEK_AVX2_KQ_HEADER + 8 * moek_avx2_kq_block_bytes(p->wformat);
@@ -72,7 +77,10 @@ void moek_avx2_kq_pack_panel(const moek_pack_params* p, size_t pi, void* dst) {
     for (size_t s = 0; s < sbs; s++) {
       moek_kquant_block k;
       moek_kquant_decode(dt, (const uint8_t*)slot.row + s * bytes, &k);
-      put_slot(p->wformat, &k, j, (uint8_t*)dst + s * sb_bytes);
+      put_slot(p->wformat, &k, j, (uint8_t*)dst + s * sb_bytes, mask);
     }
   }
 }
+
+void moek_avx2_kq_pack_panel(const moek_pack_params* p, size_t pi, void* dst) { pack_panel(p, pi, dst, 0); }
+void moek_avx512_kq_pack_panel(const moek_pack_params* p, size_t pi, void* dst) { pack_panel(p, pi, dst, 1); }

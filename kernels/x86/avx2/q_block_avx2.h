@@ -17,13 +17,19 @@ static inline __attribute__((always_inline)) __m256i moek_bcast4_ymm(const int8_
   return _mm256_set1_epi32(v);
 }
 
-/* 32 bits, one per byte lane (bit i for byte i), as bytes of 16 or 0 */
-static inline __attribute__((always_inline)) __m256i moek_bits_x16_ymm(uint32_t m) {
-  const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3,
-                                          3, 3, 3, 3, 3, 3);
-  const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-  const __m256i x = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)m), spread), bit);
-  return _mm256_and_si256(_mm256_cmpeq_epi8(x, bit), _mm256_set1_epi8(16));
+/* Q5_K's fifth bits of a step (AVX2 order, pack_kq_avx2.c: bit t of byte i
+ * is code byte 8 t + i's) as bytes of 16 or 0: code bytes 0-31 (lo) and
+ * 32-63 (hi). Byte j of the broadcast is byte j % 8 of the 8, and a 32-bit
+ * lane L shifted right by L / 2 (hi: 4 + L / 2) holds each of its bytes'
+ * bit in that byte's bit 0. */
+static inline __attribute__((always_inline)) void moek_q5_bits_ymm(const uint8_t* p, __m256i* lo, __m256i* hi) {
+  int64_t v;
+  memcpy(&v, p, 8);
+  const __m256i b = _mm256_set1_epi64x(v), one = _mm256_set1_epi8(1);
+  const __m256i l = _mm256_srlv_epi32(b, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+  const __m256i h = _mm256_srlv_epi32(b, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
+  *lo = _mm256_slli_epi16(_mm256_and_si256(l, one), 4);
+  *hi = _mm256_slli_epi16(_mm256_and_si256(h, one), 4);
 }
 
 typedef enum moek_nib_kind {
@@ -67,10 +73,9 @@ static inline __attribute__((always_inline)) void moek_q_block_nibbles(const int
       __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
       if (kind == MOEK_NIB_E2M1) lo = _mm256_shuffle_epi8(lut, lo), hi = _mm256_shuffle_epi8(lut, hi);
       if (kind == MOEK_NIB_Q5) {
-        uint32_t m[2];
-        memcpy(m, w + 256 + st * 8, 8);
-        lo = _mm256_or_si256(lo, moek_bits_x16_ymm(m[0]));
-        hi = _mm256_or_si256(hi, moek_bits_x16_ymm(m[1]));
+        __m256i b4_lo, b4_hi;
+        moek_q5_bits_ymm(w + 256 + st * 8, &b4_lo, &b4_hi);
+        lo = _mm256_or_si256(lo, b4_lo), hi = _mm256_or_si256(hi, b4_hi);
       }
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) {

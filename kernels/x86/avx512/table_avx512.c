@@ -50,10 +50,10 @@ const moek_kernel_table moek_avx512_kernel_table = {
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_6x16__avx512vnni),                                        \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_6x16__avx512vnni)}
 
-/* the x86 K-quant panels (pack_kq_avx2.c), the same tiles */
+/* the x86 K-quant panels (pack_kq_avx2.c, Q5_K's bits in mask order), the same tiles */
 #define MOEK_AVX512_KQ_SLOT(fmt, name)                                                                               \
   [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                                 \
-           MOEK_SLOT_FN(panel_bytes, moek_avx2_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_kq_pack_panel), \
+           MOEK_SLOT_FN(panel_bytes, moek_avx2_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx512_kq_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_6x16__avx512vnni),                                          \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_6x16__avx512vnni)}
 
