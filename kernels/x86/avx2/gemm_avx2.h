@@ -44,9 +44,8 @@ MOEK_AVX2_Q_TILES(q4minf16)
 MOEK_AVX2_Q_TILES(mxfp4)
 MOEK_AVX2_Q_TILES(q4_k) /* gemm_kq_avx2.c */
 MOEK_AVX2_Q_TILES(q5_k)
+MOEK_AVX2_Q_TILES(q6_k)
 #undef MOEK_AVX2_Q_TILES
-void moek_q6_k_gemm_gateup_2x16__avx2(const moek_gateup_tile* t); /* 2 rows: gemm_kq_avx2.c */
-void moek_q6_k_gemm_down_2x16__avx2(const moek_down_tile* t);
 void moek_avx2_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
 void moek_avx2_combine(const moek_combine_params* p);
 void moek_avx2_route(moek_route_params* p);

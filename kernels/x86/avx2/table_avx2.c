@@ -43,5 +43,5 @@ const moek_kernel_table moek_avx2_kernel_table = {
              MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min),
              MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4),
              MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 3), MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k, 3),
-             MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 2)},
+             MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 3)},
 };
