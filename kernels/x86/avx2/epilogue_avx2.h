@@ -110,4 +110,15 @@ static inline void down_store_row(const down_cols* c, float* o, __m256 lo, __m25
   if (c->nv_hi) store_cols(o + 8, _mm256_add_ps(hi, c->b1), c->nv_hi, c->mask_hi);
 }
 
+/* A tile's t->mr rows, c[r][0] columns 0-7 and c[r][1] 8-15, through the
+ * epilogue into h (gate/up) or out (down). */
+static inline void gateup_store_rows(const moek_gateup_tile* t, const __m256 (*c)[2]) {
+  const gateup_cols cols = gateup_cols_at(t);
+  for (size_t r = 0; r < t->mr; r++) gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]);
+}
+static inline void down_store_rows(const moek_down_tile* t, const __m256 (*c)[2]) {
+  const down_cols cols = down_cols_at(t);
+  for (size_t r = 0; r < t->mr; r++) down_store_row(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]);
+}
+
 #endif /* MOEK_EPILOGUE_AVX2_H */

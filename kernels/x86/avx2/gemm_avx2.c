@@ -133,15 +133,13 @@ static const ukernel_fn ukernels[3][MR_MAX] = {
 static inline __attribute__((always_inline)) void gateup_tile(const int fmt, const moek_gateup_tile* t) {
   __m256 c[MR_MAX][2];
   ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
-  const gateup_cols cols = gateup_cols_at(t);
-  for (size_t r = 0; r < t->mr; r++) gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]);
+  gateup_store_rows(t, (const __m256(*)[2])c);
 }
 
 static inline __attribute__((always_inline)) void down_tile(const int fmt, const moek_down_tile* t) {
   __m256 c[MR_MAX][2];
   ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
-  const down_cols cols = down_cols_at(t);
-  for (size_t r = 0; r < t->mr; r++) down_store_row(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]);
+  down_store_rows(t, (const __m256(*)[2])c);
 }
 
 void moek_f32_gemm_gateup_6x16__avx2_fma(const moek_gateup_tile* t) { gateup_tile(0, t); }

@@ -233,14 +233,12 @@ static inline __attribute__((always_inline)) void kq_dots(const kqukernel_fn uk[
   void moek_##fmt##_gemm_gateup_##MR##x16__avx2(const moek_gateup_tile* t) {                                   \
     __m256 c[MRK_MAX][2];                                                                                      \
     kq_dots(fmt##_uk, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                    \
-    const gateup_cols cols = gateup_cols_at(t);                                                                \
-    for (size_t r = 0; r < t->mr; r++) gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]); \
+    gateup_store_rows(t, (const __m256(*)[2])c);                                                              \
   }                                                                                                            \
   void moek_##fmt##_gemm_down_##MR##x16__avx2(const moek_down_tile* t) {                                       \
     __m256 c[MRK_MAX][2];                                                                                      \
     kq_dots(fmt##_uk, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                    \
-    const down_cols cols = down_cols_at(t);                                                                    \
-    for (size_t r = 0; r < t->mr; r++) down_store_row(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]); \
+    down_store_rows(t, (const __m256(*)[2])c);                                                                \
   }
 MOEK_KQ_TILES(q4_k, 3, moek_q4_k_gemm_ukernel_1x16__avx2, moek_q4_k_gemm_ukernel_2x16__avx2,
               moek_q4_k_gemm_ukernel_3x16__avx2)

@@ -167,15 +167,13 @@ static inline __attribute__((always_inline)) void q_gateup_tile(const qukernel_f
                                                                 const moek_gateup_tile* t) {
   __m256 c[MRQ_MAX][2];
   q_dots(uk, t->mr, t->k, t->group, t->a, t->w, t->next, t->next_bytes, c);
-  const gateup_cols cols = gateup_cols_at(t);
-  for (size_t r = 0; r < t->mr; r++) gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]);
+  gateup_store_rows(t, (const __m256(*)[2])c);
 }
 
 static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn uk[MRQ_MAX], const moek_down_tile* t) {
   __m256 c[MRQ_MAX][2];
   q_dots(uk, t->mr, t->k, t->group, t->a, t->w, t->next, t->next_bytes, c);
-  const down_cols cols = down_cols_at(t);
-  for (size_t r = 0; r < t->mr; r++) down_store_row(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]);
+  down_store_rows(t, (const __m256(*)[2])c);
 }
 
 #define MOEK_Q_TILES(fmt)                                                                              \

@@ -142,19 +142,13 @@ static inline __attribute__((always_inline)) void q_gateup_tile(const qukernel_f
                                                                 const moek_gateup_tile* t) {
   __m512 c[MRQ_MAX];
   q_dots(uk, t->mr, t->k, t->group, t->a, t->w, t->next, t->next_bytes, c);
-  const gateup_cols cols = gateup_cols_at(t);
-  for (size_t r = 0; r < t->mr; r++)
-    gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, _mm512_castps512_ps256(c[r]),
-                     _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(c[r]), 1)));
+  moek_zmm_gateup_store(t, c);
 }
 
 static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn uk[MRQ_MAX], const moek_down_tile* t) {
   __m512 c[MRQ_MAX];
   q_dots(uk, t->mr, t->k, t->group, t->a, t->w, t->next, t->next_bytes, c);
-  const down_cols cols = down_cols_at(t);
-  for (size_t r = 0; r < t->mr; r++)
-    down_store_row(&cols, t->out + r * t->out_stride + t->n0, _mm512_castps512_ps256(c[r]),
-                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(c[r]), 1)));
+  moek_zmm_down_store(t, c);
 }
 
 #define MOEK_Q_TILES(fmt)                                                                                           \

@@ -1,8 +1,8 @@
-/* The VNNI Q tiles' operands, shared by gemm_q_avx512vnni.c (Q8, Q4,
- * MXFP4) and gemm_kq_avx512vnni.c (the K-quants): a row's 4 activation
- * bytes of a step broadcast to every lane, and one step of 4 k of a
- * 16-column panel as 16 lanes of 4 unsigned weight bytes. Include after
- * simd_avx512.h. */
+/* What the VNNI Q tiles share, gemm_q_avx512vnni.c (Q8, Q4, MXFP4) and
+ * gemm_kq_avx512vnni.c (the K-quants): a row's 4 activation bytes of a
+ * step broadcast to every lane, one step of 4 k of a 16-column panel as 16
+ * lanes of 4 unsigned weight bytes, and the tile's rows handed to the AVX2
+ * epilogue. Include after simd_avx512.h and epilogue_avx2.h. */
 #ifndef MOEK_Q_STEP_AVX512_H
 #define MOEK_Q_STEP_AVX512_H
 
@@ -31,6 +31,22 @@ static inline __attribute__((always_inline)) __m512i moek_q_step_zmm(const uint8
     z = _mm512_shuffle_epi8(lut, z);
   }
   return z;
+}
+
+/* The tile's mr rows of 16 columns to h (gate/up) or out (down): a zmm's
+ * halves are the ymm epilogue's two column vectors. */
+static inline __attribute__((always_inline)) __m256 moek_zmm_hi(__m512 v) {
+  return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+static inline __attribute__((always_inline)) void moek_zmm_gateup_store(const moek_gateup_tile* t, const __m512* c) {
+  const gateup_cols cols = gateup_cols_at(t);
+  for (size_t r = 0; r < t->mr; r++)
+    gateup_store_row(t, &cols, t->h + r * t->h_stride + t->n0, _mm512_castps512_ps256(c[r]), moek_zmm_hi(c[r]));
+}
+static inline __attribute__((always_inline)) void moek_zmm_down_store(const moek_down_tile* t, const __m512* c) {
+  const down_cols cols = down_cols_at(t);
+  for (size_t r = 0; r < t->mr; r++)
+    down_store_row(&cols, t->out + r * t->out_stride + t->n0, _mm512_castps512_ps256(c[r]), moek_zmm_hi(c[r]));
 }
 
 #endif /* MOEK_Q_STEP_AVX512_H */
