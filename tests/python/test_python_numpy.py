@@ -283,6 +283,48 @@ def fp8_e4m3_value(b):
     return sgn * np.where(e == 0, m / 8.0 * 2.0 ** -6, (1 + m / 8.0) * np.exp2(e - 7.0))
 
 
+def kquant(fmt, rows, K):
+    """Random K-quant blocks [rows, K/256 * bytes] written from the layout
+    tables of docs/quantization.md, and their values d sc q - dmin m (Q4_K,
+    Q5_K) or d sc (q - 32) (Q6_K), in float64."""
+    nb = K // 256
+    qmax = {"ggml_q4_k": 16, "ggml_q5_k": 32, "ggml_q6_k": 64}[fmt]
+    q = rng.integers(0, qmax, (rows, nb, 256))
+    d = (rng.uniform(0.5, 1.5, (rows, nb)) / (qmax * 32 * np.sqrt(K))).astype(np.float16)
+    if fmt == "ggml_q6_k":
+        sc = rng.integers(-128, 128, (rows, nb, 16))
+        out = np.zeros((rows, nb, 210), np.uint8)
+        i = np.arange(256)
+        half, u, l = i // 128, (i % 128) // 32, i % 32
+        for j in range(256):
+            out[:, :, 64 * half[j] + 32 * (u[j] % 2) + l[j]] |= ((q[:, :, j] & 15) << (4 * (u[j] // 2))).astype(np.uint8)
+            out[:, :, 128 + 32 * half[j] + l[j]] |= ((q[:, :, j] >> 4) << (2 * u[j])).astype(np.uint8)
+        out[:, :, 192:208] = sc.astype(np.int8).view(np.uint8)
+        out[:, :, 208:210] = f16_bytes(d.reshape(-1)).reshape(rows, nb, 2)
+        w = d.astype(np.float64)[:, :, None] * sc.repeat(16, axis=2) * (q - 32)
+        return out.reshape(rows, nb * 210), w.reshape(rows, K)
+    dmin = (rng.uniform(0.5, 1.5, (rows, nb)) / (32 * 4 * np.sqrt(K))).astype(np.float16)
+    sc, m = rng.integers(0, 64, (rows, nb, 8)), rng.integers(0, 64, (rows, nb, 8))
+    B = 144 if fmt == "ggml_q4_k" else 176
+    out = np.zeros((rows, nb, B), np.uint8)
+    out[:, :, 0:2] = f16_bytes(d.reshape(-1)).reshape(rows, nb, 2)
+    out[:, :, 2:4] = f16_bytes(dmin.reshape(-1)).reshape(rows, nb, 2)
+    for j in range(4):  # 12 bytes of 6-bit scales and mins from byte 4
+        out[:, :, 4 + j] = sc[:, :, j] | (sc[:, :, j + 4] >> 4) << 6
+        out[:, :, 8 + j] = m[:, :, j] | (m[:, :, j + 4] >> 4) << 6
+        out[:, :, 12 + j] = (sc[:, :, j + 4] & 15) | (m[:, :, j + 4] & 15) << 4
+    qs = 48 if fmt == "ggml_q5_k" else 16
+    for c in range(4):
+        out[:, :, qs + 32 * c:qs + 32 * c + 32] = (q[:, :, 64 * c:64 * c + 32] & 15) | \
+            (q[:, :, 64 * c + 32:64 * c + 64] & 15) << 4
+    if fmt == "ggml_q5_k":
+        for j in range(8):
+            out[:, :, 16:48] |= ((q[:, :, 32 * j:32 * j + 32] >> 4) << j).astype(np.uint8)
+    w = d.astype(np.float64)[:, :, None] * sc.repeat(32, axis=2) * q - \
+        dmin.astype(np.float64)[:, :, None] * m.repeat(32, axis=2)
+    return out.reshape(rows, nb * B), w.reshape(rows, K)
+
+
 def blob_case(name, fmt, E, H, I, T, k):
     gate, up, down = [], [], []
     gs, us, ds = [], [], []
@@ -297,6 +339,8 @@ def blob_case(name, fmt, E, H, I, T, k):
                 q = rng.integers(0, 16, (rows, K))
                 d = (rng.uniform(0.5, 1.5, (rows, K // 32)) / (8 * np.sqrt(K))).astype(np.float16)
                 blob, v = ggml_q4_0(q, d)
+            elif fmt.startswith("ggml_q") and fmt.endswith("_k"):
+                blob, v = kquant(fmt, rows, K)
             elif fmt == "mxfp4":
                 q = rng.integers(0, 16, (rows, K))
                 s = rng.integers(118, 124, (rows, K // 32)).astype(np.uint8)
@@ -330,6 +374,9 @@ blob_case("GGML Q8_0 T=37", "ggml_q8_0", 6, 64, 96, 37, 2)
 blob_case("GGML Q4_0 T=3", "ggml_q4_0", 4, 96, 64, 3, 2)
 blob_case("MXFP4 T=37", "mxfp4", 4, 64, 96, 37, 2)
 blob_case("FP8 e4m3 T=3 (f32 storage)", "fp8_e4m3", 3, 160, 96, 3, 2)
+blob_case("GGML Q4_K T=37", "ggml_q4_k", 3, 256, 512, 37, 2)
+blob_case("GGML Q5_K T=3", "ggml_q5_k", 3, 512, 256, 3, 2)
+blob_case("GGML Q6_K T=37", "ggml_q6_k", 3, 256, 512, 37, 2)
 
 # ---------------------------------------------------------------- quantized at pack time
 

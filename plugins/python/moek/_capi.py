@@ -10,7 +10,8 @@ import os
 SUCCESS = 0
 
 DTYPE = {"f32": 1, "bf16": 2, "q8": 3, "q4": 4, "f16": 5,
-         "ggml_q8_0": 16, "ggml_q4_0": 17, "mxfp4": 18, "fp8_e4m3": 19}
+         "ggml_q8_0": 16, "ggml_q4_0": 17, "mxfp4": 18, "fp8_e4m3": 19,
+         "ggml_q4_k": 20, "ggml_q5_k": 21, "ggml_q6_k": 22}
 ACT = {"swiglu": 1, "geglu": 2, "geglu_tanh": 3, "swiglu_oai": 4, "swiglu_clamp": 5,
        "relu": 16, "gelu": 17, "gelu_tanh": 18, "silu": 19}
 GATED = {"swiglu", "geglu", "geglu_tanh", "swiglu_oai", "swiglu_clamp"}

@@ -338,7 +338,10 @@ class _Handle:
 
 # Imported formats: bytes per row for K values, and whether *_scales are needed
 _BLOB = {"ggml_q8_0": (lambda K: K // 32 * 34, None), "ggml_q4_0": (lambda K: K // 32 * 18, None),
-         "mxfp4": (lambda K: K // 2, np.uint8), "fp8_e4m3": (lambda K: K, np.float32)}
+         "mxfp4": (lambda K: K // 2, np.uint8), "fp8_e4m3": (lambda K: K, np.float32),
+         "ggml_q4_k": (lambda K: K // 256 * 144, None), "ggml_q5_k": (lambda K: K // 256 * 176, None),
+         "ggml_q6_k": (lambda K: K // 256 * 210, None)}
+_KQUANTS = ("ggml_q4_k", "ggml_q5_k", "ggml_q6_k")  # stored as themselves, K a multiple of 256
 
 
 class Experts(_Handle):
@@ -366,7 +369,9 @@ class Experts(_Handle):
     codes as MXFP4 (OCP e2m1 with a power-of-two scale per 32).
 
     Imported sources (src_dtype='ggml_q8_0', 'ggml_q4_0', 'mxfp4',
-    'fp8_e4m3'): uint8 arrays [E, rows, bytes per row], with *_scales
+    'fp8_e4m3', and llama.cpp's K-quants 'ggml_q4_k', 'ggml_q5_k',
+    'ggml_q6_k', which are stored as themselves and need K a multiple of
+    256): uint8 arrays [E, rows, bytes per row], with *_scales
     (mxfp4: uint8 e8m0 [E, rows, K/32]; fp8: float32 [E, ceil(rows/B),
     ceil(K/B)], B = quant_block, 0: 128), and hidden / inter given, since
     bytes do not tell K.
@@ -414,8 +419,9 @@ class Experts(_Handle):
                 for e, m in enumerate(mats or []):
                     if m.dtype != np.uint8:
                         raise TypeError(f"{name}[{e}]: src_dtype '{src}' takes uint8 bytes, got {m.dtype}")
-                    if K % 32:
-                        raise ValueError(f"{name}: K = {K} must be a multiple of 32 for '{src}'")
+                    block = 256 if src in _KQUANTS else 32
+                    if K % block:
+                        raise ValueError(f"{name}: K = {K} must be a multiple of {block} for '{src}'")
                     if m.shape != (rows, row_bytes(K)):
                         raise ValueError(f"{name}[{e}]: shape {m.shape}, expected ({rows}, {row_bytes(K)}) for "
                                          f"{rows} rows of K = {K} in '{src}'")
@@ -432,10 +438,10 @@ class Experts(_Handle):
                         raise TypeError(f"{name}[{e}]: dtype {m.dtype}; every weight must be {src}")
             if (hidden is not None and hidden != H) or (inter is not None and inter != I):
                 raise ValueError(f"hidden, inter = {hidden}, {inter} disagree with the weights' {H}, {I}")
-        wdt = weight_dtype or (src if src in ("f32", "bf16", "f16") else
+        wdt = weight_dtype or (src if src in ("f32", "bf16", "f16") + _KQUANTS else
                                {"ggml_q8_0": "q8", "ggml_q4_0": "q4", "mxfp4": "q4", "fp8_e4m3": "bf16"}[src])
-        if wdt not in ("f32", "bf16", "f16", "q8", "q4"):
-            raise ValueError(f"weight_dtype: '{wdt}' is not f32, bf16, f16, q8 or q4")
+        if wdt not in ("f32", "bf16", "f16", "q8", "q4") + _KQUANTS:
+            raise ValueError(f"weight_dtype: '{wdt}' is not f32, bf16, f16, q8, q4 or a K-quant source's own")
         if src == "mxfp4" and wdt == "q4":
             e2m1 = True
         if src in ("ggml_q8_0", "ggml_q4_0", "mxfp4") and wdt in ("q8", "q4") and not quant_group:
