@@ -48,7 +48,8 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
                                                            const int8_t* const* rows, size_t nb, const uint8_t* w,
                                                            const char* next, const char* next_end,
                                                            __m256 c[MRK_MAX][2]) {
-  const size_t bbytes = q5 ? 320 : 256, so = 32 * nb, mo = 36 * nb;
+  const size_t bbytes = moek_avx2_kq_block_bytes(q5 ? MOEK_WFORMAT_Q5_K : MOEK_WFORMAT_Q4_K);
+  const size_t so = 32 * nb, mo = 36 * nb;
   const int8_t* q[MRK_MAX];
   __m256 acc[MRK_MAX][2];
 #pragma GCC unroll 3
@@ -114,7 +115,8 @@ static inline __attribute__((always_inline)) __m256 sbytes_f32(const uint8_t* p)
 static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t sbs, const int8_t* const* rows,
                                                             size_t nb, const uint8_t* w, const char* next,
                                                             const char* next_end, __m256 c[MRK_MAX][2]) {
-  const size_t so = 32 * nb, mo = 36 * nb, ho = MOEK_Q8_ROW_BYTES(32 * nb);
+  const size_t bbytes = moek_avx2_kq_block_bytes(MOEK_WFORMAT_Q6_K), so = 32 * nb, mo = 36 * nb;
+  const size_t ho = MOEK_Q8_ROW_BYTES(32 * nb);
   const __m256i ones = _mm256_set1_epi16(1);
   const int8_t* q[MR6_MAX];
   __m256 acc[MR6_MAX][2];
@@ -128,7 +130,7 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
 #pragma GCC unroll 5
     for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
     w += MOEK_AVX2_KQ_HEADER;
-    for (int j = 0; j < 8; j++, b++, w += 384) {
+    for (int j = 0; j < 8; j++, b++, w += bbytes) {
       const uint8_t* sc = hdr + MOEK_AVX2_KQ_SCALES + 32 * j; /* group 2j, then 2j + 1 */
       __m256 part[MR6_MAX][2]; /* sc_lo dot_lo, exact */
 #pragma GCC unroll 3
@@ -186,7 +188,7 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
           }
         }
       }
-      moek_next_lines(&next, next_end, 6); /* next_panel.h: as much as the block read */
+      moek_next_lines(&next, next_end, (int)(bbytes / 64)); /* next_panel.h: as much as the block read */
     }
   }
 #pragma GCC unroll 3

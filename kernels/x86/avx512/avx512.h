@@ -2,7 +2,8 @@
  *   avx512       F/BW/VL/DQ: f32, bf16 and f16 weights widened to f32 on
  *                32-column panels; route, combine, quantize_rows;
  *   avx512_vnni  + VNNI: vpdpbusd on the Q8/Q4/MXFP4 panels of the AVX2
- *                table (the same packer, 16 columns: one zmm);
+ *                table (the same packer, 16 columns: one zmm) and on the
+ *                x86 K-quant panels (pack_kq_avx2.c);
  *   avx512_bf16  + BF16: vdpbf16ps on K-pair panels of bf16 weights.
  * The same sources build the test-only emulated copies (MOEK_SIMDE). */
 #ifndef MOEK_AVX512_H

@@ -69,7 +69,8 @@ static inline __attribute__((always_inline)) __m512 bytes_f32(const uint8_t* p) 
 static inline __attribute__((always_inline)) void kqkernel(const int mr, const int q5, size_t sbs,
                                                            const int8_t* const* rows, size_t nb, const uint8_t* w,
                                                            const char* next, const char* next_end, __m512 c[MRK_MAX]) {
-  const size_t bbytes = q5 ? 320 : 256, so = 32 * nb, mo = 36 * nb;
+  const size_t bbytes = moek_avx2_kq_block_bytes(q5 ? MOEK_WFORMAT_Q5_K : MOEK_WFORMAT_Q4_K);
+  const size_t so = 32 * nb, mo = 36 * nb;
   const int split = mr <= 3;
   const int8_t* q[MRK_MAX];
   __m512 acc[MRK_MAX];
@@ -132,7 +133,8 @@ static inline __attribute__((always_inline)) __m512 sbytes_f32(const uint8_t* p)
 static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t sbs, const int8_t* const* rows,
                                                             size_t nb, const uint8_t* w, const char* next,
                                                             const char* next_end, __m512 c[MRK_MAX]) {
-  const size_t so = 32 * nb, mo = 36 * nb, ho = MOEK_Q8_ROW_BYTES(32 * nb);
+  const size_t bbytes = moek_avx2_kq_block_bytes(MOEK_WFORMAT_Q6_K), so = 32 * nb, mo = 36 * nb;
+  const size_t ho = MOEK_Q8_ROW_BYTES(32 * nb);
   const int8_t* q[MRK_MAX];
   __m512 acc[MRK_MAX];
 #pragma GCC unroll 6
@@ -144,7 +146,7 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
 #pragma GCC unroll 5
     for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + PREFETCH_BYTES(mr), _MM_HINT_T0);
     w += MOEK_AVX2_KQ_HEADER;
-    for (int j = 0; j < 8; j++, b++, w += 384) {
+    for (int j = 0; j < 8; j++, b++, w += bbytes) {
       const __m512 sc_lo = sbytes_f32(hdr + MOEK_AVX2_KQ_SCALES + 32 * j);
       const __m512 sc_hi = sbytes_f32(hdr + MOEK_AVX2_KQ_SCALES + 32 * j + 16);
       __m512i lo[MRK_MAX], hi[MRK_MAX];
@@ -167,7 +169,7 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
             hi[r] = _mm512_dpbusd_epi32(hi[r], wv, av);
         }
       }
-      moek_next_lines(&next, next_end, 6); /* next_panel.h: as much as the block read */
+      moek_next_lines(&next, next_end, (int)(bbytes / 64)); /* next_panel.h: as much as the block read */
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
         float as;
