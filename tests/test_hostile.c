@@ -79,10 +79,10 @@ static void struct_sizes(void) {
   }
   moek_experts* x = NULL;
   {
-    const moek_status want_at[] = {MOEK_SUCCESS, MOEK_SUCCESS, MOEK_SUCCESS, MOEK_SUCCESS, MOEK_SUCCESS};
+    const moek_status want_at[] = {MOEK_SUCCESS, MOEK_SUCCESS, MOEK_SUCCESS, MOEK_SUCCESS, MOEK_SUCCESS, MOEK_SUCCESS};
     SWEEP("moek_experts_desc (f32)", moek_experts_desc, (buf_.e = small_experts()), moek_experts_create(c, &buf_.e, &x),
           (moek_experts_destroy(x), x = NULL), MOEK_EXPERTS_DESC_SIZE_V1, MOEK_EXPERTS_DESC_SIZE_V2,
-          MOEK_EXPERTS_DESC_SIZE_V3, MOEK_EXPERTS_DESC_SIZE_V4, sizeof(moek_experts_desc));
+          MOEK_EXPERTS_DESC_SIZE_V3, MOEK_EXPERTS_DESC_SIZE_V4, MOEK_EXPERTS_DESC_SIZE_V5, sizeof(moek_experts_desc));
   }
   {
     moek_experts_desc e = small_experts();
@@ -105,10 +105,11 @@ static void struct_sizes(void) {
     moek_experts_desc m = small_experts();
     m.src_dtype = MOEK_DTYPE_MXFP4, m.weight_dtype = MOEK_DTYPE_Q8, m.w_gate = bg, m.w_up = bu, m.w_down = bd;
     m.w_gate_scales = sg, m.w_up_scales = su, m.w_down_scales = sd;
-    const moek_status want_at[] = {MOEK_ERROR_INVALID_ARGUMENT, MOEK_SUCCESS, MOEK_SUCCESS, MOEK_SUCCESS, MOEK_SUCCESS};
+    const moek_status want_at[] = {MOEK_ERROR_INVALID_ARGUMENT, MOEK_SUCCESS, MOEK_SUCCESS, MOEK_SUCCESS, MOEK_SUCCESS,
+                                   MOEK_SUCCESS};
     SWEEP("moek_experts_desc (mxfp4)", moek_experts_desc, (buf_.e = m), moek_experts_create(c, &buf_.e, &x),
           (moek_experts_destroy(x), x = NULL), MOEK_EXPERTS_DESC_SIZE_V1, MOEK_EXPERTS_DESC_SIZE_V2,
-          MOEK_EXPERTS_DESC_SIZE_V3, MOEK_EXPERTS_DESC_SIZE_V4, sizeof(moek_experts_desc));
+          MOEK_EXPERTS_DESC_SIZE_V3, MOEK_EXPERTS_DESC_SIZE_V4, MOEK_EXPERTS_DESC_SIZE_V5, sizeof(moek_experts_desc));
   }
   /* a router with w_router and router_bias: a size ending inside either
    * pointer crashed before */

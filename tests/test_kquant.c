@@ -6,6 +6,8 @@
  *    oracle holding exactly the values the test encoded (forward_ref.h);
  *  - gate and up interleaved in one blob (strides {2H, 1}): the same bits
  *    as the two matrices apart;
+ *  - per-matrix formats (desc->down_src_dtype): GGUF's Q4_K_M and Q5_K_M
+ *    (down Q6_K), Q6_K gate/up over Q4_K down, and a GGML_Q8_0 down;
  *  - refusals: a NaN or Inf super-scale (naming expert, matrix, row and
  *    column), K not a multiple of 256 (naming the tensors), and any
  *    weight_dtype, quant_group or flag a K-quant does not take. */
@@ -138,20 +140,59 @@ typedef struct kblobs {
 
 static const int rows_of[3] = {I, I, H}, cols_of[3] = {H, H, I};
 
-static void build(int32_t dt, test_rng* r, kblobs* b) {
-  const size_t bytes = moek_kquant_block_bytes(dt);
+/* The formats of one experts object: gate/up's and down's. */
+typedef struct kmix {
+  const char* name;
+  int32_t gateup, down;
+} kmix;
+
+static const kmix mixes[] = {
+    {"q4_k", MOEK_DTYPE_GGML_Q4_K, MOEK_DTYPE_GGML_Q4_K},
+    {"q5_k", MOEK_DTYPE_GGML_Q5_K, MOEK_DTYPE_GGML_Q5_K},
+    {"q6_k", MOEK_DTYPE_GGML_Q6_K, MOEK_DTYPE_GGML_Q6_K},
+    {"q4_k_m", MOEK_DTYPE_GGML_Q4_K, MOEK_DTYPE_GGML_Q6_K},     /* GGUF Q4_K_M's layers with more bits */
+    {"q5_k_m", MOEK_DTYPE_GGML_Q5_K, MOEK_DTYPE_GGML_Q6_K},     /* and Q5_K_M's */
+    {"q6_k+q4_k", MOEK_DTYPE_GGML_Q6_K, MOEK_DTYPE_GGML_Q4_K},  /* half sums on x's records, not h's */
+    {"q4_k+q8_0", MOEK_DTYPE_GGML_Q4_K, MOEK_DTYPE_GGML_Q8_0},  /* a K-quant over a block-32 import (group 32) */
+};
+
+/* Bytes and values of one block (the K-quants' 256, GGML_Q8_0's 32). */
+static size_t block_bytes(int32_t dt) { return dt == MOEK_DTYPE_GGML_Q8_0 ? 34 : moek_kquant_block_bytes(dt); }
+static int block_values(int32_t dt) { return dt == MOEK_DTYPE_GGML_Q8_0 ? 32 : 256; }
+
+/* A GGML_Q8_0 block: f16 d, then 32 int8 codes; w = d q. Its values are
+ * scaled like the K-quants' (d up to 2^-6). */
+static void q8_0_block(test_rng* r, uint8_t* blk, double* value) {
+  const uint16_t d = test_to_f16_bits(test_from_f16_bits(rand_scale(r, (test_next(r) % 8) == 0)) * 16);
+  blk[0] = (uint8_t)(d & 0xff), blk[1] = (uint8_t)(d >> 8);
+  for (int i = 0; i < 32; i++) {
+    const int q = (int)(test_next(r) % 255) - 127;
+    blk[2 + i] = (uint8_t)(int8_t)q;
+    value[i] = test_from_f16_bits(d) * q;
+  }
+}
+
+static void build(const kmix* mix, test_rng* r, kblobs* b) {
   for (int m = 0; m < 3; m++) {
-    const int R = rows_of[m], K = cols_of[m], nb = K / 256;
+    const int32_t dt = m == 2 ? mix->down : mix->gateup;
+    const size_t bytes = block_bytes(dt);
+    const int R = rows_of[m], K = cols_of[m], bv = block_values(dt), nb = K / bv;
     b->model[m] = malloc(sizeof(double) * E * R * K);
     b->mag[m] = malloc(sizeof(double) * E * R * K);
     for (int e = 0; e < E; e++) {
       b->w[m][e] = malloc((size_t)R * nb * bytes);
       for (int row = 0; row < R; row++)
         for (int blk = 0; blk < nb; blk++) {
+          const size_t at = ((size_t)e * R + row) * K + (size_t)blk * bv;
+          uint8_t* p = b->w[m][e] + ((size_t)row * nb + blk) * bytes;
+          if (dt == MOEK_DTYPE_GGML_Q8_0) {
+            q8_0_block(r, p, b->model[m] + at);
+            for (int i = 0; i < 32; i++) b->mag[m][at + i] = fabs(b->model[m][at + i]);
+            continue;
+          }
           kfields f;
           rand_fields(dt, r, &f);
-          encode(dt, &f, b->w[m][e] + ((size_t)row * nb + blk) * bytes);
-          const size_t at = ((size_t)e * R + row) * K + (size_t)blk * 256;
+          encode(dt, &f, p);
           for (int i = 0; i < 256; i++) {
             b->model[m][at + i] = value_of(dt, &f, i);
             b->mag[m][at + i] = dt == MOEK_DTYPE_GGML_Q6_K ? fabs(b->model[m][at + i])
@@ -170,14 +211,18 @@ static void unbuild(kblobs* b) {
   }
 }
 
-static moek_experts_desc desc_of(kblobs* b, int32_t dt, int32_t act) {
+static moek_experts_desc desc_of(kblobs* b, const kmix* mix, int32_t act) {
   static const void* p[3][E];
   for (int m = 0; m < 3; m++)
     for (int e = 0; e < E; e++) p[m][e] = b->w[m][e];
   const int gated = act < MOEK_ACT_RELU;
   moek_experts_desc d = {.struct_size = sizeof d, .num_experts = E, .hidden = H, .inter = I, .activation = act,
-                         .src_dtype = dt, .weight_dtype = dt, .w_gate = gated ? p[0] : NULL, .w_up = p[1],
-                         .w_down = p[2]};
+                         .src_dtype = mix->gateup, .weight_dtype = mix->gateup, .w_gate = gated ? p[0] : NULL,
+                         .w_up = p[1], .w_down = p[2]};
+  if (mix->down == MOEK_DTYPE_GGML_Q8_0)
+    d.down_src_dtype = mix->down, d.down_weight_dtype = MOEK_DTYPE_Q8;
+  else if (mix->down != mix->gateup)
+    d.down_src_dtype = mix->down; /* stored as itself: down_weight_dtype 0 */
   if (act == MOEK_ACT_SWIGLU_CLAMP) d.act_alpha = 1.5f, d.act_beta = 0.5f, d.act_limit = 5.0f;
   return d;
 }
@@ -196,10 +241,10 @@ static float* run(moek_context* c, const moek_experts_desc* d, const float* x, c
 static const int32_t acts[] = {MOEK_ACT_SWIGLU, MOEK_ACT_GEGLU, MOEK_ACT_GEGLU_TANH, MOEK_ACT_SWIGLU_OAI,
                                MOEK_ACT_SWIGLU_CLAMP, MOEK_ACT_RELU, MOEK_ACT_GELU, MOEK_ACT_GELU_TANH, MOEK_ACT_SILU};
 
-static void forward_cases(int t, test_rng* r) {
-  const int32_t dt = kdtypes[t];
+static void forward_cases(const kmix* mix, test_rng* r) {
+  const int32_t dt = mix->gateup;
   kblobs b;
-  build(dt, r, &b);
+  build(mix, r, &b);
   float x[T * H];
   double xd[T * H];
   /* x on moek's int8 grid: per block of 32, codes c times a power of two,
@@ -217,7 +262,7 @@ static void forward_cases(int t, test_rng* r) {
   moek_context* c = test_context(2);
   double worst = 0;
   for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
-    const moek_experts_desc d = desc_of(&b, dt, acts[a]);
+    const moek_experts_desc d = desc_of(&b, mix, acts[a]);
     float* y = run(c, &d, x, ids, w);
     const int clamp = acts[a] == MOEK_ACT_SWIGLU_CLAMP;
     ref_model m = {.E = E, .H = H, .I = I, .act = acts[a], .alpha = clamp ? 1.5 : 1.702, .beta = clamp ? 0.5 : 1.0,
@@ -232,10 +277,10 @@ static void forward_cases(int t, test_rng* r) {
       bad += !(q <= 1);
       worst = q > worst ? q : worst;
     }
-    CHECK(bad == 0, "%s activation %d: %ld outputs outside the bound", knames[t], acts[a], bad);
+    CHECK(bad == 0, "%s activation %d: %ld outputs outside the bound", mix->name, acts[a], bad);
     free(y);
   }
-  printf("  %-5s %zu activations, worst err/tol %.3g\n", knames[t], sizeof acts / sizeof acts[0], worst);
+  printf("  %-9s %zu activations, worst err/tol %.3g\n", mix->name, sizeof acts / sizeof acts[0], worst);
 
   /* gate and up rows interleaved in one blob, as gpt-oss ships gate_up */
   const size_t rb = (size_t)H / 256 * moek_kquant_block_bytes(dt);
@@ -247,12 +292,12 @@ static void forward_cases(int t, test_rng* r) {
       for (int half = 0; half < 2; half++) memcpy(gu[e] + (2 * row + half) * rb, b.w[half][e] + row * rb, rb);
     pg[e] = gu[e], pu[e] = gu[e] + rb;
   }
-  moek_experts_desc apart = desc_of(&b, dt, MOEK_ACT_SWIGLU), inter = apart;
+  moek_experts_desc apart = desc_of(&b, mix, MOEK_ACT_SWIGLU), inter = apart;
   inter.w_gate = pg, inter.w_up = pu;
   inter.gate_strides = inter.up_strides = (moek_matrix_strides){2 * H, 1};
   float* y1 = run(c, &apart, x, ids, w);
   float* y2 = run(c, &inter, x, ids, w);
-  CHECK(memcmp(y1, y2, sizeof(float) * T * H) == 0, "%s: interleaved gate_up differs from the matrices apart", knames[t]);
+  CHECK(memcmp(y1, y2, sizeof(float) * T * H) == 0, "%s: interleaved gate_up differs from the matrices apart", mix->name);
   free(y1), free(y2);
   for (int e = 0; e < E; e++) free(gu[e]);
 
@@ -262,61 +307,86 @@ static void forward_cases(int t, test_rng* r) {
                           .max_isa = MOEK_ISA_REF};
   moek_context* cref = NULL;
   CHECK_OK(moek_context_create(&rd, &cref));
-  const moek_experts_desc relu = desc_of(&b, dt, MOEK_ACT_RELU);
+  const moek_experts_desc relu = desc_of(&b, mix, MOEK_ACT_RELU);
   float* yt = run(c, &relu, x, ids, NULL);
   float* yr = run(cref, &relu, x, ids, NULL);
-  CHECK(memcmp(yt, yr, sizeof(float) * T * H) == 0, "%s: not the reference table's bits", knames[t]);
+  CHECK(memcmp(yt, yr, sizeof(float) * T * H) == 0, "%s: not the reference table's bits", mix->name);
   free(yt), free(yr);
   moek_context_destroy(cref);
 
-  /* a NaN, then an Inf super-scale in expert 1's w_down, row 5, second block */
+  /* a NaN, then an Inf super-scale in expert 1's w_down, row 5, column 256 */
   moek_experts* ex = NULL;
-  uint8_t* blk = b.w[2][1] + (5 * (I / 256) + 1) * moek_kquant_block_bytes(dt);
-  const int at = dt == MOEK_DTYPE_GGML_Q6_K ? 208 : 2; /* Q6_K's d; Q4_K/Q5_K's dmin */
+  const int32_t ddt = mix->down;
+  uint8_t* blk = b.w[2][1] + (5 * (I / block_values(ddt)) + 256 / block_values(ddt)) * block_bytes(ddt);
+  const int at = ddt == MOEK_DTYPE_GGML_Q6_K ? 208 : ddt == MOEK_DTYPE_GGML_Q8_0 ? 0 : 2; /* Q6_K's d; Q4_K/Q5_K's dmin */
   blk[at] = 0x00, blk[at + 1] = 0x7e;
-  moek_experts_desc d = desc_of(&b, dt, MOEK_ACT_SWIGLU);
+  moek_experts_desc d = desc_of(&b, mix, MOEK_ACT_SWIGLU);
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_NONFINITE, "w_down[1] has a NaN or Inf at row 5, column 256");
   blk[at + 1] = 0xfc; /* -Inf */
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_NONFINITE, "w_down[1] has a NaN or Inf at row 5, column 256");
-  CHECK(ex == NULL, "%s: experts returned after a NaN", knames[t]);
+  CHECK(ex == NULL, "%s: experts returned after a NaN", mix->name);
   moek_context_destroy(c);
   unbuild(&b);
 }
 
 static void errors(test_rng* r) {
   kblobs b;
-  build(MOEK_DTYPE_GGML_Q4_K, r, &b);
+  const kmix* q4 = &mixes[0];
+  build(&mixes[3], r, &b); /* Q4_K_M: down is Q6_K */
   moek_context* c = test_context(1);
   moek_experts* ex = NULL;
-  moek_experts_desc d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  moek_experts_desc d = desc_of(&b, q4, MOEK_ACT_SWIGLU);
   d.weight_dtype = MOEK_DTYPE_Q4;
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "a K-quant is stored as itself");
-  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d = desc_of(&b, q4, MOEK_ACT_SWIGLU);
   d.weight_dtype = MOEK_DTYPE_GGML_Q6_K;
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "desc->weight_dtype = 22 (ggml_q6_k)");
-  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d = desc_of(&b, q4, MOEK_ACT_SWIGLU);
   d.src_dtype = MOEK_DTYPE_F32; /* moek does not quantize into a K-quant */
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "does not quantize into K-quants");
-  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d = desc_of(&b, q4, MOEK_ACT_SWIGLU);
   d.quant_group = 32;
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "desc->quant_group = 32");
-  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d = desc_of(&b, q4, MOEK_ACT_SWIGLU);
   d.flags = MOEK_EXPERTS_QUANT_F16_SCALES;
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "take no quantization flags");
-  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d = desc_of(&b, q4, MOEK_ACT_SWIGLU);
   d.hidden = 384;
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT,
              "desc->w_gate and desc->w_up have K = desc->hidden = 384, not a multiple of 256");
-  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d = desc_of(&b, q4, MOEK_ACT_SWIGLU);
   d.inter = 160;
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT,
              "desc->w_down has K = desc->inter = 160, not a multiple of 256: ggml_q4_k blocks");
-  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d = desc_of(&b, q4, MOEK_ACT_SWIGLU);
   d.down_strides = (moek_matrix_strides){1, I};
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "imported src_dtype 20 takes contiguous rows");
-  d = desc_of(&b, MOEK_DTYPE_GGML_Q4_K, MOEK_ACT_SWIGLU);
+  d = desc_of(&b, q4, MOEK_ACT_SWIGLU);
   d.w_down_scales = (const void* const*)b.w[0];
   EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "has no separate scales");
+  /* per-matrix formats */
+  const kmix* km = &mixes[3];
+  d = desc_of(&b, km, MOEK_ACT_SWIGLU);
+  d.inter = 160;
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT,
+             "desc->w_down has K = desc->inter = 160, not a multiple of 256: ggml_q6_k blocks");
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT,
+             "[checking down's format: desc->down_src_dtype = 22 (ggml_q6_k), down_weight_dtype = 0 (ggml_q6_k)]");
+  d = desc_of(&b, km, MOEK_ACT_SWIGLU);
+  d.down_src_dtype = 99;
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "desc->down_src_dtype = 99 must be 0");
+  d = desc_of(&b, km, MOEK_ACT_SWIGLU);
+  d.down_weight_dtype = 99;
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "desc->down_weight_dtype = 99");
+  d = desc_of(&b, km, MOEK_ACT_SWIGLU);
+  d.down_src_dtype = MOEK_DTYPE_F32; /* into gate/up's Q4_K */
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "does not quantize into K-quants");
+  d.down_weight_dtype = MOEK_DTYPE_BF16;
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT,
+             "per-matrix formats take quantized weights on both sides");
+  d = desc_of(&b, km, MOEK_ACT_SWIGLU);
+  d.down_weight_dtype = MOEK_DTYPE_Q8; /* a K-quant is stored as itself */
+  EXPECT_ERR(moek_experts_create(c, &d, &ex), MOEK_ERROR_INVALID_ARGUMENT, "a K-quant is stored as itself");
   CHECK(ex == NULL, "an experts object after a refusal");
   moek_context_destroy(c);
   unbuild(&b);
@@ -328,7 +398,7 @@ int main(void) {
   worked_block();
   for (size_t ti = 0; ti < sizeof test_isas / sizeof test_isas[0]; ti++) {
     if (!test_use_isa(test_isas[ti])) continue;
-    for (int t = 0; t < 3; t++) forward_cases(t, &r);
+    for (size_t t = 0; t < sizeof mixes / sizeof mixes[0]; t++) forward_cases(&mixes[t], &r);
     errors(&r);
   }
   return test_summary("test_kquant");

@@ -196,7 +196,7 @@ static void check_copies(const moek_experts* x, int32_t policy, const char* what
       if (!(p->holders[e] >> n & 1) || n == p->home[e]) continue;
       copies++;
       const char* at = p->copies ? p->copies[(size_t)e * N + n] : NULL;
-      CHECK(at && memcmp(at, moek_expert_w(x, 0, e), x->gateup_bytes + x->down_bytes) == 0,
+      CHECK(at && memcmp(at, moek_expert_w(x, 0, e), x->gateup.bytes + x->down.bytes) == 0,
             "%s: expert %d's copy on node %d differs from x->block's", what, e, n);
     }
   }

@@ -7,6 +7,7 @@
 
 #include "internal.h"
 #include "moek_kquant.h"
+#include "moek_quant.h"
 #include "strides.h"
 
 #define MOEK_MAX_DIM 0x7fffffffLL
@@ -16,8 +17,10 @@ static bool act_valid(int32_t a) {
 }
 static bool act_gated(int32_t a) { return a < MOEK_ACT_RELU; }
 
-/* The quantization fields of desc; *group gets the resolved group size. */
-static moek_status check_quant(const char* fn, const moek_experts_desc* d, int32_t* group) {
+/* The quantization fields of desc for its gate/up (mats bit 0) and down
+ * (bit 1) matrices, whose K are hidden and inter; *group gets the resolved
+ * group size. */
+static moek_status check_quant(const char* fn, const moek_experts_desc* d, unsigned mats, int32_t* group) {
   const bool q8 = d->weight_dtype == MOEK_DTYPE_Q8, q4 = d->weight_dtype == MOEK_DTYPE_Q4;
   const int32_t g = d->quant_group;
   *group = 0;
@@ -36,7 +39,7 @@ static moek_status check_quant(const char* fn, const moek_experts_desc* d, int32
     const int64_t ks[2] = {d->hidden, d->inter};
     const char* tensors[2] = {"w_gate and desc->w_up have K = desc->hidden", "w_down has K = desc->inter"};
     for (int i = 0; i < 2; i++)
-      if (ks[i] % (int64_t)MOEK_QK_K)
+      if ((mats >> i & 1) && ks[i] % (int64_t)MOEK_QK_K)
         return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                          "%s: desc->%s = %lld, not a multiple of 256: %s blocks hold 256 values along K", fn,
                          tensors[i], (long long)ks[i], moek_dtype_name(d->src_dtype));
@@ -66,7 +69,7 @@ static moek_status check_quant(const char* fn, const moek_experts_desc* d, int32
                        d->src_dtype == MOEK_DTYPE_MXFP4 ? " or 4 (Q4, with MOEK_EXPERTS_QUANT_E2M1)" : "",
                        d->src_dtype == MOEK_DTYPE_MXFP4 ? "no other flags" : "no flags but MOEK_EXPERTS_QUANT_F16_SCALES",
                        d->weight_dtype, g, d->flags);
-    if (d->hidden % 32 || d->inter % 32)
+    if (((mats & 1) && d->hidden % 32) || ((mats & 2) && d->inter % 32))
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                        "%s: desc->hidden = %lld and desc->inter = %lld must be multiples of 32, the block of src_dtype %d",
                        fn, (long long)d->hidden, (long long)d->inter, d->src_dtype);
@@ -105,11 +108,63 @@ static moek_status check_quant(const char* fn, const moek_experts_desc* d, int32
     const int64_t dims[2] = {d->hidden, d->inter};
     const char* names[2] = {"hidden", "inter"};
     for (int i = 0; i < 2; i++)
-      if (dims[i] % *group)
+      if ((mats >> i & 1) && dims[i] % *group)
         return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                          "%s: desc->%s = %lld is not a multiple of the quantization group %d (desc->quant_group = %d): "
                          "every group of K must be whole",
                          fn, names[i], (long long)dims[i], *group, g);
+  }
+  return MOEK_SUCCESS;
+}
+
+static bool src_dtype_valid(int32_t dt) {
+  return moek_dtype_valid(dt) || dt == MOEK_DTYPE_F16 || moek_import_dtype(dt);
+}
+
+/* The weight formats: src_dtype and weight_dtype, and down's where it has
+ * its own (desc->down_src_dtype, since 0.6). *down gets the desc as down's
+ * matrix sees it (its src_dtype and weight_dtype resolved), *group and
+ * *down_group the resolved quantization groups. */
+static moek_status check_formats(const char* fn, const moek_experts_desc* d, moek_experts_desc* down, int32_t* group,
+                                 int32_t* down_group) {
+  if (!src_dtype_valid(d->src_dtype))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->src_dtype = %d must be MOEK_DTYPE_F32, _BF16, _F16 or an imported format (GGML_Q8_0, GGML_Q4_0, MXFP4, FP8_E4M3, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K)",
+                     fn, d->src_dtype);
+  if (!moek_weight_dtype_valid(d->weight_dtype))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->weight_dtype = %d is not a moek_dtype", fn,
+                     d->weight_dtype);
+  *down = *d;
+  if (d->down_src_dtype && !src_dtype_valid(d->down_src_dtype))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: desc->down_src_dtype = %d must be 0 (src_dtype) or a source dtype as src_dtype takes", fn,
+                     d->down_src_dtype);
+  if (d->down_weight_dtype && !moek_weight_dtype_valid(d->down_weight_dtype))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->down_weight_dtype = %d is neither 0 nor a moek_dtype", fn,
+                     d->down_weight_dtype);
+  if (d->down_src_dtype) down->src_dtype = d->down_src_dtype;
+  down->weight_dtype = d->down_weight_dtype                                         ? d->down_weight_dtype
+                       : d->down_src_dtype && moek_kquant_dtype(d->down_src_dtype) ? d->down_src_dtype
+                                                                                    : d->weight_dtype;
+  const bool mixed = down->src_dtype != d->src_dtype || down->weight_dtype != d->weight_dtype;
+  moek_status st = check_quant(fn, d, mixed ? 1u : 3u, group);
+  if (st || !mixed) {
+    *down_group = *group;
+    return st;
+  }
+  if (!moek_wformat_is_q(moek_wformat_of(d->weight_dtype, d->flags)) ||
+      !moek_wformat_is_q(moek_wformat_of(down->weight_dtype, d->flags)))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: down's format (desc->down_src_dtype = %d, down_weight_dtype = %d: %s stored as %s) differs from "
+                     "gate/up's (%s stored as %s): per-matrix formats take quantized weights on both sides (Q8, Q4, an "
+                     "import stored as one, or a K-quant)",
+                     fn, d->down_src_dtype, d->down_weight_dtype, moek_dtype_name(down->src_dtype),
+                     moek_dtype_name(down->weight_dtype), moek_dtype_name(d->src_dtype), moek_dtype_name(d->weight_dtype));
+  if ((st = check_quant(fn, down, 2u, down_group))) { /* the message names desc->src_dtype: say it was down's */
+    char why[512];
+    snprintf(why, sizeof why, "%s", moek_last_error());
+    return moek_fail(st, "%s [checking down's format: desc->down_src_dtype = %d (%s), down_weight_dtype = %d (%s)]", why,
+                     d->down_src_dtype, moek_dtype_name(down->src_dtype), d->down_weight_dtype,
+                     moek_dtype_name(down->weight_dtype));
   }
   return MOEK_SUCCESS;
 }
@@ -143,14 +198,16 @@ static moek_status check_matrix(const char* fn, const moek_experts_desc* d, matr
 }
 
 /* Imported sources: contiguous rows, and scale arrays exactly where the
- * format has them. */
-static moek_status check_import(const char* fn, const moek_experts_desc* d, bool gated) {
-  const bool imported = moek_import_dtype(d->src_dtype);
-  const bool scaled = d->src_dtype == MOEK_DTYPE_MXFP4 || d->src_dtype == MOEK_DTYPE_FP8_E4M3;
+ * format has them. dm: the desc as gate/up's and as down's matrices see it. */
+static moek_status check_import(const char* fn, const moek_experts_desc* const dm[2], bool gated) {
+  const moek_experts_desc* d = dm[0];
   const moek_matrix_strides* strides[3] = {&d->gate_strides, &d->up_strides, &d->down_strides};
   const void* const* scales[3] = {d->w_gate_scales, d->w_up_scales, d->w_down_scales};
   const char* names[3] = {"gate", "up", "down"};
   for (int m = gated ? 0 : 1; m < 3; m++) {
+    d = dm[m == 2];
+    const bool imported = moek_import_dtype(d->src_dtype);
+    const bool scaled = d->src_dtype == MOEK_DTYPE_MXFP4 || d->src_dtype == MOEK_DTYPE_FP8_E4M3;
     /* block formats may skip rows: {S, 1}, S a multiple of K, takes every (S / K)-th row
      * (gpt-oss's gate_up_proj interleaves gate and up rows) */
     const int64_t K = m == 2 ? d->inter : d->hidden;
@@ -173,10 +230,12 @@ static moek_status check_import(const char* fn, const moek_experts_desc* d, bool
       if (!scales[m][e])
         return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->w_%s_scales[%lld] is NULL", fn, names[m], (long long)e);
   }
+  d = dm[0];
   if (!gated && d->w_gate_scales)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->w_gate_scales must be NULL for ungated activation %d", fn,
                      d->activation);
-  if (d->quant_block < 0 || d->quant_block > 0x7fffffffLL || (d->quant_block && d->src_dtype != MOEK_DTYPE_FP8_E4M3))
+  if (d->quant_block < 0 || d->quant_block > 0x7fffffffLL ||
+      (d->quant_block && d->src_dtype != MOEK_DTYPE_FP8_E4M3 && dm[1]->src_dtype != MOEK_DTYPE_FP8_E4M3))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->quant_block = %lld: only FP8_E4M3 sources take one (>= 1; 0: 128)",
                      fn, (long long)d->quant_block);
   return MOEK_SUCCESS;
@@ -198,7 +257,7 @@ static moek_status copy_bias(const char* fn, const char* name, const float* cons
 
 typedef struct pack_job {
   moek_experts* x;
-  const moek_experts_desc* d;
+  const moek_experts_desc* dm[2]; /* the desc as gate/up's (0) and down's (1) matrices see it */
   const matrix_src *gate, *up, *down;
   /* per task: the first non-finite source element, checked before packing:
    * which matrix (NULL if none), row and column */
@@ -211,8 +270,9 @@ typedef struct pack_job {
  * parameters' source, strides and scales point into it. */
 static bool decode_import(const pack_job* j, const matrix_src* m, size_t e, size_t i, void* buf, const void** src,
                           const float** scales) {
-  const size_t block = j->d->quant_block ? (size_t)j->d->quant_block : 128;
-  if (moek_import_decode(j->d->src_dtype, j->d->weight_dtype, m->ptrs[e], m->scales ? m->scales[e] : NULL, block, m->rows, m->cols,
+  const moek_experts_desc* d = j->dm[i % 2];
+  const size_t block = d->quant_block ? (size_t)d->quant_block : 128;
+  if (moek_import_decode(d->src_dtype, d->weight_dtype, m->ptrs[e], m->scales ? m->scales[e] : NULL, block, m->rows, m->cols,
                          (size_t)m->strides.row / m->cols, buf,
                          scales, &j->bad_at[2 * i], &j->bad_at[2 * i + 1])) {
     *src = buf;
@@ -225,7 +285,7 @@ static bool decode_import(const pack_job* j, const matrix_src* m, size_t e, size
 /* A K-quant blob's first block (row, first column) whose d or dmin is not
  * finite, if any: then it is task i's bad element. */
 static bool kquant_bad(const pack_job* j, const matrix_src* m, size_t e, size_t i) {
-  const int32_t dt = j->d->src_dtype;
+  const int32_t dt = j->dm[i % 2]->src_dtype;
   const size_t bytes = moek_kquant_block_bytes(dt), nb = m->cols / MOEK_QK_K, step = (size_t)m->strides.row / m->cols;
   const uint8_t* blob = m->ptrs[e];
   for (size_t r = 0; r < m->rows; r++)
@@ -242,20 +302,21 @@ static bool kquant_bad(const pack_job* j, const matrix_src* m, size_t e, size_t 
 static void pack_kquant(const pack_job* j, moek_pack_params* p, const matrix_src* m, size_t e, size_t i) {
   const bool gate = i % 2 == 0 && j->x->gated;
   if ((gate && kquant_bad(j, j->gate, e, i)) || kquant_bad(j, m, e, i)) return;
-  const size_t row_bytes = m->cols / MOEK_QK_K * moek_kquant_block_bytes(j->d->src_dtype);
+  const size_t row_bytes = m->cols / MOEK_QK_K * moek_kquant_block_bytes(j->dm[i % 2]->src_dtype);
   p->stride_row = (ptrdiff_t)((size_t)m->strides.row / m->cols * row_bytes), p->stride_col = 1;
   if (gate) p->gate_stride_row = (ptrdiff_t)((size_t)j->gate->strides.row / m->cols * row_bytes), p->gate_stride_col = 1;
-  moek_pack_matrix(j->x->slot, p, (void*)moek_expert_w(j->x, (int)(i % 2), (int64_t)e));
+  moek_pack_matrix(moek_expert_matrix(j->x, (int)(i % 2))->slot, p, (void*)moek_expert_w(j->x, (int)(i % 2), (int64_t)e));
 }
 
 /* Imported sources: decode (and check) gate/up or down, then pack. */
 static void pack_imported(const pack_job* j, moek_pack_params* p, const matrix_src* m, size_t e, size_t i) {
-  if (moek_kquant_dtype(j->d->src_dtype)) {
+  const moek_experts_desc* d = j->dm[i % 2];
+  if (moek_kquant_dtype(d->src_dtype)) {
     pack_kquant(j, p, m, e, i);
     return;
   }
   const bool gate = i % 2 == 0 && j->x->gated;
-  const size_t one = moek_import_buffer_bytes(j->d->src_dtype, m->rows, m->cols);
+  const size_t one = moek_import_buffer_bytes(d->src_dtype, m->rows, m->cols);
   char* buf = malloc(gate ? 2 * one : one);
   if (!buf) {
     j->no_memory[i] = true;
@@ -263,9 +324,9 @@ static void pack_imported(const pack_job* j, moek_pack_params* p, const matrix_s
   }
   if ((!gate || decode_import(j, j->gate, e, i, buf + one, &p->src_gate, &p->gate_scales)) &&
       decode_import(j, m, e, i, buf, &p->src, &p->src_scales)) {
-    p->src_dtype = moek_import_packs_as(j->d->src_dtype, j->d->weight_dtype);
+    p->src_dtype = moek_import_packs_as(d->src_dtype, d->weight_dtype);
     p->stride_row = p->gate_stride_row = (ptrdiff_t)m->cols, p->stride_col = p->gate_stride_col = 1;
-    moek_pack_matrix(j->x->slot, p, (void*)moek_expert_w(j->x, (int)(i % 2), (int64_t)e));
+    moek_pack_matrix(moek_expert_matrix(j->x, (int)(i % 2))->slot, p, (void*)moek_expert_w(j->x, (int)(i % 2), (int64_t)e));
   }
   free(buf);
 }
@@ -276,9 +337,10 @@ static void pack_imported(const pack_job* j, moek_pack_params* p, const matrix_s
 static bool find_bad(const pack_job* j, const matrix_src* m, size_t e, size_t i) {
   const ptrdiff_t sr = (ptrdiff_t)m->strides.row, sc = (ptrdiff_t)m->strides.col;
   size_t* at = &j->bad_at[2 * i];
-  if (moek_find_nonfinite(m->ptrs[e], j->d->src_dtype, m->rows, m->cols, sr, sc, &at[0], &at[1]) ||
-      (j->x->wformat == MOEK_WFORMAT_F16 && j->d->src_dtype != MOEK_DTYPE_F16 &&
-       moek_find_beyond(m->ptrs[e], j->d->src_dtype, m->rows, m->cols, sr, sc, MOEK_F16_LIMIT, &at[0], &at[1]))) {
+  const int32_t src = j->dm[i % 2]->src_dtype;
+  if (moek_find_nonfinite(m->ptrs[e], src, m->rows, m->cols, sr, sc, &at[0], &at[1]) ||
+      (moek_expert_matrix(j->x, (int)(i % 2))->wformat == MOEK_WFORMAT_F16 && src != MOEK_DTYPE_F16 &&
+       moek_find_beyond(m->ptrs[e], src, m->rows, m->cols, sr, sc, MOEK_F16_LIMIT, &at[0], &at[1]))) {
     j->bad[i] = m;
     return true;
   }
@@ -291,12 +353,13 @@ static void pack_task(void* arg, size_t i) {
   const pack_job* j = arg;
   const size_t e = i / 2;
   const matrix_src* m = i % 2 ? j->down : j->up;
-  const bool imported = moek_import_dtype(j->d->src_dtype);
+  const moek_packed_matrix* to = moek_expert_matrix(j->x, (int)(i % 2));
+  const bool imported = moek_import_dtype(to->src_dtype);
   if (!imported && ((i % 2 == 0 && j->x->gated && find_bad(j, j->gate, e, i)) || find_bad(j, m, e, i))) return;
   moek_pack_params p = {
-      .src_dtype = j->d->src_dtype,
-      .wformat = j->x->wformat,
-      .group = j->x->quant_group,
+      .src_dtype = to->src_dtype,
+      .wformat = to->wformat,
+      .group = to->quant_group,
       .rows = m->rows,
       .cols = m->cols,
       .src = m->ptrs[e],
@@ -311,7 +374,7 @@ static void pack_task(void* arg, size_t i) {
   if (imported)
     pack_imported(j, &p, m, e, i);
   else
-    moek_pack_matrix(j->x->slot, &p, (void*)moek_expert_w(j->x, (int)(i % 2), (int64_t)e));
+    moek_pack_matrix(to->slot, &p, (void*)moek_expert_w(j->x, (int)(i % 2), (int64_t)e));
 }
 
 moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user, moek_experts** out) {
@@ -322,7 +385,8 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   if (st) return st;
   moek_experts_desc d;
   st = MOEK_READ_DESC(fn, "desc", user, &d, MOEK_EXPERTS_DESC_SIZE_V1, MOEK_EXPERTS_DESC_SIZE_V2,
-                                  MOEK_EXPERTS_DESC_SIZE_V3, MOEK_EXPERTS_DESC_SIZE_V4, sizeof d);
+                                  MOEK_EXPERTS_DESC_SIZE_V3, MOEK_EXPERTS_DESC_SIZE_V4, MOEK_EXPERTS_DESC_SIZE_V5,
+                                  sizeof d);
   if (st) return st;
   const moek_place_spec spec = {d.placement, d.expert_counts, d.replication_budget_bytes};
   if (d.reserved) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->reserved = %d must be 0", fn, d.reserved);
@@ -357,14 +421,10 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   if (!act_valid(d.activation))
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->activation = %d is not a moek_activation", fn,
                      d.activation);
-  if (!moek_dtype_valid(d.src_dtype) && d.src_dtype != MOEK_DTYPE_F16 && !moek_import_dtype(d.src_dtype))
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->src_dtype = %d must be MOEK_DTYPE_F32, _BF16, _F16 or an imported format (GGML_Q8_0, GGML_Q4_0, MXFP4, FP8_E4M3, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K)",
-                     fn, d.src_dtype);
-  if (!moek_weight_dtype_valid(d.weight_dtype))
-    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->weight_dtype = %d is not a moek_dtype", fn,
-                     d.weight_dtype);
-  int32_t group;
-  if ((st = check_quant(fn, &d, &group))) return st;
+  moek_experts_desc down_view;
+  const moek_experts_desc* const dm[2] = {&d, &down_view};
+  int32_t group, down_group;
+  if ((st = check_formats(fn, &d, &down_view, &group, &down_group))) return st;
   const bool clamp = d.activation == MOEK_ACT_SWIGLU_CLAMP;
   if (!isfinite(d.act_alpha) || d.act_alpha < 0.0f)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: desc->act_alpha = %g must be finite and >= 0%s",
@@ -387,8 +447,8 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
              down = {.name = "w_down", .ptrs = d.w_down};
   if (gated && (st = check_matrix(fn, &d, &gate, &d.gate_strides, I, H))) return st;
   if ((st = check_matrix(fn, &d, &up, &d.up_strides, I, H))) return st;
-  if ((st = check_matrix(fn, &d, &down, &d.down_strides, H, I))) return st;
-  if ((st = check_import(fn, &d, gated))) return st;
+  if ((st = check_matrix(fn, &down_view, &down, &d.down_strides, H, I))) return st;
+  if ((st = check_import(fn, dm, gated))) return st;
   gate.scales = d.w_gate_scales, up.scales = d.w_up_scales, down.scales = d.w_down_scales;
 
   /* Sizes: at most E * 3 * I * H * 4 bytes plus biases; I and H get 64 of
@@ -404,16 +464,20 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
   moek_experts* x = calloc(1, sizeof *x);
   if (!x) return moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory", fn);
   x->tag = MOEK_TAG_EXPERTS;
-  x->wformat = moek_wformat_of(d.weight_dtype, d.flags);
-  x->slot = ctx->kernels.gemm[x->wformat];
-  x->slot_table = ctx->kernels.gemm_table[x->wformat];
+  const int32_t groups[2] = {group, down_group};
+  for (int m = 0; m < 2; m++) {
+    moek_packed_matrix* to = m ? &x->down : &x->gateup;
+    to->src_dtype = dm[m]->src_dtype, to->weight_dtype = dm[m]->weight_dtype, to->quant_group = groups[m];
+    to->wformat = moek_wformat_of(to->weight_dtype, d.flags);
+    to->slot = ctx->kernels.gemm[to->wformat];
+    to->table = ctx->kernels.gemm_table[to->wformat];
+  }
   x->num_experts = d.num_experts;
   x->first_expert = d.first_expert;
   x->model_experts = d.model_experts ? d.model_experts : d.num_experts;
   x->hidden = d.hidden;
   x->inter = d.inter;
   x->activation = d.activation;
-  x->weight_dtype = d.weight_dtype;
   if (clamp) { /* the general form, as given; kernels see it as the one clamped case */
     x->activation = MOEK_ACT_SWIGLU_OAI;
     x->act_alpha = d.act_alpha, x->act_beta = d.act_beta;
@@ -423,9 +487,9 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
     x->act_beta = d.act_beta != 0.0f ? d.act_beta : 1.0f;
     x->act_limit = d.act_limit != 0.0f ? d.act_limit : 7.0f;
   }
-  if (x->activation == MOEK_ACT_SWIGLU_OAI && x->act_beta != 1.0f && x->slot_table->abi_version < 5) {
-    const char* table = x->slot_table->name;
-    const uint32_t abi = x->slot_table->abi_version;
+  if (x->activation == MOEK_ACT_SWIGLU_OAI && x->act_beta != 1.0f && x->gateup.table->abi_version < 5) {
+    const char* table = x->gateup.table->name;
+    const uint32_t abi = x->gateup.table->abi_version;
     free(x);
     return moek_fail(MOEK_ERROR_UNSUPPORTED,
                      "%s: desc->act_beta = %g: kernel table %s (kernel ABI %u) computes the clamped SwiGLU with beta 1 "
@@ -433,18 +497,18 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
                      fn, (double)d.act_beta, table, abi);
   }
   x->gated = gated;
-  x->quant_group = group;
-  moek_pack_params shape = {.src_dtype = d.src_dtype, .wformat = x->wformat, .group = group, .rows = I, .cols = H,
-                            .src_gate = gated ? (const void*)x : NULL};
-  x->gateup_bytes = moek_align_up(moek_packed_bytes(x->slot, &shape));
-  x->gateup_panel_bytes = x->slot->panel_bytes(x->wformat, H, group, gated);
-  shape.rows = H, shape.cols = I, shape.src_gate = NULL;
-  x->down_bytes = moek_align_up(moek_packed_bytes(x->slot, &shape));
-  x->down_panel_bytes = x->slot->panel_bytes(x->wformat, I, group, 0);
+  moek_pack_params shape = {.src_dtype = d.src_dtype, .wformat = x->gateup.wformat, .group = group, .rows = I,
+                            .cols = H, .src_gate = gated ? (const void*)x : NULL};
+  x->gateup.bytes = moek_align_up(moek_packed_bytes(x->gateup.slot, &shape));
+  x->gateup.panel_bytes = x->gateup.slot->panel_bytes(x->gateup.wformat, H, group, gated);
+  shape = (moek_pack_params){.src_dtype = down_view.src_dtype, .wformat = x->down.wformat, .group = down_group,
+                             .rows = H, .cols = I};
+  x->down.bytes = moek_align_up(moek_packed_bytes(x->down.slot, &shape));
+  x->down.panel_bytes = x->down.slot->panel_bytes(x->down.wformat, I, down_group, 0);
   x->num_nodes = ctx->topo.num_nodes;
   for (int32_t n = 0; n < x->num_nodes; n++) x->os_node[n] = ctx->topo.nodes[n].os_index;
   /* on several nodes each expert starts on a page of its own, so it binds (and moves) whole */
-  x->expert_stride = x->gateup_bytes + x->down_bytes;
+  x->expert_stride = x->gateup.bytes + x->down.bytes;
   if (x->num_nodes > 1) x->expert_stride = (x->expert_stride + 4095) & ~(size_t)4095;
   const size_t packed = E * x->expert_stride;
   const bool any_bias = d.b_gate || d.b_up || d.b_down;
@@ -471,7 +535,7 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
     return st;
   }
 
-  pack_job job = {.x = x, .d = &d, .gate = &gate, .up = &up, .down = &down,
+  pack_job job = {.x = x, .dm = {&d, &down_view}, .gate = &gate, .up = &up, .down = &down,
                   .bad = calloc(2 * E, sizeof(matrix_src*)), .bad_at = calloc(4 * E, sizeof(size_t)),
                   .no_memory = calloc(2 * E, sizeof(bool))};
   if (!job.bad || !job.bad_at || !job.no_memory) {
@@ -487,16 +551,17 @@ moek_status moek_experts_create(moek_context* ctx, const moek_experts_desc* user
     if (job.bad[i]) {
       const matrix_src* m = job.bad[i];
       const size_t r = job.bad_at[2 * i], c = job.bad_at[2 * i + 1];
-      const float v = moek_import_dtype(d.src_dtype)
-                          ? NAN
-                          : moek_load_elem(m->ptrs[i / 2], d.src_dtype, (ptrdiff_t)r * m->strides.row + (ptrdiff_t)c * m->strides.col);
+      const int32_t src = dm[i % 2]->src_dtype;
+      const bool imported = moek_import_dtype(src);
+      const float v = imported ? NAN
+                               : moek_load_elem(m->ptrs[i / 2], src, (ptrdiff_t)r * m->strides.row + (ptrdiff_t)c * m->strides.col);
       if (isfinite(v)) /* beyond f16 storage */
         st = moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                        "%s: desc->%s[%zu] row %zu, column %zu = %g is beyond the range of weight_dtype F16 (65504)",
                        fn, m->name, i / 2, r, c, (double)v);
       else
         st = moek_fail(MOEK_ERROR_NONFINITE, "%s: desc->%s[%zu] has a NaN or Inf at row %zu, column %zu%s", fn, m->name,
-                       i / 2, r, c, moek_import_dtype(d.src_dtype) ? " (a value or its block's scale, decoded)" : "");
+                       i / 2, r, c, imported ? " (a value or its block's scale, decoded)" : "");
     }
     else if (job.no_memory[i])
       st = moek_fail(MOEK_ERROR_OUT_OF_MEMORY, "%s: out of memory decoding expert %zu's imported weights", fn, i / 2);

@@ -29,8 +29,7 @@ typedef struct row_block {
 } row_block;
 
 typedef struct forward_job {
-  const moek_experts* x;
-  const moek_gemm_slot* s;      /* x's slot: its tile kernels and tiling */
+  const moek_experts* x;        /* x->gateup.slot and x->down.slot: each phase's tile kernels and tiling */
   const moek_kernels* kern;     /* the context's combine and quantize */
   const moek_forward_args* a;
   size_t H, I, k;
@@ -51,8 +50,8 @@ typedef struct forward_job {
   /* Q8/Q4 experts: the chunk's x rows and the h rows as int8 records */
   char* xq;               /* [tn records of MOEK_Q8_ROW_BYTES(H)] */
   char* hq;               /* [P records of MOEK_Q8_ROW_BYTES(I)] */
-  size_t xq_bytes, hq_bytes; /* MOEK_Q8_ROW_BYTES_HALVES for Q6_K experts: */
-  bool half_sums;            /* the records end with their blocks' half sums */
+  size_t xq_bytes, hq_bytes; /* MOEK_Q8_ROW_BYTES_HALVES where the matrix read them is Q6_K: */
+  bool xq_half_sums, hq_half_sums; /* the records end with their blocks' half sums */
   /* bf16 weights on a MOEK_SLOT_BF16_ACT slot: f32 x rows and the h rows rounded to bf16 */
   uint16_t* xb;           /* [tn x H], when x is f32 */
   uint16_t* hb;           /* [P x I] */
@@ -125,7 +124,7 @@ static void quantize_x_task(void* arg, size_t i) {
     rows = j->xf + t * j->H, stride = j->H;
   }
   j->kern->quantize.quantize_rows(rows, stride, n, j->H, j->xq + t * j->xq_bytes, j->xq_bytes);
-  for (size_t r = 0; j->half_sums && r < n; r++) moek_record_put_half_sums(j->xq + (t + r) * j->xq_bytes, j->H);
+  for (size_t r = 0; j->xq_half_sums && r < n; r++) moek_record_put_half_sums(j->xq + (t + r) * j->xq_bytes, j->H);
 }
 
 /* Q8/Q4 experts: the h rows gate/up wrote to int8 records for down. */
@@ -133,7 +132,7 @@ static void quantize_h_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t r = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->n_rows - r);
   j->kern->quantize.quantize_rows(j->h + r * j->I, j->I, n, j->I, j->hq + r * j->hq_bytes, j->hq_bytes);
-  for (size_t i = 0; j->half_sums && i < n; i++) moek_record_put_half_sums(j->hq + (r + i) * j->hq_bytes, j->I);
+  for (size_t i = 0; j->hq_half_sums && i < n; i++) moek_record_put_half_sums(j->hq + (r + i) * j->hq_bytes, j->I);
 }
 
 void (*moek_test_tile_hook)(int64_t expert, int32_t node, int stolen);
@@ -182,7 +181,7 @@ static const void* task_weights(const forward_job* j, size_t i, int which, int32
     *node = here;
   else if (*node < 0)
     *node = p->home[e];
-  return p->copies[(size_t)e * (size_t)x->num_nodes + (size_t)*node] + (which ? x->gateup_bytes : 0);
+  return p->copies[(size_t)e * (size_t)x->num_nodes + (size_t)*node] + (which ? x->gateup.bytes : 0);
 }
 
 /* One phase's tasks: grouped by node when the experts are placed and moek's
@@ -262,7 +261,7 @@ static void gateup_task(void* arg, size_t i) {
   const moek_gateup_tile t = {
       .k = j->H,
       .a_dtype = j->xq ? MOEK_DTYPE_Q8 : j->xc_dtype,
-      .group = x->quant_group,
+      .group = x->gateup.quant_group,
       .gated = x->gated,
       .activation = x->activation,
       .b_gate = x->b_gate ? x->b_gate + e * j->I : NULL,
@@ -273,9 +272,9 @@ static void gateup_task(void* arg, size_t i) {
       .h = j->h + (size_t)b->begin * j->I,
       .h_stride = j->I,
   };
-  moek_run_gateup(j->s, &rows, (size_t)(b->end - b->begin), w, x->gateup_panel_bytes, n0, min_size(n0 + j->tile_n, j->I),
-                  t);
-  if (j->stats) account(j, node, here, min_size(n0 + j->tile_n, j->I) - n0, x->gateup_panel_bytes, t0);
+  moek_run_gateup(x->gateup.slot, &rows, (size_t)(b->end - b->begin), w, x->gateup.panel_bytes, n0,
+                  min_size(n0 + j->tile_n, j->I), t);
+  if (j->stats) account(j, node, here, min_size(n0 + j->tile_n, j->I) - n0, x->gateup.panel_bytes, t0);
 }
 
 static void down_task(void* arg, size_t i) {
@@ -296,13 +295,14 @@ static void down_task(void* arg, size_t i) {
   const moek_down_tile t = {
       .k = j->I,
       .a_dtype = j->hq ? MOEK_DTYPE_Q8 : j->hb ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32,
-      .group = x->quant_group,
+      .group = x->down.quant_group,
       .bias = x->b_down ? x->b_down + (size_t)b->expert * j->H : NULL,
       .out = j->out + (size_t)b->begin * j->H,
       .out_stride = j->H,
   };
-  moek_run_down(j->s, &rows, (size_t)(b->end - b->begin), w, x->down_panel_bytes, n0, min_size(n0 + j->tile_n, j->H), t);
-  if (j->stats) account(j, node, here, min_size(n0 + j->tile_n, j->H) - n0, x->down_panel_bytes, t0);
+  moek_run_down(x->down.slot, &rows, (size_t)(b->end - b->begin), w, x->down.panel_bytes, n0,
+                min_size(n0 + j->tile_n, j->H), t);
+  if (j->stats) account(j, node, here, min_size(n0 + j->tile_n, j->H) - n0, x->down.panel_bytes, t0);
 }
 
 #define MOEK_MAX_INLINE_K 64
@@ -360,9 +360,6 @@ static moek_status fail_overflow(const char* fn, const forward_job* j, size_t tl
                    moek_dtype_name(j->a->y_dtype));
 }
 
-/* Sorts the chunk's assignments by expert into rows/pos and cuts row blocks
- * of at most tile_m rows. counts has E + 1 entries. Returns the number of
- * row blocks. */
 /* The object's index of model expert id e, or -1 when it is dropped or
  * outside this shard. */
 static inline int32_t local_expert(const forward_job* j, int32_t e) {
@@ -371,10 +368,14 @@ static inline int32_t local_expert(const forward_job* j, int32_t e) {
   return l >= 0 && l < j->x->num_experts ? (int32_t)l : -1;
 }
 
+/* Sorts the chunk's assignments by expert into rows/pos and cuts row blocks
+ * of at most the gate/up slot's tile_m rows (both phases run the same
+ * blocks; a tile loop takes any rows). counts has E + 1 entries. Returns the
+ * number of row blocks. */
 static size_t sort_assignments(forward_job* j, size_t E, int32_t* counts, int32_t* rows, int32_t* pos,
                                row_block* blocks) {
   const moek_forward_args* a = j->a;
-  const int32_t tm = (int32_t)j->s->tile_m;
+  const int32_t tm = (int32_t)j->x->gateup.slot->tile_m;
   memset(counts, 0, (E + 1) * sizeof *counts);
   for (size_t tl = 0; tl < j->tn; tl++)
     for (size_t s = 0; s < j->k; s++) {
@@ -480,7 +481,7 @@ typedef struct forward_run {
   moek_forward_args a;
   forward_job j;
   size_t T, k, E, H, I, chunk, bytes, xq_bytes, hq_bytes;
-  bool quant, half_sums, convert_x, bf16_act, round_x, grouped;
+  bool quant, convert_x, bf16_act, round_x, grouped;
   size_t tiles_per_row;
   int32_t *counts, *rows, *pos; /* the job's rows and pos, writable for the sort */
   row_block* blocks;
@@ -513,18 +514,18 @@ static moek_status forward_check(const char* fn, moek_context* ctx, const moek_e
 /* The run's kernels, chunk (at most chunk_cap tokens) and workspace bytes. */
 static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* r, size_t chunk_cap) {
   const moek_forward_args* a = &r->a;
-  const moek_gemm_slot* s = x->slot;
+  const moek_gemm_slot* s = x->gateup.slot; /* x's flags; down's slot has the same (both quantized, or one format) */
   r->T = (size_t)a->num_tokens, r->k = (size_t)a->top_k, r->E = (size_t)x->num_experts;
   r->H = (size_t)x->hidden, r->I = (size_t)x->inter;
   r->prof = NULL;
   const size_t T = r->T, k = r->k, E = r->E, H = r->H, I = r->I;
-  r->quant = moek_wformat_is_q(x->wformat);
+  r->quant = moek_wformat_is_q(x->gateup.wformat);
   r->convert_x = a->x_dtype == MOEK_DTYPE_BF16 && (r->quant || !(s->flags & MOEK_SLOT_BF16_A));
   r->bf16_act = !r->quant && (s->flags & MOEK_SLOT_BF16_ACT);
   r->round_x = r->bf16_act && a->x_dtype == MOEK_DTYPE_F32;
-  r->half_sums = x->wformat == MOEK_WFORMAT_Q6_K;
-  r->xq_bytes = !r->quant ? 0 : r->half_sums ? MOEK_Q8_ROW_BYTES_HALVES(H) : MOEK_Q8_ROW_BYTES(H);
-  r->hq_bytes = !r->quant ? 0 : r->half_sums ? MOEK_Q8_ROW_BYTES_HALVES(I) : MOEK_Q8_ROW_BYTES(I);
+  const bool xq_halves = x->gateup.wformat == MOEK_WFORMAT_Q6_K, hq_halves = x->down.wformat == MOEK_WFORMAT_Q6_K;
+  r->xq_bytes = !r->quant ? 0 : xq_halves ? MOEK_Q8_ROW_BYTES_HALVES(H) : MOEK_Q8_ROW_BYTES(H);
+  r->hq_bytes = !r->quant ? 0 : hq_halves ? MOEK_Q8_ROW_BYTES_HALVES(I) : MOEK_Q8_ROW_BYTES(I);
   /* Per assignment: h and out rows, its sorted row, its token, a row block,
    * its h record or bf16 h row; per token: its f32 x row when converting,
    * its bf16 x row when rounding, its x record. */
@@ -533,7 +534,8 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
    * P x (its columns / the table's tile) tasks */
   const bool same_nodes = moek_experts_same_nodes(ctx, x);
   r->grouped = x->placed.policy != MOEK_PLACEMENT_FIRST_TOUCH && ctx->pool && same_nodes;
-  r->tiles_per_row = r->grouped ? ((H > I ? H : I) + s->tile_n - 1) / s->tile_n : 0;
+  const size_t gateup_tiles = (I + s->tile_n - 1) / s->tile_n, down_tiles = (H + x->down.slot->tile_n - 1) / x->down.slot->tile_n;
+  r->tiles_per_row = r->grouped ? (gateup_tiles > down_tiles ? gateup_tiles : down_tiles) : 0;
   const size_t per_token = (I + H) * 4 * k + (4 + 4 + sizeof(row_block) + r->hq_bytes + (r->bf16_act ? I * 2 : 0)) * k +
                            (r->convert_x ? H * 4 : 0) + (r->round_x ? H * 2 : 0) + r->xq_bytes + r->tiles_per_row * 5 * k;
   size_t chunk = WORKSPACE_BUDGET / per_token;
@@ -547,7 +549,7 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
              (r->convert_x ? moek_align_up(chunk * H * 4) : 0) + moek_align_up(chunk * r->xq_bytes) +
              moek_align_up(P * r->hq_bytes) + (r->round_x ? moek_align_up(chunk * H * 2) : 0) +
              (r->bf16_act ? moek_align_up(P * I * 2) : 0) + moek_align_up(P * r->tiles_per_row * 5);
-  r->j = (forward_job){.x = x, .s = s, .kern = &ctx->kernels, .a = &r->a, .H = H, .I = I, .k = k};
+  r->j = (forward_job){.x = x, .kern = &ctx->kernels, .a = &r->a, .H = H, .I = I, .k = k};
   r->j.topo = &ctx->topo, r->j.stats = a->stats != NULL, r->j.same_nodes = same_nodes;
 }
 
@@ -565,7 +567,8 @@ static void forward_carve(forward_run* r, char* ws) {
   j->xf = r->convert_x ? (float*)ws : NULL;
   ws += r->convert_x ? moek_align_up(chunk * H * 4) : 0;
   if (r->quant) {
-    j->xq = ws, j->xq_bytes = r->xq_bytes, j->half_sums = r->half_sums;
+    j->xq = ws, j->xq_bytes = r->xq_bytes, j->xq_half_sums = j->x->gateup.wformat == MOEK_WFORMAT_Q6_K;
+    j->hq_half_sums = j->x->down.wformat == MOEK_WFORMAT_Q6_K;
     j->hq = ws + moek_align_up(chunk * r->xq_bytes), j->hq_bytes = r->hq_bytes;
   }
   ws += moek_align_up(chunk * r->xq_bytes) + moek_align_up(P * r->hq_bytes);
@@ -604,9 +607,10 @@ static void forward_chunk_begin(moek_context* ctx, forward_run* r, size_t t0) {
   j->n_blocks = sort_assignments(j, r->E, r->counts, r->rows, r->pos, r->blocks);
   if (r->prof) r->prof->wall[MOEK_PHASE_SORT] += moek_now() - sort_start;
   j->n_rows = j->n_blocks ? (size_t)j->blocks[j->n_blocks - 1].end : 0;
-  j->tile_n = phase_tile(j->s->tile_n, r->I, j->n_blocks, ctx->num_threads);
+  const moek_gemm_slot* s = j->x->gateup.slot;
+  j->tile_n = phase_tile(s->tile_n, r->I, j->n_blocks, ctx->num_threads);
   j->col_tiles = (r->I + j->tile_n - 1) / j->tile_n;
-  j->per = j->x->gated ? j->s->nr_gated : j->s->nr, j->panels = moek_panels(j->s, r->I, j->x->gated);
+  j->per = j->x->gated ? s->nr_gated : s->nr, j->panels = moek_panels(s, r->I, j->x->gated);
 }
 
 /* Between gate/up and down: h as down reads it, the down phase's tiling. */
@@ -618,9 +622,10 @@ static void forward_chunk_middle(moek_context* ctx, forward_run* r) {
   if (r->bf16_act)
     run_tasks(ctx, r->prof, MOEK_PHASE_H, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK,
               round_h_task, j);
-  j->tile_n = phase_tile(j->s->tile_n, r->H, j->n_blocks, ctx->num_threads);
+  const moek_gemm_slot* s = j->x->down.slot;
+  j->tile_n = phase_tile(s->tile_n, r->H, j->n_blocks, ctx->num_threads);
   j->col_tiles = (r->H + j->tile_n - 1) / j->tile_n;
-  j->per = j->s->nr, j->panels = moek_panels(j->s, r->H, false);
+  j->per = s->nr, j->panels = moek_panels(s, r->H, false);
   atomic_store_explicit(&j->first_bad, SIZE_MAX, memory_order_relaxed);
 }
 
@@ -635,6 +640,14 @@ static moek_status forward_chunk_end(const char* fn, forward_run* r) {
   return bad != SIZE_MAX ? fail_overflow(fn, &r->j, bad) : MOEK_SUCCESS;
 }
 
+/* The experts' weight format for the logs: "q4_k", or "q4_k+q6_k" where down differs. */
+static void weights_name(const moek_experts* x, char* buf, size_t n) {
+  if (x->gateup.wformat == x->down.wformat)
+    snprintf(buf, n, "%s", moek_wformat_name(x->gateup.wformat));
+  else
+    snprintf(buf, n, "%s+%s", moek_wformat_name(x->gateup.wformat), moek_wformat_name(x->down.wformat));
+}
+
 static void forward_finish(moek_context* ctx, forward_run* r) {
   const forward_job* j = &r->j;
   if (r->a.stats) {
@@ -645,12 +658,14 @@ static void forward_finish(moek_context* ctx, forward_run* r) {
   }
   if (ctx->verbose) {
     const moek_experts* x = j->x;
-    const moek_gemm_slot* s = j->s;
+    const moek_gemm_slot *g = x->gateup.slot, *d = x->down.slot;
+    char w[40];
+    weights_name(x, w, sizeof w);
     fprintf(stderr,
             "moek_verbose,exec,forward,w:%s,gateup:%s(%s %ux%u),down:%s(%s %ux%u),combine:%s(%s),T=%zu,k=%zu,E=%zu,H=%zu,"
             "I=%zu,x:%s,y:%s,threads=%d,%.3f ms\n",
-            moek_wformat_name(x->wformat), s->gateup_name, x->slot_table->name, s->mr, x->gated ? s->nr_gated : s->nr,
-            s->down_name, x->slot_table->name, s->mr, s->nr, ctx->kernels.combine.combine_name,
+            w, g->gateup_name, x->gateup.table->name, g->mr, x->gated ? g->nr_gated : g->nr,
+            d->down_name, x->down.table->name, d->mr, d->nr, ctx->kernels.combine.combine_name,
             ctx->kernels.combine_table->name, r->T, r->k, r->E, r->H, r->I, moek_dtype_name(r->a.x_dtype),
             moek_dtype_name(r->a.y_dtype), ctx->num_threads, (moek_now() - r->start) * 1e3);
   }
@@ -682,9 +697,9 @@ static moek_status forward_execute(const char* fn, moek_context* ctx, forward_ru
   }
   pthread_mutex_unlock(&ctx->call_lock);
   if (r->prof) {
-    char what[160];
-    snprintf(what, sizeof what, "forward,w:%s,T=%zu,k=%zu,E=%zu,H=%zu,I=%zu", moek_wformat_name(r->j.x->wformat),
-             r->T, r->k, r->E, r->H, r->I);
+    char what[160], w[40];
+    weights_name(r->j.x, w, sizeof w);
+    snprintf(what, sizeof what, "forward,w:%s,T=%zu,k=%zu,E=%zu,H=%zu,I=%zu", w, r->T, r->k, r->E, r->H, r->I);
     moek_profile_print(&prof, what, ctx->num_threads, moek_now() - r->start);
     r->prof = NULL;
   }

@@ -308,23 +308,30 @@ typedef struct moek_placed {
   bool bound; /* the kernel took every binding asked (one node of several: the whole block on it) */
 } moek_placed;
 
+/* One of an expert's two packed matrices, gate/up (which 0) or down (1):
+ * its format and the slot whose layout it is in. The two differ only when
+ * moek_experts_desc.down_src_dtype asks for it (GGUF mixes: Q4_K_M). */
+typedef struct moek_packed_matrix {
+  const moek_gemm_slot* slot;     /* the slot that packed it: its layout and its tile kernels */
+  const moek_kernel_table* table; /* the slot's table */
+  int32_t src_dtype;              /* what the caller gave (moek_dtype) */
+  int32_t weight_dtype;
+  int32_t wformat;                /* moek_wformat, resolved once */
+  int32_t quant_group;            /* resolved: Q8 0 (per channel) or a multiple of 32; Q4 32 or 128; else 0 */
+  size_t panel_bytes;
+  size_t bytes;                   /* one expert's matrix packed, 64-aligned */
+} moek_packed_matrix;
+
 struct moek_experts {
   uint32_t tag; /* first: MOEK_TAG_* (handle.h) */
-  /* the slot (and its table) that packed every matrix: its layout */
-  const moek_gemm_slot* slot;
-  const moek_kernel_table* slot_table;
+  moek_packed_matrix gateup, down;
   int64_t num_experts, hidden, inter;
   int64_t first_expert, model_experts; /* a shard: experts [first, first + num) of model_experts */
   int32_t activation;    /* as the kernels see it: MOEK_ACT_SWIGLU_CLAMP becomes MOEK_ACT_SWIGLU_OAI */
-  int32_t weight_dtype;
-  int32_t wformat;       /* moek_wformat, resolved once */
-  int32_t quant_group;   /* resolved: Q8 0 (per channel) or a multiple of 32; Q4 32 or 128 */
-  size_t gateup_panel_bytes, down_panel_bytes;
   float act_alpha, act_beta, act_limit; /* resolved; act_limit may be +Inf */
   bool gated;
   void* block; /* one allocation: packed weights, then biases */
   size_t block_bytes;
-  size_t gateup_bytes, down_bytes; /* packed size of one expert's matrices, 64-aligned */
   float *b_gate, *b_up, *b_down;   /* [E x I], [E x I], [E x H] or NULL */
   size_t expert_stride;            /* bytes from one expert's weights to the next's (page-aligned on several nodes) */
   int32_t num_nodes;               /* the creating context's nodes (1: nothing is placed) */
@@ -332,9 +339,13 @@ struct moek_experts {
   moek_placed placed;              /* where the weights are (placed.c); swapped whole by moek_experts_replace */
 };
 
+static inline const moek_packed_matrix* moek_expert_matrix(const moek_experts* x, int which) {
+  return which ? &x->down : &x->gateup;
+}
+
 /* Expert e's packed gate/up (which 0) or down (which 1) weights: its copy in x->block. */
 static inline const void* moek_expert_w(const moek_experts* x, int which, int64_t e) {
-  return (const char*)x->block + (size_t)e * x->expert_stride + (which ? x->gateup_bytes : 0);
+  return (const char*)x->block + (size_t)e * x->expert_stride + (which ? x->gateup.bytes : 0);
 }
 
 /* placed.c: binding the packed weights to nodes (docs/numa.md). */

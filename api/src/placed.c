@@ -127,8 +127,9 @@ static bool bind_block(const moek_context* ctx, const moek_experts* x, const moe
       ok = moek_numa_bind((char*)x->block + e * x->expert_stride, x->expert_stride,
                           ctx->topo.nodes[p->home[e]].os_index, migrate) && ok;
   } else if (p->policy == MOEK_PLACEMENT_SPLIT) { /* per matrix, node g's panels; their pages rounded to page boundaries */
-    const size_t P[2] = {moek_panels(x->slot, (size_t)x->inter, x->gated), moek_panels(x->slot, (size_t)x->hidden, false)};
-    const size_t pb[2] = {x->gateup_panel_bytes, x->down_panel_bytes};
+    const size_t P[2] = {moek_panels(x->gateup.slot, (size_t)x->inter, x->gated),
+                         moek_panels(x->down.slot, (size_t)x->hidden, false)};
+    const size_t pb[2] = {x->gateup.panel_bytes, x->down.panel_bytes};
     for (size_t e = 0; e < E; e++)
       for (int m = 0; m < 2; m++) {
         const uintptr_t base = (uintptr_t)moek_expert_w(x, m, (int64_t)e);
@@ -177,7 +178,7 @@ static void copy_task(void* arg, size_t i) {
   const size_t N = (size_t)j->x->num_nodes, e = i / N;
   const char* dst = j->p->copies[i];
   const char* src = (const char*)j->x->block + e * j->x->expert_stride;
-  if (dst && dst != src) memcpy((void*)dst, src, j->x->gateup_bytes + j->x->down_bytes);
+  if (dst && dst != src) memcpy((void*)dst, src, j->x->gateup.bytes + j->x->down.bytes);
 }
 
 static void fill(moek_context* ctx, const moek_experts* x, const moek_placed* p) {

@@ -80,6 +80,11 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                          .quant_group = groups[take_byte(&r) % 6], .flags = take_byte(&r) % 9};
   if (kquant && take_byte(&r) % 8) /* mostly what a K-quant takes: itself, no group, no flags */
     d.weight_dtype = src_dtype, d.quant_group = 0, d.flags = 0;
+  /* per-matrix formats: mostly another K-quant for down (GGUF's Q4_K_M), now and then anything */
+  if (kquant && take_byte(&r) % 4 == 0) d.down_src_dtype = imports[4 + take_byte(&r) % 3];
+  if (take_byte(&r) % 32 == 0) d.down_src_dtype = (int32_t)(take_byte(&r) % 24);
+  if (take_byte(&r) % 32 == 0) d.down_weight_dtype = wdts[take_byte(&r) % 6];
+  const int32_t down_dtype = d.down_src_dtype ? d.down_src_dtype : src_dtype;
   const int step = imported && take_byte(&r) % 4 == 0 ? 2 : 1; /* every other row: {2K, 1} */
   const void* ptrs[3][EMAX];
   const void* sptrs[3][EMAX];
@@ -90,11 +95,12 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const size_t n = (size_t)(rows * step * K);
       if (kquant) {
         fill_bytes(&r, p, sizeof kblobs[m][e]);
+        const int32_t dt = m == 2 ? down_dtype : src_dtype;
         if (take_byte(&r) % 2) { /* often: small finite f16 super-scales (exponent field below 8) */
-          const size_t bytes = src_dtype == MOEK_DTYPE_GGML_Q4_K ? 144 : src_dtype == MOEK_DTYPE_GGML_Q5_K ? 176 : 210;
+          const size_t bytes = dt == MOEK_DTYPE_GGML_Q4_K ? 144 : dt == MOEK_DTYPE_GGML_Q5_K ? 176 : 210;
           uint8_t* b8 = p;
           for (size_t b = 0; b + bytes <= sizeof kblobs[m][e]; b += bytes)
-            if (src_dtype == MOEK_DTYPE_GGML_Q6_K)
+            if (dt == MOEK_DTYPE_GGML_Q6_K)
               b8[b + 209] &= 0x1f;
             else
               b8[b + 1] &= 0x1f, b8[b + 3] &= 0x1f;

@@ -89,7 +89,7 @@ static void check_pages(const moek_topology* t, const moek_experts* x, int H, co
   CHECK(p->bound, "%s: the binding was refused", what);
   const int32_t N = x->num_nodes;
   if (p->policy == MOEK_PLACEMENT_SPLIT) {
-    const size_t P = moek_panels(x->slot, (size_t)H, false), pb = x->down_panel_bytes;
+    const size_t P = moek_panels(x->down.slot, (size_t)H, false), pb = x->down.panel_bytes;
     for (int e = 0; e < x->num_experts; e++)
       for (int32_t g = 0; g < N; g++) { /* the pages that start in node g's slice of W_down, a page two
                                           * slices share included: it goes to the lower node */

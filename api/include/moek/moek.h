@@ -35,7 +35,7 @@ extern "C" {
 /* ------------------------------------------------------------------ version */
 
 #define MOEK_VERSION_MAJOR 0
-#define MOEK_VERSION_MINOR 5
+#define MOEK_VERSION_MINOR 6
 #define MOEK_VERSION_PATCH 0
 /* MAJOR*10000 + MINOR*100 + PATCH, comparable with moek_version(). */
 #define MOEK_VERSION \
@@ -253,6 +253,17 @@ typedef struct moek_experts_desc {
    * MOEK_ACT_SWIGLU_CLAMP; MOEK_ACT_SWIGLU_OAI: 0 means 1. */
   float act_beta;
   int32_t reserved1;    /* 0 */
+  /* --- since 0.6: per-matrix formats ---
+   * GGUF mixes store down in another format than gate and up (Q4_K_M:
+   * Q4_K gate/up, Q6_K down in part of the layers). down_src_dtype: the
+   * moek_dtype of w_down; 0 means src_dtype. down_weight_dtype: what it is
+   * stored in; 0 means down_src_dtype itself for a K-quant (they are stored
+   * as themselves), else weight_dtype. Where the two formats differ both must
+   * be quantized (Q8, Q4, or an import stored as one, or a K-quant);
+   * quant_group and flags apply to each, and each is checked on its own
+   * matrices (a K-quant's K a multiple of 256). */
+  int32_t down_src_dtype;
+  int32_t down_weight_dtype;
 } moek_experts_desc;
 
 /* struct_size of a 0.1 moek_experts_desc (no imported sources) */
@@ -263,6 +274,8 @@ typedef struct moek_experts_desc {
 #define MOEK_EXPERTS_DESC_SIZE_V3 (offsetof(moek_experts_desc, expert_counts))
 /* struct_size of a 0.3 moek_experts_desc (no act_beta) */
 #define MOEK_EXPERTS_DESC_SIZE_V4 (offsetof(moek_experts_desc, act_beta))
+/* struct_size of a 0.5 moek_experts_desc (one format for every matrix) */
+#define MOEK_EXPERTS_DESC_SIZE_V5 (offsetof(moek_experts_desc, down_src_dtype))
 
 /* Packs (and converts) the weights. Weights must be finite: a NaN or Inf
  * fails with MOEK_ERROR_NONFINITE naming expert, matrix, row and column. */
