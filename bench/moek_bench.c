@@ -21,6 +21,7 @@
 typedef struct options {
   const char* preset;
   int wdt;            /* moek_dtype of the expert weights */
+  int down_wdt;       /* a mix (q4_k_m): w_down's moek_dtype; 0: wdt */
   int qgroup;         /* --quant-group */
   unsigned qflags;    /* q4-min: MOEK_EXPERTS_QUANT_MIN */
   const char* dtype;  /* as given to --dtype */
@@ -48,7 +49,7 @@ typedef struct result {
 
 static void usage(FILE* f) {
   fprintf(f,
-          "usage: moek-bench [--preset NAME|all] [--dtype bf16|f16|f32|q8|q4|q4-min|mxfp4|q4_k|q5_k|q6_k]\n"
+          "usage: moek-bench [--preset NAME|all] [--dtype bf16|f16|f32|q8|q4|q4-min|mxfp4|q4_k|q5_k|q6_k|q4_k_m|q5_k_m]\n"
           "                  [--quant-group N] [--f16-scales]\n"
           "                  [--tokens 1,16,128,512] [--threads N] [--min-reps N] [--min-time SECONDS]\n"
           "                  [--json FILE] [--no-baseline] [--list] [--mode forward|gating|layer]\n"
@@ -107,19 +108,21 @@ static int parse_args(int argc, char** argv, options* o) {
       o->preset = v;
     } else if (!strcmp(a, "--dtype")) {
       NEED_VALUE
-      static const struct { const char* name; int wdt; unsigned flags; } dt[] = {
-          {"f32", MOEK_DTYPE_F32, 0}, {"bf16", MOEK_DTYPE_BF16, 0}, {"q8", MOEK_DTYPE_Q8, 0},
-          {"q4", MOEK_DTYPE_Q4, 0}, {"q4-min", MOEK_DTYPE_Q4, MOEK_EXPERTS_QUANT_MIN},
-          {"mxfp4", MOEK_DTYPE_Q4, MOEK_EXPERTS_QUANT_E2M1}, {"f16", MOEK_DTYPE_F16, 0},
-          {"q4_k", MOEK_DTYPE_GGML_Q4_K, 0}, {"q5_k", MOEK_DTYPE_GGML_Q5_K, 0}, {"q6_k", MOEK_DTYPE_GGML_Q6_K, 0}};
+      static const struct { const char* name; int wdt; unsigned flags; int down; } dt[] = {
+          {"f32", MOEK_DTYPE_F32, 0, 0}, {"bf16", MOEK_DTYPE_BF16, 0, 0}, {"q8", MOEK_DTYPE_Q8, 0, 0},
+          {"q4", MOEK_DTYPE_Q4, 0, 0}, {"q4-min", MOEK_DTYPE_Q4, MOEK_EXPERTS_QUANT_MIN, 0},
+          {"mxfp4", MOEK_DTYPE_Q4, MOEK_EXPERTS_QUANT_E2M1, 0}, {"f16", MOEK_DTYPE_F16, 0, 0},
+          {"q4_k", MOEK_DTYPE_GGML_Q4_K, 0, 0}, {"q5_k", MOEK_DTYPE_GGML_Q5_K, 0, 0}, {"q6_k", MOEK_DTYPE_GGML_Q6_K, 0, 0},
+          /* GGUF's Q4_K_M and Q5_K_M, in their layers with Q6_K down */
+          {"q4_k_m", MOEK_DTYPE_GGML_Q4_K, 0, MOEK_DTYPE_GGML_Q6_K}, {"q5_k_m", MOEK_DTYPE_GGML_Q5_K, 0, MOEK_DTYPE_GGML_Q6_K}};
       int found = -1;
       for (int d = 0; d < (int)(sizeof dt / sizeof dt[0]); d++)
         if (!strcmp(v, dt[d].name)) found = d;
       if (found < 0) {
-        fprintf(stderr, "moek-bench: --dtype '%s' must be bf16, f16, f32, q8, q4, q4-min, mxfp4, q4_k, q5_k or q6_k\n", v);
+        fprintf(stderr, "moek-bench: --dtype '%s' must be bf16, f16, f32, q8, q4, q4-min, mxfp4, q4_k, q5_k, q6_k, q4_k_m or q5_k_m\n", v);
         return 0;
       }
-      o->wdt = dt[found].wdt, o->qflags = (o->qflags & MOEK_EXPERTS_QUANT_F16_SCALES) | dt[found].flags;
+      o->wdt = dt[found].wdt, o->down_wdt = dt[found].down, o->qflags = (o->qflags & MOEK_EXPERTS_QUANT_F16_SCALES) | dt[found].flags;
       o->dtype = dt[found].name;
       o->bf16 = o->wdt != MOEK_DTYPE_F32;
     } else if (!strcmp(a, "--f16-scales")) {
@@ -336,7 +339,8 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   for (int n = 0; n < 2 * I; n++) b1[n] = 0.01f * (float)(n % 7); /* as the baseline's */
   for (int n = 0; n < H; n++) b2[n] = 0.01f * (float)(n % 5);
   /* K-quants import the file's blocks: one expert's, replicated like the f32 ones */
-  void *kg = gated ? kquant_blob(o->wdt, I, H) : NULL, *ku = kquant_blob(o->wdt, I, H), *kd = kquant_blob(o->wdt, H, I);
+  void *kg = gated ? kquant_blob(o->wdt, I, H) : NULL, *ku = kquant_blob(o->wdt, I, H),
+       *kd = kquant_blob(o->down_wdt ? o->down_wdt : o->wdt, H, I);
   for (int e = 0; e < n_all; e++)
     pg[e] = ku ? kg : wg, pu[e] = ku ? ku : wu, pd[e] = ku ? kd : wd, bb1[e] = b1, bb2[e] = b2;
   const float** bbu = malloc(sizeof(float*) * n_all);
@@ -346,7 +350,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
                           .weight_dtype = o->wdt, .quant_group = o->qgroup, .flags = o->qflags,
                           .w_gate = gated ? pg : NULL, .w_up = pu, .w_down = pd,
                           .b_gate = p->biases && gated ? bb1 : NULL, .b_up = p->biases ? bbu : NULL,
-                          .b_down = p->biases ? bb2 : NULL};
+                          .b_down = p->biases ? bb2 : NULL, .down_src_dtype = o->down_wdt};
   moek_experts *ex, *shared = NULL;
   double t0 = bench_now();
   OK(moek_experts_create(ctx, &ed, &ex));
@@ -617,13 +621,14 @@ static void run_layer(const bench_preset* p, const options* o, result* res, int*
   for (size_t i = 0; i < (size_t)E * H; i++) wr[i] = 3.0f * frand() / sqrtf((float)H);
   const int n_all = E > p->shared ? E : p->shared;
   const void** pp = malloc(sizeof(void*) * 3 * n_all);
-  void *kg = kquant_blob(o->wdt, I, H), *ku = kquant_blob(o->wdt, I, H), *kd = kquant_blob(o->wdt, H, I);
+  void *kg = kquant_blob(o->wdt, I, H), *ku = kquant_blob(o->wdt, I, H),
+       *kd = kquant_blob(o->down_wdt ? o->down_wdt : o->wdt, H, I);
   for (int e = 0; e < n_all; e++)
     pp[e] = ku ? kg : w, pp[n_all + e] = ku ? ku : w + (size_t)H * I, pp[2 * n_all + e] = ku ? kd : w + (size_t)2 * H * I;
   moek_experts_desc ed = {.struct_size = sizeof ed, .num_experts = E, .hidden = H, .inter = I,
                           .activation = p->activation, .src_dtype = ku ? o->wdt : MOEK_DTYPE_F32, .weight_dtype = o->wdt,
                           .quant_group = o->qgroup, .flags = o->qflags, .w_gate = gated ? pp : NULL,
-                          .w_up = pp + n_all, .w_down = pp + 2 * n_all};
+                          .w_up = pp + n_all, .w_down = pp + 2 * n_all, .down_src_dtype = o->down_wdt};
   moek_experts *ex, *shared = NULL;
   OK(moek_experts_create(ctx, &ed, &ex));
   if (p->shared) {
