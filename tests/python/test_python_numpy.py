@@ -325,12 +325,15 @@ def kquant(fmt, rows, K):
     return out.reshape(rows, nb * B), w.reshape(rows, K)
 
 
-def blob_case(name, fmt, E, H, I, T, k):
+def blob_case(name, fmt, E, H, I, T, k, down_fmt=None):
+    """down_fmt: w_down in another format (a GGUF mix such as Q4_K_M)."""
     gate, up, down = [], [], []
+    gu_fmt = fmt
     gs, us, ds = [], [], []
     vals = {"g": [], "u": [], "d": []}
     for e in range(E):
         for key, rows, K, lst, sl in (("g", I, H, gate, gs), ("u", I, H, up, us), ("d", H, I, down, ds)):
+            fmt = down_fmt if key == "d" and down_fmt else gu_fmt
             if fmt == "ggml_q8_0":
                 q = rng.integers(-127, 128, (rows, K)).astype(np.int8)
                 d = (rng.uniform(0.5, 1.5, (rows, K // 32)) / (127 * np.sqrt(K))).astype(np.float16)
@@ -356,7 +359,8 @@ def blob_case(name, fmt, E, H, I, T, k):
                 sl.append(sc)
             lst.append(blob)
             vals[key].append(v)
-    kw = {}
+    fmt = gu_fmt
+    kw = {"down_src_dtype": down_fmt} if down_fmt else {}
     if fmt in ("mxfp4", "fp8_e4m3"):
         kw = dict(w_gate_scales=gs, w_up_scales=us, w_down_scales=ds)
     wdt = "f32" if fmt == "fp8_e4m3" else None
@@ -377,6 +381,14 @@ blob_case("FP8 e4m3 T=3 (f32 storage)", "fp8_e4m3", 3, 160, 96, 3, 2)
 blob_case("GGML Q4_K T=37", "ggml_q4_k", 3, 256, 512, 37, 2)
 blob_case("GGML Q5_K T=3", "ggml_q5_k", 3, 512, 256, 3, 2)
 blob_case("GGML Q6_K T=37", "ggml_q6_k", 3, 256, 512, 37, 2)
+blob_case("GGML Q4_K_M (Q6_K down) T=37", "ggml_q4_k", 3, 256, 512, 37, 2, down_fmt="ggml_q6_k")
+blob_case("GGML Q4_K over Q8_0 down T=5", "ggml_q4_k", 3, 512, 256, 5, 2, down_fmt="ggml_q8_0")
+try:
+    moek.Experts(ctx, None, [np.zeros((256, 144), np.uint8)], [np.zeros((256, 210), np.uint8)], activation="relu",
+                 src_dtype="ggml_q4_k", hidden=256, inter=256, down_src_dtype="mxfp4")
+    check(False, "down_src_dtype mxfp4 under ggml_q4_k was taken")
+except ValueError as e:
+    check("down_src_dtype: 'mxfp4'" in str(e), f"down_src_dtype refusal names the argument: {e}")
 
 # ---------------------------------------------------------------- quantized at pack time
 

@@ -58,7 +58,8 @@ class ExpertsDesc(C.Structure):
                 ("quant_block", C.c_int64), ("placement", C.c_int32), ("reserved", C.c_int32),
                 ("first_expert", C.c_int64), ("model_experts", C.c_int64),
                 ("expert_counts", C.POINTER(C.c_int64)), ("replication_budget_bytes", C.c_uint64),
-                ("act_beta", C.c_float), ("reserved1", C.c_int32)]
+                ("act_beta", C.c_float), ("reserved1", C.c_int32),
+                ("down_src_dtype", C.c_int32), ("down_weight_dtype", C.c_int32)]
 
 
 class RouterDesc(C.Structure):

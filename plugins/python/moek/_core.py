@@ -375,6 +375,9 @@ class Experts(_Handle):
     (mxfp4: uint8 e8m0 [E, rows, K/32]; fp8: float32 [E, ceil(rows/B),
     ceil(K/B)], B = quant_block, 0: 128), and hidden / inter given, since
     bytes do not tell K.
+    down_src_dtype: w_down's format where a GGUF mix stores it in another
+    ('ggml_q6_k' under 'ggml_q4_k' gate/up is Q4_K_M): a K-quant,
+    'ggml_q8_0' or 'ggml_q4_0', with src_dtype one of these too. None: src_dtype.
 
     placement: where the packed weights live on a machine with several NUMA
       nodes: 'default' (interleave), 'interleave' (whole experts on the nodes
@@ -388,7 +391,7 @@ class Experts(_Handle):
                  hidden=None, inter=None, quant_group=0, quant_min=False, f16_scales=False, e2m1=False,
                  alpha=0.0, beta=0.0, limit=0.0, b_gate=None, b_up=None, b_down=None,
                  w_gate_scales=None, w_up_scales=None, w_down_scales=None, quant_block=0,
-                 placement="default", first_expert=0, model_experts=0):
+                 placement="default", first_expert=0, model_experts=0, down_src_dtype=None):
         _need(ctx, Context, "ctx")
         self.ctx, self.lib, self.h = ctx, ctx.lib, C.c_void_p()
         if activation not in A.ACT:
@@ -410,21 +413,27 @@ class Experts(_Handle):
             src = src_dtype
         else:
             raise ValueError(f"src_dtype: '{src_dtype}' is not f32, bf16, f16 or one of {', '.join(_BLOB)}")
+        down_src = src if down_src_dtype is None else down_src_dtype
+        mixable = ("ggml_q8_0", "ggml_q4_0") + _KQUANTS
+        if down_src != src and (src not in mixable or down_src not in mixable):
+            raise ValueError(f"down_src_dtype: '{down_src_dtype}' under src_dtype '{src}': a mix takes K-quants, "
+                             f"ggml_q8_0 or ggml_q4_0 on both sides ({', '.join(mixable)})")
         if src in _BLOB:
             if hidden is None or inter is None:
                 raise ValueError(f"hidden, inter: src_dtype '{src}' needs both (bytes do not tell K)")
             H, I = int(hidden), int(inter)
-            row_bytes, scale_dt = _BLOB[src]
             for name, mats, rows, K in (("w_gate", gates, I, H), ("w_up", ups, I, H), ("w_down", downs, H, I)):
+                fmt = down_src if name == "w_down" else src
+                row_bytes = _BLOB[fmt][0]
                 for e, m in enumerate(mats or []):
                     if m.dtype != np.uint8:
-                        raise TypeError(f"{name}[{e}]: src_dtype '{src}' takes uint8 bytes, got {m.dtype}")
-                    block = 256 if src in _KQUANTS else 32
+                        raise TypeError(f"{name}[{e}]: src_dtype '{fmt}' takes uint8 bytes, got {m.dtype}")
+                    block = 256 if fmt in _KQUANTS else 32
                     if K % block:
-                        raise ValueError(f"{name}: K = {K} must be a multiple of {block} for '{src}'")
+                        raise ValueError(f"{name}: K = {K} must be a multiple of {block} for '{fmt}'")
                     if m.shape != (rows, row_bytes(K)):
                         raise ValueError(f"{name}[{e}]: shape {m.shape}, expected ({rows}, {row_bytes(K)}) for "
-                                         f"{rows} rows of K = {K} in '{src}'")
+                                         f"{rows} rows of K = {K} in '{fmt}'")
                     if m.strides[1] != 1:
                         raise ValueError(f"{name}[{e}]: the bytes of a row must be contiguous")
         else:
@@ -447,7 +456,9 @@ class Experts(_Handle):
         if src in ("ggml_q8_0", "ggml_q4_0", "mxfp4") and wdt in ("q8", "q4") and not quant_group:
             quant_group = 32
         self.E, self.H, self.I, self.activation, self.weight_dtype = E, H, I, activation, wdt
-        self.src_dtype = src
+        self.src_dtype, self.down_src_dtype = src, down_src
+        down_wdt = None if down_src == src else down_src if down_src in _KQUANTS else \
+            {"ggml_q8_0": "q8", "ggml_q4_0": "q4"}[down_src]
         self.model_experts = model_experts or E
         self.first_expert = first_expert
 
@@ -529,7 +540,9 @@ class Experts(_Handle):
                           w_up_scales=scales(w_up_scales, "w_up_scales", I, H),
                           w_down_scales=scales(w_down_scales, "w_down_scales", H, I),
                           quant_block=quant_block, placement=A.PLACEMENT[placement],
-                          first_expert=first_expert, model_experts=model_experts)
+                          first_expert=first_expert, model_experts=model_experts,
+                          down_src_dtype=A.DTYPE[down_src] if down_wdt else 0,
+                          down_weight_dtype=A.DTYPE[down_wdt] if down_wdt else 0)
         ctx._call(self.lib.moek_experts_create, ctx.h, C.byref(d), C.byref(self.h))
         with ctx._gate:
             ctx._children.add(self)
