@@ -43,7 +43,8 @@ typedef struct ref_model {
   int act;
   double alpha, beta, limit; /* the clamped SwiGLU's (MOEK_ACT_SWIGLU_OAI and _CLAMP), resolved */
   int bf16_ops;          /* weight dtype bf16: x and h may be rounded to bf16 */
-  int qact;              /* weight dtype Q8/Q4: x and h are rounded to int8 blocks */
+  int qact;              /* weight dtype Q8/Q4: x and h are rounded to int8 blocks of 32 (1), or of qact
+                          * values when > 1 (ggml's CPU backend rounds to q8_K, blocks of 256, for K-quants) */
   double *wg, *wu, *wd;  /* [E][I][H], [E][I][H], [E][H][I]; wg NULL if ungated */
   /* Optional, like wg..wd: the magnitude the kernel's f32 terms of each
    * weight add up to, where it exceeds |w|: a K-quant's w = d sc q - dmin m
@@ -86,13 +87,14 @@ static void test_dequantize_row(double* w, int K, int w_dtype, int group, unsign
   free(f);
 }
 
-/* The int8 step of each element's block of 32 (0 when not quantizing):
- * the largest |v| + slack of the block, / 127. */
+/* The int8 step of each element's block (0 when not quantizing; 32
+ * values, or qact when > 1): the largest |v| + slack of the block, / 127. */
 static void test_qsteps(const double* v, const double* slack, int n, int qact, double* step) {
-  for (int b = 0; b < n; b += 32) {
+  const int len = qact > 1 ? qact : 32;
+  for (int b = 0; b < n; b += len) {
     double amax = 0;
-    for (int i = b; i < n && i < b + 32; i++) amax = fmax(amax, fabs(v[i]) + (slack ? slack[i] : 0));
-    for (int i = b; i < n && i < b + 32; i++) step[i] = qact ? amax / 127.0 : 0.0;
+    for (int i = b; i < n && i < b + len; i++) amax = fmax(amax, fabs(v[i]) + (slack ? slack[i] : 0));
+    for (int i = b; i < n && i < b + len; i++) step[i] = qact ? amax / 127.0 : 0.0;
   }
 }
 

@@ -38,7 +38,19 @@ static bool expert_weight_ok(const struct ggml_tensor* w) {
   if (!w || !in_our_buffer(w) || ggml_n_dims(w) != 3 || w->ne[3] != 1 || !ggml_is_contiguous(w) ||
       !moek_ggml_expert_format(w->type, &src, &packed, &flags))
     return false;
-  return !ggml_is_quantized(w->type) || w->ne[0] % 32 == 0; /* blocks of 32 along K */
+  return !ggml_is_quantized(w->type) || w->ne[0] % ggml_blck_size(w->type) == 0; /* whole blocks along K (32, 256) */
+}
+
+/* gate/up's and down's types in one moek experts object: the same, or a
+ * GGUF mix of block formats moek keeps exactly (Q4_K_M: Q4_K and Q6_K; a
+ * Q8_0 or Q4_0 beside a K-quant). MXFP4 is stored under its own flag, so
+ * it mixes with nothing. */
+static bool types_mix(enum ggml_type up, enum ggml_type down) {
+  if (up == down) return true;
+  const enum ggml_type mixable[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+  bool u = false, d = false;
+  for (size_t i = 0; i < sizeof mixable / sizeof mixable[0]; i++) u |= up == mixable[i], d |= down == mixable[i];
+  return u && d;
 }
 
 /* MUL_MAT_ID on expert weights moek takes, f32 activations */
@@ -264,7 +276,7 @@ static bool match_block(const struct ggml_cgraph* g, int d, moek_ggml_block* b, 
   const int64_t rows = b->gate ? I : 2 * I;
   if (b->up->ne[0] != H || b->up->ne[1] != rows || b->up->ne[2] != E ||
       (b->gate && (b->gate->ne[0] != H || b->gate->ne[1] != I || b->gate->ne[2] != E || b->gate->type != b->up->type)) ||
-      b->down->ne[1] != H || b->down->type != b->up->type)
+      b->down->ne[1] != H || !types_mix(b->up->type, b->down->type))
     return false;
   if ((b->gate_b && (b->gate_b->ne[0] != I || b->gate_b->ne[1] != E)) ||
       (b->up_b && (b->up_b->ne[0] != rows || b->up_b->ne[1] != E)) ||

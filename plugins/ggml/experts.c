@@ -51,7 +51,16 @@ bool moek_ggml_expert_format(enum ggml_type t, int32_t* src, int32_t* packed, ui
     case GGML_TYPE_MXFP4: /* the nibbles and the e8m0 byte, at 0.53 bytes per weight */
       *src = MOEK_DTYPE_MXFP4, *packed = MOEK_DTYPE_Q4, *flags = MOEK_EXPERTS_QUANT_E2M1;
       return true;
-    default: /* K-quants, IQ types, ...: ggml's CPU backend keeps them */
+    case GGML_TYPE_Q4_K: /* K-quants: the file's super-blocks, stored as themselves */
+      *src = *packed = MOEK_DTYPE_GGML_Q4_K;
+      return true;
+    case GGML_TYPE_Q5_K:
+      *src = *packed = MOEK_DTYPE_GGML_Q5_K;
+      return true;
+    case GGML_TYPE_Q6_K:
+      *src = *packed = MOEK_DTYPE_GGML_Q6_K;
+      return true;
+    default: /* Q2_K, Q3_K, IQ types, ...: ggml's CPU backend keeps them */
       return false;
   }
 }
@@ -90,9 +99,14 @@ static moek_experts* create(const moek_ggml_block* b) {
   uint8_t* mx = NULL;
   moek_experts* experts = NULL;
   if (!p || !bias) goto done;
-  int32_t src, packed;
-  uint32_t flags;
-  moek_ggml_expert_format(b->up->type, &src, &packed, &flags); /* a block's type is one it takes */
+  int32_t src, packed, down_src, down_packed;
+  uint32_t flags, down_flags;
+  moek_ggml_expert_format(b->up->type, &src, &packed, &flags); /* a block's types are ones it takes */
+  moek_ggml_expert_format(b->down->type, &down_src, &down_packed, &down_flags);
+  /* a GGUF mix (Q4_K_M: Q6_K down in part of the layers): down in its own format, under the flags both
+   * take (Q8_0 next to a K-quant keeps f32 scales: exact either way) */
+  const bool mix = b->down->type != b->up->type;
+  if (mix) flags &= down_flags;
   const struct ggml_tensor* w[3] = {merged ? b->up : b->gate, b->up, b->down};
   const size_t row_off[3] = {0, merged ? (size_t)I * b->up->nb[1] : 0, 0};
   const int64_t rows[3] = {I, I, H}, cols[3] = {H, H, I};
@@ -121,11 +135,12 @@ static moek_experts* create(const moek_ggml_block* b) {
                         (merged && m == 1 ? I : 0);
   moek_experts_desc d = {.struct_size = sizeof d, .flags = flags, .num_experts = E, .hidden = H, .inter = I,
                          .activation = b->activation, .src_dtype = src, .weight_dtype = packed,
-                         .quant_group = packed == MOEK_DTYPE_Q8 || packed == MOEK_DTYPE_Q4 ? 32 : 0,
+                         .quant_group = 0, /* imports bring their blocks: 0 is theirs */
                          .act_alpha = b->act_alpha, .act_limit = b->act_limit, .act_beta = b->act_beta,
                          .w_gate = p, .w_up = p + E, .w_down = p + 2 * E,
                          .b_gate = bt[0] ? bias : NULL, .b_up = bt[1] ? bias + E : NULL,
-                         .b_down = bt[2] ? bias + 2 * E : NULL};
+                         .b_down = bt[2] ? bias + 2 * E : NULL, .down_src_dtype = mix ? down_src : 0,
+                         .down_weight_dtype = mix ? down_packed : 0};
   if (src == MOEK_DTYPE_MXFP4) d.w_gate_scales = p + 3 * E, d.w_up_scales = p + 4 * E, d.w_down_scales = p + 5 * E;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -139,8 +154,9 @@ static moek_experts* create(const moek_ggml_block* b) {
   const size_t bytes = (merged ? 0 : ggml_nbytes(b->gate)) + ggml_nbytes(b->up) + ggml_nbytes(b->down);
   MOEK_GGML_COUNT(packed_tensors, merged ? 2 : 3);
   MOEK_GGML_COUNT(packed_bytes, bytes);
-  GGML_LOG_INFO("moek: took %s%s%s, %s (%s, %lld experts, %lld x %lld) in %.2f s\n", merged ? "" : b->gate->name,
-                merged ? "" : ", ", b->up->name, b->down->name, ggml_type_name(b->up->type), (long long)E,
+  GGML_LOG_INFO("moek: took %s%s%s, %s (%s%s%s, %lld experts, %lld x %lld) in %.2f s\n", merged ? "" : b->gate->name,
+                merged ? "" : ", ", b->up->name, b->down->name, ggml_type_name(b->up->type), mix ? ", down " : "",
+                mix ? ggml_type_name(b->down->type) : "", (long long)E,
                 (long long)H, (long long)I, (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
   drop_pages(b->gate), drop_pages(b->up), drop_pages(b->down);
 done:

@@ -9,11 +9,13 @@
  *   synth_gguf OUT.gguf [--arch qwen3moe|gpt-oss|deepseek2] [--layers N] [--embd H] [--ff I]
  *              [--experts E] [--used K] [--heads NH] [--heads-kv NKV]
  *              [--head-dim D] [--vocab V] [--ctx C] [--expert-type T]
- *              [--dense-type T] [--seed S] [--inf-expert L]
+ *              [--down-type T] [--dense-type T] [--seed S] [--inf-expert L]
  *              deepseek2: [--q-lora R] [--kv-lora R] [--rope-dim R] [--shared S]
  *              [--dense-ff N] [--lead-dense N] [--ds-routing v2|v3]
  *
  * Types: f32 f16 bf16 q8_0 q4_0 mxfp4 (and any ggml type name, e.g. q4_K).
+ * --down-type gives ffn_down_exps its own type (default: --expert-type), as
+ * GGUF's mixes do (Q4_K_M: q4_K experts, q6_K down).
  * deepseek2 writes multi-head latent attention decompressed (attn_kv_b)
  * with a q LoRA (llama.cpp reads the q LoRA rank of any layer count but
  * 26 and 27), --lead-dense dense layers first (width --dense-ff), then
@@ -41,7 +43,8 @@ typedef struct opts {
   /* deepseek2 only */
   int q_lora, kv_lora, rope_dim, shared, dense_ff, lead_dense;
   const char* ds_routing; /* v3: sigmoid, selection bias, 4 groups of which 2, renormalized, x 2.5; v2: softmax */
-  enum ggml_type expert_type, dense_type;
+  enum ggml_type expert_type, down_type, dense_type;
+  bool down_set;
   uint64_t seed;
 } opts;
 
@@ -84,7 +87,7 @@ static int add(plan* p, int n, enum ggml_type type, int kind, int layer, int exp
 static int usage(void) {
   fprintf(stderr, "usage: synth_gguf OUT.gguf [--arch qwen3moe|gpt-oss|deepseek2] [--layers N] [--embd H] [--ff I] [--experts E] "
                   "[--used K] [--heads NH] [--heads-kv NKV] [--head-dim D] [--vocab V] [--ctx C] [--expert-type T] "
-                  "[--dense-type T] [--seed S] [--inf-expert L] [--q-lora R] [--kv-lora R] [--rope-dim R] "
+                  "[--down-type T] [--dense-type T] [--seed S] [--inf-expert L] [--q-lora R] [--kv-lora R] [--rope-dim R] "
                   "[--shared S] [--dense-ff N] [--lead-dense N] [--ds-routing v2|v3]\n");
   return 2;
 }
@@ -114,6 +117,8 @@ int main(int argc, char** argv) {
     else if (!strcmp(k, "--ds-routing") && (!strcmp(v, "v2") || !strcmp(v, "v3"))) o.ds_routing = v;
     else if (!strcmp(k, "--seed")) o.seed = strtoull(v, NULL, 10);
     else if (!strcmp(k, "--expert-type") && parse_type(v, &o.expert_type)) {
+    } else if (!strcmp(k, "--down-type") && parse_type(v, &o.down_type)) {
+      o.down_set = true;
     } else if (!strcmp(k, "--dense-type") && parse_type(v, &o.dense_type)) {
     } else {
       fprintf(stderr, "synth_gguf: bad option %s %s\n", k, v);
@@ -126,7 +131,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const int H = o.embd, I = o.ff, E = o.experts, D = o.head_dim, V = o.vocab;
-  const enum ggml_type dt = o.dense_type, xt = o.expert_type;
+  const enum ggml_type dt = o.dense_type, xt = o.expert_type, xdt = o.down_set ? o.down_type : xt;
   plan* p = calloc((size_t)o.layers * 24 + 8, sizeof *p);
   int n = 0;
   n = add(p, n, dt, 0, -1, 0, H, V, 1, "token_embd.weight", 0);
@@ -168,7 +173,7 @@ int main(int argc, char** argv) {
     n = add(p, n, GGML_TYPE_F32, 0, l, 0, H, E, 1, "blk.%d.ffn_gate_inp.weight", l);
     n = add(p, n, xt, 0, l, 1, H, I, E, "blk.%d.ffn_gate_exps.weight", l);
     n = add(p, n, xt, 0, l, 1, H, I, E, "blk.%d.ffn_up_exps.weight", l);
-    n = add(p, n, xt, 0, l, 1, I, H, E, "blk.%d.ffn_down_exps.weight", l);
+    n = add(p, n, xdt, 0, l, 1, I, H, E, "blk.%d.ffn_down_exps.weight", l);
     if (oss) {
       n = add(p, n, GGML_TYPE_F32, 2, l, 0, E, 1, 1, "blk.%d.ffn_gate_inp.bias", l);
       n = add(p, n, GGML_TYPE_F32, 2, l, 0, I, E, 1, "blk.%d.ffn_gate_exps.bias", l);

@@ -49,6 +49,8 @@ case $which in
     "$work/synth_gguf" "$work/qwen3moe-f32.gguf" --expert-type f32 --seed 1
     "$work/synth_gguf" "$work/qwen3moe-q8_0.gguf" --expert-type q8_0 --dense-type q8_0 --seed 2
     "$work/synth_gguf" "$work/qwen3moe-bf16.gguf" --expert-type bf16 --seed 3
+    # GGUF's Q4_K_M mix: q4_K experts, q6_K down (K-quants need H and I multiples of 256)
+    "$work/synth_gguf" "$work/qwen3moe-q4_K_M.gguf" --expert-type q4_K --down-type q6_K --embd 256 --ff 256 --seed 8
     "$work/synth_gguf" "$work/qwen3moe-inf.gguf" --expert-type f32 --seed 4 --inf-expert 1
     "$work/synth_gguf" "$work/gpt-oss-mxfp4.gguf" --arch gpt-oss --expert-type mxfp4 --seed 5
     "$work/synth_gguf" "$work/gpt-oss-bf16.gguf" --arch gpt-oss --expert-type bf16 --seed 6
@@ -64,7 +66,7 @@ case $which in
       -I"$llama/ggml/include" -L"$ggml_lib" -lllama -lggml -lggml-base -ldl -Wl,-rpath,"$ggml_lib" \
       -o "$work/test_ggml_hostile"
     "$work/test_ggml_hostile" "$other" "$orphan" "$work/qwen3moe-f32.gguf"
-    "$work/test_llama_e2e" "$plugin" "$work"/qwen3moe-{f32,q8_0,bf16,inf}.gguf "$work"/gpt-oss-{mxfp4,bf16}.gguf \
+    "$work/test_llama_e2e" "$plugin" "$work"/qwen3moe-{f32,q8_0,bf16,q4_K_M,inf}.gguf "$work"/gpt-oss-{mxfp4,bf16}.gguf \
       "$work/deepseek2-q8_0.gguf" ;;
   fuzz)
     pl=$src/plugins/ggml

@@ -35,7 +35,7 @@ static ggml_backend_dev_t moek_dev;
 static ggml_backend_t moek_be, cpu_be;
 static moek_ggml_get_counters_fn get_counters;
 
-enum twist { PLAIN, EXTRA_READER, EVAL_CALLBACK };
+enum twist { PLAIN, EXTRA_READER, EVAL_CALLBACK, NO_MIX /* down's type cannot join gate/up's: not fused */ };
 
 /* the routing and extras of each family, as build_moe_ffn and the models' graphs make them */
 enum family {
@@ -52,6 +52,7 @@ typedef struct moe_case {
   bool merged;         /* one gate_up_exps tensor, as newer GGUFs have it */
   enum family family;
   enum twist twist;
+  enum ggml_type down_type; /* a GGUF mix (Q4_K_M): ffn_down_exps in another type; GGML_TYPE_F32 (0): wtype */
 } moe_case;
 
 static float frand(double s) { return (float)test_uniform(&rng, -s, s); }
@@ -126,7 +127,8 @@ static void run_case(const moe_case* c) {
     gate_up = ggml_new_tensor_3d(ctx_x, c->wtype, H, 2 * I, E);
   else
     gate = ggml_new_tensor_3d(ctx_x, c->wtype, H, I, E), up = ggml_new_tensor_3d(ctx_x, c->wtype, H, I, E);
-  down = ggml_new_tensor_3d(ctx_x, c->wtype, I, H, E);
+  const enum ggml_type dtype = c->down_type ? c->down_type : c->wtype;
+  down = ggml_new_tensor_3d(ctx_x, dtype, I, H, E);
   struct ggml_tensor* norm_w = ggml_new_tensor_1d(ctx_w, GGML_TYPE_F32, H);
   struct ggml_tensor* gate_inp = ggml_new_tensor_2d(ctx_w, GGML_TYPE_F32, H, E);
   struct ggml_tensor* gate_inp_b = (c->family == GPT_OSS) ? ggml_new_tensor_1d(ctx_w, GGML_TYPE_F32, E) : NULL;
@@ -293,11 +295,13 @@ static void run_case(const moe_case* c) {
           c->name);
 
   /* the float64 layer on ggml's routing */
+  const bool kquant = c->wtype == GGML_TYPE_Q4_K || c->wtype == GGML_TYPE_Q5_K || c->wtype == GGML_TYPE_Q6_K ||
+                      dtype == GGML_TYPE_Q6_K;
   ref_model m = {.E = E, .H = H, .I = I, .act = (c->family == GPT_OSS) ? MOEK_ACT_SWIGLU_OAI : MOEK_ACT_SWIGLU,
                  .alpha = 1.702, .beta = 1, .limit = 7,
                  .bf16_ops = c->wtype == GGML_TYPE_BF16 || c->wtype == GGML_TYPE_F16,
-                 .qact = c->wtype == GGML_TYPE_Q8_0 || c->wtype == GGML_TYPE_Q4_0 || c->wtype == GGML_TYPE_MXFP4 ||
-                         c->wtype == GGML_TYPE_Q5_0}; /* x and h as q8_0: int8 blocks of 32 */
+                 .qact = kquant ? 256 /* ggml rounds x and h to q8_K */
+                                : ggml_is_quantized(c->wtype) || ggml_is_quantized(dtype)}; /* q8_0: blocks of 32 */
   double* wgu = NULL;
   if (c->merged) { /* rows [0, I) of each expert are gate, [I, 2I) up */
     wgu = get_values(gate_up);
@@ -371,31 +375,39 @@ int main(int argc, char** argv) {
 
   const moe_case cases[] = {
       /* Qwen3-MoE: softmax, renormalized top-k, separate gate and up, SwiGLU */
-      {"qwen3moe", GGML_TYPE_F32, 96, 64, 8, 2, 1, false, QWEN3, PLAIN},
-      {"qwen3moe", GGML_TYPE_F32, 96, 64, 8, 2, 37, false, QWEN3, PLAIN},
-      {"qwen3moe", GGML_TYPE_BF16, 96, 64, 8, 2, 3, false, QWEN3, PLAIN},
-      {"qwen3moe", GGML_TYPE_BF16, 96, 64, 8, 1, 37, false, QWEN3, PLAIN},
-      {"qwen3moe", GGML_TYPE_F16, 96, 64, 8, 2, 37, false, QWEN3, PLAIN},
-      {"qwen3moe", GGML_TYPE_Q8_0, 96, 64, 8, 2, 1, false, QWEN3, PLAIN},
-      {"qwen3moe", GGML_TYPE_Q8_0, 96, 64, 8, 4, 512, false, QWEN3, PLAIN},
-      {"qwen3moe", GGML_TYPE_Q4_0, 96, 64, 8, 2, 3, false, QWEN3, PLAIN},
-      {"qwen3moe", GGML_TYPE_Q4_0, 96, 64, 8, 1, 37, false, QWEN3, PLAIN},
-      {"qwen3moe merged gate_up", GGML_TYPE_BF16, 96, 64, 8, 2, 37, true, QWEN3, PLAIN},
-      {"qwen3moe merged gate_up", GGML_TYPE_Q8_0, 96, 64, 8, 2, 3, true, QWEN3, PLAIN},
+      {"qwen3moe", GGML_TYPE_F32, 96, 64, 8, 2, 1, false, QWEN3, PLAIN, GGML_TYPE_F32},
+      {"qwen3moe", GGML_TYPE_F32, 96, 64, 8, 2, 37, false, QWEN3, PLAIN, GGML_TYPE_F32},
+      {"qwen3moe", GGML_TYPE_BF16, 96, 64, 8, 2, 3, false, QWEN3, PLAIN, GGML_TYPE_F32},
+      {"qwen3moe", GGML_TYPE_BF16, 96, 64, 8, 1, 37, false, QWEN3, PLAIN, GGML_TYPE_F32},
+      {"qwen3moe", GGML_TYPE_F16, 96, 64, 8, 2, 37, false, QWEN3, PLAIN, GGML_TYPE_F32},
+      {"qwen3moe", GGML_TYPE_Q8_0, 96, 64, 8, 2, 1, false, QWEN3, PLAIN, GGML_TYPE_F32},
+      {"qwen3moe", GGML_TYPE_Q8_0, 96, 64, 8, 4, 512, false, QWEN3, PLAIN, GGML_TYPE_F32},
+      {"qwen3moe", GGML_TYPE_Q4_0, 96, 64, 8, 2, 3, false, QWEN3, PLAIN, GGML_TYPE_F32},
+      {"qwen3moe", GGML_TYPE_Q4_0, 96, 64, 8, 1, 37, false, QWEN3, PLAIN, GGML_TYPE_F32},
+      {"qwen3moe merged gate_up", GGML_TYPE_BF16, 96, 64, 8, 2, 37, true, QWEN3, PLAIN, GGML_TYPE_F32},
+      {"qwen3moe merged gate_up", GGML_TYPE_Q8_0, 96, 64, 8, 2, 3, true, QWEN3, PLAIN, GGML_TYPE_F32},
       /* OLMoE: top-k weights as they are */
-      {"olmoe", GGML_TYPE_BF16, 96, 64, 16, 4, 37, false, OLMOE, PLAIN},
+      {"olmoe", GGML_TYPE_BF16, 96, 64, 16, 4, 37, false, OLMOE, PLAIN, GGML_TYPE_F32},
       /* DeepSeek-V2/V3: sigmoid, selection bias, groups, scaling, a shared expert beside */
-      {"deepseek2 + shared expert", GGML_TYPE_Q8_0, 96, 64, 16, 4, 37, false, DEEPSEEK2, PLAIN},
-      {"deepseek2 + shared expert", GGML_TYPE_BF16, 96, 64, 16, 2, 1, false, DEEPSEEK2, PLAIN},
+      {"deepseek2 + shared expert", GGML_TYPE_Q8_0, 96, 64, 16, 4, 37, false, DEEPSEEK2, PLAIN, GGML_TYPE_F32},
+      {"deepseek2 + shared expert", GGML_TYPE_BF16, 96, 64, 16, 2, 1, false, DEEPSEEK2, PLAIN, GGML_TYPE_F32},
       /* gpt-oss: biases, the clamped SwiGLU, MXFP4 */
-      {"gpt-oss", GGML_TYPE_MXFP4, 96, 64, 8, 4, 1, false, GPT_OSS, PLAIN},
-      {"gpt-oss", GGML_TYPE_MXFP4, 96, 64, 8, 4, 37, false, GPT_OSS, PLAIN},
-      {"gpt-oss", GGML_TYPE_BF16, 96, 64, 8, 2, 3, false, GPT_OSS, PLAIN},
-      {"gpt-oss merged gate_up", GGML_TYPE_MXFP4, 96, 64, 8, 2, 37, true, GPT_OSS, PLAIN},
+      {"gpt-oss", GGML_TYPE_MXFP4, 96, 64, 8, 4, 1, false, GPT_OSS, PLAIN, GGML_TYPE_F32},
+      {"gpt-oss", GGML_TYPE_MXFP4, 96, 64, 8, 4, 37, false, GPT_OSS, PLAIN, GGML_TYPE_F32},
+      {"gpt-oss", GGML_TYPE_BF16, 96, 64, 8, 2, 3, false, GPT_OSS, PLAIN, GGML_TYPE_F32},
+      {"gpt-oss merged gate_up", GGML_TYPE_MXFP4, 96, 64, 8, 2, 37, true, GPT_OSS, PLAIN, GGML_TYPE_F32},
       /* what moek must leave to ggml */
-      {"type moek does not run (Q5_0)", GGML_TYPE_Q5_0, 96, 64, 8, 2, 3, false, QWEN3, PLAIN},
-      {"an intermediate read elsewhere", GGML_TYPE_Q8_0, 96, 64, 8, 2, 3, false, QWEN3, EXTRA_READER},
-      {"an eval callback", GGML_TYPE_BF16, 96, 64, 8, 2, 3, false, QWEN3, EVAL_CALLBACK},
+      {"qwen3moe", GGML_TYPE_Q4_K, 256, 256, 8, 2, 3, false, QWEN3, PLAIN, GGML_TYPE_F32},
+      {"qwen3moe", GGML_TYPE_Q5_K, 256, 512, 8, 2, 37, false, QWEN3, PLAIN, GGML_TYPE_F32},
+      {"qwen3moe", GGML_TYPE_Q6_K, 512, 256, 8, 2, 1, false, QWEN3, PLAIN, GGML_TYPE_F32},
+      {"qwen3moe Q4_K_M (q6_K down)", GGML_TYPE_Q4_K, 256, 256, 8, 2, 37, false, QWEN3, PLAIN, GGML_TYPE_Q6_K},
+      {"qwen3moe Q5_K_M (q6_K down)", GGML_TYPE_Q5_K, 256, 256, 8, 2, 3, false, QWEN3, PLAIN, GGML_TYPE_Q6_K},
+      {"qwen3moe q4_K over q8_0 down", GGML_TYPE_Q4_K, 256, 256, 8, 2, 5, false, QWEN3, PLAIN, GGML_TYPE_Q8_0},
+      {"qwen3moe merged gate_up", GGML_TYPE_Q4_K, 256, 256, 8, 2, 3, true, QWEN3, PLAIN, GGML_TYPE_F32},
+      {"bf16 over q8_0 down: no mix", GGML_TYPE_BF16, 96, 64, 8, 2, 3, false, QWEN3, NO_MIX, GGML_TYPE_Q8_0},
+      {"type moek does not run (Q5_0)", GGML_TYPE_Q5_0, 96, 64, 8, 2, 3, false, QWEN3, PLAIN, GGML_TYPE_F32},
+      {"an intermediate read elsewhere", GGML_TYPE_Q8_0, 96, 64, 8, 2, 3, false, QWEN3, EXTRA_READER, GGML_TYPE_F32},
+      {"an eval callback", GGML_TYPE_BF16, 96, 64, 8, 2, 3, false, QWEN3, EVAL_CALLBACK, GGML_TYPE_F32},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
 

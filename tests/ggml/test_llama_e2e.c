@@ -107,7 +107,9 @@ static int read_model(const char* path, layer_ref* layers, int max_layers, char 
                               .act = oss ? MOEK_ACT_SWIGLU_OAI : MOEK_ACT_SWIGLU,
                               .alpha = 1.702, .beta = 1, .limit = 7, /* gpt-oss's, as build_moe_ffn passes them */
                               .bf16_ops = t == GGML_TYPE_BF16 || t == GGML_TYPE_F16,
-                              .qact = t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0 || t == GGML_TYPE_MXFP4,
+                              /* ggml rounds x and h to q8_0 (blocks of 32) or, for K-quants, q8_K (256) */
+                              .qact = t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K || t == GGML_TYPE_Q6_K ? 256
+                                      : ggml_is_quantized(t) || ggml_is_quantized(down->type),
                               .wg = dequantized(gate), .wu = dequantized(up), .wd = dequantized(down),
                               .bg = tensor_values(ctx, "blk.%d.ffn_gate_exps.bias", n),
                               .bu = tensor_values(ctx, "blk.%d.ffn_up_exps.bias", n),
