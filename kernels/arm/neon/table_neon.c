@@ -4,7 +4,8 @@
  *   neon          f32/bf16/f16 weights by fmla (4 x 16 tiles; the router's
  *                 GEMM is the f32 slot), route, combine, quantize_rows;
  *   neon_dotprod  Q8, Q4 (with and without min, f32 or f16 scales) and
- *                 MXFP4 by sdot (2 x 16);
+ *                 MXFP4 by sdot (2 x 16); the K-quants (Q4_K, Q5_K 2 x 16,
+ *                 Q6_K 1 x 16), which the tables above take from it;
  *   neon_i8mm     the same formats by smmla (4 x 16, 2 x 16 for 2 rows;
  *                 1-row tiles run the dotprod kernel, so it requires
  *                 dotprod too);
@@ -42,6 +43,13 @@ const moek_kernel_table moek_neon_kernel_table = {
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_2x16__neondot),                                        \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_2x16__neondot)}
 
+/* K-quants: their own panels; Q6_K's tiles take 1 row (gemm_kq_neondot.c: a second would spill) */
+#define MOEK_NEONDOT_KQ_SLOT(fmt, name, MR)                                                                       \
+  [fmt] = {.mr = MR, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                            \
+           MOEK_SLOT_FN(panel_bytes, moek_neon_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_neon_kq_pack_panel), \
+           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##MR##x16__neondot),                                    \
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##MR##x16__neondot)}
+
 const moek_kernel_table moek_neon_dotprod_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
     .abi_version = MOEK_KERNEL_ABI_VERSION,
@@ -52,7 +60,8 @@ const moek_kernel_table moek_neon_dotprod_kernel_table = {
     .gemm = {MOEK_NEONDOT_Q_SLOT(MOEK_WFORMAT_Q8, q8), MOEK_NEONDOT_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16),
              MOEK_NEONDOT_Q_SLOT(MOEK_WFORMAT_Q4, q4), MOEK_NEONDOT_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16),
              MOEK_NEONDOT_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min), MOEK_NEONDOT_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16),
-             MOEK_NEONDOT_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4)},
+             MOEK_NEONDOT_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4), MOEK_NEONDOT_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 2),
+             MOEK_NEONDOT_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k, 2), MOEK_NEONDOT_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 1)},
 };
 
 #define MOEK_NEONI8MM_Q_SLOT(fmt, name)                                                                          \

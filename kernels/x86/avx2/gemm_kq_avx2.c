@@ -63,10 +63,10 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
     const __m256 m1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 48)));
 #pragma GCC unroll 5
     for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
-    w += MOEK_AVX2_KQ_HEADER;
+    w += MOEK_KQ_HEADER;
     for (int j = 0; j < 8; j++, b++, w += bbytes) {
-      const uint8_t* sc = hdr + MOEK_AVX2_KQ_SCALES + 16 * j;
-      const uint8_t* mn = hdr + MOEK_AVX2_KQ_MINS + 16 * j;
+      const uint8_t* sc = hdr + MOEK_KQ_SCALES + 16 * j;
+      const uint8_t* mn = hdr + MOEK_KQ_MINS + 16 * j;
       const __m256 ws0 = _mm256_mul_ps(d0, bytes_f32(sc)), ws1 = _mm256_mul_ps(d1, bytes_f32(sc + 8));
       const __m256 wm0 = _mm256_mul_ps(m0, bytes_f32(mn)), wm1 = _mm256_mul_ps(m1, bytes_f32(mn + 8));
       __m256i dot[MRK_MAX][2];
@@ -129,9 +129,9 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
     const __m256 d1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 16)));
 #pragma GCC unroll 5
     for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
-    w += MOEK_AVX2_KQ_HEADER;
+    w += MOEK_KQ_HEADER;
     for (int j = 0; j < 8; j++, b++, w += bbytes) {
-      const uint8_t* sc = hdr + MOEK_AVX2_KQ_SCALES + 32 * j; /* group 2j, then 2j + 1 */
+      const uint8_t* sc = hdr + MOEK_KQ_SCALES + 32 * j; /* group 2j, then 2j + 1 */
       __m256 part[MR6_MAX][2]; /* sc_lo dot_lo, exact */
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) {

@@ -3,13 +3,7 @@
 #ifndef MOEK_LAYOUT_KQ_AVX2_H
 #define MOEK_LAYOUT_KQ_AVX2_H
 
-#include "moek_kquant.h"
-
-/* A super-block's header for 16 columns: d (and dmin) as f16, then the
- * scales (and mins) as bytes; the same 320 bytes for every K-quant */
-#define MOEK_AVX2_KQ_HEADER 320u
-#define MOEK_AVX2_KQ_SCALES 64u  /* offset of the scale bytes */
-#define MOEK_AVX2_KQ_MINS 192u   /* Q4_K/Q5_K: offset of the min bytes */
+#include "moek_kq_panel.h" /* the super-block header: MOEK_KQ_HEADER bytes */
 
 /* bytes of one block of 32 k for 16 columns: 256 of nibbles, then 64 per
  * extra bit plane (Q5_K one, Q6_K two) */
@@ -19,7 +13,7 @@ static inline size_t moek_avx2_kq_block_bytes(int32_t wformat) {
 
 /* bytes of one panel of 16 columns over K = cols (a multiple of 256) */
 static inline size_t moek_avx2_kq_panel_bytes(int32_t wformat, size_t cols) {
-  return cols / MOEK_QK_K * (MOEK_AVX2_KQ_HEADER + 8u * moek_avx2_kq_block_bytes(wformat));
+  return cols / MOEK_QK_K * (MOEK_KQ_HEADER + 8u * moek_avx2_kq_block_bytes(wformat));
 }
 
 #endif /* MOEK_LAYOUT_KQ_AVX2_H */

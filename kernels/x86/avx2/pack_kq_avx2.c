@@ -2,12 +2,8 @@
  * panels of 16 output columns as for Q4 (gated: 8 gate then 8 up columns),
  * one sequential stream per panel, per super-block of 256 k:
  *
- *   header, 320 bytes:
- *     16 f16 d, one per column slot;
- *     16 f16 dmin (Q4_K, Q5_K; zero for Q6_K);
- *     from byte 64: the scales as bytes, sub-block (Q6_K: group of 16)
- *       major, slot minor: Q4_K/Q5_K 8 x 16 unsigned, then from byte 192
- *       the 8 x 16 mins; Q6_K 16 x 16 signed;
+ *   the header of moek_kq_panel.h, 320 bytes: d (and dmin) as f16, the
+ *     scales (and mins) as bytes;
  *   8 blocks of 32 k, each:
  *     8 steps of 4 k, 32 bytes each: byte 4c + t holds the low 4 bits of
  *       slot c's code of k = 4 step + t in its low nibble and slot 8 + c's
@@ -48,13 +44,10 @@ static void put_bit(uint8_t* plane, size_t i, int bit) {
  * Q5_K's bits in AVX-512's order (else AVX2's). */
 static void put_slot(int32_t wformat, const moek_kquant_block* k, size_t c, uint8_t* sb, int mask) {
   const int q6 = wformat == MOEK_WFORMAT_Q6_K, q5 = wformat == MOEK_WFORMAT_Q5_K;
-  memcpy(sb + 2 * c, &k->d, 2);
-  memcpy(sb + 32 + 2 * c, &k->dmin, 2);
-  for (size_t g = 0; g < (q6 ? 16u : 8u); g++) sb[MOEK_AVX2_KQ_SCALES + 16 * g + c] = (uint8_t)k->sc[g];
-  for (size_t j = 0; !q6 && j < 8; j++) sb[MOEK_AVX2_KQ_MINS + 16 * j + c] = k->m[j];
+  moek_kq_put_header(k, q6, c, sb);
   const size_t bbytes = moek_avx2_kq_block_bytes(wformat);
   for (size_t b = 0; b < 8; b++) {
-    uint8_t* blk = sb + MOEK_AVX2_KQ_HEADER + b * bbytes;
+    uint8_t* blk = sb + MOEK_KQ_HEADER + b * bbytes;
     for (size_t st = 0; st < 8; st++)
       for (size_t t = 0; t < 4; t++) {
         const uint8_t q = k->q[32 * b + 4 * st + t];
@@ -69,7 +62,7 @@ static void put_slot(int32_t wformat, const moek_kquant_block* k, size_t c, uint
 static void pack_panel(const moek_pack_params* p, size_t pi, void* dst, int mask) {
   const int32_t dt = moek_wformat_kquant(p->wformat);
   const size_t sbs = p->cols / MOEK_QK_K, bytes = moek_kquant_block_bytes(dt);
-  const size_t sb_bytes = MOEK_AVX2_KQ_HEADER + 8 * moek_avx2_kq_block_bytes(p->wformat);
+  const size_t sb_bytes = MOEK_KQ_HEADER + 8 * moek_avx2_kq_block_bytes(p->wformat);
   memset(dst, 0, sbs * sb_bytes); /* missing slots: d = 0 and codes 0 */
   for (size_t j = 0; j < 16; j++) {
     const moek_panel_slot slot = moek_avx2_slot_of(p, pi, j); /* byte strides: moek_pack_params */

@@ -83,10 +83,10 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
     const uint8_t* hdr = w;
 #pragma GCC unroll 5
     for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + PREFETCH_BYTES(mr), _MM_HINT_T0);
-    w += MOEK_AVX2_KQ_HEADER;
+    w += MOEK_KQ_HEADER;
     for (int j = 0; j < 8; j++, b++, w += bbytes) {
-      const __m512 ws = _mm512_mul_ps(d, bytes_f32(hdr + MOEK_AVX2_KQ_SCALES + 16 * j));
-      const __m512 wm = _mm512_mul_ps(dmin, bytes_f32(hdr + MOEK_AVX2_KQ_MINS + 16 * j));
+      const __m512 ws = _mm512_mul_ps(d, bytes_f32(hdr + MOEK_KQ_SCALES + 16 * j));
+      const __m512 wm = _mm512_mul_ps(dmin, bytes_f32(hdr + MOEK_KQ_MINS + 16 * j));
       __m512i d0[MRK_MAX], d1[MRK_MAX];
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
@@ -145,10 +145,10 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
     const uint8_t* hdr = w;
 #pragma GCC unroll 5
     for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + PREFETCH_BYTES(mr), _MM_HINT_T0);
-    w += MOEK_AVX2_KQ_HEADER;
+    w += MOEK_KQ_HEADER;
     for (int j = 0; j < 8; j++, b++, w += bbytes) {
-      const __m512 sc_lo = sbytes_f32(hdr + MOEK_AVX2_KQ_SCALES + 32 * j);
-      const __m512 sc_hi = sbytes_f32(hdr + MOEK_AVX2_KQ_SCALES + 32 * j + 16);
+      const __m512 sc_lo = sbytes_f32(hdr + MOEK_KQ_SCALES + 32 * j);
+      const __m512 sc_hi = sbytes_f32(hdr + MOEK_KQ_SCALES + 32 * j + 16);
       __m512i lo[MRK_MAX], hi[MRK_MAX];
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
