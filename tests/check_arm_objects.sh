@@ -7,6 +7,7 @@
 #   gemm_q_neondot.c.o    sdot on v registers, no smmla / bfmmla
 #   gemm_kq_neondot.c.o   the same (the K-quants)
 #   gemm_q_neoni8mm.c.o   smmla on v registers, no sdot (its 1-row tiles call the dotprod object) / bfmmla
+#   gemm_kq_neoni8mm.c.o  the same (the K-quants)
 #   gemm_bf16_neonbf16.c.o  bfmmla on v registers, no sdot / smmla
 #   gemm_sve.c.o          fmla on z registers (by element) and ld1rqw, none of the extensions
 #   route, quantize, combine  Advanced SIMD vector instructions (.4s, .16b, ...), none of the extensions
@@ -17,7 +18,7 @@
 objdump=$1 dir=$2 least=${3:-100}
 . "$(dirname "$0")/objdump_expect.sh"
 ext='[[:space:]](sdot|udot|smmla|ummla|usmmla|bfmmla|bfdot|bfcvt)[[:space:]]'
-for o in neon/gemm_neon neon/gemm_q_neondot neon/gemm_kq_neondot neon/gemm_q_neoni8mm neon/gemm_bf16_neonbf16 neon/route_neon \
+for o in neon/gemm_neon neon/gemm_q_neondot neon/gemm_kq_neondot neon/gemm_q_neoni8mm neon/gemm_kq_neoni8mm neon/gemm_bf16_neonbf16 neon/route_neon \
          neon/quantize_neon neon/combine_neon sve/gemm_sve; do
   [ -f "$dir/$o.c.o" ] || { echo "missing $dir/$o.c.o"; failed=$((failed + 1)); }
 done
@@ -30,6 +31,8 @@ if [ "$failed" -eq 0 ]; then
   expect neon/gemm_kq_neondot.c.o "smmla / bfmmla / bfdot" '[[:space:]](smmla|bfmmla|bfdot)[[:space:]]' 0 0
   expect neon/gemm_q_neoni8mm.c.o "smmla v" '[[:space:]]smmla[[:space:]]+v[0-9]+\.4s' "$least" $big
   expect neon/gemm_q_neoni8mm.c.o "sdot / bfmmla / bfdot" '[[:space:]](sdot|bfmmla|bfdot)[[:space:]]' 0 0
+  expect neon/gemm_kq_neoni8mm.c.o "smmla v" '[[:space:]]smmla[[:space:]]+v[0-9]+\.4s' "$least" $big
+  expect neon/gemm_kq_neoni8mm.c.o "sdot / bfmmla / bfdot" '[[:space:]](sdot|bfmmla|bfdot)[[:space:]]' 0 0
   # one microkernel, not one per row count: its step holds 16 bfmmla, the K tail 16 more
   expect neon/gemm_bf16_neonbf16.c.o "bfmmla v" '[[:space:]]bfmmla[[:space:]]+v[0-9]+\.4s' "$(( least < 32 ? least : 32 ))" $big
   expect neon/gemm_bf16_neonbf16.c.o "sdot / smmla" '[[:space:]](sdot|smmla)[[:space:]]' 0 0

@@ -1,6 +1,6 @@
-/* The header of a K-quant panel's super-block, the same in every table
- * that packs K-quants into panels of 16 columns (x86: pack_kq_avx2.c,
- * aarch64: pack_kq_neon.c): per super-block of 256 k,
+/* The header and the sizes of a K-quant panel's super-block, the same in
+ * every table that packs K-quants into panels of 16 columns (x86:
+ * pack_kq_avx2.c, aarch64: pack_kq_neon.c): per super-block of 256 k,
  *   16 f16 d, one per column slot;
  *   16 f16 dmin (Q4_K, Q5_K; zero for Q6_K);
  *   from byte MOEK_KQ_SCALES the scales as bytes, sub-block (Q6_K: group of
@@ -18,6 +18,18 @@
 #define MOEK_KQ_HEADER 320u /* bytes */
 #define MOEK_KQ_SCALES 64u  /* offset of the scale bytes */
 #define MOEK_KQ_MINS 192u   /* Q4_K/Q5_K: offset of the min bytes */
+
+/* bytes of one block of 32 k for 16 columns: 256 of nibbles, then 64 per
+ * extra bit plane (Q5_K one, Q6_K two). Each table orders the bits its own
+ * way (pack_kq_avx2.c, pack_kq_neon.c); the sizes are the same. */
+static inline size_t moek_kq_block_bytes(int32_t wformat) {
+  return wformat == MOEK_WFORMAT_Q6_K ? 384u : wformat == MOEK_WFORMAT_Q5_K ? 320u : 256u;
+}
+
+/* bytes of one panel of 16 columns over K = cols (a multiple of 256) */
+static inline size_t moek_kq_panel_bytes(int32_t wformat, size_t cols) {
+  return cols / MOEK_QK_K * (MOEK_KQ_HEADER + 8u * moek_kq_block_bytes(wformat));
+}
 
 /* slot c's fields of a decoded super-block into the header at sb */
 static inline void moek_kq_put_header(const moek_kquant_block* k, int q6, size_t c, uint8_t* sb) {

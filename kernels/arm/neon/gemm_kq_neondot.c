@@ -7,7 +7,7 @@
  * the halves of slot 2c's dot and lanes 2-3 slot 2c + 1's; one addp per
  * pair of chunks joins them into 4 columns. Codes are made whole in
  * registers before the sdot: Q5_K's fifth bit and Q6_K's two high bits
- * come from their planes by one variable shift and one and per chunk, and
+ * come from their planes by one shift and one and per chunk, and
  * Q6_K's codes have 32 taken off (-32..31, signed for sdot).
  *
  * Arithmetic, per block of 32 k, as the reference's dot_row_kquant:
@@ -19,71 +19,26 @@
  * So every table gives the same bits before the activation.
  *
  * Registers (32 q registers): Q4_K/Q5_K take 2 rows, 8 int32 and 4 f32
- * accumulators each (24), the step's 8 chunks through the rest. Q6_K keeps
- * D (4) beside the 8 chunk sums and 4 f32 accumulators per row: 16, so it
- * runs 1 row (a second would spill). */
+ * accumulators each (24), the step's 8 chunks through the rest. What does
+ * not fit (the super-block's d and dmin, the masks) GCC 12 keeps on the
+ * stack and reloads from L1 once per block of 32 k, against 32 sdot per
+ * row. Q6_K keeps D (4) beside the 8 chunk sums and 4 f32 accumulators per
+ * row: 16, so it runs 1 row (a second would spill the accumulators). */
 #include <arm_neon.h>
 
 #include "epilogue_neon.h"
 #include "gemm_neon.h"
-#include "layout_kq_neon.h"
+#include "kqdecode_neon.h"
 #include "moek_quant.h"
 
 #define MRK_MAX 2
 #define PREFETCH_BYTES 1024 /* ahead in the panel stream */
 
-enum { KQ4 = 4, KQ5 = 5, KQ6 = 6 };
-
-/* 16 bytes (one per slot) of the header at h as 4 vectors of 4 floats:
- * unsigned (Q4_K/Q5_K scales and mins) */
-static inline __attribute__((always_inline)) void u8_to_f32x4(const uint8_t* h, float32x4_t f[4]) {
-  const uint8x16_t v = vld1q_u8(h);
-  const uint16x8_t lo = vmovl_u8(vget_low_u8(v)), hi = vmovl_u8(vget_high_u8(v));
-  f[0] = vcvtq_f32_u32(vmovl_u16(vget_low_u16(lo))), f[1] = vcvtq_f32_u32(vmovl_u16(vget_high_u16(lo)));
-  f[2] = vcvtq_f32_u32(vmovl_u16(vget_low_u16(hi))), f[3] = vcvtq_f32_u32(vmovl_u16(vget_high_u16(hi)));
-}
-
-/* signed (Q6_K scales), as int32 */
-static inline __attribute__((always_inline)) void s8_to_s32x4(const uint8_t* h, int32x4_t s[4]) {
-  const int8x16_t v = vld1q_s8((const int8_t*)h);
-  const int16x8_t lo = vmovl_s8(vget_low_s8(v)), hi = vmovl_s8(vget_high_s8(v));
-  s[0] = vmovl_s16(vget_low_s16(lo)), s[1] = vmovl_s16(vget_high_s16(lo));
-  s[2] = vmovl_s16(vget_low_s16(hi)), s[3] = vmovl_s16(vget_high_s16(hi));
-}
-
-/* The 8 chunks of step st of the block at w as whole codes: Q4_K 0..15,
- * Q5_K 0..31, Q6_K -32..31. */
-static inline __attribute__((always_inline)) void step_codes(const int fmt, const uint8_t* w, size_t st,
-                                                             int8x16_t c[8]) {
-  const uint8x16_t lo4 = vdupq_n_u8(0x0f);
-  uint8x16_t u[8];
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; i++) {
-    const uint8x16_t v = vld1q_u8(w + st * 64 + 16 * i);
-    u[i] = vandq_u8(v, lo4), u[i + 4] = vshrq_n_u8(v, 4);
-  }
-  if (fmt == KQ5) { /* bit c of each byte to bit 4 */
-    const uint8x16_t hb = vld1q_u8(w + 256 + st * 16);
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) u[i] = vorrq_u8(u[i], vandq_u8(vshlq_u8(hb, vdupq_n_s8((int8_t)(4 - i))), vdupq_n_u8(0x10)));
-  }
-  if (fmt == KQ6) { /* bits 2c, 2c + 1 to bits 4-5 */
-    const uint8x16_t h0 = vld1q_u8(w + 256 + st * 32), h1 = vld1q_u8(w + 256 + st * 32 + 16);
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) {
-      const uint8x16_t hi = vandq_u8(vshlq_u8(i < 4 ? h0 : h1, vdupq_n_s8((int8_t)(4 - 2 * (i % 4)))), vdupq_n_u8(0x30));
-      u[i] = vsubq_u8(vorrq_u8(u[i], hi), vdupq_n_u8(32));
-    }
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; i++) c[i] = vreinterpretq_s8_u8(u[i]);
-}
-
 /* mr rows x one panel over K = 256 sbs: c[r][q] columns 4q .. 4q + 3. */
 static inline __attribute__((always_inline)) void kq_kernel(const int mr, const int fmt, size_t sbs,
                                                             const moek_qrow* a, const uint8_t* w,
                                                             float32x4_t c[MRK_MAX][4]) {
-  const size_t bbytes = fmt == KQ6 ? 384 : fmt == KQ5 ? 320 : 256;
+  const size_t bbytes = moek_kq_block_bytes(fmt);
   float32x4_t acc[MRK_MAX][4];
 #pragma GCC unroll 2
   for (int r = 0; r < mr; r++)
@@ -92,31 +47,24 @@ static inline __attribute__((always_inline)) void kq_kernel(const int mr, const 
   for (size_t sb = 0; sb < sbs; sb++) {
     const uint8_t* hdr = w;
     w += MOEK_KQ_HEADER;
-    float32x4_t d[4], dmin[4];
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; q++) {
-      d[q] = vcvt_f32_f16(vld1_f16((const float16_t*)hdr + 4 * q));
-      dmin[q] = vcvt_f32_f16(vld1_f16((const float16_t*)(hdr + 32) + 4 * q));
-    }
     for (size_t j = 0; j < 8; j++, b++, w += bbytes) {
       int32x4_t s[MRK_MAX][8], D[4];
-      int32x4_t sc6[4];
 #pragma GCC unroll 2
       for (int r = 0; r < mr; r++)
         for (int i = 0; i < 8; i++) s[r][i] = vdupq_n_s32(0);
 #pragma GCC unroll 4
       for (size_t st = 0; st < 4; st++) {
         __builtin_prefetch(w + st * 64 + PREFETCH_BYTES);
-        if (fmt == KQ6 && st == 2) { /* the first group of 16 done: D = sc_lo S_lo */
-          s8_to_s32x4(hdr + MOEK_KQ_SCALES + 16 * (2 * j), sc6);
+        if (fmt == MOEK_KQ6 && st == 2) { /* the first group of 16 done: D = sc_lo S_lo */
 #pragma GCC unroll 4
           for (int q = 0; q < 4; q++) {
-            D[q] = vmulq_s32(vpaddq_s32(s[0][2 * q], s[0][2 * q + 1]), sc6[q]);
+            D[q] = vmulq_s32(vpaddq_s32(s[0][2 * q], s[0][2 * q + 1]),
+                             moek_neon_kq_s8x4(hdr + MOEK_KQ_SCALES + 16 * (2 * j) + 4 * q));
             s[0][2 * q] = s[0][2 * q + 1] = vdupq_n_s32(0);
           }
         }
         int8x16_t wc[8];
-        step_codes(fmt, w, st, wc);
+        moek_neon_kq_chunks(fmt, w, st, 0, 8, wc);
 #pragma GCC unroll 2
         for (int r = 0; r < mr; r++) {
           const int8x16_t av = vreinterpretq_s8_s64(vld1q_dup_s64((const int64_t*)(a[r].q + b * 32 + st * 8)));
@@ -124,21 +72,23 @@ static inline __attribute__((always_inline)) void kq_kernel(const int mr, const 
           for (int i = 0; i < 8; i++) s[r][i] = vdotq_s32(s[r][i], wc[i], av);
         }
       }
-      if (fmt == KQ6) {
-        s8_to_s32x4(hdr + MOEK_KQ_SCALES + 16 * (2 * j + 1), sc6);
+      if (fmt == MOEK_KQ6) {
         const float32x4_t as = vdupq_n_f32(a[0].scale[b]);
 #pragma GCC unroll 4
         for (int q = 0; q < 4; q++) {
-          D[q] = vmlaq_s32(D[q], vpaddq_s32(s[0][2 * q], s[0][2 * q + 1]), sc6[q]);
-          acc[0][q] = vfmaq_f32(acc[0][q], vcvtq_f32_s32(D[q]), vmulq_f32(d[q], as));
+          D[q] = vmlaq_s32(D[q], vpaddq_s32(s[0][2 * q], s[0][2 * q + 1]),
+                           moek_neon_kq_s8x4(hdr + MOEK_KQ_SCALES + 16 * (2 * j + 1) + 4 * q));
+          acc[0][q] = vfmaq_f32(acc[0][q], vcvtq_f32_s32(D[q]), vmulq_f32(moek_neon_kq_f16x4(hdr, 4 * q), as));
         }
         continue;
       }
       float32x4_t dsc[4], dm[4];
-      u8_to_f32x4(hdr + MOEK_KQ_SCALES + 16 * j, dsc);
-      u8_to_f32x4(hdr + MOEK_KQ_MINS + 16 * j, dm);
 #pragma GCC unroll 4
-      for (int q = 0; q < 4; q++) dsc[q] = vmulq_f32(d[q], dsc[q]), dm[q] = vnegq_f32(vmulq_f32(dmin[q], dm[q]));
+      for (int q = 0; q < 4; q++) {
+        dsc[q] = vmulq_f32(moek_neon_kq_f16x4(hdr, 4 * q), moek_neon_kq_u8x4(hdr + MOEK_KQ_SCALES + 16 * j + 4 * q));
+        dm[q] = vnegq_f32(
+            vmulq_f32(moek_neon_kq_f16x4(hdr + 32, 4 * q), moek_neon_kq_u8x4(hdr + MOEK_KQ_MINS + 16 * j + 4 * q)));
+      }
 #pragma GCC unroll 2
       for (int r = 0; r < mr; r++) {
         const float32x4_t as = vdupq_n_f32(a[r].scale[b]);
@@ -163,11 +113,11 @@ typedef void (*kq_ukernel_fn)(size_t sbs, const moek_qrow* a, const uint8_t* w, 
   static void NAME(size_t sbs, const moek_qrow* a, const uint8_t* w, float32x4_t c[MRK_MAX][4]) { \
     kq_kernel(MR, FMT, sbs, a, w, c);                                                            \
   }
-MOEK_KQUK(1, KQ4, moek_q4_k_gemm_ukernel_1x16__neondot)
-MOEK_KQUK(2, KQ4, moek_q4_k_gemm_ukernel_2x16__neondot)
-MOEK_KQUK(1, KQ5, moek_q5_k_gemm_ukernel_1x16__neondot)
-MOEK_KQUK(2, KQ5, moek_q5_k_gemm_ukernel_2x16__neondot)
-MOEK_KQUK(1, KQ6, moek_q6_k_gemm_ukernel_1x16__neondot)
+MOEK_KQUK(1, MOEK_KQ4, moek_q4_k_gemm_ukernel_1x16__neondot)
+MOEK_KQUK(2, MOEK_KQ4, moek_q4_k_gemm_ukernel_2x16__neondot)
+MOEK_KQUK(1, MOEK_KQ5, moek_q5_k_gemm_ukernel_1x16__neondot)
+MOEK_KQUK(2, MOEK_KQ5, moek_q5_k_gemm_ukernel_2x16__neondot)
+MOEK_KQUK(1, MOEK_KQ6, moek_q6_k_gemm_ukernel_1x16__neondot)
 
 /* One tile: mr record rows x one panel over all of K, then the epilogue. */
 static inline __attribute__((always_inline)) void kq_dots(const kq_ukernel_fn uk[MRK_MAX], size_t mr, size_t k,

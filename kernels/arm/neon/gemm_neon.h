@@ -40,7 +40,7 @@ MOEK_NEON_Q_FORMATS(4x16, neoni8mm)
 #undef MOEK_NEON_Q_TILES
 
 /* K-quant weights (Q4_K, Q5_K, Q6_K) in the panel layout of pack_kq_neon.c,
- * by sdot (gemm_kq_neondot.c) */
+ * by sdot (gemm_kq_neondot.c) ... */
 size_t moek_neon_kq_panel_bytes_of(int32_t wformat, size_t k, int32_t group, int32_t gated);
 void moek_neon_kq_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
 void moek_q4_k_gemm_gateup_2x16__neondot(const moek_gateup_tile* t);
@@ -49,6 +49,13 @@ void moek_q5_k_gemm_gateup_2x16__neondot(const moek_gateup_tile* t);
 void moek_q5_k_gemm_down_2x16__neondot(const moek_down_tile* t);
 void moek_q6_k_gemm_gateup_1x16__neondot(const moek_gateup_tile* t);
 void moek_q6_k_gemm_down_1x16__neondot(const moek_down_tile* t);
+/* ... and by smmla (gemm_kq_neoni8mm.c), 2 to 4 rows; 1-row tiles go to the above */
+void moek_q4_k_gemm_gateup_4x16__neoni8mm(const moek_gateup_tile* t);
+void moek_q4_k_gemm_down_4x16__neoni8mm(const moek_down_tile* t);
+void moek_q5_k_gemm_gateup_4x16__neoni8mm(const moek_gateup_tile* t);
+void moek_q5_k_gemm_down_4x16__neoni8mm(const moek_down_tile* t);
+void moek_q6_k_gemm_gateup_4x16__neoni8mm(const moek_gateup_tile* t);
+void moek_q6_k_gemm_down_4x16__neoni8mm(const moek_down_tile* t);
 
 /* bf16 weights on bf16 rows by bfmmla, in its own layout (gemm_bf16_neonbf16.c) */
 size_t moek_neonbf16_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated);

@@ -22,18 +22,18 @@
 #include <string.h>
 
 #include "gemm_neon.h"
-#include "layout_kq_neon.h"
+#include "moek_kq_panel.h"
 
 size_t moek_neon_kq_panel_bytes_of(int32_t wformat, size_t k, int32_t group, int32_t gated) {
   (void)group, (void)gated; /* K-quants bring their blocks; gated panels hold 8 gate and 8 up columns */
-  return moek_neon_kq_panel_bytes(wformat, k);
+  return moek_kq_panel_bytes(wformat, k);
 }
 
 /* Slot j's decoded super-block into the panel's super-block at sb. */
 static void put_slot(int32_t wformat, const moek_kquant_block* k, size_t j, uint8_t* sb) {
   const int q6 = wformat == MOEK_WFORMAT_Q6_K, q5 = wformat == MOEK_WFORMAT_Q5_K;
   moek_kq_put_header(k, q6, j, sb);
-  const size_t c = j / 2, bbytes = moek_neon_kq_block_bytes(wformat);
+  const size_t c = j / 2, bbytes = moek_kq_block_bytes(wformat);
   for (size_t b = 0; b < 8; b++) {
     uint8_t* blk = sb + MOEK_KQ_HEADER + b * bbytes;
     for (size_t st = 0; st < 4; st++)
@@ -50,7 +50,7 @@ static void put_slot(int32_t wformat, const moek_kquant_block* k, size_t j, uint
 void moek_neon_kq_pack_panel(const moek_pack_params* p, size_t pi, void* dst) {
   const int32_t dt = moek_wformat_kquant(p->wformat);
   const size_t sbs = p->cols / MOEK_QK_K, bytes = moek_kquant_block_bytes(dt);
-  const size_t sb_bytes = MOEK_KQ_HEADER + 8 * moek_neon_kq_block_bytes(p->wformat);
+  const size_t sb_bytes = MOEK_KQ_HEADER + 8 * moek_kq_block_bytes(p->wformat);
   memset(dst, 0, sbs * sb_bytes); /* missing slots: d = 0 and codes 0 */
   for (size_t j = 0; j < 16; j++) {
     const moek_panel_slot slot = moek_panel_slot_of(p, pi, j, 16); /* byte strides: moek_pack_params */

@@ -5,7 +5,7 @@
  *                 GEMM is the f32 slot), route, combine, quantize_rows;
  *   neon_dotprod  Q8, Q4 (with and without min, f32 or f16 scales) and
  *                 MXFP4 by sdot (2 x 16); the K-quants (Q4_K, Q5_K 2 x 16,
- *                 Q6_K 1 x 16), which the tables above take from it;
+ *                 Q6_K 1 x 16);
  *   neon_i8mm     the same formats by smmla (4 x 16, 2 x 16 for 2 rows;
  *                 1-row tiles run the dotprod kernel, so it requires
  *                 dotprod too);
@@ -70,6 +70,12 @@ const moek_kernel_table moek_neon_dotprod_kernel_table = {
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_4x16__neoni8mm),                                       \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_4x16__neoni8mm)}
 
+#define MOEK_NEONI8MM_KQ_SLOT(fmt, name)                                                                          \
+  [fmt] = {.mr = 4, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                              \
+           MOEK_SLOT_FN(panel_bytes, moek_neon_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_neon_kq_pack_panel), \
+           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_4x16__neoni8mm),                                         \
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_4x16__neoni8mm)}
+
 const moek_kernel_table moek_neon_i8mm_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
     .abi_version = MOEK_KERNEL_ABI_VERSION,
@@ -80,7 +86,8 @@ const moek_kernel_table moek_neon_i8mm_kernel_table = {
     .gemm = {MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q8, q8), MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16),
              MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q4, q4), MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16),
              MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min), MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16),
-             MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4)},
+             MOEK_NEONI8MM_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4), MOEK_NEONI8MM_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k),
+             MOEK_NEONI8MM_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k), MOEK_NEONI8MM_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k)},
 };
 
 const moek_kernel_table moek_neon_bf16_kernel_table = {

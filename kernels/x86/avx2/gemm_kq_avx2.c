@@ -29,7 +29,7 @@
 
 #include "epilogue_avx2.h"
 #include "gemm_avx2.h"
-#include "layout_kq_avx2.h"
+#include "moek_kq_panel.h"
 #include "moek_quant.h"
 #include "next_panel.h"
 #include "q_block_avx2.h"
@@ -48,7 +48,7 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
                                                            const int8_t* const* rows, size_t nb, const uint8_t* w,
                                                            const char* next, const char* next_end,
                                                            __m256 c[MRK_MAX][2]) {
-  const size_t bbytes = moek_avx2_kq_block_bytes(q5 ? MOEK_WFORMAT_Q5_K : MOEK_WFORMAT_Q4_K);
+  const size_t bbytes = moek_kq_block_bytes(q5 ? MOEK_WFORMAT_Q5_K : MOEK_WFORMAT_Q4_K);
   const size_t so = 32 * nb, mo = 36 * nb;
   const int8_t* q[MRK_MAX];
   __m256 acc[MRK_MAX][2];
@@ -115,7 +115,7 @@ static inline __attribute__((always_inline)) __m256 sbytes_f32(const uint8_t* p)
 static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t sbs, const int8_t* const* rows,
                                                             size_t nb, const uint8_t* w, const char* next,
                                                             const char* next_end, __m256 c[MRK_MAX][2]) {
-  const size_t bbytes = moek_avx2_kq_block_bytes(MOEK_WFORMAT_Q6_K), so = 32 * nb, mo = 36 * nb;
+  const size_t bbytes = moek_kq_block_bytes(MOEK_WFORMAT_Q6_K), so = 32 * nb, mo = 36 * nb;
   const size_t ho = MOEK_Q8_ROW_BYTES(32 * nb);
   const __m256i ones = _mm256_set1_epi16(1);
   const int8_t* q[MR6_MAX];

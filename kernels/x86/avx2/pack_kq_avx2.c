@@ -29,11 +29,11 @@
 #include <string.h>
 
 #include "gemm_avx2.h"
-#include "layout_kq_avx2.h"
+#include "moek_kq_panel.h"
 
 size_t moek_avx2_kq_panel_bytes_of(int32_t wformat, size_t k, int32_t group, int32_t gated) {
   (void)group, (void)gated; /* K-quants bring their blocks; gated panels hold 8 gate and 8 up columns */
-  return moek_avx2_kq_panel_bytes(wformat, k);
+  return moek_kq_panel_bytes(wformat, k);
 }
 
 static void put_bit(uint8_t* plane, size_t i, int bit) {
@@ -45,7 +45,7 @@ static void put_bit(uint8_t* plane, size_t i, int bit) {
 static void put_slot(int32_t wformat, const moek_kquant_block* k, size_t c, uint8_t* sb, int mask) {
   const int q6 = wformat == MOEK_WFORMAT_Q6_K, q5 = wformat == MOEK_WFORMAT_Q5_K;
   moek_kq_put_header(k, q6, c, sb);
-  const size_t bbytes = moek_avx2_kq_block_bytes(wformat);
+  const size_t bbytes = moek_kq_block_bytes(wformat);
   for (size_t b = 0; b < 8; b++) {
     uint8_t* blk = sb + MOEK_KQ_HEADER + b * bbytes;
     for (size_t st = 0; st < 8; st++)
@@ -62,7 +62,7 @@ static void put_slot(int32_t wformat, const moek_kquant_block* k, size_t c, uint
 static void pack_panel(const moek_pack_params* p, size_t pi, void* dst, int mask) {
   const int32_t dt = moek_wformat_kquant(p->wformat);
   const size_t sbs = p->cols / MOEK_QK_K, bytes = moek_kquant_block_bytes(dt);
-  const size_t sb_bytes = MOEK_KQ_HEADER + 8 * moek_avx2_kq_block_bytes(p->wformat);
+  const size_t sb_bytes = MOEK_KQ_HEADER + 8 * moek_kq_block_bytes(p->wformat);
   memset(dst, 0, sbs * sb_bytes); /* missing slots: d = 0 and codes 0 */
   for (size_t j = 0; j < 16; j++) {
     const moek_panel_slot slot = moek_avx2_slot_of(p, pi, j); /* byte strides: moek_pack_params */

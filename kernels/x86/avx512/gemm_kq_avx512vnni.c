@@ -30,7 +30,7 @@
 #include "simd_avx512.h"
 /* after simd_avx512.h: in the emulated build the ymm epilogue stays native */
 #include "epilogue_avx2.h"
-#include "layout_kq_avx2.h"
+#include "moek_kq_panel.h"
 #include "moek_quant.h"
 #include "next_panel.h"
 #include "q_step_avx512.h"
@@ -69,7 +69,7 @@ static inline __attribute__((always_inline)) __m512 bytes_f32(const uint8_t* p) 
 static inline __attribute__((always_inline)) void kqkernel(const int mr, const int q5, size_t sbs,
                                                            const int8_t* const* rows, size_t nb, const uint8_t* w,
                                                            const char* next, const char* next_end, __m512 c[MRK_MAX]) {
-  const size_t bbytes = moek_avx2_kq_block_bytes(q5 ? MOEK_WFORMAT_Q5_K : MOEK_WFORMAT_Q4_K);
+  const size_t bbytes = moek_kq_block_bytes(q5 ? MOEK_WFORMAT_Q5_K : MOEK_WFORMAT_Q4_K);
   const size_t so = 32 * nb, mo = 36 * nb;
   const int split = mr <= 3;
   const int8_t* q[MRK_MAX];
@@ -133,7 +133,7 @@ static inline __attribute__((always_inline)) __m512 sbytes_f32(const uint8_t* p)
 static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t sbs, const int8_t* const* rows,
                                                             size_t nb, const uint8_t* w, const char* next,
                                                             const char* next_end, __m512 c[MRK_MAX]) {
-  const size_t bbytes = moek_avx2_kq_block_bytes(MOEK_WFORMAT_Q6_K), so = 32 * nb, mo = 36 * nb;
+  const size_t bbytes = moek_kq_block_bytes(MOEK_WFORMAT_Q6_K), so = 32 * nb, mo = 36 * nb;
   const size_t ho = MOEK_Q8_ROW_BYTES(32 * nb);
   const int8_t* q[MRK_MAX];
   __m512 acc[MRK_MAX];
