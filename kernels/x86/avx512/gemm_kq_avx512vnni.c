@@ -19,7 +19,7 @@
  * the Q kernels: up to 6 rows; below 4, two int32 chains per row.
  *
  * Q6_K: codes 0..63, bits 4-5 from the step's 16 crumb bytes (one
- * broadcast, one variable shift). Each row keeps one chain per group of 16
+ * broadcast, one variable rotate, one ternary logic op). Each row keeps one chain per group of 16
  * (steps 0-3 and 4-7). q - 32 comes off each group as 32 times its
  * activation sum: the record's half sum, and the block sum less it. Then
  * D = sc_lo dot_lo + sc_hi dot_hi in f32, exact (|D| < 2^24: the product
@@ -50,12 +50,15 @@ static inline __attribute__((always_inline)) __m512i step_codes(const uint8_t* b
   return z;
 }
 
-/* Q6_K's step st: codes 0..63, the nibbles and the 2-bit high parts */
+/* Q6_K's step st: codes 0..63, the nibbles and the 2-bit high parts.
+ * Quarter g of the zmm wants bits 2g, 2g + 1 of its crumb bytes at bits
+ * 4-5: one rotate per dword (left 4, 2, 0, right 2; what crosses into a
+ * neighbouring byte lands outside bits 4-5) and one ternary or-under-mask. */
 static inline __attribute__((always_inline)) __m512i step_codes6(const uint8_t* blk, int st) {
   const __m512i z = moek_q_step_zmm(blk, st, 1, 0);
   const __m512i crumbs = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(blk + 256 + st * 16)));
-  const __m512i hi = _mm512_srlv_epi32(crumbs, _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6));
-  return _mm512_or_si512(z, _mm512_slli_epi16(_mm512_and_si512(hi, _mm512_set1_epi8(3)), 4));
+  const __m512i hi = _mm512_rolv_epi32(crumbs, _mm512_setr_epi32(4, 4, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0, 30, 30, 30, 30));
+  return _mm512_ternarylogic_epi32(z, hi, _mm512_set1_epi8(0x30), 0xf8); /* z | (hi & 0x30) */
 }
 
 /* 16 bytes of the header (one sub-block's scales or mins) as f32 */
