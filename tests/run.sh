@@ -24,7 +24,7 @@ cmake --build build-asan -j "$jobs" >/dev/null
 (cd build-asan && ctest --output-on-failure -j "$jobs")
 echo "== the Python and PyTorch suites on the sanitized library (ASan preloaded into python3)"
 bash tests/python/run_asan.sh /usr/bin/python3 build-asan test_routing_numpy.py test_python_numpy.py test_probes.py \
-  test_torch_blocks.py test_torch_probes.py
+  test_torch_blocks.py test_torch_probes.py test_distributed.py
 
 echo "== aarch64 cross build, tests under qemu-aarch64"
 cmake -S . -B build-aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DMOEK_BUILD_BENCH=OFF >/dev/null

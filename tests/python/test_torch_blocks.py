@@ -23,6 +23,7 @@ except ImportError:
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "python"))
 from checks import check, expect_raises, finish  # noqa: E402  (tests/python)
+from magnitude import mlp_abs  # noqa: E402
 import moek  # noqa: E402
 import moek.torch as mt  # noqa: E402
 
@@ -184,17 +185,6 @@ def magnitude(block, kind, x64):
     b64 = block
     T = x64.shape[0]
     S = torch.zeros_like(x64)
-
-    def mlp_abs(g_w, u_w, d_w, xa, xv, gb=None, ub=None, db=None, beta=0.0):
-        g = F.linear(xv, g_w, gb)
-        u = F.linear(xv, u_w, ub)
-        ga = F.linear(xa, g_w.abs(), None if gb is None else gb.abs())
-        ua = F.linear(xa, u_w.abs(), None if ub is None else ub.abs())
-        h = F.silu(g) * u if beta == 0.0 else None
-        v = u.abs() + abs(beta)
-        ha = 1.13 * ga * v + (g.abs() + 1) * ua + g.abs() * v
-        hh = (h.abs() if h is not None else g.abs() * v)
-        return F.linear(hh + ha, d_w.abs(), None if db is None else db.abs())
 
     xa = x64.abs()
     if kind in ("qwen3", "olmoe", "mixtral"):

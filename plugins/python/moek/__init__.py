@@ -9,7 +9,7 @@
 The library is MOEK_LIBRARY if set, else libmoek.so.0 beside the package,
 from the system loader, or under /usr/local (cmake --install); importing
 moek without it raises ImportError saying how to build and install it. bf16 arrays are uint16 holding the bits (moek.bf16_from_f32).
-moek.torch has the PyTorch adapter. docs/integration.md says when arrays are
+moek.torch has the PyTorch adapter, moek.distributed its expert parallelism over torch.distributed. docs/integration.md says when arrays are
 copied (rarely: x with non-contiguous rows) and how errors are reported.
 """
 import numpy as _np

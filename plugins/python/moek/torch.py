@@ -68,7 +68,7 @@ class _Experts(_Handle):
     """A moek experts object from per-expert torch matrices (nn.Linear layout)."""
 
     def __init__(self, ctx, gates, ups, downs, activation="swiglu", b_gate=None, b_up=None, b_down=None,
-                 alpha=0.0, beta=0.0, limit=0.0, weight_dtype=None, quant_group=0):
+                 alpha=0.0, beta=0.0, limit=0.0, weight_dtype=None, quant_group=0, first_expert=0, model_experts=0):
         self.ctx, self.h = ctx, C.c_void_p()
         E = len(ups)
         I, H = ups[0].shape
@@ -120,7 +120,8 @@ class _Experts(_Handle):
                           activation=A.ACT[activation], src_dtype=A.DTYPE[src], quant_group=quant_group,
                           weight_dtype=A.DTYPE[wdt], act_alpha=alpha, act_beta=beta, act_limit=limit,
                           w_gate=pg, w_up=pu, w_down=pd, gate_strides=sg, up_strides=su, down_strides=sd,
-                          b_gate=bias(b_gate, I, "b_gate"), b_up=bias(b_up, I, "b_up"), b_down=bias(b_down, H, "b_down"))
+                          b_gate=bias(b_gate, I, "b_gate"), b_up=bias(b_up, I, "b_up"), b_down=bias(b_down, H, "b_down"),
+                          first_expert=first_expert, model_experts=model_experts)
         self.lib, self.E, self.H, self.I = ctx.lib, E, H, I
         ctx._call(self.lib.moek_experts_create, ctx.h, C.byref(d), C.byref(self.h))
         with ctx._gate:
@@ -199,34 +200,51 @@ def _moe_layer_impl(handle: int, x: torch.Tensor) -> torch.Tensor:
     return y.to(x.dtype)
 
 
-def _route_impl(handle: int, x: torch.Tensor):
-    L = _layer_of(handle)
+def _route_with(ctx, router, x: torch.Tensor):
+    """moek_route on rows x [T, H]: (expert_ids int32 [T, k], weights float32 [T, k])."""
     xt, xp, xdt, xs = _rows(x, "x")
     T = xt.shape[0]
-    ids = torch.empty((T, L.moek_router.k), dtype=torch.int32)
-    w = torch.empty((T, L.moek_router.k), dtype=torch.float32)
+    ids = torch.empty((T, router.k), dtype=torch.int32)
+    w = torch.empty((T, router.k), dtype=torch.float32)
     a = A.RouteArgs(struct_size=C.sizeof(A.RouteArgs), flags=A.EXACT_STRIDES, num_tokens=T, x=xp, x_dtype=xdt,
                     x_stride=xs, expert_ids=C.cast(ids.data_ptr(), C.POINTER(C.c_int32)),
                     expert_weights=C.cast(w.data_ptr(), A._pf))
-    L.moek_ctx._call(L.moek_ctx.lib.moek_route, L.moek_ctx.h, L.moek_router.h, C.byref(a), objs=(L.moek_router,))
+    ctx._call(ctx.lib.moek_route, ctx.h, router.h, C.byref(a), objs=(router,))
     return ids, w
+
+
+def _forward_with(ctx, experts, x: torch.Tensor, ids: Optional[torch.Tensor], w: Optional[torch.Tensor], top_k: int,
+                  y: Optional[torch.Tensor] = None, accumulate: bool = False) -> torch.Tensor:
+    """moek_moe_forward of rows x [T, H] (checked by the caller): ids int32 [T, top_k] (None: the dense
+    experts 0 .. top_k - 1), w float32 [T, top_k] (None: unit weights). y: written (or accumulated onto) in
+    x's dtype; a new tensor when None."""
+    xt, xp, xdt, xs = _rows(x, "x")
+    T, H = xt.shape
+    if y is None:
+        y = torch.empty((T, H), dtype=xt.dtype)
+    a = A.ForwardArgs(struct_size=C.sizeof(A.ForwardArgs), flags=A.EXACT_STRIDES | (A.FORWARD_ACCUMULATE if accumulate else 0),
+                      num_tokens=T, top_k=top_k, x_dtype=xdt, y_dtype=xdt, x=xp, x_stride=xs,
+                      expert_ids=None if ids is None else C.cast(ids.data_ptr(), C.POINTER(C.c_int32)),
+                      expert_weights=None if w is None else C.cast(w.data_ptr(), A._pf), y=y.data_ptr(), y_stride=H)
+    ctx._call(ctx.lib.moek_moe_forward, ctx.h, experts.h, C.byref(a), objs=(experts,))
+    return y
+
+
+def _route_impl(handle: int, x: torch.Tensor):
+    L = _layer_of(handle)
+    return _route_with(L.moek_ctx, L.moek_router, x)
 
 
 def _experts_impl(handle: int, x: torch.Tensor, expert_ids: torch.Tensor, expert_weights: torch.Tensor) -> torch.Tensor:
     L = _layer_of(handle)
-    xt, xp, xdt, xs = _rows(x, "x")
-    T, H = xt.shape
+    xt = _rows(x, "x")[0]  # checked first; passing xt on copies nothing more
+    T = xt.shape[0]
     if expert_ids.dtype != torch.int32 or expert_ids.dim() != 2 or expert_ids.shape[0] != T:
         raise ValueError(f"expert_ids: expected int32 [{T}, k], got {expert_ids.dtype} {tuple(expert_ids.shape)}")
     k = expert_ids.shape[1]
     if expert_weights.dtype != torch.float32 or tuple(expert_weights.shape) != (T, k):
         raise ValueError(f"expert_weights: expected float32 [{T}, {k}]")
-    ids, w = expert_ids.contiguous(), expert_weights.contiguous()
-    y = torch.empty((T, H), dtype=xt.dtype)
-    a = A.ForwardArgs(struct_size=C.sizeof(A.ForwardArgs), flags=A.EXACT_STRIDES, num_tokens=T, top_k=k, x_dtype=xdt,
-                      y_dtype=xdt, x=xp, x_stride=xs, expert_ids=C.cast(ids.data_ptr(), C.POINTER(C.c_int32)),
-                      expert_weights=C.cast(w.data_ptr(), A._pf), y=y.data_ptr(), y_stride=H)
-    L.moek_ctx._call(L.moek_ctx.lib.moek_moe_forward, L.moek_ctx.h, L.moek_experts.h, C.byref(a), objs=(L.moek_experts,))
+    y = _forward_with(L.moek_ctx, L.moek_experts, xt, expert_ids.contiguous(), expert_weights.contiguous(), k)
     return y.to(x.dtype)
 
 
@@ -519,9 +537,10 @@ def _kept(m, family, block, keep_source, opts):
     return m
 
 
-def _mlp_experts(ctx, mlps, names, what, weight_dtype, quant_group):
+def _mlp_experts(ctx, mlps, names, what, weight_dtype, quant_group, first_expert=0, model_experts=0):
     """_Experts from SwiGLU MLPs whose gate, up and down Linears are named names: their weights, and their
-    biases when they have them (all of the experts or none)."""
+    biases when they have them (all of the experts or none). first_expert, model_experts: mlps are a shard,
+    experts [first_expert, first_expert + len(mlps)) of model_experts (moek_experts_desc)."""
     def biases(attr):
         bs = [getattr(m, attr).bias for m in mlps]
         if all(b is None for b in bs):
@@ -532,4 +551,5 @@ def _mlp_experts(ctx, mlps, names, what, weight_dtype, quant_group):
 
     weights = [[getattr(m, n).weight.detach() for m in mlps] for n in names]
     return _Experts(ctx, *weights, b_gate=biases(names[0]), b_up=biases(names[1]), b_down=biases(names[2]),
-                    weight_dtype=weight_dtype, quant_group=quant_group)
+                    weight_dtype=weight_dtype, quant_group=quant_group, first_expert=first_expert,
+                    model_experts=model_experts)

@@ -1,0 +1,180 @@
+"""Expert parallelism on torch.distributed (docs/distributed.md): each rank of
+a process group holds a contiguous range of the experts as a moek shard
+(moek_experts_desc.first_expert / model_experts), and tokens travel to the
+ranks that own their experts and back with all_to_all_single.
+
+    import torch.distributed as dist, moek.distributed as md
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
+    layer.mlp = md.ExpertParallelMoE.from_qwen3_moe(layer.mlp)   # on every rank, the same block
+
+Per forward, on every rank, for that rank's own tokens:
+  1. moek_route (the router runs on every rank);
+  2. one row per (token, slot) goes to the expert's owner: the counts with
+     one all_to_all_single, then the rows (and their expert ids) with two;
+  3. the owner runs its shard on the rows it received (moek_moe_forward,
+     one expert per row, unit weight);
+  4. the outputs come back with one more all_to_all_single;
+  5. each token's y is the sum over its slots, in slot order, of weight x
+     output; shared experts (DeepSeek-V3) run on the token's own rank and
+     are added last.
+The expert outputs are the ones a single process computes; only the
+weighted sum's rounding differs (docs/distributed.md gives the bound).
+bf16 models move bf16 rows both ways (as float16-typed bytes: gloo in
+torch 1.13 has no bfloat16). Every rank calls forward together, as for
+any collective; a rank with no tokens still takes part.
+"""
+import hashlib
+from typing import List, Optional
+
+import torch
+import torch.distributed as dist
+
+from .torch import _Router, _forward_with, _mlp_experts, _route_with, _rows, default_context
+
+
+def expert_ranges(num_experts: int, world: int) -> List[int]:
+    """The owners' bounds: rank r holds experts [b[r], b[r + 1]). A contiguous split; the first
+    num_experts % world ranks hold one more."""
+    base, extra = divmod(num_experts, world)
+    b = [0]
+    for r in range(world):
+        b.append(b[-1] + base + (1 if r < extra else 0))
+    return b
+
+
+def _wire(t: torch.Tensor) -> torch.Tensor:
+    """What all_to_all_single moves: bfloat16 as float16-typed bytes (gloo in torch 1.13 has no bfloat16;
+    the collective only copies, so any 16-bit type carries the bits)."""
+    return t.view(torch.float16) if t.dtype == torch.bfloat16 else t
+
+
+def _exchange(send: torch.Tensor, send_counts: List[int], recv_counts: List[int], group) -> torch.Tensor:
+    recv = torch.empty((sum(recv_counts),) + tuple(send.shape[1:]), dtype=send.dtype)
+    dist.all_to_all_single(_wire(recv), _wire(send.contiguous()), recv_counts, send_counts, group=group)
+    return recv
+
+
+class ExpertParallelMoE(torch.nn.Module):
+    """An MoE block whose experts are split over the ranks of a torch.distributed process group, run by
+    moek. Build it with a from_* method, on every rank, from the same Hugging Face block (each rank packs
+    only its own experts; the router and shared experts are packed everywhere). forward(hidden_states
+    [..., H]) returns what the block returned, as MoekMoE does. Inference only."""
+
+    def __init__(self, ctx, router, experts, shared, bounds, group, returns="tuple", n_shared=0):
+        super().__init__()
+        self.moek_ctx, self.moek_router, self.moek_experts, self.moek_shared = ctx, router, experts, shared
+        self.bounds, self.group, self.returns, self.n_shared = list(bounds), group, returns, n_shared
+        self._ends = torch.tensor(self.bounds[1:], dtype=torch.int64)
+
+    @staticmethod
+    def _setup(num_experts: int, group, what: str, config):
+        """(rank, world, bounds) of group for num_experts experts, after checking that every rank was given
+        the same block (a hash of config) and that each rank gets at least one expert."""
+        if not dist.is_available() or not dist.is_initialized():
+            raise RuntimeError(f"{what}: torch.distributed is not initialized (dist.init_process_group first)")
+        group = group if group is not None else dist.group.WORLD
+        rank, world = dist.get_rank(group), dist.get_world_size(group)
+        if world > num_experts:
+            raise ValueError(f"{what}: rank {rank}: the group has {world} ranks but the block {num_experts} experts; "
+                             "every rank must own at least one")
+        digest = hashlib.sha256(repr(config).encode()).digest()
+        mine = torch.tensor([int.from_bytes(digest[:7], "little")], dtype=torch.int64)
+        every = [torch.zeros(1, dtype=torch.int64) for _ in range(world)]
+        dist.all_gather(every, mine, group=group)
+        differ = [r for r in range(world) if int(every[r]) != int(mine)]
+        if differ:
+            raise ValueError(f"{what}: rank {rank}: ranks {differ} were given another block configuration "
+                             f"(this rank's: {config}); every rank must build from the same block")
+        return rank, world, expert_ranges(num_experts, world)
+
+    # ---------------------------------------------------------- builders
+    @classmethod
+    def _from_mlps(cls, mlps, names, router_fn, group, ctx, weight_dtype, quant_group, shared_mlp, returns,
+                   family, extra):
+        E = len(mlps)
+        w0 = getattr(mlps[0], names[1]).weight
+        config = (family, E, tuple(w0.shape), str(w0.dtype), weight_dtype, quant_group, extra,
+                  shared_mlp is not None)
+        rank, world, b = cls._setup(E, group, f"ExpertParallelMoE.from_{family}", config)
+        ctx = ctx or default_context()
+        lo, hi = b[rank], b[rank + 1]
+        r = router_fn(ctx)
+        x = _mlp_experts(ctx, mlps[lo:hi], names, "block.experts", weight_dtype, quant_group, first_expert=lo,
+                         model_experts=E)
+        sh = None if shared_mlp is None else _mlp_experts(ctx, [shared_mlp], names, "block.shared_experts",
+                                                         weight_dtype, quant_group)
+        return cls(ctx, r, x, sh, b, group, returns=returns, n_shared=0 if sh is None else 1)
+
+    @classmethod
+    def from_qwen3_moe(cls, block, group=None, ctx=None, norm_topk_prob=None, weight_dtype=None, quant_group=0):
+        """As MoekMoE.from_qwen3_moe (Qwen3-MoE, OLMoE), over the ranks of group (None: the default group)."""
+        if getattr(block, "shared_expert_gate", None) is not None:
+            raise ValueError("block.shared_expert_gate: Qwen2-MoE's gated shared expert is not supported yet")
+        renorm = bool(block.norm_topk_prob if norm_topk_prob is None else norm_topk_prob)
+        gb = None if block.gate.bias is None else block.gate.bias.detach()
+
+        def router(ctx):
+            return _Router(ctx, block.gate.weight.detach(), block.top_k, "softmax", renormalize=renorm, router_bias=gb)
+        return cls._from_mlps(list(block.experts), ("gate_proj", "up_proj", "down_proj"), router, group, ctx,
+                              weight_dtype, quant_group, None, "tuple", "qwen3_moe", (block.top_k, renorm))
+
+    @classmethod
+    def from_mixtral(cls, block, group=None, ctx=None, weight_dtype=None, quant_group=0):
+        """As MoekMoE.from_mixtral, over the ranks of group."""
+        gb = None if block.gate.bias is None else block.gate.bias.detach()
+
+        def router(ctx):
+            return _Router(ctx, block.gate.weight.detach(), block.top_k, "softmax_topk", router_bias=gb)
+        return cls._from_mlps(list(block.experts), ("w1", "w3", "w2"), router, group, ctx, weight_dtype,
+                              quant_group, None, "tuple", "mixtral", (block.top_k,))
+
+    @classmethod
+    def from_deepseek_v3(cls, block, group=None, ctx=None, weight_dtype=None, quant_group=0):
+        """As MoekMoE.from_deepseek_v3, over the ranks of group; the shared experts run on every rank, on its
+        own tokens. Returns y alone, as the block does."""
+        g = block.gate
+
+        def router(ctx):
+            return _Router(ctx, g.weight.detach(), g.top_k, "sigmoid", renormalize=bool(g.norm_topk_prob),
+                           num_groups=g.n_group, topk_groups=g.topk_group, routed_scaling=float(g.routed_scaling_factor),
+                           selection_bias=g.e_score_correction_bias.detach())
+        return cls._from_mlps(list(block.experts), ("gate_proj", "up_proj", "down_proj"), router, group, ctx,
+                              weight_dtype, quant_group, getattr(block, "shared_experts", None), "tensor",
+                              "deepseek_v3", (g.top_k, bool(g.norm_topk_prob), g.n_group, g.topk_group,
+                                              float(g.routed_scaling_factor)))
+
+    # ----------------------------------------------------------- forward
+    def forward(self, hidden_states: torch.Tensor):
+        shape = hidden_states.shape
+        xt = _rows(hidden_states.reshape(-1, shape[-1]), "hidden_states")[0].contiguous()
+        y = self._moe(xt).to(hidden_states.dtype).reshape(shape)
+        return y if self.returns == "tensor" else (y, None)
+
+    def _moe(self, x: torch.Tensor) -> torch.Tensor:
+        ctx, group, world = self.moek_ctx, self.group, len(self.bounds) - 1
+        T, H = x.shape
+        ids, w = _route_with(ctx, self.moek_router, x)
+        k = ids.shape[1]
+        flat = ids.reshape(-1).to(torch.int64)
+        # each assignment's owner (world: dropped by the capacity limit, sent nowhere), then the assignments
+        # grouped by owner, in (token, slot) order within each
+        dest = torch.where(flat >= 0, torch.bucketize(flat, self._ends, right=True), torch.full_like(flat, world))
+        order = torch.argsort(dest * (T * k) + torch.arange(T * k))  # unique keys
+        send_counts = torch.bincount(dest, minlength=world + 1)[:world]
+        order = order[: int(send_counts.sum())]
+        recv_counts = torch.empty(world, dtype=torch.int64)
+        dist.all_to_all_single(recv_counts, send_counts, group=group)
+        sc, rc = send_counts.tolist(), recv_counts.tolist()
+        rows = _exchange(x[order // k], sc, rc, group)
+        rows_ids = _exchange(flat[order], sc, rc, group).to(torch.int32).reshape(-1, 1)
+        out = _forward_with(ctx, self.moek_experts, rows, rows_ids.contiguous(), None, 1) if rows.shape[0] else rows
+        back = _exchange(out, rc, sc, group)
+        slots = torch.zeros((T * k, H), dtype=torch.float32)
+        slots[order] = back.to(torch.float32)
+        slots = slots.reshape(T, k, H)
+        y = torch.zeros((T, H), dtype=torch.float32)
+        for j in range(k):  # slot order, as moek's combine; a dropped slot adds 0
+            y += w[:, j:j + 1] * slots[:, j]
+        if self.moek_shared is not None and T:
+            y += _forward_with(ctx, self.moek_shared, x, None, None, self.n_shared).to(torch.float32)
+        return y

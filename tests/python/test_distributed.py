@@ -1,0 +1,199 @@
+"""moek.distributed.ExpertParallelMoE on 2 and 4 processes (torch.distributed,
+gloo, 127.0.0.1 only) against the single-process MoekMoE on the same block.
+
+Each rank builds the same block (same seed), the expert-parallel module and
+the single-process reference, then runs its own tokens: T = 1, 7, 64, 0 by
+rank (uneven, one rank with none), twice with the counts rotated, f32 and
+bf16, a Qwen3-MoE block (8 experts, k 2) and a DeepSeek-V3 block (16
+experts in 4 groups, k 4, a shared expert).
+
+Tolerance (docs/distributed.md): the expert outputs o_j are the single
+process's; only the weighted sum differs. With S = sum_j |w_j| |o_j| (o_j
+read back through torch.ops.moek.experts, one slot at a time): f32
+2 k u S; bf16 adds 2^-8 S (o_j rounded to bf16 for the wire) and 2^-7 |y|
+(each side rounds its y to bf16). Also checked: the ranks' expert ranges
+partition the experts; a group larger than E and a rank given another
+block are refused on every rank, naming the rank, without a hang.
+Exits 77 (ctest: skipped) without torch or gloo.
+"""
+import datetime
+import os
+import socket
+import sys
+
+try:
+    import torch
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+    import torch.nn as nn
+except ImportError:
+    print("test_distributed: torch not found, skipped")
+    sys.exit(77)
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "python"))
+sys.path.insert(0, os.path.dirname(__file__))  # tests/python: magnitude.py
+from magnitude import mlp_abs  # noqa: E402
+
+if not dist.is_available() or not dist.is_gloo_available():
+    print("test_distributed: torch.distributed with gloo not available, skipped")
+    sys.exit(77)
+
+U = 2.0 ** -24
+K = 64  # max(H, I) of the blocks below
+
+
+class MLP(nn.Module):
+    def __init__(self, H, I):
+        super().__init__()
+        self.gate_proj, self.up_proj, self.down_proj = nn.Linear(H, I, bias=False), nn.Linear(H, I, bias=False), \
+            nn.Linear(I, H, bias=False)
+
+
+class Qwen3Block(nn.Module):
+    def __init__(self, H, I, E, k):
+        super().__init__()
+        self.gate, self.top_k, self.norm_topk_prob = nn.Linear(H, E, bias=False), k, True
+        self.experts = nn.ModuleList([MLP(H, I) for _ in range(E)])
+
+
+class DSGate(nn.Module):
+    def __init__(self, H, E, k):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(E, H) / H ** 0.5)
+        self.e_score_correction_bias = torch.randn(E) * 0.05
+        self.top_k, self.n_group, self.topk_group, self.norm_topk_prob, self.routed_scaling_factor = k, 4, 2, True, 2.5
+
+
+class DSBlock(nn.Module):
+    def __init__(self, H, I, E, k):
+        super().__init__()
+        self.gate = DSGate(H, E, k)
+        self.experts = nn.ModuleList([MLP(H, I) for _ in range(E)])
+        self.shared_experts = MLP(H, 2 * I)
+
+
+def build(family, dtype, E=None, k=None):
+    torch.manual_seed(26)
+    if family == "qwen3":
+        b = Qwen3Block(64, 32, E or 8, k or 2)
+    else:
+        b = DSBlock(64, 32, E or 16, k or 4)
+    return b.to(dtype)
+
+
+def compare(mt, md, ctx, family, dtype, rank, world, fails):
+    block = build(family, dtype)
+    make = "from_qwen3_moe" if family == "qwen3" else "from_deepseek_v3"
+    ep = getattr(md.ExpertParallelMoE, make)(block, ctx=ctx)
+    ref = getattr(mt.MoekMoE, make)(block, ctx=ctx)
+    E = len(block.experts)
+    bounds = [torch.zeros(world + 1, dtype=torch.int64) for _ in range(world)]
+    dist.all_gather(bounds, torch.tensor(ep.bounds, dtype=torch.int64))
+    if not all(torch.equal(b, bounds[0]) for b in bounds) or bounds[0][0] != 0 or bounds[0][-1] != E or \
+            not bool((bounds[0][1:] > bounds[0][:-1]).all()):
+        fails.append(f"{family}: the ranks' expert ranges {[b.tolist() for b in bounds]} do not partition {E}")
+    counts = [1, 7, 64, 0]
+    worst = 0.0
+    for rot in range(2):
+        T = counts[(rank + rot) % len(counts)]
+        g = torch.Generator().manual_seed(1000 * rank + rot)
+        x = torch.randn((T, 64), generator=g).to(dtype)
+        y = ep(x)
+        y = y if family != "qwen3" else y[0]
+        yr = ref(x)
+        yr = yr if family != "qwen3" else yr[0]
+        # S: the magnitude of each side's error (tests/python/magnitude.py) on the routing both use, in
+        # float64; O = sum_j |w_j| |o_j|, the slots read back from the single process one at a time
+        ids, w = torch.ops.moek.route(ref.handle, x)
+        kk = ids.shape[1]
+        x64 = x.double()
+        S = torch.zeros((T, 64), dtype=torch.float64)
+        O = torch.zeros((T, 64))
+        for j in range(kk):
+            oj = torch.ops.moek.experts(ref.handle, x, ids[:, j:j + 1].contiguous(), torch.ones((T, 1)))
+            O += w[:, j:j + 1].abs() * oj.to(torch.float32).abs()
+            for t in range(T):
+                m = block.experts[int(ids[t, j])]
+                S[t] += abs(float(w[t, j])) * mlp_abs(m.gate_proj.weight.double(), m.up_proj.weight.double(),
+                                                      m.down_proj.weight.double(), x64[t:t + 1].abs(), x64[t:t + 1])[0]
+        if family != "qwen3":
+            s = block.shared_experts
+            S += mlp_abs(s.gate_proj.weight.double(), s.up_proj.weight.double(), s.down_proj.weight.double(),
+                         x64.abs(), x64)
+        bf = dtype == torch.bfloat16
+        # each side within numerics.md's bound of the exact layer, so apart by twice that; bf16 also rounds
+        # o_j for the wire (2^-8 O) and each side its y (2^-8 |y| each)
+        tol = 2 * (2.0 ** -7 if bf else (K + 16) * U / (1 - (K + 16) * U) * 4) * S.float()
+        if bf:
+            tol = tol + 2.0 ** -8 * O + 2.0 ** -7 * yr.to(torch.float32).abs()
+        err = (y.to(torch.float32) - yr.to(torch.float32)).abs()
+        if y.shape != yr.shape or not bool((err <= tol).all()):
+            fails.append(f"{family} {dtype} rank {rank}/{world} T={T}: max err {float(err.max()) if T else 0:.3g} "
+                         f"beyond the bound (max tol {float(tol.max()) if T else 0:.3g})")
+        elif T:
+            worst = max(worst, float((err / tol).max()))
+    return worst
+
+
+def expect_error(fn, want, fails, what):
+    try:
+        fn()
+    except (ValueError, RuntimeError) as e:
+        if want not in str(e):
+            fails.append(f"{what}: error {e!r} does not say {want!r}")
+        return
+    fails.append(f"{what}: no error")
+
+
+def worker(rank, world, port, out):
+    os.environ["GLOO_SOCKET_IFNAME"] = "lo"  # every byte on loopback
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=60))
+    import moek
+    import moek.distributed as md
+    import moek.torch as mt
+    ctx = moek.Context(num_threads=1)  # the ranks share 2 cores
+    fails, lines, checks = [], [], 0
+    for family in ("qwen3", "deepseek_v3"):
+        for dtype in (torch.float32, torch.bfloat16):
+            worst = compare(mt, md, ctx, family, dtype, rank, world, fails)
+            checks += 3
+            lines.append(f"{family} {str(dtype)[6:]}: worst err/bound {worst:.3f}")
+    # refusals: more ranks than experts; a rank given another block (every rank raises, none hangs)
+    expect_error(lambda: md.ExpertParallelMoE.from_qwen3_moe(build("qwen3", torch.float32, E=world - 1, k=1), ctx=ctx),
+                 f"rank {rank}: the group has {world} ranks but the block {world - 1} experts", fails, "world > E")
+    other = build("qwen3", torch.float32, k=1 if rank == world - 1 else 2)
+    expect_error(lambda: md.ExpertParallelMoE.from_qwen3_moe(other, ctx=ctx),
+                 "were given another block configuration", fails, "mismatched blocks")
+    checks += 2
+    dist.barrier()
+    dist.destroy_process_group()
+    with open(os.path.join(out, f"rank{rank}.txt"), "w") as f:
+        f.write(f"{checks - len(fails)} {len(fails)}\n" + "\n".join(lines + fails) + "\n")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    import tempfile
+    passed = failed = 0
+    for world in (2, 4):
+        with tempfile.TemporaryDirectory() as out:
+            mp.spawn(worker, args=(world, free_port(), out), nprocs=world, join=True)
+            for r in range(world):
+                with open(os.path.join(out, f"rank{r}.txt")) as f:
+                    head, *rest = f.read().splitlines()
+                p, fl = map(int, head.split())
+                passed, failed = passed + p, failed + fl
+                for line in rest:
+                    print(f"{world} ranks, rank {r}: {line}")
+    print(f"test_distributed: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
