@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 . cmake/ensure-packages.sh
 ensure_packages build-essential cmake pkg-config libhwloc-dev libdnnl-dev libbenchmark-dev \
   python3 python3-numpy python3-torch python3-setuptools python3-pip valgrind qemu-user gcc-aarch64-linux-gnu g++-aarch64-linux-gnu abigail-tools \
-  clang libclang-rt-14-dev libsimde-dev qemu-system-x86 busybox-static
+  clang libclang-rt-14-dev libsimde-dev qemu-system-x86 busybox-static openmpi-bin libopenmpi-dev
 
 jobs=$(nproc)
 echo "== Release build"
