@@ -13,7 +13,8 @@ read back through torch.ops.moek.experts, one slot at a time): f32
 2 k u S; bf16 adds 2^-8 S (o_j rounded to bf16 for the wire) and 2^-7 |y|
 (each side rounds its y to bf16). Also checked: the ranks' expert ranges
 partition the experts; a group larger than E and a rank given another
-block are refused on every rank, naming the rank, without a hang.
+block are refused on every rank, naming the rank, without a hang; and when
+a rank dies, the other's forward raises within gloo's timeout.
 Exits 77 (ctest: skipped) without torch or gloo.
 """
 import datetime
@@ -172,6 +173,32 @@ def worker(rank, world, port, out):
         f.write(f"{checks - len(fails)} {len(fails)}\n" + "\n".join(lines + fails) + "\n")
 
 
+def dying_worker(rank, world, port, out):
+    """Rank 1 dies after construction; rank 0's forward must raise (gloo's timeout: 10 s), not hang."""
+    import time
+    os.environ["GLOO_SOCKET_IFNAME"] = "lo"
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=10))
+    import moek
+    import moek.distributed as md
+    ctx = moek.Context(num_threads=1)
+    ep = md.ExpertParallelMoE.from_qwen3_moe(build("qwen3", torch.float32), ctx=ctx)
+    if rank == 1:
+        os._exit(0)  # no destroy, no goodbye: a crash as the others see it
+    t0 = time.monotonic()
+    try:
+        ep(torch.randn(7, 64))
+        result = "0 1\nrank 0: forward returned with rank 1 dead"
+    except RuntimeError as e:
+        dt = time.monotonic() - t0
+        ok = dt < 60
+        result = f"{int(ok)} {int(not ok)}\nrank 0: rank 1 dead: RuntimeError after {dt:.1f} s" + \
+            ("" if ok else " (beyond 60 s)") + f" ({str(e).splitlines()[0][:80]})"
+    with open(os.path.join(out, "rank0.txt"), "w") as f:
+        f.write(result + "\n")
+    os._exit(0)  # the group is broken: leave without its teardown
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -191,6 +218,14 @@ def main():
                 passed, failed = passed + p, failed + fl
                 for line in rest:
                     print(f"{world} ranks, rank {r}: {line}")
+    with tempfile.TemporaryDirectory() as out:  # a rank that dies: the other raises within gloo's timeout
+        mp.spawn(dying_worker, args=(2, free_port(), out), nprocs=2, join=True)
+        with open(os.path.join(out, "rank0.txt")) as f:
+            head, *rest = f.read().splitlines()
+        p, fl = map(int, head.split())
+        passed, failed = passed + p, failed + fl
+        for line in rest:
+            print(f"2 ranks, {line}")
     print(f"test_distributed: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
