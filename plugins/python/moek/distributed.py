@@ -22,8 +22,14 @@ weighted sum's rounding differs (docs/distributed.md gives the bound).
 bf16 models move bf16 rows both ways (as float16-typed bytes: gloo in
 torch 1.13 has no bfloat16). Every rank calls forward together, as for
 any collective; a rank with no tokens still takes part.
+
+module.micro_chunks = n (the same on every rank) splits each call's tokens
+in n: all chunks' dispatches start first (async), so chunk c + 1's rows
+travel while chunk c's experts run. module.timings = {} collects the
+seconds per phase (route, dispatch, experts, return, combine).
 """
 import hashlib
+import time
 from typing import List, Optional
 
 import torch
@@ -48,12 +54,6 @@ def _wire(t: torch.Tensor) -> torch.Tensor:
     return t.view(torch.float16) if t.dtype == torch.bfloat16 else t
 
 
-def _exchange(send: torch.Tensor, send_counts: List[int], recv_counts: List[int], group) -> torch.Tensor:
-    recv = torch.empty((sum(recv_counts),) + tuple(send.shape[1:]), dtype=send.dtype)
-    dist.all_to_all_single(_wire(recv), _wire(send.contiguous()), recv_counts, send_counts, group=group)
-    return recv
-
-
 class ExpertParallelMoE(torch.nn.Module):
     """An MoE block whose experts are split over the ranks of a torch.distributed process group, run by
     moek. Build it with a from_* method, on every rank, from the same Hugging Face block (each rank packs
@@ -65,6 +65,11 @@ class ExpertParallelMoE(torch.nn.Module):
         self.moek_ctx, self.moek_router, self.moek_experts, self.moek_shared = ctx, router, experts, shared
         self.bounds, self.group, self.returns, self.n_shared = list(bounds), group, returns, n_shared
         self._ends = torch.tensor(self.bounds[1:], dtype=torch.int64)
+        # micro_chunks: > 1 splits each call's tokens so that dispatch overlaps the experts (the same on every
+        # rank); timings: a dict to which each call adds its seconds per phase (route, dispatch, experts,
+        # return, combine), or None
+        self.micro_chunks = 1
+        self.timings = None
 
     @staticmethod
     def _setup(num_experts: int, group, what: str, config):
@@ -151,9 +156,29 @@ class ExpertParallelMoE(torch.nn.Module):
         return y if self.returns == "tensor" else (y, None)
 
     def _moe(self, x: torch.Tensor) -> torch.Tensor:
+        """The forward of rows x [T, H] in micro_chunks chunks: every chunk's dispatch is started first, so
+        chunk c + 1's rows travel while chunk c's experts run, and each chunk's outputs travel back while the
+        next ones run. Every rank uses the same number of chunks (some may be empty): the collectives pair up."""
+        parts = torch.tensor_split(x, self.micro_chunks) if self.micro_chunks > 1 else (x,)
+        chunks = [self._dispatch(p) for p in parts]
+        for c in chunks:
+            self._experts(c)
+        ys = [self._combine(c) for c in chunks]
+        return ys[0] if len(ys) == 1 else torch.cat(ys)
+
+    def _time(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[phase] = self.timings.get(phase, 0.0) + now - since
+        return now
+
+    def _dispatch(self, x: torch.Tensor) -> "_Chunk":
+        """Routes a chunk, exchanges the counts, and starts the rows' and ids' exchange (async)."""
         ctx, group, world = self.moek_ctx, self.group, len(self.bounds) - 1
-        T, H = x.shape
+        t0 = time.perf_counter()
+        T = x.shape[0]
         ids, w = _route_with(ctx, self.moek_router, x)
+        t0 = self._time("route", t0)
         k = ids.shape[1]
         flat = ids.reshape(-1).to(torch.int64)
         # each assignment's owner (world: dropped by the capacity limit, sent nowhere), then the assignments
@@ -164,17 +189,51 @@ class ExpertParallelMoE(torch.nn.Module):
         order = order[: int(send_counts.sum())]
         recv_counts = torch.empty(world, dtype=torch.int64)
         dist.all_to_all_single(recv_counts, send_counts, group=group)
-        sc, rc = send_counts.tolist(), recv_counts.tolist()
-        rows = _exchange(x[order // k], sc, rc, group)
-        rows_ids = _exchange(flat[order], sc, rc, group).to(torch.int32).reshape(-1, 1)
-        out = _forward_with(ctx, self.moek_experts, rows, rows_ids.contiguous(), None, 1) if rows.shape[0] else rows
-        back = _exchange(out, rc, sc, group)
-        slots = torch.zeros((T * k, H), dtype=torch.float32)
-        slots[order] = back.to(torch.float32)
-        slots = slots.reshape(T, k, H)
+        c = _Chunk(x, w, k, order, send_counts.tolist(), recv_counts.tolist())
+        c.sending = [x[order // k].contiguous(), flat[order]]
+        c.rows = torch.empty((sum(c.rc), x.shape[1]), dtype=x.dtype)
+        c.ids = torch.empty(sum(c.rc), dtype=torch.int64)
+        c.work = [dist.all_to_all_single(_wire(c.rows), _wire(c.sending[0]), c.rc, c.sc, group=group, async_op=True),
+                  dist.all_to_all_single(c.ids, c.sending[1], c.rc, c.sc, group=group, async_op=True)]
+        self._time("dispatch", t0)
+        return c
+
+    def _experts(self, c: "_Chunk") -> None:
+        """Waits for a chunk's rows, runs the shard on them, and starts their outputs' way back (async)."""
+        t0 = time.perf_counter()
+        for work in c.work:
+            work.wait()
+        t0 = self._time("dispatch", t0)
+        ids = c.ids.to(torch.int32).reshape(-1, 1).contiguous()
+        out = _forward_with(self.moek_ctx, self.moek_experts, c.rows, ids, None, 1) if c.rows.shape[0] else c.rows
+        t0 = self._time("experts", t0)
+        c.sending = [out]
+        c.back = torch.empty((sum(c.sc), c.x.shape[1]), dtype=c.x.dtype)
+        c.work = [dist.all_to_all_single(_wire(c.back), _wire(out), c.sc, c.rc, group=self.group, async_op=True)]
+        self._time("return", t0)
+
+    def _combine(self, c: "_Chunk") -> torch.Tensor:
+        """Waits for a chunk's outputs and sums each token's slots in slot order (+ the shared experts)."""
+        t0 = time.perf_counter()
+        for work in c.work:
+            work.wait()
+        t0 = self._time("return", t0)
+        T, H = c.x.shape
+        slots = torch.zeros((T * c.k, H), dtype=torch.float32)
+        slots[c.order] = c.back.to(torch.float32)
+        slots = slots.reshape(T, c.k, H)
         y = torch.zeros((T, H), dtype=torch.float32)
-        for j in range(k):  # slot order, as moek's combine; a dropped slot adds 0
-            y += w[:, j:j + 1] * slots[:, j]
+        for j in range(c.k):  # slot order, as moek's combine; a dropped slot adds 0
+            y += c.w[:, j:j + 1] * slots[:, j]
         if self.moek_shared is not None and T:
-            y += _forward_with(ctx, self.moek_shared, x, None, None, self.n_shared).to(torch.float32)
+            y += _forward_with(self.moek_ctx, self.moek_shared, c.x, None, None, self.n_shared).to(torch.float32)
+        self._time("combine", t0)
         return y
+
+
+class _Chunk:
+    """One micro-chunk on its way through the phases."""
+
+    def __init__(self, x, w, k, order, sc, rc):
+        self.x, self.w, self.k, self.order, self.sc, self.rc = x, w, k, order, sc, rc
+        self.sending, self.work, self.rows, self.ids, self.back = [], [], None, None, None
