@@ -223,8 +223,8 @@ class ExpertParallelMoE(torch.nn.Module):
         slots[c.order] = c.back.to(torch.float32)
         slots = slots.reshape(T, c.k, H)
         y = torch.zeros((T, H), dtype=torch.float32)
-        for j in range(c.k):  # slot order, as moek's combine; a dropped slot adds 0
-            y += c.w[:, j:j + 1] * slots[:, j]
+        for j in range(c.k):  # slot order, as moek's combine; a dropped slot adds 0. In place: no temporaries
+            y.addcmul_(c.w[:, j:j + 1], slots[:, j])
         if self.moek_shared is not None and T:
             y += _forward_with(self.moek_ctx, self.moek_shared, c.x, None, None, self.n_shared).to(torch.float32)
         self._time("combine", t0)
