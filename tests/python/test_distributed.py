@@ -5,8 +5,9 @@ Each rank builds the same block (same seed), the expert-parallel module and
 the single-process reference, then runs its own tokens: T = 1, 7, 64, 0 by
 rank (uneven, one rank with none), twice with the counts rotated (the
 second time in 3 micro-chunks, some of them empty), f32 and
-bf16, a Qwen3-MoE block (8 experts, k 2) and a DeepSeek-V3 block (16
-experts in 4 groups, k 4, a shared expert).
+bf16, a Qwen3-MoE block (8 experts, k 2), a DeepSeek-V3 block (16
+experts in 4 groups, k 4, a shared expert) and a gpt-oss block (8
+experts, k 4, biases, the clamped SwiGLU, interleaved gate_up).
 
 Tolerance (docs/distributed.md): the expert outputs o_j are the single
 process's; only the weighted sum differs. With S = sum_j |w_j| |o_j| (o_j
@@ -74,21 +75,60 @@ class DSBlock(nn.Module):
         self.shared_experts = MLP(H, 2 * I)
 
 
+class GptOssRouter(nn.Module):
+    def __init__(self, H, E, k):
+        super().__init__()
+        self.top_k = k
+        self.weight = nn.Parameter(torch.randn(E, H) / H ** 0.5)
+        self.bias = nn.Parameter(torch.randn(E) * 0.1)
+
+
+class GptOssExperts(nn.Module):
+    def __init__(self, H, I, E):
+        super().__init__()
+        self.alpha, self.limit = 1.702, 7.0
+        self.gate_up_proj = nn.Parameter(torch.randn(E, H, 2 * I) / H ** 0.5)
+        self.gate_up_proj_bias = nn.Parameter(torch.randn(E, 2 * I) * 0.5)
+        self.down_proj = nn.Parameter(torch.randn(E, I, H) / I ** 0.5)
+        self.down_proj_bias = nn.Parameter(torch.randn(E, H) * 0.5)
+
+
+class GptOssMLP(nn.Module):
+    def __init__(self, H, I, E, k):
+        super().__init__()
+        self.router, self.experts = GptOssRouter(H, E, k), GptOssExperts(H, I, E)
+
+
 def build(family, dtype, E=None, k=None):
     torch.manual_seed(26)
     if family == "qwen3":
         b = Qwen3Block(64, 32, E or 8, k or 2)
+    elif family == "gpt_oss":
+        b = GptOssMLP(64, 32, E or 8, k or 4)
     else:
         b = DSBlock(64, 32, E or 16, k or 4)
+    for p in b.parameters():
+        p.requires_grad_(False)
     return b.to(dtype)
+
+
+def expert_abs(block, family, e, xa, xv):
+    """tests/python/magnitude.py's |...| of expert e of the block (float64) on x = xv, |x| = xa."""
+    if family == "gpt_oss":
+        ex = block.experts
+        gu, gub = ex.gate_up_proj[e].double(), ex.gate_up_proj_bias[e].double()
+        return mlp_abs(gu[:, 0::2].t(), gu[:, 1::2].t(), ex.down_proj[e].double().t(), xa, xv, gub[0::2], gub[1::2],
+                       ex.down_proj_bias[e].double(), beta=1.0)
+    m = block.experts[e]
+    return mlp_abs(m.gate_proj.weight.double(), m.up_proj.weight.double(), m.down_proj.weight.double(), xa, xv)
 
 
 def compare(mt, md, ctx, family, dtype, rank, world, fails):
     block = build(family, dtype)
-    make = "from_qwen3_moe" if family == "qwen3" else "from_deepseek_v3"
+    make = {"qwen3": "from_qwen3_moe", "gpt_oss": "from_gpt_oss"}.get(family, "from_deepseek_v3")
     ep = getattr(md.ExpertParallelMoE, make)(block, ctx=ctx)
     ref = getattr(mt.MoekMoE, make)(block, ctx=ctx)
-    E = len(block.experts)
+    E = block.experts.gate_up_proj.shape[0] if family == "gpt_oss" else len(block.experts)
     bounds = [torch.zeros(world + 1, dtype=torch.int64) for _ in range(world)]
     dist.all_gather(bounds, torch.tensor(ep.bounds, dtype=torch.int64))
     if not all(torch.equal(b, bounds[0]) for b in bounds) or bounds[0][0] != 0 or bounds[0][-1] != E or \
@@ -102,9 +142,9 @@ def compare(mt, md, ctx, family, dtype, rank, world, fails):
         x = torch.randn((T, 64), generator=g).to(dtype)
         ep.micro_chunks = 1 + 2 * rot  # the second call in 3 micro-chunks (some empty): dispatch overlapping experts
         y = ep(x)
-        y = y if family != "qwen3" else y[0]
+        y = y[0] if isinstance(y, tuple) else y
         yr = ref(x)
-        yr = yr if family != "qwen3" else yr[0]
+        yr = yr[0] if isinstance(yr, tuple) else yr
         # S: the magnitude of each side's error (tests/python/magnitude.py) on the routing both use, in
         # float64; O = sum_j |w_j| |o_j|, the slots read back from the single process one at a time
         ids, w = torch.ops.moek.route(ref.handle, x)
@@ -116,10 +156,9 @@ def compare(mt, md, ctx, family, dtype, rank, world, fails):
             oj = torch.ops.moek.experts(ref.handle, x, ids[:, j:j + 1].contiguous(), torch.ones((T, 1)))
             O += w[:, j:j + 1].abs() * oj.to(torch.float32).abs()
             for t in range(T):
-                m = block.experts[int(ids[t, j])]
-                S[t] += abs(float(w[t, j])) * mlp_abs(m.gate_proj.weight.double(), m.up_proj.weight.double(),
-                                                      m.down_proj.weight.double(), x64[t:t + 1].abs(), x64[t:t + 1])[0]
-        if family != "qwen3":
+                S[t] += abs(float(w[t, j])) * expert_abs(block, family, int(ids[t, j]), x64[t:t + 1].abs(),
+                                                         x64[t:t + 1])[0]
+        if family == "deepseek_v3":
             s = block.shared_experts
             S += mlp_abs(s.gate_proj.weight.double(), s.up_proj.weight.double(), s.down_proj.weight.double(),
                          x64.abs(), x64)
@@ -157,7 +196,7 @@ def worker(rank, world, port, out):
     import moek.torch as mt
     ctx = moek.Context(num_threads=1)  # the ranks share 2 cores
     fails, lines, checks = [], [], 0
-    for family in ("qwen3", "deepseek_v3"):
+    for family in ("qwen3", "deepseek_v3", "gpt_oss"):
         for dtype in (torch.float32, torch.bfloat16):
             worst = compare(mt, md, ctx, family, dtype, rank, world, fails)
             checks += 3

@@ -35,7 +35,7 @@ from typing import List, Optional
 import torch
 import torch.distributed as dist
 
-from .torch import _Router, _forward_with, _mlp_experts, _route_with, _rows, default_context
+from .torch import _Experts, _Router, _forward_with, _mlp_experts, _route_with, _rows, default_context
 
 
 def expert_ranges(num_experts: int, world: int) -> List[int]:
@@ -147,6 +147,26 @@ class ExpertParallelMoE(torch.nn.Module):
                               weight_dtype, quant_group, getattr(block, "shared_experts", None), "tensor",
                               "deepseek_v3", (g.top_k, bool(g.norm_topk_prob), g.n_group, g.topk_group,
                                               float(g.routed_scaling_factor)))
+
+    @classmethod
+    def from_gpt_oss(cls, block, group=None, ctx=None, weight_dtype=None, quant_group=0):
+        """As MoekMoE.from_gpt_oss (the router's bias, interleaved gate_up, biases, the clamped SwiGLU), over
+        the ranks of group: each rank takes strided views of its own experts' slices, no copy of the weights."""
+        ro, ex = block.router, block.experts
+        gu, dn = ex.gate_up_proj.detach(), ex.down_proj.detach()
+        gb, db = ex.gate_up_proj_bias.detach(), ex.down_proj_bias.detach()
+        E = gu.shape[0]
+        alpha, limit = float(getattr(ex, "alpha", 1.702)), float(getattr(ex, "limit", 7.0))
+        config = ("gpt_oss", E, tuple(gu.shape), str(gu.dtype), weight_dtype, quant_group, ro.top_k, alpha, limit)
+        rank, world, b = cls._setup(E, group, "ExpertParallelMoE.from_gpt_oss", config)
+        ctx = ctx or default_context()
+        r = _Router(ctx, ro.weight.detach(), ro.top_k, "softmax_topk", router_bias=ro.bias.detach())
+        mine = range(b[rank], b[rank + 1])
+        x = _Experts(ctx, [gu[e, :, 0::2].t() for e in mine], [gu[e, :, 1::2].t() for e in mine],
+                     [dn[e].t() for e in mine], activation="swiglu_oai", alpha=alpha, beta=1.0, limit=limit,
+                     b_gate=[gb[e, 0::2] for e in mine], b_up=[gb[e, 1::2] for e in mine], b_down=[db[e] for e in mine],
+                     weight_dtype=weight_dtype, quant_group=quant_group, first_expert=b[rank], model_experts=E)
+        return cls(ctx, r, x, None, b, group)
 
     # ----------------------------------------------------------- forward
     def forward(self, hidden_states: torch.Tensor):
