@@ -14,7 +14,8 @@ process's; only the weighted sum differs. With S = sum_j |w_j| |o_j| (o_j
 read back through torch.ops.moek.experts, one slot at a time): f32
 2 k u S; bf16 adds 2^-8 S (o_j rounded to bf16 for the wire) and 2^-7 |y|
 (each side rounds its y to bf16). Also checked: the ranks' expert ranges
-partition the experts; a group larger than E and a rank given another
+partition the experts; a capacity factor applied over every rank's
+tokens drops what one process drops; a group larger than E and a rank given another
 block are refused on every rank, naming the rank, without a hang; and when
 a rank dies, the other's forward raises within gloo's timeout.
 Exits 77 (ctest: skipped) without torch or gloo.
@@ -123,6 +124,67 @@ def expert_abs(block, family, e, xa, xv):
     return mlp_abs(m.gate_proj.weight.double(), m.up_proj.weight.double(), m.down_proj.weight.double(), xa, xv)
 
 
+def bound(mt, ctx, ref, block, family, dtype, x, ids, w, yr):
+    """How far the expert-parallel y may lie from one process's yr on the routing ids, w (docs/distributed.md):
+    each side within numerics.md's bound of the exact layer (S: the magnitude of tests/python/magnitude.py, in
+    float64), so apart by twice that; bf16 also rounds the o_j for the wire (2^-8 O, O = sum_j |w_j| |o_j|,
+    read back from the single process one slot at a time) and each side its y (2^-8 |y| each)."""
+    T, kk = ids.shape
+    x64 = x.double()
+    S = torch.zeros((T, 64), dtype=torch.float64)
+    O = torch.zeros((T, 64))
+    for j in range(kk):
+        oj = torch.ops.moek.experts(ref.handle, x, ids[:, j:j + 1].contiguous(), torch.ones((T, 1)))
+        O += w[:, j:j + 1].abs() * oj.to(torch.float32).abs()
+        for t in range(T):
+            if int(ids[t, j]) >= 0:
+                S[t] += abs(float(w[t, j])) * expert_abs(block, family, int(ids[t, j]), x64[t:t + 1].abs(),
+                                                         x64[t:t + 1])[0]
+    if family == "deepseek_v3":
+        s = block.shared_experts
+        S += mlp_abs(s.gate_proj.weight.double(), s.up_proj.weight.double(), s.down_proj.weight.double(),
+                     x64.abs(), x64)
+    bf = dtype == torch.bfloat16
+    tol = 2 * (2.0 ** -7 if bf else (K + 16) * U / (1 - (K + 16) * U) * 4) * S.float()
+    if bf:
+        tol = tol + 2.0 ** -8 * O + 2.0 ** -7 * yr.to(torch.float32).abs()
+    return tol
+
+
+def capacity_case(mt, md, ctx, rank, world, fails):
+    """A capacity factor of 0.5 over all ranks' tokens: the assignments dropped are one process's on the
+    ranks' tokens concatenated in rank order, and y follows from them."""
+    block = build("qwen3", torch.float32)
+    ep = md.ExpertParallelMoE.from_qwen3_moe(block, ctx=ctx)
+    ep.set_capacity(capacity_factor=0.5)
+    ref = mt.MoekMoE.from_qwen3_moe(block, ctx=ctx)
+    T = [5, 9, 0, 17][rank % 4]
+    x = torch.randn((T, 64), generator=torch.Generator().manual_seed(77 + rank))
+    Ts = [torch.zeros(1, dtype=torch.int64) for _ in range(world)]
+    dist.all_gather(Ts, torch.tensor([T]))
+    Ts = [int(t) for t in Ts]
+    pad = torch.zeros((max(Ts), 64))
+    pad[:T] = x
+    xs = [torch.zeros_like(pad) for _ in range(world)]
+    dist.all_gather(xs, pad)
+    every = torch.cat([xs[r][:Ts[r]] for r in range(world)])
+    one = mt._Router(ctx, block.gate.weight, block.top_k, "softmax", renormalize=True, capacity_factor=0.5)
+    ids_all, w_all = mt._route_with(ctx, one, every)
+    at = sum(Ts[:rank])
+    ids, w = ids_all[at:at + T].contiguous(), w_all[at:at + T].contiguous()
+    y = ep(x)[0]
+    yr = torch.ops.moek.experts(ref.handle, x, ids, w) if T else torch.zeros((0, 64))
+    tol = bound(mt, ctx, ref, block, "qwen3", torch.float32, x, ids, w, yr)
+    err = (y - yr).abs()
+    dropped = int((ids_all < 0).sum())
+    if dropped == 0:
+        fails.append(f"capacity rank {rank}/{world}: nothing dropped over {sum(Ts)} tokens: the case tests nothing")
+    if not bool((err <= tol).all()):
+        fails.append(f"capacity rank {rank}/{world} T={T}: max err {float(err.max()):.3g} beyond the bound "
+                     f"(max tol {float(tol.max()):.3g}): not the assignments one process keeps")
+    return dropped, sum(Ts) * block.top_k
+
+
 def compare(mt, md, ctx, family, dtype, rank, world, fails):
     block = build(family, dtype)
     make = {"qwen3": "from_qwen3_moe", "gpt_oss": "from_gpt_oss"}.get(family, "from_deepseek_v3")
@@ -145,29 +207,8 @@ def compare(mt, md, ctx, family, dtype, rank, world, fails):
         y = y[0] if isinstance(y, tuple) else y
         yr = ref(x)
         yr = yr[0] if isinstance(yr, tuple) else yr
-        # S: the magnitude of each side's error (tests/python/magnitude.py) on the routing both use, in
-        # float64; O = sum_j |w_j| |o_j|, the slots read back from the single process one at a time
         ids, w = torch.ops.moek.route(ref.handle, x)
-        kk = ids.shape[1]
-        x64 = x.double()
-        S = torch.zeros((T, 64), dtype=torch.float64)
-        O = torch.zeros((T, 64))
-        for j in range(kk):
-            oj = torch.ops.moek.experts(ref.handle, x, ids[:, j:j + 1].contiguous(), torch.ones((T, 1)))
-            O += w[:, j:j + 1].abs() * oj.to(torch.float32).abs()
-            for t in range(T):
-                S[t] += abs(float(w[t, j])) * expert_abs(block, family, int(ids[t, j]), x64[t:t + 1].abs(),
-                                                         x64[t:t + 1])[0]
-        if family == "deepseek_v3":
-            s = block.shared_experts
-            S += mlp_abs(s.gate_proj.weight.double(), s.up_proj.weight.double(), s.down_proj.weight.double(),
-                         x64.abs(), x64)
-        bf = dtype == torch.bfloat16
-        # each side within numerics.md's bound of the exact layer, so apart by twice that; bf16 also rounds
-        # o_j for the wire (2^-8 O) and each side its y (2^-8 |y| each)
-        tol = 2 * (2.0 ** -7 if bf else (K + 16) * U / (1 - (K + 16) * U) * 4) * S.float()
-        if bf:
-            tol = tol + 2.0 ** -8 * O + 2.0 ** -7 * yr.to(torch.float32).abs()
+        tol = bound(mt, ctx, ref, block, family, dtype, x, ids, w, yr)
         err = (y.to(torch.float32) - yr.to(torch.float32)).abs()
         if y.shape != yr.shape or not bool((err <= tol).all()):
             fails.append(f"{family} {dtype} rank {rank}/{world} T={T}: max err {float(err.max()) if T else 0:.3g} "
@@ -201,6 +242,9 @@ def worker(rank, world, port, out):
             worst = compare(mt, md, ctx, family, dtype, rank, world, fails)
             checks += 3
             lines.append(f"{family} {str(dtype)[6:]}: worst err/bound {worst:.3f}")
+    dropped, total = capacity_case(mt, md, ctx, rank, world, fails)
+    checks += 2
+    lines.append(f"capacity factor 0.5: {dropped} of {total} assignments dropped over all ranks")
     # refusals: more ranks than experts; a rank given another block (every rank raises, none hangs)
     expect_error(lambda: md.ExpertParallelMoE.from_qwen3_moe(build("qwen3", torch.float32, E=world - 1, k=1), ctx=ctx),
                  f"rank {rank}: the group has {world} ranks but the block {world - 1} experts", fails, "world > E")

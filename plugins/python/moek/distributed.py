@@ -29,6 +29,7 @@ travel while chunk c's experts run. module.timings = {} collects the
 seconds per phase (route, dispatch, experts, return, combine).
 """
 import hashlib
+import math
 import time
 from typing import List, Optional
 
@@ -70,6 +71,19 @@ class ExpertParallelMoE(torch.nn.Module):
         # return, combine), or None
         self.micro_chunks = 1
         self.timings = None
+        # Switch/GShard capacity over every rank's tokens, as one process applies it to one batch: set by
+        # set_capacity; the local routers run without a limit
+        self.expert_capacity, self.capacity_factor = 0, 0.0
+
+    def set_capacity(self, expert_capacity: int = 0, capacity_factor: float = 0.0):
+        """Each expert takes at most C assignments per call over all ranks, C = expert_capacity if > 0, else
+        ceil(capacity_factor x (the ranks' tokens together) x k / E) if capacity_factor > 0, else no limit.
+        Which assignments are dropped is what one process does with the ranks' tokens in rank order (moek's
+        rule: every token's first choice before any second choice, tokens in order). The same on every rank."""
+        if expert_capacity < 0 or not capacity_factor >= 0.0:
+            raise ValueError(f"set_capacity: expert_capacity = {expert_capacity} and capacity_factor = "
+                             f"{capacity_factor} must be >= 0")
+        self.expert_capacity, self.capacity_factor = int(expert_capacity), float(capacity_factor)
 
     @staticmethod
     def _setup(num_experts: int, group, what: str, config):
@@ -179,8 +193,15 @@ class ExpertParallelMoE(torch.nn.Module):
         """The forward of rows x [T, H] in micro_chunks chunks: every chunk's dispatch is started first, so
         chunk c + 1's rows travel while chunk c's experts run, and each chunk's outputs travel back while the
         next ones run. Every rank uses the same number of chunks (some may be empty): the collectives pair up."""
-        parts = torch.tensor_split(x, self.micro_chunks) if self.micro_chunks > 1 else (x,)
-        chunks = [self._dispatch(p) for p in parts]
+        t0 = time.perf_counter()
+        ids, w = _route_with(self.moek_ctx, self.moek_router, x)
+        if self.expert_capacity > 0 or self.capacity_factor > 0.0:
+            self._global_capacity(ids, w)
+        self._time("route", t0)
+        n = self.micro_chunks
+        parts = zip(torch.tensor_split(x, n), torch.tensor_split(ids, n), torch.tensor_split(w, n)) if n > 1 else \
+            [(x, ids, w)]
+        chunks = [self._dispatch(*p) for p in parts]
         for c in chunks:
             self._experts(c)
         ys = [self._combine(c) for c in chunks]
@@ -192,13 +213,34 @@ class ExpertParallelMoE(torch.nn.Module):
             self.timings[phase] = self.timings.get(phase, 0.0) + now - since
         return now
 
-    def _dispatch(self, x: torch.Tensor) -> "_Chunk":
-        """Routes a chunk, exchanges the counts, and starts the rows' and ids' exchange (async)."""
-        ctx, group, world = self.moek_ctx, self.group, len(self.bounds) - 1
+    def _global_capacity(self, ids: torch.Tensor, w: torch.Tensor) -> None:
+        """Drops, in place, the assignments one process would drop with every rank's tokens in rank order."""
+        group, world, E = self.group, len(self.bounds) - 1, self.bounds[-1]
+        rank = dist.get_rank(group)
+        T, k = ids.shape
+        e = ids.to(torch.int64)
+        valid = e >= 0
+        onehot = torch.nn.functional.one_hot(e.clamp(min=0), E) * valid.unsqueeze(-1)  # [T, k, E]
+        mine = torch.cat([onehot.sum(0).reshape(-1), torch.tensor([T])])  # per (slot, expert), then T
+        every = [torch.zeros_like(mine) for _ in range(world)]
+        dist.all_gather(every, mine, group=group)
+        counts = torch.stack([c[:-1].reshape(k, E) for c in every])  # [world, k, E]
+        total_T = int(sum(int(c[-1]) for c in every))
+        C = self.expert_capacity or math.ceil(self.capacity_factor * total_T * k / E)
+        per_slot = counts.sum(0)  # [k, E]
+        offset = torch.cumsum(per_slot, 0) - per_slot + counts[:rank].sum(0)  # before this rank's slot j
+        before = torch.cumsum(onehot, 0) - onehot  # earlier tokens of this rank, same slot and expert
+        for j in range(k):
+            pos = offset[j][e[:, j].clamp(min=0)] + before[torch.arange(T), j, e[:, j].clamp(min=0)]
+            drop = valid[:, j] & (pos >= C)
+            ids[drop, j] = -1
+            w[drop, j] = 0.0
+
+    def _dispatch(self, x: torch.Tensor, ids: torch.Tensor, w: torch.Tensor) -> "_Chunk":
+        """Exchanges a routed chunk's counts and starts the rows' and ids' exchange (async)."""
+        group, world = self.group, len(self.bounds) - 1
         t0 = time.perf_counter()
         T = x.shape[0]
-        ids, w = _route_with(ctx, self.moek_router, x)
-        t0 = self._time("route", t0)
         k = ids.shape[1]
         flat = ids.reshape(-1).to(torch.int64)
         # each assignment's owner (world: dropped by the capacity limit, sent nowhere), then the assignments

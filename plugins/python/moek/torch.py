@@ -130,7 +130,7 @@ class _Experts(_Handle):
 
 class _Router(_Handle):
     def __init__(self, ctx, weight, top_k, scoring, renormalize=False, num_groups=0, topk_groups=0,
-                 routed_scaling=0.0, selection_bias=None, router_bias=None):
+                 routed_scaling=0.0, selection_bias=None, router_bias=None, expert_capacity=0, capacity_factor=0.0):
         self.ctx, self.h = ctx, C.c_void_p()
         if weight.dtype == torch.float16:  # moek's router weights are f32/bf16: f16 widens exactly
             weight = weight.to(torch.float32)
@@ -147,7 +147,8 @@ class _Router(_Handle):
         d = A.RouterDesc(struct_size=C.sizeof(A.RouterDesc),
                          flags=(A.ROUTER_RENORMALIZE if renormalize else 0) | A.EXACT_STRIDES,
                          num_experts=E, top_k=top_k, scoring=A.SCORING[scoring], num_groups=num_groups,
-                         topk_groups=topk_groups, routed_scaling=routed_scaling,
+                         topk_groups=topk_groups, routed_scaling=routed_scaling, expert_capacity=expert_capacity,
+                         capacity_factor=capacity_factor,
                          selection_bias=None if sb is None else C.cast(sb.data_ptr(), A._pf),
                          w_router=p, hidden=H, router_src_dtype=A.DTYPE[_DT[weight.dtype]],
                          router_strides=A.Strides(*st), router_bias=None if rb is None else C.cast(rb.data_ptr(), A._pf))
