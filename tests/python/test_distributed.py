@@ -14,7 +14,8 @@ process's; only the weighted sum differs. With S = sum_j |w_j| |o_j| (o_j
 read back through torch.ops.moek.experts, one slot at a time): f32
 2 k u S; bf16 adds 2^-8 S (o_j rounded to bf16 for the wire) and 2^-7 |y|
 (each side rounds its y to bf16). Also checked: the ranks' expert ranges
-partition the experts; a capacity factor applied over every rank's
+partition the experts; ranks whose experts no token chooses (a gate bias
+starves experts 4-7) take part with nothing to run; a capacity factor applied over every rank's
 tokens drops what one process drops; a group larger than E and a rank given another
 block are refused on every rank, naming the rank, without a hang; and when
 a rank dies, the other's forward raises within gloo's timeout.
@@ -104,6 +105,11 @@ def build(family, dtype, E=None, k=None):
     torch.manual_seed(26)
     if family == "qwen3":
         b = Qwen3Block(64, 32, E or 8, k or 2)
+    elif family == "qwen3_starved":  # a gate bias no token's logits overcome: experts 4-7 are never chosen
+        b = Qwen3Block(64, 32, 8, 2)
+        b.gate = nn.Linear(64, 8, bias=True)
+        with torch.no_grad():
+            b.gate.bias.copy_(torch.tensor([0.0] * 4 + [-1e4] * 4))
     elif family == "gpt_oss":
         b = GptOssMLP(64, 32, E or 8, k or 4)
     else:
@@ -120,7 +126,7 @@ def expert_abs(block, family, e, xa, xv):
         gu, gub = ex.gate_up_proj[e].double(), ex.gate_up_proj_bias[e].double()
         return mlp_abs(gu[:, 0::2].t(), gu[:, 1::2].t(), ex.down_proj[e].double().t(), xa, xv, gub[0::2], gub[1::2],
                        ex.down_proj_bias[e].double(), beta=1.0)
-    m = block.experts[e]
+    m = block.experts[e]  # (qwen3_starved's experts are plain MLPs too)
     return mlp_abs(m.gate_proj.weight.double(), m.up_proj.weight.double(), m.down_proj.weight.double(), xa, xv)
 
 
@@ -187,7 +193,8 @@ def capacity_case(mt, md, ctx, rank, world, fails):
 
 def compare(mt, md, ctx, family, dtype, rank, world, fails):
     block = build(family, dtype)
-    make = {"qwen3": "from_qwen3_moe", "gpt_oss": "from_gpt_oss"}.get(family, "from_deepseek_v3")
+    make = {"qwen3": "from_qwen3_moe", "qwen3_starved": "from_qwen3_moe", "gpt_oss": "from_gpt_oss"}.get(
+        family, "from_deepseek_v3")
     ep = getattr(md.ExpertParallelMoE, make)(block, ctx=ctx)
     ref = getattr(mt.MoekMoE, make)(block, ctx=ctx)
     E = block.experts.gate_up_proj.shape[0] if family == "gpt_oss" else len(block.experts)
@@ -209,6 +216,9 @@ def compare(mt, md, ctx, family, dtype, rank, world, fails):
         yr = yr[0] if isinstance(yr, tuple) else yr
         ids, w = torch.ops.moek.route(ref.handle, x)
         tol = bound(mt, ctx, ref, block, family, dtype, x, ids, w, yr)
+        if family == "qwen3_starved" and ep.bounds[rank] >= 4 and ep.rows_received != 0:
+            fails.append(f"starved rank {rank}/{world}: its experts [{ep.bounds[rank]}, {ep.bounds[rank + 1]}) "
+                         f"received {ep.rows_received} rows, none expected")
         err = (y.to(torch.float32) - yr.to(torch.float32)).abs()
         if y.shape != yr.shape or not bool((err <= tol).all()):
             fails.append(f"{family} {dtype} rank {rank}/{world} T={T}: max err {float(err.max()) if T else 0:.3g} "
@@ -237,8 +247,8 @@ def worker(rank, world, port, out):
     import moek.torch as mt
     ctx = moek.Context(num_threads=1)  # the ranks share 2 cores
     fails, lines, checks = [], [], 0
-    for family in ("qwen3", "deepseek_v3", "gpt_oss"):
-        for dtype in (torch.float32, torch.bfloat16):
+    for family in ("qwen3", "deepseek_v3", "gpt_oss", "qwen3_starved"):
+        for dtype in (torch.float32, torch.bfloat16) if family != "qwen3_starved" else (torch.float32,):
             worst = compare(mt, md, ctx, family, dtype, rank, world, fails)
             checks += 3
             lines.append(f"{family} {str(dtype)[6:]}: worst err/bound {worst:.3f}")

@@ -74,6 +74,7 @@ class ExpertParallelMoE(torch.nn.Module):
         # Switch/GShard capacity over every rank's tokens, as one process applies it to one batch: set by
         # set_capacity; the local routers run without a limit
         self.expert_capacity, self.capacity_factor = 0, 0.0
+        self.rows_received = 0  # rows this rank's experts ran in the last call (from every rank)
 
     def set_capacity(self, expert_capacity: int = 0, capacity_factor: float = 0.0):
         """Each expert takes at most C assignments per call over all ranks, C = expert_capacity if > 0, else
@@ -202,6 +203,7 @@ class ExpertParallelMoE(torch.nn.Module):
         parts = zip(torch.tensor_split(x, n), torch.tensor_split(ids, n), torch.tensor_split(w, n)) if n > 1 else \
             [(x, ids, w)]
         chunks = [self._dispatch(*p) for p in parts]
+        self.rows_received = sum(sum(c.rc) for c in chunks)
         for c in chunks:
             self._experts(c)
         ys = [self._combine(c) for c in chunks]
