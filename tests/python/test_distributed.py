@@ -36,7 +36,8 @@ except ImportError:
     sys.exit(77)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "python"))
-sys.path.insert(0, os.path.dirname(__file__))  # tests/python: magnitude.py
+sys.path.insert(0, os.path.dirname(__file__))  # tests/python: hf_blocks.py, magnitude.py
+from hf_blocks import DeepseekV3Block, GptOssMLP, Qwen3MoeBlock  # noqa: E402
 from magnitude import mlp_abs  # noqa: E402
 
 if not dist.is_available() or not dist.is_gloo_available():
@@ -47,73 +48,20 @@ U = 2.0 ** -24
 K = 64  # max(H, I) of the blocks below
 
 
-class MLP(nn.Module):
-    def __init__(self, H, I):
-        super().__init__()
-        self.gate_proj, self.up_proj, self.down_proj = nn.Linear(H, I, bias=False), nn.Linear(H, I, bias=False), \
-            nn.Linear(I, H, bias=False)
-
-
-class Qwen3Block(nn.Module):
-    def __init__(self, H, I, E, k):
-        super().__init__()
-        self.gate, self.top_k, self.norm_topk_prob = nn.Linear(H, E, bias=False), k, True
-        self.experts = nn.ModuleList([MLP(H, I) for _ in range(E)])
-
-
-class DSGate(nn.Module):
-    def __init__(self, H, E, k):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(E, H) / H ** 0.5)
-        self.e_score_correction_bias = torch.randn(E) * 0.05
-        self.top_k, self.n_group, self.topk_group, self.norm_topk_prob, self.routed_scaling_factor = k, 4, 2, True, 2.5
-
-
-class DSBlock(nn.Module):
-    def __init__(self, H, I, E, k):
-        super().__init__()
-        self.gate = DSGate(H, E, k)
-        self.experts = nn.ModuleList([MLP(H, I) for _ in range(E)])
-        self.shared_experts = MLP(H, 2 * I)
-
-
-class GptOssRouter(nn.Module):
-    def __init__(self, H, E, k):
-        super().__init__()
-        self.top_k = k
-        self.weight = nn.Parameter(torch.randn(E, H) / H ** 0.5)
-        self.bias = nn.Parameter(torch.randn(E) * 0.1)
-
-
-class GptOssExperts(nn.Module):
-    def __init__(self, H, I, E):
-        super().__init__()
-        self.alpha, self.limit = 1.702, 7.0
-        self.gate_up_proj = nn.Parameter(torch.randn(E, H, 2 * I) / H ** 0.5)
-        self.gate_up_proj_bias = nn.Parameter(torch.randn(E, 2 * I) * 0.5)
-        self.down_proj = nn.Parameter(torch.randn(E, I, H) / I ** 0.5)
-        self.down_proj_bias = nn.Parameter(torch.randn(E, H) * 0.5)
-
-
-class GptOssMLP(nn.Module):
-    def __init__(self, H, I, E, k):
-        super().__init__()
-        self.router, self.experts = GptOssRouter(H, E, k), GptOssExperts(H, I, E)
-
-
 def build(family, dtype, E=None, k=None):
+    """A scaled-down block of tests/python/hf_blocks.py, the same on every rank (seeded)."""
     torch.manual_seed(26)
     if family == "qwen3":
-        b = Qwen3Block(64, 32, E or 8, k or 2)
+        b = Qwen3MoeBlock(64, 32, E or 8, k or 2, True)
     elif family == "qwen3_starved":  # a gate bias no token's logits overcome: experts 4-7 are never chosen
-        b = Qwen3Block(64, 32, 8, 2)
+        b = Qwen3MoeBlock(64, 32, 8, 2, True)
         b.gate = nn.Linear(64, 8, bias=True)
         with torch.no_grad():
             b.gate.bias.copy_(torch.tensor([0.0] * 4 + [-1e4] * 4))
     elif family == "gpt_oss":
         b = GptOssMLP(64, 32, E or 8, k or 4)
-    else:
-        b = DSBlock(64, 32, E or 16, k or 4)
+    else:  # DeepSeek-V3: 16 experts in 4 groups of which 2, k 4, scaled 2.5, a shared expert of 2 x I
+        b = DeepseekV3Block(64, 32, E or 16, k or 4, 4, 2, 2.5, 2)
     for p in b.parameters():
         p.requires_grad_(False)
     return b.to(dtype)
