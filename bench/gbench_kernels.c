@@ -13,6 +13,8 @@
 #define PAD 0
 #endif
 #include "internal.h" /* libmoek internals (tile loops, CPU probe): this suite links its objects */
+#include "moek_kquant.h"
+#include "moek_quant.h"
 #include "moek_tables.h"
 
 typedef struct gemm_case {
@@ -34,10 +36,13 @@ static float* random_matrix(size_t rows, size_t cols) {
   return src;
 }
 
-static int is_quant(int w_dtype) { return w_dtype == MOEK_DTYPE_Q8 || w_dtype == MOEK_DTYPE_Q4; }
+static int is_quant(int w_dtype) {
+  return w_dtype == MOEK_DTYPE_Q8 || w_dtype == MOEK_DTYPE_Q4 || moek_kquant_dtype(w_dtype);
+}
 
 /* The weight formats timed: Q4 in groups of 32 (symmetric, or with a min), Q8 per channel,
- * MXFP4 as gpt-oss ships it (e2m1 codes, an e8m0 scale per 32). */
+ * MXFP4 as gpt-oss ships it (e2m1 codes, an e8m0 scale per 32), and GGUF's
+ * K-quants packed from their blocks. */
 typedef struct wformat {
   const char* name;
   int w_dtype;
@@ -51,23 +56,56 @@ static const wformat formats[] = {{"f32", MOEK_DTYPE_F32, 0, 0},
                                   {"q8", MOEK_DTYPE_Q8, 0, 0},
                                   {"q4", MOEK_DTYPE_Q4, 32, 0},
                                   {"q4-min", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_MIN},
-                                  {"mxfp4", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_E2M1}};
+                                  {"mxfp4", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_E2M1},
+                                  {"q4_k", MOEK_DTYPE_GGML_Q4_K, 0, 0},
+                                  {"q5_k", MOEK_DTYPE_GGML_Q5_K, 0, 0},
+                                  {"q6_k", MOEK_DTYPE_GGML_Q6_K, 0, 0}};
+
+/* K-quant blocks of a rows x cols matrix: random codes and scale bytes,
+ * small finite f16 super-scales (d, dmin at 2^-11 and below), which is all
+ * a timing needs. */
+static uint8_t* kquant_blocks(int w_dtype, size_t rows, size_t cols) {
+  const size_t bytes = moek_kquant_block_bytes(w_dtype), n = rows * (cols / MOEK_QK_K);
+  uint8_t* b = malloc(n * bytes);
+  for (size_t i = 0; i < n * bytes; i++) b[i] = (uint8_t)((i * 2654435761u) >> 13);
+  for (size_t k = 0; k < n; k++) {
+    uint8_t* blk = b + k * bytes;
+    if (w_dtype == MOEK_DTYPE_GGML_Q6_K)
+      blk[208] = 0, blk[209] = 0x10; /* d (at the block's end) */
+    else
+      blk[0] = 0, blk[1] = 0x10, blk[2] = 0, blk[3] = 0x10; /* d, dmin (at its start) */
+  }
+  return b;
+}
 
 /* Packs [rows x cols] (and a gate of the same shape when gated). */
 static void* packed(const moek_kernel_table* t, const wformat* f, size_t rows, size_t cols, int gated,
                     double* bytes_out) {
-  float* src = random_matrix(rows, cols);
+  const int kq = moek_kquant_dtype(f->w_dtype);
+  void* src = kq ? (void*)kquant_blocks(f->w_dtype, rows, cols) : (void*)random_matrix(rows, cols);
+  const ptrdiff_t stride = kq ? (ptrdiff_t)(cols / MOEK_QK_K * moek_kquant_block_bytes(f->w_dtype)) : (ptrdiff_t)cols;
   const int32_t fmt = moek_wformat_of(f->w_dtype, f->flags);
   const moek_gemm_slot* slot = &t->gemm[fmt];
-  moek_pack_params p = {.src_dtype = MOEK_DTYPE_F32, .wformat = fmt, .group = f->group, .rows = rows, .cols = cols,
-                        .src = src, .stride_row = (ptrdiff_t)cols, .stride_col = 1, .src_gate = gated ? src : NULL,
-                        .gate_stride_row = (ptrdiff_t)cols, .gate_stride_col = 1};
+  moek_pack_params p = {.src_dtype = kq ? f->w_dtype : MOEK_DTYPE_F32, .wformat = fmt, .group = f->group, .rows = rows,
+                        .cols = cols, .src = src, .stride_row = stride, .stride_col = 1, .src_gate = gated ? src : NULL,
+                        .gate_stride_row = stride, .gate_stride_col = 1};
   const size_t bytes = moek_packed_bytes(slot, &p);
   *bytes_out = (double)bytes;
   void* dst = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
   moek_pack_matrix(slot, &p, dst);
   free(src);
   return dst;
+}
+
+/* int8 activation records of k columns; Q6_K reads its blocks' half
+ * offsets after them (moek_quant.h) */
+static size_t record_bytes(int w_dtype, size_t k) {
+  return w_dtype == MOEK_DTYPE_GGML_Q6_K ? MOEK_Q8_ROW_BYTES_HALVES(k) : MOEK_Q8_ROW_BYTES(k);
+}
+static void records(int w_dtype, const float* src, size_t k, size_t m, void* dst) {
+  const size_t bytes = record_bytes(w_dtype, k);
+  moek_ref_kernel_table.quantize.quantize_rows(src, k + PAD, m, k, dst, bytes);
+  for (size_t r = 0; w_dtype == MOEK_DTYPE_GGML_Q6_K && r < m; r++) moek_record_put_q6_offsets((char*)dst + r * bytes, k);
 }
 
 static void bench_gemm(moek_gb_state* s, void* arg) {
@@ -78,7 +116,7 @@ static void bench_gemm(moek_gb_state* s, void* arg) {
   const int32_t a_dtype = q ? MOEK_DTYPE_Q8 : b ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32;
   if (!c->down) {
     const moek_rows rows = {.base = q ? c->xq : b ? (const void*)c->xb : (const void*)c->x,
-                            .stride = q ? MOEK_Q8_ROW_BYTES(H) : (H + PAD) * (b ? 2 : sizeof(float)), .index = c->rows};
+                            .stride = q ? record_bytes(c->w_dtype, H) : (H + PAD) * (b ? 2 : sizeof(float)), .index = c->rows};
     const moek_gateup_tile t = {.k = H, .a_dtype = a_dtype, .group = c->quant_group,
                                 .gated = 1, .activation = MOEK_ACT_SWIGLU, .act_alpha = 1.702f, .act_limit = 7.0f, .act_beta = 1.0f,
                                 .h = c->h, .h_stride = I + PAD};
@@ -88,7 +126,7 @@ static void bench_gemm(moek_gb_state* s, void* arg) {
     moek_gb_set_flops_per_iteration(s, 4.0 * c->m * c->H * c->I);
   } else {
     const moek_rows rows = {.base = q ? c->hq : b ? (const void*)c->hb : (const void*)c->h,
-                            .stride = q ? MOEK_Q8_ROW_BYTES(I) : (I + PAD) * (b ? 2 : sizeof(float))};
+                            .stride = q ? record_bytes(c->w_dtype, I) : (I + PAD) * (b ? 2 : sizeof(float))};
     const moek_down_tile t = {.k = I, .a_dtype = a_dtype, .group = c->quant_group,
                               .out = c->out, .out_stride = H};
     const size_t pb = slot->panel_bytes(c->wformat, I, c->quant_group, 0);
@@ -136,20 +174,21 @@ int main(int argc, char** argv) {
       const int wdt = f->w_dtype;
       if (!t->gemm[moek_wformat_of(wdt, f->flags)].gateup) continue; /* a partial table: not its slot */
       double gu_bytes, d_bytes;
-      void *wgu = packed(t, f, I, H, 1, &gu_bytes), *wd = packed(t, f, H, I, 0, &d_bytes);
+      const int kq = moek_kquant_dtype(wdt); /* K in whole super-blocks: down at I = 64 has none */
+      void *wgu = packed(t, f, I, H, 1, &gu_bytes), *wd = kq && I % MOEK_QK_K ? NULL : packed(t, f, H, I, 0, &d_bytes);
       for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
-        for (int down = 0; down < 2; down++) {
+        for (int down = 0; down < 2 - (kq && I % MOEK_QK_K); down++) {
           gemm_case* c = calloc(1, sizeof *c);
           *c = (gemm_case){t, ms[mi], H, I, wdt, down, f->group, moek_wformat_of(wdt, f->flags), wgu, wd};
           c->gu_bytes = gu_bytes, c->d_bytes = d_bytes;
           c->x = random_matrix((size_t)ms[mi], H + PAD);
           c->h = random_matrix((size_t)ms[mi], I + PAD);
           if (is_quant(wdt)) {
-            c->xq = malloc(MOEK_Q8_ROW_BYTES(H) * ms[mi]);
-            c->hq = malloc(MOEK_Q8_ROW_BYTES(I) * ms[mi]);
+            c->xq = malloc(record_bytes(wdt, H) * ms[mi]);
+            c->hq = malloc(record_bytes(wdt, I) * ms[mi]);
             /* every table's quantize_rows makes the same records: ref's is always there */
-            moek_ref_kernel_table.quantize.quantize_rows(c->x, H + PAD, (size_t)ms[mi], H, c->xq, MOEK_Q8_ROW_BYTES(H));
-            moek_ref_kernel_table.quantize.quantize_rows(c->h, I + PAD, (size_t)ms[mi], I, c->hq, MOEK_Q8_ROW_BYTES(I));
+            records(wdt, c->x, H, (size_t)ms[mi], c->xq);
+            records(wdt, c->h, I, (size_t)ms[mi], c->hq);
           }
           if (t->gemm[c->wformat].flags & MOEK_SLOT_BF16_ACT) { /* the rows the driver would round */
             c->xb = malloc(2 * (size_t)ms[mi] * (H + PAD));

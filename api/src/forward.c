@@ -51,7 +51,7 @@ typedef struct forward_job {
   char* xq;               /* [tn records of MOEK_Q8_ROW_BYTES(H)] */
   char* hq;               /* [P records of MOEK_Q8_ROW_BYTES(I)] */
   size_t xq_bytes, hq_bytes; /* MOEK_Q8_ROW_BYTES_HALVES where the matrix read them is Q6_K: */
-  bool xq_half_sums, hq_half_sums; /* the records end with their blocks' half sums */
+  bool xq_q6_offsets, hq_q6_offsets; /* the records end with their blocks' half offsets */
   /* bf16 weights on a MOEK_SLOT_BF16_ACT slot: f32 x rows and the h rows rounded to bf16 */
   uint16_t* xb;           /* [tn x H], when x is f32 */
   uint16_t* hb;           /* [P x I] */
@@ -124,7 +124,7 @@ static void quantize_x_task(void* arg, size_t i) {
     rows = j->xf + t * j->H, stride = j->H;
   }
   j->kern->quantize.quantize_rows(rows, stride, n, j->H, j->xq + t * j->xq_bytes, j->xq_bytes);
-  for (size_t r = 0; j->xq_half_sums && r < n; r++) moek_record_put_half_sums(j->xq + (t + r) * j->xq_bytes, j->H);
+  for (size_t r = 0; j->xq_q6_offsets && r < n; r++) moek_record_put_q6_offsets(j->xq + (t + r) * j->xq_bytes, j->H);
 }
 
 /* Q8/Q4 experts: the h rows gate/up wrote to int8 records for down. */
@@ -132,7 +132,7 @@ static void quantize_h_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t r = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->n_rows - r);
   j->kern->quantize.quantize_rows(j->h + r * j->I, j->I, n, j->I, j->hq + r * j->hq_bytes, j->hq_bytes);
-  for (size_t i = 0; j->hq_half_sums && i < n; i++) moek_record_put_half_sums(j->hq + (r + i) * j->hq_bytes, j->I);
+  for (size_t i = 0; j->hq_q6_offsets && i < n; i++) moek_record_put_q6_offsets(j->hq + (r + i) * j->hq_bytes, j->I);
 }
 
 void (*moek_test_tile_hook)(int64_t expert, int32_t node, int stolen);
@@ -567,8 +567,8 @@ static void forward_carve(forward_run* r, char* ws) {
   j->xf = r->convert_x ? (float*)ws : NULL;
   ws += r->convert_x ? moek_align_up(chunk * H * 4) : 0;
   if (r->quant) {
-    j->xq = ws, j->xq_bytes = r->xq_bytes, j->xq_half_sums = j->x->gateup.wformat == MOEK_WFORMAT_Q6_K;
-    j->hq_half_sums = j->x->down.wformat == MOEK_WFORMAT_Q6_K;
+    j->xq = ws, j->xq_bytes = r->xq_bytes, j->xq_q6_offsets = j->x->gateup.wformat == MOEK_WFORMAT_Q6_K;
+    j->hq_q6_offsets = j->x->down.wformat == MOEK_WFORMAT_Q6_K;
     j->hq = ws + moek_align_up(chunk * r->xq_bytes), j->hq_bytes = r->hq_bytes;
   }
   ws += moek_align_up(chunk * r->xq_bytes) + moek_align_up(P * r->hq_bytes);

@@ -262,18 +262,22 @@ static inline const int32_t* moek_record_sums_c(const void* record, size_t nb) {
 }
 
 /* MOEK_WFORMAT_Q6_K's records (MOEK_Q8_ROW_BYTES_HALVES): after the
- * record of k values, each block's sum of its first 16 codes. */
-static inline const int32_t* moek_record_half_sums_c(const void* record, size_t k) {
+ * record of k values, per block the offsets of its two halves, -32 times
+ * the sum of codes 0-15 and of codes 16-31 (|.| <= 32 * 16 * 127). A Q6_K
+ * tile starts each half's int32 dot there instead of at 0: the dot of
+ * q - 32 with no subtraction per row. */
+static inline const int32_t* moek_record_q6_offsets_c(const void* record, size_t k) {
   return (const int32_t*)((const char*)record + MOEK_Q8_ROW_BYTES(k));
 }
-static inline void moek_record_put_half_sums(void* record, size_t k) {
+static inline void moek_record_put_q6_offsets(void* record, size_t k) {
   const int8_t* q = record;
-  int32_t* half = (int32_t*)((char*)record + MOEK_Q8_ROW_BYTES(k));
-  for (size_t b = 0; b < moek_record_blocks(k); b++) {
-    int32_t s = 0;
-    for (size_t i = 0; i < 16; i++) s += q[32 * b + i];
-    half[b] = s;
-  }
+  int32_t* off = (int32_t*)((char*)record + MOEK_Q8_ROW_BYTES(k));
+  for (size_t b = 0; b < moek_record_blocks(k); b++)
+    for (size_t h = 0; h < 2; h++) {
+      int32_t s = 0;
+      for (size_t i = 0; i < 16; i++) s += q[32 * b + 16 * h + i];
+      off[2 * b + h] = -32 * s;
+    }
 }
 
 /* A record's three parts, as the Q tile kernels read them. */

@@ -61,9 +61,11 @@ extern "C" {
 #define MOEK_QBLOCK 32u
 #define MOEK_Q8_ROW_BYTES(k) (((((size_t)(k) + 31u) / 32u) * 40u + 31u) / 32u * 32u)
 /* Since ABI 7: the tiles of MOEK_WFORMAT_Q6_K, whose scales cover 16 k,
- * get longer records: MOEK_Q8_ROW_BYTES(K) bytes as above, then one int32
- * per block, the sum of its first 16 values (the driver adds them). */
-#define MOEK_Q8_ROW_BYTES_HALVES(k) (MOEK_Q8_ROW_BYTES(k) + ((((size_t)(k) + 31u) / 32u) * 4u + 31u) / 32u * 32u)
+ * get longer records: MOEK_Q8_ROW_BYTES(K) bytes as above, then two int32
+ * per block, -32 times the sum of its first 16 values and -32 times the
+ * sum of its last 16 (the driver adds them): what the codes' offset of 32
+ * takes off each half's dot, so a tile can start its int32 sums there. */
+#define MOEK_Q8_ROW_BYTES_HALVES(k) (MOEK_Q8_ROW_BYTES(k) + ((((size_t)(k) + 31u) / 32u) * 8u + 31u) / 32u * 32u)
 
 /* Weight formats: what moek_experts_create resolves (weight_dtype,
  * quant_group, flags) into, once. A table provides kernels per format (its

@@ -17,9 +17,9 @@
  *
  * Q6_K: codes 0..63 (bits 4-5 from the step's 16 crumb bytes: one
  * broadcast, one variable shift), so a 16-bit lane holds 2 steps (4 * 63 *
- * 127 < 2^15). Each group of 16 (steps 0-3, 4-7) has its own dot; q - 32
- * comes off as 32 times the group's activation sum (the record's half sum,
- * and the block sum less it); D = sc_lo dot_lo + sc_hi dot_hi is exact in
+ * 127 < 2^15). Each group of 16 (steps 0-3, 4-7) has its own dot, which
+ * starts at the record's offset of that half (-32 times its activation
+ * sum): the dot of q - 32. D = sc_lo dot_lo + sc_hi dot_hi is exact in
  * f32, then acc = fma(D, d a_scale, acc). Three rows per tile, as the
  * others: the first group's partial sums and the accumulators then live in
  * L1 between blocks (they are touched once per block), which ran 1.05-1.2x
@@ -115,7 +115,7 @@ static inline __attribute__((always_inline)) __m256 sbytes_f32(const uint8_t* p)
 static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t sbs, const int8_t* const* rows,
                                                             size_t nb, const uint8_t* w, const char* next,
                                                             const char* next_end, __m256 c[MRK_MAX][2]) {
-  const size_t bbytes = moek_kq_block_bytes(MOEK_WFORMAT_Q6_K), so = 32 * nb, mo = 36 * nb;
+  const size_t bbytes = moek_kq_block_bytes(MOEK_WFORMAT_Q6_K), so = 32 * nb;
   const size_t ho = MOEK_Q8_ROW_BYTES(32 * nb);
   const __m256i ones = _mm256_set1_epi16(1);
   const int8_t* q[MR6_MAX];
@@ -140,9 +140,13 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
       }
 #pragma GCC unroll 2
       for (int g = 0; g < 2; g++) {
-        __m256i dot[MR6_MAX][2];
+        __m256i dot[MR6_MAX][2]; /* from the half's offset: the dot of q - 32 */
 #pragma GCC unroll 3
-        for (int r = 0; r < mr; r++) dot[r][0] = dot[r][1] = _mm256_setzero_si256();
+        for (int r = 0; r < mr; r++) {
+          int32_t off;
+          memcpy(&off, q[r] + ho + 8 * b + 4 * g, 4);
+          dot[r][0] = dot[r][1] = _mm256_set1_epi32(off);
+        }
 #pragma GCC unroll 2
         for (int p = 0; p < 2; p++) {
           __m256i s16[MR6_MAX][2];
@@ -171,12 +175,7 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
         const __m256 sc0 = sbytes_f32(sc + 16 * g), sc1 = sbytes_f32(sc + 16 * g + 8);
 #pragma GCC unroll 3
         for (int r = 0; r < mr; r++) {
-          int32_t sum, half;
-          memcpy(&sum, q[r] + mo + 4 * b, 4);
-          memcpy(&half, q[r] + ho + 4 * b, 4);
-          const __m256i off = _mm256_set1_epi32(32 * (g ? sum - half : half));
-          const __m256 f0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(dot[r][0], off));
-          const __m256 f1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(dot[r][1], off));
+          const __m256 f0 = _mm256_cvtepi32_ps(dot[r][0]), f1 = _mm256_cvtepi32_ps(dot[r][1]);
           if (g == 0) {
             part[r][0] = _mm256_mul_ps(f0, sc0), part[r][1] = _mm256_mul_ps(f1, sc1);
           } else {

@@ -20,10 +20,11 @@
  *
  * Q6_K: codes 0..63, bits 4-5 from the step's 16 crumb bytes (one
  * broadcast, one variable rotate, one ternary logic op). Each row keeps one chain per group of 16
- * (steps 0-3 and 4-7). q - 32 comes off each group as 32 times its
- * activation sum: the record's half sum, and the block sum less it. Then
- * D = sc_lo dot_lo + sc_hi dot_hi in f32, exact (|D| < 2^24: the product
- * and the fused add round nothing), and acc = fma(D, d a_scale, acc). */
+ * (steps 0-3 and 4-7), which starts at the record's offset of that half
+ * (-32 times its activation sum), so it ends as the exact dot of q - 32
+ * with nothing taken off per row. Then D = sc_lo dot_lo + sc_hi dot_hi in
+ * f32, exact (|D| < 2^24: the product and the fused add round nothing),
+ * and acc = fma(D, d a_scale, acc). */
 #include <string.h>
 
 #include "avx512.h"
@@ -136,7 +137,7 @@ static inline __attribute__((always_inline)) __m512 sbytes_f32(const uint8_t* p)
 static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t sbs, const int8_t* const* rows,
                                                             size_t nb, const uint8_t* w, const char* next,
                                                             const char* next_end, __m512 c[MRK_MAX]) {
-  const size_t bbytes = moek_kq_block_bytes(MOEK_WFORMAT_Q6_K), so = 32 * nb, mo = 36 * nb;
+  const size_t bbytes = moek_kq_block_bytes(MOEK_WFORMAT_Q6_K), so = 32 * nb;
   const size_t ho = MOEK_Q8_ROW_BYTES(32 * nb);
   const int8_t* q[MRK_MAX];
   __m512 acc[MRK_MAX];
@@ -152,11 +153,13 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
     for (int j = 0; j < 8; j++, b++, w += bbytes) {
       const __m512 sc_lo = sbytes_f32(hdr + MOEK_KQ_SCALES + 32 * j);
       const __m512 sc_hi = sbytes_f32(hdr + MOEK_KQ_SCALES + 32 * j + 16);
-      __m512i lo[MRK_MAX], hi[MRK_MAX];
+      __m512i lo[MRK_MAX], hi[MRK_MAX]; /* from the halves' offsets: the dots of q - 32 */
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
         __asm__("" : "+r"(q[r])); /* see kqkernel */
-        lo[r] = hi[r] = _mm512_setzero_si512();
+        int32_t off[2];
+        memcpy(off, q[r] + ho + 8 * b, 8);
+        lo[r] = _mm512_set1_epi32(off[0]), hi[r] = _mm512_set1_epi32(off[1]);
       }
 #pragma GCC unroll 8
       for (int st = 0; st < 8; st++) {
@@ -176,13 +179,8 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
         float as;
-        int32_t sum, half;
         memcpy(&as, q[r] + so + 4 * b, 4);
-        memcpy(&sum, q[r] + mo + 4 * b, 4);
-        memcpy(&half, q[r] + ho + 4 * b, 4);
-        const __m512i dlo = _mm512_sub_epi32(lo[r], _mm512_set1_epi32(half * 32));
-        const __m512i dhi = _mm512_sub_epi32(hi[r], _mm512_set1_epi32((sum - half) * 32));
-        const __m512 dd = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dhi), sc_hi, _mm512_mul_ps(_mm512_cvtepi32_ps(dlo), sc_lo));
+        const __m512 dd = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi[r]), sc_hi, _mm512_mul_ps(_mm512_cvtepi32_ps(lo[r]), sc_lo));
         acc[r] = _mm512_fmadd_ps(dd, _mm512_mul_ps(d, _mm512_set1_ps(as)), acc[r]);
       }
     }
