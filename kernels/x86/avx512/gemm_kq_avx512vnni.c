@@ -2,9 +2,11 @@
  * int8 activation records (MOEK_Q8_ROW_BYTES; Q6_K: _HALVES): Q4_K, Q5_K,
  * Q6_K.
  *
- * A step of 4 k of a 16-column panel is one zmm, as for Q4
- * (gemm_q_avx512vnni.c): the low half of the zmm takes the step's low
- * nibbles (slots 0-7), the high half its high nibbles (slots 8-15). Q5_K's
+ * A step of 4 k of a 16-column panel is one zmm of codes, slots 0-7 in its
+ * low half and 8-15 in its high half, as for Q4 (gemm_q_avx512vnni.c). The
+ * panel is AVX-512's order of pack_kq_avx2.c: two steps share 64 bytes,
+ * one in the low nibbles and one in the high ones, so a step's low 4 bits
+ * are one mask (odd steps: a shift and a mask) with no lane crossing. Q5_K's
  * fifth bits come as the step's 64-bit mask, one bit per byte of that zmm:
  * one masked add of 16. The codes (0..15, 0..31) are unsigned, so vpdpbusd
  * takes them as they are and nothing comes off the dot.
@@ -18,8 +20,9 @@
  * the tables agree bit for bit before the activation. Rows and chains as in
  * the Q kernels: up to 6 rows; below 4, two int32 chains per row.
  *
- * Q6_K: codes 0..63, bits 4-5 from the step's 16 crumb bytes (one
- * broadcast, one variable rotate, one ternary logic op). Each row keeps one chain per group of 16
+ * Q6_K: codes 0..63, from AVX-512's own order of the block (step pairs of
+ * nibbles, 4-step groups of crumbs: pack_kq_avx2.c): 2 to 4 vector ops a
+ * step. Each row keeps one chain per group of 16
  * (steps 0-3 and 4-7), which starts at the record's offset of that half
  * (-32 times its activation sum), so it ends as the exact dot of q - 32
  * with nothing taken off per row. Then D = sc_lo dot_lo + sc_hi dot_hi in
@@ -40,9 +43,15 @@
 /* ahead in the panel stream: decode tiles (1-2 rows) look further, as the Q kernels do */
 #define PREFETCH_BYTES(mr) ((mr) <= 2 ? 8192 : 2048)
 
+/* the low 4 bits of step st's codes: its half of its pair's bytes */
+static inline __attribute__((always_inline)) __m512i step_nibbles(const uint8_t* blk, int st) {
+  const __m512i pair = _mm512_loadu_si512((const void*)(blk + 64 * (st / 2)));
+  return _mm512_and_si512(st % 2 ? _mm512_srli_epi16(pair, 4) : pair, _mm512_set1_epi8(0x0f));
+}
+
 /* step st of a block: 16 lanes of 4 codes (Q5_K: with their fifth bits) */
 static inline __attribute__((always_inline)) __m512i step_codes(const uint8_t* blk, int st, int q5) {
-  __m512i z = moek_q_step_zmm(blk, st, 1, 0);
+  __m512i z = step_nibbles(blk, st);
   if (q5) {
     uint64_t bits;
     memcpy(&bits, blk + 256 + st * 8, 8);
@@ -51,15 +60,20 @@ static inline __attribute__((always_inline)) __m512i step_codes(const uint8_t* b
   return z;
 }
 
-/* Q6_K's step st: codes 0..63, the nibbles and the 2-bit high parts.
- * Quarter g of the zmm wants bits 2g, 2g + 1 of its crumb bytes at bits
- * 4-5: one rotate per dword (left 4, 2, 0, right 2; what crosses into a
- * neighbouring byte lands outside bits 4-5) and one ternary or-under-mask. */
+/* Q6_K's step st: codes 0..63 from AVX-512's block (pack_kq_avx2.c), the
+ * step's nibble of its pair's bytes and its crumb of its group's bytes.
+ * The crumb of step s of the group goes to bits 4-5 by a 16-bit shift (left
+ * 4, 2, none, right 2): what crosses into the neighbouring byte lands
+ * outside bits 4-5, which one ternary or-under-mask keeps. */
 static inline __attribute__((always_inline)) __m512i step_codes6(const uint8_t* blk, int st) {
-  const __m512i z = moek_q_step_zmm(blk, st, 1, 0);
-  const __m512i crumbs = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(blk + 256 + st * 16)));
-  const __m512i hi = _mm512_rolv_epi32(crumbs, _mm512_setr_epi32(4, 4, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0, 30, 30, 30, 30));
-  return _mm512_ternarylogic_epi32(z, hi, _mm512_set1_epi8(0x30), 0xf8); /* z | (hi & 0x30) */
+  const __m512i nib = step_nibbles(blk, st);
+  const __m512i crumbs = _mm512_loadu_si512((const void*)(blk + 256 + 64 * (st / 4)));
+  const int s = st % 4;
+  const __m512i hi = s == 0   ? _mm512_slli_epi16(crumbs, 4)
+                     : s == 1 ? _mm512_slli_epi16(crumbs, 2)
+                     : s == 2 ? crumbs
+                              : _mm512_srli_epi16(crumbs, 2);
+  return _mm512_ternarylogic_epi32(nib, hi, _mm512_set1_epi8(0x30), 0xf8); /* nib | (hi & 0x30) */
 }
 
 /* 16 bytes of the header (one sub-block's scales or mins) as f32 */
