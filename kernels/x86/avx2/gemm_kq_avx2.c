@@ -15,8 +15,8 @@
  * (dmin m) a_scale, the same rounding: the tables agree bit for bit before
  * the activation.
  *
- * Q6_K: codes 0..63 (bits 4-5 from the step's 16 crumb bytes: one
- * broadcast, one variable shift), so a 16-bit lane holds 2 steps (4 * 63 *
+ * Q6_K: codes 0..63 (the block in the order AVX-512 reads too: step pairs
+ * of nibbles, 4-step groups of crumbs), so a 16-bit lane holds 2 steps (4 * 63 *
  * 127 < 2^15). Each group of 16 (steps 0-3, 4-7) has its own dot, which
  * starts at the record's offset of that half (-32 times its activation
  * sum): the dot of q - 32. D = sc_lo dot_lo + sc_hi dot_hi is exact in
@@ -93,16 +93,27 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
   for (int r = 0; r < mr; r++) c[r][0] = acc[r][0], c[r][1] = acc[r][1];
 }
 
-/* Q6_K's step st for columns 0-7 (lo) and 8-15 (hi): codes 0..63 */
+/* 32 of Q6_K's codes of step st (0..63): half h (columns 0-7, 8-15) of the
+ * step's pair of nibble bytes and of its group of crumbs (pack_kq_avx2.c).
+ * The crumb of step s of the group goes to bits 4-5 by a 16-bit shift (left
+ * 4, 2, none, right 2); what crosses into the neighbouring byte lands
+ * outside the mask. */
+static inline __attribute__((always_inline)) __m256i half_codes6(const uint8_t* blk, int st, int h) {
+  const __m256i pair = _mm256_load_si256((const __m256i*)(blk + 64 * (st / 2) + 32 * h));
+  const __m256i nib = _mm256_and_si256(st % 2 ? _mm256_srli_epi16(pair, 4) : pair, _mm256_set1_epi8(0x0f));
+  const __m256i crumbs = _mm256_load_si256((const __m256i*)(blk + 256 + 64 * (st / 4) + 32 * h));
+  const int s = st % 4;
+  const __m256i hi = s == 0   ? _mm256_slli_epi16(crumbs, 4)
+                     : s == 1 ? _mm256_slli_epi16(crumbs, 2)
+                     : s == 2 ? crumbs
+                              : _mm256_srli_epi16(crumbs, 2);
+  return _mm256_or_si256(nib, _mm256_and_si256(hi, _mm256_set1_epi8(0x30)));
+}
+
+/* Q6_K's step st for columns 0-7 (lo) and 8-15 (hi) */
 static inline __attribute__((always_inline)) void step_codes6(const uint8_t* blk, int st, __m256i* lo, __m256i* hi) {
-  const __m256i nib = _mm256_set1_epi8(0x0f), three = _mm256_set1_epi8(3);
-  const __m256i v = _mm256_load_si256((const __m256i*)(blk + st * 32));
-  const __m256i crumbs = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(blk + 256 + st * 16)));
-  const __m256i c_lo = _mm256_srlv_epi32(crumbs, _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2));
-  const __m256i c_hi = _mm256_srlv_epi32(crumbs, _mm256_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6));
-  *lo = _mm256_or_si256(_mm256_and_si256(v, nib), _mm256_slli_epi16(_mm256_and_si256(c_lo, three), 4));
-  *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), nib),
-                        _mm256_slli_epi16(_mm256_and_si256(c_hi, three), 4));
+  *lo = half_codes6(blk, st, 0);
+  *hi = half_codes6(blk, st, 1);
 }
 
 /* 8 signed scale bytes (half of one Q6_K group's 16) as f32 */
