@@ -26,9 +26,9 @@
  *       code of k = 4 step + t in its low nibble and slot 8 + c's in its
  *       high nibble (the Q4 panel's step: a ymm of slots 0-7, one of 8-15,
  *       from one load);
- *     Q5_K: 8 x 8 bytes, bit 4 of every code of a step, bit t of byte i
- *       being code byte 8 t + i's: an 8-byte broadcast and one variable
- *       shift per 32-bit lane bring each into bit 0 of its byte.
+ *     Q5_K: 64 bytes, bit 4 of every code of the block: bit st of byte i
+ *       is that of code byte i of step st (one 16-bit shift, none for
+ *       st = 4, and a mask bring it to bit 4).
  *
  * Per column and 256 weights that is 148 bytes for Q4_K (the file: 144),
  * 180 for Q5_K (176) and 212 for Q6_K (210): the scales as whole bytes
@@ -68,7 +68,7 @@ static void put_slot(int32_t wformat, const moek_kquant_block* k, size_t c, uint
           continue;
         }
         blk[st * 32 + byte] |= (uint8_t)(c < 8 ? q & 15 : (q & 15) << 4);
-        if (q5) put_bit(blk + 256 + st * 8, bit % 8 * 8 + bit / 8, (q >> 4) & 1);
+        if (q5) blk[256 + bit] |= (uint8_t)(((q >> 4) & 1) << st);
       }
   }
 }

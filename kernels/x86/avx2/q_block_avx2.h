@@ -17,19 +17,19 @@ static inline __attribute__((always_inline)) __m256i moek_bcast4_ymm(const int8_
   return _mm256_set1_epi32(v);
 }
 
-/* Q5_K's fifth bits of a step (AVX2 order, pack_kq_avx2.c: bit t of byte i
- * is code byte 8 t + i's) as bytes of 16 or 0: code bytes 0-31 (lo) and
- * 32-63 (hi). Byte j of the broadcast is byte j % 8 of the 8, and a 32-bit
- * lane L shifted right by L / 2 (hi: 4 + L / 2) holds each of its bytes'
- * bit in that byte's bit 0. */
-static inline __attribute__((always_inline)) void moek_q5_bits_ymm(const uint8_t* p, __m256i* lo, __m256i* hi) {
-  int64_t v;
-  memcpy(&v, p, 8);
-  const __m256i b = _mm256_set1_epi64x(v), one = _mm256_set1_epi8(1);
-  const __m256i l = _mm256_srlv_epi32(b, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
-  const __m256i h = _mm256_srlv_epi32(b, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
-  *lo = _mm256_slli_epi16(_mm256_and_si256(l, one), 4);
-  *hi = _mm256_slli_epi16(_mm256_and_si256(h, one), 4);
+/* Q5_K's fifth bits of step st of a block as bytes of 16 or 0, code
+ * bytes 0-31 (lo) and 32-63 (hi), from the block's 64-byte plane p (AVX2
+ * order, pack_kq_avx2.c: bit st of byte i is code byte i's). A 16-bit shift
+ * brings bit st to bit 4 (none for st = 4); what crosses into the
+ * neighbouring byte lands outside the mask. */
+static inline __attribute__((always_inline)) __m256i moek_q5_bits_half(const uint8_t* p, int st, int h) {
+  const __m256i v = _mm256_load_si256((const __m256i*)(p + 32 * h));
+  const __m256i b = st < 4 ? _mm256_slli_epi16(v, 4 - st) : st > 4 ? _mm256_srli_epi16(v, st - 4) : v;
+  return _mm256_and_si256(b, _mm256_set1_epi8(0x10));
+}
+static inline __attribute__((always_inline)) void moek_q5_bits_ymm(const uint8_t* p, int st, __m256i* lo, __m256i* hi) {
+  *lo = moek_q5_bits_half(p, st, 0);
+  *hi = moek_q5_bits_half(p, st, 1);
 }
 
 typedef enum moek_nib_kind {
@@ -74,7 +74,7 @@ static inline __attribute__((always_inline)) void moek_q_block_nibbles(const int
       if (kind == MOEK_NIB_E2M1) lo = _mm256_shuffle_epi8(lut, lo), hi = _mm256_shuffle_epi8(lut, hi);
       if (kind == MOEK_NIB_Q5) {
         __m256i b4_lo, b4_hi;
-        moek_q5_bits_ymm(w + 256 + st * 8, &b4_lo, &b4_hi);
+        moek_q5_bits_ymm(w + 256, st, &b4_lo, &b4_hi);
         lo = _mm256_or_si256(lo, b4_lo), hi = _mm256_or_si256(hi, b4_hi);
       }
 #pragma GCC unroll 3
