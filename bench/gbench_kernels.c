@@ -105,7 +105,8 @@ static size_t record_bytes(int w_dtype, size_t k) {
 static void records(int w_dtype, const float* src, size_t k, size_t m, void* dst) {
   const size_t bytes = record_bytes(w_dtype, k);
   moek_ref_kernel_table.quantize.quantize_rows(src, k + PAD, m, k, dst, bytes);
-  for (size_t r = 0; w_dtype == MOEK_DTYPE_GGML_Q6_K && r < m; r++) moek_record_put_q6_offsets((char*)dst + r * bytes, k);
+  for (size_t r = 0; w_dtype == MOEK_DTYPE_GGML_Q6_K && r < m; r++)
+    moek_record_put_q6_offsets((char*)dst + r * bytes, k);
 }
 
 static void bench_gemm(moek_gb_state* s, void* arg) {

@@ -15,9 +15,9 @@
  * (dmin m) a_scale, the same rounding: the tables agree bit for bit before
  * the activation.
  *
- * Q6_K: codes 0..63 (the block in the order AVX-512 reads too: step pairs
- * of nibbles, 4-step groups of crumbs), so a 16-bit lane holds 2 steps (4 * 63 *
- * 127 < 2^15). Each group of 16 (steps 0-3, 4-7) has its own dot, which
+ * Q6_K: codes 0..63 (the block in the order AVX-512 reads too: step
+ * pairs of nibbles, 4-step groups of crumbs), so a 16-bit lane holds 2
+ * steps (4 * 63 * 127 < 2^15). Each group of 16 (steps 0-3, 4-7) has its own dot, which
  * starts at the record's offset of that half (-32 times its activation
  * sum): the dot of q - 32. D = sc_lo dot_lo + sc_hi dot_hi is exact in
  * f32, then acc = fma(D, d a_scale, acc). Three rows per tile, as the

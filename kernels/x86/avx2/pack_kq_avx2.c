@@ -8,7 +8,7 @@
  *   as a zmm holds them: code byte i < 32 is slot i / 4, else slot 8 +
  *   (i - 32) / 4, and k = 4 step + i % 4 (a ymm holds bytes 0-31 or
  *   32-63). The two tables order Q4_K's and Q5_K's bits differently, each
- *   for its registers; Q6_K's the same way; the sizes are the same.
+ *   for its registers, and Q6_K's alike; the sizes are the same.
  *
  *   Step pairs (AVX-512's Q4_K and Q5_K, both tables' Q6_K): 4 pairs of
  *     64 bytes, byte i of pair p holding the low 4 bits of code byte i of
