@@ -20,6 +20,16 @@ class MLP(nn.Module):
         return d(F.silu(g(x)) * u(x))
 
 
+def expert_loop(x, idx, w, expert):
+    """sum_j w[t, j] * expert(idx[t, j], x[t]) per token, one token and
+    expert at a time as the model code loops (the product in x's dtype)."""
+    y = torch.zeros_like(x)
+    for t in range(x.shape[0]):
+        for j in range(idx.shape[1]):
+            y[t] += (w[t, j] * expert(int(idx[t, j]), x[t:t + 1])[0]).to(x.dtype)
+    return y
+
+
 def softmax_topk_moe(block, x, router_logits, renormalize):
     """Qwen3-MoE's and Mixtral's routing (softmax in f32, top-k, renormalize or
     not) and the expert loop, as their model code writes them."""
@@ -28,11 +38,7 @@ def softmax_topk_moe(block, x, router_logits, renormalize):
     if renormalize:
         w = w / w.sum(dim=-1, keepdim=True)
     w = w.to(x.dtype)
-    y = torch.zeros_like(x)
-    for t in range(x.shape[0]):
-        for j in range(block.top_k):
-            y[t] += w[t, j] * block.experts[int(sel[t, j])](x[t:t + 1])[0]
-    return y
+    return expert_loop(x, sel, w, lambda e, rows: block.experts[e](rows))
 
 
 class Qwen3MoeBlock(nn.Module):  # also OLMoE (norm_topk_prob False)
@@ -99,10 +105,7 @@ class DeepseekV3Block(nn.Module):
         shape = hidden_states.shape
         x = hidden_states.view(-1, shape[-1])
         idx, w = self.gate(x)
-        y = torch.zeros_like(x)
-        for t in range(x.shape[0]):
-            for j in range(idx.shape[1]):
-                y[t] += (w[t, j] * self.experts[int(idx[t, j])](x[t:t + 1])[0]).to(x.dtype)
+        y = expert_loop(x, idx, w, lambda e, rows: self.experts[e](rows))
         return (y + self.shared_experts(x)).view(shape)
 
 
@@ -147,8 +150,4 @@ class GptOssMLP(nn.Module):
         shape = hidden_states.shape
         x = hidden_states.reshape(-1, shape[-1])
         idx, w = self.router(x)
-        y = torch.zeros_like(x)
-        for t in range(x.shape[0]):
-            for j in range(idx.shape[1]):
-                y[t] += w[t, j] * self.experts.expert(int(idx[t, j]), x[t:t + 1])[0]
-        return y.view(shape), None
+        return expert_loop(x, idx, w, self.experts.expert).view(shape), None
