@@ -115,6 +115,23 @@ static size_t dummy_panel_bytes(int32_t f, size_t k, int32_t g, int32_t gated) {
 static void dummy_pack(const moek_pack_params* p, size_t panel, void* dst) { (void)p, (void)panel, (void)dst; }
 static void dummy_gateup(const moek_gateup_tile* t) { (void)t; }
 static void dummy_down(const moek_down_tile* t) { (void)t; }
+static void dummy_expand(int32_t f, size_t k, int32_t g, int32_t gated, const void* panel, void* dst) {
+  (void)f, (void)k, (void)g, (void)gated, (void)panel, (void)dst;
+}
+
+/* t as a table of kernel ABI 3 to 6 lays it out in buf: the header, then
+ * `formats` slots of MOEK_GEMM_SLOT_SIZE_V6 bytes (ABI 7 grew the slot) */
+static const moek_kernel_table* old_layout(const moek_kernel_table* t, size_t formats, unsigned char* buf) {
+  const size_t base = offsetof(moek_kernel_table, gemm);
+  memcpy(buf, t, base);
+  for (size_t f = 0; f < formats; f++)
+    memcpy(buf + base + f * MOEK_GEMM_SLOT_SIZE_V6, &t->gemm[f], MOEK_GEMM_SLOT_SIZE_V6);
+  const uint32_t size = (uint32_t)(base + formats * MOEK_GEMM_SLOT_SIZE_V6);
+  memcpy(buf + offsetof(moek_kernel_table, struct_size), &size, sizeof size);
+  return (const moek_kernel_table*)(const void*)buf;
+}
+#define OLD_FORMATS 10 /* the formats before ABI 7's K-quants */
+static _Alignas(64) unsigned char old_buf[sizeof(moek_kernel_table)];
 
 static void example(const char* path) {
   CHECK_OK(moek_plugin_load(path));
@@ -218,12 +235,38 @@ static void example(const char* path) {
                                                    .panel_bytes = dummy_panel_bytes, .pack_panel = dummy_pack,
                                                    .gateup = dummy_gateup, .down = dummy_down};
   old3.gemm[MOEK_WFORMAT_BF16].flags = MOEK_SLOT_BF16_A | MOEK_SLOT_BF16_ACT;
-  EXPECT_ERR(moek_register_kernel_table(&old3), MOEK_ERROR_UNSUPPORTED, "has flags 0x3, unknown to kernel ABI 3");
+  EXPECT_ERR(moek_register_kernel_table(old_layout(&old3, OLD_FORMATS, old_buf)), MOEK_ERROR_UNSUPPORTED,
+             "has flags 0x3, unknown to kernel ABI 3");
   old3.gemm[MOEK_WFORMAT_BF16].flags = 0;
-  CHECK_OK(moek_register_kernel_table(&old3));
+  /* read with ABI 7's slot size, its slots would be misread: the stride follows abi_version */
+  const moek_kernel_table* o3 = old_layout(&old3, OLD_FORMATS, old_buf);
+  ((moek_kernel_table*)(void*)old_buf)->struct_size += 8;
+  EXPECT_ERR(moek_register_kernel_table(o3), MOEK_ERROR_STRUCT_SIZE, "each at kernel ABI 3");
+  CHECK_OK(moek_register_kernel_table(old_layout(&old3, OLD_FORMATS, old_buf)));
   old3.abi_version = 2;
   old3.name = "abi2";
-  EXPECT_ERR(moek_register_kernel_table(&old3), MOEK_ERROR_UNSUPPORTED, "abi_version = 2; this library runs kernel ABI 3 to 7");
+  EXPECT_ERR(moek_register_kernel_table(old_layout(&old3, OLD_FORMATS, old_buf)), MOEK_ERROR_UNSUPPORTED,
+             "abi_version = 2; this library runs kernel ABI 3 to 7");
+
+  /* ABI 7's expanded panels: the four functions or none, from at least 2 rows */
+  static moek_kernel_table xp;
+  xp = (moek_kernel_table){.struct_size = sizeof xp, .abi_version = MOEK_KERNEL_ABI_VERSION, .name = "expanding",
+                           .isa = MOEK_ISA_REF, .priority = -1, .route = {dummy_route, "dummy_route"}};
+  xp.gemm[MOEK_WFORMAT_Q4_K] = old3.gemm[MOEK_WFORMAT_BF16];
+  moek_gemm_slot* xs = &xp.gemm[MOEK_WFORMAT_Q4_K];
+  xs->expand_rows = 4, xs->expanded_bytes = dummy_panel_bytes, xs->gateup_expanded = dummy_gateup;
+  EXPECT_ERR(moek_register_kernel_table(&xp), MOEK_ERROR_INVALID_ARGUMENT,
+             "sets 2 of expanded_bytes, expand_panel, gateup_expanded and down_expanded");
+  xs->expand_panel = dummy_expand, xs->down_expanded = dummy_down, xs->expand_rows = 1;
+  EXPECT_ERR(moek_register_kernel_table(&xp), MOEK_ERROR_INVALID_ARGUMENT, "has expand_rows = 1; with the expand");
+  xs->expand_rows = 0;
+  EXPECT_ERR(moek_register_kernel_table(&xp), MOEK_ERROR_INVALID_ARGUMENT, "has expand_rows = 0; with the expand");
+  xs->expanded_bytes = NULL, xs->expand_panel = NULL, xs->gateup_expanded = NULL, xs->down_expanded = NULL;
+  xs->expand_rows = 3;
+  EXPECT_ERR(moek_register_kernel_table(&xp), MOEK_ERROR_INVALID_ARGUMENT, "without them 0");
+  xs->expanded_bytes = dummy_panel_bytes, xs->expand_panel = dummy_expand, xs->gateup_expanded = dummy_gateup,
+  xs->down_expanded = dummy_down;
+  CHECK_OK(moek_register_kernel_table(&xp));
 
   /* A table older than ABI 5 adds 1 in the clamped SwiGLU (no act_beta):
    * experts with another beta are refused on it, beta 1 is fine. It fills
@@ -237,7 +280,7 @@ static void example(const char* path) {
 #endif
                              .route = {dummy_route, "dummy_route"}};
   old4.gemm[MOEK_WFORMAT_BF16] = old3.gemm[MOEK_WFORMAT_BF16];
-  CHECK_OK(moek_register_kernel_table(&old4));
+  CHECK_OK(moek_register_kernel_table(old_layout(&old4, OLD_FORMATS, old_buf)));
   c = capped(MOEK_ISA_BEST);
   float wv[4 * 4] = {0};
   const void* wps[1] = {wv};

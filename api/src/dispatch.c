@@ -75,6 +75,18 @@ static moek_status check_slot(const char* fn, const moek_kernel_table* t, const 
                      "%s: table '%s': the gemm slot of format %d (%s) has inconsistent tiles: mr = %u (1..%d), nr = %u, "
                      "nr_gated = %u, tile_m = %u, tile_n = %u (a multiple of nr and nr_gated)",
                      fn, t->name, f, moek_wformat_name(f), s->mr, MOEK_MAX_MR, s->nr, s->nr_gated, s->tile_m, s->tile_n);
+  const int expand = (s->expanded_bytes != NULL) + (s->expand_panel != NULL) + (s->gateup_expanded != NULL) +
+                     (s->down_expanded != NULL);
+  if (expand != 0 && expand != 4)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: table '%s': the gemm slot of format %d (%s) sets %d of expanded_bytes, expand_panel, "
+                     "gateup_expanded and down_expanded; a slot sets all four or none",
+                     fn, t->name, f, moek_wformat_name(f), expand);
+  if (expand ? s->expand_rows < 2 : s->expand_rows != 0)
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: table '%s': the gemm slot of format %d (%s) has expand_rows = %u; with the expand "
+                     "functions at least 2 (one row group reads a panel once), without them 0",
+                     fn, t->name, f, moek_wformat_name(f), s->expand_rows);
   const uint32_t known = t->abi_version >= 4 ? MOEK_SLOT_BF16_A | MOEK_SLOT_BF16_ACT : MOEK_SLOT_BF16_A;
   if (s->flags & ~known)
     return moek_fail(MOEK_ERROR_UNSUPPORTED,
@@ -95,29 +107,33 @@ moek_status moek_check_table(const char* fn, const moek_kernel_table* t, moek_ke
     return moek_fail(MOEK_ERROR_STRUCT_SIZE,
                      "%s: table->struct_size = %u is smaller than the first published layout (%zu bytes)", fn,
                      t->struct_size, base);
-  if ((t->struct_size - base) % sizeof(moek_gemm_slot))
-    return moek_fail(MOEK_ERROR_STRUCT_SIZE,
-                     "%s: table->struct_size = %u ends inside a gemm slot (the slots start at byte %zu, %zu bytes "
-                     "each); set it to sizeof(moek_kernel_table)",
-                     fn, t->struct_size, base, sizeof(moek_gemm_slot));
   if (t->abi_version < MOEK_KERNEL_ABI_OLDEST || t->abi_version > MOEK_KERNEL_ABI_VERSION)
     return moek_fail(MOEK_ERROR_UNSUPPORTED,
                      "%s: table->abi_version = %u; this library runs kernel ABI %u to %u (MOEK_KERNEL_ABI_VERSION)",
                      fn, t->abi_version, MOEK_KERNEL_ABI_OLDEST, MOEK_KERNEL_ABI_VERSION);
+  /* ABI 7 grew the slot (the expanded panels): older tables' are shorter */
+  const size_t slot_size = t->abi_version >= 7 ? sizeof(moek_gemm_slot) : MOEK_GEMM_SLOT_SIZE_V6;
+  if ((t->struct_size - base) % slot_size)
+    return moek_fail(MOEK_ERROR_STRUCT_SIZE,
+                     "%s: table->struct_size = %u ends inside a gemm slot (the slots start at byte %zu, %zu bytes "
+                     "each at kernel ABI %u); set it to sizeof(moek_kernel_table)",
+                     fn, t->struct_size, base, slot_size, t->abi_version);
   if (!t->name || !t->name[0]) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: table->name is NULL or empty", fn);
   if (!moek_isa_name(t->isa) || t->isa == MOEK_ISA_BEST)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: table '%.64s': isa = %d is not a moek_isa", fn, t->name, t->isa);
   /* slots past this library's formats: a newer plugin's; refused if set */
-  const size_t slots = (t->struct_size - base) / sizeof(moek_gemm_slot);
+  const size_t slots = (t->struct_size - base) / slot_size;
   const moek_gemm_slot empty = {0};
   for (size_t f = MOEK_WFORMAT_COUNT; f < slots; f++)
-    if (memcmp((const char*)t + base + f * sizeof empty, &empty, sizeof empty) != 0)
+    if (memcmp((const char*)t + base + f * slot_size, &empty, slot_size) != 0)
       return moek_fail(MOEK_ERROR_UNSUPPORTED,
                        "%s: table '%.64s' fills a gemm slot for weight format %zu, which this library does not know "
                        "(it knows %d formats)",
                        fn, t->name, f, MOEK_WFORMAT_COUNT);
   memset(copy, 0, sizeof *copy);
-  memcpy(copy, t, t->struct_size < sizeof *copy ? t->struct_size : sizeof *copy);
+  memcpy(copy, t, base);
+  for (size_t f = 0; f < slots && f < MOEK_WFORMAT_COUNT; f++)
+    memcpy(&copy->gemm[f], (const char*)t + base + f * slot_size, slot_size);
   copy->struct_size = sizeof *copy;
   for (int f = 0; f < MOEK_WFORMAT_COUNT; f++) {
     moek_status st = check_slot(fn, copy, &copy->gemm[f], f);

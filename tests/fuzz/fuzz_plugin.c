@@ -7,7 +7,12 @@
  * exactly the bytes the driver hands them (the first and last byte of each
  * panel, every h and out cell of the tile), so ASan sees any panel address
  * or tile bound the driver gets wrong for tiles the built-in tables never
- * use. Every call must answer with a status. */
+ * use. Slots may carry expanded panels (kernel ABI 7), any of their four
+ * entries and any expand_rows; tables of ABI 3 to 6 are laid out with the
+ * shorter slot they had (MOEK_GEMM_SLOT_SIZE_V6). The expand function
+ * touches the first and last byte of the panel and of its buffer, and the
+ * expanded tiles those of the buffer. Every call must answer with a
+ * status. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +52,37 @@ static void down(const moek_down_tile* t) {
   }
 }
 
+/* expanded panels: a size of their own, 64-byte multiples as the ABI asks */
+static size_t expanded_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated) {
+  (void)wformat, (void)group, (void)gated;
+  return (k * 4 + 64 + 63) / 64 * 64;
+}
+
+static void expand_panel(int32_t wformat, size_t k, int32_t group, int32_t gated, const void* panel, void* dst) {
+  const unsigned char* w = panel;
+  unsigned char* x = dst;
+  sink ^= w[0] ^ w[panel_bytes(wformat, k, group, gated) - 1];
+  x[0] = 1, x[expanded_bytes(wformat, k, group, gated) - 1] = 2;
+}
+
+static void gateup_expanded(const moek_gateup_tile* t) {
+  const unsigned char* w = t->w;
+  sink ^= w[0] ^ w[expanded_bytes(0, t->k, t->group, t->gated) - 1];
+  for (size_t r = 0; r < t->mr; r++) {
+    sink ^= *(const unsigned char*)t->a[r];
+    for (size_t c = 0; c < t->nc; c++) t->h[r * t->h_stride + t->n0 + c] = 0.0f;
+  }
+}
+
+static void down_expanded(const moek_down_tile* t) {
+  const unsigned char* w = t->w;
+  sink ^= w[0] ^ w[expanded_bytes(0, t->k, t->group, 0) - 1];
+  for (size_t r = 0; r < t->mr; r++) {
+    sink ^= *(const unsigned char*)t->a[r];
+    for (size_t c = 0; c < t->nc; c++) t->out[r * t->out_stride + t->n0 + c] = t->bias ? t->bias[t->n0 + c] : 0.0f;
+  }
+}
+
 static void route(moek_route_params* p) { /* leaves the route slot to the built-ins when it ranks lower */
   for (size_t t = p->t_begin; t < p->t_end; t++)
     for (int32_t j = 0; j < p->top_k; j++) p->ids[t * (size_t)p->top_k + (size_t)j] = j, p->weights[t * (size_t)p->top_k + (size_t)j] = 0.0f;
@@ -76,9 +112,11 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     t->name = names[n_names++];
   }
   if (take_byte(&r) % 2) t->route = (moek_route_slot){route, "fuzz_route"};
+  /* the slot as the table's ABI has it: older tables' end at down_name */
+  const size_t slot_size = t->abi_version >= 7 ? sizeof(moek_gemm_slot) : MOEK_GEMM_SLOT_SIZE_V6;
   for (int f = 0; f < MOEK_WFORMAT_COUNT + 2; f++) {
     if (take_byte(&r) % 3) continue;
-    moek_gemm_slot* s = (moek_gemm_slot*)(buf.bytes + offsetof(moek_kernel_table, gemm)) + f;
+    moek_gemm_slot slot = {0}, *s = &slot;
     s->mr = take_byte(&r) % 70, s->nr = take_byte(&r) % 9, s->nr_gated = take_byte(&r) % 9;
     s->tile_m = take_byte(&r) % 40, s->tile_n = take_byte(&r) % 72, s->flags = take_byte(&r) % 2;
     const unsigned set = take_byte(&r) % 16 ? 15u : take_byte(&r) % 16; /* which of the four entries */
@@ -86,10 +124,22 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (set & 2) s->pack_panel = pack_panel, s->pack_panel_name = "fuzz_pack_panel";
     if (set & 4) s->gateup = gateup, s->gateup_name = "fuzz_gateup";
     if (set & 8) s->down = down, s->down_name = "fuzz_down";
+    if (take_byte(&r) % 2) { /* expanded panels: mostly all four entries, from a few rows */
+      const unsigned xset = take_byte(&r) % 8 ? 15u : take_byte(&r) % 16;
+      s->expand_rows = take_byte(&r) % 8 ? 2 + take_byte(&r) % 5 : take_byte(&r);
+      if (xset & 1) s->expanded_bytes = expanded_bytes, s->expanded_bytes_name = "fuzz_expanded_bytes";
+      if (xset & 2) s->expand_panel = expand_panel, s->expand_panel_name = "fuzz_expand_panel";
+      if (xset & 4) s->gateup_expanded = gateup_expanded, s->gateup_expanded_name = "fuzz_gateup_expanded";
+      if (xset & 8) s->down_expanded = down_expanded, s->down_expanded_name = "fuzz_down_expanded";
+    }
+    memcpy(buf.bytes + offsetof(moek_kernel_table, gemm) + (size_t)f * slot_size, s, slot_size);
   }
   /* struct_size: this layout, one with the two slots past it, or any */
   const uint8_t pick = take_byte(&r) % 8;
-  t->struct_size = pick < 5 ? (uint32_t)sizeof *t : pick == 5 ? (uint32_t)sizeof buf : (uint32_t)take(&r, sizeof buf + 1);
+  const size_t layout = offsetof(moek_kernel_table, gemm) + MOEK_WFORMAT_COUNT * slot_size;
+  t->struct_size = pick < 5    ? (uint32_t)layout
+                   : pick == 5 ? (uint32_t)(layout + 2 * slot_size)
+                               : (uint32_t)take(&r, sizeof buf + 1);
   if (moek_register_kernel_table(t) != MOEK_SUCCESS) return 0;
 
   /* it joined the registry: a forward through whatever it won */

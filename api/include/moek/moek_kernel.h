@@ -23,7 +23,8 @@ extern "C" {
 #endif
 
 #define MOEK_KERNEL_ABI_VERSION 7u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta; 6 the tiles' next;
-                                    * 7 the K-quant formats (MOEK_WFORMAT_Q4_K ...) */
+                                    * 7 the K-quant formats (MOEK_WFORMAT_Q4_K ...) and the slots'
+                                    * expanded panels (moek_gemm_slot.expand_rows ...) */
 /* The oldest kernel ABI the library still registers: a table of ABI 3 is
  * the same layout, and may not set the slot flags ABI 4 added. Tables
  * older than 5 compute the clamped SwiGLU with beta 1: experts whose beta
@@ -243,7 +244,30 @@ typedef struct moek_gemm_slot {
   const char* pack_panel_name;
   const char* gateup_name;
   const char* down_name;
+  /* Since ABI 7, optional (the four functions or none): expanded panels.
+   * A tile decodes its panel's codes again for every row group; a table
+   * may instead expand a packed panel once into a layout of its own that
+   * is cheaper to read (AVX2's K-quants: the codes as bytes), which the
+   * driver does, into its own scratch, for a task of at least expand_rows
+   * rows (at least 2; 0 without the functions), and then runs the *_expanded tiles on that copy, the
+   * tile otherwise the same (next still points into the packed matrix).
+   * The two paths must give the same bits: which one runs depends on how
+   * many rows an expert got, and a token's result must not. */
+  uint32_t expand_rows;
+  size_t (*expanded_bytes)(int32_t wformat, size_t k, int32_t group, int32_t gated); /* 64-byte multiple */
+  /* the panel (panel_bytes over K = k) into dst (expanded_bytes, 64-byte aligned) */
+  void (*expand_panel)(int32_t wformat, size_t k, int32_t group, int32_t gated, const void* panel, void* dst);
+  void (*gateup_expanded)(const moek_gateup_tile* t); /* t->w: an expanded panel */
+  void (*down_expanded)(const moek_down_tile* t);
+  const char* expanded_bytes_name;
+  const char* expand_panel_name;
+  const char* gateup_expanded_name;
+  const char* down_expanded_name;
 } moek_gemm_slot;
+
+/* The slot of tables of kernel ABI 3 to 6, which end at down_name: the
+ * registry reads their gemm[] with this stride. */
+#define MOEK_GEMM_SLOT_SIZE_V6 (offsetof(moek_gemm_slot, expand_rows))
 
 /* Slots that do not depend on the weight format; fn NULL: not provided. */
 typedef struct moek_route_slot {
@@ -269,7 +293,8 @@ typedef struct moek_quantize_slot {
  * highest-ranked table that provides it, whose CPU features are all present
  * and whose ISA the cap allows. The reference table fills every slot.
  * struct_size grows at the end: gemm[] is last, so a table made for fewer
- * formats is read as far as its struct_size says. */
+ * formats is read as far as its struct_size says, in slots of
+ * sizeof(moek_gemm_slot) (abi_version 7 on) or MOEK_GEMM_SLOT_SIZE_V6. */
 typedef struct moek_kernel_table {
   uint32_t struct_size;    /* sizeof(moek_kernel_table) */
   uint32_t abi_version;    /* MOEK_KERNEL_ABI_VERSION (of the header the table is built with) */
