@@ -103,6 +103,8 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   ctx->verbose = verbose && *verbose && strcmp(verbose, "0") != 0;
   const char* profile = getenv("MOEK_PROFILE");
   ctx->profile = profile && *profile && strcmp(profile, "0") != 0;
+  const char* expand = (d.flags & MOEK_CONTEXT_IGNORE_ENV) ? NULL : getenv("MOEK_EXPAND");
+  ctx->expand = !expand || strcmp(expand, "0") != 0;
   if (ctx->verbose)
     fprintf(stderr, "moek_verbose,info,context,moek %s,table=%s,cap=%s,cpu_features=0x%llx,sve_bytes=%d,threads=%d,numa_nodes=%d%s\n",
             moek_version_string(), ctx->table->name, cap ? moek_isa_name(cap) : "none",

@@ -55,6 +55,7 @@ typedef struct forward_job {
   /* bf16 weights on a MOEK_SLOT_BF16_ACT slot: f32 x rows and the h rows rounded to bf16 */
   uint16_t* xb;           /* [tn x H], when x is f32 */
   uint16_t* hb;           /* [P x I] */
+  moek_expand_scratch expand; /* the tasks' buffers for expanded panels (tiles.c), when a slot expands */
   size_t n_rows;          /* sorted assignment rows of the chunk */
   atomic_size_t first_bad; /* the chunk's first token (relative) whose y row is not finite; SIZE_MAX if none */
   /* telemetry (args->stats): bytes by where they were read from, and busy
@@ -272,8 +273,8 @@ static void gateup_task(void* arg, size_t i) {
       .h = j->h + (size_t)b->begin * j->I,
       .h_stride = j->I,
   };
-  moek_run_gateup(x->gateup.slot, &rows, (size_t)(b->end - b->begin), w, x->gateup.panel_bytes, n0,
-                  min_size(n0 + j->tile_n, j->I), t);
+  moek_run_gateup_expanding(x->gateup.slot, x->gateup.wformat, &j->expand, &rows, (size_t)(b->end - b->begin), w,
+                            x->gateup.panel_bytes, n0, min_size(n0 + j->tile_n, j->I), t);
   if (j->stats) account(j, node, here, min_size(n0 + j->tile_n, j->I) - n0, x->gateup.panel_bytes, t0);
 }
 
@@ -300,8 +301,8 @@ static void down_task(void* arg, size_t i) {
       .out = j->out + (size_t)b->begin * j->H,
       .out_stride = j->H,
   };
-  moek_run_down(x->down.slot, &rows, (size_t)(b->end - b->begin), w, x->down.panel_bytes, n0,
-                min_size(n0 + j->tile_n, j->H), t);
+  moek_run_down_expanding(x->down.slot, x->down.wformat, &j->expand, &rows, (size_t)(b->end - b->begin), w,
+                          x->down.panel_bytes, n0, min_size(n0 + j->tile_n, j->H), t);
   if (j->stats) account(j, node, here, min_size(n0 + j->tile_n, j->H) - n0, x->down.panel_bytes, t0);
 }
 
@@ -481,6 +482,8 @@ typedef struct forward_run {
   moek_forward_args a;
   forward_job j;
   size_t T, k, E, H, I, chunk, bytes, xq_bytes, hq_bytes;
+  size_t expand_bytes;   /* one task's buffer for expanded panels (0: none) */
+  uint32_t expand_count; /* buffers */
   bool quant, convert_x, bf16_act, round_x, grouped;
   size_t tiles_per_row;
   int32_t *counts, *rows, *pos; /* the job's rows and pos, writable for the sort */
@@ -509,6 +512,26 @@ static moek_status forward_check(const char* fn, moek_context* ctx, const moek_e
     r->a.stats->struct_size = sizeof *r->a.stats, r->a.stats->num_nodes = ctx->topo.num_nodes;
   }
   return MOEK_SUCCESS;
+}
+
+/* Buffers for expanded panels (moek_gemm_slot.expand_panel): one per
+ * thread (16 under the caller's parallel_for, whose threads moek does not
+ * know: a task finding none taken runs unexpanded, the same bits), when a
+ * slot expands and an expert can get its expand_rows in a chunk (an expert
+ * gets at most one row per token). MOEK_EXPAND=0 turns it off. */
+#define EXPAND_BUFFERS_PARALLEL_FOR 16u
+static void plan_expand(const moek_context* ctx, const moek_experts* x, forward_run* r) {
+  r->expand_bytes = 0, r->expand_count = 0;
+  if (!ctx->expand) return;
+  for (int which = 0; which < 2; which++) {
+    const moek_packed_matrix* m = moek_expert_matrix(x, which);
+    const size_t b = moek_expanded_bytes(m->slot, m->wformat, which ? r->I : r->H, m->quant_group, !which && x->gated);
+    if (b && r->chunk >= m->slot->expand_rows && b > r->expand_bytes) r->expand_bytes = moek_align_up(b);
+  }
+  if (r->expand_bytes) {
+    const uint32_t n = ctx->num_threads > 0 ? (uint32_t)ctx->num_threads : EXPAND_BUFFERS_PARALLEL_FOR;
+    r->expand_count = n < 64 ? n : 64;
+  }
 }
 
 /* The run's kernels, chunk (at most chunk_cap tokens) and workspace bytes. */
@@ -543,12 +566,14 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
   if (chunk > T) chunk = T;
   if (chunk > chunk_cap) chunk = chunk_cap;
   r->chunk = chunk;
+  plan_expand(ctx, x, r);
   const size_t P = chunk * k;
   r->bytes = moek_align_up(P * I * 4) + moek_align_up(P * H * 4) + moek_align_up(P * 4) * 2 +
              moek_align_up((P + E) * sizeof(row_block)) + moek_align_up((E + 1) * 4) +
              (r->convert_x ? moek_align_up(chunk * H * 4) : 0) + moek_align_up(chunk * r->xq_bytes) +
              moek_align_up(P * r->hq_bytes) + (r->round_x ? moek_align_up(chunk * H * 2) : 0) +
-             (r->bf16_act ? moek_align_up(P * I * 2) : 0) + moek_align_up(P * r->tiles_per_row * 5);
+             (r->bf16_act ? moek_align_up(P * I * 2) : 0) + moek_align_up(P * r->tiles_per_row * 5) +
+             r->expand_count * r->expand_bytes;
   r->j = (forward_job){.x = x, .kern = &ctx->kernels, .a = &r->a, .H = H, .I = I, .k = k};
   r->j.topo = &ctx->topo, r->j.stats = a->stats != NULL, r->j.same_nodes = same_nodes;
 }
@@ -579,6 +604,9 @@ static void forward_carve(forward_run* r, char* ws) {
   }
   ws += r->round_x ? moek_align_up(chunk * H * 2) : 0;
   r->order = r->grouped ? (uint32_t*)ws : NULL;
+  ws += moek_align_up(P * r->tiles_per_row * 5);
+  j->expand.base = ws, j->expand.bytes = r->expand_bytes, j->expand.count = r->expand_count;
+  atomic_init(&j->expand.busy, 0);
 }
 
 /* Before the gate/up phase of the chunk at t0: x as the kernels read it,
@@ -659,13 +687,15 @@ static void forward_finish(moek_context* ctx, forward_run* r) {
   if (ctx->verbose) {
     const moek_experts* x = j->x;
     const moek_gemm_slot *g = x->gateup.slot, *d = x->down.slot;
-    char w[40];
+    char w[40], xp[64] = "";
     weights_name(x, w, sizeof w);
+    if (r->expand_count) /* gate/up's and down's tasks of that many rows or more ran expanded (0: never) */
+      snprintf(xp, sizeof xp, ",expand_rows=%u/%u", g->expand_rows, d->expand_rows);
     fprintf(stderr,
-            "moek_verbose,exec,forward,w:%s,gateup:%s(%s %ux%u),down:%s(%s %ux%u),combine:%s(%s),T=%zu,k=%zu,E=%zu,H=%zu,"
-            "I=%zu,x:%s,y:%s,threads=%d,%.3f ms\n",
+            "moek_verbose,exec,forward,w:%s,gateup:%s(%s %ux%u),down:%s(%s %ux%u)%s,combine:%s(%s),T=%zu,k=%zu,E=%zu,"
+            "H=%zu,I=%zu,x:%s,y:%s,threads=%d,%.3f ms\n",
             w, g->gateup_name, x->gateup.table->name, g->mr, x->gated ? g->nr_gated : g->nr,
-            d->down_name, x->down.table->name, d->mr, d->nr, ctx->kernels.combine.combine_name,
+            d->down_name, x->down.table->name, d->mr, d->nr, xp, ctx->kernels.combine.combine_name,
             ctx->kernels.combine_table->name, r->T, r->k, r->E, r->H, r->I, moek_dtype_name(r->a.x_dtype),
             moek_dtype_name(r->a.y_dtype), ctx->num_threads, (moek_now() - r->start) * 1e3);
   }

@@ -137,6 +137,16 @@ typedef struct moek_rows {
   const int32_t* index;
 } moek_rows;
 
+/* Scratch for expanded panels (moek_gemm_slot.expand_panel): count
+ * buffers of `bytes` each (64-byte multiples), one per task that runs
+ * expanded, claimed and given back by the tile loops. */
+typedef struct moek_expand_scratch {
+  char* base;
+  size_t bytes;
+  uint32_t count;            /* 0: none; at most 64 */
+  atomic_uint_fast64_t busy; /* bit i: buffer i is a task's */
+} moek_expand_scratch;
+
 size_t moek_panels(const moek_gemm_slot* s, size_t rows, bool gated);
 /* bytes of p's matrix packed by slot s (p->src_gate set: gate and up) */
 size_t moek_packed_bytes(const moek_gemm_slot* s, const moek_pack_params* p);
@@ -148,6 +158,18 @@ void moek_run_gateup(const moek_gemm_slot* s, const moek_rows* rows, size_t m, c
                      size_t n_begin, size_t n_end, moek_gateup_tile t);
 void moek_run_down(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w, size_t panel_bytes,
                    size_t n_begin, size_t n_end, moek_down_tile t);
+/* The same, expanding each panel (of format wformat) into a buffer of xs
+ * first when the slot expands and m reaches its expand_rows; otherwise, or
+ * with xs NULL or every buffer taken, as above: the same bits either way. */
+void moek_run_gateup_expanding(const moek_gemm_slot* s, int32_t wformat, moek_expand_scratch* xs, const moek_rows* rows,
+                               size_t m, const void* w, size_t panel_bytes, size_t n_begin, size_t n_end,
+                               moek_gateup_tile t);
+void moek_run_down_expanding(const moek_gemm_slot* s, int32_t wformat, moek_expand_scratch* xs, const moek_rows* rows,
+                             size_t m, const void* w, size_t panel_bytes, size_t n_begin, size_t n_end,
+                             moek_down_tile t);
+/* Bytes of one expand buffer for slot s's matrix of format wformat over
+ * K = k (0: the slot does not expand). */
+size_t moek_expanded_bytes(const moek_gemm_slot* s, int32_t wformat, size_t k, int32_t group, bool gated);
 
 /* (weight_dtype, resolved quant_group, flags) -> moek_wformat */
 int32_t moek_wformat_of(int32_t weight_dtype, uint32_t flags);
@@ -265,6 +287,7 @@ struct moek_context {
   size_t layer_sel_bytes;
   bool verbose;              /* MOEK_VERBOSE=1: one line per call on stderr */
   bool profile;              /* MOEK_PROFILE=1: moek_moe_forward's phases per thread on stderr (profile.h) */
+  bool expand;               /* the slots may expand panels (MOEK_EXPAND=0: never; tiles.c) */
   moek_topology topo;        /* NUMA nodes: expert placement, and the pool's worker groups */
 };
 

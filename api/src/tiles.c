@@ -38,38 +38,78 @@ static inline const void* row_at(const moek_rows* rows, size_t r) {
   return rows->base + i * rows->stride;
 }
 
+/* A run's expansion: panels of format wformat over K = k expanded into buf
+ * by the slot's expand_panel before their tiles (buf NULL: none). */
+typedef struct expansion {
+  int32_t wformat, group, gated;
+  size_t k;
+  char* buf;
+} expansion;
+
 /* Every tile of columns [n_begin, n_end) x m rows: panels outer, balanced
  * row groups inner, so a panel comes from memory once and serves every row
  * group from L1/L2. While groups 1 .. n - 1 reread a panel from cache, each
  * also gets 1 / (n - 1) of the next panel as its prefetch hint (the tile's
  * next): the next panel's stream then overlaps this panel's compute instead
- * of following it. tile() runs one (static inline: the calls below inline
- * it, so the loop costs no extra indirect call). */
+ * of following it. Expanding, the expansion streams the panel and every
+ * group reads the expanded copy, so all n share the next one. tile() runs
+ * one (static inline: the calls below inline it, so the loop costs no
+ * extra indirect call). */
 static inline void for_each_tile(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w,
-                                 size_t panel_bytes, size_t per, size_t n_begin, size_t n_end,
+                                 size_t panel_bytes, size_t per, size_t n_begin, size_t n_end, const expansion* xp,
                                  void (*tile)(void* t, size_t m0, size_t mr, size_t n0, size_t nc, const void* panel,
                                               const void* const* a, const void* next, size_t next_bytes),
                                  void* t) {
   const row_groups rg = row_groups_of(m, s->mr); /* the divisions once, not per tile */
-  const size_t share = rg.n > 1 ? (panel_bytes / (rg.n - 1) + 63) / 64 * 64 : 0;
+  const size_t first = xp->buf ? 0 : 1;          /* the first group with a share of the next panel */
+  const size_t share = rg.n > first ? (panel_bytes / (rg.n - first) + 63) / 64 * 64 : 0;
   const void* a[MOEK_MAX_MR];
   const char* panel = (const char*)w + (n_begin / per) * panel_bytes;
   for (size_t n0 = n_begin; n0 < n_end; n0 += per, panel += panel_bytes) {
     const size_t nc = n_end - n0 < per ? n_end - n0 : per;
     const int has_next = n0 + per < n_end;
+    const char* tw = panel;
+    if (xp->buf) s->expand_panel(xp->wformat, xp->k, xp->group, xp->gated, panel, xp->buf), tw = xp->buf;
     for (size_t g = 0, m0 = 0; g < rg.n; g++) {
       const size_t mr = rg.base + (g < rg.extra);
-      const size_t off = g ? (g - 1) * share : panel_bytes;
+      const size_t off = g >= first ? (g - first) * share : panel_bytes;
       const size_t next_bytes = has_next && off < panel_bytes ? (panel_bytes - off < share ? panel_bytes - off : share) : 0;
       for (size_t r = 0; r < mr; r++) a[r] = row_at(rows, m0 + r);
-      tile(t, m0, mr, n0, nc, panel, a, next_bytes ? panel + panel_bytes + off : NULL, next_bytes);
+      tile(t, m0, mr, n0, nc, tw, a, next_bytes ? panel + panel_bytes + off : NULL, next_bytes);
       m0 += mr;
     }
   }
 }
 
+size_t moek_expanded_bytes(const moek_gemm_slot* s, int32_t wformat, size_t k, int32_t group, bool gated) {
+  return s->expand_panel ? s->expanded_bytes(wformat, k, group, gated) : 0;
+}
+
+/* A buffer of xs for a run of m rows on slot s, into *xp (its buf stays
+ * NULL: too few rows, no scratch, or every buffer taken); returns its
+ * index, or -1. */
+static int expand_claim(const moek_gemm_slot* s, moek_expand_scratch* xs, size_t m, expansion* xp) {
+  if (!xs || !xs->count || !s->expand_panel || m < s->expand_rows) return -1;
+  const uint64_t all = xs->count >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << xs->count) - 1;
+  uint_fast64_t busy = atomic_load_explicit(&xs->busy, memory_order_relaxed);
+  for (;;) {
+    const uint64_t free_bufs = ~(uint64_t)busy & all;
+    if (!free_bufs) return -1;
+    const int i = __builtin_ctzll(free_bufs);
+    if (atomic_compare_exchange_weak_explicit(&xs->busy, &busy, busy | ((uint64_t)1 << i), memory_order_acquire,
+                                              memory_order_relaxed)) {
+      xp->buf = xs->base + (size_t)i * xs->bytes;
+      return i;
+    }
+  }
+}
+
+static void expand_release(moek_expand_scratch* xs, int i) {
+  if (i >= 0) atomic_fetch_and_explicit(&xs->busy, ~((uint64_t)1 << i), memory_order_release);
+}
+
 typedef struct gateup_run {
-  const moek_gemm_slot* s;
+  void (*gateup)(const moek_gateup_tile* t); /* the slot's, or its expanded one */
   moek_gateup_tile t;
   float* h; /* row 0 */
 } gateup_run;
@@ -79,17 +119,26 @@ static void gateup_one(void* p, size_t m0, size_t mr, size_t n0, size_t nc, cons
   gateup_run* g = p;
   g->t.mr = mr, g->t.n0 = n0, g->t.nc = nc, g->t.w = panel, g->t.a = a, g->t.h = g->h + m0 * g->t.h_stride;
   g->t.next = next, g->t.next_bytes = next_bytes;
-  g->s->gateup(&g->t);
+  g->gateup(&g->t);
+}
+
+void moek_run_gateup_expanding(const moek_gemm_slot* s, int32_t wformat, moek_expand_scratch* xs, const moek_rows* rows,
+                               size_t m, const void* w, size_t panel_bytes, size_t n_begin, size_t n_end,
+                               moek_gateup_tile t) {
+  expansion xp = {.wformat = wformat, .group = t.group, .gated = t.gated, .k = t.k};
+  const int buf = expand_claim(s, xs, m, &xp);
+  gateup_run g = {xp.buf ? s->gateup_expanded : s->gateup, t, t.h};
+  for_each_tile(s, rows, m, w, panel_bytes, t.gated ? s->nr_gated : s->nr, n_begin, n_end, &xp, gateup_one, &g);
+  expand_release(xs, buf);
 }
 
 void moek_run_gateup(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w, size_t panel_bytes,
                      size_t n_begin, size_t n_end, moek_gateup_tile t) {
-  gateup_run g = {s, t, t.h};
-  for_each_tile(s, rows, m, w, panel_bytes, t.gated ? s->nr_gated : s->nr, n_begin, n_end, gateup_one, &g);
+  moek_run_gateup_expanding(s, 0, NULL, rows, m, w, panel_bytes, n_begin, n_end, t);
 }
 
 typedef struct down_run {
-  const moek_gemm_slot* s;
+  void (*down)(const moek_down_tile* t);
   moek_down_tile t;
   float* out; /* row 0 */
 } down_run;
@@ -99,11 +148,20 @@ static void down_one(void* p, size_t m0, size_t mr, size_t n0, size_t nc, const 
   down_run* d = p;
   d->t.mr = mr, d->t.n0 = n0, d->t.nc = nc, d->t.w = panel, d->t.a = a, d->t.out = d->out + m0 * d->t.out_stride;
   d->t.next = next, d->t.next_bytes = next_bytes;
-  d->s->down(&d->t);
+  d->down(&d->t);
+}
+
+void moek_run_down_expanding(const moek_gemm_slot* s, int32_t wformat, moek_expand_scratch* xs, const moek_rows* rows,
+                             size_t m, const void* w, size_t panel_bytes, size_t n_begin, size_t n_end,
+                             moek_down_tile t) {
+  expansion xp = {.wformat = wformat, .group = t.group, .gated = 0, .k = t.k};
+  const int buf = expand_claim(s, xs, m, &xp);
+  down_run d = {xp.buf ? s->down_expanded : s->down, t, t.out};
+  for_each_tile(s, rows, m, w, panel_bytes, s->nr, n_begin, n_end, &xp, down_one, &d);
+  expand_release(xs, buf);
 }
 
 void moek_run_down(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w, size_t panel_bytes,
                    size_t n_begin, size_t n_end, moek_down_tile t) {
-  down_run d = {s, t, t.out};
-  for_each_tile(s, rows, m, w, panel_bytes, s->nr, n_begin, n_end, down_one, &d);
+  moek_run_down_expanding(s, 0, NULL, rows, m, w, panel_bytes, n_begin, n_end, t);
 }
