@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* setenv */
 /* K-quant experts (GGML_Q4_K, _Q5_K, _Q6_K), for every kernel table:
  *  - the decoder (moek_kquant.h) against blocks this test writes bit by bit
  *    from chosen fields, following the layout tables of docs/quantization.md,
@@ -6,6 +7,8 @@
  *    oracle holding exactly the values the test encoded (forward_ref.h);
  *  - gate and up interleaved in one blob (strides {2H, 1}): the same bits
  *    as the two matrices apart;
+ *  - every token on two experts (the tables' expanded panels): the bound,
+ *    and the bits of a context that never expands (MOEK_EXPAND=0);
  *  - per-matrix formats (desc->down_src_dtype): GGUF's Q4_K_M and Q5_K_M
  *    (down Q6_K), Q6_K gate/up over Q4_K down, and a GGML_Q8_0 down;
  *  - refusals: a NaN or Inf super-scale (naming expert, matrix, row and
@@ -227,15 +230,20 @@ static moek_experts_desc desc_of(kblobs* b, const kmix* mix, int32_t act) {
   return d;
 }
 
-static float* run(moek_context* c, const moek_experts_desc* d, const float* x, const int32_t* ids, const float* w) {
+static float* run_n(moek_context* c, const moek_experts_desc* d, int tokens, const float* x, const int32_t* ids,
+                    const float* w) {
   moek_experts* ex = NULL;
-  float* y = calloc((size_t)T * H, sizeof(float));
+  float* y = calloc((size_t)tokens * H, sizeof(float));
   CHECK_OK(moek_experts_create(c, d, &ex));
-  moek_forward_args a = {.struct_size = sizeof a, .num_tokens = T, .top_k = K_TOP, .x_dtype = MOEK_DTYPE_F32,
+  moek_forward_args a = {.struct_size = sizeof a, .num_tokens = tokens, .top_k = K_TOP, .x_dtype = MOEK_DTYPE_F32,
                          .y_dtype = MOEK_DTYPE_F32, .x = x, .expert_ids = ids, .expert_weights = w, .y = y};
   if (ex) CHECK_OK(moek_moe_forward(c, ex, &a));
   moek_experts_destroy(ex);
   return y;
+}
+
+static float* run(moek_context* c, const moek_experts_desc* d, const float* x, const int32_t* ids, const float* w) {
+  return run_n(c, d, T, x, ids, w);
 }
 
 static const int32_t acts[] = {MOEK_ACT_SWIGLU, MOEK_ACT_GEGLU, MOEK_ACT_GEGLU_TANH, MOEK_ACT_SWIGLU_OAI,
@@ -281,6 +289,39 @@ static void forward_cases(const kmix* mix, test_rng* r) {
     free(y);
   }
   printf("  %-9s %zu activations, worst err/tol %.3g\n", mix->name, sizeof acts / sizeof acts[0], worst);
+
+  /* TX tokens (x's rows again), every one on experts 0 and 2: TX rows
+   * each, past the expand_rows of a table that expands panels (AVX2's
+   * Q5_K: 16): within the bound, and the bits of a context that never
+   * expands (MOEK_EXPAND=0). */
+  {
+    enum { TX = 17 };
+    static float xx[TX * H];
+    static double xxd[TX * H], yr[TX * H], tol[TX * H];
+    int32_t ids2[TX * K_TOP];
+    float w2[TX * K_TOP];
+    for (int i = 0; i < TX * H; i++) xx[i] = x[i % (T * H)], xxd[i] = xd[i % (T * H)];
+    for (int i = 0; i < TX; i++) ids2[2 * i] = 0, ids2[2 * i + 1] = 2, w2[2 * i] = 0.6f, w2[2 * i + 1] = 0.4f;
+    const moek_experts_desc d = desc_of(&b, mix, MOEK_ACT_SWIGLU);
+    float* y = run_n(c, &d, TX, xx, ids2, w2);
+    ref_model m = {.E = E, .H = H, .I = I, .act = MOEK_ACT_SWIGLU, .alpha = 1.702, .beta = 1.0, .limit = 7.0,
+                   .qact = 1, .wg = b.model[0], .wu = b.model[1], .wd = b.model[2], .wg_mag = b.mag[0],
+                   .wu_mag = b.mag[1], .wd_mag = b.mag[2]};
+    ref_forward(&m, TX, K_TOP, xxd, ids2, w2, NULL, 0, yr, tol);
+    long bad = 0;
+    for (int i = 0; i < TX * H; i++) bad += !(fabs(y[i] - yr[i]) <= tol[i]);
+    CHECK(bad == 0, "%s, %d rows per expert: %ld outputs outside the bound", mix->name, TX, bad);
+    setenv("MOEK_EXPAND", "0", 1);
+    moek_context_desc nd = {.struct_size = sizeof nd, .num_threads = 2, .max_isa = test_isa_cap};
+    moek_context* cn = NULL;
+    CHECK_OK(moek_context_create(&nd, &cn));
+    unsetenv("MOEK_EXPAND");
+    float* yn = run_n(cn, &d, TX, xx, ids2, w2);
+    CHECK(memcmp(y, yn, sizeof(float) * TX * H) == 0, "%s, %d rows per expert: expanded panels change the bits",
+          mix->name, TX);
+    free(y), free(yn);
+    moek_context_destroy(cn);
+  }
 
   /* gate and up rows interleaved in one blob, as gpt-oss ships gate_up */
   const size_t rb = (size_t)H / 256 * moek_kquant_block_bytes(dt);

@@ -4,7 +4,8 @@
  * K = 256 or a size they must refuse), then a forward
  * call (accumulate, dropped ids, dense ids as for shared experts, strided
  * rows, bf16 x and y). Every call must answer with a status; ASan, UBSan and
- * LSan watch. For quantized experts the reference and the best table must
+ * LSan watch. For quantized experts the reference and the table under test
+ * (the best one, or AVX2's, whose Q5_K expands panels from 16 rows) must
  * also agree bitwise, as the kernel tables promise (docs/quantization.md). */
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,9 +14,11 @@
 #include "fuzz_reader.h"
 #include "moek/moek.h"
 
-enum { EMAX = 3, KMAX = 80, NMAX = 72, TMAX = 6, DMAX = 256 + 8 /* x, y and bias rows: K-quants' 256 too */ };
+/* TMAX: up to 17 rows on one expert, past AVX2's Q5_K expand_rows (16): its expanded panels run too */
+enum { EMAX = 3, KMAX = 80, NMAX = 72, TMAX = 17, DMAX = 256 + 8 /* x, y and bias rows: K-quants' 256 too */ };
 
 static moek_context* best;
+static moek_context* avx2; /* capped at AVX2: its K-quant slots expand panels, the best table's may not */
 static moek_context* ref;
 
 /* A source matrix of E experts: room for rows of KMAX elements 2 rows apart
@@ -53,11 +56,14 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!best) {
     moek_context_desc d = {.struct_size = sizeof d, .flags = MOEK_CONTEXT_IGNORE_ENV, .num_threads = 2};
     if (moek_context_create(&d, &best)) return 0;
+    d.max_isa = MOEK_ISA_X86_AVX2;
+    if (moek_context_create(&d, &avx2)) return 0;
     d.max_isa = MOEK_ISA_REF;
     if (moek_context_create(&d, &ref)) return 0;
   }
   reader r = {data, size};
   const int mode = take_byte(&r) % 9; /* 0, 1: f32/bf16 sources; 2..5: imported blobs; 6..8: K-quants */
+  moek_context* const tab = take_byte(&r) % 3 ? best : avx2; /* the table under test */
   static const int32_t imports[7] = {MOEK_DTYPE_GGML_Q8_0, MOEK_DTYPE_GGML_Q4_0, MOEK_DTYPE_MXFP4,
                                      MOEK_DTYPE_FP8_E4M3, MOEK_DTYPE_GGML_Q4_K, MOEK_DTYPE_GGML_Q5_K,
                                      MOEK_DTYPE_GGML_Q6_K};
@@ -148,13 +154,13 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (take_byte(&r) % 2) d.replication_budget_bytes = (uint64_t)take_byte(&r) << (take_byte(&r) % 64);
   }
   moek_experts *xb = NULL, *xr = NULL;
-  if (moek_experts_create(best, &d, &xb) != MOEK_SUCCESS) return 0;
+  if (moek_experts_create(tab, &d, &xb) != MOEK_SUCCESS) return 0;
   if (take_byte(&r) % 4 == 0) { /* re-placed online: the results below must not change */
     moek_placement_desc pd = {.placement = placements[take_byte(&r) % 8],
                               .expert_counts = take_byte(&r) % 2 ? counts : NULL,
                               .replication_budget_bytes = take_byte(&r) % 2 ? (uint64_t)take_byte(&r) << 20 : 0};
     pd.struct_size = take_byte(&r) % 8 ? (uint32_t)sizeof pd : (uint32_t)(take_byte(&r) % (sizeof pd + 1));
-    moek_experts_replace(best, xb, &pd);
+    moek_experts_replace(tab, xb, &pd);
   }
   /* Bitwise agreement holds where no rounding differs by design: integer
    * dots with the same f32 block sums, ReLU (no exp/erf approximation), no
@@ -176,7 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                          .y_dtype = y_bf16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32, .x = x, .x_stride = xs,
                          .expert_ids = take_byte(&r) % 4 ? ids : NULL, .expert_weights = take_byte(&r) % 4 ? w : NULL,
                          .y = y[0], .y_stride = ys};
-  const moek_status sb = forward(best, xb, &a);
+  const moek_status sb = forward(tab, xb, &a);
   if (xr && !a.expert_weights) {
     a.y = y[1];
     const moek_status sr = forward(ref, xr, &a);

@@ -46,6 +46,11 @@ MOEK_AVX2_Q_TILES(q4_k) /* gemm_kq_avx2.c */
 MOEK_AVX2_Q_TILES(q5_k)
 MOEK_AVX2_Q_TILES(q6_k)
 #undef MOEK_AVX2_Q_TILES
+/* Q5_K's expanded panels (gemm_kq_avx2.c): the codes as bytes */
+size_t moek_avx2_q5_k_expanded_bytes_of(int32_t wformat, size_t k, int32_t group, int32_t gated);
+void moek_avx2_q5_k_expand_panel(int32_t wformat, size_t k, int32_t group, int32_t gated, const void* panel, void* dst);
+void moek_q5_k_gemm_gateup_expanded_3x16__avx2(const moek_gateup_tile* t);
+void moek_q5_k_gemm_down_expanded_3x16__avx2(const moek_down_tile* t);
 void moek_avx2_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
 void moek_avx2_combine(const moek_combine_params* p);
 void moek_avx2_route(moek_route_params* p);

@@ -35,6 +35,7 @@
 #include "q_block_avx2.h"
 
 #define MRK_MAX MOEK_AVX2_Q_MR
+#define MOEK_KQ_XBLOCK 512u /* a block of Q5_K's expanded panel: 8 steps of 64 code bytes */
 
 /* 8 bytes of the header (one sub-block's scales or mins for slots s0..s0+7) as f32 */
 static inline __attribute__((always_inline)) __m256 bytes_f32(const uint8_t* p) {
@@ -44,11 +45,13 @@ static inline __attribute__((always_inline)) __m256 bytes_f32(const uint8_t* p) 
 /* mr rows x one panel over all of K (sbs super-blocks): c[r][0] columns
  * 0-7, c[r][1] 8-15. Row r's record is one base register, rows[r]; the
  * empty asm per block keeps GCC from hoisting its derived addresses. */
-static inline __attribute__((always_inline)) void kqkernel(const int mr, const int q5, size_t sbs,
+static inline __attribute__((always_inline)) void kqkernel(const int mr, const int q5, const int xp, size_t sbs,
                                                            const int8_t* const* rows, size_t nb, const uint8_t* w,
                                                            const char* next, const char* next_end,
                                                            __m256 c[MRK_MAX][2]) {
-  const size_t bbytes = moek_kq_block_bytes(q5 ? MOEK_WFORMAT_Q5_K : MOEK_WFORMAT_Q4_K);
+  const size_t pbytes = moek_kq_block_bytes(q5 ? MOEK_WFORMAT_Q5_K : MOEK_WFORMAT_Q4_K);
+  const size_t bbytes = xp ? MOEK_KQ_XBLOCK : pbytes;
+  const moek_nib_kind kind = xp ? MOEK_NIB_X5 : q5 ? MOEK_NIB_Q5 : MOEK_NIB_Q4; /* xp: Q5_K's only */
   const size_t so = 32 * nb, mo = 36 * nb;
   const int8_t* q[MRK_MAX];
   __m256 acc[MRK_MAX][2];
@@ -72,9 +75,9 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
       __m256i dot[MRK_MAX][2];
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) __asm__("" : "+r"(q[r])); /* see above */
-      moek_q_block_nibbles(mr, q5 ? MOEK_NIB_Q5 : MOEK_NIB_Q4, w, q, b, dot);
-      if (q5) _mm_prefetch((const char*)w + 256 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0); /* the bit plane's line */
-      moek_next_lines(&next, next_end, (int)(bbytes / 64)); /* next_panel.h: as much as the block read */
+      moek_q_block_nibbles(mr, kind, w, q, b, dot);
+      if (q5 && !xp) _mm_prefetch((const char*)w + 256 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0); /* the bit plane's line */
+      moek_next_lines(&next, next_end, (int)(pbytes / 64)); /* next_panel.h: as much as a packed block */
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) {
         float as;
@@ -208,30 +211,18 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
 typedef void (*kqukernel_fn)(size_t sbs, const int8_t* const* rows, size_t nb, const uint8_t* w, const char* next,
                              const char* next_end, __m256 c[MRK_MAX][2]);
 
-#define MOEK_KQUK(MR, Q5, fmt)                                                                                     \
+#define MOEK_KQUK(MR, fmt, call)                                                                                   \
   static void moek_##fmt##_gemm_ukernel_##MR##x16__avx2(size_t sbs, const int8_t* const* rows, size_t nb,        \
                                                         const uint8_t* w, const char* next, const char* next_end, \
                                                         __m256 c[MRK_MAX][2]) {                                   \
-    kqkernel(MR, Q5, sbs, rows, nb, w, next, next_end, c);                                                        \
+    call;                                                                                                         \
   }
-MOEK_KQUK(1, 0, q4_k)
-MOEK_KQUK(2, 0, q4_k)
-MOEK_KQUK(3, 0, q4_k)
-MOEK_KQUK(1, 1, q5_k)
-MOEK_KQUK(2, 1, q5_k)
-MOEK_KQUK(3, 1, q5_k)
-static void moek_q6_k_gemm_ukernel_1x16__avx2(size_t sbs, const int8_t* const* rows, size_t nb, const uint8_t* w,
-                                              const char* next, const char* next_end, __m256 c[MRK_MAX][2]) {
-  kq6kernel(1, sbs, rows, nb, w, next, next_end, c);
-}
-static void moek_q6_k_gemm_ukernel_2x16__avx2(size_t sbs, const int8_t* const* rows, size_t nb, const uint8_t* w,
-                                              const char* next, const char* next_end, __m256 c[MRK_MAX][2]) {
-  kq6kernel(2, sbs, rows, nb, w, next, next_end, c);
-}
-static void moek_q6_k_gemm_ukernel_3x16__avx2(size_t sbs, const int8_t* const* rows, size_t nb, const uint8_t* w,
-                                              const char* next, const char* next_end, __m256 c[MRK_MAX][2]) {
-  kq6kernel(3, sbs, rows, nb, w, next, next_end, c);
-}
+#define MOEK_KQUK3(fmt, call1, call2, call3) MOEK_KQUK(1, fmt, call1) MOEK_KQUK(2, fmt, call2) MOEK_KQUK(3, fmt, call3)
+#define MOEK_KQ_ARGS sbs, rows, nb, w, next, next_end, c
+MOEK_KQUK3(q4_k, kqkernel(1, 0, 0, MOEK_KQ_ARGS), kqkernel(2, 0, 0, MOEK_KQ_ARGS), kqkernel(3, 0, 0, MOEK_KQ_ARGS))
+MOEK_KQUK3(q5_k, kqkernel(1, 1, 0, MOEK_KQ_ARGS), kqkernel(2, 1, 0, MOEK_KQ_ARGS), kqkernel(3, 1, 0, MOEK_KQ_ARGS))
+MOEK_KQUK3(q6_k, kq6kernel(1, MOEK_KQ_ARGS), kq6kernel(2, MOEK_KQ_ARGS), kq6kernel(3, MOEK_KQ_ARGS))
+MOEK_KQUK3(q5_k_x, kqkernel(1, 1, 1, MOEK_KQ_ARGS), kqkernel(2, 1, 1, MOEK_KQ_ARGS), kqkernel(3, 1, 1, MOEK_KQ_ARGS))
 
 static inline __attribute__((always_inline)) void kq_dots(const kqukernel_fn uk[MRK_MAX], size_t mr, size_t k,
                                                           const void* const* rows, const void* w, const void* next,
@@ -240,21 +231,58 @@ static inline __attribute__((always_inline)) void kq_dots(const kqukernel_fn uk[
              moek_tile_next_end(next, next_bytes), c);
 }
 
-#define MOEK_KQ_TILES(fmt, MR, ...)                                                                            \
-  static const kqukernel_fn fmt##_uk[MRK_MAX] = {__VA_ARGS__};                                                \
-  void moek_##fmt##_gemm_gateup_##MR##x16__avx2(const moek_gateup_tile* t) {                                   \
+#define MOEK_KQ_TILES(fmt, uk, tile)                                                                          \
+  void moek_##fmt##_gemm_gateup_##tile##__avx2(const moek_gateup_tile* t) {                                    \
+    static const kqukernel_fn u[MRK_MAX] = {moek_##uk##_gemm_ukernel_1x16__avx2,                              \
+                                            moek_##uk##_gemm_ukernel_2x16__avx2,                              \
+                                            moek_##uk##_gemm_ukernel_3x16__avx2};                             \
     __m256 c[MRK_MAX][2];                                                                                      \
-    kq_dots(fmt##_uk, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                    \
+    kq_dots(u, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                           \
     gateup_store_rows(t, (const __m256(*)[2])c);                                                              \
   }                                                                                                            \
-  void moek_##fmt##_gemm_down_##MR##x16__avx2(const moek_down_tile* t) {                                       \
+  void moek_##fmt##_gemm_down_##tile##__avx2(const moek_down_tile* t) {                                        \
+    static const kqukernel_fn u[MRK_MAX] = {moek_##uk##_gemm_ukernel_1x16__avx2,                              \
+                                            moek_##uk##_gemm_ukernel_2x16__avx2,                              \
+                                            moek_##uk##_gemm_ukernel_3x16__avx2};                             \
     __m256 c[MRK_MAX][2];                                                                                      \
-    kq_dots(fmt##_uk, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                    \
+    kq_dots(u, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                           \
     down_store_rows(t, (const __m256(*)[2])c);                                                                \
   }
-MOEK_KQ_TILES(q4_k, 3, moek_q4_k_gemm_ukernel_1x16__avx2, moek_q4_k_gemm_ukernel_2x16__avx2,
-              moek_q4_k_gemm_ukernel_3x16__avx2)
-MOEK_KQ_TILES(q5_k, 3, moek_q5_k_gemm_ukernel_1x16__avx2, moek_q5_k_gemm_ukernel_2x16__avx2,
-              moek_q5_k_gemm_ukernel_3x16__avx2)
-MOEK_KQ_TILES(q6_k, 3, moek_q6_k_gemm_ukernel_1x16__avx2, moek_q6_k_gemm_ukernel_2x16__avx2,
-              moek_q6_k_gemm_ukernel_3x16__avx2)
+MOEK_KQ_TILES(q4_k, q4_k, 3x16)
+MOEK_KQ_TILES(q5_k, q5_k, 3x16)
+MOEK_KQ_TILES(q6_k, q6_k, 3x16)
+MOEK_KQ_TILES(q5_k, q5_k_x, expanded_3x16)
+
+/* Q5_K's expanded panels (moek_gemm_slot.expand_panel): per super-block
+ * the packed header as it is, then per block 8 steps of 64 code bytes
+ * (0..31; columns 0-7, then 8-15, as a step's two ymm): what the packed
+ * tile decodes per step, 9 operations for its fifth bits and nibbles. The
+ * expanded tile loads them and runs the same operations after, so its
+ * results are the same bits, with the panel decoded once per task instead
+ * of once per row group. The copy is 1.6x the packed panel and leaves L1
+ * (2048 x 16 codes: 35 KB), so it only pays from about 16 rows; Q4_K's
+ * decode (3 operations a step) and Q6_K's (8.5) never repaid that in
+ * moek-bench (docs/performance.md), so they have no expanded slot. */
+size_t moek_avx2_q5_k_expanded_bytes_of(int32_t wformat, size_t k, int32_t group, int32_t gated) {
+  (void)wformat, (void)group, (void)gated;
+  return k / MOEK_QK_K * (MOEK_KQ_HEADER + 8 * MOEK_KQ_XBLOCK);
+}
+
+void moek_avx2_q5_k_expand_panel(int32_t wformat, size_t k, int32_t group, int32_t gated, const void* panel,
+                                 void* dst) {
+  (void)wformat, (void)group, (void)gated;
+  const size_t pbytes = moek_kq_block_bytes(MOEK_WFORMAT_Q5_K);
+  const uint8_t* w = panel;
+  uint8_t* x = dst;
+  for (size_t s = 0; s < k / MOEK_QK_K; s++) {
+    memcpy(x, w, MOEK_KQ_HEADER);
+    w += MOEK_KQ_HEADER, x += MOEK_KQ_HEADER;
+    for (int j = 0; j < 8; j++, w += pbytes, x += MOEK_KQ_XBLOCK)
+      for (int st = 0; st < 8; st++) {
+        __m256i lo, hi;
+        moek_nib_step(MOEK_NIB_Q5, w, st, &lo, &hi);
+        _mm256_store_si256((__m256i*)(x + 64 * st), lo);
+        _mm256_store_si256((__m256i*)(x + 64 * st + 32), hi);
+      }
+  }
+}

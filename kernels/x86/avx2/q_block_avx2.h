@@ -35,8 +35,29 @@ static inline __attribute__((always_inline)) void moek_q5_bits_ymm(const uint8_t
 typedef enum moek_nib_kind {
   MOEK_NIB_Q4,   /* codes 0..15 */
   MOEK_NIB_E2M1, /* e2m1 codes, made doubled value + 16 */
-  MOEK_NIB_Q5    /* Q5_K: 0..31, bit 4 from the block's plane after its 256 bytes (pack_kq_avx2.c) */
+  MOEK_NIB_Q5,   /* Q5_K: 0..31, bit 4 from the block's plane after its 256 bytes (pack_kq_avx2.c) */
+  MOEK_NIB_X5    /* Q5_K's expanded panel: codes 0..31 as bytes, 64 per step (gemm_kq_avx2.c) */
 } moek_nib_kind;
+
+/* Step st's codes (columns 0-7 in lo, 8-15 in hi) of a packed block at w:
+ * the nibbles of its 32 bytes, for e2m1 through the table, for Q5 with
+ * the fifth bits added. */
+static inline __attribute__((always_inline)) void moek_nib_step(const moek_nib_kind kind, const uint8_t* w, int st,
+                                                                __m256i* lo, __m256i* hi) {
+  const __m256i nib = _mm256_set1_epi8(0x0f);
+  const __m256i lut = _mm256_setr_epi8(16, 17, 18, 19, 20, 22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4, 16, 17, 18, 19, 20,
+                                       22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4);
+  /* e2m1 groups are 16 + 256 bytes: their blocks sit 16 bytes off 32 */
+  const __m256i v = kind == MOEK_NIB_E2M1 ? _mm256_loadu_si256((const __m256i*)(w + st * 32))
+                                          : _mm256_load_si256((const __m256i*)(w + st * 32));
+  *lo = _mm256_and_si256(v, nib), *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+  if (kind == MOEK_NIB_E2M1) *lo = _mm256_shuffle_epi8(lut, *lo), *hi = _mm256_shuffle_epi8(lut, *hi);
+  if (kind == MOEK_NIB_Q5) {
+    __m256i b4_lo, b4_hi;
+    moek_q5_bits_ymm(w + 256, st, &b4_lo, &b4_hi);
+    *lo = _mm256_or_si256(*lo, b4_lo), *hi = _mm256_or_si256(*hi, b4_hi);
+  }
+}
 
 /* The block's dots d[r][0] (columns 0-7) and d[r][1] (8-15) of record rows
  * q[r] at block b. vpmaddubsw multiplies the unsigned codes by a row's 4
@@ -45,6 +66,8 @@ typedef enum moek_nib_kind {
  *   Q4: 8 steps, 16 * 15 * 127 < 2^15;
  *   e2m1: codes 4..28 through one vpshufb, 4 steps (8 * 28 * 127 < 2^15);
  *   Q5: 4 steps (8 * 31 * 127 < 2^15).
+ * X5 loads the codes (two ymm per step) and adds as Q5 does, so its dots
+ * are the same integers.
  * The step loop is unrolled whole (no loop branches, prefetch every other
  * step without a test), and an empty asm after each step's adds keeps each
  * accumulator one chain: without it GCC reassociates the integer adds into
@@ -54,9 +77,7 @@ typedef enum moek_nib_kind {
 static inline __attribute__((always_inline)) void moek_q_block_nibbles(const int mr, const moek_nib_kind kind,
                                                                        const uint8_t* w, const int8_t* const* q,
                                                                        size_t b, __m256i d[MOEK_AVX2_Q_MR][2]) {
-  const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
-  const __m256i lut = _mm256_setr_epi8(16, 17, 18, 19, 20, 22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4, 16, 17, 18, 19, 20,
-                                       22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4);
+  const __m256i ones = _mm256_set1_epi16(1);
   const int span = kind == MOEK_NIB_Q4 ? 8 : 4; /* steps per widening */
 #pragma GCC unroll 3
   for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
@@ -66,16 +87,14 @@ static inline __attribute__((always_inline)) void moek_q_block_nibbles(const int
     for (int r = 0; r < mr; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
 #pragma GCC unroll 8
     for (int st = h; st < h + span; st++) {
-      if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
-      /* e2m1 groups are 16 + 256 bytes: their blocks sit 16 bytes off 32 */
-      const __m256i v = kind == MOEK_NIB_E2M1 ? _mm256_loadu_si256((const __m256i*)(w + st * 32))
-                                              : _mm256_load_si256((const __m256i*)(w + st * 32));
-      __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
-      if (kind == MOEK_NIB_E2M1) lo = _mm256_shuffle_epi8(lut, lo), hi = _mm256_shuffle_epi8(lut, hi);
-      if (kind == MOEK_NIB_Q5) {
-        __m256i b4_lo, b4_hi;
-        moek_q5_bits_ymm(w + 256, st, &b4_lo, &b4_hi);
-        lo = _mm256_or_si256(lo, b4_lo), hi = _mm256_or_si256(hi, b4_hi);
+      __m256i lo, hi;
+      if (kind == MOEK_NIB_X5) {
+        _mm_prefetch((const char*)w + st * 64 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
+        lo = _mm256_load_si256((const __m256i*)(w + st * 64));
+        hi = _mm256_load_si256((const __m256i*)(w + st * 64 + 32));
+      } else {
+        if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
+        moek_nib_step(kind, w, st, &lo, &hi);
       }
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) {

@@ -21,11 +21,18 @@
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_3x16__avx2)}
 
 /* K-quants: the same tiles on the x86 K-quant panels (gemm_kq_avx2.c, pack_kq_avx2.c) */
-#define MOEK_AVX2_KQ_SLOT(fmt, name, MR)                                                                             \
+#define MOEK_AVX2_KQ_SLOT(fmt, name, MR, ...)                                                                        \
   [fmt] = {.mr = MR, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                                \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_kq_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##MR##x16__avx2),                                           \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##MR##x16__avx2)}
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##MR##x16__avx2), __VA_ARGS__}
+/* Q5_K, a task of 16 rows or more: each panel expanded to code bytes once, for its row groups (fewer rows
+ * ran slower expanded: docs/performance.md, "Expanded panels") */
+#define MOEK_AVX2_Q5_K_EXPAND                                                                                      \
+  .expand_rows = 16, MOEK_SLOT_FN(expanded_bytes, moek_avx2_q5_k_expanded_bytes_of),                               \
+  MOEK_SLOT_FN(expand_panel, moek_avx2_q5_k_expand_panel),                                                         \
+  MOEK_SLOT_FN(gateup_expanded, moek_q5_k_gemm_gateup_expanded_3x16__avx2),                                        \
+  MOEK_SLOT_FN(down_expanded, moek_q5_k_gemm_down_expanded_3x16__avx2)
 
 const moek_kernel_table moek_avx2_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
@@ -42,6 +49,7 @@ const moek_kernel_table moek_avx2_kernel_table = {
              MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4, q4),
              MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min),
              MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4),
-             MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 3), MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k, 3),
-             MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 3)},
+             MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 3, .expand_rows = 0),
+             MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k, 3, MOEK_AVX2_Q5_K_EXPAND),
+             MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 3, .expand_rows = 0)},
 };
