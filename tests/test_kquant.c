@@ -8,16 +8,49 @@
  *  - gate and up interleaved in one blob (strides {2H, 1}): the same bits
  *    as the two matrices apart;
  *  - every token on two experts (the tables' expanded panels): the bound,
- *    and the bits of a context that never expands (MOEK_EXPAND=0);
+ *    and the bits of a context that never expands (MOEK_EXPAND=0), on
+ *    moek's pool and on a caller's parallel_for of more threads than
+ *    moek keeps expand buffers for;
  *  - per-matrix formats (desc->down_src_dtype): GGUF's Q4_K_M and Q5_K_M
  *    (down Q6_K), Q6_K gate/up over Q4_K down, and a GGML_Q8_0 down;
  *  - refusals: a NaN or Inf super-scale (naming expert, matrix, row and
  *    column), K not a multiple of 256 (naming the tensors), and any
  *    weight_dtype, quant_group or flag a K-quant does not take. */
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "forward_ref.h"
 #include "moek_kquant.h"
 
 enum { E = 3, H = 256, I = 512, T = 7, K_TOP = 2 };
+
+/* A caller's parallel_for on PF_THREADS threads of its own, more than the
+ * 16 expand buffers moek plans for an engine's threads: a task finding
+ * them all taken runs unexpanded, with the same bits. */
+enum { PF_THREADS = 24 };
+typedef struct pf_job {
+  size_t n;
+  moek_task_fn task;
+  void* arg;
+  atomic_size_t next;
+} pf_job;
+
+static void* pf_worker(void* p) {
+  pf_job* j = p;
+  for (size_t i; (i = atomic_fetch_add(&j->next, 1)) < j->n;) j->task(j->arg, i);
+  return NULL;
+}
+
+static void threaded_parallel_for(void* user, size_t n, moek_task_fn task, void* arg) {
+  (void)user;
+  pf_job j = {.n = n, .task = task, .arg = arg};
+  atomic_init(&j.next, 0);
+  pthread_t th[PF_THREADS];
+  int started = 0;
+  while (started < PF_THREADS && pthread_create(&th[started], NULL, pf_worker, &j) == 0) started++;
+  pf_worker(&j); /* the calling thread too, so the tasks run even if no thread started */
+  for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+}
 
 static const int32_t kdtypes[3] = {MOEK_DTYPE_GGML_Q4_K, MOEK_DTYPE_GGML_Q5_K, MOEK_DTYPE_GGML_Q6_K};
 static const char* const knames[3] = {"q4_k", "q5_k", "q6_k"};
@@ -319,8 +352,16 @@ static void forward_cases(const kmix* mix, test_rng* r) {
     float* yn = run_n(cn, &d, TX, xx, ids2, w2);
     CHECK(memcmp(y, yn, sizeof(float) * TX * H) == 0, "%s, %d rows per expert: expanded panels change the bits",
           mix->name, TX);
-    free(y), free(yn);
+    moek_context_desc pd = {.struct_size = sizeof pd, .max_isa = test_isa_cap, .parallel_for = threaded_parallel_for};
+    moek_context* cp = NULL;
+    CHECK_OK(moek_context_create(&pd, &cp));
+    float* yp = run_n(cp, &d, TX, xx, ids2, w2);
+    CHECK(memcmp(yp, yn, sizeof(float) * TX * H) == 0,
+          "%s, %d rows per expert on a parallel_for of %d threads: expanded panels change the bits", mix->name, TX,
+          PF_THREADS);
+    free(y), free(yn), free(yp);
     moek_context_destroy(cn);
+    moek_context_destroy(cp);
   }
 
   /* gate and up rows interleaved in one blob, as gpt-oss ships gate_up */
