@@ -34,23 +34,28 @@ static void pack_panel(const moek_pack_params* p, size_t panel, void* dst) {
 
 static volatile unsigned char sink;
 
-static void gateup(const moek_gateup_tile* t) {
+/* A tile reads the first and last of its panel's w_bytes and each row's
+ * first byte (ASan sees any out of bounds), and writes its outputs. */
+static void gateup_reading(const moek_gateup_tile* t, size_t w_bytes) {
   const unsigned char* w = t->w;
-  sink ^= w[0] ^ w[panel_bytes(0, t->k, t->group, t->gated) - 1];
+  sink ^= w[0] ^ w[w_bytes - 1];
   for (size_t r = 0; r < t->mr; r++) {
     sink ^= *(const unsigned char*)t->a[r];
     for (size_t c = 0; c < t->nc; c++) t->h[r * t->h_stride + t->n0 + c] = 0.0f;
   }
 }
 
-static void down(const moek_down_tile* t) {
+static void down_reading(const moek_down_tile* t, size_t w_bytes) {
   const unsigned char* w = t->w;
-  sink ^= w[0] ^ w[panel_bytes(0, t->k, t->group, 0) - 1];
+  sink ^= w[0] ^ w[w_bytes - 1];
   for (size_t r = 0; r < t->mr; r++) {
     sink ^= *(const unsigned char*)t->a[r];
     for (size_t c = 0; c < t->nc; c++) t->out[r * t->out_stride + t->n0 + c] = t->bias ? t->bias[t->n0 + c] : 0.0f;
   }
 }
+
+static void gateup(const moek_gateup_tile* t) { gateup_reading(t, panel_bytes(0, t->k, t->group, t->gated)); }
+static void down(const moek_down_tile* t) { down_reading(t, panel_bytes(0, t->k, t->group, 0)); }
 
 /* expanded panels: a size of their own, 64-byte multiples as the ABI asks */
 static size_t expanded_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated) {
@@ -66,22 +71,9 @@ static void expand_panel(int32_t wformat, size_t k, int32_t group, int32_t gated
 }
 
 static void gateup_expanded(const moek_gateup_tile* t) {
-  const unsigned char* w = t->w;
-  sink ^= w[0] ^ w[expanded_bytes(0, t->k, t->group, t->gated) - 1];
-  for (size_t r = 0; r < t->mr; r++) {
-    sink ^= *(const unsigned char*)t->a[r];
-    for (size_t c = 0; c < t->nc; c++) t->h[r * t->h_stride + t->n0 + c] = 0.0f;
-  }
+  gateup_reading(t, expanded_bytes(0, t->k, t->group, t->gated));
 }
-
-static void down_expanded(const moek_down_tile* t) {
-  const unsigned char* w = t->w;
-  sink ^= w[0] ^ w[expanded_bytes(0, t->k, t->group, 0) - 1];
-  for (size_t r = 0; r < t->mr; r++) {
-    sink ^= *(const unsigned char*)t->a[r];
-    for (size_t c = 0; c < t->nc; c++) t->out[r * t->out_stride + t->n0 + c] = t->bias ? t->bias[t->n0 + c] : 0.0f;
-  }
-}
+static void down_expanded(const moek_down_tile* t) { down_reading(t, expanded_bytes(0, t->k, t->group, 0)); }
 
 static void route(moek_route_params* p) { /* leaves the route slot to the built-ins when it ranks lower */
   for (size_t t = p->t_begin; t < p->t_end; t++)
