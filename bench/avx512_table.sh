@@ -27,7 +27,12 @@ for d in $dtypes; do
     done
   done
 done
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-) ($(nproc) cpus; $flags)"
+# the extensions beside AVX-512 that tell the parts apart (Zen 4 has none of
+# these; Intel's server cores have AMX and AVX-VNNI), and family/model: a
+# hypervisor often names the CPU only by its vendor
+more=$(grep -o -w 'amx[a-z_0-9]*\|avx_vnni' /proc/cpuinfo | sort -u | tr '\n' ' ' || true)
+fm="family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $fm ($(nproc) cpus; $flags$more)"
 for isa in best avx2; do
   echo
   echo "## $isa ($(grep -m1 -o 'kernel table [a-z0-9_]*' "$out/$isa-bf16-1.log" || echo "see $out/$isa-bf16-1.log"))"
