@@ -247,12 +247,13 @@ typedef struct moek_gemm_slot {
   /* Since ABI 7, optional (the four functions or none): expanded panels.
    * A tile decodes its panel's codes again for every row group; a table
    * may instead expand a packed panel once into a layout of its own that
-   * is cheaper to read (AVX2's K-quants: the codes as bytes), which the
-   * driver does, into its own scratch, for a task of at least expand_rows
-   * rows (at least 2; 0 without the functions), and then runs the *_expanded tiles on that copy, the
-   * tile otherwise the same (next still points into the packed matrix).
-   * The two paths must give the same bits: which one runs depends on how
-   * many rows an expert got, and a token's result must not. */
+   * is cheaper to read (AVX2's Q5_K: the codes as bytes). The driver does
+   * so, into its own scratch, for a task of at least expand_rows rows (at
+   * least 2; 0 without the functions), and runs the *_expanded tiles on
+   * that copy, the tile otherwise the same (next still points into the
+   * packed matrix). The two paths must give the same bits: which one runs
+   * depends on how many rows an expert got, and a token's result must
+   * not. */
   uint32_t expand_rows;
   size_t (*expanded_bytes)(int32_t wformat, size_t k, int32_t group, int32_t gated); /* 64-byte multiple */
   /* the panel (panel_bytes over K = k) into dst (expanded_bytes, 64-byte aligned) */
