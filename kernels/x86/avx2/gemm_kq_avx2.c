@@ -231,21 +231,21 @@ static inline __attribute__((always_inline)) void kq_dots(const kqukernel_fn uk[
              moek_tile_next_end(next, next_bytes), c);
 }
 
+/* the ukernels of one set (q4_k, q5_k, q6_k, q5_k_x) by rows, and its tiles as fmt's tile */
+#define MOEK_KQ_UKERNELS(uk)                                                                                  \
+  static const kqukernel_fn uk##_uk[MRK_MAX] = {moek_##uk##_gemm_ukernel_1x16__avx2,                          \
+                                                moek_##uk##_gemm_ukernel_2x16__avx2,                          \
+                                                moek_##uk##_gemm_ukernel_3x16__avx2};
 #define MOEK_KQ_TILES(fmt, uk, tile)                                                                          \
+  MOEK_KQ_UKERNELS(uk)                                                                                        \
   void moek_##fmt##_gemm_gateup_##tile##__avx2(const moek_gateup_tile* t) {                                    \
-    static const kqukernel_fn u[MRK_MAX] = {moek_##uk##_gemm_ukernel_1x16__avx2,                              \
-                                            moek_##uk##_gemm_ukernel_2x16__avx2,                              \
-                                            moek_##uk##_gemm_ukernel_3x16__avx2};                             \
     __m256 c[MRK_MAX][2];                                                                                      \
-    kq_dots(u, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                           \
+    kq_dots(uk##_uk, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                     \
     gateup_store_rows(t, (const __m256(*)[2])c);                                                              \
   }                                                                                                            \
   void moek_##fmt##_gemm_down_##tile##__avx2(const moek_down_tile* t) {                                        \
-    static const kqukernel_fn u[MRK_MAX] = {moek_##uk##_gemm_ukernel_1x16__avx2,                              \
-                                            moek_##uk##_gemm_ukernel_2x16__avx2,                              \
-                                            moek_##uk##_gemm_ukernel_3x16__avx2};                             \
     __m256 c[MRK_MAX][2];                                                                                      \
-    kq_dots(u, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                           \
+    kq_dots(uk##_uk, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                     \
     down_store_rows(t, (const __m256(*)[2])c);                                                                \
   }
 MOEK_KQ_TILES(q4_k, q4_k, 3x16)
