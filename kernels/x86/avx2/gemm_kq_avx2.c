@@ -259,7 +259,7 @@ MOEK_KQ_TILES(q5_k, q5_k_x, expanded_3x16)
  * tile decodes per step, 9 operations for its fifth bits and nibbles. The
  * expanded tile loads them and runs the same operations after, so its
  * results are the same bits, with the panel decoded once per task instead
- * of once per row group. The copy is 1.6x the packed panel and leaves L1
+ * of once per row group. The copy is 1.5x the packed panel and leaves L1
  * (2048 x 16 codes: 35 KB), so it only pays from about 16 rows; Q4_K's
  * decode (3 operations a step) and Q6_K's (8.5) never repaid that in
  * moek-bench (docs/performance.md), so they have no expanded slot. */
