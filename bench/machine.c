@@ -130,6 +130,8 @@ bench_peak bench_peak_gflops(int threads, int w_dtype, int32_t isa) {
     j.loop = bench_int8_loop_avx512vnni, j.iters = 240000000, pk.what = "int8 dot (vpdpbusd zmm), GOP/s";
   } else if (int8 && __builtin_cpu_supports("avx2")) { /* the AVX2 Q8/Q4 kernels' vpmaddubsw */
     j.loop = bench_int8_loop_avx2, j.iters = 240000000, pk.what = "int8 dot (vpmaddubsw ymm), GOP/s";
+  } else if (bf16 && isa == MOEK_ISA_X86_AMX) { /* libmoek found AMX and got the tile state */
+    j.loop = bench_bf16_loop_amx, j.iters = 8000000, pk.what = "bf16 tile dot (tdpbf16ps)";
   } else if (bf16 && x512 && isa >= MOEK_ISA_X86_AVX512_BF16 && __builtin_cpu_supports("avx512bf16")) {
     j.loop = bench_bf16_loop_avx512, pk.what = "bf16 dot (vdpbf16ps zmm)";
   } else if (x512) {

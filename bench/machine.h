@@ -19,8 +19,9 @@ double bench_read_gbps(int threads, size_t bytes, int reps);
  * otherwise fp32 FMA with the widest vectors the CPU has. */
 /* The peak of the instruction w_dtype's kernels are built on, on this CPU,
  * under a context whose best table has moek_isa `isa` (MOEK_MAX_ISA and
- * the CPU decide it): vpdpbusd / vpmaddubsw for Q8/Q4, vdpbf16ps for bf16
- * where the avx512_bf16 table runs, else the widest f32 FMA. */
+ * the CPU decide it): vpdpbusd / vpmaddubsw for Q8/Q4, tdpbf16ps for bf16
+ * where the amx table runs, vdpbf16ps where avx512_bf16 does, else the
+ * widest f32 FMA. */
 bench_peak bench_peak_gflops(int threads, int w_dtype, int32_t isa);
 
 /* Seconds of a monotonic clock. */
@@ -36,6 +37,7 @@ double bench_fma_loop_avx2(long iters);
 double bench_int8_loop_avx2(long iters);
 double bench_fma_loop_avx512(long iters);
 double bench_bf16_loop_avx512(long iters);
+double bench_bf16_loop_amx(long iters);
 double bench_int8_loop_avx512vnni(long iters);
 double bench_fma_loop_scalar(long iters);
 /* Sum of words [0, n) of a 32-byte aligned buffer, read with ymm loads. */

@@ -8,12 +8,15 @@
 #   gemm_kq_avx512vnni.c.o    vpdpbusd on zmm (the K-quants), Q5_K's masked byte adds
 #   route, quantize, combine  zmm instructions
 #   the three gemm objects    prefetcht1: the tiles' next-panel hint (next_panel.h)
+#   ../amx/gemm_bf16_amx.c.o  tdpbf16ps and tileloadd (the AMX table, in the folder beside),
+#                             prefetcht1; no other object has a tile instruction
 # The main loops unrolled give hundreds of each; an unoptimized (Debug) build
 # has a few, so the build passes the least count it must see.
 # Usage: check_avx512_objects.sh OBJDUMP OBJECT_DIR MIN_COUNT
 objdump=$1 dir=$2 least=${3:-100}
 . "$(dirname "$0")/objdump_expect.sh"
-for o in gemm_avx512 gemm_bf16_avx512bf16 gemm_q_avx512vnni gemm_kq_avx512vnni route_avx512 quantize_avx512 combine_avx512; do
+for o in gemm_avx512 gemm_bf16_avx512bf16 gemm_q_avx512vnni gemm_kq_avx512vnni route_avx512 quantize_avx512 combine_avx512 \
+  ../amx/gemm_bf16_amx; do
   [ -f "$dir/$o.c.o" ] || { echo "missing $dir/$o.c.o"; failed=$((failed + 1)); }
 done
 if [ "$failed" -eq 0 ]; then
@@ -28,6 +31,13 @@ if [ "$failed" -eq 0 ]; then
   expect gemm_kq_avx512vnni.c.o "vdpbf16ps" 'vdpbf16ps' 0 0
   for o in gemm_avx512 gemm_bf16_avx512bf16 gemm_q_avx512vnni gemm_kq_avx512vnni; do
     expect $o.c.o "prefetcht1 (next panel)" 'prefetcht1' 1 $big
+  done
+  # one tdpbf16ps per step and row half, unrolled far less than the zmm loops
+  expect ../amx/gemm_bf16_amx.c.o "tdpbf16ps" 'tdpbf16ps' 4 $big
+  expect ../amx/gemm_bf16_amx.c.o "tileloadd" 'tileloadd' 4 $big
+  expect ../amx/gemm_bf16_amx.c.o "prefetcht1 (next panel)" 'prefetcht1' 1 $big
+  for o in gemm_avx512 gemm_bf16_avx512bf16 gemm_q_avx512vnni gemm_kq_avx512vnni; do
+    expect $o.c.o "tile instructions" 'tdp|tileload|ldtilecfg' 0 0
   done
   for o in route_avx512 quantize_avx512 combine_avx512; do
     expect $o.c.o "zmm instructions" 'zmm' 10 $big

@@ -3,7 +3,7 @@
  * and FMA, no AVX-512) it must be avx2, under `-cpu Nehalem` (no AVX) ref.
  * Always: caps through the descriptor and MOEK_MAX_ISA select what they say
  * and never more than the CPU has. The emulated build
- * (test_dispatch_avx512_simde) must pick avx512_bf16 by default, and each
+ * (test_dispatch_avx512_simde) must pick amx by default, and each
  * lower cap its own table. On aarch64 under qemu-aarch64 the CPU model
  * decides what HWCAP reports: -cpu cortex-a72 must get neon, a dotprod
  * model (neoverse-n1) neon_dotprod, -cpu max (SVE at 512 bits) sve, and
@@ -61,8 +61,10 @@ int main(int argc, char** argv) {
   CHECK(isa_of(MOEK_ISA_REF, "avx2") == MOEK_ISA_REF, "desc ref + env avx2");
   /* every x86 cap up to the best table selects exactly its table, through the
    * descriptor and through MOEK_MAX_ISA (the x86 tables' features nest:
-   * every CPU with AVX512_BF16 has VNNI, every one with VNNI has F/BW/VL/DQ) */
-  const int32_t x86[] = {MOEK_ISA_X86_AVX2, MOEK_ISA_X86_AVX512, MOEK_ISA_X86_AVX512_VNNI, MOEK_ISA_X86_AVX512_BF16};
+   * every CPU with AMX-BF16 has AVX512_BF16, every one with AVX512_BF16 has
+   * VNNI, every one with VNNI has F/BW/VL/DQ) */
+  const int32_t x86[] = {MOEK_ISA_X86_AVX2, MOEK_ISA_X86_AVX512, MOEK_ISA_X86_AVX512_VNNI, MOEK_ISA_X86_AVX512_BF16,
+                         MOEK_ISA_X86_AMX};
   for (size_t i = 0; i < sizeof x86 / sizeof x86[0]; i++)
     if (best / 100 == 1 && x86[i] <= best) {
       CHECK(isa_of(x86[i], NULL) == x86[i], "cap %s gave %s", moek_isa_name(x86[i]), moek_isa_name(isa_of(x86[i], NULL)));

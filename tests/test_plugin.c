@@ -274,11 +274,11 @@ static void example(const char* path) {
   static moek_kernel_table old4;
   old4 = (moek_kernel_table){.struct_size = sizeof old4, .abi_version = 4, .name = "abi4",
 #if defined(__aarch64__)
-                             .isa = MOEK_ISA_ARM_SVE, .priority = 100,
+                             .isa = MOEK_ISA_ARM_SVE,
 #else
-                             .isa = MOEK_ISA_X86_AMX,
+                             .isa = MOEK_ISA_X86_AMX, /* beside the built-in amx table: priority decides */
 #endif
-                             .route = {dummy_route, "dummy_route"}};
+                             .priority = 100, .route = {dummy_route, "dummy_route"}};
   old4.gemm[MOEK_WFORMAT_BF16] = old3.gemm[MOEK_WFORMAT_BF16];
   CHECK_OK(moek_register_kernel_table(old_layout(&old4, OLD_FORMATS, old_buf)));
   c = capped(MOEK_ISA_BEST);

@@ -1,17 +1,35 @@
 /* CPU feature probe, done once per process behind pthread_once. On x86-64 a
  * feature counts only when cpuid reports it and the OS saves its register
  * state (xgetbv): a hypervisor may report AVX-512 and still not enable ZMM. */
+#define _DEFAULT_SOURCE /* syscall */
 #include <pthread.h>
 
 #include "internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 static uint64_t xgetbv0(void) {
   uint32_t lo, hi;
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
   return ((uint64_t)hi << 32) | lo;
+}
+
+/* Linux (5.16 on) gives a process AMX's tile data state only when asked:
+ * until then a tile instruction faults. The request is for the whole
+ * process and lasts; it fails on kernels that do not know it (and under
+ * valgrind), and the AMX table is then not used. */
+static bool amx_state_granted(void) {
+#ifdef __linux__
+  enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+  return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+  return false;
+#endif
 }
 
 static uint64_t probe(void) {
@@ -40,7 +58,7 @@ static uint64_t probe(void) {
     if ((c7 >> 11) & 1) f |= MOEK_CPU_X86_AVX512VNNI;
     if ((a71 >> 5) & 1) f |= MOEK_CPU_X86_AVX512BF16;
   }
-  if (tile) {
+  if (tile && ((d7 >> 24) & 1) && amx_state_granted()) { /* AMX-TILE, then its instruction sets */
     if ((d7 >> 22) & 1) f |= MOEK_CPU_X86_AMX_BF16;
     if ((d7 >> 25) & 1) f |= MOEK_CPU_X86_AMX_INT8;
   }
@@ -86,6 +104,19 @@ static int sve_bytes(void) {
 
 /* The extensions count only on top of Advanced SIMD (their tables use its
  * registers); the kernel reports each one it enables for user space. */
+/* Linux (5.16 on) gives a process AMX's tile data state only when asked:
+ * until then a tile instruction faults. The request is for the whole
+ * process and lasts; it fails on kernels that do not know it (and under
+ * valgrind), and the AMX table is then not used. */
+static bool amx_state_granted(void) {
+#ifdef __linux__
+  enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+  return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+  return false;
+#endif
+}
+
 static uint64_t probe(void) {
   const unsigned long h = getauxval(AT_HWCAP), h2 = getauxval(AT_HWCAP2);
   uint64_t f = 0;
@@ -101,6 +132,19 @@ static uint64_t probe(void) {
 }
 
 #else
+/* Linux (5.16 on) gives a process AMX's tile data state only when asked:
+ * until then a tile instruction faults. The request is for the whole
+ * process and lasts; it fails on kernels that do not know it (and under
+ * valgrind), and the AMX table is then not used. */
+static bool amx_state_granted(void) {
+#ifdef __linux__
+  enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+  return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+  return false;
+#endif
+}
+
 static uint64_t probe(void) { return 0; }
 #endif
 

@@ -29,7 +29,7 @@
  * MOEK_HAVE_X86_TABLES is defined for x86-64 builds, MOEK_HAVE_ARM_TABLES for
  * aarch64 ones (CMakeLists.txt). */
 #ifdef MOEK_HAVE_X86_TABLES
-#define MOEK_BUILTIN_TABLES_X86(X) X(avx2) X(avx512) X(avx512_vnni) X(avx512_bf16)
+#define MOEK_BUILTIN_TABLES_X86(X) X(avx2) X(avx512) X(avx512_vnni) X(avx512_bf16) X(amx)
 #else
 #define MOEK_BUILTIN_TABLES_X86(X)
 #endif

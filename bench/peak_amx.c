@@ -1,0 +1,47 @@
+/* bf16 peak of AMX: tdpbf16ps into 4 accumulator tiles from 2 A and 2 B
+ * tiles that stay in the tile registers, as the amx table's 32 x 32 tile
+ * steps (kernels/x86/amx) without their loads. Compiled with -mamx-tile
+ * -mamx-bf16; called only where libmoek chose its amx table, which also
+ * means Linux has granted this process the tile state (api/src/cpu.c). */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "machine.h"
+
+double bench_bf16_loop_amx(long iters) {
+  struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+  } cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.palette = 1;
+  for (int t = 0; t < 8; t++) cfg.rows[t] = 16, cfg.colsb[t] = 64;
+  __asm__ volatile("" ::: "memory"); /* ldtilecfg's operand is all 64 bytes (see kernels/x86/amx/simd_amx.h) */
+  _tile_loadconfig(&cfg);
+  _Alignas(64) uint16_t ones[16][32];
+  for (int r = 0; r < 16; r++)
+    for (int c = 0; c < 32; c++) ones[r][c] = 0x3f80; /* 1.0 */
+  __asm__ volatile("" ::: "memory");
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_loadd(4, ones, 64);
+  _tile_loadd(5, ones, 64);
+  _tile_loadd(6, ones, 64);
+  _tile_loadd(7, ones, 64);
+  for (long n = 0; n < iters / 4; n++) {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  _Alignas(64) float out[16][16];
+  _tile_stored(0, out, 64);
+  volatile float sink = out[0][0];
+  (void)sink;
+  _tile_release();
+  return (double)(iters / 4) * 4 * 16 * 16 * 32 * 2; /* 16 x 16 outputs, 16 pairs each: 2 flops a product */
+}
