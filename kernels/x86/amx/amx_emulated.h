@@ -1,10 +1,11 @@
 /* The AMX instructions the kernels use, written out from their definitions
  * in Intel's SDM, for the test-only emulated build (simd_amx.h): the tile
  * registers are a per-thread array, the intrinsics macros of the same names
- * as <immintrin.h>'s. Differences from the hardware, both inside the bound
- * of docs/numerics.md: products are added without flushing bf16 subnormal
- * inputs or f32 subnormal sums to zero, and a tile used while unconfigured
- * is not a fault. */
+ * as <immintrin.h>'s. Differences from the hardware, all inside the bound
+ * of docs/numerics.md: tdpbf16ps adds in the pseudo-code's order, which the
+ * hardware does not (tests/test_amx_emulated.c measures the difference
+ * where the CPU has AMX), without flushing bf16 subnormal inputs or f32
+ * subnormal sums to zero; a tile used while unconfigured is not a fault. */
 #ifndef MOEK_AMX_EMULATED_H
 #define MOEK_AMX_EMULATED_H
 

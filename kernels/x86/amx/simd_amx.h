@@ -1,7 +1,8 @@
 /* The AMX intrinsics of this folder's kernels: the compiler's own
  * (-mamx-tile -mamx-bf16), or, in the test-only emulated build (MOEK_SIMDE,
  * tests/CMakeLists.txt), amx_emulated.h: the same names over a per-thread
- * copy of the tile registers, each instruction as Intel's SDM defines it.
+ * copy of the tile registers, each instruction as Intel's SDM defines it
+ * (test_amx_emulated compares it with the CPU's where there is one).
  * Neither SIMDe nor qemu implements AMX, and only Intel's server cores
  * (Sapphire Rapids and later) have it, so most machines test this way. */
 #ifndef MOEK_SIMD_AMX_H

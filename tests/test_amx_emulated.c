@@ -1,0 +1,121 @@
+/* The emulated AMX of the test-only build (kernels/x86/amx/amx_emulated.h)
+ * against the CPU's own, where the CPU has AMX and Linux grants the tile
+ * state (else skipped: 77). Random shapes of palette 1 (1-16 rows, 1-16
+ * pairs of k), random bf16 values and f32 accumulators:
+ *   - tileloadd / tilestored / tilezero / ldtilecfg: the same bytes;
+ *   - tdpbf16ps: the emulation adds the pairs in the order of Intel's
+ *     pseudo-code, the hardware groups its f32 additions otherwise, so
+ *     the two differ in the last bits; each output must be within
+ *     (2 pairs + 1) u sum |terms| of the other, the gamma bound of
+ *     docs/numerics.md for one instruction (u = 2^-24). The largest
+ *     difference seen is printed. */
+#define _DEFAULT_SOURCE
+#include <cpuid.h>
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "simd_amx.h"
+#include "test_util.h"
+
+typedef struct operands {
+  _Alignas(64) uint16_t a[16][32]; /* A: rows x pairs of k */
+  _Alignas(64) uint16_t b[16][32]; /* B: pairs of k x 16 columns of pairs */
+  _Alignas(64) float c[16][16];
+} operands;
+
+static void run_native(const moek_amx_config* cfg, const operands* in, float out[16][16]) {
+  _Alignas(64) float c[16][16];
+  memcpy(c, in->c, sizeof c);
+  moek_amx_stores_visible();
+  _tile_loadconfig(cfg);
+  _tile_loadd(0, c, 64);
+  _tile_loadd(4, in->a, 64);
+  _tile_loadd(6, in->b, 64);
+  _tile_dpbf16ps(0, 4, 6);
+  memset(out, 0x55, 16 * 16 * sizeof(float));
+  _tile_stored(0, out, 64);
+  _tile_release();
+}
+
+#include "amx_emulated.h"
+
+static void run_emulated(const moek_amx_config* cfg, const operands* in, float out[16][16]) {
+  _Alignas(64) float c[16][16];
+  memcpy(c, in->c, sizeof c);
+  _tile_loadconfig(cfg);
+  _tile_loadd(0, c, 64);
+  _tile_loadd(4, in->a, 64);
+  _tile_loadd(6, in->b, 64);
+  _tile_dpbf16ps(0, 4, 6);
+  memset(out, 0x55, 16 * 16 * sizeof(float));
+  _tile_stored(0, out, 64);
+  _tile_release();
+}
+
+static float bf16_value(uint16_t h) {
+  const uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+static uint16_t bf16_of(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return (uint16_t)(u >> 16);
+}
+
+int main(void) {
+  const long ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18;
+  unsigned a, b, c, d;
+  __cpuid_count(7, 0, a, b, c, d);
+  if (!((d >> 22) & 1) || syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) {
+    printf("SKIP: this CPU has no AMX-BF16, or Linux does not grant the tile state\n");
+    return 77;
+  }
+  srand(7);
+  double worst = 0;
+  for (int it = 0; it < 3000; it++) {
+    static operands in;
+    for (int i = 0; i < 16; i++)
+      for (int j = 0; j < 32; j++) {
+        const float scale = rand() % 7 == 0 ? 1e-3f : 1.0f;
+        in.a[i][j] = bf16_of((float)(rand() % 20001 - 10000) / 997.0f * scale);
+        in.b[i][j] = bf16_of((float)(rand() % 20001 - 10000) / 1013.0f);
+      }
+    for (int i = 0; i < 16; i++)
+      for (int j = 0; j < 16; j++) in.c[i][j] = (float)(rand() % 2001 - 1000) / 7.0f;
+    const int rows = 1 + rand() % 16, pairs = 1 + rand() % 16, cols = 1 + rand() % 16;
+    moek_amx_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    cfg.rows[0] = (uint8_t)rows, cfg.colsb[0] = (uint16_t)(4 * cols);
+    cfg.rows[4] = (uint8_t)rows, cfg.colsb[4] = (uint16_t)(4 * pairs);
+    cfg.rows[6] = (uint8_t)pairs, cfg.colsb[6] = (uint16_t)(4 * cols);
+    float hw[16][16], emu[16][16];
+    run_native(&cfg, &in, hw);
+    run_emulated(&cfg, &in, emu);
+    for (int m = 0; m < 16; m++)
+      for (int n = 0; n < 16; n++) {
+        if (m >= rows || n >= cols) { /* tilestored writes only the configured shape */
+          CHECK(memcmp(&hw[m][n], &emu[m][n], 4) == 0, "it %d: [%d][%d] outside %dx%d written", it, m, n, rows, cols);
+          continue;
+        }
+        double terms = fabs(in.c[m][n]);
+        for (int k = 0; k < pairs; k++)
+          terms += fabs((double)bf16_value(in.a[m][2 * k]) * bf16_value(in.b[k][2 * n])) +
+                   fabs((double)bf16_value(in.a[m][2 * k + 1]) * bf16_value(in.b[k][2 * n + 1]));
+        const double diff = fabs((double)hw[m][n] - (double)emu[m][n]), bound = (2 * pairs + 1) * 0x1p-24 * terms;
+        if (diff / (0x1p-24 * terms) > worst) worst = diff / (0x1p-24 * terms);
+        CHECK(diff <= bound, "it %d: [%d][%d] hardware %a, emulated %a, bound %g", it, m, n, hw[m][n], emu[m][n], bound);
+      }
+  }
+  printf("tdpbf16ps: hardware and emulation differ by at most %.2f u sum|terms| per output\n", worst);
+  return test_summary("test_amx_emulated");
+}
