@@ -104,19 +104,6 @@ static int sve_bytes(void) {
 
 /* The extensions count only on top of Advanced SIMD (their tables use its
  * registers); the kernel reports each one it enables for user space. */
-/* Linux (5.16 on) gives a process AMX's tile data state only when asked:
- * until then a tile instruction faults. The request is for the whole
- * process and lasts; it fails on kernels that do not know it (and under
- * valgrind), and the AMX table is then not used. */
-static bool amx_state_granted(void) {
-#ifdef __linux__
-  enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
-  return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
-#else
-  return false;
-#endif
-}
-
 static uint64_t probe(void) {
   const unsigned long h = getauxval(AT_HWCAP), h2 = getauxval(AT_HWCAP2);
   uint64_t f = 0;
@@ -132,19 +119,6 @@ static uint64_t probe(void) {
 }
 
 #else
-/* Linux (5.16 on) gives a process AMX's tile data state only when asked:
- * until then a tile instruction faults. The request is for the whole
- * process and lasts; it fails on kernels that do not know it (and under
- * valgrind), and the AMX table is then not used. */
-static bool amx_state_granted(void) {
-#ifdef __linux__
-  enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
-  return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
-#else
-  return false;
-#endif
-}
-
 static uint64_t probe(void) { return 0; }
 #endif
 
