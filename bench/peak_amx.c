@@ -3,27 +3,22 @@
  * steps (kernels/x86/amx) without their loads. Compiled with -mamx-tile
  * -mamx-bf16; called only where libmoek chose its amx table, which also
  * means Linux has granted this process the tile state (api/src/cpu.c). */
-#include <immintrin.h>
-#include <stdint.h>
 #include <string.h>
 
 #include "machine.h"
+#include "simd_amx.h" /* the config layout and the barrier the kernels use */
 
 double bench_bf16_loop_amx(long iters) {
-  struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-  } cfg;
+  moek_amx_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.palette = 1;
   for (int t = 0; t < 8; t++) cfg.rows[t] = 16, cfg.colsb[t] = 64;
-  __asm__ volatile("" ::: "memory"); /* ldtilecfg's operand is all 64 bytes (see kernels/x86/amx/simd_amx.h) */
+  moek_amx_stores_visible();
   _tile_loadconfig(&cfg);
   _Alignas(64) uint16_t ones[16][32];
   for (int r = 0; r < 16; r++)
     for (int c = 0; c < 32; c++) ones[r][c] = 0x3f80; /* 1.0 */
-  __asm__ volatile("" ::: "memory");
+  moek_amx_stores_visible();
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);

@@ -29,47 +29,26 @@ typedef struct operands {
   _Alignas(64) float c[16][16];
 } operands;
 
-static void run_native(const moek_amx_config* cfg, const operands* in, float out[16][16]) {
-  _Alignas(64) float c[16][16];
-  memcpy(c, in->c, sizeof c);
-  moek_amx_stores_visible();
-  _tile_loadconfig(cfg);
-  _tile_loadd(0, c, 64);
-  _tile_loadd(4, in->a, 64);
-  _tile_loadd(6, in->b, 64);
-  _tile_dpbf16ps(0, 4, 6);
-  memset(out, 0x55, 16 * 16 * sizeof(float));
-  _tile_stored(0, out, 64);
-  _tile_release();
-}
-
+/* One call of each instruction, compiled twice: against <immintrin.h>
+ * here and against amx_emulated.h below, which redefines the same names.
+ * The barrier is simd_amx.h's: ldtilecfg and tileloadd read stack blocks. */
+#define MOEK_TEST_AMX_RUN(name)                                                   \
+  static void name(const moek_amx_config* cfg, const operands* in, float out[16][16]) { \
+    _Alignas(64) float c[16][16];                                                 \
+    memcpy(c, in->c, sizeof c);                                                   \
+    moek_amx_stores_visible();                                                    \
+    _tile_loadconfig(cfg);                                                        \
+    _tile_loadd(0, c, 64);                                                        \
+    _tile_loadd(4, in->a, 64);                                                    \
+    _tile_loadd(6, in->b, 64);                                                    \
+    _tile_dpbf16ps(0, 4, 6);                                                      \
+    memset(out, 0x55, 16 * 16 * sizeof(float));                                   \
+    _tile_stored(0, out, 64);                                                     \
+    _tile_release();                                                              \
+  }
+MOEK_TEST_AMX_RUN(run_native)
 #include "amx_emulated.h"
-
-static void run_emulated(const moek_amx_config* cfg, const operands* in, float out[16][16]) {
-  _Alignas(64) float c[16][16];
-  memcpy(c, in->c, sizeof c);
-  _tile_loadconfig(cfg);
-  _tile_loadd(0, c, 64);
-  _tile_loadd(4, in->a, 64);
-  _tile_loadd(6, in->b, 64);
-  _tile_dpbf16ps(0, 4, 6);
-  memset(out, 0x55, 16 * 16 * sizeof(float));
-  _tile_stored(0, out, 64);
-  _tile_release();
-}
-
-static float bf16_value(uint16_t h) {
-  const uint32_t u = (uint32_t)h << 16;
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
-}
-
-static uint16_t bf16_of(float f) {
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  return (uint16_t)(u >> 16);
-}
+MOEK_TEST_AMX_RUN(run_emulated)
 
 int main(void) {
   const long ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18;
@@ -85,9 +64,9 @@ int main(void) {
     static operands in;
     for (int i = 0; i < 16; i++)
       for (int j = 0; j < 32; j++) {
-        const float scale = rand() % 7 == 0 ? 1e-3f : 1.0f;
-        in.a[i][j] = bf16_of((float)(rand() % 20001 - 10000) / 997.0f * scale);
-        in.b[i][j] = bf16_of((float)(rand() % 20001 - 10000) / 1013.0f);
+        const double scale = rand() % 7 == 0 ? 1e-3 : 1.0;
+        in.a[i][j] = test_to_bf16_bits((double)(rand() % 20001 - 10000) / 997.0 * scale);
+        in.b[i][j] = test_to_bf16_bits((double)(rand() % 20001 - 10000) / 1013.0);
       }
     for (int i = 0; i < 16; i++)
       for (int j = 0; j < 16; j++) in.c[i][j] = (float)(rand() % 2001 - 1000) / 7.0f;
@@ -109,8 +88,8 @@ int main(void) {
         }
         double terms = fabs(in.c[m][n]);
         for (int k = 0; k < pairs; k++)
-          terms += fabs((double)bf16_value(in.a[m][2 * k]) * bf16_value(in.b[k][2 * n])) +
-                   fabs((double)bf16_value(in.a[m][2 * k + 1]) * bf16_value(in.b[k][2 * n + 1]));
+          terms += fabs(test_from_bf16_bits(in.a[m][2 * k]) * test_from_bf16_bits(in.b[k][2 * n])) +
+                   fabs(test_from_bf16_bits(in.a[m][2 * k + 1]) * test_from_bf16_bits(in.b[k][2 * n + 1]));
         const double diff = fabs((double)hw[m][n] - (double)emu[m][n]), bound = (2 * pairs + 1) * 0x1p-24 * terms;
         if (diff / (0x1p-24 * terms) > worst) worst = diff / (0x1p-24 * terms);
         CHECK(diff <= bound, "it %d: [%d][%d] hardware %a, emulated %a, bound %g", it, m, n, hw[m][n], emu[m][n], bound);

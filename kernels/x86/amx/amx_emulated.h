@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "moek_bf16.h"
+
 typedef struct moek_amx_emu_state {
   uint8_t rows[8];
   uint16_t colsb[8];
@@ -46,13 +48,11 @@ static inline void moek_amx_emu_stored(int t, void* base, long stride) {
     memcpy((char*)base + (long)r * stride, moek_amx_emu.tile[t][r], moek_amx_emu.colsb[t]);
 }
 
+/* the bf16 at byte p of a tile row */
 static inline float moek_amx_emu_bf16(const uint8_t* p) {
   uint16_t h;
   memcpy(&h, p, 2);
-  const uint32_t u = (uint32_t)h << 16;
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
+  return moek_bf16_to_f32(h);
 }
 
 /* tdpbf16ps c, a, b: for each row m of c, pair k of a's row m and column n:
