@@ -9,14 +9,16 @@
 #   route, quantize, combine  zmm instructions
 #   the three gemm objects    prefetcht1: the tiles' next-panel hint (next_panel.h)
 #   ../amx/gemm_bf16_amx.c.o  tdpbf16ps and tileloadd (the AMX table, in the folder beside),
-#                             prefetcht1; no other object has a tile instruction
+#                             prefetcht1
+#   ../amx/gemm_q_amx.c.o     tdpbssd, tileloadd, tilestored, zmm FMAs (its epilogue),
+#                             prefetcht1, no tdpbf16ps; no other object has a tile instruction
 # The main loops unrolled give hundreds of each; an unoptimized (Debug) build
 # has a few, so the build passes the least count it must see.
 # Usage: check_avx512_objects.sh OBJDUMP OBJECT_DIR MIN_COUNT
 objdump=$1 dir=$2 least=${3:-100}
 . "$(dirname "$0")/objdump_expect.sh"
 for o in gemm_avx512 gemm_bf16_avx512bf16 gemm_q_avx512vnni gemm_kq_avx512vnni route_avx512 quantize_avx512 combine_avx512 \
-  ../amx/gemm_bf16_amx; do
+  ../amx/gemm_bf16_amx ../amx/gemm_q_amx; do
   [ -f "$dir/$o.c.o" ] || { echo "missing $dir/$o.c.o"; failed=$((failed + 1)); }
 done
 if [ "$failed" -eq 0 ]; then
@@ -36,6 +38,12 @@ if [ "$failed" -eq 0 ]; then
   expect ../amx/gemm_bf16_amx.c.o "tdpbf16ps" 'tdpbf16ps' 4 $big
   expect ../amx/gemm_bf16_amx.c.o "tileloadd" 'tileloadd' 4 $big
   expect ../amx/gemm_bf16_amx.c.o "prefetcht1 (next panel)" 'prefetcht1' 1 $big
+  # per row class (3) and format (7): 4 tdpbssd (2 per block pair, in 2 copies) and 2 tilestored
+  expect ../amx/gemm_q_amx.c.o "tdpbssd" 'tdpbssd' 42 $big
+  expect ../amx/gemm_q_amx.c.o "tilestored" 'tilestored' 42 $big
+  expect ../amx/gemm_q_amx.c.o "zmm FMA" 'vfn?madd[0-9]+ps .*zmm' "$least" $big
+  expect ../amx/gemm_q_amx.c.o "prefetcht1 (next panel)" 'prefetcht1' 1 $big
+  expect ../amx/gemm_q_amx.c.o "tdpbf16ps" 'tdpbf16ps' 0 0
   for o in gemm_avx512 gemm_bf16_avx512bf16 gemm_q_avx512vnni gemm_kq_avx512vnni; do
     expect $o.c.o "tile instructions" 'tdp|tileload|ldtilecfg' 0 0
   done

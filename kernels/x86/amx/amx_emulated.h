@@ -71,12 +71,33 @@ static inline void moek_amx_emu_dpbf16ps(int c, int a, int b) {
   }
 }
 
+/* tdpbssd c, a, b: for each row m of c, 4-byte group k of a's row m and
+ * column n: c[m][n] += the 4 products of signed bytes a[m][4k + i] b[k][4n + i]
+ * (integers: exact, so no order to choose; a sum past int32 wraps, as the
+ * hardware's does) */
+static inline void moek_amx_emu_dpbssd(int c, int a, int b) {
+  moek_amx_emu_state* s = &moek_amx_emu;
+  for (int m = 0; m < s->rows[c]; m++) {
+    int32_t acc[16];
+    memcpy(acc, s->tile[c][m], 64);
+    for (int k = 0; k < s->colsb[a] / 4; k++)
+      for (int n = 0; n < s->colsb[c] / 4; n++) {
+        uint32_t d = (uint32_t)acc[n];
+        for (int i = 0; i < 4; i++)
+          d += (uint32_t)((int32_t)(int8_t)s->tile[a][m][4 * k + i] * (int8_t)s->tile[b][k][4 * n + i]);
+        acc[n] = (int32_t)d;
+      }
+    memcpy(s->tile[c][m], acc, 64);
+  }
+}
+
 /* <immintrin.h> (which SIMDe includes) defines the native ones */
 #undef _tile_zero
 #undef _tile_loadd
 #undef _tile_stream_loadd
 #undef _tile_stored
 #undef _tile_dpbf16ps
+#undef _tile_dpbssd
 #define _tile_loadconfig(cfg) moek_amx_emu_loadconfig(cfg)
 #define _tile_release() moek_amx_emu_release()
 #define _tile_zero(t) moek_amx_emu_zero(t)
@@ -84,5 +105,6 @@ static inline void moek_amx_emu_dpbf16ps(int c, int a, int b) {
 #define _tile_stream_loadd(t, base, stride) moek_amx_emu_loadd(t, base, (long)(stride))
 #define _tile_stored(t, base, stride) moek_amx_emu_stored(t, base, (long)(stride))
 #define _tile_dpbf16ps(c, a, b) moek_amx_emu_dpbf16ps(c, a, b)
+#define _tile_dpbssd(c, a, b) moek_amx_emu_dpbssd(c, a, b)
 
 #endif /* MOEK_AMX_EMULATED_H */

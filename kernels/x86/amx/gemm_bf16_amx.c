@@ -116,6 +116,7 @@ static void amx_tile(size_t mr, size_t K, const uint16_t* const* a, const char* 
     _tile_stored(2, c[16], 128);
     _tile_stored(3, c[16] + 16, 128);
   }
+  moek_amx_stores_visible(); /* the tile stores, before c is read */
   _tile_release();
 }
 

@@ -1,5 +1,5 @@
 /* The AMX intrinsics of this folder's kernels: the compiler's own
- * (-mamx-tile -mamx-bf16), or, in the test-only emulated build (MOEK_SIMDE,
+ * (-mamx-tile -mamx-bf16 -mamx-int8), or, in the test-only emulated build (MOEK_SIMDE,
  * tests/CMakeLists.txt), amx_emulated.h: the same names over a per-thread
  * copy of the tile registers, each instruction as Intel's SDM defines it
  * (test_amx_emulated compares it with the CPU's where there is one).
@@ -26,10 +26,11 @@ typedef struct moek_amx_config {
   uint8_t rows[16];
 } moek_amx_config;
 
-/* GCC's tile intrinsics tell the compiler of no memory they read (ldtilecfg:
- * 8 of its 64 bytes; tileloadd: none), so stores into a block on the stack
- * that only a tile load reads could be dropped or moved past it: this
- * barrier goes between such stores and the load. */
+/* GCC's tile intrinsics tell the compiler of no memory they read or write
+ * (ldtilecfg: 8 of its 64 bytes; tileloadd, tilestored: none), so stores
+ * into a block on the stack that only a tile load reads could be dropped or
+ * moved past it, and loads of what a tile stored could be moved before the
+ * store: this barrier goes between such stores and loads. */
 #define moek_amx_stores_visible() __asm__ volatile("" ::: "memory")
 
 #endif /* MOEK_SIMD_AMX_H */

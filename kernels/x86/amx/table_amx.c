@@ -1,10 +1,14 @@
-/* The AMX table: bf16 weights only (every other slot comes from the tables
- * ranked below it). The panels and their packer are avx512_bf16's, so the
- * table requires what that one does, plus AMX-BF16 with the tile state the
- * OS enabled for this process (api/src/cpu.c asks Linux for it). 32 rows
- * per tile; 64 rows per task: two row groups share each panel from L2. */
+/* The AMX table: bf16 weights by tdpbf16ps, the Q formats (Q8, Q4, MXFP4)
+ * by tdpbssd; every other slot (f32, f16, the K-quants) comes from the
+ * tables ranked below it. The panels and their packers are avx512_bf16's
+ * and AVX2's, and tiles of 1-2 rows run the avx512_bf16 / avx512_vnni
+ * kernels, so the table requires what those do, plus AMX-BF16 and AMX-INT8
+ * (every AMX part has both) with the tile state the OS enabled for this
+ * process (api/src/cpu.c asks Linux for it). bf16: 32 rows per tile, Q: 16;
+ * 64 rows per task: the row groups share each panel from L2. */
 #include "amx.h"
 #include "avx512.h"
+#include "gemm_avx2.h"
 #include "moek_tables.h"
 
 #ifdef MOEK_SIMDE
@@ -14,8 +18,16 @@
 #define MOEK_AMX_NAME "amx"
 #define MOEK_AMX_FEATURES                                                                                  \
   (MOEK_CPU_X86_AVX2 | MOEK_CPU_X86_FMA | MOEK_CPU_X86_F16C | MOEK_CPU_X86_AVX512F | MOEK_CPU_X86_AVX512BW | \
-   MOEK_CPU_X86_AVX512VL | MOEK_CPU_X86_AVX512DQ | MOEK_CPU_X86_AVX512BF16 | MOEK_CPU_X86_AMX_BF16)
+   MOEK_CPU_X86_AVX512VL | MOEK_CPU_X86_AVX512DQ | MOEK_CPU_X86_AVX512BF16 | MOEK_CPU_X86_AVX512VNNI |           \
+   MOEK_CPU_X86_AMX_BF16 | MOEK_CPU_X86_AMX_INT8)
 #endif
+
+/* the AVX2 table's Q panels and packer, as avx512_vnni's slots */
+#define MOEK_AMX_Q_SLOT(fmt, name)                                                                                 \
+  [fmt] = {.mr = 16, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 64, .tile_n = 64,                              \
+           MOEK_SLOT_FN(panel_bytes, moek_avx2_q_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_q_pack_panel), \
+           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_16x16__amx),                                              \
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_16x16__amx)}
 
 const moek_kernel_table moek_amx_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
@@ -29,5 +41,9 @@ const moek_kernel_table moek_amx_kernel_table = {
                                     MOEK_SLOT_FN(panel_bytes, moek_avx512bf16_panel_bytes),
                                     MOEK_SLOT_FN(pack_panel, moek_avx512bf16_pack_panel),
                                     MOEK_SLOT_FN(gateup, moek_bf16_gemm_gateup_32x32__amx),
-                                    MOEK_SLOT_FN(down, moek_bf16_gemm_down_32x32__amx)}},
+                                    MOEK_SLOT_FN(down, moek_bf16_gemm_down_32x32__amx)},
+             MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q8, q8), MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16),
+             MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4, q4), MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16),
+             MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min), MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16),
+             MOEK_AMX_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4)},
 };

@@ -35,18 +35,6 @@
  * stream and pace it faster than AVX2's tile, so they look further ahead */
 #define PREFETCH_BYTES(mr) ((mr) <= 2 ? 8192 : 2048)
 
-/* 16 scales of the group header: f32, f16, or e8m0 bytes b (e2m1): 2^(b -
- * 128) is the float with exponent bits b, halved; b = 0 has no such float
- * and becomes the subnormal 2^-127 first */
-static inline __attribute__((always_inline)) __m512 load_scales(const uint8_t* w, int f16, int e2m1) {
-  if (e2m1) {
-    const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)w));
-    const __m512i bits = _mm512_max_epi32(_mm512_slli_epi32(b, 23), _mm512_set1_epi32(0x00400000));
-    return _mm512_mul_ps(_mm512_castsi512_ps(bits), _mm512_set1_ps(0.5f));
-  }
-  return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)w)) : _mm512_loadu_ps((const float*)w);
-}
-
 /* mr rows x one panel over all of K. Row r's record is one base register,
  * rows[r]: codes, scales and sums sit at fixed distances from it
  * (moek_q_tile_walk). The empty asm on each base per block keeps GCC from
@@ -66,8 +54,8 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r] = _mm512_setzero_ps();
   size_t b = 0;
   for (size_t g = 0; g < groups; g++) {
-    const __m512 ws = load_scales(w, f16, e2m1);
-    const __m512 wm = has_min ? load_scales(w + row, f16, 0) : _mm512_setzero_ps();
+    const __m512 ws = moek_q_scales_zmm(w, f16, e2m1);
+    const __m512 wm = has_min ? moek_q_scales_zmm(w + row, f16, 0) : _mm512_setzero_ps();
     _mm_prefetch((const char*)w + PREFETCH_BYTES(mr), _MM_HINT_T0); /* the header's lines */
     if (has_min && !f16) _mm_prefetch((const char*)w + 64 + PREFETCH_BYTES(mr), _MM_HINT_T0);
     w += has_min ? 2 * row : row;

@@ -1,8 +1,10 @@
 /* What the VNNI Q tiles share, gemm_q_avx512vnni.c (Q8, Q4, MXFP4) and
- * gemm_kq_avx512vnni.c (the K-quants): a row's 4 activation bytes of a
- * step broadcast to every lane, one step of 4 k of a 16-column panel as 16
- * lanes of 4 unsigned weight bytes, and the tile's rows handed to the AVX2
- * epilogue. Include after simd_avx512.h and epilogue_avx2.h. */
+ * gemm_kq_avx512vnni.c (the K-quants), with the AMX Q tiles
+ * (kernels/x86/amx/gemm_q_amx.c): a row's 4 activation bytes of a step
+ * broadcast to every lane, one step of 4 k of a 16-column panel as 16
+ * lanes of 4 weight bytes, a group header's 16 scales, and the tile's rows
+ * handed to the AVX2 epilogue. Include after simd_avx512.h and
+ * epilogue_avx2.h. */
 #ifndef MOEK_Q_STEP_AVX512_H
 #define MOEK_Q_STEP_AVX512_H
 
@@ -20,17 +22,32 @@ static inline __attribute__((always_inline)) __m512i moek_bcast4_zmm(const int8_
  * nibbles and 8-15 in the high ones: the low half of the zmm takes v & 15,
  * the high half (v >> 4) & 15. e2m1 codes then become doubled value + 16
  * through one vpshufb. */
+static inline __attribute__((always_inline)) __m512i moek_q4_step_codes_zmm(const uint8_t* w, int st) {
+  const __m256i v = _mm256_loadu_si256((const __m256i*)(w + st * 32));
+  const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
+  return _mm512_and_si512(z, _mm512_set1_epi8(0x0f));
+}
 static inline __attribute__((always_inline)) __m512i moek_q_step_zmm(const uint8_t* w, int st, int q4, int e2m1) {
   if (!q4) return _mm512_xor_si512(_mm512_loadu_si512((const void*)(w + st * 64)), _mm512_set1_epi8((char)0x80));
-  const __m256i v = _mm256_loadu_si256((const __m256i*)(w + st * 32));
-  __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
-  z = _mm512_and_si512(z, _mm512_set1_epi8(0x0f));
+  __m512i z = moek_q4_step_codes_zmm(w, st);
   if (e2m1) {
     const __m512i lut = _mm512_broadcast_i32x4(
         _mm_setr_epi8(16, 17, 18, 19, 20, 22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4));
     z = _mm512_shuffle_epi8(lut, z);
   }
   return z;
+}
+
+/* 16 scales of the group header: f32, f16, or e8m0 bytes b (e2m1): 2^(b -
+ * 128) is the float with exponent bits b, halved; b = 0 has no such float
+ * and becomes the subnormal 2^-127 first */
+static inline __attribute__((always_inline)) __m512 moek_q_scales_zmm(const uint8_t* w, int f16, int e2m1) {
+  if (e2m1) {
+    const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)w));
+    const __m512i bits = _mm512_max_epi32(_mm512_slli_epi32(b, 23), _mm512_set1_epi32(0x00400000));
+    return _mm512_mul_ps(_mm512_castsi512_ps(bits), _mm512_set1_ps(0.5f));
+  }
+  return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)w)) : _mm512_loadu_ps((const float*)w);
 }
 
 /* The tile's mr rows of 16 columns to h (gate/up) or out (down): a zmm's
