@@ -119,14 +119,16 @@ static void peak_worker(void* p, int i) {
 bench_peak bench_peak_gflops(int threads, int w_dtype, int32_t isa) {
   bench_peak pk = {0, "fp32 FMA (scalar)"};
   peak_job j = {.loop = bench_fma_loop_scalar, .iters = 120000000}; /* tens of ms per thread */
-  const int bf16 = w_dtype == MOEK_DTYPE_BF16,
-            int8 = w_dtype == MOEK_DTYPE_Q8 || w_dtype == MOEK_DTYPE_Q4 || w_dtype == MOEK_DTYPE_GGML_Q4_K ||
-                   w_dtype == MOEK_DTYPE_GGML_Q5_K || w_dtype == MOEK_DTYPE_GGML_Q6_K;
+  const int bf16 = w_dtype == MOEK_DTYPE_BF16, kquant = w_dtype == MOEK_DTYPE_GGML_Q4_K ||
+                                                      w_dtype == MOEK_DTYPE_GGML_Q5_K || w_dtype == MOEK_DTYPE_GGML_Q6_K,
+            int8 = w_dtype == MOEK_DTYPE_Q8 || w_dtype == MOEK_DTYPE_Q4 || kquant;
 #if defined(__x86_64__)
   __builtin_cpu_init();
   const int x512 = (isa == MOEK_ISA_BEST || isa >= MOEK_ISA_X86_AVX512) && isa / 100 == MOEK_ISA_X86_AVX2 / 100 &&
                    __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-  if (int8 && x512 && isa >= MOEK_ISA_X86_AVX512_VNNI && __builtin_cpu_supports("avx512vnni")) {
+  if (int8 && !kquant && isa == MOEK_ISA_X86_AMX) { /* the amx table's Q slots (its K-quants are avx512_vnni's) */
+    j.loop = bench_int8_loop_amx, j.iters = 8000000, pk.what = "int8 tile dot (tdpbssd), GOP/s";
+  } else if (int8 && x512 && isa >= MOEK_ISA_X86_AVX512_VNNI && __builtin_cpu_supports("avx512vnni")) {
     j.loop = bench_int8_loop_avx512vnni, j.iters = 240000000, pk.what = "int8 dot (vpdpbusd zmm), GOP/s";
   } else if (int8 && __builtin_cpu_supports("avx2")) { /* the AVX2 Q8/Q4 kernels' vpmaddubsw */
     j.loop = bench_int8_loop_avx2, j.iters = 240000000, pk.what = "int8 dot (vpmaddubsw ymm), GOP/s";

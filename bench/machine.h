@@ -38,6 +38,7 @@ double bench_int8_loop_avx2(long iters);
 double bench_fma_loop_avx512(long iters);
 double bench_bf16_loop_avx512(long iters);
 double bench_bf16_loop_amx(long iters);
+double bench_int8_loop_amx(long iters);
 double bench_int8_loop_avx512vnni(long iters);
 double bench_fma_loop_scalar(long iters);
 /* Sum of words [0, n) of a 32-byte aligned buffer, read with ymm loads. */

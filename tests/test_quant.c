@@ -5,10 +5,11 @@
  *    a step of its source and the block sums are exact;
  *  - the weight rule: codes in range, dequantized within half a step
  *    (a whole step for the clamped side of symmetric Q4);
- *  - every table's Q GEMMs (AVX2, AVX-512 VNNI) give the reference's bits (the int32 block dots, the
- *    per-block fma order and the epilogue are specified to be identical):
+ *  - every table's Q GEMMs (AVX2, AVX-512 VNNI, AMX) give the reference's bits (the int32 block dots,
+ *    the per-block fma order and the epilogue are specified to be identical):
  *    down for every format, and ungated ReLU gate/up (ReLU is exact), over
- *    m = 1..9 rows, odd column ranges, K with padded blocks;
+ *    m = 1..17 rows (every row class of the AMX tiles, 16 and one more),
+ *    odd column ranges, K with padded blocks;
  *  - e2m1's e8m0 scale bytes over their whole range, subnormals included, in every table;
  *  - the e2m1 code rule against a grid search, and its vector form.
  * On x86 skipped (exit 77) where the CPU has no AVX2, FMA and F16C; on
@@ -199,7 +200,7 @@ static void gemms(test_rng* r) {
                           {"q4 e2m1", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_E2M1}};
   for (size_t fi = 0; fi < sizeof fmts / sizeof fmts[0]; fi++) {
     const qformat* f = &fmts[fi];
-    const size_t K = f->group ? 256 : 77, N = 45, M = 9, rb = MOEK_Q8_ROW_BYTES(K);
+    const size_t K = f->group ? 256 : 77, N = 45, M = 17, rb = MOEK_Q8_ROW_BYTES(K);
     float* w = malloc(sizeof(float) * N * K);
     float* a = malloc(sizeof(float) * M * K);
     float* bias = malloc(sizeof(float) * N);
@@ -212,7 +213,7 @@ static void gemms(test_rng* r) {
     void* wr = pack_with(0, &pp);
     float* out_r = malloc(sizeof(float) * M * N);
     float* out_a = malloc(sizeof(float) * M * N);
-    int32_t rows[9] = {8, 0, 3, 3, 7, 1, 2, 6, 5}; /* a gather with a repeat */
+    int32_t rows[17] = {8, 0, 3, 3, 7, 1, 2, 6, 5, 16, 12, 9, 15, 4, 11, 10, 13}; /* a gather with a repeat */
     for (int t = 1; t < n_qtables; t++) {
       if (slot_of(t, fmt) == slot_of(t - 1, fmt)) continue; /* tested with the table below */
       const char* tn = qtables[t]->name;
