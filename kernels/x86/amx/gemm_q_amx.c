@@ -192,7 +192,9 @@ static inline __attribute__((always_inline)) void qtile(const int MR, const int 
  * panels: at decode (about one row per expert) it keeps more of the weight
  * stream in flight, and below 7 rows the tile unit's fixed cost per block
  * (a 16-row tdpbssd and store whatever mr is) is not paid back
- * (docs/performance.md has the A/B of 2, 4 and 6). */
+ * (docs/performance.md has the A/B of 2, 4 and 6). Its _pf2k form: at 1-2
+ * rows it prefetches 2 KB ahead, which streams better on these parts than
+ * the 8 KB chosen on Zen 4 (docs/performance.md). */
 #define VNNI_ROWS 6
 _Static_assert(VNNI_ROWS > 4 && VNNI_ROWS <= 6, "the AMX tiles have row classes 8, 12 and 16; the VNNI tile's mr is 6");
 
@@ -228,7 +230,7 @@ static inline __attribute__((always_inline)) void q_dots(const qtile_fn fn[3], s
   static const qtile_fn fmt##_fn[3] = {moek_##fmt##_amx_rows8, moek_##fmt##_amx_rows12, moek_##fmt##_amx_rows16}; \
   void moek_##fmt##_gemm_gateup_16x16__amx(const moek_gateup_tile* t) {                                            \
     if (t->mr <= VNNI_ROWS) {                                                                                       \
-      moek_##fmt##_gemm_gateup_6x16__avx512vnni(t);                                                                 \
+      moek_##fmt##_gemm_gateup_6x16_pf2k__avx512vnni(t);                                                                 \
       return;                                                                                                       \
     }                                                                                                               \
     __m512 c[MRQ_MAX];                                                                                              \
@@ -237,7 +239,7 @@ static inline __attribute__((always_inline)) void q_dots(const qtile_fn fn[3], s
   }                                                                                                                 \
   void moek_##fmt##_gemm_down_16x16__amx(const moek_down_tile* t) {                                                \
     if (t->mr <= VNNI_ROWS) {                                                                                       \
-      moek_##fmt##_gemm_down_6x16__avx512vnni(t);                                                                   \
+      moek_##fmt##_gemm_down_6x16_pf2k__avx512vnni(t);                                                                   \
       return;                                                                                                       \
     }                                                                                                               \
     __m512 c[MRQ_MAX];                                                                                              \

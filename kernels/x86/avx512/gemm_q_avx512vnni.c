@@ -32,16 +32,18 @@
 
 #define MRQ_MAX 6 /* 6 rows: 6 accumulators + 6 int32 chains (12 below 4 rows) + the step's operands fit 32 zmm */
 /* ahead in the panel stream: decode tiles (1-2 rows) are a pure weight
- * stream and pace it faster than AVX2's tile, so they look further ahead */
-#define PREFETCH_BYTES(mr) ((mr) <= 2 ? 8192 : 2048)
+ * stream and pace it faster than AVX2's tile, so on Zen 4 they look further
+ * ahead (far); on Intel's AMX parts 2 KB streams better at T = 16 (near: the
+ * amx table's decode, docs/performance.md) */
+#define PREFETCH_BYTES(mr, far) ((mr) <= 2 && (far) ? 8192 : 2048)
 
 /* mr rows x one panel over all of K. Row r's record is one base register,
  * rows[r]: codes, scales and sums sit at fixed distances from it
  * (moek_q_tile_walk). The empty asm on each base per block keeps GCC from
  * hoisting the 3 mr addresses derived from it out of the loop, which spilled
  * them to the stack and to mask registers at mr = 6. */
-static inline __attribute__((always_inline)) void qkernel(const int mr, const int q4, const int has_min, const int f16,
-                                                          const int e2m1, size_t groups, size_t blocks_per_group,
+static inline __attribute__((always_inline)) void qkernel(const int mr, const int far, const int q4, const int has_min,
+                                                          const int f16, const int e2m1, size_t groups, size_t blocks_per_group,
                                                           const int8_t* const* rows, size_t nb, const uint8_t* w,
                                                           const char* next, const char* next_end, __m512 c[MRQ_MAX]) {
   const size_t bbytes = q4 ? 256 : 512, so = 32 * nb, mo = 36 * nb;
@@ -56,8 +58,8 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   for (size_t g = 0; g < groups; g++) {
     const __m512 ws = moek_q_scales_zmm(w, f16, e2m1);
     const __m512 wm = has_min ? moek_q_scales_zmm(w + row, f16, 0) : _mm512_setzero_ps();
-    _mm_prefetch((const char*)w + PREFETCH_BYTES(mr), _MM_HINT_T0); /* the header's lines */
-    if (has_min && !f16) _mm_prefetch((const char*)w + 64 + PREFETCH_BYTES(mr), _MM_HINT_T0);
+    _mm_prefetch((const char*)w + PREFETCH_BYTES(mr, far), _MM_HINT_T0); /* the header's lines */
+    if (has_min && !f16) _mm_prefetch((const char*)w + 64 + PREFETCH_BYTES(mr, far), _MM_HINT_T0);
     w += has_min ? 2 * row : row;
     for (size_t bi = 0; bi < blocks_per_group; bi++, b++, w += bbytes) {
       __m512i d0[MRQ_MAX], d1[MRQ_MAX];
@@ -68,7 +70,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
       }
 #pragma GCC unroll 8
       for (int st = 0; st < 8; st++) {
-        if (!q4 || st % 2 == 0) _mm_prefetch((const char*)w + st * (q4 ? 32 : 64) + PREFETCH_BYTES(mr), _MM_HINT_T0);
+        if (!q4 || st % 2 == 0) _mm_prefetch((const char*)w + st * (q4 ? 32 : 64) + PREFETCH_BYTES(mr, far), _MM_HINT_T0);
         const __m512i wv = moek_q_step_zmm(w, st, q4, e2m1);
 #pragma GCC unroll 6
         for (int r = 0; r < mr; r++) {
@@ -101,15 +103,18 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
 typedef void (*qukernel_fn)(size_t groups, size_t bpg, const int8_t* const* rows, size_t nb, const uint8_t* w,
                             const char* next, const char* next_end, __m512 c[MRQ_MAX]);
 
-#define MOEK_QUK(MR, Q4, MIN, F16, E2M1, fmt)                                                                     \
-  static void moek_##fmt##_gemm_ukernel_##MR##x16__avx512vnni(size_t groups, size_t bpg, const int8_t* const* rows, \
-                                                              size_t nb, const uint8_t* w, const char* next,       \
-                                                              const char* next_end, __m512 c[MRQ_MAX]) {           \
-    qkernel(MR, Q4, MIN, F16, E2M1, groups, bpg, rows, nb, w, next, next_end, c);                               \
+/* ukernel MR of a format; PF is empty for the far decode prefetch, _pf2k for the near one */
+#define MOEK_QUK(MR, FAR, PF, Q4, MIN, F16, E2M1, fmt)                                                                \
+  static void moek_##fmt##_gemm_ukernel_##MR##x16##PF##__avx512vnni(size_t groups, size_t bpg, const int8_t* const* rows, \
+                                                                    size_t nb, const uint8_t* w, const char* next,       \
+                                                                    const char* next_end, __m512 c[MRQ_MAX]) {           \
+    qkernel(MR, FAR, Q4, MIN, F16, E2M1, groups, bpg, rows, nb, w, next, next_end, c);                                \
   }
-#define MOEK_QUK_ALL(Q4, MIN, F16, E2M1, fmt)                                                                     \
-  MOEK_QUK(1, Q4, MIN, F16, E2M1, fmt) MOEK_QUK(2, Q4, MIN, F16, E2M1, fmt) MOEK_QUK(3, Q4, MIN, F16, E2M1, fmt) \
-  MOEK_QUK(4, Q4, MIN, F16, E2M1, fmt) MOEK_QUK(5, Q4, MIN, F16, E2M1, fmt) MOEK_QUK(6, Q4, MIN, F16, E2M1, fmt)
+#define MOEK_QUK_ALL(Q4, MIN, F16, E2M1, fmt)                                                                   \
+  MOEK_QUK(1, 1, , Q4, MIN, F16, E2M1, fmt) MOEK_QUK(2, 1, , Q4, MIN, F16, E2M1, fmt)                          \
+  MOEK_QUK(1, 0, _pf2k, Q4, MIN, F16, E2M1, fmt) MOEK_QUK(2, 0, _pf2k, Q4, MIN, F16, E2M1, fmt)                \
+  MOEK_QUK(3, 1, , Q4, MIN, F16, E2M1, fmt) MOEK_QUK(4, 1, , Q4, MIN, F16, E2M1, fmt)                          \
+  MOEK_QUK(5, 1, , Q4, MIN, F16, E2M1, fmt) MOEK_QUK(6, 1, , Q4, MIN, F16, E2M1, fmt)
 MOEK_QUK_ALL(0, 0, 0, 0, q8)
 MOEK_QUK_ALL(0, 0, 1, 0, q8f16)
 MOEK_QUK_ALL(1, 0, 0, 0, q4)
@@ -139,13 +144,21 @@ static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn 
   moek_zmm_down_store(t, c);
 }
 
-#define MOEK_Q_TILES(fmt)                                                                                           \
-  static const qukernel_fn fmt##_uk[MRQ_MAX] = {                                                                    \
-      moek_##fmt##_gemm_ukernel_1x16__avx512vnni, moek_##fmt##_gemm_ukernel_2x16__avx512vnni,                       \
-      moek_##fmt##_gemm_ukernel_3x16__avx512vnni, moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                       \
-      moek_##fmt##_gemm_ukernel_5x16__avx512vnni, moek_##fmt##_gemm_ukernel_6x16__avx512vnni};                      \
-  void moek_##fmt##_gemm_gateup_6x16__avx512vnni(const moek_gateup_tile* t) { q_gateup_tile(fmt##_uk, t); }        \
-  void moek_##fmt##_gemm_down_6x16__avx512vnni(const moek_down_tile* t) { q_down_tile(fmt##_uk, t); }
+/* the avx512_vnni slots' tiles, and the amx table's (the same but for the
+ * decode prefetch: _pf2k) */
+#define MOEK_Q_TILES(fmt)                                                                                              \
+  static const qukernel_fn fmt##_uk[MRQ_MAX] = {                                                                       \
+      moek_##fmt##_gemm_ukernel_1x16__avx512vnni, moek_##fmt##_gemm_ukernel_2x16__avx512vnni,                          \
+      moek_##fmt##_gemm_ukernel_3x16__avx512vnni, moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                          \
+      moek_##fmt##_gemm_ukernel_5x16__avx512vnni, moek_##fmt##_gemm_ukernel_6x16__avx512vnni};                         \
+  static const qukernel_fn fmt##_uk_pf2k[MRQ_MAX] = {                                                                  \
+      moek_##fmt##_gemm_ukernel_1x16_pf2k__avx512vnni, moek_##fmt##_gemm_ukernel_2x16_pf2k__avx512vnni,                \
+      moek_##fmt##_gemm_ukernel_3x16__avx512vnni,      moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                     \
+      moek_##fmt##_gemm_ukernel_5x16__avx512vnni,      moek_##fmt##_gemm_ukernel_6x16__avx512vnni};                    \
+  void moek_##fmt##_gemm_gateup_6x16__avx512vnni(const moek_gateup_tile* t) { q_gateup_tile(fmt##_uk, t); }           \
+  void moek_##fmt##_gemm_down_6x16__avx512vnni(const moek_down_tile* t) { q_down_tile(fmt##_uk, t); }                 \
+  void moek_##fmt##_gemm_gateup_6x16_pf2k__avx512vnni(const moek_gateup_tile* t) { q_gateup_tile(fmt##_uk_pf2k, t); } \
+  void moek_##fmt##_gemm_down_6x16_pf2k__avx512vnni(const moek_down_tile* t) { q_down_tile(fmt##_uk_pf2k, t); }
 MOEK_Q_TILES(q8)
 MOEK_Q_TILES(q8f16)
 MOEK_Q_TILES(q4)
