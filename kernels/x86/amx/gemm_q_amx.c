@@ -17,13 +17,16 @@
  * the VNNI tile's epilogue: acc = fma(float(dot), w_scale * a_scale, acc)
  * (+ fma(sum(a), w_min * a_scale, acc)), in block order. The dot is exact
  * in both, so this table, the VNNI and AVX2 tables and the reference agree
- * bit for bit before the activation. The epilogue, 16 rows x 4 zmm
- * instructions per block, is most of the work: tdpbssd does a block of 16
- * rows in about as many cycles as 16 vpdpbusd.
+ * bit for bit before the activation. The price of exact block dots under
+ * per-block scales is a tilestored and an epilogue (16 rows x 3-4 zmm
+ * instructions) per tdpbssd, and on Sapphire Rapids the tile unit and the
+ * zmm units take turns rather than overlap: a block of 16 rows costs about
+ * the sum of tdpbssd, the store, the loads and the epilogue
+ * (docs/performance.md has the probe), 1.5x the VNNI tile's rate, not the
+ * 6.4x of the two instructions' peaks.
  *
- * Tile registers: tmm0/1 C, tmm4/5 A, tmm6/7 B of even / odd blocks, so a
- * block's tile work does not wait for the previous block's epilogue to read
- * its C. Rows equally spaced in memory (down's h records) load in place;
+ * Tile registers: tmm0/1 C, tmm4/5 A, tmm6/7 B of the two blocks of a pair
+ * (qtile). Rows equally spaced in memory (down's h records) load in place;
  * gathered rows (x by token) are copied 32 bytes per row per block. */
 #include <stdbool.h>
 #include <string.h>
@@ -105,14 +108,13 @@ typedef struct qwalk {
  * that, so no stage waits on the one just before it (docs/performance.md
  * has the A/B against one block at a time). */
 static inline __attribute__((always_inline)) void qtile(const int MR, const int q4, const int has_min, const int f16,
-                                                        const int e2m1, size_t mr, size_t groups,
-                                                        size_t blocks_per_group, const int8_t* const* rows, size_t nb,
+                                                        const int e2m1, size_t mr, size_t blocks_per_group,
+                                                        const int8_t* const* rows, size_t nb,
                                                         const uint8_t* w, const char* next, const char* next_end,
                                                         __m512 c[MRQ_MAX]) {
   const size_t bbytes = q4 ? 256 : 512, so = 32 * nb, mo = 36 * nb;
   const int row = e2m1 ? 16 : f16 ? 32 : 64; /* bytes of 16 scales */
   const size_t hbytes = has_min ? 2 * (size_t)row : (size_t)row;
-  (void)groups; /* the walk counts blocks; nb = groups * blocks_per_group */
   const int8_t* q[MRQ_MAX];
   __m512 acc[MRQ_MAX];
 #pragma GCC unroll 16
@@ -198,15 +200,14 @@ static inline __attribute__((always_inline)) void qtile(const int MR, const int 
 #define VNNI_ROWS 6
 _Static_assert(VNNI_ROWS > 4 && VNNI_ROWS <= 6, "the AMX tiles have row classes 8, 12 and 16; the VNNI tile's mr is 6");
 
-typedef void (*qtile_fn)(size_t mr, size_t groups, size_t bpg, const int8_t* const* rows, size_t nb, const uint8_t* w,
-                         const char* next, const char* next_end, __m512 c[MRQ_MAX]);
+typedef void (*qtile_fn)(size_t mr, size_t bpg, const int8_t* const* rows, size_t nb, const uint8_t* w, const char* next,
+                         const char* next_end, __m512 c[MRQ_MAX]);
 
 /* the epilogue runs on 8, 12 or 16 rows: one copy of the loop for each */
 #define MOEK_QAMX(MR, Q4, MIN, F16, E2M1, fmt)                                                                    \
-  static void moek_##fmt##_amx_rows##MR(size_t mr, size_t groups, size_t bpg, const int8_t* const* rows, size_t nb, \
-                                        const uint8_t* w, const char* next, const char* next_end,                  \
-                                        __m512 c[MRQ_MAX]) {                                                       \
-    qtile(MR, Q4, MIN, F16, E2M1, mr, groups, bpg, rows, nb, w, next, next_end, c);                              \
+  static void moek_##fmt##_amx_rows##MR(size_t mr, size_t bpg, const int8_t* const* rows, size_t nb, const uint8_t* w, \
+                                        const char* next, const char* next_end, __m512 c[MRQ_MAX]) {                 \
+    qtile(MR, Q4, MIN, F16, E2M1, mr, bpg, rows, nb, w, next, next_end, c);                                         \
   }
 #define MOEK_QAMX_ALL(Q4, MIN, F16, E2M1, fmt)                                                                       \
   MOEK_QAMX(8, Q4, MIN, F16, E2M1, fmt) MOEK_QAMX(12, Q4, MIN, F16, E2M1, fmt) MOEK_QAMX(16, Q4, MIN, F16, E2M1, fmt)
@@ -223,14 +224,14 @@ static inline __attribute__((always_inline)) void q_dots(const qtile_fn fn[3], s
                                                          size_t next_bytes, __m512 c[MRQ_MAX]) {
   size_t groups, bpg;
   const size_t nb = moek_q_tile_walk(k, group, &groups, &bpg);
-  fn[(mr - 1) / 4 - 1](mr, groups, bpg, (const int8_t* const*)rows, nb, w, next, moek_tile_next_end(next, next_bytes), c);
+  fn[(mr - 1) / 4 - 1](mr, bpg, (const int8_t* const*)rows, nb, w, next, moek_tile_next_end(next, next_bytes), c);
 }
 
 #define MOEK_Q_AMX_TILES(fmt)                                                                                       \
   static const qtile_fn fmt##_fn[3] = {moek_##fmt##_amx_rows8, moek_##fmt##_amx_rows12, moek_##fmt##_amx_rows16}; \
   void moek_##fmt##_gemm_gateup_16x16__amx(const moek_gateup_tile* t) {                                            \
     if (t->mr <= VNNI_ROWS) {                                                                                       \
-      moek_##fmt##_gemm_gateup_6x16_pf2k__avx512vnni(t);                                                                 \
+      moek_##fmt##_gemm_gateup_6x16_pf2k__avx512vnni(t);                                                           \
       return;                                                                                                       \
     }                                                                                                               \
     __m512 c[MRQ_MAX];                                                                                              \
@@ -239,7 +240,7 @@ static inline __attribute__((always_inline)) void q_dots(const qtile_fn fn[3], s
   }                                                                                                                 \
   void moek_##fmt##_gemm_down_16x16__amx(const moek_down_tile* t) {                                                \
     if (t->mr <= VNNI_ROWS) {                                                                                       \
-      moek_##fmt##_gemm_down_6x16_pf2k__avx512vnni(t);                                                                   \
+      moek_##fmt##_gemm_down_6x16_pf2k__avx512vnni(t);                                                             \
       return;                                                                                                       \
     }                                                                                                               \
     __m512 c[MRQ_MAX];                                                                                              \
