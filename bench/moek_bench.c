@@ -16,6 +16,7 @@
 #include "presets.h"
 
 #define MAX_T 64
+#define MAX_COPIES 64
 #define ROUTINGS 4 /* distinct routings cycled through, so caches see fresh experts */
 
 typedef struct options {
@@ -36,6 +37,7 @@ typedef struct options {
   int layer;  /* --mode layer */
   int placement;          /* --placement: moek_placement_policy */
   double budget_mb;       /* --replication-budget MB (load) */
+  int copies;             /* --copies: forward calls cycle through this many copies of the experts */
 } options;
 
 typedef struct result {
@@ -54,7 +56,7 @@ static void usage(FILE* f) {
           "                  [--tokens 1,16,128,512] [--threads N] [--min-reps N] [--min-time SECONDS]\n"
           "                  [--json FILE] [--no-baseline] [--list] [--mode forward|gating|layer]\n"
           "                  [--placement default|interleave|split|replicate|load|first-touch]\n"
-          "                  [--replication-budget MB]\n"
+          "                  [--replication-budget MB] [--copies N]\n"
           "Times one MoE layer (routing excluded) per token count T and prints the median time,\n"
           "GFLOP/s, weight GB/s, roofline efficiency, and the oneDNN expert-loop baseline.\n"
           "--mode gating times moek_route instead: from logits against a scalar softmax +\n"
@@ -66,7 +68,10 @@ static void usage(FILE* f) {
           "are measured against the int8 peak; their baseline is oneDNN with f32 weights.\n"
           "--placement places the experts on the NUMA nodes (docs/numa.md); load re-places them\n"
           "from the expert counts of 4096 routed tokens, copying the hottest within\n"
-          "--replication-budget MB (default 0). On one node every placement is the same.\n");
+          "--replication-budget MB (default 0). On one node every placement is the same.\n"
+          "--copies N packs the experts N times and cycles the timed calls through the copies, as a\n"
+          "model's layers follow each other: a last-level cache that holds one layer's weights (some\n"
+          "machines' do, at decode) then cannot serve the next call (default 1; forward mode).\n");
 }
 
 static int parse_int(const char* s, int lo, int hi, int* out) {
@@ -80,7 +85,7 @@ static int parse_int(const char* s, int lo, int hi, int* out) {
 
 static int parse_args(int argc, char** argv, options* o) {
   *o = (options){.preset = "qwen3-30b-a3b", .wdt = MOEK_DTYPE_BF16, .dtype = "bf16", .bf16 = 1, .tokens = {1, 16, 128, 512}, .n_tokens = 4,
-                 .threads = 0, .min_reps = 3, .min_time = 1.0, .baseline = 1};
+                 .threads = 0, .min_reps = 3, .min_time = 1.0, .baseline = 1, .copies = 1};
   for (int i = 1; i < argc; i++) {
     const char* a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -160,6 +165,12 @@ static int parse_args(int argc, char** argv, options* o) {
       NEED_VALUE
       if (!parse_int(v, 1, 100000, &o->min_reps)) {
         fprintf(stderr, "moek-bench: --min-reps '%s' must be in [1, 100000]\n", v);
+        return 0;
+      }
+    } else if (!strcmp(a, "--copies")) {
+      NEED_VALUE
+      if (!parse_int(v, 1, MAX_COPIES, &o->copies)) {
+        fprintf(stderr, "moek-bench: --copies '%s' must be in [1, %d]\n", v, MAX_COPIES);
         return 0;
       }
     } else if (!strcmp(a, "--min-time")) {
@@ -302,7 +313,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
    * baseline's f32 or bf16 copy) do not fit in 80% of the free memory; then
    * as many as fit, and routed ids are folded onto them (id % E_res). The
    * layer's shape is unchanged; only large T sees fewer distinct experts. */
-  const double per_expert = (double)n_mats * H * I * (wbytes + (o->baseline ? 4 : 0));
+  const double per_expert = (double)n_mats * H * I * (wbytes * o->copies + (o->baseline ? 4 : 0));
   const double room = 0.8 * available_bytes() - 3.0 * H * I * 4 - per_expert * p->shared;
   int E = p->E;
   if (per_expert * E > room) E = room > 0 ? (int)(room / per_expert) : 0;
@@ -351,9 +362,10 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
                           .w_gate = gated ? pg : NULL, .w_up = pu, .w_down = pd,
                           .b_gate = p->biases && gated ? bb1 : NULL, .b_up = p->biases ? bbu : NULL,
                           .b_down = p->biases ? bb2 : NULL, .down_src_dtype = o->down_wdt};
-  moek_experts *ex, *shared = NULL;
+  moek_experts *exs[MAX_COPIES], *shared = NULL;
   double t0 = bench_now();
-  OK(moek_experts_create(ctx, &ed, &ex));
+  for (int c = 0; c < o->copies; c++) OK(moek_experts_create(ctx, &ed, &exs[c]));
+  moek_experts* const ex = exs[0]; /* the untimed calls' copy */
   if (p->shared) {
     moek_experts_desc sd = ed;
     sd.num_experts = p->shared;
@@ -394,7 +406,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
       pd.expert_counts = counts, pd.replication_budget_bytes = (uint64_t)(o->budget_mb * 1e6);
     }
     t0 = bench_now();
-    OK(moek_experts_replace(ctx, ex, &pd));
+    for (int c = 0; c < o->copies; c++) OK(moek_experts_replace(ctx, exs[c], &pd));
     free(counts);
     size_t now = 0;
     moek_experts_get_packed_bytes(ex, &now);
@@ -406,6 +418,9 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
          p->name, p->E, p->k, H, I, p->shared, o->dtype, expert_bytes / ((double)n_mats * H * I), isa, pack_s);
   if (E < p->E)
     printf("note: only %d of the %d experts fit in memory; routed ids are folded onto them (id %% %d)\n", E, p->E, E);
+  if (o->copies > 1)
+    printf("copies: the timed calls cycle through %d copies of the experts (%.0f MB in all)%s\n", o->copies,
+           (double)packed_bytes * o->copies / 1e6, base ? "; the baseline times one copy" : "");
   if (base) printf("baseline: %s\n", bench_baseline_describe(base));
   printf("%6s %10s %9s %8s %6s %12s %6s %8s %10s %10s\n", "T", "moek ms", "GFLOP/s", "GB/s", "eff", "oneDNN ms",
          "eff", "speedup", "max |d|", "rms |d|");
@@ -442,10 +457,12 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
     sa.top_k = 1;
     sa.flags = MOEK_FORWARD_ACCUMULATE;
     timed tm, tb = {0, 0};
+    int copy = 0;
     TIME_CALLS(tm, o, {
       fa.expert_ids = ids + (size_t)r_ * T * k;
       fa.expert_weights = wts + (size_t)r_ * T * k;
-      OK(moek_moe_forward(ctx, ex, &fa));
+      OK(moek_moe_forward(ctx, exs[copy], &fa));
+      copy = (copy + 1) % o->copies;
       if (shared) OK(moek_moe_forward(ctx, shared, &sa));
     });
     double check = NAN, check_rms = NAN; /* against the baseline: max |d| / max |y|, rms(d) / rms(y) */
@@ -494,7 +511,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   bench_baseline_destroy(base);
   moek_router_destroy(router);
   moek_experts_destroy(shared);
-  moek_experts_destroy(ex);
+  for (int c = 0; c < o->copies; c++) moek_experts_destroy(exs[c]);
   moek_context_destroy(ctx);
   free(wg), free(wu), free(wd), free(kg), free(ku), free(kd), free(pg), free(pu), free(pd), free(bb1), free(bb2), free(bbu), free(b1), free(b2);
   return 1;
@@ -769,9 +786,10 @@ int main(int argc, char** argv) {
       fprintf(f,
               "%s\n  {\"preset\": \"%s\", \"dtype\": \"%s\", \"isa\": \"%s\", \"threads\": %d, \"T\": %d, "
               "\"time_ms\": %.6f, \"gflops\": %.3f, \"gbps\": %.3f, \"efficiency\": %.4f, \"baseline_ms\": %s, "
-              "\"speedup\": %s, \"baseline_efficiency\": %s, \"experts_resident\": %d, \"mode\": \"%s\"%s}",
+              "\"speedup\": %s, \"baseline_efficiency\": %s, \"experts_resident\": %d, \"copies\": %d, \"mode\": \"%s\"%s}",
               i ? "," : "", r->preset, o.gating ? (o.bf16 ? "bf16" : "f32") : o.dtype, table, threads, r->T, r->time_ms, r->gflops, r->gbps,
-              r->efficiency, bms, spd, bef, r->experts_resident, r->mode, extra);
+              r->efficiency, bms, spd, bef, r->experts_resident, strcmp(r->mode, "forward") ? 1 : o.copies, r->mode,
+              extra);
     }
     fprintf(f, "\n ]\n}\n");
     fclose(f);
