@@ -72,9 +72,8 @@ static void amx_tile(size_t mr, size_t K, const uint16_t* const* a, const char* 
     _tile_zero(2);
     _tile_zero(3);
   }
-  const ptrdiff_t stride = mr > 1 ? (const char*)a[1] - (const char*)a[0] : 64;
-  bool spaced = true;
-  for (size_t r = 2; r < mr; r++) spaced = spaced && (const char*)a[r] == (const char*)a[0] + (ptrdiff_t)r * stride;
+  ptrdiff_t stride;
+  const bool spaced = moek_amx_rows_spaced((const void* const*)a, mr, &stride);
   _Alignas(64) uint16_t ab[MR_MAX][STEP_K];
   const char* a0 = (const char*)a[0];
   ptrdiff_t as = stride, ak = STEP_K * 2; /* A of step s: a0 + s * ak, rows as apart */

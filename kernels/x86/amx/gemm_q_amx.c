@@ -119,9 +119,8 @@ static inline __attribute__((always_inline)) void qtile(const int MR, const int 
   __m512 acc[MRQ_MAX];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; r++) q[r] = rows[(size_t)r < mr ? (size_t)r : mr - 1], acc[r] = _mm512_setzero_ps();
-  const ptrdiff_t stride = mr > 1 ? rows[1] - rows[0] : 32;
-  bool spaced = true;
-  for (size_t r = 2; r < mr; r++) spaced = spaced && rows[r] == rows[0] + (ptrdiff_t)r * stride;
+  ptrdiff_t stride;
+  const bool spaced = moek_amx_rows_spaced((const void* const*)rows, mr, &stride);
   _Alignas(64) int32_t ct[2][MRQ_MAX][16];
   _Alignas(64) int8_t ab[4][MRQ_MAX][32];
   _Alignas(64) int8_t wb[4][8][64];
@@ -156,10 +155,7 @@ static inline __attribute__((always_inline)) void qtile(const int MR, const int 
       int32_t sum_;                                                                                            \
       memcpy(&s_, q[r] + so + 4 * (BK), 4);                                                                     \
       memcpy(&sum_, q[r] + mo + 4 * (BK), 4);                                                                   \
-      const __m512 sc = _mm512_mul_ps(ws, _mm512_set1_ps(s_));                                                 \
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void*)ct[TC][r])), sc, acc[r]);     \
-      if (has_min)                                                                                             \
-        acc[r] = _mm512_fmadd_ps(_mm512_set1_ps((float)sum_), _mm512_mul_ps(wm, _mm512_set1_ps(s_)), acc[r]);  \
+      acc[r] = moek_q_block_acc_zmm(acc[r], _mm512_load_si512((const void*)ct[TC][r]), ws, wm, s_, sum_, has_min); \
     }                                                                                                          \
   } while (0)
   configure(mr);

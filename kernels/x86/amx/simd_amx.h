@@ -8,6 +8,8 @@
 #ifndef MOEK_SIMD_AMX_H
 #define MOEK_SIMD_AMX_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef MOEK_SIMDE
@@ -25,6 +27,16 @@ typedef struct moek_amx_config {
   uint16_t colsb[16];
   uint8_t rows[16];
 } moek_amx_config;
+
+/* Whether mr rows lie equally spaced in memory, so a tile loads them in
+ * place with stride *stride (0 for one row); else a kernel copies them */
+static inline bool moek_amx_rows_spaced(const void* const* rows, size_t mr, ptrdiff_t* stride) {
+  const char* r0 = rows[0];
+  *stride = mr > 1 ? (const char*)rows[1] - r0 : 0;
+  for (size_t r = 2; r < mr; r++)
+    if ((const char*)rows[r] != r0 + (ptrdiff_t)r * *stride) return false;
+  return true;
+}
 
 /* GCC's tile intrinsics tell the compiler of no memory they read or write
  * (ldtilecfg: 8 of its 64 bytes; tileloadd, tilestored: none), so stores

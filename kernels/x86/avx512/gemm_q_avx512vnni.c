@@ -90,9 +90,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
         memcpy(&sum, q[r] + mo + 4 * b, 4);
         __m512i d = split ? _mm512_add_epi32(d0[r], d1[r]) : d0[r];
         if (shift) d = _mm512_sub_epi32(d, _mm512_slli_epi32(_mm512_set1_epi32(sum), shift));
-        const __m512 sc = _mm512_mul_ps(ws, _mm512_set1_ps(as));
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), sc, acc[r]);
-        if (has_min) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps((float)sum), _mm512_mul_ps(wm, _mm512_set1_ps(as)), acc[r]);
+        acc[r] = moek_q_block_acc_zmm(acc[r], d, ws, wm, as, sum, has_min);
       }
     }
   }

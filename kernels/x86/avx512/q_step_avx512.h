@@ -50,6 +50,17 @@ static inline __attribute__((always_inline)) __m512 moek_q_scales_zmm(const uint
   return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)w)) : _mm512_loadu_ps((const float*)w);
 }
 
+/* One row's exact int32 block dots into its 16 accumulators, in the
+ * reference's f32 steps (what makes every Q table's bits the same):
+ * acc = fma(float(dot), w_scale * a_scale, acc), then with a min
+ * acc = fma(sum(a), w_min * a_scale, acc). */
+static inline __attribute__((always_inline)) __m512 moek_q_block_acc_zmm(__m512 acc, __m512i dot, __m512 ws, __m512 wm,
+                                                                         float as, int32_t sum, int has_min) {
+  acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(ws, _mm512_set1_ps(as)), acc);
+  if (has_min) acc = _mm512_fmadd_ps(_mm512_set1_ps((float)sum), _mm512_mul_ps(wm, _mm512_set1_ps(as)), acc);
+  return acc;
+}
+
 /* The tile's mr rows of 16 columns to h (gate/up) or out (down): a zmm's
  * halves are the ymm epilogue's two column vectors. */
 static inline __attribute__((always_inline)) __m256 moek_zmm_hi(__m512 v) {
