@@ -394,6 +394,19 @@ static void forward_cases(const kmix* mix, test_rng* r) {
   float* yr = run(cref, &relu, x, ids, NULL);
   CHECK(memcmp(yt, yr, sizeof(float) * T * H) == 0, "%s: not the reference table's bits", mix->name);
   free(yt), free(yr);
+  /* the same with 1..17 rows on experts 0 and 2: every row class and
+   * remainder of a table's tiles (AMX: VNNI below 7 rows, then 8, 12, 16) */
+  for (int m = 1; m <= 17; m++) {
+    static float xm[17 * H];
+    int32_t idm[17 * K_TOP];
+    for (int i = 0; i < m * H; i++) xm[i] = x[(i + 5 * H) % (T * H)];
+    for (int i = 0; i < m; i++) idm[2 * i] = 0, idm[2 * i + 1] = 2;
+    float* ym = run_n(c, &relu, m, xm, idm, NULL);
+    float* ymr = run_n(cref, &relu, m, xm, idm, NULL);
+    CHECK(memcmp(ym, ymr, sizeof(float) * m * H) == 0, "%s, %d rows per expert: not the reference table's bits",
+          mix->name, m);
+    free(ym), free(ymr);
+  }
   moek_context_destroy(cref);
 
   /* a NaN, then an Inf super-scale in expert 1's w_down, row 5, column 256 */

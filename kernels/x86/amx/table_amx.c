@@ -1,6 +1,7 @@
 /* The AMX table: bf16 weights by tdpbf16ps, the Q formats (Q8, Q4, MXFP4)
- * by tdpbssd; every other slot (f32, f16, the K-quants) comes from the
- * tables ranked below it. The panels and their packers are avx512_bf16's
+ * by tdpbssd, the K-quants by avx512_vnni's tiles with the decode prefetch
+ * of this table's; every other slot (f32, f16) comes from the tables ranked
+ * below it. The panels and their packers are avx512_bf16's
  * and AVX2's, and tiles of 1-2 rows run the avx512_bf16 / avx512_vnni
  * kernels, so the table requires what those do, plus AMX-BF16 and AMX-INT8
  * (every AMX part has both) with the tile state the OS enabled for this
@@ -21,6 +22,14 @@
    MOEK_CPU_X86_AVX512VL | MOEK_CPU_X86_AVX512DQ | MOEK_CPU_X86_AVX512BF16 | MOEK_CPU_X86_AVX512VNNI |           \
    MOEK_CPU_X86_AMX_BF16 | MOEK_CPU_X86_AMX_INT8)
 #endif
+
+/* the K-quants: avx512_vnni's slots, panels and tiles, but for the decode
+ * prefetch (the _pf2k tiles, as the Q tiles' decode here) */
+#define MOEK_AMX_KQ_SLOT(fmt, name)                                                                                  \
+  [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                                 \
+           MOEK_SLOT_FN(panel_bytes, moek_avx2_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx512_kq_pack_panel), \
+           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_6x16_pf2k__avx512vnni),                                      \
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_6x16_pf2k__avx512vnni)}
 
 /* the AVX2 table's Q panels and packer, as avx512_vnni's slots */
 #define MOEK_AMX_Q_SLOT(fmt, name)                                                                                 \
@@ -45,5 +54,6 @@ const moek_kernel_table moek_amx_kernel_table = {
              MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q8, q8), MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16),
              MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4, q4), MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16),
              MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min), MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16),
-             MOEK_AMX_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4)},
+             MOEK_AMX_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4), MOEK_AMX_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k),
+             MOEK_AMX_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k), MOEK_AMX_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k)},
 };

@@ -29,7 +29,8 @@ void moek_bf16_gemm_gateup_8x32__avx512bf16(const moek_gateup_tile* t);
 void moek_bf16_gemm_down_8x32__avx512bf16(const moek_down_tile* t);
 
 /* Q8/Q4/MXFP4 on the AVX2 table's panels: gemm_q_avx512vnni.c; the
- * _pf2k tiles (for the amx table) prefetch 2 KB ahead at 1-2 rows, not 8 */
+ * _pf2k tiles (for the amx table) prefetch 2 KB ahead at 1-2 rows, not 8
+ * (the K-quants' too) */
 #define MOEK_AVX512_Q_TILES(fmt)                                                \
   void moek_##fmt##_gemm_gateup_6x16__avx512vnni(const moek_gateup_tile* t); \
   void moek_##fmt##_gemm_down_6x16__avx512vnni(const moek_down_tile* t);
@@ -45,9 +46,9 @@ MOEK_AVX512_Q_TILES_PF2K(q4min)
 MOEK_AVX512_Q_TILES_PF2K(q4minf16)
 MOEK_AVX512_Q_TILES_PF2K(mxfp4)
 /* K-quants on the x86 K-quant panels (pack_kq_avx2.c): gemm_kq_avx512vnni.c */
-MOEK_AVX512_Q_TILES(q4_k)
-MOEK_AVX512_Q_TILES(q5_k)
-MOEK_AVX512_Q_TILES(q6_k)
+MOEK_AVX512_Q_TILES_PF2K(q4_k)
+MOEK_AVX512_Q_TILES_PF2K(q5_k)
+MOEK_AVX512_Q_TILES_PF2K(q6_k)
 #undef MOEK_AVX512_Q_TILES_PF2K
 #undef MOEK_AVX512_Q_TILES
 

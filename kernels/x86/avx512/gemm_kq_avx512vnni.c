@@ -40,8 +40,9 @@
 #include "q_step_avx512.h"
 
 #define MRK_MAX 6 /* 6 accumulators + 6 int32 chains (12 below 4 rows) + the step's operands fit 32 zmm */
-/* ahead in the panel stream: decode tiles (1-2 rows) look further, as the Q kernels do */
-#define PREFETCH_BYTES(mr) ((mr) <= 2 ? 8192 : 2048)
+/* ahead in the panel stream: decode tiles (1-2 rows) look further (far), as
+ * the Q kernels do, but for the amx table's (near, _pf2k: docs/performance.md) */
+#define PREFETCH_BYTES(mr) ((mr) <= 2 && far ? 8192 : 2048)
 
 /* the low 4 bits of step st's codes: its half of its pair's bytes */
 static inline __attribute__((always_inline)) __m512i step_nibbles(const uint8_t* blk, int st) {
@@ -84,7 +85,7 @@ static inline __attribute__((always_inline)) __m512 bytes_f32(const uint8_t* p) 
 /* mr rows x one panel over all of K (sbs super-blocks). Row r's record is
  * one base register, rows[r], as in the Q kernels (moek_q_tile_walk): the
  * empty asm per block keeps GCC from hoisting its derived addresses. */
-static inline __attribute__((always_inline)) void kqkernel(const int mr, const int q5, size_t sbs,
+static inline __attribute__((always_inline)) void kqkernel(const int mr, const int far, const int q5, size_t sbs,
                                                            const int8_t* const* rows, size_t nb, const uint8_t* w,
                                                            const char* next, const char* next_end, __m512 c[MRK_MAX]) {
   const size_t bbytes = moek_kq_block_bytes(q5 ? MOEK_WFORMAT_Q5_K : MOEK_WFORMAT_Q4_K);
@@ -148,7 +149,8 @@ static inline __attribute__((always_inline)) __m512 sbytes_f32(const uint8_t* p)
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)p)));
 }
 
-static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t sbs, const int8_t* const* rows,
+static inline __attribute__((always_inline)) void kq6kernel(const int mr, const int far, size_t sbs,
+                                                            const int8_t* const* rows,
                                                             size_t nb, const uint8_t* w, const char* next,
                                                             const char* next_end, __m512 c[MRK_MAX]) {
   const size_t bbytes = moek_kq_block_bytes(MOEK_WFORMAT_Q6_K), so = 32 * nb;
@@ -206,29 +208,32 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
 typedef void (*kqukernel_fn)(size_t sbs, const int8_t* const* rows, size_t nb, const uint8_t* w, const char* next,
                              const char* next_end, __m512 c[MRK_MAX]);
 
-#define MOEK_KQUK(MR, Q5, fmt)                                                                                  \
-  static void moek_##fmt##_gemm_ukernel_##MR##x16__avx512vnni(size_t sbs, const int8_t* const* rows, size_t nb, \
-                                                              const uint8_t* w, const char* next,             \
-                                                              const char* next_end, __m512 c[MRK_MAX]) {      \
-    kqkernel(MR, Q5, sbs, rows, nb, w, next, next_end, c);                                                     \
+/* ukernel MR of a format; PF is empty for the far decode prefetch, _pf2k for the near one */
+#define MOEK_KQUK(MR, FAR, PF, Q5, fmt)                                                                             \
+  static void moek_##fmt##_gemm_ukernel_##MR##x16##PF##__avx512vnni(size_t sbs, const int8_t* const* rows, size_t nb, \
+                                                                     const uint8_t* w, const char* next,             \
+                                                                     const char* next_end, __m512 c[MRK_MAX]) {      \
+    kqkernel(MR, FAR, Q5, sbs, rows, nb, w, next, next_end, c);                                                       \
   }
-#define MOEK_KQUK_ALL(Q5, fmt)                                                                   \
-  MOEK_KQUK(1, Q5, fmt) MOEK_KQUK(2, Q5, fmt) MOEK_KQUK(3, Q5, fmt) MOEK_KQUK(4, Q5, fmt) \
-  MOEK_KQUK(5, Q5, fmt) MOEK_KQUK(6, Q5, fmt)
+#define MOEK_KQUK_ALL(Q5, fmt)                                                                                     \
+  MOEK_KQUK(1, 1, , Q5, fmt) MOEK_KQUK(2, 1, , Q5, fmt) MOEK_KQUK(1, 0, _pf2k, Q5, fmt) MOEK_KQUK(2, 0, _pf2k, Q5, fmt) \
+  MOEK_KQUK(3, 1, , Q5, fmt) MOEK_KQUK(4, 1, , Q5, fmt) MOEK_KQUK(5, 1, , Q5, fmt) MOEK_KQUK(6, 1, , Q5, fmt)
 MOEK_KQUK_ALL(0, q4_k)
 MOEK_KQUK_ALL(1, q5_k)
-#define MOEK_KQ6UK(MR)                                                                                           \
-  static void moek_q6_k_gemm_ukernel_##MR##x16__avx512vnni(size_t sbs, const int8_t* const* rows, size_t nb,    \
-                                                           const uint8_t* w, const char* next,                \
-                                                           const char* next_end, __m512 c[MRK_MAX]) {         \
-    kq6kernel(MR, sbs, rows, nb, w, next, next_end, c);                                                         \
+#define MOEK_KQ6UK(MR, FAR, PF)                                                                                   \
+  static void moek_q6_k_gemm_ukernel_##MR##x16##PF##__avx512vnni(size_t sbs, const int8_t* const* rows, size_t nb, \
+                                                                 const uint8_t* w, const char* next,             \
+                                                                 const char* next_end, __m512 c[MRK_MAX]) {      \
+    kq6kernel(MR, FAR, sbs, rows, nb, w, next, next_end, c);                                                       \
   }
-MOEK_KQ6UK(1)
-MOEK_KQ6UK(2)
-MOEK_KQ6UK(3)
-MOEK_KQ6UK(4)
-MOEK_KQ6UK(5)
-MOEK_KQ6UK(6)
+MOEK_KQ6UK(1, 1, )
+MOEK_KQ6UK(2, 1, )
+MOEK_KQ6UK(1, 0, _pf2k)
+MOEK_KQ6UK(2, 0, _pf2k)
+MOEK_KQ6UK(3, 1, )
+MOEK_KQ6UK(4, 1, )
+MOEK_KQ6UK(5, 1, )
+MOEK_KQ6UK(6, 1, )
 
 static inline __attribute__((always_inline)) void kq_dots(const kqukernel_fn uk[MRK_MAX], size_t mr, size_t k,
                                                           const void* const* rows, const void* w, const void* next,
@@ -250,13 +255,21 @@ static inline __attribute__((always_inline)) void kq_down_tile(const kqukernel_f
   moek_zmm_down_store(t, c);
 }
 
-#define MOEK_KQ_TILES(fmt)                                                                                     \
-  static const kqukernel_fn fmt##_uk[MRK_MAX] = {                                                             \
-      moek_##fmt##_gemm_ukernel_1x16__avx512vnni, moek_##fmt##_gemm_ukernel_2x16__avx512vnni,                 \
-      moek_##fmt##_gemm_ukernel_3x16__avx512vnni, moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                 \
-      moek_##fmt##_gemm_ukernel_5x16__avx512vnni, moek_##fmt##_gemm_ukernel_6x16__avx512vnni};                \
-  void moek_##fmt##_gemm_gateup_6x16__avx512vnni(const moek_gateup_tile* t) { kq_gateup_tile(fmt##_uk, t); } \
-  void moek_##fmt##_gemm_down_6x16__avx512vnni(const moek_down_tile* t) { kq_down_tile(fmt##_uk, t); }
+/* the avx512_vnni slots' tiles, and the amx table's (the same but for the
+ * decode prefetch: _pf2k) */
+#define MOEK_KQ_TILES(fmt)                                                                                        \
+  static const kqukernel_fn fmt##_uk[MRK_MAX] = {                                                                 \
+      moek_##fmt##_gemm_ukernel_1x16__avx512vnni, moek_##fmt##_gemm_ukernel_2x16__avx512vnni,                     \
+      moek_##fmt##_gemm_ukernel_3x16__avx512vnni, moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                     \
+      moek_##fmt##_gemm_ukernel_5x16__avx512vnni, moek_##fmt##_gemm_ukernel_6x16__avx512vnni};                    \
+  static const kqukernel_fn fmt##_uk_pf2k[MRK_MAX] = {                                                            \
+      moek_##fmt##_gemm_ukernel_1x16_pf2k__avx512vnni, moek_##fmt##_gemm_ukernel_2x16_pf2k__avx512vnni,           \
+      moek_##fmt##_gemm_ukernel_3x16__avx512vnni,      moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                \
+      moek_##fmt##_gemm_ukernel_5x16__avx512vnni,      moek_##fmt##_gemm_ukernel_6x16__avx512vnni};               \
+  void moek_##fmt##_gemm_gateup_6x16__avx512vnni(const moek_gateup_tile* t) { kq_gateup_tile(fmt##_uk, t); }     \
+  void moek_##fmt##_gemm_down_6x16__avx512vnni(const moek_down_tile* t) { kq_down_tile(fmt##_uk, t); }           \
+  void moek_##fmt##_gemm_gateup_6x16_pf2k__avx512vnni(const moek_gateup_tile* t) { kq_gateup_tile(fmt##_uk_pf2k, t); } \
+  void moek_##fmt##_gemm_down_6x16_pf2k__avx512vnni(const moek_down_tile* t) { kq_down_tile(fmt##_uk_pf2k, t); }
 MOEK_KQ_TILES(q4_k)
 MOEK_KQ_TILES(q5_k)
 MOEK_KQ_TILES(q6_k)
