@@ -44,8 +44,9 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } buf;
   memset(&buf, 0, sizeof buf);
   static const int32_t isas[] = {0, 1, 100, 110, 120, 130, 200, 230, 7, -1};
-  buf.d = (moek_context_desc){.flags = take_byte(&r) % 8, .num_threads = (int32_t)(take_byte(&r) % 7) - 1,
-                              .max_isa = isas[take_byte(&r) % 10]};
+  buf.d.flags = take_byte(&r) % 8; /* one statement each: an initializer list's order is not sequenced */
+  buf.d.num_threads = (int32_t)(take_byte(&r) % 7) - 1;
+  buf.d.max_isa = isas[take_byte(&r) % 10];
   if (take_byte(&r) % 4 == 0) buf.d.parallel_for = serial_for;
   if (take_byte(&r) % 8 == 0) buf.d.parallel_for_user = &buf;
   static const int32_t os_nodes[] = {0, 1, 4095, -1, 0};

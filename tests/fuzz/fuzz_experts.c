@@ -83,9 +83,15 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int gated = act > 0 && act < MOEK_ACT_RELU;
   static const int32_t wdts[] = {MOEK_DTYPE_F32, MOEK_DTYPE_BF16, MOEK_DTYPE_Q8, MOEK_DTYPE_Q4, 0, MOEK_DTYPE_MXFP4};
   static const int32_t groups[] = {0, 32, 64, 128, 48, -32};
+  /* the bytes in a sequenced order (an initializer list's is not): flags
+   * first, the order GCC and clang took them in (the struct's), which the
+   * written seeds in corpus/experts assume */
+  const uint32_t flags = take_byte(&r) % 9;
+  const int32_t weight_dtype = wdts[take_byte(&r) % 6];
+  const int32_t quant_group = groups[take_byte(&r) % 6];
   moek_experts_desc d = {.struct_size = sizeof d, .num_experts = E, .hidden = H, .inter = I, .activation = act,
-                         .src_dtype = src_dtype, .weight_dtype = wdts[take_byte(&r) % 6],
-                         .quant_group = groups[take_byte(&r) % 6], .flags = take_byte(&r) % 9};
+                         .src_dtype = src_dtype, .weight_dtype = weight_dtype, .quant_group = quant_group,
+                         .flags = flags};
   if (kquant && take_byte(&r) % 8) /* mostly what a K-quant takes: itself, no group, no flags */
     d.weight_dtype = src_dtype, d.quant_group = 0, d.flags = 0;
   /* f32/bf16 weights take no group and no quantization flags: mostly give
@@ -162,14 +168,17 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (take_byte(&r) % 4 == 0) {
     d.placement = placements[take_byte(&r) % 8];
     if (take_byte(&r) % 2) d.expert_counts = counts;
-    if (take_byte(&r) % 2) d.replication_budget_bytes = (uint64_t)take_byte(&r) << (take_byte(&r) % 64);
+    if (take_byte(&r) % 2) {
+      const uint64_t budget = take_byte(&r);
+      d.replication_budget_bytes = budget << (take_byte(&r) % 64);
+    }
   }
   moek_experts *xb = NULL, *xr = NULL;
   if (moek_experts_create(tab, &d, &xb) != MOEK_SUCCESS) return 0;
   if (take_byte(&r) % 4 == 0) { /* re-placed online: the results below must not change */
-    moek_placement_desc pd = {.placement = placements[take_byte(&r) % 8],
-                              .expert_counts = take_byte(&r) % 2 ? counts : NULL,
-                              .replication_budget_bytes = take_byte(&r) % 2 ? (uint64_t)take_byte(&r) << 20 : 0};
+    moek_placement_desc pd = {.placement = placements[take_byte(&r) % 8]};
+    pd.expert_counts = take_byte(&r) % 2 ? counts : NULL;
+    pd.replication_budget_bytes = take_byte(&r) % 2 ? (uint64_t)take_byte(&r) << 20 : 0;
     pd.struct_size = take_byte(&r) % 8 ? (uint32_t)sizeof pd : (uint32_t)(take_byte(&r) % (sizeof pd + 1));
     moek_experts_replace(tab, xb, &pd);
   }
