@@ -394,8 +394,9 @@ static void forward_cases(const kmix* mix, test_rng* r) {
   float* yr = run(cref, &relu, x, ids, NULL);
   CHECK(memcmp(yt, yr, sizeof(float) * T * H) == 0, "%s: not the reference table's bits", mix->name);
   free(yt), free(yr);
-  /* the same with 1..17 rows on experts 0 and 2: every row class and
-   * remainder of a table's tiles (AMX: VNNI below 7 rows, then 8, 12, 16) */
+  /* the same with 1..17 rows on experts 0 and 2: every remainder of a
+   * table's row tiles (AVX2 3, VNNI 6; decode's 1-2 rows have their own
+   * loops), and from 16 rows AVX2's expanded Q5_K panels */
   for (int m = 1; m <= 17; m++) {
     static float xm[17 * H];
     int32_t idm[17 * K_TOP];

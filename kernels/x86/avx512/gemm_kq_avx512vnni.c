@@ -42,7 +42,7 @@
 #define MRK_MAX 6 /* 6 accumulators + 6 int32 chains (12 below 4 rows) + the step's operands fit 32 zmm */
 /* ahead in the panel stream: decode tiles (1-2 rows) look further (far), as
  * the Q kernels do, but for the amx table's (near, _pf2k: docs/performance.md) */
-#define PREFETCH_BYTES(mr) ((mr) <= 2 && far ? 8192 : 2048)
+#define PREFETCH_BYTES(mr, far) ((mr) <= 2 && (far) ? 8192 : 2048)
 
 /* the low 4 bits of step st's codes: its half of its pair's bytes */
 static inline __attribute__((always_inline)) __m512i step_nibbles(const uint8_t* blk, int st) {
@@ -101,7 +101,7 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
     const __m512 dmin = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)(w + 32)));
     const uint8_t* hdr = w;
 #pragma GCC unroll 5
-    for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + PREFETCH_BYTES(mr), _MM_HINT_T0);
+    for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + PREFETCH_BYTES(mr, far), _MM_HINT_T0);
     w += MOEK_KQ_HEADER;
     for (int j = 0; j < 8; j++, b++, w += bbytes) {
       const __m512 ws = _mm512_mul_ps(d, bytes_f32(hdr + MOEK_KQ_SCALES + 16 * j));
@@ -114,7 +114,7 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
       }
 #pragma GCC unroll 8
       for (int st = 0; st < 8; st++) {
-        if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + PREFETCH_BYTES(mr), _MM_HINT_T0);
+        if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + PREFETCH_BYTES(mr, far), _MM_HINT_T0);
         const __m512i wv = step_codes(w, st, q5);
 #pragma GCC unroll 6
         for (int r = 0; r < mr; r++) {
@@ -125,7 +125,7 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
             d0[r] = _mm512_dpbusd_epi32(d0[r], wv, av);
         }
       }
-      if (q5) _mm_prefetch((const char*)w + 256 + PREFETCH_BYTES(mr), _MM_HINT_T0); /* the bit plane's line */
+      if (q5) _mm_prefetch((const char*)w + 256 + PREFETCH_BYTES(mr, far), _MM_HINT_T0); /* the bit plane's line */
       moek_next_lines(&next, next_end, (int)(bbytes / 64)); /* next_panel.h: as much as the block read */
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
@@ -164,7 +164,7 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, const 
     const __m512 d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)w));
     const uint8_t* hdr = w;
 #pragma GCC unroll 5
-    for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + PREFETCH_BYTES(mr), _MM_HINT_T0);
+    for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + PREFETCH_BYTES(mr, far), _MM_HINT_T0);
     w += MOEK_KQ_HEADER;
     for (int j = 0; j < 8; j++, b++, w += bbytes) {
       const __m512 sc_lo = sbytes_f32(hdr + MOEK_KQ_SCALES + 32 * j);
@@ -179,8 +179,8 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, const 
       }
 #pragma GCC unroll 8
       for (int st = 0; st < 8; st++) {
-        if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + PREFETCH_BYTES(mr), _MM_HINT_T0);
-        if (st % 4 == 1) _mm_prefetch((const char*)w + 256 + st * 16 + PREFETCH_BYTES(mr), _MM_HINT_T0);
+        if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + PREFETCH_BYTES(mr, far), _MM_HINT_T0);
+        if (st % 4 == 1) _mm_prefetch((const char*)w + 256 + st * 16 + PREFETCH_BYTES(mr, far), _MM_HINT_T0);
         const __m512i wv = step_codes6(w, st);
 #pragma GCC unroll 6
         for (int r = 0; r < mr; r++) {
