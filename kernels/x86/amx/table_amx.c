@@ -23,14 +23,6 @@
    MOEK_CPU_X86_AMX_BF16 | MOEK_CPU_X86_AMX_INT8)
 #endif
 
-/* the K-quants: avx512_vnni's slots, panels and tiles, but for the decode
- * prefetch (the _pf2k tiles, as the Q tiles' decode here) */
-#define MOEK_AMX_KQ_SLOT(fmt, name)                                                                                  \
-  [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                                 \
-           MOEK_SLOT_FN(panel_bytes, moek_avx2_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx512_kq_pack_panel), \
-           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_6x16_pf2k__avx512vnni),                                      \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_6x16_pf2k__avx512vnni)}
-
 /* the AVX2 table's Q panels and packer, as avx512_vnni's slots */
 #define MOEK_AMX_Q_SLOT(fmt, name)                                                                                 \
   [fmt] = {.mr = 16, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 64, .tile_n = 64,                              \
@@ -54,6 +46,9 @@ const moek_kernel_table moek_amx_kernel_table = {
              MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q8, q8), MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16),
              MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4, q4), MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16),
              MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min), MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16),
-             MOEK_AMX_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4), MOEK_AMX_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k),
-             MOEK_AMX_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k), MOEK_AMX_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k)},
+             MOEK_AMX_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4),
+             /* the K-quants: avx512_vnni's slots but for the decode prefetch (as the Q tiles' decode here) */
+             MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 6x16_pf2k),
+             MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k, 6x16_pf2k),
+             MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 6x16_pf2k)},
 };

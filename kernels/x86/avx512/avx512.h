@@ -52,6 +52,16 @@ MOEK_AVX512_Q_TILES_PF2K(q6_k)
 #undef MOEK_AVX512_Q_TILES_PF2K
 #undef MOEK_AVX512_Q_TILES
 
+/* A K-quant slot on the x86 K-quant panels (pack_kq_avx2.c, Q5_K's bits in
+ * mask order; the packers are in gemm_avx2.h), 6 rows x 16 columns per
+ * tile: avx512_vnni's (tiles 6x16) and the amx table's (6x16_pf2k, the
+ * near decode prefetch) */
+#define MOEK_AVX512_KQ_SLOT(fmt, name, tiles)                                                                        \
+  [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                                 \
+           MOEK_SLOT_FN(panel_bytes, moek_avx2_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx512_kq_pack_panel), \
+           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##tiles##__avx512vnni),                                     \
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##tiles##__avx512vnni)}
+
 void moek_avx512_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst,
                                size_t dst_stride);
 void moek_avx512_combine(const moek_combine_params* p);

@@ -50,13 +50,6 @@ const moek_kernel_table moek_avx512_kernel_table = {
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_6x16__avx512vnni),                                        \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_6x16__avx512vnni)}
 
-/* the x86 K-quant panels (pack_kq_avx2.c, Q5_K's bits in mask order), the same tiles */
-#define MOEK_AVX512_KQ_SLOT(fmt, name)                                                                               \
-  [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                                 \
-           MOEK_SLOT_FN(panel_bytes, moek_avx2_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx512_kq_pack_panel), \
-           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_6x16__avx512vnni),                                          \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_6x16__avx512vnni)}
-
 const moek_kernel_table moek_avx512_vnni_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
     .abi_version = MOEK_KERNEL_ABI_VERSION,
@@ -67,8 +60,8 @@ const moek_kernel_table moek_avx512_vnni_kernel_table = {
     .gemm = {MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q8, q8), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16),
              MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4, q4), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16),
              MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16),
-             MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4), MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k),
-             MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k), MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k)},
+             MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4), MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 6x16),
+             MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k, 6x16), MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 6x16)},
 };
 
 const moek_kernel_table moek_avx512_bf16_kernel_table = {
