@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import sys
 
-PHASES = ["convert_x", "quantize_x", "sort", "gateup", "h", "down", "combine"]
+PHASES = ["convert_x", "quantize_x", "sort", "gather_x", "gateup", "h", "down", "combine"]
 LINE = re.compile(r"moek_profile,forward,w:([^,]+),T=(\d+),.*?phase=([a-z_]+),wall_ms=([0-9.]+)(?:.*?wait_ms=([^\s]*))?")
 
 

@@ -133,6 +133,74 @@ static const moek_kernel_table* old_layout(const moek_kernel_table* t, size_t fo
 #define OLD_FORMATS 10 /* the formats before ABI 7's K-quants */
 static _Alignas(64) unsigned char old_buf[sizeof(moek_kernel_table)];
 
+/* MOEK_SLOT_SPACED_A: a one-column f32 slot of the test's own (gated: a
+ * gate and an up column; SwiGLU only) that counts its gate/up tiles whose
+ * rows do not lie equally spaced (at least K floats apart). With the flag
+ * the driver must hand gate/up every row group spaced; without it, routed
+ * rows arrive as they lie in x (gathered), which the count shows too. */
+static long gathered_tiles;
+static size_t col_panel_bytes(int32_t f, size_t k, int32_t g, int32_t gated) {
+  return (void)f, (void)g, (gated ? 2 : 1) * k * sizeof(float);
+}
+static void col_pack(const moek_pack_params* p, size_t panel, void* dst) {
+  float* d = dst;
+  const int gated = p->src_gate != NULL;
+  for (int j = 0; j <= gated; j++) {
+    const float* src = gated && j == 0 ? p->src_gate : p->src;
+    const ptrdiff_t sr = gated && j == 0 ? p->gate_stride_row : p->stride_row;
+    const ptrdiff_t sc = gated && j == 0 ? p->gate_stride_col : p->stride_col;
+    for (size_t k = 0; k < p->cols; k++) d[(size_t)j * p->cols + k] = src[(ptrdiff_t)panel * sr + (ptrdiff_t)k * sc];
+  }
+}
+static float col_dot(const float* a, const float* w, size_t K) {
+  float s = 0.0f;
+  for (size_t k = 0; k < K; k++) s += a[k] * w[k];
+  return s;
+}
+static void col_gateup(const moek_gateup_tile* t) {
+  const char* a0 = t->a[0];
+  const ptrdiff_t d = t->mr > 1 ? (const char*)t->a[1] - a0 : (ptrdiff_t)(t->k * sizeof(float));
+  int spaced = d >= (ptrdiff_t)(t->k * sizeof(float));
+  for (size_t r = 0; r < t->mr; r++) {
+    spaced = spaced && (const char*)t->a[r] == a0 + (ptrdiff_t)r * d;
+    const float g = col_dot(t->a[r], t->w, t->k), u = col_dot(t->a[r], (const float*)t->w + t->k, t->k);
+    t->h[r * t->h_stride + t->n0] = g / (1.0f + expf(-g)) * u;
+  }
+  gathered_tiles += !spaced;
+}
+static void col_down(const moek_down_tile* t) {
+  for (size_t r = 0; r < t->mr; r++) t->out[r * t->out_stride + t->n0] = col_dot(t->a[r], t->w, t->k);
+}
+
+static void spaced_rows(void) {
+  static moek_kernel_table tab[2];
+  static float w[3][E * I * H];
+  float* wp[3] = {w[0], w[1], w[2]};
+  for (int flagged = 0; flagged < 2; flagged++) {
+    /* each outranks the one before (and the example plugin) on f32 where the cap is ref */
+    tab[flagged] = (moek_kernel_table){.struct_size = sizeof tab[0], .abi_version = MOEK_KERNEL_ABI_VERSION,
+                                       .name = flagged ? "spaced_f32" : "gathered_f32", .isa = MOEK_ISA_REF,
+                                       .priority = 20 + 10 * flagged};
+    tab[flagged].gemm[MOEK_WFORMAT_F32] =
+        (moek_gemm_slot){.mr = 4, .nr = 1, .nr_gated = 1, .flags = flagged ? MOEK_SLOT_SPACED_A : 0u, .tile_m = 8,
+                         .tile_n = 16, MOEK_SLOT_FN(panel_bytes, col_panel_bytes), MOEK_SLOT_FN(pack_panel, col_pack),
+                         MOEK_SLOT_FN(gateup, col_gateup), MOEK_SLOT_FN(down, col_down)};
+    CHECK_OK(moek_register_kernel_table(&tab[flagged]));
+    ref_model m = {0};
+    moek_context* c = capped(MOEK_ISA_REF);
+    moek_experts* x = make_experts(c, MOEK_DTYPE_F32, &m, wp);
+    gathered_tiles = 0;
+    CHECK(forward_bad(c, x, &m) == 0, "%s: outside the oracle's bound", tab[flagged].name);
+    if (flagged)
+      CHECK(gathered_tiles == 0, "MOEK_SLOT_SPACED_A: %ld gate/up tiles got rows not equally spaced", gathered_tiles);
+    else /* the routing of forward_bad gives experts rows of tokens apart: the flag is what spaces them */
+      CHECK(gathered_tiles > 0, "without MOEK_SLOT_SPACED_A no gate/up tile got gathered rows");
+    moek_experts_destroy(x);
+    free_model(&m);
+    moek_context_destroy(c);
+  }
+}
+
 static void example(const char* path) {
   CHECK_OK(moek_plugin_load(path));
   CHECK_OK(moek_plugin_load(path)); /* already loaded: a no-op */
@@ -203,6 +271,8 @@ static void example(const char* path) {
   moek_router_destroy(r);
   moek_context_destroy(c);
 
+  spaced_rows();
+
   /* MOEK_PLUGINS: loaded at context creation (here already loaded), and a
    * path that does not load fails the context */
   char env[4200];
@@ -238,6 +308,15 @@ static void example(const char* path) {
   EXPECT_ERR(moek_register_kernel_table(old_layout(&old3, OLD_FORMATS, old_buf)), MOEK_ERROR_UNSUPPORTED,
              "has flags 0x3, unknown to kernel ABI 3");
   old3.gemm[MOEK_WFORMAT_BF16].flags = 0;
+  /* ABI 8's MOEK_SLOT_SPACED_A is unknown to an ABI 7 table */
+  static moek_kernel_table old7;
+  old7 = (moek_kernel_table){.struct_size = sizeof old7, .abi_version = 7, .name = "abi7", .isa = MOEK_ISA_REF,
+                             .route = {dummy_route, "dummy_route"}};
+  old7.gemm[MOEK_WFORMAT_Q8] = old3.gemm[MOEK_WFORMAT_BF16];
+  old7.gemm[MOEK_WFORMAT_Q8].flags = MOEK_SLOT_SPACED_A;
+  EXPECT_ERR(moek_register_kernel_table(&old7), MOEK_ERROR_UNSUPPORTED, "has flags 0x4, unknown to kernel ABI 7");
+  old7.abi_version = 8, old7.name = "abi8";
+  CHECK_OK(moek_register_kernel_table(&old7));
   /* read with ABI 7's slot size, its slots would be misread: the stride follows abi_version */
   const moek_kernel_table* o3 = old_layout(&old3, OLD_FORMATS, old_buf);
   ((moek_kernel_table*)(void*)old_buf)->struct_size += 8;
@@ -246,7 +325,7 @@ static void example(const char* path) {
   old3.abi_version = 2;
   old3.name = "abi2";
   EXPECT_ERR(moek_register_kernel_table(old_layout(&old3, OLD_FORMATS, old_buf)), MOEK_ERROR_UNSUPPORTED,
-             "abi_version = 2; this library runs kernel ABI 3 to 7");
+             "abi_version = 2; this library runs kernel ABI 3 to 8");
 
   /* ABI 7's expanded panels: the four functions or none, from at least 2 rows */
   static moek_kernel_table xp;
@@ -306,7 +385,7 @@ static void rejects(int n, char** paths) {
     moek_status status;
     const char* needle;
   } want[10] = {
-      {MOEK_ERROR_UNSUPPORTED, "abi_version = 8; this library runs kernel ABI 3 to 7"},
+      {MOEK_ERROR_UNSUPPORTED, "abi_version = 9; this library runs kernel ABI 3 to 8"},
       {MOEK_ERROR_STRUCT_SIZE, "struct_size = 16 is smaller than the first published layout"},
       {MOEK_ERROR_INVALID_ARGUMENT, "has no entry point moek_plugin_register"},
       {MOEK_ERROR_INVALID_ARGUMENT, "inconsistent tiles: mr = 1 (1..64), nr = 3"},
@@ -314,7 +393,7 @@ static void rejects(int n, char** paths) {
       {MOEK_ERROR_INVALID_ARGUMENT, "sets 1 of panel_bytes, pack_panel, gateup and down"},
       {MOEK_ERROR_UNSUPPORTED, "moek_plugin_register returned 1"},
       {MOEK_ERROR_INVALID_ARGUMENT, "isa = 12345 is not a moek_isa"},
-      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown to kernel ABI 7"},
+      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown to kernel ABI 8"},
       {MOEK_ERROR_INVALID_ARGUMENT, "sets MOEK_SLOT_BF16_ACT, which only a bf16 slot may set"},
   };
   CHECK(n == 10, "expected 10 bad plugins, got %d", n);

@@ -56,6 +56,10 @@ typedef struct forward_job {
   uint16_t* xb;           /* [tn x H], when x is f32 */
   uint16_t* hb;           /* [P x I] */
   moek_expand_scratch expand; /* the tasks' buffers for expanded panels (tiles.c), when a slot expands */
+  /* MOEK_SLOT_SPACED_A gate/up slots: the x rows (records, or rows as xc) copied in sorted order,
+   * one per assignment, so each block's rows lie xg_bytes apart */
+  char* xg;               /* [P rows of xg_bytes, each beginning with row_bytes of x] */
+  size_t xg_bytes, row_bytes;
   size_t n_rows;          /* sorted assignment rows of the chunk */
   atomic_size_t first_bad; /* the chunk's first token (relative) whose y row is not finite; SIZE_MAX if none */
   /* telemetry (args->stats): bytes by where they were read from, and busy
@@ -134,6 +138,16 @@ static void quantize_h_task(void* arg, size_t i) {
   const size_t r = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->n_rows - r);
   j->kern->quantize.quantize_rows(j->h + r * j->I, j->I, n, j->I, j->hq + r * j->hq_bytes, j->hq_bytes);
   for (size_t i = 0; j->hq_q6_offsets && i < n; i++) moek_record_put_q6_offsets(j->hq + (r + i) * j->hq_bytes, j->I);
+}
+
+/* MOEK_SLOT_SPACED_A: the sorted rows' x (records, or rows as the tiles
+ * read them) copied into expert order. */
+static void gather_x_task(void* arg, size_t i) {
+  const forward_job* j = arg;
+  const size_t r0 = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->n_rows - r0);
+  const char* base = j->xq ? j->xq : (const char*)j->xc;
+  const size_t stride = j->xq ? j->xq_bytes : j->xc_stride * moek_dtype_size(j->xc_dtype);
+  for (size_t r = r0; r < r0 + n; r++) memcpy(j->xg + r * j->xg_bytes, base + (size_t)j->rows[r] * stride, j->row_bytes);
 }
 
 void (*moek_test_tile_hook)(int64_t expert, int32_t node, int stolen);
@@ -255,10 +269,12 @@ static void gateup_task(void* arg, size_t i) {
   int32_t node;
   const void* w = task_weights(j, i, 0, here, &node);
   if (moek_test_tile_hook) moek_test_tile_hook(b->expert, node, moek_task_stolen);
-  /* the routed rows of this block, gathered as the tiles load them */
-  const moek_rows rows = {.base = j->xq ? j->xq : (const char*)j->xc,
-                          .stride = j->xq ? j->xq_bytes : j->xc_stride * moek_dtype_size(j->xc_dtype),
-                          .index = j->rows + b->begin};
+  /* the routed rows of this block: in expert order (gathered by gather_x_task), or gathered as the tiles
+   * load them */
+  const moek_rows rows = j->xg ? (moek_rows){.base = j->xg + (size_t)b->begin * j->xg_bytes, .stride = j->xg_bytes}
+                               : (moek_rows){.base = j->xq ? j->xq : (const char*)j->xc,
+                                             .stride = j->xq ? j->xq_bytes : j->xc_stride * moek_dtype_size(j->xc_dtype),
+                                             .index = j->rows + b->begin};
   const moek_gateup_tile t = {
       .k = j->H,
       .a_dtype = j->xq ? MOEK_DTYPE_Q8 : j->xc_dtype,
@@ -483,6 +499,8 @@ typedef struct forward_run {
   forward_job j;
   size_t T, k, E, H, I, chunk, bytes, xq_bytes, hq_bytes;
   size_t expand_bytes;   /* one task's buffer for expanded panels (0: none) */
+  size_t xg_bytes;       /* the gathered x rows' stride (MOEK_SLOT_SPACED_A; 0: none) */
+  size_t row_bytes;      /* of x as gate/up's tiles read it: one record, or H values */
   uint32_t expand_count; /* buffers */
   bool quant, convert_x, bf16_act, round_x, grouped;
   size_t tiles_per_row;
@@ -549,6 +567,13 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
   const bool xq_halves = x->gateup.wformat == MOEK_WFORMAT_Q6_K, hq_halves = x->down.wformat == MOEK_WFORMAT_Q6_K;
   r->xq_bytes = !r->quant ? 0 : xq_halves ? MOEK_Q8_ROW_BYTES_HALVES(H) : MOEK_Q8_ROW_BYTES(H);
   r->hq_bytes = !r->quant ? 0 : hq_halves ? MOEK_Q8_ROW_BYTES_HALVES(I) : MOEK_Q8_ROW_BYTES(I);
+  /* x as gate/up's tiles read it: records, f32 (converted), bf16 (rounded), or the caller's rows */
+  const int32_t xc_dtype = r->convert_x ? MOEK_DTYPE_F32 : r->round_x ? MOEK_DTYPE_BF16 : a->x_dtype;
+  r->row_bytes = r->quant ? r->xq_bytes : H * moek_dtype_size(xc_dtype);
+  /* A precaution, not measured: rows a multiple of 1 KB apart would share a quarter of the L1 sets or
+   * fewer (16 rows 4 KB apart: one set), so such a stride gets one more line. */
+  const size_t xg = moek_align_up(r->row_bytes);
+  r->xg_bytes = !(s->flags & MOEK_SLOT_SPACED_A) ? 0 : xg % 1024 ? xg : xg + 64;
   /* Per assignment: h and out rows, its sorted row, its token, a row block,
    * its h record or bf16 h row; per token: its f32 x row when converting,
    * its bf16 x row when rounding, its x record. */
@@ -560,7 +585,8 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
   const size_t gateup_tiles = (I + s->tile_n - 1) / s->tile_n, down_tiles = (H + x->down.slot->tile_n - 1) / x->down.slot->tile_n;
   r->tiles_per_row = r->grouped ? (gateup_tiles > down_tiles ? gateup_tiles : down_tiles) : 0;
   const size_t per_token = (I + H) * 4 * k + (4 + 4 + sizeof(row_block) + r->hq_bytes + (r->bf16_act ? I * 2 : 0)) * k +
-                           (r->convert_x ? H * 4 : 0) + (r->round_x ? H * 2 : 0) + r->xq_bytes + r->tiles_per_row * 5 * k;
+                           (r->convert_x ? H * 4 : 0) + (r->round_x ? H * 2 : 0) + r->xq_bytes + r->tiles_per_row * 5 * k +
+                           r->xg_bytes * k;
   size_t chunk = WORKSPACE_BUDGET / per_token;
   if (chunk < 1) chunk = 1;
   if (chunk > T) chunk = T;
@@ -573,7 +599,7 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
              (r->convert_x ? moek_align_up(chunk * H * 4) : 0) + moek_align_up(chunk * r->xq_bytes) +
              moek_align_up(P * r->hq_bytes) + (r->round_x ? moek_align_up(chunk * H * 2) : 0) +
              (r->bf16_act ? moek_align_up(P * I * 2) : 0) + moek_align_up(P * r->tiles_per_row * 5) +
-             r->expand_count * r->expand_bytes;
+             moek_align_up(P * r->xg_bytes) + r->expand_count * r->expand_bytes;
   r->j = (forward_job){.x = x, .kern = &ctx->kernels, .a = &r->a, .H = H, .I = I, .k = k};
   r->j.topo = &ctx->topo, r->j.stats = a->stats != NULL, r->j.same_nodes = same_nodes;
 }
@@ -605,6 +631,8 @@ static void forward_carve(forward_run* r, char* ws) {
   ws += r->round_x ? moek_align_up(chunk * H * 2) : 0;
   r->order = r->grouped ? (uint32_t*)ws : NULL;
   ws += moek_align_up(P * r->tiles_per_row * 5);
+  j->xg = r->xg_bytes ? ws : NULL, j->xg_bytes = r->xg_bytes, j->row_bytes = r->row_bytes;
+  ws += moek_align_up(P * r->xg_bytes);
   j->expand.base = ws, j->expand.bytes = r->expand_bytes, j->expand.count = r->expand_count;
   atomic_init(&j->expand.busy, 0);
 }
@@ -635,6 +663,9 @@ static void forward_chunk_begin(moek_context* ctx, forward_run* r, size_t t0) {
   j->n_blocks = sort_assignments(j, r->E, r->counts, r->rows, r->pos, r->blocks);
   if (r->prof) r->prof->wall[MOEK_PHASE_SORT] += moek_now() - sort_start;
   j->n_rows = j->n_blocks ? (size_t)j->blocks[j->n_blocks - 1].end : 0;
+  if (j->xg)
+    run_tasks(ctx, r->prof, MOEK_PHASE_GATHER_X, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK,
+              gather_x_task, j);
   const moek_gemm_slot* s = j->x->gateup.slot;
   j->tile_n = phase_tile(s->tile_n, r->I, j->n_blocks, ctx->num_threads);
   j->col_tiles = (r->I + j->tile_n - 1) / j->tile_n;

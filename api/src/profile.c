@@ -17,8 +17,8 @@ void moek_profile_begin(moek_profile* p) {
   p->call = atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed) + 1;
 }
 
-static const char* const phase_names[MOEK_PHASE_COUNT] = {"convert_x", "quantize_x", "sort", "gateup",
-                                                          "h",         "down",       "combine"};
+static const char* const phase_names[MOEK_PHASE_COUNT] = {"convert_x", "quantize_x", "sort", "gather_x",
+                                                          "gateup",    "h",          "down", "combine"};
 
 void moek_profiled_task(void* profiled, size_t i) {
   const moek_profiled* p = profiled;

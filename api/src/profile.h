@@ -17,6 +17,7 @@ enum moek_profile_phase {
   MOEK_PHASE_CONVERT_X, /* x to f32 or bf16 as the kernels read it */
   MOEK_PHASE_QUANTIZE_X,
   MOEK_PHASE_SORT,      /* the assignments grouped by expert (the calling thread alone) */
+  MOEK_PHASE_GATHER_X,  /* x copied into expert order (MOEK_SLOT_SPACED_A slots) */
   MOEK_PHASE_GATEUP,    /* gate/up tiles and the activation in their epilogue */
   MOEK_PHASE_H,         /* h rounded to bf16 or quantized for down */
   MOEK_PHASE_DOWN,

@@ -7,7 +7,8 @@
  * exactly the bytes the driver hands them (the first and last byte of each
  * panel, every h and out cell of the tile), so ASan sees any panel address
  * or tile bound the driver gets wrong for tiles the built-in tables never
- * use. Slots may carry expanded panels (kernel ABI 7), any of their four
+ * use. Slots may set MOEK_SLOT_BF16_A and MOEK_SLOT_SPACED_A (the driver's
+ * gathered copy of x, ABI 8), and carry expanded panels (kernel ABI 7), any of their four
  * entries and any expand_rows; tables of ABI 3 to 6 are laid out with the
  * shorter slot they had (MOEK_GEMM_SLOT_SIZE_V6). The expand function
  * touches the first and last byte of the panel and of its buffer, and the
@@ -34,13 +35,20 @@ static void pack_panel(const moek_pack_params* p, size_t panel, void* dst) {
 
 static volatile unsigned char sink;
 
-/* A tile reads the first and last of its panel's w_bytes and each row's
- * first byte (ASan sees any out of bounds), and writes its outputs. */
+/* bytes of one row of a tile: f32, bf16, or an int8 record */
+static size_t row_bytes(int32_t a_dtype, size_t k) {
+  return a_dtype == MOEK_DTYPE_Q8 ? MOEK_Q8_ROW_BYTES(k) : a_dtype == MOEK_DTYPE_BF16 ? 2 * k : 4 * k;
+}
+
+/* A tile reads the first and last of its panel's w_bytes and of each row
+ * (ASan sees any out of bounds: a gathered copy of x, MOEK_SLOT_SPACED_A,
+ * too short or misplaced), and writes its outputs. */
 static void gateup_reading(const moek_gateup_tile* t, size_t w_bytes) {
   const unsigned char* w = t->w;
   sink ^= w[0] ^ w[w_bytes - 1];
   for (size_t r = 0; r < t->mr; r++) {
-    sink ^= *(const unsigned char*)t->a[r];
+    const unsigned char* a = t->a[r];
+    sink ^= a[0] ^ a[row_bytes(t->a_dtype, t->k) - 1];
     for (size_t c = 0; c < t->nc; c++) t->h[r * t->h_stride + t->n0 + c] = 0.0f;
   }
 }
@@ -49,7 +57,8 @@ static void down_reading(const moek_down_tile* t, size_t w_bytes) {
   const unsigned char* w = t->w;
   sink ^= w[0] ^ w[w_bytes - 1];
   for (size_t r = 0; r < t->mr; r++) {
-    sink ^= *(const unsigned char*)t->a[r];
+    const unsigned char* a = t->a[r];
+    sink ^= a[0] ^ a[row_bytes(t->a_dtype, t->k) - 1];
     for (size_t c = 0; c < t->nc; c++) t->out[r * t->out_stride + t->n0 + c] = t->bias ? t->bias[t->n0 + c] : 0.0f;
   }
 }
@@ -110,7 +119,9 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (take_byte(&r) % 3) continue;
     moek_gemm_slot slot = {0}, *s = &slot;
     s->mr = take_byte(&r) % 70, s->nr = take_byte(&r) % 9, s->nr_gated = take_byte(&r) % 9;
-    s->tile_m = take_byte(&r) % 40, s->tile_n = take_byte(&r) % 72, s->flags = take_byte(&r) % 2;
+    s->tile_m = take_byte(&r) % 40, s->tile_n = take_byte(&r) % 72;
+    const uint8_t fl = take_byte(&r); /* bit 0: MOEK_SLOT_BF16_A (as before ABI 8), bit 1: MOEK_SLOT_SPACED_A */
+    s->flags = (fl & 1u) | (fl & 2u ? MOEK_SLOT_SPACED_A : 0u);
     const unsigned set = take_byte(&r) % 16 ? 15u : take_byte(&r) % 16; /* which of the four entries */
     if (set & 1) s->panel_bytes = panel_bytes, s->panel_bytes_name = "fuzz_panel_bytes";
     if (set & 2) s->pack_panel = pack_panel, s->pack_panel_name = "fuzz_pack_panel";

@@ -22,9 +22,10 @@
 extern "C" {
 #endif
 
-#define MOEK_KERNEL_ABI_VERSION 7u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta; 6 the tiles' next;
+#define MOEK_KERNEL_ABI_VERSION 8u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta; 6 the tiles' next;
                                     * 7 the K-quant formats (MOEK_WFORMAT_Q4_K ...) and the slots'
-                                    * expanded panels (moek_gemm_slot.expand_rows ...) */
+                                    * expanded panels (moek_gemm_slot.expand_rows ...);
+                                    * 8 MOEK_SLOT_SPACED_A */
 /* The oldest kernel ABI the library still registers: a table of ABI 3 is
  * the same layout, and may not set the slot flags ABI 4 added. Tables
  * older than 5 compute the clamped SwiGLU with beta 1: experts whose beta
@@ -219,6 +220,11 @@ typedef struct moek_route_params {
                                  * nearest even, once per row; set with MOEK_SLOT_BF16_A. The router,
                                  * whose logits decide routing, never runs such a slot: it takes the
                                  * best slot without this flag */
+#define MOEK_SLOT_SPACED_A 0x4u /* since ABI 8: the tile kernels read rows that lie equally spaced
+                                 * in place and copy other rows tile by tile (AMX tile loads take
+                                 * a base and a stride): the driver copies gate/up's rows into
+                                 * expert order once per call, so they arrive spaced as down's do.
+                                 * The bits are the same either way; only the time differs */
 
 /* Sets a slot's function and its name in one step, so MOEK_VERBOSE names
  * the symbol that runs: MOEK_SLOT_FN(gateup, my_kernel) sets .gateup and
