@@ -11,7 +11,11 @@
  *     difference seen is printed;
  *   - tdpbssd (the Q tiles): random signed bytes, extremes included, and
  *     int32 accumulators near the limits: the same bits (integer sums are
- *     exact, and both wrap past int32). */
+ *     exact, and both wrap past int32).
+ * And the kernels leave no tile state behind: after a forward on the amx
+ * table (one thread, so the tasks ran on this one), XINUSE (xgetbv 1)
+ * shows the tile configuration and data in their initial state, which
+ * the slots' end_task restores (kernel ABI 8; tile_state.c). */
 #define _DEFAULT_SOURCE
 #include <cpuid.h>
 #include <immintrin.h>
@@ -23,6 +27,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "moek/moek.h"
 #include "simd_amx.h"
 #include "test_util.h"
 
@@ -73,6 +78,7 @@ typedef struct operands_i8 {
 MOEK_TEST_AMX_RUN(run_native)
 MOEK_TEST_AMX_RUN_I8(run_native_i8)
 #include "amx_emulated.h"
+_Thread_local moek_amx_emu_state moek_amx_emu; /* the library's emulated build defines it in tile_state.c */
 MOEK_TEST_AMX_RUN(run_emulated)
 MOEK_TEST_AMX_RUN_I8(run_emulated_i8)
 
@@ -111,6 +117,57 @@ static void check_dpbssd(void) {
       }
   }
   printf("tdpbssd: %d outputs of hardware and emulation differ\n", differ);
+}
+
+/* XINUSE's XTILECFG and XTILEDATA bits (17, 18): set while the tiles are
+ * configured; -1 where the CPU cannot say (CPUID.(0DH, 1):EAX[2]) */
+static int tiles_in_use(void) {
+  unsigned a, b, c, d;
+  __cpuid_count(0xd, 1, a, b, c, d);
+  if (!((a >> 2) & 1)) return -1;
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(1));
+  return (lo >> 17) & 3;
+}
+
+static void check_released(void) {
+  moek_context_desc cd = {.struct_size = sizeof cd, .flags = MOEK_CONTEXT_IGNORE_ENV, .num_threads = 1};
+  moek_context* ctx = NULL;
+  CHECK_OK(moek_context_create(&cd, &ctx));
+  int32_t isa = 0;
+  moek_context_get_isa(ctx, &isa);
+  if (isa != MOEK_ISA_X86_AMX || tiles_in_use() < 0) {
+    printf("the amx table is not this CPU's best, or XINUSE is not readable: tile release not checked\n");
+    moek_context_destroy(ctx);
+    return;
+  }
+  enum { E = 3, H = 96, I = 64, T = 40, K = 2 };
+  static float w[3][E][I * H], x[T * H], y[T * H];
+  const void* p[3][E];
+  for (int m = 0; m < 3; m++)
+    for (int e = 0; e < E; e++) {
+      for (int i = 0; i < I * H; i++) w[m][e][i] = (float)((i * 7 + e * 13 + m) % 17 - 8) / 64.0f;
+      p[m][e] = w[m][e];
+    }
+  for (int i = 0; i < T * H; i++) x[i] = (float)(i % 23 - 11) / 16.0f;
+  int32_t ids[T * K];
+  for (int i = 0; i < T * K; i++) ids[i] = i % E; /* about 27 rows per expert: the tiles, not the 1-6-row path */
+  const int32_t dtypes[] = {MOEK_DTYPE_Q8, MOEK_DTYPE_Q4, MOEK_DTYPE_BF16};
+  const char* names[] = {"q8", "q4", "bf16"};
+  for (int f = 0; f < 3; f++) {
+    moek_experts_desc d = {.struct_size = sizeof d, .num_experts = E, .hidden = H, .inter = I,
+                           .activation = MOEK_ACT_SWIGLU, .src_dtype = MOEK_DTYPE_F32, .weight_dtype = dtypes[f],
+                           .w_gate = p[0], .w_up = p[1], .w_down = p[2]};
+    moek_experts* ex = NULL;
+    CHECK_OK(moek_experts_create(ctx, &d, &ex));
+    moek_forward_args a = {.struct_size = sizeof a, .num_tokens = T, .top_k = K, .x_dtype = MOEK_DTYPE_F32,
+                           .y_dtype = MOEK_DTYPE_F32, .x = x, .expert_ids = ids, .y = y};
+    CHECK_OK(moek_moe_forward(ctx, ex, &a));
+    CHECK(tiles_in_use() == 0, "weights %s: the tiles are still in use after the forward (XINUSE bits 17-18: %d)",
+          names[f], tiles_in_use());
+    moek_experts_destroy(ex);
+  }
+  moek_context_destroy(ctx);
 }
 
 int main(void) {
@@ -160,5 +217,6 @@ int main(void) {
   }
   printf("tdpbf16ps: hardware and emulation differ by at most %.2f u sum|terms| per output\n", worst);
   check_dpbssd();
+  check_released();
   return test_summary("test_amx_emulated");
 }

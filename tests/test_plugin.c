@@ -12,6 +12,7 @@
  *     each bad plugin (tests/plugin/bad_plugin.c) is refused with its
  *     status and a message naming the reason, and nothing of it stays
  *     registered. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -115,18 +116,19 @@ static size_t dummy_panel_bytes(int32_t f, size_t k, int32_t g, int32_t gated) {
 static void dummy_pack(const moek_pack_params* p, size_t panel, void* dst) { (void)p, (void)panel, (void)dst; }
 static void dummy_gateup(const moek_gateup_tile* t) { (void)t; }
 static void dummy_down(const moek_down_tile* t) { (void)t; }
+static void dummy_end_task(void) {}
 static void dummy_expand(int32_t f, size_t k, int32_t g, int32_t gated, const void* panel, void* dst) {
   (void)f, (void)k, (void)g, (void)gated, (void)panel, (void)dst;
 }
 
-/* t as a table of kernel ABI 3 to 6 lays it out in buf: the header, then
- * `formats` slots of MOEK_GEMM_SLOT_SIZE_V6 bytes (ABI 7 grew the slot) */
+/* t as a table of its kernel ABI lays it out in buf: the header, then
+ * `formats` slots of that ABI's size (MOEK_GEMM_SLOT_SIZE_V6 for 3 to 6,
+ * _V7 for 7: ABI 7 and 8 grew the slot) */
 static const moek_kernel_table* old_layout(const moek_kernel_table* t, size_t formats, unsigned char* buf) {
-  const size_t base = offsetof(moek_kernel_table, gemm);
+  const size_t base = offsetof(moek_kernel_table, gemm), slot = moek_gemm_slot_size(t->abi_version);
   memcpy(buf, t, base);
-  for (size_t f = 0; f < formats; f++)
-    memcpy(buf + base + f * MOEK_GEMM_SLOT_SIZE_V6, &t->gemm[f], MOEK_GEMM_SLOT_SIZE_V6);
-  const uint32_t size = (uint32_t)(base + formats * MOEK_GEMM_SLOT_SIZE_V6);
+  for (size_t f = 0; f < formats; f++) memcpy(buf + base + f * slot, &t->gemm[f], slot);
+  const uint32_t size = (uint32_t)(base + formats * slot);
   memcpy(buf + offsetof(moek_kernel_table, struct_size), &size, sizeof size);
   return (const moek_kernel_table*)(const void*)buf;
 }
@@ -139,6 +141,12 @@ static _Alignas(64) unsigned char old_buf[sizeof(moek_kernel_table)];
  * the driver must hand gate/up every row group spaced; without it, routed
  * rows arrive as they lie in x (gathered), which the count shows too. */
 static long gathered_tiles;
+/* end_task (kernel ABI 8): each thread counts its tiles since its last
+ * end_task, which adds them to `ended`; after a forward, ended == tiles
+ * only if every tile was followed by an end_task on its own thread */
+static _Atomic long tiles, ended;
+static _Thread_local long open_tiles;
+static void col_end_task(void) { atomic_fetch_add(&ended, open_tiles), open_tiles = 0; }
 static size_t col_panel_bytes(int32_t f, size_t k, int32_t g, int32_t gated) {
   return (void)f, (void)g, (gated ? 2 : 1) * k * sizeof(float);
 }
@@ -167,9 +175,11 @@ static void col_gateup(const moek_gateup_tile* t) {
     t->h[r * t->h_stride + t->n0] = g / (1.0f + expf(-g)) * u;
   }
   gathered_tiles += !spaced;
+  atomic_fetch_add(&tiles, 1), open_tiles++;
 }
 static void col_down(const moek_down_tile* t) {
   for (size_t r = 0; r < t->mr; r++) t->out[r * t->out_stride + t->n0] = col_dot(t->a[r], t->w, t->k);
+  atomic_fetch_add(&tiles, 1), open_tiles++;
 }
 
 static void spaced_rows(void) {
@@ -184,13 +194,18 @@ static void spaced_rows(void) {
     tab[flagged].gemm[MOEK_WFORMAT_F32] =
         (moek_gemm_slot){.mr = 4, .nr = 1, .nr_gated = 1, .flags = flagged ? MOEK_SLOT_SPACED_A : 0u, .tile_m = 8,
                          .tile_n = 16, MOEK_SLOT_FN(panel_bytes, col_panel_bytes), MOEK_SLOT_FN(pack_panel, col_pack),
-                         MOEK_SLOT_FN(gateup, col_gateup), MOEK_SLOT_FN(down, col_down)};
+                         MOEK_SLOT_FN(gateup, col_gateup), MOEK_SLOT_FN(down, col_down),
+                         MOEK_SLOT_FN(end_task, col_end_task)};
     CHECK_OK(moek_register_kernel_table(&tab[flagged]));
     ref_model m = {0};
     moek_context* c = capped(MOEK_ISA_REF);
     moek_experts* x = make_experts(c, MOEK_DTYPE_F32, &m, wp);
     gathered_tiles = 0;
+    atomic_store(&tiles, 0);
+    atomic_store(&ended, 0);
     CHECK(forward_bad(c, x, &m) == 0, "%s: outside the oracle's bound", tab[flagged].name);
+    CHECK(tiles > 0 && ended == tiles, "%s: %ld tiles, %ld of them followed by end_task on their thread",
+          tab[flagged].name, (long)tiles, (long)ended);
     if (flagged)
       CHECK(gathered_tiles == 0, "MOEK_SLOT_SPACED_A: %ld gate/up tiles got rows not equally spaced", gathered_tiles);
     else /* the routing of forward_bad gives experts rows of tokens apart: the flag is what spaces them */
@@ -308,14 +323,19 @@ static void example(const char* path) {
   EXPECT_ERR(moek_register_kernel_table(old_layout(&old3, OLD_FORMATS, old_buf)), MOEK_ERROR_UNSUPPORTED,
              "has flags 0x3, unknown to kernel ABI 3");
   old3.gemm[MOEK_WFORMAT_BF16].flags = 0;
-  /* ABI 8's MOEK_SLOT_SPACED_A is unknown to an ABI 7 table */
+  /* ABI 8's MOEK_SLOT_SPACED_A is unknown to an ABI 7 table, whose slots
+   * end before ABI 8's end_task (MOEK_GEMM_SLOT_SIZE_V7) */
   static moek_kernel_table old7;
-  old7 = (moek_kernel_table){.struct_size = sizeof old7, .abi_version = 7, .name = "abi7", .isa = MOEK_ISA_REF,
+  old7 = (moek_kernel_table){.abi_version = 7, .name = "abi7", .isa = MOEK_ISA_REF, .priority = -1,
                              .route = {dummy_route, "dummy_route"}};
   old7.gemm[MOEK_WFORMAT_Q8] = old3.gemm[MOEK_WFORMAT_BF16];
   old7.gemm[MOEK_WFORMAT_Q8].flags = MOEK_SLOT_SPACED_A;
-  EXPECT_ERR(moek_register_kernel_table(&old7), MOEK_ERROR_UNSUPPORTED, "has flags 0x4, unknown to kernel ABI 7");
-  old7.abi_version = 8, old7.name = "abi8";
+  EXPECT_ERR(moek_register_kernel_table(old_layout(&old7, MOEK_WFORMAT_COUNT, old_buf)), MOEK_ERROR_UNSUPPORTED,
+             "has flags 0x4, unknown to kernel ABI 7");
+  old7.gemm[MOEK_WFORMAT_Q8].flags = 0; /* read in ABI 8's slots, this layout would end inside one */
+  CHECK_OK(moek_register_kernel_table(old_layout(&old7, MOEK_WFORMAT_COUNT, old_buf)));
+  old7.struct_size = sizeof old7, old7.abi_version = 8, old7.name = "abi8";
+  old7.gemm[MOEK_WFORMAT_Q8].flags = MOEK_SLOT_SPACED_A, old7.gemm[MOEK_WFORMAT_Q8].end_task = dummy_end_task;
   CHECK_OK(moek_register_kernel_table(&old7));
   /* read with ABI 7's slot size, its slots would be misread: the stride follows abi_version */
   const moek_kernel_table* o3 = old_layout(&old3, OLD_FORMATS, old_buf);

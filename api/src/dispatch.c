@@ -112,8 +112,8 @@ moek_status moek_check_table(const char* fn, const moek_kernel_table* t, moek_ke
     return moek_fail(MOEK_ERROR_UNSUPPORTED,
                      "%s: table->abi_version = %u; this library runs kernel ABI %u to %u (MOEK_KERNEL_ABI_VERSION)",
                      fn, t->abi_version, MOEK_KERNEL_ABI_OLDEST, MOEK_KERNEL_ABI_VERSION);
-  /* ABI 7 grew the slot (the expanded panels): older tables' are shorter */
-  const size_t slot_size = t->abi_version >= 7 ? sizeof(moek_gemm_slot) : MOEK_GEMM_SLOT_SIZE_V6;
+  /* ABI 7 grew the slot (the expanded panels), ABI 8 again (end_task): older tables' are shorter */
+  const size_t slot_size = moek_gemm_slot_size(t->abi_version);
   if ((t->struct_size - base) % slot_size)
     return moek_fail(MOEK_ERROR_STRUCT_SIZE,
                      "%s: table->struct_size = %u ends inside a gemm slot (the slots start at byte %zu, %zu bytes "

@@ -153,7 +153,8 @@ size_t moek_packed_bytes(const moek_gemm_slot* s, const moek_pack_params* p);
 void moek_pack_matrix(const moek_gemm_slot* s, const moek_pack_params* p, void* dst);
 /* Columns [n_begin, n_end) (n_begin a multiple of the panel width) of m
  * rows, as tiles: t is the template (everything but mr, n0, nc, a, w; h and
- * out at row 0). */
+ * out at row 0). One call is one task of the slot's: its end_task runs
+ * after the last tile. */
 void moek_run_gateup(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w, size_t panel_bytes,
                      size_t n_begin, size_t n_end, moek_gateup_tile t);
 void moek_run_down(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w, size_t panel_bytes,

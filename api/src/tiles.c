@@ -129,6 +129,7 @@ void moek_run_gateup_expanding(const moek_gemm_slot* s, int32_t wformat, moek_ex
   const int buf = expand_claim(s, xs, m, &xp);
   gateup_run g = {xp.buf ? s->gateup_expanded : s->gateup, t, t.h};
   for_each_tile(s, rows, m, w, panel_bytes, t.gated ? s->nr_gated : s->nr, n_begin, n_end, &xp, gateup_one, &g);
+  if (s->end_task) s->end_task();
   expand_release(xs, buf);
 }
 
@@ -158,6 +159,7 @@ void moek_run_down_expanding(const moek_gemm_slot* s, int32_t wformat, moek_expa
   const int buf = expand_claim(s, xs, m, &xp);
   down_run d = {xp.buf ? s->down_expanded : s->down, t, t.out};
   for_each_tile(s, rows, m, w, panel_bytes, s->nr, n_begin, n_end, &xp, down_one, &d);
+  if (s->end_task) s->end_task();
   expand_release(xs, buf);
 }
 

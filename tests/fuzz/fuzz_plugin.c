@@ -8,9 +8,10 @@
  * panel, every h and out cell of the tile), so ASan sees any panel address
  * or tile bound the driver gets wrong for tiles the built-in tables never
  * use. Slots may set MOEK_SLOT_BF16_A and MOEK_SLOT_SPACED_A (the driver's
- * gathered copy of x, ABI 8), and carry expanded panels (kernel ABI 7), any of their four
- * entries and any expand_rows; tables of ABI 3 to 6 are laid out with the
- * shorter slot they had (MOEK_GEMM_SLOT_SIZE_V6). The expand function
+ * gathered copy of x, ABI 8) and an end_task (ABI 8), and carry expanded
+ * panels (kernel ABI 7), any of their four entries and any expand_rows;
+ * tables of older ABIs are laid out with the shorter slots they had
+ * (moek_gemm_slot_size). The expand function
  * touches the first and last byte of the panel and of its buffer, and the
  * expanded tiles those of the buffer. Every call must answer with a
  * status. */
@@ -84,6 +85,8 @@ static void gateup_expanded(const moek_gateup_tile* t) {
 }
 static void down_expanded(const moek_down_tile* t) { down_reading(t, expanded_bytes(0, t->k, t->group, 0)); }
 
+static void end_task(void) { sink ^= 1; }
+
 static void route(moek_route_params* p) { /* leaves the route slot to the built-ins when it ranks lower */
   for (size_t t = p->t_begin; t < p->t_end; t++)
     for (int32_t j = 0; j < p->top_k; j++) p->ids[t * (size_t)p->top_k + (size_t)j] = j, p->weights[t * (size_t)p->top_k + (size_t)j] = 0.0f;
@@ -114,14 +117,16 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (take_byte(&r) % 2) t->route = (moek_route_slot){route, "fuzz_route"};
   /* the slot as the table's ABI has it: older tables' end at down_name */
-  const size_t slot_size = t->abi_version >= 7 ? sizeof(moek_gemm_slot) : MOEK_GEMM_SLOT_SIZE_V6;
+  const size_t slot_size = moek_gemm_slot_size(t->abi_version);
   for (int f = 0; f < MOEK_WFORMAT_COUNT + 2; f++) {
     if (take_byte(&r) % 3) continue;
     moek_gemm_slot slot = {0}, *s = &slot;
     s->mr = take_byte(&r) % 70, s->nr = take_byte(&r) % 9, s->nr_gated = take_byte(&r) % 9;
     s->tile_m = take_byte(&r) % 40, s->tile_n = take_byte(&r) % 72;
-    const uint8_t fl = take_byte(&r); /* bit 0: MOEK_SLOT_BF16_A (as before ABI 8), bit 1: MOEK_SLOT_SPACED_A */
+    /* bit 0: MOEK_SLOT_BF16_A (as before ABI 8), bit 1: MOEK_SLOT_SPACED_A, bit 2: an end_task (ABI 8) */
+    const uint8_t fl = take_byte(&r);
     s->flags = (fl & 1u) | (fl & 2u ? MOEK_SLOT_SPACED_A : 0u);
+    if (fl & 4u) s->end_task = end_task, s->end_task_name = "fuzz_end_task";
     const unsigned set = take_byte(&r) % 16 ? 15u : take_byte(&r) % 16; /* which of the four entries */
     if (set & 1) s->panel_bytes = panel_bytes, s->panel_bytes_name = "fuzz_panel_bytes";
     if (set & 2) s->pack_panel = pack_panel, s->pack_panel_name = "fuzz_pack_panel";

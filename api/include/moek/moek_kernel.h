@@ -25,7 +25,7 @@ extern "C" {
 #define MOEK_KERNEL_ABI_VERSION 8u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta; 6 the tiles' next;
                                     * 7 the K-quant formats (MOEK_WFORMAT_Q4_K ...) and the slots'
                                     * expanded panels (moek_gemm_slot.expand_rows ...);
-                                    * 8 MOEK_SLOT_SPACED_A */
+                                    * 8 MOEK_SLOT_SPACED_A and moek_gemm_slot.end_task */
 /* The oldest kernel ABI the library still registers: a table of ABI 3 is
  * the same layout, and may not set the slot flags ABI 4 added. Tables
  * older than 5 compute the clamped SwiGLU with beta 1: experts whose beta
@@ -270,11 +270,27 @@ typedef struct moek_gemm_slot {
   const char* expand_panel_name;
   const char* gateup_expanded_name;
   const char* down_expanded_name;
+  /* Since ABI 8, optional (NULL: none): the driver calls it on the thread
+   * that ran a task's tiles (gate/up, down or the router's, expanded or
+   * not), after the last of them and before that thread runs anything
+   * else. A table whose tiles keep state from one call to the next drops
+   * it here, so none outlives a task: the AMX tiles keep their tile
+   * configuration while the row count stays the same (loading it costs
+   * about as much as a block's products) and release it here. */
+  void (*end_task)(void);
+  const char* end_task_name;
 } moek_gemm_slot;
 
-/* The slot of tables of kernel ABI 3 to 6, which end at down_name: the
- * registry reads their gemm[] with this stride. */
+/* The slot of tables of kernel ABI 3 to 6, which end at down_name, and of
+ * ABI 7, which end at down_expanded_name: the registry reads their gemm[]
+ * with these strides. */
 #define MOEK_GEMM_SLOT_SIZE_V6 (offsetof(moek_gemm_slot, expand_rows))
+#define MOEK_GEMM_SLOT_SIZE_V7 (offsetof(moek_gemm_slot, end_task))
+
+/* The bytes of one gemm[] slot of a table of kernel ABI abi_version. */
+static inline size_t moek_gemm_slot_size(uint32_t abi_version) {
+  return abi_version >= 8 ? sizeof(moek_gemm_slot) : abi_version == 7 ? MOEK_GEMM_SLOT_SIZE_V7 : MOEK_GEMM_SLOT_SIZE_V6;
+}
 
 /* Slots that do not depend on the weight format; fn NULL: not provided. */
 typedef struct moek_route_slot {

@@ -8,6 +8,10 @@
 
 #include "moek/moek_kernel.h"
 
+/* The slots' end_task: releases the tiles of this thread's last task
+ * (tile_state.c), which kept their configuration from call to call. */
+void moek_amx_end_task(void);
+
 void moek_bf16_gemm_gateup_32x32__amx(const moek_gateup_tile* t);
 void moek_bf16_gemm_down_32x32__amx(const moek_down_tile* t);
 

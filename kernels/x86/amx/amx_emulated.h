@@ -20,7 +20,9 @@ typedef struct moek_amx_emu_state {
   _Alignas(64) uint8_t tile[8][16][64];
 } moek_amx_emu_state;
 
-static _Thread_local moek_amx_emu_state moek_amx_emu;
+/* one set of tiles per thread, as on the hardware: defined once (tile_state.c; a test including this
+ * header alone defines its own) */
+extern _Thread_local moek_amx_emu_state moek_amx_emu;
 
 /* ldtilecfg: palette 1's shape of tiles 0-7 (bytes 16-31: colsb, 48-55: rows); every tile zeroed */
 static inline void moek_amx_emu_loadconfig(const void* cfg) {

@@ -20,8 +20,9 @@
  * The rows are bf16 (MOEK_SLOT_BF16_ACT: rounded by the driver once per
  * row), as for vdpbf16ps; each output is one sum over K in pair order, and
  * docs/numerics.md's analysis of vdpbf16ps carries over. Each call
- * configures the tiles for its row count and releases them at the end, so
- * no tile state outlives a call. */
+ * configures the tiles for its row count unless they are so configured
+ * already (tile_state.c); the slot's end_task releases them when the task
+ * ends, so no tile state outlives a task. */
 #include <stdbool.h>
 #include <string.h>
 
@@ -47,8 +48,7 @@ static void configure(size_t mr) {
     if (m1) cfg.rows[hi[i]] = m1, cfg.colsb[hi[i]] = 64;
   }
   cfg.rows[6] = cfg.rows[7] = 16, cfg.colsb[6] = cfg.colsb[7] = 64;
-  moek_amx_stores_visible();
-  _tile_loadconfig(&cfg);
+  moek_amx_configure(&cfg);
 }
 
 /* tmm0-3 += tmm4-5 x tmm6-7; the second row half only with more than 16 rows */
@@ -116,7 +116,6 @@ static void amx_tile(size_t mr, size_t K, const uint16_t* const* a, const char* 
     _tile_stored(3, c[16] + 16, 128);
   }
   moek_amx_stores_visible(); /* the tile stores, before c is read */
-  _tile_release();
 }
 
 /* Tiles of 1 or 2 rows (decode: about one row per expert) stream the panel

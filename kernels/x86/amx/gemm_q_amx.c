@@ -55,8 +55,7 @@ static void configure(size_t mr) {
     cfg.rows[4 + t] = (uint8_t)mr, cfg.colsb[4 + t] = 32;
     cfg.rows[6 + t] = 8, cfg.colsb[6 + t] = 64;
   }
-  moek_amx_stores_visible();
-  _tile_loadconfig(&cfg);
+  moek_amx_configure(&cfg);
 }
 
 /* A Q4 / MXFP4 block's 8 steps as signed bytes, one B row each */
@@ -181,7 +180,6 @@ static inline __attribute__((always_inline)) void qtile(const int MR, const int 
   }
 #undef PREPARE
 #undef EPILOGUE
-  _tile_release();
 #pragma GCC unroll 16
   for (int r = 0; r < MR; r++) c[r] = acc[r];
 }

@@ -28,6 +28,11 @@ typedef struct moek_amx_config {
   uint8_t rows[16];
 } moek_amx_config;
 
+/* Loads cfg unless it is the configuration in force on this thread
+ * (tile_state.c): a kernel calls it instead of ldtilecfg, zeroes its C
+ * tiles itself, and leaves the release to moek_amx_end_task. */
+void moek_amx_configure(const moek_amx_config* cfg);
+
 /* Whether mr rows lie equally spaced in memory, so a tile loads them in
  * place with stride *stride (0 for one row); else a kernel copies them */
 static inline bool moek_amx_rows_spaced(const void* const* rows, size_t mr, ptrdiff_t* stride) {

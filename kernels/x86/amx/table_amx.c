@@ -28,7 +28,7 @@
   [fmt] = {.mr = 16, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_SPACED_A, .tile_m = 64, .tile_n = 64,                              \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_q_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_q_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_16x16__amx),                                              \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_16x16__amx)}
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_16x16__amx), MOEK_SLOT_FN(end_task, moek_amx_end_task)}
 
 const moek_kernel_table moek_amx_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
@@ -42,7 +42,8 @@ const moek_kernel_table moek_amx_kernel_table = {
                                     MOEK_SLOT_FN(panel_bytes, moek_avx512bf16_panel_bytes),
                                     MOEK_SLOT_FN(pack_panel, moek_avx512bf16_pack_panel),
                                     MOEK_SLOT_FN(gateup, moek_bf16_gemm_gateup_32x32__amx),
-                                    MOEK_SLOT_FN(down, moek_bf16_gemm_down_32x32__amx)},
+                                    MOEK_SLOT_FN(down, moek_bf16_gemm_down_32x32__amx),
+                                    MOEK_SLOT_FN(end_task, moek_amx_end_task)},
              MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q8, q8), MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16),
              MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4, q4), MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16),
              MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min), MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16),
