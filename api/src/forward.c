@@ -79,15 +79,17 @@ static int32_t expert_of(const moek_forward_args* a, size_t t, size_t j) {
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
 /* Columns per task of a phase over `cols` columns and `blocks` row blocks.
- * The table's tile is the finest split; while each thread would still get
- * at least 4 tasks it doubles, up to 4x: a task is then a longer run of one
- * expert's panels, with fewer stream restarts and task fetches (the
- * decode-sized calls, a few rows per expert, gain most). With the caller's
- * parallel_for the thread count is unknown and the table's tile stays. */
+ * The table's tile is the finest split; it doubles while each thread would
+ * still get at least 4 tasks, up to 4x, and then at least 8, up to 16x: a
+ * task is then a longer run of one expert's panels, with fewer stream
+ * restarts and task fetches (the decode-sized calls, a few rows per
+ * expert, gain most; with 4 tasks a thread at T = 1, AVX2's Q4 lost 5% to
+ * the uneven ends, docs/performance.md). With the caller's parallel_for
+ * the thread count is unknown and the table's tile stays. */
 static size_t phase_tile(size_t tile, size_t cols, size_t blocks, int32_t threads) {
-  for (int d = 0; d < 2 && threads > 0; d++) {
+  for (int d = 0; d < 4 && threads > 0; d++) {
     const size_t wider = 2 * tile;
-    if (blocks * ((cols + wider - 1) / wider) < 4 * (size_t)threads) break;
+    if (blocks * ((cols + wider - 1) / wider) < (d < 2 ? 4u : 8u) * (size_t)threads) break;
     tile = wider;
   }
   return tile;
