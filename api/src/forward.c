@@ -58,8 +58,8 @@ typedef struct forward_job {
   moek_expand_scratch expand; /* the tasks' buffers for expanded panels (tiles.c), when a slot expands */
   /* MOEK_SLOT_SPACED_A gate/up slots: the x rows (records, or rows as xc) copied in sorted order,
    * one per assignment, so each block's rows lie xg_bytes apart */
-  char* xg;               /* [P rows of xg_bytes, each beginning with row_bytes of x] */
-  size_t xg_bytes, row_bytes;
+  char* xg;               /* [P rows of xg_bytes, each beginning with one row of x_rows()] */
+  size_t xg_bytes;
   size_t n_rows;          /* sorted assignment rows of the chunk */
   atomic_size_t first_bad; /* the chunk's first token (relative) whose y row is not finite; SIZE_MAX if none */
   /* telemetry (args->stats): bytes by where they were read from, and busy
@@ -142,14 +142,20 @@ static void quantize_h_task(void* arg, size_t i) {
   for (size_t i = 0; j->hq_q6_offsets && i < n; i++) moek_record_put_q6_offsets(j->hq + (r + i) * j->hq_bytes, j->I);
 }
 
-/* MOEK_SLOT_SPACED_A: the sorted rows' x (records, or rows as the tiles
- * read them) copied into expert order. */
+/* The chunk's x as gate/up's tiles read it, by token: its records, or its
+ * rows (f32 or bf16). */
+static moek_rows x_rows(const forward_job* j) {
+  return (moek_rows){.base = j->xq ? j->xq : (const char*)j->xc,
+                     .stride = j->xq ? j->xq_bytes : j->xc_stride * moek_dtype_size(j->xc_dtype)};
+}
+
+/* MOEK_SLOT_SPACED_A: the sorted rows' x copied into expert order. */
 static void gather_x_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t r0 = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->n_rows - r0);
-  const char* base = j->xq ? j->xq : (const char*)j->xc;
-  const size_t stride = j->xq ? j->xq_bytes : j->xc_stride * moek_dtype_size(j->xc_dtype);
-  for (size_t r = r0; r < r0 + n; r++) memcpy(j->xg + r * j->xg_bytes, base + (size_t)j->rows[r] * stride, j->row_bytes);
+  const moek_rows x = x_rows(j);
+  const size_t row_bytes = j->xq ? j->xq_bytes : j->H * moek_dtype_size(j->xc_dtype);
+  for (size_t r = r0; r < r0 + n; r++) memcpy(j->xg + r * j->xg_bytes, x.base + (size_t)j->rows[r] * x.stride, row_bytes);
 }
 
 void (*moek_test_tile_hook)(int64_t expert, int32_t node, int stolen);
@@ -273,10 +279,11 @@ static void gateup_task(void* arg, size_t i) {
   if (moek_test_tile_hook) moek_test_tile_hook(b->expert, node, moek_task_stolen);
   /* the routed rows of this block: in expert order (gathered by gather_x_task), or gathered as the tiles
    * load them */
-  const moek_rows rows = j->xg ? (moek_rows){.base = j->xg + (size_t)b->begin * j->xg_bytes, .stride = j->xg_bytes}
-                               : (moek_rows){.base = j->xq ? j->xq : (const char*)j->xc,
-                                             .stride = j->xq ? j->xq_bytes : j->xc_stride * moek_dtype_size(j->xc_dtype),
-                                             .index = j->rows + b->begin};
+  moek_rows rows = x_rows(j);
+  if (j->xg)
+    rows = (moek_rows){.base = j->xg + (size_t)b->begin * j->xg_bytes, .stride = j->xg_bytes};
+  else
+    rows.index = j->rows + b->begin;
   const moek_gateup_tile t = {
       .k = j->H,
       .a_dtype = j->xq ? MOEK_DTYPE_Q8 : j->xc_dtype,
@@ -502,7 +509,6 @@ typedef struct forward_run {
   size_t T, k, E, H, I, chunk, bytes, xq_bytes, hq_bytes;
   size_t expand_bytes;   /* one task's buffer for expanded panels (0: none) */
   size_t xg_bytes;       /* the gathered x rows' stride (MOEK_SLOT_SPACED_A; 0: none) */
-  size_t row_bytes;      /* of x as gate/up's tiles read it: one record, or H values */
   uint32_t expand_count; /* buffers */
   bool quant, convert_x, bf16_act, round_x, grouped;
   size_t tiles_per_row;
@@ -571,10 +577,9 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
   r->hq_bytes = !r->quant ? 0 : hq_halves ? MOEK_Q8_ROW_BYTES_HALVES(I) : MOEK_Q8_ROW_BYTES(I);
   /* x as gate/up's tiles read it: records, f32 (converted), bf16 (rounded), or the caller's rows */
   const int32_t xc_dtype = r->convert_x ? MOEK_DTYPE_F32 : r->round_x ? MOEK_DTYPE_BF16 : a->x_dtype;
-  r->row_bytes = r->quant ? r->xq_bytes : H * moek_dtype_size(xc_dtype);
   /* A precaution, not measured: rows a multiple of 1 KB apart would share a quarter of the L1 sets or
    * fewer (16 rows 4 KB apart: one set), so such a stride gets one more line. */
-  const size_t xg = moek_align_up(r->row_bytes);
+  const size_t xg = moek_align_up(r->quant ? r->xq_bytes : H * moek_dtype_size(xc_dtype));
   r->xg_bytes = !(s->flags & MOEK_SLOT_SPACED_A) ? 0 : xg % 1024 ? xg : xg + 64;
   /* Per assignment: h and out rows, its sorted row, its token, a row block,
    * its h record or bf16 h row; per token: its f32 x row when converting,
@@ -633,7 +638,7 @@ static void forward_carve(forward_run* r, char* ws) {
   ws += r->round_x ? moek_align_up(chunk * H * 2) : 0;
   r->order = r->grouped ? (uint32_t*)ws : NULL;
   ws += moek_align_up(P * r->tiles_per_row * 5);
-  j->xg = r->xg_bytes ? ws : NULL, j->xg_bytes = r->xg_bytes, j->row_bytes = r->row_bytes;
+  j->xg = r->xg_bytes ? ws : NULL, j->xg_bytes = r->xg_bytes;
   ws += moek_align_up(P * r->xg_bytes);
   j->expand.base = ws, j->expand.bytes = r->expand_bytes, j->expand.count = r->expand_count;
   atomic_init(&j->expand.busy, 0);
