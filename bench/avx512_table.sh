@@ -3,8 +3,11 @@
 # has AVX-512: moek-bench for bf16, f32, q8, q4 and mxfp4 weights at
 # T = 1, 16, 128, 512, three runs each of the default table (AVX-512) and of
 # MOEK_MAX_ISA=avx2, alternating, in one sitting; then the medians of each
-# and the CPU it ran on. Usage: bench/avx512_table.sh [OUT_DIR] (THREADS=2 by
-# default, the targets' thread count; DTYPES to choose formats).
+# and the CPU it ran on. Decode (T = 1, 16) cycles through copies of the
+# layer past the last-level cache (moek-bench --copies auto), as a model's
+# layers do: one copy fits in the cache of some parts (docs/benchmark.md).
+# Usage: bench/avx512_table.sh [OUT_DIR] (THREADS=2 by default, the
+# targets' thread count; DTYPES to choose formats).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-build/avx512-table}
@@ -22,7 +25,9 @@ for d in $dtypes; do
   for rep in 1 2 3; do
     for isa in best avx2; do
       if [ "$isa" = avx2 ]; then cap=(env MOEK_MAX_ISA=avx2); else cap=(env); fi
-      "${cap[@]}" ./build/bench/moek-bench --dtype "$d" --tokens 1,16,128,512 --threads "$threads" --no-baseline \
+      "${cap[@]}" ./build/bench/moek-bench --dtype "$d" --tokens 1,16 --copies auto --threads "$threads" \
+        --no-baseline --json "$out/$isa-$d-$rep-decode.json" >"$out/$isa-$d-$rep-decode.log"
+      "${cap[@]}" ./build/bench/moek-bench --dtype "$d" --tokens 128,512 --threads "$threads" --no-baseline \
         --json "$out/$isa-$d-$rep.json" >"$out/$isa-$d-$rep.log"
     done
   done

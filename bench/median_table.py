@@ -5,7 +5,8 @@ usage: python3 bench/median_table.py RUN.json [RUN.json ...]
 Groups forward results by (preset, dtype, T); prints the median time, GB/s, GOP/s,
 efficiency (with its range), the baseline's median time, the speedup and
 the rms difference from the baseline (for q8/q4: the error against the f32
-forward). The machine is noisy: quote these medians, not one run."""
+forward); and the copies of the layer the calls cycled through (--copies)
+when some run had more than one. The machine is noisy: quote these medians, not one run."""
 import json
 import statistics as st
 import sys
@@ -20,13 +21,15 @@ for path in sys.argv[1:]:
             continue
         rows.setdefault((r["preset"], r["dtype"], r["T"]), []).append(r)
 
-print("| preset | dtype | T | runs | moek ms | GB/s | GOP/s | eff median (min - max) | oneDNN ms | speedup | rms diff vs baseline |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+copies = any(x.get("copies", 1) != 1 for v in rows.values() for x in v)
+print("| preset | dtype | T | runs | moek ms | GB/s | GOP/s | eff median (min - max) | oneDNN ms | speedup | rms diff vs baseline |"
+      + (" copies |" if copies else ""))
+print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if copies else ""))
 for (preset, dtype, T) in sorted(rows):
     v = rows[(preset, dtype, T)]
     med = lambda key: st.median([x[key] for x in v if x.get(key) is not None] or [float("nan")])
     eff = [x["efficiency"] for x in v]
     print(f"| {preset} | {dtype} | {T} | {len(v)} | {med('time_ms'):.3f} | {med('gbps'):.1f} | {med('gflops'):.0f} | "
           f"{st.median(eff):.2f} ({min(eff):.2f} - {max(eff):.2f}) | {med('baseline_ms'):.2f} | {med('speedup'):.2f}x | "
-          f"{med('rms_rel_diff'):.3g} |")
+          f"{med('rms_rel_diff'):.3g} |" + (f" {'/'.join(sorted({str(x.get('copies', 1)) for x in v}))} |" if copies else ""))
 print(f"\nread bandwidth {min(bw):.1f} - {max(bw):.1f} GB/s, peak {min(peak):.0f} - {max(peak):.0f} G(FL)OP/s across the runs")

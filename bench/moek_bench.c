@@ -37,12 +37,12 @@ typedef struct options {
   int layer;  /* --mode layer */
   int placement;          /* --placement: moek_placement_policy */
   double budget_mb;       /* --replication-budget MB (load) */
-  int copies;             /* --copies: forward calls cycle through this many copies of the experts */
+  int copies;             /* --copies: forward calls cycle through this many copies of the experts; 0: auto */
 } options;
 
 typedef struct result {
   const char* preset;
-  int T, experts_resident;
+  int T, experts_resident, copies;
   double flops, bytes; /* per call, for the efficiency against the final machine numbers */
   const char* mode;    /* "forward", "gating" or "layer" */
   double logits_ms;    /* gating: moek_route from logits */
@@ -56,7 +56,7 @@ static void usage(FILE* f) {
           "                  [--tokens 1,16,128,512] [--threads N] [--min-reps N] [--min-time SECONDS]\n"
           "                  [--json FILE] [--no-baseline] [--list] [--mode forward|gating|layer]\n"
           "                  [--placement default|interleave|split|replicate|load|first-touch]\n"
-          "                  [--replication-budget MB] [--copies N]\n"
+          "                  [--replication-budget MB] [--copies N|auto]\n"
           "Times one MoE layer (routing excluded) per token count T and prints the median time,\n"
           "GFLOP/s, weight GB/s, roofline efficiency, and the oneDNN expert-loop baseline.\n"
           "--mode gating times moek_route instead: from logits against a scalar softmax +\n"
@@ -71,7 +71,8 @@ static void usage(FILE* f) {
           "--replication-budget MB (default 0). On one node every placement is the same.\n"
           "--copies N packs the experts N times and cycles the timed calls through the copies, as a\n"
           "model's layers follow each other: a last-level cache that holds one layer's weights (some\n"
-          "machines' do, at decode) then cannot serve the next call (default 1; forward mode).\n");
+          "machines' do, at decode) then cannot serve the next call (default 1; forward mode). auto\n"
+          "takes as many copies as make 4x the last-level cache (at least one), within the free memory.\n");
 }
 
 static int parse_int(const char* s, int lo, int hi, int* out) {
@@ -169,8 +170,10 @@ static int parse_args(int argc, char** argv, options* o) {
       }
     } else if (!strcmp(a, "--copies")) {
       NEED_VALUE
-      if (!parse_int(v, 1, MAX_COPIES, &o->copies)) {
-        fprintf(stderr, "moek-bench: --copies '%s' must be in [1, %d]\n", v, MAX_COPIES);
+      if (!strcmp(v, "auto")) {
+        o->copies = 0;
+      } else if (!parse_int(v, 1, MAX_COPIES, &o->copies)) {
+        fprintf(stderr, "moek-bench: --copies '%s' must be auto or in [1, %d]\n", v, MAX_COPIES);
         return 0;
       }
     } else if (!strcmp(a, "--min-time")) {
@@ -234,6 +237,41 @@ static double available_bytes(void) {
     if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
   if (f) fclose(f);
   return kb * 1024.0;
+}
+
+/* The largest data cache's size in bytes (sysfs, else glibc's), 0 if unknown:
+ * on a VM it is what the hypervisor reports, which is what the calls see. */
+static double last_level_cache_bytes(void) {
+  double best = 0;
+  for (int i = 0; i < 16; i++) {
+    char path[96], text[64];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+    FILE* f = fopen(path, "r");
+    if (!f) break;
+    double v = 0;
+    char unit = 0;
+    if (fgets(text, sizeof text, f) && sscanf(text, "%lf%c", &v, &unit) >= 1)
+      v *= unit == 'K' ? 1024.0 : unit == 'M' ? 1048576.0 : unit == 'G' ? 1073741824.0 : 1.0;
+    fclose(f);
+    best = fmax(best, v);
+  }
+#ifdef _SC_LEVEL3_CACHE_SIZE
+  if (best == 0) best = fmax(0, (double)sysconf(_SC_LEVEL3_CACHE_SIZE));
+#endif
+  return best;
+}
+
+/* --copies auto: enough copies of a layer of layer_bytes that the timed
+ * calls cycle through 4x the last-level cache (a cache that keeps part of a
+ * cyclic stream then still misses nearly all of it), within room bytes */
+static int auto_copies(const char* name, double layer_bytes, double room) {
+  const double llc = last_level_cache_bytes(), want = 4 * (llc > 0 ? llc : 256.0 * 1048576);
+  int n = (int)ceil(want / layer_bytes);
+  n = n < 1 ? 1 : n > MAX_COPIES ? MAX_COPIES : n;
+  while (n > 1 && n * layer_bytes > room) n--;
+  printf("%s: --copies auto: %d, to cycle through about 4x the last-level cache of %.0f MB%s\n", name, n, llc / 1e6,
+         llc > 0 ? "" : " (unknown: 256 MB assumed)");
+  return n;
 }
 
 /* xorshift for inputs; quality is not the point, speed and repeatability are. */
@@ -313,8 +351,12 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
    * baseline's f32 or bf16 copy) do not fit in 80% of the free memory; then
    * as many as fit, and routed ids are folded onto them (id % E_res). The
    * layer's shape is unchanged; only large T sees fewer distinct experts. */
-  const double per_expert = (double)n_mats * H * I * (wbytes * o->copies + (o->baseline ? 4 : 0));
-  const double room = 0.8 * available_bytes() - 3.0 * H * I * 4 - per_expert * p->shared;
+  const double base_bytes = (double)n_mats * H * I * (o->baseline ? 4 : 0) * (p->E + p->shared),
+               free_room = 0.8 * available_bytes() - 3.0 * H * I * 4;
+  const int copies =
+      o->copies ? o->copies : auto_copies(p->name, (double)n_mats * H * I * wbytes * p->E, free_room - base_bytes);
+  const double per_expert = (double)n_mats * H * I * (wbytes * copies + (o->baseline ? 4 : 0));
+  const double room = free_room - per_expert * p->shared;
   int E = p->E;
   if (per_expert * E > room) E = room > 0 ? (int)(room / per_expert) : 0;
   if (E < p->k) {
@@ -364,7 +406,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
                           .b_down = p->biases ? bb2 : NULL, .down_src_dtype = o->down_wdt};
   moek_experts *exs[MAX_COPIES], *shared = NULL;
   double t0 = bench_now();
-  for (int c = 0; c < o->copies; c++) OK(moek_experts_create(ctx, &ed, &exs[c]));
+  for (int c = 0; c < copies; c++) OK(moek_experts_create(ctx, &ed, &exs[c]));
   moek_experts* const ex = exs[0]; /* the untimed calls' copy */
   if (p->shared) {
     moek_experts_desc sd = ed;
@@ -406,7 +448,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
       pd.expert_counts = counts, pd.replication_budget_bytes = (uint64_t)(o->budget_mb * 1e6);
     }
     t0 = bench_now();
-    for (int c = 0; c < o->copies; c++) OK(moek_experts_replace(ctx, exs[c], &pd));
+    for (int c = 0; c < copies; c++) OK(moek_experts_replace(ctx, exs[c], &pd));
     free(counts);
     size_t now = 0;
     moek_experts_get_packed_bytes(ex, &now);
@@ -418,9 +460,9 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
          p->name, p->E, p->k, H, I, p->shared, o->dtype, expert_bytes / ((double)n_mats * H * I), isa, pack_s);
   if (E < p->E)
     printf("note: only %d of the %d experts fit in memory; routed ids are folded onto them (id %% %d)\n", E, p->E, E);
-  if (o->copies > 1)
-    printf("copies: the timed calls cycle through %d copies of the experts (%.0f MB in all)%s\n", o->copies,
-           (double)packed_bytes * o->copies / 1e6, base ? "; the baseline times one copy" : "");
+  if (copies > 1)
+    printf("copies: the timed calls cycle through %d copies of the experts (%.0f MB in all)%s\n", copies,
+           (double)packed_bytes * copies / 1e6, base ? "; the baseline times one copy" : "");
   if (base) printf("baseline: %s\n", bench_baseline_describe(base));
   printf("%6s %10s %9s %8s %6s %12s %6s %8s %10s %10s\n", "T", "moek ms", "GFLOP/s", "GB/s", "eff", "oneDNN ms",
          "eff", "speedup", "max |d|", "rms |d|");
@@ -462,7 +504,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
       fa.expert_ids = ids + (size_t)r_ * T * k;
       fa.expert_weights = wts + (size_t)r_ * T * k;
       OK(moek_moe_forward(ctx, exs[copy], &fa));
-      copy = (copy + 1) % o->copies;
+      copy = (copy + 1) % copies;
       if (shared) OK(moek_moe_forward(ctx, shared, &sa));
     });
     double check = NAN, check_rms = NAN; /* against the baseline: max |d| / max |y|, rms(d) / rms(y) */
@@ -484,7 +526,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
     }
     const double roof = fmax(bytes / (bw * 1e9), flops / (pk->gflops * 1e9));
     result* R = &res[(*n_res)++];
-    *R = (result){.preset = p->name, .mode = "forward", .T = T, .experts_resident = E, .flops = flops, .bytes = bytes, .time_ms = tm.median_s * 1e3, .gflops = flops / tm.median_s * 1e-9,
+    *R = (result){.preset = p->name, .mode = "forward", .T = T, .experts_resident = E, .copies = copies, .flops = flops, .bytes = bytes, .time_ms = tm.median_s * 1e3, .gflops = flops / tm.median_s * 1e-9,
                   .gbps = bytes / tm.median_s * 1e-9, .efficiency = roof / tm.median_s,
                   .baseline_ms = base ? tb.median_s * 1e3 : NAN, .speedup = base ? tb.median_s / tm.median_s : NAN,
                   .baseline_eff = base ? roof / tb.median_s : NAN, .check = check,
@@ -511,7 +553,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   bench_baseline_destroy(base);
   moek_router_destroy(router);
   moek_experts_destroy(shared);
-  for (int c = 0; c < o->copies; c++) moek_experts_destroy(exs[c]);
+  for (int c = 0; c < copies; c++) moek_experts_destroy(exs[c]);
   moek_context_destroy(ctx);
   free(wg), free(wu), free(wd), free(kg), free(ku), free(kd), free(pg), free(pu), free(pd), free(bb1), free(bb2), free(bbu), free(b1), free(b2);
   return 1;
@@ -788,7 +830,7 @@ int main(int argc, char** argv) {
               "\"time_ms\": %.6f, \"gflops\": %.3f, \"gbps\": %.3f, \"efficiency\": %.4f, \"baseline_ms\": %s, "
               "\"speedup\": %s, \"baseline_efficiency\": %s, \"experts_resident\": %d, \"copies\": %d, \"mode\": \"%s\"%s}",
               i ? "," : "", r->preset, o.gating ? (o.bf16 ? "bf16" : "f32") : o.dtype, table, threads, r->T, r->time_ms, r->gflops, r->gbps,
-              r->efficiency, bms, spd, bef, r->experts_resident, strcmp(r->mode, "forward") ? 1 : o.copies, r->mode,
+              r->efficiency, bms, spd, bef, r->experts_resident, strcmp(r->mode, "forward") ? 1 : r->copies, r->mode,
               extra);
     }
     fprintf(f, "\n ]\n}\n");

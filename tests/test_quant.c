@@ -9,7 +9,9 @@
  *    the per-block fma order and the epilogue are specified to be identical):
  *    down for every format, and ungated ReLU gate/up (ReLU is exact), over
  *    m = 1..17 rows (every row class of the AMX tiles, 16 and one more),
- *    odd column ranges, K with padded blocks;
+ *    odd column ranges, K with padded blocks, odd block counts (the AMX
+ *    tiles take blocks in pairs: a lone last block, with and without group
+ *    headers), groups of 2 blocks;
  *  - e2m1's e8m0 scale bytes over their whole range, subnormals included, in every table;
  *  - the e2m1 code rule against a grid search, and its vector form.
  * On x86 skipped (exit 77) where the CPU has no AVX2, FMA and F16C; on
@@ -190,6 +192,7 @@ static void relu_with(int t, int32_t wformat, int32_t group, const void* w, size
 static void gemms(test_rng* r) {
   const qformat fmts[] = {{"q8 channel", MOEK_DTYPE_Q8, 0, 0},
                           {"q8 g32", MOEK_DTYPE_Q8, 32, 0},
+                          {"q8 g64", MOEK_DTYPE_Q8, 64, 0},
                           {"q4 g32", MOEK_DTYPE_Q4, 32, 0},
                           {"q4 g128", MOEK_DTYPE_Q4, 128, 0},
                           {"q4 g32 min", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_MIN},
@@ -200,7 +203,8 @@ static void gemms(test_rng* r) {
                           {"q4 e2m1", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_E2M1}};
   for (size_t fi = 0; fi < sizeof fmts / sizeof fmts[0]; fi++) {
     const qformat* f = &fmts[fi];
-    const size_t K = f->group ? 256 : 77, N = 45, M = 17, rb = MOEK_Q8_ROW_BYTES(K);
+    /* odd block counts for the AMX tiles, which take blocks in pairs: 77 (3 blocks, the last padded), 7 groups of 32 */
+    const size_t K = !f->group ? 77 : f->group == 32 ? 224 : 256, N = 45, M = 17, rb = MOEK_Q8_ROW_BYTES(K);
     float* w = malloc(sizeof(float) * N * K);
     float* a = malloc(sizeof(float) * M * K);
     float* bias = malloc(sizeof(float) * N);
