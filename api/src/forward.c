@@ -28,6 +28,23 @@ typedef struct row_block {
   int32_t begin, end; /* rows of the sorted assignment list */
 } row_block;
 
+/* How the tile phase running splits into tasks: task i is row block
+ * i / col_tiles, columns (i % col_tiles) * tile_n on */
+typedef struct phase_tiling {
+  size_t col_tiles;          /* tasks per row block */
+  size_t tile_n;             /* columns per task */
+  size_t per, panels;        /* columns per panel, and panels per matrix (split placement) */
+  const uint8_t* task_nodes; /* grouped by node: the node each task was grouped on; NULL otherwise */
+} phase_tiling;
+
+/* args->stats: weight bytes by where they were read from, and busy
+ * nanoseconds per node */
+typedef struct forward_telemetry {
+  bool on;
+  atomic_uint_fast64_t local_bytes, remote_bytes, unplaced_bytes;
+  atomic_uint_fast64_t busy_ns[MOEK_STATS_MAX_NODES];
+} forward_telemetry;
+
 typedef struct forward_job {
   const moek_experts* x;        /* x->gateup.slot and x->down.slot: each phase's tile kernels and tiling */
   const moek_kernels* kern;     /* the context's combine and quantize */
@@ -42,9 +59,7 @@ typedef struct forward_job {
   const int32_t* pos;     /* [tn * k] sorted row of each assignment, -1 if dropped */
   const row_block* blocks;
   size_t n_blocks;
-  size_t col_tiles;       /* of the current phase */
-  size_t tile_n;          /* its columns per task */
-  size_t per, panels;     /* the phase's columns per panel, and panels per matrix (split placement) */
+  phase_tiling phase;     /* the tile phase running */
   float* h;               /* [P x I] */
   float* out;             /* [P x H] */
   /* Q8/Q4 experts: the chunk's x rows and the h rows as int8 records */
@@ -62,15 +77,14 @@ typedef struct forward_job {
   size_t xg_bytes;
   size_t n_rows;          /* sorted assignment rows of the chunk */
   atomic_size_t first_bad; /* the chunk's first token (relative) whose y row is not finite; SIZE_MAX if none */
-  /* telemetry (args->stats): bytes by where they were read from, and busy
-   * nanoseconds per node */
   const moek_topology* topo;
-  const uint8_t* task_nodes; /* of a grouped phase: the node each task was grouped on; NULL otherwise */
-  bool same_nodes;           /* the context has the nodes the experts were placed over */
-  bool stats;
-  atomic_uint_fast64_t local_bytes, remote_bytes, unplaced_bytes;
-  atomic_uint_fast64_t busy_ns[MOEK_STATS_MAX_NODES];
+  bool same_nodes;        /* the context has the nodes the experts were placed over */
+  forward_telemetry tel;
 } forward_job;
+
+/* Task i of the tile phase running: its row block, and its first column */
+static const row_block* task_block(const forward_job* j, size_t i) { return &j->blocks[i / j->phase.col_tiles]; }
+static size_t task_col(const forward_job* j, size_t i) { return (i % j->phase.col_tiles) * j->phase.tile_n; }
 
 static int32_t expert_of(const moek_forward_args* a, size_t t, size_t j) {
   return a->expert_ids ? a->expert_ids[t * (size_t)a->top_k + j] : (int32_t)j;
@@ -163,15 +177,15 @@ void (*moek_test_tile_hook)(int64_t expert, int32_t node, int stolen);
 /* Telemetry of one tile task: its weight bytes (panels x panel bytes)
  * counted by whether the node it started on (here) is the one holding them. */
 static void account(forward_job* j, int32_t node, int32_t here, size_t n_cols, size_t panel_bytes, double t0) {
-  const uint64_t bytes = (uint64_t)((n_cols + j->per - 1) / j->per) * panel_bytes;
+  const uint64_t bytes = (uint64_t)((n_cols + j->phase.per - 1) / j->phase.per) * panel_bytes;
   if (node >= 0)
-    atomic_fetch_add_explicit(node == here ? &j->local_bytes : &j->remote_bytes, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(node == here ? &j->tel.local_bytes : &j->tel.remote_bytes, bytes, memory_order_relaxed);
   else if (j->x->num_nodes > 1 || j->topo->num_nodes > 1 || (j->topo->machine_nodes > 1 && !j->x->placed.bound))
-    atomic_fetch_add_explicit(&j->unplaced_bytes, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&j->tel.unplaced_bytes, bytes, memory_order_relaxed);
   else
-    atomic_fetch_add_explicit(&j->local_bytes, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&j->tel.local_bytes, bytes, memory_order_relaxed);
   const int32_t slot = here < MOEK_STATS_MAX_NODES ? here : MOEK_STATS_MAX_NODES - 1;
-  atomic_fetch_add_explicit(&j->busy_ns[slot], (uint64_t)((moek_now() - t0) * 1e9), memory_order_relaxed);
+  atomic_fetch_add_explicit(&j->tel.busy_ns[slot], (uint64_t)((moek_now() - t0) * 1e9), memory_order_relaxed);
 }
 
 /* Where task i of the current phase is grouped, from the placement alone:
@@ -181,9 +195,9 @@ static void account(forward_job* j, int32_t node, int32_t here, size_t n_cols, s
 static int32_t fixed_node(const forward_job* j, size_t i) {
   const moek_placed* p = &j->x->placed;
   if (p->policy == MOEK_PLACEMENT_SPLIT)
-    return moek_split_node((i % j->col_tiles) * j->tile_n / j->per, j->panels, j->x->num_nodes);
+    return moek_split_node(task_col(j, i) / j->phase.per, j->phase.panels, j->x->num_nodes);
   if (!p->home) return -1;
-  const int32_t e = j->blocks[i / j->col_tiles].expert;
+  const int32_t e = task_block(j, i)->expert;
   const uint64_t h = p->holders[e];
   return (h & (h - 1)) == 0 ? p->home[e] : FREE;
 }
@@ -196,8 +210,8 @@ static int32_t fixed_node(const forward_job* j, size_t i) {
 static const void* task_weights(const forward_job* j, size_t i, int which, int32_t here, int32_t* node) {
   const moek_experts* x = j->x;
   const moek_placed* p = &x->placed;
-  const int32_t e = j->blocks[i / j->col_tiles].expert;
-  *node = !j->same_nodes ? -1 : j->task_nodes ? j->task_nodes[i] : fixed_node(j, i);
+  const int32_t e = task_block(j, i)->expert;
+  *node = !j->same_nodes ? -1 : j->phase.task_nodes ? j->phase.task_nodes[i] : fixed_node(j, i);
   const uint64_t h = p->holders ? p->holders[e] : 0;
   if (!j->same_nodes || (h & (h - 1)) == 0) return moek_expert_w(x, which, e);
   if (h >> here & 1)
@@ -215,7 +229,7 @@ static const void* task_weights(const forward_job* j, size_t i, int which, int32
 static void run_phase_tasks(moek_context* ctx, forward_job* j, size_t n, moek_task_fn task, void* arg,
                             uint32_t* order, size_t* begin) {
   const int32_t N = j->x->num_nodes;
-  j->task_nodes = NULL;
+  j->phase.task_nodes = NULL;
   if (!order || !ctx->pool || n < 2) {
     moek_parallel_run(ctx, n, task, arg);
     return;
@@ -232,7 +246,7 @@ static void run_phase_tasks(moek_context* ctx, forward_job* j, size_t n, moek_ta
   }
   for (size_t i = 0; any_free && i < n; i++) {
     if (nodes[i] != 0xff) continue;
-    const uint64_t h = j->x->placed.holders[j->blocks[i / j->col_tiles].expert];
+    const uint64_t h = j->x->placed.holders[task_block(j, i)->expert];
     int32_t best = -1;
     for (int32_t g = 0; g < N; g++)
       if ((h >> g & 1) && (best < 0 || count[g] < count[best])) best = g;
@@ -243,10 +257,10 @@ static void run_phase_tasks(moek_context* ctx, forward_job* j, size_t n, moek_ta
   size_t fill[MOEK_MAX_NODES];
   memcpy(fill, begin, sizeof(size_t) * (size_t)N);
   for (size_t i = 0; i < n; i++) order[fill[nodes[i]]++] = (uint32_t)i;
-  j->task_nodes = nodes;
+  j->phase.task_nodes = nodes;
   const moek_task_groups g = {.n = N, .begin = begin, .order = order};
   moek_pool_run_groups(ctx->pool, &g, task, arg);
-  j->task_nodes = NULL;
+  j->phase.task_nodes = NULL;
 }
 
 /* moek_parallel_run, timed as one phase of the profile when there is one */
@@ -268,12 +282,12 @@ static void run_phase(moek_context* ctx, forward_job* j, size_t n, moek_task_fn 
 
 static void gateup_task(void* arg, size_t i) {
   forward_job* j = arg;
-  const double t0 = j->stats ? moek_now() : 0.0;
-  const row_block* b = &j->blocks[i / j->col_tiles];
-  const size_t n0 = (i % j->col_tiles) * j->tile_n;
+  const double t0 = j->tel.on ? moek_now() : 0.0;
+  const row_block* b = task_block(j, i);
+  const size_t n0 = task_col(j, i);
   const moek_experts* x = j->x;
   const size_t e = (size_t)b->expert;
-  const int32_t here = j->stats || j->x->placed.copies ? moek_topology_node_of_cpu(j->topo) : 0;
+  const int32_t here = j->tel.on || j->x->placed.copies ? moek_topology_node_of_cpu(j->topo) : 0;
   int32_t node;
   const void* w = task_weights(j, i, 0, here, &node);
   if (moek_test_tile_hook) moek_test_tile_hook(b->expert, node, moek_task_stolen);
@@ -299,17 +313,17 @@ static void gateup_task(void* arg, size_t i) {
       .h_stride = j->I,
   };
   moek_run_gateup_expanding(x->gateup.slot, x->gateup.wformat, &j->expand, &rows, (size_t)(b->end - b->begin), w,
-                            x->gateup.panel_bytes, n0, min_size(n0 + j->tile_n, j->I), t);
-  if (j->stats) account(j, node, here, min_size(n0 + j->tile_n, j->I) - n0, x->gateup.panel_bytes, t0);
+                            x->gateup.panel_bytes, n0, min_size(n0 + j->phase.tile_n, j->I), t);
+  if (j->tel.on) account(j, node, here, min_size(n0 + j->phase.tile_n, j->I) - n0, x->gateup.panel_bytes, t0);
 }
 
 static void down_task(void* arg, size_t i) {
   forward_job* j = arg;
-  const double t0 = j->stats ? moek_now() : 0.0;
-  const row_block* b = &j->blocks[i / j->col_tiles];
-  const size_t n0 = (i % j->col_tiles) * j->tile_n;
+  const double t0 = j->tel.on ? moek_now() : 0.0;
+  const row_block* b = task_block(j, i);
+  const size_t n0 = task_col(j, i);
   const moek_experts* x = j->x;
-  const int32_t here = j->stats || j->x->placed.copies ? moek_topology_node_of_cpu(j->topo) : 0;
+  const int32_t here = j->tel.on || j->x->placed.copies ? moek_topology_node_of_cpu(j->topo) : 0;
   int32_t node;
   const void* w = task_weights(j, i, 1, here, &node);
   if (moek_test_tile_hook) moek_test_tile_hook(b->expert, node, moek_task_stolen);
@@ -327,8 +341,8 @@ static void down_task(void* arg, size_t i) {
       .out_stride = j->H,
   };
   moek_run_down_expanding(x->down.slot, x->down.wformat, &j->expand, &rows, (size_t)(b->end - b->begin), w,
-                          x->down.panel_bytes, n0, min_size(n0 + j->tile_n, j->H), t);
-  if (j->stats) account(j, node, here, min_size(n0 + j->tile_n, j->H) - n0, x->down.panel_bytes, t0);
+                          x->down.panel_bytes, n0, min_size(n0 + j->phase.tile_n, j->H), t);
+  if (j->tel.on) account(j, node, here, min_size(n0 + j->phase.tile_n, j->H) - n0, x->down.panel_bytes, t0);
 }
 
 #define MOEK_MAX_INLINE_K 64
@@ -608,7 +622,7 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
              (r->bf16_act ? moek_align_up(P * I * 2) : 0) + moek_align_up(P * r->tiles_per_row * 5) +
              moek_align_up(P * r->xg_bytes) + r->expand_count * r->expand_bytes;
   r->j = (forward_job){.x = x, .kern = &ctx->kernels, .a = &r->a, .H = H, .I = I, .k = k};
-  r->j.topo = &ctx->topo, r->j.stats = a->stats != NULL, r->j.same_nodes = same_nodes;
+  r->j.topo = &ctx->topo, r->j.tel.on = a->stats != NULL, r->j.same_nodes = same_nodes;
 }
 
 /* Lays the run's buffers out over ws (r->bytes of it). */
@@ -674,9 +688,9 @@ static void forward_chunk_begin(moek_context* ctx, forward_run* r, size_t t0) {
     run_tasks(ctx, r->prof, MOEK_PHASE_GATHER_X, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK,
               gather_x_task, j);
   const moek_gemm_slot* s = j->x->gateup.slot;
-  j->tile_n = phase_tile(s->tile_n, r->I, j->n_blocks, ctx->num_threads);
-  j->col_tiles = (r->I + j->tile_n - 1) / j->tile_n;
-  j->per = j->x->gated ? s->nr_gated : s->nr, j->panels = moek_panels(s, r->I, j->x->gated);
+  j->phase.tile_n = phase_tile(s->tile_n, r->I, j->n_blocks, ctx->num_threads);
+  j->phase.col_tiles = (r->I + j->phase.tile_n - 1) / j->phase.tile_n;
+  j->phase.per = j->x->gated ? s->nr_gated : s->nr, j->phase.panels = moek_panels(s, r->I, j->x->gated);
 }
 
 /* Between gate/up and down: h as down reads it, the down phase's tiling. */
@@ -689,13 +703,13 @@ static void forward_chunk_middle(moek_context* ctx, forward_run* r) {
     run_tasks(ctx, r->prof, MOEK_PHASE_H, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK,
               round_h_task, j);
   const moek_gemm_slot* s = j->x->down.slot;
-  j->tile_n = phase_tile(s->tile_n, r->H, j->n_blocks, ctx->num_threads);
-  j->col_tiles = (r->H + j->tile_n - 1) / j->tile_n;
-  j->per = s->nr, j->panels = moek_panels(s, r->H, false);
+  j->phase.tile_n = phase_tile(s->tile_n, r->H, j->n_blocks, ctx->num_threads);
+  j->phase.col_tiles = (r->H + j->phase.tile_n - 1) / j->phase.tile_n;
+  j->phase.per = s->nr, j->phase.panels = moek_panels(s, r->H, false);
   atomic_store_explicit(&j->first_bad, SIZE_MAX, memory_order_relaxed);
 }
 
-static size_t phase_tasks(const forward_run* r) { return r->j.n_blocks * r->j.col_tiles; }
+static size_t phase_tasks(const forward_run* r) { return r->j.n_blocks * r->j.phase.col_tiles; }
 static size_t combine_tasks(const forward_run* r) {
   return (r->j.tn + TOKENS_PER_COMBINE_TASK - 1) / TOKENS_PER_COMBINE_TASK;
 }
@@ -718,9 +732,9 @@ static void forward_finish(moek_context* ctx, forward_run* r) {
   const forward_job* j = &r->j;
   if (r->a.stats) {
     moek_forward_stats* o = r->a.stats;
-    o->local_bytes = atomic_load(&j->local_bytes), o->remote_bytes = atomic_load(&j->remote_bytes);
-    o->unplaced_bytes = atomic_load(&j->unplaced_bytes);
-    for (int n = 0; n < MOEK_STATS_MAX_NODES; n++) o->node_busy_s[n] = (double)atomic_load(&j->busy_ns[n]) * 1e-9;
+    o->local_bytes = atomic_load(&j->tel.local_bytes), o->remote_bytes = atomic_load(&j->tel.remote_bytes);
+    o->unplaced_bytes = atomic_load(&j->tel.unplaced_bytes);
+    for (int n = 0; n < MOEK_STATS_MAX_NODES; n++) o->node_busy_s[n] = (double)atomic_load(&j->tel.busy_ns[n]) * 1e-9;
   }
   if (ctx->verbose) {
     const moek_experts* x = j->x;
