@@ -12,10 +12,13 @@
  *   - tdpbssd (the Q tiles): random signed bytes, extremes included, and
  *     int32 accumulators near the limits: the same bits (integer sums are
  *     exact, and both wrap past int32).
+ *   - sttilecfg: the same bytes after ldtilecfg and after tilerelease.
  * And the kernels leave no tile state behind: after a forward on the amx
  * table (one thread, so the tasks ran on this one), XINUSE (xgetbv 1)
  * shows the tile configuration and data in their initial state, which
- * the slots' end_task restores (kernel ABI 8; tile_state.c). */
+ * the slots' end_task restores (kernel ABI 8; tile_state.c); and where
+ * another configuration was in force before the forward, it is again
+ * after it. */
 #define _DEFAULT_SOURCE
 #include <cpuid.h>
 #include <immintrin.h>
@@ -75,12 +78,34 @@ typedef struct operands_i8 {
     moek_amx_stores_visible();                                                          \
     _tile_release();                                                                    \
   }
+/* sttilecfg after ldtilecfg (out[0..63]) and after tilerelease (out[64..127]) */
+#define MOEK_TEST_AMX_CFG(name)                                  \
+  static void name(const moek_amx_config* cfg, uint8_t out[128]) { \
+    moek_amx_stores_visible();                                   \
+    _tile_loadconfig(cfg);                                       \
+    _tile_storeconfig(out);                                      \
+    _tile_release();                                             \
+    _tile_storeconfig(out + 64);                                 \
+    moek_amx_stores_visible();                                   \
+  }
 MOEK_TEST_AMX_RUN(run_native)
 MOEK_TEST_AMX_RUN_I8(run_native_i8)
+MOEK_TEST_AMX_CFG(cfg_native)
+/* the native instructions, for the checks after a forward below */
+static void native_loadconfig(const moek_amx_config* cfg) {
+  moek_amx_stores_visible();
+  _tile_loadconfig(cfg);
+}
+static void native_storeconfig(moek_amx_config* cfg) {
+  _tile_storeconfig(cfg);
+  moek_amx_stores_visible();
+}
+static void native_release(void) { _tile_release(); }
 #include "amx_emulated.h"
 _Thread_local moek_amx_emu_state moek_amx_emu; /* the library's emulated build defines it in tile_state.c */
 MOEK_TEST_AMX_RUN(run_emulated)
 MOEK_TEST_AMX_RUN_I8(run_emulated_i8)
+MOEK_TEST_AMX_CFG(cfg_emulated)
 
 static int8_t random_i8(void) {
   const int r = rand() % 8;
@@ -109,6 +134,10 @@ static void check_dpbssd(void) {
     int32_t hw[16][16], emu[16][16];
     run_native_i8(&cfg, &in, hw);
     run_emulated_i8(&cfg, &in, emu);
+    _Alignas(64) uint8_t cfg_hw[128], cfg_emu[128]; /* sttilecfg: the same bytes */
+    cfg_native(&cfg, cfg_hw);
+    cfg_emulated(&cfg, cfg_emu);
+    CHECK(memcmp(cfg_hw, cfg_emu, sizeof cfg_hw) == 0, "sttilecfg it %d: hardware and emulation differ", it);
     for (int m = 0; m < 16; m++)
       for (int n = 0; n < 16; n++) {
         differ += hw[m][n] != emu[m][n];
@@ -165,6 +194,18 @@ static void check_released(void) {
     CHECK_OK(moek_moe_forward(ctx, ex, &a));
     CHECK(tiles_in_use() == 0, "weights %s: the tiles are still in use after the forward (XINUSE bits 17-18: %d)",
           names[f], tiles_in_use());
+    /* another library's configuration in force on the thread (ggml's, in llama.cpp): found again after */
+    moek_amx_config other, after;
+    memset(&other, 0, sizeof other);
+    other.palette = 1;
+    other.rows[2] = 5, other.colsb[2] = 24, other.rows[7] = 3, other.colsb[7] = 40;
+    native_loadconfig(&other);
+    CHECK_OK(moek_moe_forward(ctx, ex, &a));
+    native_storeconfig(&after);
+    CHECK(memcmp(&other, &after, sizeof other) == 0,
+          "weights %s: the configuration in force before the forward is not after it (palette %d, tile 2 %d rows)",
+          names[f], after.palette, after.rows[2]);
+    native_release();
     moek_experts_destroy(ex);
   }
   moek_context_destroy(ctx);

@@ -209,7 +209,7 @@ static void gemms(test_rng* r) {
     float* a = malloc(sizeof(float) * M * K);
     float* bias = malloc(sizeof(float) * N);
     fill(r, w, N * K, 0.1), fill(r, a, M * K, 2.0), fill(r, bias, N, 0.5);
-    char* rec = aligned_alloc(64, M * rb);
+    char* rec = aligned_alloc(64, (M * rb + 63) / 64 * 64); /* a whole number of alignments (C11) */
     moek_ref_quantize_rows(a, K, M, K, rec, rb);
     const int32_t fmt = moek_wformat_of(f->w_dtype, f->flags);
     const moek_pack_params pp = {.src_dtype = MOEK_DTYPE_F32, .wformat = fmt, .group = f->group, .rows = N,

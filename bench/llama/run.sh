@@ -27,7 +27,9 @@
 #   usage: bench/llama/run.sh [OUT_DIR]
 #   env: MODELS ("qwen3:q8_0 qwen3:q4_0 qwen3:mxfp4 qwen3:bf16 gpt-oss:mxfp4
 #        dsv2lite:q8_0"), REPS (3), THREADS (nproc), LAYERS (8), PP (512),
-#        TG (64), MOEK_CACHE (~/.cache/moek)
+#        TG (64), MOEK_CACHE (~/.cache/moek), LLAMA_CMAKE_ARGS (more llama.cpp
+#        configure options, built apart: on AMX parts v0.4.0's own AMX kernels
+#        stop with SIGILL at pp512, docs/llama.cpp.md)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build/llama-bench}
@@ -36,11 +38,13 @@ reps=${REPS:-3} threads=${THREADS:-$(nproc)} layers=${LAYERS:-8} pp=${PP:-512} t
 cache=${MOEK_CACHE:-$HOME/.cache/moek}
 mapfile -t dirs < <(bash "$root/plugins/ggml/fetch_llama.sh" "$cache")
 llama=${dirs[0]}
-bb=$cache/llama.cpp-v0.4.0-bench-build
+extra=${LLAMA_CMAKE_ARGS:-}
+bb=$cache/llama.cpp-v0.4.0-bench-build${extra:+-$(echo "$extra" | md5sum | cut -c1-8)}
 if [ ! -f "$bb/.moek-built" ]; then
+  # shellcheck disable=SC2086 # extra is a list of options
   cmake -S "$llama" -B "$bb" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=ON -DGGML_OPENMP=ON \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=ON \
-    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF >/dev/null
+    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF $extra >/dev/null
   cmake --build "$bb" -j "$(nproc)" --target llama-bench >/dev/null
   touch "$bb/.moek-built"
 fi
@@ -75,7 +79,7 @@ for mf in $models; do
   fi
 done
 # the same wait policy on both sides: OpenMP's default (spin a while, then sleep) unless the caller sets one
-echo "llama-bench: $bb/bin/llama-bench, $threads threads, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-(default)}; plugin $plugin"
+echo "llama-bench: $bb/bin/llama-bench${extra:+ (configured with $extra)}, $threads threads, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-(default)}; plugin $plugin"
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-) ($(nproc) cpus)"
 for rep in $(seq 1 "$reps"); do
   for mf in $models; do

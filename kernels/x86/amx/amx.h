@@ -8,8 +8,9 @@
 
 #include "moek/moek_kernel.h"
 
-/* The slots' end_task: releases the tiles of this thread's last task
- * (tile_state.c), which kept their configuration from call to call. */
+/* The slots' end_task: ends the tile state of this thread's last task,
+ * which kept its configuration from call to call, and loads back the
+ * configuration that was in force before it, if any (tile_state.c). */
 void moek_amx_end_task(void);
 
 void moek_bf16_gemm_gateup_32x32__amx(const moek_gateup_tile* t);

@@ -34,6 +34,17 @@ static inline void moek_amx_emu_loadconfig(const void* cfg) {
   memset(moek_amx_emu.tile, 0, sizeof moek_amx_emu.tile);
 }
 
+/* sttilecfg: the shape in force, palette 1, or 64 zero bytes when no tile is configured */
+static inline void moek_amx_emu_storeconfig(void* cfg) {
+  uint8_t* c = cfg;
+  memset(c, 0, 64);
+  for (int t = 0; t < 8; t++) {
+    memcpy(c + 16 + 2 * t, &moek_amx_emu.colsb[t], 2);
+    c[48 + t] = moek_amx_emu.rows[t];
+    if (moek_amx_emu.rows[t]) c[0] = 1;
+  }
+}
+
 static inline void moek_amx_emu_release(void) { memset(&moek_amx_emu, 0, sizeof moek_amx_emu); }
 
 static inline void moek_amx_emu_zero(int t) { memset(moek_amx_emu.tile[t], 0, sizeof moek_amx_emu.tile[t]); }
@@ -101,6 +112,7 @@ static inline void moek_amx_emu_dpbssd(int c, int a, int b) {
 #undef _tile_dpbf16ps
 #undef _tile_dpbssd
 #define _tile_loadconfig(cfg) moek_amx_emu_loadconfig(cfg)
+#define _tile_storeconfig(cfg) moek_amx_emu_storeconfig(cfg)
 #define _tile_release() moek_amx_emu_release()
 #define _tile_zero(t) moek_amx_emu_zero(t)
 #define _tile_loadd(t, base, stride) moek_amx_emu_loadd(t, base, (long)(stride))

@@ -21,8 +21,8 @@
  * row), as for vdpbf16ps; each output is one sum over K in pair order, and
  * docs/numerics.md's analysis of vdpbf16ps carries over. Each call
  * configures the tiles for its row count unless they are so configured
- * already (tile_state.c); the slot's end_task releases them when the task
- * ends, so no tile state outlives a task. */
+ * already (tile_state.c); the slot's end_task ends that when the task
+ * ends, so no tile state of moek's outlives a task. */
 #include <stdbool.h>
 #include <string.h>
 
