@@ -109,6 +109,15 @@ static size_t phase_tile(size_t tile, size_t cols, size_t blocks, int32_t thread
   return tile;
 }
 
+/* A tile phase over `cols` columns of slot s's panels (gated: gate/up's
+ * interleaved ones) for `blocks` row blocks */
+static phase_tiling tiling_of(const moek_gemm_slot* s, size_t cols, bool gated, size_t blocks, int32_t threads) {
+  phase_tiling p = {.tile_n = phase_tile(s->tile_n, cols, blocks, threads), .per = gated ? s->nr_gated : s->nr,
+                    .panels = moek_panels(s, cols, gated)};
+  p.col_tiles = (cols + p.tile_n - 1) / p.tile_n;
+  return p;
+}
+
 static void convert_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t xs = (size_t)j->a->x_stride;
@@ -687,10 +696,7 @@ static void forward_chunk_begin(moek_context* ctx, forward_run* r, size_t t0) {
   if (j->xg)
     run_tasks(ctx, r->prof, MOEK_PHASE_GATHER_X, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK,
               gather_x_task, j);
-  const moek_gemm_slot* s = j->x->gateup.slot;
-  j->phase.tile_n = phase_tile(s->tile_n, r->I, j->n_blocks, ctx->num_threads);
-  j->phase.col_tiles = (r->I + j->phase.tile_n - 1) / j->phase.tile_n;
-  j->phase.per = j->x->gated ? s->nr_gated : s->nr, j->phase.panels = moek_panels(s, r->I, j->x->gated);
+  j->phase = tiling_of(j->x->gateup.slot, r->I, j->x->gated, j->n_blocks, ctx->num_threads);
 }
 
 /* Between gate/up and down: h as down reads it, the down phase's tiling. */
@@ -702,10 +708,7 @@ static void forward_chunk_middle(moek_context* ctx, forward_run* r) {
   if (r->bf16_act)
     run_tasks(ctx, r->prof, MOEK_PHASE_H, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK,
               round_h_task, j);
-  const moek_gemm_slot* s = j->x->down.slot;
-  j->phase.tile_n = phase_tile(s->tile_n, r->H, j->n_blocks, ctx->num_threads);
-  j->phase.col_tiles = (r->H + j->phase.tile_n - 1) / j->phase.tile_n;
-  j->phase.per = s->nr, j->phase.panels = moek_panels(s, r->H, false);
+  j->phase = tiling_of(j->x->down.slot, r->H, false, j->n_blocks, ctx->num_threads);
   atomic_store_explicit(&j->first_bad, SIZE_MAX, memory_order_relaxed);
 }
 
