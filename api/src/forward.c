@@ -165,6 +165,12 @@ static void quantize_h_task(void* arg, size_t i) {
   for (size_t i = 0; j->hq_q6_offsets && i < n; i++) moek_record_put_q6_offsets(j->hq + (r + i) * j->hq_bytes, j->I);
 }
 
+/* Bytes of one x row as gate/up's tiles read it: its record (xq_bytes, 0
+ * when x is not quantized), or H values of xc_dtype. */
+static size_t x_row_bytes(size_t xq_bytes, size_t H, int32_t xc_dtype) {
+  return xq_bytes ? xq_bytes : H * moek_dtype_size(xc_dtype);
+}
+
 /* The chunk's x as gate/up's tiles read it, by token: its records, or its
  * rows (f32 or bf16). */
 static moek_rows x_rows(const forward_job* j) {
@@ -177,7 +183,7 @@ static void gather_x_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t r0 = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->n_rows - r0);
   const moek_rows x = x_rows(j);
-  const size_t row_bytes = j->xq ? j->xq_bytes : j->H * moek_dtype_size(j->xc_dtype);
+  const size_t row_bytes = x_row_bytes(j->xq_bytes, j->H, j->xc_dtype);
   for (size_t r = r0; r < r0 + n; r++) memcpy(j->xg + r * j->xg_bytes, x.base + (size_t)j->rows[r] * x.stride, row_bytes);
 }
 
@@ -602,7 +608,7 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
   const int32_t xc_dtype = r->convert_x ? MOEK_DTYPE_F32 : r->round_x ? MOEK_DTYPE_BF16 : a->x_dtype;
   /* A precaution, not measured: rows a multiple of 1 KB apart would share a quarter of the L1 sets or
    * fewer (16 rows 4 KB apart: one set), so such a stride gets one more line. */
-  const size_t xg = moek_align_up(r->quant ? r->xq_bytes : H * moek_dtype_size(xc_dtype));
+  const size_t xg = moek_align_up(x_row_bytes(r->xq_bytes, H, xc_dtype));
   r->xg_bytes = !(s->flags & MOEK_SLOT_SPACED_A) ? 0 : xg % 1024 ? xg : xg + 64;
   /* Per assignment: h and out rows, its sorted row, its token, a row block,
    * its h record or bf16 h row; per token: its f32 x row when converting,
