@@ -53,11 +53,13 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
 #pragma GCC unroll 6
   for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int r = 0; r < 2; r++) odd[r][0] = odd[r][1] = _mm256_setzero_ps();
+  moek_next_pace pace = moek_next_pace_of(next, next_end, K); /* next_panel.h: a step per k */
   size_t k = 0;
   if (mr <= 2) {
     for (; k + 2 <= K; k += 2) {
       _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
-      moek_next_lines(&next, next_end, 2); /* next_panel.h */
+      moek_next_step(&pace);
+      moek_next_step(&pace);
       __m256 b0, b1, e0, e1;
       load_panel(w, k, fmt, &b0, &b1);
       load_panel(w, k + 1, fmt, &e0, &e1);
@@ -73,7 +75,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   }
   for (; k < K; k++) {
     _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
-    moek_next_lines(&next, next_end, 1); /* a line per k: f32 reads as much, bf16 and f16 half */
+    moek_next_step(&pace);
     __m256 b0, b1;
     load_panel(w, k, fmt, &b0, &b1);
 #pragma GCC unroll 6

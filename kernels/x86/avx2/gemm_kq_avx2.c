@@ -57,6 +57,7 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
   __m256 acc[MRK_MAX][2];
 #pragma GCC unroll 3
   for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  moek_next_pace pace = moek_next_pace_of(next, next_end, nb); /* next_panel.h: a step per block */
   size_t b = 0;
   for (size_t s = 0; s < sbs; s++) {
     const uint8_t* hdr = w;
@@ -77,7 +78,7 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
       for (int r = 0; r < mr; r++) __asm__("" : "+r"(q[r])); /* see above */
       moek_q_block_nibbles(mr, kind, w, q, b, dot);
       if (q5 && !xp) _mm_prefetch((const char*)w + 256 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0); /* the bit plane's line */
-      moek_next_lines(&next, next_end, (int)(pbytes / 64)); /* next_panel.h: as much as a packed block */
+      moek_next_step(&pace);
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) {
         float as;
@@ -136,6 +137,7 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
   __m256 acc[MR6_MAX][2];
 #pragma GCC unroll 3
   for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  moek_next_pace pace = moek_next_pace_of(next, next_end, nb); /* next_panel.h: a step per block */
   size_t b = 0;
   for (size_t s = 0; s < sbs; s++) {
     const uint8_t* hdr = w;
@@ -201,7 +203,7 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
           }
         }
       }
-      moek_next_lines(&next, next_end, (int)(bbytes / 64)); /* next_panel.h: as much as the block read */
+      moek_next_step(&pace);
     }
   }
 #pragma GCC unroll 3

@@ -80,6 +80,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   __m256 acc[MRQ_MAX][2]; /* in registers; c is written once at the end */
 #pragma GCC unroll 3
   for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  moek_next_pace pace = moek_next_pace_of(next, next_end, nb); /* next_panel.h: a step per block */
   size_t b = 0;
   for (size_t g = 0; g < groups; g++) {
     const __m256 ws0 = load_scales(w, f16, e2m1, 0), ws1 = load_scales(w, f16, e2m1, 8);
@@ -96,7 +97,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
         moek_q_block_nibbles(mr, e2m1 ? MOEK_NIB_E2M1 : MOEK_NIB_Q4, w, q, b, d);
       else
         block_q8(mr, w, q, b, d);
-      moek_next_lines(&next, next_end, (int)(bbytes / 64)); /* next_panel.h: as much as the block read */
+      moek_next_step(&pace);
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) {
         float as;

@@ -95,6 +95,7 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
   __m512 acc[MRK_MAX];
 #pragma GCC unroll 6
   for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r] = _mm512_setzero_ps();
+  moek_next_pace pace = moek_next_pace_of(next, next_end, nb); /* next_panel.h: a step per block */
   size_t b = 0;
   for (size_t s = 0; s < sbs; s++) {
     const __m512 d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)w));
@@ -126,7 +127,7 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
         }
       }
       if (q5) _mm_prefetch((const char*)w + 256 + PREFETCH_BYTES(mr, far), _MM_HINT_T0); /* the bit plane's line */
-      moek_next_lines(&next, next_end, (int)(bbytes / 64)); /* next_panel.h: as much as the block read */
+      moek_next_step(&pace);
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
         float as;
@@ -159,6 +160,7 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, const 
   __m512 acc[MRK_MAX];
 #pragma GCC unroll 6
   for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r] = _mm512_setzero_ps();
+  moek_next_pace pace = moek_next_pace_of(next, next_end, nb); /* next_panel.h: a step per block */
   size_t b = 0;
   for (size_t s = 0; s < sbs; s++) {
     const __m512 d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)w));
@@ -191,7 +193,7 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, const 
             hi[r] = _mm512_dpbusd_epi32(hi[r], wv, av);
         }
       }
-      moek_next_lines(&next, next_end, (int)(bbytes / 64)); /* next_panel.h: as much as the block read */
+      moek_next_step(&pace);
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
         float as;

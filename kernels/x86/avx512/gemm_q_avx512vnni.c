@@ -54,6 +54,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   __m512 acc[MRQ_MAX];
 #pragma GCC unroll 6
   for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r] = _mm512_setzero_ps();
+  moek_next_pace pace = moek_next_pace_of(next, next_end, nb); /* next_panel.h: a step per block */
   size_t b = 0;
   for (size_t g = 0; g < groups; g++) {
     const __m512 ws = moek_q_scales_zmm(w, f16, e2m1);
@@ -81,7 +82,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
             d0[r] = _mm512_dpbusd_epi32(d0[r], wv, av);
         }
       }
-      moek_next_lines(&next, next_end, (int)(bbytes / 64)); /* next_panel.h: as much as the block read */
+      moek_next_step(&pace);
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
         float as;
