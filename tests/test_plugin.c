@@ -337,6 +337,11 @@ static void example(const char* path) {
   old7.struct_size = sizeof old7, old7.abi_version = 8, old7.name = "abi8";
   old7.gemm[MOEK_WFORMAT_Q8].flags = MOEK_SLOT_SPACED_A, old7.gemm[MOEK_WFORMAT_Q8].end_task = dummy_end_task;
   CHECK_OK(moek_register_kernel_table(&old7));
+  /* ABI 9's MOEK_SLOT_PACED_HINT is unknown to an ABI 8 table (the same slot layout) */
+  old7.name = "abi8_paced", old7.gemm[MOEK_WFORMAT_Q8].flags = MOEK_SLOT_SPACED_A | MOEK_SLOT_PACED_HINT;
+  EXPECT_ERR(moek_register_kernel_table(&old7), MOEK_ERROR_UNSUPPORTED, "has flags 0xc, unknown to kernel ABI 8");
+  old7.abi_version = 9, old7.name = "abi9";
+  CHECK_OK(moek_register_kernel_table(&old7));
   /* read with ABI 7's slot size, its slots would be misread: the stride follows abi_version */
   const moek_kernel_table* o3 = old_layout(&old3, OLD_FORMATS, old_buf);
   ((moek_kernel_table*)(void*)old_buf)->struct_size += 8;
@@ -345,7 +350,7 @@ static void example(const char* path) {
   old3.abi_version = 2;
   old3.name = "abi2";
   EXPECT_ERR(moek_register_kernel_table(old_layout(&old3, OLD_FORMATS, old_buf)), MOEK_ERROR_UNSUPPORTED,
-             "abi_version = 2; this library runs kernel ABI 3 to 8");
+             "abi_version = 2; this library runs kernel ABI 3 to 9");
 
   /* ABI 7's expanded panels: the four functions or none, from at least 2 rows */
   static moek_kernel_table xp;
@@ -405,7 +410,7 @@ static void rejects(int n, char** paths) {
     moek_status status;
     const char* needle;
   } want[10] = {
-      {MOEK_ERROR_UNSUPPORTED, "abi_version = 9; this library runs kernel ABI 3 to 8"},
+      {MOEK_ERROR_UNSUPPORTED, "abi_version = 10; this library runs kernel ABI 3 to 9"},
       {MOEK_ERROR_STRUCT_SIZE, "struct_size = 16 is smaller than the first published layout"},
       {MOEK_ERROR_INVALID_ARGUMENT, "has no entry point moek_plugin_register"},
       {MOEK_ERROR_INVALID_ARGUMENT, "inconsistent tiles: mr = 1 (1..64), nr = 3"},
@@ -413,7 +418,7 @@ static void rejects(int n, char** paths) {
       {MOEK_ERROR_INVALID_ARGUMENT, "sets 1 of panel_bytes, pack_panel, gateup and down"},
       {MOEK_ERROR_UNSUPPORTED, "moek_plugin_register returned 1"},
       {MOEK_ERROR_INVALID_ARGUMENT, "isa = 12345 is not a moek_isa"},
-      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown to kernel ABI 8"},
+      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown to kernel ABI 9"},
       {MOEK_ERROR_INVALID_ARGUMENT, "sets MOEK_SLOT_BF16_ACT, which only a bf16 slot may set"},
   };
   CHECK(n == 10, "expected 10 bad plugins, got %d", n);

@@ -4,10 +4,12 @@
  * runs that start past panel 0, and panel sizes that are and are not a
  * multiple of the row groups, gate/up and down:
  *   - every row of every panel comes exactly once, in balanced groups;
- *   - the prefetch hint (ABI 6: tile.next, next_bytes): none for a panel's
- *     first row group (its panel streams from memory then) nor for the
- *     run's last panel; otherwise the later groups' shares are 64-byte
- *     steps of the next panel that cover it exactly once, in order. */
+ *   - the prefetch hint (ABI 6: tile.next, next_bytes): none for the run's
+ *     last panel nor for a lone row group, nor for a panel's first row
+ *     group (its panel streams from memory then) unless the slot sets
+ *     MOEK_SLOT_PACED_HINT (ABI 9); otherwise the groups' shares are
+ *     64-byte steps of the next panel that cover it exactly once, in
+ *     order. */
 #include "internal.h"
 #include "test_util.h"
 
@@ -33,9 +35,11 @@ static void gateup_rec(const moek_gateup_tile* t) { record(t->mr, t->n0, t->nc, 
 static void down_rec(const moek_down_tile* t) { record(t->mr, t->n0, t->nc, t->w, t->a, t->next, t->next_bytes); }
 
 /* One run of m rows over columns [n_begin, n_end), the panels `per` wide. */
-static void check_run(bool gated, size_t mr, size_t m, size_t per, size_t panel_bytes, size_t n_begin, size_t n_end) {
+static void check_run(bool paced, bool gated, size_t mr, size_t m, size_t per, size_t panel_bytes, size_t n_begin,
+                      size_t n_end) {
   const moek_gemm_slot s = {.mr = (uint32_t)mr, .nr = (uint32_t)per, .nr_gated = (uint32_t)per, .tile_m = 64,
-                            .tile_n = (uint32_t)per, .gateup = gateup_rec, .down = down_rec};
+                            .tile_n = (uint32_t)per, .flags = paced ? MOEK_SLOT_PACED_HINT : 0u,
+                            .gateup = gateup_rec, .down = down_rec};
   static char weights[1 << 16];
   static char rowdata[64 * 8];
   const moek_rows rows = {.base = rowdata, .stride = 8, .index = NULL};
@@ -60,11 +64,12 @@ static void check_run(bool gated, size_t mr, size_t m, size_t per, size_t panel_
             groups);
       rows_seen += t->mr;
       CHECK((t->next == NULL) == (t->next_bytes == 0), "panel %zu group %zu: next and next_bytes disagree", p, g);
-      if (g == 0 || p + 1 == panels) {
-        CHECK(t->next == NULL, "panel %zu group %zu of %zu: a hint where the panel streams or none follows", p, g,
-              groups);
+      if ((g == 0 && (!paced || groups == 1)) || p + 1 == panels) {
+        CHECK(t->next == NULL, "panel %zu group %zu of %zu: a hint where the panel streams or none follows%s", p, g,
+              groups, paced ? " (paced)" : "");
         continue;
       }
+      CHECK(g > 0 || t->next, "panel %zu of %zu: the first of %zu row groups has no hint (paced)", p, panels, groups);
       if (!t->next) continue;
       CHECK(t->next == panel + panel_bytes + covered, "panel %zu group %zu: hint at %td, want %zu", p, g,
             t->next - panel - (ptrdiff_t)panel_bytes, covered);
@@ -86,9 +91,11 @@ int main(void) {
     for (size_t i = 0; i < sizeof mrs / sizeof *mrs; i++)
       for (size_t j = 0; j < sizeof ms / sizeof *ms; j++)
         for (size_t b = 0; b < sizeof bytes / sizeof *bytes; b++) {
-          check_run(gated, mrs[i], ms[j], 16, bytes[b], 0, 16);      /* one panel */
-          check_run(gated, mrs[i], ms[j], 16, bytes[b], 0, 80);      /* five */
-          check_run(gated, mrs[i], ms[j], 16, bytes[b], 32, 90);     /* from panel 2, the last partial */
+          for (int paced = 0; paced < 2; paced++) {
+            check_run(paced, gated, mrs[i], ms[j], 16, bytes[b], 0, 16);  /* one panel */
+            check_run(paced, gated, mrs[i], ms[j], 16, bytes[b], 0, 80);  /* five */
+            check_run(paced, gated, mrs[i], ms[j], 16, bytes[b], 32, 90); /* from panel 2, the last partial */
+          }
         }
   return test_summary("test_tiles");
 }

@@ -88,7 +88,8 @@ static moek_status check_slot(const char* fn, const moek_kernel_table* t, const 
                      "functions at least 2 (one row group reads a panel once), without them 0",
                      fn, t->name, f, moek_wformat_name(f), s->expand_rows);
   const uint32_t known = MOEK_SLOT_BF16_A | (t->abi_version >= 4 ? MOEK_SLOT_BF16_ACT : 0u) |
-                         (t->abi_version >= 8 ? MOEK_SLOT_SPACED_A : 0u);
+                         (t->abi_version >= 8 ? MOEK_SLOT_SPACED_A : 0u) |
+                         (t->abi_version >= 9 ? MOEK_SLOT_PACED_HINT : 0u);
   if (s->flags & ~known)
     return moek_fail(MOEK_ERROR_UNSUPPORTED,
                      "%s: table '%s': the gemm slot of format %d (%s) has flags 0x%x, unknown to kernel ABI %u", fn,

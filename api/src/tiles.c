@@ -51,8 +51,11 @@ typedef struct expansion {
  * group from L1/L2. While groups 1 .. n - 1 reread a panel from cache, each
  * also gets 1 / (n - 1) of the next panel as its prefetch hint (the tile's
  * next): the next panel's stream then overlaps this panel's compute instead
- * of following it. Expanding, the expansion streams the panel and every
- * group reads the expanded copy, so all n share the next one. tile() runs
+ * of following it. Expanding (the expansion streams the panel and every
+ * group reads the expanded copy), and on slots whose tiles pace their share
+ * over the tile (MOEK_SLOT_PACED_HINT: group 0 then finds its panel in L2,
+ * brought by the groups before it), all n groups share the next one; a lone
+ * group never gets one. tile() runs
  * one (static inline: the calls below inline it, so the loop costs no
  * extra indirect call). */
 static inline void for_each_tile(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w,
@@ -61,7 +64,8 @@ static inline void for_each_tile(const moek_gemm_slot* s, const moek_rows* rows,
                                               const void* const* a, const void* next, size_t next_bytes),
                                  void* t) {
   const row_groups rg = row_groups_of(m, s->mr); /* the divisions once, not per tile */
-  const size_t first = xp->buf ? 0 : 1;          /* the first group with a share of the next panel */
+  /* the first group with a share of the next panel */
+  const size_t first = xp->buf || (rg.n > 1 && (s->flags & MOEK_SLOT_PACED_HINT)) ? 0 : 1;
   const size_t share = rg.n > first ? (panel_bytes / (rg.n - first) + 63) / 64 * 64 : 0;
   const void* a[MOEK_MAX_MR];
   const char* panel = (const char*)w + (n_begin / per) * panel_bytes;

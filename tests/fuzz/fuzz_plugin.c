@@ -7,8 +7,10 @@
  * exactly the bytes the driver hands them (the first and last byte of each
  * panel, every h and out cell of the tile), so ASan sees any panel address
  * or tile bound the driver gets wrong for tiles the built-in tables never
- * use. Slots may set MOEK_SLOT_BF16_A and MOEK_SLOT_SPACED_A (the driver's
- * gathered copy of x, ABI 8) and an end_task (ABI 8), and carry expanded
+ * use; the same for each tile's prefetch hint (next, next_bytes). Slots may
+ * set MOEK_SLOT_BF16_A, MOEK_SLOT_SPACED_A (the driver's gathered copy of
+ * x, ABI 8) and MOEK_SLOT_PACED_HINT (ABI 9: the first row group's share
+ * too) and an end_task (ABI 8), and carry expanded
  * panels (kernel ABI 7), any of their four entries and any expand_rows;
  * tables of older ABIs are laid out with the shorter slots they had
  * (moek_gemm_slot_size). The expand function
@@ -41,12 +43,19 @@ static size_t row_bytes(int32_t a_dtype, size_t k) {
   return a_dtype == MOEK_DTYPE_Q8 ? MOEK_Q8_ROW_BYTES(k) : a_dtype == MOEK_DTYPE_BF16 ? 2 * k : 4 * k;
 }
 
-/* A tile reads the first and last of its panel's w_bytes and of each row
- * (ASan sees any out of bounds: a gathered copy of x, MOEK_SLOT_SPACED_A,
- * too short or misplaced), and writes its outputs. */
+/* A tile reads the first and last of its panel's w_bytes, of its hint and
+ * of each row (ASan sees any out of bounds: a hint past the matrix, a
+ * gathered copy of x, MOEK_SLOT_SPACED_A, too short or misplaced), and
+ * writes its outputs. */
+static void hint_reading(const void* next, size_t next_bytes) {
+  const unsigned char* n = next;
+  if (n) sink ^= n[0] ^ n[next_bytes - 1];
+}
+
 static void gateup_reading(const moek_gateup_tile* t, size_t w_bytes) {
   const unsigned char* w = t->w;
   sink ^= w[0] ^ w[w_bytes - 1];
+  hint_reading(t->next, t->next_bytes);
   for (size_t r = 0; r < t->mr; r++) {
     const unsigned char* a = t->a[r];
     sink ^= a[0] ^ a[row_bytes(t->a_dtype, t->k) - 1];
@@ -57,6 +66,7 @@ static void gateup_reading(const moek_gateup_tile* t, size_t w_bytes) {
 static void down_reading(const moek_down_tile* t, size_t w_bytes) {
   const unsigned char* w = t->w;
   sink ^= w[0] ^ w[w_bytes - 1];
+  hint_reading(t->next, t->next_bytes);
   for (size_t r = 0; r < t->mr; r++) {
     const unsigned char* a = t->a[r];
     sink ^= a[0] ^ a[row_bytes(t->a_dtype, t->k) - 1];
@@ -123,9 +133,10 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     moek_gemm_slot slot = {0}, *s = &slot;
     s->mr = take_byte(&r) % 70, s->nr = take_byte(&r) % 9, s->nr_gated = take_byte(&r) % 9;
     s->tile_m = take_byte(&r) % 40, s->tile_n = take_byte(&r) % 72;
-    /* bit 0: MOEK_SLOT_BF16_A (as before ABI 8), bit 1: MOEK_SLOT_SPACED_A, bit 2: an end_task (ABI 8) */
+    /* bit 0: MOEK_SLOT_BF16_A (as before ABI 8), bit 1: MOEK_SLOT_SPACED_A, bit 2: an end_task (ABI 8),
+     * bit 3: MOEK_SLOT_PACED_HINT (ABI 9) */
     const uint8_t fl = take_byte(&r);
-    s->flags = (fl & 1u) | (fl & 2u ? MOEK_SLOT_SPACED_A : 0u);
+    s->flags = (fl & 1u) | (fl & 2u ? MOEK_SLOT_SPACED_A : 0u) | (fl & 8u ? MOEK_SLOT_PACED_HINT : 0u);
     if (fl & 4u) s->end_task = end_task, s->end_task_name = "fuzz_end_task";
     const unsigned set = take_byte(&r) % 16 ? 15u : take_byte(&r) % 16; /* which of the four entries */
     if (set & 1) s->panel_bytes = panel_bytes, s->panel_bytes_name = "fuzz_panel_bytes";

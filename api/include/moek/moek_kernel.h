@@ -22,10 +22,11 @@
 extern "C" {
 #endif
 
-#define MOEK_KERNEL_ABI_VERSION 8u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta; 6 the tiles' next;
+#define MOEK_KERNEL_ABI_VERSION 9u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta; 6 the tiles' next;
                                     * 7 the K-quant formats (MOEK_WFORMAT_Q4_K ...) and the slots'
                                     * expanded panels (moek_gemm_slot.expand_rows ...);
-                                    * 8 MOEK_SLOT_SPACED_A and moek_gemm_slot.end_task */
+                                    * 8 MOEK_SLOT_SPACED_A and moek_gemm_slot.end_task;
+                                    * 9 MOEK_SLOT_PACED_HINT */
 /* The oldest kernel ABI the library still registers: a table of ABI 3 is
  * the same layout, and may not set the slot flags ABI 4 added. Tables
  * older than 5 compute the clamped SwiGLU with beta 1: experts whose beta
@@ -225,6 +226,11 @@ typedef struct moek_route_params {
                                  * a base and a stride): the driver copies gate/up's rows into
                                  * expert order once per call, so they arrive spaced as down's do.
                                  * The bits are the same either way; only the time differs */
+#define MOEK_SLOT_PACED_HINT 0x8u /* since ABI 9: the tile kernels spread their share of the next panel
+                                   * (moek_gateup_tile.next) over the whole tile rather than taking it
+                                   * early: the driver then gives a panel's first row group a share too
+                                   * (a lone group still none), so the next panel streams during all
+                                   * of this one's tiles. Without it the first group gets none */
 
 /* Sets a slot's function and its name in one step, so MOEK_VERBOSE names
  * the symbol that runs: MOEK_SLOT_FN(gateup, my_kernel) sets .gateup and

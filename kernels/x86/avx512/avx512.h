@@ -57,7 +57,7 @@ MOEK_AVX512_Q_TILES_PF2K(q6_k)
  * tile: avx512_vnni's (tiles 6x16) and the amx table's (6x16_pf2k, the
  * near decode prefetch) */
 #define MOEK_AVX512_KQ_SLOT(fmt, name, tiles)                                                                        \
-  [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                                 \
+  [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,              \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx512_kq_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##tiles##__avx512vnni),                                     \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_##tiles##__avx512vnni)}

@@ -24,7 +24,7 @@
 /* 8 rows x 32 columns per tile; 64 rows per task: 8 row groups share each
  * panel from L1/L2 */
 #define MOEK_AVX512_F_SLOT(fmt, name)                                                                           \
-  [fmt] = {.mr = 8, .nr = 32, .nr_gated = 16, .flags = 0, .tile_m = 64, .tile_n = 64,                           \
+  [fmt] = {.mr = 8, .nr = 32, .nr_gated = 16, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 64, .tile_n = 64,        \
            MOEK_SLOT_FN(panel_bytes, moek_avx512_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_avx512_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_8x32__avx512),                                        \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_8x32__avx512)}
@@ -45,7 +45,7 @@ const moek_kernel_table moek_avx512_kernel_table = {
 
 /* the AVX2 table's Q panels and packer; 6 rows x 16 columns per tile */
 #define MOEK_AVX512_Q_SLOT(fmt, name)                                                                              \
-  [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                               \
+  [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,            \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_q_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_q_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_6x16__avx512vnni),                                        \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_6x16__avx512vnni)}
@@ -71,7 +71,8 @@ const moek_kernel_table moek_avx512_bf16_kernel_table = {
     .isa = MOEK_ISA_X86_AVX512_BF16,
     .priority = 0,
     .required_cpu_features = MOEK_AVX512_FEATURES(MOEK_CPU_X86_AVX512BF16),
-    .gemm = {[MOEK_WFORMAT_BF16] = {.mr = 8, .nr = 32, .nr_gated = 16, .flags = MOEK_SLOT_BF16_A | MOEK_SLOT_BF16_ACT,
+    .gemm = {[MOEK_WFORMAT_BF16] = {.mr = 8, .nr = 32, .nr_gated = 16,
+                                    .flags = MOEK_SLOT_BF16_A | MOEK_SLOT_BF16_ACT | MOEK_SLOT_PACED_HINT,
                                     .tile_m = 64, .tile_n = 64,
                                     MOEK_SLOT_FN(panel_bytes, moek_avx512bf16_panel_bytes),
                                     MOEK_SLOT_FN(pack_panel, moek_avx512bf16_pack_panel),
