@@ -53,13 +53,11 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
 #pragma GCC unroll 6
   for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int r = 0; r < 2; r++) odd[r][0] = odd[r][1] = _mm256_setzero_ps();
-  moek_next_pace pace = moek_next_pace_of(next, next_end, K); /* next_panel.h: a step per k */
   size_t k = 0;
-  if (mr <= 2) {
+  if (mr <= 2) { /* decode: a lone row group, no hint in practice; the loop stays as lean as it was */
     for (; k + 2 <= K; k += 2) {
       _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
-      moek_next_step(&pace);
-      moek_next_step(&pace);
+      moek_next_lines(&next, next_end, 2);
       __m256 b0, b1, e0, e1;
       load_panel(w, k, fmt, &b0, &b1);
       load_panel(w, k + 1, fmt, &e0, &e1);
@@ -73,6 +71,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
       }
     }
   }
+  moek_next_pace pace = moek_next_pace_of(next, next_end, K - k); /* next_panel.h: a step per k */
   for (; k < K; k++) {
     _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
     moek_next_step(&pace);

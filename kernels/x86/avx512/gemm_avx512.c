@@ -39,18 +39,16 @@ static inline __attribute__((always_inline)) void load_panel(const void* w, size
   }
 }
 
-/* the panel stream PREFETCH_BYTES ahead, and a step of the tile's hint
- * (next_panel.h), for k's 64 (bf16, f16) or 128 (f32) bytes. The
+/* the panel stream PREFETCH_BYTES ahead, for k's 64 (bf16, f16) or 128
+ * (f32) bytes (the tile's hint is the caller's, next_panel.h). The
  * decode loop (sparse) prefetches only the first of f32's two lines per
  * k, every other line of the stream, as the AVX2 tiles do: on Intel's
  * part every line was slower than that and than AVX2 (docs/performance.md,
  * "f32 decode"); bf16 and f16 keep every line, which measured faster. */
-static inline __attribute__((always_inline)) void prefetch_k(const void* w, size_t k, int fmt, int sparse,
-                                                             moek_next_pace* pace) {
+static inline __attribute__((always_inline)) void prefetch_k(const void* w, size_t k, int fmt, int sparse) {
   const char* p = (const char*)w + k * (fmt ? 64 : 128) + PREFETCH_BYTES;
   _mm_prefetch(p, _MM_HINT_T0);
   if (!fmt && !sparse) _mm_prefetch(p + 64, _MM_HINT_T0);
-  moek_next_step(pace);
 }
 
 static inline __attribute__((always_inline)) void ukernel(const int mr, const int fmt, size_t K,
@@ -63,12 +61,12 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
 #pragma GCC unroll 8
   for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (int r = 0; r < 2; r++) odd[r][0] = odd[r][1] = _mm512_setzero_ps();
-  moek_next_pace pace = moek_next_pace_of(next, next_end, K);
   size_t k = 0;
-  if (mr <= 2) {
+  if (mr <= 2) { /* decode: a lone row group, no hint in practice; the loop stays as lean as it was */
     for (; k + 2 <= K; k += 2) {
-      prefetch_k(w, k, fmt, 1, &pace);
-      prefetch_k(w, k + 1, fmt, 1, &pace);
+      prefetch_k(w, k, fmt, 1);
+      prefetch_k(w, k + 1, fmt, 1);
+      moek_next_lines(&next, next_end, fmt ? 2 : 4);
       __m512 b0, b1, e0, e1;
       load_panel(w, k, fmt, &b0, &b1);
       load_panel(w, k + 1, fmt, &e0, &e1);
@@ -82,8 +80,10 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
       }
     }
   }
+  moek_next_pace pace = moek_next_pace_of(next, next_end, K - k); /* next_panel.h: a step per k */
   for (; k < K; k++) {
-    prefetch_k(w, k, fmt, 0, &pace);
+    prefetch_k(w, k, fmt, 0);
+    moek_next_step(&pace);
     __m512 b0, b1;
     load_panel(w, k, fmt, &b0, &b1);
 #pragma GCC unroll 8

@@ -49,17 +49,15 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, size_t K
   for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (int r = 0; r < 2; r++) odd[r][0] = odd[r][1] = _mm512_setzero_ps();
   const size_t P = K / 2; /* full pairs; an odd K has one half pair after them */
-  moek_next_pace pace = moek_next_pace_of(next, next_end, P); /* a step per pair */
   size_t p = 0;
-  if (mr <= 2) {
+  if (mr <= 2) { /* decode: a lone row group, no hint in practice; the loop stays as lean as it was */
     for (; p + 2 <= P; p += 2) {
       const char* q = wp + p * 128;
       _mm_prefetch(q + PREFETCH_BYTES, _MM_HINT_T0);
       _mm_prefetch(q + PREFETCH_BYTES + 64, _MM_HINT_T0);
       _mm_prefetch(q + PREFETCH_BYTES + 128, _MM_HINT_T0);
       _mm_prefetch(q + PREFETCH_BYTES + 192, _MM_HINT_T0);
-      moek_next_step(&pace);
-      moek_next_step(&pace);
+      moek_next_lines(&next, next_end, 4);
       const __m512bh b0 = as_bh(_mm512_load_si512((const void*)q)), b1 = as_bh(_mm512_load_si512((const void*)(q + 64)));
       const __m512bh e0 = as_bh(_mm512_load_si512((const void*)(q + 128)));
       const __m512bh e1 = as_bh(_mm512_load_si512((const void*)(q + 192)));
@@ -73,6 +71,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, size_t K
       }
     }
   }
+  moek_next_pace pace = moek_next_pace_of(next, next_end, P - p); /* next_panel.h: a step per pair */
   for (; p < P; p++) {
     const char* q = wp + p * 128;
     _mm_prefetch(q + PREFETCH_BYTES, _MM_HINT_T0);
