@@ -27,6 +27,9 @@ size_t moek_avx512bf16_panel_bytes(int32_t wformat, size_t k, int32_t group, int
 void moek_avx512bf16_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
 void moek_bf16_gemm_gateup_8x32__avx512bf16(const moek_gateup_tile* t);
 void moek_bf16_gemm_down_8x32__avx512bf16(const moek_down_tile* t);
+/* the same, 1 KB ahead at 1-2 rows instead of 2 KB: the amx table's decode */
+void moek_bf16_gemm_gateup_8x32_pf1k__avx512bf16(const moek_gateup_tile* t);
+void moek_bf16_gemm_down_8x32_pf1k__avx512bf16(const moek_down_tile* t);
 
 /* Q8/Q4/MXFP4 on the AVX2 table's panels: gemm_q_avx512vnni.c; the
  * _pf2k tiles (for the amx table) prefetch 2 KB ahead at 1-2 rows, not 8

@@ -8,7 +8,10 @@
  * Microkernel: MR x 32 (MR <= 8) in 16 accumulators; per pair of k two
  * panel loads (128 bytes) and 2 MR vdpbf16ps. With MR <= 2 (decode) the
  * loop keeps two accumulator sets (even and odd pairs) against the
- * instruction's latency. Each output is one fixed-order sum over K.
+ * instruction's latency, and looks 2 KB ahead in the panel, or 1 KB in the
+ * _pf1k tiles the amx table runs at decode (docs/performance.md, "bf16
+ * decode on the amx table: 1 KB ahead"). Each output is one fixed-order sum
+ * over K.
  * docs/numerics.md bounds the error (rounded rows, pairwise products,
  * bf16 denormals flushed). */
 #include <string.h>
@@ -18,7 +21,8 @@
 #include "next_panel.h"
 
 #define MR_MAX 8
-#define PREFETCH_BYTES 2048
+#define PREFETCH_BYTES 2048      /* ahead in the panel: prefill, and decode (1-2 rows) */
+#define PREFETCH_BYTES_NEAR 1024 /* decode in the _pf1k tiles */
 
 typedef void (*ukernel_fn)(size_t K, const uint16_t* const* a, const void* w, const char* next, const char* next_end,
                            __m512 c[MR_MAX][2]);
@@ -36,10 +40,11 @@ static inline __attribute__((always_inline)) __m512bh pair(const uint16_t* a, si
   return as_bh(_mm512_set1_epi32(v));
 }
 
-/* next .. next_end: the tile's prefetch hint (next_panel.h) */
-static inline __attribute__((always_inline)) void ukernel(const int mr, size_t K, const uint16_t* const* a,
-                                                          const void* w, const char* next, const char* next_end,
-                                                          __m512 c[MR_MAX][2]) {
+/* next .. next_end: the tile's prefetch hint (next_panel.h); dec_pf: the
+ * decode loop's distance ahead in the panel */
+static inline __attribute__((always_inline)) void ukernel(const int mr, const size_t dec_pf, size_t K,
+                                                          const uint16_t* const* a, const void* w, const char* next,
+                                                          const char* next_end, __m512 c[MR_MAX][2]) {
   const uint16_t* ar[MR_MAX];
 #pragma GCC unroll 8
   for (int r = 0; r < mr; r++) ar[r] = a[r];
@@ -53,10 +58,10 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, size_t K
   if (mr <= 2) { /* decode: a lone row group, no hint in practice; the loop stays as lean as it was */
     for (; p + 2 <= P; p += 2) {
       const char* q = wp + p * 128;
-      _mm_prefetch(q + PREFETCH_BYTES, _MM_HINT_T0);
-      _mm_prefetch(q + PREFETCH_BYTES + 64, _MM_HINT_T0);
-      _mm_prefetch(q + PREFETCH_BYTES + 128, _MM_HINT_T0);
-      _mm_prefetch(q + PREFETCH_BYTES + 192, _MM_HINT_T0);
+      _mm_prefetch(q + dec_pf, _MM_HINT_T0);
+      _mm_prefetch(q + dec_pf + 64, _MM_HINT_T0);
+      _mm_prefetch(q + dec_pf + 128, _MM_HINT_T0);
+      _mm_prefetch(q + dec_pf + 192, _MM_HINT_T0);
       moek_next_lines(&next, next_end, 4);
       const __m512bh b0 = as_bh(_mm512_load_si512((const void*)q)), b1 = as_bh(_mm512_load_si512((const void*)(q + 64)));
       const __m512bh e0 = as_bh(_mm512_load_si512((const void*)(q + 128)));
@@ -102,29 +107,43 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, size_t K
   }
 }
 
-#define MOEK_UK(MR)                                                                                          \
-  static void moek_bf16_gemm_ukernel_##MR##x32__avx512bf16(size_t K, const uint16_t* const* a, const void* w, \
-                                                            const char* next, const char* next_end,          \
-                                                            __m512 c[MR_MAX][2]) {                           \
-    ukernel(MR, K, a, w, next, next_end, c);                                                                 \
+/* ukernel MR; PF is empty for the far decode prefetch, _pf1k for the near one */
+#define MOEK_UK(MR, PF, DEC_PF)                                                                                \
+  static void moek_bf16_gemm_ukernel_##MR##x32##PF##__avx512bf16(size_t K, const uint16_t* const* a,          \
+                                                                  const void* w, const char* next,             \
+                                                                  const char* next_end, __m512 c[MR_MAX][2]) { \
+    ukernel(MR, DEC_PF, K, a, w, next, next_end, c);                                                          \
   }
-MOEK_UK(1) MOEK_UK(2) MOEK_UK(3) MOEK_UK(4) MOEK_UK(5) MOEK_UK(6) MOEK_UK(7) MOEK_UK(8)
+MOEK_UK(1, , PREFETCH_BYTES) MOEK_UK(2, , PREFETCH_BYTES) MOEK_UK(3, , PREFETCH_BYTES) MOEK_UK(4, , PREFETCH_BYTES)
+MOEK_UK(5, , PREFETCH_BYTES) MOEK_UK(6, , PREFETCH_BYTES) MOEK_UK(7, , PREFETCH_BYTES) MOEK_UK(8, , PREFETCH_BYTES)
+MOEK_UK(1, _pf1k, PREFETCH_BYTES_NEAR) MOEK_UK(2, _pf1k, PREFETCH_BYTES_NEAR)
 static const ukernel_fn ukernels[MR_MAX] = {
     moek_bf16_gemm_ukernel_1x32__avx512bf16, moek_bf16_gemm_ukernel_2x32__avx512bf16,
     moek_bf16_gemm_ukernel_3x32__avx512bf16, moek_bf16_gemm_ukernel_4x32__avx512bf16,
     moek_bf16_gemm_ukernel_5x32__avx512bf16, moek_bf16_gemm_ukernel_6x32__avx512bf16,
     moek_bf16_gemm_ukernel_7x32__avx512bf16, moek_bf16_gemm_ukernel_8x32__avx512bf16};
+/* the near distance matters at 1-2 rows only: from 3 rows the loops are the same */
+static const ukernel_fn ukernels_pf1k[MR_MAX] = {
+    moek_bf16_gemm_ukernel_1x32_pf1k__avx512bf16, moek_bf16_gemm_ukernel_2x32_pf1k__avx512bf16,
+    moek_bf16_gemm_ukernel_3x32__avx512bf16,      moek_bf16_gemm_ukernel_4x32__avx512bf16,
+    moek_bf16_gemm_ukernel_5x32__avx512bf16,      moek_bf16_gemm_ukernel_6x32__avx512bf16,
+    moek_bf16_gemm_ukernel_7x32__avx512bf16,      moek_bf16_gemm_ukernel_8x32__avx512bf16};
 
-void moek_bf16_gemm_gateup_8x32__avx512bf16(const moek_gateup_tile* t) {
+static inline void gateup_tile(const ukernel_fn uk[MR_MAX], const moek_gateup_tile* t) {
   __m512 c[MR_MAX][2];
-  ukernels[t->mr - 1](t->k, (const uint16_t* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
+  uk[t->mr - 1](t->k, (const uint16_t* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
   const moek_cols16 cols = moek_gateup_cols16(t);
   for (size_t r = 0; r < t->mr; r++) moek_gateup_store16(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]);
 }
 
-void moek_bf16_gemm_down_8x32__avx512bf16(const moek_down_tile* t) {
+static inline void down_tile(const ukernel_fn uk[MR_MAX], const moek_down_tile* t) {
   __m512 c[MR_MAX][2];
-  ukernels[t->mr - 1](t->k, (const uint16_t* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
+  uk[t->mr - 1](t->k, (const uint16_t* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
   const moek_cols16 cols = moek_down_cols16(t);
   for (size_t r = 0; r < t->mr; r++) moek_down_store16(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]);
 }
+
+void moek_bf16_gemm_gateup_8x32__avx512bf16(const moek_gateup_tile* t) { gateup_tile(ukernels, t); }
+void moek_bf16_gemm_down_8x32__avx512bf16(const moek_down_tile* t) { down_tile(ukernels, t); }
+void moek_bf16_gemm_gateup_8x32_pf1k__avx512bf16(const moek_gateup_tile* t) { gateup_tile(ukernels_pf1k, t); }
+void moek_bf16_gemm_down_8x32_pf1k__avx512bf16(const moek_down_tile* t) { down_tile(ukernels_pf1k, t); }
