@@ -263,14 +263,16 @@ static double last_level_cache_bytes(void) {
 
 /* --copies auto: enough copies of a layer of layer_bytes that the timed
  * calls cycle through 4x the last-level cache (a cache that keeps part of a
- * cyclic stream then still misses nearly all of it), within room bytes */
+ * cyclic stream then still misses nearly all of it), within room bytes;
+ * name: print the choice (NULL: the estimate before packing, silent) */
 static int auto_copies(const char* name, double layer_bytes, double room) {
   const double llc = last_level_cache_bytes(), want = 4 * (llc > 0 ? llc : 256.0 * 1048576);
   int n = (int)ceil(want / layer_bytes);
   n = n < 1 ? 1 : n > MAX_COPIES ? MAX_COPIES : n;
   while (n > 1 && n * layer_bytes > room) n--;
-  printf("%s: --copies auto: %d, to cycle through about 4x the last-level cache of %.0f MB%s\n", name, n, llc / 1e6,
-         llc > 0 ? "" : " (unknown: 256 MB assumed)");
+  if (name)
+    printf("%s: --copies auto: %d, to cycle through about 4x the last-level cache of %.0f MB%s\n", name, n, llc / 1e6,
+           llc > 0 ? "" : " (unknown: 256 MB assumed)");
   return n;
 }
 
@@ -353,8 +355,9 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
    * layer's shape is unchanged; only large T sees fewer distinct experts. */
   const double base_bytes = (double)n_mats * H * I * (o->baseline ? 4 : 0) * (p->E + p->shared),
                free_room = 0.8 * available_bytes() - 3.0 * H * I * 4;
-  const int copies =
-      o->copies ? o->copies : auto_copies(p->name, (double)n_mats * H * I * wbytes * p->E, free_room - base_bytes);
+  /* auto: estimated from the nominal bytes to size the resident experts,
+   * then counted again from the first copy's packed bytes */
+  int copies = o->copies ? o->copies : auto_copies(NULL, (double)n_mats * H * I * wbytes * p->E, free_room - base_bytes);
   const double per_expert = (double)n_mats * H * I * (wbytes * copies + (o->baseline ? 4 : 0));
   const double room = free_room - per_expert * p->shared;
   int E = p->E;
@@ -406,8 +409,13 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
                           .b_down = p->biases ? bb2 : NULL, .down_src_dtype = o->down_wdt};
   moek_experts *exs[MAX_COPIES], *shared = NULL;
   double t0 = bench_now();
-  for (int c = 0; c < copies; c++) OK(moek_experts_create(ctx, &ed, &exs[c]));
+  OK(moek_experts_create(ctx, &ed, &exs[0]));
   moek_experts* const ex = exs[0]; /* the untimed calls' copy */
+  size_t packed_bytes;
+  OK(moek_experts_get_packed_bytes(ex, &packed_bytes));
+  if (!o->copies) /* the nominal bytes were a guess; these are the copies' own (the baseline's copy aside) */
+    copies = auto_copies(p->name, (double)packed_bytes, room - (double)n_mats * H * I * (o->baseline ? 4 : 0) * E);
+  for (int c = 1; c < copies; c++) OK(moek_experts_create(ctx, &ed, &exs[c]));
   if (p->shared) {
     moek_experts_desc sd = ed;
     sd.num_experts = p->shared;
@@ -426,8 +434,6 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
     base = bench_baseline_create(&resident, o->bf16, th, wg, wu, wd, err, sizeof err);
     if (!base) printf("baseline unavailable: %s\n", err);
   }
-  size_t packed_bytes;
-  OK(moek_experts_get_packed_bytes(ex, &packed_bytes));
   const double expert_bytes = (double)packed_bytes / E; /* the format's own bytes, scales (and biases) included */
   if (o->placement != MOEK_PLACEMENT_DEFAULT) { /* created under the default (no copies, for expert_bytes), then re-placed */
     moek_placement_desc pd = {.struct_size = sizeof pd, .placement = o->placement};
