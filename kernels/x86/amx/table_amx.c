@@ -1,7 +1,7 @@
 /* The AMX table: bf16 weights by tdpbf16ps, the Q formats (Q8, Q4, MXFP4)
- * by tdpbssd, the K-quants by avx512_vnni's tiles with the decode prefetch
- * of this table's; every other slot (f32, f16) comes from the tables ranked
- * below it. The panels and their packers are avx512_bf16's
+ * by tdpbssd, the K-quants and f32 by avx512_vnni's and avx512's tiles
+ * with the decode prefetch of this table's (Intel's) part; f16 comes from
+ * the tables ranked below it. The panels and their packers are avx512_bf16's
  * and AVX2's, and tiles of 1-2 rows run the avx512_bf16 / avx512_vnni
  * kernels, so the table requires what those do, plus AMX-BF16 and AMX-INT8
  * (every AMX part has both) with the tile state the OS enabled for this
@@ -51,5 +51,7 @@ const moek_kernel_table moek_amx_kernel_table = {
              /* the K-quants: avx512_vnni's slots but for the decode prefetch (as the Q tiles' decode here) */
              MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 6x16_pf2k),
              MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k, 6x16_pf2k),
-             MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 6x16_pf2k)},
+             MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 6x16_pf2k),
+             /* f32: avx512's tiles prefetching every other line at decode (gemm_avx512.c) */
+             MOEK_AVX512_F_SLOT(MOEK_WFORMAT_F32, f32, 8x32_pfhalf)},
 };

@@ -21,6 +21,18 @@ MOEK_AVX512_F_TILES(f32)
 MOEK_AVX512_F_TILES(bf16)
 MOEK_AVX512_F_TILES(f16)
 #undef MOEK_AVX512_F_TILES
+/* f32 prefetching every other line at 1-2 rows: the amx table's decode */
+void moek_f32_gemm_gateup_8x32_pfhalf__avx512(const moek_gateup_tile* t);
+void moek_f32_gemm_down_8x32_pfhalf__avx512(const moek_down_tile* t);
+
+/* A widened slot: 8 rows x 32 columns per tile; 64 rows per task: 8 row
+ * groups share each panel from L1/L2. The avx512 table's (tiles 8x32) and
+ * the amx table's f32 (8x32_pfhalf, its decode prefetch) */
+#define MOEK_AVX512_F_SLOT(fmt, name, tiles)                                                                    \
+  [fmt] = {.mr = 8, .nr = 32, .nr_gated = 16, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 64, .tile_n = 64,        \
+           MOEK_SLOT_FN(panel_bytes, moek_avx512_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_avx512_pack_panel), \
+           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##tiles##__avx512),                                   \
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##tiles##__avx512)}
 
 /* bf16 weights on K-pair panels: pack_avx512.c, gemm_bf16_avx512bf16.c */
 size_t moek_avx512bf16_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated);

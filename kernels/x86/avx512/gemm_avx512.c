@@ -10,8 +10,9 @@
  * Intel parts with two 512-bit FMA ports. With MR <= 2 (decode) the k loop
  * keeps two accumulator sets (even and odd k) so FMA latency does not limit
  * the weight stream, which is prefetched a fixed distance ahead, one
- * prefetch per 64-byte line. Each output is one fixed-order sum over all of
- * K, so results do not depend on how the driver tiles or threads. */
+ * prefetch per 64-byte line (the f32 _pfhalf tiles: every other line, see
+ * prefetch_k). Each output is one fixed-order sum over all of K, so results
+ * do not depend on how the driver tiles or threads. */
 #include "avx512.h"
 #include "epilogue_avx512.h"
 #include "next_panel.h"
@@ -40,18 +41,21 @@ static inline __attribute__((always_inline)) void load_panel(const void* w, size
 }
 
 /* the panel stream PREFETCH_BYTES ahead, for k's 64 (bf16, f16) or 128
- * (f32) bytes (the tile's hint is the caller's, next_panel.h). The
- * decode loop (sparse) prefetches only the first of f32's two lines per
- * k, every other line of the stream, as the AVX2 tiles do: on Intel's
- * part every line was slower than that and than AVX2 (docs/performance.md,
- * "f32 decode"); bf16 and f16 keep every line, which measured faster. */
+ * (f32) bytes (the tile's hint is the caller's, next_panel.h). With
+ * sparse, only the first of f32's two lines per k: every other line of the
+ * stream, as the AVX2 tiles do. The two parts measured disagree on f32
+ * decode: the Intel part streams faster with every other line (1.3x at
+ * T = 1), Zen 4 with every line (1.2x), so the amx table (Intel only) runs
+ * the _pfhalf tiles at 1-2 rows and the avx512 table the dense ones
+ * (docs/performance.md, "f32 decode"). bf16 and f16 keep every line, which
+ * measured faster on the Intel part. */
 static inline __attribute__((always_inline)) void prefetch_k(const void* w, size_t k, int fmt, int sparse) {
   const char* p = (const char*)w + k * (fmt ? 64 : 128) + PREFETCH_BYTES;
   _mm_prefetch(p, _MM_HINT_T0);
   if (!fmt && !sparse) _mm_prefetch(p + 64, _MM_HINT_T0);
 }
 
-static inline __attribute__((always_inline)) void ukernel(const int mr, const int fmt, size_t K,
+static inline __attribute__((always_inline)) void ukernel(const int mr, const int fmt, const int sparse, size_t K,
                                                           const float* const* a, const void* w, const char* next,
                                                           const char* next_end, __m512 c[MR_MAX][2]) {
   const float* ar[MR_MAX];
@@ -64,8 +68,8 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   size_t k = 0;
   if (mr <= 2) { /* decode: a lone row group, no hint in practice; the loop stays as lean as it was */
     for (; k + 2 <= K; k += 2) {
-      prefetch_k(w, k, fmt, 1);
-      prefetch_k(w, k + 1, fmt, 1);
+      prefetch_k(w, k, fmt, sparse);
+      prefetch_k(w, k + 1, fmt, sparse);
       moek_next_lines(&next, next_end, fmt ? 2 : 4);
       __m512 b0, b1, e0, e1;
       load_panel(w, k, fmt, &b0, &b1);
@@ -100,48 +104,58 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   }
 }
 
-#define MOEK_UK(MR, FMT, NAME)                                                                  \
+#define MOEK_UK(MR, FMT, SPARSE, NAME)                                                                     \
   static void NAME(size_t K, const float* const* a, const void* w, const char* next, const char* next_end, \
                    __m512 c[MR_MAX][2]) {                                                               \
-    ukernel(MR, FMT, K, a, w, next, next_end, c);                                                      \
+    ukernel(MR, FMT, SPARSE, K, a, w, next, next_end, c);                                              \
   }
-#define MOEK_UK_ALL(FMT, fmt)                         \
-  MOEK_UK(1, FMT, moek_##fmt##_gemm_ukernel_1x32__avx512) \
-  MOEK_UK(2, FMT, moek_##fmt##_gemm_ukernel_2x32__avx512) \
-  MOEK_UK(3, FMT, moek_##fmt##_gemm_ukernel_3x32__avx512) \
-  MOEK_UK(4, FMT, moek_##fmt##_gemm_ukernel_4x32__avx512) \
-  MOEK_UK(5, FMT, moek_##fmt##_gemm_ukernel_5x32__avx512) \
-  MOEK_UK(6, FMT, moek_##fmt##_gemm_ukernel_6x32__avx512) \
-  MOEK_UK(7, FMT, moek_##fmt##_gemm_ukernel_7x32__avx512) \
-  MOEK_UK(8, FMT, moek_##fmt##_gemm_ukernel_8x32__avx512)
+#define MOEK_UK_ALL(FMT, fmt)                            \
+  MOEK_UK(1, FMT, 0, moek_##fmt##_gemm_ukernel_1x32__avx512) \
+  MOEK_UK(2, FMT, 0, moek_##fmt##_gemm_ukernel_2x32__avx512) \
+  MOEK_UK(3, FMT, 0, moek_##fmt##_gemm_ukernel_3x32__avx512) \
+  MOEK_UK(4, FMT, 0, moek_##fmt##_gemm_ukernel_4x32__avx512) \
+  MOEK_UK(5, FMT, 0, moek_##fmt##_gemm_ukernel_5x32__avx512) \
+  MOEK_UK(6, FMT, 0, moek_##fmt##_gemm_ukernel_6x32__avx512) \
+  MOEK_UK(7, FMT, 0, moek_##fmt##_gemm_ukernel_7x32__avx512) \
+  MOEK_UK(8, FMT, 0, moek_##fmt##_gemm_ukernel_8x32__avx512)
 MOEK_UK_ALL(0, f32)
 MOEK_UK_ALL(1, bf16)
 MOEK_UK_ALL(2, f16)
+/* sparse matters at 1-2 rows only: from 3 rows the loop prefetches every line */
+MOEK_UK(1, 0, 1, moek_f32_gemm_ukernel_1x32_pfhalf__avx512)
+MOEK_UK(2, 0, 1, moek_f32_gemm_ukernel_2x32_pfhalf__avx512)
 #define MOEK_UK_ROW(fmt)                                                                                     \
   {moek_##fmt##_gemm_ukernel_1x32__avx512, moek_##fmt##_gemm_ukernel_2x32__avx512,                           \
    moek_##fmt##_gemm_ukernel_3x32__avx512, moek_##fmt##_gemm_ukernel_4x32__avx512,                           \
    moek_##fmt##_gemm_ukernel_5x32__avx512, moek_##fmt##_gemm_ukernel_6x32__avx512,                           \
    moek_##fmt##_gemm_ukernel_7x32__avx512, moek_##fmt##_gemm_ukernel_8x32__avx512}
 static const ukernel_fn ukernels[3][MR_MAX] = {MOEK_UK_ROW(f32), MOEK_UK_ROW(bf16), MOEK_UK_ROW(f16)};
+static const ukernel_fn ukernels_f32_pfhalf[MR_MAX] = {
+    moek_f32_gemm_ukernel_1x32_pfhalf__avx512, moek_f32_gemm_ukernel_2x32_pfhalf__avx512,
+    moek_f32_gemm_ukernel_3x32__avx512,        moek_f32_gemm_ukernel_4x32__avx512,
+    moek_f32_gemm_ukernel_5x32__avx512,        moek_f32_gemm_ukernel_6x32__avx512,
+    moek_f32_gemm_ukernel_7x32__avx512,        moek_f32_gemm_ukernel_8x32__avx512};
 
 /* One tile: mr f32 rows x one panel over all of K, then the epilogue. */
-static inline __attribute__((always_inline)) void gateup_tile(const int fmt, const moek_gateup_tile* t) {
+static inline __attribute__((always_inline)) void gateup_tile(const ukernel_fn uk[MR_MAX], const moek_gateup_tile* t) {
   __m512 c[MR_MAX][2];
-  ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
+  uk[t->mr - 1](t->k, (const float* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
   const moek_cols16 cols = moek_gateup_cols16(t);
   for (size_t r = 0; r < t->mr; r++) moek_gateup_store16(t, &cols, t->h + r * t->h_stride + t->n0, c[r][0], c[r][1]);
 }
 
-static inline __attribute__((always_inline)) void down_tile(const int fmt, const moek_down_tile* t) {
+static inline __attribute__((always_inline)) void down_tile(const ukernel_fn uk[MR_MAX], const moek_down_tile* t) {
   __m512 c[MR_MAX][2];
-  ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
+  uk[t->mr - 1](t->k, (const float* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
   const moek_cols16 cols = moek_down_cols16(t);
   for (size_t r = 0; r < t->mr; r++) moek_down_store16(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]);
 }
 
-void moek_f32_gemm_gateup_8x32__avx512(const moek_gateup_tile* t) { gateup_tile(0, t); }
-void moek_bf16_gemm_gateup_8x32__avx512(const moek_gateup_tile* t) { gateup_tile(1, t); }
-void moek_f16_gemm_gateup_8x32__avx512(const moek_gateup_tile* t) { gateup_tile(2, t); }
-void moek_f32_gemm_down_8x32__avx512(const moek_down_tile* t) { down_tile(0, t); }
-void moek_bf16_gemm_down_8x32__avx512(const moek_down_tile* t) { down_tile(1, t); }
-void moek_f16_gemm_down_8x32__avx512(const moek_down_tile* t) { down_tile(2, t); }
+void moek_f32_gemm_gateup_8x32__avx512(const moek_gateup_tile* t) { gateup_tile(ukernels[0], t); }
+void moek_bf16_gemm_gateup_8x32__avx512(const moek_gateup_tile* t) { gateup_tile(ukernels[1], t); }
+void moek_f16_gemm_gateup_8x32__avx512(const moek_gateup_tile* t) { gateup_tile(ukernels[2], t); }
+void moek_f32_gemm_down_8x32__avx512(const moek_down_tile* t) { down_tile(ukernels[0], t); }
+void moek_bf16_gemm_down_8x32__avx512(const moek_down_tile* t) { down_tile(ukernels[1], t); }
+void moek_f16_gemm_down_8x32__avx512(const moek_down_tile* t) { down_tile(ukernels[2], t); }
+void moek_f32_gemm_gateup_8x32_pfhalf__avx512(const moek_gateup_tile* t) { gateup_tile(ukernels_f32_pfhalf, t); }
+void moek_f32_gemm_down_8x32_pfhalf__avx512(const moek_down_tile* t) { down_tile(ukernels_f32_pfhalf, t); }

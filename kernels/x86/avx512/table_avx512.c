@@ -21,13 +21,6 @@
    MOEK_CPU_X86_AVX512VL | MOEK_CPU_X86_AVX512DQ | (extra))
 #endif
 
-/* 8 rows x 32 columns per tile; 64 rows per task: 8 row groups share each
- * panel from L1/L2 */
-#define MOEK_AVX512_F_SLOT(fmt, name)                                                                           \
-  [fmt] = {.mr = 8, .nr = 32, .nr_gated = 16, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 64, .tile_n = 64,        \
-           MOEK_SLOT_FN(panel_bytes, moek_avx512_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_avx512_pack_panel), \
-           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_8x32__avx512),                                        \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_8x32__avx512)}
 
 const moek_kernel_table moek_avx512_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
@@ -39,8 +32,8 @@ const moek_kernel_table moek_avx512_kernel_table = {
     .route = {MOEK_SLOT_FN(route, moek_avx512_route)},
     .combine = {MOEK_SLOT_FN(combine, moek_avx512_combine)},
     .quantize = {MOEK_SLOT_FN(quantize_rows, moek_avx512_quantize_rows)},
-    .gemm = {MOEK_AVX512_F_SLOT(MOEK_WFORMAT_F32, f32), MOEK_AVX512_F_SLOT(MOEK_WFORMAT_BF16, bf16),
-             MOEK_AVX512_F_SLOT(MOEK_WFORMAT_F16, f16)},
+    .gemm = {MOEK_AVX512_F_SLOT(MOEK_WFORMAT_F32, f32, 8x32), MOEK_AVX512_F_SLOT(MOEK_WFORMAT_BF16, bf16, 8x32),
+             MOEK_AVX512_F_SLOT(MOEK_WFORMAT_F16, f16, 8x32)},
 };
 
 /* the AVX2 table's Q panels and packer; 6 rows x 16 columns per tile */
