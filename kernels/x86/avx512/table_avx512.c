@@ -21,7 +21,6 @@
    MOEK_CPU_X86_AVX512VL | MOEK_CPU_X86_AVX512DQ | (extra))
 #endif
 
-
 const moek_kernel_table moek_avx512_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
     .abi_version = MOEK_KERNEL_ABI_VERSION,
