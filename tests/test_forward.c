@@ -354,6 +354,11 @@ int main(void) {
       {"q4 g32 f16 scales",   6,  96, 64, 21, 2, MOEK_ACT_SWIGLU_OAI,  B, Q4, F, B, 1, 2, 0, 0, 0, 0, 32, H16, 0, 0, 0},
       {"q4 min f16 scales",   4,  128, 128, 5, 2, MOEK_ACT_SWIGLU,     F, Q4, F, F, 0, 0, 0, 0, 0, 0, 128, MIN | H16, 0, 0, 0},
       {"q4 e2m1 (mxfp4)",     6,  64, 96, 19, 2, MOEK_ACT_SWIGLU_OAI,  B, Q4, F, F, 1, 2, 0, 0, 0, 0, 32, E2M1, 0, 0, 0},
+      /* one expert's T rows in balanced groups: 12, 8 + 7, 12 + 11, 10 + 10 + 9 on the 12-row tiles */
+      {"mxfp4 one hot T=12",  3,  64, 96, 12, 1, MOEK_ACT_SWIGLU_OAI,  B, Q4, F, F, 1, 2, 0, 0, 1, 0, 32, E2M1, 0, 0, 0},
+      {"mxfp4 one hot T=15",  3,  64, 96, 15, 1, MOEK_ACT_SWIGLU_OAI,  B, Q4, F, F, 1, 2, 0, 0, 1, 0, 32, E2M1, 0, 0, 0},
+      {"mxfp4 one hot T=23",  3,  96, 64, 23, 1, MOEK_ACT_SWIGLU,      F, Q4, F, F, 0, 0, 0, 0, 1, 0, 32, E2M1, 0, 0, 0},
+      {"mxfp4 one hot T=29",  3,  64, 96, 29, 1, MOEK_ACT_SWIGLU_OAI,  B, Q4, B, F, 1, 2, 0, 0, 1, 0, 32, E2M1, 0, 0, 0},
       /* the general clamped SwiGLU: ONNX Runtime's parameters, no limit, a preset with a beta */
       {"clamp a1.5 b0.5 L3",  6,  45, 29, 37, 3, MOEK_ACT_SWIGLU_CLAMP,F, F, F, F, 1, 0, 0, 0, 0, 0, 0, 0, 1.5f, 0.5f, 0.3f},
       {"clamp no limit bf16", 6,  45, 29, 3,  2, MOEK_ACT_SWIGLU_CLAMP,B, B, B, F, 1, 2, 0, 0, 0, 0, 0, 0, 1.0f, 0.0f, 0.0f},

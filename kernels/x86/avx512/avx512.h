@@ -66,6 +66,9 @@ MOEK_AVX512_Q_TILES_PF2K(q5_k)
 MOEK_AVX512_Q_TILES_PF2K(q6_k)
 #undef MOEK_AVX512_Q_TILES_PF2K
 #undef MOEK_AVX512_Q_TILES
+/* 12 rows x 16 columns: the avx512_vnni table's MXFP4 (gemm_q_avx512vnni.c) */
+void moek_mxfp4_gemm_gateup_12x16__avx512vnni(const moek_gateup_tile* t);
+void moek_mxfp4_gemm_down_12x16__avx512vnni(const moek_down_tile* t);
 
 /* A K-quant slot on the x86 K-quant panels (pack_kq_avx2.c, Q5_K's bits in
  * mask order; the packers are in gemm_avx2.h), 6 rows x 16 columns per

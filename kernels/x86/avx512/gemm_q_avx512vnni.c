@@ -30,7 +30,13 @@
 #include "next_panel.h"
 #include "q_step_avx512.h"
 
-#define MRQ_MAX 6 /* 6 rows: 6 accumulators + 6 int32 chains (12 below 4 rows) + the step's operands fit 32 zmm */
+/* Up to 6 rows: 6 accumulators + 6 int32 chains (12 below 4 rows) + the
+ * step's operands fit 32 zmm with room. The 12-row tiles (MXFP4's, whose
+ * step costs a vpshufb besides the nibble split, so a step shared by more
+ * rows pays) take 24 zmm for accumulators and chains and leave 8 for the
+ * step's codes, the LUT, the scales and the block's epilogue; their 12 row
+ * bases spill, one reload per row per block against its 8 vpdpbusd. */
+#define MRQ_MAX 12
 /* ahead in the panel stream: decode tiles (1-2 rows) are a pure weight
  * stream and pace it faster than AVX2's tile, so on Zen 4 they look further
  * ahead (far); on Intel's AMX parts 2 KB streams better at T = 16 (near: the
@@ -52,7 +58,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   const int split = mr <= 3; /* two chains per row while fewer than 4 rows hide vpdpbusd's latency */
   const int8_t* q[MRQ_MAX];
   __m512 acc[MRQ_MAX];
-#pragma GCC unroll 6
+#pragma GCC unroll 12
   for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r] = _mm512_setzero_ps();
   moek_next_pace pace = moek_next_pace_of(next, next_end, nb); /* next_panel.h: a step per block */
   size_t b = 0;
@@ -64,7 +70,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
     w += has_min ? 2 * row : row;
     for (size_t bi = 0; bi < blocks_per_group; bi++, b++, w += bbytes) {
       __m512i d0[MRQ_MAX], d1[MRQ_MAX];
-#pragma GCC unroll 6
+#pragma GCC unroll 12
       for (int r = 0; r < mr; r++) {
         __asm__("" : "+r"(q[r])); /* see above */
         d0[r] = d1[r] = _mm512_setzero_si512();
@@ -73,7 +79,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
       for (int st = 0; st < 8; st++) {
         if (!q4 || st % 2 == 0) _mm_prefetch((const char*)w + st * (q4 ? 32 : 64) + PREFETCH_BYTES(mr, far), _MM_HINT_T0);
         const __m512i wv = moek_q_step_zmm(w, st, q4, e2m1);
-#pragma GCC unroll 6
+#pragma GCC unroll 12
         for (int r = 0; r < mr; r++) {
           const __m512i av = moek_bcast4_zmm(q[r] + b * 32 + st * 4);
           if (split && st % 2)
@@ -83,7 +89,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
         }
       }
       moek_next_step(&pace);
-#pragma GCC unroll 6
+#pragma GCC unroll 12
       for (int r = 0; r < mr; r++) {
         float as;
         int32_t sum;
@@ -95,7 +101,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
       }
     }
   }
-#pragma GCC unroll 6
+#pragma GCC unroll 12
   for (int r = 0; r < mr; r++) c[r] = acc[r];
 }
 
@@ -121,8 +127,14 @@ MOEK_QUK_ALL(1, 0, 1, 0, q4f16)
 MOEK_QUK_ALL(1, 1, 0, 0, q4min)
 MOEK_QUK_ALL(1, 1, 1, 0, q4minf16)
 MOEK_QUK_ALL(1, 0, 0, 1, mxfp4)
+/* rows 7 to 12, for the 12-row tiles */
+#define MOEK_QUK_WIDE(Q4, MIN, F16, E2M1, fmt)                                                                  \
+  MOEK_QUK(7, 1, , Q4, MIN, F16, E2M1, fmt) MOEK_QUK(8, 1, , Q4, MIN, F16, E2M1, fmt)                          \
+  MOEK_QUK(9, 1, , Q4, MIN, F16, E2M1, fmt) MOEK_QUK(10, 1, , Q4, MIN, F16, E2M1, fmt)                         \
+  MOEK_QUK(11, 1, , Q4, MIN, F16, E2M1, fmt) MOEK_QUK(12, 1, , Q4, MIN, F16, E2M1, fmt)
+MOEK_QUK_WIDE(1, 0, 0, 1, mxfp4)
 
-static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[MRQ_MAX], size_t mr, size_t k,
+static inline __attribute__((always_inline)) void q_dots(const qukernel_fn* uk, size_t mr, size_t k,
                                                          int32_t group, const void* const* rows, const void* w,
                                                          const void* next, size_t next_bytes, __m512 c[MRQ_MAX]) {
   size_t groups, bpg;
@@ -130,14 +142,14 @@ static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[MR
   uk[mr - 1](groups, bpg, (const int8_t* const*)rows, nb, w, next, moek_tile_next_end(next, next_bytes), c);
 }
 
-static inline __attribute__((always_inline)) void q_gateup_tile(const qukernel_fn uk[MRQ_MAX],
+static inline __attribute__((always_inline)) void q_gateup_tile(const qukernel_fn* uk,
                                                                 const moek_gateup_tile* t) {
   __m512 c[MRQ_MAX];
   q_dots(uk, t->mr, t->k, t->group, t->a, t->w, t->next, t->next_bytes, c);
   moek_zmm_gateup_store(t, c);
 }
 
-static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn uk[MRQ_MAX], const moek_down_tile* t) {
+static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn* uk, const moek_down_tile* t) {
   __m512 c[MRQ_MAX];
   q_dots(uk, t->mr, t->k, t->group, t->a, t->w, t->next, t->next_bytes, c);
   moek_zmm_down_store(t, c);
@@ -146,11 +158,11 @@ static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn 
 /* the avx512_vnni slots' tiles, and the amx table's (the same but for the
  * decode prefetch: _pf2k) */
 #define MOEK_Q_TILES(fmt)                                                                                              \
-  static const qukernel_fn fmt##_uk[MRQ_MAX] = {                                                                       \
+  static const qukernel_fn fmt##_uk[6] = {                                                                       \
       moek_##fmt##_gemm_ukernel_1x16__avx512vnni, moek_##fmt##_gemm_ukernel_2x16__avx512vnni,                          \
       moek_##fmt##_gemm_ukernel_3x16__avx512vnni, moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                          \
       moek_##fmt##_gemm_ukernel_5x16__avx512vnni, moek_##fmt##_gemm_ukernel_6x16__avx512vnni};                         \
-  static const qukernel_fn fmt##_uk_pf2k[MRQ_MAX] = {                                                                  \
+  static const qukernel_fn fmt##_uk_pf2k[6] = {                                                                  \
       moek_##fmt##_gemm_ukernel_1x16_pf2k__avx512vnni, moek_##fmt##_gemm_ukernel_2x16_pf2k__avx512vnni,                \
       moek_##fmt##_gemm_ukernel_3x16__avx512vnni,      moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                     \
       moek_##fmt##_gemm_ukernel_5x16__avx512vnni,      moek_##fmt##_gemm_ukernel_6x16__avx512vnni};                    \
@@ -165,3 +177,17 @@ MOEK_Q_TILES(q4f16)
 MOEK_Q_TILES(q4min)
 MOEK_Q_TILES(q4minf16)
 MOEK_Q_TILES(mxfp4)
+
+/* the 12-row tiles of a format: the avx512_vnni slot's, where a step's
+ * decode is worth sharing among more rows (MXFP4's) */
+#define MOEK_Q_TILES_12(fmt)                                                                                             \
+  static const qukernel_fn fmt##_uk12[12] = {                                                                          \
+      moek_##fmt##_gemm_ukernel_1x16__avx512vnni,  moek_##fmt##_gemm_ukernel_2x16__avx512vnni,                         \
+      moek_##fmt##_gemm_ukernel_3x16__avx512vnni,  moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                         \
+      moek_##fmt##_gemm_ukernel_5x16__avx512vnni,  moek_##fmt##_gemm_ukernel_6x16__avx512vnni,                         \
+      moek_##fmt##_gemm_ukernel_7x16__avx512vnni,  moek_##fmt##_gemm_ukernel_8x16__avx512vnni,                         \
+      moek_##fmt##_gemm_ukernel_9x16__avx512vnni,  moek_##fmt##_gemm_ukernel_10x16__avx512vnni,                        \
+      moek_##fmt##_gemm_ukernel_11x16__avx512vnni, moek_##fmt##_gemm_ukernel_12x16__avx512vnni};                       \
+  void moek_##fmt##_gemm_gateup_12x16__avx512vnni(const moek_gateup_tile* t) { q_gateup_tile(fmt##_uk12, t); }        \
+  void moek_##fmt##_gemm_down_12x16__avx512vnni(const moek_down_tile* t) { q_down_tile(fmt##_uk12, t); }
+MOEK_Q_TILES_12(mxfp4)

@@ -35,12 +35,13 @@ const moek_kernel_table moek_avx512_kernel_table = {
              MOEK_AVX512_F_SLOT(MOEK_WFORMAT_F16, f16, 8x32)},
 };
 
-/* the AVX2 table's Q panels and packer; 6 rows x 16 columns per tile */
-#define MOEK_AVX512_Q_SLOT(fmt, name)                                                                              \
-  [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,            \
+/* the AVX2 table's Q panels and packer; rows x 16 columns per tile: 6, or
+ * 12 for MXFP4 (its decode shared by twice the rows: docs/performance.md) */
+#define MOEK_AVX512_Q_SLOT(fmt, name, rows)                                                                        \
+  [fmt] = {.mr = rows, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,         \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_q_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_q_pack_panel), \
-           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_6x16__avx512vnni),                                        \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_6x16__avx512vnni)}
+           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##rows##x16__avx512vnni),                                 \
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##rows##x16__avx512vnni)}
 
 const moek_kernel_table moek_avx512_vnni_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
@@ -49,10 +50,10 @@ const moek_kernel_table moek_avx512_vnni_kernel_table = {
     .isa = MOEK_ISA_X86_AVX512_VNNI,
     .priority = 0,
     .required_cpu_features = MOEK_AVX512_FEATURES(MOEK_CPU_X86_AVX512VNNI),
-    .gemm = {MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q8, q8), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16),
-             MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4, q4), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16),
-             MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16),
-             MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4), MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 6x16),
+    .gemm = {MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q8, q8, 6), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16, 6),
+             MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4, q4, 6), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16, 6),
+             MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min, 6),
+             MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16, 6), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4, 12), MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 6x16),
              MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k, 6x16), MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 6x16)},
 };
 
