@@ -158,11 +158,11 @@ static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn*
 /* the avx512_vnni slots' tiles, and the amx table's (the same but for the
  * decode prefetch: _pf2k) */
 #define MOEK_Q_TILES(fmt)                                                                                              \
-  static const qukernel_fn fmt##_uk[6] = {                                                                       \
+  static const qukernel_fn fmt##_uk[6] = {                                                                             \
       moek_##fmt##_gemm_ukernel_1x16__avx512vnni, moek_##fmt##_gemm_ukernel_2x16__avx512vnni,                          \
       moek_##fmt##_gemm_ukernel_3x16__avx512vnni, moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                          \
       moek_##fmt##_gemm_ukernel_5x16__avx512vnni, moek_##fmt##_gemm_ukernel_6x16__avx512vnni};                         \
-  static const qukernel_fn fmt##_uk_pf2k[6] = {                                                                  \
+  static const qukernel_fn fmt##_uk_pf2k[6] = {                                                                        \
       moek_##fmt##_gemm_ukernel_1x16_pf2k__avx512vnni, moek_##fmt##_gemm_ukernel_2x16_pf2k__avx512vnni,                \
       moek_##fmt##_gemm_ukernel_3x16__avx512vnni,      moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                     \
       moek_##fmt##_gemm_ukernel_5x16__avx512vnni,      moek_##fmt##_gemm_ukernel_6x16__avx512vnni};                    \
@@ -180,7 +180,7 @@ MOEK_Q_TILES(mxfp4)
 
 /* the 12-row tiles of a format: the avx512_vnni slot's, where a step's
  * decode is worth sharing among more rows (MXFP4's) */
-#define MOEK_Q_TILES_12(fmt)                                                                                             \
+#define MOEK_Q_TILES_12(fmt)                                                                                           \
   static const qukernel_fn fmt##_uk12[12] = {                                                                          \
       moek_##fmt##_gemm_ukernel_1x16__avx512vnni,  moek_##fmt##_gemm_ukernel_2x16__avx512vnni,                         \
       moek_##fmt##_gemm_ukernel_3x16__avx512vnni,  moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                         \

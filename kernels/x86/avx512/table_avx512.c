@@ -2,7 +2,7 @@
  * instructions pay; the registry takes every other slot from the tables
  * ranked below (avx512_bf16 > avx512_vnni > avx512 > avx2 > ref):
  *   avx512       f32/bf16/f16 widened (8 x 32 tiles), route, combine, quantize_rows;
- *   avx512_vnni  Q8, Q4 (with and without min, f32 or f16 scales), MXFP4, Q4_K, Q5_K, Q6_K (6 x 16);
+ *   avx512_vnni  Q8, Q4 (with and without min, f32 or f16 scales), Q4_K, Q5_K, Q6_K (6 x 16), MXFP4 (12 x 16);
  *   avx512_bf16  bf16 weights by vdpbf16ps (8 x 32) on bf16 rows.
  * In the emulated build (MOEK_SIMDE) the same tables run SIMDe's portable
  * intrinsics on AVX2 + FMA + F16C: they require only those, and their names
@@ -53,7 +53,8 @@ const moek_kernel_table moek_avx512_vnni_kernel_table = {
     .gemm = {MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q8, q8, 6), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16, 6),
              MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4, q4, 6), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16, 6),
              MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min, 6),
-             MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16, 6), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4, 12), MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 6x16),
+             MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16, 6), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4, 12),
+             MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 6x16),
              MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k, 6x16), MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 6x16)},
 };
 
