@@ -45,27 +45,27 @@ void moek_bf16_gemm_down_8x32_pf1k__avx512bf16(const moek_down_tile* t);
 
 /* Q8/Q4/MXFP4 on the AVX2 table's panels: gemm_q_avx512vnni.c; the
  * _pf2k tiles (for the amx table) prefetch 2 KB ahead at 1-2 rows, not 8
- * (the K-quants' too) */
-#define MOEK_AVX512_Q_TILES(fmt)                                                \
-  void moek_##fmt##_gemm_gateup_6x16__avx512vnni(const moek_gateup_tile* t); \
-  void moek_##fmt##_gemm_down_6x16__avx512vnni(const moek_down_tile* t);
-#define MOEK_AVX512_Q_TILES_PF2K(fmt)                                                \
-  MOEK_AVX512_Q_TILES(fmt)                                                           \
+ * (the K-quants' too). _NEAR declares those alone, _PF2K both pairs. */
+#define MOEK_AVX512_Q_TILES_NEAR(fmt)                                                \
   void moek_##fmt##_gemm_gateup_6x16_pf2k__avx512vnni(const moek_gateup_tile* t); \
   void moek_##fmt##_gemm_down_6x16_pf2k__avx512vnni(const moek_down_tile* t);
+#define MOEK_AVX512_Q_TILES_PF2K(fmt)                                         \
+  MOEK_AVX512_Q_TILES_NEAR(fmt)                                               \
+  void moek_##fmt##_gemm_gateup_6x16__avx512vnni(const moek_gateup_tile* t); \
+  void moek_##fmt##_gemm_down_6x16__avx512vnni(const moek_down_tile* t);
 MOEK_AVX512_Q_TILES_PF2K(q8)
 MOEK_AVX512_Q_TILES_PF2K(q8f16)
 MOEK_AVX512_Q_TILES_PF2K(q4)
 MOEK_AVX512_Q_TILES_PF2K(q4f16)
 MOEK_AVX512_Q_TILES_PF2K(q4min)
 MOEK_AVX512_Q_TILES_PF2K(q4minf16)
-MOEK_AVX512_Q_TILES_PF2K(mxfp4)
+MOEK_AVX512_Q_TILES_NEAR(mxfp4) /* the amx table's; avx512_vnni's are 12 x 16 (below) */
 /* K-quants on the x86 K-quant panels (pack_kq_avx2.c): gemm_kq_avx512vnni.c */
 MOEK_AVX512_Q_TILES_PF2K(q4_k)
 MOEK_AVX512_Q_TILES_PF2K(q5_k)
 MOEK_AVX512_Q_TILES_PF2K(q6_k)
 #undef MOEK_AVX512_Q_TILES_PF2K
-#undef MOEK_AVX512_Q_TILES
+#undef MOEK_AVX512_Q_TILES_NEAR
 /* 12 rows x 16 columns: the avx512_vnni table's MXFP4 (gemm_q_avx512vnni.c) */
 void moek_mxfp4_gemm_gateup_12x16__avx512vnni(const moek_gateup_tile* t);
 void moek_mxfp4_gemm_down_12x16__avx512vnni(const moek_down_tile* t);

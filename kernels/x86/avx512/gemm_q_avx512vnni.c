@@ -155,28 +155,30 @@ static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn*
   moek_zmm_down_store(t, c);
 }
 
-/* the avx512_vnni slots' tiles, and the amx table's (the same but for the
- * decode prefetch: _pf2k) */
-#define MOEK_Q_TILES(fmt)                                                                                              \
-  static const qukernel_fn fmt##_uk[6] = {                                                                             \
-      moek_##fmt##_gemm_ukernel_1x16__avx512vnni, moek_##fmt##_gemm_ukernel_2x16__avx512vnni,                          \
-      moek_##fmt##_gemm_ukernel_3x16__avx512vnni, moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                          \
-      moek_##fmt##_gemm_ukernel_5x16__avx512vnni, moek_##fmt##_gemm_ukernel_6x16__avx512vnni};                         \
+/* the amx table's tiles (6 rows, the decode prefetch near: _pf2k), and
+ * the avx512_vnni slots' 6-row tiles (the same but for that prefetch) */
+#define MOEK_Q_TILES_NEAR(fmt)                                                                                         \
   static const qukernel_fn fmt##_uk_pf2k[6] = {                                                                        \
       moek_##fmt##_gemm_ukernel_1x16_pf2k__avx512vnni, moek_##fmt##_gemm_ukernel_2x16_pf2k__avx512vnni,                \
       moek_##fmt##_gemm_ukernel_3x16__avx512vnni,      moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                     \
       moek_##fmt##_gemm_ukernel_5x16__avx512vnni,      moek_##fmt##_gemm_ukernel_6x16__avx512vnni};                    \
-  void moek_##fmt##_gemm_gateup_6x16__avx512vnni(const moek_gateup_tile* t) { q_gateup_tile(fmt##_uk, t); }           \
-  void moek_##fmt##_gemm_down_6x16__avx512vnni(const moek_down_tile* t) { q_down_tile(fmt##_uk, t); }                 \
   void moek_##fmt##_gemm_gateup_6x16_pf2k__avx512vnni(const moek_gateup_tile* t) { q_gateup_tile(fmt##_uk_pf2k, t); } \
   void moek_##fmt##_gemm_down_6x16_pf2k__avx512vnni(const moek_down_tile* t) { q_down_tile(fmt##_uk_pf2k, t); }
+#define MOEK_Q_TILES(fmt)                                                                                              \
+  MOEK_Q_TILES_NEAR(fmt)                                                                                               \
+  static const qukernel_fn fmt##_uk[6] = {                                                                             \
+      moek_##fmt##_gemm_ukernel_1x16__avx512vnni, moek_##fmt##_gemm_ukernel_2x16__avx512vnni,                          \
+      moek_##fmt##_gemm_ukernel_3x16__avx512vnni, moek_##fmt##_gemm_ukernel_4x16__avx512vnni,                          \
+      moek_##fmt##_gemm_ukernel_5x16__avx512vnni, moek_##fmt##_gemm_ukernel_6x16__avx512vnni};                         \
+  void moek_##fmt##_gemm_gateup_6x16__avx512vnni(const moek_gateup_tile* t) { q_gateup_tile(fmt##_uk, t); }           \
+  void moek_##fmt##_gemm_down_6x16__avx512vnni(const moek_down_tile* t) { q_down_tile(fmt##_uk, t); }
 MOEK_Q_TILES(q8)
 MOEK_Q_TILES(q8f16)
 MOEK_Q_TILES(q4)
 MOEK_Q_TILES(q4f16)
 MOEK_Q_TILES(q4min)
 MOEK_Q_TILES(q4minf16)
-MOEK_Q_TILES(mxfp4)
+MOEK_Q_TILES_NEAR(mxfp4) /* avx512_vnni runs its 12-row tiles, below */
 
 /* the 12-row tiles of a format: the avx512_vnni slot's, where a step's
  * decode is worth sharing among more rows (MXFP4's) */
