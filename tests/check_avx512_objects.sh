@@ -8,6 +8,8 @@
 #   gemm_kq_avx512vnni.c.o    vpdpbusd on zmm (the K-quants), Q5_K's masked byte adds
 #   route, quantize, combine  zmm instructions
 #   the three gemm objects    prefetcht1: the tiles' next-panel hint (next_panel.h)
+#   the gemm objects, both    vmovntps: down's out rows past the cache (moek_down_tile.out_stream;
+#   amx ones too              zmm for the 32-column tiles, ymm for the 16-column ones)
 #   ../amx/gemm_bf16_amx.c.o  tdpbf16ps and tileloadd (the AMX table, in the folder beside),
 #                             prefetcht1
 #   ../amx/gemm_q_amx.c.o     tdpbssd, tileloadd, tilestored, zmm FMAs (its epilogue),
@@ -33,6 +35,12 @@ if [ "$failed" -eq 0 ]; then
   expect gemm_kq_avx512vnni.c.o "vdpbf16ps" 'vdpbf16ps' 0 0
   for o in gemm_avx512 gemm_bf16_avx512bf16 gemm_q_avx512vnni gemm_kq_avx512vnni; do
     expect $o.c.o "prefetcht1 (next panel)" 'prefetcht1' 1 $big
+  done
+  for o in gemm_avx512 gemm_bf16_avx512bf16 ../amx/gemm_bf16_amx; do
+    expect $o.c.o "vmovntps zmm (out rows)" 'vmovntps .*zmm' 1 $big
+  done
+  for o in gemm_q_avx512vnni gemm_kq_avx512vnni ../amx/gemm_q_amx; do
+    expect $o.c.o "vmovntps ymm (out rows)" 'vmovntps .*ymm' 1 $big
   done
   # one tdpbf16ps per step and row half, unrolled far less than the zmm loops
   expect ../amx/gemm_bf16_amx.c.o "tdpbf16ps" 'tdpbf16ps' 4 $big

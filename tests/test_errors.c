@@ -78,6 +78,18 @@ static void context(void) {
   CHECK(isa == MOEK_ISA_REF, "MOEK_MAX_ISA=ref gave isa %d", isa);
   moek_context_destroy(c);
   unsetenv("MOEK_MAX_ISA");
+  setenv("MOEK_STREAM_STORES", "yes", 1);
+  EXPECT_ERR(moek_context_create(NULL, &c), MOEK_ERROR_INVALID_ARGUMENT,
+             "MOEK_STREAM_STORES = 'yes' is not 0, 1 or auto");
+  CHECK_OK(moek_context_create(&d, &c)); /* MOEK_CONTEXT_IGNORE_ENV */
+  moek_context_destroy(c);
+  const char* stream_ok[] = {"0", "1", "auto", ""};
+  for (int i = 0; i < 4; i++) {
+    setenv("MOEK_STREAM_STORES", stream_ok[i], 1);
+    CHECK(moek_context_create(NULL, &c) == MOEK_SUCCESS, "MOEK_STREAM_STORES='%s': %s", stream_ok[i], moek_last_error());
+    moek_context_destroy(c);
+  }
+  unsetenv("MOEK_STREAM_STORES");
 
   CHECK_OK(moek_context_destroy(NULL));
   EXPECT_ERR(moek_context_get_isa(NULL, &isa), MOEK_ERROR_INVALID_ARGUMENT, "context");

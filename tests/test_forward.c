@@ -1,8 +1,10 @@
+#define _POSIX_C_SOURCE 200809L /* setenv */
 /* moek_moe_forward against the double-precision oracle (forward_ref.h) on
  * odd shapes, every activation, f32/bf16 weights, inputs and outputs,
  * strided and interleaved weight layouts, biases, accumulate, dense (shared
  * expert) mode, dropped assignments, empty and overloaded experts; results
- * bitwise independent of the thread count and of a caller's parallel_for. */
+ * bitwise independent of the thread count, of a caller's parallel_for, and
+ * of down's out rows written past the cache (MOEK_STREAM_STORES=1). */
 #include "forward_ref.h"
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/prctl.h> /* PR_SVE_SET_VL: the sve table on a thread with 128-bit vectors */
@@ -173,6 +175,31 @@ static void reverse_parallel_for(void* user, size_t n, moek_task_fn task, void* 
   for (size_t i = n; i-- > 0;) task(arg, i);
 }
 
+/* A context of the table under test, 2 threads, whose down tiles may write
+ * their out rows with non-temporal stores wherever the rows lie on whole
+ * lines (moek_down_tile.out_stream, forced by MOEK_STREAM_STORES=1 whatever
+ * the rows' size). It reads the environment, so the other variables that
+ * would change what runs are set aside meanwhile. */
+static moek_context* streaming_context(void) {
+  static const char* const others[] = {"MOEK_MAX_ISA", "MOEK_PLUGINS", "MOEK_EXPAND"};
+  char* saved[3];
+  for (int i = 0; i < 3; i++) {
+    const char* v = getenv(others[i]);
+    saved[i] = v ? strdup(v) : NULL;
+    unsetenv(others[i]);
+  }
+  setenv("MOEK_STREAM_STORES", "1", 1);
+  moek_context_desc d = {.struct_size = sizeof d, .num_threads = 2, .max_isa = test_isa_cap};
+  moek_context* c = NULL;
+  CHECK_OK(moek_context_create(&d, &c));
+  unsetenv("MOEK_STREAM_STORES");
+  for (int i = 0; i < 3; i++) {
+    if (saved[i]) setenv(others[i], saved[i], 1);
+    free(saved[i]);
+  }
+  return c;
+}
+
 /* Elements of y outside tol of the oracle; also the largest err / tol. */
 static long count_bad(const fcase* c, const void* y, size_t ys, const double* yr, const double* tol, double* worst) {
   long bad = 0;
@@ -241,12 +268,14 @@ static void run_case(const fcase* c, uint64_t seed) {
   ref_forward(&b.m, T, k, xd, use_ids, use_w, y0, c->ydt == MOEK_DTYPE_BF16, yr, tol);
 
   void* y_first = NULL;
-  const int threads[] = {1, 2, 3, 4, -1}; /* -1: the caller's parallel_for */
-  for (int ti = 0; ti < 5; ti++) {
+  const int threads[] = {1, 2, 3, 4, -1, 0}; /* -1: the caller's parallel_for; 0: 2 threads, streaming */
+  for (int ti = 0; ti < 6; ti++) {
     moek_context* ctx;
     int calls = 0;
     if (threads[ti] > 0) {
       ctx = test_context(threads[ti]);
+    } else if (threads[ti] == 0) {
+      ctx = streaming_context();
     } else {
       moek_context_desc cd = {.struct_size = sizeof cd, .flags = MOEK_CONTEXT_IGNORE_ENV, .max_isa = test_isa_cap,
                               .parallel_for = reverse_parallel_for, .parallel_for_user = &calls};
@@ -290,7 +319,10 @@ static void run_case(const fcase* c, uint64_t seed) {
     } else {
       int same = 1;
       for (int t = 0; t < T; t++) same &= memcmp((char*)y + t * ys * ye, (char*)y_first + t * ys * ye, H * ye) == 0;
-      CHECK(same, "%s: threads=%d differs bitwise from threads=1", c->name, threads[ti]);
+      if (threads[ti] == 0)
+        CHECK(same, "%s: MOEK_STREAM_STORES=1 differs bitwise from threads=1", c->name);
+      else
+        CHECK(same, "%s: threads=%d differs bitwise from threads=1", c->name, threads[ti]);
       free(y);
     }
     moek_experts_destroy(ex);
@@ -332,6 +364,10 @@ int main(void) {
       {"T=17 f32",            6,  130, 77, 17, 2, MOEK_ACT_SWIGLU,     F, F, F, F, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
       {"T=64 bf16 many rows", 3,  96, 136, 64, 2, MOEK_ACT_SWIGLU_OAI, F, B, F, B, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0},
       {"T=129 relu ungated",  5,  50, 37, 129, 1, MOEK_ACT_RELU,       B, B, F, F, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      /* H a multiple of 16: out rows on whole lines, which MOEK_STREAM_STORES=1 streams (48: the 32-column
+       * tiles' second panel half full) */
+      {"f32 w H=64 T=37",     8,  64, 40, 37, 4, MOEK_ACT_SWIGLU,      F, F, F, F, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"f16 w H=48 T=21",     6,  48, 33, 21, 2, MOEK_ACT_SWIGLU,      F, H, F, F, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
       /* f16 weights: from f16 sources (exact) and rounded from f32 */
       {"f16 w T=1",           8,  37, 19, 1,  2, MOEK_ACT_SWIGLU,      H, H, F, F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
       {"f16 w T=37 bias",     16, 67, 45, 37, 4, MOEK_ACT_SWIGLU,      F, H, F, F, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0},

@@ -7,7 +7,9 @@
  *     of docs/numerics.md), other formats stay with the built-in tables, and
  *     a faster built-in table still wins where the CPU has one; MOEK_PLUGINS
  *     loads it at context creation and a bad path there fails the context;
- *     a table whose CPU features are absent registers but is never chosen.
+ *     a table whose CPU features are absent registers but is never chosen;
+ *     the driver's contracts with a slot (MOEK_SLOT_SPACED_A, end_task,
+ *     moek_down_tile.out_stream) as a slot of the test's own sees them.
  *   test_plugin rejects BAD1.so .. BAD10.so
  *     each bad plugin (tests/plugin/bad_plugin.c) is refused with its
  *     status and a message naming the reason, and nothing of it stays
@@ -52,11 +54,11 @@ static moek_context* capped(int32_t cap) {
 
 enum { E = 5, H = 67, I = 45, T = 7, K = 2 };
 
-/* f32 (or bf16) experts; the oracle's model holds the same values */
-static moek_experts* make_experts(moek_context* c, int32_t wdt, ref_model* m, float* w[3]) {
+/* f32 (or bf16) experts of hidden size hidden <= H; the oracle's model holds the same values */
+static moek_experts* make_experts_h(moek_context* c, int32_t wdt, ref_model* m, float* w[3], int hidden) {
   test_rng r = {5};
   const void* p[3][E];
-  m->E = E, m->H = H, m->I = I, m->act = MOEK_ACT_SWIGLU, m->alpha = 1.702, m->beta = 1.0, m->limit = 7.0;
+  m->E = E, m->H = hidden, m->I = I, m->act = MOEK_ACT_SWIGLU, m->alpha = 1.702, m->beta = 1.0, m->limit = 7.0;
   m->bf16_ops = wdt == MOEK_DTYPE_BF16;
   m->wg = malloc(sizeof(double) * E * I * H), m->wu = malloc(sizeof(double) * E * I * H);
   m->wd = malloc(sizeof(double) * E * H * I);
@@ -66,31 +68,35 @@ static moek_experts* make_experts(moek_context* c, int32_t wdt, ref_model* m, fl
       w[j][i] = (float)test_uniform(&r, -0.3, 0.3);
       dst[j][i] = wdt == MOEK_DTYPE_BF16 ? test_round_bf16(w[j][i]) : w[j][i];
     }
-    for (int e = 0; e < E; e++) p[j][e] = w[j] + (size_t)e * I * H;
+    for (int e = 0; e < E; e++) p[j][e] = w[j] + (size_t)e * I * hidden;
   }
-  moek_experts_desc d = {.struct_size = sizeof d, .num_experts = E, .hidden = H, .inter = I,
+  moek_experts_desc d = {.struct_size = sizeof d, .num_experts = E, .hidden = hidden, .inter = I,
                          .activation = MOEK_ACT_SWIGLU, .src_dtype = MOEK_DTYPE_F32, .weight_dtype = wdt,
                          .w_gate = p[0], .w_up = p[1], .w_down = p[2]};
   moek_experts* x = NULL;
   CHECK_OK(moek_experts_create(c, &d, &x));
   return x;
 }
+static moek_experts* make_experts(moek_context* c, int32_t wdt, ref_model* m, float* w[3]) {
+  return make_experts_h(c, wdt, m, w, H);
+}
 
 /* forward against the oracle: the number of elements outside its bound */
 static long forward_bad(moek_context* c, moek_experts* x, const ref_model* m) {
   static float xin[T * H], y[T * H];
   static double xd[T * H], yr[T * H], tol[T * H];
+  const int h = m->H;
   int32_t ids[T * K];
   float wt[T * K];
   test_rng r = {9};
-  for (int i = 0; i < T * H; i++) xin[i] = (float)test_uniform(&r, -1, 1), xd[i] = xin[i];
+  for (int i = 0; i < T * h; i++) xin[i] = (float)test_uniform(&r, -1, 1), xd[i] = xin[i];
   for (int i = 0; i < T * K; i++) ids[i] = (i * 3 + i / K) % E, wt[i] = 0.25f + 0.1f * (float)(i % 4);
   moek_forward_args a = {.struct_size = sizeof a, .num_tokens = T, .top_k = K, .x_dtype = MOEK_DTYPE_F32,
                          .y_dtype = MOEK_DTYPE_F32, .x = xin, .expert_ids = ids, .expert_weights = wt, .y = y};
   CHECK_OK(moek_moe_forward(c, x, &a));
   ref_forward(m, T, K, xd, ids, wt, NULL, 0, yr, tol);
   long bad = 0;
-  for (int i = 0; i < T * H; i++) bad += !(fabs(y[i] - yr[i]) <= tol[i]);
+  for (int i = 0; i < T * h; i++) bad += !(fabs(y[i] - yr[i]) <= tol[i]);
   return bad;
 }
 
@@ -210,6 +216,81 @@ static void spaced_rows(void) {
       CHECK(gathered_tiles == 0, "MOEK_SLOT_SPACED_A: %ld gate/up tiles got rows not equally spaced", gathered_tiles);
     else /* the routing of forward_bad gives experts rows of tokens apart: the flag is what spaces them */
       CHECK(gathered_tiles > 0, "without MOEK_SLOT_SPACED_A no gate/up tile got gathered rows");
+    moek_experts_destroy(x);
+    free_model(&m);
+    moek_context_destroy(c);
+  }
+}
+
+/* moek_down_tile.out_stream (kernel ABI 10): an f32 slot of the test's own
+ * whose down panels are 16 columns (one 64-byte line of f32) counts its
+ * down tiles and those told they may stream. MOEK_STREAM_STORES=1 tells
+ * every one where each row's columns lie on whole lines (H a multiple of
+ * 16), none where they do not; 0 and auto (this test's rows are far
+ * smaller than any last-level cache) tell none. MOEK_VERBOSE says so. */
+static long down_tiles, streamed_tiles;
+static size_t wide_panel_bytes(int32_t f, size_t k, int32_t g, int32_t gated) {
+  return (void)f, (void)g, (gated ? 2 : 16) * k * sizeof(float);
+}
+static void wide_pack(const moek_pack_params* p, size_t panel, void* dst) {
+  if (p->src_gate) {
+    col_pack(p, panel, dst);
+    return;
+  }
+  float* d = dst;
+  const float* src = p->src;
+  for (size_t j = 0; j < 16; j++)
+    for (size_t k = 0; k < p->cols; k++) {
+      const size_t row = panel * 16 + j;
+      d[j * p->cols + k] = row < p->rows ? src[(ptrdiff_t)row * p->stride_row + (ptrdiff_t)k * p->stride_col] : 0.0f;
+    }
+}
+static void wide_down(const moek_down_tile* t) {
+  for (size_t r = 0; r < t->mr; r++)
+    for (size_t n = 0; n < t->nc; n++)
+      t->out[r * t->out_stride + t->n0 + n] = col_dot(t->a[r], (const float*)t->w + n * t->k, t->k);
+  __atomic_add_fetch(&down_tiles, 1, __ATOMIC_RELAXED);
+  if (t->out_stream) __atomic_add_fetch(&streamed_tiles, 1, __ATOMIC_RELAXED);
+}
+
+static void stream_stores(void) {
+  static moek_kernel_table tab;
+  static float w[3][E * I * H];
+  float* wp[3] = {w[0], w[1], w[2]};
+  tab = (moek_kernel_table){.struct_size = sizeof tab, .abi_version = MOEK_KERNEL_ABI_VERSION, .name = "wide_f32",
+                            .isa = MOEK_ISA_REF, .priority = 50};
+  tab.gemm[MOEK_WFORMAT_F32] =
+      (moek_gemm_slot){.mr = 4, .nr = 16, .nr_gated = 1, .tile_m = 8, .tile_n = 16,
+                       MOEK_SLOT_FN(panel_bytes, wide_panel_bytes), MOEK_SLOT_FN(pack_panel, wide_pack),
+                       MOEK_SLOT_FN(gateup, col_gateup), MOEK_SLOT_FN(down, wide_down)};
+  CHECK_OK(moek_register_kernel_table(&tab));
+  static const struct {
+    const char* env; /* NULL: unset (auto) */
+    int hidden, all;
+  } runs[] = {{"1", 64, 1}, {"0", 64, 0}, {NULL, 64, 0}, {"auto", 64, 0}, {"1", 66, 0}};
+  for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+    if (runs[i].env)
+      setenv("MOEK_STREAM_STORES", runs[i].env, 1);
+    else
+      unsetenv("MOEK_STREAM_STORES");
+    verbose_begin();
+    moek_context_desc cd = {.struct_size = sizeof cd, .num_threads = 2, .max_isa = MOEK_ISA_REF};
+    moek_context* c = NULL;
+    CHECK_OK(moek_context_create(&cd, &c));
+    unsetenv("MOEK_STREAM_STORES");
+    ref_model m = {0};
+    moek_experts* x = make_experts_h(c, MOEK_DTYPE_F32, &m, wp, runs[i].hidden);
+    down_tiles = streamed_tiles = 0;
+    const long bad = forward_bad(c, x, &m);
+    const char* log = verbose_end();
+    const char* env = runs[i].env ? runs[i].env : "unset";
+    CHECK(bad == 0, "MOEK_STREAM_STORES=%s H=%d: outside the oracle's bound", env, runs[i].hidden);
+    CHECK(strstr(log, "down:wide_down(wide_f32") != NULL, "the test's slot did not run:\n%s", log);
+    CHECK(down_tiles > 0 && streamed_tiles == (runs[i].all ? down_tiles : 0),
+          "MOEK_STREAM_STORES=%s H=%d: %ld of %ld down tiles told out_stream", env, runs[i].hidden, streamed_tiles,
+          down_tiles);
+    CHECK((strstr(log, ",out_stream") != NULL) == runs[i].all, "MOEK_STREAM_STORES=%s H=%d: MOEK_VERBOSE:\n%s", env,
+          runs[i].hidden, log);
     moek_experts_destroy(x);
     free_model(&m);
     moek_context_destroy(c);
@@ -350,7 +431,7 @@ static void example(const char* path) {
   old3.abi_version = 2;
   old3.name = "abi2";
   EXPECT_ERR(moek_register_kernel_table(old_layout(&old3, OLD_FORMATS, old_buf)), MOEK_ERROR_UNSUPPORTED,
-             "abi_version = 2; this library runs kernel ABI 3 to 9");
+             "abi_version = 2; this library runs kernel ABI 3 to 10");
 
   /* ABI 7's expanded panels: the four functions or none, from at least 2 rows */
   static moek_kernel_table xp;
@@ -403,6 +484,8 @@ static void example(const char* path) {
   CHECK_OK(moek_experts_create(c, &od, &x));
   moek_experts_destroy(x);
   moek_context_destroy(c);
+
+  stream_stores(); /* last: its table outranks every f32 slot capped at ref */
 }
 
 static void rejects(int n, char** paths) {
@@ -410,7 +493,7 @@ static void rejects(int n, char** paths) {
     moek_status status;
     const char* needle;
   } want[10] = {
-      {MOEK_ERROR_UNSUPPORTED, "abi_version = 10; this library runs kernel ABI 3 to 9"},
+      {MOEK_ERROR_UNSUPPORTED, "abi_version = 11; this library runs kernel ABI 3 to 10"},
       {MOEK_ERROR_STRUCT_SIZE, "struct_size = 16 is smaller than the first published layout"},
       {MOEK_ERROR_INVALID_ARGUMENT, "has no entry point moek_plugin_register"},
       {MOEK_ERROR_INVALID_ARGUMENT, "inconsistent tiles: mr = 1 (1..64), nr = 3"},
@@ -418,7 +501,7 @@ static void rejects(int n, char** paths) {
       {MOEK_ERROR_INVALID_ARGUMENT, "sets 1 of panel_bytes, pack_panel, gateup and down"},
       {MOEK_ERROR_UNSUPPORTED, "moek_plugin_register returned 1"},
       {MOEK_ERROR_INVALID_ARGUMENT, "isa = 12345 is not a moek_isa"},
-      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown to kernel ABI 9"},
+      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown to kernel ABI 10"},
       {MOEK_ERROR_INVALID_ARGUMENT, "sets MOEK_SLOT_BF16_ACT, which only a bf16 slot may set"},
   };
   CHECK(n == 10, "expected 10 bad plugins, got %d", n);

@@ -215,15 +215,19 @@ static void reductions(void) {
   }
 }
 
-/* an aligned load of a misaligned address stops the process, as the
- * instruction's fault would; an aligned one does not */
-static int dies(const void* p, int si512) {
+/* an aligned load (kind 0: _mm512_load_ps, 1: _mm512_load_si512) or a
+ * non-temporal store (2: _mm512_stream_ps) of a misaligned address stops
+ * the process, as the instruction's fault would; an aligned one does not */
+static int dies(const void* p, int kind) {
   fflush(stdout);
   const pid_t pid = fork();
   if (pid == 0) {
     freopen("/dev/null", "w", stderr);
     volatile float sink;
-    if (si512) {
+    if (kind == 2) {
+      _mm512_stream_ps((void*)p, _mm512_set1_ps(1.0f));
+      sink = 0;
+    } else if (kind == 1) {
       __m512i v = _mm512_load_si512(p);
       int32_t x[16];
       memcpy(x, &v, 64);
@@ -244,11 +248,19 @@ static int dies(const void* p, int si512) {
 
 static void alignment(void) {
   static _Alignas(64) float buf[48];
-  for (int si = 0; si < 2; si++) {
-    CHECK(!dies(buf, si), "aligned load %d stopped", si);
-    CHECK(dies(buf + 4, si), "misaligned load %d (16 bytes off) went through", si);
-    CHECK(dies((const char*)buf + 1, si), "misaligned load %d (1 byte off) went through", si);
+  for (int kind = 0; kind < 3; kind++) {
+    CHECK(!dies(buf, kind), "aligned access %d stopped", kind);
+    CHECK(dies(buf + 4, kind), "misaligned access %d (16 bytes off) went through", kind);
+    CHECK(dies((const char*)buf + 1, kind), "misaligned access %d (1 byte off) went through", kind);
   }
+  /* the stream stores all 16 lanes */
+  float v[16];
+  for (int i = 0; i < 16; i++) v[i] = (float)i - 7.5f;
+  __m512 x;
+  memcpy(&x, v, 64);
+  memset(buf, 0, sizeof buf);
+  _mm512_stream_ps(buf + 16, x);
+  CHECK(memcmp(buf + 16, v, 64) == 0 && buf[15] == 0 && buf[32] == 0, "stream_ps stored other lanes");
 }
 
 int main(void) {

@@ -70,6 +70,15 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
     cap = moek_isa_cap_min(cap, env_isa);
   }
 
+  int8_t stream_stores = -1;
+  const char* stream = (d.flags & MOEK_CONTEXT_IGNORE_ENV) ? NULL : getenv("MOEK_STREAM_STORES");
+  if (stream && *stream && strcmp(stream, "auto") != 0) {
+    if (strcmp(stream, "0") != 0 && strcmp(stream, "1") != 0)
+      return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                       "%s: environment MOEK_STREAM_STORES = '%.64s' is not 0, 1 or auto", fn, stream);
+    stream_stores = stream[0] == '1';
+  }
+
   if (!(d.flags & MOEK_CONTEXT_IGNORE_ENV)) {
     moek_status st = moek_load_env_plugins(fn);
     if (st) return st;
@@ -105,10 +114,15 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   ctx->profile = profile && *profile && strcmp(profile, "0") != 0;
   const char* expand = (d.flags & MOEK_CONTEXT_IGNORE_ENV) ? NULL : getenv("MOEK_EXPAND");
   ctx->expand = !expand || strcmp(expand, "0") != 0;
+  ctx->stream_stores = stream_stores;
+  ctx->llc_bytes = moek_llc_bytes();
   if (ctx->verbose)
-    fprintf(stderr, "moek_verbose,info,context,moek %s,table=%s,cap=%s,cpu_features=0x%llx,sve_bytes=%d,threads=%d,numa_nodes=%d%s\n",
+    fprintf(stderr, "moek_verbose,info,context,moek %s,table=%s,cap=%s,cpu_features=0x%llx,sve_bytes=%d,threads=%d,numa_nodes=%d,"
+            "llc_bytes=%zu,stream_stores=%s%s\n",
             moek_version_string(), ctx->table->name, cap ? moek_isa_name(cap) : "none",
-            (unsigned long long)ctx->cpu_features, moek_cpu_sve_bytes(), ctx->num_threads, ctx->topo.num_nodes, ctx->parallel_for ? " (caller's parallel_for)" : "");
+            (unsigned long long)ctx->cpu_features, moek_cpu_sve_bytes(), ctx->num_threads, ctx->topo.num_nodes,
+            ctx->llc_bytes, ctx->stream_stores < 0 ? "auto" : ctx->stream_stores ? "1" : "0",
+            ctx->parallel_for ? " (caller's parallel_for)" : "");
   *out = ctx;
   return MOEK_SUCCESS;
 }

@@ -62,6 +62,7 @@ typedef struct forward_job {
   phase_tiling phase;     /* the tile phase running */
   float* h;               /* [P x I] */
   float* out;             /* [P x H] */
+  bool out_stream;        /* down writes out past the cache (moek_down_tile.out_stream; stream_out_rows) */
   /* Q8/Q4 experts: the chunk's x rows and the h rows as int8 records */
   char* xq;               /* [tn records of MOEK_Q8_ROW_BYTES(H)] */
   char* hq;               /* [P records of MOEK_Q8_ROW_BYTES(I)] */
@@ -354,6 +355,7 @@ static void down_task(void* arg, size_t i) {
       .bias = x->b_down ? x->b_down + (size_t)b->expert * j->H : NULL,
       .out = j->out + (size_t)b->begin * j->H,
       .out_stride = j->H,
+      .out_stream = j->out_stream,
   };
   moek_run_down_expanding(x->down.slot, x->down.wformat, &j->expand, &rows, (size_t)(b->end - b->begin), w,
                           x->down.panel_bytes, n0, min_size(n0 + j->phase.tile_n, j->H), t);
@@ -540,6 +542,7 @@ typedef struct forward_run {
   size_t xg_bytes;       /* the gathered x rows' stride (MOEK_SLOT_SPACED_A; 0: none) */
   uint32_t expand_count; /* buffers */
   bool quant, convert_x, bf16_act, round_x, grouped;
+  bool streamed;         /* some chunk's down wrote its out rows past the cache (MOEK_VERBOSE) */
   size_t tiles_per_row;
   int32_t *counts, *rows, *pos; /* the job's rows and pos, writable for the sort */
   row_block* blocks;
@@ -596,6 +599,7 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
   r->T = (size_t)a->num_tokens, r->k = (size_t)a->top_k, r->E = (size_t)x->num_experts;
   r->H = (size_t)x->hidden, r->I = (size_t)x->inter;
   r->prof = NULL;
+  r->streamed = false;
   const size_t T = r->T, k = r->k, E = r->E, H = r->H, I = r->I;
   r->quant = moek_wformat_is_q(x->gateup.wformat);
   r->convert_x = a->x_dtype == MOEK_DTYPE_BF16 && (r->quant || !(s->flags & MOEK_SLOT_BF16_A));
@@ -673,6 +677,19 @@ static void forward_carve(forward_run* r, char* ws) {
   atomic_init(&j->expand.busy, 0);
 }
 
+/* Whether down's tiles write the chunk's out rows past the cache
+ * (moek_down_tile.out_stream): when the rows take half the last-level
+ * cache or more (the weights stream through it too), the lines a tile
+ * writes are evicted before the combine reads them, and each would first
+ * be read for ownership (docs/performance.md, "Down's out rows past the
+ * cache"). MOEK_STREAM_STORES=0 or 1 decides instead, where the rows lie
+ * on whole lines. */
+static bool stream_out_rows(const moek_context* ctx, const forward_job* j) {
+  if ((uintptr_t)j->out % 64 || (j->H * sizeof(float)) % 64 || (j->x->down.slot->nr * sizeof(float)) % 64) return false;
+  if (ctx->stream_stores >= 0) return ctx->stream_stores;
+  return ctx->llc_bytes && 2 * j->n_rows * j->H * sizeof(float) >= ctx->llc_bytes;
+}
+
 /* Before the gate/up phase of the chunk at t0: x as the kernels read it,
  * the assignments sorted by expert, the phase's tiling. */
 static void forward_chunk_begin(moek_context* ctx, forward_run* r, size_t t0) {
@@ -699,6 +716,8 @@ static void forward_chunk_begin(moek_context* ctx, forward_run* r, size_t t0) {
   j->n_blocks = sort_assignments(j, r->E, r->counts, r->rows, r->pos, r->blocks);
   if (r->prof) r->prof->wall[MOEK_PHASE_SORT] += moek_now() - sort_start;
   j->n_rows = j->n_blocks ? (size_t)j->blocks[j->n_blocks - 1].end : 0;
+  j->out_stream = stream_out_rows(ctx, j);
+  r->streamed |= j->out_stream;
   if (j->xg)
     run_tasks(ctx, r->prof, MOEK_PHASE_GATHER_X, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK,
               gather_x_task, j);
@@ -752,6 +771,8 @@ static void forward_finish(moek_context* ctx, forward_run* r) {
     weights_name(x, w, sizeof w);
     if (r->expand_count) /* gate/up's and down's tasks of that many rows or more ran expanded (0: never) */
       snprintf(xp, sizeof xp, ",expand_rows=%u/%u", g->expand_rows, d->expand_rows);
+    if (r->streamed) /* down's out rows went past the cache (moek_down_tile.out_stream) */
+      snprintf(xp + strlen(xp), sizeof xp - strlen(xp), ",out_stream");
     fprintf(stderr,
             "moek_verbose,exec,forward,w:%s,gateup:%s(%s %ux%u),down:%s(%s %ux%u)%s,combine:%s(%s),T=%zu,k=%zu,E=%zu,"
             "H=%zu,I=%zu,x:%s,y:%s,threads=%d,%.3f ms\n",

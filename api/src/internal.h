@@ -220,6 +220,9 @@ int32_t moek_topology_core(const moek_topology* t, int32_t i, int32_t* node);
 bool moek_bind_thread_to_core(int32_t core);
 /* The node of the CPU the calling thread runs on now (0 if unknown). */
 int32_t moek_topology_node_of_cpu(const moek_topology* t);
+/* The machine's last-level data caches together, in bytes (hwloc: every
+ * cache of the deepest level; else glibc's L3 size), 0 if unknown. */
+size_t moek_llc_bytes(void);
 
 /* bytes of memory (as moek_alloc_weights) bound to NUMA node os_node (hwloc's os_index),
  * strictly: NULL when that cannot be done (no hwloc, no such node, out of
@@ -289,6 +292,9 @@ struct moek_context {
   bool verbose;              /* MOEK_VERBOSE=1: one line per call on stderr */
   bool profile;              /* MOEK_PROFILE=1: moek_moe_forward's phases per thread on stderr (profile.h) */
   bool expand;               /* the slots may expand panels (MOEK_EXPAND=0: never; tiles.c) */
+  int8_t stream_stores;      /* down's out rows past the cache: -1 from half the LLC (auto), 0 never,
+                              * 1 always (MOEK_STREAM_STORES; forward.c, stream_out_rows) */
+  size_t llc_bytes;          /* moek_llc_bytes() */
   moek_topology topo;        /* NUMA nodes: expert placement, and the pool's worker groups */
 };
 

@@ -82,6 +82,25 @@ int32_t moek_topology_node_of_cpu(const moek_topology* t) {
   return 0;
 }
 
+size_t moek_llc_bytes(void) {
+#ifdef MOEK_HAVE_HWLOC
+  pthread_once(&machine_once, load_machine);
+  static const hwloc_obj_type_t levels[] = {HWLOC_OBJ_L5CACHE, HWLOC_OBJ_L4CACHE, HWLOC_OBJ_L3CACHE, HWLOC_OBJ_L2CACHE};
+  for (size_t l = 0; machine && l < sizeof levels / sizeof levels[0]; l++) {
+    size_t sum = 0;
+    for (hwloc_obj_t c = hwloc_get_next_obj_by_type(machine, levels[l], NULL); c;
+         c = hwloc_get_next_obj_by_type(machine, levels[l], c))
+      if (c->attr && c->attr->cache.type != HWLOC_OBJ_CACHE_INSTRUCTION) sum += (size_t)c->attr->cache.size;
+    if (sum) return sum;
+  }
+#endif
+#ifdef _SC_LEVEL3_CACHE_SIZE
+  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  if (l3 > 0) return (size_t)l3;
+#endif
+  return 0;
+}
+
 moek_status moek_topology_read(const char* synthetic, moek_topology* t) {
   static const char fn[] = "moek_topology_read";
   memset(t, 0, sizeof *t);

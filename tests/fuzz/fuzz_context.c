@@ -1,7 +1,8 @@
 #define _POSIX_C_SOURCE 200809L /* setenv */
 /* libFuzzer target: contexts from fuzzed descriptors (struct_size byte by
  * byte, flags, thread counts, ISA caps, a caller's parallel_for) and
- * MOEK_MAX_ISA values, each then running a route and a forward with fuzzed
+ * MOEK_MAX_ISA and MOEK_STREAM_STORES values (hidden 16: with 1, down's
+ * tiles stream their out rows), each then running a route and a forward with fuzzed
  * struct sizes, and the getters. Every call must answer with a status;
  * ASan, UBSan and LSan watch (a context that starts threads and fails must
  * leave none behind). */
@@ -62,6 +63,10 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const char* env = envs[take_byte(&r) % 9];
   if (env) setenv("MOEK_MAX_ISA", env, 1);
   else unsetenv("MOEK_MAX_ISA");
+  static const char* streams[] = {NULL, "", "0", "1", "auto", "2", "on"};
+  const char* stream = streams[take_byte(&r) % 7];
+  if (stream) setenv("MOEK_STREAM_STORES", stream, 1);
+  else unsetenv("MOEK_STREAM_STORES");
   moek_context* c = NULL;
   const moek_context_desc* dp = take_byte(&r) % 8 ? &buf.d : NULL;
   if (moek_context_create(dp, &c) == MOEK_SUCCESS) {

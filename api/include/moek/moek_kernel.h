@@ -22,11 +22,11 @@
 extern "C" {
 #endif
 
-#define MOEK_KERNEL_ABI_VERSION 9u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta; 6 the tiles' next;
-                                    * 7 the K-quant formats (MOEK_WFORMAT_Q4_K ...) and the slots'
-                                    * expanded panels (moek_gemm_slot.expand_rows ...);
-                                    * 8 MOEK_SLOT_SPACED_A and moek_gemm_slot.end_task;
-                                    * 9 MOEK_SLOT_PACED_HINT */
+#define MOEK_KERNEL_ABI_VERSION 10u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta; 6 the tiles' next;
+                                     * 7 the K-quant formats (MOEK_WFORMAT_Q4_K ...) and the slots'
+                                     * expanded panels (moek_gemm_slot.expand_rows ...);
+                                     * 8 MOEK_SLOT_SPACED_A and moek_gemm_slot.end_task;
+                                     * 9 MOEK_SLOT_PACED_HINT; 10 moek_down_tile.out_stream */
 /* The oldest kernel ABI the library still registers: a table of ABI 3 is
  * the same layout, and may not set the slot flags ABI 4 added. Tables
  * older than 5 compute the clamped SwiGLU with beta 1: experts whose beta
@@ -163,6 +163,13 @@ typedef struct moek_down_tile {
   size_t out_stride;
   const void* next;        /* since ABI 6: as moek_gateup_tile */
   size_t next_bytes;
+  int32_t out_stream;      /* since ABI 10: 1 when out's rows take half the last-level cache or more, so
+                            * the lines a tile writes would be evicted before anything reads them. A
+                            * hint: the kernel may then write whole 64-byte lines of out with
+                            * non-temporal stores (no read for ownership); such stores must be
+                            * visible to other threads when the task ends, so a kernel that uses them
+                            * fences in its slot's end_task (x86: sfence). Set only where every row's
+                            * column n0 is 64-byte aligned, and never for the router's tiles */
 } moek_down_tile;
 
 /* The end of a tile's next range (NULL with it). */

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "amx.h"
+#include "gemm_avx2.h"
 #include "simd_amx.h"
 
 #ifdef MOEK_SIMDE
@@ -38,6 +39,7 @@ void moek_amx_configure(const moek_amx_config* cfg) {
 }
 
 void moek_amx_end_task(void) {
+  moek_stream_fence__x86(); /* the down tiles' streamed rows (moek_down_tile.out_stream) */
   if (!live.palette) return;
   if (found.palette)
     _tile_loadconfig(&found);

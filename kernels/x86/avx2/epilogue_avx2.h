@@ -92,6 +92,7 @@ typedef struct down_cols {
   size_t nv, nv_hi;
   __m256i mask, mask_hi;
   __m256 b0, b1;
+  int stream; /* the row's 16 columns are one whole line, written with non-temporal stores */
 } down_cols;
 
 static inline down_cols down_cols_at(const moek_down_tile* t) {
@@ -102,10 +103,19 @@ static inline down_cols down_cols_at(const moek_down_tile* t) {
   c.mask = lane_mask(c.nv), c.mask_hi = lane_mask(c.nv_hi);
   c.b0 = load_bias(t->bias, n0, c.nv, c.mask);
   c.b1 = c.nv_hi ? load_bias(t->bias, n0 + 8, c.nv_hi, c.mask_hi) : _mm256_setzero_ps();
+  c.stream = t->out_stream && c.nv == 16;
   return c;
 }
 
+/* With c->stream the line goes to memory without a read for ownership;
+ * the slot's end_task (moek_stream_fence__x86) orders it before the task
+ * ends (moek_down_tile.out_stream). */
 static inline void down_store_row(const down_cols* c, float* o, __m256 lo, __m256 hi) {
+  if (c->stream) {
+    _mm256_stream_ps(o, _mm256_add_ps(lo, c->b0));
+    _mm256_stream_ps(o + 8, _mm256_add_ps(hi, c->b1));
+    return;
+  }
   store_cols(o, _mm256_add_ps(lo, c->b0), c->nv, c->mask);
   if (c->nv_hi) store_cols(o + 8, _mm256_add_ps(hi, c->b1), c->nv_hi, c->mask_hi);
 }

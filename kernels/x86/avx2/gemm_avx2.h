@@ -13,6 +13,10 @@ static inline moek_panel_slot moek_avx2_slot_of(const moek_pack_params* p, size_
   return moek_panel_slot_of(p, pi, j, 16);
 }
 
+/* The end_task of the x86 slots whose down tiles honour out_stream: an
+ * sfence (stream_fence.c) */
+void moek_stream_fence__x86(void);
+
 /* f32/bf16/f16 weights: pack_avx2.c, gemm_avx2.c */
 size_t moek_avx2_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated);
 void moek_avx2_pack_panel(const moek_pack_params* p, size_t panel, void* dst);

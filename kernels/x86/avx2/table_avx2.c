@@ -11,21 +11,22 @@
   [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,         \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_avx2_pack_panel),    \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_6x16__avx2_fma),                                      \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_6x16__avx2_fma)}
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_6x16__avx2_fma), MOEK_SLOT_FN(end_task, moek_stream_fence__x86)}
 
 /* Q formats: 3 x 16 tiles on int8 records (gemm_q_avx2.c: 4 rows spill) */
 #define MOEK_AVX2_Q_SLOT(fmt, name)                                                                                \
   [fmt] = {.mr = 3, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,            \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_q_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_q_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_3x16__avx2),                                              \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_3x16__avx2)}
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_3x16__avx2), MOEK_SLOT_FN(end_task, moek_stream_fence__x86)}
 
 /* K-quants: the same tiles on the x86 K-quant panels (gemm_kq_avx2.c, pack_kq_avx2.c) */
 #define MOEK_AVX2_KQ_SLOT(fmt, name, MR, ...)                                                                        \
   [fmt] = {.mr = MR, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,             \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_kq_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##MR##x16__avx2),                                           \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##MR##x16__avx2), __VA_ARGS__}
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##MR##x16__avx2),                                               \
+           MOEK_SLOT_FN(end_task, moek_stream_fence__x86), __VA_ARGS__}
 /* Q5_K, a task of 16 rows or more: each panel expanded to code bytes once, for its row groups (fewer rows
  * ran slower expanded: docs/performance.md, "Expanded panels") */
 #define MOEK_AVX2_Q5_K_EXPAND                                                                                      \

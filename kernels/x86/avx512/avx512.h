@@ -32,7 +32,8 @@ void moek_f32_gemm_down_8x32_pfhalf__avx512(const moek_down_tile* t);
   [fmt] = {.mr = 8, .nr = 32, .nr_gated = 16, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 64, .tile_n = 64,        \
            MOEK_SLOT_FN(panel_bytes, moek_avx512_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_avx512_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##tiles##__avx512),                                   \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##tiles##__avx512)}
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##tiles##__avx512),                                       \
+           MOEK_SLOT_FN(end_task, moek_stream_fence__x86)}
 
 /* bf16 weights on K-pair panels: pack_avx512.c, gemm_bf16_avx512bf16.c */
 size_t moek_avx512bf16_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated);
@@ -78,7 +79,8 @@ void moek_mxfp4_gemm_down_12x16__avx512vnni(const moek_down_tile* t);
   [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,              \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx512_kq_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##tiles##__avx512vnni),                                     \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##tiles##__avx512vnni)}
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##tiles##__avx512vnni),                                         \
+           MOEK_SLOT_FN(end_task, moek_stream_fence__x86)}
 
 void moek_avx512_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst,
                                size_t dst_stride);

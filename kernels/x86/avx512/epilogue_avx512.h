@@ -43,6 +43,7 @@ static inline __m512 moek_act_vec16(int32_t act, __m512 g, __m512 u, float alpha
 typedef struct moek_cols16 {
   __mmask16 m, m_hi;   /* lanes stored of lo and of hi (plain) */
   __m512 b_lo, b_hi;   /* gated: gate and up bias; plain: bias of columns 0-15, 16-31 */
+  int stream_lo, stream_hi; /* down: that half is a whole line, written with non-temporal stores */
 } moek_cols16;
 
 static inline moek_cols16 moek_gateup_cols16(const moek_gateup_tile* t) {
@@ -55,6 +56,7 @@ static inline moek_cols16 moek_gateup_cols16(const moek_gateup_tile* t) {
     c.b_lo = moek_load_bias16(t->b_up, t->n0, c.m);
     c.b_hi = nv_hi ? moek_load_bias16(t->b_up, t->n0 + 16, c.m_hi) : _mm512_setzero_ps();
   }
+  c.stream_lo = c.stream_hi = 0;
   return c;
 }
 
@@ -80,12 +82,25 @@ static inline moek_cols16 moek_down_cols16(const moek_down_tile* t) {
   c.m = moek_mask16(nv), c.m_hi = moek_mask16(nv_hi);
   c.b_lo = moek_load_bias16(t->bias, t->n0, c.m);
   c.b_hi = nv_hi ? moek_load_bias16(t->bias, t->n0 + 16, c.m_hi) : _mm512_setzero_ps();
+  c.stream_lo = t->out_stream && nv >= 16, c.stream_hi = t->out_stream && nv_hi >= 16;
   return c;
 }
 
+/* A streamed half goes to memory without a read for ownership; the slot's
+ * end_task (moek_stream_fence__x86) orders it before the task ends
+ * (moek_down_tile.out_stream). */
 static inline void moek_down_store16(const moek_cols16* c, float* o, __m512 lo, __m512 hi) {
-  _mm512_mask_storeu_ps(o, c->m, _mm512_add_ps(lo, c->b_lo));
-  if (c->m_hi) _mm512_mask_storeu_ps(o + 16, c->m_hi, _mm512_add_ps(hi, c->b_hi));
+  lo = _mm512_add_ps(lo, c->b_lo);
+  if (c->stream_lo)
+    _mm512_stream_ps(o, lo);
+  else
+    _mm512_mask_storeu_ps(o, c->m, lo);
+  if (!c->m_hi) return;
+  hi = _mm512_add_ps(hi, c->b_hi);
+  if (c->stream_hi)
+    _mm512_stream_ps(o + 16, hi);
+  else
+    _mm512_mask_storeu_ps(o + 16, c->m_hi, hi);
 }
 
 #endif /* MOEK_EPILOGUE_AVX512_H */

@@ -38,6 +38,13 @@ static inline simde__m512i moek_compat_mm512_load_si512(const void* p) {
   return simde_mm512_loadu_si512(p);
 }
 
+/* A non-temporal store, which SIMDe 0.7.4 lacks: here a plain store, with
+ * the instruction's alignment rule. */
+static inline void moek_compat_mm512_stream_ps(void* p, simde__m512 a) {
+  moek_compat_aligned(p, "_mm512_stream_ps");
+  memcpy(p, &a, 64);
+}
+
 /* masked loads and stores: masked-off lanes are neither read nor written */
 static inline simde__m512 moek_compat_mm512_maskz_loadu_ps(simde__mmask16 k, const void* p) {
   float v[16] = {0};
@@ -260,6 +267,7 @@ static inline int32_t moek_compat_mm512_reduce_add_epi32(simde__m512i a) {
 #undef _mm512_load_si512
 #define _mm512_load_ps moek_compat_mm512_load_ps
 #define _mm512_load_si512 moek_compat_mm512_load_si512
+#define _mm512_stream_ps moek_compat_mm512_stream_ps
 #define _mm512_maskz_loadu_ps moek_compat_mm512_maskz_loadu_ps
 #define _mm512_mask_storeu_ps moek_compat_mm512_mask_storeu_ps
 #define _mm512_mask_loadu_ps moek_compat_mm512_mask_loadu_ps

@@ -41,7 +41,8 @@ const moek_kernel_table moek_avx512_kernel_table = {
   [fmt] = {.mr = rows, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,         \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_q_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_q_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##rows##x16__avx512vnni),                                 \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##rows##x16__avx512vnni)}
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##rows##x16__avx512vnni),                                     \
+           MOEK_SLOT_FN(end_task, moek_stream_fence__x86)}
 
 const moek_kernel_table moek_avx512_vnni_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
@@ -71,5 +72,6 @@ const moek_kernel_table moek_avx512_bf16_kernel_table = {
                                     MOEK_SLOT_FN(panel_bytes, moek_avx512bf16_panel_bytes),
                                     MOEK_SLOT_FN(pack_panel, moek_avx512bf16_pack_panel),
                                     MOEK_SLOT_FN(gateup, moek_bf16_gemm_gateup_8x32__avx512bf16),
-                                    MOEK_SLOT_FN(down, moek_bf16_gemm_down_8x32__avx512bf16)}},
+                                    MOEK_SLOT_FN(down, moek_bf16_gemm_down_8x32__avx512bf16),
+                                    MOEK_SLOT_FN(end_task, moek_stream_fence__x86)}},
 };
