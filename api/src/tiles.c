@@ -54,10 +54,12 @@ typedef struct expansion {
  * of following it. Expanding (the expansion streams the panel and every
  * group reads the expanded copy), and on slots whose tiles pace their share
  * over the tile (MOEK_SLOT_PACED_HINT: group 0 then finds its panel in L2,
- * brought by the groups before it), all n groups share the next one; a lone
- * group never gets one. tile() runs
- * one (static inline: the calls below inline it, so the loop costs no
- * extra indirect call). */
+ * brought by the groups before it), all n groups share the next one, and
+ * a lone group of LONE_HINT_ROWS or more takes all of it; fewer rows
+ * (decode) stream their own panel and get none. tile() runs one (static
+ * inline: the calls below inline it, so the loop costs no extra indirect
+ * call). */
+#define LONE_HINT_ROWS 3
 static inline void for_each_tile(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w,
                                  size_t panel_bytes, size_t per, size_t n_begin, size_t n_end, const expansion* xp,
                                  void (*tile)(void* t, size_t m0, size_t mr, size_t n0, size_t nc, const void* panel,
@@ -65,7 +67,7 @@ static inline void for_each_tile(const moek_gemm_slot* s, const moek_rows* rows,
                                  void* t) {
   const row_groups rg = row_groups_of(m, s->mr); /* the divisions once, not per tile */
   /* the first group with a share of the next panel */
-  const size_t first = xp->buf || (rg.n > 1 && (s->flags & MOEK_SLOT_PACED_HINT)) ? 0 : 1;
+  const size_t first = xp->buf || ((rg.n > 1 || m >= LONE_HINT_ROWS) && (s->flags & MOEK_SLOT_PACED_HINT)) ? 0 : 1;
   const size_t share = rg.n > first ? (panel_bytes / (rg.n - first) + 63) / 64 * 64 : 0;
   const void* a[MOEK_MAX_MR];
   const char* panel = (const char*)w + (n_begin / per) * panel_bytes;

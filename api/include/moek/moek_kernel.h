@@ -235,9 +235,10 @@ typedef struct moek_route_params {
                                  * The bits are the same either way; only the time differs */
 #define MOEK_SLOT_PACED_HINT 0x8u /* since ABI 9: the tile kernels spread their share of the next panel
                                    * (moek_gateup_tile.next) over the whole tile rather than taking it
-                                   * early: the driver then gives a panel's first row group a share too
-                                   * (a lone group still none), so the next panel streams during all
-                                   * of this one's tiles. Without it the first group gets none */
+                                   * early: the driver then gives a panel's first row group a share too,
+                                   * and (since ABI 10) a lone group of 3 rows or more all of it, so the
+                                   * next panel streams during all of this one's tiles. Without it the
+                                   * first group gets none */
 
 /* Sets a slot's function and its name in one step, so MOEK_VERBOSE names
  * the symbol that runs: MOEK_SLOT_FN(gateup, my_kernel) sets .gateup and

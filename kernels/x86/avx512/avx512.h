@@ -54,8 +54,8 @@ void moek_bf16_gemm_down_8x32_pf1k__avx512bf16(const moek_down_tile* t);
   MOEK_AVX512_Q_TILES_NEAR(fmt)                                               \
   void moek_##fmt##_gemm_gateup_6x16__avx512vnni(const moek_gateup_tile* t); \
   void moek_##fmt##_gemm_down_6x16__avx512vnni(const moek_down_tile* t);
-MOEK_AVX512_Q_TILES_PF2K(q8)
-MOEK_AVX512_Q_TILES_PF2K(q8f16)
+MOEK_AVX512_Q_TILES_NEAR(q8) /* the amx table's; avx512_vnni's are 12 x 16 (below) */
+MOEK_AVX512_Q_TILES_NEAR(q8f16)
 MOEK_AVX512_Q_TILES_PF2K(q4)
 MOEK_AVX512_Q_TILES_PF2K(q4f16)
 MOEK_AVX512_Q_TILES_PF2K(q4min)
@@ -67,9 +67,14 @@ MOEK_AVX512_Q_TILES_PF2K(q5_k)
 MOEK_AVX512_Q_TILES_PF2K(q6_k)
 #undef MOEK_AVX512_Q_TILES_PF2K
 #undef MOEK_AVX512_Q_TILES_NEAR
-/* 12 rows x 16 columns: the avx512_vnni table's MXFP4 (gemm_q_avx512vnni.c) */
-void moek_mxfp4_gemm_gateup_12x16__avx512vnni(const moek_gateup_tile* t);
-void moek_mxfp4_gemm_down_12x16__avx512vnni(const moek_down_tile* t);
+/* 12 rows x 16 columns: the avx512_vnni table's Q8 and MXFP4 (gemm_q_avx512vnni.c) */
+#define MOEK_AVX512_Q_TILES_12(fmt)                                                  \
+  void moek_##fmt##_gemm_gateup_12x16__avx512vnni(const moek_gateup_tile* t); \
+  void moek_##fmt##_gemm_down_12x16__avx512vnni(const moek_down_tile* t);
+MOEK_AVX512_Q_TILES_12(q8)
+MOEK_AVX512_Q_TILES_12(q8f16)
+MOEK_AVX512_Q_TILES_12(mxfp4)
+#undef MOEK_AVX512_Q_TILES_12
 
 /* A K-quant slot on the x86 K-quant panels (pack_kq_avx2.c, Q5_K's bits in
  * mask order; the packers are in gemm_avx2.h), 6 rows x 16 columns per

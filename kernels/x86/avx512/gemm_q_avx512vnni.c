@@ -132,6 +132,8 @@ MOEK_QUK_ALL(1, 0, 0, 1, mxfp4)
   MOEK_QUK(7, 1, , Q4, MIN, F16, E2M1, fmt) MOEK_QUK(8, 1, , Q4, MIN, F16, E2M1, fmt)                          \
   MOEK_QUK(9, 1, , Q4, MIN, F16, E2M1, fmt) MOEK_QUK(10, 1, , Q4, MIN, F16, E2M1, fmt)                         \
   MOEK_QUK(11, 1, , Q4, MIN, F16, E2M1, fmt) MOEK_QUK(12, 1, , Q4, MIN, F16, E2M1, fmt)
+MOEK_QUK_WIDE(0, 0, 0, 0, q8)
+MOEK_QUK_WIDE(0, 0, 1, 0, q8f16)
 MOEK_QUK_WIDE(1, 0, 0, 1, mxfp4)
 
 static inline __attribute__((always_inline)) void q_dots(const qukernel_fn* uk, size_t mr, size_t k,
@@ -172,8 +174,8 @@ static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn*
       moek_##fmt##_gemm_ukernel_5x16__avx512vnni, moek_##fmt##_gemm_ukernel_6x16__avx512vnni};                         \
   void moek_##fmt##_gemm_gateup_6x16__avx512vnni(const moek_gateup_tile* t) { q_gateup_tile(fmt##_uk, t); }           \
   void moek_##fmt##_gemm_down_6x16__avx512vnni(const moek_down_tile* t) { q_down_tile(fmt##_uk, t); }
-MOEK_Q_TILES(q8)
-MOEK_Q_TILES(q8f16)
+MOEK_Q_TILES_NEAR(q8) /* avx512_vnni runs its 12-row tiles, below */
+MOEK_Q_TILES_NEAR(q8f16)
 MOEK_Q_TILES(q4)
 MOEK_Q_TILES(q4f16)
 MOEK_Q_TILES(q4min)
@@ -181,7 +183,10 @@ MOEK_Q_TILES(q4minf16)
 MOEK_Q_TILES_NEAR(mxfp4) /* avx512_vnni runs its 12-row tiles, below */
 
 /* the 12-row tiles of a format: the avx512_vnni slot's, where a step's
- * decode is worth sharing among more rows (MXFP4's) */
+ * decode is worth sharing among more rows (MXFP4's), or where a lone row
+ * group of up to 12 streams the next panel during its tile (Q8's: at
+ * T = 128, about 8 rows per expert, one group instead of two;
+ * docs/performance.md, "A lone row group's share of the next panel") */
 #define MOEK_Q_TILES_12(fmt)                                                                                           \
   static const qukernel_fn fmt##_uk12[12] = {                                                                          \
       moek_##fmt##_gemm_ukernel_1x16__avx512vnni,  moek_##fmt##_gemm_ukernel_2x16__avx512vnni,                         \
@@ -192,4 +197,6 @@ MOEK_Q_TILES_NEAR(mxfp4) /* avx512_vnni runs its 12-row tiles, below */
       moek_##fmt##_gemm_ukernel_11x16__avx512vnni, moek_##fmt##_gemm_ukernel_12x16__avx512vnni};                       \
   void moek_##fmt##_gemm_gateup_12x16__avx512vnni(const moek_gateup_tile* t) { q_gateup_tile(fmt##_uk12, t); }        \
   void moek_##fmt##_gemm_down_12x16__avx512vnni(const moek_down_tile* t) { q_down_tile(fmt##_uk12, t); }
+MOEK_Q_TILES_12(q8)
+MOEK_Q_TILES_12(q8f16)
 MOEK_Q_TILES_12(mxfp4)

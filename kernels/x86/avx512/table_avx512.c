@@ -2,7 +2,7 @@
  * instructions pay; the registry takes every other slot from the tables
  * ranked below (avx512_bf16 > avx512_vnni > avx512 > avx2 > ref):
  *   avx512       f32/bf16/f16 widened (8 x 32 tiles), route, combine, quantize_rows;
- *   avx512_vnni  Q8, Q4 (with and without min, f32 or f16 scales), Q4_K, Q5_K, Q6_K (6 x 16), MXFP4 (12 x 16);
+ *   avx512_vnni  Q4 (with and without min, f32 or f16 scales), Q4_K, Q5_K, Q6_K (6 x 16), Q8, MXFP4 (12 x 16);
  *   avx512_bf16  bf16 weights by vdpbf16ps (8 x 32) on bf16 rows.
  * In the emulated build (MOEK_SIMDE) the same tables run SIMDe's portable
  * intrinsics on AVX2 + FMA + F16C: they require only those, and their names
@@ -36,7 +36,8 @@ const moek_kernel_table moek_avx512_kernel_table = {
 };
 
 /* the AVX2 table's Q panels and packer; rows x 16 columns per tile: 6, or
- * 12 for MXFP4 (its decode shared by twice the rows: docs/performance.md) */
+ * 12 for MXFP4 (its decode shared by twice the rows) and Q8 (a lone row
+ * group streams the next panel during its tile): docs/performance.md */
 #define MOEK_AVX512_Q_SLOT(fmt, name, rows)                                                                        \
   [fmt] = {.mr = rows, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,         \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_q_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_q_pack_panel), \
@@ -51,7 +52,7 @@ const moek_kernel_table moek_avx512_vnni_kernel_table = {
     .isa = MOEK_ISA_X86_AVX512_VNNI,
     .priority = 0,
     .required_cpu_features = MOEK_AVX512_FEATURES(MOEK_CPU_X86_AVX512VNNI),
-    .gemm = {MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q8, q8, 6), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16, 6),
+    .gemm = {MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q8, q8, 12), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16, 12),
              MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4, q4, 6), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16, 6),
              MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min, 6),
              MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16, 6), MOEK_AVX512_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4, 12),
