@@ -20,6 +20,12 @@ double moek_now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* A variable of the environment a context reads: NULL under
+ * MOEK_CONTEXT_IGNORE_ENV. */
+static const char* context_env(const moek_context_desc* d, const char* name) {
+  return (d->flags & MOEK_CONTEXT_IGNORE_ENV) ? NULL : getenv(name);
+}
+
 moek_status moek_context_create(const moek_context_desc* user, moek_context** out) {
   static const char fn[] = "moek_context_create";
   if (!out) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: context (the output pointer) is NULL", fn);
@@ -57,7 +63,7 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   }
 
   int32_t cap = d.max_isa;
-  const char* env = (d.flags & MOEK_CONTEXT_IGNORE_ENV) ? NULL : getenv("MOEK_MAX_ISA");
+  const char* env = context_env(&d, "MOEK_MAX_ISA");
   if (env && *env) {
     int32_t env_isa = moek_isa_from_name(env);
     if (env_isa < 0) {
@@ -71,7 +77,7 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   }
 
   int8_t stream_stores = -1;
-  const char* stream = (d.flags & MOEK_CONTEXT_IGNORE_ENV) ? NULL : getenv("MOEK_STREAM_STORES");
+  const char* stream = context_env(&d, "MOEK_STREAM_STORES");
   if (stream && *stream && strcmp(stream, "auto") != 0) {
     if (strcmp(stream, "0") != 0 && strcmp(stream, "1") != 0)
       return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
@@ -112,7 +118,7 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   ctx->verbose = verbose && *verbose && strcmp(verbose, "0") != 0;
   const char* profile = getenv("MOEK_PROFILE");
   ctx->profile = profile && *profile && strcmp(profile, "0") != 0;
-  const char* expand = (d.flags & MOEK_CONTEXT_IGNORE_ENV) ? NULL : getenv("MOEK_EXPAND");
+  const char* expand = context_env(&d, "MOEK_EXPAND");
   ctx->expand = !expand || strcmp(expand, "0") != 0;
   ctx->stream_stores = stream_stores;
   ctx->llc_bytes = moek_llc_bytes();
