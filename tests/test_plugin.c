@@ -228,7 +228,7 @@ static void spaced_rows(void) {
  * every one where each row's columns lie on whole lines (H a multiple of
  * 16), none where they do not; 0 and auto (this test's rows are far
  * smaller than any last-level cache) tell none. MOEK_VERBOSE says so. */
-static long down_tiles, streamed_tiles;
+static _Atomic long down_tiles, streamed_tiles;
 static size_t wide_panel_bytes(int32_t f, size_t k, int32_t g, int32_t gated) {
   return (void)f, (void)g, (gated ? 2 : 16) * k * sizeof(float);
 }
@@ -249,8 +249,8 @@ static void wide_down(const moek_down_tile* t) {
   for (size_t r = 0; r < t->mr; r++)
     for (size_t n = 0; n < t->nc; n++)
       t->out[r * t->out_stride + t->n0 + n] = col_dot(t->a[r], (const float*)t->w + n * t->k, t->k);
-  __atomic_add_fetch(&down_tiles, 1, __ATOMIC_RELAXED);
-  if (t->out_stream) __atomic_add_fetch(&streamed_tiles, 1, __ATOMIC_RELAXED);
+  atomic_fetch_add(&down_tiles, 1);
+  if (t->out_stream) atomic_fetch_add(&streamed_tiles, 1);
 }
 
 static void stream_stores(void) {
@@ -280,15 +280,16 @@ static void stream_stores(void) {
     unsetenv("MOEK_STREAM_STORES");
     ref_model m = {0};
     moek_experts* x = make_experts_h(c, MOEK_DTYPE_F32, &m, wp, runs[i].hidden);
-    down_tiles = streamed_tiles = 0;
+    atomic_store(&down_tiles, 0);
+    atomic_store(&streamed_tiles, 0);
     const long bad = forward_bad(c, x, &m);
     const char* log = verbose_end();
     const char* env = runs[i].env ? runs[i].env : "unset";
     CHECK(bad == 0, "MOEK_STREAM_STORES=%s H=%d: outside the oracle's bound", env, runs[i].hidden);
     CHECK(strstr(log, "down:wide_down(wide_f32") != NULL, "the test's slot did not run:\n%s", log);
     CHECK(down_tiles > 0 && streamed_tiles == (runs[i].all ? down_tiles : 0),
-          "MOEK_STREAM_STORES=%s H=%d: %ld of %ld down tiles told out_stream", env, runs[i].hidden, streamed_tiles,
-          down_tiles);
+          "MOEK_STREAM_STORES=%s H=%d: %ld of %ld down tiles told out_stream", env, runs[i].hidden,
+          (long)streamed_tiles, (long)down_tiles);
     CHECK((strstr(log, ",out_stream") != NULL) == runs[i].all, "MOEK_STREAM_STORES=%s H=%d: MOEK_VERBOSE:\n%s", env,
           runs[i].hidden, log);
     moek_experts_destroy(x);
