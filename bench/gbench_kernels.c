@@ -104,7 +104,10 @@ static size_t record_bytes(int w_dtype, size_t k) {
 }
 static void records(int w_dtype, const float* src, size_t k, size_t m, void* dst) {
   const size_t bytes = record_bytes(w_dtype, k);
-  moek_ref_kernel_table.quantize.quantize_rows(src, k + PAD, m, k, dst, bytes);
+  if (moek_kquant_dtype(w_dtype)) /* the K-quants' super-block rule: one activation scale per 256 k */
+    moek_ref_kernel_table.gemm[moek_kquant_wformat(w_dtype)].quantize_rows(src, k + PAD, m, k, dst, bytes);
+  else
+    moek_ref_kernel_table.quantize.quantize_rows(src, k + PAD, m, k, dst, bytes);
   for (size_t r = 0; w_dtype == MOEK_DTYPE_GGML_Q6_K && r < m; r++)
     moek_record_put_q6_offsets((char*)dst + r * bytes, k);
 }

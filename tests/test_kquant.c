@@ -288,8 +288,9 @@ static void forward_cases(const kmix* mix, test_rng* r) {
   build(mix, r, &b);
   float x[T * H];
   double xd[T * H];
-  /* x on moek's int8 grid: per block of 32, codes c times a power of two,
-   * one of them +-127, so quantizing x loses nothing. K-quant weights have
+  /* x on moek's int8 grid: codes c times one power of two, one of them
+   * +-127 per block of 32 (so per super-block of 256 too: the K-quants'
+   * records), so quantizing x loses nothing. K-quant weights have
    * a non-zero mean (codes >= 0), so x's rounding errors would add up
    * coherently over the h columns, against forward_ref.h's root-sum-square
    * model (docs/numerics.md); h's rounding stays in the comparison. */
@@ -307,7 +308,7 @@ static void forward_cases(const kmix* mix, test_rng* r) {
     float* y = run(c, &d, x, ids, w);
     const int clamp = acts[a] == MOEK_ACT_SWIGLU_CLAMP;
     ref_model m = {.E = E, .H = H, .I = I, .act = acts[a], .alpha = clamp ? 1.5 : 1.702, .beta = clamp ? 0.5 : 1.0,
-                   .limit = clamp ? 5.0 : 7.0, .qact = 1, .wg = acts[a] < MOEK_ACT_RELU ? b.model[0] : NULL,
+                   .limit = clamp ? 5.0 : 7.0, .qact = MOEK_QK_SUPER, .wg = acts[a] < MOEK_ACT_RELU ? b.model[0] : NULL,
                    .wu = b.model[1], .wd = b.model[2], .wg_mag = acts[a] < MOEK_ACT_RELU ? b.mag[0] : NULL,
                    .wu_mag = b.mag[1], .wd_mag = b.mag[2]};
     double yr[T * H], tol[T * H];
@@ -338,7 +339,7 @@ static void forward_cases(const kmix* mix, test_rng* r) {
     const moek_experts_desc d = desc_of(&b, mix, MOEK_ACT_SWIGLU);
     float* y = run_n(c, &d, TX, xx, ids2, w2);
     ref_model m = {.E = E, .H = H, .I = I, .act = MOEK_ACT_SWIGLU, .alpha = 1.702, .beta = 1.0, .limit = 7.0,
-                   .qact = 1, .wg = b.model[0], .wu = b.model[1], .wd = b.model[2], .wg_mag = b.mag[0],
+                   .qact = MOEK_QK_SUPER, .wg = b.model[0], .wu = b.model[1], .wd = b.model[2], .wg_mag = b.mag[0],
                    .wu_mag = b.mag[1], .wd_mag = b.mag[2]};
     ref_forward(&m, TX, K_TOP, xxd, ids2, w2, NULL, 0, yr, tol);
     long bad = 0;

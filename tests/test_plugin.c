@@ -123,6 +123,10 @@ static void dummy_pack(const moek_pack_params* p, size_t panel, void* dst) { (vo
 static void dummy_gateup(const moek_gateup_tile* t) { (void)t; }
 static void dummy_down(const moek_down_tile* t) { (void)t; }
 static void dummy_end_task(void) {}
+static void kq_slot_from(const char* table);
+static void dummy_quantize(const float* src, size_t ss, size_t rows, size_t k, void* dst, size_t ds) {
+  (void)src, (void)ss, (void)rows, (void)k, (void)dst, (void)ds;
+}
 static void dummy_expand(int32_t f, size_t k, int32_t g, int32_t gated, const void* panel, void* dst) {
   (void)f, (void)k, (void)g, (void)gated, (void)panel, (void)dst;
 }
@@ -416,14 +420,32 @@ static void example(const char* path) {
              "has flags 0x4, unknown to kernel ABI 7");
   old7.gemm[MOEK_WFORMAT_Q8].flags = 0; /* read in ABI 8's slots, this layout would end inside one */
   CHECK_OK(moek_register_kernel_table(old_layout(&old7, MOEK_WFORMAT_COUNT, old_buf)));
-  old7.struct_size = sizeof old7, old7.abi_version = 8, old7.name = "abi8";
+  old7.abi_version = 8, old7.name = "abi8";
   old7.gemm[MOEK_WFORMAT_Q8].flags = MOEK_SLOT_SPACED_A, old7.gemm[MOEK_WFORMAT_Q8].end_task = dummy_end_task;
-  CHECK_OK(moek_register_kernel_table(&old7));
+  CHECK_OK(moek_register_kernel_table(old_layout(&old7, MOEK_WFORMAT_COUNT, old_buf)));
   /* ABI 9's MOEK_SLOT_PACED_HINT is unknown to an ABI 8 table (the same slot layout) */
   old7.name = "abi8_paced", old7.gemm[MOEK_WFORMAT_Q8].flags = MOEK_SLOT_SPACED_A | MOEK_SLOT_PACED_HINT;
-  EXPECT_ERR(moek_register_kernel_table(&old7), MOEK_ERROR_UNSUPPORTED, "has flags 0xc, unknown to kernel ABI 8");
+  EXPECT_ERR(moek_register_kernel_table(old_layout(&old7, MOEK_WFORMAT_COUNT, old_buf)), MOEK_ERROR_UNSUPPORTED,
+             "has flags 0xc, unknown to kernel ABI 8");
   old7.abi_version = 9, old7.name = "abi9";
-  CHECK_OK(moek_register_kernel_table(&old7));
+  CHECK_OK(moek_register_kernel_table(old_layout(&old7, MOEK_WFORMAT_COUNT, old_buf)));
+  /* ABI 11: a K-quant slot brings its records' rule (quantize_rows), and only a K-quant slot */
+  static moek_kernel_table k11;
+  k11 = (moek_kernel_table){.struct_size = sizeof k11, .abi_version = MOEK_KERNEL_ABI_VERSION, .name = "kq11",
+                            .isa = MOEK_ISA_REF, .priority = -1, .route = {dummy_route, "dummy_route"}};
+  k11.gemm[MOEK_WFORMAT_Q6_K] = old3.gemm[MOEK_WFORMAT_BF16];
+  EXPECT_ERR(moek_register_kernel_table(&k11), MOEK_ERROR_INVALID_ARGUMENT,
+             "format 12 (q6_k) does not set quantize_rows; the K-quant formats' slots set it");
+  k11.gemm[MOEK_WFORMAT_Q6_K].quantize_rows = dummy_quantize;
+  k11.gemm[MOEK_WFORMAT_Q8] = k11.gemm[MOEK_WFORMAT_Q6_K];
+  EXPECT_ERR(moek_register_kernel_table(&k11), MOEK_ERROR_INVALID_ARGUMENT, "format 3 (q8) sets quantize_rows");
+  k11.gemm[MOEK_WFORMAT_Q8].quantize_rows = NULL;
+  CHECK_OK(moek_register_kernel_table(&k11));
+  /* an older table's K-quant slot (it computed on the block rule's records) is not taken */
+  k11.abi_version = 10, k11.name = "kq10", k11.priority = 100, k11.route = (moek_route_slot){0};
+  k11.gemm[MOEK_WFORMAT_Q6_K].quantize_rows = NULL, k11.gemm[MOEK_WFORMAT_Q8] = (moek_gemm_slot){0};
+  CHECK_OK(moek_register_kernel_table(old_layout(&k11, MOEK_WFORMAT_COUNT, old_buf)));
+  kq_slot_from("ref"); /* the kq10 table outranks ref at its ISA, and its q6_k slot would run */
   /* read with ABI 7's slot size, its slots would be misread: the stride follows abi_version */
   const moek_kernel_table* o3 = old_layout(&old3, OLD_FORMATS, old_buf);
   ((moek_kernel_table*)(void*)old_buf)->struct_size += 8;
@@ -432,7 +454,7 @@ static void example(const char* path) {
   old3.abi_version = 2;
   old3.name = "abi2";
   EXPECT_ERR(moek_register_kernel_table(old_layout(&old3, OLD_FORMATS, old_buf)), MOEK_ERROR_UNSUPPORTED,
-             "abi_version = 2; this library runs kernel ABI 3 to 10");
+             "abi_version = 2; this library runs kernel ABI 3 to 11");
 
   /* ABI 7's expanded panels: the four functions or none, from at least 2 rows */
   static moek_kernel_table xp;
@@ -440,6 +462,7 @@ static void example(const char* path) {
                            .isa = MOEK_ISA_REF, .priority = -1, .route = {dummy_route, "dummy_route"}};
   xp.gemm[MOEK_WFORMAT_Q4_K] = old3.gemm[MOEK_WFORMAT_BF16];
   moek_gemm_slot* xs = &xp.gemm[MOEK_WFORMAT_Q4_K];
+  xs->quantize_rows = dummy_quantize;
   xs->expand_rows = 4, xs->expanded_bytes = dummy_panel_bytes, xs->gateup_expanded = dummy_gateup;
   EXPECT_ERR(moek_register_kernel_table(&xp), MOEK_ERROR_INVALID_ARGUMENT,
              "sets 2 of expanded_bytes, expand_panel, gateup_expanded and down_expanded");
@@ -489,12 +512,40 @@ static void example(const char* path) {
   stream_stores(); /* last: its table outranks every f32 slot capped at ref */
 }
 
+/* Which table's Q6_K slot a forward on Q6_K experts runs, capped at ref
+ * (MOEK_VERBOSE names it): zero blocks, H = I = 256, one expert. */
+static void kq_slot_from(const char* table) {
+  static uint8_t blob[256 * 256 / 256 * 210]; /* 256 rows of one Q6_K block: d = 0 */
+  const void* wp[1] = {blob};
+  verbose_begin();
+  moek_context_desc cd = {.struct_size = sizeof cd, .num_threads = 1, .max_isa = MOEK_ISA_REF};
+  moek_context* c = NULL;
+  CHECK_OK(moek_context_create(&cd, &c));
+  moek_experts_desc d = {.struct_size = sizeof d, .num_experts = 1, .hidden = 256, .inter = 256,
+                         .activation = MOEK_ACT_SWIGLU, .src_dtype = MOEK_DTYPE_GGML_Q6_K,
+                         .weight_dtype = MOEK_DTYPE_GGML_Q6_K, .w_gate = wp,
+                         .w_up = wp, .w_down = wp};
+  moek_experts* x = NULL;
+  CHECK_OK(moek_experts_create(c, &d, &x));
+  float xv[256] = {1.0f}, y[256], wt[1] = {1.0f};
+  int32_t ids[1] = {0};
+  moek_forward_args a = {.struct_size = sizeof a, .num_tokens = 1, .top_k = 1, .x = xv, .x_dtype = MOEK_DTYPE_F32,
+                         .expert_ids = ids, .expert_weights = wt, .y = y, .y_dtype = MOEK_DTYPE_F32};
+  CHECK_OK(moek_moe_forward(c, x, &a));
+  const char* log = verbose_end();
+  char want[64];
+  snprintf(want, sizeof want, "gateup:moek_ref_gateup_32x1_q6_k(%s", table);
+  CHECK(strstr(log, want) != NULL, "the q6_k slot that ran is not %s's:\n%s", table, log);
+  moek_experts_destroy(x);
+  moek_context_destroy(c);
+}
+
 static void rejects(int n, char** paths) {
   static const struct {
     moek_status status;
     const char* needle;
   } want[10] = {
-      {MOEK_ERROR_UNSUPPORTED, "abi_version = 11; this library runs kernel ABI 3 to 10"},
+      {MOEK_ERROR_UNSUPPORTED, "abi_version = 12; this library runs kernel ABI 3 to 11"},
       {MOEK_ERROR_STRUCT_SIZE, "struct_size = 16 is smaller than the first published layout"},
       {MOEK_ERROR_INVALID_ARGUMENT, "has no entry point moek_plugin_register"},
       {MOEK_ERROR_INVALID_ARGUMENT, "inconsistent tiles: mr = 1 (1..64), nr = 3"},
@@ -502,7 +553,7 @@ static void rejects(int n, char** paths) {
       {MOEK_ERROR_INVALID_ARGUMENT, "sets 1 of panel_bytes, pack_panel, gateup and down"},
       {MOEK_ERROR_UNSUPPORTED, "moek_plugin_register returned 1"},
       {MOEK_ERROR_INVALID_ARGUMENT, "isa = 12345 is not a moek_isa"},
-      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown to kernel ABI 10"},
+      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown to kernel ABI 11"},
       {MOEK_ERROR_INVALID_ARGUMENT, "sets MOEK_SLOT_BF16_ACT, which only a bf16 slot may set"},
   };
   CHECK(n == 10, "expected 10 bad plugins, got %d", n);

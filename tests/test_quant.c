@@ -2,7 +2,8 @@
  * sources are linked in directly):
  *  - the activation rule: each table's quantize_rows gives the reference's bits
  *    on odd K, zero blocks and extreme magnitudes; each value is within half
- *    a step of its source and the block sums are exact;
+ *    a step of its source and the block sums are exact; the K-quants'
+ *    super-block rule, the same for each table's K slots;
  *  - the weight rule: codes in range, dequantized within half a step
  *    (a whole step for the clamped side of symmetric Q4);
  *  - every table's Q GEMMs (AVX2, AVX-512 VNNI, AMX) give the reference's bits (the int32 block dots,
@@ -34,6 +35,38 @@ static void fill(test_rng* r, float* v, size_t n, double scale) {
   for (size_t i = 0; i < n; i++) v[i] = (float)test_uniform(r, -scale, scale);
 }
 
+/* The rule's properties on ref's records of rows x k values a: per run of
+ * `per` blocks one scale in each block's slot (NaN for a run holding
+ * a[nan_row][nan_at]; nan_row < 0: none), each value within half a step of
+ * its source, zero codes past k and in a NaN run, exact block sums. */
+static void record_properties(const float* a, size_t k, size_t rows, const char* want, size_t rb, size_t per,
+                              int nan_row, size_t nan_at) {
+  const size_t nb = (k + 31) / 32;
+  for (size_t row = 0; row < rows; row++) {
+    const char* rec = want + row * rb;
+    const int8_t* q = (const int8_t*)rec;
+    const float* s = moek_record_scales_c(rec, nb);
+    const int32_t* sum = moek_record_sums_c(rec, nb);
+    for (size_t b = 0; b < nb; b++) {
+      const size_t b0 = b / per * per;
+      const int nan_run = (int)row == nan_row && b0 * 32 <= nan_at && nan_at < (b0 + per) * 32;
+      CHECK(nan_run ? isnan(s[b]) : memcmp(&s[b], &s[b0], 4) == 0, "K=%zu row %zu block %zu: scale %g, its run's %g",
+            k, row, b, (double)s[b], (double)s[b0]);
+      int32_t total = 0;
+      double worst = 0;
+      for (size_t i = 0; i < 32; i++) {
+        const size_t at = b * 32 + i;
+        const double src = at < k ? a[row * k + at] : 0.0;
+        total += q[at];
+        if (!nan_run) worst = fmax(worst, fabs(src - (double)q[at] * s[b]) - 0.5 * s[b] * (1 + 1e-6));
+        if (at >= k || nan_run) CHECK(q[at] == 0, "K=%zu: padding or NaN-run code %d", k, q[at]);
+      }
+      CHECK(total == sum[b], "K=%zu row %zu block %zu: sum %d, codes add to %d", k, row, b, sum[b], total);
+      CHECK(worst <= 0, "K=%zu row %zu block %zu: a value is %g past half a step", k, row, b, worst);
+    }
+  }
+}
+
 static void activation_rule(test_rng* r) {
   const size_t ks[] = {1, 5, 31, 32, 33, 77, 96, 2048, 2051};
   for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
@@ -56,25 +89,39 @@ static void activation_rule(test_rng* r) {
         CHECK(memcmp(want + row * rb, got + row * rb, nb * 40) == 0, "K=%zu row %zu: %s record differs from ref", k,
               row, qtables[t]->name);
     }
-    for (size_t row = 0; row < rows; row++) {
-      const char* rec = want + row * rb;
-      const int8_t* q = (const int8_t*)rec;
-      const float* s = moek_record_scales_c(rec, nb);
-      const int32_t* sum = moek_record_sums_c(rec, nb);
-      for (size_t b = 0; b < nb; b++) {
-        int32_t total = 0;
-        double worst = 0;
-        for (size_t i = 0; i < 32; i++) {
-          const size_t at = b * 32 + i;
-          const double src = at < k ? a[row * k + at] : 0.0;
-          total += q[at];
-          worst = fmax(worst, fabs(src - (double)q[at] * s[b]) - 0.5 * s[b] * (1 + 1e-6));
-          if (at >= k) CHECK(q[at] == 0, "K=%zu: padding code %d", k, q[at]);
-        }
-        CHECK(total == sum[b], "K=%zu row %zu block %zu: sum %d, codes add to %d", k, row, b, sum[b], total);
-        CHECK(worst <= 0, "K=%zu row %zu block %zu: a value is %g past half a step", k, row, b, worst);
+    record_properties(a, k, rows, want, rb, 1, -1, 0);
+    free(a), free(want), free(got);
+  }
+}
+
+/* The K-quants' super-block rule (moek_gemm_slot.quantize_rows): each
+ * table's K slots give ref's bits; one scale per run of 256 values in each
+ * of its blocks' slots; every value within half a step; exact block sums;
+ * a NaN anywhere in a run makes the whole run's scales NaN. */
+static void super_rule(test_rng* r) {
+  const size_t ks[] = {256, 512, 768, 2048, 77, 300};
+  const int32_t kf[] = {MOEK_WFORMAT_Q4_K, MOEK_WFORMAT_Q5_K, MOEK_WFORMAT_Q6_K};
+  for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+    const size_t k = ks[ki], rows = 5, rb = MOEK_Q8_ROW_BYTES(k), nb = (k + 31) / 32;
+    float* a = malloc(sizeof(float) * k * rows);
+    fill(r, a, k * rows, 3.0);
+    for (size_t i = 0; i < k && i < 40; i++) a[k + i] = 0.0f;  /* row 1: a zero block inside a run */
+    for (size_t i = 0; i < k; i++) a[2 * k + i] *= 1e30f;       /* row 2: huge */
+    for (size_t i = 0; i < k; i++) a[3 * k + i] *= 1e-30f;      /* row 3: tiny */
+    a[4 * k + k / 2] = NAN;                                     /* row 4: one NaN */
+    char* want = calloc(rows, rb);
+    char* got = calloc(rows, rb);
+    moek_ref_quantize_rows_super(a, k, rows, k, want, rb);
+    for (int t = 0; t < n_qtables; t++)
+      for (size_t f = 0; f < sizeof kf / sizeof kf[0]; f++) {
+        if (!qtables[t]->gemm[kf[f]].quantize_rows) continue;
+        memset(got, 0, rows * rb);
+        qtables[t]->gemm[kf[f]].quantize_rows(a, k, rows, k, got, rb);
+        for (size_t row = 0; row < rows; row++)
+          CHECK(memcmp(want + row * rb, got + row * rb, nb * 40) == 0, "K=%zu row %zu: %s %s record differs from ref",
+                k, row, qtables[t]->name, moek_wformat_name(kf[f]));
       }
-    }
+    record_properties(a, k, rows, want, rb, MOEK_QK_SUPER / 32, 4, k / 2);
     free(a), free(want), free(got);
   }
 }
@@ -338,6 +385,7 @@ int main(void) {
   test_rng r = {42};
   find_tables();
   activation_rule(&r);
+  super_rule(&r);
   f16_conversion();
   weight_rule(&r);
   gemms(&r);

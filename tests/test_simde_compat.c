@@ -120,6 +120,19 @@ static void conversions(void) {
     __m512 c = _mm512_cvtepi32_ps(r);
     memcpy(g, &c, 64);
     for (int i = 0; i < 16; i++) CHECK(g[i] == (float)iv[i], "cvtepi32_ps(%d)", iv[i]);
+    /* the repaired alias of vpmaddwd: pairs of int16 products added */
+    int16_t ha[32], hb[32];
+    memcpy(ha, iv, 64);
+    for (int i = 0; i < 32; i++) hb[i] = (int16_t)(i * 2049 - 30000 + shift);
+    __m512i va, vb;
+    memcpy(&va, ha, 64), memcpy(&vb, hb, 64);
+    const __m512i md = _mm512_madd_epi16(va, vb);
+    int32_t mo[16];
+    memcpy(mo, &md, 64);
+    for (int i = 0; i < 16; i++) {
+      const int32_t want = (int32_t)((uint32_t)(ha[2 * i] * hb[2 * i]) + (uint32_t)(ha[2 * i + 1] * hb[2 * i + 1]));
+      CHECK(mo[i] == want, "madd_epi16 lane %d = %d, not %d", i, mo[i], want);
+    }
     for (unsigned sh = 0; sh < 40; sh += 7) {
       __m512i sr = _mm512_srai_epi32(r, sh);
       int32_t o[16];

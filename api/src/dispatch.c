@@ -87,6 +87,11 @@ static moek_status check_slot(const char* fn, const moek_kernel_table* t, const 
                      "%s: table '%s': the gemm slot of format %d (%s) has expand_rows = %u; with the expand "
                      "functions at least 2 (one row group reads a panel once), without them 0",
                      fn, t->name, f, moek_wformat_name(f), s->expand_rows);
+  if ((s->quantize_rows != NULL) != (moek_wformat_kquant(f) != 0))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: table '%s': the gemm slot of format %d (%s) %s quantize_rows; the K-quant formats' slots "
+                     "set it (their records' super-block rule), the others do not",
+                     fn, t->name, f, moek_wformat_name(f), s->quantize_rows ? "sets" : "does not set");
   const uint32_t known = MOEK_SLOT_BF16_A | (t->abi_version >= 4 ? MOEK_SLOT_BF16_ACT : 0u) |
                          (t->abi_version >= 8 ? MOEK_SLOT_SPACED_A : 0u) |
                          (t->abi_version >= 9 ? MOEK_SLOT_PACED_HINT : 0u);
@@ -137,6 +142,9 @@ moek_status moek_check_table(const char* fn, const moek_kernel_table* t, moek_ke
   for (size_t f = 0; f < slots && f < MOEK_WFORMAT_COUNT; f++)
     memcpy(&copy->gemm[f], (const char*)t + base + f * slot_size, slot_size);
   copy->struct_size = sizeof *copy;
+  /* K-quant slots before ABI 11 computed on the block rule's records: not taken (moek_gemm_slot.quantize_rows) */
+  for (int f = 0; f < MOEK_WFORMAT_COUNT && copy->abi_version < 11; f++)
+    if (moek_wformat_kquant(f)) memset(&copy->gemm[f], 0, sizeof copy->gemm[f]);
   for (int f = 0; f < MOEK_WFORMAT_COUNT; f++) {
     moek_status st = check_slot(fn, copy, &copy->gemm[f], f);
     if (st) return st;

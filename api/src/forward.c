@@ -45,6 +45,9 @@ typedef struct forward_telemetry {
   atomic_uint_fast64_t busy_ns[MOEK_STATS_MAX_NODES];
 } forward_telemetry;
 
+/* f32 rows to activation records: a quantize slot's, or a K-quant slot's super-block rule */
+typedef void (*quantize_rows_fn)(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
+
 typedef struct forward_job {
   const moek_experts* x;        /* x->gateup.slot and x->down.slot: each phase's tile kernels and tiling */
   const moek_kernels* kern;     /* the context's combine and quantize */
@@ -68,6 +71,7 @@ typedef struct forward_job {
   char* hq;               /* [P records of MOEK_Q8_ROW_BYTES(I)] */
   size_t xq_bytes, hq_bytes; /* MOEK_Q8_ROW_BYTES_HALVES where the matrix read them is Q6_K: */
   bool xq_q6_offsets, hq_q6_offsets; /* the records end with their blocks' half offsets */
+  quantize_rows_fn quantize_x, quantize_h; /* the records' rule: a K-quant slot's own, else the table's */
   /* bf16 weights on a MOEK_SLOT_BF16_ACT slot: f32 x rows and the h rows rounded to bf16 */
   uint16_t* xb;           /* [tn x H], when x is f32 */
   uint16_t* hb;           /* [P x I] */
@@ -154,7 +158,7 @@ static void quantize_x_task(void* arg, size_t i) {
     moek_bf16_rows_to_f32((const uint16_t*)j->xc + t * j->xc_stride, j->xc_stride, n, j->H, j->xf + t * j->H);
     rows = j->xf + t * j->H, stride = j->H;
   }
-  j->kern->quantize.quantize_rows(rows, stride, n, j->H, j->xq + t * j->xq_bytes, j->xq_bytes);
+  j->quantize_x(rows, stride, n, j->H, j->xq + t * j->xq_bytes, j->xq_bytes);
   for (size_t r = 0; j->xq_q6_offsets && r < n; r++) moek_record_put_q6_offsets(j->xq + (t + r) * j->xq_bytes, j->H);
 }
 
@@ -162,7 +166,7 @@ static void quantize_x_task(void* arg, size_t i) {
 static void quantize_h_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t r = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->n_rows - r);
-  j->kern->quantize.quantize_rows(j->h + r * j->I, j->I, n, j->I, j->hq + r * j->hq_bytes, j->hq_bytes);
+  j->quantize_h(j->h + r * j->I, j->I, n, j->I, j->hq + r * j->hq_bytes, j->hq_bytes);
   for (size_t i = 0; j->hq_q6_offsets && i < n; i++) moek_record_put_q6_offsets(j->hq + (r + i) * j->hq_bytes, j->I);
 }
 
@@ -661,6 +665,9 @@ static void forward_carve(forward_run* r, char* ws) {
     j->xq = ws, j->xq_bytes = r->xq_bytes, j->xq_q6_offsets = j->x->gateup.wformat == MOEK_WFORMAT_Q6_K;
     j->hq_q6_offsets = j->x->down.wformat == MOEK_WFORMAT_Q6_K;
     j->hq = ws + moek_align_up(chunk * r->xq_bytes), j->hq_bytes = r->hq_bytes;
+    const moek_gemm_slot *gs = j->x->gateup.slot, *ds = j->x->down.slot;
+    j->quantize_x = gs->quantize_rows ? gs->quantize_rows : j->kern->quantize.quantize_rows;
+    j->quantize_h = ds->quantize_rows ? ds->quantize_rows : j->kern->quantize.quantize_rows;
   }
   ws += moek_align_up(chunk * r->xq_bytes) + moek_align_up(P * r->hq_bytes);
   if (r->bf16_act) {

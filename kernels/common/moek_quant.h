@@ -312,40 +312,50 @@ static inline void moek_q_tile_rows(const void* const* rows, size_t mr, size_t k
   for (size_t r = 0; r < mr; r++) a[r] = moek_qrow_at(rows[r], nb);
 }
 
-/* One activation row to its MOEK_Q8_ROW_BYTES record: per block of 32,
- * amax = max |a|, scale = amax / 127, q = nearest-even(a * (127 / amax)).
- * A block whose scale would be subnormal is zero (codes and scale 0). A
- * block holding a NaN or Inf (h after an overflow) gets scale NaN and codes
- * 0, so the NaN reaches y, where moek_moe_forward reports it. */
-static inline void moek_quantize_row_ref(const float* a, size_t k, void* record) {
+/* One activation row to its MOEK_Q8_ROW_BYTES record, one scale per run
+ * of `per` blocks of 32 (1: the block rule; MOEK_QK_SUPER / 32: the
+ * K-quants' super-block rule): amax = max |a| over the run, scale = amax /
+ * 127 in each of its blocks' slots, q = nearest-even(a * (127 / amax)),
+ * sums per block. A run whose scale would be subnormal is zero (codes,
+ * scales and sums 0). A run holding a NaN or Inf (h after an overflow) gets
+ * scale NaN and codes 0, so the NaN reaches y, where moek_moe_forward
+ * reports it. */
+static inline void moek_quantize_row_runs(const float* a, size_t k, void* record, size_t per) {
   const size_t nb = moek_record_blocks(k);
   int8_t* q = record;
   float* scale = moek_record_scales(record, nb);
   int32_t* sum = moek_record_sums(record, nb);
-  for (size_t b = 0; b < nb; b++) {
-    const size_t n = k - b * 32 < 32 ? k - b * 32 : 32;
+  for (size_t b0 = 0; b0 < nb; b0 += per) {
+    const size_t b1 = b0 + per < nb ? b0 + per : nb, n = (b1 * 32 < k ? b1 * 32 : k) - b0 * 32;
     float amax = 0.0f;
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
-      amax = fabsf(a[b * 32 + i]) > amax ? fabsf(a[b * 32 + i]) : amax;
-      bad |= !isfinite(a[b * 32 + i]);
+      amax = fabsf(a[b0 * 32 + i]) > amax ? fabsf(a[b0 * 32 + i]) : amax;
+      bad |= !isfinite(a[b0 * 32 + i]);
     }
-    if (bad || amax / 127.0f < MOEK_QUANT_MIN_SCALE) {
-      memset(q + b * 32, 0, 32);
-      scale[b] = bad ? NAN : 0.0f;
-      sum[b] = 0;
-      continue;
+    const int zero = bad || amax / 127.0f < MOEK_QUANT_MIN_SCALE;
+    const float inv = zero ? 0.0f : 127.0f / amax;
+    for (size_t b = b0; b < b1; b++) {
+      int32_t s = 0;
+      for (size_t i = 0; i < 32; i++) {
+        const int32_t v = !zero && b * 32 + i < k ? (int32_t)nearbyintf(a[b * 32 + i] * inv) : 0;
+        q[b * 32 + i] = (int8_t)v;
+        s += v;
+      }
+      scale[b] = bad ? NAN : zero ? 0.0f : amax / 127.0f;
+      sum[b] = s;
     }
-    const float inv = 127.0f / amax;
-    int32_t s = 0;
-    for (size_t i = 0; i < 32; i++) {
-      const int32_t v = i < n ? (int32_t)nearbyintf(a[b * 32 + i] * inv) : 0;
-      q[b * 32 + i] = (int8_t)v;
-      s += v;
-    }
-    scale[b] = amax / 127.0f;
-    sum[b] = s;
   }
+}
+
+/* The block rule, per block of 32: every format but the K-quants. */
+static inline void moek_quantize_row_ref(const float* a, size_t k, void* record) {
+  moek_quantize_row_runs(a, k, record, 1);
+}
+
+/* The super-block rule (MOEK_QK_SUPER, moek_kernel.h): the K-quants'. */
+static inline void moek_quantize_row_super_ref(const float* a, size_t k, void* record) {
+  moek_quantize_row_runs(a, k, record, MOEK_QK_SUPER / 32);
 }
 
 #endif /* MOEK_QUANT_H */

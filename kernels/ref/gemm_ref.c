@@ -75,16 +75,17 @@ static float dot_row_quant(const void* record, const void* w, int32_t wformat, i
   return acc;
 }
 
-/* A packed K-quant row (the file's blocks) against one activation record,
- * per block of 32 values (one record block), blocks in order:
- *  - Q4_K, Q5_K, sub-block j: the exact int32 dot S of the codes and a,
- *    then acc = fma(S, (d * sc_j) * a_scale, acc) and acc = fma(sum(a),
- *    -(dmin * m_j) * a_scale, acc): Q4 + min's operations, with scale
- *    d * sc_j and min -dmin * m_j, both exact in f32 (11 + 6 bits);
- *  - Q6_K, groups g = 2j, 2j + 1: D = sc_g S_g + sc_g+1 S_g+1, S the exact
- *    dots of q - 32 and a over 16 values; |D| <= 2 * 128 * 16 * 32 * 127
- *    < 2^24, so D is exact in int32 and in f32; then acc = fma(D, d *
- *    a_scale, acc).
+/* A packed K-quant row (the file's blocks) against one activation record
+ * of the super-block rule (one scale A per super-block), super-blocks in
+ * order, all in int32 up to one f32 step per super-block:
+ *  - Q4_K, Q5_K: D = sum_j sc_j S_j and M = sum_j m_j sum_j(a), S_j the
+ *    exact dot of sub-block j's codes and a (|D| <= 8 * 63 * 32 * 31 * 127
+ *    < 2^26, |M| <= 8 * 63 * 32 * 127 < 2^21); then acc = fma(D, d * A,
+ *    acc) and acc = fma(M, -(dmin * A), acc). D converts to f32 by round to
+ *    nearest even (exact below 2^24), M exactly;
+ *  - Q6_K: D = sum_g sc_g S_g over its 16 groups, S_g the exact dot of
+ *    q - 32 and a over 16 values (|D| <= 16 * 128 * 16 * 32 * 127 < 2^28);
+ *    then acc = fma(D, d * A, acc).
  * Every table computes exactly this. */
 static float dot_row_kquant(const void* record, const void* w, int32_t wformat, size_t k) {
   const int32_t dt = moek_wformat_kquant(wformat);
@@ -96,21 +97,25 @@ static float dot_row_kquant(const void* record, const void* w, int32_t wformat, 
   moek_kquant_block blk;
   for (size_t sb = 0; sb < k / MOEK_QK_K; sb++) {
     moek_kquant_decode(dt, (const uint8_t*)w + sb * bytes, &blk);
-    const float d = moek_f16_to_f32(blk.d), dmin = moek_f16_to_f32(blk.dmin);
-    for (int j = 0; j < 8; j++) {
-      const size_t b = sb * 8 + (size_t)j;
-      const int8_t* a = aq + b * 32;
-      const uint8_t* q = blk.q + j * 32;
-      if (dt == MOEK_DTYPE_GGML_Q6_K) {
-        int32_t s0 = 0, s1 = 0;
-        for (int i = 0; i < 16; i++) s0 += (q[i] - 32) * a[i], s1 += (q[16 + i] - 32) * a[16 + i];
-        acc = fmaf((float)(blk.sc[2 * j] * s0 + blk.sc[2 * j + 1] * s1), d * as[b], acc);
-      } else {
-        int32_t s = 0;
-        for (int i = 0; i < 32; i++) s += q[i] * a[i];
-        acc = fmaf((float)s, (d * (float)blk.sc[j]) * as[b], acc);
-        acc = fmaf((float)asum[b], -(dmin * (float)blk.m[j]) * as[b], acc);
+    const float d = moek_f16_to_f32(blk.d), dmin = moek_f16_to_f32(blk.dmin), A = as[sb * 8];
+    const int8_t* a = aq + sb * MOEK_QK_K;
+    int32_t D = 0, M = 0;
+    if (dt == MOEK_DTYPE_GGML_Q6_K) {
+      for (int g = 0; g < 16; g++) {
+        int32_t S = 0;
+        for (int i = 16 * g; i < 16 * g + 16; i++) S += (blk.q[i] - 32) * a[i];
+        D += blk.sc[g] * S;
       }
+      acc = fmaf((float)D, d * A, acc);
+    } else {
+      for (int j = 0; j < 8; j++) {
+        int32_t S = 0;
+        for (int i = 32 * j; i < 32 * j + 32; i++) S += blk.q[i] * a[i];
+        D += blk.sc[j] * S;
+        M += blk.m[j] * asum[sb * 8 + (size_t)j];
+      }
+      acc = fmaf((float)D, d * A, acc);
+      acc = fmaf((float)M, -(dmin * A), acc);
     }
   }
   return acc;
@@ -118,6 +123,11 @@ static float dot_row_kquant(const void* record, const void* w, int32_t wformat, 
 
 void moek_ref_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride) {
   for (size_t r = 0; r < rows; r++) moek_quantize_row_ref(src + r * src_stride, k, (char*)dst + r * dst_stride);
+}
+
+void moek_ref_quantize_rows_super(const float* src, size_t src_stride, size_t rows, size_t k, void* dst,
+                                  size_t dst_stride) {
+  for (size_t r = 0; r < rows; r++) moek_quantize_row_super_ref(src + r * src_stride, k, (char*)dst + r * dst_stride);
 }
 
 static float dot_any(const void* a, int32_t a_dtype, const void* w, int32_t wformat, int32_t group, size_t k) {

@@ -14,6 +14,9 @@ void moek_ref_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
 void moek_ref_gateup_tile(const moek_gateup_tile* t, int32_t wformat);
 void moek_ref_down_tile(const moek_down_tile* t, int32_t wformat);
 void moek_ref_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
+/* the K-quants' super-block records (moek_gemm_slot.quantize_rows) */
+void moek_ref_quantize_rows_super(const float* src, size_t src_stride, size_t rows, size_t k, void* dst,
+                                  size_t dst_stride);
 void moek_ref_combine(const moek_combine_params* p);
 void moek_ref_route(moek_route_params* p);
 

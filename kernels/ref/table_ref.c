@@ -27,6 +27,11 @@ MOEK_REF_FORMAT(MOEK_WFORMAT_Q6_K, q6_k)
   [fmt] = {.mr = 32, .nr = 1, .nr_gated = 1, .flags = MOEK_SLOT_BF16_A, .tile_m = 32, .tile_n = 64,               \
            MOEK_SLOT_FN(panel_bytes, moek_ref_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_ref_pack_panel),        \
            MOEK_SLOT_FN(gateup, moek_ref_gateup_32x1_##suffix), MOEK_SLOT_FN(down, moek_ref_down_32x1_##suffix)}
+#define MOEK_REF_KSLOT(fmt, suffix)                                                                               \
+  [fmt] = {.mr = 32, .nr = 1, .nr_gated = 1, .flags = MOEK_SLOT_BF16_A, .tile_m = 32, .tile_n = 64,               \
+           MOEK_SLOT_FN(panel_bytes, moek_ref_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_ref_pack_panel),        \
+           MOEK_SLOT_FN(gateup, moek_ref_gateup_32x1_##suffix), MOEK_SLOT_FN(down, moek_ref_down_32x1_##suffix),  \
+           MOEK_SLOT_FN(quantize_rows, moek_ref_quantize_rows_super)}
 
 const moek_kernel_table moek_ref_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
@@ -43,6 +48,6 @@ const moek_kernel_table moek_ref_kernel_table = {
              MOEK_REF_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16), MOEK_REF_SLOT(MOEK_WFORMAT_Q4, q4),
              MOEK_REF_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16), MOEK_REF_SLOT(MOEK_WFORMAT_Q4_MIN, q4min),
              MOEK_REF_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16), MOEK_REF_SLOT(MOEK_WFORMAT_MXFP4, mxfp4),
-             MOEK_REF_SLOT(MOEK_WFORMAT_Q4_K, q4_k), MOEK_REF_SLOT(MOEK_WFORMAT_Q5_K, q5_k),
-             MOEK_REF_SLOT(MOEK_WFORMAT_Q6_K, q6_k)},
+             MOEK_REF_KSLOT(MOEK_WFORMAT_Q4_K, q4_k), MOEK_REF_KSLOT(MOEK_WFORMAT_Q5_K, q5_k),
+             MOEK_REF_KSLOT(MOEK_WFORMAT_Q6_K, q6_k)},
 };

@@ -10,7 +10,8 @@
  * use; the same for each tile's prefetch hint (next, next_bytes). Slots may
  * set MOEK_SLOT_BF16_A, MOEK_SLOT_SPACED_A (the driver's gathered copy of
  * x, ABI 8) and MOEK_SLOT_PACED_HINT (ABI 9: the first row group's share
- * too) and an end_task (ABI 8), and carry expanded
+ * too) and an end_task (ABI 8), a quantize_rows (ABI 11: required of the
+ * K-quant slots, refused on the others), and carry expanded
  * panels (kernel ABI 7), any of their four entries and any expand_rows;
  * tables of older ABIs are laid out with the shorter slots they had
  * (moek_gemm_slot_size). The expand function
@@ -96,6 +97,12 @@ static void gateup_expanded(const moek_gateup_tile* t) {
 static void down_expanded(const moek_down_tile* t) { down_reading(t, expanded_bytes(0, t->k, t->group, 0)); }
 
 static void end_task(void) { sink ^= 1; }
+static void quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride) {
+  for (size_t r = 0; r < rows; r++) { /* the first and last byte of each record */
+    char* rec = (char*)dst + r * dst_stride;
+    rec[0] = (char)src[r * src_stride], rec[dst_stride - 1] = (char)k;
+  }
+}
 
 static void route(moek_route_params* p) { /* leaves the route slot to the built-ins when it ranks lower */
   for (size_t t = p->t_begin; t < p->t_end; t++)
@@ -134,10 +141,11 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     s->mr = take_byte(&r) % 70, s->nr = take_byte(&r) % 9, s->nr_gated = take_byte(&r) % 9;
     s->tile_m = take_byte(&r) % 40, s->tile_n = take_byte(&r) % 72;
     /* bit 0: MOEK_SLOT_BF16_A (as before ABI 8), bit 1: MOEK_SLOT_SPACED_A, bit 2: an end_task (ABI 8),
-     * bit 3: MOEK_SLOT_PACED_HINT (ABI 9) */
+     * bit 3: MOEK_SLOT_PACED_HINT (ABI 9), bit 4: a quantize_rows (ABI 11) */
     const uint8_t fl = take_byte(&r);
     s->flags = (fl & 1u) | (fl & 2u ? MOEK_SLOT_SPACED_A : 0u) | (fl & 8u ? MOEK_SLOT_PACED_HINT : 0u);
     if (fl & 4u) s->end_task = end_task, s->end_task_name = "fuzz_end_task";
+    if (fl & 16u) s->quantize_rows = quantize_rows, s->quantize_rows_name = "fuzz_quantize_rows";
     const unsigned set = take_byte(&r) % 16 ? 15u : take_byte(&r) % 16; /* which of the four entries */
     if (set & 1) s->panel_bytes = panel_bytes, s->panel_bytes_name = "fuzz_panel_bytes";
     if (set & 2) s->pack_panel = pack_panel, s->pack_panel_name = "fuzz_pack_panel";

@@ -58,16 +58,16 @@ def act_np(name, g, u, alpha=1.702, beta=1.0, limit=7.0):
     raise ValueError(name)
 
 
-def quant_rows(a):
-    """moek's activation rule: int8 per block of 32 along K, amax / 127,
-    nearest even of a * (127 / amax) in f32; returns the dequantized rows
-    (float64) and each element's step."""
+def quant_rows(a, blk=32):
+    """moek's activation rule: int8 per block of blk (32; the K-quants' 256)
+    along K, amax / 127, nearest even of a * (127 / amax) in f32; returns the
+    dequantized rows (float64) and each element's step."""
     a = np.asarray(a, np.float32)
     T, K = a.shape
-    Kp = (K + 31) // 32 * 32
+    Kp = (K + blk - 1) // blk * blk
     p = np.zeros((T, Kp), np.float32)
     p[:, :K] = a
-    b = p.reshape(T, Kp // 32, 32)
+    b = p.reshape(T, Kp // blk, blk)
     amax = np.abs(b).max(axis=2, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = np.where(amax > 0, np.float32(127.0) / amax, np.float32(0)).astype(np.float32)
@@ -79,14 +79,18 @@ def quant_rows(a):
 
 
 def np_moe(x, wg, wu, wd, ids, w, act="swiglu", bg=None, bu=None, bd=None, quant=False, **ap):
-    """The MoE layer in float64: y and its tolerance scale parts (S, flip)."""
+    """The MoE layer in float64: y and its tolerance scale parts (S, flip).
+    quant: False, True (x and h in blocks of 32) or the block lengths of x
+    and of h (a K-quant matrix reads blocks of 256)."""
+    if quant is True:
+        quant = (32, 32)
     x = np.asarray(x, np.float64)
     T, H = x.shape
     k = ids.shape[1]
     y = np.zeros((T, H))
     S = np.zeros((T, H))
     flip = np.zeros((T, H))
-    xq, _ = quant_rows(x) if quant else (x, None)
+    xq, _ = quant_rows(x, quant[0]) if quant else (x, None)
     for t in range(T):
         for j in range(k):
             e = ids[t, j]
@@ -105,7 +109,7 @@ def np_moe(x, wg, wu, wd, ids, w, act="swiglu", bg=None, bu=None, bd=None, quant
             ha = 1.13 * ga * (np.abs(u) + vb) + (np.abs(g) + 1) * ua + np.abs(g) * (np.abs(u) + vb) if wg is not None \
                 else 1.13 * ua + np.abs(u)
             if quant:
-                hq, hstep = quant_rows(h[None, :])
+                hq, hstep = quant_rows(h[None, :], quant[1])
                 hq, hstep = hq[0], hstep[0]
             else:
                 hq, hstep = h, np.zeros_like(h)
@@ -114,12 +118,12 @@ def np_moe(x, wg, wu, wd, ids, w, act="swiglu", bg=None, bu=None, bd=None, quant
             wt = 1.0 if w is None else float(w[t, j])
             y[t] += wt * out
             S[t] += abs(wt) * oa
-            if quant:  # one flipped h code per block of 32
+            if quant:  # one flipped h code per block
                 I = h.shape[0]
                 m = np.abs(wd[e]) * hstep[None, :]
                 fb = np.zeros(H)
-                for b0 in range(0, I, 32):
-                    fb += m[:, b0:b0 + 32].max(axis=1)
+                for b0 in range(0, I, quant[1]):
+                    fb += m[:, b0:b0 + quant[1]].max(axis=1)
                 flip[t] += abs(wt) * fb
     return y, S, flip
 
@@ -367,7 +371,8 @@ def blob_case(name, fmt, E, H, I, T, k, down_fmt=None):
     ex = moek.Experts(ctx, gate, up, down, src_dtype=fmt, hidden=H, inter=I, weight_dtype=wdt, **kw)
     x = rand(rng, T, H)
     ids, w = random_ids(rng, T, E, k), rng.uniform(0.1, 1, (T, k)).astype(np.float32)
-    quant = fmt != "fp8_e4m3"
+    kq = ("ggml_q4_k", "ggml_q5_k", "ggml_q6_k")
+    quant = fmt != "fp8_e4m3" and (256 if fmt in kq else 32, 256 if (down_fmt or fmt) in kq else 32)
     yr, S, flip = np_moe(x, np.stack(vals["g"]), np.stack(vals["u"]), np.stack(vals["d"]), ids, w, quant=quant)
     close(name, ex.forward(x, ids, w), yr, S, flip, K=max(H, I), quant=quant)
     check(ex.packed_bytes > 0, f"{name}: packed_bytes")

@@ -22,11 +22,12 @@
 extern "C" {
 #endif
 
-#define MOEK_KERNEL_ABI_VERSION 10u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta; 6 the tiles' next;
+#define MOEK_KERNEL_ABI_VERSION 11u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta; 6 the tiles' next;
                                      * 7 the K-quant formats (MOEK_WFORMAT_Q4_K ...) and the slots'
                                      * expanded panels (moek_gemm_slot.expand_rows ...);
                                      * 8 MOEK_SLOT_SPACED_A and moek_gemm_slot.end_task;
-                                     * 9 MOEK_SLOT_PACED_HINT; 10 moek_down_tile.out_stream */
+                                     * 9 MOEK_SLOT_PACED_HINT; 10 moek_down_tile.out_stream;
+                                     * 11 the K-quants' super-block records (moek_gemm_slot.quantize_rows) */
 /* The oldest kernel ABI the library still registers: a table of ABI 3 is
  * the same layout, and may not set the slot flags ABI 4 added. Tables
  * older than 5 compute the clamped SwiGLU with beta 1: experts whose beta
@@ -69,6 +70,16 @@ extern "C" {
  * sum of its last 16 (the driver adds them): what the codes' offset of 32
  * takes off each half's dot, so a tile can start its int32 sums there. */
 #define MOEK_Q8_ROW_BYTES_HALVES(k) (MOEK_Q8_ROW_BYTES(k) + ((((size_t)(k) + 31u) / 32u) * 8u + 31u) / 32u * 32u)
+/* Since ABI 11: the K-quant formats (MOEK_WFORMAT_Q4_K, _Q5_K, _Q6_K)
+ * compute on records of the super-block rule, the slot's quantize_rows:
+ * the same layout, but amax is taken over each run of MOEK_QK_SUPER values
+ * (the weights' super-block; K is a multiple of it), and that one scale is
+ * written to each of its 8 blocks' scale slots (the codes, sums and NaN
+ * and subnormal rules are the block rule's, applied to the 256 values).
+ * With one activation scale per super-block a tile keeps a super-block's
+ * dots in int32 and does its f32 work once per super-block (ggml rounds
+ * these formats' activations to q8_K, blocks of 256, the same way). */
+#define MOEK_QK_SUPER 256u
 
 /* Weight formats: what moek_experts_create resolves (weight_dtype,
  * quant_group, flags) into, once. A table provides kernels per format (its
@@ -293,17 +304,28 @@ typedef struct moek_gemm_slot {
    * about as much as a block's products) and release it here. */
   void (*end_task)(void);
   const char* end_task_name;
+  /* Since ABI 11, the K-quant formats' slots (and only theirs) set it: f32
+   * rows to the records their tiles read, by the super-block rule above,
+   * bit for bit (src_stride floats apart, k wide, dst_stride bytes apart).
+   * K-quant slots of older tables are not taken: they computed on the
+   * block rule's records. */
+  void (*quantize_rows)(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
+  const char* quantize_rows_name;
 } moek_gemm_slot;
 
-/* The slot of tables of kernel ABI 3 to 6, which end at down_name, and of
- * ABI 7, which end at down_expanded_name: the registry reads their gemm[]
- * with these strides. */
+/* The slot of tables of kernel ABI 3 to 6, which end at down_name, of ABI
+ * 7, which end at down_expanded_name, and of ABI 8 to 10, which end at
+ * end_task_name: the registry reads their gemm[] with these strides. */
 #define MOEK_GEMM_SLOT_SIZE_V6 (offsetof(moek_gemm_slot, expand_rows))
 #define MOEK_GEMM_SLOT_SIZE_V7 (offsetof(moek_gemm_slot, end_task))
+#define MOEK_GEMM_SLOT_SIZE_V8 (offsetof(moek_gemm_slot, quantize_rows)) /* ABI 8 to 10 */
 
 /* The bytes of one gemm[] slot of a table of kernel ABI abi_version. */
 static inline size_t moek_gemm_slot_size(uint32_t abi_version) {
-  return abi_version >= 8 ? sizeof(moek_gemm_slot) : abi_version == 7 ? MOEK_GEMM_SLOT_SIZE_V7 : MOEK_GEMM_SLOT_SIZE_V6;
+  return abi_version >= 11  ? sizeof(moek_gemm_slot)
+         : abi_version >= 8 ? MOEK_GEMM_SLOT_SIZE_V8
+         : abi_version == 7 ? MOEK_GEMM_SLOT_SIZE_V7
+                            : MOEK_GEMM_SLOT_SIZE_V6;
 }
 
 /* Slots that do not depend on the weight format; fn NULL: not provided. */

@@ -10,20 +10,22 @@
  * come from their planes by one shift and one and per chunk, and
  * Q6_K's codes have 32 taken off (-32..31, signed for sdot).
  *
- * Arithmetic, per block of 32 k, as the reference's dot_row_kquant:
- *   Q4_K, Q5_K: the exact int32 dot S; acc = fma(S, (d sc) a_scale, acc),
- *     then acc = fma(sum(a), -(dmin m) a_scale, acc);
- *   Q6_K: D = sc_lo S_lo + sc_hi S_hi exactly in int32 (|D| < 2^24), over
- *     the block's two groups of 16 (steps 0-1 and 2-3); acc = fma(D,
- *     d a_scale, acc).
- * So every table gives the same bits before the activation.
+ * Arithmetic as the reference's dot_row_kquant, on records with one
+ * activation scale A per super-block: per block of 32 k,
+ *   Q4_K, Q5_K: the exact int32 dot S times the sub-block's scale byte adds
+ *     to D, its min byte times the block's activation sum to M;
+ *   Q6_K: each group of 16's dot (steps 0-1 and 2-3) times its int8 scale
+ *     adds to D;
+ * then once per super-block acc = fma(D, d A, acc) and (Q4_K, Q5_K) acc =
+ * fms(M, dmin A, acc), the reference's fma(M, -(dmin A), acc). So every
+ * table gives the same bits before the activation.
  *
- * Registers (32 q registers): Q4_K/Q5_K take 2 rows, 8 int32 and 4 f32
- * accumulators each (24), the step's 8 chunks through the rest. What does
- * not fit (the super-block's d and dmin, the masks) GCC 12 keeps on the
- * stack and reloads from L1 once per block of 32 k, against 32 sdot per
- * row. Q6_K keeps D (4) beside the 8 chunk sums and 4 f32 accumulators per
- * row: 16, so it runs 1 row (a second would spill the accumulators). */
+ * Registers (32 q registers): Q4_K/Q5_K take 2 rows, 8 int32 chunk sums
+ * each (16), the step's 8 chunks through the rest; the super-block's D and
+ * M (8 per row) and the f32 accumulators (4 per row, touched once per
+ * super-block) GCC 12 keeps partly on the stack, reloaded from L1 once per
+ * block of 32 k against 32 sdot per row. Q6_K keeps D (4) beside the 8
+ * chunk sums and 4 f32 accumulators per row: 16, so it runs 1 row. */
 #include <arm_neon.h>
 
 #include "epilogue_neon.h"
@@ -47,19 +49,24 @@ static inline __attribute__((always_inline)) void kq_kernel(const int mr, const 
   for (size_t sb = 0; sb < sbs; sb++) {
     const uint8_t* hdr = w;
     w += MOEK_KQ_HEADER;
+    int32x4_t DS[MRK_MAX][4], MS[MRK_MAX][4]; /* D and M of the super-block */
+#pragma GCC unroll 2
+    for (int r = 0; r < mr; r++)
+      for (int q = 0; q < 4; q++) DS[r][q] = MS[r][q] = vdupq_n_s32(0);
+    const size_t b0 = b;
     for (size_t j = 0; j < 8; j++, b++, w += bbytes) {
-      int32x4_t s[MRK_MAX][8], D[4];
+      int32x4_t s[MRK_MAX][8];
 #pragma GCC unroll 2
       for (int r = 0; r < mr; r++)
         for (int i = 0; i < 8; i++) s[r][i] = vdupq_n_s32(0);
 #pragma GCC unroll 4
       for (size_t st = 0; st < 4; st++) {
         __builtin_prefetch(w + st * 64 + PREFETCH_BYTES);
-        if (fmt == MOEK_KQ6 && st == 2) { /* the first group of 16 done: D = sc_lo S_lo */
+        if (fmt == MOEK_KQ6 && st == 2) { /* the first group of 16 done: D += sc_lo S_lo */
 #pragma GCC unroll 4
           for (int q = 0; q < 4; q++) {
-            D[q] = vmulq_s32(vpaddq_s32(s[0][2 * q], s[0][2 * q + 1]),
-                             moek_neon_kq_s8x4(hdr + MOEK_KQ_SCALES + 16 * (2 * j) + 4 * q));
+            DS[0][q] = vmlaq_s32(DS[0][q], vpaddq_s32(s[0][2 * q], s[0][2 * q + 1]),
+                                 moek_neon_kq_s8x4(hdr + MOEK_KQ_SCALES + 16 * (2 * j) + 4 * q));
             s[0][2 * q] = s[0][2 * q + 1] = vdupq_n_s32(0);
           }
         }
@@ -73,32 +80,29 @@ static inline __attribute__((always_inline)) void kq_kernel(const int mr, const 
         }
       }
       if (fmt == MOEK_KQ6) {
-        const float32x4_t as = vdupq_n_f32(a[0].scale[b]);
 #pragma GCC unroll 4
-        for (int q = 0; q < 4; q++) {
-          D[q] = vmlaq_s32(D[q], vpaddq_s32(s[0][2 * q], s[0][2 * q + 1]),
-                           moek_neon_kq_s8x4(hdr + MOEK_KQ_SCALES + 16 * (2 * j + 1) + 4 * q));
-          acc[0][q] = vfmaq_f32(acc[0][q], vcvtq_f32_s32(D[q]), vmulq_f32(moek_neon_kq_f16x4(hdr, 4 * q), as));
-        }
+        for (int q = 0; q < 4; q++)
+          DS[0][q] = vmlaq_s32(DS[0][q], vpaddq_s32(s[0][2 * q], s[0][2 * q + 1]),
+                               moek_neon_kq_s8x4(hdr + MOEK_KQ_SCALES + 16 * (2 * j + 1) + 4 * q));
         continue;
       }
-      float32x4_t dsc[4], dm[4];
-#pragma GCC unroll 4
-      for (int q = 0; q < 4; q++) {
-        dsc[q] = vmulq_f32(moek_neon_kq_f16x4(hdr, 4 * q), moek_neon_kq_u8x4(hdr + MOEK_KQ_SCALES + 16 * j + 4 * q));
-        dm[q] = vnegq_f32(
-            vmulq_f32(moek_neon_kq_f16x4(hdr + 32, 4 * q), moek_neon_kq_u8x4(hdr + MOEK_KQ_MINS + 16 * j + 4 * q)));
-      }
 #pragma GCC unroll 2
-      for (int r = 0; r < mr; r++) {
-        const float32x4_t as = vdupq_n_f32(a[r].scale[b]);
-        const float32x4_t sf = vdupq_n_f32((float)a[r].sum[b]);
+      for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
         for (int q = 0; q < 4; q++) {
-          const float32x4_t dot = vcvtq_f32_s32(vpaddq_s32(s[r][2 * q], s[r][2 * q + 1]));
-          acc[r][q] = vfmaq_f32(acc[r][q], dot, vmulq_f32(dsc[q], as));
-          acc[r][q] = vfmaq_f32(acc[r][q], sf, vmulq_f32(dm[q], as));
+          DS[r][q] = vmlaq_s32(DS[r][q], vpaddq_s32(s[r][2 * q], s[r][2 * q + 1]),
+                               moek_neon_kq_u8x4(hdr + MOEK_KQ_SCALES + 16 * j + 4 * q));
+          MS[r][q] = vmlaq_n_s32(MS[r][q], moek_neon_kq_u8x4(hdr + MOEK_KQ_MINS + 16 * j + 4 * q), a[r].sum[b]);
         }
+    }
+#pragma GCC unroll 2
+    for (int r = 0; r < mr; r++) {
+      const float32x4_t as = vdupq_n_f32(a[r].scale[b0]);
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; q++) {
+        acc[r][q] = vfmaq_f32(acc[r][q], vcvtq_f32_s32(DS[r][q]), vmulq_f32(moek_neon_kq_f16x4(hdr, 4 * q), as));
+        if (fmt != MOEK_KQ6)
+          acc[r][q] = vfmsq_f32(acc[r][q], vcvtq_f32_s32(MS[r][q]), vmulq_f32(moek_neon_kq_f16x4(hdr + 32, 4 * q), as));
       }
     }
   }

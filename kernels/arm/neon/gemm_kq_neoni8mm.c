@@ -8,16 +8,17 @@
  * over the panel and the second reads the same lines from L1/L2. Codes are
  * made whole as in the dotprod kernels (kqdecode_neon.h).
  *
- * Arithmetic, per block of 32 k, as the reference's dot_row_kquant (so the
- * tables agree bit for bit before the activation):
- *   Q4_K, Q5_K: acc = fma(S, (d sc) a_scale, acc), then fma(sum(a),
- *     -(dmin m) a_scale, acc);
- *   Q6_K: D = sc_lo S_lo + sc_hi S_hi in int32 (steps 0-1 and 2-3), then
- *     acc = fma(D, d a_scale, acc).
- * Registers with 2 pairs: 8 int32 tiles, 8 f32 accumulators (4 rows x 8
- * columns), 4 chunks and 2 activation tiles, 22 of 32; Q6_K adds D, 8
- * more (4 rows x 8 columns), 30. A 3-row tile repeats its last row in the
- * second pair (dropped); a 1-row tile goes to the dotprod kernel. */
+ * Arithmetic as the reference's dot_row_kquant (so the tables agree bit
+ * for bit before the activation), in int32 through a super-block (one
+ * activation scale A per super-block): Q4_K, Q5_K: D += sc S and M += m
+ * sum(a) per block; Q6_K: D += sc_lo S_lo + sc_hi S_hi (steps 0-1 and
+ * 2-3); then acc = fma(D, d A, acc) and (Q4_K, Q5_K) acc = fms(M, dmin A,
+ * acc) once per super-block.
+ * Registers with 2 pairs: 8 int32 tiles, 4 chunks and 2 activation tiles;
+ * the super-block's D and M (8 each for 4 rows x 8 columns) and the f32
+ * accumulators (8, touched once per super-block) partly live in L1. A
+ * 3-row tile repeats its last row in the second pair (dropped); a 1-row
+ * tile goes to the dotprod kernel. */
 #include <arm_neon.h>
 
 #include "epilogue_neon.h"
@@ -48,14 +49,17 @@ static inline __attribute__((always_inline)) void kq_kernel(const int pairs, con
     for (size_t sb = 0; sb < sbs; sb++) {
       const uint8_t* hdr = w;
       w += MOEK_KQ_HEADER;
+      int32x4_t DS[MR_MAX][2], MS[MR_MAX][2]; /* D and M of the super-block */
+      for (int r = 0; r < 2 * pairs; r++) DS[r][0] = DS[r][1] = MS[r][0] = MS[r][1] = vdupq_n_s32(0);
+      const size_t b0 = b;
       for (size_t j = 0; j < 8; j++, b++, w += bbytes) {
-        int32x4_t d[2][4], D[MR_MAX][2];
+        int32x4_t d[2][4];
         for (int p = 0; p < pairs; p++)
           for (int i = 0; i < 4; i++) d[p][i] = vdupq_n_s32(0);
 #pragma GCC unroll 4
         for (size_t st = 0; st < 4; st++) {
           __builtin_prefetch(w + st * 64 + PREFETCH_BYTES);
-          if (fmt == MOEK_KQ6 && st == 2) /* the first group of 16 done: D = sc_lo S_lo */
+          if (fmt == MOEK_KQ6 && st == 2) /* the first group of 16 done: D += sc_lo S_lo */
 #pragma GCC unroll 2
             for (int p = 0; p < pairs; p++)
 #pragma GCC unroll 2
@@ -63,7 +67,8 @@ static inline __attribute__((always_inline)) void kq_kernel(const int pairs, con
                 int32x4_t row[2];
                 pair_rows(d[p], q, row);
                 const int32x4_t sc = moek_neon_kq_s8x4(hdr + MOEK_KQ_SCALES + 16 * (2 * j) + 8 * hf + 4 * q);
-                D[2 * p][q] = vmulq_s32(row[0], sc), D[2 * p + 1][q] = vmulq_s32(row[1], sc);
+                DS[2 * p][q] = vmlaq_s32(DS[2 * p][q], row[0], sc);
+                DS[2 * p + 1][q] = vmlaq_s32(DS[2 * p + 1][q], row[1], sc);
                 d[p][2 * q] = d[p][2 * q + 1] = vdupq_n_s32(0);
               }
           int8x16_t wc[4];
@@ -79,14 +84,9 @@ static inline __attribute__((always_inline)) void kq_kernel(const int pairs, con
 #pragma GCC unroll 2
         for (int q = 0; q < 2; q++) {
           const int col = 8 * hf + 4 * q;
-          const float32x4_t dq = moek_neon_kq_f16x4(hdr, col);
-          float32x4_t dsc = dq, dm = dq;
-          if (fmt != MOEK_KQ6) {
-            dsc = vmulq_f32(dq, moek_neon_kq_u8x4(hdr + MOEK_KQ_SCALES + 16 * j + col));
-            dm = vnegq_f32(vmulq_f32(moek_neon_kq_f16x4(hdr + 32, col), moek_neon_kq_u8x4(hdr + MOEK_KQ_MINS + 16 * j + col)));
-          }
-          const int32x4_t sc_hi =
-              fmt == MOEK_KQ6 ? moek_neon_kq_s8x4(hdr + MOEK_KQ_SCALES + 16 * (2 * j + 1) + col) : vdupq_n_s32(0);
+          const int32x4_t sc = fmt == MOEK_KQ6 ? moek_neon_kq_s8x4(hdr + MOEK_KQ_SCALES + 16 * (2 * j + 1) + col)
+                                               : moek_neon_kq_u8x4(hdr + MOEK_KQ_SCALES + 16 * j + col);
+          const int32x4_t mn = fmt == MOEK_KQ6 ? vdupq_n_s32(0) : moek_neon_kq_u8x4(hdr + MOEK_KQ_MINS + 16 * j + col);
 #pragma GCC unroll 2
           for (int p = 0; p < pairs; p++) {
             int32x4_t row[2];
@@ -94,16 +94,20 @@ static inline __attribute__((always_inline)) void kq_kernel(const int pairs, con
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
               const int r = 2 * p + h;
-              const float32x4_t as = vdupq_n_f32(a[r].scale[b]);
-              if (fmt == MOEK_KQ6) {
-                const int32x4_t Dr = vmlaq_s32(D[r][q], row[h], sc_hi);
-                acc[r][q] = vfmaq_f32(acc[r][q], vcvtq_f32_s32(Dr), vmulq_f32(dsc, as));
-              } else {
-                acc[r][q] = vfmaq_f32(acc[r][q], vcvtq_f32_s32(row[h]), vmulq_f32(dsc, as));
-                acc[r][q] = vfmaq_f32(acc[r][q], vdupq_n_f32((float)a[r].sum[b]), vmulq_f32(dm, as));
-              }
+              DS[r][q] = vmlaq_s32(DS[r][q], row[h], sc);
+              if (fmt != MOEK_KQ6) MS[r][q] = vmlaq_n_s32(MS[r][q], mn, a[r].sum[b]);
             }
           }
+        }
+      }
+#pragma GCC unroll 2
+      for (int q = 0; q < 2; q++) {
+        const int col = 8 * hf + 4 * q;
+        const float32x4_t dq = moek_neon_kq_f16x4(hdr, col), dm = moek_neon_kq_f16x4(hdr + 32, col);
+        for (int r = 0; r < 2 * pairs; r++) {
+          const float32x4_t as = vdupq_n_f32(a[r].scale[b0]);
+          acc[r][q] = vfmaq_f32(acc[r][q], vcvtq_f32_s32(DS[r][q]), vmulq_f32(dq, as));
+          if (fmt != MOEK_KQ6) acc[r][q] = vfmsq_f32(acc[r][q], vcvtq_f32_s32(MS[r][q]), vmulq_f32(dm, as));
         }
       }
     }

@@ -16,6 +16,8 @@ void moek_f32_gemm_down_4x16__neon(const moek_down_tile* t);
 void moek_bf16_gemm_down_4x16__neon(const moek_down_tile* t);
 void moek_f16_gemm_down_4x16__neon(const moek_down_tile* t);
 void moek_neon_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
+void moek_neon_quantize_rows_super(const float* src, size_t src_stride, size_t rows, size_t k, void* dst,
+                                   size_t dst_stride); /* the K-quants' super-block rule */
 void moek_neon_combine(const moek_combine_params* p);
 void moek_neon_route(moek_route_params* p);
 

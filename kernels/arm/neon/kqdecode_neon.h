@@ -55,10 +55,10 @@ static inline __attribute__((always_inline)) float32x4_t moek_neon_kq_f16x4(cons
   return vcvt_f32_f16(vld1_f16((const float16_t*)h + s0));
 }
 
-/* 4 columns' unsigned scale (or min) bytes at p as floats */
-static inline __attribute__((always_inline)) float32x4_t moek_neon_kq_u8x4(const uint8_t* p) {
+/* 4 columns' unsigned scale (or min) bytes at p as int32 */
+static inline __attribute__((always_inline)) int32x4_t moek_neon_kq_u8x4(const uint8_t* p) {
   const uint8x8_t v = vreinterpret_u8_u32(vld1_dup_u32((const uint32_t*)p));
-  return vcvtq_f32_u32(vmovl_u16(vget_low_u16(vmovl_u8(v))));
+  return vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(vmovl_u8(v))));
 }
 
 /* 4 columns' signed Q6_K scale bytes at p as int32 */

@@ -48,7 +48,8 @@ const moek_kernel_table moek_neon_kernel_table = {
   [fmt] = {.mr = MR, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                            \
            MOEK_SLOT_FN(panel_bytes, moek_neon_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_neon_kq_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##MR##x16__neondot),                                    \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##MR##x16__neondot)}
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##MR##x16__neondot),                                        \
+           MOEK_SLOT_FN(quantize_rows, moek_neon_quantize_rows_super)}
 
 const moek_kernel_table moek_neon_dotprod_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
@@ -74,7 +75,8 @@ const moek_kernel_table moek_neon_dotprod_kernel_table = {
   [fmt] = {.mr = 4, .nr = 16, .nr_gated = 8, .flags = 0, .tile_m = 48, .tile_n = 64,                              \
            MOEK_SLOT_FN(panel_bytes, moek_neon_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_neon_kq_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_4x16__neoni8mm),                                         \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_4x16__neoni8mm)}
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_4x16__neoni8mm),                                             \
+           MOEK_SLOT_FN(quantize_rows, moek_neon_quantize_rows_super)}
 
 const moek_kernel_table moek_neon_i8mm_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),

@@ -56,6 +56,8 @@ void moek_avx2_q5_k_expand_panel(int32_t wformat, size_t k, int32_t group, int32
 void moek_q5_k_gemm_gateup_expanded_3x16__avx2(const moek_gateup_tile* t);
 void moek_q5_k_gemm_down_expanded_3x16__avx2(const moek_down_tile* t);
 void moek_avx2_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
+void moek_avx2_quantize_rows_super(const float* src, size_t src_stride, size_t rows, size_t k, void* dst,
+                                   size_t dst_stride); /* the K-quants' super-block rule */
 void moek_avx2_combine(const moek_combine_params* p);
 void moek_avx2_route(moek_route_params* p);
 

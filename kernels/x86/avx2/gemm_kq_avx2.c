@@ -7,23 +7,25 @@
  * 0..31, whose fifth bits are spread from the block's bit plane). The
  * codes carry no offset, so nothing comes off the dot.
  *
- * Per super-block the header gives d and dmin (f16, widened by vcvtph2ps);
- * per block the scale and min bytes of its sub-block become d * sc and
- * dmin * m for the 16 columns, exact in f32. Then the reference's
- * operations in its order: acc = fma(dot, (d sc) a_scale, acc) and
- * acc = fma(sum(a), -(dmin m) a_scale, acc), the latter as fnmadd of
- * (dmin m) a_scale, the same rounding: the tables agree bit for bit before
- * the activation.
+ * The records hold one activation scale A per super-block (the K-quants'
+ * super-block rule, moek_kernel.h), so a super-block stays in int32 up to
+ * its last step, as the reference's dot_row_kquant: the widening vpmaddwd
+ * multiplies each column's 16-bit pair sums by its sub-block scale byte
+ * (in place of 1), adding sc_j S_j into D, and a vpmaddwd of the block's
+ * activation sum by the min bytes adds m_j sum_j into M; then per
+ * super-block acc = fma(D, d A, acc) and acc = fma(M, -(dmin A), acc), the
+ * latter as fnmadd of dmin A, the same rounding: the tables agree bit for
+ * bit before the activation.
  *
  * Q6_K: codes 0..63 (the block in the order AVX-512 reads too: step
  * pairs of nibbles, 4-step groups of crumbs), so a 16-bit lane holds 2
  * steps (4 * 63 * 127 < 2^15). Each group of 16 (steps 0-3, 4-7) has its own dot, which
  * starts at the record's offset of that half (-32 times its activation
- * sum): the dot of q - 32. D = sc_lo dot_lo + sc_hi dot_hi is exact in
- * f32, then acc = fma(D, d a_scale, acc). Three rows per tile, as the
- * others: the first group's partial sums and the accumulators then live in
- * L1 between blocks (they are touched once per block), which ran 1.05-1.2x
- * faster at T = 16-512 than two rows kept in registers. */
+ * sum): the dot of q - 32; times the group's int8 scale (vpmulld) it adds
+ * to the super-block's D, and acc = fma(D, d A, acc) once per super-block.
+ * Three rows per tile, as the others: D and the accumulators then live in
+ * L1 between blocks (they are touched once per block or super-block), which
+ * ran 1.05-1.2x faster at T = 16-512 than two rows kept in registers. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -37,9 +39,24 @@
 #define MRK_MAX MOEK_AVX2_Q_MR
 #define MOEK_KQ_XBLOCK 512u /* a block of Q5_K's expanded panel: 8 steps of 64 code bytes */
 
-/* 8 bytes of the header (one sub-block's scales or mins for slots s0..s0+7) as f32 */
-static inline __attribute__((always_inline)) __m256 bytes_f32(const uint8_t* p) {
-  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)p)));
+/* 8 bytes of the header (one sub-block's scales or mins for slots s0..s0+7) as int32 */
+static inline __attribute__((always_inline)) __m256i bytes_i32(const uint8_t* p) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)p));
+}
+/* the same in both 16-bit halves of each lane (vpmaddwd's multiplier) */
+static inline __attribute__((always_inline)) __m256i bytes_i16x2(const uint8_t* p) {
+  const __m256i v = bytes_i32(p);
+  return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
+}
+
+/* acc += D d A per super-block, the reference's fma(D, d * A, acc), for
+ * columns 0-7 and 8-15 (D in int32, d the super-block's f16 scales) */
+static inline __attribute__((always_inline)) void super_fma(__m256 acc[2], const __m256i D[2], const uint8_t* d16,
+                                                            __m256 asv) {
+  const __m256 d0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)d16));
+  const __m256 d1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(d16 + 16)));
+  acc[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(D[0]), _mm256_mul_ps(d0, asv), acc[0]);
+  acc[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(D[1]), _mm256_mul_ps(d1, asv), acc[1]);
 }
 
 /* mr rows x one panel over all of K (sbs super-blocks): c[r][0] columns
@@ -61,36 +78,42 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
   size_t b = 0;
   for (size_t s = 0; s < sbs; s++) {
     const uint8_t* hdr = w;
-    const __m256 d0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)hdr));
-    const __m256 d1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 16)));
-    const __m256 m0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 32)));
-    const __m256 m1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 48)));
 #pragma GCC unroll 5
     for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
     w += MOEK_KQ_HEADER;
+    __m256i dsum[MRK_MAX][2], msum[MRK_MAX][2]; /* D and M of the super-block */
+#pragma GCC unroll 3
+    for (int r = 0; r < mr; r++)
+      dsum[r][0] = dsum[r][1] = msum[r][0] = msum[r][1] = _mm256_setzero_si256();
+    const size_t b0 = b;
     for (int j = 0; j < 8; j++, b++, w += bbytes) {
       const uint8_t* sc = hdr + MOEK_KQ_SCALES + 16 * j;
       const uint8_t* mn = hdr + MOEK_KQ_MINS + 16 * j;
-      const __m256 ws0 = _mm256_mul_ps(d0, bytes_f32(sc)), ws1 = _mm256_mul_ps(d1, bytes_f32(sc + 8));
-      const __m256 wm0 = _mm256_mul_ps(m0, bytes_f32(mn)), wm1 = _mm256_mul_ps(m1, bytes_f32(mn + 8));
-      __m256i dot[MRK_MAX][2];
+      const __m256i scm[2] = {bytes_i16x2(sc), bytes_i16x2(sc + 8)};
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) __asm__("" : "+r"(q[r])); /* see above */
-      moek_q_block_nibbles(mr, kind, w, q, b, dot);
+      moek_q_block_nibbles_mul(mr, kind, w, q, b, scm, dsum);
       if (q5 && !xp) _mm_prefetch((const char*)w + 256 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0); /* the bit plane's line */
       moek_next_step(&pace);
+      const __m256i mn0 = bytes_i32(mn), mn1 = bytes_i32(mn + 8);
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) {
-        float as;
-        int32_t sum;
-        memcpy(&as, q[r] + so + 4 * b, 4);
-        memcpy(&sum, q[r] + mo + 4 * b, 4);
-        const __m256 asv = _mm256_set1_ps(as), sf = _mm256_set1_ps((float)sum);
-        acc[r][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r][0]), _mm256_mul_ps(ws0, asv), acc[r][0]);
-        acc[r][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r][1]), _mm256_mul_ps(ws1, asv), acc[r][1]);
-        acc[r][0] = _mm256_fnmadd_ps(sf, _mm256_mul_ps(wm0, asv), acc[r][0]);
-        acc[r][1] = _mm256_fnmadd_ps(sf, _mm256_mul_ps(wm1, asv), acc[r][1]);
+        /* the sum's low 16 bits (|sum| < 2^15) times the min byte; its high half meets 0 */
+        const __m256i sum = moek_bcast4_ymm(q[r] + mo + 4 * b);
+        msum[r][0] = _mm256_add_epi32(msum[r][0], _mm256_madd_epi16(sum, mn0));
+        msum[r][1] = _mm256_add_epi32(msum[r][1], _mm256_madd_epi16(sum, mn1));
       }
+    }
+    const __m256 m0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 32)));
+    const __m256 m1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 48)));
+#pragma GCC unroll 3
+    for (int r = 0; r < mr; r++) {
+      float as;
+      memcpy(&as, q[r] + so + 4 * b0, 4);
+      const __m256 asv = _mm256_set1_ps(as);
+      super_fma(acc[r], dsum[r], hdr, asv);
+      acc[r][0] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[r][0]), _mm256_mul_ps(m0, asv), acc[r][0]);
+      acc[r][1] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[r][1]), _mm256_mul_ps(m1, asv), acc[r][1]);
     }
   }
 #pragma GCC unroll 3
@@ -120,9 +143,9 @@ static inline __attribute__((always_inline)) void step_codes6(const uint8_t* blk
   *hi = half_codes6(blk, st, 1);
 }
 
-/* 8 signed scale bytes (half of one Q6_K group's 16) as f32 */
-static inline __attribute__((always_inline)) __m256 sbytes_f32(const uint8_t* p) {
-  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)p)));
+/* 8 signed scale bytes (half of one Q6_K group's 16) as int32 */
+static inline __attribute__((always_inline)) __m256i sbytes_i32(const uint8_t* p) {
+  return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)p));
 }
 
 #define MR6_MAX 3 /* see above */
@@ -141,19 +164,17 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
   size_t b = 0;
   for (size_t s = 0; s < sbs; s++) {
     const uint8_t* hdr = w;
-    const __m256 d0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)hdr));
-    const __m256 d1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 16)));
 #pragma GCC unroll 5
     for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
     w += MOEK_KQ_HEADER;
+    __m256i dsum[MR6_MAX][2]; /* D of the super-block */
+#pragma GCC unroll 3
+    for (int r = 0; r < mr; r++) dsum[r][0] = dsum[r][1] = _mm256_setzero_si256();
+    const size_t b0 = b;
     for (int j = 0; j < 8; j++, b++, w += bbytes) {
       const uint8_t* sc = hdr + MOEK_KQ_SCALES + 32 * j; /* group 2j, then 2j + 1 */
-      __m256 part[MR6_MAX][2]; /* sc_lo dot_lo, exact */
 #pragma GCC unroll 3
-      for (int r = 0; r < mr; r++) {
-        __asm__("" : "+r"(q[r])); /* see kqkernel */
-        part[r][0] = part[r][1] = _mm256_setzero_ps();
-      }
+      for (int r = 0; r < mr; r++) __asm__("" : "+r"(q[r])); /* see kqkernel */
 #pragma GCC unroll 2
       for (int g = 0; g < 2; g++) {
         __m256i dot[MR6_MAX][2]; /* from the half's offset: the dot of q - 32 */
@@ -188,22 +209,20 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
             dot[r][1] = _mm256_add_epi32(dot[r][1], _mm256_madd_epi16(s16[r][1], ones));
           }
         }
-        const __m256 sc0 = sbytes_f32(sc + 16 * g), sc1 = sbytes_f32(sc + 16 * g + 8);
+        const __m256i sc0 = sbytes_i32(sc + 16 * g), sc1 = sbytes_i32(sc + 16 * g + 8);
 #pragma GCC unroll 3
         for (int r = 0; r < mr; r++) {
-          const __m256 f0 = _mm256_cvtepi32_ps(dot[r][0]), f1 = _mm256_cvtepi32_ps(dot[r][1]);
-          if (g == 0) {
-            part[r][0] = _mm256_mul_ps(f0, sc0), part[r][1] = _mm256_mul_ps(f1, sc1);
-          } else {
-            float as;
-            memcpy(&as, q[r] + so + 4 * b, 4);
-            const __m256 asv = _mm256_set1_ps(as);
-            acc[r][0] = _mm256_fmadd_ps(_mm256_fmadd_ps(f0, sc0, part[r][0]), _mm256_mul_ps(d0, asv), acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(_mm256_fmadd_ps(f1, sc1, part[r][1]), _mm256_mul_ps(d1, asv), acc[r][1]);
-          }
+          dsum[r][0] = _mm256_add_epi32(dsum[r][0], _mm256_mullo_epi32(dot[r][0], sc0));
+          dsum[r][1] = _mm256_add_epi32(dsum[r][1], _mm256_mullo_epi32(dot[r][1], sc1));
         }
       }
       moek_next_step(&pace);
+    }
+#pragma GCC unroll 3
+    for (int r = 0; r < mr; r++) {
+      float as;
+      memcpy(&as, q[r] + so + 4 * b0, 4);
+      super_fma(acc[r], dsum[r], hdr, _mm256_set1_ps(as));
     }
   }
 #pragma GCC unroll 3

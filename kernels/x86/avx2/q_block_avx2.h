@@ -74,13 +74,15 @@ static inline __attribute__((always_inline)) void moek_nib_step(const moek_nib_k
  * a tree over all steps and spills the products. Together that took the
  * 1-row Q4 gate/up from 93 to 50 us and 16 rows from 0.82 to 0.58 ms
  * (moek-gbench, one thread). */
-static inline __attribute__((always_inline)) void moek_q_block_nibbles(const int mr, const moek_nib_kind kind,
-                                                                       const uint8_t* w, const int8_t* const* q,
-                                                                       size_t b, __m256i d[MOEK_AVX2_Q_MR][2]) {
-  const __m256i ones = _mm256_set1_epi16(1);
+/* The same dots, each column's times its int16 in both halves of its
+ * 32-bit lane of mul[0] (columns 0-7) and mul[1] (8-15), added to d: the
+ * K-quants' scale bytes ride the widening vpmaddwd (|sum| < 2^15 times 63,
+ * twice, fits int32). */
+static inline __attribute__((always_inline)) void moek_q_block_nibbles_mul(const int mr, const moek_nib_kind kind,
+                                                                           const uint8_t* w, const int8_t* const* q,
+                                                                           size_t b, const __m256i mul[2],
+                                                                           __m256i d[MOEK_AVX2_Q_MR][2]) {
   const int span = kind == MOEK_NIB_Q4 ? 8 : 4; /* steps per widening */
-#pragma GCC unroll 3
-  for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
   for (int h = 0; h < 8; h += span) {
     __m256i s[MOEK_AVX2_Q_MR][2];
 #pragma GCC unroll 3
@@ -106,10 +108,19 @@ static inline __attribute__((always_inline)) void moek_q_block_nibbles(const int
     }
 #pragma GCC unroll 3
     for (int r = 0; r < mr; r++) {
-      d[r][0] = _mm256_add_epi32(d[r][0], _mm256_madd_epi16(s[r][0], ones));
-      d[r][1] = _mm256_add_epi32(d[r][1], _mm256_madd_epi16(s[r][1], ones));
+      d[r][0] = _mm256_add_epi32(d[r][0], _mm256_madd_epi16(s[r][0], mul[0]));
+      d[r][1] = _mm256_add_epi32(d[r][1], _mm256_madd_epi16(s[r][1], mul[1]));
     }
   }
+}
+
+static inline __attribute__((always_inline)) void moek_q_block_nibbles(const int mr, const moek_nib_kind kind,
+                                                                       const uint8_t* w, const int8_t* const* q,
+                                                                       size_t b, __m256i d[MOEK_AVX2_Q_MR][2]) {
+  const __m256i ones[2] = {_mm256_set1_epi16(1), _mm256_set1_epi16(1)};
+#pragma GCC unroll 3
+  for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
+  moek_q_block_nibbles_mul(mr, kind, w, q, b, ones, d);
 }
 
 #endif /* MOEK_Q_BLOCK_AVX2_H */

@@ -26,7 +26,8 @@
            MOEK_SLOT_FN(panel_bytes, moek_avx2_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_kq_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##MR##x16__avx2),                                           \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_##MR##x16__avx2),                                               \
-           MOEK_SLOT_FN(end_task, moek_stream_fence__x86), __VA_ARGS__}
+           MOEK_SLOT_FN(end_task, moek_stream_fence__x86),                                                          \
+           MOEK_SLOT_FN(quantize_rows, moek_avx2_quantize_rows_super), __VA_ARGS__}
 /* Q5_K, a task of 16 rows or more: each panel expanded to code bytes once, for its row groups (fewer rows
  * ran slower expanded: docs/performance.md, "Expanded panels") */
 #define MOEK_AVX2_Q5_K_EXPAND                                                                                      \

@@ -85,10 +85,12 @@ MOEK_AVX512_Q_TILES_12(mxfp4)
            MOEK_SLOT_FN(panel_bytes, moek_avx2_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx512_kq_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##tiles##__avx512vnni),                                     \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_##tiles##__avx512vnni),                                         \
-           MOEK_SLOT_FN(end_task, moek_stream_fence__x86)}
+           MOEK_SLOT_FN(end_task, moek_stream_fence__x86), MOEK_SLOT_FN(quantize_rows, moek_avx512_quantize_rows_super)}
 
 void moek_avx512_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst,
                                size_t dst_stride);
+void moek_avx512_quantize_rows_super(const float* src, size_t src_stride, size_t rows, size_t k, void* dst,
+                                     size_t dst_stride); /* the K-quants' super-block rule */
 void moek_avx512_combine(const moek_combine_params* p);
 void moek_avx512_route(moek_route_params* p);
 

@@ -11,23 +11,23 @@
  * one masked add of 16. The codes (0..15, 0..31) are unsigned, so vpdpbusd
  * takes them as they are and nothing comes off the dot.
  *
- * Per super-block the header gives d and dmin (f16, one vcvtph2ps each); per
- * block of 32 k the scale and min bytes of its sub-block become
- * d * sc and dmin * m for the 16 columns, exact in f32. The block's exact
- * int32 dot then goes through the reference's operations in its order:
- * acc = fma(dot, (d sc) a_scale, acc), then acc = fma(sum(a), -(dmin m)
- * a_scale, acc), written as fnmadd of (dmin m) a_scale, the same rounding:
- * the tables agree bit for bit before the activation. Rows and chains as in
- * the Q kernels: up to 6 rows; below 4, two int32 chains per row.
+ * The records hold one activation scale A per super-block (the K-quants'
+ * super-block rule, moek_kernel.h), so a super-block's arithmetic stays in
+ * int32 up to its last step, as the reference's dot_row_kquant: per block
+ * of 32 k the exact dot S_j (vpdpbusd) times the sub-block's scale byte
+ * (vpmulld) adds to D, and the min byte times the block's activation sum
+ * (vpmaddwd) to M; then acc = fma(D, d A, acc) and acc = fma(M, -(dmin A), acc),
+ * written as fnmadd of dmin A, the same rounding: the tables agree bit for
+ * bit before the activation. Rows and chains as in the Q kernels: up to 6
+ * rows; below 4, two int32 chains per row.
  *
  * Q6_K: codes 0..63, from AVX-512's own order of the block (step pairs of
  * nibbles, 4-step groups of crumbs: pack_kq_avx2.c): 2 to 4 vector ops a
- * step. Each row keeps one chain per group of 16
- * (steps 0-3 and 4-7), which starts at the record's offset of that half
- * (-32 times its activation sum), so it ends as the exact dot of q - 32
- * with nothing taken off per row. Then D = sc_lo dot_lo + sc_hi dot_hi in
- * f32, exact (|D| < 2^24: the product and the fused add round nothing),
- * and acc = fma(D, d a_scale, acc). */
+ * step. Each row keeps one chain per group of 16 (steps 0-3 and 4-7),
+ * which starts at the record's offset of that half (-32 times its
+ * activation sum), so it ends as the exact dot of q - 32 with nothing
+ * taken off per row; each group's dot times its int8 scale adds to D in
+ * int32, and acc = fma(D, d A, acc) once per super-block. */
 #include <string.h>
 
 #include "avx512.h"
@@ -77,9 +77,9 @@ static inline __attribute__((always_inline)) __m512i step_codes6(const uint8_t* 
   return _mm512_ternarylogic_epi32(nib, hi, _mm512_set1_epi8(0x30), 0xf8); /* nib | (hi & 0x30) */
 }
 
-/* 16 bytes of the header (one sub-block's scales or mins) as f32 */
-static inline __attribute__((always_inline)) __m512 bytes_f32(const uint8_t* p) {
-  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)p)));
+/* 16 bytes of the header (one sub-block's scales or mins) as int32 */
+static inline __attribute__((always_inline)) __m512i bytes_i32(const uint8_t* p) {
+  return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)p));
 }
 
 /* mr rows x one panel over all of K (sbs super-blocks). Row r's record is
@@ -98,15 +98,15 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
   moek_next_pace pace = moek_next_pace_of(next, next_end, nb); /* next_panel.h: a step per block */
   size_t b = 0;
   for (size_t s = 0; s < sbs; s++) {
-    const __m512 d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)w));
-    const __m512 dmin = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)(w + 32)));
     const uint8_t* hdr = w;
 #pragma GCC unroll 5
     for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + PREFETCH_BYTES(mr, far), _MM_HINT_T0);
     w += MOEK_KQ_HEADER;
+    __m512i dsum[MRK_MAX], msum[MRK_MAX]; /* D and M of the super-block */
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++) dsum[r] = msum[r] = _mm512_setzero_si512();
+    const size_t b0 = b;
     for (int j = 0; j < 8; j++, b++, w += bbytes) {
-      const __m512 ws = _mm512_mul_ps(d, bytes_f32(hdr + MOEK_KQ_SCALES + 16 * j));
-      const __m512 wm = _mm512_mul_ps(dmin, bytes_f32(hdr + MOEK_KQ_MINS + 16 * j));
       __m512i d0[MRK_MAX], d1[MRK_MAX];
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
@@ -128,26 +128,33 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
       }
       if (q5) _mm_prefetch((const char*)w + 256 + PREFETCH_BYTES(mr, far), _MM_HINT_T0); /* the bit plane's line */
       moek_next_step(&pace);
+      const __m512i sc = bytes_i32(hdr + MOEK_KQ_SCALES + 16 * j), mn = bytes_i32(hdr + MOEK_KQ_MINS + 16 * j);
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
-        float as;
-        int32_t sum;
-        memcpy(&as, q[r] + so + 4 * b, 4);
-        memcpy(&sum, q[r] + mo + 4 * b, 4);
         const __m512i dot = split ? _mm512_add_epi32(d0[r], d1[r]) : d0[r];
-        const __m512 asv = _mm512_set1_ps(as);
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(ws, asv), acc[r]);
-        acc[r] = _mm512_fnmadd_ps(_mm512_set1_ps((float)sum), _mm512_mul_ps(wm, asv), acc[r]);
+        dsum[r] = _mm512_add_epi32(dsum[r], _mm512_mullo_epi32(dot, sc));
+        /* the sum's low 16 bits (|sum| < 2^15) times the min byte; its high half meets 0 */
+        msum[r] = _mm512_add_epi32(msum[r], _mm512_madd_epi16(moek_bcast4_zmm(q[r] + mo + 4 * b), mn));
       }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)hdr));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)(hdr + 32)));
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++) {
+      float as;
+      memcpy(&as, q[r] + so + 4 * b0, 4);
+      const __m512 asv = _mm512_set1_ps(as);
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dsum[r]), _mm512_mul_ps(d, asv), acc[r]);
+      acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[r]), _mm512_mul_ps(dmin, asv), acc[r]);
     }
   }
 #pragma GCC unroll 6
   for (int r = 0; r < mr; r++) c[r] = acc[r];
 }
 
-/* 16 signed scale bytes (one Q6_K group's) as f32 */
-static inline __attribute__((always_inline)) __m512 sbytes_f32(const uint8_t* p) {
-  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)p)));
+/* 16 signed scale bytes (one Q6_K group's) as int32 */
+static inline __attribute__((always_inline)) __m512i sbytes_i32(const uint8_t* p) {
+  return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)p));
 }
 
 static inline __attribute__((always_inline)) void kq6kernel(const int mr, const int far, size_t sbs,
@@ -163,14 +170,15 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, const 
   moek_next_pace pace = moek_next_pace_of(next, next_end, nb); /* next_panel.h: a step per block */
   size_t b = 0;
   for (size_t s = 0; s < sbs; s++) {
-    const __m512 d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)w));
     const uint8_t* hdr = w;
 #pragma GCC unroll 5
     for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + PREFETCH_BYTES(mr, far), _MM_HINT_T0);
     w += MOEK_KQ_HEADER;
+    __m512i dsum[MRK_MAX]; /* D of the super-block */
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++) dsum[r] = _mm512_setzero_si512();
+    const size_t b0 = b;
     for (int j = 0; j < 8; j++, b++, w += bbytes) {
-      const __m512 sc_lo = sbytes_f32(hdr + MOEK_KQ_SCALES + 32 * j);
-      const __m512 sc_hi = sbytes_f32(hdr + MOEK_KQ_SCALES + 32 * j + 16);
       __m512i lo[MRK_MAX], hi[MRK_MAX]; /* from the halves' offsets: the dots of q - 32 */
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
@@ -194,13 +202,19 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, const 
         }
       }
       moek_next_step(&pace);
+      const __m512i sc_lo = sbytes_i32(hdr + MOEK_KQ_SCALES + 32 * j);
+      const __m512i sc_hi = sbytes_i32(hdr + MOEK_KQ_SCALES + 32 * j + 16);
 #pragma GCC unroll 6
-      for (int r = 0; r < mr; r++) {
-        float as;
-        memcpy(&as, q[r] + so + 4 * b, 4);
-        const __m512 dd = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi[r]), sc_hi, _mm512_mul_ps(_mm512_cvtepi32_ps(lo[r]), sc_lo));
-        acc[r] = _mm512_fmadd_ps(dd, _mm512_mul_ps(d, _mm512_set1_ps(as)), acc[r]);
-      }
+      for (int r = 0; r < mr; r++)
+        dsum[r] = _mm512_add_epi32(dsum[r], _mm512_add_epi32(_mm512_mullo_epi32(lo[r], sc_lo),
+                                                             _mm512_mullo_epi32(hi[r], sc_hi)));
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)hdr));
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++) {
+      float as;
+      memcpy(&as, q[r] + so + 4 * b0, 4);
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dsum[r]), _mm512_mul_ps(d, _mm512_set1_ps(as)), acc[r]);
     }
   }
 #pragma GCC unroll 6

@@ -293,5 +293,9 @@ static inline int32_t moek_compat_mm512_reduce_add_epi32(simde__m512i a) {
 #define _mm512_reduce_max_ps moek_compat_mm512_reduce_max_ps
 #define _mm512_reduce_add_ps moek_compat_mm512_reduce_add_ps
 #define _mm512_reduce_add_epi32 moek_compat_mm512_reduce_add_epi32
+/* SIMDe 0.7.4 aliases it with the masked form's four arguments; its
+ * function takes the two of the intrinsic */
+#undef _mm512_madd_epi16
+#define _mm512_madd_epi16(a, b) simde_mm512_madd_epi16(a, b)
 
 #endif /* MOEK_SIMDE_COMPAT_AVX512_H */
