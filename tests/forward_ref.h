@@ -18,7 +18,7 @@
  *  - Q8/Q4 weights: the model holds the dequantized weights (moek_quant.h's
  *    rule), so weight quantization is not an error here; the activations
  *    (x, and h as the kernel computed it) are rounded to int8 steps of
- *    d = amax / 127 per block of 32: |delta| <= d / 2, uniform, standard
+ *    d = amax / 127 per block of 32 (K-quants: 256): |delta| <= d / 2, uniform, standard
  *    deviation d / sqrt(12), independent, carried like the bf16 roundings.
  *    The kernel's h block may have a larger amax than the oracle's by its
  *    own error, which the step size includes.
@@ -44,7 +44,7 @@ typedef struct ref_model {
   double alpha, beta, limit; /* the clamped SwiGLU's (MOEK_ACT_SWIGLU_OAI and _CLAMP), resolved */
   int bf16_ops;          /* weight dtype bf16: x and h may be rounded to bf16 */
   int qact;              /* weight dtype Q8/Q4: x and h are rounded to int8 blocks of 32 (1), or of qact
-                          * values when > 1 (ggml's CPU backend rounds to q8_K, blocks of 256, for K-quants) */
+                          * values when > 1 (the K-quants: moek's super-block records and ggml's q8_K, 256) */
   double *wg, *wu, *wd;  /* [E][I][H], [E][I][H], [E][H][I]; wg NULL if ungated */
   /* Optional, like wg..wd: the magnitude the kernel's f32 terms of each
    * weight add up to, where it exceeds |w|: a K-quant's w = d sc q - dmin m

@@ -11,8 +11,8 @@ absolute values at every step (|x| |W|, the activation's error slope 1.13
 times |u|, plus |g| |u|), so f32 accumulation and the activation's
 evaluation stay below gamma(K + 16) S per output, K = max(H, I). Weights
 held in bf16 may round x and h to bf16 (2^-8 each, two roundings): 2^-7 S.
-Quantized experts quantize x and h to int8 blocks of 32 (moek's rule,
-simulated here exactly); what remains is f32 rounding plus at most one code
+Quantized experts quantize x and h to int8 blocks of 32 (of 256 where a
+K-quant matrix reads them; moek's rules, simulated here exactly); what remains is f32 rounding plus at most one code
 flip of h per block (an h value on a rounding boundary): |w| |w_down| step
 per block. A bf16 y adds 2^-8 |y|. Exits 77 (ctest: skipped) without NumPy.
 """

@@ -38,7 +38,9 @@ typedef enum moek_dtype {
   /* llama.cpp's K-quant super-blocks of 256 values along K (since 0.6):
    * src_dtype and weight_dtype both, stored in their own format, exactly
    * (the blocks' integers and f16 super-scales; docs/quantization.md). K
-   * (hidden for gate/up, inter for down) must be a multiple of 256. */
+   * (hidden for gate/up, inter for down) must be a multiple of 256. The
+   * activations a K-quant matrix reads are quantized with one scale per
+   * 256 values (since 0.6, as ggml's q8_K), not per block of 32. */
   MOEK_DTYPE_GGML_Q4_K = 20,  /* block_q4_K, 144 bytes: w = d * sc * q - dmin * m, 8 sub-blocks of 32, q 0..15 */
   MOEK_DTYPE_GGML_Q5_K = 21,  /* block_q5_K, 176 bytes: as Q4_K with a fifth bit plane, q 0..31 */
   MOEK_DTYPE_GGML_Q6_K = 22   /* block_q6_K, 210 bytes: w = d * sc * (q - 32), 16 groups of 16, int8 sc, q 0..63 */
