@@ -2,7 +2,8 @@
  * block: the rules of moek_quantize_row_runs, bit for bit (the same f32
  * multiply and division; fcvtns rounds to nearest even as nearbyintf does
  * in the default rounding mode). A run of blocks sharing a scale (the
- * K-quants' super-block) is read twice: its amax first, then its codes. */
+ * K-quants' super-block) is read twice: its amax first, then its codes;
+ * the run's last block (the block rule's only one) stays from the first. */
 #include <arm_neon.h>
 #include <string.h>
 
@@ -30,8 +31,8 @@ static void quantize_row(const float* a, size_t k, void* record, size_t per) {
     const size_t b1 = b0 + per < nb ? b0 + per : nb;
     float32x4_t m = vdupq_n_f32(0.0f);
     uint32x4_t bad = vdupq_n_u32(0);
+    float32x4_t v[8];
     for (size_t b = b0; b < b1; b++) {
-      float32x4_t v[8];
       load_block(a, k, b, v);
       /* |v| > FLT_MAX is true for Inf only; NaN fails |v| == |v| */
       for (int i = 0; i < 8; i++) {
@@ -51,10 +52,11 @@ static void quantize_row(const float* a, size_t k, void* record, size_t per) {
     }
     const float32x4_t inv = vdupq_n_f32(127.0f / amax);
     for (size_t b = b0; b < b1; b++) {
-      float32x4_t v[8];
-      load_block(a, k, b, v);
+      float32x4_t u[8]; /* the last block's, from the first pass */
+      for (int i = 0; i < 8; i++) u[i] = v[i];
+      if (b + 1 < b1) load_block(a, k, b, u);
       int32x4_t qi[8], s = vdupq_n_s32(0);
-      for (int i = 0; i < 8; i++) qi[i] = vcvtnq_s32_f32(vmulq_f32(v[i], inv)), s = vaddq_s32(s, qi[i]);
+      for (int i = 0; i < 8; i++) qi[i] = vcvtnq_s32_f32(vmulq_f32(u[i], inv)), s = vaddq_s32(s, qi[i]);
       for (int i = 0; i < 2; i++) {
         const int16x8_t w0 = vcombine_s16(vmovn_s32(qi[4 * i]), vmovn_s32(qi[4 * i + 1]));
         const int16x8_t w1 = vcombine_s16(vmovn_s32(qi[4 * i + 2]), vmovn_s32(qi[4 * i + 3]));

@@ -73,11 +73,11 @@ static inline __attribute__((always_inline)) void moek_nib_step(const moek_nib_k
  * accumulator one chain: without it GCC reassociates the integer adds into
  * a tree over all steps and spills the products. Together that took the
  * 1-row Q4 gate/up from 93 to 50 us and 16 rows from 0.82 to 0.58 ms
- * (moek-gbench, one thread). */
-/* The same dots, each column's times its int16 in both halves of its
- * 32-bit lane of mul[0] (columns 0-7) and mul[1] (8-15), added to d: the
+ * (moek-gbench, one thread).
+ * The _mul form adds to d each column's dot times its int16 in both halves
+ * of its 32-bit lane of mul[0] (columns 0-7) and mul[1] (8-15): the
  * K-quants' scale bytes ride the widening vpmaddwd (|sum| < 2^15 times 63,
- * twice, fits int32). */
+ * twice, fits int32); the plain form sets d to the dots (mul 1). */
 static inline __attribute__((always_inline)) void moek_q_block_nibbles_mul(const int mr, const moek_nib_kind kind,
                                                                            const uint8_t* w, const int8_t* const* q,
                                                                            size_t b, const __m256i mul[2],

@@ -37,7 +37,8 @@ static inline void load_block(const float* a, size_t k, size_t b, __m256 v[4]) {
 }
 
 /* one scale per run of `per` blocks (moek_quantize_row_runs): the run's
- * amax first, then its codes, read again from L1 */
+ * amax first, then its codes, read again from L1 but for the run's last
+ * block (the block rule's only one), kept from the first pass */
 static void quantize_row(const float* a, size_t k, void* record, size_t per) {
   const size_t nb = moek_record_blocks(k);
   int8_t* q = record;
@@ -48,9 +49,8 @@ static void quantize_row(const float* a, size_t k, void* record, size_t per) {
   const __m256 big = _mm256_set1_ps(3.40282347e38f);
   for (size_t b0 = 0; b0 < nb; b0 += per) {
     const size_t b1 = b0 + per < nb ? b0 + per : nb;
-    __m256 vmax = _mm256_setzero_ps(), nf = _mm256_setzero_ps();
+    __m256 vmax = _mm256_setzero_ps(), nf = _mm256_setzero_ps(), v[4];
     for (size_t b = b0; b < b1; b++) {
-      __m256 v[4];
       load_block(a, k, b, v);
       for (int i = 0; i < 4; i++) {
         const __m256 av = _mm256_and_ps(v[i], absmask);
@@ -72,10 +72,10 @@ static void quantize_row(const float* a, size_t k, void* record, size_t per) {
     }
     const __m256 inv = _mm256_set1_ps(127.0f / amax);
     for (size_t b = b0; b < b1; b++) {
-      __m256 v[4];
-      load_block(a, k, b, v);
+      __m256 u[4] = {v[0], v[1], v[2], v[3]}; /* the last block's, from the first pass */
+      if (b + 1 < b1) load_block(a, k, b, u);
       __m256i qi[4];
-      for (int i = 0; i < 4; i++) qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], inv));
+      for (int i = 0; i < 4; i++) qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(u[i], inv));
       /* packs work per 128-bit lane: the permute puts the 32 bytes back in order */
       const __m256i w01 = _mm256_packs_epi32(qi[0], qi[1]), w23 = _mm256_packs_epi32(qi[2], qi[3]);
       const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23), order);

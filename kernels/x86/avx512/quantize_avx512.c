@@ -4,7 +4,8 @@
  * vcvtps2dq rounds to nearest even as nearbyintf does in the default
  * rounding mode, and the codes, within +-127, narrow exactly). A run of
  * blocks sharing a scale (the K-quants' super-block) is read twice: its
- * amax first, then its codes, from L1. */
+ * amax first, then its codes, from L1; the run's last block (the block
+ * rule's only one) stays in registers from the first pass. */
 #include "avx512.h"
 #include "moek_quant.h"
 #include "simd_avx512.h"
@@ -26,10 +27,9 @@ static void quantize_row(const float* a, size_t k, void* record, size_t per) {
   const __m512 big = _mm512_set1_ps(3.40282347e38f);
   for (size_t b0 = 0; b0 < nb; b0 += per) {
     const size_t b1 = b0 + per < nb ? b0 + per : nb;
-    __m512 vmax = _mm512_setzero_ps();
+    __m512 vmax = _mm512_setzero_ps(), v0, v1;
     int bad = 0;
     for (size_t b = b0; b < b1; b++) {
-      __m512 v0, v1;
       load_block(a, k, b, &v0, &v1);
       const __m512 a0 = _mm512_and_ps(v0, absmask), a1 = _mm512_and_ps(v1, absmask);
       vmax = _mm512_max_ps(vmax, _mm512_max_ps(a0, a1));
@@ -48,9 +48,9 @@ static void quantize_row(const float* a, size_t k, void* record, size_t per) {
     }
     const __m512 inv = _mm512_set1_ps(127.0f / amax);
     for (size_t b = b0; b < b1; b++) {
-      __m512 v0, v1;
-      load_block(a, k, b, &v0, &v1);
-      const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, inv)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, inv));
+      __m512 u0 = v0, u1 = v1; /* the last block's, from the first pass */
+      if (b + 1 < b1) load_block(a, k, b, &u0, &u1);
+      const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(u0, inv)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(u1, inv));
       _mm_storeu_si128((__m128i*)(q + b * 32), _mm512_cvtepi32_epi8(q0));
       _mm_storeu_si128((__m128i*)(q + b * 32 + 16), _mm512_cvtepi32_epi8(q1));
       scale[b] = amax / 127.0f;
