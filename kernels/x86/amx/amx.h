@@ -16,7 +16,7 @@ void moek_amx_end_task(void);
 void moek_bf16_gemm_gateup_32x32__amx(const moek_gateup_tile* t);
 void moek_bf16_gemm_down_32x32__amx(const moek_down_tile* t);
 
-/* Q8, Q4 and MXFP4 by tdpbssd on the AVX2 table's Q panels: gemm_q_amx.c */
+/* Q8, Q4 and MXFP4 by tdpbssd on the avx512_vnni table's Q panels: gemm_q_amx.c */
 #define MOEK_AMX_Q_TILES(fmt)                                            \
   void moek_##fmt##_gemm_gateup_16x16__amx(const moek_gateup_tile* t); \
   void moek_##fmt##_gemm_down_16x16__amx(const moek_down_tile* t);

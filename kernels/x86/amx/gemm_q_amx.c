@@ -1,6 +1,6 @@
 /* AMX tile kernels for the Q formats (Q8, Q4 with and without min, f32 or
- * f16 scales, MXFP4) by tdpbssd, on the AVX2 table's Q panels
- * (pack_q_avx2.c) and the int8 activation records, as the avx512_vnni
+ * f16 scales, MXFP4) by tdpbssd, on the avx512_vnni table's Q panels
+ * (moek_avx512_q_pack_panel) and the int8 activation records, as its
  * tiles read them (gemm_q_avx512vnni.c).
  *
  * A block of 32 k of a 16-column panel is 8 steps of 4 k x 16 columns.

@@ -23,10 +23,10 @@
    MOEK_CPU_X86_AMX_BF16 | MOEK_CPU_X86_AMX_INT8)
 #endif
 
-/* the AVX2 table's Q panels and packer, as avx512_vnni's slots */
+/* avx512_vnni's Q panels and packer (Q4's steps paired) */
 #define MOEK_AMX_Q_SLOT(fmt, name)                                                                                 \
   [fmt] = {.mr = 16, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_SPACED_A, .tile_m = 64, .tile_n = 64,                              \
-           MOEK_SLOT_FN(panel_bytes, moek_avx2_q_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_q_pack_panel), \
+           MOEK_SLOT_FN(panel_bytes, moek_avx2_q_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx512_q_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_16x16__amx),                                              \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_16x16__amx), MOEK_SLOT_FN(end_task, moek_amx_end_task)}
 

@@ -29,6 +29,8 @@ void moek_f16_gemm_down_6x16__avx2_fma(const moek_down_tile* t);
 /* Q8/Q4 weights: pack_q_avx2.c, gemm_q_avx2.c, quantize_avx2.c */
 size_t moek_avx2_q_panel_bytes_of(int32_t wformat, size_t k, int32_t group, int32_t gated);
 void moek_avx2_q_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
+/* the same panels with Q4's steps in pairs, for the AVX-512 VNNI and AMX tables */
+void moek_avx512_q_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
 /* K-quants: pack_kq_avx2.c, the layout the AVX-512 VNNI table reads too,
  * but for the order of Q5_K's fifth bits: one packer each */
 size_t moek_avx2_kq_panel_bytes_of(int32_t wformat, size_t k, int32_t group, int32_t gated);

@@ -14,6 +14,14 @@
  *     Q4: 32 bytes: byte 4c + j holds slot c's code of k = 4s + j in its low
  *         nibble and slot 8 + c's in its high nibble (one and, one shift).
  *
+ * moek_avx512_q_pack_panel packs the same bytes for the AVX-512 VNNI and
+ * AMX tables, but for Q4's steps: there a block is 4 pairs of steps of 64
+ * bytes, byte 4c + j of pair t holding slot c's code (c < 16) of k =
+ * 8t + j in its low nibble and of k = 8t + 4 + j in its high one. A zmm
+ * tile reads a pair with one load, and a step's 16 lanes with one mask
+ * (and one shift for the odd step), where AVX2's order needs a shift, an
+ * insert and a mask per step.
+ *
  * Codes and scales come from moek_quant.h, as in every table. Missing
  * columns get scale 0; codes past K (per-channel Q8) are 0 and meet
  * activations that are 0. */
@@ -70,7 +78,7 @@ static void slot_block_codes(const moek_pack_params* p, const moek_qsource* s, m
 /* One group of a panel: slots j and 8 + j share the bytes of Q4 and the
  * steps of Q8, so they are packed together. */
 static void pack_group(const moek_pack_params* p, const moek_qsource* s[16], uint8_t* group_base, size_t g,
-                       size_t glen) {
+                       size_t glen, int paired) {
   const int q4 = moek_wformat_qdtype(p->wformat) == MOEK_DTYPE_Q4;
   const size_t K = p->cols, k0 = g * glen, n = k0 < K ? (K - k0 < glen ? K - k0 : glen) : 0;
   const size_t header = 16 * moek_quant_scale_bytes(moek_wformat_qflags(p->wformat)) * ((moek_wformat_qflags(p->wformat) & MOEK_EXPERTS_QUANT_MIN) ? 2 : 1);
@@ -85,7 +93,18 @@ static void pack_group(const moek_pack_params* p, const moek_qsource* s[16], uin
       slot_block_codes(p, s[j + 8], qb, k0 + kb, nb, cb);
       /* each step's 4 codes of slot j land 4 bytes wide at 4 j: whole words,
        * not bytes (the pack of an imported layer is this loop) */
-      if (q4) {
+      if (q4 && paired) {
+        uint8_t pa[16], pb[16]; /* a pair's 4 k of slot j per step pair t: low nibble step 2t, high 2t + 1 */
+        for (size_t m = 0; m < 16; m++) {
+          const size_t t = m / 4, i = m % 4;
+          pa[m] = (uint8_t)((uint32_t)(uint8_t)ca[8 * t + i] | (uint32_t)ca[8 * t + 4 + i] << 4);
+          pb[m] = (uint8_t)((uint32_t)(uint8_t)cb[8 * t + i] | (uint32_t)cb[8 * t + 4 + i] << 4);
+        }
+        for (size_t t = 0; t < 4; t++) {
+          memcpy(blocks + b * 256 + t * 64 + 4 * j, pa + 4 * t, 4);
+          memcpy(blocks + b * 256 + t * 64 + 32 + 4 * j, pb + 4 * t, 4);
+        }
+      } else if (q4) {
         uint8_t both[32];
         for (size_t m = 0; m < 32; m++) both[m] = (uint8_t)((uint32_t)(uint8_t)ca[m] | (uint32_t)cb[m] << 4);
         for (size_t st = 0; st < 8; st++) memcpy(blocks + b * 256 + st * 32 + 4 * j, both + st * 4, 4);
@@ -99,7 +118,7 @@ static void pack_group(const moek_pack_params* p, const moek_qsource* s[16], uin
   }
 }
 
-void moek_avx2_q_pack_panel(const moek_pack_params* p, size_t pi, void* dst) {
+static void pack_panel(const moek_pack_params* p, size_t pi, void* dst, int paired) {
   const size_t K = p->cols;
   const size_t kp = (K + 31) / 32 * 32, glen = moek_quant_group_len(p->group, K), groups = kp / glen;
   const size_t gbytes = moek_avx2_q_group_bytes(moek_wformat_qdtype(p->wformat), moek_wformat_qflags(p->wformat), glen);
@@ -112,5 +131,8 @@ void moek_avx2_q_pack_panel(const moek_pack_params* p, size_t pi, void* dst) {
     src[j] = (moek_qsource){slot.row, p->src_dtype, slot.stride_col, scales ? scales + slot.r * groups : NULL};
     s[j] = slot.row ? &src[j] : NULL;
   }
-  for (size_t g = 0; g < groups; g++) pack_group(p, s, panel + g * gbytes, g, glen);
+  for (size_t g = 0; g < groups; g++) pack_group(p, s, panel + g * gbytes, g, glen, paired);
 }
+
+void moek_avx2_q_pack_panel(const moek_pack_params* p, size_t pi, void* dst) { pack_panel(p, pi, dst, 0); }
+void moek_avx512_q_pack_panel(const moek_pack_params* p, size_t pi, void* dst) { pack_panel(p, pi, dst, 1); }

@@ -44,7 +44,7 @@ void moek_bf16_gemm_down_8x32__avx512bf16(const moek_down_tile* t);
 void moek_bf16_gemm_gateup_8x32_pf1k__avx512bf16(const moek_gateup_tile* t);
 void moek_bf16_gemm_down_8x32_pf1k__avx512bf16(const moek_down_tile* t);
 
-/* Q8/Q4/MXFP4 on the AVX2 table's panels: gemm_q_avx512vnni.c; the
+/* Q8/Q4/MXFP4 on the AVX2 table's panels, Q4's steps paired: gemm_q_avx512vnni.c; the
  * _pf2k tiles (for the amx table) prefetch 2 KB ahead at 1-2 rows, not 8
  * (the K-quants' too). _NEAR declares those alone, _PF2K both pairs. */
 #define MOEK_AVX512_Q_TILES_NEAR(fmt)                                                \

@@ -1,10 +1,11 @@
-/* AVX512_VNNI expert GEMMs on the AVX2 table's Q8/Q4 panels
- * (pack_q_avx2.c) and int8 activation records (MOEK_Q8_ROW_BYTES).
+/* AVX512_VNNI expert GEMMs on the AVX2 table's Q8/Q4 panels, Q4's steps in
+ * pairs (moek_avx512_q_pack_panel, pack_q_avx2.c), and int8 activation
+ * records (MOEK_Q8_ROW_BYTES).
  *
  * One step of 4 k of a 16-column panel is one zmm: Q8's 64 bytes are lanes
- * 0-15 in slot order; Q4's 32 bytes hold slots 0-7 in the low nibbles and
- * 8-15 in the high ones, so the low half of the zmm takes v & 15 and the
- * high half (v >> 4) & 15. vpdpbusd then adds, per lane, 4 products of an
+ * 0-15 in slot order; a pair of Q4 steps is 64 bytes in slot order, the
+ * even step v & 15, the odd one (v >> 4) & 15 of the same load. vpdpbusd
+ * then adds, per lane, 4 products of an
  * unsigned weight byte and a signed activation byte into int32: no 16-bit
  * intermediate, so no widening steps and no pair limit (AVX2's vpmaddubsw
  * path widens every step for Q8). Unsigned weights:

@@ -18,14 +18,14 @@ static inline __attribute__((always_inline)) __m512i moek_bcast4_zmm(const int8_
 }
 
 /* Step st of a block. Q8's 64 bytes are lanes 0-15 in slot order, made
- * unsigned by an xor (code + 128). Q4's 32 bytes hold slots 0-7 in the low
- * nibbles and 8-15 in the high ones: the low half of the zmm takes v & 15,
- * the high half (v >> 4) & 15. e2m1 codes then become doubled value + 16
- * through one vpshufb. */
+ * unsigned by an xor (code + 128). Q4's steps come in pairs of 64 bytes
+ * (moek_avx512_q_pack_panel): lanes 0-15 in slot order, the even step in
+ * the low nibbles, the odd one in the high: v & 15, or (v >> 4) & 15 from
+ * the same load. e2m1 codes then become doubled value + 16 through one
+ * vpshufb. */
 static inline __attribute__((always_inline)) __m512i moek_q4_step_codes_zmm(const uint8_t* w, int st) {
-  const __m256i v = _mm256_loadu_si256((const __m256i*)(w + st * 32));
-  const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
-  return _mm512_and_si512(z, _mm512_set1_epi8(0x0f));
+  const __m512i v = _mm512_loadu_si512((const void*)(w + (st / 2) * 64));
+  return _mm512_and_si512(st % 2 ? _mm512_srli_epi16(v, 4) : v, _mm512_set1_epi8(0x0f));
 }
 static inline __attribute__((always_inline)) __m512i moek_q_step_zmm(const uint8_t* w, int st, int q4, int e2m1) {
   if (!q4) return _mm512_xor_si512(_mm512_loadu_si512((const void*)(w + st * 64)), _mm512_set1_epi8((char)0x80));

@@ -35,12 +35,13 @@ const moek_kernel_table moek_avx512_kernel_table = {
              MOEK_AVX512_F_SLOT(MOEK_WFORMAT_F16, f16, 8x32)},
 };
 
-/* the AVX2 table's Q panels and packer; rows x 16 columns per tile: 6, or
+/* the AVX2 table's Q panels, Q4's steps paired (moek_avx512_q_pack_panel);
+ * rows x 16 columns per tile: 6, or
  * 12 for MXFP4 (its decode shared by twice the rows) and Q8 (a lone row
  * group streams the next panel during its tile): docs/performance.md */
 #define MOEK_AVX512_Q_SLOT(fmt, name, rows)                                                                        \
   [fmt] = {.mr = rows, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,         \
-           MOEK_SLOT_FN(panel_bytes, moek_avx2_q_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_q_pack_panel), \
+           MOEK_SLOT_FN(panel_bytes, moek_avx2_q_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx512_q_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##rows##x16__avx512vnni),                                 \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_##rows##x16__avx512vnni),                                     \
            MOEK_SLOT_FN(end_task, moek_stream_fence__x86)}
