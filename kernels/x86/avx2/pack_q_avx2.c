@@ -76,7 +76,8 @@ static void slot_block_codes(const moek_pack_params* p, const moek_qsource* s, m
 }
 
 /* One group of a panel: slots j and 8 + j share the bytes of Q4 and the
- * steps of Q8, so they are packed together. */
+ * steps of Q8, so they are packed together; paired: Q4's steps in pairs
+ * (moek_avx512_q_pack_panel). */
 static void pack_group(const moek_pack_params* p, const moek_qsource* s[16], uint8_t* group_base, size_t g,
                        size_t glen, int paired) {
   const int q4 = moek_wformat_qdtype(p->wformat) == MOEK_DTYPE_Q4;

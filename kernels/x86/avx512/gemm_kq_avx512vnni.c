@@ -119,11 +119,10 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
         const __m512i wv = step_codes(w, st, q5);
 #pragma GCC unroll 6
         for (int r = 0; r < mr; r++) {
-          const __m512i av = moek_bcast4_zmm(q[r] + b * 32 + st * 4);
           if (split && st % 2)
-            d1[r] = _mm512_dpbusd_epi32(d1[r], wv, av);
+            d1[r] = moek_dpbusd_bcast4(d1[r], wv, q[r] + b * 32 + st * 4);
           else
-            d0[r] = _mm512_dpbusd_epi32(d0[r], wv, av);
+            d0[r] = moek_dpbusd_bcast4(d0[r], wv, q[r] + b * 32 + st * 4);
         }
       }
       if (q5) _mm_prefetch((const char*)w + 256 + PREFETCH_BYTES(mr, far), _MM_HINT_T0); /* the bit plane's line */
@@ -194,11 +193,10 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, const 
         const __m512i wv = step_codes6(w, st);
 #pragma GCC unroll 6
         for (int r = 0; r < mr; r++) {
-          const __m512i av = moek_bcast4_zmm(q[r] + b * 32 + st * 4);
           if (st < 4)
-            lo[r] = _mm512_dpbusd_epi32(lo[r], wv, av);
+            lo[r] = moek_dpbusd_bcast4(lo[r], wv, q[r] + b * 32 + st * 4);
           else
-            hi[r] = _mm512_dpbusd_epi32(hi[r], wv, av);
+            hi[r] = moek_dpbusd_bcast4(hi[r], wv, q[r] + b * 32 + st * 4);
         }
       }
       moek_next_step(&pace);

@@ -82,11 +82,10 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
         const __m512i wv = moek_q_step_zmm(w, st, q4, e2m1);
 #pragma GCC unroll 12
         for (int r = 0; r < mr; r++) {
-          const __m512i av = moek_bcast4_zmm(q[r] + b * 32 + st * 4);
           if (split && st % 2)
-            d1[r] = _mm512_dpbusd_epi32(d1[r], wv, av);
+            d1[r] = moek_dpbusd_bcast4(d1[r], wv, q[r] + b * 32 + st * 4);
           else
-            d0[r] = _mm512_dpbusd_epi32(d0[r], wv, av);
+            d0[r] = moek_dpbusd_bcast4(d0[r], wv, q[r] + b * 32 + st * 4);
         }
       }
       moek_next_step(&pace);

@@ -17,6 +17,22 @@ static inline __attribute__((always_inline)) __m512i moek_bcast4_zmm(const int8_
   return _mm512_set1_epi32(v);
 }
 
+/* acc += the unsigned weight bytes w times p's 4 signed activation bytes
+ * broadcast to every lane (vpdpbusd). Natively the broadcast is the
+ * instruction's memory operand ({1to16}): GCC does not fold
+ * _mm512_set1_epi32 into vpdpbusd and issues a vpbroadcastd per row and
+ * step besides it (docs/performance.md, "The activations as vpdpbusd's
+ * broadcast operand"). The emulated build keeps the intrinsics. */
+static inline __attribute__((always_inline)) __m512i moek_dpbusd_bcast4(__m512i acc, __m512i w, const int8_t* p) {
+#ifdef MOEK_SIMDE
+  return _mm512_dpbusd_epi32(acc, w, moek_bcast4_zmm(p));
+#else
+  typedef int32_t bytes4 __attribute__((may_alias, aligned(1))); /* the 4 bytes the operand reads */
+  __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const bytes4*)p));
+  return acc;
+#endif
+}
+
 /* Step st of a block. Q8's 64 bytes are lanes 0-15 in slot order, made
  * unsigned by an xor (code + 128). Q4's steps come in pairs of 64 bytes
  * (moek_avx512_q_pack_panel): lanes 0-15 in slot order, the even step in
