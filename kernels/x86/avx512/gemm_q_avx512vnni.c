@@ -5,10 +5,11 @@
  * One step of 4 k of a 16-column panel is one zmm: Q8's 64 bytes are lanes
  * 0-15 in slot order; a pair of Q4 steps is 64 bytes in slot order, the
  * even step v & 15, the odd one (v >> 4) & 15 of the same load. vpdpbusd
- * then adds, per lane, 4 products of an
- * unsigned weight byte and a signed activation byte into int32: no 16-bit
- * intermediate, so no widening steps and no pair limit (AVX2's vpmaddubsw
- * path widens every step for Q8). Unsigned weights:
+ * then adds, per lane, 4 products of an unsigned weight byte and a signed
+ * activation byte (the row's 4, its broadcast operand: moek_dpbusd_bcast4)
+ * into int32: no 16-bit intermediate, so no widening steps and no pair
+ * limit (AVX2's vpmaddubsw path widens every step for Q8). Unsigned
+ * weights:
  *   Q4: codes 0..15 as they are (8 * sum(a) comes off, symmetric codes);
  *   e2m1 (MXFP4): vpshufb maps a code to its doubled value + 16 (4..28),
  *       16 * sum(a) comes off and the scale is halved (pack_q_avx2.c);
