@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The AVX-512 measurement of docs/performance.md, for the first machine that
-# has AVX-512: moek-bench for bf16, f32, q8, q4 and mxfp4 weights at
+# has AVX-512: moek-bench for bf16, f16, f32, q8, q4 and mxfp4 weights at
 # T = 1, 16, 128, 512, three runs each of the default table (AVX-512) and of
-# MOEK_MAX_ISA=avx2, alternating, in one sitting; then the medians of each
-# and the CPU it ran on. Decode (T = 1, 16) cycles through copies of the
+# MOEK_MAX_ISA=avx2, alternating, in one sitting; then the medians of each,
+# the CPU it ran on, and avx2 time / default time round by round
+# (bench/pair_ratio.py). Decode (T = 1, 16) cycles through copies of the
 # layer past the last-level cache (moek-bench --copies auto), as a model's
 # layers do: one copy fits in the cache of some parts (docs/benchmark.md).
 # Usage: bench/avx512_table.sh [OUT_DIR] (THREADS=2 by default, the
@@ -12,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-build/avx512-table}
 threads=${THREADS:-2}
-dtypes=${DTYPES:-"bf16 f32 q8 q4 mxfp4"}
+dtypes=${DTYPES:-"bf16 f16 f32 q8 q4 mxfp4"}
 flags=$(grep -o 'avx512[a-z_0-9]*' /proc/cpuinfo | sort -u | tr '\n' ' ' || true)
 if [ -z "$flags" ]; then
   echo "avx512_table: this CPU exposes no AVX-512 (grep avx512 /proc/cpuinfo): nothing to measure" >&2
@@ -43,3 +44,5 @@ for isa in best avx2; do
   echo "## $isa ($(grep -m1 -o 'kernel table [a-z0-9_]*' "$out/$isa-bf16-1.log" || echo "see $out/$isa-bf16-1.log"))"
   python3 bench/median_table.py "$out"/$isa-*.json
 done
+echo
+python3 bench/pair_ratio.py "$out" best avx2
