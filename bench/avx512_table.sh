@@ -41,7 +41,8 @@ fm="family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') mode
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $fm ($(nproc) cpus; $flags$more)"
 for isa in best avx2; do
   echo
-  echo "## $isa ($(grep -m1 -o 'kernel table [a-z0-9_]*' "$out/$isa-bf16-1.log" || echo "see $out/$isa-bf16-1.log"))"
+  log=$out/$isa-${dtypes%% *}-1.log
+  echo "## $isa ($(grep -m1 -o 'kernel table [a-z0-9_]*' "$log" 2>/dev/null || echo "see $log"))"
   python3 bench/median_table.py "$out"/$isa-*.json
 done
 echo
