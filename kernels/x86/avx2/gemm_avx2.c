@@ -29,9 +29,9 @@ typedef void (*ukernel_fn)(size_t K, const float* const* a, const void* w, const
 static inline __attribute__((always_inline)) void load_panel(const void* w, size_t k, int fmt, __m256* lo,
                                                              __m256* hi) {
   if (fmt == 2) {
-    const __m256i v = _mm256_load_si256((const __m256i*)((const uint16_t*)w + k * 16));
-    *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(v));
-    *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(v, 1));
+    const __m128i* p = (const __m128i*)((const uint16_t*)w + k * 16);
+    *lo = _mm256_cvtph_ps(_mm_load_si128(p));
+    *hi = _mm256_cvtph_ps(_mm_load_si128(p + 1));
   } else if (fmt == 1) {
     const __m256i v = _mm256_load_si256((const __m256i*)((const uint16_t*)w + k * 16));
     *lo = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
