@@ -3,7 +3,9 @@
  *
  * Microkernel: MR x 16 (MR <= 6) outputs in 12 ymm accumulators; per k one
  * panel load (f32: two ymm; bf16: one ymm split by a shift and a mask; f16:
- * two vcvtph2ps), MR broadcasts of A, 2 MR FMAs. A rows are read in place (x rows of the routed
+ * two vcvtph2ps, each from memory: on Zen 4 the register form takes an FMA
+ * pipe's slot, docs/performance.md "f16 weights"), MR broadcasts of A,
+ * 2 MR FMAs. A rows are read in place (x rows of the routed
  * tokens, or h rows): the gather is part of the load. With MR <= 2 (decode)
  * the k loop keeps two accumulator sets (even and odd k) so FMA latency does
  * not limit the weight stream. Each output is one fixed-order sum over all
