@@ -3,7 +3,8 @@
  *
  * Microkernel: MR x 32 (MR <= 8) outputs in 16 zmm accumulators; per k one
  * panel load (f32: two zmm, 128 bytes; bf16: one zmm split by a shift and a
- * mask; f16: two vcvtph2ps from ymm), MR broadcasts of A, 2 MR FMAs. 8 rows
+ * mask; f16: two vcvtph2ps from memory), 2 MR FMAs on MR broadcasts of A
+ * (bf16, f16: the FMA's broadcast operand, row_fmas). 8 rows
  * leave 16 of the 32 zmm registers for the panel, the broadcasts and the
  * second decode set; 8 rows also make the 2 panel loads per k cheap against
  * 16 FMAs on Zen 4 (one 64-byte load per cycle, double-pumped FMAs) and on
@@ -37,6 +38,38 @@ static inline __attribute__((always_inline)) void load_panel(const void* w, size
   } else {
     *lo = _mm512_load_ps((const float*)w + k * 32);
     *hi = _mm512_load_ps((const float*)w + k * 32 + 16);
+  }
+}
+
+/* acc += w times the f32 at p broadcast to every lane. Natively the
+ * broadcast is the FMA's memory operand ({1to16}): GCC keeps a vbroadcastss
+ * per row and k beside the FMAs (a row's value feeds two of them), and on
+ * Zen 4 those broadcasts with the f16 tile's two vcvtph2ps per k took 18
+ * cycles of its 16-FMA step instead of 16 (docs/performance.md, "The F
+ * tiles' broadcast as the FMA's operand"). The emulated build keeps the
+ * intrinsics. */
+static inline __attribute__((always_inline)) __m512 fmadd_bcast(__m512 acc, __m512 w, const float* p) {
+#ifdef MOEK_SIMDE
+  return _mm512_fmadd_ps(_mm512_set1_ps(*p), w, acc);
+#else
+  __asm__("vfmadd231ps %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*p));
+  return acc;
+#endif
+}
+
+/* a row's two FMAs of a k: c0 += b0 a, c1 += b1 a, a the row's f32 at p.
+ * fold: as broadcast operands, for bf16 and f16 (64 panel bytes per k); f32
+ * (128 bytes per k) keeps one vbroadcastss per row, which measured level
+ * or ahead of the 16 broadcast loads at 48 rows. */
+static inline __attribute__((always_inline)) void row_fmas(const int fold, __m512* c0, __m512* c1, __m512 b0,
+                                                           __m512 b1, const float* p) {
+  if (fold) {
+    *c0 = fmadd_bcast(*c0, b0, p);
+    *c1 = fmadd_bcast(*c1, b1, p);
+  } else {
+    const __m512 a = _mm512_set1_ps(*p);
+    *c0 = _mm512_fmadd_ps(a, b0, *c0);
+    *c1 = _mm512_fmadd_ps(a, b1, *c1);
   }
 }
 
@@ -76,11 +109,8 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
       load_panel(w, k + 1, fmt, &e0, &e1);
 #pragma GCC unroll 2
       for (int r = 0; r < mr; r++) {
-        const __m512 av = _mm512_set1_ps(ar[r][k]), aw = _mm512_set1_ps(ar[r][k + 1]);
-        acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-        acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
-        odd[r][0] = _mm512_fmadd_ps(aw, e0, odd[r][0]);
-        odd[r][1] = _mm512_fmadd_ps(aw, e1, odd[r][1]);
+        row_fmas(fmt != 0, &acc[r][0], &acc[r][1], b0, b1, ar[r] + k);
+        row_fmas(fmt != 0, &odd[r][0], &odd[r][1], e0, e1, ar[r] + k + 1);
       }
     }
   }
@@ -92,9 +122,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
     load_panel(w, k, fmt, &b0, &b1);
 #pragma GCC unroll 8
     for (int r = 0; r < mr; r++) {
-      const __m512 av = _mm512_set1_ps(ar[r][k]);
-      acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+      row_fmas(fmt != 0, &acc[r][0], &acc[r][1], b0, b1, ar[r] + k);
     }
   }
 #pragma GCC unroll 8
