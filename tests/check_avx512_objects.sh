@@ -2,7 +2,8 @@
 # The native AVX-512 objects contain the instructions their tables are
 # named for (a table built without them would be AVX2 code under an AVX-512
 # name), and none of an extension their table does not require:
-#   gemm_avx512.c.o           zmm FMAs (vfmadd...ps on zmm), no vdpbf16ps / vpdpbusd
+#   gemm_avx512.c.o           zmm FMAs (vfmadd...ps on zmm), bf16's and f16's with the row's
+#                             value as a {1to16} operand (fmadd_bcast), no vdpbf16ps / vpdpbusd
 #   gemm_bf16_avx512bf16.c.o  vdpbf16ps on zmm
 #   gemm_q_avx512vnni.c.o     vpdpbusd on zmm
 #   gemm_kq_avx512vnni.c.o    vpdpbusd on zmm (the K-quants), Q5_K's masked byte adds
@@ -25,6 +26,7 @@ for o in gemm_avx512 gemm_bf16_avx512bf16 gemm_q_avx512vnni gemm_kq_avx512vnni r
 done
 if [ "$failed" -eq 0 ]; then
   expect gemm_avx512.c.o "zmm FMA" 'vfn?madd[0-9]+ps .*zmm' "$least" $big
+  expect gemm_avx512.c.o "zmm FMA, {1to16} operand" 'vfmadd231ps .*\{1to16\}.*zmm' "$least" $big
   expect gemm_avx512.c.o "vdpbf16ps" 'vdpbf16ps' 0 0
   expect gemm_avx512.c.o "vpdpbusd" 'vpdpbusd' 0 0
   expect gemm_bf16_avx512bf16.c.o "vdpbf16ps zmm" 'vdpbf16ps .*zmm' "$least" $big
