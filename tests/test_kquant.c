@@ -326,7 +326,7 @@ static void forward_cases(const kmix* mix, test_rng* r) {
 
   /* TX tokens (x's rows again), every one on experts 0 and 2: TX rows
    * each, past the expand_rows of a table that expands panels (AVX2's
-   * Q5_K: 16): within the bound, and the bits of a context that never
+   * Q5_K: 8): within the bound, and the bits of a context that never
    * expands (MOEK_EXPAND=0). */
   {
     enum { TX = 17 };
@@ -397,7 +397,7 @@ static void forward_cases(const kmix* mix, test_rng* r) {
   free(yt), free(yr);
   /* the same with 1..17 rows on experts 0 and 2: every remainder of a
    * table's row tiles (AVX2 3, VNNI 6; decode's 1-2 rows have their own
-   * loops), and from 16 rows AVX2's expanded Q5_K panels */
+   * loops), and from 8 rows AVX2's expanded Q5_K panels */
   for (int m = 1; m <= 17; m++) {
     static float xm[17 * H];
     int32_t idm[17 * K_TOP];

@@ -5,7 +5,7 @@
  * call (accumulate, dropped ids, dense ids as for shared experts, strided
  * rows, bf16 x and y). Every call must answer with a status; ASan, UBSan and
  * LSan watch. For quantized experts the reference and the table under test
- * (the best one, or AVX2's, whose Q5_K expands panels from 16 rows) must
+ * (the best one, or AVX2's, whose Q5_K expands panels from 8 rows) must
  * also agree bitwise, as the kernel tables promise (docs/quantization.md). */
 #include <stdint.h>
 #include <stdlib.h>

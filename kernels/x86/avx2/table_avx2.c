@@ -28,10 +28,10 @@
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_##MR##x16__avx2),                                               \
            MOEK_SLOT_FN(end_task, moek_stream_fence__x86),                                                          \
            MOEK_SLOT_FN(quantize_rows, moek_avx2_quantize_rows_super), __VA_ARGS__}
-/* Q5_K, a task of 16 rows or more: each panel expanded to code bytes once, for its row groups (fewer rows
- * ran slower expanded: docs/performance.md, "Expanded panels") */
+/* Q5_K, a task of 8 rows or more: each panel expanded to code bytes once, for its row groups (fewer rows
+ * gained nothing: docs/performance.md, "Expanded panels" and "AVX2 Q5_K expands from 8 rows") */
 #define MOEK_AVX2_Q5_K_EXPAND                                                                                      \
-  .expand_rows = 16, MOEK_SLOT_FN(expanded_bytes, moek_avx2_q5_k_expanded_bytes_of),                               \
+  .expand_rows = 8, MOEK_SLOT_FN(expanded_bytes, moek_avx2_q5_k_expanded_bytes_of),                                \
   MOEK_SLOT_FN(expand_panel, moek_avx2_q5_k_expand_panel),                                                         \
   MOEK_SLOT_FN(gateup_expanded, moek_q5_k_gemm_gateup_expanded_3x16__avx2),                                        \
   MOEK_SLOT_FN(down_expanded, moek_q5_k_gemm_down_expanded_3x16__avx2)
