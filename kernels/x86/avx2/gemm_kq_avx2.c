@@ -281,7 +281,7 @@ MOEK_KQ_TILES(q5_k, q5_k_x, expanded_3x16)
  * expanded tile loads them and runs the same operations after, so its
  * results are the same bits, with the panel decoded once per task instead
  * of once per row group. The copy is 1.5x the packed panel and leaves L1
- * (2048 x 16 codes: 35 KB), so it only pays from about 16 rows; Q4_K's
+ * (2048 x 16 codes: 35 KB), so it only pays from about 8 rows; Q4_K's
  * decode (3 operations a step) and Q6_K's (8.5) never repaid that in
  * moek-bench (docs/performance.md), so they have no expanded slot. */
 size_t moek_avx2_q5_k_expanded_bytes_of(int32_t wformat, size_t k, int32_t group, int32_t gated) {
