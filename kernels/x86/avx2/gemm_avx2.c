@@ -59,9 +59,9 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   if (mr <= 2) { /* decode: a lone row group, no hint in practice; the loop stays as lean as it was */
     for (; k + 2 <= K; k += 2) {
       _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
-      /* f32 reads two lines per iteration: prefetching both took Zen 3's
-       * f32 decode 1.09x over every other line (docs/performance.md,
-       * "Zen 3, AVX2 only"); bf16 and f16 read one */
+      /* f32 reads two lines per iteration, bf16 and f16 one: on Zen 3
+       * prefetching both of f32's beat every other line (docs/performance.md,
+       * "Zen 3, AVX2 only") */
       if (fmt == 0) _mm_prefetch((const char*)w + k * kbytes + 64 + PREFETCH_BYTES, _MM_HINT_T0);
       moek_next_lines(&next, next_end, 2);
       __m256 b0, b1, e0, e1;
