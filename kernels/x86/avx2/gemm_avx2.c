@@ -58,11 +58,11 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   size_t k = 0;
   if (mr <= 2) { /* decode: a lone row group, no hint in practice; the loop stays as lean as it was */
     for (; k + 2 <= K; k += 2) {
-      _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
-      /* f32 reads two lines per iteration, bf16 and f16 one: on Zen 3
-       * prefetching both of f32's beat every other line (docs/performance.md,
-       * "Zen 3, AVX2 only") */
-      if (fmt == 0) _mm_prefetch((const char*)w + k * kbytes + 64 + PREFETCH_BYTES, _MM_HINT_T0);
+      /* every line the iteration reads (f32 two, bf16 and f16 one): on Zen 3
+       * f32's second line beat prefetching every other line
+       * (docs/performance.md, "Zen 3, AVX2 only") */
+      for (size_t line = 0; line < 2 * kbytes; line += 64)
+        _mm_prefetch((const char*)w + k * kbytes + line + PREFETCH_BYTES, _MM_HINT_T0);
       moek_next_lines(&next, next_end, 2);
       __m256 b0, b1, e0, e1;
       load_panel(w, k, fmt, &b0, &b1);
