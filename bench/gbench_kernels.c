@@ -164,11 +164,14 @@ int main(int argc, char** argv) {
 #undef MOEK_TABLE_ENTRY
   const uint64_t cpu = moek_cpu_features();
   /* qwen3-30b-a3b's expert (a panel streamed from memory), and the same
-   * with I = 64, whose gate/up and down panels stay in L2 across
-   * iterations (bf16: 512 and 256 KB): the ukernel's own efficiency */
-  const int shapes[2][2] = {{2048, 768}, {2048, 64}};
+   * with I = 64, whose gate/up and down panels stay in a 1 MB L2 across
+   * iterations (bf16: 512 and 256 KB; f32 twice that): the ukernel's own
+   * efficiency. On a 512 KB L2 (Zen 3) only I = 16's gate/up panels (bf16
+   * 128 KB, f32 256 KB) stay, beside up to 16 f32 rows; its down (K = 16)
+   * is not timed. */
+  const int shapes[3][2] = {{2048, 768}, {2048, 64}, {2048, 16}};
   const int ms[] = {1, 8, 16, 48}; /* 8: an expert's rows at T = 128 */
-  for (size_t si = 0; si < 2; si++)
+  for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
   for (size_t ti = 0; ti < sizeof all / sizeof all[0]; ti++) {
     const int H = shapes[si][0], I = shapes[si][1];
     const moek_kernel_table* t = all[ti];
@@ -177,11 +180,12 @@ int main(int argc, char** argv) {
       const wformat* f = &formats[fi];
       const int wdt = f->w_dtype;
       if (!t->gemm[moek_wformat_of(wdt, f->flags)].gateup) continue; /* a partial table: not its slot */
-      double gu_bytes, d_bytes;
-      const int kq = moek_kquant_dtype(wdt); /* K in whole super-blocks: down at I = 64 has none */
-      void *wgu = packed(t, f, I, H, 1, &gu_bytes), *wd = kq && I % MOEK_QK_K ? NULL : packed(t, f, H, I, 0, &d_bytes);
+      double gu_bytes, d_bytes = 0;
+      /* down needs K in whole super-blocks (K-quants: none at I = 64) and K of 64 or more */
+      const int with_down = I >= 64 && !(moek_kquant_dtype(wdt) && I % MOEK_QK_K);
+      void *wgu = packed(t, f, I, H, 1, &gu_bytes), *wd = with_down ? packed(t, f, H, I, 0, &d_bytes) : NULL;
       for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
-        for (int down = 0; down < 2 - (kq && I % MOEK_QK_K); down++) {
+        for (int down = 0; down < 1 + with_down; down++) {
           gemm_case* c = calloc(1, sizeof *c);
           *c = (gemm_case){t, ms[mi], H, I, wdt, down, f->group, moek_wformat_of(wdt, f->flags), wgu, wd};
           c->gu_bytes = gu_bytes, c->d_bytes = d_bytes;
