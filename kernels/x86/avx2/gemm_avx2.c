@@ -44,6 +44,17 @@ static inline __attribute__((always_inline)) void load_panel(const void* w, size
   }
 }
 
+/* one k of the rows' products: acc[r] += a[r][k] * (b0, b1) */
+static inline __attribute__((always_inline)) void fma_rows(const int mr, const float* const* ar, size_t k, __m256 b0,
+                                                           __m256 b1, __m256 acc[MR_MAX][2]) {
+#pragma GCC unroll 6
+  for (int r = 0; r < mr; r++) {
+    const __m256 av = _mm256_broadcast_ss(ar[r] + k);
+    acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+    acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+  }
+}
+
 static inline __attribute__((always_inline)) void ukernel(const int mr, const int fmt, size_t K,
                                                           const float* const* a, const void* w, const char* next,
                                                           const char* next_end, __m256 c[MR_MAX][2]) {
@@ -77,18 +88,30 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
       }
     }
   }
-  moek_next_pace pace = moek_next_pace_of(next, next_end, K - k); /* next_panel.h: a step per k */
+  /* bf16 at 3-5 rows: 2 k per iteration (the loop's count, addresses and
+   * hint step once for both). Its 1-k loop held 4 rows below the FMA peak
+   * with the panel in L2, where f32 and f16 reach it; 6 rows would run out
+   * of registers (12 accumulators, the mask, both halves, a broadcast),
+   * and f32 and f16 gained nothing (docs/performance.md, "bf16 tiles of 4
+   * rows"). The sums keep their order, so the bits do not change. */
+  const int pairs = fmt == 1 && mr > 2 && mr < 6;
+  moek_next_pace pace = moek_next_pace_of(next, next_end, pairs ? (K - k + 1) / 2 : K - k); /* a step per iteration */
+  if (pairs)
+    for (; k + 2 <= K; k += 2) {
+      _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0); /* the iteration's line */
+      moek_next_step(&pace);
+      __m256 b0, b1;
+      load_panel(w, k, fmt, &b0, &b1);
+      fma_rows(mr, ar, k, b0, b1, acc);
+      load_panel(w, k + 1, fmt, &b0, &b1);
+      fma_rows(mr, ar, k + 1, b0, b1, acc);
+    }
   for (; k < K; k++) {
     _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
     moek_next_step(&pace);
     __m256 b0, b1;
     load_panel(w, k, fmt, &b0, &b1);
-#pragma GCC unroll 6
-    for (int r = 0; r < mr; r++) {
-      const __m256 av = _mm256_broadcast_ss(ar[r] + k);
-      acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
-    }
+    fma_rows(mr, ar, k, b0, b1, acc);
   }
 #pragma GCC unroll 6
   for (int r = 0; r < mr; r++) {
