@@ -44,6 +44,14 @@ static inline __attribute__((always_inline)) void load_panel(const void* w, size
   }
 }
 
+/* PREFETCH_BYTES ahead of a 2-k iteration from k (k even): every line it
+ * reads (f32 two, bf16 and f16 one). On Zen 3 f32's second line beat
+ * prefetching every other line (docs/performance.md, "Zen 3, AVX2 only"). */
+static inline __attribute__((always_inline)) void prefetch_pair(const void* w, size_t k, size_t kbytes) {
+  for (size_t line = 0; line < 2 * kbytes; line += 64)
+    _mm_prefetch((const char*)w + k * kbytes + line + PREFETCH_BYTES, _MM_HINT_T0);
+}
+
 /* one k of the rows' products: acc[r] += a[r][k] * (b0, b1) */
 static inline __attribute__((always_inline)) void fma_rows(const int mr, const float* const* ar, size_t k, __m256 b0,
                                                            __m256 b1, __m256 acc[MR_MAX][2]) {
@@ -69,11 +77,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   size_t k = 0;
   if (mr <= 2) { /* decode: a lone row group, no hint in practice; the loop stays as lean as it was */
     for (; k + 2 <= K; k += 2) {
-      /* every line the iteration reads (f32 two, bf16 and f16 one): on Zen 3
-       * f32's second line beat prefetching every other line
-       * (docs/performance.md, "Zen 3, AVX2 only") */
-      for (size_t line = 0; line < 2 * kbytes; line += 64)
-        _mm_prefetch((const char*)w + k * kbytes + line + PREFETCH_BYTES, _MM_HINT_T0);
+      prefetch_pair(w, k, kbytes);
       moek_next_lines(&next, next_end, 2);
       __m256 b0, b1, e0, e1;
       load_panel(w, k, fmt, &b0, &b1);
@@ -98,7 +102,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   moek_next_pace pace = moek_next_pace_of(next, next_end, pairs ? (K - k + 1) / 2 : K - k); /* a step per iteration */
   if (pairs)
     for (; k + 2 <= K; k += 2) {
-      _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0); /* the iteration's line */
+      prefetch_pair(w, k, kbytes);
       moek_next_step(&pace);
       __m256 b0, b1;
       load_panel(w, k, fmt, &b0, &b1);
