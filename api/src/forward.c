@@ -49,7 +49,7 @@ typedef struct forward_telemetry {
 typedef void (*quantize_rows_fn)(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
 
 typedef struct forward_job {
-  const moek_experts* x;        /* x->gateup.slot and x->down.slot: each phase's tile kernels and tiling */
+  const moek_experts* experts; /* experts->gateup.slot and ->down.slot: each phase's tile kernels and tiling */
   const moek_kernels* kern;     /* the context's combine and quantize */
   const moek_forward_args* a;
   size_t H, I, k;
@@ -200,7 +200,8 @@ static void account(forward_job* j, int32_t node, int32_t here, size_t n_cols, s
   const uint64_t bytes = (uint64_t)((n_cols + j->phase.per - 1) / j->phase.per) * panel_bytes;
   if (node >= 0)
     atomic_fetch_add_explicit(node == here ? &j->tel.local_bytes : &j->tel.remote_bytes, bytes, memory_order_relaxed);
-  else if (j->x->num_nodes > 1 || j->topo->num_nodes > 1 || (j->topo->machine_nodes > 1 && !j->x->placed.bound))
+  else if (j->experts->num_nodes > 1 || j->topo->num_nodes > 1 ||
+           (j->topo->machine_nodes > 1 && !j->experts->placed.bound))
     atomic_fetch_add_explicit(&j->tel.unplaced_bytes, bytes, memory_order_relaxed);
   else
     atomic_fetch_add_explicit(&j->tel.local_bytes, bytes, memory_order_relaxed);
@@ -213,9 +214,9 @@ static void account(forward_job* j, int32_t node, int32_t here, size_t n_cols, s
  * nodes hold a copy; -1 when the experts are not placed. */
 #define FREE (-2)
 static int32_t fixed_node(const forward_job* j, size_t i) {
-  const moek_placed* p = &j->x->placed;
+  const moek_placed* p = &j->experts->placed;
   if (p->policy == MOEK_PLACEMENT_SPLIT)
-    return moek_split_node(task_col(j, i) / j->phase.per, j->phase.panels, j->x->num_nodes);
+    return moek_split_node(task_col(j, i) / j->phase.per, j->phase.panels, j->experts->num_nodes);
   if (!p->home) return -1;
   const int32_t e = task_block(j, i)->expert;
   const uint64_t h = p->holders[e];
@@ -228,17 +229,17 @@ static int32_t fixed_node(const forward_job* j, size_t i) {
  * running core's, read once per task: the thread may move) when there is
  * one, stolen or not. */
 static const void* task_weights(const forward_job* j, size_t i, int which, int32_t here, int32_t* node) {
-  const moek_experts* x = j->x;
-  const moek_placed* p = &x->placed;
+  const moek_experts* experts = j->experts;
+  const moek_placed* p = &experts->placed;
   const int32_t e = task_block(j, i)->expert;
   *node = !j->same_nodes ? -1 : j->phase.task_nodes ? j->phase.task_nodes[i] : fixed_node(j, i);
   const uint64_t h = p->holders ? p->holders[e] : 0;
-  if (!j->same_nodes || (h & (h - 1)) == 0) return moek_expert_w(x, which, e);
+  if (!j->same_nodes || (h & (h - 1)) == 0) return moek_expert_w(experts, which, e);
   if (h >> here & 1)
     *node = here;
   else if (*node < 0)
     *node = p->home[e];
-  return p->copies[(size_t)e * (size_t)x->num_nodes + (size_t)*node] + (which ? x->gateup.bytes : 0);
+  return p->copies[(size_t)e * (size_t)experts->num_nodes + (size_t)*node] + (which ? experts->gateup.bytes : 0);
 }
 
 /* One phase's tasks: grouped by node when the experts are placed and moek's
@@ -248,7 +249,7 @@ static const void* task_weights(const forward_job* j, size_t i, int which, int32
  * caller's scratch (order: n task indices, then their n nodes; begin). */
 static void run_phase_tasks(moek_context* ctx, forward_job* j, size_t n, moek_task_fn task, void* arg,
                             uint32_t* order, size_t* begin) {
-  const int32_t N = j->x->num_nodes;
+  const int32_t N = j->experts->num_nodes;
   j->phase.task_nodes = NULL;
   if (!order || !ctx->pool || n < 2) {
     moek_parallel_run(ctx, n, task, arg);
@@ -266,7 +267,7 @@ static void run_phase_tasks(moek_context* ctx, forward_job* j, size_t n, moek_ta
   }
   for (size_t i = 0; any_free && i < n; i++) {
     if (nodes[i] != 0xff) continue;
-    const uint64_t h = j->x->placed.holders[task_block(j, i)->expert];
+    const uint64_t h = j->experts->placed.holders[task_block(j, i)->expert];
     int32_t best = -1;
     for (int32_t g = 0; g < N; g++)
       if ((h >> g & 1) && (best < 0 || count[g] < count[best])) best = g;
@@ -305,9 +306,9 @@ static void gateup_task(void* arg, size_t i) {
   const double t0 = j->tel.on ? moek_now() : 0.0;
   const row_block* b = task_block(j, i);
   const size_t n0 = task_col(j, i);
-  const moek_experts* x = j->x;
+  const moek_experts* experts = j->experts;
   const size_t e = (size_t)b->expert;
-  const int32_t here = j->tel.on || j->x->placed.copies ? moek_topology_node_of_cpu(j->topo) : 0;
+  const int32_t here = j->tel.on || experts->placed.copies ? moek_topology_node_of_cpu(j->topo) : 0;
   int32_t node;
   const void* w = task_weights(j, i, 0, here, &node);
   if (moek_test_tile_hook) moek_test_tile_hook(b->expert, node, moek_task_stolen);
@@ -321,20 +322,21 @@ static void gateup_task(void* arg, size_t i) {
   const moek_gateup_tile t = {
       .k = j->H,
       .a_dtype = j->xq ? MOEK_DTYPE_Q8 : j->xc_dtype,
-      .group = x->gateup.quant_group,
-      .gated = x->gated,
-      .activation = x->activation,
-      .b_gate = x->b_gate ? x->b_gate + e * j->I : NULL,
-      .b_up = x->b_up ? x->b_up + e * j->I : NULL,
-      .act_alpha = x->act_alpha,
-      .act_limit = x->act_limit,
-      .act_beta = x->act_beta,
+      .group = experts->gateup.quant_group,
+      .gated = experts->gated,
+      .activation = experts->activation,
+      .b_gate = experts->b_gate ? experts->b_gate + e * j->I : NULL,
+      .b_up = experts->b_up ? experts->b_up + e * j->I : NULL,
+      .act_alpha = experts->act_alpha,
+      .act_limit = experts->act_limit,
+      .act_beta = experts->act_beta,
       .h = j->h + (size_t)b->begin * j->I,
       .h_stride = j->I,
   };
-  moek_run_gateup_expanding(x->gateup.slot, x->gateup.wformat, &j->expand, &rows, (size_t)(b->end - b->begin), w,
-                            x->gateup.panel_bytes, n0, min_size(n0 + j->phase.tile_n, j->I), t);
-  if (j->tel.on) account(j, node, here, min_size(n0 + j->phase.tile_n, j->I) - n0, x->gateup.panel_bytes, t0);
+  moek_run_gateup_expanding(experts->gateup.slot, experts->gateup.wformat, &j->expand, &rows,
+                            (size_t)(b->end - b->begin), w, experts->gateup.panel_bytes, n0,
+                            min_size(n0 + j->phase.tile_n, j->I), t);
+  if (j->tel.on) account(j, node, here, min_size(n0 + j->phase.tile_n, j->I) - n0, experts->gateup.panel_bytes, t0);
 }
 
 static void down_task(void* arg, size_t i) {
@@ -342,8 +344,8 @@ static void down_task(void* arg, size_t i) {
   const double t0 = j->tel.on ? moek_now() : 0.0;
   const row_block* b = task_block(j, i);
   const size_t n0 = task_col(j, i);
-  const moek_experts* x = j->x;
-  const int32_t here = j->tel.on || j->x->placed.copies ? moek_topology_node_of_cpu(j->topo) : 0;
+  const moek_experts* experts = j->experts;
+  const int32_t here = j->tel.on || experts->placed.copies ? moek_topology_node_of_cpu(j->topo) : 0;
   int32_t node;
   const void* w = task_weights(j, i, 1, here, &node);
   if (moek_test_tile_hook) moek_test_tile_hook(b->expert, node, moek_task_stolen);
@@ -355,15 +357,15 @@ static void down_task(void* arg, size_t i) {
   const moek_down_tile t = {
       .k = j->I,
       .a_dtype = j->hq ? MOEK_DTYPE_Q8 : j->hb ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32,
-      .group = x->down.quant_group,
-      .bias = x->b_down ? x->b_down + (size_t)b->expert * j->H : NULL,
+      .group = experts->down.quant_group,
+      .bias = experts->b_down ? experts->b_down + (size_t)b->expert * j->H : NULL,
       .out = j->out + (size_t)b->begin * j->H,
       .out_stride = j->H,
       .out_stream = j->out_stream,
   };
-  moek_run_down_expanding(x->down.slot, x->down.wformat, &j->expand, &rows, (size_t)(b->end - b->begin), w,
-                          x->down.panel_bytes, n0, min_size(n0 + j->phase.tile_n, j->H), t);
-  if (j->tel.on) account(j, node, here, min_size(n0 + j->phase.tile_n, j->H) - n0, x->down.panel_bytes, t0);
+  moek_run_down_expanding(experts->down.slot, experts->down.wformat, &j->expand, &rows, (size_t)(b->end - b->begin), w,
+                          experts->down.panel_bytes, n0, min_size(n0 + j->phase.tile_n, j->H), t);
+  if (j->tel.on) account(j, node, here, min_size(n0 + j->phase.tile_n, j->H) - n0, experts->down.panel_bytes, t0);
 }
 
 #define MOEK_MAX_INLINE_K 64
@@ -425,8 +427,8 @@ static moek_status fail_overflow(const char* fn, const forward_job* j, size_t tl
  * outside this shard. */
 static inline int32_t local_expert(const forward_job* j, int32_t e) {
   if (e < 0) return -1;
-  const int64_t l = (int64_t)e - j->x->first_expert;
-  return l >= 0 && l < j->x->num_experts ? (int32_t)l : -1;
+  const int64_t l = (int64_t)e - j->experts->first_expert;
+  return l >= 0 && l < j->experts->num_experts ? (int32_t)l : -1;
 }
 
 /* Sorts the chunk's assignments by expert into rows/pos and cuts row blocks
@@ -436,7 +438,7 @@ static inline int32_t local_expert(const forward_job* j, int32_t e) {
 static size_t sort_assignments(forward_job* j, size_t E, int32_t* counts, int32_t* rows, int32_t* pos,
                                row_block* blocks) {
   const moek_forward_args* a = j->a;
-  const int32_t tm = (int32_t)j->x->gateup.slot->tile_m;
+  const int32_t tm = (int32_t)j->experts->gateup.slot->tile_m;
   memset(counts, 0, (E + 1) * sizeof *counts);
   for (size_t tl = 0; tl < j->tn; tl++)
     for (size_t s = 0; s < j->k; s++) {
@@ -466,8 +468,8 @@ static size_t sort_assignments(forward_job* j, size_t E, int32_t* counts, int32_
 /* y_set_later: y is written by an earlier stage of the same call (the layer's
  * shared experts): its values are not read here. */
 /* The strides of *a are resolved in place (strides.h): later steps read them as they are. */
-static moek_status validate(const char* fn, const moek_experts* x, moek_forward_args* a, bool y_set_later) {
-  const int64_t E = x->model_experts, H = x->hidden; /* ids are the model's */
+static moek_status validate(const char* fn, const moek_experts* experts, moek_forward_args* a, bool y_set_later) {
+  const int64_t E = experts->model_experts, H = experts->hidden; /* ids are the model's */
   const uint32_t known = MOEK_FORWARD_ACCUMULATE | MOEK_EXACT_STRIDES;
   if (a->flags & ~known)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->flags = 0x%x has unknown bits 0x%x", fn, a->flags,
@@ -557,15 +559,15 @@ typedef struct forward_run {
 } forward_run;
 
 /* Reads and validates the caller's args into r->a. */
-static moek_status forward_check(const char* fn, moek_context* ctx, const moek_experts* x,
+static moek_status forward_check(const char* fn, moek_context* ctx, const moek_experts* experts,
                                  const moek_forward_args* user, bool y_set_later, forward_run* r) {
   moek_status st;
   if ((st = moek_check_handle(fn, "context", ctx, MOEK_TAG_CONTEXT)) ||
-      (st = moek_check_handle(fn, "experts", x, MOEK_TAG_EXPERTS)))
+      (st = moek_check_handle(fn, "experts", experts, MOEK_TAG_EXPERTS)))
     return st;
   st = MOEK_READ_DESC(fn, "args", user, &r->a, MOEK_FORWARD_ARGS_SIZE_V1, sizeof r->a);
   if (st) return st;
-  if ((st = validate(fn, x, &r->a, y_set_later))) return st;
+  if ((st = validate(fn, experts, &r->a, y_set_later))) return st;
   if (r->a.stats && r->a.stats->struct_size != sizeof(moek_forward_stats))
     return moek_fail(MOEK_ERROR_STRUCT_SIZE, "%s: args->stats->struct_size = %u; this library's moek_forward_stats is %zu bytes",
                      fn, r->a.stats->struct_size, sizeof(moek_forward_stats));
@@ -582,12 +584,13 @@ static moek_status forward_check(const char* fn, moek_context* ctx, const moek_e
  * slot expands and an expert can get its expand_rows in a chunk (an expert
  * gets at most one row per token). MOEK_EXPAND=0 turns it off. */
 #define EXPAND_BUFFERS_PARALLEL_FOR 16u
-static void plan_expand(const moek_context* ctx, const moek_experts* x, forward_run* r) {
+static void plan_expand(const moek_context* ctx, const moek_experts* experts, forward_run* r) {
   r->expand_bytes = 0, r->expand_count = 0;
   if (!ctx->expand) return;
   for (int which = 0; which < 2; which++) {
-    const moek_packed_matrix* m = moek_expert_matrix(x, which);
-    const size_t b = moek_expanded_bytes(m->slot, m->wformat, which ? r->I : r->H, m->quant_group, !which && x->gated);
+    const moek_packed_matrix* m = moek_expert_matrix(experts, which);
+    const size_t b =
+        moek_expanded_bytes(m->slot, m->wformat, which ? r->I : r->H, m->quant_group, !which && experts->gated);
     if (b && r->chunk >= m->slot->expand_rows && b > r->expand_bytes) r->expand_bytes = moek_align_up(b);
   }
   if (r->expand_bytes) {
@@ -597,19 +600,21 @@ static void plan_expand(const moek_context* ctx, const moek_experts* x, forward_
 }
 
 /* The run's kernels, chunk (at most chunk_cap tokens) and workspace bytes. */
-static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* r, size_t chunk_cap) {
+static void forward_plan(moek_context* ctx, const moek_experts* experts, forward_run* r, size_t chunk_cap) {
   const moek_forward_args* a = &r->a;
-  const moek_gemm_slot* s = x->gateup.slot; /* x's flags; down's slot has the same (both quantized, or one format) */
-  r->T = (size_t)a->num_tokens, r->k = (size_t)a->top_k, r->E = (size_t)x->num_experts;
-  r->H = (size_t)x->hidden, r->I = (size_t)x->inter;
+  /* the experts' flags; down's slot has the same (both quantized, or one format) */
+  const moek_gemm_slot* s = experts->gateup.slot;
+  r->T = (size_t)a->num_tokens, r->k = (size_t)a->top_k, r->E = (size_t)experts->num_experts;
+  r->H = (size_t)experts->hidden, r->I = (size_t)experts->inter;
   r->prof = NULL;
   r->streamed = false;
   const size_t T = r->T, k = r->k, E = r->E, H = r->H, I = r->I;
-  r->quant = moek_wformat_is_q(x->gateup.wformat);
+  r->quant = moek_wformat_is_q(experts->gateup.wformat);
   r->convert_x = a->x_dtype == MOEK_DTYPE_BF16 && (r->quant || !(s->flags & MOEK_SLOT_BF16_A));
   r->bf16_act = !r->quant && (s->flags & MOEK_SLOT_BF16_ACT);
   r->round_x = r->bf16_act && a->x_dtype == MOEK_DTYPE_F32;
-  const bool xq_halves = x->gateup.wformat == MOEK_WFORMAT_Q6_K, hq_halves = x->down.wformat == MOEK_WFORMAT_Q6_K;
+  const bool xq_halves = experts->gateup.wformat == MOEK_WFORMAT_Q6_K;
+  const bool hq_halves = experts->down.wformat == MOEK_WFORMAT_Q6_K;
   r->xq_bytes = !r->quant ? 0 : xq_halves ? MOEK_Q8_ROW_BYTES_HALVES(H) : MOEK_Q8_ROW_BYTES(H);
   r->hq_bytes = !r->quant ? 0 : hq_halves ? MOEK_Q8_ROW_BYTES_HALVES(I) : MOEK_Q8_ROW_BYTES(I);
   /* x as gate/up's tiles read it: records, f32 (converted), bf16 (rounded), or the caller's rows */
@@ -624,9 +629,10 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
   /* placed experts: each phase's tasks grouped by node (run_phase), their order and nodes in the
    * workspace, 5 bytes per task; a block holds at least one row, so a phase has at most
    * P x (its columns / the table's tile) tasks */
-  const bool same_nodes = moek_experts_same_nodes(ctx, x);
-  r->grouped = x->placed.policy != MOEK_PLACEMENT_FIRST_TOUCH && ctx->pool && same_nodes;
-  const size_t gateup_tiles = (I + s->tile_n - 1) / s->tile_n, down_tiles = (H + x->down.slot->tile_n - 1) / x->down.slot->tile_n;
+  const bool same_nodes = moek_experts_same_nodes(ctx, experts);
+  r->grouped = experts->placed.policy != MOEK_PLACEMENT_FIRST_TOUCH && ctx->pool && same_nodes;
+  const size_t down_tn = experts->down.slot->tile_n;
+  const size_t gateup_tiles = (I + s->tile_n - 1) / s->tile_n, down_tiles = (H + down_tn - 1) / down_tn;
   r->tiles_per_row = r->grouped ? (gateup_tiles > down_tiles ? gateup_tiles : down_tiles) : 0;
   const size_t per_token = (I + H) * 4 * k + (4 + 4 + sizeof(row_block) + r->hq_bytes + (r->bf16_act ? I * 2 : 0)) * k +
                            (r->convert_x ? H * 4 : 0) + (r->round_x ? H * 2 : 0) + r->xq_bytes + r->tiles_per_row * 5 * k +
@@ -636,7 +642,7 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
   if (chunk > T) chunk = T;
   if (chunk > chunk_cap) chunk = chunk_cap;
   r->chunk = chunk;
-  plan_expand(ctx, x, r);
+  plan_expand(ctx, experts, r);
   const size_t P = chunk * k;
   r->bytes = moek_align_up(P * I * 4) + moek_align_up(P * H * 4) + moek_align_up(P * 4) * 2 +
              moek_align_up((P + E) * sizeof(row_block)) + moek_align_up((E + 1) * 4) +
@@ -644,7 +650,7 @@ static void forward_plan(moek_context* ctx, const moek_experts* x, forward_run* 
              moek_align_up(P * r->hq_bytes) + (r->round_x ? moek_align_up(chunk * H * 2) : 0) +
              (r->bf16_act ? moek_align_up(P * I * 2) : 0) + moek_align_up(P * r->tiles_per_row * 5) +
              moek_align_up(P * r->xg_bytes) + r->expand_count * r->expand_bytes;
-  r->j = (forward_job){.x = x, .kern = &ctx->kernels, .a = &r->a, .H = H, .I = I, .k = k};
+  r->j = (forward_job){.experts = experts, .kern = &ctx->kernels, .a = &r->a, .H = H, .I = I, .k = k};
   r->j.topo = &ctx->topo, r->j.tel.on = a->stats != NULL, r->j.same_nodes = same_nodes;
 }
 
@@ -662,10 +668,10 @@ static void forward_carve(forward_run* r, char* ws) {
   j->xf = r->convert_x ? (float*)ws : NULL;
   ws += r->convert_x ? moek_align_up(chunk * H * 4) : 0;
   if (r->quant) {
-    j->xq = ws, j->xq_bytes = r->xq_bytes, j->xq_q6_offsets = j->x->gateup.wformat == MOEK_WFORMAT_Q6_K;
-    j->hq_q6_offsets = j->x->down.wformat == MOEK_WFORMAT_Q6_K;
+    j->xq = ws, j->xq_bytes = r->xq_bytes, j->xq_q6_offsets = j->experts->gateup.wformat == MOEK_WFORMAT_Q6_K;
+    j->hq_q6_offsets = j->experts->down.wformat == MOEK_WFORMAT_Q6_K;
     j->hq = ws + moek_align_up(chunk * r->xq_bytes), j->hq_bytes = r->hq_bytes;
-    const moek_gemm_slot *gs = j->x->gateup.slot, *ds = j->x->down.slot;
+    const moek_gemm_slot *gs = j->experts->gateup.slot, *ds = j->experts->down.slot;
     j->quantize_x = gs->quantize_rows ? gs->quantize_rows : j->kern->quantize.quantize_rows;
     j->quantize_h = ds->quantize_rows ? ds->quantize_rows : j->kern->quantize.quantize_rows;
   }
@@ -692,7 +698,8 @@ static void forward_carve(forward_run* r, char* ws) {
  * cache"). MOEK_STREAM_STORES=0 or 1 decides instead, where the rows lie
  * on whole lines. */
 static bool stream_out_rows(const moek_context* ctx, const forward_job* j) {
-  if ((uintptr_t)j->out % 64 || (j->H * sizeof(float)) % 64 || (j->x->down.slot->nr * sizeof(float)) % 64) return false;
+  if ((uintptr_t)j->out % 64 || (j->H * sizeof(float)) % 64 || (j->experts->down.slot->nr * sizeof(float)) % 64)
+    return false;
   if (ctx->stream_stores >= 0) return ctx->stream_stores;
   return ctx->llc_bytes && 2 * j->n_rows * j->H * sizeof(float) >= ctx->llc_bytes;
 }
@@ -728,7 +735,7 @@ static void forward_chunk_begin(moek_context* ctx, forward_run* r, size_t t0) {
   if (j->xg)
     run_tasks(ctx, r->prof, MOEK_PHASE_GATHER_X, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK,
               gather_x_task, j);
-  j->phase = tiling_of(j->x->gateup.slot, r->I, j->x->gated, j->n_blocks, ctx->num_threads);
+  j->phase = tiling_of(j->experts->gateup.slot, r->I, j->experts->gated, j->n_blocks, ctx->num_threads);
 }
 
 /* Between gate/up and down: h as down reads it, the down phase's tiling. */
@@ -740,7 +747,7 @@ static void forward_chunk_middle(moek_context* ctx, forward_run* r) {
   if (r->bf16_act)
     run_tasks(ctx, r->prof, MOEK_PHASE_H, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK,
               round_h_task, j);
-  j->phase = tiling_of(j->x->down.slot, r->H, false, j->n_blocks, ctx->num_threads);
+  j->phase = tiling_of(j->experts->down.slot, r->H, false, j->n_blocks, ctx->num_threads);
   atomic_store_explicit(&j->first_bad, SIZE_MAX, memory_order_relaxed);
 }
 
@@ -756,11 +763,11 @@ static moek_status forward_chunk_end(const char* fn, forward_run* r) {
 }
 
 /* The experts' weight format for the logs: "q4_k", or "q4_k+q6_k" where down differs. */
-static void weights_name(const moek_experts* x, char* buf, size_t n) {
-  if (x->gateup.wformat == x->down.wformat)
-    snprintf(buf, n, "%s", moek_wformat_name(x->gateup.wformat));
+static void weights_name(const moek_experts* experts, char* buf, size_t n) {
+  if (experts->gateup.wformat == experts->down.wformat)
+    snprintf(buf, n, "%s", moek_wformat_name(experts->gateup.wformat));
   else
-    snprintf(buf, n, "%s+%s", moek_wformat_name(x->gateup.wformat), moek_wformat_name(x->down.wformat));
+    snprintf(buf, n, "%s+%s", moek_wformat_name(experts->gateup.wformat), moek_wformat_name(experts->down.wformat));
 }
 
 static void forward_finish(moek_context* ctx, forward_run* r) {
@@ -772,10 +779,10 @@ static void forward_finish(moek_context* ctx, forward_run* r) {
     for (int n = 0; n < MOEK_STATS_MAX_NODES; n++) o->node_busy_s[n] = (double)atomic_load(&j->tel.busy_ns[n]) * 1e-9;
   }
   if (ctx->verbose) {
-    const moek_experts* x = j->x;
-    const moek_gemm_slot *g = x->gateup.slot, *d = x->down.slot;
+    const moek_experts* experts = j->experts;
+    const moek_gemm_slot *g = experts->gateup.slot, *d = experts->down.slot;
     char w[40], xp[64] = "";
-    weights_name(x, w, sizeof w);
+    weights_name(experts, w, sizeof w);
     if (r->expand_count) /* gate/up's and down's tasks of that many rows or more ran expanded (0: never) */
       snprintf(xp, sizeof xp, ",expand_rows=%u/%u", g->expand_rows, d->expand_rows);
     if (r->streamed) /* down's out rows went past the cache (moek_down_tile.out_stream) */
@@ -783,8 +790,8 @@ static void forward_finish(moek_context* ctx, forward_run* r) {
     fprintf(stderr,
             "moek_verbose,exec,forward,w:%s,gateup:%s(%s %ux%u),down:%s(%s %ux%u)%s,combine:%s(%s),T=%zu,k=%zu,E=%zu,"
             "H=%zu,I=%zu,x:%s,y:%s,threads=%d,%.3f ms\n",
-            w, g->gateup_name, x->gateup.table->name, g->mr, x->gated ? g->nr_gated : g->nr,
-            d->down_name, x->down.table->name, d->mr, d->nr, xp, ctx->kernels.combine.combine_name,
+            w, g->gateup_name, experts->gateup.table->name, g->mr, experts->gated ? g->nr_gated : g->nr,
+            d->down_name, experts->down.table->name, d->mr, d->nr, xp, ctx->kernels.combine.combine_name,
             ctx->kernels.combine_table->name, r->T, r->k, r->E, r->H, r->I, moek_dtype_name(r->a.x_dtype),
             moek_dtype_name(r->a.y_dtype), ctx->num_threads, (moek_now() - r->start) * 1e3);
   }
@@ -817,7 +824,7 @@ static moek_status forward_execute(const char* fn, moek_context* ctx, forward_ru
   pthread_mutex_unlock(&ctx->call_lock);
   if (r->prof) {
     char what[160], w[40];
-    weights_name(r->j.x, w, sizeof w);
+    weights_name(r->j.experts, w, sizeof w);
     snprintf(what, sizeof what, "forward,w:%s,T=%zu,k=%zu,E=%zu,H=%zu,I=%zu", w, r->T, r->k, r->E, r->H, r->I);
     moek_profile_print(&prof, what, ctx->num_threads, moek_now() - r->start);
     r->prof = NULL;
@@ -826,13 +833,13 @@ static moek_status forward_execute(const char* fn, moek_context* ctx, forward_ru
   return st;
 }
 
-moek_status moek_moe_forward(moek_context* ctx, const moek_experts* x, const moek_forward_args* user) {
+moek_status moek_moe_forward(moek_context* ctx, const moek_experts* experts, const moek_forward_args* user) {
   static const char fn[] = "moek_moe_forward";
   forward_run r;
-  moek_status st = forward_check(fn, ctx, x, user, false, &r);
+  moek_status st = forward_check(fn, ctx, experts, user, false, &r);
   if (st || r.a.num_tokens == 0) return st;
   r.start = ctx->verbose ? moek_now() : 0;
-  forward_plan(ctx, x, &r, SIZE_MAX);
+  forward_plan(ctx, experts, &r, SIZE_MAX);
   return forward_execute(fn, ctx, &r);
 }
 
@@ -866,19 +873,19 @@ static void run_pair(moek_context* ctx, pair_job* p, moek_task_fn task) {
   moek_parallel_run(ctx, p->n_first + phase_tasks(p->second), pair_task, p);
 }
 
-moek_status moek_forward_pair(moek_context* ctx, const moek_experts* x1, const moek_forward_args* a1,
-                              const moek_experts* x2, const moek_forward_args* a2) {
+moek_status moek_forward_pair(moek_context* ctx, const moek_experts* experts1, const moek_forward_args* a1,
+                              const moek_experts* experts2, const moek_forward_args* a2) {
   static const char fn[] = "moek_moe_forward";
   forward_run r1, r2;
   moek_status st;
-  if ((st = forward_check(fn, ctx, x1, a1, false, &r1)) || (st = forward_check(fn, ctx, x2, a2, true, &r2)))
+  if ((st = forward_check(fn, ctx, experts1, a1, false, &r1)) || (st = forward_check(fn, ctx, experts2, a2, true, &r2)))
     return st;
   if (r1.a.num_tokens != r2.a.num_tokens || r1.a.y != r2.a.y || !(r2.a.flags & MOEK_FORWARD_ACCUMULATE))
     return moek_fail(MOEK_ERROR_INTERNAL, "moek_forward_pair: the second forward must accumulate onto the first's y");
   if (r1.a.num_tokens == 0) return MOEK_SUCCESS;
   r1.start = r2.start = ctx->verbose ? moek_now() : 0;
-  forward_plan(ctx, x1, &r1, SIZE_MAX);
-  forward_plan(ctx, x2, &r2, SIZE_MAX);
+  forward_plan(ctx, experts1, &r1, SIZE_MAX);
+  forward_plan(ctx, experts2, &r2, SIZE_MAX);
   if (r1.grouped || r2.grouped) { /* NUMA-grouped phases: one run after the other, under one hold */
     pthread_mutex_lock(&ctx->call_lock);
     st = forward_execute(fn, ctx, &r1);
@@ -887,8 +894,8 @@ moek_status moek_forward_pair(moek_context* ctx, const moek_experts* x1, const m
     return st;
   }
   const size_t chunk = r1.chunk < r2.chunk ? r1.chunk : r2.chunk; /* the combine pairs the same tokens */
-  forward_plan(ctx, x1, &r1, chunk);
-  forward_plan(ctx, x2, &r2, chunk);
+  forward_plan(ctx, experts1, &r1, chunk);
+  forward_plan(ctx, experts2, &r2, chunk);
   pthread_mutex_lock(&ctx->call_lock);
   char* ws = moek_workspace(ctx, r1.bytes + r2.bytes, fn);
   if (!ws) {

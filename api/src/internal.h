@@ -305,8 +305,8 @@ double moek_now(void);
  * onto a1's y (the layer's shared experts), bitwise the same, with the two
  * runs' gate/up, down and combine phases each in one dispatch. Errors name
  * moek_moe_forward. */
-moek_status moek_forward_pair(moek_context* ctx, const moek_experts* x1, const moek_forward_args* a1,
-                              const moek_experts* x2, const moek_forward_args* a2);
+moek_status moek_forward_pair(moek_context* ctx, const moek_experts* experts1, const moek_forward_args* a1,
+                              const moek_experts* experts2, const moek_forward_args* a2);
 
 /* Runs task(arg, i) for i in [0, n) on the context's threads. */
 void moek_parallel_run(moek_context* ctx, size_t n, moek_task_fn task, void* arg);

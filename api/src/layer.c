@@ -19,8 +19,8 @@ static moek_status fail_stage(moek_status st, const char* stage) {
   return moek_fail(st, "moek_moe_layer (%s stage): %s", stage, inner);
 }
 
-static moek_status check_layer(const char* fn, const moek_router* r, const moek_experts* x, const moek_experts* sh,
-                               const moek_layer_args* a) {
+static moek_status check_layer(const char* fn, const moek_router* r, const moek_experts* experts,
+                               const moek_experts* shared, const moek_layer_args* a) {
   const uint32_t known = MOEK_LAYER_ACCUMULATE | MOEK_LAYER_STATS | MOEK_EXACT_STRIDES;
   if (a->flags & ~known)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->flags = 0x%x has unknown bits 0x%x", fn, a->flags,
@@ -28,27 +28,27 @@ static moek_status check_layer(const char* fn, const moek_router* r, const moek_
   if (!r->w_packed)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                      "%s: router was created without desc->w_router; the layer computes the logits from x", fn);
-  if (r->desc.hidden != x->hidden)
+  if (r->desc.hidden != experts->hidden)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: router hidden = %lld differs from experts hidden = %lld", fn,
-                     (long long)r->desc.hidden, (long long)x->hidden);
-  if (r->desc.num_experts != x->model_experts)
+                     (long long)r->desc.hidden, (long long)experts->hidden);
+  if (r->desc.num_experts != experts->model_experts)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                      "%s: router num_experts = %d differs from the experts' model count = %lld", fn,
-                     r->desc.num_experts, (long long)x->model_experts);
-  if (sh && sh->hidden != x->hidden)
+                     r->desc.num_experts, (long long)experts->model_experts);
+  if (shared && shared->hidden != experts->hidden)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: shared_experts hidden = %lld differs from experts hidden = %lld",
-                     fn, (long long)sh->hidden, (long long)x->hidden);
-  if (sh && sh->model_experts != sh->num_experts)
+                     fn, (long long)shared->hidden, (long long)experts->hidden);
+  if (shared && shared->model_experts != shared->num_experts)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
                      "%s: shared_experts is a shard (experts %lld.. of %lld); shared experts run whole", fn,
-                     (long long)sh->first_expert, (long long)sh->model_experts);
+                     (long long)shared->first_expert, (long long)shared->model_experts);
   if (a->num_tokens < 0)
     return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->num_tokens = %lld must be >= 0", fn,
                      (long long)a->num_tokens);
   if (a->num_tokens == 0) return MOEK_SUCCESS;
   if (!a->y) return moek_fail(MOEK_ERROR_INVALID_ARGUMENT, "%s: args->y is NULL", fn);
   /* y against the outputs only the layer sees (the stages check the rest) */
-  const size_t T = (size_t)a->num_tokens, H = (size_t)x->hidden, E = (size_t)r->desc.num_experts;
+  const size_t T = (size_t)a->num_tokens, H = (size_t)experts->hidden, E = (size_t)r->desc.num_experts;
   const size_t ys = a->y_stride > 0 ? (size_t)a->y_stride : H;
   size_t y_bytes;
   if (moek_dtype_valid(a->y_dtype) && a->y_stride >= 0 &&
