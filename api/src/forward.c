@@ -48,38 +48,48 @@ typedef struct forward_telemetry {
 /* f32 rows to activation records: a quantize slot's, or a K-quant slot's super-block rule */
 typedef void (*quantize_rows_fn)(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
 
+/* The chunk's x rows in each form the tiles read */
+typedef struct chunk_x {
+  const void* row0;  /* x row t0 (or its f32 copy), rows `stride` elements apart */
+  int32_t dtype;
+  size_t stride;
+  float* f32;        /* f32 copy of the rows, if the table needs one */
+  uint16_t* bf16;    /* MOEK_SLOT_BF16_ACT: [tn x H] rounded to bf16, when x is f32 */
+  char* q;           /* Q experts: [tn records of q_bytes (MOEK_Q8_ROW_BYTES(H), or _HALVES)] */
+  size_t q_bytes;
+  bool q6_offsets;   /* Q6_K gate/up: the records end with their blocks' half offsets */
+  quantize_rows_fn quantize; /* the records' rule: a K-quant slot's own, else the table's */
+  char* gathered;    /* MOEK_SLOT_SPACED_A gate/up: [P rows of gathered_bytes], each one row of x_rows(): the
+                      * rows in sorted order, one per assignment, so each block's rows lie gathered_bytes apart */
+  size_t gathered_bytes;
+} chunk_x;
+
+/* The h rows gate/up writes, in each form down reads */
+typedef struct chunk_h {
+  float* f32;        /* [P x I] */
+  uint16_t* bf16;    /* MOEK_SLOT_BF16_ACT: [P x I] rounded to bf16 */
+  char* q;           /* Q experts: [P records of q_bytes (MOEK_Q8_ROW_BYTES(I), or _HALVES)] */
+  size_t q_bytes;
+  bool q6_offsets;   /* Q6_K down */
+  quantize_rows_fn quantize;
+} chunk_h;
+
 typedef struct forward_job {
   const moek_experts* experts; /* experts->gateup.slot and ->down.slot: each phase's tile kernels and tiling */
   const moek_kernels* kern;     /* the context's combine and quantize */
   const moek_forward_args* a;
   size_t H, I, k;
   size_t t0, tn;          /* the chunk: tokens [t0, t0 + tn) */
-  const void* xc;         /* x row t0 (or its f32 copy), rows xc_stride apart */
-  int32_t xc_dtype;
-  size_t xc_stride;
-  float* xf;              /* f32 copy of the chunk's x rows, if the table needs one */
+  chunk_x x;
+  chunk_h h;
   const int32_t* rows;    /* [P] token (relative to t0) of each sorted assignment */
   const int32_t* pos;     /* [tn * k] sorted row of each assignment, -1 if dropped */
   const row_block* blocks;
   size_t n_blocks;
   phase_tiling phase;     /* the tile phase running */
-  float* h;               /* [P x I] */
   float* out;             /* [P x H] */
   bool out_stream;        /* down writes out past the cache (moek_down_tile.out_stream; stream_out_rows) */
-  /* Q8/Q4 experts: the chunk's x rows and the h rows as int8 records */
-  char* xq;               /* [tn records of MOEK_Q8_ROW_BYTES(H)] */
-  char* hq;               /* [P records of MOEK_Q8_ROW_BYTES(I)] */
-  size_t xq_bytes, hq_bytes; /* MOEK_Q8_ROW_BYTES_HALVES where the matrix read them is Q6_K: */
-  bool xq_q6_offsets, hq_q6_offsets; /* the records end with their blocks' half offsets */
-  quantize_rows_fn quantize_x, quantize_h; /* the records' rule: a K-quant slot's own, else the table's */
-  /* bf16 weights on a MOEK_SLOT_BF16_ACT slot: f32 x rows and the h rows rounded to bf16 */
-  uint16_t* xb;           /* [tn x H], when x is f32 */
-  uint16_t* hb;           /* [P x I] */
   moek_expand_scratch expand; /* the tasks' buffers for expanded panels (tiles.c), when a slot expands */
-  /* MOEK_SLOT_SPACED_A gate/up slots: the x rows (records, or rows as xc) copied in sorted order,
-   * one per assignment, so each block's rows lie xg_bytes apart */
-  char* xg;               /* [P rows of xg_bytes, each beginning with one row of x_rows()] */
-  size_t xg_bytes;
   size_t n_rows;          /* sorted assignment rows of the chunk */
   atomic_size_t first_bad; /* the chunk's first token (relative) whose y row is not finite; SIZE_MAX if none */
   const moek_topology* topo;
@@ -127,7 +137,7 @@ static void convert_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t xs = (size_t)j->a->x_stride;
   const size_t t = i * TOKENS_PER_CONVERT_TASK, n = min_size(TOKENS_PER_CONVERT_TASK, j->tn - t);
-  moek_bf16_rows_to_f32((const uint16_t*)j->a->x + (j->t0 + t) * xs, xs, n, j->H, j->xf + t * j->H);
+  moek_bf16_rows_to_f32((const uint16_t*)j->a->x + (j->t0 + t) * xs, xs, n, j->H, j->x.f32 + t * j->H);
 }
 
 #define ROWS_PER_QUANTIZE_TASK 16
@@ -137,14 +147,14 @@ static void round_x_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t xs = (size_t)j->a->x_stride;
   const size_t t = i * TOKENS_PER_CONVERT_TASK, n = min_size(TOKENS_PER_CONVERT_TASK, j->tn - t);
-  moek_f32_rows_to_bf16((const float*)j->a->x + (j->t0 + t) * xs, xs, n, j->H, j->xb + t * j->H);
+  moek_f32_rows_to_bf16((const float*)j->a->x + (j->t0 + t) * xs, xs, n, j->H, j->x.bf16 + t * j->H);
 }
 
 /* MOEK_SLOT_BF16_ACT: the h rows gate/up wrote, to bf16 for down. */
 static void round_h_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t r = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->n_rows - r);
-  moek_f32_rows_to_bf16(j->h + r * j->I, j->I, n, j->I, j->hb + r * j->I);
+  moek_f32_rows_to_bf16(j->h.f32 + r * j->I, j->I, n, j->I, j->h.bf16 + r * j->I);
 }
 
 /* Q8/Q4 experts: the chunk's x rows to int8 records. bf16 rows become f32
@@ -152,35 +162,35 @@ static void round_h_task(void* arg, size_t i) {
 static void quantize_x_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t t = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->tn - t);
-  const float* rows = (const float*)j->xc + t * j->xc_stride;
-  size_t stride = j->xc_stride;
-  if (j->xc_dtype == MOEK_DTYPE_BF16) {
-    moek_bf16_rows_to_f32((const uint16_t*)j->xc + t * j->xc_stride, j->xc_stride, n, j->H, j->xf + t * j->H);
-    rows = j->xf + t * j->H, stride = j->H;
+  const float* rows = (const float*)j->x.row0 + t * j->x.stride;
+  size_t stride = j->x.stride;
+  if (j->x.dtype == MOEK_DTYPE_BF16) {
+    moek_bf16_rows_to_f32((const uint16_t*)j->x.row0 + t * j->x.stride, j->x.stride, n, j->H, j->x.f32 + t * j->H);
+    rows = j->x.f32 + t * j->H, stride = j->H;
   }
-  j->quantize_x(rows, stride, n, j->H, j->xq + t * j->xq_bytes, j->xq_bytes);
-  for (size_t r = 0; j->xq_q6_offsets && r < n; r++) moek_record_put_q6_offsets(j->xq + (t + r) * j->xq_bytes, j->H);
+  j->x.quantize(rows, stride, n, j->H, j->x.q + t * j->x.q_bytes, j->x.q_bytes);
+  for (size_t r = 0; j->x.q6_offsets && r < n; r++) moek_record_put_q6_offsets(j->x.q + (t + r) * j->x.q_bytes, j->H);
 }
 
 /* Q8/Q4 experts: the h rows gate/up wrote to int8 records for down. */
 static void quantize_h_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t r = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->n_rows - r);
-  j->quantize_h(j->h + r * j->I, j->I, n, j->I, j->hq + r * j->hq_bytes, j->hq_bytes);
-  for (size_t i = 0; j->hq_q6_offsets && i < n; i++) moek_record_put_q6_offsets(j->hq + (r + i) * j->hq_bytes, j->I);
+  j->h.quantize(j->h.f32 + r * j->I, j->I, n, j->I, j->h.q + r * j->h.q_bytes, j->h.q_bytes);
+  for (size_t i = 0; j->h.q6_offsets && i < n; i++) moek_record_put_q6_offsets(j->h.q + (r + i) * j->h.q_bytes, j->I);
 }
 
-/* Bytes of one x row as gate/up's tiles read it: its record (xq_bytes, 0
- * when x is not quantized), or H values of xc_dtype. */
-static size_t x_row_bytes(size_t xq_bytes, size_t H, int32_t xc_dtype) {
-  return xq_bytes ? xq_bytes : H * moek_dtype_size(xc_dtype);
+/* Bytes of one x row as gate/up's tiles read it: its record (q_bytes, 0
+ * when x is not quantized), or H values of dtype. */
+static size_t x_row_bytes(size_t q_bytes, size_t H, int32_t dtype) {
+  return q_bytes ? q_bytes : H * moek_dtype_size(dtype);
 }
 
 /* The chunk's x as gate/up's tiles read it, by token: its records, or its
  * rows (f32 or bf16). */
 static moek_rows x_rows(const forward_job* j) {
-  return (moek_rows){.base = j->xq ? j->xq : (const char*)j->xc,
-                     .stride = j->xq ? j->xq_bytes : j->xc_stride * moek_dtype_size(j->xc_dtype)};
+  return (moek_rows){.base = j->x.q ? j->x.q : (const char*)j->x.row0,
+                     .stride = j->x.q ? j->x.q_bytes : j->x.stride * moek_dtype_size(j->x.dtype)};
 }
 
 /* MOEK_SLOT_SPACED_A: the sorted rows' x copied into expert order. */
@@ -188,8 +198,9 @@ static void gather_x_task(void* arg, size_t i) {
   const forward_job* j = arg;
   const size_t r0 = i * ROWS_PER_QUANTIZE_TASK, n = min_size(ROWS_PER_QUANTIZE_TASK, j->n_rows - r0);
   const moek_rows x = x_rows(j);
-  const size_t row_bytes = x_row_bytes(j->xq_bytes, j->H, j->xc_dtype);
-  for (size_t r = r0; r < r0 + n; r++) memcpy(j->xg + r * j->xg_bytes, x.base + (size_t)j->rows[r] * x.stride, row_bytes);
+  const size_t row_bytes = x_row_bytes(j->x.q_bytes, j->H, j->x.dtype);
+  for (size_t r = r0; r < r0 + n; r++)
+    memcpy(j->x.gathered + r * j->x.gathered_bytes, x.base + (size_t)j->rows[r] * x.stride, row_bytes);
 }
 
 void (*moek_test_tile_hook)(int64_t expert, int32_t node, int stolen);
@@ -315,13 +326,13 @@ static void gateup_task(void* arg, size_t i) {
   /* the routed rows of this block: in expert order (gathered by gather_x_task), or gathered as the tiles
    * load them */
   moek_rows rows = x_rows(j);
-  if (j->xg)
-    rows = (moek_rows){.base = j->xg + (size_t)b->begin * j->xg_bytes, .stride = j->xg_bytes};
+  if (j->x.gathered)
+    rows = (moek_rows){.base = j->x.gathered + (size_t)b->begin * j->x.gathered_bytes, .stride = j->x.gathered_bytes};
   else
     rows.index = j->rows + b->begin;
   const moek_gateup_tile t = {
       .k = j->H,
-      .a_dtype = j->xq ? MOEK_DTYPE_Q8 : j->xc_dtype,
+      .a_dtype = j->x.q ? MOEK_DTYPE_Q8 : j->x.dtype,
       .group = experts->gateup.quant_group,
       .gated = experts->gated,
       .activation = experts->activation,
@@ -330,7 +341,7 @@ static void gateup_task(void* arg, size_t i) {
       .act_alpha = experts->act_alpha,
       .act_limit = experts->act_limit,
       .act_beta = experts->act_beta,
-      .h = j->h + (size_t)b->begin * j->I,
+      .h = j->h.f32 + (size_t)b->begin * j->I,
       .h_stride = j->I,
   };
   moek_run_gateup_expanding(experts->gateup.slot, experts->gateup.wformat, &j->expand, &rows,
@@ -350,13 +361,13 @@ static void down_task(void* arg, size_t i) {
   const void* w = task_weights(j, i, 1, here, &node);
   if (moek_test_tile_hook) moek_test_tile_hook(b->expert, node, moek_task_stolen);
   /* h rows of one block are consecutive (f32 rows, their bf16 copies, or their records) */
-  const moek_rows rows = {.base = j->hq   ? j->hq + (size_t)b->begin * j->hq_bytes
-                                  : j->hb ? (const char*)(j->hb + (size_t)b->begin * j->I)
-                                          : (const char*)(j->h + (size_t)b->begin * j->I),
-                          .stride = j->hq ? j->hq_bytes : j->I * (j->hb ? sizeof(uint16_t) : sizeof(float))};
+  const moek_rows rows = {.base = j->h.q      ? j->h.q + (size_t)b->begin * j->h.q_bytes
+                                  : j->h.bf16 ? (const char*)(j->h.bf16 + (size_t)b->begin * j->I)
+                                              : (const char*)(j->h.f32 + (size_t)b->begin * j->I),
+                          .stride = j->h.q ? j->h.q_bytes : j->I * (j->h.bf16 ? sizeof(uint16_t) : sizeof(float))};
   const moek_down_tile t = {
       .k = j->I,
-      .a_dtype = j->hq ? MOEK_DTYPE_Q8 : j->hb ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32,
+      .a_dtype = j->h.q ? MOEK_DTYPE_Q8 : j->h.bf16 ? MOEK_DTYPE_BF16 : MOEK_DTYPE_F32,
       .group = experts->down.quant_group,
       .bias = experts->b_down ? experts->b_down + (size_t)b->expert * j->H : NULL,
       .out = j->out + (size_t)b->begin * j->H,
@@ -658,33 +669,33 @@ static void forward_plan(moek_context* ctx, const moek_experts* experts, forward
 static void forward_carve(forward_run* r, char* ws) {
   forward_job* j = &r->j;
   const size_t P = r->chunk * r->k, H = r->H, I = r->I, E = r->E, chunk = r->chunk;
-  j->h = (float*)ws;
+  j->h.f32 = (float*)ws;
   j->out = (float*)(ws += moek_align_up(P * I * 4));
   j->rows = r->rows = (int32_t*)(ws += moek_align_up(P * H * 4));
   j->pos = r->pos = (int32_t*)(ws += moek_align_up(P * 4));
   j->blocks = r->blocks = (row_block*)(ws += moek_align_up(P * 4));
   r->counts = (int32_t*)(ws += moek_align_up((P + E) * sizeof(row_block)));
   ws += moek_align_up((E + 1) * 4);
-  j->xf = r->convert_x ? (float*)ws : NULL;
+  j->x.f32 = r->convert_x ? (float*)ws : NULL;
   ws += r->convert_x ? moek_align_up(chunk * H * 4) : 0;
   if (r->quant) {
-    j->xq = ws, j->xq_bytes = r->xq_bytes, j->xq_q6_offsets = j->experts->gateup.wformat == MOEK_WFORMAT_Q6_K;
-    j->hq_q6_offsets = j->experts->down.wformat == MOEK_WFORMAT_Q6_K;
-    j->hq = ws + moek_align_up(chunk * r->xq_bytes), j->hq_bytes = r->hq_bytes;
+    j->x.q = ws, j->x.q_bytes = r->xq_bytes, j->x.q6_offsets = j->experts->gateup.wformat == MOEK_WFORMAT_Q6_K;
+    j->h.q6_offsets = j->experts->down.wformat == MOEK_WFORMAT_Q6_K;
+    j->h.q = ws + moek_align_up(chunk * r->xq_bytes), j->h.q_bytes = r->hq_bytes;
     const moek_gemm_slot *gs = j->experts->gateup.slot, *ds = j->experts->down.slot;
-    j->quantize_x = gs->quantize_rows ? gs->quantize_rows : j->kern->quantize.quantize_rows;
-    j->quantize_h = ds->quantize_rows ? ds->quantize_rows : j->kern->quantize.quantize_rows;
+    j->x.quantize = gs->quantize_rows ? gs->quantize_rows : j->kern->quantize.quantize_rows;
+    j->h.quantize = ds->quantize_rows ? ds->quantize_rows : j->kern->quantize.quantize_rows;
   }
   ws += moek_align_up(chunk * r->xq_bytes) + moek_align_up(P * r->hq_bytes);
   if (r->bf16_act) {
-    j->hb = (uint16_t*)ws;
+    j->h.bf16 = (uint16_t*)ws;
     ws += moek_align_up(P * I * 2);
-    j->xb = r->round_x ? (uint16_t*)ws : NULL;
+    j->x.bf16 = r->round_x ? (uint16_t*)ws : NULL;
   }
   ws += r->round_x ? moek_align_up(chunk * H * 2) : 0;
   r->order = r->grouped ? (uint32_t*)ws : NULL;
   ws += moek_align_up(P * r->tiles_per_row * 5);
-  j->xg = r->xg_bytes ? ws : NULL, j->xg_bytes = r->xg_bytes;
+  j->x.gathered = r->xg_bytes ? ws : NULL, j->x.gathered_bytes = r->xg_bytes;
   ws += moek_align_up(P * r->xg_bytes);
   j->expand.base = ws, j->expand.bytes = r->expand_bytes, j->expand.count = r->expand_count;
   atomic_init(&j->expand.busy, 0);
@@ -715,13 +726,13 @@ static void forward_chunk_begin(moek_context* ctx, forward_run* r, size_t t0) {
   if (r->convert_x && !r->quant) { /* quantized experts convert inside quantize_x_task */
     run_tasks(ctx, r->prof, MOEK_PHASE_CONVERT_X, (j->tn + TOKENS_PER_CONVERT_TASK - 1) / TOKENS_PER_CONVERT_TASK,
               convert_task, j);
-    j->xc = j->xf, j->xc_dtype = MOEK_DTYPE_F32, j->xc_stride = H;
+    j->x.row0 = j->x.f32, j->x.dtype = MOEK_DTYPE_F32, j->x.stride = H;
   } else if (r->round_x) {
     run_tasks(ctx, r->prof, MOEK_PHASE_CONVERT_X, (j->tn + TOKENS_PER_CONVERT_TASK - 1) / TOKENS_PER_CONVERT_TASK,
               round_x_task, j);
-    j->xc = (const char*)j->xb, j->xc_dtype = MOEK_DTYPE_BF16, j->xc_stride = H;
+    j->x.row0 = (const char*)j->x.bf16, j->x.dtype = MOEK_DTYPE_BF16, j->x.stride = H;
   } else {
-    j->xc = (const char*)a->x + t0 * xs * moek_dtype_size(a->x_dtype), j->xc_dtype = a->x_dtype, j->xc_stride = xs;
+    j->x.row0 = (const char*)a->x + t0 * xs * moek_dtype_size(a->x_dtype), j->x.dtype = a->x_dtype, j->x.stride = xs;
   }
   if (r->quant)
     run_tasks(ctx, r->prof, MOEK_PHASE_QUANTIZE_X, (j->tn + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK,
@@ -732,7 +743,7 @@ static void forward_chunk_begin(moek_context* ctx, forward_run* r, size_t t0) {
   j->n_rows = j->n_blocks ? (size_t)j->blocks[j->n_blocks - 1].end : 0;
   j->out_stream = stream_out_rows(ctx, j);
   r->streamed |= j->out_stream;
-  if (j->xg)
+  if (j->x.gathered)
     run_tasks(ctx, r->prof, MOEK_PHASE_GATHER_X, (j->n_rows + ROWS_PER_QUANTIZE_TASK - 1) / ROWS_PER_QUANTIZE_TASK,
               gather_x_task, j);
   j->phase = tiling_of(j->experts->gateup.slot, r->I, j->experts->gated, j->n_blocks, ctx->num_threads);
