@@ -12,10 +12,11 @@
 #ifndef PAD
 #define PAD 0
 #endif
-#include "internal.h" /* libmoek internals (tile loops, CPU probe): this suite links its objects */
+#include "dispatch.h" /* libmoek internals (the CPU probe, the tile loops): this suite links its objects */
 #include "moek_kquant.h"
 #include "moek_quant.h"
 #include "moek_tables.h"
+#include "tiles.h"
 
 typedef struct gemm_case {
   const moek_kernel_table* t;

@@ -21,7 +21,8 @@
 #ifdef MOEK_HAVE_X86_TABLES
 #include "../kernels/x86/avx2/gemm_avx2.h" /* moek_avx2_e2m1_codes */
 #endif
-#include "internal.h" /* the driver's tile loops: the slots run as the library runs them */
+#include "dispatch.h" /* the CPU probe and the formats' names */
+#include "tiles.h"    /* the driver's tile loops: the slots run as the library runs them */
 #include "moek_quant.h"
 #include "moek_tables.h"
 #include "test_util.h"

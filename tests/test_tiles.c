@@ -11,7 +11,7 @@
  *     rows or more (ABI 10; fewer: decode, which streams its own panel);
  *     otherwise the groups' shares are 64-byte steps of the next panel
  *     that cover it exactly once, in order. */
-#include "internal.h"
+#include "tiles.h"
 #include "test_util.h"
 
 #define MAX_TILES 4096

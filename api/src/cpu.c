@@ -3,8 +3,9 @@
  * state (xgetbv): a hypervisor may report AVX-512 and still not enable ZMM. */
 #define _DEFAULT_SOURCE /* syscall */
 #include <pthread.h>
+#include <stdbool.h>
 
-#include "internal.h"
+#include "dispatch.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "dispatch.h"
+#include "error.h"
+#include "tiles.h"
 #include "moek_kquant.h"
 #include "moek_tables.h"
 

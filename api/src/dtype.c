@@ -4,7 +4,8 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "internal.h"
+#include "dtype.h"
+#include "error.h"
 #include "moek_bf16.h"
 #include "moek_kquant.h"
 

@@ -1,7 +1,7 @@
 /* The tag check every public call makes on the handles it is given. */
 #include "handle.h"
 
-#include "internal.h"
+#include "error.h"
 
 static const char* kind_name(uint32_t tag) {
   switch (tag) {

@@ -7,7 +7,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "internal.h"
+#include "error.h"
+#include "import.h"
 #include "moek_kquant.h"
 #include "moek_quant.h"
 

@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "error.h"
+#include "placement.h"
 
 static const char* const policy_names[] = {"interleave", "split", "replicate", "load"};
 

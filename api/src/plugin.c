@@ -4,10 +4,12 @@
  * never unloaded: experts objects keep pointers to their slots. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "dispatch.h"
+#include "error.h"
 
 #define MOEK_MAX_PLUGINS 16
 #define MOEK_PLUGIN_MAX_TABLES 8

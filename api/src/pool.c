@@ -12,10 +12,12 @@
  * thread drains its node's group first, then steals from the others in
  * turn (moek_task_stolen is set while it runs a stolen task). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "error.h"
+#include "pool.h"
 
 #define SPIN_PAUSES 4000
 

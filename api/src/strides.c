@@ -2,7 +2,7 @@
  * (MOEK_EXACT_STRIDES), checked and resolved once per call. */
 #include "strides.h"
 
-#include "internal.h"
+#include "error.h"
 
 moek_status moek_resolve_row_stride(const char* fn, const char* name, int64_t given, bool exact, bool output,
                                     int64_t width, const char* width_name, int64_t* out) {

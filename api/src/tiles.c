@@ -2,7 +2,7 @@
  * panel by panel, and running a column range of gate/up or of a plain
  * projection as tiles of at most the slot's mr rows x one panel. Tables
  * supply only the per-panel packer and the tile kernels (moek_kernel.h). */
-#include "internal.h"
+#include "tiles.h"
 
 size_t moek_panels(const moek_gemm_slot* s, size_t rows, bool gated) {
   const size_t per = gated ? s->nr_gated : s->nr;

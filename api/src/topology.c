@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "error.h"
+#include "memory.h"
+#include "topology.h"
 
 #ifdef MOEK_HAVE_HWLOC
 #include <hwloc.h>
