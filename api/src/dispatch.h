@@ -35,7 +35,6 @@ moek_status moek_register_tables(const char* fn, const moek_kernel_table* const*
 /* plugin.c: MOEK_PLUGINS, at context creation */
 moek_status moek_load_env_plugins(const char* fn);
 
-
 /* (weight_dtype, resolved quant_group, flags) -> moek_wformat */
 int32_t moek_wformat_of(int32_t weight_dtype, uint32_t flags);
 const char* moek_wformat_name(int32_t wformat);

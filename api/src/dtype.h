@@ -24,8 +24,7 @@ bool moek_weight_dtype_valid(int32_t dtype); /* also F16, Q8, Q4 and the K-quant
  * (row, col) if there is one. */
 bool moek_find_beyond(const void* src, int32_t dtype, size_t rows, size_t cols, ptrdiff_t stride_row,
                       ptrdiff_t stride_col, float limit, size_t* row, size_t* col);
-
-
+/* "f32", "bf16", ...: for messages */
 const char* moek_dtype_name(int32_t dtype);
 
 #endif /* MOEK_DTYPE_H */
