@@ -6,10 +6,14 @@
  * two vcvtph2ps, each from memory: on Zen 4 the register form takes an FMA
  * pipe's slot, docs/performance.md "f16 weights"), MR broadcasts of A,
  * 2 MR FMAs. A rows are read in place (x rows of the routed
- * tokens, or h rows): the gather is part of the load. With MR <= 2 (decode)
- * the k loop keeps two accumulator sets (even and odd k) so FMA latency does
- * not limit the weight stream. Each output is one fixed-order sum over all
- * of K, so results do not depend on how the driver tiles or threads.
+ * tokens, or h rows): the gather is part of the load. With MR <= 3 the k
+ * loop keeps two accumulator sets (even and odd k, added at the end): one
+ * set of 1-3 rows is 2-6 dependent FMA chains, fewer than the 8 that FMA
+ * latency times throughput needs, so it would hold the FMAs (at decode, the
+ * weight stream) below their rate. Each output is one fixed-order sum over
+ * all of K, its order set by K and the tile's row count (which the driver
+ * takes from the expert's rows alone), so results do not depend on the
+ * thread count.
  *
  * Epilogues: gate/up applies biases and the activation (SiLU-based and ReLU
  * vectorized; GELU forms through the reference scalar functions, 1/H of the
@@ -70,10 +74,10 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   const float* ar[MR_MAX];
 #pragma GCC unroll 6
   for (int r = 0; r < mr; r++) ar[r] = a[r];
-  __m256 acc[MR_MAX][2], odd[2][2];
+  __m256 acc[MR_MAX][2], odd[MR_MAX][2];
 #pragma GCC unroll 6
   for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-  for (int r = 0; r < 2; r++) odd[r][0] = odd[r][1] = _mm256_setzero_ps();
+  for (int r = 0; r < 3; r++) odd[r][0] = odd[r][1] = _mm256_setzero_ps();
   size_t k = 0;
   if (mr <= 2) { /* decode: a lone row group, no hint in practice; the loop stays as lean as it was */
     for (; k + 2 <= K; k += 2) {
@@ -92,13 +96,17 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
       }
     }
   }
-  /* bf16 at 3-5 rows: 2 k per iteration (the loop's count, addresses and
-   * hint step once for both). Its 1-k loop held 4 rows below the FMA peak
-   * with the panel in L2, where f32 and f16 reach it; 6 rows would run out
-   * of registers (12 accumulators, the mask, both halves, a broadcast),
-   * and f32 and f16 gained nothing (docs/performance.md, "bf16 tiles of 4
-   * rows"). The sums keep their order, so the bits do not change. */
-  const int pairs = fmt == 1 && mr > 2 && mr < 6;
+  /* 2 k per iteration (the loop's count, addresses and hint step once for
+   * both) at 3 rows, and for bf16 at 4-5:
+   * - 3 rows put odd k into their own set (12 accumulators, both halves
+   *   and a broadcast; bf16's mask makes 16, all kept in registers):
+   *   one set is 6 of the 8 chains the FMAs need (docs/performance.md,
+   *   "F tiles of 3 rows");
+   * - bf16 at 4-5 rows keeps one set, and the sums their order: its 1-k
+   *   loop held 4 rows below the FMA peak with the panel in L2, where f32
+   *   and f16 reach it; 6 rows would run out of registers, and f32 and
+   *   f16 gained nothing ("bf16 tiles of 4 rows"). */
+  const int pairs = mr == 3 || (fmt == 1 && mr > 3 && mr < 6);
   moek_next_pace pace = moek_next_pace_of(next, next_end, pairs ? (K - k + 1) / 2 : K - k); /* a step per iteration */
   if (pairs)
     for (; k + 2 <= K; k += 2) {
@@ -108,7 +116,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
       load_panel(w, k, fmt, &b0, &b1);
       fma_rows(mr, ar, k, b0, b1, acc);
       load_panel(w, k + 1, fmt, &b0, &b1);
-      fma_rows(mr, ar, k + 1, b0, b1, acc);
+      fma_rows(mr, ar, k + 1, b0, b1, mr == 3 ? odd : acc);
     }
   for (; k < K; k++) {
     _mm_prefetch((const char*)w + k * kbytes + PREFETCH_BYTES, _MM_HINT_T0);
@@ -119,8 +127,8 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   }
 #pragma GCC unroll 6
   for (int r = 0; r < mr; r++) {
-    c[r][0] = mr <= 2 ? _mm256_add_ps(acc[r][0], odd[r][0]) : acc[r][0];
-    c[r][1] = mr <= 2 ? _mm256_add_ps(acc[r][1], odd[r][1]) : acc[r][1];
+    c[r][0] = mr <= 3 ? _mm256_add_ps(acc[r][0], odd[r][0]) : acc[r][0];
+    c[r][1] = mr <= 3 ? _mm256_add_ps(acc[r][1], odd[r][1]) : acc[r][1];
   }
 }
 
