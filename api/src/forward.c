@@ -554,9 +554,9 @@ static moek_status validate(const char* fn, const moek_experts* experts, moek_fo
 typedef struct forward_run {
   moek_forward_args a;
   forward_job j;
-  size_t T, k, E, H, I, chunk, bytes, xq_bytes, hq_bytes;
+  size_t T, k, E, H, I, chunk, bytes, x_record_bytes, h_record_bytes;
   size_t expand_bytes;   /* one task's buffer for expanded panels (0: none) */
-  size_t xg_bytes;       /* the gathered x rows' stride (MOEK_SLOT_SPACED_A; 0: none) */
+  size_t x_gathered_bytes; /* the gathered x rows' stride (MOEK_SLOT_SPACED_A; 0: none) */
   uint32_t expand_count; /* buffers */
   bool quant, convert_x, bf16_act, round_x, grouped;
   bool streamed;         /* some chunk's down wrote its out rows past the cache (MOEK_VERBOSE) */
@@ -626,14 +626,14 @@ static void forward_plan(moek_context* ctx, const moek_experts* experts, forward
   r->round_x = r->bf16_act && a->x_dtype == MOEK_DTYPE_F32;
   const bool xq_halves = experts->gateup.wformat == MOEK_WFORMAT_Q6_K;
   const bool hq_halves = experts->down.wformat == MOEK_WFORMAT_Q6_K;
-  r->xq_bytes = !r->quant ? 0 : xq_halves ? MOEK_Q8_ROW_BYTES_HALVES(H) : MOEK_Q8_ROW_BYTES(H);
-  r->hq_bytes = !r->quant ? 0 : hq_halves ? MOEK_Q8_ROW_BYTES_HALVES(I) : MOEK_Q8_ROW_BYTES(I);
+  r->x_record_bytes = !r->quant ? 0 : xq_halves ? MOEK_Q8_ROW_BYTES_HALVES(H) : MOEK_Q8_ROW_BYTES(H);
+  r->h_record_bytes = !r->quant ? 0 : hq_halves ? MOEK_Q8_ROW_BYTES_HALVES(I) : MOEK_Q8_ROW_BYTES(I);
   /* x as gate/up's tiles read it: records, f32 (converted), bf16 (rounded), or the caller's rows */
   const int32_t xc_dtype = r->convert_x ? MOEK_DTYPE_F32 : r->round_x ? MOEK_DTYPE_BF16 : a->x_dtype;
   /* A precaution, not measured: rows a multiple of 1 KB apart would share a quarter of the L1 sets or
    * fewer (16 rows 4 KB apart: one set), so such a stride gets one more line. */
-  const size_t xg = moek_align_up(x_row_bytes(r->xq_bytes, H, xc_dtype));
-  r->xg_bytes = !(s->flags & MOEK_SLOT_SPACED_A) ? 0 : xg % 1024 ? xg : xg + 64;
+  const size_t xg = moek_align_up(x_row_bytes(r->x_record_bytes, H, xc_dtype));
+  r->x_gathered_bytes = !(s->flags & MOEK_SLOT_SPACED_A) ? 0 : xg % 1024 ? xg : xg + 64;
   /* Per assignment: h and out rows, its sorted row, its token, a row block,
    * its h record or bf16 h row; per token: its f32 x row when converting,
    * its bf16 x row when rounding, its x record. */
@@ -645,9 +645,10 @@ static void forward_plan(moek_context* ctx, const moek_experts* experts, forward
   const size_t down_tn = experts->down.slot->tile_n;
   const size_t gateup_tiles = (I + s->tile_n - 1) / s->tile_n, down_tiles = (H + down_tn - 1) / down_tn;
   r->tiles_per_row = r->grouped ? (gateup_tiles > down_tiles ? gateup_tiles : down_tiles) : 0;
-  const size_t per_token = (I + H) * 4 * k + (4 + 4 + sizeof(row_block) + r->hq_bytes + (r->bf16_act ? I * 2 : 0)) * k +
-                           (r->convert_x ? H * 4 : 0) + (r->round_x ? H * 2 : 0) + r->xq_bytes + r->tiles_per_row * 5 * k +
-                           r->xg_bytes * k;
+  const size_t per_token =
+      (I + H) * 4 * k + (4 + 4 + sizeof(row_block) + r->h_record_bytes + (r->bf16_act ? I * 2 : 0)) * k +
+      (r->convert_x ? H * 4 : 0) + (r->round_x ? H * 2 : 0) + r->x_record_bytes + r->tiles_per_row * 5 * k +
+      r->x_gathered_bytes * k;
   size_t chunk = WORKSPACE_BUDGET / per_token;
   if (chunk < 1) chunk = 1;
   if (chunk > T) chunk = T;
@@ -657,10 +658,10 @@ static void forward_plan(moek_context* ctx, const moek_experts* experts, forward
   const size_t P = chunk * k;
   r->bytes = moek_align_up(P * I * 4) + moek_align_up(P * H * 4) + moek_align_up(P * 4) * 2 +
              moek_align_up((P + E) * sizeof(row_block)) + moek_align_up((E + 1) * 4) +
-             (r->convert_x ? moek_align_up(chunk * H * 4) : 0) + moek_align_up(chunk * r->xq_bytes) +
-             moek_align_up(P * r->hq_bytes) + (r->round_x ? moek_align_up(chunk * H * 2) : 0) +
+             (r->convert_x ? moek_align_up(chunk * H * 4) : 0) + moek_align_up(chunk * r->x_record_bytes) +
+             moek_align_up(P * r->h_record_bytes) + (r->round_x ? moek_align_up(chunk * H * 2) : 0) +
              (r->bf16_act ? moek_align_up(P * I * 2) : 0) + moek_align_up(P * r->tiles_per_row * 5) +
-             moek_align_up(P * r->xg_bytes) + r->expand_count * r->expand_bytes;
+             moek_align_up(P * r->x_gathered_bytes) + r->expand_count * r->expand_bytes;
   r->j = (forward_job){.experts = experts, .kern = &ctx->kernels, .a = &r->a, .H = H, .I = I, .k = k};
   r->j.topo = &ctx->topo, r->j.tel.on = a->stats != NULL, r->j.same_nodes = same_nodes;
 }
@@ -679,14 +680,14 @@ static void forward_carve(forward_run* r, char* ws) {
   j->x.f32 = r->convert_x ? (float*)ws : NULL;
   ws += r->convert_x ? moek_align_up(chunk * H * 4) : 0;
   if (r->quant) {
-    j->x.q = ws, j->x.q_bytes = r->xq_bytes, j->x.q6_offsets = j->experts->gateup.wformat == MOEK_WFORMAT_Q6_K;
+    j->x.q = ws, j->x.q_bytes = r->x_record_bytes, j->x.q6_offsets = j->experts->gateup.wformat == MOEK_WFORMAT_Q6_K;
     j->h.q6_offsets = j->experts->down.wformat == MOEK_WFORMAT_Q6_K;
-    j->h.q = ws + moek_align_up(chunk * r->xq_bytes), j->h.q_bytes = r->hq_bytes;
+    j->h.q = ws + moek_align_up(chunk * r->x_record_bytes), j->h.q_bytes = r->h_record_bytes;
     const moek_gemm_slot *gs = j->experts->gateup.slot, *ds = j->experts->down.slot;
     j->x.quantize = gs->quantize_rows ? gs->quantize_rows : j->kern->quantize.quantize_rows;
     j->h.quantize = ds->quantize_rows ? ds->quantize_rows : j->kern->quantize.quantize_rows;
   }
-  ws += moek_align_up(chunk * r->xq_bytes) + moek_align_up(P * r->hq_bytes);
+  ws += moek_align_up(chunk * r->x_record_bytes) + moek_align_up(P * r->h_record_bytes);
   if (r->bf16_act) {
     j->h.bf16 = (uint16_t*)ws;
     ws += moek_align_up(P * I * 2);
@@ -695,8 +696,8 @@ static void forward_carve(forward_run* r, char* ws) {
   ws += r->round_x ? moek_align_up(chunk * H * 2) : 0;
   r->order = r->grouped ? (uint32_t*)ws : NULL;
   ws += moek_align_up(P * r->tiles_per_row * 5);
-  j->x.gathered = r->xg_bytes ? ws : NULL, j->x.gathered_bytes = r->xg_bytes;
-  ws += moek_align_up(P * r->xg_bytes);
+  j->x.gathered = r->x_gathered_bytes ? ws : NULL, j->x.gathered_bytes = r->x_gathered_bytes;
+  ws += moek_align_up(P * r->x_gathered_bytes);
   j->expand.base = ws, j->expand.bytes = r->expand_bytes, j->expand.count = r->expand_count;
   atomic_init(&j->expand.busy, 0);
 }

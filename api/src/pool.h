@@ -12,8 +12,8 @@
 
 typedef struct moek_pool moek_pool;
 /* A pool that runs tasks on num_threads threads, the caller's included;
- * bind: pin workers to cores (with hwloc). */
-/* topo: the nodes the workers belong to; it must outlive the pool (the context's) */
+ * bind: pin workers to cores (with hwloc); topo: the nodes the workers
+ * belong to, which must outlive the pool (the context's). */
 moek_status moek_pool_create(int32_t num_threads, bool bind, const moek_topology* topo, moek_pool** pool);
 void moek_pool_destroy(moek_pool* pool);
 void moek_pool_run(moek_pool* pool, size_t n, moek_task_fn task, void* arg);
