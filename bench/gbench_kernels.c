@@ -21,6 +21,7 @@
 typedef struct gemm_case {
   const moek_kernel_table* t;
   int m, H, I, w_dtype, down;
+  int panel_calls; /* gate/up one panel per call: no next panel, so no prefetch hint */
   int32_t quant_group;
   int32_t wformat;
   void *wgu, *wd;
@@ -126,7 +127,12 @@ static void bench_gemm(moek_gb_state* s, void* arg) {
                                 .gated = 1, .activation = MOEK_ACT_SWIGLU, .act_alpha = 1.702f, .act_limit = 7.0f, .act_beta = 1.0f,
                                 .h = c->h, .h_stride = I + PAD};
     const size_t pb = slot->panel_bytes(c->wformat, H, c->quant_group, 1);
-    while (moek_gb_keep_running(s)) moek_run_gateup(slot, &rows, m, c->wgu, pb, 0, I, t);
+    if (c->panel_calls)
+      while (moek_gb_keep_running(s))
+        for (size_t n0 = 0; n0 < I; n0 += slot->nr_gated)
+          moek_run_gateup(slot, &rows, m, c->wgu, pb, n0, n0 + slot->nr_gated < I ? n0 + slot->nr_gated : I, t);
+    else
+      while (moek_gb_keep_running(s)) moek_run_gateup(slot, &rows, m, c->wgu, pb, 0, I, t);
     moek_gb_set_bytes_per_iteration(s, c->gu_bytes);
     moek_gb_set_flops_per_iteration(s, 4.0 * c->m * c->H * c->I);
   } else {
@@ -169,7 +175,10 @@ int main(int argc, char** argv) {
    * iterations (bf16: 512 and 256 KB; f32 twice that): the ukernel's own
    * efficiency. On a 512 KB L2 (Zen 3) only I = 16's gate/up panels (bf16
    * 128 KB, f32 256 KB) stay, beside up to 16 f32 rows; its down (K = 16)
-   * is not timed. */
+   * is not timed. I = 16 runs each panel as its own call, so its tiles get
+   * no next-panel hint: on a panel already in L2 the hint only costs, up to
+   * 30% on Zen 3, whose prefetcht1 fills L1 (docs/performance.md, "The
+   * next-panel hint on Zen 3"); the shape is then the ukernels' own rate. */
   const int shapes[3][2] = {{2048, 768}, {2048, 64}, {2048, 16}};
   const int ms[] = {1, 8, 16, 48}; /* 8: an expert's rows at T = 128 */
   for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
@@ -188,7 +197,7 @@ int main(int argc, char** argv) {
       for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
         for (int down = 0; down < 1 + with_down; down++) {
           gemm_case* c = calloc(1, sizeof *c);
-          *c = (gemm_case){t, ms[mi], H, I, wdt, down, f->group, moek_wformat_of(wdt, f->flags), wgu, wd};
+          *c = (gemm_case){t, ms[mi], H, I, wdt, down, I == 16, f->group, moek_wformat_of(wdt, f->flags), wgu, wd};
           c->gu_bytes = gu_bytes, c->d_bytes = d_bytes;
           c->x = random_matrix((size_t)ms[mi], H + PAD);
           c->h = random_matrix((size_t)ms[mi], I + PAD);

@@ -9,6 +9,9 @@
 #include "dispatch.h"
 #include "moek_tables.h"
 #include "moek_quant.h"
+#ifndef XPAD
+#define XPAD 16 /* floats after each x row, as streamed.c (-DXPAD=0: rows 4 KB apart) */
+#endif
 static double now(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+1e-9*t.tv_nsec;}
 static float* rnd(size_t n){float*p=aligned_alloc(64,(n*4+63)&~63ul);for(size_t i=0;i<n;i++)p[i]=(float)((i*2654435761u)%1000)*1e-3f-0.5f;return p;}
 int main(int argc,char**argv){
