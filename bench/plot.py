@@ -5,12 +5,13 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import md_block  # noqa: E402
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
-BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
 def main(out_png, out_md, files):
@@ -49,10 +50,7 @@ def main(out_png, out_md, files):
     ax.set_title("moek vs oneDNN expert loop, " + (runs[0]["results"][0]["preset"] if runs else ""))
     fig.tight_layout()
     fig.savefig(out_png)
-    md = open(out_md).read()
-    a, b = md.index(BEGIN) + len(BEGIN), md.index(END)
-    md = md[:a] + "\n" + "\n".join(lines) + "\n" + md[b:]
-    open(out_md, "w").write(md)
+    md_block.replace(out_md, "results", "\n".join(lines))
     print(f"wrote {out_png} and the table in {out_md}")
 
 
