@@ -26,8 +26,10 @@ ensure_packages build-essential cmake pkg-config libhwloc-dev libdnnl-dev libben
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" --target moek-bench >/dev/null
 mkdir -p "$out"
-for d in $dtypes; do
-  for rep in $(seq 1 "$rounds"); do
+# rounds outermost: a state of the machine that lasts minutes then falls on
+# every format alike, not on one format's runs (performance.md, "Noise")
+for rep in $(seq 1 "$rounds"); do
+  for d in $dtypes; do
     for set in $sets; do
       if [ "$set" = avx2 ]; then cap=(env MOEK_MAX_ISA=avx2); else cap=(env); fi
       "${cap[@]}" ./build/bench/moek-bench --dtype "$d" --tokens 1,16 --copies auto --threads "$threads" \
