@@ -45,8 +45,11 @@ done
 flags=$(grep -o -w 'avx512[a-z_0-9]*\|amx[a-z_0-9]*\|avx_vnni' /proc/cpuinfo | sort -u | tr '\n' ' ' || true)
 fm="family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"
 {
-  rev=$(git rev-parse --short HEAD 2>/dev/null || echo "no git")
-  git diff --quiet HEAD -- api kernels 2>/dev/null || rev="$rev + changes"
+  if rev=$(git rev-parse --short HEAD 2>/dev/null); then
+    git diff --quiet HEAD -- api kernels || rev="$rev + changes"
+  else
+    rev="(no git)"
+  fi
   echo "$(date -u +%Y-%m-%d), moek $rev; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $fm ($(nproc) cpus; ${flags:-no AVX-512}); $threads threads, $rounds rounds"
   for set in $sets; do
     echo

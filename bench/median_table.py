@@ -21,7 +21,7 @@ ORDER = ["bf16", "f16", "f32", "q8", "q4", "mxfp4"]
 
 
 def load(paths):
-    """{(preset, dtype, T): [result]}, and per (preset, dtype) and overall the runs' machine probes"""
+    """{(preset, dtype, T): [result]}; per (preset, dtype) {run: (peak's name, peak)}; every run's bandwidth and peak"""
     rows, probes, bw, peak = {}, {}, [], []
     for path in paths:
         j = json.load(open(path))
@@ -32,7 +32,7 @@ def load(paths):
             if r.get("mode", "forward") != "forward":
                 continue
             rows.setdefault((r["preset"], r["dtype"], r["T"]), []).append(r)
-            probes.setdefault((r["preset"], r["dtype"]), {})[path] = (m["peak"], m["peak_gflops"], m["read_gbps"])
+            probes.setdefault((r["preset"], r["dtype"]), {})[path] = (m["peak"], m["peak_gflops"])
     return rows, probes, bw, peak
 
 
@@ -63,10 +63,10 @@ def pivot(rows, probes, bw):
             counts.add(len(eff))
             cells.append("-" if not eff else f"{st.median(eff):.2f} ({min(eff):.2f} - {max(eff):.2f})")
         runs = probes[(preset, dtype)].values()
-        names = sorted({name for name, _, _ in runs})
+        names = sorted({name for name, _ in runs})
         n = "%d" % max(counts) if len(counts) == 1 else "%d - %d" % (min(counts), max(counts))
         print(f"| {preset} | {dtype} | {n} | " + " | ".join(cells) +
-              f" | {st.median(p for _, p, _ in runs):.0f} ({' / '.join(names)}) |")
+              f" | {st.median(p for _, p in runs):.0f} ({' / '.join(names)}) |")
     print(f"\nEfficiency = roofline time / measured time, each run against its own probes; read bandwidth "
           f"{st.median(bw):.1f} GB/s (median; {min(bw):.1f} - {max(bw):.1f}) across {len(bw)} runs.")
 

@@ -13,8 +13,11 @@ for dt in bf16 f32; do
   bash bench/run.sh --dtype "$dt" --json "docs/results/$dt.json" "$@"
 done
 /usr/bin/python3 bench/plot.py docs/performance.png docs/performance.md docs/results/bf16.json docs/results/f32.json
-rm -rf docs/results/efficiency
-bash bench/efficiency_table.sh docs/results/efficiency >/dev/null
-rm -f docs/results/efficiency/*.log
-python3 bench/md_block.py docs/performance.md efficiency <docs/results/efficiency/table.md
+# into a folder of its own first: a run that fails leaves the last table and its JSON as they were
+eff=$(mktemp -d)
+trap 'rm -rf "$eff"' EXIT
+bash bench/efficiency_table.sh "$eff" >/dev/null
+python3 bench/md_block.py docs/performance.md efficiency <"$eff/table.md"
+rm -rf docs/results/efficiency && mkdir docs/results/efficiency
+cp "$eff"/*.json "$eff"/table.md docs/results/efficiency/
 echo "wrote the efficiency table in docs/performance.md (docs/results/efficiency/)"
