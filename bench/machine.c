@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 double bench_now(void) {
@@ -83,10 +84,20 @@ static int cmp_double(const void* a, const void* b) {
   return x < y ? -1 : x > y;
 }
 
+/* The probe's buffer on 2 MiB pages where the kernel gives them, as
+ * libmoek's packed weights are (moek_alloc_weights): on 4 KiB pages the
+ * reads cross a page, and need its translation, every 4 KiB, and the
+ * weights' own stream can then read faster than the probe that bounds it
+ * (docs/performance.md, "Decode in four streams"). */
+#define PROBE_PAGE ((size_t)2 << 20)
 double bench_read_gbps(int threads, size_t bytes, int reps) {
   bw_job j = {.words = bytes / 8, .threads = threads, .touch = 1};
-  uint64_t* buf = aligned_alloc(64, j.words * 8);
+  const size_t span = (j.words * 8 + PROBE_PAGE - 1) / PROBE_PAGE * PROBE_PAGE;
+  uint64_t* buf = aligned_alloc(PROBE_PAGE, span);
   if (!buf) return 0;
+#ifdef MADV_HUGEPAGE
+  madvise(buf, span, MADV_HUGEPAGE); /* advice: refused, the probe reads 4 KiB pages as before */
+#endif
   j.buf = buf;
   bench_run_threads(threads, bw_worker, &j);
   j.touch = 0;

@@ -4,7 +4,8 @@
  * strided and interleaved weight layouts, biases, accumulate, dense (shared
  * expert) mode, dropped assignments, empty and overloaded experts; results
  * bitwise independent of the thread count, of a caller's parallel_for, and
- * of down's out rows written past the cache (MOEK_STREAM_STORES=1). */
+ * of down's out rows written past the cache (MOEK_STREAM_STORES=1), and
+ * without the streams tiles (MOEK_STREAMS=0). */
 #include "forward_ref.h"
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/prctl.h> /* PR_SVE_SET_VL: the sve table on a thread with 128-bit vectors */
@@ -175,25 +176,28 @@ static void reverse_parallel_for(void* user, size_t n, moek_task_fn task, void* 
   for (size_t i = n; i-- > 0;) task(arg, i);
 }
 
-/* A context of the table under test, 2 threads, whose down tiles may write
- * their out rows with non-temporal stores wherever the rows lie on whole
- * lines (moek_down_tile.out_stream, forced by MOEK_STREAM_STORES=1 whatever
- * the rows' size). It reads the environment, so the other variables that
- * would change what runs are set aside meanwhile. */
-static moek_context* streaming_context(void) {
-  static const char* const others[] = {"MOEK_MAX_ISA", "MOEK_PLUGINS", "MOEK_EXPAND"};
-  char* saved[3];
-  for (int i = 0; i < 3; i++) {
+/* A context of the table under test, 2 threads, made with one variable of
+ * the environment set: MOEK_STREAM_STORES=1 (down's tiles may write their
+ * out rows with non-temporal stores wherever the rows lie on whole lines,
+ * moek_down_tile.out_stream, whatever the rows' size) or MOEK_STREAMS=0
+ * (decode's runs one panel per tile, never the slots' streams tiles). It
+ * reads the environment, so the other variables that would change what
+ * runs are set aside meanwhile. */
+static moek_context* env_context(const char* name, const char* value) {
+  static const char* const others[] = {"MOEK_MAX_ISA", "MOEK_PLUGINS", "MOEK_EXPAND", "MOEK_STREAM_STORES",
+                                       "MOEK_STREAMS"};
+  char* saved[5];
+  for (int i = 0; i < 5; i++) {
     const char* v = getenv(others[i]);
     saved[i] = v ? strdup(v) : NULL;
     unsetenv(others[i]);
   }
-  setenv("MOEK_STREAM_STORES", "1", 1);
+  setenv(name, value, 1);
   moek_context_desc d = {.struct_size = sizeof d, .num_threads = 2, .max_isa = test_isa_cap};
   moek_context* c = NULL;
   CHECK_OK(moek_context_create(&d, &c));
-  unsetenv("MOEK_STREAM_STORES");
-  for (int i = 0; i < 3; i++) {
+  unsetenv(name);
+  for (int i = 0; i < 5; i++) {
     if (saved[i]) setenv(others[i], saved[i], 1);
     free(saved[i]);
   }
@@ -268,14 +272,17 @@ static void run_case(const fcase* c, uint64_t seed) {
   ref_forward(&b.m, T, k, xd, use_ids, use_w, y0, c->ydt == MOEK_DTYPE_BF16, yr, tol);
 
   void* y_first = NULL;
-  const int threads[] = {1, 2, 3, 4, -1, 0}; /* -1: the caller's parallel_for; 0: 2 threads, streaming */
-  for (int ti = 0; ti < 6; ti++) {
+  /* -1: the caller's parallel_for; 0: 2 threads, MOEK_STREAM_STORES=1; -2: 2 threads, MOEK_STREAMS=0 */
+  const int threads[] = {1, 2, 3, 4, -1, 0, -2};
+  for (int ti = 0; ti < 7; ti++) {
     moek_context* ctx;
     int calls = 0;
     if (threads[ti] > 0) {
       ctx = test_context(threads[ti]);
     } else if (threads[ti] == 0) {
-      ctx = streaming_context();
+      ctx = env_context("MOEK_STREAM_STORES", "1");
+    } else if (threads[ti] == -2) {
+      ctx = env_context("MOEK_STREAMS", "0");
     } else {
       moek_context_desc cd = {.struct_size = sizeof cd, .flags = MOEK_CONTEXT_IGNORE_ENV, .max_isa = test_isa_cap,
                               .parallel_for = reverse_parallel_for, .parallel_for_user = &calls};
@@ -291,7 +298,7 @@ static void run_case(const fcase* c, uint64_t seed) {
                            .x = x, .x_stride = (int64_t)xs, .expert_ids = use_ids, .expert_weights = use_w,
                            .y = y, .y_stride = (int64_t)ys};
     CHECK_OK(moek_moe_forward(ctx, ex, &a));
-    if (threads[ti] < 0) CHECK(calls > 0 || T == 0, "%s: the caller's parallel_for was never used", c->name);
+    if (threads[ti] == -1) CHECK(calls > 0 || T == 0, "%s: the caller's parallel_for was never used", c->name);
     if (!y_first) {
       double worst;
       long bad = count_bad(c, y, ys, yr, tol, &worst);
@@ -321,6 +328,8 @@ static void run_case(const fcase* c, uint64_t seed) {
       for (int t = 0; t < T; t++) same &= memcmp((char*)y + t * ys * ye, (char*)y_first + t * ys * ye, H * ye) == 0;
       if (threads[ti] == 0)
         CHECK(same, "%s: MOEK_STREAM_STORES=1 differs bitwise from threads=1", c->name);
+      else if (threads[ti] == -2)
+        CHECK(same, "%s: MOEK_STREAMS=0 differs bitwise from threads=1", c->name);
       else
         CHECK(same, "%s: threads=%d differs bitwise from threads=1", c->name, threads[ti]);
       free(y);

@@ -446,6 +446,34 @@ static void example(const char* path) {
   k11.gemm[MOEK_WFORMAT_Q6_K].quantize_rows = NULL, k11.gemm[MOEK_WFORMAT_Q8] = (moek_gemm_slot){0};
   CHECK_OK(moek_register_kernel_table(old_layout(&k11, MOEK_WFORMAT_COUNT, old_buf)));
   kq_slot_from("ref"); /* the kq10 table outranks ref at its ISA, and its q6_k slot would run */
+  /* ABI 12's streams tiles: both or neither, streams 2..MOEK_MAX_STREAMS, streams_rows 1..mr */
+  static moek_kernel_table st12;
+  st12 = (moek_kernel_table){.struct_size = sizeof st12, .abi_version = MOEK_KERNEL_ABI_VERSION, .name = "streams12",
+                             .isa = MOEK_ISA_REF, .priority = -1, .route = {dummy_route, "dummy_route"}};
+  st12.gemm[MOEK_WFORMAT_Q8] = old3.gemm[MOEK_WFORMAT_BF16];
+  moek_gemm_slot* ss = &st12.gemm[MOEK_WFORMAT_Q8];
+  ss->mr = 2, ss->streams = 4, ss->streams_rows = 1, ss->gateup_streams = dummy_gateup;
+  EXPECT_ERR(moek_register_kernel_table(&st12), MOEK_ERROR_INVALID_ARGUMENT,
+             "format 3 (q8) sets 1 of gateup_streams and down_streams, streams = 4, streams_rows = 1");
+  ss->down_streams = dummy_down;
+  const uint32_t bad_streams[][2] = {{1, 1}, {MOEK_MAX_STREAMS + 1, 1}, {4, 0}, {4, 3}};
+  for (size_t i = 0; i < sizeof bad_streams / sizeof *bad_streams; i++) {
+    ss->streams = bad_streams[i][0], ss->streams_rows = bad_streams[i][1];
+    EXPECT_ERR(moek_register_kernel_table(&st12), MOEK_ERROR_INVALID_ARGUMENT,
+               "a slot sets both tiles with streams 2..8 and streams_rows 1..mr (2), or neither and both 0");
+  }
+  ss->gateup_streams = NULL, ss->down_streams = NULL, ss->streams = 4, ss->streams_rows = 1;
+  EXPECT_ERR(moek_register_kernel_table(&st12), MOEK_ERROR_INVALID_ARGUMENT,
+             "sets 0 of gateup_streams and down_streams, streams = 4");
+  ss->gateup_streams = dummy_gateup, ss->down_streams = dummy_down, ss->streams = MOEK_MAX_STREAMS, ss->streams_rows = 2;
+  CHECK_OK(moek_register_kernel_table(&st12));
+  /* an ABI 11 table: its slots end at quantize_rows_name (MOEK_GEMM_SLOT_SIZE_V11), without streams */
+  st12.abi_version = 11, st12.name = "streams11";
+  ss->streams = 0, ss->streams_rows = 0, ss->gateup_streams = NULL, ss->down_streams = NULL;
+  CHECK_OK(moek_register_kernel_table(old_layout(&st12, MOEK_WFORMAT_COUNT, old_buf)));
+  ((moek_kernel_table*)(void*)old_buf)->abi_version = 12; /* read with ABI 12's stride it ends inside a slot */
+  EXPECT_ERR(moek_register_kernel_table((const moek_kernel_table*)(void*)old_buf), MOEK_ERROR_STRUCT_SIZE,
+             "each at kernel ABI 12");
   /* read with ABI 7's slot size, its slots would be misread: the stride follows abi_version */
   const moek_kernel_table* o3 = old_layout(&old3, OLD_FORMATS, old_buf);
   ((moek_kernel_table*)(void*)old_buf)->struct_size += 8;
@@ -454,7 +482,7 @@ static void example(const char* path) {
   old3.abi_version = 2;
   old3.name = "abi2";
   EXPECT_ERR(moek_register_kernel_table(old_layout(&old3, OLD_FORMATS, old_buf)), MOEK_ERROR_UNSUPPORTED,
-             "abi_version = 2; this library runs kernel ABI 3 to 11");
+             "abi_version = 2; this library runs kernel ABI 3 to 12");
 
   /* ABI 7's expanded panels: the four functions or none, from at least 2 rows */
   static moek_kernel_table xp;
@@ -545,7 +573,7 @@ static void rejects(int n, char** paths) {
     moek_status status;
     const char* needle;
   } want[10] = {
-      {MOEK_ERROR_UNSUPPORTED, "abi_version = 12; this library runs kernel ABI 3 to 11"},
+      {MOEK_ERROR_UNSUPPORTED, "abi_version = 13; this library runs kernel ABI 3 to 12"},
       {MOEK_ERROR_STRUCT_SIZE, "struct_size = 16 is smaller than the first published layout"},
       {MOEK_ERROR_INVALID_ARGUMENT, "has no entry point moek_plugin_register"},
       {MOEK_ERROR_INVALID_ARGUMENT, "inconsistent tiles: mr = 1 (1..64), nr = 3"},
@@ -553,7 +581,7 @@ static void rejects(int n, char** paths) {
       {MOEK_ERROR_INVALID_ARGUMENT, "sets 1 of panel_bytes, pack_panel, gateup and down"},
       {MOEK_ERROR_UNSUPPORTED, "moek_plugin_register returned 1"},
       {MOEK_ERROR_INVALID_ARGUMENT, "isa = 12345 is not a moek_isa"},
-      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown to kernel ABI 11"},
+      {MOEK_ERROR_UNSUPPORTED, "has flags 0x80, unknown to kernel ABI 12"},
       {MOEK_ERROR_INVALID_ARGUMENT, "sets MOEK_SLOT_BF16_ACT, which only a bf16 slot may set"},
   };
   CHECK(n == 10, "expected 10 bad plugins, got %d", n);

@@ -251,8 +251,10 @@ static void gemms(test_rng* r) {
                           {"q4 e2m1", MOEK_DTYPE_Q4, 32, MOEK_EXPERTS_QUANT_E2M1}};
   for (size_t fi = 0; fi < sizeof fmts / sizeof fmts[0]; fi++) {
     const qformat* f = &fmts[fi];
-    /* odd block counts for the AMX tiles, which take blocks in pairs: 77 (3 blocks, the last padded), 7 groups of 32 */
-    const size_t K = !f->group ? 77 : f->group == 32 ? 224 : 256, N = 45, M = 17, rb = MOEK_Q8_ROW_BYTES(K);
+    /* odd block counts for the AMX tiles, which take blocks in pairs: 77 (3 blocks, the last padded), 7 groups of 32;
+     * N = 77: five 16-column panels, the last partial, so the streams tiles (1 row, 4 panels) run with a panel left
+     * over, and from column 16 with the partial panel among their four */
+    const size_t K = !f->group ? 77 : f->group == 32 ? 224 : 256, N = 77, M = 17, rb = MOEK_Q8_ROW_BYTES(K);
     float* w = malloc(sizeof(float) * N * K);
     float* a = malloc(sizeof(float) * M * K);
     float* bias = malloc(sizeof(float) * N);
@@ -271,7 +273,7 @@ static void gemms(test_rng* r) {
       const char* tn = qtables[t]->name;
       void* wa = pack_with(t, &pp);
       for (size_t m = 1; m <= M; m++) {
-        /* down: columns [16, 45) and [0, 45) */
+        /* down: columns [16, 77) and [0, 77) */
         for (size_t n0 = 0; n0 <= 16; n0 += 16) {
           memset(out_r, 0, sizeof(float) * M * N), memset(out_a, 0, sizeof(float) * M * N);
           down_with(0, fmt, f->group, wr, K, N, rec, rb, m, n0, bias, out_r);

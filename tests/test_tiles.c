@@ -10,7 +10,12 @@
  *     nor for a lone row group unless the slot sets it and the group has 3
  *     rows or more (ABI 10; fewer: decode, which streams its own panel);
  *     otherwise the groups' shares are 64-byte steps of the next panel
- *     that cover it exactly once, in order. */
+ *     that cover it exactly once, in order;
+ *   - the streams tiles (ABI 12): a run of at most streams_rows rows over
+ *     at least `streams` panels comes as calls of `streams` tiles, call i
+ *     taking panel i of each of the `streams` equal parts in part order,
+ *     then the panels past the parts one by one, no hints; other runs as
+ *     above. */
 #include "tiles.h"
 #include "test_util.h"
 
@@ -22,18 +27,34 @@ typedef struct seen {
   const char* next;
   size_t next_bytes;
   const char* row0;
+  int call; /* the streams call that brought it; -1: a one-panel tile */
 } seen;
 
 static seen tiles[MAX_TILES];
 static size_t n_tiles;
+static int n_calls;
 
 static void record(size_t mr, size_t n0, size_t nc, const void* w, const void* const* a, const void* next,
-                   size_t next_bytes) {
+                   size_t next_bytes, int call) {
   if (n_tiles < MAX_TILES)
-    tiles[n_tiles++] = (seen){mr, n0, nc, w, next, next_bytes, (const char*)a[0]};
+    tiles[n_tiles++] = (seen){mr, n0, nc, w, next, next_bytes, (const char*)a[0], call};
 }
-static void gateup_rec(const moek_gateup_tile* t) { record(t->mr, t->n0, t->nc, t->w, t->a, t->next, t->next_bytes); }
-static void down_rec(const moek_down_tile* t) { record(t->mr, t->n0, t->nc, t->w, t->a, t->next, t->next_bytes); }
+static void gateup_rec(const moek_gateup_tile* t) {
+  record(t->mr, t->n0, t->nc, t->w, t->a, t->next, t->next_bytes, -1);
+}
+static void down_rec(const moek_down_tile* t) { record(t->mr, t->n0, t->nc, t->w, t->a, t->next, t->next_bytes, -1); }
+
+static uint32_t streams_n; /* the slot's streams, which the recorders below take */
+static void gateup_streams_rec(const moek_gateup_tile* t) {
+  for (uint32_t i = 0; i < streams_n; i++)
+    record(t[i].mr, t[i].n0, t[i].nc, t[i].w, t[i].a, t[i].next, t[i].next_bytes, n_calls);
+  n_calls++;
+}
+static void down_streams_rec(const moek_down_tile* t) {
+  for (uint32_t i = 0; i < streams_n; i++)
+    record(t[i].mr, t[i].n0, t[i].nc, t[i].w, t[i].a, t[i].next, t[i].next_bytes, n_calls);
+  n_calls++;
+}
 
 /* One run of m rows over columns [n_begin, n_end), the panels `per` wide. */
 static void check_run(bool paced, bool gated, size_t mr, size_t m, size_t per, size_t panel_bytes, size_t n_begin,
@@ -84,6 +105,44 @@ static void check_run(bool paced, bool gated, size_t mr, size_t m, size_t per, s
   }
 }
 
+/* One run on a slot with streams tiles (streams, streams_rows) */
+static void check_streams_run(uint32_t streams, uint32_t streams_rows, bool gated, size_t m, size_t per,
+                              size_t panel_bytes, size_t n_begin, size_t n_end) {
+  const moek_gemm_slot s = {.mr = 6, .nr = (uint32_t)per, .nr_gated = (uint32_t)per, .tile_m = 64,
+                            .tile_n = (uint32_t)per, .flags = MOEK_SLOT_PACED_HINT, .gateup = gateup_rec,
+                            .down = down_rec, .streams = streams, .streams_rows = streams_rows,
+                            .gateup_streams = gateup_streams_rec, .down_streams = down_streams_rec};
+  static char weights[1 << 16];
+  static char rowdata[64 * 8];
+  const moek_rows rows = {.base = rowdata, .stride = 8, .index = NULL};
+  n_tiles = 0, n_calls = 0, streams_n = streams;
+  if (gated)
+    moek_run_gateup(&s, &rows, m, weights, panel_bytes, n_begin, n_end, (moek_gateup_tile){.gated = 1});
+  else
+    moek_run_down(&s, &rows, m, weights, panel_bytes, n_begin, n_end, (moek_down_tile){0});
+  const size_t panels = (n_end - n_begin + per - 1) / per;
+  if (m > streams_rows || panels < streams) { /* the one-panel tiles, as check_run sees them */
+    CHECK(n_calls == 0, "m %zu (streams_rows %u), %zu panels (streams %u): %d streams calls, want none", m,
+          streams_rows, panels, streams, n_calls);
+    return;
+  }
+  const size_t part = panels / streams;
+  CHECK(n_tiles == panels && n_calls == (int)part, "m %zu, %zu panels, streams %u: %zu tiles in %d calls, want %zu in %zu",
+        m, panels, streams, n_tiles, n_calls, panels, part);
+  if (n_tiles != panels) return;
+  for (size_t k = 0; k < n_tiles; k++) {
+    const seen* t = &tiles[k];
+    /* call i takes panel i of each part in part order; then the rest in order */
+    const size_t pi = k < part * streams ? (k % streams) * part + k / streams : k;
+    const size_t n0 = n_begin + pi * per, nc = n_end - n0 < per ? n_end - n0 : per;
+    CHECK(t->w == weights + (n_begin / per + pi) * panel_bytes && t->n0 == n0 && t->nc == nc,
+          "tile %zu (m %zu, %zu panels, streams %u): w, n0 or nc of panel %zu", k, m, panels, streams, pi);
+    CHECK(t->call == (k < part * streams ? (int)(k / streams) : -1), "tile %zu: call %d", k, t->call);
+    CHECK(t->mr == m && t->row0 == rowdata && t->next == NULL && t->next_bytes == 0,
+          "tile %zu: %zu rows from %td, hint %p", k, t->mr, t->row0 - rowdata, (const void*)t->next);
+  }
+}
+
 int main(void) {
   const size_t mrs[] = {1, 3, 6, 8};
   const size_t ms[] = {1, 2, 3, 5, 8, 9, 13, 17, 32, 64};
@@ -97,6 +156,14 @@ int main(void) {
             check_run(paced, gated, mrs[i], ms[j], 16, bytes[b], 0, 80);  /* five */
             check_run(paced, gated, mrs[i], ms[j], 16, bytes[b], 32, 90); /* from panel 2, the last partial */
           }
+        }
+  const uint32_t streams[] = {2, 3, 4, 8};
+  for (int gated = 0; gated < 2; gated++)
+    for (size_t i = 0; i < sizeof streams / sizeof *streams; i++)
+      for (size_t m = 1; m <= 3; m++)
+        for (size_t end = 16; end <= 16 * 19; end += 13) {
+          check_streams_run(streams[i], 2, gated, m, 16, 448, 0, end);
+          check_streams_run(streams[i], 1, gated, m, 16, 4096, 32, 32 + end); /* from panel 2 */
         }
   return test_summary("test_tiles");
 }

@@ -120,14 +120,16 @@ moek_status moek_context_create(const moek_context_desc* user, moek_context** ou
   ctx->profile = profile && *profile && strcmp(profile, "0") != 0;
   const char* expand = context_env(&d, "MOEK_EXPAND");
   ctx->expand = !expand || strcmp(expand, "0") != 0;
+  const char* streams = context_env(&d, "MOEK_STREAMS");
+  ctx->streams = !streams || strcmp(streams, "0") != 0;
   ctx->stream_stores = stream_stores;
   ctx->llc_bytes = moek_llc_bytes();
   if (ctx->verbose)
     fprintf(stderr, "moek_verbose,info,context,moek %s,table=%s,cap=%s,cpu_features=0x%llx,sve_bytes=%d,threads=%d,numa_nodes=%d,"
-            "llc_bytes=%zu,stream_stores=%s%s\n",
+            "llc_bytes=%zu,stream_stores=%s,streams=%d%s\n",
             moek_version_string(), ctx->table->name, cap ? moek_isa_name(cap) : "none",
             (unsigned long long)ctx->cpu_features, moek_cpu_sve_bytes(), ctx->num_threads, ctx->topo.num_nodes,
-            ctx->llc_bytes, ctx->stream_stores < 0 ? "auto" : ctx->stream_stores ? "1" : "0",
+            ctx->llc_bytes, ctx->stream_stores < 0 ? "auto" : ctx->stream_stores ? "1" : "0", ctx->streams,
             ctx->parallel_for ? " (caller's parallel_for)" : "");
   *out = ctx;
   return MOEK_SUCCESS;

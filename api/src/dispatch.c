@@ -94,6 +94,16 @@ static moek_status check_slot(const char* fn, const moek_kernel_table* t, const 
                      "%s: table '%s': the gemm slot of format %d (%s) %s quantize_rows; the K-quant formats' slots "
                      "set it (their records' super-block rule), the others do not",
                      fn, t->name, f, moek_wformat_name(f), s->quantize_rows ? "sets" : "does not set");
+  const int streams = (s->gateup_streams != NULL) + (s->down_streams != NULL);
+  if (streams == 1 || (streams ? s->streams < 2 || s->streams > MOEK_MAX_STREAMS || s->streams_rows < 1 ||
+                                     s->streams_rows > s->mr
+                               : s->streams != 0 || s->streams_rows != 0))
+    return moek_fail(MOEK_ERROR_INVALID_ARGUMENT,
+                     "%s: table '%s': the gemm slot of format %d (%s) sets %d of gateup_streams and down_streams, "
+                     "streams = %u, streams_rows = %u; a slot sets both tiles with streams 2..%d and streams_rows "
+                     "1..mr (%u), or neither and both 0",
+                     fn, t->name, f, moek_wformat_name(f), streams, s->streams, s->streams_rows, MOEK_MAX_STREAMS,
+                     s->mr);
   const uint32_t known = MOEK_SLOT_BF16_A | (t->abi_version >= 4 ? MOEK_SLOT_BF16_ACT : 0u) |
                          (t->abi_version >= 8 ? MOEK_SLOT_SPACED_A : 0u) |
                          (t->abi_version >= 9 ? MOEK_SLOT_PACED_HINT : 0u);
@@ -120,7 +130,7 @@ moek_status moek_check_table(const char* fn, const moek_kernel_table* t, moek_ke
     return moek_fail(MOEK_ERROR_UNSUPPORTED,
                      "%s: table->abi_version = %u; this library runs kernel ABI %u to %u (MOEK_KERNEL_ABI_VERSION)",
                      fn, t->abi_version, MOEK_KERNEL_ABI_OLDEST, MOEK_KERNEL_ABI_VERSION);
-  /* ABI 7 grew the slot (the expanded panels), ABI 8 again (end_task): older tables' are shorter */
+  /* ABI 7 grew the slot (the expanded panels), ABI 8 (end_task), 11 and 12 again: older tables' are shorter */
   const size_t slot_size = moek_gemm_slot_size(t->abi_version);
   if ((t->struct_size - base) % slot_size)
     return moek_fail(MOEK_ERROR_STRUCT_SIZE,

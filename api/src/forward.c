@@ -90,6 +90,7 @@ typedef struct forward_job {
   float* out;             /* [P x H] */
   bool out_stream;        /* down writes out past the cache (moek_down_tile.out_stream; stream_out_rows) */
   moek_expand_scratch expand; /* the tasks' buffers for expanded panels (tiles.c), when a slot expands */
+  bool streams;           /* decode's runs may take the slots' streams tiles (the context's MOEK_STREAMS) */
   size_t n_rows;          /* sorted assignment rows of the chunk */
   atomic_size_t first_bad; /* the chunk's first token (relative) whose y row is not finite; SIZE_MAX if none */
   const moek_topology* topo;
@@ -344,7 +345,7 @@ static void gateup_task(void* arg, size_t i) {
       .h = j->h.f32 + (size_t)b->begin * j->I,
       .h_stride = j->I,
   };
-  moek_run_gateup_expanding(experts->gateup.slot, experts->gateup.wformat, &j->expand, &rows,
+  moek_run_gateup_expanding(experts->gateup.slot, experts->gateup.wformat, &j->expand, j->streams, &rows,
                             (size_t)(b->end - b->begin), w, experts->gateup.panel_bytes, n0,
                             min_size(n0 + j->phase.tile_n, j->I), t);
   if (j->tel.on) account(j, node, here, min_size(n0 + j->phase.tile_n, j->I) - n0, experts->gateup.panel_bytes, t0);
@@ -374,7 +375,8 @@ static void down_task(void* arg, size_t i) {
       .out_stride = j->H,
       .out_stream = j->out_stream,
   };
-  moek_run_down_expanding(experts->down.slot, experts->down.wformat, &j->expand, &rows, (size_t)(b->end - b->begin), w,
+  moek_run_down_expanding(experts->down.slot, experts->down.wformat, &j->expand, j->streams, &rows,
+                          (size_t)(b->end - b->begin), w,
                           experts->down.panel_bytes, n0, min_size(n0 + j->phase.tile_n, j->H), t);
   if (j->tel.on) account(j, node, here, min_size(n0 + j->phase.tile_n, j->H) - n0, experts->down.panel_bytes, t0);
 }
@@ -663,7 +665,7 @@ static void forward_plan(moek_context* ctx, const moek_experts* experts, forward
              (r->bf16_act ? moek_align_up(P * I * 2) : 0) + moek_align_up(P * r->tiles_per_row * 5) +
              moek_align_up(P * r->x_gathered_bytes) + r->expand_count * r->expand_bytes;
   r->j = (forward_job){.experts = experts, .kern = &ctx->kernels, .a = &r->a, .H = H, .I = I, .k = k};
-  r->j.topo = &ctx->topo, r->j.tel.on = a->stats != NULL, r->j.same_nodes = same_nodes;
+  r->j.topo = &ctx->topo, r->j.tel.on = a->stats != NULL, r->j.same_nodes = same_nodes, r->j.streams = ctx->streams;
 }
 
 /* Lays the run's buffers out over ws (r->bytes of it). */
@@ -797,6 +799,8 @@ static void forward_finish(moek_context* ctx, forward_run* r) {
     weights_name(experts, w, sizeof w);
     if (r->expand_count) /* gate/up's and down's tasks of that many rows or more ran expanded (0: never) */
       snprintf(xp, sizeof xp, ",expand_rows=%u/%u", g->expand_rows, d->expand_rows);
+    if (ctx->streams && (g->streams || d->streams)) /* decode's runs read that many panels at once (0: never) */
+      snprintf(xp + strlen(xp), sizeof xp - strlen(xp), ",streams=%u/%u", g->streams, d->streams);
     if (r->streamed) /* down's out rows went past the cache (moek_down_tile.out_stream) */
       snprintf(xp + strlen(xp), sizeof xp - strlen(xp), ",out_stream");
     fprintf(stderr,

@@ -41,6 +41,7 @@ struct moek_context {
   bool verbose;              /* MOEK_VERBOSE=1: one line per call on stderr */
   bool profile;              /* MOEK_PROFILE=1: moek_moe_forward's phases per thread on stderr (profile.h) */
   bool expand;               /* the slots may expand panels (MOEK_EXPAND=0: never; tiles.c) */
+  bool streams;              /* decode's runs may take the slots' streams tiles (MOEK_STREAMS=0: never; tiles.c) */
   int8_t stream_stores;      /* down's out rows past the cache: -1 from half the LLC (auto), 0 never,
                               * 1 always (MOEK_STREAM_STORES; forward.c, stream_out_rows) */
   size_t llc_bytes;          /* moek_llc_bytes() */

@@ -180,6 +180,7 @@ typedef struct route_job {
   size_t x_stride;
   float* xf;               /* fused bf16 x: the chunk's rows in f32, H apart */
   float* chunk_logits;     /* fused: the chunk's logits [tn x E], cache-sized */
+  bool streams;            /* fused: the slot's streams tiles may run (the context's MOEK_STREAMS) */
   float* scratch;          /* per task: route scratch */
   size_t scratch_floats;
   int64_t* bad_token;      /* per task */
@@ -213,7 +214,7 @@ static void gemm_task(void* arg, size_t i) {
   const size_t n1 = n0 + tile < E ? n0 + tile : E;
   const moek_rows ar = {.base = (const char*)rows, .stride = stride * sizeof(float)};
   const moek_down_tile tt = {.k = H, .a_dtype = MOEK_DTYPE_F32, .bias = r->router_bias, .out = out, .out_stride = E};
-  moek_run_down(r->slot, &ar, n, r->w_packed, r->panel_bytes, n0, n1, tt);
+  moek_run_down_expanding(r->slot, 0, NULL, j->streams, &ar, n, r->w_packed, r->panel_bytes, n0, n1, tt);
   /* The weights are finite (checked at create), so a NaN or Inf anywhere in
    * a row of x makes every logit of that token non-finite: checking the
    * fresh, cached tile replaces a serial pass over all of x. It also catches
@@ -393,6 +394,7 @@ moek_status moek_route(moek_context* ctx, const moek_router* router, moek_route_
   route_job job = {
       .r = router,
       .kern = &ctx->kernels,
+      .streams = ctx->streams,
       .base = {.num_experts = d->num_experts, .top_k = d->top_k, .scoring = d->scoring, .num_groups = d->num_groups,
                .topk_groups = d->topk_groups, .flags = d->flags, .selection_bias = d->selection_bias,
                .routed_scaling = d->routed_scaling, .ids = a.expert_ids, .weights = a.expert_weights},

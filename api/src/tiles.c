@@ -1,7 +1,9 @@
 /* The tile loops, written once for every table and format: packing a matrix
  * panel by panel, and running a column range of gate/up or of a plain
- * projection as tiles of at most the slot's mr rows x one panel. Tables
- * supply only the per-panel packer and the tile kernels (moek_kernel.h). */
+ * projection as tiles of at most the slot's mr rows x one panel (or, for
+ * decode's runs on a slot with streams tiles, several panels at once).
+ * Tables supply only the per-panel packer and the tile kernels
+ * (moek_kernel.h). */
 #include "tiles.h"
 
 size_t moek_panels(const moek_gemm_slot* s, size_t rows, bool gated) {
@@ -87,6 +89,45 @@ static inline void for_each_tile(const moek_gemm_slot* s, const moek_rows* rows,
   }
 }
 
+/* Decode's runs on a slot with streams tiles (moek_gemm_slot.streams):
+ * m rows (at most streams_rows) over at least `streams` panels, none
+ * expanded. The run's panels fall into `streams` parts of equal length,
+ * and each call takes the next panel of every part, so the core reads that
+ * many runs of memory at once; the panels past the parts (fewer than
+ * `streams`) then run one by one. many() runs one call: n tiles, tile p
+ * over columns n0[p] .. n0[p] + nc[p] of panel[p]. */
+static bool streams_run(const moek_gemm_slot* s, bool on, size_t m, size_t n_begin, size_t n_end, size_t per,
+                        const expansion* xp) {
+  return on && s->streams && m <= s->streams_rows && !xp->buf && (n_end - n_begin + per - 1) / per >= s->streams;
+}
+
+static void for_each_streams_tile(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w,
+                                  size_t panel_bytes, size_t per, size_t n_begin, size_t n_end,
+                                  void (*many)(void* t, size_t n, size_t mr, const size_t* n0, const size_t* nc,
+                                               const void* const* panel, const void* const* a),
+                                  void (*tile)(void* t, size_t m0, size_t mr, size_t n0, size_t nc, const void* panel,
+                                               const void* const* a, const void* next, size_t next_bytes),
+                                  void* t) {
+  const void* a[MOEK_MAX_MR];
+  for (size_t r = 0; r < m; r++) a[r] = row_at(rows, r);
+  const size_t n = s->streams, panels = (n_end - n_begin + per - 1) / per, part = panels / n;
+  const char* first = (const char*)w + (n_begin / per) * panel_bytes;
+  size_t n0[MOEK_MAX_STREAMS], nc[MOEK_MAX_STREAMS];
+  const void* panel[MOEK_MAX_STREAMS];
+  for (size_t i = 0; i < part; i++) {
+    for (size_t p = 0; p < n; p++) {
+      const size_t pi = p * part + i;
+      n0[p] = n_begin + pi * per, nc[p] = n_end - n0[p] < per ? n_end - n0[p] : per;
+      panel[p] = first + pi * panel_bytes;
+    }
+    many(t, n, m, n0, nc, panel, a);
+  }
+  for (size_t pi = n * part; pi < panels; pi++) {
+    const size_t c0 = n_begin + pi * per;
+    tile(t, 0, m, c0, n_end - c0 < per ? n_end - c0 : per, first + pi * panel_bytes, a, NULL, 0);
+  }
+}
+
 size_t moek_expanded_bytes(const moek_gemm_slot* s, int32_t wformat, size_t k, int32_t group, bool gated) {
   return s->expand_panel ? s->expanded_bytes(wformat, k, group, gated) : 0;
 }
@@ -116,6 +157,7 @@ static void expand_release(moek_expand_scratch* xs, int i) {
 
 typedef struct gateup_run {
   void (*gateup)(const moek_gateup_tile* t); /* the slot's, or its expanded one */
+  void (*gateup_streams)(const moek_gateup_tile* t);
   moek_gateup_tile t;
   float* h; /* row 0 */
 } gateup_run;
@@ -128,24 +170,41 @@ static void gateup_one(void* p, size_t m0, size_t mr, size_t n0, size_t nc, cons
   g->gateup(&g->t);
 }
 
-void moek_run_gateup_expanding(const moek_gemm_slot* s, int32_t wformat, moek_expand_scratch* xs, const moek_rows* rows,
-                               size_t m, const void* w, size_t panel_bytes, size_t n_begin, size_t n_end,
-                               moek_gateup_tile t) {
+static void gateup_many(void* p, size_t n, size_t mr, const size_t* n0, const size_t* nc, const void* const* panel,
+                        const void* const* a) {
+  gateup_run* g = p;
+  moek_gateup_tile ts[MOEK_MAX_STREAMS];
+  for (size_t i = 0; i < n; i++) {
+    ts[i] = g->t;
+    ts[i].mr = mr, ts[i].n0 = n0[i], ts[i].nc = nc[i], ts[i].w = panel[i], ts[i].a = a, ts[i].h = g->h;
+    ts[i].next = NULL, ts[i].next_bytes = 0;
+  }
+  g->gateup_streams(ts);
+}
+
+void moek_run_gateup_expanding(const moek_gemm_slot* s, int32_t wformat, moek_expand_scratch* xs, bool streams,
+                               const moek_rows* rows, size_t m, const void* w, size_t panel_bytes, size_t n_begin,
+                               size_t n_end, moek_gateup_tile t) {
   expansion xp = {.wformat = wformat, .group = t.group, .gated = t.gated, .k = t.k};
   const int buf = expand_claim(s, xs, m, &xp);
-  gateup_run g = {xp.buf ? s->gateup_expanded : s->gateup, t, t.h};
-  for_each_tile(s, rows, m, w, panel_bytes, t.gated ? s->nr_gated : s->nr, n_begin, n_end, &xp, gateup_one, &g);
+  gateup_run g = {xp.buf ? s->gateup_expanded : s->gateup, s->gateup_streams, t, t.h};
+  const size_t per = t.gated ? s->nr_gated : s->nr;
+  if (streams_run(s, streams, m, n_begin, n_end, per, &xp))
+    for_each_streams_tile(s, rows, m, w, panel_bytes, per, n_begin, n_end, gateup_many, gateup_one, &g);
+  else
+    for_each_tile(s, rows, m, w, panel_bytes, per, n_begin, n_end, &xp, gateup_one, &g);
   if (s->end_task) s->end_task();
   expand_release(xs, buf);
 }
 
 void moek_run_gateup(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w, size_t panel_bytes,
                      size_t n_begin, size_t n_end, moek_gateup_tile t) {
-  moek_run_gateup_expanding(s, 0, NULL, rows, m, w, panel_bytes, n_begin, n_end, t);
+  moek_run_gateup_expanding(s, 0, NULL, true, rows, m, w, panel_bytes, n_begin, n_end, t);
 }
 
 typedef struct down_run {
   void (*down)(const moek_down_tile* t);
+  void (*down_streams)(const moek_down_tile* t);
   moek_down_tile t;
   float* out; /* row 0 */
 } down_run;
@@ -158,18 +217,33 @@ static void down_one(void* p, size_t m0, size_t mr, size_t n0, size_t nc, const 
   d->down(&d->t);
 }
 
-void moek_run_down_expanding(const moek_gemm_slot* s, int32_t wformat, moek_expand_scratch* xs, const moek_rows* rows,
-                             size_t m, const void* w, size_t panel_bytes, size_t n_begin, size_t n_end,
-                             moek_down_tile t) {
+static void down_many(void* p, size_t n, size_t mr, const size_t* n0, const size_t* nc, const void* const* panel,
+                      const void* const* a) {
+  down_run* d = p;
+  moek_down_tile ts[MOEK_MAX_STREAMS];
+  for (size_t i = 0; i < n; i++) {
+    ts[i] = d->t;
+    ts[i].mr = mr, ts[i].n0 = n0[i], ts[i].nc = nc[i], ts[i].w = panel[i], ts[i].a = a, ts[i].out = d->out;
+    ts[i].next = NULL, ts[i].next_bytes = 0;
+  }
+  d->down_streams(ts);
+}
+
+void moek_run_down_expanding(const moek_gemm_slot* s, int32_t wformat, moek_expand_scratch* xs, bool streams,
+                             const moek_rows* rows, size_t m, const void* w, size_t panel_bytes, size_t n_begin,
+                             size_t n_end, moek_down_tile t) {
   expansion xp = {.wformat = wformat, .group = t.group, .gated = 0, .k = t.k};
   const int buf = expand_claim(s, xs, m, &xp);
-  down_run d = {xp.buf ? s->down_expanded : s->down, t, t.out};
-  for_each_tile(s, rows, m, w, panel_bytes, s->nr, n_begin, n_end, &xp, down_one, &d);
+  down_run d = {xp.buf ? s->down_expanded : s->down, s->down_streams, t, t.out};
+  if (streams_run(s, streams, m, n_begin, n_end, s->nr, &xp))
+    for_each_streams_tile(s, rows, m, w, panel_bytes, s->nr, n_begin, n_end, down_many, down_one, &d);
+  else
+    for_each_tile(s, rows, m, w, panel_bytes, s->nr, n_begin, n_end, &xp, down_one, &d);
   if (s->end_task) s->end_task();
   expand_release(xs, buf);
 }
 
 void moek_run_down(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w, size_t panel_bytes,
                    size_t n_begin, size_t n_end, moek_down_tile t) {
-  moek_run_down_expanding(s, 0, NULL, rows, m, w, panel_bytes, n_begin, n_end, t);
+  moek_run_down_expanding(s, 0, NULL, true, rows, m, w, panel_bytes, n_begin, n_end, t);
 }

@@ -35,21 +35,23 @@ size_t moek_packed_bytes(const moek_gemm_slot* s, const moek_pack_params* p);
 void moek_pack_matrix(const moek_gemm_slot* s, const moek_pack_params* p, void* dst);
 /* Columns [n_begin, n_end) (n_begin a multiple of the panel width) of m
  * rows, as tiles: t is the template (everything but mr, n0, nc, a, w; h and
- * out at row 0). One call is one task of the slot's: its end_task runs
- * after the last tile. */
+ * out at row 0). A run of decode's size on a slot with streams tiles
+ * (moek_gemm_slot.streams) takes them. One call is one task of the slot's:
+ * its end_task runs after the last tile. */
 void moek_run_gateup(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w, size_t panel_bytes,
                      size_t n_begin, size_t n_end, moek_gateup_tile t);
 void moek_run_down(const moek_gemm_slot* s, const moek_rows* rows, size_t m, const void* w, size_t panel_bytes,
                    size_t n_begin, size_t n_end, moek_down_tile t);
 /* The same, expanding each panel (of format wformat) into a buffer of xs
  * first when the slot expands and m reaches its expand_rows; otherwise, or
- * with xs NULL or every buffer taken, as above: the same bits either way. */
-void moek_run_gateup_expanding(const moek_gemm_slot* s, int32_t wformat, moek_expand_scratch* xs, const moek_rows* rows,
-                               size_t m, const void* w, size_t panel_bytes, size_t n_begin, size_t n_end,
-                               moek_gateup_tile t);
-void moek_run_down_expanding(const moek_gemm_slot* s, int32_t wformat, moek_expand_scratch* xs, const moek_rows* rows,
-                             size_t m, const void* w, size_t panel_bytes, size_t n_begin, size_t n_end,
-                             moek_down_tile t);
+ * with xs NULL or every buffer taken, as above; and the streams tiles only
+ * with `streams` (MOEK_STREAMS=0 turns them off): the same bits either way. */
+void moek_run_gateup_expanding(const moek_gemm_slot* s, int32_t wformat, moek_expand_scratch* xs, bool streams,
+                               const moek_rows* rows, size_t m, const void* w, size_t panel_bytes, size_t n_begin,
+                               size_t n_end, moek_gateup_tile t);
+void moek_run_down_expanding(const moek_gemm_slot* s, int32_t wformat, moek_expand_scratch* xs, bool streams,
+                             const moek_rows* rows, size_t m, const void* w, size_t panel_bytes, size_t n_begin,
+                             size_t n_end, moek_down_tile t);
 /* Bytes of one expand buffer for slot s's matrix of format wformat over
  * K = k (0: the slot does not expand). */
 size_t moek_expanded_bytes(const moek_gemm_slot* s, int32_t wformat, size_t k, int32_t group, bool gated);

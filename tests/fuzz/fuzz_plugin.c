@@ -11,7 +11,9 @@
  * set MOEK_SLOT_BF16_A, MOEK_SLOT_SPACED_A (the driver's gathered copy of
  * x, ABI 8) and MOEK_SLOT_PACED_HINT (ABI 9: the first row group's share
  * too) and an end_task (ABI 8), a quantize_rows (ABI 11: required of the
- * K-quant slots, refused on the others), and carry expanded
+ * K-quant slots, refused on the others), streams tiles (ABI 12: any
+ * streams and streams_rows, either tile or both; each reads and writes
+ * every one of the tiles it is handed), and carry expanded
  * panels (kernel ABI 7), any of their four entries and any expand_rows;
  * tables of older ABIs are laid out with the shorter slots they had
  * (moek_gemm_slot_size). The expand function
@@ -96,6 +98,28 @@ static void gateup_expanded(const moek_gateup_tile* t) {
 }
 static void down_expanded(const moek_down_tile* t) { down_reading(t, expanded_bytes(0, t->k, t->group, 0)); }
 
+/* streams tiles of n panels: each of the n tiles as its own */
+#define FUZZ_STREAMS(n)                                                                                    \
+  static void gateup_streams##n(const moek_gateup_tile* t) {                                               \
+    for (int i = 0; i < n; i++) gateup(&t[i]);                                                             \
+  }                                                                                                        \
+  static void down_streams##n(const moek_down_tile* t) {                                                   \
+    for (int i = 0; i < n; i++) down(&t[i]);                                                               \
+  }
+FUZZ_STREAMS(2)
+FUZZ_STREAMS(3)
+FUZZ_STREAMS(4)
+FUZZ_STREAMS(5)
+FUZZ_STREAMS(6)
+FUZZ_STREAMS(7)
+FUZZ_STREAMS(8)
+typedef void (*gateup_fn)(const moek_gateup_tile*);
+typedef void (*down_fn)(const moek_down_tile*);
+static const gateup_fn gateup_streams[9] = {0, 0, gateup_streams2, gateup_streams3, gateup_streams4,
+                                            gateup_streams5, gateup_streams6, gateup_streams7, gateup_streams8};
+static const down_fn down_streams[9] = {0, 0, down_streams2, down_streams3, down_streams4,
+                                        down_streams5, down_streams6, down_streams7, down_streams8};
+
 static void end_task(void) { sink ^= 1; }
 static void quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride) {
   for (size_t r = 0; r < rows; r++) { /* the first and last byte of each record */
@@ -158,6 +182,14 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (xset & 2) s->expand_panel = expand_panel, s->expand_panel_name = "fuzz_expand_panel";
       if (xset & 4) s->gateup_expanded = gateup_expanded, s->gateup_expanded_name = "fuzz_gateup_expanded";
       if (xset & 8) s->down_expanded = down_expanded, s->down_expanded_name = "fuzz_down_expanded";
+    }
+    if (take_byte(&r) % 2) { /* streams tiles: mostly both, of a count the tiles handle */
+      const unsigned sset = take_byte(&r) % 8 ? 3u : take_byte(&r) % 4;
+      s->streams = take_byte(&r) % 8 ? 2 + take_byte(&r) % 7 : take_byte(&r) % 12;
+      s->streams_rows = take_byte(&r) % 8 ? 1 + take_byte(&r) % 3 : take_byte(&r);
+      const unsigned n = s->streams >= 2 && s->streams <= 8 ? s->streams : 2; /* a refused count: any tile */
+      if (sset & 1) s->gateup_streams = gateup_streams[n], s->gateup_streams_name = "fuzz_gateup_streams";
+      if (sset & 2) s->down_streams = down_streams[n], s->down_streams_name = "fuzz_down_streams";
     }
     memcpy(buf.bytes + offsetof(moek_kernel_table, gemm) + (size_t)f * slot_size, s, slot_size);
   }

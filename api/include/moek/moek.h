@@ -109,8 +109,8 @@ typedef void (*moek_parallel_for_fn)(void* user, size_t n, moek_task_fn task,
                                      void* task_arg);
 
 /* flags of moek_context_desc */
-#define MOEK_CONTEXT_IGNORE_ENV 0x1u /* do not read MOEK_MAX_ISA, MOEK_PLUGINS, MOEK_EXPAND nor
-                                      * MOEK_STREAM_STORES */
+#define MOEK_CONTEXT_IGNORE_ENV 0x1u /* do not read MOEK_MAX_ISA, MOEK_PLUGINS, MOEK_EXPAND,
+                                      * MOEK_STREAM_STORES nor MOEK_STREAMS */
 #define MOEK_CONTEXT_NO_BIND 0x2u    /* do not pin moek's worker threads to cores */
 
 typedef struct moek_context_desc {

@@ -22,12 +22,13 @@
 extern "C" {
 #endif
 
-#define MOEK_KERNEL_ABI_VERSION 11u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta; 6 the tiles' next;
+#define MOEK_KERNEL_ABI_VERSION 12u /* 4 added MOEK_SLOT_BF16_ACT; 5 moek_gateup_tile.act_beta; 6 the tiles' next;
                                      * 7 the K-quant formats (MOEK_WFORMAT_Q4_K ...) and the slots'
                                      * expanded panels (moek_gemm_slot.expand_rows ...);
                                      * 8 MOEK_SLOT_SPACED_A and moek_gemm_slot.end_task;
                                      * 9 MOEK_SLOT_PACED_HINT; 10 moek_down_tile.out_stream;
-                                     * 11 the K-quants' super-block records (moek_gemm_slot.quantize_rows) */
+                                     * 11 the K-quants' super-block records (moek_gemm_slot.quantize_rows);
+                                     * 12 the streams tiles (moek_gemm_slot.streams) */
 /* The oldest kernel ABI the library still registers: a table of ABI 3 is
  * the same layout, and may not set the slot flags ABI 4 added. Tables
  * older than 5 compute the clamped SwiGLU with beta 1: experts whose beta
@@ -311,19 +312,41 @@ typedef struct moek_gemm_slot {
    * block rule's records. */
   void (*quantize_rows)(const float* src, size_t src_stride, size_t rows, size_t k, void* dst, size_t dst_stride);
   const char* quantize_rows_name;
+  /* Since ABI 12, optional (0 and NULL: none): tiles over several panels
+   * at once, for the runs of decode. A core that reads its panels one
+   * after another streams one run of memory at a time, and gets less of
+   * the memory's bandwidth than one that reads several runs at once
+   * (docs/performance.md, "Decode in four streams"). For a run of at most
+   * streams_rows rows (1 .. mr) over at least `streams` panels (2 ..
+   * MOEK_MAX_STREAMS), the driver splits the run's panels into `streams`
+   * parts and calls these with one panel of each part: t points to
+   * `streams` tiles that differ only in w, n0, nc (and nothing else: the
+   * same rows, outputs, biases and activation), their next NULL. Each
+   * tile's results must be the bits its one-panel tile gives. */
+  uint32_t streams;
+  uint32_t streams_rows;
+  void (*gateup_streams)(const moek_gateup_tile* t);
+  void (*down_streams)(const moek_down_tile* t);
+  const char* gateup_streams_name;
+  const char* down_streams_name;
 } moek_gemm_slot;
 
+#define MOEK_MAX_STREAMS 8 /* the most panels a streams tile takes */
+
 /* The slot of tables of kernel ABI 3 to 6, which end at down_name, of ABI
- * 7, which end at down_expanded_name, and of ABI 8 to 10, which end at
- * end_task_name: the registry reads their gemm[] with these strides. */
+ * 7, which end at down_expanded_name, of ABI 8 to 10, which end at
+ * end_task_name, and of ABI 11, which end at quantize_rows_name: the
+ * registry reads their gemm[] with these strides. */
 #define MOEK_GEMM_SLOT_SIZE_V6 (offsetof(moek_gemm_slot, expand_rows))
 #define MOEK_GEMM_SLOT_SIZE_V7 (offsetof(moek_gemm_slot, end_task))
 #define MOEK_GEMM_SLOT_SIZE_V8 (offsetof(moek_gemm_slot, quantize_rows)) /* ABI 8 to 10 */
+#define MOEK_GEMM_SLOT_SIZE_V11 (offsetof(moek_gemm_slot, streams))      /* ABI 11 */
 
 /* The bytes of one gemm[] slot of a table of kernel ABI abi_version. */
 static inline size_t moek_gemm_slot_size(uint32_t abi_version) {
-  return abi_version >= 11  ? sizeof(moek_gemm_slot)
-         : abi_version >= 8 ? MOEK_GEMM_SLOT_SIZE_V8
+  return abi_version >= 12   ? sizeof(moek_gemm_slot)
+         : abi_version == 11 ? MOEK_GEMM_SLOT_SIZE_V11
+         : abi_version >= 8  ? MOEK_GEMM_SLOT_SIZE_V8
          : abi_version == 7 ? MOEK_GEMM_SLOT_SIZE_V7
                             : MOEK_GEMM_SLOT_SIZE_V6;
 }

@@ -15,6 +15,9 @@
  * takes from the expert's rows alone), so results do not depend on the
  * thread count.
  *
+ * Decode's runs of 1-2 rows take the streams tiles (ukernel_streams): the
+ * same loop on 4 panels at once.
+ *
  * Epilogues: gate/up applies biases and the activation (SiLU-based and ReLU
  * vectorized; GELU forms through the reference scalar functions, 1/H of the
  * work) and stores h; down applies the bias and stores out. */
@@ -132,6 +135,55 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   }
 }
 
+/* mr (1-2) rows x MOEK_AVX2_STREAMS panels w[p] over all of K: the decode loop
+ * above on each panel in turn, a pair of k at a time, read without
+ * prefetches (moek_gemm_slot.streams: each panel a run of memory of its
+ * own; 4 ran ahead of 2 and of 8, docs/performance.md "Decode in four
+ * streams"); c[p] the bits ukernel gives for panel p. Accumulators past
+ * the registers live in L1: the loop waits on memory, not on them. */
+static inline __attribute__((always_inline)) void ukernel_streams(const int mr, const int fmt, size_t K,
+                                                                  const float* const* a, const void* const* w,
+                                                                  __m256 c[MOEK_AVX2_STREAMS][MR_MAX][2]) {
+  const float* ar[2];
+  __m256 acc[MOEK_AVX2_STREAMS][2][2], odd[MOEK_AVX2_STREAMS][2][2];
+#pragma GCC unroll 2
+  for (int r = 0; r < mr; r++) ar[r] = a[r];
+#pragma GCC unroll 4
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++)
+#pragma GCC unroll 2
+    for (int r = 0; r < mr; r++)
+      acc[p][r][0] = acc[p][r][1] = odd[p][r][0] = odd[p][r][1] = _mm256_setzero_ps();
+  size_t k = 0;
+  for (; k + 2 <= K; k += 2) {
+#pragma GCC unroll 4
+    for (int p = 0; p < MOEK_AVX2_STREAMS; p++) {
+      __m256 b0, b1, e0, e1;
+      load_panel(w[p], k, fmt, &b0, &b1);
+      load_panel(w[p], k + 1, fmt, &e0, &e1);
+#pragma GCC unroll 2
+      for (int r = 0; r < mr; r++) {
+        const __m256 av = _mm256_broadcast_ss(ar[r] + k), aw = _mm256_broadcast_ss(ar[r] + k + 1);
+        acc[p][r][0] = _mm256_fmadd_ps(av, b0, acc[p][r][0]);
+        acc[p][r][1] = _mm256_fmadd_ps(av, b1, acc[p][r][1]);
+        odd[p][r][0] = _mm256_fmadd_ps(aw, e0, odd[p][r][0]);
+        odd[p][r][1] = _mm256_fmadd_ps(aw, e1, odd[p][r][1]);
+      }
+    }
+  }
+  for (; k < K; k++)
+#pragma GCC unroll 4
+    for (int p = 0; p < MOEK_AVX2_STREAMS; p++) {
+      __m256 b0, b1;
+      load_panel(w[p], k, fmt, &b0, &b1);
+      fma_rows(mr, ar, k, b0, b1, acc[p]);
+    }
+#pragma GCC unroll 4
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++)
+#pragma GCC unroll 2
+    for (int r = 0; r < mr; r++)
+      c[p][r][0] = _mm256_add_ps(acc[p][r][0], odd[p][r][0]), c[p][r][1] = _mm256_add_ps(acc[p][r][1], odd[p][r][1]);
+}
+
 #define MOEK_UK(MR, FMT, NAME)                                                                  \
   static void NAME(size_t K, const float* const* a, const void* w, const char* next, const char* next_end, \
                    __m256 c[MR_MAX][2]) {                                                               \
@@ -183,6 +235,48 @@ static inline __attribute__((always_inline)) void down_tile(const int fmt, const
   ukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, t->w, t->next, moek_tile_next_end(t->next, t->next_bytes), c);
   down_store_rows(t, (const __m256(*)[2])c);
 }
+
+#define MOEK_SUK(MR, FMT, NAME)                                                                             \
+  static void NAME(size_t K, const float* const* a, const void* const* w, __m256 c[MOEK_AVX2_STREAMS][MR_MAX][2]) { \
+    ukernel_streams(MR, FMT, K, a, w, c);                                                                   \
+  }
+MOEK_SUK(1, 0, moek_f32_gemm_ukernel_1x16s4__avx2_fma)
+MOEK_SUK(2, 0, moek_f32_gemm_ukernel_2x16s4__avx2_fma)
+MOEK_SUK(1, 1, moek_bf16_gemm_ukernel_1x16s4__avx2_fma)
+MOEK_SUK(2, 1, moek_bf16_gemm_ukernel_2x16s4__avx2_fma)
+MOEK_SUK(1, 2, moek_f16_gemm_ukernel_1x16s4__avx2_fma)
+MOEK_SUK(2, 2, moek_f16_gemm_ukernel_2x16s4__avx2_fma)
+typedef void (*sukernel_fn)(size_t K, const float* const* a, const void* const* w, __m256 c[MOEK_AVX2_STREAMS][MR_MAX][2]);
+static const sukernel_fn sukernels[3][2] = {
+    {moek_f32_gemm_ukernel_1x16s4__avx2_fma, moek_f32_gemm_ukernel_2x16s4__avx2_fma},
+    {moek_bf16_gemm_ukernel_1x16s4__avx2_fma, moek_bf16_gemm_ukernel_2x16s4__avx2_fma},
+    {moek_f16_gemm_ukernel_1x16s4__avx2_fma, moek_f16_gemm_ukernel_2x16s4__avx2_fma},
+};
+
+/* The streams tiles (moek_gemm_slot.streams): t[0 .. MOEK_AVX2_STREAMS - 1], 1-2
+ * rows, one panel each, each then stored as its own tile */
+static inline __attribute__((always_inline)) void gateup_streams(const int fmt, const moek_gateup_tile* t) {
+  const void* w[MOEK_AVX2_STREAMS];
+  __m256 c[MOEK_AVX2_STREAMS][MR_MAX][2];
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) w[p] = t[p].w;
+  sukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, w, c);
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) gateup_store_rows(&t[p], (const __m256(*)[2])c[p]);
+}
+
+static inline __attribute__((always_inline)) void down_streams(const int fmt, const moek_down_tile* t) {
+  const void* w[MOEK_AVX2_STREAMS];
+  __m256 c[MOEK_AVX2_STREAMS][MR_MAX][2];
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) w[p] = t[p].w;
+  sukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, w, c);
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) down_store_rows(&t[p], (const __m256(*)[2])c[p]);
+}
+
+void moek_f32_gemm_gateup_2x16s4__avx2_fma(const moek_gateup_tile* t) { gateup_streams(0, t); }
+void moek_bf16_gemm_gateup_2x16s4__avx2_fma(const moek_gateup_tile* t) { gateup_streams(1, t); }
+void moek_f16_gemm_gateup_2x16s4__avx2_fma(const moek_gateup_tile* t) { gateup_streams(2, t); }
+void moek_f32_gemm_down_2x16s4__avx2_fma(const moek_down_tile* t) { down_streams(0, t); }
+void moek_bf16_gemm_down_2x16s4__avx2_fma(const moek_down_tile* t) { down_streams(1, t); }
+void moek_f16_gemm_down_2x16s4__avx2_fma(const moek_down_tile* t) { down_streams(2, t); }
 
 void moek_f32_gemm_gateup_6x16__avx2_fma(const moek_gateup_tile* t) { gateup_tile(0, t); }
 void moek_bf16_gemm_gateup_6x16__avx2_fma(const moek_gateup_tile* t) { gateup_tile(1, t); }

@@ -13,6 +13,10 @@ static inline moek_panel_slot moek_avx2_slot_of(const moek_pack_params* p, size_
   return moek_panel_slot_of(p, pi, j, 16);
 }
 
+/* Panels per call of the streams tiles (moek_gemm_slot.streams): 4 ran
+ * ahead of 2 and of 8 (docs/performance.md, "Decode in four streams") */
+#define MOEK_AVX2_STREAMS 4
+
 /* The end_task of the x86 slots whose down tiles honour out_stream: an
  * sfence (stream_fence.c) */
 void moek_stream_fence__x86(void);
@@ -26,6 +30,12 @@ void moek_f16_gemm_gateup_6x16__avx2_fma(const moek_gateup_tile* t);
 void moek_f32_gemm_down_6x16__avx2_fma(const moek_down_tile* t);
 void moek_bf16_gemm_down_6x16__avx2_fma(const moek_down_tile* t);
 void moek_f16_gemm_down_6x16__avx2_fma(const moek_down_tile* t);
+void moek_f32_gemm_gateup_2x16s4__avx2_fma(const moek_gateup_tile* t);
+void moek_bf16_gemm_gateup_2x16s4__avx2_fma(const moek_gateup_tile* t);
+void moek_f16_gemm_gateup_2x16s4__avx2_fma(const moek_gateup_tile* t);
+void moek_f32_gemm_down_2x16s4__avx2_fma(const moek_down_tile* t);
+void moek_bf16_gemm_down_2x16s4__avx2_fma(const moek_down_tile* t);
+void moek_f16_gemm_down_2x16s4__avx2_fma(const moek_down_tile* t);
 /* Q8/Q4 weights: pack_q_avx2.c, gemm_q_avx2.c, quantize_avx2.c */
 size_t moek_avx2_q_panel_bytes_of(int32_t wformat, size_t k, int32_t group, int32_t gated);
 void moek_avx2_q_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
@@ -38,9 +48,11 @@ void moek_avx2_kq_pack_panel(const moek_pack_params* p, size_t panel, void* dst)
 void moek_avx512_kq_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
 /* moek_e2m1_code(v[i] * inv) of n values (n a multiple of 8), 8 at a time */
 void moek_avx2_e2m1_codes(const float* v, size_t n, float inv, int8_t* out);
-#define MOEK_AVX2_Q_TILES(fmt)                                     \
-  void moek_##fmt##_gemm_gateup_3x16__avx2(const moek_gateup_tile* t); \
-  void moek_##fmt##_gemm_down_3x16__avx2(const moek_down_tile* t);
+#define MOEK_AVX2_Q_TILES(fmt)                                          \
+  void moek_##fmt##_gemm_gateup_3x16__avx2(const moek_gateup_tile* t);    \
+  void moek_##fmt##_gemm_down_3x16__avx2(const moek_down_tile* t);        \
+  void moek_##fmt##_gemm_gateup_2x16s4__avx2(const moek_gateup_tile* t); \
+  void moek_##fmt##_gemm_down_2x16s4__avx2(const moek_down_tile* t);
 MOEK_AVX2_Q_TILES(q8)
 MOEK_AVX2_Q_TILES(q8f16)
 MOEK_AVX2_Q_TILES(q4)
@@ -48,10 +60,15 @@ MOEK_AVX2_Q_TILES(q4f16)
 MOEK_AVX2_Q_TILES(q4min)
 MOEK_AVX2_Q_TILES(q4minf16)
 MOEK_AVX2_Q_TILES(mxfp4)
-MOEK_AVX2_Q_TILES(q4_k) /* gemm_kq_avx2.c */
-MOEK_AVX2_Q_TILES(q5_k)
-MOEK_AVX2_Q_TILES(q6_k)
 #undef MOEK_AVX2_Q_TILES
+void moek_q4_k_gemm_gateup_3x16__avx2(const moek_gateup_tile* t); /* gemm_kq_avx2.c */
+void moek_q4_k_gemm_down_3x16__avx2(const moek_down_tile* t);
+void moek_q4_k_gemm_gateup_2x16s4__avx2(const moek_gateup_tile* t);
+void moek_q4_k_gemm_down_2x16s4__avx2(const moek_down_tile* t);
+void moek_q5_k_gemm_gateup_3x16__avx2(const moek_gateup_tile* t);
+void moek_q5_k_gemm_down_3x16__avx2(const moek_down_tile* t);
+void moek_q6_k_gemm_gateup_3x16__avx2(const moek_gateup_tile* t);
+void moek_q6_k_gemm_down_3x16__avx2(const moek_down_tile* t);
 /* Q5_K's expanded panels (gemm_kq_avx2.c): the codes as bytes */
 size_t moek_avx2_q5_k_expanded_bytes_of(int32_t wformat, size_t k, int32_t group, int32_t gated);
 void moek_avx2_q5_k_expand_panel(int32_t wformat, size_t k, int32_t group, int32_t gated, const void* panel, void* dst);

@@ -59,6 +59,48 @@ static inline __attribute__((always_inline)) void super_fma(__m256 acc[2], const
   acc[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(D[1]), _mm256_mul_ps(d1, asv), acc[1]);
 }
 
+/* Block j of a super-block (header hdr, codes at w; b its index in the
+ * records q) into the super-block's D and M (dsum, msum). prefetch: ahead
+ * in the panel stream as a one-panel tile reads (the streams tiles read
+ * without). */
+static inline __attribute__((always_inline)) void kq_block(const int mr, const int q5, const int xp,
+                                                           const int prefetch, const uint8_t* hdr, const uint8_t* w,
+                                                           const int8_t* const* q, size_t nb, size_t b, int j,
+                                                           __m256i dsum[][2], __m256i msum[][2]) {
+  const moek_nib_kind kind = xp ? MOEK_NIB_X5 : q5 ? MOEK_NIB_Q5 : MOEK_NIB_Q4; /* xp: Q5_K's only */
+  const size_t mo = 36 * nb;
+  const uint8_t* sc = hdr + MOEK_KQ_SCALES + 16 * j;
+  const uint8_t* mn = hdr + MOEK_KQ_MINS + 16 * j;
+  const __m256i scm[2] = {bytes_i16x2(sc), bytes_i16x2(sc + 8)};
+  moek_q_block_nibbles_mul(mr, kind, prefetch, w, q, b, scm, dsum);
+  if (prefetch && q5 && !xp) _mm_prefetch((const char*)w + 256 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0); /* the bit plane's line */
+  const __m256i mn0 = bytes_i32(mn), mn1 = bytes_i32(mn + 8);
+#pragma GCC unroll 3
+  for (int r = 0; r < mr; r++) {
+    /* the sum's low 16 bits (|sum| < 2^15) times the min byte; its high half meets 0 */
+    const __m256i sum = moek_bcast4_ymm(q[r] + mo + 4 * b);
+    msum[r][0] = _mm256_add_epi32(msum[r][0], _mm256_madd_epi16(sum, mn0));
+    msum[r][1] = _mm256_add_epi32(msum[r][1], _mm256_madd_epi16(sum, mn1));
+  }
+}
+
+/* The super-block's D and M into acc: fma(D, d A), fnmadd(M, dmin A) (b0: its first block) */
+static inline __attribute__((always_inline)) void kq_super_end(const int mr, const uint8_t* hdr,
+                                                               const int8_t* const* q, size_t nb, size_t b0,
+                                                               __m256i dsum[][2], __m256i msum[][2], __m256 acc[][2]) {
+  const __m256 m0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 32)));
+  const __m256 m1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 48)));
+#pragma GCC unroll 3
+  for (int r = 0; r < mr; r++) {
+    float as;
+    memcpy(&as, q[r] + 32 * nb + 4 * b0, 4);
+    const __m256 asv = _mm256_set1_ps(as);
+    super_fma(acc[r], dsum[r], hdr, asv);
+    acc[r][0] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[r][0]), _mm256_mul_ps(m0, asv), acc[r][0]);
+    acc[r][1] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[r][1]), _mm256_mul_ps(m1, asv), acc[r][1]);
+  }
+}
+
 /* mr rows x one panel over all of K (sbs super-blocks): c[r][0] columns
  * 0-7, c[r][1] 8-15. Row r's record is one base register, rows[r]; the
  * empty asm per block keeps GCC from hoisting its derived addresses. */
@@ -66,10 +108,7 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
                                                            const int8_t* const* rows, size_t nb, const uint8_t* w,
                                                            const char* next, const char* next_end,
                                                            __m256 c[MRK_MAX][2]) {
-  const size_t pbytes = moek_kq_block_bytes(q5 ? MOEK_WFORMAT_Q5_K : MOEK_WFORMAT_Q4_K);
-  const size_t bbytes = xp ? MOEK_KQ_XBLOCK : pbytes;
-  const moek_nib_kind kind = xp ? MOEK_NIB_X5 : q5 ? MOEK_NIB_Q5 : MOEK_NIB_Q4; /* xp: Q5_K's only */
-  const size_t so = 32 * nb, mo = 36 * nb;
+  const size_t bbytes = xp ? MOEK_KQ_XBLOCK : moek_kq_block_bytes(q5 ? MOEK_WFORMAT_Q5_K : MOEK_WFORMAT_Q4_K);
   const int8_t* q[MRK_MAX];
   __m256 acc[MRK_MAX][2];
 #pragma GCC unroll 3
@@ -87,34 +126,12 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
       dsum[r][0] = dsum[r][1] = msum[r][0] = msum[r][1] = _mm256_setzero_si256();
     const size_t b0 = b;
     for (int j = 0; j < 8; j++, b++, w += bbytes) {
-      const uint8_t* sc = hdr + MOEK_KQ_SCALES + 16 * j;
-      const uint8_t* mn = hdr + MOEK_KQ_MINS + 16 * j;
-      const __m256i scm[2] = {bytes_i16x2(sc), bytes_i16x2(sc + 8)};
 #pragma GCC unroll 3
       for (int r = 0; r < mr; r++) __asm__("" : "+r"(q[r])); /* see above */
-      moek_q_block_nibbles_mul(mr, kind, w, q, b, scm, dsum);
-      if (q5 && !xp) _mm_prefetch((const char*)w + 256 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0); /* the bit plane's line */
+      kq_block(mr, q5, xp, 1, hdr, w, q, nb, b, j, dsum, msum);
       moek_next_step(&pace);
-      const __m256i mn0 = bytes_i32(mn), mn1 = bytes_i32(mn + 8);
-#pragma GCC unroll 3
-      for (int r = 0; r < mr; r++) {
-        /* the sum's low 16 bits (|sum| < 2^15) times the min byte; its high half meets 0 */
-        const __m256i sum = moek_bcast4_ymm(q[r] + mo + 4 * b);
-        msum[r][0] = _mm256_add_epi32(msum[r][0], _mm256_madd_epi16(sum, mn0));
-        msum[r][1] = _mm256_add_epi32(msum[r][1], _mm256_madd_epi16(sum, mn1));
-      }
     }
-    const __m256 m0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 32)));
-    const __m256 m1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 48)));
-#pragma GCC unroll 3
-    for (int r = 0; r < mr; r++) {
-      float as;
-      memcpy(&as, q[r] + so + 4 * b0, 4);
-      const __m256 asv = _mm256_set1_ps(as);
-      super_fma(acc[r], dsum[r], hdr, asv);
-      acc[r][0] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[r][0]), _mm256_mul_ps(m0, asv), acc[r][0]);
-      acc[r][1] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[r][1]), _mm256_mul_ps(m1, asv), acc[r][1]);
-    }
+    kq_super_end(mr, hdr, q, nb, b0, dsum, msum, acc);
   }
 #pragma GCC unroll 3
   for (int r = 0; r < mr; r++) c[r][0] = acc[r][0], c[r][1] = acc[r][1];
@@ -229,6 +246,53 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
   for (int r = 0; r < mr; r++) c[r][0] = acc[r][0], c[r][1] = acc[r][1];
 }
 
+/* mr (1-2) rows x MOEK_AVX2_STREAMS panels of Q4_K over all of K, a
+ * block of each panel in turn, read without prefetches
+ * (moek_gemm_slot.streams; gemm_q_avx2.c's qkernel_streams): c[p][r] the
+ * bits kqkernel gives for panel p. The super-blocks' D and M of the four
+ * panels outnumber the registers and live in L1 between their blocks.
+ * Q5_K and Q6_K have none: their heavier decode (the fifth bits; the
+ * crumbs) ran as fast or slower in four streams (docs/performance.md,
+ * "Decode in four streams"). */
+static inline __attribute__((always_inline)) void kqkernel_streams(const int mr, size_t sbs, const int8_t* const* rows,
+                                                                   size_t nb, const uint8_t* const* panels,
+                                                                   __m256 c[MOEK_AVX2_STREAMS][MRK_MAX][2]) {
+  const size_t bbytes = moek_kq_block_bytes(MOEK_WFORMAT_Q4_K), sbytes = MOEK_KQ_HEADER + 8 * bbytes;
+  const int8_t* q[MRK_MAX];
+  __m256 acc[MOEK_AVX2_STREAMS][MRK_MAX][2];
+#pragma GCC unroll 2
+  for (int r = 0; r < mr; r++) q[r] = rows[r];
+#pragma GCC unroll 4
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++)
+#pragma GCC unroll 2
+    for (int r = 0; r < mr; r++) acc[p][r][0] = acc[p][r][1] = _mm256_setzero_ps();
+  for (size_t s = 0; s < sbs; s++) {
+    __m256i dsum[MOEK_AVX2_STREAMS][MRK_MAX][2], msum[MOEK_AVX2_STREAMS][MRK_MAX][2];
+#pragma GCC unroll 4
+    for (int p = 0; p < MOEK_AVX2_STREAMS; p++)
+#pragma GCC unroll 2
+      for (int r = 0; r < mr; r++)
+        dsum[p][r][0] = dsum[p][r][1] = msum[p][r][0] = msum[p][r][1] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; j++) {
+#pragma GCC unroll 2
+      for (int r = 0; r < mr; r++) __asm__("" : "+r"(q[r])); /* see kqkernel */
+#pragma GCC unroll 4
+      for (int p = 0; p < MOEK_AVX2_STREAMS; p++) {
+        const uint8_t* hdr = panels[p] + s * sbytes;
+        kq_block(mr, 0, 0, 0, hdr, hdr + MOEK_KQ_HEADER + (size_t)j * bbytes, q, nb, 8 * s + (size_t)j, j, dsum[p],
+                 msum[p]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int p = 0; p < MOEK_AVX2_STREAMS; p++)
+      kq_super_end(mr, panels[p] + s * sbytes, q, nb, 8 * s, dsum[p], msum[p], acc[p]);
+  }
+#pragma GCC unroll 4
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++)
+#pragma GCC unroll 2
+    for (int r = 0; r < mr; r++) c[p][r][0] = acc[p][r][0], c[p][r][1] = acc[p][r][1];
+}
+
 typedef void (*kqukernel_fn)(size_t sbs, const int8_t* const* rows, size_t nb, const uint8_t* w, const char* next,
                              const char* next_end, __m256 c[MRK_MAX][2]);
 
@@ -269,6 +333,42 @@ static inline __attribute__((always_inline)) void kq_dots(const kqukernel_fn uk[
     kq_dots(uk##_uk, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                     \
     down_store_rows(t, (const __m256(*)[2])c);                                                                \
   }
+/* Q4_K's streams tiles (moek_gemm_slot.streams): t[0 .. MOEK_AVX2_STREAMS - 1], 1-2 rows, one panel each */
+typedef void (*kqsukernel_fn)(size_t sbs, const int8_t* const* rows, size_t nb, const uint8_t* const* panels,
+                              __m256 c[MOEK_AVX2_STREAMS][MRK_MAX][2]);
+#define MOEK_Q4_K_SUK(MR)                                                                                      \
+  static void moek_q4_k_gemm_ukernel_##MR##x16s4__avx2(size_t sbs, const int8_t* const* rows, size_t nb,      \
+                                                        const uint8_t* const* panels,                          \
+                                                        __m256 c[MOEK_AVX2_STREAMS][MRK_MAX][2]) {           \
+    kqkernel_streams(MR, sbs, rows, nb, panels, c);                                                            \
+  }
+MOEK_Q4_K_SUK(1)
+MOEK_Q4_K_SUK(2)
+static const kqsukernel_fn q4_k_suk[2] = {moek_q4_k_gemm_ukernel_1x16s4__avx2, moek_q4_k_gemm_ukernel_2x16s4__avx2};
+
+static inline __attribute__((always_inline)) void q4_k_streams_dots(const void* const* tiles_w, size_t mr, size_t k,
+                                                                    const void* const* rows,
+                                                                    __m256 c[MOEK_AVX2_STREAMS][MRK_MAX][2]) {
+  q4_k_suk[mr - 1](k / MOEK_QK_K, (const int8_t* const*)rows, moek_record_blocks(k), (const uint8_t* const*)tiles_w,
+                   c);
+}
+
+void moek_q4_k_gemm_gateup_2x16s4__avx2(const moek_gateup_tile* t) {
+  const void* w[MOEK_AVX2_STREAMS];
+  __m256 c[MOEK_AVX2_STREAMS][MRK_MAX][2];
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) w[p] = t[p].w;
+  q4_k_streams_dots(w, t->mr, t->k, t->a, c);
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) gateup_store_rows(&t[p], (const __m256(*)[2])c[p]);
+}
+
+void moek_q4_k_gemm_down_2x16s4__avx2(const moek_down_tile* t) {
+  const void* w[MOEK_AVX2_STREAMS];
+  __m256 c[MOEK_AVX2_STREAMS][MRK_MAX][2];
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) w[p] = t[p].w;
+  q4_k_streams_dots(w, t->mr, t->k, t->a, c);
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) down_store_rows(&t[p], (const __m256(*)[2])c[p]);
+}
+
 MOEK_KQ_TILES(q4_k, q4_k, 3x16)
 MOEK_KQ_TILES(q5_k, q5_k, 3x16)
 MOEK_KQ_TILES(q6_k, q6_k, 3x16)

@@ -60,7 +60,8 @@ static inline __attribute__((always_inline)) void moek_nib_step(const moek_nib_k
 }
 
 /* The block's dots d[r][0] (columns 0-7) and d[r][1] (8-15) of record rows
- * q[r] at block b. vpmaddubsw multiplies the unsigned codes by a row's 4
+ * q[r] at block b (prefetch: MOEK_AVX2_Q_PREFETCH ahead in the panel, as
+ * a one-panel tile does; the streams tiles read without). vpmaddubsw multiplies the unsigned codes by a row's 4
  * broadcast activations and adds pairs in 16 bits; a 16-bit lane then
  * holds `span` steps before one vpmaddwd widens it:
  *   Q4: 8 steps, 16 * 15 * 127 < 2^15;
@@ -79,8 +80,9 @@ static inline __attribute__((always_inline)) void moek_nib_step(const moek_nib_k
  * K-quants' scale bytes ride the widening vpmaddwd (|sum| < 2^15 times 63,
  * twice, fits int32); the plain form sets d to the dots (mul 1). */
 static inline __attribute__((always_inline)) void moek_q_block_nibbles_mul(const int mr, const moek_nib_kind kind,
-                                                                           const uint8_t* w, const int8_t* const* q,
-                                                                           size_t b, const __m256i mul[2],
+                                                                           const int prefetch, const uint8_t* w,
+                                                                           const int8_t* const* q, size_t b,
+                                                                           const __m256i mul[2],
                                                                            __m256i d[MOEK_AVX2_Q_MR][2]) {
   const int span = kind == MOEK_NIB_Q4 ? 8 : 4; /* steps per widening */
   for (int h = 0; h < 8; h += span) {
@@ -91,11 +93,11 @@ static inline __attribute__((always_inline)) void moek_q_block_nibbles_mul(const
     for (int st = h; st < h + span; st++) {
       __m256i lo, hi;
       if (kind == MOEK_NIB_X5) {
-        _mm_prefetch((const char*)w + st * 64 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
+        if (prefetch) _mm_prefetch((const char*)w + st * 64 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
         lo = _mm256_load_si256((const __m256i*)(w + st * 64));
         hi = _mm256_load_si256((const __m256i*)(w + st * 64 + 32));
       } else {
-        if (st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
+        if (prefetch && st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
         moek_nib_step(kind, w, st, &lo, &hi);
       }
 #pragma GCC unroll 3
@@ -115,12 +117,13 @@ static inline __attribute__((always_inline)) void moek_q_block_nibbles_mul(const
 }
 
 static inline __attribute__((always_inline)) void moek_q_block_nibbles(const int mr, const moek_nib_kind kind,
-                                                                       const uint8_t* w, const int8_t* const* q,
-                                                                       size_t b, __m256i d[MOEK_AVX2_Q_MR][2]) {
+                                                                       const int prefetch, const uint8_t* w,
+                                                                       const int8_t* const* q, size_t b,
+                                                                       __m256i d[MOEK_AVX2_Q_MR][2]) {
   const __m256i ones[2] = {_mm256_set1_epi16(1), _mm256_set1_epi16(1)};
 #pragma GCC unroll 3
   for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
-  moek_q_block_nibbles_mul(mr, kind, w, q, b, ones, d);
+  moek_q_block_nibbles_mul(mr, kind, prefetch, w, q, b, ones, d);
 }
 
 #endif /* MOEK_Q_BLOCK_AVX2_H */

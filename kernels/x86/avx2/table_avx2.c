@@ -6,19 +6,27 @@
 #include "moek_tables.h"
 
 /* f32/bf16/f16: 6 x 16 tiles, f32 rows (the driver converts bf16 x once);
- * 48 rows per task: 8 row groups of 6 share each panel from L1/L2 */
+ * 48 rows per task: 8 row groups of 6 share each panel from L1/L2; decode's
+ * runs of 1-2 rows read 4 panels at once (gemm_avx2.c, moek_gemm_slot.streams) */
 #define MOEK_AVX2_F_SLOT(fmt, name)                                                                             \
   [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,         \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_avx2_pack_panel),    \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_6x16__avx2_fma),                                      \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_6x16__avx2_fma), MOEK_SLOT_FN(end_task, moek_stream_fence__x86)}
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_6x16__avx2_fma), MOEK_SLOT_FN(end_task, moek_stream_fence__x86), \
+           .streams = MOEK_AVX2_STREAMS, .streams_rows = 2, MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_2x16s4__avx2_fma),  \
+           MOEK_SLOT_FN(down_streams, moek_##name##_gemm_down_2x16s4__avx2_fma)}
 
 /* Q formats: 3 x 16 tiles on int8 records (gemm_q_avx2.c: 4 rows spill) */
 #define MOEK_AVX2_Q_SLOT(fmt, name)                                                                                \
   [fmt] = {.mr = 3, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,            \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_q_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_q_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_3x16__avx2),                                              \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_3x16__avx2), MOEK_SLOT_FN(end_task, moek_stream_fence__x86)}
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_3x16__avx2), MOEK_SLOT_FN(end_task, moek_stream_fence__x86),  \
+           MOEK_AVX2_STREAMS_OF(name)}
+/* decode's runs of 1-2 rows read 4 panels at once (gemm_q_avx2.c, moek_gemm_slot.streams) */
+#define MOEK_AVX2_STREAMS_OF(name)                                                                               \
+  .streams = MOEK_AVX2_STREAMS, .streams_rows = 2, MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_2x16s4__avx2), \
+  MOEK_SLOT_FN(down_streams, moek_##name##_gemm_down_2x16s4__avx2)
 
 /* K-quants: the same tiles on the x86 K-quant panels (gemm_kq_avx2.c, pack_kq_avx2.c) */
 #define MOEK_AVX2_KQ_SLOT(fmt, name, MR, ...)                                                                        \
@@ -51,7 +59,7 @@ const moek_kernel_table moek_avx2_kernel_table = {
              MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4, q4),
              MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min),
              MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4),
-             MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 3, .expand_rows = 0),
+             MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 3, MOEK_AVX2_STREAMS_OF(q4_k)),
              MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k, 3, MOEK_AVX2_Q5_K_EXPAND),
              MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 3, .expand_rows = 0)},
 };
