@@ -376,8 +376,8 @@ static void down_task(void* arg, size_t i) {
       .out_stream = j->out_stream,
   };
   moek_run_down_expanding(experts->down.slot, experts->down.wformat, &j->expand, j->streams, &rows,
-                          (size_t)(b->end - b->begin), w,
-                          experts->down.panel_bytes, n0, min_size(n0 + j->phase.tile_n, j->H), t);
+                          (size_t)(b->end - b->begin), w, experts->down.panel_bytes, n0,
+                          min_size(n0 + j->phase.tile_n, j->H), t);
   if (j->tel.on) account(j, node, here, min_size(n0 + j->phase.tile_n, j->H) - n0, experts->down.panel_bytes, t0);
 }
 
