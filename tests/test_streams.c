@@ -26,14 +26,14 @@ static void fill(test_rng* r, float* v, size_t n, double scale) {
 
 /* K-quant blobs: random codes and scale bytes, each block's f16 d (and
  * dmin) 2^-8, so every value is finite */
-static void* kquant_blob(test_rng* r, int32_t wformat, size_t rows, size_t k) {
-  const size_t bb = wformat == MOEK_WFORMAT_Q4_K ? 144 : wformat == MOEK_WFORMAT_Q5_K ? 176 : 210;
+static void* kquant_blob(test_rng* r, int32_t src_dtype, size_t rows, size_t k) {
+  const size_t bb = moek_kquant_block_bytes(src_dtype);
   const size_t n = rows * (k / 256) * bb;
   unsigned char* b = malloc(n);
   for (size_t i = 0; i < n; i++) b[i] = (unsigned char)test_next(r);
   const unsigned char d[2] = {0x00, 0x1c};
   for (size_t o = 0; o < n; o += bb) {
-    if (wformat == MOEK_WFORMAT_Q6_K) {
+    if (src_dtype == MOEK_DTYPE_GGML_Q6_K) {
       memcpy(b + o + 208, d, 2);
     } else {
       memcpy(b + o, d, 2);
@@ -65,9 +65,9 @@ static void check_slot(const char* table, const moek_gemm_slot* s, const format_
   void *src_g, *src_u, *src_d;
   ptrdiff_t stride = (ptrdiff_t)K;
   if (kq) {
-    src_g = kquant_blob(r, f->wformat, NH, K), src_u = kquant_blob(r, f->wformat, NH, K);
-    src_d = kquant_blob(r, f->wformat, N, K);
-    stride = (ptrdiff_t)(K / 256 * (f->wformat == MOEK_WFORMAT_Q4_K ? 144 : f->wformat == MOEK_WFORMAT_Q5_K ? 176 : 210));
+    src_g = kquant_blob(r, f->src_dtype, NH, K), src_u = kquant_blob(r, f->src_dtype, NH, K);
+    src_d = kquant_blob(r, f->src_dtype, N, K);
+    stride = (ptrdiff_t)(K / 256 * moek_kquant_block_bytes(f->src_dtype));
   } else {
     src_g = malloc(sizeof(float) * NH * K), src_u = malloc(sizeof(float) * NH * K), src_d = malloc(sizeof(float) * N * K);
     fill(r, src_g, NH * K, 0.1), fill(r, src_u, NH * K, 0.1), fill(r, src_d, N * K, 0.1);
