@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Medians over repeated moek-bench --json runs, as a markdown table.
 
-usage: python3 bench/median_table.py [--pivot] RUN.json [RUN.json ...]
+usage: python3 bench/median_table.py [--pivot | --ab] RUN.json [RUN.json ...]
 Groups forward results by (preset, dtype, T); prints the median time, GB/s, GOP/s,
 efficiency (with its range), the baseline's median time, the speedup and
 the rms difference from the baseline (for q8/q4: the error against the f32
@@ -11,7 +11,13 @@ when some run had more than one. The machine is noisy: quote these medians, not 
 --pivot prints the efficiencies alone, a row per preset and weight format and
 a column per T (median, then the runs' range), with the peak each format is
 measured against (the median of its runs' probes) and the read bandwidth the
-runs measured: issue 24's table (bench/efficiency_table.sh)."""
+runs measured: issue 24's table (bench/efficiency_table.sh).
+
+--ab tabulates the rows of moek-bench --ab runs instead (mode "ab", which
+the other tables leave out): per preset, weight format and T, A time / B
+time as the median of the pairs' ratios (above 1: B is faster; over several
+runs, the median of the runs' figures), then the pairs B won over all of
+them."""
 import json
 import statistics as st
 import sys
@@ -71,13 +77,43 @@ def pivot(rows, probes, bw):
           f"{st.median(bw):.1f} GB/s (median; {min(bw):.1f} - {max(bw):.1f}) across {len(bw)} runs.")
 
 
+def ab(paths):
+    rows = {}
+    for path in paths:
+        for r in json.load(open(path))["results"]:
+            if r.get("mode") == "ab":
+                rows.setdefault((r["preset"], r["dtype"], r["T"]), []).append(r)
+    if not rows:
+        sys.exit('median_table --ab: no moek-bench --ab rows (mode "ab") in ' + " ".join(paths))
+    Ts = sorted({T for (_, _, T) in rows})
+    kinds = sorted({(p, d) for (p, d, _) in rows}, key=lambda k: (k[0], ORDER.index(k[1]) if k[1] in ORDER else len(ORDER), k[1]))
+    bs = sorted({f"{r['ab']} ({r.get('isa_b', '?')})" for v in rows.values() for r in v})
+    print(f"B: {', '.join(bs)}; A: the environment as it was. A time / B time, the median of the pairs' ratios "
+          "(above 1: B is faster), and the pairs B won:")
+    print()
+    print("| preset | weights | runs | " + " | ".join(f"T = {T}" for T in Ts) + " |")
+    print("|---|---|---|" + "---|" * len(Ts))
+    for preset, dtype in kinds:
+        cells, counts = [], set()
+        for T in Ts:
+            v = rows.get((preset, dtype, T), [])
+            counts.add(len(v))
+            cells.append("-" if not v else f"{st.median(x['speedup'] for x in v):.3f} "
+                         f"({sum(x['b_won'] for x in v)} / {sum(x['pairs'] for x in v)})")
+        n = "%d" % max(counts) if len(counts) == 1 else "%d - %d" % (min(counts), max(counts))
+        print(f"| {preset} | {dtype} | {n} | " + " | ".join(cells) + " |")
+
+
 def main(argv):
-    piv = bool(argv) and argv[0] == "--pivot"
-    paths = argv[1:] if piv else argv
+    mode = argv[0] if argv and argv[0] in ("--pivot", "--ab") else None
+    paths = argv[1:] if mode else argv
     if not paths:
         sys.exit(__doc__)
+    if mode == "--ab":
+        ab(paths)
+        return
     rows, probes, bw, peak = load(paths)
-    if piv:
+    if mode == "--pivot":
         pivot(rows, probes, bw)
     else:
         full(rows, bw, peak)

@@ -18,6 +18,9 @@
 #define MAX_T 64
 #define MAX_COPIES 64
 #define ROUTINGS 4 /* distinct routings cycled through, so caches see fresh experts */
+#define MAX_AB 4       /* --ab's variables */
+#define AB_MIN_PAIRS 10
+#define AB_MAX_PAIRS 100000
 
 typedef struct options {
   const char* preset;
@@ -38,6 +41,11 @@ typedef struct options {
   int placement;          /* --placement: moek_placement_policy */
   double budget_mb;       /* --replication-budget MB (load) */
   int copies;             /* --copies: forward calls cycle through this many copies of the experts; 0: auto */
+  const char* ab;         /* --ab as given; NULL: no A/B */
+  int n_ab;               /* its NAME=VALUE items, pointing into ab_items */
+  const char* ab_name[MAX_AB];
+  const char* ab_value[MAX_AB];
+  char* ab_items;
 } options;
 
 typedef struct result {
@@ -47,6 +55,8 @@ typedef struct result {
   const char* mode;    /* "forward", "gating" or "layer" */
   double logits_ms;    /* gating: moek_route from logits */
   double time_ms, gflops, gbps, efficiency, baseline_ms, speedup, baseline_eff, check, check_rms;
+  int pairs, b_won, same_bits; /* "ab": B is time_ms, A baseline_ms, speedup the median of the pairs' A / B */
+  char table_b[32];            /* "ab": B's kernel table */
 } result;
 
 static void usage(FILE* f) {
@@ -56,7 +66,7 @@ static void usage(FILE* f) {
           "                  [--tokens 1,16,128,512] [--threads N] [--min-reps N] [--min-time SECONDS]\n"
           "                  [--json FILE] [--no-baseline] [--list] [--mode forward|gating|layer]\n"
           "                  [--placement default|interleave|split|replicate|load|first-touch]\n"
-          "                  [--replication-budget MB] [--copies N|auto]\n"
+          "                  [--replication-budget MB] [--copies N|auto] [--ab NAME=VALUE[,NAME=VALUE]]\n"
           "Times one MoE layer (routing excluded) per token count T and prints the median time,\n"
           "GFLOP/s, weight GB/s, roofline efficiency, and the oneDNN expert-loop baseline.\n"
           "--mode gating times moek_route instead: from logits against a scalar softmax +\n"
@@ -72,7 +82,13 @@ static void usage(FILE* f) {
           "--copies N packs the experts N times and cycles the timed calls through the copies, as a\n"
           "model's layers follow each other: a last-level cache that holds one layer's weights (some\n"
           "machines' do, at decode) then cannot serve the next call (default 1; forward mode). auto\n"
-          "takes as many copies as make 4x the last-level cache (at least one), within the free memory.\n");
+          "takes as many copies as make 4x the last-level cache (at least one), within the free memory.\n"
+          "--ab NAME=VALUE times the layer A/B in one process: A as the environment is, B a second\n"
+          "context made with the variables set (MOEK_MAX_ISA, MOEK_STREAMS, MOEK_EXPAND,\n"
+          "MOEK_STREAM_STORES; docs/api.md), each with its own packed experts; pairs of calls, one\n"
+          "on each, on the same routing, in alternating order, at least 10 pairs and 2x --min-time.\n"
+          "It prints both medians, the median of the pairs' A / B times, the pairs B won, and whether\n"
+          "the outputs are the same bits. No baseline (forward mode only).\n");
 }
 
 static int parse_int(const char* s, int lo, int hi, int* out) {
@@ -81,6 +97,39 @@ static int parse_int(const char* s, int lo, int hi, int* out) {
   long v = strtol(s, &end, 10);
   if (errno || end == s || *end || v < lo || v > hi) return 0;
   *out = (int)v;
+  return 1;
+}
+
+/* The variables of the environment a context reads when it is made
+ * (docs/api.md): the ones --ab can set for B's context. */
+static const char* const ab_variables[] = {"MOEK_MAX_ISA", "MOEK_STREAMS", "MOEK_EXPAND", "MOEK_STREAM_STORES"};
+
+static int parse_ab(const char* v, options* o) {
+  free(o->ab_items);
+  o->ab = v, o->ab_items = strdup(v), o->n_ab = 0;
+  char* save = NULL;
+  for (char* item = strtok_r(o->ab_items, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+    char* eq = strchr(item, '=');
+    int known = 0, again = 0;
+    if (eq) {
+      *eq = 0;
+      for (size_t i = 0; i < sizeof ab_variables / sizeof ab_variables[0]; i++) known |= !strcmp(item, ab_variables[i]);
+      for (int i = 0; i < o->n_ab; i++) again |= !strcmp(item, o->ab_name[i]);
+    }
+    if (!eq || !known || again || o->n_ab == MAX_AB) {
+      if (eq) *eq = '=';
+      fprintf(stderr,
+              "moek-bench: --ab '%s': '%s' must be NAME=VALUE, each NAME once, one of MOEK_MAX_ISA, MOEK_STREAMS, "
+              "MOEK_EXPAND, MOEK_STREAM_STORES (the variables a context reads when it is made)\n",
+              v, item);
+      return 0;
+    }
+    o->ab_name[o->n_ab] = item, o->ab_value[o->n_ab++] = eq + 1;
+  }
+  if (!o->n_ab) {
+    fprintf(stderr, "moek-bench: --ab is empty\n");
+    return 0;
+  }
   return 1;
 }
 
@@ -215,12 +264,20 @@ static int parse_args(int argc, char** argv, options* o) {
       }
       o->gating = !strcmp(v, "gating");
       o->layer = !strcmp(v, "layer");
+    } else if (!strcmp(a, "--ab")) {
+      NEED_VALUE
+      if (!parse_ab(v, o)) return 0;
     } else {
       fprintf(stderr, "moek-bench: unknown option '%s'\n", a);
       usage(stderr);
       return 0;
     }
   }
+  if (o->n_ab && (o->gating || o->layer)) {
+    fprintf(stderr, "moek-bench: --ab times the forward; --mode %s has no A/B\n", o->gating ? "gating" : "layer");
+    return 0;
+  }
+  if (o->n_ab) o->baseline = 0;
   return 1;
 }
 
@@ -340,6 +397,90 @@ typedef struct timed {
     free(ts_);                                                                 \
   } while (0)
 
+/* --ab's B: a context made with its variables set (a context reads them
+ * when it is made), which are then put back as they were */
+static moek_context* ab_context_create(const options* o, const moek_context_desc* cd) {
+  char* was[MAX_AB];
+  for (int i = 0; i < o->n_ab; i++) {
+    const char* v = getenv(o->ab_name[i]);
+    was[i] = v ? strdup(v) : NULL;
+    setenv(o->ab_name[i], o->ab_value[i], 1);
+  }
+  moek_context* ctx = NULL;
+  const moek_status st = moek_context_create(cd, &ctx);
+  for (int i = 0; i < o->n_ab; i++) {
+    if (was[i])
+      setenv(o->ab_name[i], was[i], 1);
+    else
+      unsetenv(o->ab_name[i]);
+    free(was[i]);
+  }
+  OK(st);
+  return ctx;
+}
+
+/* One A/B pair's side: the forward (and the shared experts') on one copy */
+static double timed_forward(moek_context* ctx, moek_experts* ex, moek_experts* shared, const moek_forward_args* fa,
+                            const moek_forward_args* sa) {
+  const double t0 = bench_now();
+  OK(moek_moe_forward(ctx, ex, fa));
+  if (shared) OK(moek_moe_forward(ctx, shared, sa));
+  return bench_now() - t0;
+}
+
+static double median_of(double* v, int n) {
+  qsort(v, (size_t)n, sizeof(double), cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* One side of --ab: its context, its copies of the experts, its shared experts */
+typedef struct ab_side {
+  moek_context* ctx;
+  moek_experts* const* exs;
+  moek_experts* shared;
+} ab_side;
+
+/* --ab at one T: pairs of calls, one on each side, on the same routing and
+ * copy, A first in even pairs and B first in odd ones (so neither side
+ * always meets the caches the other left), at least AB_MIN_PAIRS and
+ * 2 x --min-time; then one call each on routing 0 to compare the outputs
+ * (y_b: B's). Fills R's times, ratio, pairs and comparison. */
+static void ab_pairs(const options* o, const ab_side side[2], int copies, moek_forward_args fa, moek_forward_args sa,
+                     const int32_t* ids, const float* wts, size_t n_out, float* y_b, result* R) {
+  const size_t per = (size_t)fa.num_tokens * (size_t)fa.top_k;
+  double* t[2] = {malloc(sizeof(double) * AB_MAX_PAIRS), malloc(sizeof(double) * AB_MAX_PAIRS)};
+  double* ratio = malloc(sizeof(double) * AB_MAX_PAIRS);
+  const int min_pairs = o->min_reps > AB_MIN_PAIRS ? o->min_reps : AB_MIN_PAIRS;
+  fa.expert_ids = ids, fa.expert_weights = wts;
+  for (int s = 0; s < 2; s++) timed_forward(side[s].ctx, side[s].exs[0], side[s].shared, &fa, &sa); /* warm-up */
+  int n = 0, won = 0;
+  const double start = bench_now();
+  while (n < min_pairs || (bench_now() - start < 2 * o->min_time && n < AB_MAX_PAIRS)) {
+    const int r = n % ROUTINGS, c = n % copies;
+    fa.expert_ids = ids + (size_t)r * per, fa.expert_weights = wts + (size_t)r * per;
+    for (int j = 0; j < 2; j++) {
+      const int s = (n + j) % 2;
+      t[s][n] = timed_forward(side[s].ctx, side[s].exs[c], side[s].shared, &fa, &sa);
+    }
+    ratio[n] = t[0][n] / t[1][n], won += t[1][n] < t[0][n], n++;
+  }
+  R->baseline_ms = median_of(t[0], n) * 1e3, R->time_ms = median_of(t[1], n) * 1e3, R->speedup = median_of(ratio, n);
+  R->pairs = n, R->b_won = won;
+  fa.expert_ids = ids, fa.expert_weights = wts;
+  const float* y_a = fa.y;
+  timed_forward(side[0].ctx, side[0].exs[0], side[0].shared, &fa, &sa);
+  fa.y = sa.y = y_b;
+  timed_forward(side[1].ctx, side[1].exs[0], side[1].shared, &fa, &sa);
+  double dmax = 0, ymax = 0;
+  R->same_bits = 1;
+  for (size_t i = 0; i < n_out; i++) {
+    R->same_bits &= !memcmp(&y_a[i], &y_b[i], sizeof(float));
+    dmax = fmax(dmax, fabs((double)y_a[i] - y_b[i])), ymax = fmax(ymax, fabs((double)y_a[i]));
+  }
+  R->check = dmax / (ymax > 0 ? ymax : 1), R->check_rms = NAN;
+  free(t[0]), free(t[1]), free(ratio);
+}
+
 static int run_preset(const bench_preset* p, const options* o, double bw, const bench_peak* pk, result* res,
                       int* n_res, const char* isa) {
   const int H = p->H, I = p->I, gated = p->activation < MOEK_ACT_RELU;
@@ -357,8 +498,10 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
                free_room = 0.8 * available_bytes() - 3.0 * H * I * 4;
   /* auto: estimated from the nominal bytes to size the resident experts,
    * then counted again from the first copy's packed bytes */
-  int copies = o->copies ? o->copies : auto_copies(NULL, (double)n_mats * H * I * wbytes * p->E, free_room - base_bytes);
-  const double per_expert = (double)n_mats * H * I * (wbytes * copies + (o->baseline ? 4 : 0));
+  const int sides = o->n_ab ? 2 : 1; /* --ab: A's and B's packed experts */
+  int copies = o->copies ? o->copies
+                         : auto_copies(NULL, (double)n_mats * H * I * wbytes * p->E, (free_room - base_bytes) / sides);
+  const double per_expert = (double)n_mats * H * I * (wbytes * copies * sides + (o->baseline ? 4 : 0));
   const double room = free_room - per_expert * p->shared;
   int E = p->E;
   if (per_expert * E > room) E = room > 0 ? (int)(room / per_expert) : 0;
@@ -414,12 +557,21 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   size_t packed_bytes;
   OK(moek_experts_get_packed_bytes(ex, &packed_bytes));
   if (!o->copies) /* the nominal bytes were a guess; these are the copies' own (the baseline's copy aside) */
-    copies = auto_copies(p->name, (double)packed_bytes, room - (double)n_mats * H * I * (o->baseline ? 4 : 0) * E);
+    copies = auto_copies(p->name, (double)packed_bytes,
+                         (room - (double)n_mats * H * I * (o->baseline ? 4 : 0) * E) / sides);
   for (int c = 1; c < copies; c++) OK(moek_experts_create(ctx, &ed, &exs[c]));
-  if (p->shared) {
-    moek_experts_desc sd = ed;
-    sd.num_experts = p->shared;
-    OK(moek_experts_create(ctx, &sd, &shared));
+  moek_experts_desc sd = ed;
+  sd.num_experts = p->shared;
+  if (p->shared) OK(moek_experts_create(ctx, &sd, &shared));
+  /* --ab's B: its own context and its own packed copies (MOEK_MAX_ISA may
+   * pick another kernel table, which packs its own layout) */
+  moek_context* ctx_b = o->n_ab ? ab_context_create(o, &cd) : NULL;
+  moek_experts *exs_b[MAX_COPIES] = {0}, *shared_b = NULL;
+  const char* table_b = NULL;
+  if (ctx_b) {
+    moek_context_get_kernel_name(ctx_b, &table_b);
+    for (int c = 0; c < copies; c++) OK(moek_experts_create(ctx_b, &ed, &exs_b[c]));
+    if (p->shared) OK(moek_experts_create(ctx_b, &sd, &shared_b));
   }
   const double pack_s = bench_now() - t0;
   moek_router_desc rd = p->router;
@@ -454,7 +606,10 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
       pd.expert_counts = counts, pd.replication_budget_bytes = (uint64_t)(o->budget_mb * 1e6);
     }
     t0 = bench_now();
-    for (int c = 0; c < copies; c++) OK(moek_experts_replace(ctx, exs[c], &pd));
+    for (int c = 0; c < copies; c++) {
+      OK(moek_experts_replace(ctx, exs[c], &pd));
+      if (ctx_b) OK(moek_experts_replace(ctx_b, exs_b[c], &pd));
+    }
     free(counts);
     size_t now = 0;
     moek_experts_get_packed_bytes(ex, &now);
@@ -470,8 +625,15 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
     printf("copies: the timed calls cycle through %d copies of the experts (%.0f MB in all)%s\n", copies,
            (double)packed_bytes * copies / 1e6, base ? "; the baseline times one copy" : "");
   if (base) printf("baseline: %s\n", bench_baseline_describe(base));
-  printf("%6s %10s %9s %8s %6s %12s %6s %8s %10s %10s\n", "T", "moek ms", "GFLOP/s", "GB/s", "eff", "oneDNN ms",
-         "eff", "speedup", "max |d|", "rms |d|");
+  if (ctx_b) {
+    printf("A/B: A as the environment is (kernel table %s), B with %s (kernel table %s), each its own packed experts;\n"
+           "pairs of calls on the same routing, the order alternating; A / B: the median of the pairs' time ratios\n",
+           isa, o->ab, table_b);
+    printf("%6s %10s %10s %7s %7s %9s %9s  %s\n", "T", "A ms", "B ms", "A eff", "B eff", "A / B", "B won", "outputs");
+  } else {
+    printf("%6s %10s %9s %8s %6s %12s %6s %8s %10s %10s\n", "T", "moek ms", "GFLOP/s", "GB/s", "eff", "oneDNN ms",
+           "eff", "speedup", "max |d|", "rms |d|");
+  }
 
   for (int ti = 0; ti < o->n_tokens; ti++) {
     const int T = o->tokens[ti], k = p->k;
@@ -504,6 +666,24 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
     moek_forward_args sa = fa;
     sa.top_k = 1;
     sa.flags = MOEK_FORWARD_ACCUMULATE;
+    if (ctx_b) {
+      const ab_side side[2] = {{ctx, exs, shared}, {ctx_b, exs_b, shared_b}};
+      result* R = &res[(*n_res)++];
+      *R = (result){.preset = p->name, .mode = "ab", .T = T, .experts_resident = E, .copies = copies, .flops = flops,
+                    .bytes = bytes};
+      snprintf(R->table_b, sizeof R->table_b, "%s", table_b);
+      ab_pairs(o, side, copies, fa, sa, ids, wts, (size_t)T * H, yb, R);
+      const double roof = fmax(bytes / (bw * 1e9), flops / (pk->gflops * 1e9));
+      R->gflops = flops / R->time_ms * 1e-6, R->gbps = bytes / R->time_ms * 1e-6;
+      R->efficiency = roof / (R->time_ms * 1e-3), R->baseline_eff = roof / (R->baseline_ms * 1e-3);
+      char outputs[64] = "same bits";
+      if (!R->same_bits) snprintf(outputs, sizeof outputs, "max |d| %.2g of max |y|", R->check);
+      printf("%6d %10.3f %10.3f %7.3f %7.3f %8.3fx %4d/%-4d  %s\n", T, R->baseline_ms, R->time_ms, R->baseline_eff,
+             R->efficiency, R->speedup, R->b_won, R->pairs, outputs);
+      fflush(stdout);
+      free(x), free(y), free(yb), free(logits), free(ids), free(wts);
+      continue;
+    }
     timed tm, tb = {0, 0};
     int copy = 0;
     TIME_CALLS(tm, o, {
@@ -561,6 +741,11 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   moek_experts_destroy(shared);
   for (int c = 0; c < copies; c++) moek_experts_destroy(exs[c]);
   moek_context_destroy(ctx);
+  if (ctx_b) {
+    moek_experts_destroy(shared_b);
+    for (int c = 0; c < copies; c++) moek_experts_destroy(exs_b[c]);
+    moek_context_destroy(ctx_b);
+  }
   free(wg), free(wu), free(wd), free(kg), free(ku), free(kd), free(pg), free(pu), free(pd), free(bb1), free(bb2), free(bbu), free(b1), free(b2);
   return 1;
 }
@@ -767,6 +952,7 @@ int main(int argc, char** argv) {
   int32_t isa = MOEK_ISA_BEST;
   moek_context_get_isa(probe, &isa);
   moek_context_destroy(probe);
+  if (o.n_ab) moek_context_destroy(ab_context_create(&o, &cd)); /* a bad value fails now, not after the measuring */
 
   printf("moek-bench %s: %d threads; measuring this machine ...\n", moek_version_string(), threads);
   fflush(stdout);
@@ -805,10 +991,14 @@ int main(int argc, char** argv) {
     result* r = &res[i];
     const double roof = fmax(r->bytes / (bw_max * 1e9), r->flops / (pk_max.gflops * 1e9));
     r->efficiency = r->flops > 0 ? roof / (r->time_ms * 1e-3) : 0; /* layer: a ratio, no roofline */
-    if (!strcmp(r->mode, "forward")) r->baseline_eff = isfinite(r->baseline_ms) ? roof / (r->baseline_ms * 1e-3) : NAN;
+    if (!strcmp(r->mode, "forward") || !strcmp(r->mode, "ab"))
+      r->baseline_eff = isfinite(r->baseline_ms) ? roof / (r->baseline_ms * 1e-3) : NAN;
     printf("%-16s %-8s %6d %10.3f %6.3f %12.3f %6.3f %7.2fx\n", r->preset, r->mode, r->T, r->time_ms, r->efficiency,
            r->baseline_ms, r->baseline_eff, r->speedup);
   }
+  if (o.n_ab)
+    printf("ab rows: moek is B (%s), the baseline A (the environment as it is), speedup the median of the pairs' A / B\n",
+           o.ab);
 
   if (o.json) {
     FILE* f = fopen(o.json, "w");
@@ -819,11 +1009,20 @@ int main(int argc, char** argv) {
     fprintf(f, "{\"machine\": {\"read_gbps\": %.3f, \"peak_gflops\": %.3f, \"peak\": \"%s\", \"isa\": \"%s\", \"threads\": %d},\n",
             bw_max, pk_max.gflops, pk_max.what, table, threads);
     fprintf(f, " \"results\": [");
+    char ab_json[128] = ""; /* --ab as given, as a JSON string's text */
+    for (size_t i = 0, j = 0; o.ab && o.ab[i] && j + 3 < sizeof ab_json; i++) {
+      if (o.ab[i] == '"' || o.ab[i] == '\\') ab_json[j++] = '\\';
+      ab_json[j++] = (unsigned char)o.ab[i] < 0x20 ? '?' : o.ab[i];
+      ab_json[j] = 0;
+    }
     for (int i = 0; i < n_res; i++) {
       const result* r = &res[i];
       char bms[32] = "null", spd[32] = "null", bef[32] = "null"; /* null: no baseline in this run */
-      char extra[128] = "";
+      char extra[256] = "";
       if (!strcmp(r->mode, "gating")) snprintf(extra, sizeof extra, ", \"logits_ms\": %.6f", r->logits_ms);
+      else if (!strcmp(r->mode, "ab"))
+        snprintf(extra, sizeof extra, ", \"ab\": \"%s\", \"isa_b\": \"%s\", \"pairs\": %d, \"b_won\": %d, \"same_bits\": %s, \"max_rel_diff\": %.3g",
+                 ab_json, r->table_b, r->pairs, r->b_won, r->same_bits ? "true" : "false", r->check);
       else if (isfinite(r->check))
         snprintf(extra, sizeof extra, ", \"max_rel_diff\": %.3g, \"rms_rel_diff\": %.3g", r->check, r->check_rms);
       if (isfinite(r->baseline_ms)) {
@@ -843,5 +1042,6 @@ int main(int argc, char** argv) {
     fclose(f);
   }
   free(res);
+  free(o.ab_items);
   return 0;
 }

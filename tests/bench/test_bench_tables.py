@@ -57,6 +57,25 @@ def main():
         rc, _, err = run(os.path.join(BENCH, "median_table.py"))
         check(rc != 0 and "usage" in err, "no files: the usage, and a failure")
 
+        # --ab: the ab rows alone, the median of the runs' ratios, the pairs summed; forward rows left out
+        ab_paths = []
+        for i, (r1, r16) in enumerate([(1.10, 0.95), (1.30, 0.97), (1.20, 0.99)]):
+            rows = [{"preset": "p", "dtype": "q4", "T": T, "mode": "ab", "speedup": sp, "pairs": 10 + i, "b_won": w,
+                     "ab": "MOEK_MAX_ISA=avx2", "isa_b": "avx2", "time_ms": 1.0, "baseline_ms": 1.0}
+                    for T, sp, w in ((1, r1, 7), (16, r16, 2))]
+            rows.append(dict(rows[0], mode="forward", speedup=9.0))
+            path = os.path.join(d, f"ab-{i}.json")
+            json.dump({"machine": {"read_gbps": 30.0, "peak_gflops": 300.0, "peak": "x", "isa": "avx512_vnni",
+                                   "threads": 2}, "results": rows}, open(path, "w"))
+            ab_paths.append(path)
+        rc, out, err = run(os.path.join(BENCH, "median_table.py"), "--ab", *ab_paths)
+        lines = [l for l in out.splitlines() if l.startswith("| p |")]
+        check(rc == 0 and lines == ["| p | q4 | 3 | 1.200 (21 / 33) | 0.970 (6 / 33) |"],
+              f"median_table --ab: medians of the ratios, pairs summed ({rc}: {out} {err})")
+        check("MOEK_MAX_ISA=avx2 (avx2)" in out and "9.000" not in out, "--ab names B; forward rows left out: " + out)
+        rc, _, err = run(os.path.join(BENCH, "median_table.py"), "--ab", paths[0])
+        check(rc != 0 and "no moek-bench --ab rows" in err, f"--ab over files without ab rows fails ({err})")
+
         md = os.path.join(d, "doc.md")
         open(md, "w").write("head\n<!-- t:begin -->\nold\n<!-- t:end -->\ntail\n<!-- u:begin -->\nkeep\n<!-- u:end -->\n")
         rc, _, err = run(os.path.join(BENCH, "md_block.py"), md, "t", stdin="new 1\nnew 2\n\n")
