@@ -1035,8 +1035,8 @@ int main(int argc, char** argv) {
               "\"time_ms\": %.6f, \"gflops\": %.3f, \"gbps\": %.3f, \"efficiency\": %.4f, \"baseline_ms\": %s, "
               "\"speedup\": %s, \"baseline_efficiency\": %s, \"experts_resident\": %d, \"copies\": %d, \"mode\": \"%s\"%s}",
               i ? "," : "", r->preset, o.gating ? (o.bf16 ? "bf16" : "f32") : o.dtype, table, threads, r->T, r->time_ms, r->gflops, r->gbps,
-              r->efficiency, bms, spd, bef, r->experts_resident, strcmp(r->mode, "forward") ? 1 : r->copies, r->mode,
-              extra);
+              r->efficiency, bms, spd, bef, r->experts_resident,
+              strcmp(r->mode, "forward") && strcmp(r->mode, "ab") ? 1 : r->copies, r->mode, extra);
     }
     fprintf(f, "\n ]\n}\n");
     fclose(f);
