@@ -52,7 +52,7 @@ typedef struct result {
   const char* preset;
   int T, experts_resident, copies;
   double flops, bytes; /* per call, for the efficiency against the final machine numbers */
-  const char* mode;    /* "forward", "gating" or "layer" */
+  const char* mode;    /* "forward", "ab" (--ab), "gating" or "layer" */
   double logits_ms;    /* gating: moek_route from logits */
   double time_ms, gflops, gbps, efficiency, baseline_ms, speedup, baseline_eff, check, check_rms;
   int pairs, b_won, same_bits; /* "ab": B is time_ms, A baseline_ms, speedup the median of the pairs' A / B */
