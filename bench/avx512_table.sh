@@ -17,9 +17,16 @@ if ! grep -q -o 'avx512[a-z_0-9]*' /proc/cpuinfo; then
 fi
 out=${1:-build/avx512-table}
 SETS="best avx2" bash bench/efficiency_table.sh "$out"
-for d in ${DTYPES:-"bf16 f16 f32 q8 q4 mxfp4"}; do
-  ./build/bench/moek-bench --dtype "$d" --tokens 1,16,128,512 --copies auto --threads "${THREADS:-2}" \
-    --ab MOEK_MAX_ISA=avx2 --json "$out/ab-$d.json" >"$out/ab-$d.log"
+# Each side packs its own experts here (two kernel tables), and two packed
+# copies can read at different speeds for a whole run on a VM
+# (docs/benchmark.md, "A/B in one process"): several copies a side, which
+# the calls cycle through, and ROUNDS runs, whose ratios' median is taken.
+for rep in $(seq 1 "${ROUNDS:-3}"); do
+  for d in ${DTYPES:-"bf16 f16 f32 q8 q4 mxfp4"}; do
+    if [ "$d" = f32 ]; then copies=2; else copies=4; fi
+    ./build/bench/moek-bench --dtype "$d" --tokens 1,16,128,512 --copies "$copies" --threads "${THREADS:-2}" \
+      --ab MOEK_MAX_ISA=avx2 --json "$out/ab-$d-$rep.json" >"$out/ab-$d-$rep.log"
+  done
 done
 {
   echo

@@ -85,8 +85,9 @@ static void usage(FILE* f) {
           "takes as many copies as make 4x the last-level cache (at least one), within the free memory.\n"
           "--ab NAME=VALUE times the layer A/B in one process: A as the environment is, B a second\n"
           "context made with the variables set (MOEK_MAX_ISA, MOEK_STREAMS, MOEK_EXPAND,\n"
-          "MOEK_STREAM_STORES; docs/api.md), each with its own packed experts; pairs of calls, one\n"
-          "on each, on the same routing, in alternating order, at least 10 pairs and 2x --min-time.\n"
+          "MOEK_STREAM_STORES; docs/api.md), on the same packed experts (B packs its own where its\n"
+          "kernel table differs); pairs of calls, one on each, on the same routing, in alternating\n"
+          "order, at least 10 pairs and 2x --min-time.\n"
           "It prints both medians, the median of the pairs' A / B times, the pairs B won, and whether\n"
           "the outputs are the same bits. No baseline (forward mode only).\n");
 }
@@ -498,7 +499,17 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
                free_room = 0.8 * available_bytes() - 3.0 * H * I * 4;
   /* auto: estimated from the nominal bytes to size the resident experts,
    * then counted again from the first copy's packed bytes */
-  const int sides = o->n_ab ? 2 : 1; /* --ab: A's and B's packed experts */
+  /* --ab's B: its own context; its own packed experts only where it runs
+   * another kernel table (MOEK_MAX_ISA), whose layout differs. Otherwise
+   * both sides call the same experts (any context may): two packed copies
+   * sit on different pages, which on a VM can read at different speeds
+   * for the whole run (docs/performance.md, "moek-bench --ab"). */
+  moek_context_desc cd = {.struct_size = sizeof cd, .num_threads = o->threads};
+  moek_context* ctx_b = o->n_ab ? ab_context_create(o, &cd) : NULL;
+  const char* table_b = NULL;
+  if (ctx_b) moek_context_get_kernel_name(ctx_b, &table_b);
+  const int own_b = ctx_b && strcmp(table_b, isa) != 0;
+  const int sides = own_b ? 2 : 1; /* packed sets of experts */
   int copies = o->copies ? o->copies
                          : auto_copies(NULL, (double)n_mats * H * I * wbytes * p->E, (free_room - base_bytes) / sides);
   const double per_expert = (double)n_mats * H * I * (wbytes * copies * sides + (o->baseline ? 4 : 0));
@@ -512,7 +523,6 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   }
   bench_preset resident = *p;
   resident.E = E;
-  moek_context_desc cd = {.struct_size = sizeof cd, .num_threads = o->threads};
   moek_context* ctx;
   OK(moek_context_create(&cd, &ctx));
 
@@ -563,13 +573,8 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   moek_experts_desc sd = ed;
   sd.num_experts = p->shared;
   if (p->shared) OK(moek_experts_create(ctx, &sd, &shared));
-  /* --ab's B: its own context and its own packed copies (MOEK_MAX_ISA may
-   * pick another kernel table, which packs its own layout) */
-  moek_context* ctx_b = o->n_ab ? ab_context_create(o, &cd) : NULL;
   moek_experts *exs_b[MAX_COPIES] = {0}, *shared_b = NULL;
-  const char* table_b = NULL;
-  if (ctx_b) {
-    moek_context_get_kernel_name(ctx_b, &table_b);
+  if (own_b) {
     for (int c = 0; c < copies; c++) OK(moek_experts_create(ctx_b, &ed, &exs_b[c]));
     if (p->shared) OK(moek_experts_create(ctx_b, &sd, &shared_b));
   }
@@ -608,7 +613,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
     t0 = bench_now();
     for (int c = 0; c < copies; c++) {
       OK(moek_experts_replace(ctx, exs[c], &pd));
-      if (ctx_b) OK(moek_experts_replace(ctx_b, exs_b[c], &pd));
+      if (own_b) OK(moek_experts_replace(ctx_b, exs_b[c], &pd));
     }
     free(counts);
     size_t now = 0;
@@ -626,9 +631,9 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
            (double)packed_bytes * copies / 1e6, base ? "; the baseline times one copy" : "");
   if (base) printf("baseline: %s\n", bench_baseline_describe(base));
   if (ctx_b) {
-    printf("A/B: A as the environment is (kernel table %s), B with %s (kernel table %s), each its own packed experts;\n"
+    printf("A/B: A as the environment is (kernel table %s), B with %s (kernel table %s), %s;\n"
            "pairs of calls on the same routing, the order alternating; A / B: the median of the pairs' time ratios\n",
-           isa, o->ab, table_b);
+           isa, o->ab, table_b, own_b ? "each its own packed experts" : "both on the same packed experts");
     printf("%6s %10s %10s %7s %7s %9s %9s  %s\n", "T", "A ms", "B ms", "A eff", "B eff", "A / B", "B won", "outputs");
   } else {
     printf("%6s %10s %9s %8s %6s %12s %6s %8s %10s %10s\n", "T", "moek ms", "GFLOP/s", "GB/s", "eff", "oneDNN ms",
@@ -667,7 +672,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
     sa.top_k = 1;
     sa.flags = MOEK_FORWARD_ACCUMULATE;
     if (ctx_b) {
-      const ab_side side[2] = {{ctx, exs, shared}, {ctx_b, exs_b, shared_b}};
+      const ab_side side[2] = {{ctx, exs, shared}, {ctx_b, own_b ? exs_b : exs, own_b ? shared_b : shared}};
       result* R = &res[(*n_res)++];
       *R = (result){.preset = p->name, .mode = "ab", .T = T, .experts_resident = E, .copies = copies, .flops = flops,
                     .bytes = bytes};
@@ -741,11 +746,9 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   moek_experts_destroy(shared);
   for (int c = 0; c < copies; c++) moek_experts_destroy(exs[c]);
   moek_context_destroy(ctx);
-  if (ctx_b) {
-    moek_experts_destroy(shared_b);
-    for (int c = 0; c < copies; c++) moek_experts_destroy(exs_b[c]);
-    moek_context_destroy(ctx_b);
-  }
+  moek_experts_destroy(shared_b);
+  for (int c = 0; c < copies; c++) moek_experts_destroy(exs_b[c]);
+  if (ctx_b) moek_context_destroy(ctx_b);
   free(wg), free(wu), free(wd), free(kg), free(ku), free(kd), free(pg), free(pu), free(pd), free(bb1), free(bb2), free(bbu), free(b1), free(b2);
   return 1;
 }

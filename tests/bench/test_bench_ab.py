@@ -1,8 +1,9 @@
 """moek-bench --ab: the argument checks (each names what it refuses, before
 any measuring), and runs whose JSON rows carry both sides: MOEK_STREAMS=0
 must give the same bits as the default (the streams tiles change the order
-of panels, not of any sum), and B's MOEK_MAX_ISA must reach B's context
-alone. usage: test_bench_ab.py MOEK_BENCH"""
+of panels, not of any sum), both sides on the same packed experts (one
+kernel table); B's MOEK_MAX_ISA must reach B's context alone, with experts
+packed for its own table. usage: test_bench_ab.py MOEK_BENCH"""
 import json
 import os
 import subprocess
@@ -52,6 +53,7 @@ def main():
             check(r["same_bits"] is True and r["max_rel_diff"] == 0, f"MOEK_STREAMS=0 gives the same bits: {r}")
             check(r["time_ms"] > 0 and r["baseline_ms"] > 0 and r["speedup"] > 0, f"both sides timed: {r}")
             check(r["baseline_ms"] is not None and "same bits" in out, "the table says the outputs are the same bits")
+            check("both on the same packed experts" in out, "one kernel table: both sides on the same experts: " + out)
         # A keeps the environment as it is: a cap there stays A's, B's --ab value is B's alone
         rc, out, err = run("--dtype", "bf16", "--ab", "MOEK_MAX_ISA=ref", "--json", js, *common)
         check(rc == 0, f"--ab MOEK_MAX_ISA=ref runs ({rc}: {err[-500:]})")
@@ -59,6 +61,7 @@ def main():
             r = json.load(open(js))["results"][0]
             check(r["isa_b"] == "ref", f"B runs the ref table: {r}")
             check(r["isa"] != "ref" or "table ref" in out, f"A keeps the best table: {r}")
+            check(r["isa"] == "ref" or "each its own packed experts" in out, "another table: B packs its own: " + out)
         rc, out, err = run("--dtype", "bf16", "--ab", "MOEK_MAX_ISA=ref", "--json", js, *common,
                            env={"MOEK_MAX_ISA": "ref"})
         if rc == 0:
