@@ -60,6 +60,7 @@ def main():
         if rc == 0:
             r = json.load(open(js))["results"][0]
             check(r["isa_b"] == "ref", f"B runs the ref table: {r}")
+            check(r["same_bits"] == (r["max_rel_diff"] == 0), f"same_bits agrees with the difference: {r}")
             check(r["isa"] != "ref" or "table ref" in out, f"A keeps the best table: {r}")
             check(r["isa"] == "ref" or "each its own packed experts" in out, "another table: B packs its own: " + out)
         rc, out, err = run("--dtype", "bf16", "--ab", "MOEK_MAX_ISA=ref", "--json", js, *common,
