@@ -497,8 +497,6 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
    * layer's shape is unchanged; only large T sees fewer distinct experts. */
   const double base_bytes = (double)n_mats * H * I * (o->baseline ? 4 : 0) * (p->E + p->shared),
                free_room = 0.8 * available_bytes() - 3.0 * H * I * 4;
-  /* auto: estimated from the nominal bytes to size the resident experts,
-   * then counted again from the first copy's packed bytes */
   /* --ab's B: its own context; its own packed experts only where it runs
    * another kernel table (MOEK_MAX_ISA), whose layout differs. Otherwise
    * both sides call the same experts (any context may): two packed copies
@@ -510,6 +508,8 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   if (ctx_b) moek_context_get_kernel_name(ctx_b, &table_b);
   const int own_b = ctx_b && strcmp(table_b, isa) != 0;
   const int sides = own_b ? 2 : 1; /* packed sets of experts */
+  /* auto: estimated from the nominal bytes to size the resident experts,
+   * then counted again from the first copy's packed bytes */
   int copies = o->copies ? o->copies
                          : auto_copies(NULL, (double)n_mats * H * I * wbytes * p->E, (free_room - base_bytes) / sides);
   const double per_expert = (double)n_mats * H * I * (wbytes * copies * sides + (o->baseline ? 4 : 0));
@@ -519,6 +519,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
   if (E < p->k) {
     printf("\n%s: skipped: one expert takes %.2f GiB and %d must be resident (top-k); %.1f GiB is available\n",
            p->name, per_expert / 1073741824.0, p->k, available_bytes() / 1073741824.0);
+    if (ctx_b) moek_context_destroy(ctx_b);
     return 0;
   }
   bench_preset resident = *p;
