@@ -42,6 +42,16 @@ def load(paths):
     return rows, probes, bw, peak
 
 
+def kinds_of(rows):
+    """the (preset, dtype) pairs of rows keyed (preset, dtype, T), formats in ORDER, others by name"""
+    return sorted({(p, d) for (p, d, _) in rows}, key=lambda k: (k[0], ORDER.index(k[1]) if k[1] in ORDER else len(ORDER), k[1]))
+
+
+def runs_cell(counts):
+    """a row's run count: one number, or the range where its T differ"""
+    return "%d" % max(counts) if len(counts) == 1 else "%d - %d" % (min(counts), max(counts))
+
+
 def full(rows, bw, peak):
     copies = any(x.get("copies", 1) != 1 for v in rows.values() for x in v)
     print("| preset | dtype | T | runs | moek ms | GB/s | GOP/s | eff median (min - max) | oneDNN ms | speedup | rms diff vs baseline |"
@@ -59,7 +69,7 @@ def full(rows, bw, peak):
 
 def pivot(rows, probes, bw):
     Ts = sorted({T for (_, _, T) in rows})
-    kinds = sorted({(p, d) for (p, d, _) in rows}, key=lambda k: (k[0], ORDER.index(k[1]) if k[1] in ORDER else len(ORDER), k[1]))
+    kinds = kinds_of(rows)
     print("| preset | weights | runs | " + " | ".join(f"T = {T}" for T in Ts) + " | peak, G(FL)OP/s (median of the runs' probes) |")
     print("|---|---|---|" + "---|" * len(Ts) + "---|")
     for preset, dtype in kinds:
@@ -70,7 +80,7 @@ def pivot(rows, probes, bw):
             cells.append("-" if not eff else f"{st.median(eff):.2f} ({min(eff):.2f} - {max(eff):.2f})")
         runs = probes[(preset, dtype)].values()
         names = sorted({name for name, _ in runs})
-        n = "%d" % max(counts) if len(counts) == 1 else "%d - %d" % (min(counts), max(counts))
+        n = runs_cell(counts)
         print(f"| {preset} | {dtype} | {n} | " + " | ".join(cells) +
               f" | {st.median(p for _, p in runs):.0f} ({' / '.join(names)}) |")
     print(f"\nEfficiency = roofline time / measured time, each run against its own probes; read bandwidth "
@@ -86,7 +96,7 @@ def ab(paths):
     if not rows:
         sys.exit('median_table --ab: no moek-bench --ab rows (mode "ab") in ' + " ".join(paths))
     Ts = sorted({T for (_, _, T) in rows})
-    kinds = sorted({(p, d) for (p, d, _) in rows}, key=lambda k: (k[0], ORDER.index(k[1]) if k[1] in ORDER else len(ORDER), k[1]))
+    kinds = kinds_of(rows)
     bs = sorted({f"{r['ab']} ({r.get('isa_b', '?')})" for v in rows.values() for r in v})
     print(f"B: {', '.join(bs)}; A: the environment as it was. A time / B time, the median of the pairs' ratios "
           "(above 1: B is faster), and the pairs B won:")
@@ -100,7 +110,7 @@ def ab(paths):
             counts.add(len(v))
             cells.append("-" if not v else f"{st.median(x['speedup'] for x in v):.3f} "
                          f"({sum(x['b_won'] for x in v)} / {sum(x['pairs'] for x in v)})")
-        n = "%d" % max(counts) if len(counts) == 1 else "%d - %d" % (min(counts), max(counts))
+        n = runs_cell(counts)
         print(f"| {preset} | {dtype} | {n} | " + " | ".join(cells) + " |")
 
 

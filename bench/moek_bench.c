@@ -672,6 +672,7 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
     moek_forward_args sa = fa;
     sa.top_k = 1;
     sa.flags = MOEK_FORWARD_ACCUMULATE;
+    const double roof = fmax(bytes / (bw * 1e9), flops / (pk->gflops * 1e9));
     if (ctx_b) {
       const ab_side side[2] = {{ctx, exs, shared}, {ctx_b, own_b ? exs_b : exs, own_b ? shared_b : shared}};
       result* R = &res[(*n_res)++];
@@ -679,7 +680,6 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
                     .bytes = bytes};
       snprintf(R->table_b, sizeof R->table_b, "%s", table_b);
       ab_pairs(o, side, copies, fa, sa, ids, wts, (size_t)T * H, yb, R);
-      const double roof = fmax(bytes / (bw * 1e9), flops / (pk->gflops * 1e9));
       R->gflops = flops / R->time_ms * 1e-6, R->gbps = bytes / R->time_ms * 1e-6;
       R->efficiency = roof / (R->time_ms * 1e-3), R->baseline_eff = roof / (R->baseline_ms * 1e-3);
       char outputs[64] = "same bits";
@@ -716,7 +716,6 @@ static int run_preset(const bench_preset* p, const options* o, double bw, const 
       check = dmax / (ymax > 0 ? ymax : 1);
       check_rms = sqrt(d2 / (y2 > 0 ? y2 : 1));
     }
-    const double roof = fmax(bytes / (bw * 1e9), flops / (pk->gflops * 1e9));
     result* R = &res[(*n_res)++];
     *R = (result){.preset = p->name, .mode = "forward", .T = T, .experts_resident = E, .copies = copies, .flops = flops, .bytes = bytes, .time_ms = tm.median_s * 1e3, .gflops = flops / tm.median_s * 1e-9,
                   .gbps = bytes / tm.median_s * 1e-9, .efficiency = roof / tm.median_s,
