@@ -6,7 +6,11 @@
 # (bench/pair_ratio.py); then the same comparison call by call, both in one
 # process (moek-bench --ab MOEK_MAX_ISA=avx2, bench/median_table.py --ab),
 # which resolves a few percent where runs alternating minutes apart cannot:
-# issue 24 asks that the default never be slower than avx2 at any T.
+# issue 24 asks that the default never be slower than avx2 at any T; and
+# the AVX-512 tables' streams tiles against their one-panel decode (--ab
+# MOEK_STREAMS=0 at T = 1 and 16: below 1, the streams tiles are faster),
+# which no AVX-512 part has timed yet (docs/performance.md, "AVX-512
+# streams tiles").
 # Usage: bench/avx512_table.sh [OUT_DIR] (THREADS=2 by default, the
 # targets' thread count; DTYPES to choose formats).
 set -euo pipefail
@@ -26,6 +30,9 @@ for rep in $(seq 1 "${ROUNDS:-3}"); do
     if [ "$d" = f32 ]; then copies=2; else copies=4; fi
     ./build/bench/moek-bench --dtype "$d" --tokens 1,16,128,512 --copies "$copies" --threads "${THREADS:-2}" \
       --ab MOEK_MAX_ISA=avx2 --json "$out/ab-$d-$rep.json" >"$out/ab-$d-$rep.log"
+    # one table both sides: they share the packed experts, so one copy cycles as in efficiency_table.sh
+    ./build/bench/moek-bench --dtype "$d" --tokens 1,16 --copies auto --threads "${THREADS:-2}" \
+      --ab MOEK_STREAMS=0 --json "$out/streams-$d-$rep.json" >"$out/streams-$d-$rep.log"
   done
 done
 {
@@ -33,4 +40,8 @@ done
   echo "**best against avx2, call by call** (\`moek-bench --ab MOEK_MAX_ISA=avx2\`; above 1: avx2 is faster):"
   echo
   python3 bench/median_table.py --ab "$out"/ab-*.json
+  echo
+  echo "**best's streams tiles against one panel per tile, call by call** (\`moek-bench --ab MOEK_STREAMS=0\`; below 1: the streams tiles are faster):"
+  echo
+  python3 bench/median_table.py --ab "$out"/streams-*.json
 } | tee -a "$out/table.md"

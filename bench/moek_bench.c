@@ -13,6 +13,7 @@
 #include "machine.h"
 #include "moek/moek.h"
 #include "moek_bf16.h"
+#include "moek_kquant.h" /* moek_kquant_block_bytes */
 #include "presets.h"
 
 #define MAX_T 64
@@ -345,8 +346,7 @@ static float frand(void) {
  * file's blocks, random bytes with small finite f16 super-scales (2^-10
  * and below), which is all timing needs. NULL for other dtypes. */
 static void* kquant_blob(int dtype, int rows, int cols) {
-  const size_t bytes = dtype == MOEK_DTYPE_GGML_Q4_K ? 144 : dtype == MOEK_DTYPE_GGML_Q5_K ? 176
-                       : dtype == MOEK_DTYPE_GGML_Q6_K ? 210 : 0;
+  const size_t bytes = moek_kquant_block_bytes(dtype);
   if (!bytes) return NULL;
   const size_t n = (size_t)rows * (size_t)(cols / 256);
   uint8_t* b = malloc(n * bytes);

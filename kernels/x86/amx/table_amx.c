@@ -49,9 +49,9 @@ const moek_kernel_table moek_amx_kernel_table = {
              MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min), MOEK_AMX_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16),
              MOEK_AMX_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4),
              /* the K-quants: avx512_vnni's slots but for the decode prefetch (as the Q tiles' decode here) */
-             MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 6x16_pf2k),
-             MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k, 6x16_pf2k),
-             MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 6x16_pf2k),
-             /* f32: avx512's tiles prefetching every other line at decode (gemm_avx512.c) */
-             MOEK_AVX512_F_SLOT(MOEK_WFORMAT_F32, f32, 8x32_pfhalf)},
+             MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 6x16_pf2k, .streams = 0),
+             MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k, 6x16_pf2k, .streams = 0),
+             MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 6x16_pf2k, .streams = 0),
+             /* f32: avx512's tiles prefetching every other line at decode (gemm_avx512.c); no streams tiles (none tried on an AMX part) */
+             MOEK_AVX512_F_SLOT(MOEK_WFORMAT_F32, f32, 8x32_pfhalf, .streams = 0)},
 };

@@ -21,25 +21,46 @@ MOEK_AVX512_F_TILES(f32)
 MOEK_AVX512_F_TILES(bf16)
 MOEK_AVX512_F_TILES(f16)
 #undef MOEK_AVX512_F_TILES
+/* decode's runs of 1-2 rows over 4 panels at once (moek_gemm_slot.streams) */
+#define MOEK_AVX512_F_STREAMS_TILES(fmt)                                      \
+  void moek_##fmt##_gemm_gateup_2x32s4__avx512(const moek_gateup_tile* t); \
+  void moek_##fmt##_gemm_down_2x32s4__avx512(const moek_down_tile* t);
+MOEK_AVX512_F_STREAMS_TILES(f32)
+MOEK_AVX512_F_STREAMS_TILES(bf16)
+MOEK_AVX512_F_STREAMS_TILES(f16)
+#undef MOEK_AVX512_F_STREAMS_TILES
 /* f32 prefetching every other line at 1-2 rows: the amx table's decode */
 void moek_f32_gemm_gateup_8x32_pfhalf__avx512(const moek_gateup_tile* t);
 void moek_f32_gemm_down_8x32_pfhalf__avx512(const moek_down_tile* t);
 
 /* A widened slot: 8 rows x 32 columns per tile; 64 rows per task: 8 row
- * groups share each panel from L1/L2. The avx512 table's (tiles 8x32) and
- * the amx table's f32 (8x32_pfhalf, its decode prefetch) */
-#define MOEK_AVX512_F_SLOT(fmt, name, tiles)                                                                    \
+ * groups share each panel from L1/L2. The avx512 table's (tiles 8x32,
+ * streams MOEK_AVX512_F_STREAMS_OF) and the amx table's f32 (8x32_pfhalf,
+ * its decode prefetch; no streams tiles) */
+#define MOEK_AVX512_F_SLOT(fmt, name, tiles, ...)                                                               \
   [fmt] = {.mr = 8, .nr = 32, .nr_gated = 16, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 64, .tile_n = 64,        \
            MOEK_SLOT_FN(panel_bytes, moek_avx512_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_avx512_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##tiles##__avx512),                                   \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_##tiles##__avx512),                                       \
-           MOEK_SLOT_FN(end_task, moek_stream_fence__x86)}
+           MOEK_SLOT_FN(end_task, moek_stream_fence__x86), __VA_ARGS__}
+
+/* Panels per call of the AVX-512 tables' streams tiles: the avx2 tables'
+ * count (docs/performance.md, "Decode in four streams"), not measured on
+ * an AVX-512 part yet ("AVX-512 streams tiles") */
+#define MOEK_AVX512_STREAMS 4
+#define MOEK_AVX512_F_STREAMS_OF(name)                                                           \
+  .streams = MOEK_AVX512_STREAMS, .streams_rows = 2,                                             \
+  MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_2x32s4__avx512),                        \
+  MOEK_SLOT_FN(down_streams, moek_##name##_gemm_down_2x32s4__avx512)
 
 /* bf16 weights on K-pair panels: pack_avx512.c, gemm_bf16_avx512bf16.c */
 size_t moek_avx512bf16_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated);
 void moek_avx512bf16_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
 void moek_bf16_gemm_gateup_8x32__avx512bf16(const moek_gateup_tile* t);
 void moek_bf16_gemm_down_8x32__avx512bf16(const moek_down_tile* t);
+/* decode's runs of 1-2 rows over 4 panels at once (moek_gemm_slot.streams) */
+void moek_bf16_gemm_gateup_2x32s4__avx512bf16(const moek_gateup_tile* t);
+void moek_bf16_gemm_down_2x32s4__avx512bf16(const moek_down_tile* t);
 /* the same, 1 KB ahead at 1-2 rows instead of 2 KB: the amx table's decode */
 void moek_bf16_gemm_gateup_8x32_pf1k__avx512bf16(const moek_gateup_tile* t);
 void moek_bf16_gemm_down_8x32_pf1k__avx512bf16(const moek_down_tile* t);
@@ -67,6 +88,19 @@ MOEK_AVX512_Q_TILES_PF2K(q5_k)
 MOEK_AVX512_Q_TILES_PF2K(q6_k)
 #undef MOEK_AVX512_Q_TILES_PF2K
 #undef MOEK_AVX512_Q_TILES_NEAR
+/* decode's runs of 1-2 rows over 4 panels at once (moek_gemm_slot.streams): the avx512_vnni table's */
+#define MOEK_AVX512_Q_STREAMS_TILES(fmt)                                           \
+  void moek_##fmt##_gemm_gateup_2x16s4__avx512vnni(const moek_gateup_tile* t); \
+  void moek_##fmt##_gemm_down_2x16s4__avx512vnni(const moek_down_tile* t);
+MOEK_AVX512_Q_STREAMS_TILES(q8)
+MOEK_AVX512_Q_STREAMS_TILES(q8f16)
+MOEK_AVX512_Q_STREAMS_TILES(q4)
+MOEK_AVX512_Q_STREAMS_TILES(q4f16)
+MOEK_AVX512_Q_STREAMS_TILES(q4min)
+MOEK_AVX512_Q_STREAMS_TILES(q4minf16)
+MOEK_AVX512_Q_STREAMS_TILES(mxfp4)
+MOEK_AVX512_Q_STREAMS_TILES(q4_k)
+#undef MOEK_AVX512_Q_STREAMS_TILES
 /* 12 rows x 16 columns: the avx512_vnni table's Q8 and MXFP4 (gemm_q_avx512vnni.c) */
 #define MOEK_AVX512_Q_TILES_12(fmt)                                                  \
   void moek_##fmt##_gemm_gateup_12x16__avx512vnni(const moek_gateup_tile* t); \
@@ -78,14 +112,15 @@ MOEK_AVX512_Q_TILES_12(mxfp4)
 
 /* A K-quant slot on the x86 K-quant panels (pack_kq_avx2.c, Q5_K's bits in
  * mask order; the packers are in gemm_avx2.h), 6 rows x 16 columns per
- * tile: avx512_vnni's (tiles 6x16) and the amx table's (6x16_pf2k, the
- * near decode prefetch) */
-#define MOEK_AVX512_KQ_SLOT(fmt, name, tiles)                                                                        \
+ * tile: avx512_vnni's (tiles 6x16; Q4_K's streams tiles, MOEK_AVX512_Q_STREAMS_OF)
+ * and the amx table's (6x16_pf2k, the near decode prefetch; no streams tiles) */
+#define MOEK_AVX512_KQ_SLOT(fmt, name, tiles, ...)                                                                        \
   [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,              \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx512_kq_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##tiles##__avx512vnni),                                     \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_##tiles##__avx512vnni),                                         \
-           MOEK_SLOT_FN(end_task, moek_stream_fence__x86), MOEK_SLOT_FN(quantize_rows, moek_avx512_quantize_rows_super)}
+           MOEK_SLOT_FN(end_task, moek_stream_fence__x86),                                                            \
+           MOEK_SLOT_FN(quantize_rows, moek_avx512_quantize_rows_super), __VA_ARGS__}
 
 void moek_avx512_quantize_rows(const float* src, size_t src_stride, size_t rows, size_t k, void* dst,
                                size_t dst_stride);

@@ -13,7 +13,10 @@
  * the weight stream, which is prefetched a fixed distance ahead, one
  * prefetch per 64-byte line (the f32 _pfhalf tiles: every other line, see
  * prefetch_k). Each output is one fixed-order sum over all of K, so results
- * do not depend on how the driver tiles or threads. */
+ * do not depend on how the driver tiles or threads.
+ *
+ * Decode's runs of 1-2 rows take the streams tiles (ukernel_streams): the
+ * same loop on 4 panels at once. */
 #include "avx512.h"
 #include "epilogue_avx512.h"
 #include "next_panel.h"
@@ -132,6 +135,53 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
   }
 }
 
+/* mr (1-2) rows x MOEK_AVX512_STREAMS panels w[p] over all of K: the decode
+ * loop above on each panel in turn, a pair of k at a time, read without
+ * software prefetches, as the avx2 streams tiles are (moek_gemm_slot.streams:
+ * each panel a run of memory of its own); c[p] the bits ukernel gives for
+ * panel p. At 2 rows the 32 accumulators fill the register file and some
+ * live in L1: the loop waits on memory, not on them. */
+static inline __attribute__((always_inline)) void ukernel_streams(const int mr, const int fmt, size_t K,
+                                                                  const float* const* a, const void* const* w,
+                                                                  __m512 c[MOEK_AVX512_STREAMS][2][2]) {
+  const float* ar[2];
+  __m512 acc[MOEK_AVX512_STREAMS][2][2], odd[MOEK_AVX512_STREAMS][2][2];
+#pragma GCC unroll 2
+  for (int r = 0; r < mr; r++) ar[r] = a[r];
+#pragma GCC unroll 4
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++)
+#pragma GCC unroll 2
+    for (int r = 0; r < mr; r++)
+      acc[p][r][0] = acc[p][r][1] = odd[p][r][0] = odd[p][r][1] = _mm512_setzero_ps();
+  size_t k = 0;
+  for (; k + 2 <= K; k += 2) {
+#pragma GCC unroll 4
+    for (int p = 0; p < MOEK_AVX512_STREAMS; p++) {
+      __m512 b0, b1, e0, e1;
+      load_panel(w[p], k, fmt, &b0, &b1);
+      load_panel(w[p], k + 1, fmt, &e0, &e1);
+#pragma GCC unroll 2
+      for (int r = 0; r < mr; r++) {
+        row_fmas(fmt != 0, &acc[p][r][0], &acc[p][r][1], b0, b1, ar[r] + k);
+        row_fmas(fmt != 0, &odd[p][r][0], &odd[p][r][1], e0, e1, ar[r] + k + 1);
+      }
+    }
+  }
+  for (; k < K; k++)
+#pragma GCC unroll 4
+    for (int p = 0; p < MOEK_AVX512_STREAMS; p++) {
+      __m512 b0, b1;
+      load_panel(w[p], k, fmt, &b0, &b1);
+#pragma GCC unroll 2
+      for (int r = 0; r < mr; r++) row_fmas(fmt != 0, &acc[p][r][0], &acc[p][r][1], b0, b1, ar[r] + k);
+    }
+#pragma GCC unroll 4
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++)
+#pragma GCC unroll 2
+    for (int r = 0; r < mr; r++)
+      c[p][r][0] = _mm512_add_ps(acc[p][r][0], odd[p][r][0]), c[p][r][1] = _mm512_add_ps(acc[p][r][1], odd[p][r][1]);
+}
+
 #define MOEK_UK(MR, FMT, SPARSE, NAME)                                                                     \
   static void NAME(size_t K, const float* const* a, const void* w, const char* next, const char* next_end, \
                    __m512 c[MR_MAX][2]) {                                                               \
@@ -187,3 +237,54 @@ void moek_bf16_gemm_down_8x32__avx512(const moek_down_tile* t) { down_tile(ukern
 void moek_f16_gemm_down_8x32__avx512(const moek_down_tile* t) { down_tile(ukernels[2], t); }
 void moek_f32_gemm_gateup_8x32_pfhalf__avx512(const moek_gateup_tile* t) { gateup_tile(ukernels_f32_pfhalf, t); }
 void moek_f32_gemm_down_8x32_pfhalf__avx512(const moek_down_tile* t) { down_tile(ukernels_f32_pfhalf, t); }
+
+/* The streams tiles (moek_gemm_slot.streams): t[0 .. MOEK_AVX512_STREAMS - 1],
+ * 1-2 rows, one panel each, each then stored as its own tile */
+typedef void (*sukernel_fn)(size_t K, const float* const* a, const void* const* w,
+                            __m512 c[MOEK_AVX512_STREAMS][2][2]);
+#define MOEK_SUK(MR, FMT, NAME)                                                                                   \
+  static void NAME(size_t K, const float* const* a, const void* const* w, __m512 c[MOEK_AVX512_STREAMS][2][2]) { \
+    ukernel_streams(MR, FMT, K, a, w, c);                                                                         \
+  }
+MOEK_SUK(1, 0, moek_f32_gemm_ukernel_1x32s4__avx512)
+MOEK_SUK(2, 0, moek_f32_gemm_ukernel_2x32s4__avx512)
+MOEK_SUK(1, 1, moek_bf16_gemm_ukernel_1x32s4__avx512)
+MOEK_SUK(2, 1, moek_bf16_gemm_ukernel_2x32s4__avx512)
+MOEK_SUK(1, 2, moek_f16_gemm_ukernel_1x32s4__avx512)
+MOEK_SUK(2, 2, moek_f16_gemm_ukernel_2x32s4__avx512)
+static const sukernel_fn sukernels[3][2] = {
+    {moek_f32_gemm_ukernel_1x32s4__avx512, moek_f32_gemm_ukernel_2x32s4__avx512},
+    {moek_bf16_gemm_ukernel_1x32s4__avx512, moek_bf16_gemm_ukernel_2x32s4__avx512},
+    {moek_f16_gemm_ukernel_1x32s4__avx512, moek_f16_gemm_ukernel_2x32s4__avx512},
+};
+
+static inline __attribute__((always_inline)) void gateup_streams(const int fmt, const moek_gateup_tile* t) {
+  const void* w[MOEK_AVX512_STREAMS];
+  __m512 c[MOEK_AVX512_STREAMS][2][2];
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
+  sukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, w, c);
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) {
+    const moek_cols16 cols = moek_gateup_cols16(&t[p]);
+    for (size_t r = 0; r < t->mr; r++)
+      moek_gateup_store16(&t[p], &cols, t[p].h + r * t[p].h_stride + t[p].n0, c[p][r][0], c[p][r][1]);
+  }
+}
+
+static inline __attribute__((always_inline)) void down_streams(const int fmt, const moek_down_tile* t) {
+  const void* w[MOEK_AVX512_STREAMS];
+  __m512 c[MOEK_AVX512_STREAMS][2][2];
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
+  sukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, w, c);
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) {
+    const moek_cols16 cols = moek_down_cols16(&t[p]);
+    for (size_t r = 0; r < t->mr; r++)
+      moek_down_store16(&cols, t[p].out + r * t[p].out_stride + t[p].n0, c[p][r][0], c[p][r][1]);
+  }
+}
+
+void moek_f32_gemm_gateup_2x32s4__avx512(const moek_gateup_tile* t) { gateup_streams(0, t); }
+void moek_bf16_gemm_gateup_2x32s4__avx512(const moek_gateup_tile* t) { gateup_streams(1, t); }
+void moek_f16_gemm_gateup_2x32s4__avx512(const moek_gateup_tile* t) { gateup_streams(2, t); }
+void moek_f32_gemm_down_2x32s4__avx512(const moek_down_tile* t) { down_streams(0, t); }
+void moek_bf16_gemm_down_2x32s4__avx512(const moek_down_tile* t) { down_streams(1, t); }
+void moek_f16_gemm_down_2x32s4__avx512(const moek_down_tile* t) { down_streams(2, t); }

@@ -11,7 +11,8 @@
  * instruction's latency, and looks 2 KB ahead in the panel, or 1 KB in the
  * _pf1k tiles the amx table runs at decode (docs/performance.md, "bf16
  * decode on the amx table: 1 KB ahead"). Each output is one fixed-order sum
- * over K.
+ * over K. Decode's runs of 1-2 rows take the streams tiles
+ * (ukernel_streams): the same loop on 4 panels at once.
  * docs/numerics.md bounds the error (rounded rows, pairwise products,
  * bf16 denormals flushed). */
 #include <string.h>
@@ -107,6 +108,62 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const si
   }
 }
 
+/* mr (1-2) rows x MOEK_AVX512_STREAMS panels w[p] over all of K: the decode
+ * loop above on each panel in turn, two pairs of k at a time, read without
+ * software prefetches (moek_gemm_slot.streams; gemm_avx512.c's streams
+ * tiles); c[p] the bits ukernel gives for panel p */
+static inline __attribute__((always_inline)) void ukernel_streams(const int mr, size_t K, const uint16_t* const* a,
+                                                                  const void* const* w,
+                                                                  __m512 c[MOEK_AVX512_STREAMS][2][2]) {
+  const uint16_t* ar[2];
+  __m512 acc[MOEK_AVX512_STREAMS][2][2], odd[MOEK_AVX512_STREAMS][2][2];
+#pragma GCC unroll 2
+  for (int r = 0; r < mr; r++) ar[r] = a[r];
+#pragma GCC unroll 4
+  for (int s = 0; s < MOEK_AVX512_STREAMS; s++)
+#pragma GCC unroll 2
+    for (int r = 0; r < mr; r++)
+      acc[s][r][0] = acc[s][r][1] = odd[s][r][0] = odd[s][r][1] = _mm512_setzero_ps();
+  const size_t P = K / 2;
+  size_t p = 0;
+  for (; p + 2 <= P; p += 2)
+#pragma GCC unroll 4
+    for (int s = 0; s < MOEK_AVX512_STREAMS; s++) {
+      const char* q = (const char*)w[s] + p * 128;
+      const __m512bh b0 = as_bh(_mm512_load_si512((const void*)q)), b1 = as_bh(_mm512_load_si512((const void*)(q + 64)));
+      const __m512bh e0 = as_bh(_mm512_load_si512((const void*)(q + 128)));
+      const __m512bh e1 = as_bh(_mm512_load_si512((const void*)(q + 192)));
+#pragma GCC unroll 2
+      for (int r = 0; r < mr; r++) {
+        const __m512bh av = pair(ar[r], p), aw = pair(ar[r], p + 1);
+        acc[s][r][0] = _mm512_dpbf16_ps(acc[s][r][0], av, b0);
+        acc[s][r][1] = _mm512_dpbf16_ps(acc[s][r][1], av, b1);
+        odd[s][r][0] = _mm512_dpbf16_ps(odd[s][r][0], aw, e0);
+        odd[s][r][1] = _mm512_dpbf16_ps(odd[s][r][1], aw, e1);
+      }
+    }
+  /* a last full pair, then an odd K's last k alone (the panel's odd half is 0), as ukernel */
+  for (int last = 0; last < 2; last++) {
+    if (last ? K % 2 == 0 : p == P) continue;
+#pragma GCC unroll 4
+    for (int s = 0; s < MOEK_AVX512_STREAMS; s++) {
+      const char* q = (const char*)w[s] + (last ? P : p) * 128;
+      const __m512bh b0 = as_bh(_mm512_load_si512((const void*)q)), b1 = as_bh(_mm512_load_si512((const void*)(q + 64)));
+#pragma GCC unroll 2
+      for (int r = 0; r < mr; r++) {
+        const __m512bh av = last ? as_bh(_mm512_set1_epi32((int32_t)ar[r][K - 1])) : pair(ar[r], p);
+        acc[s][r][0] = _mm512_dpbf16_ps(acc[s][r][0], av, b0);
+        acc[s][r][1] = _mm512_dpbf16_ps(acc[s][r][1], av, b1);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int s = 0; s < MOEK_AVX512_STREAMS; s++)
+#pragma GCC unroll 2
+    for (int r = 0; r < mr; r++)
+      c[s][r][0] = _mm512_add_ps(acc[s][r][0], odd[s][r][0]), c[s][r][1] = _mm512_add_ps(acc[s][r][1], odd[s][r][1]);
+}
+
 /* ukernel MR; PF is empty for the far decode prefetch, _pf1k for the near one */
 #define MOEK_UK(MR, PF, DEC_PF)                                                                                \
   static void moek_bf16_gemm_ukernel_##MR##x32##PF##__avx512bf16(size_t K, const uint16_t* const* a,          \
@@ -147,3 +204,45 @@ void moek_bf16_gemm_gateup_8x32__avx512bf16(const moek_gateup_tile* t) { gateup_
 void moek_bf16_gemm_down_8x32__avx512bf16(const moek_down_tile* t) { down_tile(ukernels, t); }
 void moek_bf16_gemm_gateup_8x32_pf1k__avx512bf16(const moek_gateup_tile* t) { gateup_tile(ukernels_pf1k, t); }
 void moek_bf16_gemm_down_8x32_pf1k__avx512bf16(const moek_down_tile* t) { down_tile(ukernels_pf1k, t); }
+
+/* The streams tiles (moek_gemm_slot.streams): t[0 .. MOEK_AVX512_STREAMS - 1],
+ * 1-2 rows, one panel each, each then stored as its own tile */
+static void moek_bf16_gemm_ukernel_1x32s4__avx512bf16(size_t K, const uint16_t* const* a, const void* const* w,
+                                                      __m512 c[MOEK_AVX512_STREAMS][2][2]) {
+  ukernel_streams(1, K, a, w, c);
+}
+static void moek_bf16_gemm_ukernel_2x32s4__avx512bf16(size_t K, const uint16_t* const* a, const void* const* w,
+                                                      __m512 c[MOEK_AVX512_STREAMS][2][2]) {
+  ukernel_streams(2, K, a, w, c);
+}
+static void streams_dots(const size_t mr, size_t K, const void* const* a, const void* const* w,
+                         __m512 c[MOEK_AVX512_STREAMS][2][2]) {
+  if (mr == 1)
+    moek_bf16_gemm_ukernel_1x32s4__avx512bf16(K, (const uint16_t* const*)a, w, c);
+  else
+    moek_bf16_gemm_ukernel_2x32s4__avx512bf16(K, (const uint16_t* const*)a, w, c);
+}
+
+void moek_bf16_gemm_gateup_2x32s4__avx512bf16(const moek_gateup_tile* t) {
+  const void* w[MOEK_AVX512_STREAMS];
+  __m512 c[MOEK_AVX512_STREAMS][2][2];
+  for (int s = 0; s < MOEK_AVX512_STREAMS; s++) w[s] = t[s].w;
+  streams_dots(t->mr, t->k, t->a, w, c);
+  for (int s = 0; s < MOEK_AVX512_STREAMS; s++) {
+    const moek_cols16 cols = moek_gateup_cols16(&t[s]);
+    for (size_t r = 0; r < t->mr; r++)
+      moek_gateup_store16(&t[s], &cols, t[s].h + r * t[s].h_stride + t[s].n0, c[s][r][0], c[s][r][1]);
+  }
+}
+
+void moek_bf16_gemm_down_2x32s4__avx512bf16(const moek_down_tile* t) {
+  const void* w[MOEK_AVX512_STREAMS];
+  __m512 c[MOEK_AVX512_STREAMS][2][2];
+  for (int s = 0; s < MOEK_AVX512_STREAMS; s++) w[s] = t[s].w;
+  streams_dots(t->mr, t->k, t->a, w, c);
+  for (int s = 0; s < MOEK_AVX512_STREAMS; s++) {
+    const moek_cols16 cols = moek_down_cols16(&t[s]);
+    for (size_t r = 0; r < t->mr; r++)
+      moek_down_store16(&cols, t[s].out + r * t[s].out_stride + t[s].n0, c[s][r][0], c[s][r][1]);
+  }
+}

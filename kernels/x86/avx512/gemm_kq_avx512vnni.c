@@ -27,7 +27,10 @@
  * which starts at the record's offset of that half (-32 times its
  * activation sum), so it ends as the exact dot of q - 32 with nothing
  * taken off per row; each group's dot times its int8 scale adds to D in
- * int32, and acc = fma(D, d A, acc) once per super-block. */
+ * int32, and acc = fma(D, d A, acc) once per super-block.
+ *
+ * Q4_K's decode runs of 1-2 rows take the streams tiles
+ * (kqkernel_streams): the same steps on 4 panels at once. */
 #include <string.h>
 
 #include "avx512.h"
@@ -149,6 +152,86 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
   }
 #pragma GCC unroll 6
   for (int r = 0; r < mr; r++) c[r] = acc[r];
+}
+
+/* mr (1-2) rows x MOEK_AVX512_STREAMS Q4_K panels over all of K: kqkernel's
+ * loop on each panel in turn, a block of each at a time (the avx2 Q4_K
+ * streams tiles gained only so, not super-block by super-block), read
+ * without software prefetches (moek_gemm_slot.streams); c[p] the bits
+ * kqkernel gives for panel p (its int32 sums exact, its f32 steps the same
+ * per super-block). Q5_K and Q6_K have none, as on avx2. */
+static inline __attribute__((always_inline)) void kqkernel_streams(const int mr, size_t sbs, const int8_t* const* rows,
+                                                                   size_t nb, const uint8_t* const* panels,
+                                                                   __m512 c[MOEK_AVX512_STREAMS][2]) {
+  const size_t bbytes = moek_kq_block_bytes(MOEK_WFORMAT_Q4_K);
+  const size_t so = 32 * nb, mo = 36 * nb;
+  const int8_t* q[2];
+  const uint8_t* w[MOEK_AVX512_STREAMS];
+  __m512 acc[MOEK_AVX512_STREAMS][2];
+#pragma GCC unroll 2
+  for (int r = 0; r < mr; r++) q[r] = rows[r];
+#pragma GCC unroll 4
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) {
+    w[p] = panels[p];
+#pragma GCC unroll 2
+    for (int r = 0; r < mr; r++) acc[p][r] = _mm512_setzero_ps();
+  }
+  size_t b = 0;
+  for (size_t s = 0; s < sbs; s++) {
+    const uint8_t* hdr[MOEK_AVX512_STREAMS];
+    __m512i dsum[MOEK_AVX512_STREAMS][2], msum[MOEK_AVX512_STREAMS][2]; /* D and M of the super-block */
+#pragma GCC unroll 4
+    for (int p = 0; p < MOEK_AVX512_STREAMS; p++) {
+      hdr[p] = w[p];
+      w[p] += MOEK_KQ_HEADER;
+#pragma GCC unroll 2
+      for (int r = 0; r < mr; r++) dsum[p][r] = msum[p][r] = _mm512_setzero_si512();
+    }
+    const size_t b0 = b;
+    for (int j = 0; j < 8; j++, b++) {
+#pragma GCC unroll 4
+      for (int p = 0; p < MOEK_AVX512_STREAMS; p++) {
+        __m512i d0[2], d1[2];
+#pragma GCC unroll 2
+        for (int r = 0; r < mr; r++) d0[r] = d1[r] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int st = 0; st < 8; st++) {
+          const __m512i wv = step_codes(w[p], st, 0);
+#pragma GCC unroll 2
+          for (int r = 0; r < mr; r++) {
+            if (st % 2)
+              d1[r] = moek_dpbusd_bcast4(d1[r], wv, q[r] + b * 32 + st * 4);
+            else
+              d0[r] = moek_dpbusd_bcast4(d0[r], wv, q[r] + b * 32 + st * 4);
+          }
+        }
+        const __m512i sc = bytes_i32(hdr[p] + MOEK_KQ_SCALES + 16 * j), mn = bytes_i32(hdr[p] + MOEK_KQ_MINS + 16 * j);
+#pragma GCC unroll 2
+        for (int r = 0; r < mr; r++) {
+          dsum[p][r] = _mm512_add_epi32(dsum[p][r], _mm512_mullo_epi32(_mm512_add_epi32(d0[r], d1[r]), sc));
+          msum[p][r] = _mm512_add_epi32(msum[p][r], _mm512_madd_epi16(moek_bcast4_zmm(q[r] + mo + 4 * b), mn));
+        }
+        w[p] += bbytes;
+      }
+    }
+#pragma GCC unroll 4
+    for (int p = 0; p < MOEK_AVX512_STREAMS; p++) {
+      const __m512 d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)hdr[p]));
+      const __m512 dmin = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)(hdr[p] + 32)));
+#pragma GCC unroll 2
+      for (int r = 0; r < mr; r++) {
+        float as;
+        memcpy(&as, q[r] + so + 4 * b0, 4);
+        const __m512 asv = _mm512_set1_ps(as);
+        acc[p][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dsum[p][r]), _mm512_mul_ps(d, asv), acc[p][r]);
+        acc[p][r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[p][r]), _mm512_mul_ps(dmin, asv), acc[p][r]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++)
+#pragma GCC unroll 2
+    for (int r = 0; r < mr; r++) c[p][r] = acc[p][r];
 }
 
 /* 16 signed scale bytes (one Q6_K group's) as int32 */
@@ -287,3 +370,33 @@ static inline __attribute__((always_inline)) void kq_down_tile(const kqukernel_f
 MOEK_KQ_TILES(q4_k)
 MOEK_KQ_TILES(q5_k)
 MOEK_KQ_TILES(q6_k)
+
+/* Q4_K's streams tiles (moek_gemm_slot.streams): t[0 .. MOEK_AVX512_STREAMS - 1],
+ * 1-2 rows, one panel each, each then stored as its own tile */
+static void moek_q4_k_gemm_ukernel_1x16s4__avx512vnni(size_t sbs, const int8_t* const* rows, size_t nb,
+                                                      const uint8_t* const* w, __m512 c[MOEK_AVX512_STREAMS][2]) {
+  kqkernel_streams(1, sbs, rows, nb, w, c);
+}
+static void moek_q4_k_gemm_ukernel_2x16s4__avx512vnni(size_t sbs, const int8_t* const* rows, size_t nb,
+                                                      const uint8_t* const* w, __m512 c[MOEK_AVX512_STREAMS][2]) {
+  kqkernel_streams(2, sbs, rows, nb, w, c);
+}
+static void q4_k_streams_dots(size_t mr, size_t k, const void* const* rows, const uint8_t* const* w,
+                              __m512 c[MOEK_AVX512_STREAMS][2]) {
+  (mr == 1 ? moek_q4_k_gemm_ukernel_1x16s4__avx512vnni : moek_q4_k_gemm_ukernel_2x16s4__avx512vnni)(
+      k / MOEK_QK_K, (const int8_t* const*)rows, moek_record_blocks(k), w, c);
+}
+void moek_q4_k_gemm_gateup_2x16s4__avx512vnni(const moek_gateup_tile* t) {
+  const uint8_t* w[MOEK_AVX512_STREAMS];
+  __m512 c[MOEK_AVX512_STREAMS][2];
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
+  q4_k_streams_dots(t->mr, t->k, t->a, w, c);
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) moek_zmm_gateup_store(&t[p], c[p]);
+}
+void moek_q4_k_gemm_down_2x16s4__avx512vnni(const moek_down_tile* t) {
+  const uint8_t* w[MOEK_AVX512_STREAMS];
+  __m512 c[MOEK_AVX512_STREAMS][2];
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
+  q4_k_streams_dots(t->mr, t->k, t->a, w, c);
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) moek_zmm_down_store(&t[p], c[p]);
+}

@@ -21,7 +21,9 @@
  * and is added as fma(dot, w_scale * a_scale, acc) (+ fma(sum(a), w_min *
  * a_scale, acc)) in block order, as the reference and AVX2 do: the tables
  * agree bit for bit before the activation. The epilogue is AVX2's (8 gate +
- * 8 up, or 16 plain columns, are the two halves of a zmm). */
+ * 8 up, or 16 plain columns, are the two halves of a zmm). Decode's runs
+ * of 1-2 rows take the streams tiles (qkernel_streams): the same steps on
+ * 4 panels at once. */
 #include <string.h>
 
 #include "avx512.h"
@@ -104,6 +106,77 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   }
 #pragma GCC unroll 12
   for (int r = 0; r < mr; r++) c[r] = acc[r];
+}
+
+/* mr (1-2) rows x MOEK_AVX512_STREAMS panels over all of K: qkernel's loop
+ * on each panel in turn, a block of each at a time, read without software
+ * prefetches (moek_gemm_slot.streams; gemm_avx512.c's streams tiles); c[p]
+ * the bits qkernel gives for panel p (its int32 dots are exact, its f32
+ * steps the same in block order). A panel keeps its accumulators and group
+ * scales; a block's int32 chains live only for that panel's block. */
+static inline __attribute__((always_inline)) void qkernel_streams(const int mr, const int q4, const int has_min,
+                                                                  const int f16, const int e2m1, size_t groups,
+                                                                  size_t blocks_per_group, const int8_t* const* rows,
+                                                                  size_t nb, const uint8_t* const* panels,
+                                                                  __m512 c[MOEK_AVX512_STREAMS][2]) {
+  const size_t bbytes = q4 ? 256 : 512, so = 32 * nb, mo = 36 * nb;
+  const int shift = e2m1 ? 4 : !q4 ? 7 : !has_min ? 3 : 0; /* as qkernel */
+  const int row = e2m1 ? 16 : f16 ? 32 : 64;
+  const int8_t* q[2];
+  const uint8_t* w[MOEK_AVX512_STREAMS];
+  __m512 acc[MOEK_AVX512_STREAMS][2];
+#pragma GCC unroll 2
+  for (int r = 0; r < mr; r++) q[r] = rows[r];
+#pragma GCC unroll 4
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) {
+    w[p] = panels[p];
+#pragma GCC unroll 2
+    for (int r = 0; r < mr; r++) acc[p][r] = _mm512_setzero_ps();
+  }
+  size_t b = 0;
+  for (size_t g = 0; g < groups; g++) {
+    __m512 ws[MOEK_AVX512_STREAMS], wm[MOEK_AVX512_STREAMS];
+#pragma GCC unroll 4
+    for (int p = 0; p < MOEK_AVX512_STREAMS; p++) {
+      ws[p] = moek_q_scales_zmm(w[p], f16, e2m1);
+      wm[p] = has_min ? moek_q_scales_zmm(w[p] + row, f16, 0) : _mm512_setzero_ps();
+      w[p] += has_min ? 2 * row : row;
+    }
+    for (size_t bi = 0; bi < blocks_per_group; bi++, b++) {
+#pragma GCC unroll 4
+      for (int p = 0; p < MOEK_AVX512_STREAMS; p++) {
+        __m512i d0[2], d1[2];
+#pragma GCC unroll 2
+        for (int r = 0; r < mr; r++) d0[r] = d1[r] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int st = 0; st < 8; st++) {
+          const __m512i wv = moek_q_step_zmm(w[p], st, q4, e2m1);
+#pragma GCC unroll 2
+          for (int r = 0; r < mr; r++) {
+            if (st % 2)
+              d1[r] = moek_dpbusd_bcast4(d1[r], wv, q[r] + b * 32 + st * 4);
+            else
+              d0[r] = moek_dpbusd_bcast4(d0[r], wv, q[r] + b * 32 + st * 4);
+          }
+        }
+#pragma GCC unroll 2
+        for (int r = 0; r < mr; r++) {
+          float as;
+          int32_t sum;
+          memcpy(&as, q[r] + so + 4 * b, 4);
+          memcpy(&sum, q[r] + mo + 4 * b, 4);
+          __m512i d = _mm512_add_epi32(d0[r], d1[r]);
+          if (shift) d = _mm512_sub_epi32(d, _mm512_slli_epi32(_mm512_set1_epi32(sum), shift));
+          acc[p][r] = moek_q_block_acc_zmm(acc[p][r], d, ws[p], wm[p], as, sum, has_min);
+        }
+        w[p] += bbytes;
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++)
+#pragma GCC unroll 2
+    for (int r = 0; r < mr; r++) c[p][r] = acc[p][r];
 }
 
 typedef void (*qukernel_fn)(size_t groups, size_t bpg, const int8_t* const* rows, size_t nb, const uint8_t* w,
@@ -201,3 +274,52 @@ MOEK_Q_TILES_NEAR(mxfp4) /* avx512_vnni runs its 12-row tiles, below */
 MOEK_Q_TILES_12(q8)
 MOEK_Q_TILES_12(q8f16)
 MOEK_Q_TILES_12(mxfp4)
+
+/* The streams tiles (moek_gemm_slot.streams) of a format:
+ * t[0 .. MOEK_AVX512_STREAMS - 1], 1-2 rows, one panel each, each then
+ * stored as its own tile */
+typedef void (*qsukernel_fn)(size_t groups, size_t bpg, const int8_t* const* rows, size_t nb,
+                             const uint8_t* const* w, __m512 c[MOEK_AVX512_STREAMS][2]);
+static inline __attribute__((always_inline)) void q_streams_dots(const qsukernel_fn* uk, size_t mr, size_t k,
+                                                                 int32_t group, const void* const* rows,
+                                                                 const uint8_t* const* w,
+                                                                 __m512 c[MOEK_AVX512_STREAMS][2]) {
+  size_t groups, bpg;
+  const size_t nb = moek_q_tile_walk(k, group, &groups, &bpg);
+  uk[mr - 1](groups, bpg, (const int8_t* const*)rows, nb, w, c);
+}
+static inline __attribute__((always_inline)) void q_gateup_streams(const qsukernel_fn* uk, const moek_gateup_tile* t) {
+  const uint8_t* w[MOEK_AVX512_STREAMS];
+  __m512 c[MOEK_AVX512_STREAMS][2];
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
+  q_streams_dots(uk, t->mr, t->k, t->group, t->a, w, c);
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) moek_zmm_gateup_store(&t[p], c[p]);
+}
+static inline __attribute__((always_inline)) void q_down_streams(const qsukernel_fn* uk, const moek_down_tile* t) {
+  const uint8_t* w[MOEK_AVX512_STREAMS];
+  __m512 c[MOEK_AVX512_STREAMS][2];
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
+  q_streams_dots(uk, t->mr, t->k, t->group, t->a, w, c);
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) moek_zmm_down_store(&t[p], c[p]);
+}
+#define MOEK_QSUK(MR, Q4, MIN, F16, E2M1, fmt)                                                                     \
+  static void moek_##fmt##_gemm_ukernel_##MR##x16s4__avx512vnni(size_t groups, size_t bpg,                        \
+                                                                const int8_t* const* rows, size_t nb,              \
+                                                                const uint8_t* const* w,                           \
+                                                                __m512 c[MOEK_AVX512_STREAMS][2]) {                \
+    qkernel_streams(MR, Q4, MIN, F16, E2M1, groups, bpg, rows, nb, w, c);                                          \
+  }
+#define MOEK_Q_STREAMS_TILES(Q4, MIN, F16, E2M1, fmt)                                                              \
+  MOEK_QSUK(1, Q4, MIN, F16, E2M1, fmt)                                                                            \
+  MOEK_QSUK(2, Q4, MIN, F16, E2M1, fmt)                                                                            \
+  static const qsukernel_fn fmt##_suk[2] = {moek_##fmt##_gemm_ukernel_1x16s4__avx512vnni,                         \
+                                            moek_##fmt##_gemm_ukernel_2x16s4__avx512vnni};                        \
+  void moek_##fmt##_gemm_gateup_2x16s4__avx512vnni(const moek_gateup_tile* t) { q_gateup_streams(fmt##_suk, t); } \
+  void moek_##fmt##_gemm_down_2x16s4__avx512vnni(const moek_down_tile* t) { q_down_streams(fmt##_suk, t); }
+MOEK_Q_STREAMS_TILES(0, 0, 0, 0, q8)
+MOEK_Q_STREAMS_TILES(0, 0, 1, 0, q8f16)
+MOEK_Q_STREAMS_TILES(1, 0, 0, 0, q4)
+MOEK_Q_STREAMS_TILES(1, 0, 1, 0, q4f16)
+MOEK_Q_STREAMS_TILES(1, 1, 0, 0, q4min)
+MOEK_Q_STREAMS_TILES(1, 1, 1, 0, q4minf16)
+MOEK_Q_STREAMS_TILES(1, 0, 0, 1, mxfp4)
