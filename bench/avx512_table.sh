@@ -30,7 +30,9 @@ for rep in $(seq 1 "${ROUNDS:-3}"); do
     if [ "$d" = f32 ]; then copies=2; else copies=4; fi
     ./build/bench/moek-bench --dtype "$d" --tokens 1,16,128,512 --copies "$copies" --threads "${THREADS:-2}" \
       --ab MOEK_MAX_ISA=avx2 --json "$out/ab-$d-$rep.json" >"$out/ab-$d-$rep.log"
-    # one table both sides: they share the packed experts, so one copy cycles as in efficiency_table.sh
+  done
+  # one table both sides: they share the packed experts, and decode cycles copies as efficiency_table.sh does
+  for d in ${DTYPES:-"bf16 f16 f32 q8 q4 mxfp4 q4_k"}; do
     ./build/bench/moek-bench --dtype "$d" --tokens 1,16 --copies auto --threads "${THREADS:-2}" \
       --ab MOEK_STREAMS=0 --json "$out/streams-$d-$rep.json" >"$out/streams-$d-$rep.log"
   done
