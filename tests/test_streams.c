@@ -1,5 +1,6 @@
 /* The streams tiles (kernel ABI 12, moek_gemm_slot.streams) against each
- * table's own one-panel tiles: for every built-in table this CPU runs and
+ * table's own one-panel tiles: for every built-in table this CPU runs (the
+ * AVX-512 ones emulated in test_streams_avx512_simde) and
  * every format whose slot has them, the same slot without them (the
  * driver then runs one panel per tile) must give the same bits, gate/up
  * (gated, SwiGLU) and down, for 1 .. streams_rows rows and one row more,

@@ -52,6 +52,7 @@ const moek_kernel_table moek_amx_kernel_table = {
              MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 6x16_pf2k, .streams = 0),
              MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k, 6x16_pf2k, .streams = 0),
              MOEK_AVX512_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 6x16_pf2k, .streams = 0),
-             /* f32: avx512's tiles prefetching every other line at decode (gemm_avx512.c); no streams tiles (none tried on an AMX part) */
+             /* f32: avx512's tiles prefetching every other line at decode (gemm_avx512.c); no streams
+              * tiles here (none tried on an AMX part) */
              MOEK_AVX512_F_SLOT(MOEK_WFORMAT_F32, f32, 8x32_pfhalf, .streams = 0)},
 };

@@ -44,14 +44,19 @@ void moek_f32_gemm_down_8x32_pfhalf__avx512(const moek_down_tile* t);
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_##tiles##__avx512),                                       \
            MOEK_SLOT_FN(end_task, moek_stream_fence__x86), __VA_ARGS__}
 
-/* Panels per call of the AVX-512 tables' streams tiles: the avx2 tables'
- * count (docs/performance.md, "Decode in four streams"), not measured on
- * an AVX-512 part yet ("AVX-512 streams tiles") */
+/* Panels per call of the AVX-512 tables' streams tiles: the avx2 table's
+ * count (docs/performance.md, "Decode in four streams"), not timed on an
+ * AVX-512 part yet ("AVX-512 streams tiles"); the F slots' and the Q and
+ * K-quant slots' (avx512_vnni) fields */
 #define MOEK_AVX512_STREAMS 4
-#define MOEK_AVX512_F_STREAMS_OF(name)                                                           \
-  .streams = MOEK_AVX512_STREAMS, .streams_rows = 2,                                             \
-  MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_2x32s4__avx512),                        \
+#define MOEK_AVX512_F_STREAMS_OF(name)                                    \
+  .streams = MOEK_AVX512_STREAMS, .streams_rows = 2,                      \
+  MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_2x32s4__avx512), \
   MOEK_SLOT_FN(down_streams, moek_##name##_gemm_down_2x32s4__avx512)
+#define MOEK_AVX512_Q_STREAMS_OF(name)                                        \
+  .streams = MOEK_AVX512_STREAMS, .streams_rows = 2,                          \
+  MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_2x16s4__avx512vnni), \
+  MOEK_SLOT_FN(down_streams, moek_##name##_gemm_down_2x16s4__avx512vnni)
 
 /* bf16 weights on K-pair panels: pack_avx512.c, gemm_bf16_avx512bf16.c */
 size_t moek_avx512bf16_panel_bytes(int32_t wformat, size_t k, int32_t group, int32_t gated);
@@ -114,7 +119,7 @@ MOEK_AVX512_Q_TILES_12(mxfp4)
  * mask order; the packers are in gemm_avx2.h), 6 rows x 16 columns per
  * tile: avx512_vnni's (tiles 6x16; Q4_K's streams tiles, MOEK_AVX512_Q_STREAMS_OF)
  * and the amx table's (6x16_pf2k, the near decode prefetch; no streams tiles) */
-#define MOEK_AVX512_KQ_SLOT(fmt, name, tiles, ...)                                                                        \
+#define MOEK_AVX512_KQ_SLOT(fmt, name, tiles, ...)                                                                   \
   [fmt] = {.mr = 6, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,              \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_kq_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx512_kq_pack_panel), \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##tiles##__avx512vnni),                                     \

@@ -47,10 +47,6 @@ const moek_kernel_table moek_avx512_kernel_table = {
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##rows##x16__avx512vnni),                                 \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_##rows##x16__avx512vnni),                                     \
            MOEK_SLOT_FN(end_task, moek_stream_fence__x86), MOEK_AVX512_Q_STREAMS_OF(name)}
-#define MOEK_AVX512_Q_STREAMS_OF(name)                                                                   \
-  .streams = MOEK_AVX512_STREAMS, .streams_rows = 2,                                                     \
-  MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_2x16s4__avx512vnni),                            \
-  MOEK_SLOT_FN(down_streams, moek_##name##_gemm_down_2x16s4__avx512vnni)
 
 const moek_kernel_table moek_avx512_vnni_kernel_table = {
     .struct_size = sizeof(moek_kernel_table),
