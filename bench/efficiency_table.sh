@@ -8,6 +8,10 @@
 # SETS names the kernel choices, run alternating in each round: "best" (the
 # dispatcher's, the default) and "avx2" (MOEK_MAX_ISA=avx2; with both, the
 # table ends with avx2 time / best time round by round, bench/pair_ratio.py).
+# COPIES=N packs N copies of the layer in every run, T = 128 and 512 too
+# (default: auto at decode, 1 after): on a VM where each packed copy lands
+# where it reads at its own speed for its lifetime (docs/benchmark.md, "A/B
+# in one process"), the calls then cycle through N placements, not one.
 # Usage: bench/efficiency_table.sh [OUT_DIR] (THREADS=2 by default, the
 # targets' thread count; DTYPES to choose formats). Writes OUT_DIR/*.json,
 # *.log and table.md, and prints table.md.
@@ -18,6 +22,8 @@ threads=${THREADS:-2}
 rounds=${ROUNDS:-3}
 dtypes=${DTYPES:-"bf16 f16 f32 q8 q4 mxfp4"}
 sets=${SETS:-best}
+copies=${COPIES:-}
+case $copies in "" | auto | [1-9] | [1-5][0-9] | 6[0-4]) ;; *) echo "efficiency_table: COPIES takes auto or 1-64 (moek-bench --copies), not '$copies'" >&2; exit 2 ;; esac
 for set in $sets; do
   case $set in best | avx2) ;; *) echo "efficiency_table: SETS takes best and avx2, not '$set'" >&2; exit 2 ;; esac
 done
@@ -32,10 +38,10 @@ for rep in $(seq 1 "$rounds"); do
   for d in $dtypes; do
     for set in $sets; do
       if [ "$set" = avx2 ]; then cap=(env MOEK_MAX_ISA=avx2); else cap=(env); fi
-      "${cap[@]}" ./build/bench/moek-bench --dtype "$d" --tokens 1,16 --copies auto --threads "$threads" \
+      "${cap[@]}" ./build/bench/moek-bench --dtype "$d" --tokens 1,16 --copies "${copies:-auto}" --threads "$threads" \
         --no-baseline --json "$out/$set-$d-$rep-decode.json" >"$out/$set-$d-$rep-decode.log"
-      "${cap[@]}" ./build/bench/moek-bench --dtype "$d" --tokens 128,512 --threads "$threads" --no-baseline \
-        --json "$out/$set-$d-$rep.json" >"$out/$set-$d-$rep.log"
+      "${cap[@]}" ./build/bench/moek-bench --dtype "$d" --tokens 128,512 --copies "${copies:-1}" --threads "$threads" \
+        --no-baseline --json "$out/$set-$d-$rep.json" >"$out/$set-$d-$rep.log"
     done
   done
 done
@@ -50,7 +56,7 @@ fm="family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') mode
   else
     rev="(no git)"
   fi
-  echo "$(date -u +%Y-%m-%d), moek $rev; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $fm ($(nproc) cpus; ${flags:-no AVX-512}); $threads threads, $rounds rounds"
+  echo "$(date -u +%Y-%m-%d), moek $rev; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $fm ($(nproc) cpus; ${flags:-no AVX-512}); $threads threads, $rounds rounds${copies:+, $copies copies at every T}"
   for set in $sets; do
     echo
     log=$out/$set-${dtypes%% *}-1.log
