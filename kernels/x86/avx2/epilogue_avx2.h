@@ -8,6 +8,7 @@
 
 #include "moek_activation.h"
 #include "math_avx2.h"
+#include "gemm_avx2.h"
 #include "moek/moek_kernel.h"
 
 /* lanes [0, n) of 8 */
@@ -129,6 +130,30 @@ static inline void gateup_store_rows(const moek_gateup_tile* t, const __m256 (*c
 static inline void down_store_rows(const moek_down_tile* t, const __m256 (*c)[2]) {
   const down_cols cols = down_cols_at(t);
   for (size_t r = 0; r < t->mr; r++) down_store_row(&cols, t->out + r * t->out_stride + t->n0, c[r][0], c[r][1]);
+}
+
+/* The streams tiles (moek_gemm_slot.streams): t[0 .. MOEK_AVX2_STREAMS - 1],
+ * 1-2 rows, one panel each. dots runs them all at once (c[p][r]: panel p's
+ * columns of row r; group is the Q formats', the others ignore it), then
+ * each is stored as its own tile. */
+typedef void (*moek_ymm_streams_dots_fn)(size_t mr, size_t k, int32_t group, const void* const* a,
+                                         const void* const* w,
+                                         __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]);
+static inline __attribute__((always_inline)) void gateup_streams_tile(moek_ymm_streams_dots_fn dots,
+                                                                      const moek_gateup_tile* t) {
+  const void* w[MOEK_AVX2_STREAMS];
+  __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2];
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) w[p] = t[p].w;
+  dots(t->mr, t->k, t->group, t->a, w, c);
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) gateup_store_rows(&t[p], (const __m256(*)[2])c[p]);
+}
+static inline __attribute__((always_inline)) void down_streams_tile(moek_ymm_streams_dots_fn dots,
+                                                                    const moek_down_tile* t) {
+  const void* w[MOEK_AVX2_STREAMS];
+  __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2];
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) w[p] = t[p].w;
+  dots(t->mr, t->k, t->group, t->a, w, c);
+  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) down_store_rows(&t[p], (const __m256(*)[2])c[p]);
 }
 
 #endif /* MOEK_EPILOGUE_AVX2_H */

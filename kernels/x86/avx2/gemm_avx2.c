@@ -143,7 +143,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
  * the registers live in L1: the loop waits on memory, not on them. */
 static inline __attribute__((always_inline)) void ukernel_streams(const int mr, const int fmt, size_t K,
                                                                   const float* const* a, const void* const* w,
-                                                                  __m256 c[MOEK_AVX2_STREAMS][MR_MAX][2]) {
+                                                                  __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) {
   const float* ar[2];
   __m256 acc[MOEK_AVX2_STREAMS][2][2], odd[MOEK_AVX2_STREAMS][2][2];
 #pragma GCC unroll 2
@@ -236,47 +236,30 @@ static inline __attribute__((always_inline)) void down_tile(const int fmt, const
   down_store_rows(t, (const __m256(*)[2])c);
 }
 
-#define MOEK_SUK(MR, FMT, NAME)                                                                             \
-  static void NAME(size_t K, const float* const* a, const void* const* w, __m256 c[MOEK_AVX2_STREAMS][MR_MAX][2]) { \
-    ukernel_streams(MR, FMT, K, a, w, c);                                                                   \
-  }
-MOEK_SUK(1, 0, moek_f32_gemm_ukernel_1x16s4__avx2_fma)
-MOEK_SUK(2, 0, moek_f32_gemm_ukernel_2x16s4__avx2_fma)
-MOEK_SUK(1, 1, moek_bf16_gemm_ukernel_1x16s4__avx2_fma)
-MOEK_SUK(2, 1, moek_bf16_gemm_ukernel_2x16s4__avx2_fma)
-MOEK_SUK(1, 2, moek_f16_gemm_ukernel_1x16s4__avx2_fma)
-MOEK_SUK(2, 2, moek_f16_gemm_ukernel_2x16s4__avx2_fma)
-typedef void (*sukernel_fn)(size_t K, const float* const* a, const void* const* w, __m256 c[MOEK_AVX2_STREAMS][MR_MAX][2]);
-static const sukernel_fn sukernels[3][2] = {
-    {moek_f32_gemm_ukernel_1x16s4__avx2_fma, moek_f32_gemm_ukernel_2x16s4__avx2_fma},
-    {moek_bf16_gemm_ukernel_1x16s4__avx2_fma, moek_bf16_gemm_ukernel_2x16s4__avx2_fma},
-    {moek_f16_gemm_ukernel_1x16s4__avx2_fma, moek_f16_gemm_ukernel_2x16s4__avx2_fma},
-};
-
-/* The streams tiles (moek_gemm_slot.streams): t[0 .. MOEK_AVX2_STREAMS - 1], 1-2
- * rows, one panel each, each then stored as its own tile */
-static inline __attribute__((always_inline)) void gateup_streams(const int fmt, const moek_gateup_tile* t) {
-  const void* w[MOEK_AVX2_STREAMS];
-  __m256 c[MOEK_AVX2_STREAMS][MR_MAX][2];
-  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) w[p] = t[p].w;
-  sukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, w, c);
-  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) gateup_store_rows(&t[p], (const __m256(*)[2])c[p]);
-}
-
-static inline __attribute__((always_inline)) void down_streams(const int fmt, const moek_down_tile* t) {
-  const void* w[MOEK_AVX2_STREAMS];
-  __m256 c[MOEK_AVX2_STREAMS][MR_MAX][2];
-  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) w[p] = t[p].w;
-  sukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, w, c);
-  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) down_store_rows(&t[p], (const __m256(*)[2])c[p]);
-}
-
-void moek_f32_gemm_gateup_2x16s4__avx2_fma(const moek_gateup_tile* t) { gateup_streams(0, t); }
-void moek_bf16_gemm_gateup_2x16s4__avx2_fma(const moek_gateup_tile* t) { gateup_streams(1, t); }
-void moek_f16_gemm_gateup_2x16s4__avx2_fma(const moek_gateup_tile* t) { gateup_streams(2, t); }
-void moek_f32_gemm_down_2x16s4__avx2_fma(const moek_down_tile* t) { down_streams(0, t); }
-void moek_bf16_gemm_down_2x16s4__avx2_fma(const moek_down_tile* t) { down_streams(1, t); }
-void moek_f16_gemm_down_2x16s4__avx2_fma(const moek_down_tile* t) { down_streams(2, t); }
+/* The streams tiles (moek_gemm_slot.streams) of a format: its 1- and 2-row
+ * loops, and the dots epilogue_avx2.h's streams wrappers take */
+#define MOEK_F_STREAMS_TILES(FMT, fmt)                                                                              \
+  static void moek_##fmt##_gemm_ukernel_1x16s4__avx2_fma(size_t K, const float* const* a, const void* const* w,   \
+                                                         __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) { \
+    ukernel_streams(1, FMT, K, a, w, c);                                                                            \
+  }                                                                                                                 \
+  static void moek_##fmt##_gemm_ukernel_2x16s4__avx2_fma(size_t K, const float* const* a, const void* const* w,   \
+                                                         __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) { \
+    ukernel_streams(2, FMT, K, a, w, c);                                                                            \
+  }                                                                                                                 \
+  static void fmt##_streams_dots(size_t mr, size_t k, int32_t group, const void* const* a, const void* const* w,   \
+                                 __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) {                          \
+    (void)group;                                                                                                    \
+    (mr == 1 ? moek_##fmt##_gemm_ukernel_1x16s4__avx2_fma : moek_##fmt##_gemm_ukernel_2x16s4__avx2_fma)(            \
+        k, (const float* const*)a, w, c);                                                                           \
+  }                                                                                                                 \
+  void moek_##fmt##_gemm_gateup_2x16s4__avx2_fma(const moek_gateup_tile* t) {                                      \
+    gateup_streams_tile(fmt##_streams_dots, t);                                                                     \
+  }                                                                                                                 \
+  void moek_##fmt##_gemm_down_2x16s4__avx2_fma(const moek_down_tile* t) { down_streams_tile(fmt##_streams_dots, t); }
+MOEK_F_STREAMS_TILES(0, f32)
+MOEK_F_STREAMS_TILES(1, bf16)
+MOEK_F_STREAMS_TILES(2, f16)
 
 void moek_f32_gemm_gateup_6x16__avx2_fma(const moek_gateup_tile* t) { gateup_tile(0, t); }
 void moek_bf16_gemm_gateup_6x16__avx2_fma(const moek_gateup_tile* t) { gateup_tile(1, t); }

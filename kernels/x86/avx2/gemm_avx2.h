@@ -16,6 +16,8 @@ static inline moek_panel_slot moek_avx2_slot_of(const moek_pack_params* p, size_
 /* Panels per call of the streams tiles (moek_gemm_slot.streams): 4 ran
  * ahead of 2 and of 8 (docs/performance.md, "Decode in four streams") */
 #define MOEK_AVX2_STREAMS 4
+/* rows of a streams tile at most (moek_gemm_slot.streams_rows) */
+#define MOEK_AVX2_STREAMS_ROWS 2
 
 /* The end_task of the x86 slots whose down tiles honour out_stream: an
  * sfence (stream_fence.c) */

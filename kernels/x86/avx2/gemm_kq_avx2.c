@@ -256,7 +256,7 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
  * "Decode in four streams"). */
 static inline __attribute__((always_inline)) void kqkernel_streams(const int mr, size_t sbs, const int8_t* const* rows,
                                                                    size_t nb, const uint8_t* const* panels,
-                                                                   __m256 c[MOEK_AVX2_STREAMS][MRK_MAX][2]) {
+                                                                   __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) {
   const size_t bbytes = moek_kq_block_bytes(MOEK_WFORMAT_Q4_K), sbytes = MOEK_KQ_HEADER + 8 * bbytes;
   const int8_t* q[MRK_MAX];
   __m256 acc[MOEK_AVX2_STREAMS][MRK_MAX][2];
@@ -333,41 +333,25 @@ static inline __attribute__((always_inline)) void kq_dots(const kqukernel_fn uk[
     kq_dots(uk##_uk, t->mr, t->k, t->a, t->w, t->next, t->next_bytes, c);                                     \
     down_store_rows(t, (const __m256(*)[2])c);                                                                \
   }
-/* Q4_K's streams tiles (moek_gemm_slot.streams): t[0 .. MOEK_AVX2_STREAMS - 1], 1-2 rows, one panel each */
-typedef void (*kqsukernel_fn)(size_t sbs, const int8_t* const* rows, size_t nb, const uint8_t* const* panels,
-                              __m256 c[MOEK_AVX2_STREAMS][MRK_MAX][2]);
+/* Q4_K's streams tiles (moek_gemm_slot.streams; epilogue_avx2.h's
+ * streams wrappers): its 1- and 2-row loops, and their dots (the
+ * super-block is the group) */
 #define MOEK_Q4_K_SUK(MR)                                                                                      \
   static void moek_q4_k_gemm_ukernel_##MR##x16s4__avx2(size_t sbs, const int8_t* const* rows, size_t nb,      \
                                                         const uint8_t* const* panels,                          \
-                                                        __m256 c[MOEK_AVX2_STREAMS][MRK_MAX][2]) {           \
+                                                        __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) { \
     kqkernel_streams(MR, sbs, rows, nb, panels, c);                                                            \
   }
 MOEK_Q4_K_SUK(1)
 MOEK_Q4_K_SUK(2)
-static const kqsukernel_fn q4_k_suk[2] = {moek_q4_k_gemm_ukernel_1x16s4__avx2, moek_q4_k_gemm_ukernel_2x16s4__avx2};
-
-static inline __attribute__((always_inline)) void q4_k_streams_dots(const void* const* tiles_w, size_t mr, size_t k,
-                                                                    const void* const* rows,
-                                                                    __m256 c[MOEK_AVX2_STREAMS][MRK_MAX][2]) {
-  q4_k_suk[mr - 1](k / MOEK_QK_K, (const int8_t* const*)rows, moek_record_blocks(k), (const uint8_t* const*)tiles_w,
-                   c);
+static void q4_k_streams_dots(size_t mr, size_t k, int32_t group, const void* const* rows, const void* const* w,
+                              __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) {
+  (void)group;
+  (mr == 1 ? moek_q4_k_gemm_ukernel_1x16s4__avx2 : moek_q4_k_gemm_ukernel_2x16s4__avx2)(
+      k / MOEK_QK_K, (const int8_t* const*)rows, moek_record_blocks(k), (const uint8_t* const*)w, c);
 }
-
-void moek_q4_k_gemm_gateup_2x16s4__avx2(const moek_gateup_tile* t) {
-  const void* w[MOEK_AVX2_STREAMS];
-  __m256 c[MOEK_AVX2_STREAMS][MRK_MAX][2];
-  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) w[p] = t[p].w;
-  q4_k_streams_dots(w, t->mr, t->k, t->a, c);
-  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) gateup_store_rows(&t[p], (const __m256(*)[2])c[p]);
-}
-
-void moek_q4_k_gemm_down_2x16s4__avx2(const moek_down_tile* t) {
-  const void* w[MOEK_AVX2_STREAMS];
-  __m256 c[MOEK_AVX2_STREAMS][MRK_MAX][2];
-  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) w[p] = t[p].w;
-  q4_k_streams_dots(w, t->mr, t->k, t->a, c);
-  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) down_store_rows(&t[p], (const __m256(*)[2])c[p]);
-}
+void moek_q4_k_gemm_gateup_2x16s4__avx2(const moek_gateup_tile* t) { gateup_streams_tile(q4_k_streams_dots, t); }
+void moek_q4_k_gemm_down_2x16s4__avx2(const moek_down_tile* t) { down_streams_tile(q4_k_streams_dots, t); }
 
 MOEK_KQ_TILES(q4_k, q4_k, 3x16)
 MOEK_KQ_TILES(q5_k, q5_k, 3x16)

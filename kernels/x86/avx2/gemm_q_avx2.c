@@ -154,7 +154,7 @@ static inline __attribute__((always_inline)) void qkernel_streams(const int mr, 
                                                                   const int f16, const int e2m1, size_t groups,
                                                                   size_t blocks_per_group, const int8_t* const* rows,
                                                                   size_t nb, const uint8_t* const* panels,
-                                                                  __m256 c[MOEK_AVX2_STREAMS][MRQ_MAX][2]) {
+                                                                  __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) {
   const size_t bbytes = q4 ? 256 : 512, hbytes = group_header_bytes(has_min, f16, e2m1);
   const size_t gbytes = hbytes + blocks_per_group * bbytes;
   const int shift = e2m1 ? 4 : q4 && !has_min ? 3 : 0;
@@ -224,11 +224,11 @@ MOEK_QUK(2, 1, 0, 0, 1, moek_mxfp4_gemm_ukernel_2x16__avx2)
 MOEK_QUK(3, 1, 0, 0, 1, moek_mxfp4_gemm_ukernel_3x16__avx2)
 
 typedef void (*qsukernel_fn)(size_t groups, size_t bpg, const int8_t* const* rows, size_t nb,
-                             const uint8_t* const* panels, __m256 c[MOEK_AVX2_STREAMS][MRQ_MAX][2]);
+                             const uint8_t* const* panels, __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]);
 
 #define MOEK_QSUK(MR, Q4, MIN, F16, E2M1, NAME)                                                            \
   static void NAME(size_t groups, size_t bpg, const int8_t* const* rows, size_t nb,                          \
-                   const uint8_t* const* panels, __m256 c[MOEK_AVX2_STREAMS][MRQ_MAX][2]) {               \
+                   const uint8_t* const* panels, __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) { \
     qkernel_streams(MR, Q4, MIN, F16, E2M1, groups, bpg, rows, nb, panels, c);                             \
   }
 #define MOEK_QSUK2(Q4, MIN, F16, E2M1, fmt)                                     \
@@ -265,34 +265,15 @@ static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn 
   down_store_rows(t, (const __m256(*)[2])c);
 }
 
-/* The streams tiles: t[0 .. MOEK_AVX2_STREAMS - 1], 1-2 rows, one panel
- * each (moek_gemm_slot.streams), each then stored as its own tile */
-#define MOEK_Q_STREAMS_ROWS 2
-static inline __attribute__((always_inline)) void q_streams_dots(const qsukernel_fn uk[MOEK_Q_STREAMS_ROWS],
+/* The streams tiles' dots (epilogue_avx2.h's streams wrappers) by a
+ * format's 1- and 2-row loops */
+static inline __attribute__((always_inline)) void q_streams_dots(const qsukernel_fn uk[MOEK_AVX2_STREAMS_ROWS],
                                                                  size_t mr, size_t k, int32_t group,
                                                                  const void* const* rows, const void* const* w,
-                                                                 __m256 c[MOEK_AVX2_STREAMS][MRQ_MAX][2]) {
+                                                                 __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) {
   size_t groups, bpg;
   const size_t nb = moek_q_tile_walk(k, group, &groups, &bpg);
   uk[mr - 1](groups, bpg, (const int8_t* const*)rows, nb, (const uint8_t* const*)w, c);
-}
-
-static inline __attribute__((always_inline)) void q_gateup_streams(const qsukernel_fn uk[MOEK_Q_STREAMS_ROWS],
-                                                                   const moek_gateup_tile* t) {
-  const void* w[MOEK_AVX2_STREAMS];
-  __m256 c[MOEK_AVX2_STREAMS][MRQ_MAX][2];
-  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) w[p] = t[p].w;
-  q_streams_dots(uk, t->mr, t->k, t->group, t->a, w, c);
-  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) gateup_store_rows(&t[p], (const __m256(*)[2])c[p]);
-}
-
-static inline __attribute__((always_inline)) void q_down_streams(const qsukernel_fn uk[MOEK_Q_STREAMS_ROWS],
-                                                                 const moek_down_tile* t) {
-  const void* w[MOEK_AVX2_STREAMS];
-  __m256 c[MOEK_AVX2_STREAMS][MRQ_MAX][2];
-  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) w[p] = t[p].w;
-  q_streams_dots(uk, t->mr, t->k, t->group, t->a, w, c);
-  for (int p = 0; p < MOEK_AVX2_STREAMS; p++) down_store_rows(&t[p], (const __m256(*)[2])c[p]);
 }
 
 #define MOEK_Q_TILES(fmt)                                                                              \
@@ -301,10 +282,14 @@ static inline __attribute__((always_inline)) void q_down_streams(const qsukernel
                                                 moek_##fmt##_gemm_ukernel_3x16__avx2};                        \
   void moek_##fmt##_gemm_gateup_3x16__avx2(const moek_gateup_tile* t) { q_gateup_tile(fmt##_uk, t); } \
   void moek_##fmt##_gemm_down_3x16__avx2(const moek_down_tile* t) { q_down_tile(fmt##_uk, t); }             \
-  static const qsukernel_fn fmt##_suk[MOEK_Q_STREAMS_ROWS] = {moek_##fmt##_gemm_ukernel_1x16s4__avx2,          \
-                                                               moek_##fmt##_gemm_ukernel_2x16s4__avx2};         \
-  void moek_##fmt##_gemm_gateup_2x16s4__avx2(const moek_gateup_tile* t) { q_gateup_streams(fmt##_suk, t); } \
-  void moek_##fmt##_gemm_down_2x16s4__avx2(const moek_down_tile* t) { q_down_streams(fmt##_suk, t); }
+  static const qsukernel_fn fmt##_suk[MOEK_AVX2_STREAMS_ROWS] = {moek_##fmt##_gemm_ukernel_1x16s4__avx2,       \
+                                                                  moek_##fmt##_gemm_ukernel_2x16s4__avx2};      \
+  static void fmt##_streams_dots(size_t mr, size_t k, int32_t group, const void* const* rows, const void* const* w,  \
+                                 __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) {                          \
+    q_streams_dots(fmt##_suk, mr, k, group, rows, w, c);                                                            \
+  }                                                                                                                 \
+  void moek_##fmt##_gemm_gateup_2x16s4__avx2(const moek_gateup_tile* t) { gateup_streams_tile(fmt##_streams_dots, t); } \
+  void moek_##fmt##_gemm_down_2x16s4__avx2(const moek_down_tile* t) { down_streams_tile(fmt##_streams_dots, t); }
 MOEK_Q_TILES(q8)
 MOEK_Q_TILES(q8f16)
 MOEK_Q_TILES(q4)

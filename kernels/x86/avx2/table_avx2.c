@@ -13,7 +13,7 @@
            MOEK_SLOT_FN(panel_bytes, moek_avx2_panel_bytes), MOEK_SLOT_FN(pack_panel, moek_avx2_pack_panel),    \
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_6x16__avx2_fma),                                      \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_6x16__avx2_fma), MOEK_SLOT_FN(end_task, moek_stream_fence__x86), \
-           .streams = MOEK_AVX2_STREAMS, .streams_rows = 2, MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_2x16s4__avx2_fma),  \
+           .streams = MOEK_AVX2_STREAMS, .streams_rows = MOEK_AVX2_STREAMS_ROWS, MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_2x16s4__avx2_fma),  \
            MOEK_SLOT_FN(down_streams, moek_##name##_gemm_down_2x16s4__avx2_fma)}
 
 /* Q formats: 3 x 16 tiles on int8 records (gemm_q_avx2.c: 4 rows spill) */
@@ -25,7 +25,7 @@
            MOEK_AVX2_STREAMS_OF(name)}
 /* decode's runs of 1-2 rows read 4 panels at once (gemm_q_avx2.c, moek_gemm_slot.streams) */
 #define MOEK_AVX2_STREAMS_OF(name)                                                                               \
-  .streams = MOEK_AVX2_STREAMS, .streams_rows = 2, MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_2x16s4__avx2), \
+  .streams = MOEK_AVX2_STREAMS, .streams_rows = MOEK_AVX2_STREAMS_ROWS, MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_2x16s4__avx2), \
   MOEK_SLOT_FN(down_streams, moek_##name##_gemm_down_2x16s4__avx2)
 
 /* K-quants: the same tiles on the x86 K-quant panels (gemm_kq_avx2.c, pack_kq_avx2.c) */

@@ -49,12 +49,13 @@ void moek_f32_gemm_down_8x32_pfhalf__avx512(const moek_down_tile* t);
  * AVX-512 part yet ("AVX-512 streams tiles"); the F slots' and the Q and
  * K-quant slots' (avx512_vnni) fields */
 #define MOEK_AVX512_STREAMS 4
+#define MOEK_AVX512_STREAMS_ROWS 2 /* rows of a streams tile at most (moek_gemm_slot.streams_rows) */
 #define MOEK_AVX512_F_STREAMS_OF(name)                                    \
-  .streams = MOEK_AVX512_STREAMS, .streams_rows = 2,                      \
+  .streams = MOEK_AVX512_STREAMS, .streams_rows = MOEK_AVX512_STREAMS_ROWS,                      \
   MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_2x32s4__avx512), \
   MOEK_SLOT_FN(down_streams, moek_##name##_gemm_down_2x32s4__avx512)
 #define MOEK_AVX512_Q_STREAMS_OF(name)                                        \
-  .streams = MOEK_AVX512_STREAMS, .streams_rows = 2,                          \
+  .streams = MOEK_AVX512_STREAMS, .streams_rows = MOEK_AVX512_STREAMS_ROWS,                          \
   MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_2x16s4__avx512vnni), \
   MOEK_SLOT_FN(down_streams, moek_##name##_gemm_down_2x16s4__avx512vnni)
 

@@ -6,6 +6,7 @@
 #ifndef MOEK_EPILOGUE_AVX512_H
 #define MOEK_EPILOGUE_AVX512_H
 
+#include "avx512.h"
 #include "math_avx512.h"
 #include "moek/moek_kernel.h"
 #include "moek_activation.h"
@@ -101,6 +102,37 @@ static inline void moek_down_store16(const moek_cols16* c, float* o, __m512 lo, 
     _mm512_stream_ps(o + 16, hi);
   else
     _mm512_mask_storeu_ps(o + 16, c->m_hi, hi);
+}
+
+/* The streams tiles (moek_gemm_slot.streams): t[0 .. MOEK_AVX512_STREAMS - 1],
+ * 1-2 rows, one 32-column panel each. dots runs them all at once
+ * (c[p][r][0] and [1]: panel p's columns 0-15 and 16-31 of row r), then
+ * each is stored as its own tile. */
+typedef void (*moek_zmm_f_streams_dots_fn)(size_t mr, size_t k, const void* const* a, const void* const* w,
+                                           __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS][2]);
+static inline __attribute__((always_inline)) void moek_zmm_f_gateup_streams(moek_zmm_f_streams_dots_fn dots,
+                                                                            const moek_gateup_tile* t) {
+  const void* w[MOEK_AVX512_STREAMS];
+  __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS][2];
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
+  dots(t->mr, t->k, t->a, w, c);
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) {
+    const moek_cols16 cols = moek_gateup_cols16(&t[p]);
+    for (size_t r = 0; r < t->mr; r++)
+      moek_gateup_store16(&t[p], &cols, t[p].h + r * t[p].h_stride + t[p].n0, c[p][r][0], c[p][r][1]);
+  }
+}
+static inline __attribute__((always_inline)) void moek_zmm_f_down_streams(moek_zmm_f_streams_dots_fn dots,
+                                                                          const moek_down_tile* t) {
+  const void* w[MOEK_AVX512_STREAMS];
+  __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS][2];
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
+  dots(t->mr, t->k, t->a, w, c);
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) {
+    const moek_cols16 cols = moek_down_cols16(&t[p]);
+    for (size_t r = 0; r < t->mr; r++)
+      moek_down_store16(&cols, t[p].out + r * t[p].out_stride + t[p].n0, c[p][r][0], c[p][r][1]);
+  }
 }
 
 #endif /* MOEK_EPILOGUE_AVX512_H */

@@ -143,7 +143,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const in
  * live in L1: the loop waits on memory, not on them. */
 static inline __attribute__((always_inline)) void ukernel_streams(const int mr, const int fmt, size_t K,
                                                                   const float* const* a, const void* const* w,
-                                                                  __m512 c[MOEK_AVX512_STREAMS][2][2]) {
+                                                                  __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS][2]) {
   const float* ar[2];
   __m512 acc[MOEK_AVX512_STREAMS][2][2], odd[MOEK_AVX512_STREAMS][2][2];
 #pragma GCC unroll 2
@@ -238,53 +238,28 @@ void moek_f16_gemm_down_8x32__avx512(const moek_down_tile* t) { down_tile(ukerne
 void moek_f32_gemm_gateup_8x32_pfhalf__avx512(const moek_gateup_tile* t) { gateup_tile(ukernels_f32_pfhalf, t); }
 void moek_f32_gemm_down_8x32_pfhalf__avx512(const moek_down_tile* t) { down_tile(ukernels_f32_pfhalf, t); }
 
-/* The streams tiles (moek_gemm_slot.streams): t[0 .. MOEK_AVX512_STREAMS - 1],
- * 1-2 rows, one panel each, each then stored as its own tile */
-typedef void (*sukernel_fn)(size_t K, const float* const* a, const void* const* w,
-                            __m512 c[MOEK_AVX512_STREAMS][2][2]);
-#define MOEK_SUK(MR, FMT, NAME)                                                                                   \
-  static void NAME(size_t K, const float* const* a, const void* const* w, __m512 c[MOEK_AVX512_STREAMS][2][2]) { \
-    ukernel_streams(MR, FMT, K, a, w, c);                                                                         \
-  }
-MOEK_SUK(1, 0, moek_f32_gemm_ukernel_1x32s4__avx512)
-MOEK_SUK(2, 0, moek_f32_gemm_ukernel_2x32s4__avx512)
-MOEK_SUK(1, 1, moek_bf16_gemm_ukernel_1x32s4__avx512)
-MOEK_SUK(2, 1, moek_bf16_gemm_ukernel_2x32s4__avx512)
-MOEK_SUK(1, 2, moek_f16_gemm_ukernel_1x32s4__avx512)
-MOEK_SUK(2, 2, moek_f16_gemm_ukernel_2x32s4__avx512)
-static const sukernel_fn sukernels[3][2] = {
-    {moek_f32_gemm_ukernel_1x32s4__avx512, moek_f32_gemm_ukernel_2x32s4__avx512},
-    {moek_bf16_gemm_ukernel_1x32s4__avx512, moek_bf16_gemm_ukernel_2x32s4__avx512},
-    {moek_f16_gemm_ukernel_1x32s4__avx512, moek_f16_gemm_ukernel_2x32s4__avx512},
-};
-
-static inline __attribute__((always_inline)) void gateup_streams(const int fmt, const moek_gateup_tile* t) {
-  const void* w[MOEK_AVX512_STREAMS];
-  __m512 c[MOEK_AVX512_STREAMS][2][2];
-  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
-  sukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, w, c);
-  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) {
-    const moek_cols16 cols = moek_gateup_cols16(&t[p]);
-    for (size_t r = 0; r < t->mr; r++)
-      moek_gateup_store16(&t[p], &cols, t[p].h + r * t[p].h_stride + t[p].n0, c[p][r][0], c[p][r][1]);
-  }
-}
-
-static inline __attribute__((always_inline)) void down_streams(const int fmt, const moek_down_tile* t) {
-  const void* w[MOEK_AVX512_STREAMS];
-  __m512 c[MOEK_AVX512_STREAMS][2][2];
-  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
-  sukernels[fmt][t->mr - 1](t->k, (const float* const*)t->a, w, c);
-  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) {
-    const moek_cols16 cols = moek_down_cols16(&t[p]);
-    for (size_t r = 0; r < t->mr; r++)
-      moek_down_store16(&cols, t[p].out + r * t[p].out_stride + t[p].n0, c[p][r][0], c[p][r][1]);
-  }
-}
-
-void moek_f32_gemm_gateup_2x32s4__avx512(const moek_gateup_tile* t) { gateup_streams(0, t); }
-void moek_bf16_gemm_gateup_2x32s4__avx512(const moek_gateup_tile* t) { gateup_streams(1, t); }
-void moek_f16_gemm_gateup_2x32s4__avx512(const moek_gateup_tile* t) { gateup_streams(2, t); }
-void moek_f32_gemm_down_2x32s4__avx512(const moek_down_tile* t) { down_streams(0, t); }
-void moek_bf16_gemm_down_2x32s4__avx512(const moek_down_tile* t) { down_streams(1, t); }
-void moek_f16_gemm_down_2x32s4__avx512(const moek_down_tile* t) { down_streams(2, t); }
+/* The streams tiles (moek_gemm_slot.streams) of a format: its 1- and 2-row
+ * loops, and the dots epilogue_avx512.h's streams wrappers take */
+#define MOEK_F_STREAMS_TILES(FMT, fmt)                                                                            \
+  static void moek_##fmt##_gemm_ukernel_1x32s4__avx512(                                                         \
+      size_t K, const float* const* a, const void* const* w,                                                    \
+      __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS][2]) {                                             \
+    ukernel_streams(1, FMT, K, a, w, c);                                                                        \
+  }                                                                                                             \
+  static void moek_##fmt##_gemm_ukernel_2x32s4__avx512(                                                         \
+      size_t K, const float* const* a, const void* const* w,                                                    \
+      __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS][2]) {                                             \
+    ukernel_streams(2, FMT, K, a, w, c);                                                                        \
+  }                                                                                                             \
+  static void fmt##_streams_dots(size_t mr, size_t k, const void* const* a, const void* const* w,              \
+                                 __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS][2]) {                  \
+    (mr == 1 ? moek_##fmt##_gemm_ukernel_1x32s4__avx512 : moek_##fmt##_gemm_ukernel_2x32s4__avx512)(            \
+        k, (const float* const*)a, w, c);                                                                       \
+  }                                                                                                             \
+  void moek_##fmt##_gemm_gateup_2x32s4__avx512(const moek_gateup_tile* t) {                                    \
+    moek_zmm_f_gateup_streams(fmt##_streams_dots, t);                                                           \
+  }                                                                                                             \
+  void moek_##fmt##_gemm_down_2x32s4__avx512(const moek_down_tile* t) { moek_zmm_f_down_streams(fmt##_streams_dots, t); }
+MOEK_F_STREAMS_TILES(0, f32)
+MOEK_F_STREAMS_TILES(1, bf16)
+MOEK_F_STREAMS_TILES(2, f16)

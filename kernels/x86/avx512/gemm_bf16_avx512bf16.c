@@ -114,7 +114,7 @@ static inline __attribute__((always_inline)) void ukernel(const int mr, const si
  * tiles); c[p] the bits ukernel gives for panel p */
 static inline __attribute__((always_inline)) void ukernel_streams(const int mr, size_t K, const uint16_t* const* a,
                                                                   const void* const* w,
-                                                                  __m512 c[MOEK_AVX512_STREAMS][2][2]) {
+                                                                  __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS][2]) {
   const uint16_t* ar[2];
   __m512 acc[MOEK_AVX512_STREAMS][2][2], odd[MOEK_AVX512_STREAMS][2][2];
 #pragma GCC unroll 2
@@ -205,44 +205,23 @@ void moek_bf16_gemm_down_8x32__avx512bf16(const moek_down_tile* t) { down_tile(u
 void moek_bf16_gemm_gateup_8x32_pf1k__avx512bf16(const moek_gateup_tile* t) { gateup_tile(ukernels_pf1k, t); }
 void moek_bf16_gemm_down_8x32_pf1k__avx512bf16(const moek_down_tile* t) { down_tile(ukernels_pf1k, t); }
 
-/* The streams tiles (moek_gemm_slot.streams): t[0 .. MOEK_AVX512_STREAMS - 1],
- * 1-2 rows, one panel each, each then stored as its own tile */
+/* The streams tiles (moek_gemm_slot.streams): the 1- and 2-row loops, and
+ * the dots epilogue_avx512.h's streams wrappers take */
 static void moek_bf16_gemm_ukernel_1x32s4__avx512bf16(size_t K, const uint16_t* const* a, const void* const* w,
-                                                      __m512 c[MOEK_AVX512_STREAMS][2][2]) {
+                                                      __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS][2]) {
   ukernel_streams(1, K, a, w, c);
 }
 static void moek_bf16_gemm_ukernel_2x32s4__avx512bf16(size_t K, const uint16_t* const* a, const void* const* w,
-                                                      __m512 c[MOEK_AVX512_STREAMS][2][2]) {
+                                                      __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS][2]) {
   ukernel_streams(2, K, a, w, c);
 }
 static void streams_dots(const size_t mr, size_t K, const void* const* a, const void* const* w,
-                         __m512 c[MOEK_AVX512_STREAMS][2][2]) {
+                         __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS][2]) {
   if (mr == 1)
     moek_bf16_gemm_ukernel_1x32s4__avx512bf16(K, (const uint16_t* const*)a, w, c);
   else
     moek_bf16_gemm_ukernel_2x32s4__avx512bf16(K, (const uint16_t* const*)a, w, c);
 }
 
-void moek_bf16_gemm_gateup_2x32s4__avx512bf16(const moek_gateup_tile* t) {
-  const void* w[MOEK_AVX512_STREAMS];
-  __m512 c[MOEK_AVX512_STREAMS][2][2];
-  for (int s = 0; s < MOEK_AVX512_STREAMS; s++) w[s] = t[s].w;
-  streams_dots(t->mr, t->k, t->a, w, c);
-  for (int s = 0; s < MOEK_AVX512_STREAMS; s++) {
-    const moek_cols16 cols = moek_gateup_cols16(&t[s]);
-    for (size_t r = 0; r < t->mr; r++)
-      moek_gateup_store16(&t[s], &cols, t[s].h + r * t[s].h_stride + t[s].n0, c[s][r][0], c[s][r][1]);
-  }
-}
-
-void moek_bf16_gemm_down_2x32s4__avx512bf16(const moek_down_tile* t) {
-  const void* w[MOEK_AVX512_STREAMS];
-  __m512 c[MOEK_AVX512_STREAMS][2][2];
-  for (int s = 0; s < MOEK_AVX512_STREAMS; s++) w[s] = t[s].w;
-  streams_dots(t->mr, t->k, t->a, w, c);
-  for (int s = 0; s < MOEK_AVX512_STREAMS; s++) {
-    const moek_cols16 cols = moek_down_cols16(&t[s]);
-    for (size_t r = 0; r < t->mr; r++)
-      moek_down_store16(&cols, t[s].out + r * t[s].out_stride + t[s].n0, c[s][r][0], c[s][r][1]);
-  }
-}
+void moek_bf16_gemm_gateup_2x32s4__avx512bf16(const moek_gateup_tile* t) { moek_zmm_f_gateup_streams(streams_dots, t); }
+void moek_bf16_gemm_down_2x32s4__avx512bf16(const moek_down_tile* t) { moek_zmm_f_down_streams(streams_dots, t); }

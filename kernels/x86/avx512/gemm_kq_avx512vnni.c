@@ -162,7 +162,7 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
  * per super-block). Q5_K and Q6_K have none, as on avx2. */
 static inline __attribute__((always_inline)) void kqkernel_streams(const int mr, size_t sbs, const int8_t* const* rows,
                                                                    size_t nb, const uint8_t* const* panels,
-                                                                   __m512 c[MOEK_AVX512_STREAMS][2]) {
+                                                                   __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS]) {
   const size_t bbytes = moek_kq_block_bytes(MOEK_WFORMAT_Q4_K);
   const size_t so = 32 * nb, mo = 36 * nb;
   const int8_t* q[2];
@@ -371,32 +371,26 @@ MOEK_KQ_TILES(q4_k)
 MOEK_KQ_TILES(q5_k)
 MOEK_KQ_TILES(q6_k)
 
-/* Q4_K's streams tiles (moek_gemm_slot.streams): t[0 .. MOEK_AVX512_STREAMS - 1],
- * 1-2 rows, one panel each, each then stored as its own tile */
+/* Q4_K's streams tiles (moek_gemm_slot.streams): the 1- and 2-row loops,
+ * and the dots q_step_avx512.h's streams wrappers take (the super-block is
+ * the group) */
 static void moek_q4_k_gemm_ukernel_1x16s4__avx512vnni(size_t sbs, const int8_t* const* rows, size_t nb,
-                                                      const uint8_t* const* w, __m512 c[MOEK_AVX512_STREAMS][2]) {
+                                                      const uint8_t* const* w,
+                                                      __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS]) {
   kqkernel_streams(1, sbs, rows, nb, w, c);
 }
 static void moek_q4_k_gemm_ukernel_2x16s4__avx512vnni(size_t sbs, const int8_t* const* rows, size_t nb,
-                                                      const uint8_t* const* w, __m512 c[MOEK_AVX512_STREAMS][2]) {
+                                                      const uint8_t* const* w,
+                                                      __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS]) {
   kqkernel_streams(2, sbs, rows, nb, w, c);
 }
-static void q4_k_streams_dots(size_t mr, size_t k, const void* const* rows, const uint8_t* const* w,
-                              __m512 c[MOEK_AVX512_STREAMS][2]) {
+static void q4_k_streams_dots(size_t mr, size_t k, int32_t group, const void* const* rows, const uint8_t* const* w,
+                              __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS]) {
+  (void)group;
   (mr == 1 ? moek_q4_k_gemm_ukernel_1x16s4__avx512vnni : moek_q4_k_gemm_ukernel_2x16s4__avx512vnni)(
       k / MOEK_QK_K, (const int8_t* const*)rows, moek_record_blocks(k), w, c);
 }
 void moek_q4_k_gemm_gateup_2x16s4__avx512vnni(const moek_gateup_tile* t) {
-  const uint8_t* w[MOEK_AVX512_STREAMS];
-  __m512 c[MOEK_AVX512_STREAMS][2];
-  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
-  q4_k_streams_dots(t->mr, t->k, t->a, w, c);
-  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) moek_zmm_gateup_store(&t[p], c[p]);
+  moek_zmm_q_gateup_streams(q4_k_streams_dots, t);
 }
-void moek_q4_k_gemm_down_2x16s4__avx512vnni(const moek_down_tile* t) {
-  const uint8_t* w[MOEK_AVX512_STREAMS];
-  __m512 c[MOEK_AVX512_STREAMS][2];
-  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
-  q4_k_streams_dots(t->mr, t->k, t->a, w, c);
-  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) moek_zmm_down_store(&t[p], c[p]);
-}
+void moek_q4_k_gemm_down_2x16s4__avx512vnni(const moek_down_tile* t) { moek_zmm_q_down_streams(q4_k_streams_dots, t); }

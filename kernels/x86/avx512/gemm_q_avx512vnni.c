@@ -118,7 +118,7 @@ static inline __attribute__((always_inline)) void qkernel_streams(const int mr, 
                                                                   const int f16, const int e2m1, size_t groups,
                                                                   size_t blocks_per_group, const int8_t* const* rows,
                                                                   size_t nb, const uint8_t* const* panels,
-                                                                  __m512 c[MOEK_AVX512_STREAMS][2]) {
+                                                                  __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS]) {
   const size_t bbytes = q4 ? 256 : 512, so = 32 * nb, mo = 36 * nb;
   const int shift = e2m1 ? 4 : !q4 ? 7 : !has_min ? 3 : 0; /* as qkernel */
   const int row = e2m1 ? 16 : f16 ? 32 : 64;
@@ -275,38 +275,23 @@ MOEK_Q_TILES_12(q8)
 MOEK_Q_TILES_12(q8f16)
 MOEK_Q_TILES_12(mxfp4)
 
-/* The streams tiles (moek_gemm_slot.streams) of a format:
- * t[0 .. MOEK_AVX512_STREAMS - 1], 1-2 rows, one panel each, each then
- * stored as its own tile */
+/* The streams tiles (moek_gemm_slot.streams) of a format: its 1- and 2-row
+ * loops, and the dots q_step_avx512.h's streams wrappers take */
 typedef void (*qsukernel_fn)(size_t groups, size_t bpg, const int8_t* const* rows, size_t nb,
-                             const uint8_t* const* w, __m512 c[MOEK_AVX512_STREAMS][2]);
+                             const uint8_t* const* w, __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS]);
 static inline __attribute__((always_inline)) void q_streams_dots(const qsukernel_fn* uk, size_t mr, size_t k,
                                                                  int32_t group, const void* const* rows,
                                                                  const uint8_t* const* w,
-                                                                 __m512 c[MOEK_AVX512_STREAMS][2]) {
+                                                                 __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS]) {
   size_t groups, bpg;
   const size_t nb = moek_q_tile_walk(k, group, &groups, &bpg);
   uk[mr - 1](groups, bpg, (const int8_t* const*)rows, nb, w, c);
-}
-static inline __attribute__((always_inline)) void q_gateup_streams(const qsukernel_fn* uk, const moek_gateup_tile* t) {
-  const uint8_t* w[MOEK_AVX512_STREAMS];
-  __m512 c[MOEK_AVX512_STREAMS][2];
-  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
-  q_streams_dots(uk, t->mr, t->k, t->group, t->a, w, c);
-  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) moek_zmm_gateup_store(&t[p], c[p]);
-}
-static inline __attribute__((always_inline)) void q_down_streams(const qsukernel_fn* uk, const moek_down_tile* t) {
-  const uint8_t* w[MOEK_AVX512_STREAMS];
-  __m512 c[MOEK_AVX512_STREAMS][2];
-  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
-  q_streams_dots(uk, t->mr, t->k, t->group, t->a, w, c);
-  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) moek_zmm_down_store(&t[p], c[p]);
 }
 #define MOEK_QSUK(MR, Q4, MIN, F16, E2M1, fmt)                                                                     \
   static void moek_##fmt##_gemm_ukernel_##MR##x16s4__avx512vnni(size_t groups, size_t bpg,                        \
                                                                 const int8_t* const* rows, size_t nb,              \
                                                                 const uint8_t* const* w,                           \
-                                                                __m512 c[MOEK_AVX512_STREAMS][2]) {                \
+                                                                __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS]) {                \
     qkernel_streams(MR, Q4, MIN, F16, E2M1, groups, bpg, rows, nb, w, c);                                          \
   }
 #define MOEK_Q_STREAMS_TILES(Q4, MIN, F16, E2M1, fmt)                                                              \
@@ -314,8 +299,16 @@ static inline __attribute__((always_inline)) void q_down_streams(const qsukernel
   MOEK_QSUK(2, Q4, MIN, F16, E2M1, fmt)                                                                            \
   static const qsukernel_fn fmt##_suk[2] = {moek_##fmt##_gemm_ukernel_1x16s4__avx512vnni,                         \
                                             moek_##fmt##_gemm_ukernel_2x16s4__avx512vnni};                        \
-  void moek_##fmt##_gemm_gateup_2x16s4__avx512vnni(const moek_gateup_tile* t) { q_gateup_streams(fmt##_suk, t); } \
-  void moek_##fmt##_gemm_down_2x16s4__avx512vnni(const moek_down_tile* t) { q_down_streams(fmt##_suk, t); }
+  static void fmt##_streams_dots(size_t mr, size_t k, int32_t group, const void* const* rows,                      \
+                                 const uint8_t* const* w, __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS]) { \
+    q_streams_dots(fmt##_suk, mr, k, group, rows, w, c);                                                           \
+  }                                                                                                                \
+  void moek_##fmt##_gemm_gateup_2x16s4__avx512vnni(const moek_gateup_tile* t) {                                   \
+    moek_zmm_q_gateup_streams(fmt##_streams_dots, t);                                                              \
+  }                                                                                                                \
+  void moek_##fmt##_gemm_down_2x16s4__avx512vnni(const moek_down_tile* t) {                                       \
+    moek_zmm_q_down_streams(fmt##_streams_dots, t);                                                                \
+  }
 MOEK_Q_STREAMS_TILES(0, 0, 0, 0, q8)
 MOEK_Q_STREAMS_TILES(0, 0, 1, 0, q8f16)
 MOEK_Q_STREAMS_TILES(1, 0, 0, 0, q4)

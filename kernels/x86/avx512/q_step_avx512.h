@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "avx512.h"
+
 static inline __attribute__((always_inline)) __m512i moek_bcast4_zmm(const int8_t* p) {
   int32_t v;
   memcpy(&v, p, 4);
@@ -91,6 +93,30 @@ static inline __attribute__((always_inline)) void moek_zmm_down_store(const moek
   const down_cols cols = down_cols_at(t);
   for (size_t r = 0; r < t->mr; r++)
     down_store_row(&cols, t->out + r * t->out_stride + t->n0, _mm512_castps512_ps256(c[r]), moek_zmm_hi(c[r]));
+}
+
+/* The streams tiles (moek_gemm_slot.streams): t[0 .. MOEK_AVX512_STREAMS - 1],
+ * 1-2 rows, one 16-column panel each. dots runs them all at once (c[p][r]:
+ * panel p's columns of row r; group is the Q formats', the K-quants'
+ * ignore it), then each is stored as its own tile. */
+typedef void (*moek_zmm_q_streams_dots_fn)(size_t mr, size_t k, int32_t group, const void* const* rows,
+                                           const uint8_t* const* w,
+                                           __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS]);
+static inline __attribute__((always_inline)) void moek_zmm_q_gateup_streams(moek_zmm_q_streams_dots_fn dots,
+                                                                            const moek_gateup_tile* t) {
+  const uint8_t* w[MOEK_AVX512_STREAMS];
+  __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS];
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
+  dots(t->mr, t->k, t->group, t->a, w, c);
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) moek_zmm_gateup_store(&t[p], c[p]);
+}
+static inline __attribute__((always_inline)) void moek_zmm_q_down_streams(moek_zmm_q_streams_dots_fn dots,
+                                                                          const moek_down_tile* t) {
+  const uint8_t* w[MOEK_AVX512_STREAMS];
+  __m512 c[MOEK_AVX512_STREAMS][MOEK_AVX512_STREAMS_ROWS];
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) w[p] = t[p].w;
+  dots(t->mr, t->k, t->group, t->a, w, c);
+  for (int p = 0; p < MOEK_AVX512_STREAMS; p++) moek_zmm_down_store(&t[p], c[p]);
 }
 
 #endif /* MOEK_Q_STEP_AVX512_H */

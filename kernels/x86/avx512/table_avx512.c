@@ -80,7 +80,7 @@ const moek_kernel_table moek_avx512_bf16_kernel_table = {
                                     MOEK_SLOT_FN(gateup, moek_bf16_gemm_gateup_8x32__avx512bf16),
                                     MOEK_SLOT_FN(down, moek_bf16_gemm_down_8x32__avx512bf16),
                                     MOEK_SLOT_FN(end_task, moek_stream_fence__x86), .streams = MOEK_AVX512_STREAMS,
-                                    .streams_rows = 2,
+                                    .streams_rows = MOEK_AVX512_STREAMS_ROWS,
                                     MOEK_SLOT_FN(gateup_streams, moek_bf16_gemm_gateup_2x32s4__avx512bf16),
                                     MOEK_SLOT_FN(down_streams, moek_bf16_gemm_down_2x32s4__avx512bf16)}},
 };
