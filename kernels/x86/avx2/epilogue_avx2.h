@@ -133,7 +133,7 @@ static inline void down_store_rows(const moek_down_tile* t, const __m256 (*c)[2]
 }
 
 /* The streams tiles (moek_gemm_slot.streams): t[0 .. MOEK_AVX2_STREAMS - 1],
- * 1-2 rows, one panel each. dots runs them all at once (c[p][r]: panel p's
+ * up to MOEK_AVX2_STREAMS_ROWS rows, one panel each. dots runs them all at once (c[p][r]: panel p's
  * columns of row r; group is the Q formats', the others ignore it), then
  * each is stored as its own tile. */
 typedef void (*moek_ymm_streams_dots_fn)(size_t mr, size_t k, int32_t group, const void* const* a,

@@ -53,8 +53,8 @@ void moek_avx2_e2m1_codes(const float* v, size_t n, float inv, int8_t* out);
 #define MOEK_AVX2_Q_TILES(fmt)                                          \
   void moek_##fmt##_gemm_gateup_3x16__avx2(const moek_gateup_tile* t);    \
   void moek_##fmt##_gemm_down_3x16__avx2(const moek_down_tile* t);        \
-  void moek_##fmt##_gemm_gateup_2x16s4__avx2(const moek_gateup_tile* t); \
-  void moek_##fmt##_gemm_down_2x16s4__avx2(const moek_down_tile* t);
+  void moek_##fmt##_gemm_gateup_1x16s4__avx2(const moek_gateup_tile* t); \
+  void moek_##fmt##_gemm_down_1x16s4__avx2(const moek_down_tile* t);
 MOEK_AVX2_Q_TILES(q8)
 MOEK_AVX2_Q_TILES(q8f16)
 MOEK_AVX2_Q_TILES(q4)
@@ -65,8 +65,8 @@ MOEK_AVX2_Q_TILES(mxfp4)
 #undef MOEK_AVX2_Q_TILES
 void moek_q4_k_gemm_gateup_3x16__avx2(const moek_gateup_tile* t); /* gemm_kq_avx2.c */
 void moek_q4_k_gemm_down_3x16__avx2(const moek_down_tile* t);
-void moek_q4_k_gemm_gateup_2x16s4__avx2(const moek_gateup_tile* t);
-void moek_q4_k_gemm_down_2x16s4__avx2(const moek_down_tile* t);
+void moek_q4_k_gemm_gateup_1x16s4__avx2(const moek_gateup_tile* t);
+void moek_q4_k_gemm_down_1x16s4__avx2(const moek_down_tile* t);
 void moek_q5_k_gemm_gateup_3x16__avx2(const moek_gateup_tile* t);
 void moek_q5_k_gemm_down_3x16__avx2(const moek_down_tile* t);
 void moek_q6_k_gemm_gateup_3x16__avx2(const moek_gateup_tile* t);

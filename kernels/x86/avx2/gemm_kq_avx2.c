@@ -246,7 +246,7 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
   for (int r = 0; r < mr; r++) c[r][0] = acc[r][0], c[r][1] = acc[r][1];
 }
 
-/* mr (1-2) rows x MOEK_AVX2_STREAMS panels of Q4_K over all of K, a
+/* mr rows (the table: 1) x MOEK_AVX2_STREAMS panels of Q4_K over all of K, a
  * block of each panel in turn, read without prefetches
  * (moek_gemm_slot.streams; gemm_q_avx2.c's qkernel_streams): c[p][r] the
  * bits kqkernel gives for panel p. The super-blocks' D and M of the four
@@ -334,24 +334,22 @@ static inline __attribute__((always_inline)) void kq_dots(const kqukernel_fn uk[
     down_store_rows(t, (const __m256(*)[2])c);                                                                \
   }
 /* Q4_K's streams tiles (moek_gemm_slot.streams; epilogue_avx2.h's
- * streams wrappers): its 1- and 2-row loops, and their dots (the
- * super-block is the group) */
+ * streams wrappers): its 1-row loop and its dots */
 #define MOEK_Q4_K_SUK(MR)                                                                                      \
   static void moek_q4_k_gemm_ukernel_##MR##x16s4__avx2(size_t sbs, const int8_t* const* rows, size_t nb,      \
                                                         const uint8_t* const* panels,                          \
                                                         __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) { \
     kqkernel_streams(MR, sbs, rows, nb, panels, c);                                                            \
   }
-MOEK_Q4_K_SUK(1)
-MOEK_Q4_K_SUK(2)
+MOEK_Q4_K_SUK(1) /* one row: the slot's streams_rows (table_avx2.c, MOEK_AVX2_Q_STREAMS_ROWS) */
 static void q4_k_streams_dots(size_t mr, size_t k, int32_t group, const void* const* rows, const void* const* w,
                               __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) {
-  (void)group;
-  (mr == 1 ? moek_q4_k_gemm_ukernel_1x16s4__avx2 : moek_q4_k_gemm_ukernel_2x16s4__avx2)(
-      k / MOEK_QK_K, (const int8_t* const*)rows, moek_record_blocks(k), (const uint8_t* const*)w, c);
+  (void)mr, (void)group; /* 1; the super-block is the group */
+  moek_q4_k_gemm_ukernel_1x16s4__avx2(k / MOEK_QK_K, (const int8_t* const*)rows, moek_record_blocks(k),
+                                      (const uint8_t* const*)w, c);
 }
-void moek_q4_k_gemm_gateup_2x16s4__avx2(const moek_gateup_tile* t) { gateup_streams_tile(q4_k_streams_dots, t); }
-void moek_q4_k_gemm_down_2x16s4__avx2(const moek_down_tile* t) { down_streams_tile(q4_k_streams_dots, t); }
+void moek_q4_k_gemm_gateup_1x16s4__avx2(const moek_gateup_tile* t) { gateup_streams_tile(q4_k_streams_dots, t); }
+void moek_q4_k_gemm_down_1x16s4__avx2(const moek_down_tile* t) { down_streams_tile(q4_k_streams_dots, t); }
 
 MOEK_KQ_TILES(q4_k, q4_k, 3x16)
 MOEK_KQ_TILES(q5_k, q5_k, 3x16)

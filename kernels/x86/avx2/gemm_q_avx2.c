@@ -18,7 +18,7 @@
  * Per block of 32 k the exact int32 dot becomes f32 and is added as
  * fma(dot, w_scale * a_scale, acc) (+ fma(sum(a), w_min * a_scale, acc)), in
  * block order: the reference computes exactly this, so the tables agree
- * bit for bit before the activation. Decode's runs of 1-2 rows take the
+ * bit for bit before the activation. Decode's runs of 1 row take the
  * streams tiles (qkernel_streams): the same steps on 4 panels at once. */
 #include <immintrin.h>
 #include <string.h>
@@ -144,7 +144,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   for (int r = 0; r < mr; r++) c[r][0] = acc[r][0], c[r][1] = acc[r][1];
 }
 
-/* mr (1-2) rows x MOEK_AVX2_STREAMS panels over all of K, a block of each
+/* mr rows (the table: 1) x MOEK_AVX2_STREAMS panels over all of K, a block of each
  * panel in turn (moek_gemm_slot.streams: each panel a run of memory of its
  * own, read without prefetches, which held these runs back): c[p][r] the
  * panel's 16 columns of row r, the bits qkernel gives for them. A group's
@@ -231,16 +231,15 @@ typedef void (*qsukernel_fn)(size_t groups, size_t bpg, const int8_t* const* row
                    const uint8_t* const* panels, __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) { \
     qkernel_streams(MR, Q4, MIN, F16, E2M1, groups, bpg, rows, nb, panels, c);                             \
   }
-#define MOEK_QSUK2(Q4, MIN, F16, E2M1, fmt)                                     \
-  MOEK_QSUK(1, Q4, MIN, F16, E2M1, moek_##fmt##_gemm_ukernel_1x16s4__avx2) \
-  MOEK_QSUK(2, Q4, MIN, F16, E2M1, moek_##fmt##_gemm_ukernel_2x16s4__avx2)
-MOEK_QSUK2(0, 0, 0, 0, q8)
-MOEK_QSUK2(1, 0, 0, 0, q4)
-MOEK_QSUK2(1, 1, 0, 0, q4min)
-MOEK_QSUK2(0, 0, 1, 0, q8f16)
-MOEK_QSUK2(1, 0, 1, 0, q4f16)
-MOEK_QSUK2(1, 1, 1, 0, q4minf16)
-MOEK_QSUK2(1, 0, 0, 1, mxfp4)
+/* one row: the Q slots' streams_rows (table_avx2.c, MOEK_AVX2_Q_STREAMS_ROWS) */
+#define MOEK_QSUK1(Q4, MIN, F16, E2M1, fmt) MOEK_QSUK(1, Q4, MIN, F16, E2M1, moek_##fmt##_gemm_ukernel_1x16s4__avx2)
+MOEK_QSUK1(0, 0, 0, 0, q8)
+MOEK_QSUK1(1, 0, 0, 0, q4)
+MOEK_QSUK1(1, 1, 0, 0, q4min)
+MOEK_QSUK1(0, 0, 1, 0, q8f16)
+MOEK_QSUK1(1, 0, 1, 0, q4f16)
+MOEK_QSUK1(1, 1, 1, 0, q4minf16)
+MOEK_QSUK1(1, 0, 0, 1, mxfp4)
 
 /* One tile: mr record rows x one panel over all of K, then the epilogue.
  * One entry per format, so no format is decoded at run time. */
@@ -266,14 +265,13 @@ static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn 
 }
 
 /* The streams tiles' dots (epilogue_avx2.h's streams wrappers) by a
- * format's 1- and 2-row loops */
-static inline __attribute__((always_inline)) void q_streams_dots(const qsukernel_fn uk[MOEK_AVX2_STREAMS_ROWS],
-                                                                 size_t mr, size_t k, int32_t group,
+ * format's 1-row loop (the slots' streams_rows: 1) */
+static inline __attribute__((always_inline)) void q_streams_dots(const qsukernel_fn uk, size_t k, int32_t group,
                                                                  const void* const* rows, const void* const* w,
                                                                  __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) {
   size_t groups, bpg;
   const size_t nb = moek_q_tile_walk(k, group, &groups, &bpg);
-  uk[mr - 1](groups, bpg, (const int8_t* const*)rows, nb, (const uint8_t* const*)w, c);
+  uk(groups, bpg, (const int8_t* const*)rows, nb, (const uint8_t* const*)w, c);
 }
 
 #define MOEK_Q_TILES(fmt)                                                                              \
@@ -282,14 +280,13 @@ static inline __attribute__((always_inline)) void q_streams_dots(const qsukernel
                                                 moek_##fmt##_gemm_ukernel_3x16__avx2};                        \
   void moek_##fmt##_gemm_gateup_3x16__avx2(const moek_gateup_tile* t) { q_gateup_tile(fmt##_uk, t); } \
   void moek_##fmt##_gemm_down_3x16__avx2(const moek_down_tile* t) { q_down_tile(fmt##_uk, t); }             \
-  static const qsukernel_fn fmt##_suk[MOEK_AVX2_STREAMS_ROWS] = {moek_##fmt##_gemm_ukernel_1x16s4__avx2,       \
-                                                                  moek_##fmt##_gemm_ukernel_2x16s4__avx2};      \
   static void fmt##_streams_dots(size_t mr, size_t k, int32_t group, const void* const* rows, const void* const* w,  \
                                  __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) {                          \
-    q_streams_dots(fmt##_suk, mr, k, group, rows, w, c);                                                            \
+    (void)mr; /* 1 */                                                                                               \
+    q_streams_dots(moek_##fmt##_gemm_ukernel_1x16s4__avx2, k, group, rows, w, c);                                   \
   }                                                                                                                 \
-  void moek_##fmt##_gemm_gateup_2x16s4__avx2(const moek_gateup_tile* t) { gateup_streams_tile(fmt##_streams_dots, t); } \
-  void moek_##fmt##_gemm_down_2x16s4__avx2(const moek_down_tile* t) { down_streams_tile(fmt##_streams_dots, t); }
+  void moek_##fmt##_gemm_gateup_1x16s4__avx2(const moek_gateup_tile* t) { gateup_streams_tile(fmt##_streams_dots, t); } \
+  void moek_##fmt##_gemm_down_1x16s4__avx2(const moek_down_tile* t) { down_streams_tile(fmt##_streams_dots, t); }
 MOEK_Q_TILES(q8)
 MOEK_Q_TILES(q8f16)
 MOEK_Q_TILES(q4)

@@ -23,10 +23,13 @@
            MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_3x16__avx2),                                              \
            MOEK_SLOT_FN(down, moek_##name##_gemm_down_3x16__avx2), MOEK_SLOT_FN(end_task, moek_stream_fence__x86),  \
            MOEK_AVX2_STREAMS_OF(name)}
-/* decode's runs of 1-2 rows read 4 panels at once (gemm_q_avx2.c, moek_gemm_slot.streams) */
-#define MOEK_AVX2_STREAMS_OF(name)                                                                               \
-  .streams = MOEK_AVX2_STREAMS, .streams_rows = MOEK_AVX2_STREAMS_ROWS, MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_2x16s4__avx2), \
-  MOEK_SLOT_FN(down_streams, moek_##name##_gemm_down_2x16s4__avx2)
+/* decode's runs of 1 row read 4 panels at once (gemm_q_avx2.c, moek_gemm_slot.streams); 2 rows run
+ * faster one panel per tile (docs/performance.md, "AVX2 Q streams tiles of one row") */
+#define MOEK_AVX2_Q_STREAMS_ROWS 1
+#define MOEK_AVX2_STREAMS_OF(name)                                                                             \
+  .streams = MOEK_AVX2_STREAMS, .streams_rows = MOEK_AVX2_Q_STREAMS_ROWS,                                     \
+  MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_1x16s4__avx2),                                        \
+  MOEK_SLOT_FN(down_streams, moek_##name##_gemm_down_1x16s4__avx2)
 
 /* K-quants: the same tiles on the x86 K-quant panels (gemm_kq_avx2.c, pack_kq_avx2.c) */
 #define MOEK_AVX2_KQ_SLOT(fmt, name, MR, ...)                                                                        \
