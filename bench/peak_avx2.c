@@ -28,29 +28,31 @@ double bench_fma_loop_avx2(long iters) {
 /* int8 peak with ymm, the sequence the Q8/Q4 kernels are built on:
  * vpmaddubsw (32 u8 x s8 products, added in pairs) then vpaddw into 16-bit
  * accumulators. The multiplies take inputs that do not depend on the
- * accumulators (an empty asm makes them opaque, so they are not hoisted), so
- * only the 1-cycle vpaddw chains are serial: an earlier version fed each
- * accumulator back into its multiply and read 10% below what the Q4 kernel
- * reaches. 6 chains, 2 multiplies each per iteration. Counts 2 ops per
- * product. */
+ * accumulators, so only the 1-cycle vpaddw chains are serial: 6 chains, 2
+ * multiplies each per iteration. The body is written in asm: from
+ * intrinsics GCC reassociated the adds and kept accumulators on the stack,
+ * and the store-to-load round trip each iteration held the loop to about
+ * 0.55 of this rate (performance.md, "The int8 peak probe"). Counts 2 ops
+ * per product. */
+#define MADD_ADD(t, x, a) "vpmaddubsw %[s], %[" #x "], %[" #t "]\n\tvpaddw %[" #t "], %[" #a "], %[" #a "]\n\t"
 double bench_int8_loop_avx2(long iters) {
-  const __m256i s = _mm256_set1_epi8(-2);
-  __m256i a[6], x[6];
-  for (int i = 0; i < 6; i++) a[i] = _mm256_set1_epi16((short)i), x[i] = _mm256_set1_epi8((char)(i + 3));
-  for (long n = 0; n < iters / 12; n++) {
-    __asm__("" : "+x"(x[0]), "+x"(x[1]), "+x"(x[2]), "+x"(x[3]), "+x"(x[4]), "+x"(x[5]));
-#pragma GCC unroll 6
-    for (int i = 0; i < 6; i++) a[i] = _mm256_add_epi16(a[i], _mm256_maddubs_epi16(x[i], s));
-    __asm__("" : "+x"(x[0]), "+x"(x[1]), "+x"(x[2]), "+x"(x[3]), "+x"(x[4]), "+x"(x[5]));
-#pragma GCC unroll 6
-    for (int i = 0; i < 6; i++) a[i] = _mm256_add_epi16(a[i], _mm256_maddubs_epi16(x[i], s));
-  }
-  __m256i t = a[0];
-  for (int i = 1; i < 6; i++) t = _mm256_xor_si256(t, a[i]);
+  const __m256i s = _mm256_set1_epi8(-2), x0 = _mm256_set1_epi8(3), x1 = _mm256_set1_epi8(4);
+  __m256i a0 = _mm256_set1_epi16(0), a1 = _mm256_set1_epi16(1), a2 = _mm256_set1_epi16(2),
+          a3 = _mm256_set1_epi16(3), a4 = _mm256_set1_epi16(4), a5 = _mm256_set1_epi16(5), t0, t1;
+  for (long n = 0; n < iters / 12; n++)
+    __asm__(MADD_ADD(t0, x0, a0) MADD_ADD(t1, x1, a1) MADD_ADD(t0, x0, a2) MADD_ADD(t1, x1, a3)
+                MADD_ADD(t0, x0, a4) MADD_ADD(t1, x1, a5) MADD_ADD(t0, x1, a0) MADD_ADD(t1, x0, a1)
+                    MADD_ADD(t0, x1, a2) MADD_ADD(t1, x0, a3) MADD_ADD(t0, x1, a4) MADD_ADD(t1, x0, a5)
+            : [a0] "+x"(a0), [a1] "+x"(a1), [a2] "+x"(a2), [a3] "+x"(a3), [a4] "+x"(a4), [a5] "+x"(a5),
+              [t0] "=&x"(t0), [t1] "=&x"(t1)
+            : [x0] "x"(x0), [x1] "x"(x1), [s] "x"(s));
+  const __m256i t = _mm256_xor_si256(_mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3)),
+                                     _mm256_xor_si256(a4, a5));
   volatile int sink = _mm256_extract_epi32(t, 0);
   (void)sink;
   return (double)(iters / 12) * 12 * 32 * 2;
 }
+#undef MADD_ADD
 
 /* Reads words [0, n) with 32-byte loads as four interleaved streams (one
  * per quarter), each prefetched 2 KB ahead: the access pattern of the
