@@ -52,7 +52,7 @@ flags=$(grep -o -w 'avx512[a-z_0-9]*\|amx[a-z_0-9]*\|avx_vnni' /proc/cpuinfo | s
 fm="family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"
 {
   if rev=$(git rev-parse --short HEAD 2>/dev/null); then
-    git diff --quiet HEAD -- api kernels || rev="$rev + changes"
+    git diff --quiet HEAD -- api kernels bench/peak_*.c bench/machine.c || rev="$rev + changes"
   else
     rev="(no git)"
   fi
