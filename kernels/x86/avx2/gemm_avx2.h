@@ -50,18 +50,18 @@ void moek_avx2_kq_pack_panel(const moek_pack_params* p, size_t panel, void* dst)
 void moek_avx512_kq_pack_panel(const moek_pack_params* p, size_t panel, void* dst);
 /* moek_e2m1_code(v[i] * inv) of n values (n a multiple of 8), 8 at a time */
 void moek_avx2_e2m1_codes(const float* v, size_t n, float inv, int8_t* out);
-#define MOEK_AVX2_Q_TILES(fmt)                                          \
-  void moek_##fmt##_gemm_gateup_3x16__avx2(const moek_gateup_tile* t);    \
-  void moek_##fmt##_gemm_down_3x16__avx2(const moek_down_tile* t);        \
+#define MOEK_AVX2_Q_TILES(fmt, MR)                                          \
+  void moek_##fmt##_gemm_gateup_##MR##x16__avx2(const moek_gateup_tile* t);   \
+  void moek_##fmt##_gemm_down_##MR##x16__avx2(const moek_down_tile* t);       \
   void moek_##fmt##_gemm_gateup_1x16s4__avx2(const moek_gateup_tile* t); \
   void moek_##fmt##_gemm_down_1x16s4__avx2(const moek_down_tile* t);
-MOEK_AVX2_Q_TILES(q8)
-MOEK_AVX2_Q_TILES(q8f16)
-MOEK_AVX2_Q_TILES(q4)
-MOEK_AVX2_Q_TILES(q4f16)
-MOEK_AVX2_Q_TILES(q4min)
-MOEK_AVX2_Q_TILES(q4minf16)
-MOEK_AVX2_Q_TILES(mxfp4)
+MOEK_AVX2_Q_TILES(q8, 4)
+MOEK_AVX2_Q_TILES(q8f16, 4)
+MOEK_AVX2_Q_TILES(q4, 4)
+MOEK_AVX2_Q_TILES(q4f16, 4)
+MOEK_AVX2_Q_TILES(q4min, 4)
+MOEK_AVX2_Q_TILES(q4minf16, 4)
+MOEK_AVX2_Q_TILES(mxfp4, 3)
 #undef MOEK_AVX2_Q_TILES
 void moek_q4_k_gemm_gateup_3x16__avx2(const moek_gateup_tile* t); /* gemm_kq_avx2.c */
 void moek_q4_k_gemm_down_3x16__avx2(const moek_down_tile* t);

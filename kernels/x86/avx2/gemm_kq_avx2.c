@@ -36,7 +36,7 @@
 #include "next_panel.h"
 #include "q_block_avx2.h"
 
-#define MRK_MAX MOEK_AVX2_Q_MR
+#define MRK_MAX 3 /* the K-quant slots' mr (table_avx2.c), below the Q tiles' MOEK_AVX2_Q_MR */
 #define MOEK_KQ_XBLOCK 512u /* a block of Q5_K's expanded panel: 8 steps of 64 code bytes */
 
 /* 8 bytes of the header (one sub-block's scales or mins for slots s0..s0+7) as int32 */
@@ -75,7 +75,7 @@ static inline __attribute__((always_inline)) void kq_block(const int mr, const i
   moek_q_block_nibbles_mul(mr, kind, prefetch, w, q, b, scm, dsum);
   if (prefetch && q5 && !xp) _mm_prefetch((const char*)w + 256 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0); /* the bit plane's line */
   const __m256i mn0 = bytes_i32(mn), mn1 = bytes_i32(mn + 8);
-#pragma GCC unroll 3
+#pragma GCC unroll 4
   for (int r = 0; r < mr; r++) {
     /* the sum's low 16 bits (|sum| < 2^15) times the min byte; its high half meets 0 */
     const __m256i sum = moek_bcast4_ymm(q[r] + mo + 4 * b);
@@ -90,7 +90,7 @@ static inline __attribute__((always_inline)) void kq_super_end(const int mr, con
                                                                __m256i dsum[][2], __m256i msum[][2], __m256 acc[][2]) {
   const __m256 m0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 32)));
   const __m256 m1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i*)(hdr + 48)));
-#pragma GCC unroll 3
+#pragma GCC unroll 4
   for (int r = 0; r < mr; r++) {
     float as;
     memcpy(&as, q[r] + 32 * nb + 4 * b0, 4);
@@ -111,7 +111,7 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
   const size_t bbytes = xp ? MOEK_KQ_XBLOCK : moek_kq_block_bytes(q5 ? MOEK_WFORMAT_Q5_K : MOEK_WFORMAT_Q4_K);
   const int8_t* q[MRK_MAX];
   __m256 acc[MRK_MAX][2];
-#pragma GCC unroll 3
+#pragma GCC unroll 4
   for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   moek_next_pace pace = moek_next_pace_of(next, next_end, nb); /* next_panel.h: a step per block */
   size_t b = 0;
@@ -121,19 +121,19 @@ static inline __attribute__((always_inline)) void kqkernel(const int mr, const i
     for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
     w += MOEK_KQ_HEADER;
     __m256i dsum[MRK_MAX][2], msum[MRK_MAX][2]; /* D and M of the super-block */
-#pragma GCC unroll 3
+#pragma GCC unroll 4
     for (int r = 0; r < mr; r++)
       dsum[r][0] = dsum[r][1] = msum[r][0] = msum[r][1] = _mm256_setzero_si256();
     const size_t b0 = b;
     for (int j = 0; j < 8; j++, b++, w += bbytes) {
-#pragma GCC unroll 3
+#pragma GCC unroll 4
       for (int r = 0; r < mr; r++) __asm__("" : "+r"(q[r])); /* see above */
       kq_block(mr, q5, xp, 1, hdr, w, q, nb, b, j, dsum, msum);
       moek_next_step(&pace);
     }
     kq_super_end(mr, hdr, q, nb, b0, dsum, msum, acc);
   }
-#pragma GCC unroll 3
+#pragma GCC unroll 4
   for (int r = 0; r < mr; r++) c[r][0] = acc[r][0], c[r][1] = acc[r][1];
 }
 
@@ -175,7 +175,7 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
   const __m256i ones = _mm256_set1_epi16(1);
   const int8_t* q[MR6_MAX];
   __m256 acc[MR6_MAX][2];
-#pragma GCC unroll 3
+#pragma GCC unroll 4
   for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   moek_next_pace pace = moek_next_pace_of(next, next_end, nb); /* next_panel.h: a step per block */
   size_t b = 0;
@@ -185,17 +185,17 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
     for (int l = 0; l < 5; l++) _mm_prefetch((const char*)w + 64 * l + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
     w += MOEK_KQ_HEADER;
     __m256i dsum[MR6_MAX][2]; /* D of the super-block */
-#pragma GCC unroll 3
+#pragma GCC unroll 4
     for (int r = 0; r < mr; r++) dsum[r][0] = dsum[r][1] = _mm256_setzero_si256();
     const size_t b0 = b;
     for (int j = 0; j < 8; j++, b++, w += bbytes) {
       const uint8_t* sc = hdr + MOEK_KQ_SCALES + 32 * j; /* group 2j, then 2j + 1 */
-#pragma GCC unroll 3
+#pragma GCC unroll 4
       for (int r = 0; r < mr; r++) __asm__("" : "+r"(q[r])); /* see kqkernel */
 #pragma GCC unroll 2
       for (int g = 0; g < 2; g++) {
         __m256i dot[MR6_MAX][2]; /* from the half's offset: the dot of q - 32 */
-#pragma GCC unroll 3
+#pragma GCC unroll 4
         for (int r = 0; r < mr; r++) {
           int32_t off;
           memcpy(&off, q[r] + ho + 8 * b + 4 * g, 4);
@@ -204,7 +204,7 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
 #pragma GCC unroll 2
         for (int p = 0; p < 2; p++) {
           __m256i s16[MR6_MAX][2];
-#pragma GCC unroll 3
+#pragma GCC unroll 4
           for (int r = 0; r < mr; r++) s16[r][0] = s16[r][1] = _mm256_setzero_si256();
 #pragma GCC unroll 2
           for (int st = 4 * g + 2 * p; st < 4 * g + 2 * p + 2; st++) {
@@ -212,7 +212,7 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
             if (st % 4 == 1) _mm_prefetch((const char*)w + 256 + st * 16 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
             __m256i lo, hi;
             step_codes6(w, st, &lo, &hi);
-#pragma GCC unroll 3
+#pragma GCC unroll 4
             for (int r = 0; r < mr; r++) {
               const __m256i av = moek_bcast4_ymm(q[r] + b * 32 + st * 4);
               s16[r][0] = _mm256_add_epi16(s16[r][0], _mm256_maddubs_epi16(lo, av));
@@ -220,14 +220,14 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
               __asm__("" : "+x"(s16[r][0]), "+x"(s16[r][1])); /* one chain (q_block_avx2.h) */
             }
           }
-#pragma GCC unroll 3
+#pragma GCC unroll 4
           for (int r = 0; r < mr; r++) {
             dot[r][0] = _mm256_add_epi32(dot[r][0], _mm256_madd_epi16(s16[r][0], ones));
             dot[r][1] = _mm256_add_epi32(dot[r][1], _mm256_madd_epi16(s16[r][1], ones));
           }
         }
         const __m256i sc0 = sbytes_i32(sc + 16 * g), sc1 = sbytes_i32(sc + 16 * g + 8);
-#pragma GCC unroll 3
+#pragma GCC unroll 4
         for (int r = 0; r < mr; r++) {
           dsum[r][0] = _mm256_add_epi32(dsum[r][0], _mm256_mullo_epi32(dot[r][0], sc0));
           dsum[r][1] = _mm256_add_epi32(dsum[r][1], _mm256_mullo_epi32(dot[r][1], sc1));
@@ -235,14 +235,14 @@ static inline __attribute__((always_inline)) void kq6kernel(const int mr, size_t
       }
       moek_next_step(&pace);
     }
-#pragma GCC unroll 3
+#pragma GCC unroll 4
     for (int r = 0; r < mr; r++) {
       float as;
       memcpy(&as, q[r] + so + 4 * b0, 4);
       super_fma(acc[r], dsum[r], hdr, _mm256_set1_ps(as));
     }
   }
-#pragma GCC unroll 3
+#pragma GCC unroll 4
   for (int r = 0; r < mr; r++) c[r][0] = acc[r][0], c[r][1] = acc[r][1];
 }
 

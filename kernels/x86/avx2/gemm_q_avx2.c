@@ -1,7 +1,7 @@
 /* AVX2 expert GEMMs on Q8/Q4 panels (pack_q_avx2.c) and int8 activation
  * records (MOEK_Q8_ROW_BYTES).
  *
- * Microkernel: MR <= 3 rows x 16 columns. Per step of 4 k, vpmaddubsw multiplies
+ * Microkernel: MR <= 4 rows x 16 columns (MXFP4 3: q_block_avx2.h). Per step of 4 k, vpmaddubsw multiplies
  * unsigned weight bytes by the row's 4 broadcast int8 activations and adds
  * pairs into 16-bit lanes:
  *   Q4: codes 0..15, so a 16-bit lane of 8 steps (16 products) stays within
@@ -36,7 +36,7 @@ static inline __attribute__((always_inline)) void block_q8(const int mr, const i
                                                            const int8_t* const* q, size_t b,
                                                            __m256i d[MRQ_MAX][2]) {
   const __m256i ones = _mm256_set1_epi16(1);
-#pragma GCC unroll 3
+#pragma GCC unroll 4
   for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
 #pragma GCC unroll 8
   for (int st = 0; st < 8; st++) {
@@ -44,7 +44,7 @@ static inline __attribute__((always_inline)) void block_q8(const int mr, const i
     const __m256i w0 = _mm256_load_si256((const __m256i*)(w + st * 64));
     const __m256i w1 = _mm256_load_si256((const __m256i*)(w + st * 64 + 32));
     const __m256i u0 = _mm256_abs_epi8(w0), u1 = _mm256_abs_epi8(w1);
-#pragma GCC unroll 3
+#pragma GCC unroll 4
     for (int r = 0; r < mr; r++) {
       const __m256i av = moek_bcast4_ymm(q[r] + b * 32 + st * 4);
       d[r][0] = _mm256_add_epi32(d[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(u0, _mm256_sign_epi8(av, w0)), ones));
@@ -117,7 +117,7 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
   const int shift = e2m1 ? 4 : q4 && !has_min ? 3 : 0; /* off * sum(a) comes off as sum(a) << shift */
   const int8_t* q[MRQ_MAX];
   __m256 acc[MRQ_MAX][2]; /* in registers; c is written once at the end */
-#pragma GCC unroll 3
+#pragma GCC unroll 4
   for (int r = 0; r < mr; r++) q[r] = rows[r], acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   moek_next_pace pace = moek_next_pace_of(next, next_end, nb); /* next_panel.h: a step per block */
   size_t b = 0;
@@ -129,18 +129,18 @@ static inline __attribute__((always_inline)) void qkernel(const int mr, const in
     w += group_header_bytes(has_min, f16, e2m1);
     for (size_t bi = 0; bi < blocks_per_group; bi++, b++, w += bbytes) {
       __m256i d[MRQ_MAX][2];
-#pragma GCC unroll 3
+#pragma GCC unroll 4
       for (int r = 0; r < mr; r++) __asm__("" : "+r"(q[r])); /* see above */
       if (q4)
         moek_q_block_nibbles(mr, e2m1 ? MOEK_NIB_E2M1 : MOEK_NIB_Q4, 1, w, q, b, d);
       else
         block_q8(mr, 1, w, q, b, d);
       moek_next_step(&pace);
-#pragma GCC unroll 3
+#pragma GCC unroll 4
       for (int r = 0; r < mr; r++) block_acc(has_min, shift, q[r], nb, b, d[r], ws, wm, acc[r]);
     }
   }
-#pragma GCC unroll 3
+#pragma GCC unroll 4
   for (int r = 0; r < mr; r++) c[r][0] = acc[r][0], c[r][1] = acc[r][1];
 }
 
@@ -204,21 +204,27 @@ typedef void (*qukernel_fn)(size_t groups, size_t bpg, const int8_t* const* rows
 MOEK_QUK(1, 0, 0, 0, 0, moek_q8_gemm_ukernel_1x16__avx2)
 MOEK_QUK(2, 0, 0, 0, 0, moek_q8_gemm_ukernel_2x16__avx2)
 MOEK_QUK(3, 0, 0, 0, 0, moek_q8_gemm_ukernel_3x16__avx2)
+MOEK_QUK(4, 0, 0, 0, 0, moek_q8_gemm_ukernel_4x16__avx2)
 MOEK_QUK(1, 1, 0, 0, 0, moek_q4_gemm_ukernel_1x16__avx2)
 MOEK_QUK(2, 1, 0, 0, 0, moek_q4_gemm_ukernel_2x16__avx2)
 MOEK_QUK(3, 1, 0, 0, 0, moek_q4_gemm_ukernel_3x16__avx2)
+MOEK_QUK(4, 1, 0, 0, 0, moek_q4_gemm_ukernel_4x16__avx2)
 MOEK_QUK(1, 1, 1, 0, 0, moek_q4min_gemm_ukernel_1x16__avx2)
 MOEK_QUK(2, 1, 1, 0, 0, moek_q4min_gemm_ukernel_2x16__avx2)
 MOEK_QUK(3, 1, 1, 0, 0, moek_q4min_gemm_ukernel_3x16__avx2)
+MOEK_QUK(4, 1, 1, 0, 0, moek_q4min_gemm_ukernel_4x16__avx2)
 MOEK_QUK(1, 0, 0, 1, 0, moek_q8f16_gemm_ukernel_1x16__avx2)
 MOEK_QUK(2, 0, 0, 1, 0, moek_q8f16_gemm_ukernel_2x16__avx2)
 MOEK_QUK(3, 0, 0, 1, 0, moek_q8f16_gemm_ukernel_3x16__avx2)
+MOEK_QUK(4, 0, 0, 1, 0, moek_q8f16_gemm_ukernel_4x16__avx2)
 MOEK_QUK(1, 1, 0, 1, 0, moek_q4f16_gemm_ukernel_1x16__avx2)
 MOEK_QUK(2, 1, 0, 1, 0, moek_q4f16_gemm_ukernel_2x16__avx2)
 MOEK_QUK(3, 1, 0, 1, 0, moek_q4f16_gemm_ukernel_3x16__avx2)
+MOEK_QUK(4, 1, 0, 1, 0, moek_q4f16_gemm_ukernel_4x16__avx2)
 MOEK_QUK(1, 1, 1, 1, 0, moek_q4minf16_gemm_ukernel_1x16__avx2)
 MOEK_QUK(2, 1, 1, 1, 0, moek_q4minf16_gemm_ukernel_2x16__avx2)
 MOEK_QUK(3, 1, 1, 1, 0, moek_q4minf16_gemm_ukernel_3x16__avx2)
+MOEK_QUK(4, 1, 1, 1, 0, moek_q4minf16_gemm_ukernel_4x16__avx2)
 MOEK_QUK(1, 1, 0, 0, 1, moek_mxfp4_gemm_ukernel_1x16__avx2)
 MOEK_QUK(2, 1, 0, 0, 1, moek_mxfp4_gemm_ukernel_2x16__avx2)
 MOEK_QUK(3, 1, 0, 0, 1, moek_mxfp4_gemm_ukernel_3x16__avx2)
@@ -243,7 +249,7 @@ MOEK_QSUK1(1, 0, 0, 1, mxfp4)
 
 /* One tile: mr record rows x one panel over all of K, then the epilogue.
  * One entry per format, so no format is decoded at run time. */
-static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[MRQ_MAX], size_t mr, size_t k,
+static inline __attribute__((always_inline)) void q_dots(const qukernel_fn* uk, size_t mr, size_t k,
                                                          int32_t group, const void* const* rows, const void* w,
                                                          const void* next, size_t next_bytes, __m256 c[MRQ_MAX][2]) {
   size_t groups, bpg;
@@ -251,14 +257,14 @@ static inline __attribute__((always_inline)) void q_dots(const qukernel_fn uk[MR
   uk[mr - 1](groups, bpg, (const int8_t* const*)rows, nb, w, next, moek_tile_next_end(next, next_bytes), c);
 }
 
-static inline __attribute__((always_inline)) void q_gateup_tile(const qukernel_fn uk[MRQ_MAX],
+static inline __attribute__((always_inline)) void q_gateup_tile(const qukernel_fn* uk,
                                                                 const moek_gateup_tile* t) {
   __m256 c[MRQ_MAX][2];
   q_dots(uk, t->mr, t->k, t->group, t->a, t->w, t->next, t->next_bytes, c);
   gateup_store_rows(t, (const __m256(*)[2])c);
 }
 
-static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn uk[MRQ_MAX], const moek_down_tile* t) {
+static inline __attribute__((always_inline)) void q_down_tile(const qukernel_fn* uk, const moek_down_tile* t) {
   __m256 c[MRQ_MAX][2];
   q_dots(uk, t->mr, t->k, t->group, t->a, t->w, t->next, t->next_bytes, c);
   down_store_rows(t, (const __m256(*)[2])c);
@@ -274,12 +280,14 @@ static inline __attribute__((always_inline)) void q_streams_dots(const qsukernel
   uk(groups, bpg, (const int8_t* const*)rows, nb, (const uint8_t* const*)w, c);
 }
 
-#define MOEK_Q_TILES(fmt)                                                                              \
-  static const qukernel_fn fmt##_uk[MRQ_MAX] = {moek_##fmt##_gemm_ukernel_1x16__avx2,                         \
-                                                moek_##fmt##_gemm_ukernel_2x16__avx2,                         \
-                                                moek_##fmt##_gemm_ukernel_3x16__avx2};                        \
-  void moek_##fmt##_gemm_gateup_3x16__avx2(const moek_gateup_tile* t) { q_gateup_tile(fmt##_uk, t); } \
-  void moek_##fmt##_gemm_down_3x16__avx2(const moek_down_tile* t) { q_down_tile(fmt##_uk, t); }             \
+/* a format's ukernels for 1 .. MR rows, MR its slot's mr (table_avx2.c) */
+#define MOEK_Q_UKS_3(fmt) \
+  moek_##fmt##_gemm_ukernel_1x16__avx2, moek_##fmt##_gemm_ukernel_2x16__avx2, moek_##fmt##_gemm_ukernel_3x16__avx2
+#define MOEK_Q_UKS_4(fmt) MOEK_Q_UKS_3(fmt), moek_##fmt##_gemm_ukernel_4x16__avx2
+#define MOEK_Q_TILES(fmt, MR)                                                                                       \
+  static const qukernel_fn fmt##_uk[MR] = {MOEK_Q_UKS_##MR(fmt)};                                                   \
+  void moek_##fmt##_gemm_gateup_##MR##x16__avx2(const moek_gateup_tile* t) { q_gateup_tile(fmt##_uk, t); }          \
+  void moek_##fmt##_gemm_down_##MR##x16__avx2(const moek_down_tile* t) { q_down_tile(fmt##_uk, t); }                \
   static void fmt##_streams_dots(size_t mr, size_t k, int32_t group, const void* const* rows, const void* const* w,  \
                                  __m256 c[MOEK_AVX2_STREAMS][MOEK_AVX2_STREAMS_ROWS][2]) {                          \
     (void)mr; /* 1 */                                                                                               \
@@ -287,10 +295,10 @@ static inline __attribute__((always_inline)) void q_streams_dots(const qsukernel
   }                                                                                                                 \
   void moek_##fmt##_gemm_gateup_1x16s4__avx2(const moek_gateup_tile* t) { gateup_streams_tile(fmt##_streams_dots, t); } \
   void moek_##fmt##_gemm_down_1x16s4__avx2(const moek_down_tile* t) { down_streams_tile(fmt##_streams_dots, t); }
-MOEK_Q_TILES(q8)
-MOEK_Q_TILES(q8f16)
-MOEK_Q_TILES(q4)
-MOEK_Q_TILES(q4f16)
-MOEK_Q_TILES(q4min)
-MOEK_Q_TILES(q4minf16)
-MOEK_Q_TILES(mxfp4)
+MOEK_Q_TILES(q8, 4)
+MOEK_Q_TILES(q8f16, 4)
+MOEK_Q_TILES(q4, 4)
+MOEK_Q_TILES(q4f16, 4)
+MOEK_Q_TILES(q4min, 4)
+MOEK_Q_TILES(q4minf16, 4)
+MOEK_Q_TILES(mxfp4, 3)

@@ -8,7 +8,13 @@
 #include <stdint.h>
 #include <string.h>
 
-#define MOEK_AVX2_Q_MR 3 /* rows per tile: 4 rows need 16 accumulators, GCC spills and it runs slower */
+/* Rows per tile, at most: at 4 rows the 8 int16 sums, the codes, their mask
+ * and a broadcast fill the registers and GCC keeps the f32 accumulators in
+ * L1 (one load and one store a block each), where the decode, shared by
+ * more rows, gains more than that costs (docs/performance.md, "AVX2 Q
+ * tiles of 4 rows"); MXFP4, whose blocks keep int32 sums across two
+ * widenings, and the K-quants take 3. */
+#define MOEK_AVX2_Q_MR 4
 #define MOEK_AVX2_Q_PREFETCH 2048 /* ahead in the panel stream: one prefetch per line */
 
 static inline __attribute__((always_inline)) __m256i moek_bcast4_ymm(const int8_t* p) {
@@ -87,7 +93,7 @@ static inline __attribute__((always_inline)) void moek_q_block_nibbles_mul(const
   const int span = kind == MOEK_NIB_Q4 ? 8 : 4; /* steps per widening */
   for (int h = 0; h < 8; h += span) {
     __m256i s[MOEK_AVX2_Q_MR][2];
-#pragma GCC unroll 3
+#pragma GCC unroll 4
     for (int r = 0; r < mr; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
 #pragma GCC unroll 8
     for (int st = h; st < h + span; st++) {
@@ -100,7 +106,7 @@ static inline __attribute__((always_inline)) void moek_q_block_nibbles_mul(const
         if (prefetch && st % 2 == 0) _mm_prefetch((const char*)w + st * 32 + MOEK_AVX2_Q_PREFETCH, _MM_HINT_T0);
         moek_nib_step(kind, w, st, &lo, &hi);
       }
-#pragma GCC unroll 3
+#pragma GCC unroll 4
       for (int r = 0; r < mr; r++) {
         const __m256i av = moek_bcast4_ymm(q[r] + b * 32 + st * 4);
         s[r][0] = _mm256_add_epi16(s[r][0], _mm256_maddubs_epi16(lo, av));
@@ -108,7 +114,7 @@ static inline __attribute__((always_inline)) void moek_q_block_nibbles_mul(const
         __asm__("" : "+x"(s[r][0]), "+x"(s[r][1])); /* keeps the adds a chain: see above */
       }
     }
-#pragma GCC unroll 3
+#pragma GCC unroll 4
     for (int r = 0; r < mr; r++) {
       d[r][0] = _mm256_add_epi32(d[r][0], _mm256_madd_epi16(s[r][0], mul[0]));
       d[r][1] = _mm256_add_epi32(d[r][1], _mm256_madd_epi16(s[r][1], mul[1]));
@@ -121,7 +127,7 @@ static inline __attribute__((always_inline)) void moek_q_block_nibbles(const int
                                                                        const int8_t* const* q, size_t b,
                                                                        __m256i d[MOEK_AVX2_Q_MR][2]) {
   const __m256i ones[2] = {_mm256_set1_epi16(1), _mm256_set1_epi16(1)};
-#pragma GCC unroll 3
+#pragma GCC unroll 4
   for (int r = 0; r < mr; r++) d[r][0] = d[r][1] = _mm256_setzero_si256();
   moek_q_block_nibbles_mul(mr, kind, prefetch, w, q, b, ones, d);
 }

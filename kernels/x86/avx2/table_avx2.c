@@ -16,12 +16,12 @@
            .streams = MOEK_AVX2_STREAMS, .streams_rows = MOEK_AVX2_STREAMS_ROWS, MOEK_SLOT_FN(gateup_streams, moek_##name##_gemm_gateup_2x16s4__avx2_fma),  \
            MOEK_SLOT_FN(down_streams, moek_##name##_gemm_down_2x16s4__avx2_fma)}
 
-/* Q formats: 3 x 16 tiles on int8 records (gemm_q_avx2.c: 4 rows spill) */
-#define MOEK_AVX2_Q_SLOT(fmt, name)                                                                                \
-  [fmt] = {.mr = 3, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,            \
+/* Q formats: MR x 16 tiles on int8 records (q_block_avx2.h, MOEK_AVX2_Q_MR: 4, MXFP4 3) */
+#define MOEK_AVX2_Q_SLOT(fmt, name, MR)                                                                            \
+  [fmt] = {.mr = MR, .nr = 16, .nr_gated = 8, .flags = MOEK_SLOT_PACED_HINT, .tile_m = 48, .tile_n = 64,            \
            MOEK_SLOT_FN(panel_bytes, moek_avx2_q_panel_bytes_of), MOEK_SLOT_FN(pack_panel, moek_avx2_q_pack_panel), \
-           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_3x16__avx2),                                              \
-           MOEK_SLOT_FN(down, moek_##name##_gemm_down_3x16__avx2), MOEK_SLOT_FN(end_task, moek_stream_fence__x86),  \
+           MOEK_SLOT_FN(gateup, moek_##name##_gemm_gateup_##MR##x16__avx2),                                         \
+           MOEK_SLOT_FN(down, moek_##name##_gemm_down_##MR##x16__avx2), MOEK_SLOT_FN(end_task, moek_stream_fence__x86), \
            MOEK_AVX2_STREAMS_OF(name)}
 /* decode's runs of 1 row read 4 panels at once (gemm_q_avx2.c, moek_gemm_slot.streams); 2 rows run
  * faster one panel per tile (docs/performance.md, "AVX2 Q streams tiles of one row") */
@@ -58,10 +58,10 @@ const moek_kernel_table moek_avx2_kernel_table = {
     .combine = {MOEK_SLOT_FN(combine, moek_avx2_combine)},
     .quantize = {MOEK_SLOT_FN(quantize_rows, moek_avx2_quantize_rows)},
     .gemm = {MOEK_AVX2_F_SLOT(MOEK_WFORMAT_F32, f32), MOEK_AVX2_F_SLOT(MOEK_WFORMAT_BF16, bf16),
-             MOEK_AVX2_F_SLOT(MOEK_WFORMAT_F16, f16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q8, q8),
-             MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4, q4),
-             MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min),
-             MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4),
+             MOEK_AVX2_F_SLOT(MOEK_WFORMAT_F16, f16), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q8, q8, 4),
+             MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q8_F16S, q8f16, 4), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4, q4, 4),
+             MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_F16S, q4f16, 4), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_MIN, q4min, 4),
+             MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_Q4_MIN_F16S, q4minf16, 4), MOEK_AVX2_Q_SLOT(MOEK_WFORMAT_MXFP4, mxfp4, 3),
              MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q4_K, q4_k, 3, MOEK_AVX2_STREAMS_OF(q4_k)),
              MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q5_K, q5_k, 3, MOEK_AVX2_Q5_K_EXPAND),
              MOEK_AVX2_KQ_SLOT(MOEK_WFORMAT_Q6_K, q6_k, 3, .expand_rows = 0)},
